@@ -1,0 +1,1 @@
+"""The click command-line application (thin commands over the library)."""

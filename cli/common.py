@@ -1,0 +1,78 @@
+"""What every command shares: error handling with exit codes, output helpers, shared options."""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from typing import Any
+
+import click
+
+from qsnn_deploy.errors import QsnnError
+
+
+class QsnnGroup(click.Group):
+    """A click group that maps exceptions to the exit codes of DESIGN.md §3.
+
+    One clear paragraph on stderr, no traceback unless ``--debug``.
+    """
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        argv = list(sys.argv[1:] if args is None else args)
+        debug = "--debug" in argv
+        try:
+            rv = super().main(args=argv, prog_name=prog_name or "qsnn-deploy", complete_var=complete_var,
+                              standalone_mode=False, **extra)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(130)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except QsnnError as exc:
+            if debug:
+                traceback.print_exc()
+            click.echo(f"Error: {exc.message}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            sys.exit(130)
+        except Exception as exc:  # an internal error: say so, keep the traceback for --debug
+            if debug:
+                traceback.print_exc()
+            click.echo(f"Error: internal error ({type(exc).__name__}: {exc}). Run again with --debug for the "
+                       "traceback and report it.", err=True)
+            sys.exit(1)
+        if not standalone_mode:
+            return rv
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def log(message: str) -> None:
+    """Progress and logs go to stderr; stdout is for results."""
+    click.echo(message, err=True)
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=_json_default))
+
+
+def _json_default(value: Any):
+    try:
+        import numpy as np
+
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, np.ndarray):
+            return value.tolist()
+    except ImportError:  # pragma: no cover
+        pass
+    return str(value)
+
+
+format_option = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+                             show_default=True, help="table for people, json (on stdout) for scripts")
+quiet_option = click.option("--quiet", "-q", is_flag=True, help="no progress bars")

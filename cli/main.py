@@ -1,0 +1,43 @@
+"""``qsnn-deploy``: train → convert → estimate → deploy spiking CNNs for Speck / DynapCNN chips."""
+
+from __future__ import annotations
+
+import click
+
+from qsnn_deploy import __version__
+
+from .common import QsnnGroup
+from .convert_cmd import convert
+from .deploy_cmd import deploy
+from .estimate_cmd import estimate
+from .pipeline_cmd import pipeline
+from .profiles_cmd import profiles
+from .train_cmd import train
+
+
+@click.group(cls=QsnnGroup, epilog="""\b
+Examples:
+  qsnn-deploy pipeline --out runs/demo          # everything on the built-in digits-dvs data
+  qsnn-deploy train --epochs 5 --out runs/r1
+  qsnn-deploy convert runs/r1/checkpoint.pt --target speck2f --out bundles/r1
+  qsnn-deploy estimate bundles/r1 --target speck2f --format json
+  qsnn-deploy deploy bundles/r1 --target emulator --dataset digits-dvs
+
+Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input file/config/profile,
+4 model violates the target's constraints, 5 backend or device unavailable.""")
+@click.version_option(__version__, prog_name="qsnn-deploy")
+@click.option("--debug", is_flag=True, help="show tracebacks on errors")
+def cli(debug: bool) -> None:
+    """Take spiking CNNs from training to SynSense Speck / DynapCNN chips."""
+
+
+for command in (train, convert, estimate, deploy, profiles, pipeline):
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli.main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""``qsnn-deploy pipeline``."""
+
+from __future__ import annotations
+
+import click
+
+from .common import emit_json, quiet_option
+
+
+@click.command(epilog="""\b
+Examples:
+  qsnn-deploy pipeline                              # what `make demo` runs
+  qsnn-deploy pipeline --epochs 3 --out runs/quick
+  qsnn-deploy pipeline --device cuda --format json
+Writes OUT/run (training), OUT/bundle (chip-ready NIR), OUT/deploy.json, OUT/estimate.json|txt,
+OUT/summary.md.""")
+@click.option("--out", default="runs/pipeline", show_default=True, type=click.Path(file_okay=False))
+@click.option("--model", default="digits_speck", show_default=True, help="zoo model name or model YAML path")
+@click.option("--dataset", default="digits-dvs", show_default=True)
+@click.option("--target", default="speck2f", show_default=True, help="profile for convert and estimate")
+@click.option("--epochs", type=int, help="training epochs [model default]")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--synop-penalty", type=float, default=0.0, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@quiet_option
+def pipeline(out, model, dataset, target, epochs, seed, device, synop_penalty, fmt, quiet) -> None:
+    """Train → convert → estimate → deploy (emulator) in one go, replacing OUT."""
+    from qsnn_deploy.pipeline import format_summary, run_pipeline
+
+    summary = run_pipeline(out, target=target, progress=not quiet, model=model, dataset=dataset, epochs=epochs,
+                           seed=seed, device=device, synop_penalty=synop_penalty)
+    if fmt == "json":
+        emit_json(summary)
+    else:
+        click.echo(format_summary(summary))

@@ -1,0 +1,48 @@
+"""``qsnn-deploy train``."""
+
+from __future__ import annotations
+
+import click
+
+from .common import emit_json, log, quiet_option
+
+
+@click.command(epilog="""\b
+Examples:
+  qsnn-deploy train                                  # digits_speck on digits-dvs, defaults from the model
+  qsnn-deploy train --epochs 5 --seed 1 --out runs/s1
+  qsnn-deploy train --synop-penalty 1e-7 --out runs/sparse   # trade accuracy for fewer SynOps
+  qsnn-deploy train --model my_net.yaml --device cuda --out runs/gpu
+Writes OUT/checkpoint.pt, OUT/metrics.json, OUT/config.yaml and OUT/training_curve.png.""")
+@click.option("--model", default="digits_speck", show_default=True, help="zoo model name or model YAML path")
+@click.option("--dataset", default="digits-dvs", show_default=True, help="dataset name")
+@click.option("--epochs", type=int, help="training epochs [model default]")
+@click.option("--batch-size", type=int, help="samples per batch [model default]")
+@click.option("--lr", type=float, help="Adam learning rate (cosine-annealed) [model default]")
+@click.option("--time-bins", type=int, help="time bins per sample [model default]")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N")
+@click.option("--synop-penalty", type=float, default=0.0, show_default=True,
+              help="α in loss = CE + α·SynOps per sample (try 1e-8 … 1e-6)")
+@click.option("--no-qat", is_flag=True, help="train in float (no chip quantisation during training)")
+@click.option("--out", default="runs/train", show_default=True, type=click.Path(file_okay=False),
+              help="run folder to write")
+@click.option("--overwrite", is_flag=True, help="replace an existing run folder")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@quiet_option
+def train(model, dataset, epochs, batch_size, lr, time_bins, seed, device, synop_penalty, no_qat, out,
+          overwrite, fmt, quiet) -> None:
+    """Train a spiking CNN with quantisation-aware BPTT; writes a run folder."""
+    from qsnn_deploy.train.trainer import TrainConfig, train as run_training
+
+    cfg = TrainConfig(model=model, dataset=dataset, epochs=epochs, batch_size=batch_size, lr=lr,
+                      time_bins=time_bins, seed=seed, device=device, quantize=not no_qat,
+                      synop_penalty=synop_penalty)
+    metrics = run_training(cfg, out, overwrite=overwrite, progress=not quiet)
+    if fmt == "json":
+        emit_json({k: v for k, v in metrics.items() if k != "history"} | {"out": str(out)})
+    else:
+        click.echo(f"test accuracy {100 * metrics['test_accuracy']:.2f}% (int8 QAT model), "
+                   f"{100 * metrics['float_test_accuracy']:.2f}% (same weights in float); "
+                   f"{metrics['synops_per_sample']:.3g} SynOps/sample; run folder: {out}")
+    log(f"training took {metrics['train_time_s']:.0f} s")

@@ -1,0 +1,38 @@
+"""Open any model file a command accepts: a checkpoint, a NIR file or a bundle folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import InputError
+from ..ir import Network
+
+
+def load_network(path: str | Path) -> Network:
+    """A :class:`Network` from ``checkpoint.pt``, ``model.nir`` or a bundle folder holding one.
+
+    Checkpoints need torch (imported here, not at module import); NIR files do not.
+    """
+    path = Path(path)
+    if path.is_dir():
+        for name in ("model.nir", "checkpoint.pt"):
+            if (path / name).is_file():
+                return load_network(path / name)
+        raise InputError(f"folder '{path}' holds neither model.nir nor checkpoint.pt",
+                         fix="pass a bundle from `convert` or a run folder from `train`")
+    if not path.exists():
+        raise InputError(f"model file '{path}' does not exist",
+                         fix="pass a checkpoint.pt, a model.nir or a bundle folder")
+    if path.suffix in (".pt", ".pth"):
+        from ..train.checkpoint import load_checkpoint
+
+        model, payload = load_checkpoint(path)
+        meta = {k: payload[k] for k in ("time_bins", "duration_us", "dataset") if k in payload}
+        meta["source"] = str(path)
+        return model.to_network(float(payload.get("dt_us", 1000.0)), meta)
+    if path.suffix == ".nir":
+        from .nir_io import read_nir
+
+        return read_nir(path)
+    raise InputError(f"'{path}' is neither a checkpoint (.pt) nor a NIR file (.nir)",
+                     fix="pass a checkpoint.pt, a model.nir or a bundle folder")

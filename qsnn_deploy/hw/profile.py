@@ -1,0 +1,285 @@
+"""Hardware profiles: chip facts as data (``hw_profiles/*.yaml``), every number with its provenance.
+
+Dataclasses (:class:`Quantity`, :class:`Core`, :class:`LayerConstraints`, :class:`Profile`) and the
+loader; the file format and its validation live in :mod:`qsnn_deploy.hw.schema`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.resources
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+import yaml
+
+from ..errors import InputError
+
+PROFILE_SCHEMA_VERSION = 1
+PROFILE_PACKAGE = "qsnn_deploy.hw_profiles"
+
+#: Provenance tags, strongest first (reference/chips.md §0).
+CONFIDENCES = ("measured", "published", "simulated", "derived", "secondary", "assumed")
+QUANTITY_KEYS = ("value", "unit", "source", "confidence", "note", "range")
+
+
+def suggest(word: str, choices) -> str | None:
+    match = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return match[0] if match else None
+
+
+def weakest_confidence(tags) -> str | None:
+    """The least trustworthy tag among ``tags`` (None if empty)."""
+    tags = [t for t in tags if t]
+    return max(tags, key=CONFIDENCES.index) if tags else None
+
+
+def is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """One chip fact: a value (number, bool or tuple of numbers) with unit and provenance."""
+
+    value: Any
+    unit: str
+    source: str
+    confidence: str
+    note: str = ""
+    range: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        v = self.value
+        if isinstance(v, list):
+            v = tuple(v)
+            object.__setattr__(self, "value", v)
+        if isinstance(v, tuple):
+            if not v or not all(is_number(x) for x in v):
+                raise InputError(f"value {list(v)} must be a non-empty list of finite numbers")
+        elif not (isinstance(v, bool) or is_number(v)):
+            hint = None
+            if isinstance(v, str):
+                try:
+                    float(v)
+                    hint = "YAML 1.1 reads 1.0e8 as text: write the exponent with a sign (1.0e+8)"
+                except ValueError:
+                    pass
+            raise InputError(f"value {v!r} is not a number, a boolean or a list of numbers", fix=hint)
+        if not isinstance(self.unit, str):
+            raise InputError(f"unit {self.unit!r} must be text")
+        if not isinstance(self.source, str) or not self.source.strip():
+            raise InputError("every number needs a non-empty 'source'")
+        if self.confidence not in CONFIDENCES:
+            near = suggest(self.confidence, CONFIDENCES)
+            raise InputError(f"confidence {self.confidence!r} is not one of {', '.join(CONFIDENCES)}",
+                             fix=f"did you mean '{near}'" if near else None)
+        if not isinstance(self.note, str):
+            raise InputError(f"note {self.note!r} must be text")
+        if self.range is not None:
+            r = tuple(self.range)
+            if len(r) != 2 or not all(is_number(x) for x in r) or r[0] > r[1]:
+                raise InputError(f"range {list(r)} must be two numbers [low, high] with low <= high")
+            if is_number(v) and not r[0] <= v <= r[1]:
+                raise InputError(f"value {v} lies outside its range [{r[0]}, {r[1]}]")
+            object.__setattr__(self, "range", r)
+
+    def to_dict(self) -> dict:
+        d = {"value": list(self.value) if isinstance(self.value, tuple) else self.value,
+             "unit": self.unit, "source": self.source, "confidence": self.confidence}
+        if self.note:
+            d["note"] = self.note
+        if self.range is not None:
+            d["range"] = list(self.range)
+        return d
+
+
+@dataclass(frozen=True)
+class Core:
+    """One core's memories in words (as the chip counts them) and its SynOps/s ceiling."""
+
+    index: int
+    kernel_memory: int
+    neuron_memory: int
+    bias_memory: int
+    synops_ceiling: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("index", "kernel_memory", "neuron_memory", "bias_memory"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise InputError(f"core {name} must be a non-negative integer, got {v!r}")
+        if self.synops_ceiling is not None and not (is_number(self.synops_ceiling) and self.synops_ceiling > 0):
+            raise InputError(f"core synops_ceiling must be a positive number, got {self.synops_ceiling!r}")
+
+    def fits(self, memory) -> bool:
+        """True if a layer memory (anything with ``kernel``, ``neuron``, ``bias``) fits this core."""
+        return (memory.kernel <= self.kernel_memory and memory.neuron <= self.neuron_memory
+                and memory.bias <= self.bias_memory)
+
+
+@dataclass(frozen=True)
+class LayerConstraints:
+    """Per-layer limits; ``None`` means the chip has no such limit (the rule is skipped)."""
+
+    square_kernel: bool = False
+    max_kernel_size: int | None = None
+    strides: tuple[int, ...] | None = None
+    padding: tuple[int, int] | None = None  # inclusive [min, max]
+    pooling: tuple[int, ...] | None = None
+    max_channels: int | None = None
+    max_input_size: tuple[int, int] | None = None  # (H, W) entering the convolution
+    max_output_size: tuple[int, int] | None = None  # (H, W) of the convolution output (neuron array)
+    destinations: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.padding is not None and not (len(self.padding) == 2 and 0 <= self.padding[0] <= self.padding[1]):
+            raise InputError(f"padding range {self.padding} must be [min, max] with 0 <= min <= max")
+        for name in ("strides", "pooling"):
+            v = getattr(self, name)
+            if v is not None and (not v or any(x < 1 for x in v)):
+                raise InputError(f"{name} {v} must be a non-empty list of positive integers")
+
+
+@dataclass(frozen=True, eq=False)
+class Profile:
+    """A chip: cores, layer constraints, and every numeric fact (``quantities``) with provenance."""
+
+    name: str
+    cores: tuple[Core, ...]
+    constraints: LayerConstraints = field(default_factory=LayerConstraints)
+    quantities: Mapping[str, Quantity] = field(default_factory=dict)
+    description: str = ""
+    family: str = ""
+    aliases: tuple[str, ...] = ()
+    samna_module: str | None = None
+    sources: Mapping[str, str] = field(default_factory=dict)
+    path: str | None = None
+    schema_version: int = PROFILE_SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise InputError("a profile needs a non-empty name")
+        object.__setattr__(self, "cores", tuple(self.cores))
+        object.__setattr__(self, "aliases", tuple(self.aliases))
+        object.__setattr__(self, "quantities", MappingProxyType(dict(self.quantities)))
+        object.__setattr__(self, "sources", MappingProxyType(dict(self.sources)))
+        if not self.cores:
+            raise InputError(f"profile {self.name} has no cores")
+        if [c.index for c in self.cores] != list(range(len(self.cores))):
+            raise InputError(f"profile {self.name}: core indices must be 0..{len(self.cores) - 1} in order")
+        if self.schema_version != PROFILE_SCHEMA_VERSION:
+            raise InputError(f"profile schema_version {self.schema_version} is not supported",
+                             fix=f"use schema_version: {PROFILE_SCHEMA_VERSION}")
+
+    def quantity(self, key: str) -> Quantity | None:
+        """The quantity at a dotted key (``"power.static"``), or None."""
+        return self.quantities.get(key)
+
+    def _int(self, key: str) -> int | None:
+        q = self.quantity(key)
+        return None if q is None else int(q.value)
+
+    @property
+    def weight_bits(self) -> int | None:
+        return self._int("numerics.weight_bits")
+
+    @property
+    def state_bits(self) -> int | None:
+        return self._int("numerics.state_bits")
+
+    @property
+    def latency_per_layer(self) -> Quantity | None:
+        return self.quantity("latency.per_layer")
+
+    @property
+    def static_power(self) -> Quantity | None:
+        return self.quantity("power.static")
+
+    @property
+    def sensor_power(self) -> Quantity | None:
+        return self.quantity("power.sensor")
+
+    @property
+    def energy_per_synop(self) -> Quantity | None:
+        return self.quantity("energy.per_synop")
+
+    def to_dict(self) -> dict:
+        """Plain values, for ``profiles show --format json``."""
+        return {"name": self.name, "description": self.description, "family": self.family,
+                "aliases": list(self.aliases), "schema_version": self.schema_version,
+                "cores": [{"index": c.index, "kernel_memory": c.kernel_memory, "neuron_memory": c.neuron_memory,
+                           "bias_memory": c.bias_memory, "synops_ceiling": c.synops_ceiling} for c in self.cores],
+                "constraints": {k: (list(v) if isinstance(v, tuple) else v)
+                                for k, v in vars(self.constraints).items()},
+                "quantities": {k: q.to_dict() for k, q in self.quantities.items()},
+                "sources": dict(self.sources)}
+
+    @property
+    def max_kernel_memory(self) -> int:
+        return max(c.kernel_memory for c in self.cores)
+
+    @property
+    def max_neuron_memory(self) -> int:
+        return max(c.neuron_memory for c in self.cores)
+
+    @property
+    def max_bias_memory(self) -> int:
+        return max(c.bias_memory for c in self.cores)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def _package_dir():
+    return importlib.resources.files(PROFILE_PACKAGE)
+
+
+def list_profiles() -> list[str]:
+    """Names of the hardware profiles that ship with the package."""
+    return sorted(p.name[: -len(".yaml")] for p in _package_dir().iterdir() if p.name.endswith(".yaml"))
+
+
+def _parse(text: str, file: str) -> Profile:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{file}, line {mark.line + 1}" if mark is not None else file
+        raise InputError(f"hardware profile is not valid YAML: {getattr(e, 'problem', None) or e}", where=where,
+                         fix="check the indentation and quoting near that line") from None
+    from .schema import profile_from_dict  # the schema module imports this one
+
+    return profile_from_dict(raw, file)
+
+
+def _looks_like_path(target: str) -> bool:
+    return target.endswith((".yaml", ".yml")) or "/" in target or os.sep in target
+
+
+def load_profile(name_or_path: str | os.PathLike) -> Profile:
+    """Load a packaged profile by name or alias (``"speck2f"``) or a user's YAML file by path."""
+    if isinstance(name_or_path, os.PathLike) or _looks_like_path(str(name_or_path)):
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise InputError("hardware profile file not found", where=str(path),
+                             fix=f"check the path, or use a packaged profile: {', '.join(list_profiles())}")
+        return _parse(path.read_text(encoding="utf-8"), str(path))
+    name = str(name_or_path)
+    known = list_profiles()
+    if name in known:
+        res = _package_dir().joinpath(f"{name}.yaml")
+        return _parse(res.read_text(encoding="utf-8"), str(res))
+    for other in known:
+        prof = load_profile(other)
+        if name in prof.aliases:
+            return prof
+    near = suggest(name, known)
+    fix = (f"did you mean '{near}'? " if near else "") + \
+        f"Known profiles: {', '.join(known)}; or pass the path of a profile YAML file"
+    raise InputError(f"unknown target '{name}'", fix=fix)

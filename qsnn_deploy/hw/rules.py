@@ -1,0 +1,361 @@
+"""Design rules: small named checks in one registry, each with a stable code.
+
+A rule takes ``(network, profile)`` and returns a list of :class:`Violation` s, each naming the
+layer, what it needs vs. what the chip has (in the chip's units), and one concrete fix. A rule whose
+limit the profile does not define is skipped, so the same registry serves every chip.
+Add a rule with ``@rule("SPK0NN", "name", "summary")``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+from ..ir import ChipLayer, Network, conv_out_size
+from .mapping import map_layers
+from .memory import LayerMemory, ceil_log2, kernel_words, layer_memory, neuron_words
+from .profile import Core, Profile
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken constraint; ``layer`` is None for network-wide problems."""
+
+    code: str
+    rule: str
+    layer: str | None
+    message: str
+    fix: str
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, "rule": self.rule, "layer": self.layer, "message": self.message, "fix": self.fix}
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    name: str
+    summary: str
+    check: Callable[[Network, Profile], list[Violation]]
+
+
+RULES: dict[str, Rule] = {}
+
+
+def rule(code: str, name: str, summary: str):
+    """Register a network-level rule ``fn(network, profile) -> list[Violation]``."""
+    def deco(fn):
+        if code in RULES:
+            raise ValueError(f"rule code {code} registered twice")
+        RULES[code] = Rule(code, name, summary, fn)
+        return fn
+    return deco
+
+
+def layer_rule(code: str, name: str, summary: str):
+    """Register a per-layer rule ``fn(layer, index, network, profile) -> (message, fix) | None``."""
+    def deco(fn):
+        def check(network: Network, profile: Profile) -> list[Violation]:
+            out = []
+            for i, layer in enumerate(network.layers):
+                for msg, fix in fn(layer, i, network, profile) or ():
+                    out.append(Violation(code, name, layer.name, msg, fix))
+            return out
+        rule(code, name, summary)(check)
+        return fn
+    return deco
+
+
+def check(network: Network, profile: Profile, codes: list[str] | None = None) -> list[Violation]:
+    """Run every registered rule (or only ``codes``); all violations, in layer order then code."""
+    order = {layer.name: i for i, layer in enumerate(network.layers)}
+    found: list[Violation] = []
+    for code in sorted(RULES):
+        if codes is None or code in codes:
+            found.extend(RULES[code].check(network, profile))
+    return sorted(found, key=lambda v: (order.get(v.layer, len(order)), v.code))
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers for messages and fixes
+
+
+def _w(n: int) -> str:
+    """Words, with the Ki size when it is a whole number of Ki."""
+    return f"{n} ({n // 1024} Ki)" if n >= 1024 and n % 1024 == 0 else str(n)
+
+
+def _chan(layer: ChipLayer) -> str:
+    return "out_features" if layer.kind == "linear" else "out_channels"
+
+
+def _prev(network: Network, i: int) -> str | None:
+    return network.layers[i - 1].name if i > 0 else None
+
+
+def _nearest(value: int, allowed) -> int:
+    return min(sorted(allowed), key=lambda a: abs(a - value))
+
+
+def _pool_factors(profile: Profile) -> list[int]:
+    return sorted(p for p in (profile.constraints.pooling or (2, 4)) if p > 1)
+
+
+def _memory_with(layer: ChipLayer, c_in: int, c_out: int, h: int, w: int) -> LayerMemory | None:
+    """Memory of ``layer`` with other channel counts / input size (None if the conv no longer fits)."""
+    kh, kw = layer.kernel_size
+    if layer.kind == "linear":
+        kh, kw = h, w
+    ho = conv_out_size(h, kh, layer.stride, layer.padding)
+    wo = conv_out_size(w, kw, layer.stride, layer.padding)
+    if min(ho, wo, kh, kw) < 1:
+        return None
+    return LayerMemory(kernel_words(c_in, kh, kw, c_out), neuron_words(c_out, ho, wo),
+                       c_out if layer.bias is not None else 0)
+
+
+def _max_out_channels(layer: ChipLayer, core: Core) -> int:
+    """The most output channels with which ``layer`` fits ``core`` (0 if none)."""
+    kh, kw = layer.kernel_size
+    _, ho, wo = layer.conv_shape
+    q = core.kernel_memory // (layer.c_in << ceil_log2(kh * kw))
+    if q < 1:
+        return 0
+    best = min(layer.c_out, 1 << (q.bit_length() - 1), core.neuron_memory >> (ceil_log2(ho) + ceil_log2(wo)))
+    if layer.bias is not None:
+        best = min(best, core.bias_memory)
+    return best
+
+
+def _shortfall(mem: LayerMemory, core: Core) -> float:
+    """How many times too large the layer is for ``core`` (<= 1 means it fits)."""
+    ratios = []
+    for need, have in ((mem.kernel, core.kernel_memory), (mem.neuron, core.neuron_memory), (mem.bias, core.bias_memory)):
+        ratios.append(0.0 if need == 0 else (math.inf if have == 0 else need / have))
+    return max(ratios)
+
+
+def _best_core(mem: LayerMemory, cores) -> Core:
+    return min(cores, key=lambda c: (_shortfall(mem, c), c.index))
+
+
+def shrink_fix(layer: ChipLayer, core: Core, network: Network, index: int, profile: Profile) -> str:
+    """One concrete change (or two alternatives) that makes ``layer`` fit ``core``."""
+    mem = layer_memory(layer)
+    c_in, h, w = layer.input_shape
+    opts = []
+    n = _max_out_channels(layer, core)
+    if 1 <= n < layer.c_out:
+        verb = "halve" if 2 * n == layer.c_out else "reduce"
+        opts.append(f"{verb} {_chan(layer)} of {layer.name} ({layer.c_out} → {n})")
+    if mem.neuron > core.neuron_memory or (layer.kind == "linear" and mem.kernel > core.kernel_memory):
+        for p in _pool_factors(profile):
+            m = _memory_with(layer, c_in, layer.c_out, h // p, w // p)
+            if m is not None and core.fits(m):
+                opts.append(f"add a {p}×{p} sum-pool before it ({h}×{w} → {h // p}×{w // p} input)")
+                break
+    if mem.bias > core.bias_memory:
+        opts.append(f"drop the bias of {layer.name}")
+    if not opts and mem.kernel > core.kernel_memory:
+        kh, kw = layer.kernel_size
+        m = core.kernel_memory >> (ceil_log2(kh * kw) + ceil_log2(layer.c_out))
+        prev = _prev(network, index)
+        if m >= 1 and prev is not None:
+            opts.append(f"reduce out_channels of {prev} ({c_in} → {m})")
+        elif m >= 1:
+            opts.append(f"reduce the input channels of {layer.name} ({c_in} → {m})")
+        else:
+            opts.append(f"use a smaller kernel in {layer.name}")
+    if not opts:
+        opts.append(f"reduce the output size of {layer.name} (a larger stride, or pool its input)")
+    return " or ".join(opts)
+
+
+# ---------------------------------------------------------------------------------------------
+# the rules
+
+
+@layer_rule("SPK001", "square-kernel", "kernels must be square")
+def _square_kernel(layer, i, network, profile):
+    kh, kw = layer.kernel_size
+    if not profile.constraints.square_kernel or kh == kw:
+        return None
+    m = max(kh, kw)
+    if layer.kind == "linear":
+        fix = f"make the input of {layer.name} square (e.g. pad {kh}×{kw} to {m}×{m})"
+    else:
+        fix = f"use a square {m}×{m} kernel in {layer.name} (zero-pad the {kh}×{kw} weights)"
+    return [(f"kernel {kh}×{kw} is not square; the chip supports square kernels only", fix)]
+
+
+@layer_rule("SPK002", "kernel-size", "kernel side <= max_kernel_size")
+def _kernel_size(layer, i, network, profile):
+    limit = profile.constraints.max_kernel_size
+    kh, kw = layer.kernel_size
+    if limit is None or max(kh, kw) <= limit:
+        return None
+    msg = f"kernel {kh}×{kw} exceeds the maximum {limit}×{limit}"
+    if layer.kind == "linear":
+        p = next((p for p in _pool_factors(profile) if max(kh, kw) // p <= limit), None)
+        fix = (f"add a {p}×{p} sum-pool before {layer.name} ({kh}×{kw} → {kh // p}×{kw // p} input)" if p
+               else f"reduce the spatial size of the input of {layer.name} to at most {limit}×{limit}")
+    else:
+        fix = f"use a kernel of at most {limit}×{limit} in {layer.name}"
+    return [(msg, fix)]
+
+
+@layer_rule("SPK003", "stride", "stride in the allowed set")
+def _stride(layer, i, network, profile):
+    allowed = profile.constraints.strides
+    if allowed is None or layer.stride in allowed:
+        return None
+    return [(f"stride {layer.stride} is not supported (allowed: {', '.join(map(str, allowed))})",
+             f"use stride {_nearest(layer.stride, allowed)} in {layer.name}")]
+
+
+@layer_rule("SPK004", "padding", "padding within the allowed range")
+def _padding(layer, i, network, profile):
+    rng = profile.constraints.padding
+    if rng is None or rng[0] <= layer.padding <= rng[1]:
+        return None
+    target = min(max(layer.padding, rng[0]), rng[1])
+    return [(f"padding {layer.padding} is outside the supported range {rng[0]}–{rng[1]}",
+             f"use padding {target} in {layer.name}")]
+
+
+@layer_rule("SPK005", "pooling", "sum-pool size in the allowed set")
+def _pooling(layer, i, network, profile):
+    allowed = profile.constraints.pooling
+    if allowed is None or layer.pool in allowed:
+        return None
+    n = _nearest(layer.pool, allowed)
+    return [(f"sum-pool {layer.pool}×{layer.pool} is not supported (allowed: {', '.join(map(str, allowed))})",
+             f"use a {n}×{n} sum-pool after {layer.name}")]
+
+
+@layer_rule("SPK006", "channels", "input and output channels <= max_channels")
+def _channels(layer, i, network, profile):
+    limit = profile.constraints.max_channels
+    if limit is None:
+        return None
+    out = []
+    what = "output features" if layer.kind == "linear" else "output channels"
+    if layer.c_out > limit:
+        out.append((f"{layer.c_out} {what} exceed the maximum {limit}",
+                    f"reduce {_chan(layer)} of {layer.name} ({layer.c_out} → {limit})"))
+    if layer.c_in > limit:
+        prev = _prev(network, i)
+        fix = (f"reduce out_channels of {prev} ({layer.c_in} → {limit})" if prev
+               else f"reduce the input channels ({layer.c_in} → {limit})")
+        out.append((f"{layer.c_in} input channels exceed the maximum {limit}", fix))
+    return out
+
+
+@layer_rule("SPK007", "input-size", "layer input H×W <= max_input_size")
+def _input_size(layer, i, network, profile):
+    limit = profile.constraints.max_input_size
+    _, h, w = layer.input_shape
+    if limit is None or (h <= limit[0] and w <= limit[1]):
+        return None
+    p = next((p for p in _pool_factors(profile) if h // p <= limit[0] and w // p <= limit[1]), None)
+    prev = _prev(network, i)
+    if p is None:
+        fix = f"downsample the input of {layer.name} to at most {limit[0]}×{limit[1]}"
+    elif prev is None:
+        fix = f"sum-pool the input by {p} ({h}×{w} → {h // p}×{w // p})"
+    else:
+        fix = f"downsample by {p} before {layer.name} (e.g. a {p}×{p} sum-pool in {prev}: {h}×{w} → {h // p}×{w // p})"
+    return [(f"input {h}×{w} exceeds the maximum {limit[0]}×{limit[1]}", fix)]
+
+
+@layer_rule("SPK008", "output-size", "convolution output H×W <= max_output_size")
+def _output_size(layer, i, network, profile):
+    limit = profile.constraints.max_output_size
+    _, ho, wo = layer.conv_shape
+    if limit is None or (ho <= limit[0] and wo <= limit[1]):
+        return None
+    _, h, w = layer.input_shape
+    kh, kw = layer.kernel_size
+    fix = f"downsample the input of {layer.name} so that its output is at most {limit[0]}×{limit[1]}"
+    for s in sorted(profile.constraints.strides or (1, 2, 4, 8)):
+        if s <= layer.stride:
+            continue
+        h2, w2 = conv_out_size(h, kh, s, layer.padding), conv_out_size(w, kw, s, layer.padding)
+        if h2 <= limit[0] and w2 <= limit[1]:
+            fix = f"use stride {s} in {layer.name} (output {ho}×{wo} → {h2}×{w2})"
+            break
+    return [(f"convolution output {ho}×{wo} exceeds the maximum {limit[0]}×{limit[1]}", fix)]
+
+
+def _memory_rule(kind: str):
+    def fn(layer, i, network, profile):
+        mem = layer_memory(layer)
+        need = getattr(mem, kind)
+        have = {"kernel": profile.max_kernel_memory, "neuron": profile.max_neuron_memory,
+                "bias": profile.max_bias_memory}[kind]
+        if need <= have:
+            return None
+        kh, kw = layer.kernel_size
+        c, ho, wo = layer.conv_shape
+        if kind == "kernel":
+            detail = (f" ({layer.c_in} × {1 << ceil_log2(kh * kw)} × {1 << ceil_log2(c)}: kernel size and "
+                      f"{_chan(layer)} rounded up to powers of two)")
+        elif kind == "neuron":
+            detail = (f" ({c} × {1 << ceil_log2(ho)} × {1 << ceil_log2(wo)}: the {ho}×{wo} output rounded up "
+                      "to powers of two)")
+        else:
+            detail = ""
+        core = _best_core(mem, profile.cores)
+        return [(f"needs {_w(need)} {kind} words{detail} but the largest core has {_w(have)}",
+                 shrink_fix(layer, core, network, i, profile))]
+    return fn
+
+
+layer_rule("SPK009", "kernel-memory", "kernel memory <= the largest core's")(_memory_rule("kernel"))
+layer_rule("SPK010", "neuron-memory", "neuron memory <= the largest core's")(_memory_rule("neuron"))
+layer_rule("SPK011", "bias-memory", "bias memory <= the largest core's")(_memory_rule("bias"))
+
+
+@layer_rule("SPK012", "memory-combination", "some single core holds kernel, neuron and bias memory together")
+def _memory_combination(layer, i, network, profile):
+    mem = layer_memory(layer)
+    if (mem.kernel > profile.max_kernel_memory or mem.neuron > profile.max_neuron_memory
+            or mem.bias > profile.max_bias_memory or any(c.fits(mem) for c in profile.cores)):
+        return None  # either fits, or SPK009–SPK011 already report it
+    core = _best_core(mem, profile.cores)
+    msg = (f"needs {_w(mem.kernel)} kernel, {_w(mem.neuron)} neuron and {mem.bias} bias words: each fits some "
+           f"core but no single core holds all three (closest: core {core.index} with {_w(core.kernel_memory)} "
+           f"kernel and {_w(core.neuron_memory)} neuron words)")
+    return [(msg, f"{shrink_fix(layer, core, network, i, profile)} so that {layer.name} fits core {core.index}")]
+
+
+@rule("SPK013", "core-count", "no more layers than cores")
+def _core_count(network: Network, profile: Profile) -> list[Violation]:
+    n, m = len(network.layers), len(profile.cores)
+    if n <= m:
+        return []
+    extra = n - m
+    return [Violation("SPK013", "core-count", None,
+                      f"the network has {n} layers but {profile.name} has {m} cores (one layer per core)",
+                      f"remove or merge {extra} layer{'s' if extra > 1 else ''}")]
+
+
+@rule("SPK014", "core-mapping", "layers that each fit some core can share the cores out (Hall's condition)")
+def _core_mapping(network: Network, profile: Profile) -> list[Violation]:
+    if len(network.layers) > len(profile.cores):
+        return []  # SPK013 reports it
+    mapping = map_layers(network, profile)
+    if mapping.ok or mapping.unplaceable or not mapping.conflict_layers:
+        return []  # fits, or SPK009–SPK012 report the layers that fit no core
+    names, cores = mapping.conflict_layers, mapping.conflict_cores
+    others = [c for c in profile.cores if c.index not in cores]
+    index = {layer.name: i for i, layer in enumerate(network.layers)}
+    name, core = min(((n, c) for n in names for c in others),
+                     key=lambda nc: (_shortfall(mapping.memory[nc[0]], nc[1]), -index[nc[0]], nc[1].index))
+    layer = network.layers[index[name]]
+    msg = (f"layers {', '.join(names)} can only use cores {', '.join(map(str, cores))}: "
+           f"{len(names)} layers compete for {len(cores)} cores")
+    fix = (f"{shrink_fix(layer, core, network, index[name], profile)} so that {name} fits core {core.index} "
+           f"({_w(core.kernel_memory)} kernel, {_w(core.neuron_memory)} neuron words)")
+    return [Violation("SPK014", "core-mapping", None, msg, fix)]

@@ -1,0 +1,247 @@
+"""The profile file format: a strict schema for ``hw_profiles/*.yaml`` and its validation.
+
+Unknown keys are refused with a suggestion; every error names the file, the dotted key and the problem.
+Every numeric fact is a quantity mapping ``{value, unit, source, confidence[, note, range]}``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..errors import InputError
+from .profile import (PROFILE_SCHEMA_VERSION, QUANTITY_KEYS, Core, LayerConstraints, Profile, Quantity, is_number,
+                      suggest)
+
+# ---------------------------------------------------------------------------------------------
+# Schema: nested dicts of leaves. "*" accepts any key (free-form facts).
+
+
+@dataclass(frozen=True)
+class _Q:
+    """Schema leaf: a quantity whose value goes through ``check`` (raises ValueError)."""
+
+    check: Callable[[Any], None]
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class _Meta:
+    """Schema leaf: plain metadata (not a number with provenance)."""
+
+    convert: Callable[[Any], Any]
+    required: bool = False
+
+
+def _any(v: Any) -> None:
+    pass
+
+
+def _pos_int(v: Any) -> None:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise ValueError(f"expected a positive integer, got {v!r}")
+
+
+def _nonneg_number(v: Any) -> None:
+    if not is_number(v) or v < 0:
+        raise ValueError(f"expected a non-negative number, got {v!r}")
+
+
+def _bool(v: Any) -> None:
+    if not isinstance(v, bool):
+        raise ValueError(f"expected true or false, got {v!r}")
+
+
+def _pos_int_list(v: Any) -> None:
+    if not isinstance(v, tuple) or any(isinstance(x, bool) or not isinstance(x, int) or x < 1 for x in v):
+        raise ValueError(f"expected a list of positive integers, got {v!r}")
+
+
+def _nonneg_int_list(v: Any) -> None:
+    if not isinstance(v, tuple) or any(isinstance(x, bool) or not isinstance(x, int) or x < 0 for x in v):
+        raise ValueError(f"expected a list of non-negative integers, got {v!r}")
+
+
+def _pos_number_or_list(v: Any) -> None:
+    vals = v if isinstance(v, tuple) else (v,)
+    if any(not is_number(x) or x <= 0 for x in vals):
+        raise ValueError(f"expected a positive number or a list of them, got {v!r}")
+
+
+def _int_range(v: Any) -> None:
+    _nonneg_int_list(v)
+    if len(v) != 2 or v[0] > v[1]:
+        raise ValueError(f"expected [min, max] with min <= max, got {list(v)}")
+
+
+def _size2(v: Any) -> None:
+    _pos_int_list(v)
+    if len(v) != 2:
+        raise ValueError(f"expected [height, width], got {list(v)}")
+
+
+def _str(v: Any) -> str:
+    if not isinstance(v, str):
+        raise ValueError(f"expected text, got {v!r}")
+    return v
+
+
+def _str_list(v: Any) -> tuple[str, ...]:
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise ValueError(f"expected a list of names, got {v!r}")
+    return tuple(v)
+
+
+def _str_map(v: Any) -> dict[str, str]:
+    if not isinstance(v, dict) or not all(isinstance(k, str) and isinstance(x, str) for k, x in v.items()):
+        raise ValueError("expected a mapping of source ids to citations (text: text)")
+    return dict(v)
+
+
+def _version(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ValueError(f"expected an integer, got {v!r}")
+    return v
+
+
+SCHEMA: dict = {
+    "schema_version": _Meta(_version, required=True),
+    "name": _Meta(_str, required=True),
+    "description": _Meta(_str),
+    "family": _Meta(_str),
+    "aliases": _Meta(_str_list),
+    "samna_module": _Meta(_str),
+    "sources": _Meta(_str_map),
+    "cores": {
+        "count": _Q(_pos_int),
+        "kernel_memory": _Q(_nonneg_int_list, required=True),
+        "neuron_memory": _Q(_nonneg_int_list, required=True),
+        "bias_memory": _Q(_nonneg_int_list, required=True),
+        "destinations": _Q(_pos_int),
+        "synops_ceiling": _Q(_pos_number_or_list),
+    },
+    "numerics": {"weight_bits": _Q(_pos_int), "state_bits": _Q(_pos_int)},
+    "constraints": {
+        "square_kernel": _Q(_bool),
+        "max_kernel_size": _Q(_pos_int),
+        "strides": _Q(_pos_int_list),
+        "padding": _Q(_int_range),
+        "pooling": _Q(_pos_int_list),
+        "max_channels": _Q(_pos_int),
+        "max_input_size": _Q(_size2),
+        "max_output_size": _Q(_size2),
+    },
+    "latency": {"per_layer": _Q(_nonneg_number)},
+    "power": {"static": _Q(_nonneg_number), "sensor": _Q(_nonneg_number), "idle_rails": {"*": _Q(_nonneg_number)}},
+    "energy": {"per_synop": _Q(_nonneg_number)},
+    "info": {"*": _Q(_any)},
+}
+
+
+def _err(file: str, key: str, what: str, fix: str | None = None) -> InputError:
+    return InputError(f"invalid hardware profile: {what}", where=f"{file}, key '{key}'", fix=fix)
+
+
+def _check_keys(raw: dict, allowed, file: str, prefix: str) -> None:
+    for k in raw:
+        if k not in allowed:
+            dotted = f"{prefix}{k}"
+            near = suggest(k, allowed)
+            fix = (f"did you mean '{near}'? " if near else "") + f"allowed keys here: {', '.join(allowed)}"
+            raise InputError(f"unknown key '{k}' in hardware profile", where=f"{file}, key '{dotted}'", fix=fix)
+
+
+def _quantity(raw: Any, leaf: _Q, file: str, key: str) -> Quantity:
+    if not isinstance(raw, dict):
+        raise _err(file, key, f"expected a mapping {{value, unit, source, confidence}}, got {raw!r}",
+                   fix="write every number as {value: ..., unit: ..., source: ..., confidence: ...}")
+    _check_keys(raw, QUANTITY_KEYS, file, key + ".")
+    for k in ("value", "source", "confidence"):
+        if k not in raw:
+            raise _err(file, f"{key}.{k}", f"missing '{k}'", fix="every number needs value, source and confidence")
+    try:
+        q = Quantity(value=raw["value"], unit=raw.get("unit", ""), source=raw["source"],
+                     confidence=raw["confidence"], note=raw.get("note", ""), range=raw.get("range"))
+        leaf.check(q.value)
+    except InputError as e:
+        raise _err(file, key, e.what, fix=e.fix) from None
+    except (ValueError, TypeError) as e:
+        raise _err(file, f"{key}.value", str(e)) from None
+    return q
+
+
+def _walk(raw: Any, schema: dict, file: str, prefix: str, out: dict) -> None:
+    if not isinstance(raw, dict):
+        raise _err(file, prefix.rstrip(".") or "<top level>", f"expected a mapping, got {raw!r}")
+    if "*" not in schema:
+        _check_keys(raw, list(schema), file, prefix)
+    for k, v in raw.items():
+        leaf = schema.get(k, schema.get("*"))
+        key = f"{prefix}{k}"
+        if isinstance(leaf, dict):
+            _walk(v, leaf, file, key + ".", out)
+        elif isinstance(leaf, _Q):
+            out[key] = _quantity(v, leaf, file, key)
+        else:
+            try:
+                out[key] = leaf.convert(v)
+            except ValueError as e:
+                raise _err(file, key, str(e)) from None
+    for k, leaf in schema.items():
+        if k == "*" or k in raw:
+            continue
+        if getattr(leaf, "required", False):
+            raise _err(file, f"{prefix}{k}", "required key is missing")
+        if isinstance(leaf, dict):
+            req = [x for x, lf in leaf.items() if getattr(lf, "required", False)]
+            if req:
+                raise _err(file, f"{prefix}{k}.{req[0]}", "required key is missing")
+
+
+def profile_from_dict(raw: Any, file: str = "<profile>") -> Profile:
+    """Validate a parsed profile document and build a :class:`Profile`."""
+    flat: dict[str, Any] = {}
+    _walk(raw, SCHEMA, file, "", flat)
+    if flat["schema_version"] != PROFILE_SCHEMA_VERSION:
+        raise _err(file, "schema_version", f"version {flat['schema_version']} is not supported",
+                   fix=f"use schema_version: {PROFILE_SCHEMA_VERSION}")
+    quantities = {k: v for k, v in flat.items() if isinstance(v, Quantity)}
+    mems = {k: quantities[f"cores.{k}"].value for k in ("kernel_memory", "neuron_memory", "bias_memory")}
+    n = len(mems["kernel_memory"])
+    for k, v in mems.items():
+        if len(v) != n:
+            raise _err(file, f"cores.{k}", f"lists {len(v)} cores but cores.kernel_memory lists {n}")
+    if "cores.count" in quantities and quantities["cores.count"].value != n:
+        raise _err(file, "cores.count", f"says {quantities['cores.count'].value} cores but the memory lists have {n}")
+    ceiling: tuple = (None,) * n
+    if "cores.synops_ceiling" in quantities:
+        c = quantities["cores.synops_ceiling"].value
+        c = c if isinstance(c, tuple) else (c,)
+        if len(c) not in (1, n):
+            raise _err(file, "cores.synops_ceiling", f"lists {len(c)} values; give one, or one per core ({n})")
+        ceiling = tuple(float(x) for x in (c * n if len(c) == 1 else c))
+    cores = tuple(Core(i, mems["kernel_memory"][i], mems["neuron_memory"][i], mems["bias_memory"][i], ceiling[i])
+                  for i in range(n))
+
+    def cv(key, conv=lambda x: x):
+        q = quantities.get(f"constraints.{key}")
+        return None if q is None else conv(q.value)
+
+    try:
+        constraints = LayerConstraints(
+            square_kernel=bool(cv("square_kernel") or False),
+            max_kernel_size=cv("max_kernel_size"),
+            strides=cv("strides", tuple),
+            padding=cv("padding", tuple),
+            pooling=cv("pooling", tuple),
+            max_channels=cv("max_channels"),
+            max_input_size=cv("max_input_size", tuple),
+            max_output_size=cv("max_output_size", tuple),
+            destinations=None if "cores.destinations" not in quantities else quantities["cores.destinations"].value,
+        )
+        return Profile(name=flat["name"], cores=cores, constraints=constraints, quantities=quantities,
+                       description=flat.get("description", ""), family=flat.get("family", ""),
+                       aliases=flat.get("aliases", ()), samna_module=flat.get("samna_module"),
+                       sources=flat.get("sources", {}), path=file, schema_version=flat["schema_version"])
+    except InputError as e:
+        raise InputError(f"invalid hardware profile: {e.what}", where=file, fix=e.fix) from None

@@ -1,0 +1,170 @@
+"""The chip-level network description every stage shares (no torch needed).
+
+A :class:`Network` is a chain of :class:`ChipLayer` s. Each layer is what one Speck/DynapCNN core
+runs: a square convolution, integrate-and-fire neurons, then square sum pooling. A Linear layer is a
+convolution whose kernel covers its whole input (``kind="linear"``).
+
+Parameters are float for a float model; after discretisation ``scale`` is set and weights, bias,
+threshold and lower bound hold integers (stored as float64 arrays / floats).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from .errors import InputError
+
+RESETS = ("subtract", "zero")
+
+
+def conv_out_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    """Output length of a convolution along one axis."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def fanout_map(in_hw: tuple[int, int], kernel: int, stride: int, padding: int) -> np.ndarray:
+    """For each input pixel, how many conv output positions one event there reaches.
+
+    Summed over input events and multiplied by the output channels this gives SynOps exactly,
+    borders included.
+    """
+    h, w = in_hw
+    counts = []
+    for size in (h, w):
+        n_out = conv_out_size(size, kernel, stride, padding)
+        axis = np.zeros(size, dtype=np.int64)
+        for o in range(n_out):
+            start = o * stride - padding
+            axis[max(start, 0):max(min(start + kernel, size), 0)] += 1
+        counts.append(axis)
+    return np.outer(counts[0], counts[1])
+
+
+@dataclass(frozen=True, eq=False)
+class ChipLayer:
+    """One core's work: conv → IAF → sum-pool."""
+
+    name: str
+    weight: np.ndarray  # (c_out, c_in, k, k)
+    input_shape: tuple[int, int, int]  # (C, H, W) entering the convolution
+    bias: np.ndarray | None = None  # (c_out,)
+    stride: int = 1
+    padding: int = 0
+    pool: int = 1
+    threshold: float = 1.0
+    min_v_mem: float | None = None  # None: not given (convert fills in -threshold)
+    reset: str = "subtract"
+    kind: str = "conv"  # "conv" or "linear"
+    scale: float | None = None  # set once discretised
+
+    def __post_init__(self) -> None:
+        w = np.asarray(self.weight, dtype=np.float64)
+        object.__setattr__(self, "weight", w)
+        if self.bias is not None:
+            object.__setattr__(self, "bias", np.asarray(self.bias, dtype=np.float64))
+        object.__setattr__(self, "input_shape", tuple(int(v) for v in self.input_shape))
+        if w.ndim != 4:
+            raise InputError(f"layer weight must have 4 dims (c_out, c_in, k, k), got shape {w.shape}",
+                             where=f"layer {self.name}")
+        if w.shape[1] != self.input_shape[0]:
+            raise InputError(f"weight expects {w.shape[1]} input channels but the input has {self.input_shape[0]}",
+                             where=f"layer {self.name}")
+        if self.bias is not None and self.bias.shape != (w.shape[0],):
+            raise InputError(f"bias shape {self.bias.shape} does not match {w.shape[0]} output channels",
+                             where=f"layer {self.name}")
+        if self.reset not in RESETS:
+            raise InputError(f"unknown reset '{self.reset}'", where=f"layer {self.name}",
+                             fix=f"use one of {', '.join(RESETS)}")
+        if self.kind not in ("conv", "linear"):
+            raise InputError(f"unknown layer kind '{self.kind}'", where=f"layer {self.name}")
+        if not self.threshold > 0:
+            raise InputError(f"spike threshold must be positive, got {self.threshold}", where=f"layer {self.name}")
+        if min(self.conv_shape[1:]) < 1:
+            raise InputError(f"kernel {self.kernel_size} with padding {self.padding} does not fit input "
+                             f"{self.input_shape[1]}x{self.input_shape[2]}", where=f"layer {self.name}")
+
+    @property
+    def c_in(self) -> int:
+        return int(self.weight.shape[1])
+
+    @property
+    def c_out(self) -> int:
+        return int(self.weight.shape[0])
+
+    @property
+    def kernel_size(self) -> tuple[int, int]:
+        return int(self.weight.shape[2]), int(self.weight.shape[3])
+
+    @property
+    def conv_shape(self) -> tuple[int, int, int]:
+        """(C_out, H_out, W_out) of the convolution, before pooling."""
+        kh, kw = self.kernel_size
+        _, h, w = self.input_shape
+        return (self.c_out, conv_out_size(h, kh, self.stride, self.padding),
+                conv_out_size(w, kw, self.stride, self.padding))
+
+    @property
+    def output_shape(self) -> tuple[int, int, int]:
+        """(C_out, H, W) after sum pooling: what the next layer receives."""
+        c, h, w = self.conv_shape
+        return c, h // self.pool, w // self.pool
+
+    @property
+    def quantized(self) -> bool:
+        return self.scale is not None
+
+    @property
+    def lower_bound(self) -> float:
+        """The effective lower membrane bound (−threshold when none was given)."""
+        return -self.threshold if self.min_v_mem is None else self.min_v_mem
+
+    def fanout_map(self) -> np.ndarray:
+        """(H, W) map: output neurons reached by one input event at each pixel, over all channels."""
+        return fanout_map(self.input_shape[1:], self.kernel_size[0], self.stride, self.padding) * self.c_out
+
+    def replace(self, **changes: Any) -> "ChipLayer":
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True, eq=False)
+class Network:
+    """A chain of chip layers plus what NIR lacks (time step, target, provenance)."""
+
+    layers: tuple[ChipLayer, ...]
+    input_shape: tuple[int, int, int]
+    dt_us: float = 1000.0  # time-bin width used in training/emulation
+    metadata: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "layers", tuple(self.layers))
+        object.__setattr__(self, "input_shape", tuple(int(v) for v in self.input_shape))
+        if not self.layers:
+            raise InputError("the network has no layers")
+        shape = self.input_shape
+        for layer in self.layers:
+            if layer.input_shape != shape:
+                raise InputError(f"layer expects input {layer.input_shape} but receives {shape}",
+                                 where=f"layer {layer.name}")
+            shape = layer.output_shape
+
+    @property
+    def output_shape(self) -> tuple[int, int, int]:
+        return self.layers[-1].output_shape
+
+    @property
+    def n_classes(self) -> int:
+        c, h, w = self.output_shape
+        return c * h * w
+
+    @property
+    def quantized(self) -> bool:
+        return all(layer.quantized for layer in self.layers)
+
+    def layer(self, name: str) -> ChipLayer:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(name)

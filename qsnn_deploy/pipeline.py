@@ -1,0 +1,90 @@
+"""train → convert → estimate → deploy in one go, with a short summary at the end."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import UsageError
+
+
+def run_pipeline(out: str | Path, target: str = "speck2f", progress: bool = True, overwrite: bool = True,
+                 log: Callable[[str], None] = lambda m: print(m, file=sys.stderr), **train_options: Any) -> dict:
+    """Run every stage into ``out/`` (run/, bundle/, estimate.json, deploy.json, summary.md)."""
+    from .convert.bundle import convert_model
+    from .convert.loader import load_network
+    from .deploy.emulator import inputs_from_dataset, run_emulator
+    from .hw import estimate, format_table, load_profile
+    from .train.trainer import TrainConfig, train
+
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise UsageError(f"output folder '{out}' exists and is not empty", fix="choose another --out or pass --overwrite")
+    load_profile(target)  # fail before training on a bad target
+    t0, times = time.time(), {}
+    log("== 1/4 train ==")
+    metrics = train(TrainConfig(**train_options), out / "run", overwrite=True, progress=progress, log=log)
+    times["train_s"] = time.time() - t0
+
+    log("== 2/4 convert ==")
+    t = time.time()
+    conv = convert_model(out / "run" / "checkpoint.pt", target, out / "bundle", overwrite=True)
+    for note in conv.warnings:
+        log(f"warning: {note}")
+    times["convert_s"] = time.time() - t
+
+    log("== 3/4 deploy to the emulator (test split) ==")
+    t = time.time()
+    net = load_network(out / "bundle" / "model.nir")
+    inputs = inputs_from_dataset(net, metrics["dataset"], "test", None, progress)
+    dep = run_emulator(net, inputs, progress=progress)
+    (out / "deploy.json").write_text(json.dumps({k: v for k, v in dep.items()
+                                                  if k not in ("output_spike_counts", "prediction")}, indent=2))
+    times["deploy_s"] = time.time() - t
+
+    log("== 4/4 estimate ==")
+    t = time.time()
+    est = estimate(net, load_profile(target), dep["layer_synops"], metrics["duration_us"] / 1e6)
+    (out / "estimate.json").write_text(json.dumps(est.to_dict(), indent=2))
+    (out / "estimate.txt").write_text(format_table(est) + "\n")
+    times["estimate_s"] = time.time() - t
+    times["total_s"] = time.time() - t0
+
+    summary = {
+        "float_test_accuracy": metrics["float_test_accuracy"], "qat_test_accuracy": metrics["test_accuracy"],
+        "emulator_test_accuracy": dep["accuracy"], "test_samples": dep["samples"],
+        "synops_per_sample": dep["synops_per_sample"], "fits": est.fits, "target": est.target,
+        "mapping": est.mapping.assignment, "power_w": est.power_w, "power_w_range": est.power_w_range,
+        "energy_per_inference_j": est.energy_per_inference_j, "latency_s": est.latency_s,
+        "times_s": {k: round(v, 1) for k, v in times.items()}, "out": str(out),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    (out / "summary.md").write_text(format_summary(summary) + "\n")
+    return summary
+
+
+def format_summary(s: dict) -> str:
+    """The demo's closing lines."""
+    from .hw.report import si
+
+    gap = 100 * (s["float_test_accuracy"] - s["emulator_test_accuracy"])
+    pw = si(s["power_w"], "W")
+    if s.get("power_w_range"):
+        pw += f" (range {si(s['power_w_range'][0], 'W')} – {si(s['power_w_range'][1], 'W')})"
+    cores = ", ".join(f"{k}→{v}" for k, v in (s["mapping"] or {}).items())
+    return "\n".join([
+        "Summary",
+        f"  test accuracy   float {100 * s['float_test_accuracy']:.2f}%   int8 QAT (torch) "
+        f"{100 * s['qat_test_accuracy']:.2f}%   emulated int8 {100 * s['emulator_test_accuracy']:.2f}%   "
+        f"(float − emulated: {gap:+.2f} pp, {s['test_samples']} samples)",
+        f"  SynOps/sample   {s['synops_per_sample']:.4g}",
+        f"  {s['target']}        {'fits' if s['fits'] else 'does NOT fit'}; cores {cores}",
+        f"  power           {pw}; energy/inference {si(s['energy_per_inference_j'], 'J')}; "
+        f"latency {si(s['latency_s'], 's')}",
+        f"  time            {s['times_s']['total_s']:.0f} s (train {s['times_s']['train_s']:.0f} s)",
+        f"  files           {s['out']}/run (checkpoint, metrics, curve), {s['out']}/bundle (model.nir, mapping, "
+        f"report), {s['out']}/estimate.txt, {s['out']}/summary.md",
+    ])

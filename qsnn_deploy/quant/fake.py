@@ -1,0 +1,34 @@
+"""Fake quantisation in torch with straight-through gradients, matching :mod:`.chip` exactly."""
+
+from __future__ import annotations
+
+import torch
+
+from .chip import STATE_BITS, WEIGHT_BITS, int_range
+
+
+def ste_round(x: torch.Tensor) -> torch.Tensor:
+    """Round to nearest (ties to even) forward, identity backward."""
+    return x + (torch.round(x) - x).detach()
+
+
+def range_scale_t(values: torch.Tensor, bits: int) -> torch.Tensor:
+    """Torch twin of :func:`qsnn_deploy.quant.chip.range_scale` (no gradient flows through it).
+
+    Computed in float64 so that the scale equals the numpy one bit for bit.
+    """
+    lo, hi = int_range(bits)
+    v = values.detach().double()
+    vmin, vmax = v.min(), v.max()
+    pos = torch.where(vmax == 0, torch.full_like(vmax, float("inf")), abs(hi / vmax))
+    return torch.where(vmin.abs() <= vmax.abs() * abs(lo / hi), pos, (lo / vmin).abs())
+
+
+def chip_scale_t(weight: torch.Tensor, bias: torch.Tensor | None, threshold: torch.Tensor,
+                 lower: torch.Tensor) -> torch.Tensor:
+    """Shared per-layer scale (float64 scalar tensor), as the chip discretiser picks it."""
+    scales = [range_scale_t(weight, WEIGHT_BITS),
+              range_scale_t(torch.stack([lower.double(), threshold.double()]), STATE_BITS)]
+    if bias is not None:
+        scales.append(range_scale_t(bias, WEIGHT_BITS))
+    return torch.stack(scales).min()

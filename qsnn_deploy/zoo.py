@@ -1,0 +1,185 @@
+"""The model zoo: declarative architectures, one YAML per model (no torch needed).
+
+A model YAML lists chip layers (each one core: conv → IAF → sum-pool) and training defaults::
+
+    name: digits_speck
+    input_shape: [2, 34, 34]        # C, H, W
+    n_classes: 10
+    neuron: {threshold: 1.0, reset: subtract}   # min_v_mem: default -threshold
+    layers:
+      - {type: conv, out_channels: 16, kernel_size: 3, padding: 1, pool: 2}
+      - {type: linear, out_features: 10}
+    defaults: {epochs: 15, batch_size: 32, lr: 0.002, time_bins: 15}
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.resources
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import InputError
+from .ir import RESETS, conv_out_size
+
+_LAYER_KEYS = {"conv": {"type", "name", "out_channels", "kernel_size", "stride", "padding", "pool", "bias"},
+               "linear": {"type", "name", "out_features", "bias"}}
+_TOP_KEYS = {"name", "description", "input_shape", "n_classes", "neuron", "layers", "defaults", "dataset"}
+_NEURON_KEYS = {"threshold", "min_v_mem", "reset"}
+_DEFAULT_KEYS = {"epochs", "batch_size", "lr", "time_bins"}
+
+
+@dataclass(frozen=True)
+class LayerDef:
+    """One core of the model, as declared."""
+
+    type: str
+    name: str
+    out_channels: int
+    kernel_size: int = 3
+    stride: int = 1
+    padding: int = 0
+    pool: int = 1
+    bias: bool = False
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A validated model declaration."""
+
+    name: str
+    input_shape: tuple[int, int, int]
+    n_classes: int
+    layers: tuple[LayerDef, ...]
+    threshold: float = 1.0
+    min_v_mem: float | None = None
+    reset: str = "subtract"
+    defaults: dict = field(default_factory=dict)
+    dataset: str = "digits-dvs"
+    description: str = ""
+
+    def layer_input_shapes(self) -> list[tuple[int, int, int]]:
+        """Input (C, H, W) of every layer; linear layers take the whole previous output."""
+        shapes, shape = [], self.input_shape
+        for layer in self.layers:
+            shapes.append(shape)
+            c, h, w = shape
+            if layer.type == "linear":
+                shape = (layer.out_channels, 1, 1)
+            else:
+                ho = conv_out_size(h, layer.kernel_size, layer.stride, layer.padding) // layer.pool
+                wo = conv_out_size(w, layer.kernel_size, layer.stride, layer.padding) // layer.pool
+                shape = (layer.out_channels, ho, wo)
+        return shapes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "input_shape": list(self.input_shape),
+                "n_classes": self.n_classes, "dataset": self.dataset,
+                "neuron": {"threshold": self.threshold, "min_v_mem": self.min_v_mem, "reset": self.reset},
+                "layers": [_layer_to_dict(layer) for layer in self.layers], "defaults": dict(self.defaults)}
+
+
+def _layer_to_dict(layer: LayerDef) -> dict[str, Any]:
+    if layer.type == "linear":
+        return {"type": "linear", "name": layer.name, "out_features": layer.out_channels, "bias": layer.bias}
+    return {f.name: getattr(layer, f.name) for f in fields(layer)}
+
+
+def _unknown(keys: set, allowed: set, where: str) -> None:
+    for key in sorted(keys - allowed):
+        close = difflib.get_close_matches(key, sorted(allowed), n=1)
+        hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(sorted(allowed))}"
+        raise InputError(f"unknown key '{key}'", where=where, fix=hint)
+
+
+def _int(value: Any, key: str, where: str, lo: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+        raise InputError(f"'{key}' must be an integer >= {lo}, got {value!r}", where=where)
+    return value
+
+
+def spec_from_dict(data: Any, where: str = "model") -> ModelSpec:
+    """Validate a parsed YAML mapping into a :class:`ModelSpec`."""
+    if not isinstance(data, dict):
+        raise InputError("a model file must be a YAML mapping", where=where)
+    _unknown(set(data), _TOP_KEYS, where)
+    for key in ("name", "input_shape", "layers"):
+        if key not in data:
+            raise InputError(f"missing required key '{key}'", where=where)
+    shape = data["input_shape"]
+    if not (isinstance(shape, list) and len(shape) == 3):
+        raise InputError(f"'input_shape' must be [C, H, W], got {shape!r}", where=where)
+    shape = tuple(_int(v, "input_shape", where, 1) for v in shape)
+    neuron = data.get("neuron") or {}
+    _unknown(set(neuron), _NEURON_KEYS, f"{where}: neuron")
+    reset = neuron.get("reset", "subtract")
+    if reset not in RESETS:
+        raise InputError(f"unknown reset '{reset}'", where=f"{where}: neuron.reset", fix=f"use {' or '.join(RESETS)}")
+    defaults = data.get("defaults") or {}
+    _unknown(set(defaults), _DEFAULT_KEYS, f"{where}: defaults")
+    if not isinstance(data["layers"], list) or not data["layers"]:
+        raise InputError("'layers' must be a non-empty list", where=where)
+    layers = []
+    for i, raw in enumerate(data["layers"]):
+        lw = f"{where}: layers[{i}]"
+        if not isinstance(raw, dict) or raw.get("type") not in _LAYER_KEYS:
+            raise InputError("each layer needs 'type: conv' or 'type: linear'", where=lw)
+        _unknown(set(raw), _LAYER_KEYS[raw["type"]], lw)
+        name = str(raw.get("name", f"{raw['type']}{i}"))
+        if raw["type"] == "linear":
+            layers.append(LayerDef("linear", name, _int(raw.get("out_features"), "out_features", lw, 1),
+                                   kernel_size=0, bias=bool(raw.get("bias", False))))
+        else:
+            layers.append(LayerDef("conv", name, _int(raw.get("out_channels"), "out_channels", lw, 1),
+                                   kernel_size=_int(raw.get("kernel_size", 3), "kernel_size", lw, 1),
+                                   stride=_int(raw.get("stride", 1), "stride", lw, 1),
+                                   padding=_int(raw.get("padding", 0), "padding", lw, 0),
+                                   pool=_int(raw.get("pool", 1), "pool", lw, 1), bias=bool(raw.get("bias", False))))
+    n_classes = _int(data.get("n_classes", layers[-1].out_channels), "n_classes", where, 1)
+    spec = ModelSpec(name=str(data["name"]), input_shape=shape, n_classes=n_classes, layers=tuple(layers),
+                     threshold=float(neuron.get("threshold", 1.0)),
+                     min_v_mem=None if neuron.get("min_v_mem") is None else float(neuron["min_v_mem"]),
+                     reset=reset, defaults=dict(defaults), dataset=str(data.get("dataset", "digits-dvs")),
+                     description=str(data.get("description", "")))
+    for i, (layer, (c, h, w)) in enumerate(zip(spec.layers, spec.layer_input_shapes())):
+        if layer.type == "conv" and (conv_out_size(min(h, w), layer.kernel_size, layer.stride, layer.padding)
+                                     // layer.pool) < 1:
+            raise InputError(f"layer '{layer.name}' shrinks its {h}x{w} input to nothing", where=f"{where}: layers[{i}]",
+                             fix="use a smaller kernel, stride or pool, or more padding")
+    if spec.layers[-1].out_channels != spec.n_classes:
+        raise InputError(f"the last layer has {spec.layers[-1].out_channels} outputs but n_classes is {spec.n_classes}",
+                         where=where)
+    return spec
+
+
+def zoo_names() -> list[str]:
+    """Names of the models shipped in the zoo."""
+    root = importlib.resources.files("qsnn_deploy.models")
+    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_spec(name_or_path: str | Path) -> ModelSpec:
+    """Load a zoo model by name, or a model YAML by path."""
+    text_path = str(name_or_path)
+    if text_path.endswith((".yaml", ".yml")) or Path(text_path).exists():
+        path = Path(text_path)
+        if not path.is_file():
+            raise InputError(f"model file '{path}' does not exist", fix="give a path to a model YAML or a zoo name: "
+                             + ", ".join(zoo_names()))
+        text, where = path.read_text(), str(path)
+    else:
+        names = zoo_names()
+        if text_path not in names:
+            close = difflib.get_close_matches(text_path, names, n=1)
+            raise InputError(f"unknown model '{text_path}'", fix=(f"did you mean '{close[0]}'? " if close else "")
+                             + "zoo models: " + ", ".join(names))
+        res = importlib.resources.files("qsnn_deploy.models") / f"{text_path}.yaml"
+        text, where = res.read_text(), f"zoo model {text_path}"
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InputError(f"not valid YAML ({exc.__class__.__name__}: {exc})", where=where) from None
+    return spec_from_dict(data, where)
