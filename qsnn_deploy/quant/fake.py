@@ -17,11 +17,12 @@ def range_scale_t(values: torch.Tensor, bits: int) -> torch.Tensor:
 
     Computed in float64 so that the scale equals the numpy one bit for bit.
     """
-    lo, hi = int_range(bits)
     v = values.detach().double()
+    lo, hi = (torch.tensor(float(b), dtype=torch.float64, device=v.device) for b in int_range(bits))
     vmin, vmax = v.min(), v.max()
-    pos = torch.where(vmax == 0, torch.full_like(vmax, float("inf")), abs(hi / vmax))
-    return torch.where(vmin.abs() <= vmax.abs() * abs(lo / hi), pos, (lo / vmin).abs())
+    # true division (a python scalar over a tensor would multiply by the reciprocal and differ in the last bit)
+    pos = torch.where(vmax == 0, torch.full_like(vmax, float("inf")), (hi / vmax).abs())
+    return torch.where(vmin.abs() <= vmax.abs() * (lo / hi).abs(), pos, (lo / vmin).abs())
 
 
 def chip_scale_t(weight: torch.Tensor, bias: torch.Tensor | None, threshold: torch.Tensor,

@@ -38,6 +38,7 @@ class TrainConfig:
     device: str = "auto"
     quantize: bool = True
     synop_penalty: float = 0.0
+    limit: int | None = None  # use only the first N samples of each split (smoke tests)
 
     def resolve(self, spec: ModelSpec) -> "TrainConfig":
         """Fill unset values from the model's defaults."""
@@ -48,6 +49,8 @@ class TrainConfig:
                 setattr(out, key, type(d[key])(d[key]) if key != "lr" else float(d[key]))
         if out.epochs < 1 or out.batch_size < 1 or out.time_bins < 1 or not out.lr > 0:
             raise UsageError("epochs, batch size and time bins must be >= 1 and the learning rate > 0")
+        if out.limit is not None and out.limit < 1:
+            raise UsageError("--limit must be >= 1")
         if out.synop_penalty < 0:
             raise UsageError("--synop-penalty must be >= 0")
         return out
@@ -155,8 +158,8 @@ def train(config: TrainConfig, out: str | Path, overwrite: bool = False, progres
     try:
         torch.manual_seed(cfg.seed)
         rng = np.random.default_rng(cfg.seed)
-        train_set = framed_split(cfg.dataset, "train", cfg.time_bins, progress=progress)
-        test_set = framed_split(cfg.dataset, "test", cfg.time_bins, progress=progress)
+        train_set = framed_split(cfg.dataset, "train", cfg.time_bins, progress=progress, limit=cfg.limit)
+        test_set = framed_split(cfg.dataset, "test", cfg.time_bins, progress=progress, limit=cfg.limit)
         if tuple(train_set.frames.shape[2:]) != spec.input_shape:
             raise UsageError(f"model '{spec.name}' expects input {spec.input_shape} but dataset '{cfg.dataset}' "
                              f"gives {tuple(train_set.frames.shape[2:])}", fix="pick a model made for this dataset")

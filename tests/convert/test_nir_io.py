@@ -1,0 +1,72 @@
+"""model.nir: standard NIR that round-trips, with the chip metadata; clear errors on bad files."""
+
+import numpy as np
+import pytest
+
+from helpers import random_network
+from qsnn_deploy.convert.nir_io import read_nir, write_nir
+from qsnn_deploy.errors import InputError
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_round_trip_field_by_field(tmp_path, bias):
+    net = random_network(2, quantized=True, bias=bias)
+    path = write_nir(net, tmp_path / "model.nir")
+    back = read_nir(path)
+    assert back.input_shape == net.input_shape and back.dt_us == net.dt_us
+    assert back.metadata == net.metadata
+    for a, b in zip(net.layers, back.layers, strict=True):
+        for field in ("name", "stride", "padding", "pool", "threshold", "min_v_mem", "reset", "kind", "scale",
+                      "input_shape"):
+            assert getattr(a, field) == getattr(b, field), field
+        assert np.array_equal(a.weight, b.weight)
+        assert (a.bias is None) == (b.bias is None)
+        if a.bias is not None:
+            assert np.array_equal(a.bias, b.bias)
+
+
+def test_standard_nir_reader_opens_it(tmp_path):
+    import nir
+
+    net = random_network(0, quantized=True)
+    graph = nir.read(write_nir(net, tmp_path / "m.nir"))
+    kinds = [type(graph.nodes[n]).__name__ for n in graph.nodes]
+    assert {"Input", "Conv2d", "IF", "SumPool2d", "Flatten", "Affine", "Output"} <= set(kinds)
+    assert graph.metadata["qsnn_deploy"]["schema_version"] == 1
+    meta = graph.metadata["qsnn_deploy"]["layers"]["c2"]
+    assert meta["reset"] == "subtract" and meta["pool"] == 2 and meta["scale"] == net.layers[1].scale
+
+
+def test_missing_and_corrupt_files(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        read_nir(tmp_path / "nope.nir")
+    bad = tmp_path / "bad.nir"
+    bad.write_bytes(b"not hdf5 at all")
+    with pytest.raises(InputError, match=r"'.*bad.nir' is not a readable NIR file"):
+        read_nir(bad)
+
+
+def test_newer_schema_refused(tmp_path):
+    import nir
+
+    from qsnn_deploy.convert.nir_io import to_nir
+
+    graph = to_nir(random_network(0, quantized=True))
+    graph.metadata["qsnn_deploy"]["schema_version"] = 99
+    nir.write(tmp_path / "new.nir", graph)
+    with pytest.raises(InputError, match="schema version 99 is not supported"):
+        read_nir(tmp_path / "new.nir")
+
+
+def test_per_neuron_thresholds_that_differ_are_refused(tmp_path):
+    import nir
+
+    from qsnn_deploy.convert.nir_io import to_nir
+
+    graph = to_nir(random_network(0, quantized=True))
+    node = graph.nodes["c1.if"]
+    node.v_threshold = node.v_threshold.copy()
+    node.v_threshold.flat[0] += 1
+    nir.write(tmp_path / "t.nir", graph)
+    with pytest.raises(InputError, match="threshold differs between neurons"):
+        read_nir(tmp_path / "t.nir")
