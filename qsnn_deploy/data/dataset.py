@@ -1,0 +1,39 @@
+"""The in-memory event dataset type shared by all loaders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class EventDataset:
+    """A labelled list of event recordings.
+
+    ``events[i]`` is an ``EVENT_DTYPE`` array (time-sorted, ``t`` in µs from the start of
+    the recording), ``labels[i]`` its class index, ``sensor_size`` is ``(W, H, P)`` and
+    ``duration_us`` the length of every recording's time window.
+    """
+
+    name: str
+    split: str
+    events: list[np.ndarray]
+    labels: np.ndarray
+    sensor_size: tuple[int, int, int]
+    n_classes: int
+    duration_us: int
+    classes: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.events) != len(self.labels):
+            raise ValueError(
+                f"{self.name}: {len(self.events)} recordings but {len(self.labels)} labels"
+            )
+        if len(self.sensor_size) != 3:
+            raise ValueError(f"{self.name}: sensor_size must be (W, H, P), got {self.sensor_size}")
+        if len(self.classes) != self.n_classes:
+            raise ValueError(f"{self.name}: {len(self.classes)} class names for {self.n_classes}")
+
+    def __len__(self) -> int:
+        return len(self.events)
