@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 
 from qsnn_deploy.ir import ChipLayer, Network
@@ -26,3 +29,12 @@ def random_network(seed: int = 0, quantized: bool = False, bias: bool = False) -
 def random_raster(n: int, t: int, shape, rate: float = 0.15, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return ((rng.random((n, t, *shape)) < rate) * rng.integers(1, 3, (n, t, *shape))).astype(np.float32)
+
+
+def run_cli(*args, check=True, timeout=600):
+    """Run ``qsnn-deploy`` as a real subprocess."""
+    proc = subprocess.run([sys.executable, "-m", "qsnn_deploy.cli.main", *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    return proc

@@ -189,7 +189,7 @@ def train(config: TrainConfig, out: str | Path, overwrite: bool = False, progres
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-                total_loss += float(loss) * len(idx)
+                total_loss += float(loss.detach()) * len(idx)
                 correct += int((counts.argmax(1) == y).sum())
                 seen += len(idx)
                 bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
