@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import UsageError
+from .outputs import check_writable
 
 
 def run_pipeline(out: str | Path, target: str = "speck2f", progress: bool = True, overwrite: bool = True,
@@ -21,8 +21,7 @@ def run_pipeline(out: str | Path, target: str = "speck2f", progress: bool = True
     from .train.trainer import TrainConfig, train
 
     out = Path(out)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise UsageError(f"output folder '{out}' exists and is not empty", fix="choose another --out or pass --overwrite")
+    check_writable(out, overwrite)
     load_profile(target)  # fail before training on a bad target
     t0, times = time.time(), {}
     log("== 1/4 train ==")

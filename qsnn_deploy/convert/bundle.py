@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ConstraintError, UsageError
+from ..errors import ConstraintError
 from ..ir import Network
+from ..outputs import staged_folder
 from ..quant.chip import discretize_network
 from .loader import load_network
 from .nir_io import write_nir
@@ -58,12 +57,7 @@ def convert_model(model_path: str | Path, target: str, out: str | Path, overwrit
                               + (listed or mapping.explanation), where=str(model_path),
                               fix="apply the fixes above, or run `qsnn-deploy estimate` for the full report",
                               violations=violations)
-    out = Path(out)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise UsageError(f"output folder '{out}' exists and is not empty", fix="choose another --out or pass --overwrite")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with staged_folder(out, overwrite) as tmp:
         write_nir(qnet, tmp / "model.nir")
         mapping_doc = {"target": profile.name, **mapping.to_dict(),
                        "scales": {layer.name: layer.scale for layer in qnet.layers}}
@@ -76,10 +70,4 @@ def convert_model(model_path: str | Path, target: str, out: str | Path, overwrit
         report.append(_scales_markdown(qnet))
         report.append(format_markdown(estimate(qnet, profile, None, duration_s)))
         (tmp / "report.md").write_text("\n".join(report))
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return ConvertResult(qnet, out, mapping_doc, notes)
+    return ConvertResult(qnet, Path(out), mapping_doc, notes)

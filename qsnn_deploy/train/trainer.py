@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,6 +17,7 @@ from tqdm import tqdm
 
 from ..data import load_dataset, to_frames
 from ..errors import UsageError
+from ..outputs import staged_folder
 from ..zoo import ModelSpec, load_spec
 from .checkpoint import save_checkpoint
 from .network import SpikingCNN, count_parameters
@@ -133,29 +132,13 @@ def _plot_curves(history: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def _prepare_out(out: Path, overwrite: bool) -> Path:
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise UsageError(f"output folder '{out}' exists and is not empty",
-                         fix="choose another --out or pass --overwrite")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-
-
-def _publish(tmp: Path, out: Path) -> None:
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
-
-
 def train(config: TrainConfig, out: str | Path, overwrite: bool = False, progress: bool = True,
           log=lambda msg: print(msg, file=sys.stderr)) -> dict[str, Any]:
     """Train and write the run directory; returns the metrics written to ``metrics.json``."""
     spec = load_spec(config.model)
     cfg = config.resolve(spec)
     device = pick_device(cfg.device)
-    out = Path(out)
-    tmp = _prepare_out(out, overwrite)
-    try:
+    with staged_folder(out, overwrite) as tmp:
         torch.manual_seed(cfg.seed)
         rng = np.random.default_rng(cfg.seed)
         train_set = framed_split(cfg.dataset, "train", cfg.time_bins, progress=progress, limit=cfg.limit)
@@ -218,8 +201,4 @@ def train(config: TrainConfig, out: str | Path, overwrite: bool = False, progres
         (tmp / "config.yaml").write_text(yaml.safe_dump({"train": asdict(cfg), "model": spec.to_dict()},
                                                         sort_keys=False))
         _plot_curves(history, tmp / "training_curve.png")
-        _publish(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return metrics
