@@ -13,3 +13,22 @@ def _cache_dir(tmp_path_factory):
     if "QSNN_DEPLOY_CACHE" not in os.environ:
         os.environ["QSNN_DEPLOY_CACHE"] = str(tmp_path_factory.getbasetemp().parent / "qsnn-cache")
     yield
+
+
+STANDIN = Path(__file__).parent / "standin"
+
+
+@pytest.fixture(scope="session")
+def sinabs_dynapcnn():
+    """``sinabs.backend.dynapcnn`` imported over the samna stand-in in tests/standin (never the real or
+    placeholder samna), for cross-checks against sinabs' own mapping, discretisation and forward."""
+    existing = sys.modules.get("samna")
+    if existing is not None and not getattr(existing, "STANDIN", False):
+        pytest.skip("a real samna module is already imported")
+    sys.path.insert(0, str(STANDIN))
+    import samna
+
+    assert getattr(samna, "STANDIN", False), "the samna stand-in must shadow any installed samna"
+    import sinabs.backend.dynapcnn as dynapcnn
+
+    return dynapcnn

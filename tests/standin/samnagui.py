@@ -1,0 +1,1 @@
+"""Stand-in for samna's GUI module (tests only)."""
