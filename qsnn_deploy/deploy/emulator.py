@@ -1,4 +1,9 @@
-"""The emulator backend: run a converted model on event files, rasters or dataset splits."""
+"""The emulator backend: run a converted model on event files, rasters or dataset splits.
+
+Two modes: ``binned`` (time-stepped integer emulation, equal to sinabs' discretised forward) and
+``event`` (the chip's asynchronous, one-spike-per-update semantics). ``compare`` runs float, binned
+and event mode on the same input and says where they part ways.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +11,33 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, UsageError
 from ..ir import Network
+
+MODES = ("binned", "event")
 
 
 @dataclass
 class Inputs:
-    """Spike-count rasters to run, with labels when known."""
+    """Samples to run: rasters for binned mode and, when the source has them, the events."""
 
     raster: np.ndarray  # (N, T, C, H, W)
     labels: np.ndarray | None
     source: str
+    events: list[np.ndarray] | None = None  # per sample, structured x, y, t, p (after the sensor stage)
+    duration_us: float | None = None
+
+    def sample_events(self, i: int, dt_us: float) -> np.ndarray:
+        """Events of sample ``i`` (rebuilt from the raster when the input was a raster)."""
+        if self.events is not None:
+            return self.events[i]
+        from ..emulate.event import raster_to_events
+
+        return raster_to_events(self.raster[i], dt_us)
 
 
 def sensor_size(net: Network) -> tuple[int, int, int]:
@@ -29,65 +46,126 @@ def sensor_size(net: Network) -> tuple[int, int, int]:
     return w, h, c
 
 
-def inputs_from_file(net: Network, path: str | Path) -> Inputs:
+def _through_sensor(events: list[np.ndarray], size: tuple[int, int, int], net: Network, sensor) -> list[np.ndarray]:
+    if sensor is None:
+        return events
+    out_size = sensor.output_size(size)
+    if out_size != sensor_size(net):
+        raise InputError(f"the sensor stage turns the {size} (W, H, P) sensor into {out_size}, but the model takes "
+                         f"{sensor_size(net)}", fix="adjust --sensor-pool / --roi / --merge-polarity")
+    return [sensor.apply(ev, size) for ev in events]
+
+
+def inputs_from_file(net: Network, path: str | Path, sensor=None, sensor_size_in: tuple[int, int, int] | None = None
+                     ) -> Inputs:
     """An event file (structured x, y, t, p) binned at the model's time step, or a raster file."""
     from ..data.events import read_event_file
     from ..data.framing import to_frames
 
-    got = read_event_file(path, sensor_size=sensor_size(net))
+    size = sensor_size_in or sensor_size(net)
+    got = read_event_file(path, sensor_size=size)
     if got.kind == "raster":
+        if sensor is not None:
+            raise UsageError("the sensor-stage options apply to event files, not to rasters")
         if tuple(got.raster.shape[2:]) != net.input_shape:
             raise InputError(f"raster shape {got.raster.shape[1:]} does not match the model input "
                              f"(T, {', '.join(map(str, net.input_shape))})", where=str(path))
         return Inputs(got.raster, None, str(path))
-    ev = got.events
-    duration = float(net.metadata.get("duration_us", 0)) or float(ev["t"].max(initial=0) + 1)
-    span = max(duration, float(ev["t"].max(initial=0) + 1))
+    ev = _through_sensor([got.events], size, net, sensor)[0]
+    t_end = float(ev["t"].max(initial=0) + 1)
+    span = max(float(net.metadata.get("duration_us", 0) or 0), t_end)
     bins = max(1, math.ceil(span / net.dt_us))
     frames = to_frames([ev], sensor_size(net), bins, duration_us=bins * net.dt_us)
-    return Inputs(frames, None, str(path))
+    return Inputs(frames, None, str(path), [ev], bins * net.dt_us)
 
 
-def inputs_from_dataset(net: Network, name: str, split: str, limit: int | None, progress: bool) -> Inputs:
+def inputs_from_dataset(net: Network, name: str, split: str, limit: int | None, progress: bool,
+                        sensor=None) -> Inputs:
     """A dataset split framed like the model was trained."""
     from ..data import load_dataset
     from ..data.framing import to_frames
 
     ds = load_dataset(name, split, progress=progress)
-    if (ds.sensor_size[2], ds.sensor_size[1], ds.sensor_size[0]) != net.input_shape:
-        raise InputError(f"dataset '{name}' has sensor size {ds.sensor_size} (W, H, P) but the model expects "
-                         f"input {net.input_shape} (C, H, W)", fix="pick the dataset the model was trained on")
     n = len(ds) if limit is None else min(limit, len(ds))
+    events = _through_sensor(list(ds.events[:n]), ds.sensor_size, net, sensor)
+    size = sensor.output_size(ds.sensor_size) if sensor is not None else ds.sensor_size
+    if (size[2], size[1], size[0]) != net.input_shape:
+        raise InputError(f"dataset '{name}' has sensor size {size} (W, H, P) but the model expects input "
+                         f"{net.input_shape} (C, H, W)", fix="pick the dataset the model was trained on, or use the "
+                         "sensor-stage options to pool or crop it")
     bins = int(net.metadata.get("time_bins") or max(1, round(ds.duration_us / net.dt_us)))
-    frames = to_frames(ds.events[:n], ds.sensor_size, bins, duration_us=ds.duration_us)
-    return Inputs(frames, np.asarray(ds.labels[:n]), f"{name}:{split}")
+    frames = to_frames(events, size, bins, duration_us=ds.duration_us)
+    return Inputs(frames, np.asarray(ds.labels[:n]), f"{name}:{split}", events, float(ds.duration_us))
 
 
-def run_emulator(net: Network, inputs: Inputs, batch_size: int = 64, device: str = "cpu",
-                 progress: bool = True) -> dict[str, Any]:
-    """Binned integer emulation; returns the JSON fields of DESIGN.md §3 for deploy."""
+def _bar(progress: bool, desc: str) -> Callable | None:
+    if not progress:
+        return None
     from tqdm import tqdm
 
+    return lambda it: tqdm(it, desc=desc, unit="batch" if desc == "binned" else "sample", file=sys.stderr,
+                           leave=False)
+
+
+def run_event_mode(net: Network, inputs: Inputs, progress: bool = False, slow_clock_us: float | None = None,
+                   monitor: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """Event mode over every sample: output counts, per-layer spikes and SynOps, monitored events."""
+    from ..emulate.event import MONITOR_DTYPE, EventEmulator
+
+    emu = EventEmulator(net, slow_clock_us=slow_clock_us, monitor=monitor)
+    n = inputs.raster.shape[0]
+    duration = inputs.duration_us or inputs.raster.shape[1] * net.dt_us
+    outs, spikes, synops, mon = [], [], [], []
+    bar = _bar(progress, "event")
+    for i in (bar(range(n)) if bar else range(n)):
+        res = emu.run(inputs.sample_events(i, net.dt_us), duration_us=duration)
+        outs.append(res.output_counts)
+        spikes.append(res.layer_spikes)
+        synops.append(res.layer_synops)
+        if len(res.monitored):
+            rec = np.zeros(len(res.monitored), MONITOR_DTYPE.descr + [("sample", "<i4")])
+            for name in MONITOR_DTYPE.names:
+                rec[name] = res.monitored[name]
+            rec["sample"] = i
+            mon.append(rec)
+    return {"output_counts": np.array(outs), "layer_spikes": np.array(spikes), "layer_synops": np.array(synops),
+            "monitored": np.concatenate(mon) if mon else None}
+
+
+def run_emulator(net: Network, inputs: Inputs, batch_size: int = 64, device: str = "cpu", progress: bool = True,
+                 mode: str = "binned", slow_clock_us: float | None = None, monitor: tuple[str, ...] = ()
+                 ) -> dict[str, Any]:
+    """Run ``mode`` and return the JSON fields of DESIGN.md §3 for deploy (``_monitored`` holds events)."""
     from ..emulate.binned import ensure_quantized, run_binned
 
+    if mode not in MODES:
+        raise UsageError(f"unknown emulator mode '{mode}'", fix=f"use one of {', '.join(MODES)}")
     qnet = ensure_quantized(net)
     n = inputs.raster.shape[0]
-    bar = (lambda it: tqdm(it, desc="emulating", unit="batch", file=sys.stderr, leave=False)) if progress else None
-    res = run_binned(qnet, inputs.raster, batch_size=batch_size, device=device, progress=bar)
+    if mode == "binned":
+        res = run_binned(qnet, inputs.raster, batch_size=batch_size, device=device, progress=_bar(progress, "binned"))
+        counts, spikes, synops, monitored = res.output_counts, res.layer_spikes, res.layer_synops, None
+    else:
+        ev = run_event_mode(qnet, inputs, progress, slow_clock_us, monitor)
+        counts, spikes, synops, monitored = ev["output_counts"], ev["layer_spikes"], ev["layer_synops"], ev["monitored"]
+    names = [layer.name for layer in qnet.layers]
+    predictions = counts.argmax(axis=1)
     out: dict[str, Any] = {
-        "target": "emulator", "mode": "binned", "input": inputs.source, "samples": int(n),
+        "target": "emulator", "mode": mode, "input": inputs.source, "samples": int(n),
         "time_bins": int(inputs.raster.shape[1]), "dt_us": float(qnet.dt_us),
-        "layer_spike_counts": {name: float(v) for name, v in zip(res.layer_names, res.layer_spikes.mean(0))},
-        "layer_synops": {name: float(v) for name, v in zip(res.layer_names, res.layer_synops.mean(0))},
-        "synops_per_sample": float(res.layer_synops.sum(1).mean()),
+        "layer_spike_counts": {k: float(v) for k, v in zip(names, spikes.mean(0))},
+        "layer_synops": {k: float(v) for k, v in zip(names, synops.mean(0))},
+        "synops_per_sample": float(synops.sum(1).mean()),
     }
     if n == 1:
-        out["output_spike_counts"] = res.output_counts[0].tolist()
-        out["prediction"] = int(res.predictions[0])
+        out["output_spike_counts"] = counts[0].tolist()
+        out["prediction"] = int(predictions[0])
     else:
-        out["output_spike_counts"] = res.output_counts.tolist()
-        out["prediction"] = res.predictions.tolist()
+        out["output_spike_counts"] = counts.tolist()
+        out["prediction"] = predictions.tolist()
     if inputs.labels is not None:
-        out["accuracy"] = float((res.predictions == inputs.labels).mean())
-        out["silent_samples"] = int((res.output_counts.sum(1) == 0).sum())
+        out["accuracy"] = float((predictions == inputs.labels).mean())
+        out["silent_samples"] = int((counts.sum(1) == 0).sum())
+    if monitored is not None:
+        out["_monitored"] = monitored
     return out

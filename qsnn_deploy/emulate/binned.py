@@ -48,15 +48,15 @@ def ensure_quantized(net: Network) -> Network:
 
 
 class _Layer:
-    """A layer's integer parameters as tensors, ready to run."""
+    """A layer's parameters as tensors, ready to run: exact integers, or float64 for a float model."""
 
-    def __init__(self, layer: ChipLayer, device: torch.device):
-        self.layer, self.device = layer, device
+    def __init__(self, layer: ChipLayer, device: torch.device, integer: bool = True):
+        self.layer, self.device, self.integer = layer, device, integer
         self.weight_sum = float(np.abs(layer.weight).sum(axis=(1, 2, 3)).max())
         self.bias_max = 0.0 if layer.bias is None else float(np.abs(layer.bias).max())
         self._params: dict[torch.dtype, tuple] = {}
-        self.threshold = int(layer.threshold)
-        self.lower = int(layer.lower_bound)
+        self.threshold = int(layer.threshold) if integer else float(layer.threshold)
+        self.lower = int(layer.lower_bound) if integer else float(layer.lower_bound)
         self.fanout = torch.as_tensor(layer.fanout_map(), dtype=torch.float64, device=device)
 
     def params(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -72,11 +72,11 @@ class _Layer:
         n, t = x.shape[:2]
         synops = (x.sum(dim=(1, 2)).double() * self.fanout).sum(dim=(-1, -2))
         bound = self.weight_sum * float(x.max()) + self.bias_max if x.numel() else 0.0
-        dtype = torch.float32 if bound < _EXACT_F32 else torch.float64
+        dtype = torch.float32 if self.integer and bound < _EXACT_F32 else torch.float64
         weight, bias = self.params(dtype)
         cur = F.conv2d(x.flatten(0, 1).to(dtype), weight, bias, stride=self.layer.stride,
                        padding=self.layer.padding)
-        cur = cur.round().to(torch.int64).unflatten(0, (n, t))
+        cur = (cur.round().to(torch.int64) if self.integer else cur).unflatten(0, (n, t))
         v = torch.zeros_like(cur[:, 0])
         out = torch.empty_like(cur)
         thr, low = self.threshold, self.lower
@@ -97,9 +97,14 @@ class _Layer:
 
 
 def run_binned(net: Network, raster: np.ndarray | torch.Tensor, batch_size: int = 64,
-               device: str | torch.device = "cpu", progress=None) -> BinnedResult:
-    """Emulate ``net`` on spike-count rasters (N, T, C, H, W) or (T, C, H, W)."""
-    net = ensure_quantized(net)
+               device: str | torch.device = "cpu", progress=None, integer: bool = True) -> BinnedResult:
+    """Emulate ``net`` on spike-count rasters (N, T, C, H, W) or (T, C, H, W).
+
+    ``integer=False`` runs the same time-stepped model in float64 without discretising (the float
+    reference of ``deploy --compare``).
+    """
+    if integer:
+        net = ensure_quantized(net)
     x_all = torch.as_tensor(np.asarray(raster) if not isinstance(raster, torch.Tensor) else raster)
     if x_all.ndim == 4:
         x_all = x_all.unsqueeze(0)
@@ -114,7 +119,7 @@ def run_binned(net: Network, raster: np.ndarray | torch.Tensor, batch_size: int 
     if bool((x_all < 0).any()):
         raise InputError("input raster has negative spike counts", fix="pass event counts (>= 0)")
     device = torch.device(device)
-    layers = [_Layer(layer, device) for layer in net.layers]
+    layers = [_Layer(layer, device, integer) for layer in net.layers]
     outs, traces, spikes, synops = [], [], [], []
     batches = range(0, x_all.shape[0], batch_size)
     for i in (progress(batches) if progress else batches):

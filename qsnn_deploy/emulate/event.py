@@ -1,0 +1,240 @@
+"""Event-exact emulation of the chip's asynchronous cores (compiled with numba).
+
+Semantics (DESIGN.md §4), per sample:
+
+- Input events are processed in time order. An event at input address (c, y, x) of a layer updates
+  every neuron whose receptive field holds it: ``v += w[c_out, c, ky, kx]`` (one synaptic update,
+  one SynOp each).
+- After each update a neuron fires **at most once** if ``v >= threshold``; it is then reset by
+  subtracting the threshold (or set to zero) and clipped at the lower bound.
+- A spike at (c, y, x) is sum-pooled to (c, y // pool, x // pool) and travels, with the same time
+  stamp, to the next layer before the next input event is taken (the pipeline's latency, a few µs,
+  is far below typical inter-event intervals).
+- Bias (the chip's "leak") is added to every neuron of a layer on each tick of a slow clock; a tick
+  can make neurons fire like an input event does.
+
+Spikes of the last layer are the outputs; any layer can be monitored (its neuron addresses before
+pooling are recorded as ``x, y, t, p=channel, layer``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numba
+import numpy as np
+
+from ..errors import InputError
+from ..ir import Network
+from ..quant.chip import discretize_network
+
+MONITOR_DTYPE = np.dtype([("x", "<i2"), ("y", "<i2"), ("t", "<i8"), ("p", "<i2"), ("layer", "<i1")])
+# per-layer integer parameters, one row each
+_C_IN, _H_IN, _W_IN, _C_OUT, _H_OUT, _W_OUT, _K, _STRIDE, _PAD, _POOL, _THR, _LOW, _ZERO_RESET, _HP, _WP = range(15)
+
+
+@dataclass
+class EventResult:
+    """What one event-mode run produced for one sample."""
+
+    output_counts: np.ndarray  # (n_outputs,) spikes of the last layer after pooling
+    layer_spikes: np.ndarray  # (L,) output spikes per layer (pooled addresses inside the next input)
+    layer_synops: np.ndarray  # (L,) synaptic updates per layer
+    monitored: np.ndarray = field(default_factory=lambda: np.zeros(0, MONITOR_DTYPE))
+
+
+@numba.njit(cache=True, nogil=True)
+def process(layer, c, y, x, t, weights, states, params, counts, synops, out_counts, stack, stack_layer,
+            mon_mask, mon, n_mon):
+    """Push one event into ``layer`` and propagate every spike depth-first. Returns n_mon."""
+    n_layers = params.shape[0]
+    top = 0
+    stack[top, 0], stack[top, 1], stack[top, 2] = c, y, x
+    stack_layer[top] = layer
+    top += 1
+    while top > 0:
+        top -= 1
+        lay = stack_layer[top]
+        ci, yi, xi = stack[top, 0], stack[top, 1], stack[top, 2]
+        p = params[lay]
+        w = weights[lay]
+        v = states[lay]
+        k, s, pad = p[_K], p[_STRIDE], p[_PAD]
+        thr, low, zero_reset, pool = p[_THR], p[_LOW], p[_ZERO_RESET], p[_POOL]
+        hp, wp = p[_HP], p[_WP]
+        c_out = p[_C_OUT]
+        yy, xx = yi + pad, xi + pad
+        oy0 = max(0, (yy - k + s) // s)
+        oy1 = min(p[_H_OUT] - 1, yy // s)
+        ox0 = max(0, (xx - k + s) // s)
+        ox1 = min(p[_W_OUT] - 1, xx // s)
+        for oy in range(oy0, oy1 + 1):
+            ky = yy - oy * s
+            for ox in range(ox0, ox1 + 1):
+                kx = xx - ox * s
+                synops[lay] += c_out
+                for co in range(c_out):
+                    val = v[co, oy, ox] + w[co, ci, ky, kx]
+                    if val >= thr:
+                        val = 0 if zero_reset else val - thr
+                        if mon_mask[lay] and n_mon < mon.shape[0]:
+                            mon[n_mon, 0], mon[n_mon, 1], mon[n_mon, 2] = ox, oy, t
+                            mon[n_mon, 3], mon[n_mon, 4] = co, lay
+                            n_mon += 1
+                        py, px = oy // pool, ox // pool
+                        if py < hp and px < wp:
+                            counts[lay] += 1
+                            if lay == n_layers - 1:
+                                out_counts[(co * hp + py) * wp + px] += 1
+                            else:
+                                stack[top, 0], stack[top, 1], stack[top, 2] = co, py, px
+                                stack_layer[top] = lay + 1
+                                top += 1
+                    if val < low:
+                        val = low
+                    v[co, oy, ox] = val
+    return n_mon
+
+@numba.njit(cache=True, nogil=True)
+def tick(layer, t, weights, biases, states, params, counts, synops, out_counts, stack, stack_layer,
+         mon_mask, mon, n_mon):
+    """Add the bias to every neuron of ``layer`` (a slow-clock tick) and propagate its spikes."""
+    n_layers = params.shape[0]
+    p = params[layer]
+    b = biases[layer]
+    v = states[layer]
+    thr, low, zero_reset, pool, hp, wp = p[_THR], p[_LOW], p[_ZERO_RESET], p[_POOL], p[_HP], p[_WP]
+    for co in range(p[_C_OUT]):
+        if b[co] == 0:
+            continue
+        for oy in range(p[_H_OUT]):
+            for ox in range(p[_W_OUT]):
+                val = v[co, oy, ox] + b[co]
+                fired = val >= thr
+                if fired:
+                    val = 0 if zero_reset else val - thr
+                if val < low:
+                    val = low
+                v[co, oy, ox] = val
+                if fired:
+                    if mon_mask[layer] and n_mon < mon.shape[0]:
+                        mon[n_mon, 0], mon[n_mon, 1], mon[n_mon, 2] = ox, oy, t
+                        mon[n_mon, 3], mon[n_mon, 4] = co, layer
+                        n_mon += 1
+                    py, px = oy // pool, ox // pool
+                    if py < hp and px < wp:
+                        counts[layer] += 1
+                        if layer == n_layers - 1:
+                            out_counts[(co * hp + py) * wp + px] += 1
+                        else:
+                            n_mon = process(layer + 1, co, py, px, t, weights, states, params, counts, synops,
+                                            out_counts, stack, stack_layer, mon_mask, mon, n_mon)
+    return n_mon
+
+@numba.njit(cache=True, nogil=True)
+def run(ev_c, ev_y, ev_x, ev_t, tick_times, bias_layers, weights, biases, states, params, counts, synops,
+        out_counts, stack, stack_layer, mon_mask, mon):
+    n_mon = 0
+    j = 0
+    for i in range(ev_t.shape[0]):
+        while j < tick_times.shape[0] and tick_times[j] <= ev_t[i]:
+            for lay in bias_layers:
+                n_mon = tick(lay, tick_times[j], weights, biases, states, params, counts, synops, out_counts,
+                             stack, stack_layer, mon_mask, mon, n_mon)
+            j += 1
+        n_mon = process(0, ev_c[i], ev_y[i], ev_x[i], ev_t[i], weights, states, params, counts, synops,
+                        out_counts, stack, stack_layer, mon_mask, mon, n_mon)
+    while j < tick_times.shape[0]:
+        for lay in bias_layers:
+            n_mon = tick(lay, tick_times[j], weights, biases, states, params, counts, synops, out_counts, stack,
+                         stack_layer, mon_mask, mon, n_mon)
+        j += 1
+    return n_mon
+
+
+
+class EventEmulator:
+    """A discretised network, ready to run event by event; states reset for every sample."""
+
+    def __init__(self, net: Network, slow_clock_us: float | None = None, monitor: tuple[str, ...] = (),
+                 max_monitored: int = 1 << 22):
+        from numba.typed import List
+
+        self.net = net if net.quantized else discretize_network(net)
+        names = [layer.name for layer in self.net.layers]
+        unknown = [m for m in monitor if m not in names and m != "all"]
+        if unknown:
+            raise InputError(f"cannot monitor unknown layer(s) {', '.join(unknown)}",
+                             fix=f"layers: {', '.join(names)} (or 'all')")
+        self.monitor_mask = np.array([("all" in monitor) or (n in monitor) for n in names], dtype=np.bool_)
+        self.slow_clock_us = float(slow_clock_us or self.net.dt_us)
+        if not self.slow_clock_us > 0:
+            raise InputError("the slow-clock period must be positive")
+        rows, self.weights, self.biases = [], List(), List()
+        for layer in self.net.layers:
+            c, h, w = layer.input_shape
+            c_out, ho, wo = layer.conv_shape
+            _, hp, wp = layer.output_shape
+            if layer.kernel_size[0] != layer.kernel_size[1]:
+                raise InputError("event mode needs square kernels", where=f"layer {layer.name}")
+            rows.append([c, h, w, c_out, ho, wo, layer.kernel_size[0], layer.stride, layer.padding, layer.pool,
+                         int(layer.threshold), int(layer.lower_bound), int(layer.reset == "zero"), hp, wp])
+            self.weights.append(np.ascontiguousarray(layer.weight, dtype=np.int32))
+            b = np.zeros(c_out) if layer.bias is None else layer.bias
+            self.biases.append(np.ascontiguousarray(b, dtype=np.int32))
+        self.params = np.array(rows, dtype=np.int64)
+        self.bias_layers = np.array([i for i, layer in enumerate(self.net.layers)
+                                     if layer.bias is not None and np.any(layer.bias != 0)], dtype=np.int64)
+        depth = sum(int(p[_C_OUT]) * (-(-int(p[_K]) // int(p[_STRIDE]))) ** 2 + 1 for p in rows)
+        self._stack = np.zeros((max(depth, 16), 3), dtype=np.int64)
+        self._stack_layer = np.zeros(max(depth, 16), dtype=np.int64)
+        self.max_monitored = max_monitored
+        self.n_outputs = int(np.prod(self.net.output_shape))
+
+    def run(self, events: np.ndarray, duration_us: float | None = None) -> EventResult:
+        """Run one sample of structured events (``x, y, t, p``; channel = ``p``), sorted by time."""
+        c_in, h_in, w_in = self.net.input_shape
+        ev = events
+        if len(ev) and (ev["x"].min() < 0 or ev["x"].max() >= w_in or ev["y"].min() < 0 or ev["y"].max() >= h_in
+                        or ev["p"].min() < 0 or ev["p"].max() >= c_in):
+            raise InputError(f"events fall outside the model input (C, H, W) = {self.net.input_shape}",
+                             fix="crop, pool or merge polarities with the sensor stage first")
+        if len(ev) > 1 and np.any(np.diff(ev["t"]) < 0):
+            raise InputError("event times are not sorted", fix="sort the events by t first")
+        t = np.ascontiguousarray(ev["t"], dtype=np.int64)
+        end = float(duration_us) if duration_us is not None else (float(t[-1]) + 1 if len(t) else 0.0)
+        ticks = (np.arange(1, int(end // self.slow_clock_us) + 1, dtype=np.int64) * np.int64(self.slow_clock_us)
+                 if len(self.bias_layers) else np.zeros(0, dtype=np.int64))
+        cap = self.max_monitored if self.monitor_mask.any() else 0
+        while True:
+            from numba.typed import List
+
+            states = List([np.zeros((int(p[_C_OUT]), int(p[_H_OUT]), int(p[_W_OUT])), dtype=np.int32)
+                           for p in self.params])
+            counts = np.zeros(len(self.params), dtype=np.int64)
+            synops = np.zeros(len(self.params), dtype=np.int64)
+            out = np.zeros(self.n_outputs, dtype=np.int64)
+            mon = np.zeros((cap, 5), dtype=np.int64)
+            n_mon = run(np.ascontiguousarray(ev["p"], dtype=np.int64), np.ascontiguousarray(ev["y"], dtype=np.int64),
+                         np.ascontiguousarray(ev["x"], dtype=np.int64), t, ticks, self.bias_layers, self.weights,
+                         self.biases, states, self.params, counts, synops, out, self._stack, self._stack_layer,
+                         self.monitor_mask, mon)
+            if n_mon < cap or cap == 0:
+                break
+            cap *= 4  # the monitor buffer overflowed: run again with room to spare
+        rec = np.zeros(n_mon, MONITOR_DTYPE)
+        for i, name in enumerate(("x", "y", "t", "p", "layer")):
+            rec[name] = mon[:n_mon, i]
+        return EventResult(out, counts, synops, rec)
+
+
+def raster_to_events(raster: np.ndarray, dt_us: float) -> np.ndarray:
+    """(T, C, H, W) spike counts → time-sorted events, one per count, stamped at the start of their bin."""
+    from ..data.events import EVENT_DTYPE
+
+    t_idx, c, y, x = np.nonzero(raster)
+    reps = raster[t_idx, c, y, x].astype(np.int64)
+    ev = np.zeros(int(reps.sum()), EVENT_DTYPE)
+    for name, vals in (("t", (t_idx * dt_us).astype(np.int64)), ("p", c), ("y", y), ("x", x)):
+        ev[name] = np.repeat(vals, reps)
+    return ev[np.argsort(ev["t"], kind="stable")]
