@@ -68,31 +68,37 @@ class _Layer:
         return self._params[dtype]
 
     def run(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x: (N, T, C, H, W) counts → (spikes (N, T, C', H', W') after pooling, SynOps (N,))."""
-        n, t = x.shape[:2]
-        synops = (x.sum(dim=(1, 2)).double() * self.fanout).sum(dim=(-1, -2))
+        """x: (T, N, C, H, W) counts, time-major → (spikes (T, N, C', H', W') after pooling, SynOps (N,)).
+
+        Integer values stay exact in float32 while every membrane value stays below 2**24 (then even
+        ``floor(v / θ)`` is exact); otherwise the layer runs in float64.
+        """
+        t, n = x.shape[:2]
+        synops = (x.sum(dim=(0, 2)).double() * self.fanout).sum(dim=(-1, -2))
         bound = self.weight_sum * float(x.max()) + self.bias_max if x.numel() else 0.0
-        dtype = torch.float32 if self.integer and bound < _EXACT_F32 else torch.float64
+        exact32 = bound + abs(self.threshold) + abs(self.lower) < _EXACT_F32
+        dtype = torch.float32 if self.integer and exact32 else torch.float64
         weight, bias = self.params(dtype)
         cur = F.conv2d(x.flatten(0, 1).to(dtype), weight, bias, stride=self.layer.stride,
                        padding=self.layer.padding)
-        cur = (cur.round().to(torch.int64) if self.integer else cur).unflatten(0, (n, t))
-        v = torch.zeros_like(cur[:, 0])
+        if self.integer:
+            cur = cur.round_()
+        cur = cur.unflatten(0, (t, n))
+        v = torch.zeros_like(cur[0])
         out = torch.empty_like(cur)
-        thr, low = self.threshold, self.lower
+        thr, low, subtract = self.threshold, self.lower, self.layer.reset == "subtract"
         for step in range(t):
-            v += cur[:, step]
-            spikes = torch.div(v, thr, rounding_mode="floor").clamp_min_(0)
-            if self.layer.reset == "subtract":
-                v -= spikes * thr
+            v.add_(cur[step])
+            spikes = torch.div(v, thr, rounding_mode="floor", out=out[step]).clamp_min_(0)
+            if subtract:
+                v.sub_(spikes, alpha=thr)
             else:
-                v[spikes > 0] = 0
+                v.masked_fill_(spikes > 0, 0)
             v.clamp_min_(low)
-            out[:, step] = spikes
         out = out.to(torch.float32)
         p = self.layer.pool
         if p > 1:
-            out = F.avg_pool2d(out.flatten(0, 1), p).mul_(p * p).round_().unflatten(0, (n, t))
+            out = F.avg_pool2d(out.flatten(0, 1), p).mul_(p * p).round_().unflatten(0, (t, n))
         return out, synops
 
 
@@ -123,13 +129,14 @@ def run_binned(net: Network, raster: np.ndarray | torch.Tensor, batch_size: int 
     outs, traces, spikes, synops = [], [], [], []
     batches = range(0, x_all.shape[0], batch_size)
     for i in (progress(batches) if progress else batches):
-        x = x_all[i:i + batch_size].to(device=device, dtype=torch.float32)
+        x = x_all[i:i + batch_size].to(device=device, dtype=torch.float32).transpose(0, 1).contiguous()
         lsp, lsy = [], []
-        for lay in layers:
-            x, syn = lay.run(x)
-            lsp.append(x.sum(dim=(1, 2, 3, 4)))
-            lsy.append(syn)
-        trace = x.flatten(2)
+        with torch.no_grad():
+            for lay in layers:
+                x, syn = lay.run(x)
+                lsp.append(x.sum(dim=(0, 2, 3, 4)))
+                lsy.append(syn)
+        trace = x.transpose(0, 1).flatten(2)
         traces.append(trace.cpu().numpy())
         outs.append(trace.sum(1).cpu().numpy())
         spikes.append(torch.stack(lsp, 1).cpu().numpy())

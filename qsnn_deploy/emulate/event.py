@@ -73,10 +73,21 @@ def process(layer, c, y, x, t, weights, states, params, counts, synops, out_coun
             for ox in range(ox0, ox1 + 1):
                 kx = xx - ox * s
                 synops[lay] += c_out
+                wk = w[ci, ky, kx]
+                row = v[oy, ox]
+                # pass 1, branch-free (vectorised): integrate and clip; a clipped value (< low) cannot fire
+                fired = False
                 for co in range(c_out):
-                    val = v[co, oy, ox] + w[co, ci, ky, kx]
+                    val = max(row[co] + wk[co], low)
+                    row[co] = val
+                    fired |= val >= thr
+                if not fired:
+                    continue
+                # pass 2, rare: fire at most once, reset, clip again
+                for co in range(c_out):
+                    val = row[co]
                     if val >= thr:
-                        val = 0 if zero_reset else val - thr
+                        row[co] = max(0 if zero_reset else val - thr, low)
                         if mon_mask[lay] and n_mon < mon.shape[0]:
                             mon[n_mon, 0], mon[n_mon, 1], mon[n_mon, 2] = ox, oy, t
                             mon[n_mon, 3], mon[n_mon, 4] = co, lay
@@ -90,10 +101,8 @@ def process(layer, c, y, x, t, weights, states, params, counts, synops, out_coun
                                 stack[top, 0], stack[top, 1], stack[top, 2] = co, py, px
                                 stack_layer[top] = lay + 1
                                 top += 1
-                    if val < low:
-                        val = low
-                    v[co, oy, ox] = val
     return n_mon
+
 
 @numba.njit(cache=True, nogil=True)
 def tick(layer, t, weights, biases, states, params, counts, synops, out_counts, stack, stack_layer,
@@ -104,18 +113,18 @@ def tick(layer, t, weights, biases, states, params, counts, synops, out_counts, 
     b = biases[layer]
     v = states[layer]
     thr, low, zero_reset, pool, hp, wp = p[_THR], p[_LOW], p[_ZERO_RESET], p[_POOL], p[_HP], p[_WP]
-    for co in range(p[_C_OUT]):
-        if b[co] == 0:
-            continue
-        for oy in range(p[_H_OUT]):
-            for ox in range(p[_W_OUT]):
-                val = v[co, oy, ox] + b[co]
+    for oy in range(p[_H_OUT]):
+        for ox in range(p[_W_OUT]):
+            for co in range(p[_C_OUT]):
+                if b[co] == 0:
+                    continue
+                val = v[oy, ox, co] + b[co]
                 fired = val >= thr
                 if fired:
                     val = 0 if zero_reset else val - thr
                 if val < low:
                     val = low
-                v[co, oy, ox] = val
+                v[oy, ox, co] = val
                 if fired:
                     if mon_mask[layer] and n_mon < mon.shape[0]:
                         mon[n_mon, 0], mon[n_mon, 1], mon[n_mon, 2] = ox, oy, t
@@ -130,6 +139,7 @@ def tick(layer, t, weights, biases, states, params, counts, synops, out_counts, 
                             n_mon = process(layer + 1, co, py, px, t, weights, states, params, counts, synops,
                                             out_counts, stack, stack_layer, mon_mask, mon, n_mon)
     return n_mon
+
 
 @numba.njit(cache=True, nogil=True)
 def run(ev_c, ev_y, ev_x, ev_t, tick_times, bias_layers, weights, biases, states, params, counts, synops,
@@ -179,7 +189,8 @@ class EventEmulator:
                 raise InputError("event mode needs square kernels", where=f"layer {layer.name}")
             rows.append([c, h, w, c_out, ho, wo, layer.kernel_size[0], layer.stride, layer.padding, layer.pool,
                          int(layer.threshold), int(layer.lower_bound), int(layer.reset == "zero"), hp, wp])
-            self.weights.append(np.ascontiguousarray(layer.weight, dtype=np.int32))
+            # (c_in, k, k, c_out): one input event reads a contiguous run of weights per kernel tap
+            self.weights.append(np.ascontiguousarray(layer.weight.transpose(1, 2, 3, 0), dtype=np.int32))
             b = np.zeros(c_out) if layer.bias is None else layer.bias
             self.biases.append(np.ascontiguousarray(b, dtype=np.int32))
         self.params = np.array(rows, dtype=np.int64)
@@ -209,7 +220,7 @@ class EventEmulator:
         while True:
             from numba.typed import List
 
-            states = List([np.zeros((int(p[_C_OUT]), int(p[_H_OUT]), int(p[_W_OUT])), dtype=np.int32)
+            states = List([np.zeros((int(p[_H_OUT]), int(p[_W_OUT]), int(p[_C_OUT])), dtype=np.int32)
                            for p in self.params])
             counts = np.zeros(len(self.params), dtype=np.int64)
             synops = np.zeros(len(self.params), dtype=np.int64)
