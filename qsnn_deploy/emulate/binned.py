@@ -14,6 +14,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -23,6 +24,58 @@ from ..ir import ChipLayer, Network
 from ..quant.chip import discretize_network
 
 _EXACT_F32 = 2 ** 24
+
+
+@numba.njit(cache=True, nogil=True)
+def sparse_layer(x, w, bias, stride, pad, ho, wo, thr, low, zero_reset, pool):
+    """One core over time bins, event-driven and exact in int64 (the CPU path).
+
+    x: (N, T, C, H, W) input counts; w: (C, k, k, C_out). Each non-zero input count adds
+    ``count × w`` to the currents of the outputs it reaches (its SynOps), the bias is added once per
+    bin, then the multi-spike IAF step runs (integrate, ⌊v/θ⌋ spikes, reset, clip at the lower
+    bound — sinabs' order). Returns the pooled spikes (N, T, C_out, ho // pool, wo // pool) and the
+    SynOps per sample.
+    """
+    n_s, t_len, c_in, h, wd = x.shape
+    k, c_out = w.shape[1], w.shape[3]
+    hp, wp = ho // pool, wo // pool
+    out = np.zeros((n_s, t_len, c_out, hp, wp), dtype=np.int32)
+    synops = np.zeros(n_s, dtype=np.int64)
+    v = np.empty((ho, wo, c_out), dtype=np.int64)
+    cur = np.empty((ho, wo, c_out), dtype=np.int64)
+    for n in range(n_s):
+        v[:] = 0
+        for t in range(t_len):
+            cur[:] = 0
+            for c in range(c_in):
+                for y in range(h):
+                    yy = y + pad
+                    oy0, oy1 = max(0, (yy - k + stride) // stride), min(ho - 1, yy // stride)
+                    for xi in range(wd):
+                        cnt = x[n, t, c, y, xi]
+                        if cnt == 0:
+                            continue
+                        xx = xi + pad
+                        ox0, ox1 = max(0, (xx - k + stride) // stride), min(wo - 1, xx // stride)
+                        for oy in range(oy0, oy1 + 1):
+                            ky = yy - oy * stride
+                            for ox in range(ox0, ox1 + 1):
+                                wk = w[c, ky, xx - ox * stride]
+                                synops[n] += cnt * c_out
+                                for co in range(c_out):
+                                    cur[oy, ox, co] += cnt * wk[co]
+            for oy in range(ho):
+                for ox in range(wo):
+                    for co in range(c_out):
+                        val = v[oy, ox, co] + cur[oy, ox, co] + bias[co]
+                        if val >= thr:
+                            spikes = val // thr
+                            val = 0 if zero_reset else val - spikes * thr
+                            py, px = oy // pool, ox // pool
+                            if py < hp and px < wp:
+                                out[n, t, co, py, px] += spikes
+                        v[oy, ox, co] = max(val, low)
+    return out, synops
 
 
 @dataclass
@@ -84,9 +137,9 @@ class _Layer:
         if self.integer:
             cur = cur.round_()
         cur = cur.unflatten(0, (t, n))
+        thr, low, subtract = self.threshold, self.lower, self.layer.reset == "subtract"
         v = torch.zeros_like(cur[0])
         out = torch.empty_like(cur)
-        thr, low, subtract = self.threshold, self.lower, self.layer.reset == "subtract"
         for step in range(t):
             v.add_(cur[step])
             spikes = torch.div(v, thr, rounding_mode="floor", out=out[step]).clamp_min_(0)
@@ -103,12 +156,16 @@ class _Layer:
 
 
 def run_binned(net: Network, raster: np.ndarray | torch.Tensor, batch_size: int = 64,
-               device: str | torch.device = "cpu", progress=None, integer: bool = True) -> BinnedResult:
+               device: str | torch.device = "cpu", progress=None, integer: bool = True,
+               engine: str = "auto") -> BinnedResult:
     """Emulate ``net`` on spike-count rasters (N, T, C, H, W) or (T, C, H, W).
 
     ``integer=False`` runs the same time-stepped model in float64 without discretising (the float
-    reference of ``deploy --compare``).
+    reference of ``deploy --compare``). ``engine``: "compiled" (event-driven numba kernel, CPU, integer
+    networks), "torch" (dense convolutions; any device) or "auto" (compiled where it applies).
     """
+    if engine not in ("auto", "compiled", "torch"):
+        raise ValueError(f"unknown engine {engine!r}")
     if integer:
         net = ensure_quantized(net)
     x_all = torch.as_tensor(np.asarray(raster) if not isinstance(raster, torch.Tensor) else raster)
@@ -125,6 +182,10 @@ def run_binned(net: Network, raster: np.ndarray | torch.Tensor, batch_size: int 
     if bool((x_all < 0).any()):
         raise InputError("input raster has negative spike counts", fix="pass event counts (>= 0)")
     device = torch.device(device)
+    if engine == "compiled" or (engine == "auto" and integer and device.type == "cpu"):
+        if not integer or device.type != "cpu":
+            raise ValueError("the compiled engine runs integer networks on the CPU")
+        return _run_sparse(net, x_all.numpy(), batch_size, progress)
     layers = [_Layer(layer, device, integer) for layer in net.layers]
     outs, traces, spikes, synops = [], [], [], []
     batches = range(0, x_all.shape[0], batch_size)
@@ -143,4 +204,29 @@ def run_binned(net: Network, raster: np.ndarray | torch.Tensor, batch_size: int 
         synops.append(torch.stack(lsy, 1).cpu().numpy())
     return BinnedResult(np.concatenate(outs).astype(np.int64), np.concatenate(traces).astype(np.int64),
                         np.concatenate(spikes).astype(np.int64), np.concatenate(synops),
+                        [layer.name for layer in net.layers])
+
+
+def _run_sparse(net: Network, x_all: np.ndarray, batch_size: int, progress) -> BinnedResult:
+    """The compiled, event-driven CPU path of :func:`run_binned` (integer networks)."""
+    params = []
+    for layer in net.layers:
+        bias = np.zeros(layer.c_out) if layer.bias is None else layer.bias
+        params.append((np.ascontiguousarray(layer.weight.transpose(1, 2, 3, 0), dtype=np.int64),
+                       bias.astype(np.int64), layer.stride, layer.padding, *layer.conv_shape[1:],
+                       int(layer.threshold), int(layer.lower_bound), layer.reset == "zero", layer.pool))
+    traces, spikes, synops = [], [], []
+    batches = range(0, x_all.shape[0], batch_size)
+    for i in (progress(batches) if progress else batches):
+        x = np.ascontiguousarray(x_all[i:i + batch_size], dtype=np.int32)
+        lsp, lsy = [], []
+        for p in params:
+            x, syn = sparse_layer(x, *p)
+            lsp.append(x.sum(axis=(1, 2, 3, 4), dtype=np.int64))
+            lsy.append(syn)
+        traces.append(x.reshape(x.shape[0], x.shape[1], -1).astype(np.int64))
+        spikes.append(np.stack(lsp, 1))
+        synops.append(np.stack(lsy, 1).astype(np.float64))
+    trace = np.concatenate(traces)
+    return BinnedResult(trace.sum(1), trace, np.concatenate(spikes), np.concatenate(synops),
                         [layer.name for layer in net.layers])

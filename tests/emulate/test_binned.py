@@ -62,8 +62,9 @@ def test_synops_count_fanout_with_borders():
     assert res.layer_synops[0, 0] == 2 * (4 + 2 * 9)
 
 
+@pytest.mark.parametrize("engine", ["compiled", "torch"])
 @pytest.mark.parametrize("bias", [False, True])
-def test_matches_quantised_torch_model_exactly(bias):
+def test_matches_quantised_torch_model_exactly(bias, engine):
     from qsnn_deploy.train.network import SpikingCNN
     from qsnn_deploy.zoo import spec_from_dict
 
@@ -78,13 +79,14 @@ def test_matches_quantised_torch_model_exactly(bias):
     x = random_raster(16, 12, (2, 12, 12), rate=0.2)
     with torch.no_grad():
         out, _, spikes = model(torch.from_numpy(x), record=True)
-    res = run_binned(model.to_network(1000.0), x, batch_size=5)
+    res = run_binned(model.to_network(1000.0), x, batch_size=5, engine=engine)
     assert np.array_equal(out.sum(1).numpy(), res.output_counts)
     assert np.array_equal(torch.stack(spikes, 1).numpy(), res.layer_spikes)
     assert res.output_counts.sum() > 0
 
 
-def test_matches_sinabs_layers_on_integer_parameters():
+@pytest.mark.parametrize("engine", ["compiled", "torch"])
+def test_matches_sinabs_layers_on_integer_parameters(engine):
     """sinabs' own IAFSqueeze / SumPool2d forward on the same integers gives the same spikes."""
     import sinabs.layers as sl
     from sinabs.activation import MembraneSubtract, MultiSpike
@@ -104,7 +106,7 @@ def test_matches_sinabs_layers_on_integer_parameters():
     snn = torch.nn.Sequential(*mods)
     with torch.no_grad():
         y = snn(torch.from_numpy(x).flatten(0, 1)).unflatten(0, (n, t))
-    res = run_binned(net, x)
+    res = run_binned(net, x, engine=engine)
     assert np.array_equal(y.flatten(2).sum(1).numpy().astype(np.int64), res.output_counts)
 
 
