@@ -9,6 +9,7 @@ from qsnn_deploy import __version__
 from .common import QsnnGroup
 from .convert_cmd import convert
 from .deploy_cmd import deploy
+from .doctor_cmd import doctor
 from .estimate_cmd import estimate
 from .pipeline_cmd import pipeline
 from .profiles_cmd import profiles
@@ -31,7 +32,7 @@ def cli(debug: bool) -> None:
     """Take spiking CNNs from training to SynSense Speck / DynapCNN chips."""
 
 
-for command in (train, convert, estimate, deploy, profiles, pipeline):
+for command in (train, convert, estimate, deploy, profiles, pipeline, doctor):
     cli.add_command(command)
 
 

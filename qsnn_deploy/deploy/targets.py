@@ -1,8 +1,15 @@
-"""Which deploy targets exist, and whether the chip driver is usable (found without importing it)."""
+"""Which deploy targets exist, and whether the chip driver is usable (found without importing it).
+
+PyPI's ``samna`` is a placeholder whose ``__init__`` runs ``pip install`` of the real driver from
+SynSense's own index when imported (DESIGN.md §5). Everything here reads files only: nothing imports
+samna, and nothing starts a process.
+"""
 
 from __future__ import annotations
 
 import importlib.util
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import BackendUnavailable, InputError
@@ -10,36 +17,90 @@ from ..errors import BackendUnavailable, InputError
 CHIP_TARGETS = ("speck2f", "speck2e")
 TARGETS = ("emulator",) + CHIP_TARGETS
 
+# The index the placeholder itself would install from (read from its file when present).
+SYNSENSE_INDEX_URL = "https://gitlab.com/api/v4/projects/27423070/packages/pypi/simple"
+
+
+@dataclass(frozen=True)
+class SamnaInfo:
+    """What is installed under the name ``samna``: ``status`` is 'missing', 'placeholder' or 'real'."""
+
+    status: str
+    path: str | None = None
+    version: str | None = None  # from the installed package metadata (no import)
+    index_url: str = SYNSENSE_INDEX_URL
+
+    @property
+    def install_command(self) -> str:
+        """The pip command that installs the real driver (the one the placeholder would run)."""
+        pin = f"=={self.version}" if self.version and "+" not in self.version else ""
+        return f"pip install --force-reinstall 'samna{pin}' --index-url {self.index_url}"
+
+
+def _read_init(origin: str | None) -> str:
+    if not origin or Path(origin).name != "__init__.py":
+        return ""
+    try:
+        return Path(origin).read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def samna_info() -> SamnaInfo:
+    """Find ``samna`` without importing it and tell the real driver from PyPI's placeholder."""
+    try:
+        spec = importlib.util.find_spec("samna")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not (spec.origin or spec.submodule_search_locations):
+        return SamnaInfo("missing")
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            ver = version("samna")
+        except PackageNotFoundError:
+            ver = None
+    except ImportError:  # pragma: no cover
+        ver = None
+    text = _read_init(spec.origin)
+    path = spec.origin or next(iter(spec.submodule_search_locations or []), None)
+    if "PYPI_SAMNA" in text or "install_real_samna" in text:
+        url = re.search(r"https://[^\s\"']+/simple", text)
+        return SamnaInfo("placeholder", path, ver, url.group(0) if url else SYNSENSE_INDEX_URL)
+    return SamnaInfo("real", path, ver)
+
 
 def samna_status() -> str:
     """'missing', 'placeholder' (PyPI's bootstrap package) or 'real' — without importing samna."""
-    spec = importlib.util.find_spec("samna")
-    if spec is None or not spec.origin:
-        return "missing"
-    init = Path(spec.origin)
-    try:
-        text = init.read_text(errors="replace") if init.name == "__init__.py" else ""
-    except OSError:
-        text = ""
-    return "placeholder" if "PYPI_SAMNA" in text or "install_real_samna" in text else "real"
+    return samna_info().status
 
 
-def check_target(target: str) -> None:
-    """Refuse unknown targets (exit 3) and chip targets without a real driver (exit 5), at once."""
+def driver_unavailable(target: str, info: SamnaInfo | None = None) -> BackendUnavailable:
+    """The exit-5 error for a chip target without the real driver: what, and the three ways out."""
+    info = info or samna_info()
+    what = ("only PyPI's samna placeholder is installed (importing it would run pip, so qsnn-deploy does not)"
+            if info.status == "placeholder" else "the samna driver is not installed")
+    return BackendUnavailable(
+        f"cannot deploy to {target}: {what}",
+        where=info.path,
+        fix=(f"install the real driver from SynSense's package index ({info.install_command}) and check it "
+             f"with `qsnn-deploy doctor`; or run the same model here with --target emulator; or write the "
+             f"chip configuration for later with --export-config FILE"))
+
+
+def check_target(target: str, need_driver: bool = True) -> str:
+    """Refuse unknown targets (exit 3) and, when ``need_driver``, chip targets without the real driver
+    (exit 5), at once. Returns the samna status ('' for the emulator)."""
     if target == "emulator":
-        return
+        return ""
     if target not in CHIP_TARGETS:
         import difflib
 
         close = difflib.get_close_matches(target, TARGETS, n=1)
         raise InputError(f"unknown deploy target '{target}'",
                          fix=(f"did you mean '{close[0]}'? " if close else "") + "targets: " + ", ".join(TARGETS))
-    status = samna_status()
-    if status != "real":
-        what = ("only PyPI's samna placeholder is installed (it would run pip when imported, so it is not)"
-                if status == "placeholder" else "the samna driver is not installed")
-        raise BackendUnavailable(f"cannot deploy to {target}: {what}",
-                                 fix="install the real samna driver from SynSense's package index, or run the "
-                                     "same model here with --target emulator")
-    raise BackendUnavailable(f"deploying to {target} through samna is not available in this version",
-                             fix="use --target emulator")
+    info = samna_info()
+    if need_driver and info.status != "real":
+        raise driver_unavailable(target, info)
+    return info.status

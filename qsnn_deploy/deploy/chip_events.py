@@ -1,0 +1,132 @@
+"""Events to and from the chip, as numpy arrays (no samna here).
+
+Input: one event array per sample (tonic's ``x, y, t, p``; t in µs from the start of the sample),
+from an event file, a raster file or a dataset split, together with the very raster the emulator
+would run on the same sample. Output: the chip's spikes as ``(core, x, y, feature, t)`` rows,
+counted per layer the way the emulator counts them, and the readout block's values decoded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InputError
+from ..ir import Network
+from .chip_plan import READOUT_STRIDE, ChipPlan
+
+OUT_DTYPE = np.dtype([("core", "<i2"), ("x", "<i4"), ("y", "<i4"), ("feature", "<i4"), ("t", "<i8")])
+"""A spike the chip sent: the core that fired, neuron column ``x`` and row ``y`` (before pooling),
+output channel ``feature`` and timestamp ``t`` (µs since the stop watch was reset)."""
+
+MAX_TIMESTAMP_US = 2 ** 32 - 1  # samna's Spike.timestamp is a uint32 in µs
+
+
+@dataclass
+class EventSamples:
+    """What to stream: per-sample events, labels when known, and the emulator's raster of them."""
+
+    events: list[np.ndarray]
+    labels: np.ndarray | None
+    source: str
+    raster: np.ndarray  # (N, T, C, H, W), exactly what ``deploy --target emulator`` runs
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+
+def raster_to_events(raster: np.ndarray, dt_us: float) -> np.ndarray:
+    """Spike counts (T, C, H, W) → events, ``count`` events per cell at the start of its time bin."""
+    from ..data.events import EVENT_DTYPE
+
+    r = np.rint(np.asarray(raster)).astype(np.int64)
+    t, c, y, x = np.nonzero(r)
+    reps = r[t, c, y, x]
+    ev = np.zeros(int(reps.sum()), EVENT_DTYPE)
+    ev["t"] = np.repeat(np.rint(t * dt_us).astype(np.int64), reps)
+    ev["p"], ev["y"], ev["x"] = np.repeat(c, reps), np.repeat(y, reps), np.repeat(x, reps)
+    return ev
+
+
+def samples_from_file(net: Network, path) -> EventSamples:
+    """An event file (one sample, streamed with its own timestamps) or a raster file (N samples)."""
+    from ..data.events import read_event_file
+    from .emulator import inputs_from_file, sensor_size
+
+    binned = inputs_from_file(net, path)
+    got = read_event_file(path, sensor_size=sensor_size(net))
+    if got.kind == "raster":
+        events = [raster_to_events(r, net.dt_us) for r in binned.raster]
+    else:
+        events = [got.events]
+    return EventSamples(events, binned.labels, binned.source, binned.raster)
+
+
+def samples_from_dataset(net: Network, name: str, split: str, limit: int | None, progress: bool) -> EventSamples:
+    """A dataset split: the recorded events of each sample, and the emulator's framing of them."""
+    from ..data import load_dataset
+    from .emulator import inputs_from_dataset
+
+    binned = inputs_from_dataset(net, name, split, limit, progress)
+    ds = load_dataset(name, split, progress=False)
+    events = [np.asarray(e) for e in ds.events[:len(binned.raster)]]
+    return EventSamples(events, binned.labels, binned.source, binned.raster)
+
+
+def check_events(events: np.ndarray, net: Network, where: str) -> None:
+    """Refuse events the chip's first core cannot take (coordinates, polarity, timestamps)."""
+    c, h, w = net.input_shape
+    if not len(events):
+        return
+    bad = (events["x"] < 0) | (events["x"] >= w) | (events["y"] < 0) | (events["y"] >= h)
+    bad |= (events["p"] < 0) | (events["p"] >= c)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise InputError(f"event {i} (x={events['x'][i]}, y={events['y'][i]}, p={events['p'][i]}) lies outside the "
+                         f"model input (C, H, W) = ({c}, {h}, {w})", where=where,
+                         fix="crop or downsample the events to the model's sensor size")
+    if events["t"].min() < 0 or events["t"].max() > MAX_TIMESTAMP_US:
+        raise InputError("event timestamps must lie in [0, 2^32) µs for the chip", where=where,
+                         fix="shift the timestamps of each sample to start near 0")
+
+
+# --- output decoding ------------------------------------------------------------------------------
+
+def pooled_counts(out: np.ndarray, plan: ChipPlan, i: int) -> np.ndarray:
+    """Spikes of layer ``i`` as the emulator counts them: (C, H, W) after its sum pooling.
+
+    Monitored spikes carry the neuron before pooling (sinabs: "pooling will not be reflected in the
+    monitored events"); pooling sums them, and the border rows/columns a floor-division pool drops
+    are dropped here too.
+    """
+    layer, core = plan.layers[i], plan.cores[i]
+    c, ho, wo = layer.conv_shape
+    p = layer.pool
+    hp, wp = ho // p, wo // p
+    ev = out[out["core"] == core]
+    keep = (ev["x"] >= 0) & (ev["x"] < wp * p) & (ev["y"] >= 0) & (ev["y"] < hp * p)
+    keep &= (ev["feature"] >= 0) & (ev["feature"] < c)
+    ev = ev[keep]
+    flat = (ev["feature"].astype(np.int64) * hp + ev["y"] // p) * wp + ev["x"] // p
+    return np.bincount(flat, minlength=c * hp * wp).reshape(c, hp, wp)
+
+
+def class_counts(out: np.ndarray, plan: ChipPlan) -> np.ndarray:
+    """Output spike counts per class, in the emulator's order (C, H, W flattened), readout erratum undone."""
+    counts = pooled_counts(out, plan, len(plan.layers) - 1)
+    if plan.readout:
+        counts = counts[::READOUT_STRIDE]
+    return counts.reshape(-1)
+
+
+def decode_readout(values: list[int]) -> dict:
+    """ReadoutValue words: bit 20 'data valid', bits 19:16 the channel (1..15) with the largest average.
+
+    Returns the class (channel − 1) seen most often among valid words (-1 when none), and counts.
+    """
+    classes = [((v >> 16) & 0xF) - 1 for v in values if (v >> 20) & 1 and (v >> 16) & 0xF]
+    if not classes:
+        return {"prediction": -1, "valid_values": 0, "values": len(values)}
+    k = np.bincount(classes)
+    return {"prediction": int(np.argmax(k)), "valid_values": len(classes), "values": len(values)}

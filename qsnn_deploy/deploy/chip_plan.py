@@ -1,0 +1,241 @@
+"""What goes on the chip, decided without the driver: integers, cores, destinations, monitors, readout.
+
+A :class:`ChipPlan` is the converted model placed on a Speck's cores (the same rules and core
+mapping as ``convert``), optionally with the last layer widened for the readout block. It can be
+written as a complete chip-ready JSON description (:func:`chip_description`) on any machine, and the
+samna backend builds the vendor configuration from it and checks that configuration against it.
+No torch, no samna.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConstraintError, UsageError
+from ..ir import ChipLayer, Network
+
+DESCRIPTION_FORMAT = "qsnn-deploy-chip-config"
+DESCRIPTION_SCHEMA_VERSION = 1
+READOUT_LAYER = 12  # the readout block's address as a destination (sinabs' using_readout_layer notebook)
+READOUT_CLASSES = 15  # readout channels 1..15 (plus an idle class)
+READOUT_STRIDE = 4  # erratum on speck2e/2f: CNN channel 4(x-1) drives readout channel x (chip_errata.md)
+DEFAULT_READOUT_CLK_HZ = 20.0  # sinabs' readout example
+DEFAULT_DEVICE_TYPE = {"speck2f": "speck2fdevkit", "speck2e": "speck2edevkit"}
+
+
+@dataclass(frozen=True, eq=False)
+class ChipPlan:
+    """A quantised chain network placed on cores.
+
+    ``network`` is what the chip runs (with the readout erratum applied to its last layer when
+    ``readout``); ``model`` is the converted model in its own class order (what the emulator runs).
+    """
+
+    target: str
+    network: Network
+    model: Network
+    cores: tuple[int, ...]
+    monitor: tuple[int, ...]  # indices of the layers whose output spikes are sent to the host
+    readout: bool = False
+    slow_clk_hz: float | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def layers(self) -> tuple[ChipLayer, ...]:
+        return self.network.layers
+
+    @property
+    def input_core(self) -> int:
+        return self.cores[0]
+
+    @property
+    def core_map(self) -> dict[str, int]:
+        return {layer.name: core for layer, core in zip(self.layers, self.cores)}
+
+    @property
+    def n_classes(self) -> int:
+        return self.model.n_classes
+
+    @property
+    def has_bias(self) -> bool:
+        return any(layer.bias is not None and np.any(layer.bias != 0) for layer in self.layers)
+
+    def destinations(self, i: int) -> list[dict[str, Any]]:
+        """Where layer ``i`` sends its spikes, as samna's destination fields."""
+        if i + 1 < len(self.layers):
+            return [{"layer": self.cores[i + 1], "enable": True, "pooling": int(self.layers[i].pool)}]
+        if self.readout:
+            return [{"layer": READOUT_LAYER, "enable": True, "pooling": int(self.layers[i].pool)}]
+        return []
+
+    def class_channels(self) -> list[int]:
+        """The last layer's output channel that carries each class."""
+        step = READOUT_STRIDE if self.readout else 1
+        return [k * step for k in range(self.model.output_shape[0])]
+
+
+def widen_for_readout(layer: ChipLayer) -> ChipLayer:
+    """Move output channel k to channel 4k (zeros between), so that class k reaches readout channel k+1."""
+    c_out = layer.c_out
+    wide = (c_out - 1) * READOUT_STRIDE + 1
+    weight = np.zeros((wide, *layer.weight.shape[1:]))
+    weight[::READOUT_STRIDE] = layer.weight
+    bias = None
+    if layer.bias is not None:
+        bias = np.zeros(wide)
+        bias[::READOUT_STRIDE] = layer.bias
+    return layer.replace(weight=weight, bias=bias)
+
+
+def _check_chain(net: Network) -> None:
+    """The chip path deploys chains: every layer feeds the next one, the last one the output."""
+    for i, layer in enumerate(net.layers):
+        dest = getattr(layer, "destinations", None)
+        ok = ({(net.layers[i + 1].name,)} if i + 1 < len(net.layers) else {(), ("output",)})
+        if dest is not None and tuple(dest) not in ok:
+            raise ConstraintError(f"layer {layer.name} sends to {', '.join(dest) or 'nothing'}; the chip path deploys "
+                                  "chains (each layer feeding the next)", where=f"layer {layer.name}",
+                                  fix="deploy a sequential model, or run it with --target emulator")
+
+
+def _fit(net: Network, profile, what: str) -> tuple[int, ...]:
+    from ..hw import check, map_layers
+
+    violations = check(net, profile)
+    mapping = map_layers(net, profile)
+    if violations or not mapping.ok:
+        listed = "; ".join(f"[{v.code}] {v.layer}: {v.message} (fix: {v.fix})" for v in violations)
+        raise ConstraintError(f"the {what} does not fit {profile.name}: " + (listed or mapping.explanation),
+                              fix="apply the fixes above, or run `qsnn-deploy estimate` for the full report",
+                              violations=violations)
+    return tuple(mapping.assignment[layer.name] for layer in net.layers)
+
+
+def plan_chip(net: Network, target: str, readout: bool = False, monitor_all: bool = False,
+              slow_clk_hz: float | None = None) -> ChipPlan:
+    """Discretise (as ``convert`` does), check the target's rules, map layers to cores.
+
+    With ``readout`` the last layer is widened per the readout erratum and the mapping is redone;
+    it needs a (C ≤ 15, 1, 1) output. The slow clock is set to one tick per time bin when a layer
+    has a bias (the chip adds the bias once per tick), else to 20 Hz for the readout, else left off.
+    """
+    from ..hw import load_profile
+    from ..quant.chip import discretize_network
+
+    profile = load_profile(target)
+    model = net if net.quantized else discretize_network(net)
+    _check_chain(model)
+    cores = _fit(model, profile, "model")
+    chip_net, notes = model, []
+    if readout:
+        c, h, w = model.output_shape
+        last = model.layers[-1]
+        if (h, w) != (1, 1) or last.conv_shape[1:] != (1, 1) or c > READOUT_CLASSES:
+            raise ConstraintError(f"the readout block takes up to {READOUT_CLASSES} classes from a layer with a 1x1 "
+                                  f"output; the last layer gives {c}x{h}x{w}", where=f"layer {last.name}",
+                                  fix="deploy without --readout (predictions then come from the output spike counts)")
+        chip_net = Network(model.layers[:-1] + (widen_for_readout(last),), model.input_shape, model.dt_us,
+                           dict(model.metadata))
+        cores = _fit(chip_net, profile, "model with the readout erratum applied (last layer widened ×4)")
+        notes.append(f"readout: class k is channel {READOUT_STRIDE}k of {last.name} (speck2e/2f readout erratum)")
+    monitor = tuple(range(len(cores))) if monitor_all else (len(cores) - 1,)
+    if slow_clk_hz is None:
+        if any(layer.bias is not None and np.any(layer.bias != 0) for layer in chip_net.layers):
+            slow_clk_hz = 1e6 / model.dt_us
+            notes.append(f"slow clock {slow_clk_hz:g} Hz: the chip adds each bias once per tick, the model once "
+                         f"per {model.dt_us:g} µs time bin (the internal slow clock is not exact)")
+        elif readout:
+            slow_clk_hz = DEFAULT_READOUT_CLK_HZ
+    if slow_clk_hz is not None and not slow_clk_hz > 0:
+        raise UsageError(f"--slow-clk-hz must be positive, got {slow_clk_hz}")
+    return ChipPlan(target, chip_net, model, cores, monitor, readout, slow_clk_hz, tuple(notes))
+
+
+def _shape(c: int, h: int, w: int) -> dict:
+    return {"feature_count": int(c), "size": {"x": int(w), "y": int(h)}}
+
+
+def layer_description(plan: ChipPlan, i: int) -> dict[str, Any]:
+    """One core's configuration, with samna's field names where samna has one."""
+    layer, core = plan.layers[i], plan.cores[i]
+    c_in, h, w = layer.input_shape
+    c_out, ho, wo = layer.conv_shape
+    bias = np.zeros(c_out) if layer.bias is None else layer.bias
+    return {
+        "name": layer.name, "core": core, "kind": layer.kind,
+        "dimensions": {"input_shape": _shape(c_in, h, w), "output_shape": _shape(c_out, ho, wo),
+                       "kernel_size": layer.kernel_size[0], "stride": {"x": layer.stride, "y": layer.stride},
+                       "padding": {"x": layer.padding, "y": layer.padding}},
+        "weight_layout": "[c_out][c_in][y][x] (samna's CNNLayerConfig.weights holds [c_out][c_in][x][y])",
+        "weights": layer.weight.astype(np.int64).tolist(),
+        "biases": bias.astype(np.int64).tolist(),
+        "leak_enable": bool(np.any(bias != 0)),
+        "threshold_high": int(layer.threshold),
+        "threshold_low": int(layer.lower_bound),
+        "reset": layer.reset,
+        "return_to_zero": layer.reset == "zero",
+        "neurons_initial_value": 0,
+        "scale": layer.scale,
+        "pooling": int(layer.pool),
+        "output_shape": list(layer.output_shape),
+        "destinations": plan.destinations(i),
+        "monitor_enable": i in plan.monitor,
+    }
+
+
+def chip_description(plan: ChipPlan, device_type: str | None = None) -> dict[str, Any]:
+    """The complete chip-ready description (JSON-serialisable) of a plan, for flashing later."""
+    from .. import __version__
+
+    layers = [layer_description(plan, i) for i in range(len(plan.layers))]
+    readout: dict[str, Any] = {"enabled": plan.readout}
+    if plan.readout:
+        readout.update({
+            "layer": READOUT_LAYER, "source_core": plan.cores[-1],
+            "class_channels": plan.class_channels(),
+            "readout_channels": [k + 1 for k in range(plan.n_classes)],
+            "enable": True, "readout_configuration_sel": 0b11, "output_mode_sel": 0b01,
+            "low_pass_filter_disable": True, "threshold": 1, "monitor_enable": True,
+            "factory_config.io_sel": 24,
+        })
+    return {
+        "format": DESCRIPTION_FORMAT, "schema_version": DESCRIPTION_SCHEMA_VERSION, "tool_version": __version__,
+        "target": plan.target, "device_type": device_type or DEFAULT_DEVICE_TYPE.get(plan.target),
+        "input_shape": list(plan.network.input_shape), "dt_us": plan.network.dt_us,
+        "input": {"core": plan.input_core, "event": "Spike(layer=core, x, y, feature=polarity, timestamp in µs)"},
+        "core_map": plan.core_map, "monitor_cores": [plan.cores[i] for i in plan.monitor],
+        "dvs_layer": {"pass_sensor_events": False},
+        "slow_clk_hz": plan.slow_clk_hz,
+        "layers": layers, "readout": readout, "notes": list(plan.notes),
+        "source": plan.model.metadata.get("source"),
+    }
+
+
+def write_atomic(path: str | Path, data: bytes | str) -> Path:
+    """Write a file through a temporary name in the same folder, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_description(plan: ChipPlan, path: str | Path, extra: dict | None = None,
+                      device_type: str | None = None) -> Path:
+    """Write :func:`chip_description` (plus ``extra`` keys) as JSON, atomically."""
+    doc = chip_description(plan, device_type)
+    doc.update(extra or {})
+    return write_atomic(path, json.dumps(doc, indent=1))

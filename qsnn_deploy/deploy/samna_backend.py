@@ -1,0 +1,534 @@
+"""The chip path through samna and sinabs' ``DynapcnnNetwork`` — the only module that talks to samna.
+
+samna (and ``sinabs.backend.dynapcnn``, which imports it) is imported inside functions, and only
+after :func:`~qsnn_deploy.deploy.targets.samna_info` has found the real driver: PyPI's placeholder
+would run ``pip install`` when imported.
+
+The sequence a user needs (sinabs 3.1 ``DynapcnnNetwork.to`` / ``hw_forward`` and the vendor
+notebooks, with timeouts where those sleep):
+
+1. devices: ``samna.device.get_all_devices()`` → ``DeviceInfo``; named ``speck2fdevkit:0`` like sinabs;
+2. configuration: our integers in torch layers → ``DynapcnnNetwork(..., discretize=False)`` →
+   ``make_config(layer2core_map, device, monitor_layers, config_modifier)``, then checked value by
+   value against our network;
+3. ``open_device`` → input graph (source node → model sink) and output graph (model source → sink
+   node), ``apply_configuration``, slow clock, stop watch;
+4. per sample: zero the neuron states (``WriteNeuronValue``), wait for the device to answer a
+   ``ReadNeuronValue`` probe, reset the stop watch, write ``Spike`` events with their timestamps,
+   read output events until the input has played out and the chip has been quiet for a while
+   (hard timeout: a chip that keeps firing is reported, not waited on forever);
+5. power (``get_power_monitor``), rails reported separately; ``close_device``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import BackendUnavailable, ConstraintError, QsnnError, UsageError
+from .chip_events import OUT_DTYPE
+from .chip_plan import DEFAULT_DEVICE_TYPE, READOUT_LAYER, ChipPlan, write_atomic
+from .targets import driver_unavailable, samna_info
+
+# samna's device_type_name → sinabs' device name (sinabs backend/dynapcnn/io.py uses the same names)
+DEVICE_TYPES = {"Speck2fDevKit": "speck2fdevkit", "Speck2fModuleDevKit": "speck2fmodule",
+                "Speck2eDevKit": "speck2edevkit", "Speck2eTestBoard": "speck2e"}
+DEVICE_FAMILY = {"speck2fdevkit": "speck2f", "speck2fmodule": "speck2f", "speck2edevkit": "speck2e",
+                 "speck2e": "speck2e"}
+POWER_RAILS = {0: "io", 1: "ram", 2: "logic", 3: "pixel_digital", 4: "pixel_analog"}  # devkit power tracks
+POWER_RAIL_NAMES = {0: "VDD_IO", 1: "VDD_RAM", 2: "VDD_LOGIC", 3: "VDD_PIXEL_DIGITAL", 4: "VDD_PIXEL_ANALOG"}
+
+
+def import_samna():
+    """The samna module — only when the real driver is installed (never the placeholder)."""
+    info = samna_info()
+    if info.status != "real":
+        raise driver_unavailable("the chip", info)
+    try:
+        import samna
+    except Exception as exc:  # a broken binary install: say so, do not crash
+        raise BackendUnavailable(f"the samna driver is installed but does not import ({type(exc).__name__}: {exc})",
+                                 where=info.path, fix="reinstall it: " + info.install_command) from exc
+    return samna
+
+
+def import_dynapcnn():
+    """``sinabs.backend.dynapcnn`` (it imports samna and samnagui), only over the real driver."""
+    import_samna()
+    try:
+        import sinabs.backend.dynapcnn as dynapcnn
+    except Exception as exc:
+        raise BackendUnavailable(f"sinabs' Speck backend does not import ({type(exc).__name__}: {exc})",
+                                 fix="samnagui needs OpenGL libraries (e.g. apt-get install libglu1-mesa); check "
+                                     "the sinabs and samna versions with `qsnn-deploy doctor`") from exc
+    return dynapcnn
+
+
+# --- devices --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DeviceEntry:
+    """A board samna sees: ``id`` like ``speck2fdevkit:0`` (sinabs' naming), its chip ``family``."""
+
+    id: str
+    type_name: str
+    family: str | None
+    info: Any = field(repr=False, compare=False)
+
+    def to_dict(self) -> dict:
+        i = self.info
+        return {"id": self.id, "type": self.type_name, "family": self.family,
+                "usb": f"{getattr(i, 'usb_bus_number', '?')}:{getattr(i, 'usb_device_address', '?')}",
+                "serial_number": getattr(i, "serial_number", "")}
+
+
+def list_devices(samna=None) -> list[DeviceEntry]:
+    """Every board samna sees, numbered per type in USB-address order (as sinabs numbers them)."""
+    samna = samna or import_samna()
+    try:
+        infos = list(samna.device.get_all_devices())
+    except Exception as exc:
+        raise BackendUnavailable(f"samna could not list the USB devices ({type(exc).__name__}: {exc})",
+                                 fix="check the USB connection and permissions (udev rules on Linux)") from exc
+    out, seen = [], {}
+    for info in sorted(infos, key=lambda d: (d.device_type_name, getattr(d, "usb_device_address", 0))):
+        name = DEVICE_TYPES.get(info.device_type_name, info.device_type_name.lower().replace(" ", ""))
+        idx = seen[name] = seen.get(name, -1) + 1
+        out.append(DeviceEntry(f"{name}:{idx}", info.device_type_name, DEVICE_FAMILY.get(name), info))
+    return out
+
+
+def choose_device(devices: list[DeviceEntry], target: str, wanted: str | None) -> DeviceEntry:
+    """The board to use: ``wanted`` is ``speck2fdevkit:0``, ``speck2fdevkit`` (index 0), an index
+    into the boards of the target's family, or None for the first of them."""
+    compatible = [d for d in devices if d.family == target]
+    seen = ", ".join(d.id for d in devices) or "none"
+    if wanted is None or wanted.strip().isdigit():
+        k = int(wanted) if wanted else 0
+        if k < len(compatible):
+            return compatible[k]
+        what = (f"no {target} board is connected" if not compatible
+                else f"there is no {target} board number {k} ({len(compatible)} connected)")
+        raise BackendUnavailable(f"{what} (devices seen: {seen})",
+                                 fix="plug the devkit in and check USB permissions (udev rules on Linux); "
+                                     "`qsnn-deploy doctor` lists what samna sees; --target emulator runs the model here")
+    want = wanted.strip().lower()
+    if ":" not in want:
+        want += ":0"
+    for d in devices:
+        if d.id == want:
+            if d.family != target:
+                raise UsageError(f"device {d.id} is a {d.family or d.type_name} board but --target is {target}",
+                                 fix=f"pick a {target} board (connected: {seen}) or change --target")
+            return d
+    raise BackendUnavailable(f"device '{wanted}' is not connected (devices seen: {seen})",
+                             fix="name one of the connected boards, e.g. --device "
+                                 + (compatible[0].id if compatible else f"{DEFAULT_DEVICE_TYPE[target]}:0"))
+
+
+# --- the vendor configuration ---------------------------------------------------------------------
+
+def vendor_network(plan: ChipPlan):
+    """sinabs' ``DynapcnnNetwork`` holding exactly our integers (``discretize=False``)."""
+    dynapcnn = import_dynapcnn()
+    import sinabs.layers as sl
+    import torch
+    from sinabs.activation import MembraneReset, MembraneSubtract, MultiSpike
+
+    mods: list[torch.nn.Module] = []
+    for layer in plan.layers:
+        conv = torch.nn.Conv2d(layer.c_in, layer.c_out, layer.kernel_size[0], stride=layer.stride,
+                               padding=layer.padding, bias=layer.bias is not None)
+        with torch.no_grad():
+            conv.weight.copy_(torch.as_tensor(layer.weight, dtype=torch.float32))
+            if layer.bias is not None:
+                conv.bias.copy_(torch.as_tensor(layer.bias, dtype=torch.float32))
+        reset = MembraneReset() if layer.reset == "zero" else MembraneSubtract()
+        mods += [conv, sl.IAFSqueeze(batch_size=1, spike_threshold=float(layer.threshold), spike_fn=MultiSpike,
+                                     reset_fn=reset, min_v_mem=float(layer.lower_bound))]
+        if layer.pool > 1:
+            mods.append(sl.SumPool2d(layer.pool))
+    try:
+        net = dynapcnn.DynapcnnNetwork(torch.nn.Sequential(*mods), input_shape=plan.network.input_shape,
+                                       batch_size=1, discretize=False, dvs_input=False)
+    except (ValueError, TypeError) as exc:
+        raise ConstraintError(f"sinabs cannot build a DynapcnnNetwork from the model: {exc}",
+                              fix="run `qsnn-deploy estimate` to see which layer breaks the chip's rules") from exc
+    if sorted(net.dynapcnn_layers) != list(range(len(plan.layers))):
+        raise QsnnError(f"sinabs grouped the model into cores {sorted(net.dynapcnn_layers)}, expected "
+                        f"{len(plan.layers)} chained layers", fix="report this with the model file")
+    return net
+
+
+def _readout_modifier(plan: ChipPlan) -> Callable:
+    def modify(config):
+        last = config.cnn_layers[plan.cores[-1]]
+        last.destinations[0].layer = READOUT_LAYER
+        last.destinations[0].enable = True
+        ro = config.readout
+        ro.enable = True
+        ro.readout_configuration_sel = 0b11
+        ro.output_mode_sel = 0b01
+        ro.low_pass_filter_disable = True
+        ro.threshold = 1
+        ro.monitor_enable = True
+        return config
+    return modify
+
+
+def vendor_config(net, plan: ChipPlan, device_type: str):
+    """``make_config`` with our core map and monitors (its prints and warnings are captured)."""
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*pooling will not be reflected.*")
+            config = net.make_config(layer2core_map=dict(enumerate(plan.cores)), device=device_type,
+                                     monitor_layers=list(plan.monitor),
+                                     config_modifier=_readout_modifier(plan) if plan.readout else None)
+    except ValueError as exc:
+        said = " ".join(printed.getvalue().split())
+        raise ConstraintError(f"samna rejected the configuration: {exc}" + (f" samna says: {said}" if said else ""),
+                              fix="run `qsnn-deploy estimate` for the per-layer memory and rules") from exc
+    return config
+
+
+def _get(obj, name: str):
+    return obj[name] if isinstance(obj, dict) else getattr(obj, name)
+
+
+def verify_config(config, plan: ChipPlan) -> list[str]:
+    """Compare the vendor configuration with our network, value by value; the differences found."""
+    bad: list[str] = []
+    for i, (layer, core) in enumerate(zip(plan.layers, plan.cores)):
+        c = config.cnn_layers[core]
+        where = f"layer {layer.name} (core {core})"
+        w = np.asarray(c.weights)
+        if w.shape != layer.weight.shape[:2] + layer.weight.shape[:1:-1]:
+            bad.append(f"{where}: weights of shape {w.shape} on the chip, {layer.weight.shape} in the model")
+        elif not np.array_equal(w.transpose(0, 1, 3, 2), layer.weight):  # samna holds [c_out][c_in][x][y]
+            n = int((w.transpose(0, 1, 3, 2) != layer.weight).sum())
+            bad.append(f"{where}: {n} weights differ")
+        bias = np.zeros(layer.c_out) if layer.bias is None else layer.bias
+        if not np.array_equal(np.asarray(c.biases, dtype=np.float64).reshape(-1), bias):
+            bad.append(f"{where}: biases differ")
+        for name, want in (("threshold_high", int(layer.threshold)), ("threshold_low", int(layer.lower_bound)),
+                           ("return_to_zero", layer.reset == "zero"), ("monitor_enable", i in plan.monitor)):
+            if getattr(c, name) != want:
+                bad.append(f"{where}: {name} is {getattr(c, name)!r}, the model has {want!r}")
+        if np.any(np.asarray(c.neurons_initial_value) != 0):
+            bad.append(f"{where}: neuron states do not start at 0")
+        d = c.dimensions
+        got = (int(_get(d, "kernel_size")), int(_get(_get(d, "stride"), "x")), int(_get(_get(d, "stride"), "y")),
+               int(_get(_get(d, "padding"), "x")), int(_get(_get(d, "padding"), "y")))
+        want_dims = (layer.kernel_size[0], layer.stride, layer.stride, layer.padding, layer.padding)
+        if got != want_dims:
+            bad.append(f"{where}: kernel/stride/padding {got} on the chip, {want_dims} in the model")
+        for k, dest in enumerate(plan.destinations(i)):
+            cd = c.destinations[k]
+            if (int(cd.layer), bool(cd.enable), int(cd.pooling)) != (dest["layer"], True, dest["pooling"]):
+                bad.append(f"{where}: destination {k} is core {cd.layer} (enable {cd.enable}, pooling {cd.pooling}), "
+                           f"expected {dest['layer']} with pooling {dest['pooling']}")
+    if plan.readout:
+        ro = config.readout
+        if not (ro.enable and ro.monitor_enable):
+            bad.append("the readout block is not enabled and monitored")
+    return bad
+
+
+def build_config(plan: ChipPlan, device_type: str | None = None):
+    """The vendor network and configuration for ``plan``, checked against our integers."""
+    device_type = device_type or DEFAULT_DEVICE_TYPE[plan.target]
+    net = vendor_network(plan)
+    config = vendor_config(net, plan, device_type)
+    bad = verify_config(config, plan)
+    if bad:
+        raise QsnnError("the vendor configuration does not hold the model's integers: " + "; ".join(bad[:5]),
+                        fix="report this with the model file and the sinabs/samna versions (`qsnn-deploy doctor`)")
+    return net, config
+
+
+def samna_chip_module(device_type: str):
+    """``samna.speck2f`` / ``samna.speck2e`` and sinabs' config builder for a device type."""
+    import_dynapcnn()
+    from sinabs.backend.dynapcnn.chip_factory import ChipFactory
+
+    builder = ChipFactory(device_type).get_config_builder()
+    return builder.get_samna_module(), builder
+
+
+def export_samna_config(config, plan: ChipPlan, path: str | Path, device_type: str, description: dict) -> str:
+    """``.bin``: samna's flash image (``configuration_to_flash_binary``); ``.json``: our description
+    plus samna's own JSON of the configuration. Written atomically; returns what was written."""
+    module, _ = samna_chip_module(device_type)
+    path = Path(path)
+    if path.suffix == ".bin":
+        if plan.readout:
+            config.factory_config.io_sel = 24  # the readout pins (sinabs' save_hardware_config_as_binary)
+        write_atomic(path, bytes(module.configuration_to_flash_binary(config)))
+        return "samna flash binary"
+    doc = dict(description)
+    to_json = getattr(config, "to_json", None)
+    doc["samna_configuration"] = json.loads(to_json()) if callable(to_json) else None
+    write_atomic(path, json.dumps(doc, indent=1))
+    return "chip description + samna configuration (JSON)"
+
+
+def spike_events(module, events: np.ndarray, core: int) -> list:
+    """samna ``Spike`` events for the input core, with the sample's timestamps (µs)."""
+    Spike = module.event.Spike
+    out = []
+    for x, y, t, p in zip(events["x"].tolist(), events["y"].tolist(), events["t"].tolist(), events["p"].tolist()):
+        ev = Spike()
+        ev.layer, ev.x, ev.y, ev.feature, ev.timestamp = core, int(x), int(y), int(p), int(t)
+        out.append(ev)
+    return out
+
+
+def decode_output(module, events: list) -> tuple[np.ndarray, list[int], int]:
+    """Output events → spike rows (``OUT_DTYPE``), readout words, and how many other events there were."""
+    Spike = module.event.Spike
+    Readout = getattr(module.event, "ReadoutValue", None)
+    rows, readout, other = [], [], 0
+    for ev in events:
+        if isinstance(ev, Spike):
+            rows.append((ev.layer, ev.x, ev.y, ev.feature, ev.timestamp))
+        elif Readout is not None and isinstance(ev, Readout):
+            readout.append(int(ev.value))
+        else:
+            other += 1
+    return np.array(rows, dtype=OUT_DTYPE), readout, other
+
+
+# --- a session with an open board -----------------------------------------------------------------
+
+@dataclass
+class SampleRun:
+    """What came back for one sample."""
+
+    spikes: np.ndarray  # OUT_DTYPE
+    readout: list[int]
+    timed_out: bool
+    wall_s: float
+    events_in: int
+
+
+def neuron_words(layer) -> int:
+    """Neuron addresses a layer may occupy: 2^(bits of channel + row + column), the address layout of
+    sinabs' ``calculate_neuron_address`` whatever the bit order (capped by the core's memory)."""
+    c, h, w = layer.conv_shape
+    bits = sum(int(np.ceil(np.log2(max(v, 1)))) for v in (c, h, w))
+    return 2 ** bits
+
+
+class ChipSession:
+    """An open board running a plan: ``with ChipSession(...) as s: s.run_sample(events)``."""
+
+    def __init__(self, plan: ChipPlan, device: DeviceEntry, config, timeout_s: float = 5.0, quiet_s: float = 0.1,
+                 probe_timeout_s: float = 2.0, power_rate_hz: float | None = None):
+        self.samna = import_samna()
+        self.plan, self.entry, self.config = plan, device, config
+        self.module, self.builder = samna_chip_module(device.id.split(":")[0])
+        self.timeout_s, self.quiet_s, self.probe_timeout_s = timeout_s, quiet_s, probe_timeout_s
+        self.power_rate_hz = power_rate_hz
+        self.handle = None
+        self.graphs: list = []
+        self.warnings: list[str] = []
+        self._probe_ok = True  # after one unanswered probe, stop probing (and say so once)
+        self._reset_events: list | None = None
+
+    # -- opening and closing
+    def __enter__(self) -> "ChipSession":
+        try:
+            self.handle = self.samna.device.open_device(self.entry.info)
+        except Exception as exc:
+            raise BackendUnavailable(f"could not open {self.entry.id} ({type(exc).__name__}: {exc})",
+                                     fix="close other programs using the board, re-plug it, and check USB "
+                                         "permissions (udev rules on Linux)") from exc
+        if self.handle is None:
+            raise BackendUnavailable(f"could not open {self.entry.id}", fix="re-plug the board and try again")
+        try:
+            self._setup()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def _graph(self, nodes: list):
+        g = self.samna.graph.EventFilterGraph()
+        g.sequential(nodes)
+        self.graphs.append(g)
+        return g
+
+    def _setup(self) -> None:
+        model = self.handle.get_model()
+        self.source = self.builder.get_input_buffer()
+        self.sink = self.builder.get_output_buffer()
+        self._graph([self.source, model.get_sink_node()])
+        self._graph([model.get_source_node(), self.sink])
+        for g in self.graphs:
+            g.start()
+        model.apply_configuration(self.config)
+        if self.plan.slow_clk_hz:
+            dk_io = self.handle.get_io_module()
+            dk_io.set_slow_clk_rate(int(round(self.plan.slow_clk_hz)))
+            dk_io.set_slow_clk(True)
+        self.stop_watch = self.handle.get_stop_watch()
+        self.stop_watch.start()
+        self.power_monitor = self.power_sink = None
+        if self.power_rate_hz:
+            try:
+                self.power_monitor = self.handle.get_power_monitor()
+            except Exception as exc:
+                self.warnings.append(f"{self.entry.id} has no power monitor ({exc}); no power figures")
+            else:
+                self.power_sink = self.samna.BasicSinkNode_unifirm_modules_events_measurement()
+                self._graph([self.power_monitor.get_source_node(), self.power_sink]).start()
+        self.probe("after the configuration was applied")
+
+    def __exit__(self, *exc) -> None:
+        pm = getattr(self, "power_monitor", None)
+        for step in ((pm.stop_auto_power_measurement if pm is not None else lambda: None),
+                     lambda: self.stop_watch.stop(), *[g.stop for g in self.graphs],
+                     lambda: self.samna.device.close_device(self.handle)):
+            try:
+                step()
+            except Exception:  # closing must not hide the real error
+                pass
+        self.graphs = []
+
+    # -- waiting on the device
+    def _read(self, timeout_s: float) -> list:
+        """Output events, waiting at most ``timeout_s`` for the first one."""
+        getter = getattr(self.sink, "get_events_blocking", None)
+        if getter is not None:
+            return list(getter(max(1, int(timeout_s * 1000))))
+        got = list(self.sink.get_events())
+        if not got:
+            time.sleep(min(timeout_s, 0.005))  # samna without blocking reads: poll
+        return got
+
+    def probe(self, what: str) -> bool:
+        """Ask the device for a neuron value and wait for the answer: everything written before it
+        (configuration, state resets) has then been processed. A board that does not answer is
+        warned about once and not asked again."""
+        if not self._probe_ok:
+            return False
+        req = self.module.event.ReadNeuronValue()
+        req.layer, req.address = self.plan.cores[0], 0
+        self.source.write([req])
+        Reply = getattr(self.module.event, "NeuronValue", None)
+        deadline = time.monotonic() + self.probe_timeout_s
+        while (now := time.monotonic()) < deadline:
+            for ev in self._read(deadline - now):
+                if Reply is None or isinstance(ev, Reply):
+                    return True
+        self._probe_ok = False
+        self.warnings.append(f"the board did not answer a ReadNeuronValue probe within {self.probe_timeout_s:g} s "
+                             f"{what}; going on without waiting for it")
+        return False
+
+    def reset_states(self) -> None:
+        """Zero every neuron state the plan uses (sinabs writes ``WriteNeuronValue`` the same way),
+        then wait for the probe so the next sample starts from rest."""
+        if self._reset_events is None:
+            from ..hw import load_profile
+
+            memory = {c.index: c.neuron_memory for c in load_profile(self.plan.target).cores}
+            WriteNeuronValue = self.module.event.WriteNeuronValue
+            self._reset_events = []
+            for layer, core in zip(self.plan.layers, self.plan.cores):
+                for addr in range(min(neuron_words(layer), memory.get(core, neuron_words(layer)))):
+                    ev = WriteNeuronValue()
+                    ev.layer, ev.address, ev.neuron_state = core, addr, 0
+                    self._reset_events.append(ev)
+        self.source.write(self._reset_events)
+        self.probe("after the neuron states were reset")
+
+    def run_sample(self, events: np.ndarray) -> SampleRun:
+        """Stream one sample with its timestamps and collect what the chip sends back."""
+        self.reset_states()
+        self.sink.get_events()  # drop anything left from before
+        spikes = spike_events(self.module, events, self.plan.input_core)
+        span_s = (int(events["t"].max()) if len(events) else 0) / 1e6
+        self.stop_watch.reset()
+        t0 = time.monotonic()
+        self.source.write(spikes)
+        end, deadline = t0 + span_s, t0 + span_s + self.timeout_s
+        got: list = []
+        Spike = self.module.event.Spike
+        timed_out = False
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                timed_out = True
+                break
+            before_end = now < end
+            window = min((end - now) if before_end else self.quiet_s, deadline - now)
+            batch = self._read(window)
+            got.extend(batch)
+            if not before_end and window >= self.quiet_s and not any(isinstance(e, Spike) for e in batch):
+                break  # input played out and a full quiet window without spikes
+        rows, readout, _ = decode_output(self.module, got)
+        return SampleRun(rows, readout, timed_out, time.monotonic() - t0, len(spikes))
+
+    # -- power
+    def start_power(self) -> None:
+        if self.power_monitor is not None:
+            self.power_sink.get_events()
+            self.power_monitor.start_auto_power_measurement(float(self.power_rate_hz))
+
+    def stop_power(self) -> dict[int, list[float]]:
+        """Stop measuring; the samples per rail (W)."""
+        if self.power_monitor is None:
+            return {}
+        self.power_monitor.stop_auto_power_measurement()
+        rails: dict[int, list[float]] = {}
+        for _ in range(3):  # the last measurements may still be in flight
+            batch = self.power_sink.get_events()
+            for ev in batch:
+                rails.setdefault(int(ev.channel), []).append(float(ev.value))
+            if rails and not batch:
+                break
+            if not batch:
+                time.sleep(0.05)
+        return rails
+
+    def measure_idle(self, seconds: float) -> dict[int, list[float]]:
+        """Rails with the network configured and no input, for ``seconds`` (a measurement window)."""
+        self.start_power()
+        time.sleep(seconds)
+        return self.stop_power()
+
+
+def power_report(idle: dict[int, list[float]], active: dict[int, list[float]], run_s: float, n: int,
+                 profile_idle: dict[str, float] | None = None) -> dict:
+    """Per rail: mean idle and active power (W), their difference; totals and dynamic energy per sample."""
+    rails = {}
+    for ch in sorted(set(idle) | set(active)):
+        name = POWER_RAILS.get(ch, f"channel{ch}")
+        i = float(np.mean(idle[ch])) if idle.get(ch) else None
+        a = float(np.mean(active[ch])) if active.get(ch) else None
+        rails[name] = {"channel": ch, "rail": POWER_RAIL_NAMES.get(ch, ""), "idle_w": i, "active_w": a,
+                       "dynamic_w": None if i is None or a is None else a - i,
+                       "samples": len(active.get(ch, ())), "published_idle_w": (profile_idle or {}).get(name)}
+    dyn = [r["dynamic_w"] for r in rails.values() if r["dynamic_w"] is not None]
+    chip = [r["dynamic_w"] for k, r in rails.items() if k in ("io", "ram", "logic") and r["dynamic_w"] is not None]
+    return {
+        "rails": rails,
+        "idle_w": sum(r["idle_w"] or 0.0 for r in rails.values()),
+        "active_w": sum(r["active_w"] or 0.0 for r in rails.values()),
+        "dynamic_w": float(sum(dyn)) if dyn else None,
+        "dynamic_processor_w": float(sum(chip)) if chip else None,
+        "dynamic_energy_per_sample_j": float(sum(dyn)) * run_s / n if dyn and n else None,
+        "note": "devkit power tracks, measured with samna's power monitor; whether they cover the SoC only is "
+                "not documented (synsense/sinabs#335); the io rail includes the monitored output traffic; the "
+                "dynamic figures subtract a run of the configured chip without input",
+    }
