@@ -7,28 +7,92 @@ import click
 from .common import emit_json, log
 
 
+def _shape(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        dims = tuple(int(v) for v in value.replace("x", ",").split(","))
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not C,H,W (e.g. 2,34,34)") from None
+    if len(dims) not in (1, 3) or min(dims) < 1:
+        raise click.BadParameter(f"'{value}' is not C,H,W (e.g. 2,34,34)")
+    return dims
+
+
 @click.command(epilog="""\b
 Examples:
   qsnn-deploy convert runs/r1/checkpoint.pt --target speck2f --out bundles/r1
-  qsnn-deploy convert model.nir --target my_chip.yaml --out bundles/custom --format json
-Writes OUT/model.nir (standard NIR with the chip's integers; scales, lower bounds, reset mode and
-time step in its metadata), OUT/mapping.json (layer → core) and OUT/report.md.
-Exits with code 4 and writes nothing when the model breaks the target's rules.""")
+  qsnn-deploy convert exported.nir --input-shape 2,34,34 --out bundles/ext
+  qsnn-deploy convert snntorch.nir --approximate-leak --out bundles/lif
+  qsnn-deploy convert runs/r1/checkpoint.pt --format onnx --out bundles/r1 --force
+  qsnn-deploy convert ann.pt --from-ann digits_speck --percentile 99.99 --first-layer-scale 2 --out bundles/ann
+\b
+MODEL is a checkpoint.pt, a NIR file from any tool (nir 1.0.0 to 1.0.8), a bundle folder, or with
+--from-ann the state dict of the ReLU CNN that a model YAML describes. Writes OUT/model.nir (standard
+NIR with the chip's integers; scales, lower bounds, reset mode and time step in its metadata),
+OUT/mapping.json (layer → core), OUT/report.md (what import changed, warnings, memory, power) and
+with --format onnx also OUT/model.onnx (one inference = one time bin, membrane states in and out).
+Exit 3: the file is unreadable or inconsistent; exit 4: Speck cannot run the model. Nothing is
+written on failure.""")
 @click.argument("model", type=click.Path())
 @click.option("--target", default="speck2f", show_default=True, help="profile name or path to a profile YAML")
 @click.option("--out", default="bundle", show_default=True, type=click.Path(file_okay=False))
-@click.option("--overwrite", is_flag=True, help="replace an existing bundle folder")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def convert(model, target, out, overwrite, fmt) -> None:
-    """Discretise a checkpoint or NIR model for a chip and write a chip-ready bundle."""
-    from qsnn_deploy.convert.bundle import convert_model
+@click.option("--force", "--overwrite", "force", is_flag=True, help="replace an existing bundle folder")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "onnx"]), default="text", show_default=True,
+              help="text or json summary on stdout; onnx also writes model.onnx")
+@click.option("--input-shape", callback=_shape, help="C,H,W of one input frame, for NIR graphs that lack it")
+@click.option("--approximate-leak", is_flag=True,
+              help="run LIF/CubaLIF neurons as IF: the leak (and synaptic filter) is dropped, listed in report.md")
+@click.option("--reset", type=click.Choice(["subtract", "zero"]), default=None,
+              help="reset of NIR neurons when the graph does not say [default: subtract]")
+@click.option("--dt-us", type=float, default=None, help="time step in µs (NIR graphs; LIF input gain r·dt/τ)")
+@click.option("--zero-weight-warn", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="warn when more than this share of a layer's weights round to zero")
+@click.option("--from-ann", "ann_model", metavar="MODEL_YAML", default=None,
+              help="MODEL is an ANN state dict of this zoo model or YAML: convert it to IAF with weight scaling")
+@click.option("--percentile", type=float, default=None, help="activation percentile for weight scaling [99.99]")
+@click.option("--first-layer-scale", type=float, default=None, help="extra factor on the first layer's weights [1]")
+@click.option("--calibration", default=None, help="dataset for calibration [the model's dataset]")
+@click.option("--calibration-samples", type=int, default=None, help="training samples used to calibrate [256]")
+@click.option("--time-bins", type=int, default=None, help="time bins per sample [the model's default]")
+@click.option("--quiet", "-q", is_flag=True, help="no progress bars")
+def convert(model, target, out, force, fmt, input_shape, approximate_leak, reset, dt_us, zero_weight_warn, ann_model,
+            percentile, first_layer_scale, calibration, calibration_samples, time_bins, quiet) -> None:
+    """Convert a checkpoint, NIR graph or ANN into a chip-ready bundle for a target."""
+    from qsnn_deploy.errors import UsageError
 
-    res = convert_model(model, target, out, overwrite=overwrite)
+    onnx = fmt == "onnx"
+    ann_only = {"--percentile": percentile, "--first-layer-scale": first_layer_scale, "--calibration": calibration,
+                "--calibration-samples": calibration_samples, "--time-bins": time_bins}
+    if ann_model is None:
+        given = [k for k, v in ann_only.items() if v is not None]
+        if given:
+            raise UsageError(f"{', '.join(given)} only apply to ANN conversion", fix="add --from-ann MODEL_YAML")
+        from qsnn_deploy.convert.bundle import convert_model
+        from qsnn_deploy.convert.nir_import import ImportOptions
+
+        options = ImportOptions(input_shape=input_shape, approximate_leak=approximate_leak, reset=reset, dt_us=dt_us)
+        res = convert_model(model, target, out, overwrite=force, options=options, onnx=onnx,
+                            zero_weight_warn=zero_weight_warn)
+    else:
+        if input_shape or approximate_leak or reset or dt_us:
+            raise UsageError("--input-shape, --approximate-leak, --reset and --dt-us apply to NIR graphs, not ANNs",
+                             fix="drop them; the model YAML gives the ANN's shapes")
+        from qsnn_deploy.convert.bundle import convert_ann
+
+        res = convert_ann(model, ann_model, target, out, overwrite=force, dataset=calibration,
+                          samples=calibration_samples or 256, time_bins=time_bins,
+                          percentile=99.99 if percentile is None else percentile,
+                          first_layer_scale=1.0 if first_layer_scale is None else first_layer_scale, onnx=onnx,
+                          zero_weight_warn=zero_weight_warn, progress=not quiet)
+    for note in res.notes:
+        log(f"note: {note}")
     for note in res.warnings:
         log(f"warning: {note}")
     if fmt == "json":
         emit_json({"out": str(res.out), "target": res.mapping["target"], "mapping": res.mapping["assignment"],
-                   "scales": res.mapping["scales"], "warnings": res.warnings})
+                   "scales": res.mapping["scales"], "warnings": res.warnings, "notes": res.notes,
+                   "files": res.files})
         return
     cores = ", ".join(f"{k}→core {v}" for k, v in res.mapping["assignment"].items())
-    click.echo(f"wrote {res.out}/model.nir, mapping.json, report.md for {res.mapping['target']} ({cores})")
+    click.echo(f"wrote {res.out}/{', '.join(res.files)} for {res.mapping['target']} ({cores})")

@@ -1,17 +1,24 @@
-"""``convert``: a model file → a chip-ready bundle (``model.nir``, ``mapping.json``, ``report.md``)."""
+"""``convert``: a model → a chip-ready bundle (``model.nir``, ``mapping.json``, ``report.md``[, ``model.onnx``]).
+
+The bundle is built in a hidden temporary folder and renamed into place only when every file is
+written, so a failed convert leaves nothing behind; an existing non-empty folder is replaced only
+when asked (``overwrite``, the CLI's ``--force``).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ConstraintError
+from ..errors import ConstraintError, UsageError
 from ..ir import Network
 from ..outputs import staged_folder
-from ..quant.chip import discretize_network
+from ..quant.chip import STATE_BITS, WEIGHT_BITS, discretize_layer
 from .loader import load_network
+from .nir_import import ImportOptions
 from .nir_io import write_nir
 
 
@@ -21,14 +28,22 @@ class ConvertResult:
     out: Path
     mapping: dict
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what import changed (AvgPool → SumPool, leak dropped...)
+    files: list[str] = field(default_factory=list)
 
 
-def discretize_with_warnings(net: Network) -> tuple[Network, list[str]]:
-    """Discretise and collect the discretiser's warnings as text."""
+def discretize_with_warnings(net: Network, zero_weight_warn: float = 0.5) -> tuple[Network, list[str]]:
+    """Discretise (sinabs' rule) and collect the discretiser's warnings, each naming its layer.
+
+    ``zero_weight_warn``: warn when more than this share of a layer's non-zero weights round to zero.
+    """
+    if net.quantized:
+        return net, []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        qnet = net if net.quantized else discretize_network(net)
-    return qnet, [str(w.message) for w in caught]
+        layers = tuple(discretize_layer(layer, zero_weight_warn) for layer in net.layers)
+    meta = {**net.metadata, "weight_bits": WEIGHT_BITS, "state_bits": STATE_BITS}
+    return dataclasses.replace(net, layers=layers, metadata=meta), [str(w.message) for w in caught]
 
 
 def _scales_markdown(net: Network) -> str:
@@ -41,33 +56,82 @@ def _scales_markdown(net: Network) -> str:
     return "\n".join(lines) + "\n"
 
 
-def convert_model(model_path: str | Path, target: str, out: str | Path, overwrite: bool = False) -> ConvertResult:
+def _refuse_existing(out: Path, overwrite: bool) -> None:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise UsageError(f"output folder '{out}' exists and is not empty",
+                         fix="choose another --out, or pass --force (alias --overwrite) to replace it")
+
+
+def convert_network(net: Network, target: str, out: str | Path, overwrite: bool = False, source: str = "model",
+                    onnx: bool = False, zero_weight_warn: float = 0.5) -> ConvertResult:
     """Discretise for ``target``, check its rules and core mapping, write the bundle atomically."""
     from ..hw import check, estimate, format_markdown, load_profile, map_layers
 
+    out = Path(out)
+    _refuse_existing(out, overwrite)
     profile = load_profile(target)
-    net = load_network(model_path)
-    qnet, notes = discretize_with_warnings(net)
-    qnet = Network(qnet.layers, qnet.input_shape, qnet.dt_us, {**qnet.metadata, "target": profile.name})
+    qnet, notes = discretize_with_warnings(net, zero_weight_warn)
+    qnet = dataclasses.replace(qnet, metadata={**qnet.metadata, "target": profile.name})
     violations = check(qnet, profile)
     mapping = map_layers(qnet, profile)
     if violations or not mapping.ok:
         listed = "; ".join(f"[{v.code}] {v.layer}: {v.message} (fix: {v.fix})" for v in violations)
-        raise ConstraintError(f"the model does not fit {profile.name}: "
-                              + (listed or mapping.explanation), where=str(model_path),
-                              fix="apply the fixes above, or run `qsnn-deploy estimate` for the full report",
-                              violations=violations)
-    with staged_folder(out, overwrite) as tmp:
+        raise ConstraintError(f"the model does not fit {profile.name}: " + (listed or mapping.explanation),
+                              where=source, fix="apply the fixes above, or run `qsnn-deploy estimate` for the full "
+                                                "report", violations=violations)
+    import_notes = [str(n) for n in net.metadata.get("import_notes", [])]
+    files = ["model.nir", "mapping.json", "report.md"] + (["model.onnx"] if onnx else [])
+    with staged_folder(out, overwrite=True) as tmp:
         write_nir(qnet, tmp / "model.nir")
         mapping_doc = {"target": profile.name, **mapping.to_dict(),
                        "scales": {layer.name: layer.scale for layer in qnet.layers}}
         (tmp / "mapping.json").write_text(json.dumps(mapping_doc, indent=2))
+        if onnx:
+            from .onnx_export import export_onnx
+
+            export_onnx(qnet, tmp / "model.onnx")
         duration_s = float(qnet.metadata.get("duration_us", 0)) / 1e6 or 1.0
-        report = [f"# Conversion report: {Path(model_path).name} → {profile.name}", "",
-                  f"Source: `{model_path}`; time step {qnet.dt_us:g} µs.", ""]
+        report = [f"# Conversion report: {Path(source).name} → {profile.name}", "",
+                  f"Source: `{source}`; time step {qnet.dt_us:g} µs.", ""]
+        if import_notes:
+            report += ["## Import", "", "What was changed to make the model run on the chip:", ""]
+            report += [f"- {n}" for n in import_notes] + [""]
         if notes:
             report += ["## Warnings", ""] + [f"- {n}" for n in notes] + [""]
         report.append(_scales_markdown(qnet))
+        if onnx:
+            report += ["## ONNX", "", f"`model.onnx`: one inference = one time bin of {qnet.dt_us:g} µs; inputs "
+                       "`events` (N, C, H, W) and one membrane state `v_<layer>` per layer (zeros at the start of a "
+                       "sample), outputs `spikes` and `v_<layer>_next` to feed back. Parameters are the chip "
+                       "integers above, as float32.", ""]
         report.append(format_markdown(estimate(qnet, profile, None, duration_s)))
         (tmp / "report.md").write_text("\n".join(report))
-    return ConvertResult(qnet, Path(out), mapping_doc, notes)
+    return ConvertResult(qnet, out, mapping_doc, notes, import_notes, files)
+
+
+def convert_model(model_path: str | Path, target: str, out: str | Path, overwrite: bool = False,
+                  options: ImportOptions | None = None, onnx: bool = False,
+                  zero_weight_warn: float = 0.5) -> ConvertResult:
+    """A checkpoint, NIR file or bundle folder → bundle (see :func:`convert_network`)."""
+    _refuse_existing(Path(out), overwrite)
+    net = load_network(model_path, options)
+    return convert_network(net, target, out, overwrite, str(model_path), onnx, zero_weight_warn)
+
+
+def convert_ann(weights: str | Path, model: str, target: str, out: str | Path, overwrite: bool = False,
+                dataset: str | None = None, samples: int = 256, time_bins: int | None = None,
+                percentile: float = 99.99, first_layer_scale: float = 1.0, onnx: bool = False,
+                zero_weight_warn: float = 0.5, progress: bool = False) -> ConvertResult:
+    """ANN state dict + model YAML → weight-scaled IAF network → bundle (see :mod:`.ann`)."""
+    from ..zoo import load_spec
+    from .ann import ann_to_network, calibration_frames, load_ann
+
+    _refuse_existing(Path(out), overwrite)
+    spec = load_spec(model)
+    ann = load_ann(spec, weights)
+    bins = time_bins or int(spec.defaults.get("time_bins", 10))
+    frames, dt_us = calibration_frames(dataset or spec.dataset, bins, samples, progress=progress)
+    net, _ = ann_to_network(ann, spec.input_shape, frames, percentile, first_layer_scale, dt_us=dt_us,
+                            metadata={"model": spec.name, "time_bins": bins, "duration_us": dt_us * bins,
+                                      "dataset": dataset or spec.dataset, "source": str(weights)})
+    return convert_network(net, target, out, overwrite, str(weights), onnx, zero_weight_warn)

@@ -6,18 +6,20 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..ir import Network
+from .nir_import import ImportOptions
 
 
-def load_network(path: str | Path) -> Network:
+def load_network(path: str | Path, options: ImportOptions | None = None) -> Network:
     """A :class:`Network` from ``checkpoint.pt``, ``model.nir`` or a bundle folder holding one.
 
+    ``options`` say what a foreign NIR graph leaves open (input shape, reset, leak approximation).
     Checkpoints need torch (imported here, not at module import); NIR files do not.
     """
     path = Path(path)
     if path.is_dir():
         for name in ("model.nir", "checkpoint.pt"):
             if (path / name).is_file():
-                return load_network(path / name)
+                return load_network(path / name, options)
         raise InputError(f"folder '{path}' holds neither model.nir nor checkpoint.pt",
                          fix="pass a bundle from `convert` or a run folder from `train`")
     if not path.exists():
@@ -33,6 +35,6 @@ def load_network(path: str | Path) -> Network:
     if path.suffix == ".nir":
         from .nir_io import read_nir
 
-        return read_nir(path)
+        return read_nir(path, options)
     raise InputError(f"'{path}' is neither a checkpoint (.pt) nor a NIR file (.nir)",
                      fix="pass a checkpoint.pt, a model.nir or a bundle folder")

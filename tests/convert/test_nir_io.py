@@ -5,7 +5,7 @@ import pytest
 
 from helpers import random_network
 from qsnn_deploy.convert.nir_io import read_nir, write_nir
-from qsnn_deploy.errors import InputError
+from qsnn_deploy.errors import ConstraintError, InputError
 
 
 @pytest.mark.parametrize("bias", [False, True])
@@ -68,5 +68,17 @@ def test_per_neuron_thresholds_that_differ_are_refused(tmp_path):
     node.v_threshold = node.v_threshold.copy()
     node.v_threshold.flat[0] += 1
     nir.write(tmp_path / "t.nir", graph)
-    with pytest.raises(InputError, match="threshold differs between neurons"):
+    with pytest.raises(ConstraintError, match=r"threshold \('v_threshold'\) differs between the neurons of 'c1.if'"):
         read_nir(tmp_path / "t.nir")
+
+
+def test_zero_weight_share_warning_names_the_layer():
+    from qsnn_deploy.convert.bundle import discretize_with_warnings
+    from qsnn_deploy.ir import ChipLayer, Network
+
+    w = np.full((2, 1, 3, 3), 0.001)
+    w[0, 0, 0, 0] = 1.0  # one large weight: the rest round to zero
+    net = Network((ChipLayer("tiny", w, (1, 5, 5), threshold=1.0),), (1, 5, 5))
+    _, warns = discretize_with_warnings(net, zero_weight_warn=0.9)
+    assert any(m.startswith("layer tiny: 94% of its non-zero weights round to zero") for m in warns)
+    assert not discretize_with_warnings(net, zero_weight_warn=0.95)[1]

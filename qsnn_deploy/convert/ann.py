@@ -1,0 +1,205 @@
+"""ANN → SNN conversion with weight scaling (Rueckauer et al. 2017, as in SynOpLoss, seed 2).
+
+A ReLU CNN becomes an IAF network with the same weights: each ReLU becomes integrate-and-fire
+neurons (threshold 1, subtract reset, lower bound −1), average pooling becomes sum pooling (next
+weights / k²). Before that the weights are normalised so that each layer's activations fit the
+threshold: with λ_l the ``percentile`` (99.99 by default) of the positive outputs of layer l over
+calibration data, W_l ← W_l·λ_{l−1}/λ_l and b_l ← b_l/λ_l (λ_0 = 1); then the first layer's weights
+are multiplied by ``first_layer_scale`` (more input drive, more spikes; sinabs' docs suggest 2–10).
+
+What the ANN sees: one frame of *mean event counts per time bin* (the raster averaged over T), so
+that a neuron's spikes per bin in the SNN approximate its normalised ANN activation.
+
+The ANN file format for ``convert --from-ann``: a state dict (``torch.save(model.state_dict())``,
+read with ``weights_only=True``) of the module :func:`ann_from_spec` builds from a model YAML.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import InputError, UsageError
+from ..ir import Network
+from ..zoo import ModelSpec
+from .from_torch import chain_modules, module_ops
+from .ops import Neurons, Synapse, assemble
+
+
+def ann_from_spec(spec: ModelSpec) -> nn.Sequential:
+    """The ReLU CNN of a zoo model: conv → ReLU → [AvgPool] per layer, Flatten → Linear for linear
+    layers; the last layer has no ReLU. Module names are the layer names (``conv1``, ``conv1_relu``...)."""
+    mods: dict[str, nn.Module] = {}
+    for i, (layer, (c, h, w)) in enumerate(zip(spec.layers, spec.layer_input_shapes())):
+        last = i == len(spec.layers) - 1
+        if layer.type == "linear":
+            mods[f"{layer.name}_flatten"] = nn.Flatten()
+            mods[layer.name] = nn.Linear(c * h * w, layer.out_channels, bias=layer.bias)
+        else:
+            mods[layer.name] = nn.Conv2d(c, layer.out_channels, layer.kernel_size, layer.stride, layer.padding,
+                                         bias=layer.bias)
+        if not last:
+            mods[f"{layer.name}_relu"] = nn.ReLU()
+        if layer.type == "conv" and layer.pool > 1:
+            mods[f"{layer.name}_pool"] = nn.AvgPool2d(layer.pool)
+    return nn.Sequential(OrderedDict(mods))
+
+
+def load_ann(spec: ModelSpec, path: str | Path) -> nn.Sequential:
+    """The ANN of ``spec`` with the weights of a state-dict file (never executes code from it)."""
+    import pickle
+    import zipfile
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"ANN weights '{path}' do not exist", fix="save them with torch.save(model.state_dict(), path)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:
+        raise InputError(f"'{path}' is not a readable PyTorch state dict ({type(exc).__name__})",
+                         fix="the file may be truncated or corrupt; save it again") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise InputError(f"'{path}' is not a state dict of tensors", fix="save model.state_dict()")
+    model = ann_from_spec(spec)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[1:2] or [str(exc)]
+        raise InputError(f"'{path}' does not fit the ANN of model '{spec.name}': {first[0].strip()}",
+                         fix=f"expected keys: {', '.join(model.state_dict())}") from None
+    return model
+
+
+@dataclass
+class ScalingReport:
+    """What weight scaling measured and applied, per parameter layer."""
+
+    percentile: float
+    first_layer_scale: float
+    layers: list[str] = field(default_factory=list)
+    lambdas: list[float] = field(default_factory=list)  # activation percentile per layer
+    factors: list[float] = field(default_factory=list)  # weight factor λ_{l−1}/λ_l (× first-layer scale)
+
+    def lines(self) -> list[str]:
+        return [f"'{n}': activation p{self.percentile:g} = {lam:.4g}, weights × {f:.4g}"
+                for n, lam, f in zip(self.layers, self.lambdas, self.factors)]
+
+
+def _param_layers(model: nn.Module) -> list[tuple[str, nn.Module, nn.Module | None]]:
+    """(name, conv/linear, the module whose output is its activation: its ReLU, or itself if last)."""
+    chain = [(n, m) for n, m in chain_modules(model) if isinstance(m, nn.Module)]
+    out: list[tuple[str, nn.Module, nn.Module | None]] = []
+    for i, (name, m) in enumerate(chain):
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            act = m
+            for _, later in chain[i + 1:]:
+                if isinstance(later, (nn.Conv2d, nn.Linear)):
+                    break
+                if isinstance(later, nn.ReLU):
+                    act = later
+                    break
+            out.append((name, m, act))
+    if not out:
+        raise InputError("the ANN has no Conv2d or Linear layer")
+    return out
+
+
+@torch.no_grad()
+def activation_percentiles(model: nn.Module, calibration: torch.Tensor, percentile: float = 99.99,
+                           batch_size: int = 64) -> list[float]:
+    """λ per parameter layer: the ``percentile`` of its positive activations over ``calibration`` (N, C, H, W)."""
+    layers = _param_layers(model)
+    acts: list[list[np.ndarray]] = [[] for _ in layers]
+
+    def keep(i: int):
+        def hook(_module, _inputs, out):
+            values = out.detach().flatten().numpy()
+            acts[i].append(values[values > 0])
+        return hook
+
+    hooks = [act.register_forward_hook(keep(i)) for i, (_, _, act) in enumerate(layers)]
+    was_training = model.training
+    model.eval()
+    try:
+        for start in range(0, len(calibration), batch_size):
+            model(calibration[start:start + batch_size].float())
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    lambdas = []
+    for values in acts:
+        v = np.concatenate(values) if values else np.zeros(0)
+        lambdas.append(float(np.percentile(v, percentile)) if v.size else 1.0)
+    return lambdas
+
+
+def scale_weights(model: nn.Module, lambdas: list[float], first_layer_scale: float = 1.0) -> nn.Module:
+    """A copy of ``model`` with W_l·λ_{l−1}/λ_l, b_l/λ_l and the first layer's weights × ``first_layer_scale``."""
+    scaled = copy.deepcopy(model)
+    prev = 1.0
+    for i, (_, m, _) in enumerate(_param_layers(scaled)):
+        lam = lambdas[i] if lambdas[i] > 0 else 1.0
+        factor = prev / lam * (first_layer_scale if i == 0 else 1.0)
+        with torch.no_grad():
+            m.weight.mul_(factor)
+            if m.bias is not None:
+                m.bias.div_(lam)
+        prev = lam
+    return scaled
+
+
+def ann_to_network(model: nn.Module, input_shape: tuple[int, int, int], calibration: torch.Tensor,
+                   percentile: float = 99.99, first_layer_scale: float = 1.0, threshold: float = 1.0,
+                   dt_us: float = 1000.0, metadata: dict | None = None) -> tuple[Network, ScalingReport]:
+    """Scale a ReLU CNN's weights on ``calibration`` ANN inputs (N, C, H, W) and turn it into IAF layers.
+
+    A last layer without ReLU gets IAF neurons too (its spike counts are the class scores).
+    """
+    if not 0 < percentile <= 100:
+        raise UsageError(f"--percentile must be in (0, 100], got {percentile}")
+    if not first_layer_scale > 0:
+        raise UsageError(f"--first-layer-scale must be positive, got {first_layer_scale}")
+    if tuple(calibration.shape[1:]) != tuple(input_shape):
+        raise InputError(f"calibration data of shape {tuple(calibration.shape[1:])} does not match the ANN input "
+                         f"{tuple(input_shape)}", fix="calibrate on the dataset the ANN was trained on")
+    lambdas = activation_percentiles(model, calibration, percentile)
+    scaled = scale_weights(model, lambdas, first_layer_scale)
+    ops, notes = module_ops(scaled, relu_threshold=threshold)
+    layers = _param_layers(scaled)
+    last_name = layers[-1][0]
+    if ops and isinstance(ops[-1], Synapse):
+        ops.append(Neurons(f"{last_name}_iaf", threshold, -threshold, "subtract"))
+        notes.append(f"IAF output neurons added after '{last_name}' (their spike counts are the class scores)")
+    names = [n for n, _, _ in layers]
+    factors, prev = [], 1.0
+    for i, lam in enumerate(lambdas):
+        lam = lam if lam > 0 else 1.0
+        factors.append(prev / lam * (first_layer_scale if i == 0 else 1.0))
+        prev = lam
+    report = ScalingReport(percentile, first_layer_scale, names, lambdas, factors)
+    notes = [f"ANN → SNN: ReLU → IAF (threshold {threshold:g}, subtract reset, lower bound {-threshold:g}); weights "
+             f"scaled by activation percentile {percentile:g}, first layer × {first_layer_scale:g}",
+             *report.lines(), *notes]
+    meta = {"source_format": "ann", "percentile": percentile, "first_layer_scale": first_layer_scale,
+            **(metadata or {}), "import_notes": notes}
+    return assemble(ops, tuple(input_shape), dt_us, meta).network, report
+
+
+def calibration_frames(dataset: str, time_bins: int, samples: int, seed: int = 0,
+                       progress: bool = False) -> tuple[torch.Tensor, float]:
+    """ANN inputs (mean counts per bin, (N, C, H, W)) from the training split, and the bin width in µs."""
+    from ..train.trainer import framed_split
+
+    if samples < 1:
+        raise UsageError("--calibration-samples must be >= 1")
+    data = framed_split(dataset, "train", time_bins, seed=seed, progress=progress, limit=samples)
+    return data.frames.mean(dim=1), data.duration_us / time_bins

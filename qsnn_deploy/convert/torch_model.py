@@ -1,0 +1,86 @@
+"""A chip :class:`~qsnn_deploy.ir.Network` as a plain torch module (time-binned, frame-based).
+
+Per time bin and layer: convolution (+ bias), membrane ``v += current``, ``n = ⌊v/θ⌋`` spikes for
+``v ≥ θ`` (several per bin, as sinabs' ``MultiSpike``), subtract ``n·θ`` (or reset to zero), clip at
+the lower bound, sum-pool the spikes. Float parameters give the float model; a discretised network
+gives the chip's integers, exactly (float32 holds them exactly), like the emulator.
+
+:class:`StepModule` is one time bin with the membrane states as explicit inputs and outputs: the
+form that :mod:`.onnx_export` writes.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..ir import Network
+
+
+def multi_spike(v: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
+    """⌊v/θ⌋ for v ≥ θ, else 0, corrected where float division lands one off."""
+    n = torch.floor(v / threshold).clamp(min=0)
+    n = n - (n * threshold > v).to(v.dtype) + ((n + 1) * threshold <= v).to(v.dtype)
+    return n.clamp(min=0)
+
+
+class LayerModule(nn.Module):
+    """One core: conv → IAF → sum-pool, with its membrane state passed in and out."""
+
+    def __init__(self, layer, dtype: torch.dtype = torch.float32):
+        super().__init__()
+        self.name, self.stride, self.padding, self.pool = layer.name, layer.stride, layer.padding, layer.pool
+        self.subtract = layer.reset == "subtract"
+        self.register_buffer("weight", torch.as_tensor(layer.weight, dtype=dtype))
+        self.register_buffer("bias", None if layer.bias is None else torch.as_tensor(layer.bias, dtype=dtype))
+        self.register_buffer("threshold", torch.tensor(float(layer.threshold), dtype=dtype))
+        self.register_buffer("lower", torch.tensor(float(layer.lower_bound), dtype=dtype))
+        self.state_shape = layer.conv_shape
+
+    def forward(self, x: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: (N, C, H, W) input counts of one bin; v: (N, *conv_shape) → (spikes after pooling, new v)."""
+        v = v + F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding)
+        spikes = multi_spike(v, self.threshold)
+        v = v - spikes * self.threshold if self.subtract else v * (spikes == 0).to(v.dtype)
+        v = torch.maximum(v, self.lower)
+        if self.pool > 1:
+            spikes = torch.round(F.avg_pool2d(spikes, self.pool) * (self.pool * self.pool))
+        return spikes, v
+
+
+class StepModule(nn.Module):
+    """One time bin of the whole network: ``(x_t, v_1, …, v_L) → (out_t, v_1', …, v_L')``."""
+
+    def __init__(self, net: Network, dtype: torch.dtype = torch.float32):
+        super().__init__()
+        self.layers = nn.ModuleList(LayerModule(layer, dtype) for layer in net.layers)
+        self.input_shape = net.input_shape
+
+    def forward(self, x: torch.Tensor, *states: torch.Tensor):
+        new_states = []
+        for layer, v in zip(self.layers, states):
+            x, v = layer(x, v)
+            new_states.append(v)
+        return (x.flatten(1), *new_states)
+
+    def initial_states(self, batch: int, dtype: torch.dtype = torch.float32) -> list[torch.Tensor]:
+        return [torch.zeros(batch, *layer.state_shape, dtype=dtype) for layer in self.layers]
+
+
+class FramedNetwork(nn.Module):
+    """The network over whole rasters: (N, T, C, H, W) counts → (N, T, n_outputs) output spikes."""
+
+    def __init__(self, net: Network, dtype: torch.dtype = torch.float32):
+        super().__init__()
+        self.step = StepModule(net, dtype)
+        self.dtype = dtype
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.dtype)
+        states = self.step.initial_states(x.shape[0], self.dtype)
+        outs = []
+        for t in range(x.shape[1]):
+            out, *states = self.step(x[:, t], *states)
+            outs.append(out)
+        return torch.stack(outs, 1)
