@@ -36,42 +36,21 @@ class EventSamples:
         return len(self.events)
 
 
-def raster_to_events(raster: np.ndarray, dt_us: float) -> np.ndarray:
-    """Spike counts (T, C, H, W) → events, ``count`` events per cell at the start of its time bin."""
-    from ..data.events import EVENT_DTYPE
-
-    r = np.rint(np.asarray(raster)).astype(np.int64)
-    t, c, y, x = np.nonzero(r)
-    reps = r[t, c, y, x]
-    ev = np.zeros(int(reps.sum()), EVENT_DTYPE)
-    ev["t"] = np.repeat(np.rint(t * dt_us).astype(np.int64), reps)
-    ev["p"], ev["y"], ev["x"] = np.repeat(c, reps), np.repeat(y, reps), np.repeat(x, reps)
-    return ev
-
-
 def samples_from_file(net: Network, path) -> EventSamples:
     """An event file (one sample, streamed with its own timestamps) or a raster file (N samples)."""
-    from ..data.events import read_event_file
-    from .emulator import inputs_from_file, sensor_size
+    from .emulator import inputs_from_file
 
     binned = inputs_from_file(net, path)
-    got = read_event_file(path, sensor_size=sensor_size(net))
-    if got.kind == "raster":
-        events = [raster_to_events(r, net.dt_us) for r in binned.raster]
-    else:
-        events = [got.events]
+    events = [binned.sample_events(i, net.dt_us) for i in range(len(binned.raster))]
     return EventSamples(events, binned.labels, binned.source, binned.raster)
 
 
 def samples_from_dataset(net: Network, name: str, split: str, limit: int | None, progress: bool) -> EventSamples:
     """A dataset split: the recorded events of each sample, and the emulator's framing of them."""
-    from ..data import load_dataset
     from .emulator import inputs_from_dataset
 
     binned = inputs_from_dataset(net, name, split, limit, progress)
-    ds = load_dataset(name, split, progress=False)
-    events = [np.asarray(e) for e in ds.events[:len(binned.raster)]]
-    return EventSamples(events, binned.labels, binned.source, binned.raster)
+    return EventSamples(list(binned.events), binned.labels, binned.source, binned.raster)
 
 
 def check_events(events: np.ndarray, net: Network, where: str) -> None:

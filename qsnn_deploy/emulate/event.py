@@ -243,9 +243,10 @@ def raster_to_events(raster: np.ndarray, dt_us: float) -> np.ndarray:
     """(T, C, H, W) spike counts → time-sorted events, one per count, stamped at the start of their bin."""
     from ..data.events import EVENT_DTYPE
 
-    t_idx, c, y, x = np.nonzero(raster)
-    reps = raster[t_idx, c, y, x].astype(np.int64)
+    counts = np.rint(np.asarray(raster)).astype(np.int64)
+    t_idx, c, y, x = np.nonzero(counts)
+    reps = counts[t_idx, c, y, x]
     ev = np.zeros(int(reps.sum()), EVENT_DTYPE)
-    for name, vals in (("t", (t_idx * dt_us).astype(np.int64)), ("p", c), ("y", y), ("x", x)):
+    for name, vals in (("t", np.rint(t_idx * dt_us).astype(np.int64)), ("p", c), ("y", y), ("x", x)):
         ev[name] = np.repeat(vals, reps)
-    return ev[np.argsort(ev["t"], kind="stable")]
+    return ev  # np.nonzero walks T first, so the times are already sorted

@@ -20,7 +20,8 @@ from qsnn_deploy.deploy.chip import (
     export_config,
     run_on_chip,
 )
-from qsnn_deploy.deploy.chip_events import EventSamples, raster_to_events
+from qsnn_deploy.deploy.chip_events import EventSamples
+from qsnn_deploy.emulate.event import raster_to_events
 from qsnn_deploy.deploy.chip_plan import READOUT_LAYER, plan_chip
 from qsnn_deploy.errors import BackendUnavailable, UsageError
 

@@ -14,9 +14,9 @@ from qsnn_deploy.deploy.chip_events import (
     class_counts,
     decode_readout,
     pooled_counts,
-    raster_to_events,
     samples_from_file,
 )
+from qsnn_deploy.emulate.event import raster_to_events
 from qsnn_deploy.deploy.chip_plan import (
     chip_description,
     plan_chip,
