@@ -8,7 +8,8 @@ import click
 
 from .common import emit_json, log, quiet_option
 
-CHIP_ONLY = ("export_config", "dry_run", "compare", "measure_power", "list_devices", "readout", "monitor_all")
+CHIP_ONLY = ("export_config", "dry_run", "measure_power", "list_devices", "monitor_all")
+EMULATOR_ONLY = ("save_events", "monitor", "plot", "sensor_pool", "roi", "merge_polarity", "flip_x", "flip_y")
 
 
 @click.command(epilog="""\b
@@ -16,6 +17,9 @@ Examples:
   qsnn-deploy deploy bundles/r1 --target emulator --dataset digits-dvs     # accuracy on the test split
   qsnn-deploy deploy bundles/r1/model.nir --target emulator --input sample.npy --format json
   qsnn-deploy deploy runs/r1/checkpoint.pt --target emulator --dataset digits-dvs --limit 50
+  qsnn-deploy deploy bundles/r1 --mode event --dataset digits-dvs          # the chip's event semantics
+  qsnn-deploy deploy bundles/r1 --compare --limit 100 --plot cmp.png       # float vs binned vs event
+  qsnn-deploy deploy bundles/r1 --mode event --input ev.npy --monitor all --save-events spikes.npy
   qsnn-deploy deploy bundles/r1 --target speck2f --limit 100               # on the first Speck2f board
   qsnn-deploy deploy bundles/r1 --target speck2f --device speck2fdevkit:1 --measure-power
   qsnn-deploy deploy bundles/r1 --target speck2f --compare emulator --limit 20
@@ -43,19 +47,35 @@ A chip target needs SynSense's real samna driver (`qsnn-deploy doctor` checks); 
               help="chip: write the chip configuration to FILE (.json description, or .bin samna flash image "
                    "with the real driver) instead of running")
 @click.option("--dry-run", is_flag=True, help="chip: every step short of opening the board")
-@click.option("--compare", type=click.Choice(["emulator"]),
-              help="chip: run the same input on the emulator too and report per-layer differences")
+@click.option("--mode", type=click.Choice(["binned", "event"]), default="binned", show_default=True,
+              help="emulator: time-binned (equals sinabs' discretised forward) or event-exact (the chip's "
+                   "asynchronous, one-spike-per-update semantics)")
+@click.option("--compare", type=click.Choice(["auto", "emulator", "modes"]), is_flag=False, flag_value="auto",
+              help="emulator: run float, binned and event mode on the same input and show where they part "
+                   "(`--compare` alone); chip: run the emulator too and report per-layer differences")
+@click.option("--plot", "plot_file", type=click.Path(dir_okay=False), help="emulator --compare: write a PNG")
+@click.option("--save-events", type=click.Path(dir_okay=False),
+              help="emulator, event mode: save the monitored layers' spikes (x, y, t, p, layer, sample) to a .npy")
+@click.option("--monitor", multiple=True, help="emulator, event mode: layer name to record (repeat; 'all')")
+@click.option("--sensor-pool", type=click.Choice(["1", "2", "4"]), help="emulator: DVS input sum pooling")
+@click.option("--roi", help="emulator: region of interest x0,y0,width,height (after pooling)")
+@click.option("--merge-polarity", is_flag=True, help="emulator: merge ON and OFF events into one channel")
+@click.option("--flip-x", is_flag=True, help="emulator: mirror the sensor horizontally")
+@click.option("--flip-y", is_flag=True, help="emulator: mirror the sensor vertically")
 @click.option("--measure-power", is_flag=True, help="chip: read the board's power monitor, rails separately")
 @click.option("--readout", is_flag=True,
-              help="chip: route the output layer to the readout block (≤15 classes; readout erratum applied)")
+              help="route the output layer to the readout block (≤15 classes): chip (erratum applied) or "
+                   "emulator event mode (moving average on the slow clock)")
 @click.option("--monitor-all", is_flag=True, help="chip: send every layer's spikes to the host (default: output)")
 @click.option("--timeout", "timeout_s", type=float, default=5.0, show_default=True,
               help="chip: seconds to keep reading after a sample's input ends before calling it a stall")
-@click.option("--slow-clk-hz", type=float, help="chip: slow clock (bias/leak and readout); default from the model")
+@click.option("--slow-clk-hz", type=float,
+              help="chip or event mode: slow clock (bias/leak and readout); default one tick per time bin")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @quiet_option
 def deploy(model, target, input_file, dataset, split, limit, batch_size, device, list_devices, export_config,
-           dry_run, compare, measure_power, readout, monitor_all, timeout_s, slow_clk_hz, fmt, quiet) -> None:
+           dry_run, mode, compare, plot_file, save_events, monitor, sensor_pool, roi, merge_polarity, flip_x, flip_y,
+           measure_power, readout, monitor_all, timeout_s, slow_clk_hz, fmt, quiet) -> None:
     """Run a converted model on the emulator or a Speck chip and report outputs and accuracy."""
     from qsnn_deploy.deploy.targets import check_target
     from qsnn_deploy.errors import UsageError
@@ -64,13 +84,24 @@ def deploy(model, target, input_file, dataset, split, limit, batch_size, device,
         raise UsageError("give either --input or --dataset, not both")
     if model is None and not list_devices:
         raise UsageError("missing the MODEL argument", fix="pass a bundle folder, a model.nir or a checkpoint.pt")
-    flags = dict(export_config=export_config, dry_run=dry_run, compare=compare, measure_power=measure_power,
-                 list_devices=list_devices, readout=readout, monitor_all=monitor_all)
+    flags = dict(export_config=export_config, dry_run=dry_run, measure_power=measure_power,
+                 list_devices=list_devices, monitor_all=monitor_all, save_events=save_events, monitor=monitor,
+                 plot=plot_file, sensor_pool=sensor_pool, roi=roi, merge_polarity=merge_polarity, flip_x=flip_x,
+                 flip_y=flip_y)
     if target == "emulator":
         used = [f"--{k.replace('_', '-')}" for k in CHIP_ONLY if flags[k]]
         if used:
             raise UsageError(f"{', '.join(used)} only apply to a chip target", fix="add --target speck2f")
-        return _emulator(model, input_file, dataset, split, limit, batch_size, device or "cpu", fmt, quiet)
+        if compare == "emulator":
+            raise UsageError("--compare emulator compares a chip with the emulator", fix="use --compare (modes)")
+        return _emulator(model, input_file, dataset, split, limit, batch_size, device or "cpu", fmt, quiet,
+                         mode=mode, compare=bool(compare), plot_file=plot_file, save_events=save_events,
+                         monitor=tuple(monitor), readout=readout, slow_clk_hz=slow_clk_hz,
+                         sensor=_sensor(sensor_pool, roi, merge_polarity, flip_x, flip_y))
+    used = [f"--{k.replace('_', '-')}" for k in EMULATOR_ONLY if flags[k]]
+    if used or mode != "binned" or compare == "modes":
+        raise UsageError(f"{', '.join(used) or '--mode/--compare modes'} only apply to --target emulator")
+    compare = "emulator" if compare else None
     if not timeout_s > 0:
         raise UsageError(f"--timeout must be positive, got {timeout_s}")
     if device and (device == "cpu" or device.startswith(("cuda", "mps"))):
@@ -102,24 +133,131 @@ def _inputs(net, input_file, dataset, split, limit, quiet, events: bool):
                                progress=not quiet)
 
 
-def _emulator(model, input_file, dataset, split, limit, batch_size, device, fmt, quiet) -> None:
-    from qsnn_deploy.convert.loader import load_network
-    from qsnn_deploy.deploy.emulator import run_emulator
+def _sensor(pool, roi, merge_polarity, flip_x, flip_y):
+    """The sensor input stage from the CLI options, or None when none is given."""
+    from qsnn_deploy.emulate.sensor import SensorStage
+    from qsnn_deploy.errors import UsageError
 
+    if not (pool or roi or merge_polarity or flip_x or flip_y):
+        return None
+    box = None
+    if roi:
+        try:
+            box = tuple(int(v) for v in roi.split(","))
+        except ValueError:
+            raise UsageError(f"--roi takes x0,y0,width,height as integers, got '{roi}'") from None
+    return SensorStage(pool=int(pool or 1), roi=box, flip_x=flip_x, flip_y=flip_y, merge_polarity=merge_polarity)
+
+
+def _emulator(model, input_file, dataset, split, limit, batch_size, device, fmt, quiet, mode="binned",
+              compare=False, plot_file=None, save_events=None, monitor=(), readout=False, slow_clk_hz=None,
+              sensor=None) -> None:
+    from qsnn_deploy.convert.loader import load_network
+    from qsnn_deploy.deploy.emulator import inputs_from_dataset, inputs_from_file, run_emulator
+    from qsnn_deploy.errors import UsageError
+
+    if (save_events or monitor or readout) and mode != "event":
+        raise UsageError("--save-events, --monitor and --readout need --mode event")
+    if plot_file and not compare:
+        raise UsageError("--plot draws the --compare result", fix="add --compare")
+    if slow_clk_hz is not None and not slow_clk_hz > 0:
+        raise UsageError(f"--slow-clk-hz must be positive, got {slow_clk_hz}")
     net = load_network(model)
-    inputs = _inputs(net, input_file, dataset, split, limit, quiet, events=False)
-    log(f"running {inputs.raster.shape[0]} sample(s) from {inputs.source} on the emulator")
-    result = run_emulator(net, inputs, batch_size=batch_size, device=device, progress=not quiet)
+    if input_file:
+        inputs = inputs_from_file(net, input_file, sensor=sensor)
+    else:
+        inputs = inputs_from_dataset(net, dataset or net.metadata.get("dataset") or "digits-dvs", split, limit,
+                                     progress=not quiet, sensor=sensor)
+    slow_us = None if slow_clk_hz is None else 1e6 / slow_clk_hz
+    if compare:
+        return _compare(net, inputs, slow_us, plot_file, fmt, quiet)
+    monitor = tuple(monitor) + ((net.layers[-1].name,) if readout or (save_events and not monitor) else ())
+    log(f"running {inputs.raster.shape[0]} sample(s) from {inputs.source} on the emulator ({mode} mode)")
+    result = run_emulator(net, inputs, batch_size=batch_size, device=device, progress=not quiet, mode=mode,
+                          slow_clock_us=slow_us, monitor=monitor)
+    monitored = result.pop("_monitored", None)
+    if readout:
+        result["readout"] = _readout(net, inputs, monitored, slow_us)
+    if save_events:
+        _save_events(save_events, monitored)
+        result["saved_events"] = save_events
     if fmt == "json":
         emit_json(result)
         return
     if "accuracy" in result:
-        click.echo(f"emulator accuracy {100 * result['accuracy']:.2f}% on {result['samples']} samples of "
+        click.echo(f"emulator ({mode}) accuracy {100 * result['accuracy']:.2f}% on {result['samples']} samples of "
                    f"{result['input']} ({result['silent_samples']} without output spikes)")
     else:
         click.echo(f"prediction: {result['prediction']}   output spike counts: {result['output_spike_counts']}")
     click.echo("mean spikes per layer: " + ", ".join(f"{k} {v:.1f}" for k, v in result["layer_spike_counts"].items()))
     click.echo(f"SynOps per sample: {result['synops_per_sample']:.4g}")
+    if readout:
+        click.echo(f"readout block: {result['readout']}")
+    if save_events:
+        click.echo(f"monitored spikes saved to {save_events}")
+
+
+def _readout(net, inputs, monitored, slow_us) -> dict:
+    """The readout block's class per sample from the monitored last layer (-1 = idle)."""
+    import numpy as np
+
+    from qsnn_deploy.emulate.readout import readout
+
+    last = len(net.layers) - 1
+    tick = slow_us or net.dt_us
+    duration = inputs.duration_us or inputs.raster.shape[1] * net.dt_us
+    classes = []
+    for i in range(inputs.raster.shape[0]):
+        ev = monitored[(monitored["sample"] == i) & (monitored["layer"] == last)] if monitored is not None else None
+        times = ev["t"] if ev is not None else np.zeros(0)
+        chans = ev["p"] if ev is not None else np.zeros(0)
+        classes.append(readout(times, chans, duration, tick, n_classes=net.n_classes)[0])
+    out = {"class": classes if len(classes) > 1 else classes[0], "idle": -1}
+    if inputs.labels is not None:
+        out["accuracy"] = float(np.mean(np.array(classes) == inputs.labels))
+    return out
+
+
+def _save_events(path, monitored) -> None:
+    import os
+    import tempfile
+
+    import numpy as np
+
+    from qsnn_deploy.emulate.event import MONITOR_DTYPE
+
+    data = monitored if monitored is not None else np.zeros(0, MONITOR_DTYPE.descr + [("sample", "<i4")])
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".events.", suffix=".npy", dir=folder)
+    os.close(fd)
+    np.save(tmp, data)
+    os.replace(tmp, path)
+
+
+def _compare(net, inputs, slow_us, plot_file, fmt, quiet) -> None:
+    from qsnn_deploy.emulate.compare import compare_modes, plot_comparison
+
+    log(f"comparing float, binned and event mode on {inputs.raster.shape[0]} sample(s) from {inputs.source}")
+    cmp = compare_modes(net, inputs, slow_clock_us=slow_us, progress=not quiet)
+    doc = {"target": "emulator", "mode": "compare", "input": inputs.source, "samples": int(inputs.raster.shape[0]),
+           **cmp.to_dict(inputs.labels)}
+    if plot_file:
+        plot_comparison(cmp, plot_file)
+        doc["plot"] = plot_file
+    if fmt == "json":
+        emit_json(doc)
+        return
+    click.echo(f"{'layer':<10}" + "".join(f"{m:>12}" for m in doc["modes"]))
+    for i, name in enumerate(doc["layers"]):
+        click.echo(f"{name:<10}" + "".join(f"{doc['mean_layer_spikes'][m][i]:>12.1f}" for m in doc["modes"]))
+    click.echo("(mean spikes per sample)")
+    for pair, layer in doc["first_divergent_layer"].items():
+        agree = doc["prediction_agreement"][pair]
+        click.echo(f"{pair:<14} first differing layer: {layer or 'none'}; same prediction on {100 * agree:.1f}%")
+    if "accuracy" in doc:
+        click.echo("accuracy: " + ", ".join(f"{m} {100 * a:.2f}%" for m, a in doc["accuracy"].items()))
+    if plot_file:
+        click.echo(f"plot written to {plot_file}")
 
 
 def _list_devices(fmt: str) -> None:

@@ -62,8 +62,10 @@ def inputs_from_file(net: Network, path: str | Path, sensor=None, sensor_size_in
     from ..data.events import read_event_file
     from ..data.framing import to_frames
 
-    size = sensor_size_in or sensor_size(net)
+    size = sensor_size_in or (None if sensor is not None else sensor_size(net))
     got = read_event_file(path, sensor_size=size)
+    if size is None and got.kind == "events":  # a sensor stage in front: the recording's own size
+        size = _recording_size(got.events, net, sensor)
     if got.kind == "raster":
         if sensor is not None:
             raise UsageError("the sensor-stage options apply to event files, not to rasters")
@@ -77,6 +79,19 @@ def inputs_from_file(net: Network, path: str | Path, sensor=None, sensor_size_in
     bins = max(1, math.ceil(span / net.dt_us))
     frames = to_frames([ev], sensor_size(net), bins, duration_us=bins * net.dt_us)
     return Inputs(frames, None, str(path), [ev], bins * net.dt_us)
+
+
+def _recording_size(events: np.ndarray, net: Network, sensor) -> tuple[int, int, int]:
+    """(W, H, P) of a recording fed through ``sensor``: what the model input implies, grown to hold every
+    event (rounded up to whole pooling windows)."""
+    w, h, p = sensor_size(net)
+    if sensor.roi is None:
+        w, h = w * sensor.pool, h * sensor.pool
+    if len(events):
+        w = max(w, -(-(int(events["x"].max()) + 1) // sensor.pool) * sensor.pool)
+        h = max(h, -(-(int(events["y"].max()) + 1) // sensor.pool) * sensor.pool)
+        p = max(p, int(events["p"].max()) + 1)
+    return w, h, p
 
 
 def inputs_from_dataset(net: Network, name: str, split: str, limit: int | None, progress: bool,

@@ -1,0 +1,65 @@
+"""deploy --target emulator: both modes, --compare, --save-events, readout, sensor stage, bad events."""
+
+import json
+
+import numpy as np
+
+from helpers import run_cli
+from qsnn_deploy.data.events import EVENT_DTYPE
+
+
+def _json(*args):
+    return json.loads(run_cli("deploy", *args, "--format", "json", "-q").stdout)
+
+
+def test_event_mode_on_a_split(tiny_bundle):
+    out = _json(tiny_bundle, "--mode", "event", "--limit", "12")
+    assert out["mode"] == "event" and out["samples"] == 12 and 0 <= out["accuracy"] <= 1
+    assert set(out["layer_spike_counts"]) == {"conv1", "conv2", "conv3", "fc"}
+
+
+def test_compare_modes_with_plot(tiny_bundle, tmp_path):
+    out = _json(tiny_bundle, "--compare", "--limit", "8", "--plot", tmp_path / "cmp.png")
+    assert out["modes"] == ["float", "binned", "event"]
+    assert set(out["first_divergent_layer"]) == {"float/binned", "float/event", "binned/event"}
+    assert (tmp_path / "cmp.png").stat().st_size > 1000
+
+
+def test_save_events_and_readout(tiny_bundle, tmp_path):
+    out = _json(tiny_bundle, "--mode", "event", "--limit", "3", "--monitor", "all", "--save-events",
+                tmp_path / "spikes.npy", "--readout")
+    saved = np.load(tmp_path / "spikes.npy")
+    assert set(saved.dtype.names) == {"x", "y", "t", "p", "layer", "sample"}
+    per_layer = np.bincount(saved["layer"], minlength=4)
+    assert per_layer.sum() == len(saved) and set(np.unique(saved["sample"])) <= {0, 1, 2}
+    assert len(out["readout"]["class"]) == 3
+
+
+def test_sensor_stage_options(tiny_bundle, tmp_path):
+    ev = np.zeros(3, EVENT_DTYPE)
+    ev["x"], ev["y"], ev["t"], ev["p"] = [0, 40, 67], [1, 2, 67], [10, 20, 30], [0, 1, 1]
+    np.save(tmp_path / "big.npy", ev)  # a 68x68 sensor, pooled 2x to the model's 34x34
+    proc = run_cli("deploy", tiny_bundle, "--input", tmp_path / "big.npy", "--mode", "event", check=False)
+    assert proc.returncode == 3 and "Traceback" not in proc.stderr
+    out = _json(tiny_bundle, "--input", tmp_path / "big.npy", "--mode", "event", "--sensor-pool", "2")
+    assert len(out["output_spike_counts"]) == 10
+
+
+def test_bad_event_files_exit_3(tiny_bundle, tmp_path):
+    wrong = np.zeros(2, [("a", "<i4"), ("b", "<i4")])
+    np.save(tmp_path / "wrong.npy", wrong)
+    neg = np.zeros(2, EVENT_DTYPE)
+    neg["t"] = [5, -1]
+    np.save(tmp_path / "neg.npy", neg)
+    for name in ("wrong.npy", "neg.npy"):
+        for mode in ("binned", "event"):
+            proc = run_cli("deploy", tiny_bundle, "--input", tmp_path / name, "--mode", mode, check=False)
+            assert proc.returncode == 3, proc.stderr
+            assert proc.stderr.startswith("Error: ") and name in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_option_combinations_are_usage_errors(tiny_bundle, tmp_path):
+    assert run_cli("deploy", tiny_bundle, "--save-events", tmp_path / "x.npy", check=False).returncode == 2
+    assert run_cli("deploy", tiny_bundle, "--compare", "emulator", check=False).returncode == 2
+    assert run_cli("deploy", tiny_bundle, "--plot", tmp_path / "p.png", check=False).returncode == 2
+    assert not (tmp_path / "x.npy").exists()
