@@ -12,41 +12,94 @@ from .common import log
 @click.command(epilog="""\b
 Examples:
   qsnn-deploy estimate bundles/r1 --target speck2f
-  qsnn-deploy estimate runs/r1/checkpoint.pt --target speck2f --format json
+  qsnn-deploy estimate bundles/r1 --target speck2f,loihi,generic-45nm --plot est.png
+  qsnn-deploy estimate runs/r1/checkpoint.pt --dataset digits-dvs --samples 64 --format json
+  qsnn-deploy estimate bundles/r1 --input events.npy --format md
   qsnn-deploy estimate model.nir --target my_chip.yaml --samples 0     # memory and mapping only
-SynOps come from emulating --samples test samples of the model's dataset. Memory is in words, as
-the chip counts them. Exits 4 (after printing the report) when the model does not fit.""")
+\b
+Activity (SynOps and spikes per layer) comes from emulating --input FILE (an event .npy with fields
+x, y, t, p, or a spike-count raster) or --samples test samples of --dataset (default: the model's
+dataset); --samples 0 skips it (no torch needed). Memory is in words, as the chip counts them.
+With several targets (comma-separated) the table and Markdown start with a side-by-side summary and
+--format json prints a JSON list with one estimate object per target, in the order given.
+Exits 4 (after printing the report) when the model does not fit a target.""")
 @click.argument("model", type=click.Path())
-@click.option("--target", default="speck2f", show_default=True, help="profile name or path to a profile YAML")
+@click.option("--target", default="speck2f", show_default=True,
+              help="profile name or path to a profile YAML; several, comma-separated, side by side")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "md"]), default="table", show_default=True)
-@click.option("--samples", type=int, default=32, show_default=True,
-              help="test samples emulated to measure SynOps (0: skip)")
-@click.option("--dataset", help="dataset for the SynOps measurement (default: the model's)")
-@click.option("--plot", "plot_file", type=click.Path(dir_okay=False), help="write a PNG of memory use and SynOps")
+@click.option("--input", "input_file", type=click.Path(dir_okay=False),
+              help="event file (.npy: x, y, t, p or a (T, C, H, W) raster) to measure activity on")
+@click.option("--dataset", help="dataset to measure activity on (default: the model's)")
+@click.option("--samples", type=click.IntRange(min=0), default=32, show_default=True,
+              help="test samples of --dataset emulated to measure activity (0: skip)")
+@click.option("--sensor", is_flag=True, help="add the on-chip sensor's (DVS) power")
+@click.option("--plot", "plot_file", type=click.Path(dir_okay=False),
+              help="write a PNG: memory per core against its limits, SynOps per layer, power breakdown")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bars")
-def estimate(model, target, fmt, samples, dataset, plot_file, quiet) -> None:
-    """Will it fit, where does each layer go, how many SynOps, what power and latency."""
+def estimate(model, target, fmt, input_file, dataset, samples, sensor, plot_file, quiet) -> None:
+    """Will it fit, where does each layer go, how many SynOps, what power, energy and latency."""
+    from dataclasses import replace
+
     from qsnn_deploy.convert.bundle import discretize_with_warnings
     from qsnn_deploy.convert.loader import load_network
-    from qsnn_deploy.hw import estimate as run_estimate, format_json, format_markdown, format_table, load_profile
+    from qsnn_deploy.errors import UsageError
+    from qsnn_deploy.hw import estimate as run_estimate, load_profile
+    from qsnn_deploy.hw import report
 
-    profile = load_profile(target)
-    net, notes = discretize_with_warnings(load_network(model))
+    if input_file and dataset:
+        raise UsageError("--input and --dataset both choose the activity source", fix="give only one of them")
+    names = [t.strip() for t in target.split(",") if t.strip()]
+    if not names:
+        raise UsageError("--target is empty", fix="name a profile, e.g. --target speck2f")
+    profiles = [load_profile(t) for t in names]
+    loaded = load_network(model)
+    net, notes = discretize_with_warnings(loaded)
+    if loaded.unsupported and not net.unsupported:  # keep what the importer recorded
+        net = replace(net, unsupported=loaded.unsupported)
     for note in notes:
         log(f"warning: {note}")
-    synops, duration_s = None, float(net.metadata.get("duration_us", 0)) / 1e6 or 1.0
-    if samples > 0:
-        from qsnn_deploy.deploy.activity import measure_synops
 
-        name = dataset or net.metadata.get("dataset") or "digits-dvs"
-        log(f"measuring SynOps on {samples} test samples of {name}")
-        synops, duration_s = measure_synops(net, name, samples, progress=not quiet)
-    est = run_estimate(net, profile, synops, duration_s)
-    click.echo({"table": format_table, "json": format_json, "md": format_markdown}[fmt](est))
+    activity = _activity(net, input_file, dataset, samples, quiet)
+    if activity is not None:
+        synops, spikes, duration_s, source = activity.synops, activity.spikes, activity.duration_s, \
+            activity.description
+    else:
+        synops = spikes = None
+        duration_s, source = float(net.metadata.get("duration_us", 0)) / 1e6, ""
+        if not duration_s:
+            duration_s = 1.0
+            log("warning: the model does not say how long a sample lasts; rates assume one sample per second")
+    ests = [run_estimate(net, p, synops, duration_s, include_sensor=sensor, spikes_per_layer=spikes,
+                         activity_source=source) for p in profiles]
+    if len(ests) == 1:
+        text = {"table": report.format_table, "json": report.format_json, "md": report.format_markdown}[fmt](ests[0])
+    else:
+        text = {"table": report.format_comparison_table, "json": report.format_comparison_json,
+                "md": report.format_comparison_markdown}[fmt](ests)
+    click.echo(text, nl=False)
     if plot_file:
-        from qsnn_deploy.hw.plot import plot_estimate
+        from qsnn_deploy.hw.plot import plot_estimates
 
-        plot_estimate(est, profile, plot_file)
+        plot_estimates(ests, profiles, plot_file)
         log(f"plot written to {plot_file}")
-    if not est.fits:
+    if not all(e.fits for e in ests):
         sys.exit(4)
+
+
+def _activity(net, input_file, dataset, samples, quiet):
+    """Measured activity, or None when none is asked for (or the model has no known dataset)."""
+    if input_file:
+        from qsnn_deploy.deploy.activity import activity_from_file
+
+        log(f"measuring activity on {input_file}")
+        return activity_from_file(net, input_file, progress=not quiet)
+    if samples == 0:
+        return None
+    name = dataset or net.metadata.get("dataset")
+    if name is None:
+        log("note: the model names no dataset; pass --dataset NAME or --input FILE to measure SynOps and power")
+        return None
+    from qsnn_deploy.deploy.activity import activity_from_dataset
+
+    log(f"measuring activity on {samples} test samples of {name}")
+    return activity_from_dataset(net, name, samples, progress=not quiet)

@@ -11,7 +11,11 @@ from .common import emit_json
 Examples:
   qsnn-deploy profiles list
   qsnn-deploy profiles show speck2f
-  qsnn-deploy profiles show my_chip.yaml --format json""")
+  qsnn-deploy profiles show loihi
+  qsnn-deploy profiles show my_chip.yaml --format json
+\b
+Architectures: layer-per-core (Speck, DynapCNN: one layer per core), neuron-cores (Loihi: neurons
+spread over cores, time-stepped), dense-accelerator (the network as an ANN, energy per MAC).""")
 def profiles() -> None:
     """List and show hardware profiles (chip facts with their sources)."""
 
@@ -20,12 +24,12 @@ def profiles() -> None:
 Examples:
   qsnn-deploy profiles list""")
 def list_cmd() -> None:
-    """Names of the packaged profiles."""
+    """Names, architectures and descriptions of the packaged profiles."""
     from qsnn_deploy.hw import list_profiles, load_profile
 
     for name in list_profiles():
         p = load_profile(name)
-        click.echo(f"{name:12s} {p.description}" if getattr(p, "description", "") else name)
+        click.echo(f"{name:13s} {p.architecture:18s} {p.description}".rstrip())
 
 
 @profiles.command("show", epilog="""\b

@@ -59,6 +59,8 @@ class ChipLayer:
     reset: str = "subtract"
     kind: str = "conv"  # "conv" or "linear"
     scale: float | None = None  # set once discretised
+    neuron: str = "iaf"  # neuron model of the source graph ("iaf", "lif", ...); Speck runs "iaf" only
+    destinations: tuple[str, ...] | None = None  # layers fed by this one; None: the next layer of the chain
 
     def __post_init__(self) -> None:
         w = np.asarray(self.weight, dtype=np.float64)
@@ -80,6 +82,10 @@ class ChipLayer:
                              fix=f"use one of {', '.join(RESETS)}")
         if self.kind not in ("conv", "linear"):
             raise InputError(f"unknown layer kind '{self.kind}'", where=f"layer {self.name}")
+        if not isinstance(self.neuron, str) or not self.neuron:
+            raise InputError(f"neuron model must be a non-empty name, got {self.neuron!r}", where=f"layer {self.name}")
+        if self.destinations is not None:
+            object.__setattr__(self, "destinations", tuple(str(d) for d in self.destinations))
         if not self.threshold > 0:
             raise InputError(f"spike threshold must be positive, got {self.threshold}", where=f"layer {self.name}")
         if min(self.conv_shape[1:]) < 1:
@@ -137,12 +143,20 @@ class Network:
     input_shape: tuple[int, int, int]
     dt_us: float = 1000.0  # time-bin width used in training/emulation
     metadata: dict = field(default_factory=dict)
+    unsupported: tuple[tuple[str, str], ...] = ()  # (node name, node type) an importer could not place in a core
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(self.layers))
         object.__setattr__(self, "input_shape", tuple(int(v) for v in self.input_shape))
+        object.__setattr__(self, "unsupported", tuple((str(n), str(t)) for n, t in self.unsupported))
         if not self.layers:
             raise InputError("the network has no layers")
+        names = {layer.name for layer in self.layers}
+        for layer in self.layers:
+            unknown = sorted(set(layer.destinations or ()) - names - {"output"})
+            if unknown:
+                raise InputError(f"destination {', '.join(unknown)} is not a layer of the network",
+                                 where=f"layer {layer.name}", fix="name existing layers, or 'output' for the readout")
         shape = self.input_shape
         for layer in self.layers:
             if layer.input_shape != shape:

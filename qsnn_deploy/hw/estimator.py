@@ -1,10 +1,8 @@
-"""The estimator: memory fit, core mapping, SynOps, power, energy and latency for one chip.
+"""The estimator: fit, placement, activity per layer and core, power, energy and latency for one chip.
 
-A pure function of the network, the profile and the measured/assumed activity; formatting lives in
-:mod:`qsnn_deploy.hw.report`.
-
-Model (reference/chips.md §4.1): P = P_static (+ P_sensor if the on-chip DVS is used) + E_SynOp · SynOps/s;
-energy per inference = P · sample duration; latency = per-layer latency × number of layers.
+A pure function of the network, the profile and the measured activity; formatting lives in
+:mod:`qsnn_deploy.hw.report`, the power and latency models in :mod:`qsnn_deploy.hw.energy`.
+Energy per inference = power × sample duration (the chip is on for the whole sample).
 """
 
 from __future__ import annotations
@@ -15,23 +13,26 @@ from typing import Mapping as TMapping
 
 from ..errors import InputError
 from ..ir import Network
+from .counts import macs, neurons
+from .energy import LatencyModel, PowerTerm, latency_model, power_model
 from .mapping import Mapping, map_layers
 from .memory import layer_memory
-from .profile import Profile, Quantity, weakest_confidence
+from .neurocore import NeuroPlacement, place_neurons
+from .profile import Profile, Quantity
 from .rules import Violation, check
 
-ESTIMATE_SCHEMA_VERSION = 1
+ESTIMATE_SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
 class LayerEstimate:
-    """One row of the estimate: memory in words, core, activity."""
+    """One row of the estimate: memory (in the chip's units), placement, activity."""
 
     name: str
     kind: str
-    kernel_memory: int
-    neuron_memory: int
-    bias_memory: int
+    kernel_memory: int | None  # words, layer-per-core chips
+    neuron_memory: int | None
+    bias_memory: int | None
     core: int | None
     candidate_cores: tuple[int, ...]
     fits: bool
@@ -39,13 +40,34 @@ class LayerEstimate:
     synops_per_s: float | None = None
     synops_ceiling: float | None = None  # of the assigned core
     ceiling_utilisation: float | None = None
+    neurons: int = 0
+    macs: int = 0  # one dense pass as an ANN
+    spikes: float | None = None  # output events per sample
+    spikes_per_s: float | None = None
+    cores: int | None = None  # neuron-cores chips: cores the layer uses
+    fan_in: int | None = None
+    synaptic_memory_bytes: int | None = None
+    scale: float | None = None  # the layer's discretisation scale (None for a float layer)
+
+    @property
+    def stalls(self) -> bool:
+        return self.ceiling_utilisation is not None and self.ceiling_utilisation > 1
+
+    @property
+    def synops_per_core_per_s(self) -> float | None:
+        if self.synops_per_s is None:
+            return None
+        return self.synops_per_s / (self.cores or 1)
 
     def to_dict(self) -> dict:
         return {"name": self.name, "kind": self.kind, "kernel_memory": self.kernel_memory,
                 "neuron_memory": self.neuron_memory, "bias_memory": self.bias_memory, "core": self.core,
                 "candidate_cores": list(self.candidate_cores), "fits": self.fits, "synops": self.synops,
-                "synops_per_s": self.synops_per_s, "synops_ceiling": self.synops_ceiling,
-                "ceiling_utilisation": self.ceiling_utilisation}
+                "synops_per_s": self.synops_per_s, "synops_per_core_per_s": self.synops_per_core_per_s,
+                "synops_ceiling": self.synops_ceiling, "ceiling_utilisation": self.ceiling_utilisation,
+                "stalls": self.stalls, "spikes": self.spikes, "spikes_per_s": self.spikes_per_s,
+                "neurons": self.neurons, "macs": self.macs, "cores": self.cores, "fan_in": self.fan_in,
+                "synaptic_memory_bytes": self.synaptic_memory_bytes, "scale": self.scale}
 
 
 @dataclass(frozen=True)
@@ -56,7 +78,7 @@ class Estimate:
     fits: bool
     layers: tuple[LayerEstimate, ...]
     violations: tuple[Violation, ...]
-    mapping: Mapping
+    mapping: Mapping | None  # layer-per-core chips
     sample_duration_s: float
     synops: float | None
     synops_per_s: float | None
@@ -70,32 +92,59 @@ class Estimate:
     latency_s: float | None
     provenance: TMapping[str, Quantity] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    architecture: str = "layer-per-core"
+    power_terms: tuple[PowerTerm, ...] = ()
+    latency: LatencyModel | None = None
+    spikes: float | None = None
+    spikes_per_s: float | None = None
+    macs: int = 0
+    neuron_updates: float | None = None  # per inference, time-stepped chips
+    placement: NeuroPlacement | None = None  # neuron-cores chips
+    cores_used: int | None = None
+    cores_available: int | None = None
+    activity_source: str = ""
+
+    @property
+    def stalled_cores(self) -> list[LayerEstimate]:
+        """Layers whose core receives more SynOps/s than its ceiling."""
+        return [row for row in self.layers if row.stalls]
 
     def to_dict(self) -> dict:
         return {
             "schema_version": ESTIMATE_SCHEMA_VERSION,
             "target": self.target,
+            "architecture": self.architecture,
             "fits": self.fits,
             "layers": [row.to_dict() for row in self.layers],
             "violations": [v.to_dict() for v in self.violations],
             "synops": self.synops,
             "synops_per_s": self.synops_per_s,
+            "spikes": self.spikes,
+            "spikes_per_s": self.spikes_per_s,
+            "macs": self.macs,
+            "neuron_updates": self.neuron_updates,
             "power_w": self.power_w,
             "energy_per_inference_j": self.energy_per_inference_j,
             "latency_s": self.latency_s,
+            "latency_model": None if self.latency is None else self.latency.description,
             "power_static_w": self.power_static_w,
             "power_dynamic_w": self.power_dynamic_w,
             "power_w_range": None if self.power_w_range is None else list(self.power_w_range),
             "power_confidence": self.power_confidence,
+            "power_breakdown": [t.to_dict() for t in self.power_terms],
             "dynamic_energy_per_inference_j": self.dynamic_energy_per_inference_j,
             "sample_duration_s": self.sample_duration_s,
-            "mapping": self.mapping.to_dict(),
+            "cores_used": self.cores_used,
+            "cores_available": self.cores_available,
+            "stalled_cores": [row.core for row in self.stalled_cores],
+            "mapping": None if self.mapping is None else self.mapping.to_dict(),
+            "activity_source": self.activity_source,
             "provenance": {k: q.to_dict() for k, q in self.provenance.items()},
             "warnings": list(self.warnings),
         }
 
 
-def _positive_finite(x: float, what: str, allow_zero: bool = True) -> float:
+def _finite(x: float, what: str, allow_zero: bool = True) -> float:
     try:
         x = float(x)
     except (TypeError, ValueError):
@@ -105,116 +154,120 @@ def _positive_finite(x: float, what: str, allow_zero: bool = True) -> float:
     return x
 
 
-def _layer_synops(network: Network, synops_per_layer: dict[str, float] | None,
-                  input_events_per_sample: float | None) -> dict[str, float | None]:
-    """SynOps per sample per layer: given values, the first layer from input events, else None."""
+def _per_layer(network: Network, given: dict[str, float] | None, what: str) -> dict[str, float | None]:
     names = [layer.name for layer in network.layers]
-    given = dict(synops_per_layer or {})
+    given = dict(given or {})
     unknown = sorted(set(given) - set(names))
     if unknown:
-        raise InputError(f"SynOps given for unknown layers: {', '.join(unknown)}",
+        raise InputError(f"{what} given for unknown layers: {', '.join(unknown)}",
                          fix=f"use the network's layer names: {', '.join(names)}")
-    out: dict[str, float | None] = {n: None for n in names}
-    for n, v in given.items():
-        out[n] = _positive_finite(v, f"SynOps of layer {n}")
-    if input_events_per_sample is not None and out[names[0]] is None:
-        events = _positive_finite(input_events_per_sample, "input events per sample")
-        # events spread uniformly over the input pixels: mean fan-out, borders included
-        out[names[0]] = events * float(network.layers[0].fanout_map().mean())
-    return out
+    return {n: (None if n not in given else _finite(given[n], f"{what} of layer {n}")) for n in names}
+
+
+def _total(values: dict[str, float | None]) -> float | None:
+    known = [v for v in values.values() if v is not None]
+    return sum(known) if known else None
 
 
 def estimate(network: Network, profile: Profile, synops_per_layer: dict[str, float] | None,
              sample_duration_s: float, input_events_per_sample: float | None = None, *,
-             include_sensor: bool = False) -> Estimate:
-    """Estimate fit, per-layer memory/core, SynOps, power, energy and latency of ``network`` on ``profile``.
+             include_sensor: bool = False, spikes_per_layer: dict[str, float] | None = None,
+             activity_source: str = "") -> Estimate:
+    """Estimate fit, placement, activity, power, energy and latency of ``network`` on ``profile``.
 
     ``synops_per_layer`` holds SynOps per sample (events arriving at a layer × its fan-out); the
     first layer's may instead come from ``input_events_per_sample`` (events assumed spread uniformly
-    over the input pixels). ``include_sensor`` adds the
-    idle power of the on-chip DVS pixel array.
+    over the input pixels). ``spikes_per_layer`` holds output events per sample. ``include_sensor``
+    adds the idle power of the on-chip sensor.
     """
-    duration = _positive_finite(sample_duration_s, "sample duration (s)", allow_zero=False)
-    synops = _layer_synops(network, synops_per_layer, input_events_per_sample)
+    duration = _finite(sample_duration_s, "sample duration (s)", allow_zero=False)
+    synops = _per_layer(network, synops_per_layer, "SynOps")
+    spikes = _per_layer(network, spikes_per_layer, "spikes")
+    if input_events_per_sample is not None and synops[network.layers[0].name] is None:
+        events = _finite(input_events_per_sample, "input events per sample")
+        synops[network.layers[0].name] = events * float(network.layers[0].fanout_map().mean())
     violations = tuple(check(network, profile))
-    mapping = map_layers(network, profile)
-    bad_layers = {v.layer for v in violations}
-    cores = {c.index: c for c in profile.cores}
-    provenance: dict[str, Quantity] = {}
     warnings: list[str] = []
+    provenance: dict[str, Quantity] = {}
 
-    rows = []
-    for layer in network.layers:
-        mem = layer_memory(layer)
-        core = mapping.assignment.get(layer.name) if mapping.assignment else None
-        s = synops[layer.name]
-        rate = None if s is None else s / duration
-        ceiling = cores[core].synops_ceiling if core is not None else None
-        util = None if rate is None or ceiling is None else rate / ceiling
-        if util is not None and util > 1:
-            warnings.append(f"layer {layer.name}: {rate:.3g} SynOps/s exceeds core {core}'s ceiling of "
-                            f"{ceiling:.3g} SynOps/s (mean rate; the chip may stall)")
-        rows.append(LayerEstimate(layer.name, layer.kind, mem.kernel, mem.neuron, mem.bias, core,
-                                  mapping.candidates[layer.name],
-                                  layer.name not in bad_layers and bool(mapping.candidates[layer.name]),
-                                  s, rate, ceiling, util))
-    if any(r.ceiling_utilisation is not None for r in rows) and profile.quantity("cores.synops_ceiling"):
+    mapping = map_layers(network, profile) if profile.has_layer_cores else None
+    placement = place_neurons(network, profile) if profile.architecture == "neuron-cores" else None
+    rows = _rows(network, profile, synops, spikes, duration, violations, mapping, placement)
+    if any(r.ceiling_utilisation is not None for r in rows):
         provenance["synops_ceiling"] = profile.quantity("cores.synops_ceiling")
+    for r in rows:
+        if r.stalls:
+            warnings.append(f"core {r.core} ({r.name}) receives {r.synops_per_s:.3g} SynOps/s, "
+                            f"{r.ceiling_utilisation:.1f}× its ceiling of {r.synops_ceiling:.3g}: "
+                            "this core would stall the chip (mean rate over the sample; bursts go higher)")
 
-    known = [s for s in synops.values() if s is not None]
+    total, spike_total = _total(synops), _total(spikes)
     missing = [n for n, s in synops.items() if s is None]
-    total = sum(known) if known else None
-    rate = None if total is None else total / duration
-    if missing and known:
+    if missing and total is not None:
         warnings.append(f"SynOps unknown for layers {', '.join(missing)}: SynOps, power and energy are lower bounds")
-    elif missing:
-        warnings.append("no SynOps given: dynamic power and energy are unknown")
+    steps = duration / (network.dt_us * 1e-6)
+    n_neurons = sum(r.neurons for r in rows)
+    counts = {"synops": total, "spikes": spike_total, "neuron_updates": n_neurons * steps,
+              "macs": float(sum(r.macs for r in rows))}
+    pm = power_model(profile, counts, duration, include_sensor)
+    provenance.update(pm.provenance)
+    warnings += pm.warnings
 
-    static = profile.static_power
-    power_static = None
-    if static is not None:
-        power_static = float(static.value)
-        provenance["power_static"] = static
-        if include_sensor:
-            sensor = profile.sensor_power
-            if sensor is None:
-                warnings.append(f"{profile.name} has no sensor power figure; the DVS is not counted")
-            else:
-                power_static += float(sensor.value)
-                provenance["power_sensor"] = sensor
-    else:
-        warnings.append(f"{profile.name} has no static power figure")
-
-    e_synop = profile.energy_per_synop
-    power_dynamic = dyn_energy = None
-    if e_synop is None:
-        warnings.append(f"{profile.name} has no energy-per-SynOp figure")
-    elif rate is not None:
-        provenance["energy_per_synop"] = e_synop
-        power_dynamic = float(e_synop.value) * rate
-        dyn_energy = float(e_synop.value) * total
-
-    power = power_range = None
-    if power_static is not None and power_dynamic is not None:
-        power = power_static + power_dynamic
-        lo, hi = e_synop.range or (e_synop.value, e_synop.value)
-        power_range = (power_static + lo * rate, power_static + hi * rate)
-    energy = None if power is None else power * duration
-    power_conf = None if power is None else weakest_confidence(
-        provenance[k].confidence for k in ("power_static", "power_sensor", "energy_per_synop") if k in provenance)
-
-    latency = None
-    per_layer = profile.latency_per_layer
-    if per_layer is not None:
-        latency = float(per_layer.value) * len(network.layers)
-        provenance["latency_per_layer"] = per_layer
-    for kind in ("kernel_memory", "neuron_memory", "bias_memory"):
+    work = []
+    for r in rows:
+        on_core = -(-r.neurons // r.cores) if r.cores else r.neurons
+        work.append((on_core, None if r.synops is None else r.synops / steps / (r.cores or 1)))
+    lm = latency_model(profile, len(network.layers), work, network.dt_us * 1e-6)
+    provenance.update(lm.provenance)
+    warnings += lm.warnings
+    for kind in ("kernel_memory", "neuron_memory", "bias_memory", "neurons", "synaptic_memory", "fan_in"):
         if profile.quantity(f"cores.{kind}") is not None:
             provenance[kind] = profile.quantity(f"cores.{kind}")
 
+    if profile.architecture == "dense-accelerator":
+        warnings.append(f"{profile.name} is a dense accelerator: no capacity limits are modelled")
+        fits, used, available = True, None, None
+    elif placement is not None:
+        fits, used, available = not violations and placement.ok, placement.cores_used, placement.cores_available
+    else:
+        fits = not violations and mapping.ok
+        used, available = (len(mapping.assignment) if mapping.ok else None), len(profile.cores)
     return Estimate(
-        target=profile.name, fits=not violations and mapping.ok, layers=tuple(rows), violations=violations,
-        mapping=mapping, sample_duration_s=duration, synops=total, synops_per_s=rate,
-        power_static_w=power_static, power_dynamic_w=power_dynamic, power_w=power, power_w_range=power_range,
-        power_confidence=power_conf, energy_per_inference_j=energy, dynamic_energy_per_inference_j=dyn_energy,
-        latency_s=latency, provenance=provenance, warnings=tuple(warnings))
+        target=profile.name, fits=fits, layers=tuple(rows), violations=violations, mapping=mapping,
+        sample_duration_s=duration, synops=total, synops_per_s=None if total is None else total / duration,
+        power_static_w=pm.static_w, power_dynamic_w=pm.dynamic_w, power_w=pm.power_w, power_w_range=pm.range_w,
+        power_confidence=pm.confidence, energy_per_inference_j=None if pm.power_w is None else pm.power_w * duration,
+        dynamic_energy_per_inference_j=pm.dynamic_energy_j, latency_s=lm.latency_s, provenance=provenance,
+        warnings=tuple(warnings), architecture=profile.architecture, power_terms=pm.terms, latency=lm,
+        spikes=spike_total, spikes_per_s=None if spike_total is None else spike_total / duration,
+        macs=int(counts["macs"]), neuron_updates=counts["neuron_updates"] if placement is not None else None,
+        placement=placement, cores_used=used, cores_available=available, activity_source=activity_source)
+
+
+def _rows(network, profile, synops, spikes, duration, violations, mapping, placement) -> list[LayerEstimate]:
+    bad_layers = {v.layer for v in violations}
+    cores = {c.index: c for c in profile.cores}
+    rows = []
+    for layer in network.layers:
+        s, sp = synops[layer.name], spikes[layer.name]
+        rate = None if s is None else s / duration
+        common = {"synops": s, "synops_per_s": rate, "spikes": sp,
+                  "spikes_per_s": None if sp is None else sp / duration, "neurons": neurons(layer),
+                  "macs": macs(layer), "scale": layer.scale}
+        if mapping is not None:
+            mem = layer_memory(layer)
+            core = mapping.assignment.get(layer.name) if mapping.assignment else None
+            ceiling = cores[core].synops_ceiling if core is not None else None
+            util = None if rate is None or ceiling is None else rate / ceiling
+            rows.append(LayerEstimate(layer.name, layer.kind, mem.kernel, mem.neuron, mem.bias, core,
+                                      mapping.candidates[layer.name],
+                                      layer.name not in bad_layers and bool(mapping.candidates[layer.name]),
+                                      synops_ceiling=ceiling, ceiling_utilisation=util, **common))
+        elif placement is not None:
+            p = placement.layer(layer.name)
+            rows.append(LayerEstimate(layer.name, layer.kind, None, None, None, None, (),
+                                      layer.name not in bad_layers and p.cores is not None, cores=p.cores,
+                                      fan_in=p.fan_in, synaptic_memory_bytes=p.synaptic_memory_bytes, **common))
+        else:
+            rows.append(LayerEstimate(layer.name, layer.kind, None, None, None, None, (), True, **common))
+    return rows

@@ -13,6 +13,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from ..errors import InputError
 from ..ir import Network
 from .memory import LayerMemory, layer_memory
 from .profile import Profile
@@ -147,6 +148,10 @@ def _unplaceable_reason(mem: LayerMemory, profile: Profile) -> str:
 
 def map_layers(network: Network, profile: Profile) -> Mapping:
     """Assign each layer of ``network`` to its own core of ``profile`` (memory fit only)."""
+    if not profile.has_layer_cores:
+        raise InputError(f"{profile.name} is a {profile.architecture} chip: it has no per-layer cores to map onto",
+                         fix=f"use `qsnn-deploy estimate --target {profile.name}` to compare it; convert and deploy "
+                             "need a layer-per-core target such as speck2f")
     names = [layer.name for layer in network.layers]
     memory = {layer.name: layer_memory(layer) for layer in network.layers}
     candidates = {n: tuple(c.index for c in profile.cores if c.fits(memory[n])) for n in names}

@@ -1,7 +1,16 @@
 """Hardware profiles: chip facts as data (``hw_profiles/*.yaml``), every number with its provenance.
 
-Dataclasses (:class:`Quantity`, :class:`Core`, :class:`LayerConstraints`, :class:`Profile`) and the
-loader; the file format and its validation live in :mod:`qsnn_deploy.hw.schema`.
+Dataclasses (:class:`Quantity`, :class:`Core`, :class:`NeuroCores`, :class:`LayerConstraints`,
+:class:`Profile`) and the loader; the file format and its validation live in :mod:`qsnn_deploy.hw.schema`.
+
+A profile declares its ``architecture``, which decides how the network is placed and checked:
+
+- ``layer-per-core``: each layer takes one whole core (conv → IAF → sum-pool), cores assigned by
+  bipartite matching on kernel/neuron/bias memory (Speck, DynapCNN);
+- ``neuron-cores``: the neurons of each layer are spread over many identical cores, with a limit on
+  neurons, synaptic memory and input axons per core; the chip advances in time steps (Loihi);
+- ``dense-accelerator``: a conventional digital accelerator that runs the same network as an ANN,
+  one dense pass per inference (energy per MAC); no capacity model.
 """
 
 from __future__ import annotations
@@ -21,6 +30,8 @@ from ..errors import InputError
 
 PROFILE_SCHEMA_VERSION = 1
 PROFILE_PACKAGE = "qsnn_deploy.hw_profiles"
+
+ARCHITECTURES = ("layer-per-core", "neuron-cores", "dense-accelerator")
 
 #: Provenance tags, strongest first (reference/chips.md §0).
 CONFIDENCES = ("measured", "published", "simulated", "derived", "secondary", "assumed")
@@ -123,6 +134,24 @@ class Core:
 
 
 @dataclass(frozen=True)
+class NeuroCores:
+    """Identical cores of a ``neuron-cores`` chip; ``None`` limits are not checked."""
+
+    count: int
+    neurons: int  # neurons (compartments) per core
+    synaptic_memory_bytes: int  # synaptic memory per core
+    fan_in: int | None = None  # input axons per core
+
+    def __post_init__(self) -> None:
+        for name in ("count", "neurons", "synaptic_memory_bytes", "fan_in"):
+            v = getattr(self, name)
+            if v is None and name == "fan_in":
+                continue
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise InputError(f"neuron-core {name} must be a positive integer, got {v!r}")
+
+
+@dataclass(frozen=True)
 class LayerConstraints:
     """Per-layer limits; ``None`` means the chip has no such limit (the rule is skipped)."""
 
@@ -160,16 +189,26 @@ class Profile:
     sources: Mapping[str, str] = field(default_factory=dict)
     path: str | None = None
     schema_version: int = PROFILE_SCHEMA_VERSION
+    architecture: str = "layer-per-core"
+    neuro_cores: NeuroCores | None = None
+    notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise InputError("a profile needs a non-empty name")
         object.__setattr__(self, "cores", tuple(self.cores))
         object.__setattr__(self, "aliases", tuple(self.aliases))
+        object.__setattr__(self, "notes", tuple(self.notes))
         object.__setattr__(self, "quantities", MappingProxyType(dict(self.quantities)))
         object.__setattr__(self, "sources", MappingProxyType(dict(self.sources)))
-        if not self.cores:
+        if self.architecture not in ARCHITECTURES:
+            near = suggest(self.architecture, ARCHITECTURES)
+            raise InputError(f"unknown architecture '{self.architecture}' (known: {', '.join(ARCHITECTURES)})",
+                             fix=f"did you mean '{near}'" if near else None)
+        if self.architecture == "layer-per-core" and not self.cores:
             raise InputError(f"profile {self.name} has no cores")
+        if self.architecture == "neuron-cores" and self.neuro_cores is None:
+            raise InputError(f"profile {self.name} is a neuron-cores chip but gives no neuron-core limits")
         if [c.index for c in self.cores] != list(range(len(self.cores))):
             raise InputError(f"profile {self.name}: core indices must be 0..{len(self.cores) - 1} in order")
         if self.schema_version != PROFILE_SCHEMA_VERSION:
@@ -208,9 +247,15 @@ class Profile:
     def energy_per_synop(self) -> Quantity | None:
         return self.quantity("energy.per_synop")
 
+    @property
+    def has_layer_cores(self) -> bool:
+        return self.architecture == "layer-per-core"
+
     def to_dict(self) -> dict:
         """Plain values, for ``profiles show --format json``."""
         return {"name": self.name, "description": self.description, "family": self.family,
+                "architecture": self.architecture, "notes": list(self.notes),
+                "neuro_cores": None if self.neuro_cores is None else vars(self.neuro_cores),
                 "aliases": list(self.aliases), "schema_version": self.schema_version,
                 "cores": [{"index": c.index, "kernel_memory": c.kernel_memory, "neuron_memory": c.neuron_memory,
                            "bias_memory": c.bias_memory, "synops_ceiling": c.synops_ceiling} for c in self.cores],
@@ -221,15 +266,15 @@ class Profile:
 
     @property
     def max_kernel_memory(self) -> int:
-        return max(c.kernel_memory for c in self.cores)
+        return max((c.kernel_memory for c in self.cores), default=0)
 
     @property
     def max_neuron_memory(self) -> int:
-        return max(c.neuron_memory for c in self.cores)
+        return max((c.neuron_memory for c in self.cores), default=0)
 
     @property
     def max_bias_memory(self) -> int:
-        return max(c.bias_memory for c in self.cores)
+        return max((c.bias_memory for c in self.cores), default=0)
 
 
 # ---------------------------------------------------------------------------------------------

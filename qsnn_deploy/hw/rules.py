@@ -1,7 +1,9 @@
 """Design rules: small named checks in one registry, each with a stable code.
 
 A rule takes ``(network, profile)`` and returns a list of :class:`Violation` s, each naming the
-layer, what it needs vs. what the chip has (in the chip's units), and one concrete fix. A rule whose
+layer, what it needs vs. what the chip has (in the chip's units), and one concrete fix. Each rule
+applies to one profile architecture (``SPK`` codes: layer-per-core chips such as Speck; ``LOI``
+codes: neuron-cores chips such as Loihi, in :mod:`qsnn_deploy.hw.rules_neurocore`), and a rule whose
 limit the profile does not define is skipped, so the same registry serves every chip.
 Add a rule with ``@rule("SPK0NN", "name", "summary")``.
 """
@@ -38,23 +40,24 @@ class Rule:
     name: str
     summary: str
     check: Callable[[Network, Profile], list[Violation]]
+    architecture: str = "layer-per-core"
 
 
 RULES: dict[str, Rule] = {}
 
 
-def rule(code: str, name: str, summary: str):
+def rule(code: str, name: str, summary: str, architecture: str = "layer-per-core"):
     """Register a network-level rule ``fn(network, profile) -> list[Violation]``."""
     def deco(fn):
         if code in RULES:
             raise ValueError(f"rule code {code} registered twice")
-        RULES[code] = Rule(code, name, summary, fn)
+        RULES[code] = Rule(code, name, summary, fn, architecture)
         return fn
     return deco
 
 
-def layer_rule(code: str, name: str, summary: str):
-    """Register a per-layer rule ``fn(layer, index, network, profile) -> (message, fix) | None``."""
+def layer_rule(code: str, name: str, summary: str, architecture: str = "layer-per-core"):
+    """Register a per-layer rule ``fn(layer, index, network, profile) -> [(message, fix), ...] | None``."""
     def deco(fn):
         def check(network: Network, profile: Profile) -> list[Violation]:
             out = []
@@ -62,18 +65,20 @@ def layer_rule(code: str, name: str, summary: str):
                 for msg, fix in fn(layer, i, network, profile) or ():
                     out.append(Violation(code, name, layer.name, msg, fix))
             return out
-        rule(code, name, summary)(check)
+        rule(code, name, summary, architecture)(check)
         return fn
     return deco
 
 
 def check(network: Network, profile: Profile, codes: list[str] | None = None) -> list[Violation]:
-    """Run every registered rule (or only ``codes``); all violations, in layer order then code."""
+    """Run every rule for the profile's architecture (or only ``codes``); all violations, in layer order
+    then code (network-wide problems and unsupported nodes last)."""
     order = {layer.name: i for i, layer in enumerate(network.layers)}
     found: list[Violation] = []
     for code in sorted(RULES):
-        if codes is None or code in codes:
-            found.extend(RULES[code].check(network, profile))
+        r = RULES[code]
+        if r.architecture == profile.architecture and (codes is None or code in codes):
+            found.extend(r.check(network, profile))
     return sorted(found, key=lambda v: (order.get(v.layer, len(order)), v.code))
 
 
@@ -359,3 +364,48 @@ def _core_mapping(network: Network, profile: Profile) -> list[Violation]:
     fix = (f"{shrink_fix(layer, core, network, index[name], profile)} so that {name} fits core {core.index} "
            f"({_w(core.kernel_memory)} kernel, {_w(core.neuron_memory)} neuron words)")
     return [Violation("SPK014", "core-mapping", None, msg, fix)]
+
+
+@layer_rule("SPK015", "destinations", "each core sends its output to at most cores.destinations cores")
+def _destinations(layer, i, network, profile):
+    limit = profile.constraints.destinations
+    targets = [d for d in (layer.destinations or ()) if d != "output"]  # the readout needs no destination
+    if limit is None or len(targets) <= limit:
+        return None
+    drop = targets[limit:]
+    return [(f"sends its output to {len(targets)} layers ({', '.join(targets)}) but a core has {limit} destinations",
+             f"duplicate {layer.name} onto a free core (same weights and input) and send {', '.join(drop)} "
+             "from the copy")]
+
+
+@layer_rule("SPK016", "iaf-only", "neurons are integrate-and-fire (no leak)")
+def _iaf_only(layer, i, network, profile):
+    if layer.neuron.lower() == "iaf":
+        return None
+    kind = layer.neuron.upper()
+    return [(f"uses {kind} neurons; the chip's cores run integrate-and-fire (IAF) neurons only",
+             f"replace the {kind} neurons of {layer.name} by IAF neurons and fine-tune")]
+
+
+def unsupported_fix(name: str, node_type: str, allowed: str) -> str:
+    """One concrete fix for a node the chip cannot run."""
+    t = node_type.lower()
+    if "maxpool" in t:
+        return f"replace {name} by a sum-pool of the same size (or AvgPool, scaled by k² on the chip) and fine-tune"
+    if "batchnorm" in t:
+        return (f"fold {name} into the convolution before it (w·γ/σ, bias (b − μ)·γ/σ + β) before converting")
+    if "dropout" in t:
+        return f"remove {name} (it does nothing at inference)"
+    return f"remove {name} or replace it by a supported operation ({allowed})"
+
+
+@rule("SPK017", "unsupported-module", "only Conv2d/Linear → IAF → SumPool layers")
+def _unsupported(network: Network, profile: Profile) -> list[Violation]:
+    allowed = "Conv2d, Linear, SumPool2d/AvgPool2d, Flatten, IAF"
+    return [Violation("SPK017", "unsupported-module", name,
+                      f"node {name} ({node_type}) has no place in a core (conv → IAF → sum-pool)",
+                      unsupported_fix(name, node_type, allowed))
+            for name, node_type in network.unsupported]
+
+
+from . import rules_neurocore  # noqa: E402,F401  (registers the LOI rules)

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..errors import InputError
-from .profile import (PROFILE_SCHEMA_VERSION, QUANTITY_KEYS, Core, LayerConstraints, Profile, Quantity, is_number,
-                      suggest)
+from .profile import (ARCHITECTURES, PROFILE_SCHEMA_VERSION, QUANTITY_KEYS, Core, LayerConstraints, NeuroCores, Profile,
+                      Quantity, is_number, suggest)
 
 # ---------------------------------------------------------------------------------------------
 # Schema: nested dicts of leaves. "*" accepts any key (free-form facts).
@@ -98,6 +98,14 @@ def _str_map(v: Any) -> dict[str, str]:
     return dict(v)
 
 
+def _architecture(v: Any) -> str:
+    if v not in ARCHITECTURES:
+        near = suggest(str(v), ARCHITECTURES)
+        raise ValueError(f"unknown architecture {v!r} (known: {', '.join(ARCHITECTURES)})"
+                         + (f"; did you mean '{near}'?" if near else ""))
+    return v
+
+
 def _version(v: Any) -> int:
     if isinstance(v, bool) or not isinstance(v, int):
         raise ValueError(f"expected an integer, got {v!r}")
@@ -108,17 +116,24 @@ SCHEMA: dict = {
     "schema_version": _Meta(_version, required=True),
     "name": _Meta(_str, required=True),
     "description": _Meta(_str),
+    "architecture": _Meta(_architecture),
     "family": _Meta(_str),
     "aliases": _Meta(_str_list),
     "samna_module": _Meta(_str),
+    "notes": _Meta(_str_list),
     "sources": _Meta(_str_map),
     "cores": {
         "count": _Q(_pos_int),
-        "kernel_memory": _Q(_nonneg_int_list, required=True),
-        "neuron_memory": _Q(_nonneg_int_list, required=True),
-        "bias_memory": _Q(_nonneg_int_list, required=True),
+        # layer-per-core chips: memory of each core, in words
+        "kernel_memory": _Q(_nonneg_int_list),
+        "neuron_memory": _Q(_nonneg_int_list),
+        "bias_memory": _Q(_nonneg_int_list),
         "destinations": _Q(_pos_int),
         "synops_ceiling": _Q(_pos_number_or_list),
+        # neuron-cores chips: limits of every (identical) core
+        "neurons": _Q(_pos_int),
+        "synaptic_memory": _Q(_pos_int),
+        "fan_in": _Q(_pos_int),
     },
     "numerics": {"weight_bits": _Q(_pos_int), "state_bits": _Q(_pos_int)},
     "constraints": {
@@ -131,9 +146,13 @@ SCHEMA: dict = {
         "max_input_size": _Q(_size2),
         "max_output_size": _Q(_size2),
     },
-    "latency": {"per_layer": _Q(_nonneg_number)},
+    # latency terms: per_layer (event-driven pipeline); per_synop, per_neuron_update, timestep_min (time-stepped)
+    "latency": {"per_layer": _Q(_nonneg_number), "per_synop": _Q(_nonneg_number),
+                "per_neuron_update": _Q(_nonneg_number), "timestep_min": _Q(_nonneg_number)},
     "power": {"static": _Q(_nonneg_number), "sensor": _Q(_nonneg_number), "idle_rails": {"*": _Q(_nonneg_number)}},
-    "energy": {"per_synop": _Q(_nonneg_number)},
+    # energy terms, each multiplied by its activity count (see qsnn_deploy.hw.energy)
+    "energy": {"per_synop": _Q(_nonneg_number), "per_spike": _Q(_nonneg_number),
+               "per_neuron_update": _Q(_nonneg_number), "per_mac": _Q(_nonneg_number)},
     "info": {"*": _Q(_any)},
 }
 
@@ -206,6 +225,24 @@ def profile_from_dict(raw: Any, file: str = "<profile>") -> Profile:
         raise _err(file, "schema_version", f"version {flat['schema_version']} is not supported",
                    fix=f"use schema_version: {PROFILE_SCHEMA_VERSION}")
     quantities = {k: v for k, v in flat.items() if isinstance(v, Quantity)}
+    arch = flat.get("architecture", "layer-per-core")
+    needed = {"layer-per-core": ("kernel_memory", "neuron_memory", "bias_memory"),
+              "neuron-cores": ("count", "neurons", "synaptic_memory"), "dense-accelerator": ()}[arch]
+    for k in needed:
+        if f"cores.{k}" not in quantities:
+            raise _err(file, f"cores.{k}", "required key is missing", fix=f"a {arch} profile needs cores.{k}")
+    allowed = set(needed) | {"layer-per-core": {"count", "destinations", "synops_ceiling"},
+                             "neuron-cores": {"fan_in"}, "dense-accelerator": set()}[arch]
+    for key in quantities:
+        if key.startswith("cores.") and key[6:] not in allowed:
+            raise _err(file, key, f"does not apply to a {arch} chip",
+                       fix=f"remove it, or set 'architecture' to the chip's kind ({', '.join(ARCHITECTURES)})")
+    neuro = None
+    if arch == "neuron-cores":
+        neuro = NeuroCores(*(int(quantities[f"cores.{k}"].value) for k in needed),
+                           fan_in=None if "cores.fan_in" not in quantities else int(quantities["cores.fan_in"].value))
+    if arch != "layer-per-core":
+        return _build(flat, quantities, (), file, arch, neuro)
     mems = {k: quantities[f"cores.{k}"].value for k in ("kernel_memory", "neuron_memory", "bias_memory")}
     n = len(mems["kernel_memory"])
     for k, v in mems.items():
@@ -222,7 +259,10 @@ def profile_from_dict(raw: Any, file: str = "<profile>") -> Profile:
         ceiling = tuple(float(x) for x in (c * n if len(c) == 1 else c))
     cores = tuple(Core(i, mems["kernel_memory"][i], mems["neuron_memory"][i], mems["bias_memory"][i], ceiling[i])
                   for i in range(n))
+    return _build(flat, quantities, cores, file, arch, None)
 
+
+def _build(flat: dict, quantities: dict, cores: tuple, file: str, arch: str, neuro: NeuroCores | None) -> Profile:
     def cv(key, conv=lambda x: x):
         q = quantities.get(f"constraints.{key}")
         return None if q is None else conv(q.value)
@@ -242,6 +282,7 @@ def profile_from_dict(raw: Any, file: str = "<profile>") -> Profile:
         return Profile(name=flat["name"], cores=cores, constraints=constraints, quantities=quantities,
                        description=flat.get("description", ""), family=flat.get("family", ""),
                        aliases=flat.get("aliases", ()), samna_module=flat.get("samna_module"),
-                       sources=flat.get("sources", {}), path=file, schema_version=flat["schema_version"])
+                       sources=flat.get("sources", {}), path=file, schema_version=flat["schema_version"],
+                       architecture=arch, neuro_cores=neuro, notes=flat.get("notes", ()))
     except InputError as e:
         raise InputError(f"invalid hardware profile: {e.what}", where=file, fix=e.fix) from None

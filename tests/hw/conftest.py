@@ -50,3 +50,26 @@ def layers():
         linear = staticmethod(make_linear)
         chain = staticmethod(chain)
     return Builders
+
+
+def nine_layer_net() -> Network:
+    """9 layers on 2×128×128 that fill speck2f exactly; the matching must move layers to make it fit.
+
+    Candidate cores: conv1, conv3 → 0–4; conv2 → 0–2; conv5, fc → 3–6; conv6, conv7 → 5, 6; conv4, conv8 → any.
+    """
+    return chain(
+        make_conv("conv1", 2, 8, 3, (128, 128), stride=2, padding=1),
+        make_conv("conv2", 8, 16, 3, (64, 64), padding=1, pool=2),
+        make_conv("conv3", 16, 32, 3, (32, 32), padding=1, pool=2),
+        make_conv("conv4", 32, 32, 3, (16, 16), padding=1),
+        make_conv("conv5", 32, 64, 3, (16, 16), padding=1, pool=2),
+        make_conv("conv6", 64, 64, 3, (8, 8), padding=1),
+        make_conv("conv7", 64, 64, 3, (8, 8), padding=1, pool=2),
+        make_conv("conv8", 64, 128, 1, (4, 4)),
+        make_linear("fc", (128, 4, 4), 10),
+    )
+
+
+@pytest.fixture
+def nine_layers() -> Network:
+    return nine_layer_net()

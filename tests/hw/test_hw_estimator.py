@@ -68,18 +68,22 @@ def test_no_synops_leaves_power_unknown(toy_net, toy_profile):
     est = estimate(toy_net, toy_profile, None, 1.0)
     assert est.synops is None and est.power_w is None and est.energy_per_inference_j is None
     assert est.power_static_w == pytest.approx(1e-3) and est.latency_s == pytest.approx(2e-6)
+    assert "unknown activity (SynOps): power and energy per inference are unknown" in est.warnings
 
 
-def test_over_the_ceiling_warns(toy_net, toy_profile):
+def test_over_the_ceiling_warns_that_the_core_would_stall(toy_net, toy_profile):
     est = estimate(toy_net, toy_profile, {"a": 2e6, "b": 0}, 1.0)
-    assert est.layers[0].ceiling_utilisation == pytest.approx(2.0)
-    assert est.warnings[0] == ("layer a: 2e+06 SynOps/s exceeds core 0's ceiling of 1e+06 SynOps/s "
-                               "(mean rate; the chip may stall)")
+    assert est.layers[0].ceiling_utilisation == pytest.approx(2.0) and est.layers[0].stalls
+    assert [r.name for r in est.stalled_cores] == ["a"] and est.to_dict()["stalled_cores"] == [0]
+    assert est.warnings[0] == ("core 0 (a) receives 2e+06 SynOps/s, 2.0× its ceiling of 1e+06: this core would "
+                               "stall the chip (mean rate over the sample; bursts go higher)")
+    assert "200.0 % STALL" in format_table(est)
 
 
 @pytest.mark.parametrize("synops, duration, match", [
     ({"zz": 1}, 1.0, "SynOps given for unknown layers: zz"),
     ({"a": -1}, 1.0, "SynOps of layer a must be a finite non-negative number"),
+    ({"a": float("nan")}, 1.0, "SynOps of layer a must be a finite non-negative number"),
     (None, 0.0, "sample duration"),
 ])
 def test_bad_inputs_raise_input_error(toy_net, toy_profile, synops, duration, match):
@@ -108,14 +112,14 @@ def test_json_has_the_design_fields(layers, speck2f):
 
 def test_table_shows_fit_violations_and_power_confidence(layers, speck2f, nmnist_net):
     ok = format_table(estimate(nmnist_net, speck2f, {"conv1": 1e5}, 0.1))
-    assert ok.startswith("Target speck2f: fits\n") and "confidence: derived" in ok
+    assert ok.startswith("Target speck2f (layer-per-core): fits\n") and "confidence: derived" in ok
     net = layers.chain(layers.conv("conv1", 2, 32, 3, (64, 64), padding=1))
     bad = format_table(estimate(net, speck2f, None, 0.1))
     assert "DOES NOT FIT" in bad
     assert "SPK010 neuron-memory [conv1]" in bad and "fix: halve out_channels of conv1 (32 → 16)" in bad
     header = bad.splitlines()[2]
     assert header.split() == ["layer", "kind", "kernel", "neuron", "bias", "core", "SynOps/sample", "SynOps/s",
-                              "ceiling", "fit"]
+                              "spikes/s", "ceiling", "fit"]
 
 
 def test_markdown_has_a_table_and_violations(layers, speck2f):

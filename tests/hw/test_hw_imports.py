@@ -5,8 +5,9 @@ import sys
 
 import pytest
 
-MODULES = ["qsnn_deploy.hw", "qsnn_deploy.hw.profile", "qsnn_deploy.hw.schema", "qsnn_deploy.hw.memory", "qsnn_deploy.hw.rules",
-           "qsnn_deploy.hw.mapping", "qsnn_deploy.hw.estimator", "qsnn_deploy.hw.report"]
+MODULES = ["qsnn_deploy.hw"] + [f"qsnn_deploy.hw.{m}" for m in (
+    "profile", "schema", "memory", "rules", "rules_neurocore", "mapping", "estimator", "report", "counts", "neurocore",
+    "energy", "plot")] + ["qsnn_deploy.deploy.activity"]
 
 
 @pytest.mark.parametrize("module", MODULES)
@@ -23,7 +24,8 @@ def test_estimate_end_to_end_without_torch():
             "from qsnn_deploy.ir import ChipLayer, Network\n"
             "from qsnn_deploy.hw import load_profile, estimate, format_table\n"
             "net = Network([ChipLayer('c', np.zeros((4, 2, 3, 3)), (2, 16, 16))], (2, 16, 16))\n"
-            "format_table(estimate(net, load_profile('speck2f'), {'c': 1.0}, 1.0))\n"
+            "for t in ('speck2f', 'dynapcnn', 'loihi', 'loihi2', 'generic-45nm'):\n"
+            "    format_table(estimate(net, load_profile(t), {'c': 1.0}, 1.0))\n"
             "assert 'torch' not in sys.modules\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -109,3 +109,11 @@ def test_same_assignment_as_sinabs_on_random_candidate_sets():
             assert ours == ns["recover_mapping"](flowed, n_layers), cands
             compared += 1
     assert compared > 100
+
+
+def test_estimate_only_architectures_have_no_layer_mapping(nmnist_net):
+    from qsnn_deploy.errors import InputError
+    from qsnn_deploy.hw import load_profile
+
+    with pytest.raises(InputError, match="loihi is a neuron-cores chip: it has no per-layer cores to map onto"):
+        map_layers(nmnist_net, load_profile("loihi"))

@@ -1,8 +1,13 @@
-"""Memory words per layer, hand-computed (DESIGN.md §4)."""
+"""Memory words per layer, hand-computed (DESIGN.md §4), and a property over random shapes."""
 
+import math
+
+import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from qsnn_deploy.hw.memory import LayerMemory, ceil_log2, layer_memory
+from qsnn_deploy.ir import ChipLayer
 
 
 @pytest.mark.parametrize("n, expected", [(1, 0), (2, 1), (3, 2), (4, 2), (5, 3), (9, 4), (16, 4), (17, 5),
@@ -49,3 +54,44 @@ def test_non_square_output_rounds_each_side(layers):
 def test_nmnist_tutorial_memories(nmnist_net):
     got = [(m.neuron, m.kernel) for m in map(layer_memory, nmnist_net.layers)]
     assert got == [(32768, 256), (16384, 2048), (256, 4096), (10, 4096)]
+
+
+# --- property: the memory is DESIGN.md §4's formula, for random layer shapes ------------------------------
+
+def _design_formula(c_in, c_out, kh, kw, h_out, w_out, bias):
+    """DESIGN.md §4, written out with floating-point log2 (independent of memory.ceil_log2)."""
+    kernel = c_in * 2 ** (math.ceil(math.log2(kh * kw)) + math.ceil(math.log2(c_out)))
+    neuron = c_out * 2 ** (math.ceil(math.log2(h_out)) + math.ceil(math.log2(w_out)))
+    return LayerMemory(kernel, neuron, c_out if bias else 0)
+
+
+def _zeros(*shape):
+    """A weight array of any size without allocating it (read-only zero-stride view)."""
+    return np.broadcast_to(np.float64(0), shape)
+
+
+@st.composite
+def conv_shapes(draw):
+    k = draw(st.integers(1, 16))
+    kw = draw(st.sampled_from([k, draw(st.integers(1, 16))]))  # square or not
+    stride, padding = draw(st.integers(1, 8)), draw(st.integers(0, 7))
+    h = draw(st.integers(max(1, k - 2 * padding), 140))
+    w = draw(st.integers(max(1, kw - 2 * padding), 140))
+    return draw(st.integers(1, 1100)), draw(st.integers(1, 1100)), k, kw, h, w, stride, padding, draw(st.booleans())
+
+
+@settings(max_examples=300, deadline=None)
+@given(conv_shapes())
+def test_memory_is_the_design_formula_for_random_shapes(shape):
+    c_in, c_out, kh, kw, h, w, stride, padding, bias = shape
+    layer = ChipLayer("c", _zeros(c_out, c_in, kh, kw), (c_in, h, w), stride=stride, padding=padding,
+                      bias=np.zeros(c_out) if bias else None)
+    h_out, w_out = (h + 2 * padding - kh) // stride + 1, (w + 2 * padding - kw) // stride + 1
+    assert layer_memory(layer) == _design_formula(c_in, c_out, kh, kw, h_out, w_out, bias)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 600), st.integers(1, 24), st.integers(1, 24), st.integers(1, 1100))
+def test_linear_memory_is_a_conv_over_the_whole_input(c, h, w, n_out):
+    layer = ChipLayer("fc", _zeros(n_out, c, h, w), (c, h, w), kind="linear")
+    assert layer_memory(layer) == _design_formula(c, n_out, h, w, 1, 1, False)

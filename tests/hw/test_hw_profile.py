@@ -24,7 +24,7 @@ def write_variant(tmp_path: Path, edit) -> Path:
 
 
 def test_packaged_profiles_are_listed_and_load():
-    assert {"speck2e", "speck2f"} <= set(list_profiles())
+    assert set(list_profiles()) == {"speck2e", "speck2f", "dynapcnn", "loihi", "loihi2", "generic-45nm"}
     for name in list_profiles():
         assert load_profile(name).name == name
 
@@ -112,7 +112,7 @@ def test_unknown_key_with_suggestion(tmp_path):
     assert str(e.value) == (
         f"unknown key 'kernel_memmory' in hardware profile. Where: {path}, key 'cores.kernel_memmory'. "
         "Fix: did you mean 'kernel_memory'? allowed keys here: count, kernel_memory, neuron_memory, bias_memory, "
-        "destinations, synops_ceiling.")
+        "destinations, synops_ceiling, neurons, synaptic_memory, fan_in.")
 
 
 def test_unknown_key_inside_a_quantity(tmp_path):
@@ -206,3 +206,73 @@ def test_profile_validates_itself():
 def test_schema_quantity_sections_have_no_free_keys_where_typos_matter():
     # free-form keys are only allowed in 'info' and 'power.idle_rails'
     assert "*" not in SCHEMA["power"] and "*" not in SCHEMA["latency"] and "*" not in SCHEMA["energy"]
+
+
+def test_dynapcnn_has_speck_cores_and_says_it_is_legacy(speck2f):
+    d = load_profile("dynapcnndevkit")
+    assert d.name == "dynapcnn" and d.architecture == "layer-per-core"
+    assert d.cores == speck2f.cores and d.constraints == speck2f.constraints
+    assert d.samna_module == "samna.dynapcnn" and d.sensor_power is None
+    assert "samna 0.46.0 dropped the DynapcnnDevKit" in d.notes[0] and "PR #278" in d.notes[0]
+    assert {d.static_power.confidence, d.energy_per_synop.confidence, d.latency_per_layer.confidence} == {"assumed"}
+
+
+def test_loihi_profiles():
+    l1, l2 = load_profile("loihi"), load_profile("loihi2")
+    assert (l1.architecture, l1.cores) == ("neuron-cores", ())
+    assert vars(l1.neuro_cores) == {"count": 128, "neurons": 1024, "synaptic_memory_bytes": 131072, "fan_in": 4096}
+    assert vars(l2.neuro_cores) == {"count": 128, "neurons": 8192, "synaptic_memory_bytes": 196608, "fan_in": None}
+    assert l1.quantity("energy.per_synop").value == pytest.approx(23.6e-12)
+    assert {l1.quantity(f"energy.{k}").confidence for k in ("per_synop", "per_spike", "per_neuron_update")} == \
+        {"simulated"}
+    assert {l2.quantity(f"energy.{k}").confidence for k in ("per_synop", "per_spike", "per_neuron_update")} == \
+        {"assumed"}
+    assert (l1.weight_bits, l2.weight_bits) == (9, 8)
+    assert l2.quantity("latency.per_synop").value == pytest.approx(3.5e-9 / 5)
+
+
+def test_generic_45nm_is_a_dense_accelerator_with_horowitz_energies():
+    g = load_profile("generic_45nm")
+    assert g.name == "generic-45nm" and g.architecture == "dense-accelerator" and g.cores == ()
+    mac = g.quantity("energy.per_mac")
+    assert mac.value == pytest.approx(3.7e-12 + 0.9e-12) and mac.range == pytest.approx((0.2e-12 + 0.03e-12, 4.6e-12))
+    assert g.static_power is None and g.quantity("latency.per_layer") is None
+
+
+def test_profile_json_names_the_architecture():
+    d = load_profile("loihi").to_dict()
+    assert d["architecture"] == "neuron-cores" and d["neuro_cores"]["neurons"] == 1024 and d["notes"]
+
+
+def _loihi_variant(tmp_path, edit):
+    raw = yaml.safe_load(packaged_text("loihi"))
+    edit(raw)
+    path = tmp_path / "chip.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False, allow_unicode=True))
+    return path
+
+
+def test_neuron_cores_profile_needs_its_core_limits(tmp_path):
+    path = _loihi_variant(tmp_path, lambda raw: raw["cores"].pop("neurons"))
+    with pytest.raises(InputError) as e:
+        load_profile(path)
+    assert str(e.value) == (f"invalid hardware profile: required key is missing. Where: {path}, key 'cores.neurons'. "
+                            "Fix: a neuron-cores profile needs cores.neurons.")
+
+
+def test_core_keys_of_another_architecture_are_refused(tmp_path):
+    def edit(raw):
+        raw["cores"]["neurons"] = {"value": 1024, "source": "x", "confidence": "assumed"}
+    path = write_variant(tmp_path, edit)
+    with pytest.raises(InputError) as e:
+        load_profile(path)
+    assert str(e.value) == (
+        f"invalid hardware profile: does not apply to a layer-per-core chip. Where: {path}, key 'cores.neurons'. "
+        "Fix: remove it, or set 'architecture' to the chip's kind (layer-per-core, neuron-cores, dense-accelerator).")
+
+
+def test_unknown_architecture_suggests(tmp_path):
+    path = _loihi_variant(tmp_path, lambda raw: raw.update(architecture="neuron-core"))
+    with pytest.raises(InputError, match=r"unknown architecture 'neuron-core'.*did you mean 'neuron-cores'.*"
+                                         r"key 'architecture'"):
+        load_profile(path)

@@ -1,7 +1,12 @@
 """One test per design rule: a violating layer triggers exactly that code, with the exact text."""
 
-from qsnn_deploy.hw import RULES, Core, Profile, check
+import numpy as np
+import pytest
+
+from qsnn_deploy.errors import InputError
+from qsnn_deploy.hw import RULES, Core, Profile, check, load_profile
 from qsnn_deploy.hw.rules import Violation
+from qsnn_deploy.ir import ChipLayer, Network
 
 
 def only(violations, code):
@@ -11,7 +16,8 @@ def only(violations, code):
 
 def test_every_rule_has_a_unique_code_and_name():
     assert len({r.name for r in RULES.values()}) == len(RULES)
-    assert all(code.startswith("SPK") and len(code) == 6 for code in RULES)
+    prefixes = {"layer-per-core": "SPK", "neuron-cores": "LOI"}
+    assert all(code.startswith(prefixes[r.architecture]) and len(code) == 6 for code, r in RULES.items())
 
 
 def test_valid_network_has_no_violations(nmnist_net, speck2f):
@@ -145,5 +151,112 @@ def test_violation_to_dict():
 
 
 def test_every_registered_rule_has_a_test_here():
-    tested = {name.split("_")[1].upper() for name in globals() if name.startswith("test_spk")}
+    tested = {name.split("_")[1].upper() for name in globals() if name.startswith(("test_spk", "test_loi"))}
     assert tested == set(RULES)
+
+
+def test_spk015_destinations(layers, speck2f):
+    convs = [layers.conv(f"conv{i}", 2, 2, 1, (8, 8)) for i in range(1, 5)]
+    convs[0] = convs[0].replace(destinations=("conv2", "conv3", "conv4", "output"))  # the readout takes no slot
+    assert only(check(layers.chain(*convs), speck2f), "SPK015") == [(
+        "conv1", "sends its output to 3 layers (conv2, conv3, conv4) but a core has 2 destinations",
+        "duplicate conv1 onto a free core (same weights and input) and send conv4 from the copy")]
+    convs[0] = convs[0].replace(destinations=("conv2", "conv4"))
+    assert check(layers.chain(*convs), speck2f) == []
+
+
+def test_spk016_iaf_only(layers, speck2f):
+    net = layers.chain(layers.conv("conv1", 2, 4, 3, (16, 16), neuron="lif"))
+    assert only(check(net, speck2f), "SPK016") == [(
+        "conv1", "uses LIF neurons; the chip's cores run integrate-and-fire (IAF) neurons only",
+        "replace the LIF neurons of conv1 by IAF neurons and fine-tune")]
+
+
+UNSUPPORTED = (("pool1", "MaxPool2d"), ("bn1", "BatchNorm2d"), ("drop", "Dropout"), ("act", "GELU"))
+
+
+def test_spk017_unsupported_modules(layers, speck2f):
+    net = Network((layers.conv("conv1", 2, 4, 3, (16, 16)),), (2, 16, 16), unsupported=UNSUPPORTED)
+    assert only(check(net, speck2f), "SPK017") == [
+        ("pool1", "node pool1 (MaxPool2d) has no place in a core (conv → IAF → sum-pool)",
+         "replace pool1 by a sum-pool of the same size (or AvgPool, scaled by k² on the chip) and fine-tune"),
+        ("bn1", "node bn1 (BatchNorm2d) has no place in a core (conv → IAF → sum-pool)",
+         "fold bn1 into the convolution before it (w·γ/σ, bias (b − μ)·γ/σ + β) before converting"),
+        ("drop", "node drop (Dropout) has no place in a core (conv → IAF → sum-pool)",
+         "remove drop (it does nothing at inference)"),
+        ("act", "node act (GELU) has no place in a core (conv → IAF → sum-pool)",
+         "remove act or replace it by a supported operation (Conv2d, Linear, SumPool2d/AvgPool2d, Flatten, IAF)"),
+    ]
+
+
+# --- neuron-cores (Loihi) rules --------------------------------------------------------------------------
+
+
+def test_speck_rules_do_not_apply_to_loihi_and_back(layers):
+    # a 5×3 kernel, stride 3 and LIF neurons are fine on Loihi; fan-in 2·15 is tiny
+    net = layers.chain(layers.conv("conv1", 2, 4, (5, 3), (30, 30), stride=3, neuron="lif"))
+    assert check(net, load_profile("loihi")) == []
+    assert {v.code for v in check(net, load_profile("speck2f"))} == {"SPK001", "SPK003", "SPK016"}
+
+
+def test_loi001_weight_bits():
+    w = np.zeros((2, 1, 1, 1))
+    w[0, 0, 0, 0], w[1, 0, 0, 0] = 200, -5  # needs 9 bits; Loihi 2 stores 8
+    net = Network((ChipLayer("conv1", w, (1, 4, 4), scale=1.0),), (1, 4, 4))
+    assert only(check(net, load_profile("loihi2")), "LOI001") == [(
+        "conv1", "weights need 9 bits (largest |w| = 200) but the chip stores 8-bit weights",
+        "re-discretise conv1 to 8-bit weights (one scale per layer)")]
+    assert check(net, load_profile("loihi")) == []  # Loihi 1 stores up to 9 bits
+
+
+def test_loi002_fan_in(layers):
+    net = layers.chain(layers.conv("conv1", 512, 4, 3, (8, 8)))  # 512·9 = 4608 inputs per neuron
+    assert only(check(net, load_profile("loihi")), "LOI002") == [(
+        "conv1", "each neuron has 4608 inputs (512 channels × 3×3 kernel) but a core receives at most 4096 input "
+        "axons", "reduce the input channels of conv1 (512 → 455)")]
+
+
+def test_loi002_fan_in_counts_the_folded_sum_pool(layers):
+    net = layers.chain(layers.conv("conv1", 2, 128, 1, (8, 8), pool=2), layers.conv("conv2", 128, 2, 3, (4, 4)))
+    # conv2: 128 channels × 9 × (2×2 pool) = 4608 inputs
+    assert only(check(net, load_profile("loihi")), "LOI002") == [(
+        "conv2", "each neuron has 4608 inputs (128 channels × 3×3 kernel × 2×2 folded sum-pool) but a core receives "
+        "at most 4096 input axons", "reduce out_channels of conv1 (128 → 113)")]
+
+
+def test_loi003_synaptic_memory(layers):
+    # Loihi 2: 196608 B per core, no fan-in limit; one neuron with 2048·100 inputs of 8 bits needs 204800 B
+    net = layers.chain(layers.linear("fc", (2048, 10, 10), 1))
+    assert only(check(net, load_profile("loihi2")), "LOI003") == [(
+        "fc", "one neuron's 204800 synapses × 8 bits need 204800 bytes but a core has 196608 bytes of synaptic "
+        "memory", "reduce the input channels of fc (2048 → 1966)")]
+
+
+def test_loi004_core_budget(layers):
+    net = layers.chain(layers.conv("conv1", 2, 64, 1, (128, 128)))  # 64·128·128 neurons = 1024 cores of 1024
+    assert only(check(net, load_profile("loihi")), "LOI004") == [(
+        None, "the network needs 1024 cores (conv1 1024) but loihi has 128",
+        "halve out_channels of conv1 (64 → 32), which alone uses 1024 cores")]
+
+
+def test_loi005_unsupported_nodes(layers):
+    net = Network((layers.conv("conv1", 2, 4, 3, (16, 16)),), (2, 16, 16), unsupported=UNSUPPORTED[:1])
+    assert only(check(net, load_profile("loihi")), "LOI005") == [(
+        "pool1", "node pool1 (MaxPool2d) has no equivalent on the chip",
+        "replace pool1 by a sum-pool of the same size (or AvgPool, scaled by k² on the chip) and fine-tune")]
+
+
+# --- the IR fields these rules read -----------------------------------------------------------------------
+
+
+def test_ir_fields_default_to_a_plain_iaf_chain(layers):
+    layer = layers.conv("conv1", 2, 4, 3, (16, 16))
+    assert layer.neuron == "iaf" and layer.destinations is None
+    assert Network((layer,), (2, 16, 16)).unsupported == ()
+
+
+def test_ir_refuses_unknown_destinations_and_empty_neuron(layers):
+    with pytest.raises(InputError, match="destination conv9 is not a layer of the network"):
+        Network((layers.conv("conv1", 2, 4, 3, (16, 16), destinations=("conv9",)),), (2, 16, 16))
+    with pytest.raises(InputError, match="neuron model must be a non-empty name"):
+        layers.conv("conv1", 2, 4, 3, (16, 16), neuron="")

@@ -1,0 +1,170 @@
+"""Power, energy and latency from the terms a profile declares (pure functions).
+
+Power = resting (``power.static``) + sensor (``power.sensor``, when the on-chip sensor is used)
++ Σ E_term · count_term / sample duration, over the energy terms the profile declares:
+
+=====================  ===============================================================
+``energy.per_synop``    SynOps (input events × fan-out) measured by emulation
+``energy.per_spike``    spikes (output events of every layer) measured by emulation
+``energy.per_neuron_update``  neurons × time steps (time-stepped chips update every neuron)
+``energy.per_mac``      MACs of one dense pass of the same network run as an ANN
+=====================  ===============================================================
+
+Latency: ``latency.per_layer`` × layers for an event-driven pipeline; for a time-stepped chip a
+spike crosses one layer per time step, and a step lasts max(``latency.timestep_min``, the busiest
+core's work: neurons × ``latency.per_neuron_update`` + SynOps × ``latency.per_synop``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .profile import Profile, Quantity, weakest_confidence
+
+#: energy key → (activity count it multiplies, label)
+ENERGY_TERMS = {"per_synop": ("synops", "SynOps"), "per_spike": ("spikes", "spikes"),
+                "per_neuron_update": ("neuron_updates", "neuron updates"), "per_mac": ("macs", "MACs (as an ANN)")}
+
+
+@dataclass(frozen=True)
+class PowerTerm:
+    """One part of the power: the resting power, the sensor, or an energy term times its rate."""
+
+    name: str  # "resting", "sensor", or an activity count name ("synops", ...)
+    label: str
+    power_w: float
+    low_w: float
+    high_w: float
+    confidence: str
+    count: float | None = None  # events per inference (energy terms only)
+    energy_per_event_j: float | None = None
+
+    @property
+    def energy_per_inference_j(self) -> float | None:
+        return None if self.count is None else self.count * self.energy_per_event_j
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "label": self.label, "power_w": self.power_w, "range_w": [self.low_w, self.high_w],
+                "confidence": self.confidence, "count_per_inference": self.count,
+                "energy_per_event_j": self.energy_per_event_j}
+
+
+@dataclass(frozen=True)
+class PowerModel:
+    terms: tuple[PowerTerm, ...]
+    power_w: float | None  # None when a declared term's activity is unknown
+    range_w: tuple[float, float] | None
+    confidence: str | None
+    static_w: float | None
+    dynamic_w: float | None
+    dynamic_energy_j: float | None  # per inference
+    provenance: dict[str, Quantity] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+
+def _range(q: Quantity) -> tuple[float, float]:
+    return q.range if q.range is not None else (float(q.value), float(q.value))
+
+
+def power_model(profile: Profile, counts: dict[str, float | None], duration_s: float,
+                include_sensor: bool = False) -> PowerModel:
+    """Power terms of ``profile`` for activity ``counts`` (per inference) over ``duration_s``."""
+    terms: list[PowerTerm] = []
+    prov: dict[str, Quantity] = {}
+    warnings: list[str] = []
+    static = profile.quantity("power.static")
+    parts = [("resting", "resting", static)]
+    if include_sensor:
+        sensor = profile.quantity("power.sensor")
+        if sensor is None:
+            warnings.append(f"{profile.name} has no sensor power figure; the sensor is not counted")
+        parts.append(("sensor", "sensor", sensor))
+    for name, label, q in parts:
+        if q is not None:
+            lo, hi = _range(q)
+            terms.append(PowerTerm(name, label, float(q.value), lo, hi, q.confidence))
+            prov[f"power_{'static' if name == 'resting' else name}"] = q
+    if static is None:
+        warnings.append(f"{profile.name} declares no resting power: power is the dynamic part only")
+
+    missing = []
+    for key, (count_name, label) in ENERGY_TERMS.items():
+        q = profile.quantity(f"energy.{key}")
+        if q is None:
+            continue
+        prov[f"energy_{key}"] = q
+        count = counts.get(count_name)
+        if count is None:
+            missing.append(label)
+            continue
+        lo, hi = _range(q)
+        rate = count / duration_s
+        terms.append(PowerTerm(count_name, label, float(q.value) * rate, lo * rate, hi * rate, q.confidence,
+                               count, float(q.value)))
+    dynamic = [t for t in terms if t.count is not None]
+    if not any(k.startswith("energy_") for k in prov):
+        warnings.append(f"{profile.name} declares no energy terms: dynamic power is unknown")
+        missing.append("energy terms")
+    if missing:
+        warnings.append(f"unknown activity ({', '.join(missing)}): power and energy per inference are unknown")
+        return PowerModel(tuple(terms), None, None, None, None if static is None else float(static.value), None,
+                          None, prov, tuple(warnings))
+    total = sum(t.power_w for t in terms)
+    rng = (sum(t.low_w for t in terms), sum(t.high_w for t in terms))
+    static_w = sum(t.power_w for t in terms if t.count is None)
+    return PowerModel(tuple(terms), total, rng, weakest_confidence(t.confidence for t in terms), static_w,
+                      sum(t.power_w for t in dynamic), sum(t.energy_per_inference_j for t in dynamic), prov,
+                      tuple(warnings))
+
+
+@dataclass(frozen=True)
+class LatencyModel:
+    """Latency of one event through the network: ``steps`` × ``per_step_s``."""
+
+    latency_s: float | None
+    kind: str  # "pipeline" (per layer), "time-stepped" (one layer per time step) or "unknown"
+    steps: int
+    per_step_s: float | None
+    confidence: str | None
+    provenance: dict[str, Quantity] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def description(self) -> str:
+        if self.per_step_s is None:
+            return "no latency terms"
+        unit = "layers" if self.kind == "pipeline" else "time steps"
+        return f"{self.steps} {unit} × {self.per_step_s:.3g} s"
+
+
+def latency_model(profile: Profile, n_layers: int, core_work: list[tuple[float, float | None]],
+                  dt_s: float | None = None) -> LatencyModel:
+    """Latency of one event through ``n_layers`` layers.
+
+    ``core_work`` holds, per layer, (neurons on its busiest core, SynOps per time step on that core
+    or None when unknown); used by time-stepped profiles. ``dt_s`` is the network's time step,
+    to warn when a step cannot keep up with real time.
+    """
+    per_layer = profile.quantity("latency.per_layer")
+    if per_layer is not None:
+        return LatencyModel(float(per_layer.value) * n_layers, "pipeline", n_layers, float(per_layer.value),
+                            per_layer.confidence, {"latency_per_layer": per_layer})
+    keys = ("timestep_min", "per_neuron_update", "per_synop")
+    qs = {k: profile.quantity(f"latency.{k}") for k in keys}
+    if all(q is None for q in qs.values()):
+        return LatencyModel(None, "unknown", n_layers, None, None,
+                            warnings=(f"{profile.name} declares no latency terms: latency is unknown",))
+    prov = {f"latency_{k}": q for k, q in qs.items() if q is not None}
+    warnings = []
+    floor = 0.0 if qs["timestep_min"] is None else float(qs["timestep_min"].value)
+    t_neuron = 0.0 if qs["per_neuron_update"] is None else float(qs["per_neuron_update"].value)
+    t_synop = 0.0 if qs["per_synop"] is None else float(qs["per_synop"].value)
+    work = [n * t_neuron + (synops or 0.0) * t_synop for n, synops in core_work]
+    if qs["per_synop"] is not None and any(s is None for _, s in core_work):
+        warnings.append("SynOps unknown: the time step counts neuron updates only (a lower bound)")
+    step = max([floor, *work])
+    if dt_s is not None and step > dt_s:
+        warnings.append(f"one time step needs {step:.3g} s but the network's time step is {dt_s:.3g} s: "
+                        f"{profile.name} would run slower than real time")
+    return LatencyModel(n_layers * step, "time-stepped", n_layers, step,
+                        weakest_confidence(q.confidence for q in prov.values()), prov, tuple(warnings))

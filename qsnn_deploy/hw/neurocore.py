@@ -1,0 +1,68 @@
+"""Placement on ``neuron-cores`` chips (Loihi): each layer's neurons spread over identical cores.
+
+A core holds at most ``neurons`` neurons and ``synaptic_memory_bytes`` of synapses. Convolution
+weights are not shared on such chips, so every neuron stores its own ``fan_in`` synapses of
+``synapse_bits`` each (the network's weight bits; format overhead is ignored, so this is a lower
+bound). A layer needs ⌈neurons / neurons per core⌉ cores; the chip has ``count``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..ir import Network
+from ..quant.chip import WEIGHT_BITS
+from .counts import fan_in, neurons, weight_bits
+from .profile import Profile
+
+
+@dataclass(frozen=True)
+class LayerPlacement:
+    """One layer on a neuron-cores chip."""
+
+    name: str
+    neurons: int
+    fan_in: int
+    synapse_bits: int
+    neurons_per_core: int  # 0: not even one neuron's synapses fit a core
+    cores: int | None  # None when no core can hold a neuron of the layer
+    limited_by: str  # "neurons" or "synaptic memory"
+
+    @property
+    def synaptic_memory_bytes(self) -> int:
+        """Synapses of the whole layer, in bytes (rounded up)."""
+        return -(-self.neurons * self.fan_in * self.synapse_bits // 8)
+
+
+@dataclass(frozen=True)
+class NeuroPlacement:
+    layers: tuple[LayerPlacement, ...]
+    cores_used: int
+    cores_available: int
+
+    @property
+    def ok(self) -> bool:
+        return all(p.cores is not None for p in self.layers) and self.cores_used <= self.cores_available
+
+    def layer(self, name: str) -> LayerPlacement:
+        return next(p for p in self.layers if p.name == name)
+
+
+def place_neurons(network: Network, profile: Profile) -> NeuroPlacement:
+    """Cores each layer needs on ``profile`` (a ``neuron-cores`` profile)."""
+    nc = profile.neuro_cores
+    if nc is None:
+        raise ValueError(f"profile {profile.name} has no neuron-core limits")
+    # integer weights: the bits they need; a float network: the chip's weight bits (or the discretiser's)
+    bits = weight_bits(network) or profile.weight_bits or WEIGHT_BITS
+    memory_bits = nc.synaptic_memory_bytes * 8
+    out = []
+    for i, layer in enumerate(network.layers):
+        n, f = neurons(layer), fan_in(network, i)
+        by_memory = memory_bits // (f * bits)
+        per_core = min(nc.neurons, by_memory)
+        cores = -(-n // per_core) if per_core > 0 else None
+        out.append(LayerPlacement(layer.name, n, f, bits, per_core, cores,
+                                  "neurons" if nc.neurons <= by_memory else "synaptic memory"))
+    used = sum(p.cores or 0 for p in out)
+    return NeuroPlacement(tuple(out), used, nc.count)

@@ -1,0 +1,87 @@
+"""Design rules of ``neuron-cores`` chips (Loihi): weight bits, fan-in and synaptic memory per core,
+number of cores, unsupported nodes. Codes ``LOI0NN``; see :mod:`qsnn_deploy.hw.neurocore` for the model."""
+
+from __future__ import annotations
+
+from ..ir import Network
+from .counts import fan_in, layer_weight_bits
+from .neurocore import place_neurons
+from .profile import Profile
+from .rules import Violation, layer_rule, rule, unsupported_fix
+
+ARCH = "neuron-cores"
+
+
+def _inputs(network: Network, i: int) -> str:
+    layer = network.layers[i]
+    kh, kw = layer.kernel_size
+    pool = network.layers[i - 1].pool if i > 0 else 1
+    folded = f" × {pool}×{pool} folded sum-pool" if pool > 1 else ""
+    return f"{layer.c_in} channels × {kh}×{kw} kernel{folded}"
+
+
+def _fewer_inputs(network: Network, i: int, per_channel_limit: int) -> str:
+    """Fix: fewer input channels so that each neuron has at most ``per_channel_limit`` × c_in inputs."""
+    layer = network.layers[i]
+    m = per_channel_limit
+    if i > 0 and m >= 1:
+        return f"reduce out_channels of {network.layers[i - 1].name} ({layer.c_in} → {m})"
+    if m >= 1:
+        return f"reduce the input channels of {layer.name} ({layer.c_in} → {m})"
+    return f"use a smaller kernel in {layer.name}"
+
+
+@layer_rule("LOI001", "weight-bits", "integer weights fit the chip's weight bits", ARCH)
+def _weight_bits(layer, i, network, profile):
+    have, need = profile.weight_bits, layer_weight_bits(layer)
+    if have is None or need is None or need <= have:
+        return None
+    return [(f"weights need {need} bits (largest |w| = {int(abs(layer.weight).max())}) but the chip stores "
+             f"{have}-bit weights", f"re-discretise {layer.name} to {have}-bit weights (one scale per layer)")]
+
+
+@layer_rule("LOI002", "fan-in", "one neuron's inputs <= input axons per core", ARCH)
+def _fan_in(layer, i, network, profile):
+    limit = profile.neuro_cores.fan_in
+    f = fan_in(network, i)
+    if limit is None or f <= limit:
+        return None
+    per_channel = f // layer.c_in
+    return [(f"each neuron has {f} inputs ({_inputs(network, i)}) but a core receives at most {limit} input axons",
+             _fewer_inputs(network, i, limit // per_channel))]
+
+
+@layer_rule("LOI003", "synaptic-memory", "one neuron's synapses fit a core's synaptic memory", ARCH)
+def _synaptic_memory(layer, i, network, profile):
+    p = place_neurons(network, profile).layers[i]
+    if p.neurons_per_core > 0:
+        return None
+    have = profile.neuro_cores.synaptic_memory_bytes
+    need = -(-p.fan_in * p.synapse_bits // 8)
+    per_channel = p.fan_in // layer.c_in
+    return [(f"one neuron's {p.fan_in} synapses × {p.synapse_bits} bits need {need} bytes but a core has {have} "
+             f"bytes of synaptic memory", _fewer_inputs(network, i, have * 8 // (per_channel * p.synapse_bits)))]
+
+
+@rule("LOI004", "core-budget", "cores needed by all layers <= cores on the chip", ARCH)
+def _core_count(network: Network, profile: Profile) -> list[Violation]:
+    placement = place_neurons(network, profile)
+    if placement.cores_used <= placement.cores_available:
+        return []
+    per_layer = ", ".join(f"{p.name} {p.cores}" for p in placement.layers if p.cores)
+    worst = max((p for p in placement.layers if p.cores), key=lambda p: p.cores)
+    layer = network.layer(worst.name)
+    chan = "out_features" if layer.kind == "linear" else "out_channels"
+    fix = (f"halve {chan} of {worst.name} ({layer.c_out} → {layer.c_out // 2}), which alone uses {worst.cores} "
+           f"cores" if layer.c_out > 1 else f"reduce the output size of {worst.name} ({worst.cores} cores)")
+    return [Violation("LOI004", "core-budget", None,
+                      f"the network needs {placement.cores_used} cores ({per_layer}) but {profile.name} has "
+                      f"{placement.cores_available}", fix)]
+
+
+@rule("LOI005", "unsupported-node", "only Conv2d/Linear → spiking neuron layers", ARCH)
+def _unsupported(network: Network, profile: Profile) -> list[Violation]:
+    allowed = "Conv2d, Linear, SumPool2d/AvgPool2d, Flatten, IF/LIF"
+    return [Violation("LOI005", "unsupported-node", name, f"node {name} ({node_type}) has no equivalent on the chip",
+                      unsupported_fix(name, node_type, allowed))
+            for name, node_type in network.unsupported]
