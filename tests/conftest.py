@@ -25,6 +25,8 @@ def sinabs_dynapcnn():
     existing = sys.modules.get("samna")
     if existing is not None and not getattr(existing, "STANDIN", False):
         pytest.skip("a real samna module is already imported")
+    import torch  # noqa: F401  (torch must be imported before the stand-in: it inspects module files)
+
     sys.path.insert(0, str(STANDIN))
     import samna
 

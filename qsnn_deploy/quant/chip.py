@@ -7,6 +7,7 @@ those, multiply every parameter by it and round to nearest (ties to even, like `
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass
 
@@ -93,4 +94,4 @@ def discretize_network(net: Network) -> Network:
     layers = tuple(discretize_layer(layer) for layer in net.layers)
     meta = dict(net.metadata)
     meta["weight_bits"], meta["state_bits"] = WEIGHT_BITS, STATE_BITS
-    return Network(layers, net.input_shape, net.dt_us, meta)
+    return dataclasses.replace(net, layers=layers, metadata=meta)

@@ -94,9 +94,13 @@ def test_export_and_dry_run_with_the_driver(board, model_file, raster_file, tmp_
 
 
 def test_chip_only_flags_need_a_chip_target(model_file):
-    for flags in (["--dry-run"], ["--compare", "emulator"], ["--export-config", "x.json"], ["--measure-power"]):
+    for flags in (["--dry-run"], ["--export-config", "x.json"], ["--measure-power"]):
         res = _run("deploy", model_file, "--target", "emulator", *flags)
         assert res.exit_code == 2 and "only apply to a chip target" in res.stderr
+    res = _run("deploy", model_file, "--target", "emulator", "--compare", "emulator")
+    assert res.exit_code == 2 and "compares a chip with the emulator" in res.stderr
+    res = _run("deploy", model_file, "--target", "speck2f", "--mode", "event")
+    assert res.exit_code == 2 and "only apply to --target emulator" in res.stderr
     res = _run("deploy", model_file, "--target", "speck2f", "--export-config", "x.txt")
     assert res.exit_code in (2, 5)
 
