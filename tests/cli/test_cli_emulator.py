@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from helpers import run_cli
 from qsnn_deploy.data.events import EVENT_DTYPE
@@ -12,9 +13,10 @@ def _json(*args):
     return json.loads(run_cli("deploy", *args, "--format", "json", "-q").stdout)
 
 
-def test_event_mode_on_a_split(tiny_bundle):
-    out = _json(tiny_bundle, "--mode", "event", "--limit", "12")
-    assert out["mode"] == "event" and out["samples"] == 12 and 0 <= out["accuracy"] <= 1
+@pytest.mark.parametrize("mode", ["binned", "event"])
+def test_whole_test_split_in_both_modes(tiny_bundle, mode):
+    out = _json(tiny_bundle, "--mode", mode)
+    assert out["mode"] == mode and out["samples"] == 359 and 0 <= out["accuracy"] <= 1
     assert set(out["layer_spike_counts"]) == {"conv1", "conv2", "conv3", "fc"}
 
 
