@@ -53,17 +53,11 @@ def ann_from_spec(spec: ModelSpec) -> nn.Sequential:
 
 def load_ann(spec: ModelSpec, path: str | Path) -> nn.Sequential:
     """The ANN of ``spec`` with the weights of a state-dict file (never executes code from it)."""
-    import pickle
-    import zipfile
+    from ..train.checkpoint import read_torch_file
 
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"ANN weights '{path}' do not exist", fix="save them with torch.save(model.state_dict(), path)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:
-        raise InputError(f"'{path}' is not a readable PyTorch state dict ({type(exc).__name__})",
-                         fix="the file may be truncated or corrupt; save it again") from None
+    state = read_torch_file(path, "state dict", "save them with torch.save(model.state_dict(), path)",
+                            "the file may be truncated or corrupt; save it again")
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

@@ -28,16 +28,23 @@ def save_checkpoint(path: Path, model: SpikingCNN, extra: dict[str, Any]) -> Non
     os.replace(tmp, path)
 
 
+def read_torch_file(path: Path, what: str, missing_fix: str, corrupt_fix: str) -> Any:
+    """``torch.load(weights_only=True)`` (never runs code from the file) with clear errors for a missing
+    or unreadable ``what`` ("checkpoint", "state dict", ...)."""
+    if not path.is_file():
+        raise InputError(f"{what} '{path}' does not exist", fix=missing_fix)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:
+        raise InputError(f"'{path}' is not a readable PyTorch {what} ({type(exc).__name__})",
+                         fix=corrupt_fix) from None
+
+
 def load_checkpoint(path: str | Path) -> tuple[SpikingCNN, dict[str, Any]]:
     """Rebuild the model of a checkpoint; never executes code from the file."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"checkpoint '{path}' does not exist", fix="pass the checkpoint.pt of a training run")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:
-        raise InputError(f"'{path}' is not a readable PyTorch checkpoint ({type(exc).__name__})",
-                         fix="the file may be truncated or corrupt; re-run training or copy it again") from None
+    payload = read_torch_file(path, "checkpoint", "pass the checkpoint.pt of a training run",
+                              "the file may be truncated or corrupt; re-run training or copy it again")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise InputError(f"'{path}' is not a qsnn-deploy checkpoint",
                          fix="use the checkpoint.pt written by `qsnn-deploy train`, or convert a NIR file")
