@@ -76,3 +76,36 @@ def _json_default(value: Any):
 format_option = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
                              show_default=True, help="table for people, json (on stdout) for scripts")
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="no progress bars")
+
+
+def _shape(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        dims = tuple(int(v) for v in value.replace("x", ",").split(","))
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not C,H,W (e.g. 2,34,34)") from None
+    if len(dims) not in (1, 3) or min(dims) < 1:
+        raise click.BadParameter(f"'{value}' is not C,H,W (e.g. 2,34,34)")
+    return dims
+
+
+def nir_import_options(command):
+    """What a foreign NIR graph may leave open: the same options on convert, estimate and deploy."""
+    for option in reversed([
+        click.option("--input-shape", callback=_shape, help="C,H,W of one input frame, for NIR graphs that lack it"),
+        click.option("--approximate-leak", is_flag=True,
+                     help="run LIF neurons of a NIR graph as IAF (drops the leak; Speck has none)"),
+        click.option("--reset", type=click.Choice(["subtract", "zero"]), default=None,
+                     help="reset of NIR neurons when the graph does not say [default: subtract]"),
+        click.option("--dt-us", type=float, default=None, help="time step in µs (NIR graphs; LIF input gain r·dt/τ)"),
+    ]):
+        command = option(command)
+    return command
+
+
+def import_options(input_shape, approximate_leak, reset, dt_us):
+    """The library's ImportOptions from the CLI values."""
+    from qsnn_deploy.convert.nir_import import ImportOptions
+
+    return ImportOptions(input_shape=input_shape, approximate_leak=approximate_leak, reset=reset, dt_us=dt_us)

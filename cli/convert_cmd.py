@@ -4,19 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import emit_json, log
-
-
-def _shape(ctx, param, value):
-    if value is None:
-        return None
-    try:
-        dims = tuple(int(v) for v in value.replace("x", ",").split(","))
-    except ValueError:
-        raise click.BadParameter(f"'{value}' is not C,H,W (e.g. 2,34,34)") from None
-    if len(dims) not in (1, 3) or min(dims) < 1:
-        raise click.BadParameter(f"'{value}' is not C,H,W (e.g. 2,34,34)")
-    return dims
+from .common import emit_json, import_options, log, nir_import_options
 
 
 @click.command(epilog="""\b
@@ -40,12 +28,7 @@ written on failure.""")
 @click.option("--force", "--overwrite", "force", is_flag=True, help="replace an existing bundle folder")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "onnx"]), default="text", show_default=True,
               help="text or json summary on stdout; onnx also writes model.onnx")
-@click.option("--input-shape", callback=_shape, help="C,H,W of one input frame, for NIR graphs that lack it")
-@click.option("--approximate-leak", is_flag=True,
-              help="run LIF/CubaLIF neurons as IF: the leak (and synaptic filter) is dropped, listed in report.md")
-@click.option("--reset", type=click.Choice(["subtract", "zero"]), default=None,
-              help="reset of NIR neurons when the graph does not say [default: subtract]")
-@click.option("--dt-us", type=float, default=None, help="time step in µs (NIR graphs; LIF input gain r·dt/τ)")
+@nir_import_options
 @click.option("--zero-weight-warn", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="warn when more than this share of a layer's weights round to zero")
 @click.option("--from-ann", "ann_model", metavar="MODEL_YAML", default=None,
@@ -69,9 +52,7 @@ def convert(model, target, out, force, fmt, input_shape, approximate_leak, reset
         if given:
             raise UsageError(f"{', '.join(given)} only apply to ANN conversion", fix="add --from-ann MODEL_YAML")
         from qsnn_deploy.convert.bundle import convert_model
-        from qsnn_deploy.convert.nir_import import ImportOptions
-
-        options = ImportOptions(input_shape=input_shape, approximate_leak=approximate_leak, reset=reset, dt_us=dt_us)
+        options = import_options(input_shape, approximate_leak, reset, dt_us)
         res = convert_model(model, target, out, overwrite=force, options=options, onnx=onnx,
                             zero_weight_warn=zero_weight_warn)
     else:

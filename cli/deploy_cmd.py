@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from .common import emit_json, log, quiet_option
+from .common import emit_json, import_options, log, nir_import_options, quiet_option
 
 CHIP_ONLY = ("export_config", "dry_run", "measure_power", "list_devices", "monitor_all")
 EMULATOR_ONLY = ("save_events", "monitor", "plot", "sensor_pool", "roi", "merge_polarity", "flip_x", "flip_y")
@@ -72,16 +72,19 @@ A chip target needs SynSense's real samna driver (`qsnn-deploy doctor` checks); 
 @click.option("--slow-clk-hz", type=float,
               help="chip or event mode: slow clock (bias/leak and readout); default one tick per time bin")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@nir_import_options
 @quiet_option
 def deploy(model, target, input_file, dataset, split, limit, batch_size, device, list_devices, export_config,
            dry_run, mode, compare, plot_file, save_events, monitor, sensor_pool, roi, merge_polarity, flip_x, flip_y,
-           measure_power, readout, monitor_all, timeout_s, slow_clk_hz, fmt, quiet) -> None:
+           measure_power, readout, monitor_all, timeout_s, slow_clk_hz, fmt, input_shape, approximate_leak, reset,
+           dt_us, quiet) -> None:
     """Run a converted model on the emulator or a Speck chip and report outputs and accuracy."""
     from qsnn_deploy.deploy.targets import check_target
     from qsnn_deploy.errors import UsageError
 
     if input_file and dataset:
         raise UsageError("give either --input or --dataset, not both")
+    options = import_options(input_shape, approximate_leak, reset, dt_us)
     if model is None and not list_devices:
         raise UsageError("missing the MODEL argument", fix="pass a bundle folder, a model.nir or a checkpoint.pt")
     flags = dict(export_config=export_config, dry_run=dry_run, measure_power=measure_power,
@@ -94,7 +97,7 @@ def deploy(model, target, input_file, dataset, split, limit, batch_size, device,
             raise UsageError(f"{', '.join(used)} only apply to a chip target", fix="add --target speck2f")
         if compare == "emulator":
             raise UsageError("--compare emulator compares a chip with the emulator", fix="use --compare (modes)")
-        return _emulator(model, input_file, dataset, split, limit, batch_size, device or "cpu", fmt, quiet,
+        return _emulator(model, input_file, dataset, split, limit, batch_size, device or "cpu", fmt, quiet, options,
                          mode=mode, compare=bool(compare), plot_file=plot_file, save_events=save_events,
                          monitor=tuple(monitor), readout=readout, slow_clk_hz=slow_clk_hz,
                          sensor=_sensor(sensor_pool, roi, merge_polarity, flip_x, flip_y))
@@ -111,7 +114,7 @@ def deploy(model, target, input_file, dataset, split, limit, batch_size, device,
     if list_devices:
         return _list_devices(fmt)
     _chip(model, target, driver, input_file, dataset, split, limit, device, export_config, dry_run, compare,
-          measure_power, readout, monitor_all, timeout_s, slow_clk_hz, fmt, quiet)
+          measure_power, readout, monitor_all, timeout_s, slow_clk_hz, fmt, quiet, options)
 
 
 def _inputs(net, input_file, dataset, split, limit, quiet, events: bool):
@@ -149,7 +152,7 @@ def _sensor(pool, roi, merge_polarity, flip_x, flip_y):
     return SensorStage(pool=int(pool or 1), roi=box, flip_x=flip_x, flip_y=flip_y, merge_polarity=merge_polarity)
 
 
-def _emulator(model, input_file, dataset, split, limit, batch_size, device, fmt, quiet, mode="binned",
+def _emulator(model, input_file, dataset, split, limit, batch_size, device, fmt, quiet, options=None, mode="binned",
               compare=False, plot_file=None, save_events=None, monitor=(), readout=False, slow_clk_hz=None,
               sensor=None) -> None:
     from qsnn_deploy.convert.loader import load_network
@@ -162,7 +165,7 @@ def _emulator(model, input_file, dataset, split, limit, batch_size, device, fmt,
         raise UsageError("--plot draws the --compare result", fix="add --compare")
     if slow_clk_hz is not None and not slow_clk_hz > 0:
         raise UsageError(f"--slow-clk-hz must be positive, got {slow_clk_hz}")
-    net = load_network(model)
+    net = load_network(model, options)
     if input_file:
         inputs = inputs_from_file(net, input_file, sensor=sensor)
     else:
@@ -275,7 +278,7 @@ def _list_devices(fmt: str) -> None:
 
 
 def _chip(model, target, driver, input_file, dataset, split, limit, device, export_config, dry_run, compare,
-          measure_power, readout, monitor_all, timeout_s, slow_clk_hz, fmt, quiet) -> None:
+          measure_power, readout, monitor_all, timeout_s, slow_clk_hz, fmt, quiet, options=None) -> None:
     from qsnn_deploy.convert.loader import load_network
     from qsnn_deploy.deploy.chip import (
         ChipOptions,
@@ -290,7 +293,7 @@ def _chip(model, target, driver, input_file, dataset, split, limit, device, expo
 
     if export_config:
         check_export_path(export_config, driver)
-    net = load_network(model)
+    net = load_network(model, options)
     plan = plan_chip(net, target, readout=readout, monitor_all=monitor_all or bool(compare), slow_clk_hz=slow_clk_hz)
     options = ChipOptions(device=device, measure_power=measure_power, timeout_s=timeout_s)
     result: dict = {}

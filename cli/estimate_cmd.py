@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from .common import log
+from .common import import_options, log, nir_import_options
 
 
 @click.command(epilog="""\b
@@ -35,11 +35,11 @@ Exits 4 (after printing the report) when the model does not fit a target.""")
 @click.option("--sensor", is_flag=True, help="add the on-chip sensor's (DVS) power")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False),
               help="write a PNG: memory per core against its limits, SynOps per layer, power breakdown")
+@nir_import_options
 @click.option("--quiet", "-q", is_flag=True, help="no progress bars")
-def estimate(model, target, fmt, input_file, dataset, samples, sensor, plot_file, quiet) -> None:
+def estimate(model, target, fmt, input_file, dataset, samples, sensor, plot_file, input_shape, approximate_leak,
+             reset, dt_us, quiet) -> None:
     """Will it fit, where does each layer go, how many SynOps, what power, energy and latency."""
-    from dataclasses import replace
-
     from qsnn_deploy.convert.bundle import discretize_with_warnings
     from qsnn_deploy.convert.loader import load_network
     from qsnn_deploy.errors import UsageError
@@ -52,10 +52,8 @@ def estimate(model, target, fmt, input_file, dataset, samples, sensor, plot_file
     if not names:
         raise UsageError("--target is empty", fix="name a profile, e.g. --target speck2f")
     profiles = [load_profile(t) for t in names]
-    loaded = load_network(model)
-    net, notes = discretize_with_warnings(loaded)
-    if loaded.unsupported and not net.unsupported:  # keep what the importer recorded
-        net = replace(net, unsupported=loaded.unsupported)
+    net, notes = discretize_with_warnings(load_network(model, import_options(input_shape, approximate_leak, reset,
+                                                                             dt_us)))
     for note in notes:
         log(f"warning: {note}")
 

@@ -98,3 +98,20 @@ def test_ann_conversion(tmp_path):
     proc = run_cli("convert", NIR100, "--percentile", "99", "--out", tmp_path / "d", check=False)
     _clean_error(proc, 2, "--percentile only apply to ANN conversion")
     assert not (tmp_path / "c").exists() and not (tmp_path / "d").exists()
+
+
+def test_estimate_and_deploy_take_the_same_import_options(tmp_path):
+    """A foreign NIR graph without an input shape: estimate and deploy ask for --input-shape and accept it."""
+    nodes, edges = _chain_nodes(np.random.default_rng(0))
+    del nodes["input"]["shape"]
+    del nodes["conv"]["input_shape"]
+    path = tmp_path / "noshape.nir"
+    write_layout(path, nodes, edges, "1.0.4")
+    _clean_error(run_cli("estimate", path, "--samples", "0", check=False), 3, "--input-shape")
+    out = json.loads(run_cli("estimate", path, "--samples", "0", "--input-shape", "2,8,8", "--format", "json").stdout)
+    assert len(out["layers"]) == 2 and out["fits"] is True
+    raster = tmp_path / "r.npy"
+    np.save(raster, np.ones((3, 2, 8, 8), np.float32))
+    _clean_error(run_cli("deploy", path, "--input", raster, check=False), 3, "--input-shape")
+    dep = json.loads(run_cli("deploy", path, "--input", raster, "--input-shape", "2,8,8", "--format", "json").stdout)
+    assert len(dep["output_spike_counts"]) == 4
