@@ -114,7 +114,7 @@ def test_unsupported_nodes_recorded_by_the_importer_reach_the_rules(float_nir, m
 
     net = read_nir(float_nir)
     marked = Network(net.layers, net.input_shape, net.dt_us, net.metadata, unsupported=(("bn1", "BatchNorm2d"),))
-    monkeypatch.setattr(loader, "load_network", lambda path: marked)
+    monkeypatch.setattr(loader, "load_network", lambda path, options=None: marked)
     result = CliRunner().invoke(cli, ["estimate", str(float_nir), "--samples", "0"])
     assert result.exit_code == 4
     assert "SPK017 unsupported-module [bn1]: node bn1 (BatchNorm2d) has no place in a core" in result.output
