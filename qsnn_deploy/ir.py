@@ -137,7 +137,12 @@ class ChipLayer:
 
 @dataclass(frozen=True, eq=False)
 class Network:
-    """A chain of chip layers plus what NIR lacks (time step, target, provenance)."""
+    """Chip layers in feed-forward order plus what NIR lacks (time step, target, provenance).
+
+    By default each layer feeds the next (a chain). A layer's ``destinations`` may instead name up to
+    two later layers (a branch); a layer fed by several sources receives the sum of their events (a
+    merge). Layer 0 takes the network input; the last layer's spikes are the outputs.
+    """
 
     layers: tuple[ChipLayer, ...]
     input_shape: tuple[int, int, int]
@@ -157,12 +162,48 @@ class Network:
             if unknown:
                 raise InputError(f"destination {', '.join(unknown)} is not a layer of the network",
                                  where=f"layer {layer.name}", fix="name existing layers, or 'output' for the readout")
-        shape = self.input_shape
-        for layer in self.layers:
-            if layer.input_shape != shape:
-                raise InputError(f"layer expects input {layer.input_shape} but receives {shape}",
-                                 where=f"layer {layer.name}")
-            shape = layer.output_shape
+        index = {layer.name: i for i, layer in enumerate(self.layers)}
+        targets: list[tuple[int, ...]] = []
+        for i, layer in enumerate(self.layers):
+            if layer.destinations is None:
+                targets.append((i + 1,) if i + 1 < len(self.layers) else ())
+                continue
+            ids = tuple(index[d] for d in layer.destinations if d != "output")
+            if any(j <= i for j in ids):
+                raise InputError("a destination points back to an earlier layer (recurrence), which is not "
+                                 "supported", where=f"layer {layer.name}", fix="list layers in feed-forward order")
+            targets.append(ids)
+        object.__setattr__(self, "_targets", tuple(targets))
+        sources = [tuple(i for i, t in enumerate(targets) if j in t) for j in range(len(self.layers))]
+        object.__setattr__(self, "_sources", tuple(sources))
+        if self.layers[0].input_shape != self.input_shape:
+            raise InputError(f"layer expects input {self.layers[0].input_shape} but receives {self.input_shape}",
+                             where=f"layer {self.layers[0].name}")
+        if sources[0]:
+            raise InputError("the first layer takes the network input and cannot also be a destination",
+                             where=f"layer {self.layers[0].name}")
+        for j, layer in enumerate(self.layers[1:], start=1):
+            if not sources[j]:
+                raise InputError("no layer feeds this layer", where=f"layer {layer.name}",
+                                 fix="list it in the destinations of an earlier layer")
+            for i in sources[j]:
+                if self.layers[i].output_shape != layer.input_shape:
+                    raise InputError(f"layer expects input {layer.input_shape} but receives "
+                                     f"{self.layers[i].output_shape} from {self.layers[i].name}",
+                                     where=f"layer {layer.name}")
+
+    def targets(self, i: int) -> tuple[int, ...]:
+        """Indices of the layers that layer ``i`` feeds."""
+        return self._targets[i]
+
+    def sources(self, i: int) -> tuple[int, ...]:
+        """Indices of the layers that feed layer ``i`` (empty for layer 0, which takes the input)."""
+        return self._sources[i]
+
+    @property
+    def is_chain(self) -> bool:
+        return all(self.targets(i) == ((i + 1,) if i + 1 < len(self.layers) else ())
+                   for i in range(len(self.layers)))
 
     @property
     def output_shape(self) -> tuple[int, int, int]:

@@ -192,9 +192,11 @@ def run_binned(net: Network, raster: np.ndarray | torch.Tensor, batch_size: int 
     for i in (progress(batches) if progress else batches):
         x = x_all[i:i + batch_size].to(device=device, dtype=torch.float32).transpose(0, 1).contiguous()
         lsp, lsy = [], []
+        outputs: list[torch.Tensor] = []
         with torch.no_grad():
-            for lay in layers:
-                x, syn = lay.run(x)
+            for j, lay in enumerate(layers):
+                x, syn = lay.run(_merged(net, j, x, outputs))
+                outputs.append(x)
                 lsp.append(x.sum(dim=(0, 2, 3, 4)))
                 lsy.append(syn)
         trace = x.transpose(0, 1).flatten(2)
@@ -205,6 +207,17 @@ def run_binned(net: Network, raster: np.ndarray | torch.Tensor, batch_size: int 
     return BinnedResult(np.concatenate(outs).astype(np.int64), np.concatenate(traces).astype(np.int64),
                         np.concatenate(spikes).astype(np.int64), np.concatenate(synops),
                         [layer.name for layer in net.layers])
+
+
+def _merged(net: Network, j: int, network_input, outputs: list):
+    """Input of layer ``j``: the network input for layer 0, else the sum of its sources' pooled spikes."""
+    if j == 0:
+        return network_input
+    src = net.sources(j)
+    total = outputs[src[0]]
+    for i in src[1:]:
+        total = total + outputs[i]
+    return total
 
 
 def _run_sparse(net: Network, x_all: np.ndarray, batch_size: int, progress) -> BinnedResult:
@@ -219,9 +232,10 @@ def _run_sparse(net: Network, x_all: np.ndarray, batch_size: int, progress) -> B
     batches = range(0, x_all.shape[0], batch_size)
     for i in (progress(batches) if progress else batches):
         x = np.ascontiguousarray(x_all[i:i + batch_size], dtype=np.int32)
-        lsp, lsy = [], []
-        for p in params:
-            x, syn = sparse_layer(x, *p)
+        lsp, lsy, outputs = [], [], []
+        for j, p in enumerate(params):
+            x, syn = sparse_layer(np.ascontiguousarray(_merged(net, j, x, outputs)), *p)
+            outputs.append(x)
             lsp.append(x.sum(axis=(1, 2, 3, 4), dtype=np.int64))
             lsy.append(syn)
         traces.append(x.reshape(x.shape[0], x.shape[1], -1).astype(np.int64))

@@ -44,7 +44,7 @@ class EventResult:
 
 
 @numba.njit(cache=True, nogil=True)
-def process(layer, c, y, x, t, weights, states, params, counts, synops, out_counts, stack, stack_layer,
+def process(layer, c, y, x, t, weights, states, params, dests, counts, synops, out_counts, stack, stack_layer,
             mon_mask, mon, n_mon):
     """Push one event into ``layer`` and propagate every spike depth-first. Returns n_mon."""
     n_layers = params.shape[0]
@@ -97,15 +97,16 @@ def process(layer, c, y, x, t, weights, states, params, counts, synops, out_coun
                             counts[lay] += 1
                             if lay == n_layers - 1:
                                 out_counts[(co * hp + py) * wp + px] += 1
-                            else:
-                                stack[top, 0], stack[top, 1], stack[top, 2] = co, py, px
-                                stack_layer[top] = lay + 1
-                                top += 1
+                            for d in range(dests.shape[1]):
+                                if dests[lay, d] >= 0:
+                                    stack[top, 0], stack[top, 1], stack[top, 2] = co, py, px
+                                    stack_layer[top] = dests[lay, d]
+                                    top += 1
     return n_mon
 
 
 @numba.njit(cache=True, nogil=True)
-def tick(layer, t, weights, biases, states, params, counts, synops, out_counts, stack, stack_layer,
+def tick(layer, t, weights, biases, states, params, dests, counts, synops, out_counts, stack, stack_layer,
          mon_mask, mon, n_mon):
     """Add the bias to every neuron of ``layer`` (a slow-clock tick) and propagate its spikes."""
     n_layers = params.shape[0]
@@ -135,28 +136,29 @@ def tick(layer, t, weights, biases, states, params, counts, synops, out_counts, 
                         counts[layer] += 1
                         if layer == n_layers - 1:
                             out_counts[(co * hp + py) * wp + px] += 1
-                        else:
-                            n_mon = process(layer + 1, co, py, px, t, weights, states, params, counts, synops,
-                                            out_counts, stack, stack_layer, mon_mask, mon, n_mon)
+                        for d in range(dests.shape[1]):
+                            if dests[layer, d] >= 0:
+                                n_mon = process(dests[layer, d], co, py, px, t, weights, states, params, dests,
+                                                counts, synops, out_counts, stack, stack_layer, mon_mask, mon, n_mon)
     return n_mon
 
 
 @numba.njit(cache=True, nogil=True)
-def run(ev_c, ev_y, ev_x, ev_t, tick_times, bias_layers, weights, biases, states, params, counts, synops,
+def run(ev_c, ev_y, ev_x, ev_t, tick_times, bias_layers, weights, biases, states, params, dests, counts, synops,
         out_counts, stack, stack_layer, mon_mask, mon):
     n_mon = 0
     j = 0
     for i in range(ev_t.shape[0]):
         while j < tick_times.shape[0] and tick_times[j] <= ev_t[i]:
             for lay in bias_layers:
-                n_mon = tick(lay, tick_times[j], weights, biases, states, params, counts, synops, out_counts,
+                n_mon = tick(lay, tick_times[j], weights, biases, states, params, dests, counts, synops, out_counts,
                              stack, stack_layer, mon_mask, mon, n_mon)
             j += 1
-        n_mon = process(0, ev_c[i], ev_y[i], ev_x[i], ev_t[i], weights, states, params, counts, synops,
+        n_mon = process(0, ev_c[i], ev_y[i], ev_x[i], ev_t[i], weights, states, params, dests, counts, synops,
                         out_counts, stack, stack_layer, mon_mask, mon, n_mon)
     while j < tick_times.shape[0]:
         for lay in bias_layers:
-            n_mon = tick(lay, tick_times[j], weights, biases, states, params, counts, synops, out_counts, stack,
+            n_mon = tick(lay, tick_times[j], weights, biases, states, params, dests, counts, synops, out_counts, stack,
                          stack_layer, mon_mask, mon, n_mon)
         j += 1
     return n_mon
@@ -196,7 +198,15 @@ class EventEmulator:
         self.params = np.array(rows, dtype=np.int64)
         self.bias_layers = np.array([i for i, layer in enumerate(self.net.layers)
                                      if layer.bias is not None and np.any(layer.bias != 0)], dtype=np.int64)
-        depth = sum(int(p[_C_OUT]) * (-(-int(p[_K]) // int(p[_STRIDE]))) ** 2 + 1 for p in rows)
+        # where each layer's spikes go (-1: nowhere); up to two destinations per core, as on the chip
+        width = max(1, max(len(self.net.targets(i)) for i in range(len(rows))))
+        self.dests = np.full((len(rows), width), -1, dtype=np.int64)
+        for i in range(len(rows)):
+            self.dests[i, :len(self.net.targets(i))] = self.net.targets(i)
+        # depth-first: at most one unfinished burst per level of the longest path, each of at most
+        # (neurons one event reaches) × (destinations) entries
+        burst = max(int(p[_C_OUT]) * (-(-int(p[_K]) // int(p[_STRIDE]))) ** 2 + 1 for p in rows)
+        depth = width * len(rows) * burst
         self._stack = np.zeros((max(depth, 16), 3), dtype=np.int64)
         self._stack_layer = np.zeros(max(depth, 16), dtype=np.int64)
         self.max_monitored = max_monitored
@@ -228,7 +238,8 @@ class EventEmulator:
             mon = np.zeros((cap, 5), dtype=np.int64)
             n_mon = run(np.ascontiguousarray(ev["p"], dtype=np.int64), np.ascontiguousarray(ev["y"], dtype=np.int64),
                          np.ascontiguousarray(ev["x"], dtype=np.int64), t, ticks, self.bias_layers, self.weights,
-                         self.biases, states, self.params, counts, synops, out, self._stack, self._stack_layer,
+                         self.biases, states, self.params, self.dests, counts, synops, out, self._stack,
+                         self._stack_layer,
                          self.monitor_mask, mon)
             if n_mon < cap or cap == 0:
                 break

@@ -112,3 +112,55 @@ def test_raster_to_events_round_trip():
     back = np.zeros_like(x)
     np.add.at(back, (ev["t"] // 1000, ev["p"], ev["y"], ev["x"]), 1)
     assert np.array_equal(back, x)
+
+
+def _branching(seed: int, two_destinations: bool = True) -> Network:
+    """c1 feeds c2 and c3 (two destinations); both feed fc (a merge)."""
+    rng = np.random.default_rng(seed)
+    c1 = ChipLayer("c1", np.abs(rng.normal(0, 0.4, (4, 2, 3, 3))), (2, 8, 8), padding=1,
+                   destinations=("c2", "c3") if two_destinations else None)
+    c2 = ChipLayer("c2", np.abs(rng.normal(0, 0.4, (3, 4, 3, 3))), c1.output_shape, padding=1, destinations=("fc",))
+    c3 = ChipLayer("c3", np.abs(rng.normal(0, 0.4, (3, 4, 3, 3))), c1.output_shape, padding=1, destinations=("fc",))
+    fc = ChipLayer("fc", np.abs(rng.normal(0, 0.3, (5, 3, 8, 8))), c2.output_shape, kind="linear")
+    from qsnn_deploy.quant.chip import discretize_network
+
+    return discretize_network(Network((c1, c2, c3, fc), (2, 8, 8)))
+
+
+def test_two_destinations_and_a_merge():
+    net = _branching(0)
+    assert net.targets(0) == (1, 2) and net.sources(3) == (1, 2) and not net.is_chain
+    # make every weight non-negative and below threshold, so binned and event modes must agree exactly
+    layers = [layer.replace(weight=np.abs(layer.weight) % max(1, int(layer.threshold) - 1)) for layer in net.layers]
+    net = Network(tuple(layers), net.input_shape)
+    x = random_raster(3, 6, net.input_shape, rate=0.4, seed=3)
+    binned = run_binned(net, x)
+    torch_engine = run_binned(net, x, engine="torch")
+    assert np.array_equal(binned.output_counts, torch_engine.output_counts)
+    emu = EventEmulator(net)
+    for i in range(3):
+        res = emu.run(raster_to_events(x[i], net.dt_us), duration_us=6000)
+        assert np.array_equal(res.layer_spikes, binned.layer_spikes[i])
+        assert np.array_equal(res.output_counts, binned.output_counts[i])
+    assert binned.layer_spikes[:, 1:3].sum() > 0  # both branches carried spikes
+
+
+def test_merge_sums_the_sources():
+    """fc fed by c2 and c3 receives exactly the sum of what a chain through each alone gives it."""
+    net = _branching(1)
+    x = random_raster(2, 5, net.input_shape, rate=0.4, seed=5)
+    res = run_binned(net, x)
+    synops_fc = res.layer_synops[:, 3]
+    fan = net.layers[3].fanout_map().sum()  # a linear layer: every input event reaches every output
+    assert np.array_equal(synops_fc, (res.layer_spikes[:, 1] + res.layer_spikes[:, 2]) * net.layers[3].c_out)
+    assert fan == net.layers[3].c_out * 8 * 8
+
+
+def test_bad_graphs_are_refused():
+    c1 = ChipLayer("c1", np.ones((2, 1, 1, 1)), (1, 2, 2), destinations=("c1",))
+    with pytest.raises(InputError, match="recurrence"):
+        Network((c1,), (1, 2, 2))
+    a = ChipLayer("a", np.ones((2, 1, 1, 1)), (1, 2, 2), destinations=("output",))
+    b = ChipLayer("b", np.ones((2, 2, 1, 1)), (2, 2, 2))
+    with pytest.raises(InputError, match="no layer feeds this layer"):
+        Network((a, b), (1, 2, 2))
