@@ -12,6 +12,7 @@ Examples:
   qsnn-deploy train                                  # digits_speck on digits-dvs, defaults from the model
   qsnn-deploy train --epochs 5 --seed 1 --out runs/s1
   qsnn-deploy train --synop-penalty 1e-7 --out runs/sparse   # trade accuracy for fewer SynOps
+  qsnn-deploy train --synop-target 5e5 --out runs/t500k      # aim at 500 k SynOps per sample
   qsnn-deploy train --model my_net.yaml --device cuda --out runs/gpu
 Writes OUT/checkpoint.pt, OUT/metrics.json, OUT/config.yaml and OUT/training_curve.png.""")
 @click.option("--model", default="digits_speck", show_default=True, help="zoo model name or model YAML path")
@@ -24,6 +25,8 @@ Writes OUT/checkpoint.pt, OUT/metrics.json, OUT/config.yaml and OUT/training_cur
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N")
 @click.option("--synop-penalty", type=float, default=0.0, show_default=True,
               help="α in loss = CE + α·SynOps per sample (try 1e-8 … 1e-6)")
+@click.option("--synop-target", type=float, default=None,
+              help="target SynOps per sample: loss = CE + ((SynOps − N)/N)² (SynOpLoss' target form)")
 @click.option("--no-qat", is_flag=True, help="train in float (no chip quantisation during training)")
 @click.option("--limit", type=int, help="use only the first N samples of each split (quick smoke runs)")
 @click.option("--out", default="runs/train", show_default=True, type=click.Path(file_okay=False),
@@ -31,14 +34,14 @@ Writes OUT/checkpoint.pt, OUT/metrics.json, OUT/config.yaml and OUT/training_cur
 @click.option("--overwrite", is_flag=True, help="replace an existing run folder")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @quiet_option
-def train(model, dataset, epochs, batch_size, lr, time_bins, seed, device, synop_penalty, no_qat, limit, out,
+def train(model, dataset, epochs, batch_size, lr, time_bins, seed, device, synop_penalty, synop_target, no_qat, limit, out,
           overwrite, fmt, quiet) -> None:
     """Train a spiking CNN with quantisation-aware BPTT; writes a run folder."""
     from qsnn_deploy.train.trainer import TrainConfig, train as run_training
 
     cfg = TrainConfig(model=model, dataset=dataset, epochs=epochs, batch_size=batch_size, lr=lr,
                       time_bins=time_bins, seed=seed, device=device, quantize=not no_qat,
-                      synop_penalty=synop_penalty, limit=limit)
+                      synop_penalty=synop_penalty, synop_target=synop_target, limit=limit)
     metrics = run_training(cfg, out, overwrite=overwrite, progress=not quiet)
     if fmt == "json":
         emit_json({k: v for k, v in metrics.items() if k != "history"} | {"out": str(out)})

@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 import yaml
 from tqdm import tqdm
 
@@ -20,6 +19,7 @@ from ..errors import UsageError
 from ..outputs import staged_folder
 from ..zoo import ModelSpec, load_spec
 from .checkpoint import save_checkpoint
+from .losses import count_cross_entropy, synop_penalty, synop_target
 from .network import SpikingCNN, count_parameters
 
 
@@ -36,7 +36,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     quantize: bool = True
-    synop_penalty: float = 0.0
+    synop_penalty: float = 0.0  # loss += α · SynOps per sample
+    synop_target: float | None = None  # loss += ((SynOps − target) / target)²
     limit: int | None = None  # use only the first N samples of each split (smoke tests)
 
     def resolve(self, spec: ModelSpec) -> "TrainConfig":
@@ -50,6 +51,9 @@ class TrainConfig:
             raise UsageError("epochs, batch size and time bins must be >= 1 and the learning rate > 0")
         if out.limit is not None and out.limit < 1:
             raise UsageError("--limit must be >= 1")
+        if out.synop_target is not None and (not out.synop_target > 0 or out.synop_penalty > 0):
+            raise UsageError("--synop-target must be > 0 and cannot be combined with --synop-penalty",
+                             fix="pick one form of the SynOp loss")
         if out.synop_penalty < 0:
             raise UsageError("--synop-penalty must be >= 0")
         return out
@@ -166,9 +170,11 @@ def train(config: TrainConfig, out: str | Path, overwrite: bool = False, progres
                 x, y = train_set.frames[idx].to(device), train_set.labels[idx].to(device)
                 out_spikes, synops, _ = model(x, record=True)
                 counts = out_spikes.sum(1)
-                loss = F.cross_entropy(counts, y)
+                loss = count_cross_entropy(out_spikes, y)
                 if cfg.synop_penalty > 0:
-                    loss = loss + cfg.synop_penalty * torch.stack(synops).sum(0).mean()
+                    loss = loss + synop_penalty(torch.stack(synops).sum(0), cfg.synop_penalty)
+                elif cfg.synop_target is not None:
+                    loss = loss + synop_target(torch.stack(synops).sum(0), cfg.synop_target)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

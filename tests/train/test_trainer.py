@@ -36,6 +36,25 @@ def test_synop_penalty_lowers_synops_and_same_seed_repeats(tmp_path):
     assert metrics["epochs"] == 2 and len(metrics["history"]) == 2
 
 
+def test_synop_target_pulls_synops_towards_the_target(tmp_path):
+    plain = _quick(tmp_path, "plain")
+    low = _quick(tmp_path, "low", synop_target=0.3 * plain["synops_per_sample"])
+    assert low["synops_per_sample"] < 0.8 * plain["synops_per_sample"]
+
+
+def test_synop_loss_forms_by_hand():
+    from qsnn_deploy.train.losses import synop_penalty, synop_target
+
+    s = torch.tensor([100.0, 300.0], requires_grad=True)
+    assert float(synop_penalty(s, 0.01).detach()) == pytest.approx(2.0)
+    loss = synop_target(s, 100.0)
+    assert float(loss.detach()) == pytest.approx(1.0)  # mean 200 → ((200 − 100)/100)²
+    loss.backward()
+    assert s.grad.tolist() == pytest.approx([0.01, 0.01])  # 2·(200−100)/100² / 2 samples
+    with pytest.raises(UsageError, match="cannot be combined"):
+        TrainConfig(synop_penalty=1e-6, synop_target=1e5).resolve(load_spec("digits_speck"))
+
+
 def test_failed_run_leaves_nothing(tmp_path):
     with pytest.raises(UsageError, match="unknown device"):
         train(TrainConfig(device="tpu9", limit=8), tmp_path / "r", progress=False)
