@@ -69,19 +69,9 @@ def make_network(width: int = 1, seed: int = 0) -> Network:
 
 def sinabs_model(net: Network, batch: int) -> torch.nn.Sequential:
     """sinabs' float forward of the same (integer) parameters."""
-    import sinabs.layers as sl
-    from sinabs.activation import MembraneSubtract, MultiSpike
+    from qsnn_deploy.convert.to_sinabs import sinabs_sequential
 
-    mods: list[torch.nn.Module] = []
-    for layer in net.layers:
-        conv = torch.nn.Conv2d(layer.c_in, layer.c_out, layer.kernel_size[0], stride=layer.stride,
-                               padding=layer.padding, bias=False)
-        conv.weight.data = torch.tensor(layer.weight, dtype=torch.float32)
-        mods += [conv, sl.IAFSqueeze(batch_size=batch, spike_threshold=float(layer.threshold), spike_fn=MultiSpike,
-                                     reset_fn=MembraneSubtract(), min_v_mem=float(layer.lower_bound))]
-        if layer.pool > 1:
-            mods.append(sl.SumPool2d(layer.pool))
-    return torch.nn.Sequential(*mods)
+    return sinabs_sequential(net.layers, batch_size=batch)
 
 
 def raster(batch: int, activity: float = ACTIVITY, seed: int = 1) -> np.ndarray:

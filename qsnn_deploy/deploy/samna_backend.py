@@ -139,25 +139,10 @@ def choose_device(devices: list[DeviceEntry], target: str, wanted: str | None) -
 def vendor_network(plan: ChipPlan):
     """sinabs' ``DynapcnnNetwork`` holding exactly our integers (``discretize=False``)."""
     dynapcnn = import_dynapcnn()
-    import sinabs.layers as sl
-    import torch
-    from sinabs.activation import MembraneReset, MembraneSubtract, MultiSpike
+    from ..convert.to_sinabs import sinabs_sequential
 
-    mods: list[torch.nn.Module] = []
-    for layer in plan.layers:
-        conv = torch.nn.Conv2d(layer.c_in, layer.c_out, layer.kernel_size[0], stride=layer.stride,
-                               padding=layer.padding, bias=layer.bias is not None)
-        with torch.no_grad():
-            conv.weight.copy_(torch.as_tensor(layer.weight, dtype=torch.float32))
-            if layer.bias is not None:
-                conv.bias.copy_(torch.as_tensor(layer.bias, dtype=torch.float32))
-        reset = MembraneReset() if layer.reset == "zero" else MembraneSubtract()
-        mods += [conv, sl.IAFSqueeze(batch_size=1, spike_threshold=float(layer.threshold), spike_fn=MultiSpike,
-                                     reset_fn=reset, min_v_mem=float(layer.lower_bound))]
-        if layer.pool > 1:
-            mods.append(sl.SumPool2d(layer.pool))
     try:
-        net = dynapcnn.DynapcnnNetwork(torch.nn.Sequential(*mods), input_shape=plan.network.input_shape,
+        net = dynapcnn.DynapcnnNetwork(sinabs_sequential(plan.layers), input_shape=plan.network.input_shape,
                                        batch_size=1, discretize=False, dvs_input=False)
     except (ValueError, TypeError) as exc:
         raise ConstraintError(f"sinabs cannot build a DynapcnnNetwork from the model: {exc}",

@@ -88,22 +88,12 @@ def test_matches_quantised_torch_model_exactly(bias, engine):
 @pytest.mark.parametrize("engine", ["compiled", "torch"])
 def test_matches_sinabs_layers_on_integer_parameters(engine):
     """sinabs' own IAFSqueeze / SumPool2d forward on the same integers gives the same spikes."""
-    import sinabs.layers as sl
-    from sinabs.activation import MembraneSubtract, MultiSpike
+    from qsnn_deploy.convert.to_sinabs import sinabs_sequential
 
     net = random_network(1, quantized=True)
     n, t = 4, 10
     x = random_raster(n, t, net.input_shape, rate=0.3, seed=2)
-    mods = []
-    for layer in net.layers:
-        conv = torch.nn.Conv2d(layer.c_in, layer.c_out, layer.kernel_size[0], stride=layer.stride,
-                               padding=layer.padding, bias=False)
-        conv.weight.data = torch.tensor(layer.weight, dtype=torch.float32)
-        mods += [conv, sl.IAFSqueeze(batch_size=n, spike_threshold=float(layer.threshold), spike_fn=MultiSpike,
-                                     reset_fn=MembraneSubtract(), min_v_mem=float(layer.lower_bound))]
-        if layer.pool > 1:
-            mods.append(sl.SumPool2d(layer.pool))
-    snn = torch.nn.Sequential(*mods)
+    snn = sinabs_sequential(net.layers, batch_size=n)
     with torch.no_grad():
         y = snn(torch.from_numpy(x).flatten(0, 1)).unflatten(0, (n, t))
     res = run_binned(net, x, engine=engine)

@@ -11,22 +11,13 @@ from qsnn_deploy.emulate.binned import run_binned
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_synops_equal_snn_analyzer(seed):
     import sinabs
-    import sinabs.layers as sl
-    from sinabs.activation import MembraneSubtract, MultiSpike
+
+    from qsnn_deploy.convert.to_sinabs import sinabs_sequential
 
     net = random_network(seed, quantized=True)
     n, t = 3, 8
     x = random_raster(n, t, net.input_shape, rate=0.3, seed=seed)
-    mods = []
-    for layer in net.layers:
-        conv = torch.nn.Conv2d(layer.c_in, layer.c_out, layer.kernel_size[0], stride=layer.stride,
-                               padding=layer.padding, bias=False)
-        conv.weight.data = torch.tensor(layer.weight, dtype=torch.float32)
-        mods += [conv, sl.IAFSqueeze(batch_size=n, spike_threshold=float(layer.threshold), spike_fn=MultiSpike,
-                                     reset_fn=MembraneSubtract(), min_v_mem=float(layer.lower_bound))]
-        if layer.pool > 1:
-            mods.append(sl.SumPool2d(layer.pool))
-    snn = torch.nn.Sequential(*mods)
+    snn = sinabs_sequential(net.layers, batch_size=n)
     analyzer = sinabs.SNNAnalyzer(snn, dt=1.0)
     with torch.no_grad():
         snn(torch.from_numpy(x).flatten(0, 1))
