@@ -61,6 +61,7 @@ class ChipLayer:
     scale: float | None = None  # set once discretised
     neuron: str = "iaf"  # neuron model of the source graph ("iaf", "lif", ...); Speck runs "iaf" only
     destinations: tuple[str, ...] | None = None  # layers fed by this one; None: the next layer of the chain
+    weight_bits: int = 8  # signed bits the discretiser may use for weights and bias (2..8; 8 = the chip's int8)
 
     def __post_init__(self) -> None:
         w = np.asarray(self.weight, dtype=np.float64)
@@ -86,6 +87,9 @@ class ChipLayer:
             raise InputError(f"neuron model must be a non-empty name, got {self.neuron!r}", where=f"layer {self.name}")
         if self.destinations is not None:
             object.__setattr__(self, "destinations", tuple(str(d) for d in self.destinations))
+        if isinstance(self.weight_bits, bool) or not isinstance(self.weight_bits, int) or not 2 <= self.weight_bits <= 8:
+            raise InputError(f"weight bits must be an integer in 2..8, got {self.weight_bits!r}",
+                             where=f"layer {self.name}", fix="Speck stores int8 weights: use 2 to 8 bits")
         if not self.threshold > 0:
             raise InputError(f"spike threshold must be positive, got {self.threshold}", where=f"layer {self.name}")
         if min(self.conv_shape[1:]) < 1:

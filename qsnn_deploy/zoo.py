@@ -8,7 +8,7 @@ A model YAML lists chip layers (each one core: conv → IAF → sum-pool) and tr
     neuron: {threshold: 1.0, reset: subtract}   # min_v_mem: default -threshold
     layers:
       - {type: conv, out_channels: 16, kernel_size: 3, padding: 1, pool: 2}
-      - {type: linear, out_features: 10}
+      - {type: linear, out_features: 10, weight_bits: 4}   # weight_bits: 2..8, default 8 (int8)
     defaults: {epochs: 15, batch_size: 32, lr: 0.002, time_bins: 15}
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.resources
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +25,9 @@ import yaml
 from .errors import InputError
 from .ir import RESETS, conv_out_size
 
-_LAYER_KEYS = {"conv": {"type", "name", "out_channels", "kernel_size", "stride", "padding", "pool", "bias"},
-               "linear": {"type", "name", "out_features", "bias"}}
+_LAYER_KEYS = {"conv": {"type", "name", "out_channels", "kernel_size", "stride", "padding", "pool", "bias",
+                        "weight_bits"},
+               "linear": {"type", "name", "out_features", "bias", "weight_bits"}}
 _TOP_KEYS = {"name", "description", "input_shape", "n_classes", "neuron", "layers", "defaults", "dataset"}
 _NEURON_KEYS = {"threshold", "min_v_mem", "reset"}
 _DEFAULT_KEYS = {"epochs", "batch_size", "lr", "time_bins"}
@@ -44,6 +45,7 @@ class LayerDef:
     padding: int = 0
     pool: int = 1
     bias: bool = False
+    weight_bits: int = 8  # signed weight bits in quantisation-aware training and on chip (2..8)
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,8 @@ class ModelSpec:
 
 def _layer_to_dict(layer: LayerDef) -> dict[str, Any]:
     if layer.type == "linear":
-        return {"type": "linear", "name": layer.name, "out_features": layer.out_channels, "bias": layer.bias}
+        return {"type": "linear", "name": layer.name, "out_features": layer.out_channels, "bias": layer.bias,
+                "weight_bits": layer.weight_bits}
     return {f.name: getattr(layer, f.name) for f in fields(layer)}
 
 
@@ -129,15 +132,20 @@ def spec_from_dict(data: Any, where: str = "model") -> ModelSpec:
             raise InputError("each layer needs 'type: conv' or 'type: linear'", where=lw)
         _unknown(set(raw), _LAYER_KEYS[raw["type"]], lw)
         name = str(raw.get("name", f"{raw['type']}{i}"))
+        bits = _int(raw.get("weight_bits", 8), "weight_bits", lw, 2)
+        if bits > 8:
+            raise InputError(f"'weight_bits' must be in 2..8, got {bits}", where=lw,
+                             fix="Speck stores int8 weights; use 8 or fewer bits")
         if raw["type"] == "linear":
             layers.append(LayerDef("linear", name, _int(raw.get("out_features"), "out_features", lw, 1),
-                                   kernel_size=0, bias=bool(raw.get("bias", False))))
+                                   kernel_size=0, bias=bool(raw.get("bias", False)), weight_bits=bits))
         else:
             layers.append(LayerDef("conv", name, _int(raw.get("out_channels"), "out_channels", lw, 1),
                                    kernel_size=_int(raw.get("kernel_size", 3), "kernel_size", lw, 1),
                                    stride=_int(raw.get("stride", 1), "stride", lw, 1),
                                    padding=_int(raw.get("padding", 0), "padding", lw, 0),
-                                   pool=_int(raw.get("pool", 1), "pool", lw, 1), bias=bool(raw.get("bias", False))))
+                                   pool=_int(raw.get("pool", 1), "pool", lw, 1), bias=bool(raw.get("bias", False)),
+                                   weight_bits=bits))
     n_classes = _int(data.get("n_classes", layers[-1].out_channels), "n_classes", where, 1)
     spec = ModelSpec(name=str(data["name"]), input_shape=shape, n_classes=n_classes, layers=tuple(layers),
                      threshold=float(neuron.get("threshold", 1.0)),
@@ -153,6 +161,42 @@ def spec_from_dict(data: Any, where: str = "model") -> ModelSpec:
         raise InputError(f"the last layer has {spec.layers[-1].out_channels} outputs but n_classes is {spec.n_classes}",
                          where=where)
     return spec
+
+
+def with_weight_bits(spec: ModelSpec, bits: str) -> ModelSpec:
+    """The spec with per-layer weight bits from a CLI value: ``4`` (every layer), ``8,4,4,8`` (one per
+    layer, in order) or ``conv2=4,conv3=4`` (by name; the others keep theirs)."""
+    from .errors import UsageError
+
+    names = [layer.name for layer in spec.layers]
+    items = [p.strip() for p in str(bits).split(",") if p.strip()]
+    fix = f"give one width (--bits 4), one per layer ({len(names)}: {', '.join(names)}) or name=bits pairs"
+    table: dict[str, str] = {}
+    if items and all("=" in p for p in items):
+        for p in items:
+            name, value = (v.strip() for v in p.split("=", 1))
+            if name not in names:
+                close = difflib.get_close_matches(name, names, n=1)
+                raise UsageError(f"--bits names layer '{name}', which model '{spec.name}' does not have",
+                                 fix=(f"did you mean '{close[0]}'? " if close else "") + "layers: " + ", ".join(names))
+            table[name] = value
+    elif len(items) == 1 and "=" not in items[0]:
+        table = dict.fromkeys(names, items[0])
+    elif len(items) == len(names) and not any("=" in p for p in items):
+        table = dict(zip(names, items))
+    else:
+        raise UsageError(f"cannot read --bits '{bits}'", fix=fix)
+    out = []
+    for layer in spec.layers:
+        if layer.name not in table:
+            out.append(layer)
+            continue
+        value = table[layer.name]
+        if not value.isdigit() or not 2 <= int(value) <= 8:
+            raise UsageError(f"--bits: '{value}' for layer {layer.name} is not a width in 2..8",
+                             fix="Speck stores int8 weights: use 2 to 8 bits per layer")
+        out.append(replace(layer, weight_bits=int(value)))
+    return replace(spec, layers=tuple(out))
 
 
 def zoo_names() -> list[str]:

@@ -396,7 +396,7 @@ def network_from_raw(graph: RawGraph, options: ImportOptions | None = None, wher
 
 
 def _apply_layer_meta(net: Network, meta: dict, where: str) -> Network:
-    """What our own files carry beyond NIR: scales, pooling, neuron model, destinations, unplaced nodes."""
+    """What our own files carry beyond NIR: scales, pooling, neuron model, destinations, weight bits, unplaced nodes."""
     layers = []
     for layer in net.layers:
         m = meta.get("layers", {}).get(layer.name, {})
@@ -412,6 +412,12 @@ def _apply_layer_meta(net: Network, meta: dict, where: str) -> Network:
             changes["destinations"] = tuple(json.loads(m["destinations"]))
         if "kind" in m and m["kind"] != layer.kind:
             changes["kind"] = str(m["kind"])
+        if "weight_bits" in m:
+            bits = int(m["weight_bits"])
+            if not 2 <= bits <= 8:
+                raise InputError(f"layer {layer.name}: weight_bits {bits} is outside 2..8", where=where,
+                                 fix="the file was edited inconsistently; convert the model again")
+            changes["weight_bits"] = bits
         layers.append(layer.replace(**changes) if changes else layer)
     extra: dict[str, Any] = {}
     if "unsupported" in meta and "unsupported" in getattr(Network, "__dataclass_fields__", {}):

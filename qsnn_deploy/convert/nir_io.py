@@ -57,6 +57,8 @@ def network_metadata(net: Network) -> dict[str, Any]:
             entry["scale"] = float(layer.scale)
         if getattr(layer, "neuron", "iaf") != "iaf":
             entry["neuron"] = str(layer.neuron)
+        if layer.weight_bits != 8:
+            entry["weight_bits"] = int(layer.weight_bits)
         if getattr(layer, "destinations", None) is not None:
             entry["destinations"] = json.dumps(list(layer.destinations))
         layers[layer.name] = entry

@@ -2,7 +2,7 @@
 
 A core holds at most ``neurons`` neurons and ``synaptic_memory_bytes`` of synapses. Convolution
 weights are not shared on such chips, so every neuron stores its own ``fan_in`` synapses of
-``synapse_bits`` each (the network's weight bits; format overhead is ignored, so this is a lower
+``synapse_bits`` each (the bits that layer's integer weights need; format overhead is ignored, so this is a lower
 bound). A layer needs ⌈neurons / neurons per core⌉ cores; the chip has ``count``.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ..ir import Network
 from ..quant.chip import WEIGHT_BITS
-from .counts import fan_in, neurons, weight_bits
+from .counts import fan_in, layer_weight_bits, neurons
 from .profile import Profile
 
 
@@ -53,11 +53,12 @@ def place_neurons(network: Network, profile: Profile) -> NeuroPlacement:
     nc = profile.neuro_cores
     if nc is None:
         raise ValueError(f"profile {profile.name} has no neuron-core limits")
-    # integer weights: the bits they need; a float network: the chip's weight bits (or the discretiser's)
-    bits = weight_bits(network) or profile.weight_bits or WEIGHT_BITS
+    # integer weights: the bits each layer's weights need (Loihi sets the synapse width per synapse group,
+    # so mixed precision saves memory); a float network: the chip's weight bits (or the discretiser's)
     memory_bits = nc.synaptic_memory_bytes * 8
     out = []
     for i, layer in enumerate(network.layers):
+        bits = layer_weight_bits(layer) or profile.weight_bits or WEIGHT_BITS
         n, f = neurons(layer), fan_in(network, i)
         by_memory = memory_bits // (f * bits)
         per_core = min(nc.neurons, by_memory)

@@ -67,14 +67,14 @@ def discretize_layer(layer: ChipLayer, zero_share_warn: float = 0.5) -> ChipLaye
     if layer.quantized:
         return layer
     lower = layer.lower_bound
-    ls = layer_scale(layer.weight, layer.bias, layer.threshold, lower)
+    ls = layer_scale(layer.weight, layer.bias, layer.threshold, lower, weight_bits=layer.weight_bits)
     s = ls.scale
     w = np.round(layer.weight * s)
     b = None if layer.bias is None else np.round(layer.bias * s)
     thr = float(np.round(layer.threshold * s))
     low = float(np.round(lower * s))
     nonzero = layer.weight != 0
-    if nonzero.any():
+    if nonzero.any() and layer.weight_bits >= 6:  # at fewer bits many zeros are the point
         zero_share = float(((w == 0) & nonzero).sum() / nonzero.sum())
         if zero_share > zero_share_warn:
             warnings.warn(f"layer {layer.name}: {zero_share:.0%} of its non-zero weights round to zero on the "
@@ -93,5 +93,5 @@ def discretize_network(net: Network) -> Network:
     """Discretise every layer with its own shared scale; metadata records the scales."""
     layers = tuple(discretize_layer(layer) for layer in net.layers)
     meta = dict(net.metadata)
-    meta["weight_bits"], meta["state_bits"] = WEIGHT_BITS, STATE_BITS
+    meta["weight_bits"], meta["state_bits"] = max(layer.weight_bits for layer in layers), STATE_BITS
     return dataclasses.replace(net, layers=layers, metadata=meta)

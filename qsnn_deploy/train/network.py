@@ -4,7 +4,9 @@ Each block is one chip core: conv → integrate-and-fire (multi-spike, subtract 
 membrane bound) → sum pooling. With ``quantize=True`` (quantisation-aware training) a block runs in
 the chip's integer units: weights ``round(w·s)``, threshold ``round(θ·s)`` and lower bound
 ``round(v_min·s)`` with the shared per-layer scale ``s`` of :mod:`qsnn_deploy.quant.chip`, and
-straight-through gradients. Its spikes are then exactly those of the chip emulator.
+straight-through gradients. Its spikes are then exactly those of the chip emulator. A layer's
+``weight_bits`` (2..8) narrows the integer weight range (mixed precision); in float mode it gives
+per-tensor symmetric n-bit weights instead.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from torch import nn
 
 from ..ir import ChipLayer, Network, fanout_map
 from ..quant.fake import chip_scale_t, ste_round
+from ..quant.quantizers import symmetric
 from ..zoo import ModelSpec
 
 
@@ -48,8 +51,9 @@ class ChipBlock(nn.Module):
 
     def __init__(self, name: str, c_in: int, c_out: int, kernel: int, stride: int, padding: int, pool: int,
                  bias: bool, in_hw: tuple[int, int], kind: str, threshold: float, min_v_mem: float | None,
-                 reset: str, surrogate_width: float = 0.5):
+                 reset: str, surrogate_width: float = 0.5, weight_bits: int = 8):
         super().__init__()
+        self.weight_bits = weight_bits  # 2..8: the signed range QAT (and the chip discretiser) use for weights
         self.name, self.kind, self.reset = name, kind, reset
         self.stride, self.padding, self.pool, self.in_hw = stride, padding, pool, in_hw
         self.conv = nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, bias=bias)
@@ -63,8 +67,10 @@ class ChipBlock(nn.Module):
         """Weights, bias, threshold, lower bound as the forward uses them (integer units if quantised)."""
         w, b = self.conv.weight, self.conv.bias
         if not quantize:
+            if self.weight_bits < 8:  # float model with n-bit weights: per-tensor symmetric (seed 3's setting)
+                w = symmetric(w, self.weight_bits)
             return w, b, self.threshold, self.min_v_mem
-        s = chip_scale_t(w, b, self.threshold, self.min_v_mem)
+        s = chip_scale_t(w, b, self.threshold, self.min_v_mem, self.weight_bits)
         wq = ste_round(w.double() * s).to(w.dtype)
         bq = None if b is None else ste_round(b.double() * s).to(b.dtype)
         thr = torch.round(self.threshold.double() * s).clamp_min(1).to(w.dtype)
@@ -108,11 +114,11 @@ class SpikingCNN(nn.Module):
                 if h != w:
                     raise ValueError(f"linear layer {layer.name} needs a square input, got {h}x{w}")
                 blocks.append(ChipBlock(layer.name, c, layer.out_channels, h, 1, 0, 1, layer.bias, (h, w), "linear",
-                                        spec.threshold, spec.min_v_mem, spec.reset))
+                                        spec.threshold, spec.min_v_mem, spec.reset, weight_bits=layer.weight_bits))
             else:
                 blocks.append(ChipBlock(layer.name, c, layer.out_channels, layer.kernel_size, layer.stride,
                                         layer.padding, layer.pool, layer.bias, (h, w), "conv",
-                                        spec.threshold, spec.min_v_mem, spec.reset))
+                                        spec.threshold, spec.min_v_mem, spec.reset, weight_bits=layer.weight_bits))
         self.blocks = nn.ModuleList(blocks)
 
     def forward(self, x: torch.Tensor, record: bool = False):
@@ -140,7 +146,7 @@ class SpikingCNN(nn.Module):
                               bias=None if conv.bias is None else conv.bias.detach().cpu().double().numpy(),
                               stride=block.stride, padding=block.padding, pool=block.pool,
                               threshold=float(block.threshold), min_v_mem=float(block.min_v_mem),
-                              reset=block.reset, kind=block.kind)
+                              reset=block.reset, kind=block.kind, weight_bits=block.weight_bits)
             layers.append(layer)
             shape = layer.output_shape
         meta = {"model": self.spec.name, "quantization_aware": bool(self.quantize)}

@@ -17,7 +17,7 @@ from tqdm import tqdm
 from ..data import load_dataset, to_frames
 from ..errors import UsageError
 from ..outputs import staged_folder
-from ..zoo import ModelSpec, load_spec
+from ..zoo import ModelSpec, load_spec, with_weight_bits
 from .checkpoint import save_checkpoint
 from .losses import count_cross_entropy, synop_penalty, synop_target
 from .network import SpikingCNN, count_parameters
@@ -39,6 +39,9 @@ class TrainConfig:
     synop_penalty: float = 0.0  # loss += α · SynOps per sample
     synop_target: float | None = None  # loss += ((SynOps − target) / target)²
     limit: int | None = None  # use only the first N samples of each split (smoke tests)
+    bits: str | None = None  # weight bits per layer: "4", "8,4,4,8", "conv2=4" or "auto" (Hessian-aware)
+    bit_budget: str | None = None  # with bits="auto": average bits per weight ("4") or a size ("12kB")
+    init: str | None = None  # start from the weights of this checkpoint or run folder (fine-tuning)
 
     def resolve(self, spec: ModelSpec) -> "TrainConfig":
         """Fill unset values from the model's defaults."""
@@ -56,7 +59,35 @@ class TrainConfig:
                              fix="pick one form of the SynOp loss")
         if out.synop_penalty < 0:
             raise UsageError("--synop-penalty must be >= 0")
+        if (out.bits == "auto") != (out.bit_budget is not None):
+            raise UsageError("--bits auto and --bit-budget go together",
+                             fix="e.g. --bits auto --bit-budget 4 (average bits per weight), or --bits 8,4,4,8")
         return out
+
+
+def initial_weights(path: str | Path, spec: ModelSpec) -> dict[str, torch.Tensor]:
+    """The state dict of a checkpoint (or run folder) whose layers have the shapes of ``spec``."""
+    from .checkpoint import load_checkpoint
+
+    path = Path(path)
+    model, _ = load_checkpoint(path / "checkpoint.pt" if path.is_dir() else path)
+    mine = SpikingCNN(spec).state_dict()
+    theirs = model.state_dict()
+    if set(mine) != set(theirs) or any(mine[k].shape != theirs[k].shape for k in mine):
+        raise UsageError(f"--init {path}: its layers ({model.spec.name}) do not have the shapes of model '{spec.name}'",
+                         fix="start from a run of the same model")
+    return theirs
+
+
+def bits_label(spec: ModelSpec) -> str:
+    """'int8', or the per-layer widths of a mixed-precision model ('int8/4/4/8')."""
+    bits = [layer.weight_bits for layer in spec.layers]
+    return f"int{bits[0]}" if len(set(bits)) == 1 else "int" + "/".join(map(str, bits))
+
+
+def weight_memory(model: SpikingCNN) -> int:
+    """Bits the model's weights take at their per-layer widths (biases at the same width)."""
+    return int(sum(p.numel() * block.weight_bits for block in model.blocks for p in block.conv.parameters()))
 
 
 def pick_device(name: str) -> torch.device:
@@ -141,6 +172,8 @@ def train(config: TrainConfig, out: str | Path, overwrite: bool = False, progres
     """Train and write the run directory; returns the metrics written to ``metrics.json``."""
     spec = load_spec(config.model)
     cfg = config.resolve(spec)
+    if cfg.bits is not None and cfg.bits != "auto":
+        spec = with_weight_bits(spec, cfg.bits)
     device = pick_device(cfg.device)
     with staged_folder(out, overwrite) as tmp:
         torch.manual_seed(cfg.seed)
@@ -151,12 +184,16 @@ def train(config: TrainConfig, out: str | Path, overwrite: bool = False, progres
             raise UsageError(f"model '{spec.name}' expects input {spec.input_shape} but dataset '{cfg.dataset}' "
                              f"gives {tuple(train_set.frames.shape[2:])}", fix="pick a model made for this dataset")
         dt_us = train_set.duration_us / cfg.time_bins
-        model = SpikingCNN(spec, quantize=cfg.quantize).to(device)
+        model = SpikingCNN(spec, quantize=cfg.quantize)
+        if cfg.init is not None:
+            model.load_state_dict(initial_weights(cfg.init, spec))
+            log(f"starting from the weights of {cfg.init}")
+        model.to(device)
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
         n = len(train_set.labels)
         log(f"training {spec.name} ({count_parameters(model)} parameters, "
-            f"{'quantisation-aware int8' if cfg.quantize else 'float'}) on {cfg.dataset}: {n} train / "
+            f"{'quantisation-aware ' + bits_label(spec) if cfg.quantize else 'float'}) on {cfg.dataset}: {n} train / "
             f"{len(test_set.labels)} test samples, {cfg.time_bins} time bins of {dt_us / 1000:g} ms, device {device}")
         history, t0 = [], time.time()
         for epoch in range(1, cfg.epochs + 1):
@@ -197,6 +234,9 @@ def train(config: TrainConfig, out: str | Path, overwrite: bool = False, progres
                    "model": spec.name, "dataset": cfg.dataset, "quantize": cfg.quantize,
                    "time_bins": cfg.time_bins, "dt_us": dt_us, "duration_us": train_set.duration_us,
                    "n_parameters": count_parameters(model), "device": str(device),
+                   "weight_bits": {layer.name: layer.weight_bits for layer in spec.layers},
+                   "bits_label": bits_label(spec),
+                   "weight_memory_bits": weight_memory(model),
                    "train_time_s": round(time.time() - t0, 2), "history": history}
         model.cpu()
         save_checkpoint(tmp / "checkpoint.pt", model, {"dt_us": dt_us, "time_bins": cfg.time_bins,
