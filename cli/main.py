@@ -6,6 +6,7 @@ import click
 
 from qsnn_deploy import __version__
 
+from .analyze_cmd import analyze
 from .common import QsnnGroup
 from .convert_cmd import convert
 from .deploy_cmd import deploy
@@ -32,7 +33,7 @@ def cli(debug: bool) -> None:
     """Take spiking CNNs from training to SynSense Speck / DynapCNN chips."""
 
 
-for command in (train, convert, estimate, deploy, profiles, pipeline, doctor):
+for command in (train, convert, estimate, deploy, profiles, pipeline, doctor, analyze):
     cli.add_command(command)
 
 
