@@ -14,6 +14,7 @@ from .doctor_cmd import doctor
 from .estimate_cmd import estimate
 from .pipeline_cmd import pipeline
 from .profiles_cmd import profiles
+from .sweep_cmd import sweep
 from .train_cmd import train
 
 
@@ -21,6 +22,7 @@ from .train_cmd import train
 Examples:
   qsnn-deploy pipeline --out runs/demo          # everything on the built-in digits-dvs data
   qsnn-deploy train --epochs 5 --out runs/r1
+  qsnn-deploy sweep --synop-targets 1e5,2e5,4e5 --out runs/sweep
   qsnn-deploy convert runs/r1/checkpoint.pt --target speck2f --out bundles/r1
   qsnn-deploy estimate bundles/r1 --target speck2f --format json
   qsnn-deploy deploy bundles/r1 --target emulator --dataset digits-dvs
@@ -33,7 +35,7 @@ def cli(debug: bool) -> None:
     """Take spiking CNNs from training to SynSense Speck / DynapCNN chips."""
 
 
-for command in (train, convert, estimate, deploy, profiles, pipeline, doctor, analyze):
+for command in (train, convert, estimate, deploy, profiles, pipeline, doctor, sweep, analyze):
     cli.add_command(command)
 
 

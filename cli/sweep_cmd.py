@@ -1,0 +1,57 @@
+"""``qsnn-deploy sweep``: accuracy against SynOps for a series of SynOp-loss targets."""
+
+from __future__ import annotations
+
+import click
+
+from .common import emit_json, log, quiet_option
+
+
+@click.command(epilog="""\b
+Examples:
+  qsnn-deploy sweep --synop-targets 1e5,2e5,4e5,8e5 --out runs/sweep
+  qsnn-deploy sweep --synop-targets 8e5,4e5,2e5 --baseline models/digits_speck.pt --start chain --out runs/ft
+  qsnn-deploy sweep --synop-targets 2e5 --first-layer-factors 0.2,0.5,0.8 --percentiles 99,100 --out runs/s
+Writes OUT/sweep.png (accuracy vs SynOps per sample, with the weight-scaling baselines),
+OUT/sweep.json, OUT/sweep.md and one run folder per trained model.""")
+@click.option("--synop-targets", required=True, help="comma-separated SynOps-per-sample targets, e.g. 1e5,2e5,4e5")
+@click.option("--model", default="digits_speck", show_default=True, help="zoo model name or model YAML path")
+@click.option("--baseline", type=click.Path(), help="run folder or checkpoint of the unpenalised model to reuse "
+              "[trained here]")
+@click.option("--start", type=click.Choice(["scratch", "baseline", "chain"]), default="scratch", show_default=True,
+              help="each target trains from random weights, from the baseline's, or (chain) from the previous "
+              "target's, in decreasing order")
+@click.option("--epochs", type=int, help="epochs per trained model [model default]")
+@click.option("--lr", type=float, help="learning rate per trained model [model default]")
+@click.option("--first-layer-factors", default="0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9", show_default=True,
+              help="baseline: first-layer weight factors")
+@click.option("--percentiles", default="99,99.9,99.99,100", show_default=True,
+              help="baseline: percentile normalisation levels")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N")
+@click.option("--limit", type=int, help="use only the first N samples of each split (quick smoke runs)")
+@click.option("--out", default="runs/sweep", show_default=True, type=click.Path(file_okay=False))
+@click.option("--overwrite", is_flag=True, help="replace an existing output folder")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@quiet_option
+def sweep(synop_targets, model, baseline, start, epochs, lr, first_layer_factors, percentiles, seed, device, limit,
+          out, overwrite, fmt, quiet) -> None:
+    """Train a series of SynOp targets and plot accuracy against SynOps next to weight-scaling baselines."""
+    from qsnn_deploy.train.sweep import parse_values, run_sweep
+
+    result = run_sweep(parse_values(synop_targets, "--synop-targets"), out, model=model, baseline=baseline,
+                       start=start, epochs=epochs, lr=lr, seed=seed, device=device,
+                       first_layer_factors=parse_values(first_layer_factors, "--first-layer-factors"),
+                       percentiles=parse_values(percentiles, "--percentiles"), limit=limit, overwrite=overwrite,
+                       progress=not quiet)
+    if fmt == "json":
+        emit_json(result | {"out": str(out)})
+        return
+    for p in result["points"]:
+        setting = "" if p["setting"] is None else f" {p['setting']:g}"
+        click.echo(f"{p['method']}{setting}: {100 * p['accuracy']:.2f}%  {p['synops_per_sample']:.3g} SynOps/sample")
+    s = result["summary"]
+    if s["best"] is not None:
+        click.echo(f"sparsest within {100 * s['max_accuracy_drop']:g} point of the baseline: {s['reduction']:.2f}× "
+                   f"fewer SynOps ({100 * s['accuracy_drop']:+.2f} points)")
+    log(f"wrote {out}/sweep.png, sweep.json, sweep.md")

@@ -1,0 +1,210 @@
+"""Accuracy against SynOps: a series of SynOp-loss targets next to weight-scaling baselines (seed 2).
+
+:func:`run_sweep` trains (or reuses) an unpenalised baseline, trains one model per SynOp target,
+evaluates the weight-scaling baselines on the baseline model (first-layer factor sweep and
+percentile normalisation), and writes ``sweep.json``, ``sweep.md`` and ``sweep.png``. Every point is
+measured on the test split in the chip's integer units (the quantisation-aware model equals the
+emulator spike for spike).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import UsageError
+from ..outputs import staged_folder
+from ..zoo import load_spec
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class SweepPoint:
+    """One model on the accuracy/SynOps plane."""
+
+    method: str  # "baseline", "synop-target", "first-layer", "percentile", "ann-synop", ...
+    setting: float | None  # target SynOps, factor or percentile
+    accuracy: float
+    synops_per_sample: float
+    run: str | None = None
+
+
+def parse_values(text: str, what: str) -> list[float]:
+    """'1e5,2e5,4e5' → floats (positive), or a clear usage error naming ``what``."""
+    try:
+        values = [float(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        raise UsageError(f"{what} must be comma-separated numbers, got '{text}'", fix="e.g. 1e5,2e5,4e5") from None
+    if not values or any(not v > 0 for v in values):
+        raise UsageError(f"{what} must be positive numbers, got '{text}'")
+    return values
+
+
+def matched_baseline(point: SweepPoint, baselines: list[SweepPoint]) -> SweepPoint | None:
+    """The baseline with the fewest SynOps among those at least as accurate as ``point``."""
+    good = [b for b in baselines if b.accuracy >= point.accuracy]
+    return min(good, key=lambda b: b.synops_per_sample) if good else None
+
+
+def summarise(baseline: SweepPoint, trained: list[SweepPoint], baselines: list[SweepPoint],
+              max_drop: float = 0.01) -> dict[str, Any]:
+    """The sparsest SynOp-loss model within ``max_drop`` of the baseline's accuracy, its reduction
+    factor, and the best weight-scaling baseline at its accuracy."""
+    ok = [p for p in trained if p.accuracy >= baseline.accuracy - max_drop - 1e-12]
+    if not ok:
+        return {"best": None, "reduction": None, "max_accuracy_drop": max_drop, "matched_baseline": None}
+    best = min(ok, key=lambda p: p.synops_per_sample)
+    match = matched_baseline(best, baselines)
+    return {"best": asdict(best), "reduction": baseline.synops_per_sample / best.synops_per_sample,
+            "accuracy_drop": baseline.accuracy - best.accuracy, "max_accuracy_drop": max_drop,
+            "matched_baseline": None if match is None else asdict(match),
+            "fewer_synops_than_matched_baseline": None if match is None
+            else match.synops_per_sample / best.synops_per_sample}
+
+
+def plot_sweep(points: list[SweepPoint], path: Path, title: str) -> None:
+    """Accuracy (%) against SynOps per sample (log x), one series per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    style = {"synop-target": ("o-", "SynOp loss (target form, QAT SNN)"),
+             "synop-target-ft": ("o-", "SynOp loss, fine-tuned from baseline"),
+             "synop-target-chain": ("o-", "SynOp loss, successive fine-tuning (QAT SNN)"),
+             "ann-synop": ("D-", "SynOp loss, floor-ReLU ANN → SNN"),
+             "first-layer": ("s--", "weight scaling: first-layer factor"),
+             "percentile": ("^--", "weight scaling: percentile normalisation"),
+             "baseline": ("*", "no SynOp loss (baseline)")}
+    fig, ax = plt.subplots(figsize=(7.2, 4.6))
+    for method in dict.fromkeys(p.method for p in points):
+        pts = sorted((p for p in points if p.method == method), key=lambda p: p.synops_per_sample)
+        marker, label = style.get(method, ("x-", method))
+        ax.plot([p.synops_per_sample for p in pts], [100 * p.accuracy for p in pts], marker,
+                label=label, markersize=12 if method == "baseline" else 5)
+    ax.set_xscale("log")
+    ax.set(xlabel="SynOps per sample (log)", ylabel="test accuracy (%)", title=title)
+    lo = min(100 * p.accuracy for p in points)
+    ax.set_ylim(max(0.0, min(lo, 80.0) - 2), 100)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _markdown(points: list[SweepPoint], summary: dict[str, Any], header: list[str]) -> str:
+    lines = [*header, "", "| method | setting | test accuracy | SynOps/sample | run |", "|---|---|---|---|---|"]
+    for p in points:
+        setting = "" if p.setting is None else f"{p.setting:g}"
+        lines.append(f"| {p.method} | {setting} | {100 * p.accuracy:.2f}% | {p.synops_per_sample:.3g} | "
+                     f"{p.run or ''} |")
+    best = summary.get("best")
+    lines.append("")
+    if best is None:
+        lines.append(f"No SynOp-loss model is within {100 * summary['max_accuracy_drop']:g} point(s) of the baseline.")
+    else:
+        lines.append(f"Sparsest SynOp-loss model within {100 * summary['max_accuracy_drop']:g} point(s) of the "
+                     f"baseline: {best['method']} {best['setting']:g} — {summary['reduction']:.2f}× fewer SynOps, "
+                     f"{100 * summary['accuracy_drop']:+.2f} points below the baseline.")
+        m = summary.get("matched_baseline")
+        lines.append("No weight-scaling baseline reaches its accuracy." if m is None else
+                     f"Cheapest weight-scaling baseline at least as accurate: {m['method']} {m['setting']:g} with "
+                     f"{m['synops_per_sample']:.3g} SynOps/sample ({summary['fewer_synops_than_matched_baseline']:.2f}× "
+                     "more).")
+    return "\n".join(lines) + "\n"
+
+
+START = ("scratch", "baseline", "chain")
+
+
+def run_sweep(targets: list[float], out: str | Path, model: str = "digits_speck", baseline: str | None = None,
+              start: str = "scratch", epochs: int | None = None, lr: float | None = None, seed: int = 0,
+              device: str = "auto",
+              first_layer_factors: list[float] | None = None, percentiles: list[float] | None = None,
+              calibration_samples: int = 256, limit: int | None = None, overwrite: bool = False,
+              progress: bool = True, log: Log = lambda m: print(m, file=sys.stderr)) -> dict[str, Any]:
+    """Train a SynOp-target series and evaluate the weight-scaling baselines; returns ``sweep.json``'s content.
+
+    ``baseline``: a run folder or checkpoint of the unpenalised model to reuse (trained here when
+    None). ``start``: where each target's training starts — ``scratch`` (random weights),
+    ``baseline`` (the baseline's weights) or ``chain`` (targets in decreasing order, each from the
+    previous one's weights: SynOpLoss' successive retraining).
+    """
+    from .checkpoint import load_checkpoint
+    from .trainer import TrainConfig, evaluate, framed_split, pick_device, train
+    from .weight_scaling import percentile_normalise, scale_first_layer
+
+    if not targets:
+        raise UsageError("--synop-targets needs at least one value")
+    if start not in START:
+        raise UsageError(f"unknown start '{start}'", fix=f"use one of {', '.join(START)}")
+    if start == "chain":
+        targets = sorted(targets, reverse=True)
+    factors = first_layer_factors if first_layer_factors is not None else [round(v, 2) for v in
+                                                                           np.arange(0.1, 1.0, 0.1)]
+    percentiles = percentiles if percentiles is not None else [99.0, 99.9, 99.99, 100.0]
+    base_cfg = TrainConfig(model=model, epochs=epochs, seed=seed, device=device, limit=limit)
+    method = {"scratch": "synop-target", "baseline": "synop-target-ft", "chain": "synop-target-chain"}[start]
+    dev = pick_device(device)
+    with staged_folder(out, overwrite) as tmp:
+        if baseline is None:
+            log("training the baseline (no SynOp loss)")
+            train(base_cfg, tmp / "baseline", progress=progress, log=log)
+            base_path = tmp / "baseline" / "checkpoint.pt"
+            base_ref = "baseline"
+        else:
+            base_path = Path(baseline) / "checkpoint.pt" if Path(baseline).is_dir() else Path(baseline)
+            base_ref = str(baseline)
+        base_model, payload = load_checkpoint(base_path)
+        if base_model.spec.name != load_spec(model).name:
+            raise UsageError(f"the baseline {base_ref} is model '{base_model.spec.name}', not '{model}'",
+                             fix=f"pass --model {base_model.spec.name} or another baseline")
+        time_bins = int(payload.get("time_bins", 10))
+        dataset = str(payload.get("dataset", "digits-dvs"))
+        test = framed_split(dataset, "test", time_bins, progress=progress, limit=limit)
+        calib = framed_split(dataset, "train", time_bins, progress=progress,
+                             limit=min(calibration_samples, limit or calibration_samples)).frames
+        base_model.to(dev)
+        ev = evaluate(base_model, test, 64, dev)
+        points = [SweepPoint("baseline", None, ev["accuracy"], ev["synops_per_sample"], base_ref)]
+        log(f"baseline: {100 * ev['accuracy']:.2f}%, {ev['synops_per_sample']:.3g} SynOps/sample")
+        previous = base_path
+        for t in targets:
+            name = f"target_{t:g}"
+            init = {"scratch": None, "baseline": str(base_path), "chain": str(previous)}[start]
+            cfg = replace(base_cfg, synop_target=t, init=init, time_bins=time_bins, lr=lr,
+                          bits=",".join(str(layer.weight_bits) for layer in base_model.spec.layers))
+            log(f"training with SynOp target {t:g}" + (f", starting from {init}" if init else ""))
+            m = train(cfg, tmp / name, progress=progress, log=log)
+            points.append(SweepPoint(method, t, m["test_accuracy"], m["synops_per_sample"], name))
+            previous = tmp / name / "checkpoint.pt"
+        base_model.cpu()
+        scaled_points = []
+        for f in factors:
+            ev = evaluate(scale_first_layer(base_model, f).to(dev), test, 64, dev)
+            scaled_points.append(SweepPoint("first-layer", f, ev["accuracy"], ev["synops_per_sample"]))
+        for p in percentiles:
+            normed, _ = percentile_normalise(base_model, calib, p)
+            ev = evaluate(normed.to(dev), test, 64, dev)
+            scaled_points.append(SweepPoint("percentile", p, ev["accuracy"], ev["synops_per_sample"]))
+        for p in scaled_points:
+            log(f"{p.method} {p.setting:g}: {100 * p.accuracy:.2f}%, {p.synops_per_sample:.3g} SynOps/sample")
+        points += scaled_points
+        trained = [p for p in points if p.method.startswith("synop-target")]
+        summary = summarise(points[0], trained, scaled_points)
+        result = {"model": base_model.spec.name, "dataset": dataset, "time_bins": time_bins,
+                  "test_samples": len(test.labels), "start": start, "epochs": epochs, "lr": lr, "targets": targets,
+                  "points": [asdict(p) for p in points], "summary": summary}
+        (tmp / "sweep.json").write_text(json.dumps(result, indent=2))
+        (tmp / "sweep.md").write_text(_markdown(points, summary, [
+            f"# SynOp sweep: {base_model.spec.name} on {dataset}", "",
+            f"Test split ({len(test.labels)} samples), {time_bins} time bins, chip integer units."]))
+        plot_sweep(points, tmp / "sweep.png", f"{base_model.spec.name} on {dataset}: accuracy vs SynOps")
+    return result
