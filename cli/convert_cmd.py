@@ -14,6 +14,7 @@ Examples:
   qsnn-deploy convert snntorch.nir --approximate-leak --out bundles/lif
   qsnn-deploy convert runs/r1/checkpoint.pt --format onnx --out bundles/r1 --force
   qsnn-deploy convert ann.pt --from-ann digits_speck --percentile 99.99 --first-layer-scale 2 --out bundles/ann
+  qsnn-deploy convert runs/a1/ann.pt --from-ann digits_speck --no-weight-scaling --out bundles/a1
 \b
 MODEL is a checkpoint.pt, a NIR file from any tool (nir 1.0.0 to 1.0.8), a bundle folder, or with
 --from-ann the state dict of the ReLU CNN that a model YAML describes. Writes OUT/model.nir (standard
@@ -34,18 +35,23 @@ written on failure.""")
 @click.option("--from-ann", "ann_model", metavar="MODEL_YAML", default=None,
               help="MODEL is an ANN state dict of this zoo model or YAML: convert it to IAF with weight scaling")
 @click.option("--percentile", type=float, default=None, help="activation percentile for weight scaling [99.99]")
+@click.option("--no-weight-scaling", is_flag=True,
+              help="with --from-ann: keep the trained weights, threshold 1, for ANNs trained with floor-ReLU "
+                   "activations on whole-window counts (qsnn_deploy.train.ann_synop); give the training's --time-bins")
 @click.option("--first-layer-scale", type=float, default=None, help="extra factor on the first layer's weights [1]")
 @click.option("--calibration", default=None, help="dataset for calibration [the model's dataset]")
 @click.option("--calibration-samples", type=int, default=None, help="training samples used to calibrate [256]")
 @click.option("--time-bins", type=int, default=None, help="time bins per sample [the model's default]")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bars")
 def convert(model, target, out, force, fmt, input_shape, approximate_leak, reset, dt_us, zero_weight_warn, ann_model,
-            percentile, first_layer_scale, calibration, calibration_samples, time_bins, quiet) -> None:
+            percentile, no_weight_scaling, first_layer_scale, calibration, calibration_samples, time_bins,
+            quiet) -> None:
     """Convert a checkpoint, NIR graph or ANN into a chip-ready bundle for a target."""
     from qsnn_deploy.errors import UsageError
 
     onnx = fmt == "onnx"
-    ann_only = {"--percentile": percentile, "--first-layer-scale": first_layer_scale, "--calibration": calibration,
+    ann_only = {"--percentile": percentile, "--no-weight-scaling": no_weight_scaling or None,
+                "--first-layer-scale": first_layer_scale, "--calibration": calibration,
                 "--calibration-samples": calibration_samples, "--time-bins": time_bins}
     if ann_model is None:
         given = [k for k, v in ann_only.items() if v is not None]
@@ -59,11 +65,21 @@ def convert(model, target, out, force, fmt, input_shape, approximate_leak, reset
         if input_shape or approximate_leak or reset or dt_us:
             raise UsageError("--input-shape, --approximate-leak, --reset and --dt-us apply to NIR graphs, not ANNs",
                              fix="drop them; the model YAML gives the ANN's shapes")
+        if no_weight_scaling and (percentile is not None or calibration_samples is not None):
+            given = " and ".join(k for k, v in (("--percentile", percentile),
+                                                ("--calibration-samples", calibration_samples)) if v is not None)
+            raise UsageError(f"{given} cannot be combined with --no-weight-scaling, which keeps the trained weights "
+                             "and calibrates nothing", fix=f"drop {given}, or drop --no-weight-scaling to scale the "
+                             "weights by activation percentiles")
         from qsnn_deploy.convert.bundle import convert_ann
 
+        if no_weight_scaling:  # no calibration: one sample only gives the bin width
+            scaling = {"percentile": None, "samples": 1}
+        else:
+            scaling = {"percentile": 99.99 if percentile is None else percentile,
+                       "samples": calibration_samples or 256}
         res = convert_ann(model, ann_model, target, out, overwrite=force, dataset=calibration,
-                          samples=calibration_samples or 256, time_bins=time_bins,
-                          percentile=99.99 if percentile is None else percentile,
+                          time_bins=time_bins, **scaling,
                           first_layer_scale=1.0 if first_layer_scale is None else first_layer_scale, onnx=onnx,
                           zero_weight_warn=zero_weight_warn, progress=not quiet)
     for note in res.notes:

@@ -10,6 +10,15 @@ are multiplied by ``first_layer_scale`` (more input drive, more spikes; sinabs' 
 What the ANN sees: one frame of *mean event counts per time bin* (the raster averaged over T), so
 that a neuron's spikes per bin in the SNN approximate its normalised ANN activation.
 
+``percentile=None`` (``convert --no-weight-scaling``) skips the scaling: the weights and biases go to
+the chip as trained, with threshold 1. This is for ANNs trained with integer (floor) activations on
+whole-window event counts (:mod:`qsnn_deploy.train.ann_synop`), whose activations already are the
+spike counts of IAF neurons with threshold 1 and subtract reset. Such an ANN counts ⌊total drive⌋,
+which the SNN reproduces only if the membrane is not clipped (the seed converts with no lower
+bound), so these layers get a lower bound of −2**14 chip units at the scale their weights set (far
+below what the drive reaches, and it does not lower that scale; :func:`unscaled_lower_bound`)
+instead of −threshold.
+
 The ANN file format for ``convert --from-ann``: a state dict (``torch.save(model.state_dict())``,
 read with ``weights_only=True``) of the module :func:`ann_from_spec` builds from a model YAML.
 """
@@ -17,6 +26,7 @@ read with ``weights_only=True``) of the module :func:`ann_from_spec` builds from
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +37,7 @@ from torch import nn
 
 from ..errors import InputError, UsageError
 from ..ir import Network
+from ..quant.chip import WEIGHT_BITS, range_scale
 from ..zoo import ModelSpec
 from .from_torch import chain_modules, module_ops
 from .ops import Neurons, Synapse, assemble
@@ -76,13 +87,15 @@ def load_ann(spec: ModelSpec, path: str | Path) -> nn.Sequential:
 class ScalingReport:
     """What weight scaling measured and applied, per parameter layer."""
 
-    percentile: float
+    percentile: float | None  # None: no scaling (weights as trained)
     first_layer_scale: float
     layers: list[str] = field(default_factory=list)
     lambdas: list[float] = field(default_factory=list)  # activation percentile per layer
     factors: list[float] = field(default_factory=list)  # weight factor λ_{l−1}/λ_l (× first-layer scale)
 
     def lines(self) -> list[str]:
+        if self.percentile is None:
+            return [f"'{n}': weights × {f:.4g}" for n, f in zip(self.layers, self.factors) if f != 1.0]
         return [f"'{n}': activation p{self.percentile:g} = {lam:.4g}, weights × {f:.4g}"
                 for n, lam, f in zip(self.layers, self.lambdas, self.factors)]
 
@@ -151,21 +164,49 @@ def scale_weights(model: nn.Module, lambdas: list[float], first_layer_scale: flo
     return scaled
 
 
-def ann_to_network(model: nn.Module, input_shape: tuple[int, int, int], calibration: torch.Tensor,
-                   percentile: float = 99.99, first_layer_scale: float = 1.0, threshold: float = 1.0,
+UNSCALED_LOWER_WORD = -(2 ** 14)  # chip units; the other half of the int16 range is headroom for currents
+
+
+def unscaled_lower_bound(weight, bias=None, threshold: float = 1.0) -> float:
+    """Lower membrane bound of a layer converted without scaling: −2**14 chip units at the scale its
+    weights and bias set (so that the bound never lowers that scale), and at most −threshold.
+
+    ``weight``/``bias``: arrays or tensors as the chip layer gets them. Far below anything the layer
+    reaches in practice, it keeps the subtract-reset neuron's spike count at ⌊max running drive⌋.
+    """
+    w = np.asarray(weight.detach().cpu() if isinstance(weight, torch.Tensor) else weight, dtype=np.float64)
+    scale = range_scale(w, WEIGHT_BITS)
+    if bias is not None:
+        b = np.asarray(bias.detach().cpu() if isinstance(bias, torch.Tensor) else bias, dtype=np.float64)
+        scale = min(scale, range_scale(b, WEIGHT_BITS))
+    if not np.isfinite(scale):
+        return -threshold
+    return min(-threshold, UNSCALED_LOWER_WORD / scale)
+
+
+def ann_to_network(model: nn.Module, input_shape: tuple[int, int, int], calibration: torch.Tensor | None,
+                   percentile: float | None = 99.99, first_layer_scale: float = 1.0, threshold: float = 1.0,
                    dt_us: float = 1000.0, metadata: dict | None = None) -> tuple[Network, ScalingReport]:
     """Scale a ReLU CNN's weights on ``calibration`` ANN inputs (N, C, H, W) and turn it into IAF layers.
 
     A last layer without ReLU gets IAF neurons too (its spike counts are the class scores).
+    ``percentile=None``: no scaling, the weights as trained (``calibration`` is not used and may be None);
+    ``first_layer_scale`` still applies.
     """
-    if not 0 < percentile <= 100:
+    if percentile is not None and not 0 < percentile <= 100:
         raise UsageError(f"--percentile must be in (0, 100], got {percentile}")
     if not first_layer_scale > 0:
         raise UsageError(f"--first-layer-scale must be positive, got {first_layer_scale}")
-    if tuple(calibration.shape[1:]) != tuple(input_shape):
+    if percentile is None:
+        lambdas = [1.0] * len(_param_layers(model))
+    elif calibration is None:
+        raise UsageError("weight scaling needs calibration data", fix="pass ANN inputs (N, C, H, W), or "
+                         "percentile=None to convert the weights as trained")
+    elif tuple(calibration.shape[1:]) != tuple(input_shape):
         raise InputError(f"calibration data of shape {tuple(calibration.shape[1:])} does not match the ANN input "
                          f"{tuple(input_shape)}", fix="calibrate on the dataset the ANN was trained on")
-    lambdas = activation_percentiles(model, calibration, percentile)
+    else:
+        lambdas = activation_percentiles(model, calibration, percentile)
     scaled = scale_weights(model, lambdas, first_layer_scale)
     ops, notes = module_ops(scaled, relu_threshold=threshold)
     layers = _param_layers(scaled)
@@ -180,12 +221,21 @@ def ann_to_network(model: nn.Module, input_shape: tuple[int, int, int], calibrat
         factors.append(prev / lam * (first_layer_scale if i == 0 else 1.0))
         prev = lam
     report = ScalingReport(percentile, first_layer_scale, names, lambdas, factors)
-    notes = [f"ANN → SNN: ReLU → IAF (threshold {threshold:g}, subtract reset, lower bound {-threshold:g}); weights "
-             f"scaled by activation percentile {percentile:g}, first layer × {first_layer_scale:g}",
-             *report.lines(), *notes]
+    if percentile is None:
+        how = (f"lower bound {UNSCALED_LOWER_WORD} in chip units); weights as trained (no scaling), first layer × "
+               f"{first_layer_scale:g}")
+    else:
+        how = (f"lower bound {-threshold:g}); weights scaled by activation percentile {percentile:g}, first layer × "
+               f"{first_layer_scale:g}")
+    notes = [f"ANN → SNN: ReLU → IAF (threshold {threshold:g}, subtract reset, {how}", *report.lines(), *notes]
     meta = {"source_format": "ann", "percentile": percentile, "first_layer_scale": first_layer_scale,
             **(metadata or {}), "import_notes": notes}
-    return assemble(ops, tuple(input_shape), dt_us, meta).network, report
+    net = assemble(ops, tuple(input_shape), dt_us, meta).network
+    if percentile is None:
+        net = dataclasses.replace(net, layers=tuple(
+            layer.replace(min_v_mem=unscaled_lower_bound(layer.weight, layer.bias, layer.threshold))
+            for layer in net.layers))
+    return net, report
 
 
 def calibration_frames(dataset: str, time_bins: int, samples: int, seed: int = 0,
