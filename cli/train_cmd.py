@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from qsnn_deploy.errors import UsageError
+
 from .common import emit_json, log, quiet_option
 
 
@@ -15,8 +17,12 @@ Examples:
   qsnn-deploy train --synop-target 5e5 --out runs/t500k      # aim at 500 k SynOps per sample
   qsnn-deploy train --bits 8,4,4,8 --out runs/mixed          # weight bits per layer (or --bits 4, --bits conv2=4)
   qsnn-deploy train --init runs/r1 --synop-target 3e5 --out runs/ft   # fine-tune a trained run
+  qsnn-deploy train --bits auto --bit-budget 4 --out runs/hawq     # Hessian-aware bits per layer, 4 on average
+  qsnn-deploy train --ann --synop-target 5e5 --out runs/ann       # floor-ReLU ANN + SynOp loss, converted to an SNN
+  qsnn-deploy train --integer-only --out runs/int                 # integer-only local learning (seed 1)
   qsnn-deploy train --model my_net.yaml --device cuda --out runs/gpu
-Writes OUT/checkpoint.pt, OUT/metrics.json, OUT/config.yaml and OUT/training_curve.png.""")
+Writes OUT/checkpoint.pt, OUT/metrics.json, OUT/config.yaml and OUT/training_curve.png
+(--bits auto adds hessian.json/png; --ann writes ann.pt; --integer-only adds memory.json/md).""")
 @click.option("--model", default="digits_speck", show_default=True, help="zoo model name or model YAML path")
 @click.option("--dataset", default="digits-dvs", show_default=True, help="dataset name")
 @click.option("--epochs", type=int, help="training epochs [model default]")
@@ -30,8 +36,18 @@ Writes OUT/checkpoint.pt, OUT/metrics.json, OUT/config.yaml and OUT/training_cur
 @click.option("--synop-target", type=float, default=None,
               help="target SynOps per sample: loss = CE + ((SynOps − N)/N)² (SynOpLoss' target form)")
 @click.option("--bits", help="weight bits per layer, 2..8: '4' (all), '8,4,4,8' (in layer order), 'conv2=4' "
-              "(by name) [model YAML weight_bits, default 8]")
+              "(by name), or 'auto' (Hessian-aware, with --bit-budget) [model YAML weight_bits, default 8]")
 @click.option("--bit-budget", help="with --bits auto: average bits per weight ('4') or a total size ('12kB')")
+@click.option("--ann", is_flag=True, help="train the network as a floor-ReLU ANN (integer activations) with the "
+              "SynOp loss, then convert it to the SNN without weight scaling (writes ann.pt)")
+@click.option("--integer-only", is_flag=True, help="integer-only local learning: integer weights, states, errors "
+              "and gradients (seed 1); writes a memory-footprint report")
+@click.option("--integer-bits", help="with --integer-only: widths such as 'wb=8,ub=16,eb=6,gb=10' "
+              "[wb=8,ub=16,sb=6,ab=6,sig=6,eb=6,gb=10,rb=16]")
+@click.option("--lr-int", type=float, default=8.0, show_default=True,
+              help="with --integer-only: integer learning rate (a power of two), halved every third of the epochs")
+@click.option("--full-precision-twin", is_flag=True,
+              help="with --integer-only: the same local learning in float (the reference for the memory report)")
 @click.option("--init", "init", type=click.Path(), help="start from the weights of this run folder or checkpoint")
 @click.option("--no-qat", is_flag=True, help="train in float (no chip quantisation during training)")
 @click.option("--limit", type=int, help="use only the first N samples of each split (quick smoke runs)")
@@ -41,19 +57,65 @@ Writes OUT/checkpoint.pt, OUT/metrics.json, OUT/config.yaml and OUT/training_cur
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @quiet_option
 def train(model, dataset, epochs, batch_size, lr, time_bins, seed, device, synop_penalty, synop_target, bits,
-          bit_budget, init, no_qat, limit, out, overwrite, fmt, quiet) -> None:
+          bit_budget, ann, integer_only, integer_bits, lr_int, full_precision_twin, init, no_qat, limit, out,
+          overwrite, fmt, quiet) -> None:
     """Train a spiking CNN with quantisation-aware BPTT; writes a run folder."""
     from qsnn_deploy.train.trainer import TrainConfig, train as run_training
 
+    given = {"--bits": bits, "--bit-budget": bit_budget, "--synop-penalty": synop_penalty or None,
+             "--synop-target": synop_target, "--init": init, "--no-qat": no_qat or None, "--lr": lr}
+    if ann and integer_only:
+        raise UsageError("--ann and --integer-only are two different training methods", fix="pick one")
+    if not integer_only and (integer_bits or full_precision_twin or lr_int != 8.0):
+        raise UsageError("--integer-bits, --lr-int and --full-precision-twin go with --integer-only",
+                         fix="add --integer-only or drop them")
+    if ann:
+        _refuse("--ann", given, allowed=("--synop-penalty", "--synop-target", "--init", "--no-qat", "--lr"))
+        from qsnn_deploy.train.ann_synop import train_ann_synop
+
+        metrics = train_ann_synop(model, dataset, out, epochs=epochs, batch_size=batch_size, lr=lr,
+                                  time_bins=time_bins, seed=seed, synop_target=synop_target,
+                                  synop_penalty=synop_penalty, limit=limit, overwrite=overwrite, progress=not quiet,
+                                  device=device, quantize_weights=not no_qat, init=init, log=log)
+        _report(fmt, metrics, out, f"test accuracy {100 * metrics['test_accuracy']:.2f}% (the converted SNN, "
+                f"emulated), {100 * metrics['ann_test_accuracy']:.2f}% (the ANN); "
+                f"{metrics['synops_per_sample']:.3g} SynOps/sample; run folder: {out}")
+        return
+    if integer_only:
+        _refuse("--integer-only", given, allowed=())
+        from qsnn_deploy.train.integer_only import parse_integer_bits, train_integer_only
+
+        int_bits = None if full_precision_twin else parse_integer_bits(integer_bits or "")
+        metrics = train_integer_only(model, dataset, out, epochs=epochs or 10, batch_size=batch_size or 32,
+                                     time_bins=time_bins or 10, seed=seed, bits=int_bits, limit=limit,
+                                     overwrite=overwrite, progress=not quiet, device=device, lr_int=lr_int)
+        saved = 100 * metrics["memory_saved"]
+        _report(fmt, metrics, out, f"test accuracy {100 * metrics['test_accuracy']:.2f}% "
+                f"({'integer-only' if int_bits else 'full-precision'} local learning), "
+                f"{100 * metrics['chip_test_accuracy']:.2f}% (chip int8); training memory "
+                f"{metrics['memory_bits'] / 8e3:.1f} kB ({saved:.1f}% below full precision); run folder: {out}")
+        return
     cfg = TrainConfig(model=model, dataset=dataset, epochs=epochs, batch_size=batch_size, lr=lr,
                       time_bins=time_bins, seed=seed, device=device, quantize=not no_qat,
                       synop_penalty=synop_penalty, synop_target=synop_target, limit=limit, bits=bits,
                       bit_budget=bit_budget, init=init)
     metrics = run_training(cfg, out, overwrite=overwrite, progress=not quiet)
+    _report(fmt, metrics, out, f"test accuracy {100 * metrics['test_accuracy']:.2f}% ({metrics['bits_label']} QAT "
+            f"model), {100 * metrics['float_test_accuracy']:.2f}% (same weights in float); "
+            f"{metrics['synops_per_sample']:.3g} SynOps/sample; run folder: {out}")
+
+
+def _refuse(method: str, given: dict, allowed: tuple[str, ...]) -> None:
+    """A usage error for options that ``method`` does not take."""
+    extra = [k for k, v in given.items() if v is not None and k not in allowed]
+    if extra:
+        raise UsageError(f"{method} does not take {', '.join(extra)}", fix=f"drop {', '.join(extra)}")
+
+
+def _report(fmt: str, metrics: dict, out, text: str) -> None:
     if fmt == "json":
         emit_json({k: v for k, v in metrics.items() if k != "history"} | {"out": str(out)})
     else:
-        click.echo(f"test accuracy {100 * metrics['test_accuracy']:.2f}% ({metrics['bits_label']} QAT model), "
-                   f"{100 * metrics['float_test_accuracy']:.2f}% (same weights in float); "
-                   f"{metrics['synops_per_sample']:.3g} SynOps/sample; run folder: {out}")
-    log(f"training took {metrics['train_time_s']:.0f} s")
+        click.echo(text)
+    if "train_time_s" in metrics:
+        log(f"training took {metrics['train_time_s']:.0f} s")

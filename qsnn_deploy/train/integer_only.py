@@ -118,6 +118,24 @@ class IntegerBits:
         return asdict(self)
 
 
+def parse_integer_bits(text: str) -> IntegerBits:
+    """``'wb=8,eb=6'`` → :class:`IntegerBits` with those widths and the defaults elsewhere ('' → all defaults)."""
+    names = [f.name for f in fields(IntegerBits)]
+    values: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or key not in names:
+            raise UsageError(f"--integer-bits: cannot read '{item}'", where="--integer-bits",
+                             fix=f"write name=bits with names from {', '.join(names)}, e.g. wb=8,eb=6")
+        try:
+            values[key] = int(value)
+        except ValueError:
+            raise UsageError(f"--integer-bits: '{value}' for {key} is not an integer", where="--integer-bits",
+                             fix=f"e.g. {key}=8") from None
+    return IntegerBits(**values)
+
+
 class _QuantErrorFn(torch.autograd.Function):
     """Identity forward; backward error cut to ``bits`` by :func:`quant_error`."""
 

@@ -62,7 +62,47 @@ class TrainConfig:
         if (out.bits == "auto") != (out.bit_budget is not None):
             raise UsageError("--bits auto and --bit-budget go together",
                              fix="e.g. --bits auto --bit-budget 4 (average bits per weight), or --bits 8,4,4,8")
+        if out.bits == "auto" and not out.quantize:
+            raise UsageError("--bits auto allocates the bits of quantisation-aware training; --no-qat trains in float",
+                             fix="drop --no-qat")
+        if out.bits == "auto" and out.init is None and out.epochs < 2:
+            raise UsageError("--bits auto without --init needs at least 2 epochs (warm-up at the model's widths, "
+                             "then the Hessian, then training at the allocated widths)",
+                             fix="raise --epochs, or start from a trained run with --init")
         return out
+
+
+HESSIAN_SAMPLES = 256  # training samples the Hessian traces of --bits auto are estimated on
+HESSIAN_PROBES = 20  # Rademacher probes per layer
+
+
+def warmup_epochs(cfg: TrainConfig) -> int:
+    """Epochs trained at the model's widths before ``--bits auto`` allocates (0 when starting from ``--init``)."""
+    if cfg.bits != "auto" or cfg.init is not None:
+        return 0
+    return max(1, cfg.epochs // 3)
+
+
+def allocate_auto_bits(model: SpikingCNN, data: FramedSplit, cfg: TrainConfig, out: Path, progress: bool,
+                       log) -> dict[str, Any]:
+    """``--bits auto``: Hessian traces on a training subset, bits per layer under ``cfg.bit_budget``, applied
+    to ``model`` (and its spec); writes ``out/hessian.json`` and ``out/hessian.png``; returns the record."""
+    from ..quant.allocate import apply_bits, auto_bits
+    from .hessian import plot_traces
+
+    log(f"--bits auto: Hessian traces on {min(HESSIAN_SAMPLES, len(data.labels))} training samples, "
+        f"{HESSIAN_PROBES} probes, budget {cfg.bit_budget}")
+    allocation, hessian = auto_bits(model, data, cfg.bit_budget, samples=HESSIAN_SAMPLES,
+                                    n_iter=HESSIAN_PROBES, batch_size=cfg.batch_size, seed=cfg.seed,
+                                    progress=progress)
+    apply_bits(model, allocation)
+    record = {"hessian": hessian.to_dict(), "allocation": allocation.to_dict()}
+    (out / "hessian.json").write_text(json.dumps(record, indent=2))
+    plot_traces(hessian, out / "hessian.png", bits=allocation.by_layer)
+    log("bits per layer: " + ", ".join(f"{n} {b}" for n, b in allocation.by_layer.items()) +
+        f" (ranking by trace per parameter: {' > '.join(hessian.ranking)}; {allocation.avg_bits:.2f} bits on "
+        f"average, {allocation.reduction_pct:.1f}% below FP32)")
+    return record
 
 
 def initial_weights(path: str | Path, spec: ModelSpec) -> dict[str, torch.Tensor]:
@@ -87,7 +127,10 @@ def bits_label(spec: ModelSpec) -> str:
 
 def weight_memory(model: SpikingCNN) -> int:
     """Bits the model's weights take at their per-layer widths (biases at the same width)."""
-    return int(sum(p.numel() * block.weight_bits for block in model.blocks for p in block.conv.parameters()))
+    from ..quant.allocate import weight_memory_bits
+
+    sizes = [sum(p.numel() for p in block.conv.parameters()) for block in model.blocks]
+    return weight_memory_bits(sizes, [block.weight_bits for block in model.blocks])
 
 
 def pick_device(name: str) -> torch.device:
@@ -185,6 +228,11 @@ def train(config: TrainConfig, out: str | Path, overwrite: bool = False, progres
                              f"gives {tuple(train_set.frames.shape[2:])}", fix="pick a model made for this dataset")
         dt_us = train_set.duration_us / cfg.time_bins
         model = SpikingCNN(spec, quantize=cfg.quantize)
+        if cfg.bits == "auto":  # an impossible budget fails now, not after the warm-up
+            from ..quant.allocate import check_budget
+            from .hessian import layer_weights
+
+            check_budget([w.numel() for w in layer_weights(model)], cfg.bit_budget)
         if cfg.init is not None:
             model.load_state_dict(initial_weights(cfg.init, spec))
             log(f"starting from the weights of {cfg.init}")
@@ -192,11 +240,19 @@ def train(config: TrainConfig, out: str | Path, overwrite: bool = False, progres
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
         n = len(train_set.labels)
+        warmup = warmup_epochs(cfg)
+        auto = None
+        if cfg.bits == "auto" and warmup == 0:
+            auto = allocate_auto_bits(model, train_set, cfg, tmp, progress, log)
+            spec = model.spec
         log(f"training {spec.name} ({count_parameters(model)} parameters, "
             f"{'quantisation-aware ' + bits_label(spec) if cfg.quantize else 'float'}) on {cfg.dataset}: {n} train / "
             f"{len(test_set.labels)} test samples, {cfg.time_bins} time bins of {dt_us / 1000:g} ms, device {device}")
         history, t0 = [], time.time()
         for epoch in range(1, cfg.epochs + 1):
+            if cfg.bits == "auto" and auto is None and epoch == warmup + 1:
+                auto = allocate_auto_bits(model, train_set, cfg, tmp, progress, log)
+                spec = model.spec
             model.train()
             order = torch.from_numpy(rng.permutation(n))
             total_loss, correct, seen = 0.0, 0, 0
@@ -237,6 +293,7 @@ def train(config: TrainConfig, out: str | Path, overwrite: bool = False, progres
                    "weight_bits": {layer.name: layer.weight_bits for layer in spec.layers},
                    "bits_label": bits_label(spec),
                    "weight_memory_bits": weight_memory(model),
+                   "bit_allocation": None if auto is None else auto["allocation"] | {"warmup_epochs": warmup},
                    "train_time_s": round(time.time() - t0, 2), "history": history}
         model.cpu()
         save_checkpoint(tmp / "checkpoint.pt", model, {"dt_us": dt_us, "time_bins": cfg.time_bins,

@@ -1,0 +1,75 @@
+"""`qsnn-deploy train` with the issue-7 methods: --bits auto, --ann, --integer-only (tiny real runs)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from helpers import run_cli
+
+SMALL = ("--limit", "48", "--time-bins", "4", "-q")
+
+
+def test_bits_auto_warms_up_allocates_within_budget_and_records_it(tmp_path):
+    out = tmp_path / "auto"
+    run_cli("train", "--bits", "auto", "--bit-budget", "4", "--epochs", "2", *SMALL, "--out", out)
+    metrics = json.loads((out / "metrics.json").read_text())
+    alloc = metrics["bit_allocation"]
+    assert alloc["warmup_epochs"] == 1
+    assert alloc["avg_bits"] <= 4.0 + 1e-9
+    assert metrics["weight_bits"] == alloc["bits"]
+    assert len(set(alloc["bits"].values())) > 1 or set(alloc["bits"].values()) == {4}
+    hess = json.loads((out / "hessian.json").read_text())
+    assert set(hess["hessian"]["ranking"]) == set(alloc["bits"])
+    assert (out / "hessian.png").stat().st_size > 0
+    payload = torch.load(out / "checkpoint.pt", weights_only=True)
+    layers = payload["model_spec"]["layers"]
+    assert {layer["name"]: layer.get("weight_bits", 8) for layer in layers} == alloc["bits"]
+
+
+def test_bits_auto_from_init_skips_the_warm_up(tiny_run, tmp_path):
+    out = tmp_path / "auto_init"
+    run_cli("train", "--bits", "auto", "--bit-budget", "6", "--init", tiny_run, "--epochs", "1", *SMALL,
+            "--out", out)
+    assert json.loads((out / "metrics.json").read_text())["bit_allocation"]["warmup_epochs"] == 0
+
+
+@pytest.mark.parametrize("args, words", [
+    (("--bits", "auto"), "--bit-budget"),
+    (("--bit-budget", "4"), "--bits auto"),
+    (("--bits", "auto", "--bit-budget", "1"), "budget"),
+    (("--bits", "auto", "--bit-budget", "4", "--no-qat"), "--no-qat"),
+    (("--ann", "--integer-only"), "pick one"),
+    (("--integer-bits", "wb=6"), "--integer-only"),
+    (("--integer-only", "--integer-bits", "zz=3"), "zz=3"),
+    (("--integer-only", "--integer-bits", "ub=4"), "ub"),
+    (("--integer-only", "--synop-target", "1e5"), "--synop-target"),
+    (("--ann", "--bits", "4"), "--bits"),
+])
+def test_bad_method_options_are_usage_errors_and_write_nothing(tmp_path, args, words):
+    out = tmp_path / "run"
+    proc = run_cli("train", *args, "--epochs", "2", *SMALL, "--out", out, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert words in proc.stderr
+    assert not out.exists()
+
+
+def test_ann_mode_trains_converts_and_reports_the_snn(tmp_path):
+    out = tmp_path / "ann"
+    proc = run_cli("train", "--ann", "--synop-target", "5e5", "--epochs", "1", *SMALL, "--out", out,
+                   "--format", "json")
+    result = json.loads(proc.stdout)
+    assert (out / "ann.pt").is_file()
+    assert 0.0 <= result["test_accuracy"] <= 1.0 and result["synops_per_sample"] > 0
+    assert result["out"] == str(out)
+
+
+def test_integer_only_with_custom_widths_writes_the_memory_report(tmp_path):
+    out = tmp_path / "int"
+    proc = run_cli("train", "--integer-only", "--integer-bits", "wb=6,eb=5", "--epochs", "1", *SMALL, "--out", out)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["bits"]["wb"] == 6 and metrics["bits"]["eb"] == 5 and metrics["integer_only"]
+    assert 0 < metrics["memory_saved"] < 1
+    assert (out / "memory.md").is_file() and "below full precision" in proc.stdout
