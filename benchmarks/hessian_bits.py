@@ -31,7 +31,7 @@ from qsnn_deploy.hw.profile import load_profile
 from qsnn_deploy.quant.allocate import FP32_BITS, apply_bits
 from qsnn_deploy.quant.chip import discretize_network
 from qsnn_deploy.train.checkpoint import load_checkpoint
-from qsnn_deploy.train.hessian import HessianResult, plot_traces
+from qsnn_deploy.quant.hessian import HessianResult, plot_traces
 from qsnn_deploy.train.trainer import TrainConfig, evaluate, framed_split, train
 
 RESULTS = Path(__file__).parent / "results"

@@ -86,7 +86,7 @@ def hessian(run, dataset, split, samples, iters, tol, batch_size, seed, device, 
     import torch
 
     from qsnn_deploy.train.checkpoint import load_checkpoint
-    from qsnn_deploy.train.hessian import hutchinson_traces, layer_weights
+    from qsnn_deploy.quant.hessian import hutchinson_traces, layer_weights
     from qsnn_deploy.train.trainer import framed_split, pick_device
 
     if threads:
@@ -166,7 +166,7 @@ def format_text(result, allocation, current_bits: dict[str, int]) -> str:
 
 def _write_outputs(report, result, allocation, json_file, plot_file, model_name) -> list[str]:
     """Write the plot and the JSON to temporary names first, then rename both (nothing half-written)."""
-    from qsnn_deploy.train.hessian import plot_traces
+    from qsnn_deploy.quant.hessian import plot_traces
 
     staged: list[tuple[Path, Path]] = []
     try:

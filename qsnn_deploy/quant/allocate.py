@@ -23,7 +23,7 @@ from ..errors import UsageError
 from .quantizers import memory_bits
 
 if TYPE_CHECKING:  # torch is only needed by the helpers that take a model
-    from ..train.hessian import HessianResult
+    from .hessian import HessianResult
     from ..train.network import SpikingCNN
 
 DEFAULT_CHOICES: tuple[int, ...] = (2, 3, 4, 5, 6, 7, 8)
@@ -250,12 +250,12 @@ def allocate_for_model(model: SpikingCNN, hessian: HessianResult, budget: Budget
 def auto_bits(model: SpikingCNN, data: Any, budget: Budget | str | float, choices: Sequence[int] = DEFAULT_CHOICES,
               **hessian_kwargs: Any) -> tuple[Allocation, HessianResult]:
     """Hessian traces of ``model`` on ``data`` (keyword arguments go to
-    :func:`qsnn_deploy.train.hessian.hutchinson_traces`), then the allocation under ``budget``.
+    :func:`qsnn_deploy.quant.hessian.hutchinson_traces`), then the allocation under ``budget``.
 
     Checks the budget before the (costly) Hessian. Does not change the model: apply the result with
     :func:`apply_bits`.
     """
-    from ..train.hessian import hutchinson_traces, layer_weights
+    from .hessian import hutchinson_traces, layer_weights
 
     budget = parse_bit_budget(budget)
     sizes = [int(w.numel()) for w in layer_weights(model)]

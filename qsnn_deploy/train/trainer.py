@@ -88,7 +88,7 @@ def allocate_auto_bits(model: SpikingCNN, data: FramedSplit, cfg: TrainConfig, o
     """``--bits auto``: Hessian traces on a training subset, bits per layer under ``cfg.bit_budget``, applied
     to ``model`` (and its spec); writes ``out/hessian.json`` and ``out/hessian.png``; returns the record."""
     from ..quant.allocate import apply_bits, auto_bits
-    from .hessian import plot_traces
+    from ..quant.hessian import plot_traces
 
     log(f"--bits auto: Hessian traces on {min(HESSIAN_SAMPLES, len(data.labels))} training samples, "
         f"{HESSIAN_PROBES} probes, budget {cfg.bit_budget}")
@@ -230,7 +230,7 @@ def train(config: TrainConfig, out: str | Path, overwrite: bool = False, progres
         model = SpikingCNN(spec, quantize=cfg.quantize)
         if cfg.bits == "auto":  # an impossible budget fails now, not after the warm-up
             from ..quant.allocate import check_budget
-            from .hessian import layer_weights
+            from ..quant.hessian import layer_weights
 
             check_budget([w.numel() for w in layer_weights(model)], cfg.bit_budget)
         if cfg.init is not None:

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from qsnn_deploy.errors import UsageError
-from qsnn_deploy.train.hessian import (HessianResult, exact_hessian, exact_layer_traces, hutchinson_traces,
+from qsnn_deploy.quant.hessian import (HessianResult, exact_hessian, exact_layer_traces, hutchinson_traces,
                                        layer_weights, rademacher)
 from qsnn_deploy.train.losses import count_cross_entropy
 from qsnn_deploy.train.network import MultiSpikeFn, SpikingCNN

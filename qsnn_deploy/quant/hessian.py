@@ -50,8 +50,8 @@ import torch
 from tqdm import tqdm
 
 from ..errors import UsageError
-from .losses import count_cross_entropy
-from .network import SpikingCNN
+from ..train.losses import count_cross_entropy
+from ..train.network import SpikingCNN
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Data = Any  # a FramedSplit (frames, labels) or a (frames, labels) pair of tensors
