@@ -7,7 +7,7 @@ adds the floor-ReLU ANN points of ``benchmarks/results/synop_ann.json`` when pre
 ≥ 5× fewer SynOps than the unpenalised model at ≤ 1 point lower accuracy, and fewer SynOps than the
 best weight-scaling baseline at matched accuracy.
 
-    python benchmarks/synop_sweep.py            # about 30 min on 2 CPU cores
+    python benchmarks/synop_sweep.py            # about 10 min on 2 CPU cores
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ RESULTS = Path(__file__).parent / "results"
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--targets", default="8e5,4e5,2.5e5,1.5e5")
+    ap.add_argument("--targets", default="8e5,5.5e5,4e5,3e5,2.5e5")
     ap.add_argument("--baseline", default=str(Path(__file__).parents[1] / "models" / "digits_speck.pt"))
     ap.add_argument("--start", default="chain", choices=["scratch", "baseline", "chain"])
-    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--work", type=Path, default=Path("runs/synop_sweep"))
     ap.add_argument("--out", type=Path, default=RESULTS)

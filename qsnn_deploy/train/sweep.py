@@ -82,20 +82,38 @@ def plot_sweep(points: list[SweepPoint], path: Path, title: str) -> None:
              "first-layer": ("s--", "weight scaling: first-layer factor"),
              "percentile": ("^--", "weight scaling: percentile normalisation"),
              "baseline": ("*", "no SynOp loss (baseline)")}
-    fig, ax = plt.subplots(figsize=(7.2, 4.6))
-    for method in dict.fromkeys(p.method for p in points):
-        pts = sorted((p for p in points if p.method == method), key=lambda p: p.synops_per_sample)
-        marker, label = style.get(method, ("x-", method))
-        ax.plot([p.synops_per_sample for p in pts], [100 * p.accuracy for p in pts], marker,
-                label=label, markersize=12 if method == "baseline" else 5)
-    ax.set_xscale("log")
-    ax.set(xlabel="SynOps per sample (log)", ylabel="test accuracy (%)", title=title)
+    from matplotlib.ticker import EngFormatter, LogLocator, NullFormatter
+
+    base = next((p for p in points if p.method == "baseline"), None)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+    for i, ax in enumerate(axes):
+        for method in dict.fromkeys(p.method for p in points):
+            pts = sorted((p for p in points if p.method == method), key=lambda p: p.synops_per_sample)
+            marker, label = style.get(method, ("x-", method))
+            ax.plot([p.synops_per_sample for p in pts], [100 * p.accuracy for p in pts], marker,
+                    label=label, markersize=12 if method == "baseline" else 5)
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(EngFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.grid(True, which="both", alpha=0.3)
     lo = min(100 * p.accuracy for p in points)
-    ax.set_ylim(max(0.0, min(lo, 80.0) - 2), 100)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    axes[0].set(xlabel="SynOps per sample (log)", ylabel="test accuracy (%)", title=title,
+                ylim=(max(0.0, min(lo, 80.0) - 2), 100))
+    axes[0].legend(fontsize=8, loc="lower right")
+    top = 100 * max(p.accuracy for p in points)
+    axes[1].set(xlabel="SynOps per sample (log)", ylabel="test accuracy (%)", ylim=(top - 6, top + 0.8),
+                title="zoom: within 6 points of the best")
+    near = [p.synops_per_sample for p in points if 100 * p.accuracy >= top - 6]
+    if base is not None:  # the acceptance box of issue 7: ≥ 5× fewer SynOps at ≤ 1 point lower accuracy
+        guides = [axes[1].axhline(100 * base.accuracy - 1, color="gray", ls=":", lw=1, label="baseline − 1 point"),
+                  axes[1].axvline(base.synops_per_sample / 5, color="gray", ls="--", lw=1,
+                                  label="baseline SynOps / 5")]
+        axes[1].legend(handles=guides, fontsize=8, loc="lower left")
+        near.append(base.synops_per_sample / 5)
+    axes[1].set_xlim(0.8 * min(near), 1.25 * max(near))
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
