@@ -95,7 +95,8 @@ def nir_import_options(command):
     for option in reversed([
         click.option("--input-shape", callback=_shape, help="C,H,W of one input frame, for NIR graphs that lack it"),
         click.option("--approximate-leak", is_flag=True,
-                     help="run LIF neurons of a NIR graph as IAF (drops the leak; Speck has none)"),
+                     help="run leaky neurons (LIF of a NIR graph, or a checkpoint trained with a leaky "
+                          "neuron type) as IAF: drops the leak, Speck has none"),
         click.option("--reset", type=click.Choice(["subtract", "zero"]), default=None,
                      help="reset of NIR neurons when the graph does not say [default: subtract]"),
         click.option("--dt-us", type=float, default=None, help="time step in µs (NIR graphs; LIF input gain r·dt/τ)"),

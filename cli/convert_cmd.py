@@ -83,7 +83,7 @@ def convert(model, target, out, force, fmt, input_shape, approximate_leak, reset
                           first_layer_scale=1.0 if first_layer_scale is None else first_layer_scale, onnx=onnx,
                           zero_weight_warn=zero_weight_warn, progress=not quiet)
     for note in res.notes:
-        log(f"note: {note}")
+        log(note if note.startswith("warning: ") else f"note: {note}")
     for note in res.warnings:
         log(f"warning: {note}")
     if fmt == "json":

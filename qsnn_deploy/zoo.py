@@ -6,6 +6,7 @@ A model YAML lists chip layers (each one core: conv → IAF → sum-pool) and tr
     input_shape: [2, 34, 34]        # C, H, W
     n_classes: 10
     neuron: {threshold: 1.0, reset: subtract}   # min_v_mem: default -threshold
+    # neuron type (training only, Speck runs iaf): {type: lif, beta: 0.9}, see NEURON_PARAMS
     layers:
       - {type: conv, out_channels: 16, kernel_size: 3, padding: 1, pool: 2}
       - {type: linear, out_features: 10, weight_bits: 4}   # weight_bits: 2..8, default 8 (int8)
@@ -30,6 +31,16 @@ _LAYER_KEYS = {"conv": {"type", "name", "out_channels", "kernel_size", "stride",
                "linear": {"type", "name", "out_features", "bias", "weight_bits"}}
 _TOP_KEYS = {"name", "description", "input_shape", "n_classes", "neuron", "layers", "defaults", "dataset"}
 _NEURON_KEYS = {"threshold", "min_v_mem", "reset"}
+# Neuron types and their parameters with defaults (qsnn_deploy.train.neurons implements them). Only
+# "iaf" is the chip's neuron; the others leak and convert needs --approximate-leak for them.
+NEURON_PARAMS: dict[str, dict[str, float]] = {
+    "iaf": {},
+    "lif": {"beta": 0.9},  # membrane decay per step
+    "leaky": {"beta": 0.9, "slope": 25.0},  # snnTorch Leaky, fast-sigmoid surrogate slope
+    "decolle": {"alpha": 0.9, "beta": 0.85, "alpha_rp": 0.65, "w_rp": 1.0, "slope": 10.0},
+    "decolle-simple": {"alpha": 0.97},
+}
+_DECAYS = {"alpha", "beta", "alpha_rp"}  # must lie in (0, 1]
 _DEFAULT_KEYS = {"epochs", "batch_size", "lr", "time_bins"}
 
 
@@ -59,6 +70,8 @@ class ModelSpec:
     threshold: float = 1.0
     min_v_mem: float | None = None
     reset: str = "subtract"
+    neuron_type: str = "iaf"
+    neuron_params: dict = field(default_factory=dict)  # the type's parameters, defaults filled in
     defaults: dict = field(default_factory=dict)
     dataset: str = "digits-dvs"
     description: str = ""
@@ -78,9 +91,11 @@ class ModelSpec:
         return shapes
 
     def to_dict(self) -> dict[str, Any]:
+        neuron = {"threshold": self.threshold, "min_v_mem": self.min_v_mem, "reset": self.reset}
+        if self.neuron_type != "iaf":
+            neuron |= {"type": self.neuron_type, **self.neuron_params}
         return {"name": self.name, "description": self.description, "input_shape": list(self.input_shape),
-                "n_classes": self.n_classes, "dataset": self.dataset,
-                "neuron": {"threshold": self.threshold, "min_v_mem": self.min_v_mem, "reset": self.reset},
+                "n_classes": self.n_classes, "dataset": self.dataset, "neuron": neuron,
                 "layers": [_layer_to_dict(layer) for layer in self.layers], "defaults": dict(self.defaults)}
 
 
@@ -117,7 +132,14 @@ def spec_from_dict(data: Any, where: str = "model") -> ModelSpec:
         raise InputError(f"'input_shape' must be [C, H, W], got {shape!r}", where=where)
     shape = tuple(_int(v, "input_shape", where, 1) for v in shape)
     neuron = data.get("neuron") or {}
-    _unknown(set(neuron), _NEURON_KEYS, f"{where}: neuron")
+    if not isinstance(neuron, dict):
+        raise InputError("'neuron' must be a mapping", where=where)
+    if neuron.get("type", "iaf") in NEURON_PARAMS:
+        _unknown(set(neuron), _NEURON_KEYS | {"type"} | set(NEURON_PARAMS[neuron.get("type", "iaf")]),
+                 f"{where}: neuron")
+    ntype, nparams = neuron_type_params(neuron.get("type", "iaf"),
+                                        {k: v for k, v in neuron.items() if k not in _NEURON_KEYS | {"type"}},
+                                        f"{where}: neuron", InputError)
     reset = neuron.get("reset", "subtract")
     if reset not in RESETS:
         raise InputError(f"unknown reset '{reset}'", where=f"{where}: neuron.reset", fix=f"use {' or '.join(RESETS)}")
@@ -150,7 +172,8 @@ def spec_from_dict(data: Any, where: str = "model") -> ModelSpec:
     spec = ModelSpec(name=str(data["name"]), input_shape=shape, n_classes=n_classes, layers=tuple(layers),
                      threshold=float(neuron.get("threshold", 1.0)),
                      min_v_mem=None if neuron.get("min_v_mem") is None else float(neuron["min_v_mem"]),
-                     reset=reset, defaults=dict(defaults), dataset=str(data.get("dataset", "digits-dvs")),
+                     reset=reset, neuron_type=ntype, neuron_params=nparams, defaults=dict(defaults),
+                     dataset=str(data.get("dataset", "digits-dvs")),
                      description=str(data.get("description", "")))
     for i, (layer, (c, h, w)) in enumerate(zip(spec.layers, spec.layer_input_shapes())):
         if layer.type == "conv" and (conv_out_size(min(h, w), layer.kernel_size, layer.stride, layer.padding)
@@ -161,6 +184,38 @@ def spec_from_dict(data: Any, where: str = "model") -> ModelSpec:
         raise InputError(f"the last layer has {spec.layers[-1].out_channels} outputs but n_classes is {spec.n_classes}",
                          where=where)
     return spec
+
+
+def neuron_type_params(ntype: Any, params: dict, where: str, error: type = InputError) -> tuple[str, dict]:
+    """Validate a neuron type and its parameters → (type, parameters with defaults filled in)."""
+    if ntype not in NEURON_PARAMS:
+        close = difflib.get_close_matches(str(ntype), list(NEURON_PARAMS), n=1)
+        raise error(f"unknown neuron type '{ntype}'", where=where,
+                    fix=(f"did you mean '{close[0]}'? " if close else "") + "neuron types: " + ", ".join(NEURON_PARAMS))
+    allowed = NEURON_PARAMS[ntype]
+    for key in params:
+        if key not in allowed:
+            hint = ", ".join(allowed) if allowed else "none (only threshold, min_v_mem, reset)"
+            raise error(f"neuron type '{ntype}' has no parameter '{key}'", where=where, fix=f"its parameters: {hint}")
+    out = dict(allowed)
+    for key, value in params.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise error(f"neuron parameter '{key}' must be a number, got {value!r}", where=where)
+        if key in _DECAYS and not 0 < value <= 1:
+            raise error(f"neuron parameter '{key}' is a decay per step and must lie in (0, 1], got {value!r}",
+                        where=where)
+        if key == "slope" and not value > 0:
+            raise error(f"surrogate slope must be > 0, got {value!r}", where=where)
+        out[key] = float(value)
+    return ntype, out
+
+
+def with_neuron(spec: ModelSpec, ntype: str, **params: float) -> ModelSpec:
+    """The spec with another neuron type (CLI ``--neuron``); bad values are usage errors (exit 2)."""
+    from .errors import UsageError
+
+    ntype, nparams = neuron_type_params(ntype, params, "--neuron", UsageError)
+    return replace(spec, neuron_type=ntype, neuron_params=nparams)
 
 
 def with_weight_bits(spec: ModelSpec, bits: str) -> ModelSpec:

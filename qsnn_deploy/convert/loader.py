@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import ConstraintError, InputError
 from ..ir import Network
 from .nir_import import ImportOptions
 
@@ -31,6 +31,9 @@ def load_network(path: str | Path, options: ImportOptions | None = None) -> Netw
         model, payload = load_checkpoint(path)
         meta = {k: payload[k] for k in ("time_bins", "duration_us", "dataset") if k in payload}
         meta["source"] = str(path)
+        notes = checkpoint_notes(model.spec, payload, options, str(path))
+        if notes:
+            meta["import_notes"] = notes
         return model.to_network(float(payload.get("dt_us", 1000.0)), meta)
     if path.suffix == ".nir":
         from .nir_io import read_nir
@@ -38,3 +41,25 @@ def load_network(path: str | Path, options: ImportOptions | None = None) -> Netw
         return read_nir(path, options)
     raise InputError(f"'{path}' is neither a checkpoint (.pt) nor a NIR file (.nir)",
                      fix="pass a checkpoint.pt, a model.nir or a bundle folder")
+
+
+def checkpoint_notes(spec, payload: dict, options: ImportOptions | None, where: str) -> list[str]:
+    """What converting a checkpoint drops: training-only auxiliary readouts, and a neuron leak (only with
+    ``approximate_leak``; otherwise a :class:`ConstraintError`, exit 4: Speck's neurons do not leak)."""
+    notes = []
+    aux = int(payload.get("auxiliary_readouts", 0) or 0)
+    if aux:
+        notes.append(f"dropped {aux} auxiliary readout(s) (training-only local classifiers of "
+                     f"{payload.get('training', 'local learning')}); the last layer's spike counts classify")
+    ntype = getattr(spec, "neuron_type", "iaf")
+    if ntype != "iaf":
+        params = ", ".join(f"{k} = {v:g}" for k, v in spec.neuron_params.items())
+        if not (options and options.approximate_leak):
+            raise ConstraintError(f"model '{spec.name}' was trained with '{ntype}' neurons ({params}); Speck's "
+                                  "neurons are integrate-and-fire and have no leak", where=where,
+                                  fix="retrain with `neuron: {type: iaf}`, or pass --approximate-leak to run them "
+                                      "as IAF (drops the leak) and re-check the accuracy with "
+                                      "`qsnn-deploy deploy --target emulator`")
+        notes.append(f"warning: '{ntype}' neurons ({params}) run as IAF: leak, traces and refractory term dropped "
+                     "(--approximate-leak); accuracy must be re-checked with `qsnn-deploy deploy --target emulator`")
+    return notes

@@ -4,9 +4,11 @@ Each block is one chip core: conv → integrate-and-fire (multi-spike, subtract 
 membrane bound) → sum pooling. With ``quantize=True`` (quantisation-aware training) a block runs in
 the chip's integer units: weights ``round(w·s)``, threshold ``round(θ·s)`` and lower bound
 ``round(v_min·s)`` with the shared per-layer scale ``s`` of :mod:`qsnn_deploy.quant.chip`, and
-straight-through gradients. Its spikes are then exactly those of the chip emulator. A layer's
-``weight_bits`` (2..8) narrows the integer weight range (mixed precision); in float mode it gives
-per-tensor symmetric n-bit weights instead.
+straight-through gradients. Its spikes are then exactly those of the chip emulator. The model's
+``neuron: {type: ...}`` may swap the IAF for a leaky training neuron (:mod:`.neurons`), which Speck
+cannot run (``convert`` refuses it unless ``--approximate-leak``). A layer's ``weight_bits`` (2..8)
+narrows the integer weight range (mixed precision); in float mode it gives per-tensor symmetric n-bit
+weights instead.
 """
 
 from __future__ import annotations
@@ -19,40 +21,18 @@ from ..ir import ChipLayer, Network, fanout_map
 from ..quant.fake import chip_scale_t, ste_round
 from ..quant.quantizers import symmetric
 from ..zoo import ModelSpec
-
-
-class MultiSpikeFn(torch.autograd.Function):
-    """n = ⌊v/θ⌋ spikes for v ≥ θ (exact for integer-valued floats); periodic-exponential surrogate.
-
-    The surrogate is the one of Weidel & Sheik (2021) with the width taken relative to the
-    threshold, so that the float and integer-unit models get the same gradients.
-    """
-
-    @staticmethod
-    def forward(ctx, v: torch.Tensor, thr: torch.Tensor, width: float) -> torch.Tensor:
-        ctx.save_for_backward(v, thr)
-        ctx.width = width
-        n = torch.floor(v / thr).clamp_min(0)
-        n = n - (n * thr > v).to(v.dtype) + ((n + 1) * thr <= v).to(v.dtype)  # repair float division
-        return n.clamp_min(0)
-
-    @staticmethod
-    def backward(ctx, grad_out: torch.Tensor):
-        v, thr = ctx.saved_tensors
-        u = v / thr
-        periodic = 2 * ((u - 0.5) - torch.floor(u - 0.5)) - 1
-        dist = torch.where(u < 1, u - 1, periodic)
-        grad = torch.exp(-dist.abs() / ctx.width) / thr
-        return grad_out * grad, None, None
+from .neurons import MultiSpikeFn, Neuron, make_neuron  # noqa: F401  (MultiSpikeFn: re-exported)
 
 
 class ChipBlock(nn.Module):
-    """conv → IAF → sum-pool, the work of one core."""
+    """conv → neuron (IAF by default) → sum-pool, the work of one core."""
 
     def __init__(self, name: str, c_in: int, c_out: int, kernel: int, stride: int, padding: int, pool: int,
                  bias: bool, in_hw: tuple[int, int], kind: str, threshold: float, min_v_mem: float | None,
-                 reset: str, surrogate_width: float = 0.5, weight_bits: int = 8):
+                 reset: str, surrogate_width: float = 0.5, weight_bits: int = 8, neuron: Neuron | None = None):
         super().__init__()
+        self.neuron = neuron or make_neuron("iaf")
+        self.neuron.surrogate_width = surrogate_width
         self.weight_bits = weight_bits  # 2..8: the signed range QAT (and the chip discretiser) use for weights
         self.name, self.kind, self.reset = name, kind, reset
         self.stride, self.padding, self.pool, self.in_hw = stride, padding, pool, in_hw
@@ -61,11 +41,24 @@ class ChipBlock(nn.Module):
         self.register_buffer("min_v_mem", torch.tensor(float(-threshold if min_v_mem is None else min_v_mem)))
         self.register_buffer("fanout", torch.from_numpy(fanout_map(in_hw, kernel, stride, padding)).float())
         self.min_v_mem_given = min_v_mem is not None
-        self.surrogate_width = surrogate_width
 
-    def params(self, quantize: bool) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]:
-        """Weights, bias, threshold, lower bound as the forward uses them (integer units if quantised)."""
-        w, b = self.conv.weight, self.conv.bias
+    @property
+    def surrogate_width(self) -> float:
+        """Width of the multi-spike surrogate (IAF/LIF), relative to the threshold."""
+        return self.neuron.surrogate_width
+
+    @surrogate_width.setter
+    def surrogate_width(self, value: float) -> None:
+        self.neuron.surrogate_width = value
+
+    def params(self, quantize: bool, weight: torch.Tensor | None = None, bias: torch.Tensor | None = None,
+               ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]:
+        """Weights, bias, threshold, lower bound as the forward uses them (integer units if quantised).
+
+        ``weight``/``bias`` replace the conv's own (e.g. clones, for rules that update weights in place
+        while a graph through earlier steps is kept)."""
+        w = self.conv.weight if weight is None else weight
+        b = self.conv.bias if bias is None else bias
         if not quantize:
             if self.weight_bits < 8:  # float model with n-bit weights: per-tensor symmetric (seed 3's setting)
                 w = symmetric(w, self.weight_bits)
@@ -81,25 +74,33 @@ class ChipBlock(nn.Module):
         """Synaptic operations caused by input counts ``x`` (N, T, C, H, W), per sample (N,)."""
         return (x.sum(dim=(1, 2)) * self.fanout).sum(dim=(-1, -2)) * self.conv.out_channels
 
+    def current(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+        """Input counts (N, T, C, H, W) or (N, C, H, W) → conv current of the same leading shape."""
+        if x.dim() == 4:
+            return F.conv2d(x, w, b, stride=self.stride, padding=self.padding)
+        n, t = x.shape[:2]
+        return F.conv2d(x.flatten(0, 1), w, b, stride=self.stride, padding=self.padding).unflatten(0, (n, t))
+
+    def pool_spikes(self, s: torch.Tensor) -> torch.Tensor:
+        """Sum pooling of spikes (N, T, C, H, W) or (N, C, H, W)."""
+        if self.pool <= 1:
+            return s
+        if s.dim() == 4:
+            return F.avg_pool2d(s, self.pool) * (self.pool * self.pool)
+        n, t = s.shape[:2]
+        return (F.avg_pool2d(s.flatten(0, 1), self.pool) * (self.pool * self.pool)).unflatten(0, (n, t))
+
     def forward(self, x: torch.Tensor, quantize: bool = False) -> torch.Tensor:
         """x: (N, T, C, H, W) input counts → (N, T, C_out, H', W') output spike counts after pooling."""
-        n, t = x.shape[:2]
+        t = x.shape[1]
         w, b, thr, low = self.params(quantize)
-        current = F.conv2d(x.flatten(0, 1), w, b, stride=self.stride, padding=self.padding)
-        current = current.unflatten(0, (n, t))
-        v = torch.zeros_like(current[:, 0])
+        current = self.current(x, w, b)
+        state = self.neuron.init_state(current[:, 0])
         out = []
         for step in range(t):
-            v = v + current[:, step]
-            spikes = MultiSpikeFn.apply(v, thr, self.surrogate_width)
-            v = v - spikes * thr if self.reset == "subtract" else v * (spikes == 0).to(v.dtype)
-            v = torch.maximum(v, low)
+            spikes, state = self.neuron.step(current[:, step], state, thr, low, self.reset)
             out.append(spikes)
-        s = torch.stack(out, 1)
-        if self.pool > 1:
-            s = F.avg_pool2d(s.flatten(0, 1), self.pool) * (self.pool * self.pool)
-            s = s.unflatten(0, (n, t))
-        return s
+        return self.pool_spikes(torch.stack(out, 1))
 
 
 class SpikingCNN(nn.Module):
@@ -114,11 +115,13 @@ class SpikingCNN(nn.Module):
                 if h != w:
                     raise ValueError(f"linear layer {layer.name} needs a square input, got {h}x{w}")
                 blocks.append(ChipBlock(layer.name, c, layer.out_channels, h, 1, 0, 1, layer.bias, (h, w), "linear",
-                                        spec.threshold, spec.min_v_mem, spec.reset, weight_bits=layer.weight_bits))
+                                        spec.threshold, spec.min_v_mem, spec.reset, weight_bits=layer.weight_bits,
+                                        neuron=make_neuron(spec.neuron_type, spec.neuron_params)))
             else:
                 blocks.append(ChipBlock(layer.name, c, layer.out_channels, layer.kernel_size, layer.stride,
                                         layer.padding, layer.pool, layer.bias, (h, w), "conv",
-                                        spec.threshold, spec.min_v_mem, spec.reset, weight_bits=layer.weight_bits))
+                                        spec.threshold, spec.min_v_mem, spec.reset, weight_bits=layer.weight_bits,
+                                        neuron=make_neuron(spec.neuron_type, spec.neuron_params)))
         self.blocks = nn.ModuleList(blocks)
 
     def forward(self, x: torch.Tensor, record: bool = False):
@@ -150,6 +153,8 @@ class SpikingCNN(nn.Module):
             layers.append(layer)
             shape = layer.output_shape
         meta = {"model": self.spec.name, "quantization_aware": bool(self.quantize)}
+        if self.spec.neuron_type != "iaf":
+            meta["neuron"] = {"type": self.spec.neuron_type, **self.spec.neuron_params}
         meta.update(metadata or {})
         return Network(tuple(layers), self.spec.input_shape, dt_us, meta)
 

@@ -1,0 +1,194 @@
+"""Spiking neurons for training: the chip's IAF and leaky models (LIF, DECOLLE, snnTorch Leaky).
+
+A neuron acts on the input current ``i`` (the conv output of one time step) and a state tuple::
+
+    state = neuron.init_state(i0)             # zeros shaped like one step's current
+    spikes, state = neuron.step(i, state, thr, low, reset)
+
+``thr``/``low`` are the block's threshold and lower bound (integer units when quantised), ``reset`` is
+"subtract" or "zero". :func:`make_neuron` builds one from a model spec (``neuron: {type: ...}``).
+
+- ``iaf``: Speck's integrate-and-fire, ``v ← max(v + i − n·θ, v_min)`` with ``n = ⌊v/θ⌋`` spikes
+  (:class:`MultiSpikeFn`). The only type Speck runs.
+- ``lif``: the same with membrane decay, ``v ← β·v + i``.
+- ``leaky`` (seed 3, snnTorch ``Leaky``): ``U ← β·U + I − S_prev·θ`` (reset by subtraction with the previous,
+  detached spike), binary ``S = Θ(U − θ)``, fast-sigmoid surrogate ``1/(k·|U − θ| + 1)²``; no lower bound.
+- ``decolle`` (seed 0, DECOLLE ``LIFLayer``): synaptic and membrane traces on the current,
+  ``Q ← βQ + (1−β)I``, ``P ← αP + (1−α)Q``, refractory ``R ← α_rp·R − w_rp·S_prev``, ``U = P + R``,
+  binary ``S = Θ(U − θ)``, surrogate ``1/(k|U − θ| + 1)²`` (k = 10). The conv is linear, so filtering its
+  output equals DECOLLE's ``W·P`` of filtered input spikes (the bias is filtered along).
+- ``decolle-simple`` (seed 0, Lui & Neftci ``SimpleLIFLayer``): ``P ← αP + I``, ``R ← αR + α·U_prev·S_prev``,
+  ``U = P − R``, binary ``S = Θ(U − θ)``, SmoothStep surrogate (1 on ``−½ < U − θ ≤ ½``). Filtering the
+  current with its bias equals the seed's bias correction ``−α·b`` in ``R``. ``U_prev`` is stored detached.
+
+Binary neurons ignore ``reset`` and ``low`` (their reset is part of the dynamics).
+"""
+
+from __future__ import annotations
+
+import torch
+
+State = tuple[torch.Tensor, ...]
+
+
+class MultiSpikeFn(torch.autograd.Function):
+    """n = ⌊v/θ⌋ spikes for v ≥ θ (exact for integer-valued floats); periodic-exponential surrogate.
+
+    The surrogate is the one of Weidel & Sheik (2021) with the width taken relative to the
+    threshold, so that the float and integer-unit models get the same gradients.
+    """
+
+    @staticmethod
+    def forward(ctx, v: torch.Tensor, thr: torch.Tensor, width: float) -> torch.Tensor:
+        ctx.save_for_backward(v, thr)
+        ctx.width = width
+        n = torch.floor(v / thr).clamp_min(0)
+        n = n - (n * thr > v).to(v.dtype) + ((n + 1) * thr <= v).to(v.dtype)  # repair float division
+        return n.clamp_min(0)
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        v, thr = ctx.saved_tensors
+        u = v / thr
+        periodic = 2 * ((u - 0.5) - torch.floor(u - 0.5)) - 1
+        dist = torch.where(u < 1, u - 1, periodic)
+        grad = torch.exp(-dist.abs() / ctx.width) / thr
+        return grad_out * grad, None, None
+
+
+class FastSigmoidSpike(torch.autograd.Function):
+    """Heaviside ``x ≥ 0`` forward; fast-sigmoid surrogate ``1/(slope·|x| + 1)²`` (snnTorch's)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, slope: float) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        ctx.slope = slope
+        return (x >= 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        (x,) = ctx.saved_tensors
+        return grad_out / (ctx.slope * x.abs() + 1) ** 2, None
+
+
+class SmoothStepSpike(torch.autograd.Function):
+    """Heaviside ``x ≥ 0`` forward; SmoothStep surrogate: gradient 1 on ``−½ < x ≤ ½``, else 0 (seed 0)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return (x >= 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        (x,) = ctx.saved_tensors
+        return grad_out * ((x > -0.5) & (x <= 0.5)).to(grad_out.dtype)
+
+
+class Neuron:
+    """Base class: subclasses set ``type``/``n_states`` and implement :meth:`step`."""
+
+    type = "base"
+    n_states = 1
+    leaky = True
+
+    def __init__(self, surrogate_width: float = 0.5, **params: float):
+        self.surrogate_width = surrogate_width
+        self.params = dict(params)
+
+    def init_state(self, like: torch.Tensor) -> State:
+        return tuple(torch.zeros_like(like) for _ in range(self.n_states))
+
+    def step(self, i: torch.Tensor, state: State, thr: torch.Tensor, low: torch.Tensor,
+             reset: str) -> tuple[torch.Tensor, State]:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v:g}' for k, v in self.params.items())})"
+
+
+def _chip_reset(v: torch.Tensor, spikes: torch.Tensor, thr: torch.Tensor, low: torch.Tensor,
+                reset: str) -> torch.Tensor:
+    v = v - spikes * thr if reset == "subtract" else v * (spikes == 0).to(v.dtype)
+    return torch.maximum(v, low)
+
+
+class IAF(Neuron):
+    """Speck's multi-spike integrate-and-fire (no leak)."""
+
+    type, leaky = "iaf", False
+
+    def step(self, i, state, thr, low, reset):
+        v = state[0] + i
+        spikes = MultiSpikeFn.apply(v, thr, self.surrogate_width)
+        return spikes, (_chip_reset(v, spikes, thr, low, reset),)
+
+
+class LIF(Neuron):
+    """IAF with membrane decay β per step: ``v ← β·v + i``."""
+
+    type = "lif"
+
+    def step(self, i, state, thr, low, reset):
+        v = self.params["beta"] * state[0] + i
+        spikes = MultiSpikeFn.apply(v, thr, self.surrogate_width)
+        return spikes, (_chip_reset(v, spikes, thr, low, reset),)
+
+
+class Leaky(Neuron):
+    """snnTorch ``Leaky`` (reset by subtraction with the previous spike, detached); state (U, S_prev)."""
+
+    type, n_states = "leaky", 2
+
+    def step(self, i, state, thr, low, reset):
+        u, s_prev = state
+        u = self.params["beta"] * u + i - s_prev.detach() * thr
+        spikes = FastSigmoidSpike.apply(u - thr, self.params["slope"])
+        return spikes, (u, spikes)
+
+
+class DecolleLIF(Neuron):
+    """DECOLLE's LIF: state (Q, P, R, S_prev)."""
+
+    type, n_states = "decolle", 4
+
+    def step(self, i, state, thr, low, reset):
+        q, p, r, s_prev = state
+        a, b = self.params["alpha"], self.params["beta"]
+        q = b * q + (1 - b) * i
+        p = a * p + (1 - a) * q
+        r = self.params["alpha_rp"] * r - self.params["w_rp"] * s_prev
+        spikes = FastSigmoidSpike.apply(p + r - thr, self.params["slope"])
+        return spikes, (q, p, r, spikes)
+
+
+class DecolleSimple(Neuron):
+    """The simplified DECOLLE neuron: state (P, R, U_prev detached, S_prev)."""
+
+    type, n_states = "decolle-simple", 4
+
+    def step(self, i, state, thr, low, reset):
+        p, r, u_prev, s_prev = state
+        a = self.params["alpha"]
+        p = a * p + i
+        r = a * r + a * u_prev * s_prev
+        u = p - r
+        spikes = SmoothStepSpike.apply(u - thr)
+        return spikes, (p, r, u.detach(), spikes)
+
+
+NEURONS: dict[str, type[Neuron]] = {cls.type: cls for cls in (IAF, LIF, Leaky, DecolleLIF, DecolleSimple)}
+
+
+def make_neuron(ntype: str = "iaf", params: dict | None = None, surrogate_width: float = 0.5) -> Neuron:
+    """A neuron of ``ntype`` with ``params`` (validated, defaults filled in by :mod:`qsnn_deploy.zoo`)."""
+    from ..errors import UsageError
+    from ..zoo import neuron_type_params
+
+    ntype, full = neuron_type_params(ntype, dict(params or {}), "neuron", UsageError)
+    return NEURONS[ntype](surrogate_width, **full)
+
+
+def detach_state(state: State) -> State:
+    """The state cut from the autograd graph (no gradient across time steps)."""
+    return tuple(s.detach() for s in state)
