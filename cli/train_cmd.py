@@ -8,6 +8,9 @@ from qsnn_deploy.errors import UsageError
 
 from .common import emit_json, log, quiet_option
 
+SCHEDULES = ("constant", "multistep", "cosine", "periodic-cosine", "warm-restarts", "one-cycle")  # see train/schedules
+LOSSES = ("ce", "mse-count")  # see train/losses (kept here so that --help needs no torch)
+
 
 @click.command(epilog="""\b
 Examples:
@@ -21,13 +24,21 @@ Examples:
   qsnn-deploy train --ann --synop-target 5e5 --out runs/ann       # floor-ReLU ANN + SynOp loss, converted to an SNN
   qsnn-deploy train --integer-only --out runs/int                 # integer-only local learning (seed 1)
   qsnn-deploy train --model my_net.yaml --device cuda --out runs/gpu
+  qsnn-deploy train --lr-schedule periodic-cosine --lr-period 5 --out runs/boost   # seed 3's LR boosting
+  qsnn-deploy train --lr-schedule one-cycle --loss mse-count --out runs/oc  # per-batch one-cycle, count MSE
+  qsnn-deploy train --epochs 40 --patience 5 --out runs/es   # early stopping on 10% of the train split
+  qsnn-deploy train --resume runs/es                         # continue a killed/interrupted run exactly
+  qsnn-deploy train --seeds 0,1,2 --out runs/seeds           # one run per seed + summary.json (mean ± std)
 Writes OUT/checkpoint.pt, OUT/metrics.json, OUT/config.yaml and OUT/training_curve.png
-(--bits auto adds hessian.json/png; --ann writes ann.pt; --integer-only adds memory.json/md).""")
+(--bits auto adds hessian.json/png; --ann writes ann.pt; --integer-only adds memory.json/md).
+While it runs, the run lives in OUT.partial/ with the state of the last finished epoch (last.pt);
+--resume OUT continues from there with the run's own options and finishes OUT.
+--seeds writes OUT/seed_S/ per seed and OUT/summary.json.""")
 @click.option("--model", default="digits_speck", show_default=True, help="zoo model name or model YAML path")
 @click.option("--dataset", default="digits-dvs", show_default=True, help="dataset name")
 @click.option("--epochs", type=int, help="training epochs [model default]")
 @click.option("--batch-size", type=int, help="samples per batch [model default]")
-@click.option("--lr", type=float, help="Adam learning rate (cosine-annealed) [model default]")
+@click.option("--lr", type=float, help="Adam learning rate (scheduled by --lr-schedule) [model default]")
 @click.option("--time-bins", type=int, help="time bins per sample [model default]")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N")
@@ -48,6 +59,21 @@ Writes OUT/checkpoint.pt, OUT/metrics.json, OUT/config.yaml and OUT/training_cur
               help="with --integer-only: integer learning rate (a power of two), halved every third of the epochs")
 @click.option("--full-precision-twin", is_flag=True,
               help="with --integer-only: the same local learning in float (the reference for the memory report)")
+@click.option("--lr-schedule", type=click.Choice(SCHEDULES),
+              help="learning-rate schedule (torch.optim.lr_scheduler): constant, multistep (÷10 at 50%/75%), "
+              "cosine, periodic-cosine (cosine stepped past its period: the LR rises again, seed 3), "
+              "warm-restarts, one-cycle (per batch, peak = --lr) [cosine]")
+@click.option("--lr-period", type=int, help="with periodic-cosine / warm-restarts: epochs per period [epochs // 3]")
+@click.option("--loss", type=click.Choice(LOSSES), help="ce: cross-entropy on output spike counts; mse-count: MSE "
+              "of output spike rates against 0.8 (correct class) / 0.2 (others) (seed 3) [ce]")
+@click.option("--patience", type=int, help="early stopping: stop after N epochs without a better validation "
+              "accuracy and keep the best epoch's weights (validation is held out of the train split)")
+@click.option("--val-fraction", type=float, help="with --patience: share of the train split held out for "
+              "validation [0.1]")
+@click.option("--seeds", help="train once per seed ('0,1,2') into OUT/seed_S; writes OUT/summary.json with "
+              "mean ± std (not with --seed)")
+@click.option("--resume", type=click.Path(file_okay=False), help="continue the interrupted run OUT (or "
+              "OUT.partial) from its last finished epoch, with its own options")
 @click.option("--init", "init", type=click.Path(), help="start from the weights of this run folder or checkpoint")
 @click.option("--no-qat", is_flag=True, help="train in float (no chip quantisation during training)")
 @click.option("--limit", type=int, help="use only the first N samples of each split (quick smoke runs)")
@@ -56,14 +82,20 @@ Writes OUT/checkpoint.pt, OUT/metrics.json, OUT/config.yaml and OUT/training_cur
 @click.option("--overwrite", is_flag=True, help="replace an existing run folder")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @quiet_option
-def train(model, dataset, epochs, batch_size, lr, time_bins, seed, device, synop_penalty, synop_target, bits,
-          bit_budget, ann, integer_only, integer_bits, lr_int, full_precision_twin, init, no_qat, limit, out,
-          overwrite, fmt, quiet) -> None:
+@click.pass_context
+def train(ctx, model, dataset, epochs, batch_size, lr, time_bins, seed, device, synop_penalty, synop_target, bits,
+          bit_budget, ann, integer_only, integer_bits, lr_int, full_precision_twin, lr_schedule, lr_period, loss,
+          patience, val_fraction, seeds, resume, init, no_qat, limit, out, overwrite, fmt, quiet) -> None:
     """Train a spiking CNN with quantisation-aware BPTT; writes a run folder."""
     from qsnn_deploy.train.trainer import TrainConfig, train as run_training
 
+    if resume is not None:
+        _resume(ctx, resume, fmt, quiet)
+        return
     given = {"--bits": bits, "--bit-budget": bit_budget, "--synop-penalty": synop_penalty or None,
-             "--synop-target": synop_target, "--init": init, "--no-qat": no_qat or None, "--lr": lr}
+             "--synop-target": synop_target, "--init": init, "--no-qat": no_qat or None, "--lr": lr,
+             "--lr-schedule": lr_schedule, "--lr-period": lr_period, "--loss": loss, "--patience": patience,
+             "--val-fraction": val_fraction, "--seeds": seeds}
     if ann and integer_only:
         raise UsageError("--ann and --integer-only are two different training methods", fix="pick one")
     if not integer_only and (integer_bits or full_precision_twin or lr_int != 8.0):
@@ -98,8 +130,63 @@ def train(model, dataset, epochs, batch_size, lr, time_bins, seed, device, synop
     cfg = TrainConfig(model=model, dataset=dataset, epochs=epochs, batch_size=batch_size, lr=lr,
                       time_bins=time_bins, seed=seed, device=device, quantize=not no_qat,
                       synop_penalty=synop_penalty, synop_target=synop_target, limit=limit, bits=bits,
-                      bit_budget=bit_budget, init=init)
+                      bit_budget=bit_budget, init=init, lr_schedule=lr_schedule or "cosine", lr_period=lr_period,
+                      loss=loss or "ce", patience=patience, val_fraction=val_fraction)
+    if seeds is not None:
+        if _explicit(ctx, "seed"):
+            raise UsageError("--seeds and --seed are exclusive", fix="list every seed in --seeds, e.g. --seeds 0,1,2")
+        from qsnn_deploy.train.trainer import parse_seeds, train_seeds
+
+        summary = train_seeds(cfg, parse_seeds(seeds), out, overwrite=overwrite, progress=not quiet, log=log)
+        acc, syn = summary["test_accuracy"], summary["synops_per_sample"]
+        text = (f"{len(summary['runs'])} seeds: test accuracy {100 * acc['mean']:.2f} ± {100 * acc['std']:.2f}%, "
+                f"{syn['mean']:.3g} ± {syn['std']:.2g} SynOps/sample; summary: {out}/summary.json")
+        emit_json(summary | {"out": str(out)}) if fmt == "json" else click.echo(text)
+        return
     metrics = run_training(cfg, out, overwrite=overwrite, progress=not quiet)
+    _report(fmt, metrics, out, f"test accuracy {100 * metrics['test_accuracy']:.2f}% ({metrics['bits_label']} QAT "
+            f"model), {100 * metrics['float_test_accuracy']:.2f}% (same weights in float); "
+            f"{metrics['synops_per_sample']:.3g} SynOps/sample; run folder: {out}")
+
+
+# CLI option → TrainConfig field (how each option given with --resume is checked against the run's config)
+_CONFIG_OPTIONS = {"model": "model", "dataset": "dataset", "epochs": "epochs", "batch_size": "batch_size",
+                   "lr": "lr", "time_bins": "time_bins", "seed": "seed", "device": "device",
+                   "synop_penalty": "synop_penalty", "synop_target": "synop_target", "bits": "bits",
+                   "bit_budget": "bit_budget", "init": "init", "limit": "limit", "lr_schedule": "lr_schedule",
+                   "lr_period": "lr_period", "loss": "loss", "patience": "patience", "val_fraction": "val_fraction"}
+
+
+def _explicit(ctx: click.Context, name: str) -> bool:
+    """Whether option ``name`` was given on the command line (or by environment), not left at its default."""
+    source = ctx.get_parameter_source(name)
+    return source not in (None, click.core.ParameterSource.DEFAULT, click.core.ParameterSource.DEFAULT_MAP)
+
+
+def _resume(ctx: click.Context, path: str, fmt: str, quiet: bool) -> None:
+    """``--resume``: take the config from the run's state; refuse options that disagree with it."""
+    from pathlib import Path
+
+    from qsnn_deploy.train.trainer import read_resume_state, resume
+
+    out, _, state = read_resume_state(path)
+    stored = state["config"]
+    conflicts = []
+    for name, key in _CONFIG_OPTIONS.items():
+        if _explicit(ctx, name) and ctx.params[name] != stored[key]:
+            conflicts.append(f"--{name.replace('_', '-')} {ctx.params[name]} (the run has {stored[key]})")
+    if _explicit(ctx, "no_qat") and ctx.params["no_qat"] == stored["quantize"]:
+        conflicts.append(f"--no-qat (the run has quantize={stored['quantize']})")
+    if _explicit(ctx, "out") and Path(ctx.params["out"]) != out:
+        conflicts.append(f"--out {ctx.params['out']} (the run writes {out})")
+    for name in ("ann", "integer_only", "integer_bits", "lr_int", "full_precision_twin", "seeds", "overwrite"):
+        if _explicit(ctx, name):
+            conflicts.append(f"--{name.replace('_', '-')}")
+    if conflicts:
+        raise UsageError(f"--resume continues the run with the options it was started with; these disagree: "
+                         f"{'; '.join(conflicts)}", where=f"--resume {path}",
+                         fix="drop them (or start a new run with another --out)")
+    metrics = resume(path, progress=not quiet, log=log)
     _report(fmt, metrics, out, f"test accuracy {100 * metrics['test_accuracy']:.2f}% ({metrics['bits_label']} QAT "
             f"model), {100 * metrics['float_test_accuracy']:.2f}% (same weights in float); "
             f"{metrics['synops_per_sample']:.3g} SynOps/sample; run folder: {out}")

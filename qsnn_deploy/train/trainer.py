@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -16,11 +17,12 @@ from tqdm import tqdm
 
 from ..data import load_dataset, to_frames
 from ..errors import UsageError
-from ..outputs import staged_folder
-from ..zoo import ModelSpec, load_spec, with_weight_bits
-from .checkpoint import save_checkpoint
-from .losses import count_cross_entropy, synop_penalty, synop_target
+from ..outputs import check_writable
+from ..zoo import ModelSpec, load_spec, spec_from_dict, with_weight_bits
+from .checkpoint import read_torch_file, save_checkpoint
+from .losses import LOSSES, synop_penalty, synop_target, task_loss
 from .network import SpikingCNN, count_parameters
+from .schedules import check_schedule, make_scheduler
 
 
 @dataclass
@@ -42,6 +44,11 @@ class TrainConfig:
     bits: str | None = None  # weight bits per layer: "4", "8,4,4,8", "conv2=4" or "auto" (Hessian-aware)
     bit_budget: str | None = None  # with bits="auto": average bits per weight ("4") or a size ("12kB")
     init: str | None = None  # start from the weights of this checkpoint or run folder (fine-tuning)
+    lr_schedule: str = "cosine"  # see qsnn_deploy.train.schedules
+    lr_period: int | None = None  # epochs per period of periodic-cosine / warm-restarts [epochs // 3]
+    loss: str = "ce"  # "ce" (count cross-entropy) or "mse-count" (spike-count MSE, seed 3)
+    patience: int | None = None  # early stopping: epochs without a better validation accuracy
+    val_fraction: float | None = None  # share of the train split held out for validation [0.1 with patience]
 
     def resolve(self, spec: ModelSpec) -> "TrainConfig":
         """Fill unset values from the model's defaults."""
@@ -65,6 +72,20 @@ class TrainConfig:
         if out.bits == "auto" and not out.quantize:
             raise UsageError("--bits auto allocates the bits of quantisation-aware training; --no-qat trains in float",
                              fix="drop --no-qat")
+        check_schedule(out.lr_schedule, out.epochs, out.lr_period)
+        if out.loss not in LOSSES:
+            raise UsageError(f"unknown loss '{out.loss}'", where="--loss", fix=f"use one of {', '.join(LOSSES)}")
+        if out.patience is not None and out.patience < 1:
+            raise UsageError(f"--patience must be >= 1 epoch, got {out.patience}", fix="e.g. --patience 3")
+        if out.val_fraction is not None:
+            if out.patience is None:
+                raise UsageError("--val-fraction holds out a validation set for early stopping",
+                                 fix="add --patience N, or drop --val-fraction")
+            if not 0 < out.val_fraction < 1:
+                raise UsageError(f"--val-fraction must be between 0 and 1, got {out.val_fraction}",
+                                 fix="e.g. --val-fraction 0.1")
+        elif out.patience is not None:
+            out.val_fraction = DEFAULT_VAL_FRACTION
         if out.bits == "auto" and out.init is None and out.epochs < 2:
             raise UsageError("--bits auto without --init needs at least 2 epochs (warm-up at the model's widths, "
                              "then the Hessian, then training at the allocated widths)",
@@ -72,6 +93,7 @@ class TrainConfig:
         return out
 
 
+DEFAULT_VAL_FRACTION = 0.1  # with --patience and no --val-fraction
 HESSIAN_SAMPLES = 256  # training samples the Hessian traces of --bits auto are estimated on
 HESSIAN_PROBES = 20  # Rademacher probes per layer
 
@@ -202,6 +224,8 @@ def _plot_curves(history: list[dict], path: Path) -> None:
     ax[0].plot(ep, [h["loss"] for h in history], marker="o")
     ax[0].set(xlabel="epoch", ylabel="training loss", title="loss")
     ax[1].plot(ep, [100 * h["train_accuracy"] for h in history], marker="o", label="train")
+    if any("val_accuracy" in h for h in history):
+        ax[1].plot(ep, [100 * h["val_accuracy"] for h in history], marker="o", label="validation")
     ax[1].plot(ep, [100 * h["test_accuracy"] for h in history], marker="o", label="test")
     ax[1].set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
     ax[1].legend()
@@ -210,98 +234,369 @@ def _plot_curves(history: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+# ----------------------------------------------------------------------------------------------------------------
+# run folders, per-epoch state and --resume
+
+STATE_FILE = "last.pt"  # per-epoch training state inside OUT.partial/
+STATE_FORMAT = "qsnn-deploy-train-state"
+
+
+def partial_folder(out: str | Path) -> Path:
+    """Where a run to ``out`` lives until it finishes (and where an interrupted one stays): ``OUT.partial``."""
+    out = Path(out)
+    return out.with_name(out.name + ".partial")
+
+
+def _rng_states() -> dict[str, Any]:
+    """Python, NumPy (global) and torch RNG states as tensors and plain values (``weights_only``-loadable)."""
+    import random
+
+    version, keys, gauss = random.getstate()
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    states = {"python": [version, list(keys), gauss],
+              "numpy": [np_name, torch.from_numpy(np.asarray(np_keys, dtype=np.int64)), int(np_pos),
+                        int(np_has_gauss), float(np_gauss)],
+              "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def _set_rng_states(states: dict[str, Any]) -> None:
+    import random
+
+    version, keys, gauss = states["python"]
+    random.setstate((version, tuple(keys), gauss))
+    name, keys, pos, has_gauss, cached = states["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def _save_state(path: Path, payload: dict[str, Any]) -> None:
+    """Write the training state atomically (temporary file in the same folder, then ``os.replace``)."""
+    import os
+
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def _cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+
+
+def resume_paths(path: str | Path) -> tuple[Path, Path]:
+    """``(OUT, OUT.partial)`` for ``--resume OUT`` or ``--resume OUT.partial``; a clear error when there is
+    nothing to resume."""
+    path = Path(path)
+    if path.name.endswith(".partial"):
+        out = path.with_name(path.name[:-len(".partial")])
+    else:
+        out = path
+    partial = partial_folder(out)
+    if not partial.is_dir():
+        if (out / "metrics.json").is_file():
+            raise UsageError(f"run '{out}' has already finished; there is nothing to resume", where="--resume",
+                             fix="start a new run with another --out (or --overwrite)")
+        raise UsageError(f"no interrupted training run at '{out}' (looked for '{partial}/{STATE_FILE}')",
+                         where="--resume", fix="pass the --out folder of a run that was interrupted")
+    if not (partial / STATE_FILE).is_file():
+        raise UsageError(f"the interrupted run in '{partial}' stopped before its first epoch finished, so there "
+                         "is no state to resume", where="--resume",
+                         fix=f"start it again with --out {out} --overwrite")
+    return out, partial
+
+
+def read_resume_state(path: str | Path) -> tuple[Path, Path, dict[str, Any]]:
+    """``(OUT, OUT.partial, state)`` of an interrupted run; the state's ``config`` is the run's TrainConfig."""
+    out, partial = resume_paths(path)
+    state = read_torch_file(partial / STATE_FILE, "training state", "pass the folder of an interrupted run",
+                            f"the state is unreadable; start again with --out {out} --overwrite")
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        raise UsageError(f"'{partial / STATE_FILE}' is not a qsnn-deploy training state", where="--resume",
+                         fix=f"start again with --out {out} --overwrite")
+    return out, partial, state
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# training
+
+
+def split_validation(data: FramedSplit, fraction: float | None, seed: int) -> tuple[FramedSplit, FramedSplit | None]:
+    """Carve a seeded validation set (``fraction`` of the samples, at least one) out of a training split."""
+    if fraction is None:
+        return data, None
+    n = len(data.labels)
+    n_val = max(1, int(round(fraction * n)))
+    if n_val >= n:
+        raise UsageError(f"--val-fraction {fraction} leaves no training samples out of {n}",
+                         fix="lower --val-fraction or use more samples")
+    order = torch.from_numpy(np.random.default_rng([seed, 0x7A1]).permutation(n))
+    val, keep = order[:n_val].sort().values, order[n_val:].sort().values
+    return (FramedSplit(data.frames[keep], data.labels[keep], data.duration_us),
+            FramedSplit(data.frames[val], data.labels[val], data.duration_us))
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The sample order of one epoch; depends only on (seed, epoch), so a resumed run sees the same batches."""
+    return torch.from_numpy(np.random.default_rng([seed, epoch]).permutation(n))
+
+
+def _train_epoch(model: SpikingCNN, opt: torch.optim.Optimizer, batch_sched, data: FramedSplit, cfg: TrainConfig,
+                 epoch: int, device: torch.device, progress: bool) -> tuple[float, float]:
+    """One pass over ``data``; steps ``batch_sched`` after every batch when given. Returns (loss, accuracy)."""
+    model.train()
+    n = len(data.labels)
+    order = epoch_order(n, cfg.seed, epoch)
+    total_loss, correct, seen = 0.0, 0, 0
+    bar = tqdm(range(0, n, cfg.batch_size), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch",
+               disable=not progress, file=sys.stderr, leave=False)
+    for i in bar:
+        idx = order[i:i + cfg.batch_size]
+        x, y = data.frames[idx].to(device), data.labels[idx].to(device)
+        out_spikes, synops, _ = model(x, record=True)
+        loss = task_loss(cfg.loss, out_spikes, y)
+        if cfg.synop_penalty > 0:
+            loss = loss + synop_penalty(torch.stack(synops).sum(0), cfg.synop_penalty)
+        elif cfg.synop_target is not None:
+            loss = loss + synop_target(torch.stack(synops).sum(0), cfg.synop_target)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if batch_sched is not None:
+            batch_sched.step()
+        total_loss += float(loss.detach()) * len(idx)
+        correct += int((out_spikes.sum(1).argmax(1) == y).sum())
+        seen += len(idx)
+        bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
+    return total_loss / seen, correct / seen
+
+
 def train(config: TrainConfig, out: str | Path, overwrite: bool = False, progress: bool = True,
           log=lambda msg: print(msg, file=sys.stderr)) -> dict[str, Any]:
-    """Train and write the run directory; returns the metrics written to ``metrics.json``."""
+    """Train and write the run directory; returns the metrics written to ``metrics.json``.
+
+    The run is built in ``OUT.partial/`` (with the per-epoch state ``last.pt``) and renamed to ``OUT`` when it
+    finishes; a run that is killed or interrupted (Ctrl-C) can be continued with :func:`resume`."""
     spec = load_spec(config.model)
     cfg = config.resolve(spec)
     if cfg.bits is not None and cfg.bits != "auto":
         spec = with_weight_bits(spec, cfg.bits)
     device = pick_device(cfg.device)
-    with staged_folder(out, overwrite) as tmp:
-        torch.manual_seed(cfg.seed)
-        rng = np.random.default_rng(cfg.seed)
-        train_set = framed_split(cfg.dataset, "train", cfg.time_bins, progress=progress, limit=cfg.limit)
-        test_set = framed_split(cfg.dataset, "test", cfg.time_bins, progress=progress, limit=cfg.limit)
-        if tuple(train_set.frames.shape[2:]) != spec.input_shape:
-            raise UsageError(f"model '{spec.name}' expects input {spec.input_shape} but dataset '{cfg.dataset}' "
-                             f"gives {tuple(train_set.frames.shape[2:])}", fix="pick a model made for this dataset")
-        dt_us = train_set.duration_us / cfg.time_bins
-        model = SpikingCNN(spec, quantize=cfg.quantize)
-        if cfg.bits == "auto":  # an impossible budget fails now, not after the warm-up
-            from ..quant.allocate import check_budget
-            from ..quant.hessian import layer_weights
+    out = Path(out)
+    check_writable(out, overwrite)
+    partial = partial_folder(out)
+    if partial.exists():
+        if not overwrite:
+            raise UsageError(f"an interrupted run to '{out}' is in '{partial}'",
+                             fix=f"continue it with `qsnn-deploy train --resume {out}`, or pass --overwrite to "
+                                 "start afresh")
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True)
+    return _run_in(partial, out, cfg, spec, device, None, overwrite, progress, log)
 
-            check_budget([w.numel() for w in layer_weights(model)], cfg.bit_budget)
-        if cfg.init is not None:
-            model.load_state_dict(initial_weights(cfg.init, spec))
-            log(f"starting from the weights of {cfg.init}")
-        model.to(device)
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
-        n = len(train_set.labels)
-        warmup = warmup_epochs(cfg)
-        auto = None
-        if cfg.bits == "auto" and warmup == 0:
-            auto = allocate_auto_bits(model, train_set, cfg, tmp, progress, log)
+
+def resume(path: str | Path, progress: bool = True, log=lambda msg: print(msg, file=sys.stderr)) -> dict[str, Any]:
+    """Continue an interrupted run (``OUT`` or ``OUT.partial``) from its last finished epoch, with the config it
+    was started with; finishes writing ``OUT``. The result equals an uninterrupted run's."""
+    out, partial, state = read_resume_state(path)
+    cfg = TrainConfig(**state["config"])
+    spec = spec_from_dict(state["model_spec"], where=str(partial / STATE_FILE))
+    device = pick_device(cfg.device)
+    check_writable(out, bool(state["overwrite"]))
+    log(f"resuming {out} after epoch {state['epoch']}/{cfg.epochs}")
+    return _run_in(partial, out, cfg, spec, device, state, bool(state["overwrite"]), progress, log)
+
+
+def _run_in(partial: Path, out: Path, cfg: TrainConfig, spec: ModelSpec, device: torch.device,
+            state: dict[str, Any] | None, overwrite: bool, progress: bool, log) -> dict[str, Any]:
+    """Train in ``partial`` and rename it to ``out``. On Ctrl-C the folder stays when it holds a state to resume;
+    on an error a fresh run leaves nothing, a resumed one keeps the state it started from."""
+    try:
+        metrics = _train_into(partial, cfg, spec, device, state, overwrite, progress, log)
+        (partial / STATE_FILE).unlink(missing_ok=True)
+        if out.exists():
+            shutil.rmtree(out) if out.is_dir() else out.unlink()
+        partial.rename(out)
+        return metrics
+    except KeyboardInterrupt:
+        if (partial / STATE_FILE).is_file():
+            log(f"interrupted; continue with `qsnn-deploy train --resume {out}`")
+        else:
+            shutil.rmtree(partial, ignore_errors=True)
+        raise
+    except BaseException:
+        if state is None:
+            shutil.rmtree(partial, ignore_errors=True)
+        raise
+
+
+def _train_into(tmp: Path, cfg: TrainConfig, spec: ModelSpec, device: torch.device, state: dict[str, Any] | None,
+                overwrite: bool, progress: bool, log) -> dict[str, Any]:
+    """The training proper, from scratch (``state`` None) or from a saved state; writes the run files to ``tmp``."""
+    torch.manual_seed(cfg.seed)
+    train_all = framed_split(cfg.dataset, "train", cfg.time_bins, progress=progress, limit=cfg.limit)
+    test_set = framed_split(cfg.dataset, "test", cfg.time_bins, progress=progress, limit=cfg.limit)
+    if tuple(train_all.frames.shape[2:]) != spec.input_shape:
+        raise UsageError(f"model '{spec.name}' expects input {spec.input_shape} but dataset '{cfg.dataset}' "
+                         f"gives {tuple(train_all.frames.shape[2:])}", fix="pick a model made for this dataset")
+    train_set, val_set = split_validation(train_all, cfg.val_fraction, cfg.seed)
+    dt_us = train_all.duration_us / cfg.time_bins
+    model = SpikingCNN(spec, quantize=cfg.quantize)
+    if state is None and cfg.bits == "auto":  # an impossible budget fails now, not after the warm-up
+        from ..quant.allocate import check_budget
+        from ..quant.hessian import layer_weights
+
+        check_budget([w.numel() for w in layer_weights(model)], cfg.bit_budget)
+    if state is None and cfg.init is not None:
+        model.load_state_dict(initial_weights(cfg.init, spec))
+        log(f"starting from the weights of {cfg.init}")
+    model.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    n = len(train_set.labels)
+    sched, per_batch = make_scheduler(cfg.lr_schedule, opt, cfg.epochs, -(-n // cfg.batch_size), cfg.lr_period)
+    warmup = warmup_epochs(cfg)
+    run = {"epoch": 0, "history": [], "auto": None, "best_state": None, "best_epoch": None, "best_val": None,
+           "bad_epochs": 0, "stopped_early": False, "elapsed_s": 0.0}
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        _set_rng_states(state["rng"])
+        run.update({k: state[k] for k in run})
+    elif cfg.bits == "auto" and warmup == 0:
+        run["auto"] = allocate_auto_bits(model, train_set, cfg, tmp, progress, log)
+        spec = model.spec
+    log(f"training {spec.name} ({count_parameters(model)} parameters, "
+        f"{'quantisation-aware ' + bits_label(spec) if cfg.quantize else 'float'}) on {cfg.dataset}: {n} train / "
+        + (f"{len(val_set.labels)} validation / " if val_set is not None else "")
+        + f"{len(test_set.labels)} test samples, {cfg.time_bins} time bins of {dt_us / 1000:g} ms, "
+        f"lr schedule {cfg.lr_schedule}, loss {cfg.loss}, device {device}")
+    t0 = time.time() - run["elapsed_s"]
+    history = run["history"]
+    for epoch in range(run["epoch"] + 1, cfg.epochs + 1):
+        if run["stopped_early"]:
+            break
+        if cfg.bits == "auto" and run["auto"] is None and epoch == warmup + 1:
+            run["auto"] = allocate_auto_bits(model, train_set, cfg, tmp, progress, log)
             spec = model.spec
-        log(f"training {spec.name} ({count_parameters(model)} parameters, "
-            f"{'quantisation-aware ' + bits_label(spec) if cfg.quantize else 'float'}) on {cfg.dataset}: {n} train / "
-            f"{len(test_set.labels)} test samples, {cfg.time_bins} time bins of {dt_us / 1000:g} ms, device {device}")
-        history, t0 = [], time.time()
-        for epoch in range(1, cfg.epochs + 1):
-            if cfg.bits == "auto" and auto is None and epoch == warmup + 1:
-                auto = allocate_auto_bits(model, train_set, cfg, tmp, progress, log)
-                spec = model.spec
-            model.train()
-            order = torch.from_numpy(rng.permutation(n))
-            total_loss, correct, seen = 0.0, 0, 0
-            bar = tqdm(range(0, n, cfg.batch_size), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch",
-                       disable=not progress, file=sys.stderr, leave=False)
-            for i in bar:
-                idx = order[i:i + cfg.batch_size]
-                x, y = train_set.frames[idx].to(device), train_set.labels[idx].to(device)
-                out_spikes, synops, _ = model(x, record=True)
-                counts = out_spikes.sum(1)
-                loss = count_cross_entropy(out_spikes, y)
-                if cfg.synop_penalty > 0:
-                    loss = loss + synop_penalty(torch.stack(synops).sum(0), cfg.synop_penalty)
-                elif cfg.synop_target is not None:
-                    loss = loss + synop_target(torch.stack(synops).sum(0), cfg.synop_target)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total_loss += float(loss.detach()) * len(idx)
-                correct += int((counts.argmax(1) == y).sum())
-                seen += len(idx)
-                bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
+        lr = opt.param_groups[0]["lr"]
+        loss, train_acc = _train_epoch(model, opt, sched if per_batch else None, train_set, cfg, epoch, device,
+                                       progress)
+        if not per_batch:
             sched.step()
-            ev = evaluate(model, test_set, cfg.batch_size, device)
-            history.append({"epoch": epoch, "loss": total_loss / seen, "train_accuracy": correct / seen,
-                            "test_accuracy": ev["accuracy"], "synops_per_sample": ev["synops_per_sample"],
-                            "lr": opt.param_groups[0]["lr"], "elapsed_s": round(time.time() - t0, 2)})
-            log(f"epoch {epoch}/{cfg.epochs}: loss {total_loss / seen:.4f}  train {100 * correct / seen:.1f}%  "
-                f"test {100 * ev['accuracy']:.1f}%  SynOps/sample {ev['synops_per_sample']:.3g}")
-        final = evaluate(model, test_set, cfg.batch_size, device)
-        float_ev = evaluate(model, test_set, cfg.batch_size, device, quantize=False)
-        metrics = {"test_accuracy": final["accuracy"], "float_test_accuracy": float_ev["accuracy"],
-                   "synops_per_sample": final["synops_per_sample"], "layer_synops": final["layer_synops"],
-                   "layer_spikes": final["layer_spikes"], "epochs": cfg.epochs, "seed": cfg.seed,
-                   "model": spec.name, "dataset": cfg.dataset, "quantize": cfg.quantize,
-                   "time_bins": cfg.time_bins, "dt_us": dt_us, "duration_us": train_set.duration_us,
-                   "n_parameters": count_parameters(model), "device": str(device),
-                   "weight_bits": {layer.name: layer.weight_bits for layer in spec.layers},
-                   "bits_label": bits_label(spec),
-                   "weight_memory_bits": weight_memory(model),
-                   "bit_allocation": None if auto is None else auto["allocation"] | {"warmup_epochs": warmup},
-                   "train_time_s": round(time.time() - t0, 2), "history": history}
-        model.cpu()
-        save_checkpoint(tmp / "checkpoint.pt", model, {"dt_us": dt_us, "time_bins": cfg.time_bins,
-                                                       "duration_us": train_set.duration_us,
-                                                       "dataset": cfg.dataset, "metrics": {
-                                                           k: v for k, v in metrics.items() if k != "history"}})
-        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
-        (tmp / "config.yaml").write_text(yaml.safe_dump({"train": asdict(cfg), "model": spec.to_dict()},
-                                                        sort_keys=False))
-        _plot_curves(history, tmp / "training_curve.png")
+        ev = evaluate(model, test_set, cfg.batch_size, device)
+        entry = {"epoch": epoch, "loss": loss, "train_accuracy": train_acc, "test_accuracy": ev["accuracy"],
+                 "synops_per_sample": ev["synops_per_sample"], "lr": lr}
+        if val_set is not None:
+            entry["val_accuracy"] = evaluate(model, val_set, cfg.batch_size, device)["accuracy"]
+            _early_stopping(run, model, entry, cfg.patience)
+        entry["elapsed_s"] = round(time.time() - t0, 2)
+        history.append(entry)
+        log(f"epoch {epoch}/{cfg.epochs}: loss {loss:.4f}  train {100 * train_acc:.1f}%  "
+            + (f"val {100 * entry['val_accuracy']:.1f}%  " if val_set is not None else "")
+            + f"test {100 * ev['accuracy']:.1f}%  SynOps/sample {ev['synops_per_sample']:.3g}  lr {lr:.3g}")
+        if run["stopped_early"]:
+            log(f"early stop: no better validation accuracy for {cfg.patience} epochs; keeping epoch "
+                f"{run['best_epoch']}")
+        run["epoch"], run["elapsed_s"] = epoch, time.time() - t0
+        _save_state(tmp / STATE_FILE, {
+            "format": STATE_FORMAT, "config": asdict(cfg), "model_spec": model.spec.to_dict(),
+            "overwrite": overwrite, "model": _cpu_state(model), "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(), "rng": _rng_states(), **run})
+    if run["best_state"] is not None:
+        model.load_state_dict(run["best_state"])
+    spec = model.spec
+    return _finish(tmp, cfg, spec, model, test_set, train_all, device, dt_us, run, warmup, t0)
+
+
+def _early_stopping(run: dict[str, Any], model: SpikingCNN, entry: dict[str, Any], patience: int) -> None:
+    """Keep the weights of the best validation accuracy; flag a stop after ``patience`` epochs without one."""
+    if run["best_val"] is None or entry["val_accuracy"] > run["best_val"]:
+        run.update(best_val=entry["val_accuracy"], best_epoch=entry["epoch"], best_state=_cpu_state(model),
+                   bad_epochs=0)
+    else:
+        run["bad_epochs"] += 1
+        run["stopped_early"] = run["bad_epochs"] >= patience
+
+
+def _finish(tmp: Path, cfg: TrainConfig, spec: ModelSpec, model: SpikingCNN, test_set: FramedSplit,
+            train_all: FramedSplit, device: torch.device, dt_us: float, run: dict[str, Any], warmup: int,
+            t0: float) -> dict[str, Any]:
+    """Final evaluation; writes checkpoint.pt, metrics.json, config.yaml and training_curve.png to ``tmp``."""
+    final = evaluate(model, test_set, cfg.batch_size, device)
+    float_ev = evaluate(model, test_set, cfg.batch_size, device, quantize=False)
+    auto, history = run["auto"], run["history"]
+    metrics = {"test_accuracy": final["accuracy"], "float_test_accuracy": float_ev["accuracy"],
+               "synops_per_sample": final["synops_per_sample"], "layer_synops": final["layer_synops"],
+               "layer_spikes": final["layer_spikes"], "epochs": cfg.epochs, "epochs_run": len(history),
+               "seed": cfg.seed, "model": spec.name, "dataset": cfg.dataset, "quantize": cfg.quantize,
+               "time_bins": cfg.time_bins, "dt_us": dt_us, "duration_us": train_all.duration_us,
+               "n_parameters": count_parameters(model), "device": str(device),
+               "weight_bits": {layer.name: layer.weight_bits for layer in spec.layers},
+               "bits_label": bits_label(spec),
+               "weight_memory_bits": weight_memory(model),
+               "bit_allocation": None if auto is None else auto["allocation"] | {"warmup_epochs": warmup},
+               "lr_schedule": cfg.lr_schedule, "loss": cfg.loss,
+               "stopped_early": bool(run["stopped_early"]), "best_epoch": run["best_epoch"],
+               "val_accuracy": run["best_val"],
+               "train_time_s": round(time.time() - t0, 2), "history": history}
+    model.cpu()
+    save_checkpoint(tmp / "checkpoint.pt", model, {"dt_us": dt_us, "time_bins": cfg.time_bins,
+                                                   "duration_us": train_all.duration_us,
+                                                   "dataset": cfg.dataset, "metrics": {
+                                                       k: v for k, v in metrics.items() if k != "history"}})
+    (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (tmp / "config.yaml").write_text(yaml.safe_dump({"train": asdict(cfg), "model": spec.to_dict()},
+                                                    sort_keys=False))
+    _plot_curves(history, tmp / "training_curve.png")
     return metrics
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# --seeds
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0,1,2' → [0, 1, 2] (distinct integers)."""
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise UsageError(f"--seeds '{text}' is not a comma-separated list of integers", fix="e.g. --seeds 0,1,2") \
+            from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise UsageError(f"--seeds '{text}' must name at least one seed, each once", fix="e.g. --seeds 0,1,2")
+    return seeds
+
+
+def train_seeds(config: TrainConfig, seeds: list[int], out: str | Path, overwrite: bool = False,
+                progress: bool = True, log=lambda msg: print(msg, file=sys.stderr)) -> dict[str, Any]:
+    """One run per seed into ``OUT/seed_S``, then ``OUT/summary.json`` with mean ± std (sample std, ddof 1) of
+    test accuracy and SynOps per sample. Returns the summary."""
+    import os
+    from dataclasses import replace
+
+    out = Path(out)
+    config.resolve(load_spec(config.model))  # bad options fail before the first run
+    check_writable(out, overwrite)
+    out.mkdir(parents=True, exist_ok=True)
+    runs = []
+    for seed in seeds:
+        log(f"--- seed {seed} ({len(runs) + 1}/{len(seeds)}) ---")
+        metrics = train(replace(config, seed=seed), out / f"seed_{seed}", overwrite=overwrite, progress=progress,
+                        log=log)
+        runs.append({"seed": seed, "out": f"seed_{seed}", "test_accuracy": metrics["test_accuracy"],
+                     "synops_per_sample": metrics["synops_per_sample"], "best_epoch": metrics["best_epoch"]})
+
+    def stats(key: str) -> dict[str, float]:
+        values = np.array([r[key] for r in runs], dtype=float)
+        return {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
+
+    summary = {"seeds": seeds, "config": asdict(config) | {"seed": None}, "runs": runs,
+               "test_accuracy": stats("test_accuracy"), "synops_per_sample": stats("synops_per_sample")}
+    tmp = out / "summary.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=2))
+    os.replace(tmp, out / "summary.json")
+    return summary
