@@ -10,6 +10,7 @@ from .common import emit_json, log, quiet_option
 
 SCHEDULES = ("constant", "multistep", "cosine", "periodic-cosine", "warm-restarts", "one-cycle")  # see train/schedules
 LOSSES = ("ce", "mse-count")  # see train/losses (kept here so that --help needs no torch)
+RULES = ("bptt", "decolle", "ell", "bell", "fell")  # bptt + train/local_rules.RULES
 
 
 @click.command(epilog="""\b
@@ -29,6 +30,7 @@ Examples:
   qsnn-deploy train --epochs 40 --patience 5 --out runs/es   # early stopping on 10% of the train split
   qsnn-deploy train --resume runs/es                         # continue a killed/interrupted run exactly
   qsnn-deploy train --seeds 0,1,2 --out runs/seeds           # one run per seed + summary.json (mean ± std)
+  qsnn-deploy train --learning-rule ell --out runs/ell       # local spiking classifiers per block (seed 4)
 Writes OUT/checkpoint.pt, OUT/metrics.json, OUT/config.yaml and OUT/training_curve.png
 (--bits auto adds hessian.json/png; --ann writes ann.pt; --integer-only adds memory.json/md).
 While it runs, the run lives in OUT.partial/ with the state of the last finished epoch (last.pt);
@@ -74,6 +76,15 @@ While it runs, the run lives in OUT.partial/ with the state of the last finished
               "mean ± std (not with --seed)")
 @click.option("--resume", type=click.Path(file_okay=False), help="continue the interrupted run OUT (or "
               "OUT.partial) from its last finished epoch, with its own options")
+@click.option("--learning-rule", type=click.Choice(RULES), default="bptt", show_default=True,
+              help="bptt; decolle (fixed random readout and local loss per layer, seed 0); ell / bell / fell "
+              "(local spiking classifiers per block: same-step gradients / block-local BPTT / online, seed 4). "
+              "Local readouts are training-only: convert drops them")
+@click.option("--feedback-alignment", is_flag=True, help="with a local rule: fixed random backward weights for "
+              "the readouts")
+@click.option("--readouts", type=click.Choice(["frozen", "trained"]),
+              help="with a local rule: keep the local classifiers fixed or train them [frozen for decolle, "
+              "trained for ell/bell/fell]")
 @click.option("--init", "init", type=click.Path(), help="start from the weights of this run folder or checkpoint")
 @click.option("--no-qat", is_flag=True, help="train in float (no chip quantisation during training)")
 @click.option("--limit", type=int, help="use only the first N samples of each split (quick smoke runs)")
@@ -85,7 +96,8 @@ While it runs, the run lives in OUT.partial/ with the state of the last finished
 @click.pass_context
 def train(ctx, model, dataset, epochs, batch_size, lr, time_bins, seed, device, synop_penalty, synop_target, bits,
           bit_budget, ann, integer_only, integer_bits, lr_int, full_precision_twin, lr_schedule, lr_period, loss,
-          patience, val_fraction, seeds, resume, init, no_qat, limit, out, overwrite, fmt, quiet) -> None:
+          patience, val_fraction, seeds, resume, learning_rule, feedback_alignment, readouts, init, no_qat, limit, out,
+          overwrite, fmt, quiet) -> None:
     """Train a spiking CNN with quantisation-aware BPTT; writes a run folder."""
     from qsnn_deploy.train.trainer import TrainConfig, train as run_training
 
@@ -98,6 +110,26 @@ def train(ctx, model, dataset, epochs, batch_size, lr, time_bins, seed, device, 
              "--val-fraction": val_fraction, "--seeds": seeds}
     if ann and integer_only:
         raise UsageError("--ann and --integer-only are two different training methods", fix="pick one")
+    if learning_rule == "bptt" and (feedback_alignment or readouts):
+        raise UsageError("--feedback-alignment and --readouts go with a local --learning-rule",
+                         fix="add e.g. --learning-rule ell, or drop them")
+    if learning_rule != "bptt":
+        if ann or integer_only:
+            raise UsageError(f"--learning-rule {learning_rule} is its own training method; --ann and --integer-only "
+                             "are others", fix="pick one")
+        _refuse(f"--learning-rule {learning_rule}", given, allowed=("--lr", "--no-qat"))
+        from qsnn_deploy.train.local_rules import train_local_rule
+
+        metrics = train_local_rule(model, dataset, out, rule=learning_rule, epochs=epochs, batch_size=batch_size,
+                                   lr=lr, time_bins=time_bins, seed=seed, limit=limit, overwrite=overwrite,
+                                   progress=not quiet, device=device, feedback_alignment=feedback_alignment,
+                                   freeze_readouts=None if readouts is None else readouts == "frozen",
+                                   quantize=not no_qat, log=log)
+        _report(fmt, metrics, out, f"test accuracy {100 * metrics['test_accuracy']:.2f}% ({learning_rule}); "
+                f"{metrics['synops_per_sample']:.3g} SynOps/sample; state kept for backprop "
+                f"{metrics['peak_state_bytes_per_sample'] / 1e3:.1f} kB per sample (BPTT: "
+                f"{metrics['bptt_state_bytes_per_sample'] / 1e3:.1f} kB); run folder: {out}")
+        return
     if not integer_only and (integer_bits or full_precision_twin or lr_int != 8.0):
         raise UsageError("--integer-bits, --lr-int and --full-precision-twin go with --integer-only",
                          fix="add --integer-only or drop them")

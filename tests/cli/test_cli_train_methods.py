@@ -73,3 +73,24 @@ def test_integer_only_with_custom_widths_writes_the_memory_report(tmp_path):
     assert metrics["bits"]["wb"] == 6 and metrics["bits"]["eb"] == 5 and metrics["integer_only"]
     assert 0 < metrics["memory_saved"] < 1
     assert (out / "memory.md").is_file() and "below full precision" in proc.stdout
+
+
+@pytest.mark.parametrize("rule", ["decolle", "ell"])
+def test_local_learning_rule_from_the_cli_writes_a_convertible_run(tmp_path, rule):
+    out = tmp_path / rule
+    proc = run_cli("train", "--learning-rule", rule, "--epochs", "1", *SMALL, "--out", out, "--format", "json")
+    metrics = json.loads(proc.stdout)
+    assert metrics["rule"] == rule and 0.0 <= metrics["test_accuracy"] <= 1.0
+    conv = run_cli("convert", out / "checkpoint.pt", "--target", "speck2f", "--out", tmp_path / f"b_{rule}")
+    assert "auxiliary readout" in conv.stderr
+    assert (tmp_path / f"b_{rule}" / "model.nir").is_file()
+
+
+@pytest.mark.parametrize("args, words", [
+    (("--feedback-alignment",), "--learning-rule"),
+    (("--learning-rule", "ell", "--synop-target", "1e5"), "--synop-target"),
+    (("--learning-rule", "ell", "--ann"), "pick one"),
+])
+def test_bad_learning_rule_options(tmp_path, args, words):
+    proc = run_cli("train", *args, "--epochs", "1", *SMALL, "--out", tmp_path / "r", check=False)
+    assert proc.returncode == 2 and words in proc.stderr, proc.stderr
