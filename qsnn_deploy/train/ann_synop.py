@@ -331,7 +331,7 @@ def train_ann_synop(model: str, dataset: str | None, out: str | Path, epochs: in
     from ..outputs import staged_folder
     from .losses import synop_penalty as penalty_loss
     from .losses import synop_target as target_loss
-    from .trainer import TrainConfig, framed_split, pick_device
+    from .trainer import TrainConfig, pick_device, train_test_splits
 
     log = log or (lambda msg: print(msg, file=sys.stderr))
     spec = load_spec(model)
@@ -342,13 +342,7 @@ def train_ann_synop(model: str, dataset: str | None, out: str | Path, epochs: in
     with staged_folder(out, overwrite) as tmp:
         torch.manual_seed(cfg.seed)
         rng = np.random.default_rng(cfg.seed)
-        train_set = framed_split(cfg.dataset, "train", cfg.time_bins, progress=progress, limit=cfg.limit)
-        test_set = framed_split(cfg.dataset, "test", cfg.time_bins, progress=progress, limit=cfg.limit)
-        if tuple(train_set.frames.shape[2:]) != spec.input_shape:
-            from ..errors import UsageError
-
-            raise UsageError(f"model '{spec.name}' expects input {spec.input_shape} but dataset '{cfg.dataset}' "
-                             f"gives {tuple(train_set.frames.shape[2:])}", fix="pick a model made for this dataset")
+        train_set, test_set = train_test_splits(cfg.dataset, spec, cfg.time_bins, progress=progress, limit=cfg.limit)
         dt_us = train_set.duration_us / cfg.time_bins
         x_train, x_test = train_set.frames.sum(1), test_set.frames.sum(1)  # whole-window event counts
         ann = quantized_ann_from_spec(spec, cfg.time_bins, quantize_weights)

@@ -78,7 +78,7 @@ from ..quant.quantizers import (
 from ..zoo import ModelSpec, load_spec
 from .checkpoint import save_checkpoint
 from .network import ChipBlock, MultiSpikeFn, SpikingCNN
-from .trainer import FramedSplit, evaluate, framed_split, pick_device
+from .trainer import FramedSplit, evaluate, pick_device, train_test_splits
 
 INIT_RANGE = 0.25  # initial weights ≈ U(±INIT_RANGE) in WAGE units (a quarter of the wb range)
 TARGET_RATE = 0.05  # activity calibration: spikes per neuron and time bin a block reaches at init
@@ -495,11 +495,7 @@ def train_integer_only(model: str, dataset: str, out: str | Path, epochs: int = 
     with staged_folder(out, overwrite) as tmp:
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
-        train_set = framed_split(dataset, "train", time_bins, progress=progress, limit=limit)
-        test_set = framed_split(dataset, "test", time_bins, progress=progress, limit=limit)
-        if tuple(train_set.frames.shape[2:]) != spec.input_shape:
-            raise UsageError(f"model '{spec.name}' expects input {spec.input_shape} but dataset '{dataset}' "
-                             f"gives {tuple(train_set.frames.shape[2:])}", fix="pick a model made for this dataset")
+        train_set, test_set = train_test_splits(dataset, spec, time_bins, progress=progress, limit=limit)
         dt_us = train_set.duration_us / time_bins
         net = LocalNet(spec, bits, seed=seed).to(dev)
         calib = net.calibrate(train_set.frames[torch.from_numpy(rng.permutation(len(train_set.labels))[:64])].to(dev))

@@ -51,7 +51,7 @@ from .checkpoint import save_checkpoint
 from .integer_only import _plot, readout_pool
 from .network import SpikingCNN
 from .neurons import detach_state, make_neuron
-from .trainer import evaluate, framed_split, pick_device
+from .trainer import evaluate, pick_device, train_test_splits
 
 RULES = ("decolle", "ell", "bell", "fell")
 _DEFAULTS = {"epochs": 15, "batch_size": 32, "lr": 2e-3, "time_bins": 10}
@@ -278,11 +278,7 @@ def train_local_rule(model: str | Path | ModelSpec, dataset: str, out: str | Pat
     with staged_folder(out, overwrite) as tmp:
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
-        train_set = framed_split(dataset, "train", time_bins, progress=progress, limit=limit)
-        test_set = framed_split(dataset, "test", time_bins, progress=progress, limit=limit)
-        if tuple(train_set.frames.shape[2:]) != spec.input_shape:
-            raise UsageError(f"model '{spec.name}' expects input {spec.input_shape} but dataset '{dataset}' "
-                             f"gives {tuple(train_set.frames.shape[2:])}", fix="pick a model made for this dataset")
+        train_set, test_set = train_test_splits(dataset, spec, time_bins, progress=progress, limit=limit)
         dt_us = train_set.duration_us / time_bins
         net = LocalRuleNet(spec, rule, quantize, feedback_alignment, freeze_readouts, seed).to(dev)
         opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=lr)

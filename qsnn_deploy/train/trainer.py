@@ -188,6 +188,17 @@ def framed_split(dataset: str, split: str, time_bins: int, seed: int = 0, progre
                        torch.as_tensor(labels, dtype=torch.long), float(ds.duration_us))
 
 
+def train_test_splits(dataset: str, spec: ModelSpec, time_bins: int, progress: bool = True,
+                      limit: int | None = None) -> tuple[FramedSplit, FramedSplit]:
+    """The framed train and test splits of ``dataset``, checked against the model's input shape."""
+    train_set = framed_split(dataset, "train", time_bins, progress=progress, limit=limit)
+    test_set = framed_split(dataset, "test", time_bins, progress=progress, limit=limit)
+    if tuple(train_set.frames.shape[2:]) != spec.input_shape:
+        raise UsageError(f"model '{spec.name}' expects input {spec.input_shape} but dataset '{dataset}' "
+                         f"gives {tuple(train_set.frames.shape[2:])}", fix="pick a model made for this dataset")
+    return train_set, test_set
+
+
 @torch.no_grad()
 def evaluate(model: SpikingCNN, data: FramedSplit, batch_size: int, device: torch.device,
              quantize: bool | None = None) -> dict[str, Any]:
@@ -437,11 +448,7 @@ def _train_into(tmp: Path, cfg: TrainConfig, spec: ModelSpec, device: torch.devi
                 overwrite: bool, progress: bool, log) -> dict[str, Any]:
     """The training proper, from scratch (``state`` None) or from a saved state; writes the run files to ``tmp``."""
     torch.manual_seed(cfg.seed)
-    train_all = framed_split(cfg.dataset, "train", cfg.time_bins, progress=progress, limit=cfg.limit)
-    test_set = framed_split(cfg.dataset, "test", cfg.time_bins, progress=progress, limit=cfg.limit)
-    if tuple(train_all.frames.shape[2:]) != spec.input_shape:
-        raise UsageError(f"model '{spec.name}' expects input {spec.input_shape} but dataset '{cfg.dataset}' "
-                         f"gives {tuple(train_all.frames.shape[2:])}", fix="pick a model made for this dataset")
+    train_all, test_set = train_test_splits(cfg.dataset, spec, cfg.time_bins, progress=progress, limit=cfg.limit)
     train_set, val_set = split_validation(train_all, cfg.val_fraction, cfg.seed)
     dt_us = train_all.duration_us / cfg.time_bins
     model = SpikingCNN(spec, quantize=cfg.quantize)
