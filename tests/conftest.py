@@ -15,6 +15,18 @@ def _cache_dir(tmp_path_factory):
     yield
 
 
+@pytest.fixture
+def one_thread():
+    """Run a test on one torch thread: tiny graphs beside other tests on few cores would otherwise spin in
+    OpenMP and run many times slower."""
+    import torch
+
+    keep = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(keep)
+
+
 STANDIN = Path(__file__).parent / "standin"
 
 

@@ -26,6 +26,8 @@ Binary neurons ignore ``reset`` and ``low`` (their reset is part of the dynamics
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import torch
 
 State = tuple[torch.Tensor, ...]
@@ -85,7 +87,7 @@ class SmoothStepSpike(torch.autograd.Function):
         return grad_out * ((x > -0.5) & (x <= 0.5)).to(grad_out.dtype)
 
 
-class Neuron:
+class Neuron(ABC):
     """Base class: subclasses set ``type``/``n_states`` and implement :meth:`step`."""
 
     type = "base"
@@ -99,9 +101,10 @@ class Neuron:
     def init_state(self, like: torch.Tensor) -> State:
         return tuple(torch.zeros_like(like) for _ in range(self.n_states))
 
+    @abstractmethod
     def step(self, i: torch.Tensor, state: State, thr: torch.Tensor, low: torch.Tensor,
              reset: str) -> tuple[torch.Tensor, State]:
-        raise NotImplementedError
+        """One time step: input current ``i`` → (spikes, new state)."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{k}={v:g}' for k, v in self.params.items())})"

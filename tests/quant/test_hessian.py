@@ -18,13 +18,7 @@ TINY = {"name": "tiny", "input_shape": [1, 6, 6], "n_classes": 3, "neuron": {"th
                    {"type": "linear", "name": "fc", "out_features": 3}]}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny graphs run much faster on one thread (no contention on shared CPUs)."""
-    keep = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(keep)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny graphs: one thread is fastest on shared cores
 
 
 def tiny_model(quantize: bool = False, dtype=torch.float32) -> SpikingCNN:

@@ -30,13 +30,7 @@ def _on_grid(x: torch.Tensor, step: float) -> bool:
     return bool(torch.equal(k, torch.round(k)))
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These tests run beside others on few cores: OpenMP spinning would slow them a hundredfold."""
-    keep = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(keep)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny graphs: one thread is fastest on shared cores
 
 
 def _tiny_batch(seed=0, n=6, t=4):

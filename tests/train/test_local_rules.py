@@ -25,12 +25,7 @@ TINY = {"name": "tiny", "input_shape": [2, 8, 8], "n_classes": 3, "neuron": {"th
     {"type": "linear", "name": "fc", "out_features": 3}]}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    keep = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(keep)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny graphs: one thread is fastest on shared cores
 
 
 def _batch(n=4, t=4, seed=0):

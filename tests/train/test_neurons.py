@@ -16,12 +16,7 @@ TINY = {"name": "tiny", "input_shape": [2, 8, 8], "n_classes": 3, "layers": [
     {"type": "linear", "name": "fc", "out_features": 3}]}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    keep = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(keep)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny graphs: one thread is fastest on shared cores
 
 
 def _run(ntype, params, currents, thr=1.0, low=-1.0, reset="subtract"):

@@ -16,12 +16,7 @@ from qsnn_deploy.train.pattern_task import (
 SMALL = {"n_in": 100, "n_hidden": 50, "n_out": 40, "steps": 60}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    keep = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(keep)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny graphs: one thread is fastest on shared cores
 
 
 @pytest.mark.parametrize("bad", [{"wb": 0}, {"ab": 1}, {"eb": 17}, {"gb": 1}, {"rb": 0}, {"wb": 2.0}])
