@@ -287,27 +287,6 @@ def _bar(desc: str, enabled: bool) -> Callable | None:
     return lambda it: tqdm(it, desc=desc, unit="batch", file=sys.stderr, leave=False)
 
 
-def _plot(history: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ep = [h["epoch"] for h in history]
-    fig, ax = plt.subplots(1, 3, figsize=(12, 3.4))
-    ax[0].plot(ep, [h["loss"] for h in history], marker="o")
-    ax[0].set(xlabel="epoch", ylabel="training loss", title="loss")
-    ax[1].plot(ep, [100 * h["train_accuracy"] for h in history], marker="o", label="train")
-    ax[1].plot(ep, [100 * h["test_accuracy"] for h in history], marker="o", label="test")
-    ax[1].set(xlabel="epoch", ylabel="ANN accuracy (%)", title="accuracy")
-    ax[1].legend()
-    ax[2].plot(ep, [h["synops_per_sample"] for h in history], marker="o")
-    ax[2].set(xlabel="epoch", ylabel="ANN SynOps / sample (test)", title="SynOps")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 def train_ann_synop(model: str, dataset: str | None, out: str | Path, epochs: int | None = None,
                     batch_size: int | None = None, lr: float | None = None, time_bins: int | None = None,
                     seed: int = 0, synop_target: float | None = None, synop_penalty: float = 0.0,
@@ -331,7 +310,7 @@ def train_ann_synop(model: str, dataset: str | None, out: str | Path, epochs: in
     from ..outputs import staged_folder
     from .losses import synop_penalty as penalty_loss
     from .losses import synop_target as target_loss
-    from .trainer import TrainConfig, pick_device, train_test_splits
+    from .trainer import TrainConfig, pick_device, plot_training_curves, train_test_splits
 
     log = log or (lambda msg: print(msg, file=sys.stderr))
     spec = load_spec(model)
@@ -427,5 +406,6 @@ def train_ann_synop(model: str, dataset: str | None, out: str | Path, epochs: in
         run_cfg = {**asdict(cfg), "method": "ann-synop", "init": None if init is None else str(init)}
         (tmp / "config.yaml").write_text(yaml.safe_dump({"train": run_cfg,
                                                          "model": spec.to_dict()}, sort_keys=False))
-        _plot(history, tmp / "training_curve.png")
+        plot_training_curves(history, tmp / "training_curve.png", accuracy_label="ANN accuracy (%)",
+                             synops_label="ANN SynOps / sample (test)")
     return metrics

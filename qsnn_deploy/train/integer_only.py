@@ -78,7 +78,7 @@ from ..quant.quantizers import (
 from ..zoo import ModelSpec, load_spec
 from .checkpoint import save_checkpoint
 from .network import ChipBlock, MultiSpikeFn, SpikingCNN
-from .trainer import FramedSplit, evaluate, pick_device, train_test_splits
+from .trainer import FramedSplit, evaluate, pick_device, plot_training_curves, train_test_splits
 
 INIT_RANGE = 0.25  # initial weights ≈ U(±INIT_RANGE) in WAGE units (a quarter of the wb range)
 TARGET_RATE = 0.05  # activity calibration: spikes per neuron and time bin a block reaches at init
@@ -456,25 +456,6 @@ def _check_args(epochs: int, batch_size: int, time_bins: int, limit: int | None,
         raise UsageError(f"lr_halve_every must be an integer >= 1, got {lr_halve_every!r}", where="train_integer_only")
 
 
-def _plot(history: list[dict], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ep = [h["epoch"] for h in history]
-    fig, ax = plt.subplots(1, 2, figsize=(9, 3.4))
-    ax[0].plot(ep, [h["loss"] for h in history], marker="o")
-    ax[0].set(xlabel="epoch", ylabel="Σ local losses", title="training loss")
-    ax[1].plot(ep, [100 * h["train_accuracy"] for h in history], marker="o", label="train")
-    ax[1].plot(ep, [100 * h["test_accuracy"] for h in history], marker="o", label="test")
-    ax[1].set(xlabel="epoch", ylabel="accuracy (%)", title=title)
-    ax[1].legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 def train_integer_only(model: str, dataset: str, out: str | Path, epochs: int = 10, batch_size: int = 32,
                        time_bins: int = 10, seed: int = 0, bits: IntegerBits | None = IntegerBits(),
                        limit: int | None = None, overwrite: bool = False, progress: bool = True,
@@ -561,5 +542,6 @@ def train_integer_only(model: str, dataset: str, out: str | Path, epochs: int = 
                             "device": device, "lr_int": lr_int, "lr_halve_every": halve},
                   "bits": None if bits is None else bits.as_dict(), "model": spec.to_dict()}
         (tmp / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-        _plot(history, tmp / "training_curve.png", f"{kind} local learning")
+        plot_training_curves(history, tmp / "training_curve.png", loss_label="Σ local losses",
+                             accuracy_title=f"{kind} local learning")
     return metrics

@@ -48,10 +48,10 @@ from ..errors import UsageError
 from ..outputs import staged_folder
 from ..zoo import ModelSpec, load_spec
 from .checkpoint import save_checkpoint
-from .integer_only import _plot, readout_pool
+from .integer_only import readout_pool
 from .network import SpikingCNN
 from .neurons import detach_state, make_neuron
-from .trainer import evaluate, pick_device, train_test_splits
+from .trainer import evaluate, pick_device, plot_training_curves, train_test_splits
 
 RULES = ("decolle", "ell", "bell", "fell")
 _DEFAULTS = {"epochs": 15, "batch_size": 32, "lr": 2e-3, "time_bins": 10}
@@ -344,7 +344,8 @@ def train_local_rule(model: str | Path | ModelSpec, dataset: str, out: str | Pat
                             "freeze_readouts": net.frozen, "quantize": quantize},
                   "model": spec.to_dict()}
         (tmp / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-        _plot(history, tmp / "training_curve.png", f"{rule} local learning")
+        plot_training_curves(history, tmp / "training_curve.png", loss_label="Σ local losses",
+                             accuracy_title=f"{rule} local learning")
     return metrics
 
 

@@ -44,6 +44,7 @@ from ..quant.quantizers import (
     wage_quant,
 )
 from .integer_only import error_point, quantize_weight
+from .neurons import FastSigmoidSpike
 
 ALPHA, BETA, THRESHOLD, SUPERSPIKE_SCALE, VR_ALPHA = 0.75, 0.875, 0.9, 100.0, 0.75
 STROKE_SPACING = 3.0  # pixels of stroke between two target spikes
@@ -97,18 +98,6 @@ def smile_target(n_out: int = 250, steps: int = 250) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(img.T))
 
 
-class _SuperSpike(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(x)
-        return (x >= 0).to(x.dtype)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        (x,) = ctx.saved_tensors
-        return grad / (SUPERSPIKE_SCALE * x.abs() + 1.0) ** 2
-
-
 def _err(x: torch.Tensor, bits: PatternBits | None) -> torch.Tensor:
     return error_point(x, None if bits is None else bits.eb)
 
@@ -136,7 +125,7 @@ def lif_layer(current: torch.Tensor, bits: PatternBits | None) -> torch.Tensor:
     for t in range(current.shape[0]):
         syn = _state(ALPHA * syn + current[t], bits)
         mem = _state(BETA * mem + syn - THRESHOLD * spike.detach(), bits)
-        spike = _SuperSpike.apply(mem - THRESHOLD)
+        spike = FastSigmoidSpike.apply(mem - THRESHOLD, SUPERSPIKE_SCALE)  # SuperSpike = fast sigmoid
         out.append(spike)
     return torch.stack(out)
 

@@ -224,22 +224,28 @@ def evaluate(model: SpikingCNN, data: FramedSplit, batch_size: int, device: torc
             "layer_synops": [float(v) / n for v in synops], "layer_spikes": [float(v) / n for v in spikes]}
 
 
-def _plot_curves(history: list[dict], path: Path) -> None:
+def plot_training_curves(history: list[dict], path: Path, loss_label: str = "training loss",
+                         accuracy_label: str = "accuracy (%)", accuracy_title: str = "accuracy",
+                         synops_label: str | None = None) -> None:
+    """Loss and accuracy (train, validation when present, test) per epoch; a SynOps panel with ``synops_label``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     ep = [h["epoch"] for h in history]
-    fig, ax = plt.subplots(1, 2, figsize=(9, 3.4))
+    fig, ax = plt.subplots(1, 3 if synops_label else 2, figsize=(12 if synops_label else 9, 3.4))
     ax[0].plot(ep, [h["loss"] for h in history], marker="o")
-    ax[0].set(xlabel="epoch", ylabel="training loss", title="loss")
+    ax[0].set(xlabel="epoch", ylabel=loss_label, title="loss")
     ax[1].plot(ep, [100 * h["train_accuracy"] for h in history], marker="o", label="train")
     if any("val_accuracy" in h for h in history):
         ax[1].plot(ep, [100 * h["val_accuracy"] for h in history], marker="o", label="validation")
     ax[1].plot(ep, [100 * h["test_accuracy"] for h in history], marker="o", label="test")
-    ax[1].set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
+    ax[1].set(xlabel="epoch", ylabel=accuracy_label, title=accuracy_title)
     ax[1].legend()
+    if synops_label:
+        ax[2].plot(ep, [h["synops_per_sample"] for h in history], marker="o")
+        ax[2].set(xlabel="epoch", ylabel=synops_label, title="SynOps")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -558,7 +564,7 @@ def _finish(tmp: Path, cfg: TrainConfig, spec: ModelSpec, model: SpikingCNN, tes
     (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (tmp / "config.yaml").write_text(yaml.safe_dump({"train": asdict(cfg), "model": spec.to_dict()},
                                                     sort_keys=False))
-    _plot_curves(history, tmp / "training_curve.png")
+    plot_training_curves(history, tmp / "training_curve.png")
     return metrics
 
 
