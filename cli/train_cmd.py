@@ -31,6 +31,7 @@ Examples:
   qsnn-deploy train --resume runs/es                         # continue a killed/interrupted run exactly
   qsnn-deploy train --seeds 0,1,2 --out runs/seeds           # one run per seed + summary.json (mean ± std)
   qsnn-deploy train --learning-rule ell --out runs/ell       # local spiking classifiers per block (seed 4)
+  qsnn-deploy train --nproc 2 --out runs/ddp                 # data-parallel over 2 processes (or under torchrun)
 Writes OUT/checkpoint.pt, OUT/metrics.json, OUT/config.yaml and OUT/training_curve.png
 (--bits auto adds hessian.json/png; --ann writes ann.pt; --integer-only adds memory.json/md).
 While it runs, the run lives in OUT.partial/ with the state of the last finished epoch (last.pt);
@@ -74,6 +75,9 @@ While it runs, the run lives in OUT.partial/ with the state of the last finished
               "validation [0.1]")
 @click.option("--seeds", help="train once per seed ('0,1,2') into OUT/seed_S; writes OUT/summary.json with "
               "mean ± std (not with --seed)")
+@click.option("--nproc", type=int, default=1, show_default=True, help="data-parallel processes "
+              "(DistributedDataParallel: gloo on CPU, NCCL with one GPU each); each takes its share of every batch. "
+              "Under torchrun leave it out")
 @click.option("--resume", type=click.Path(file_okay=False), help="continue the interrupted run OUT (or "
               "OUT.partial) from its last finished epoch, with its own options")
 @click.option("--learning-rule", type=click.Choice(RULES), default="bptt", show_default=True,
@@ -96,7 +100,7 @@ While it runs, the run lives in OUT.partial/ with the state of the last finished
 @click.pass_context
 def train(ctx, model, dataset, epochs, batch_size, lr, time_bins, seed, device, synop_penalty, synop_target, bits,
           bit_budget, ann, integer_only, integer_bits, lr_int, full_precision_twin, lr_schedule, lr_period, loss,
-          patience, val_fraction, seeds, resume, learning_rule, feedback_alignment, readouts, init, no_qat, limit, out,
+          patience, val_fraction, seeds, nproc, resume, learning_rule, feedback_alignment, readouts, init, no_qat, limit, out,
           overwrite, fmt, quiet) -> None:
     """Train a spiking CNN with quantisation-aware BPTT; writes a run folder."""
     from qsnn_deploy.train.trainer import TrainConfig, train as run_training
@@ -107,7 +111,7 @@ def train(ctx, model, dataset, epochs, batch_size, lr, time_bins, seed, device, 
     given = {"--bits": bits, "--bit-budget": bit_budget, "--synop-penalty": synop_penalty or None,
              "--synop-target": synop_target, "--init": init, "--no-qat": no_qat or None, "--lr": lr,
              "--lr-schedule": lr_schedule, "--lr-period": lr_period, "--loss": loss, "--patience": patience,
-             "--val-fraction": val_fraction, "--seeds": seeds}
+             "--val-fraction": val_fraction, "--seeds": seeds, "--nproc": nproc if nproc != 1 else None}
     if ann and integer_only:
         raise UsageError("--ann and --integer-only are two different training methods", fix="pick one")
     if learning_rule == "bptt" and (feedback_alignment or readouts):
@@ -163,7 +167,7 @@ def train(ctx, model, dataset, epochs, batch_size, lr, time_bins, seed, device, 
                       time_bins=time_bins, seed=seed, device=device, quantize=not no_qat,
                       synop_penalty=synop_penalty, synop_target=synop_target, limit=limit, bits=bits,
                       bit_budget=bit_budget, init=init, lr_schedule=lr_schedule or "cosine", lr_period=lr_period,
-                      loss=loss or "ce", patience=patience, val_fraction=val_fraction)
+                      loss=loss or "ce", patience=patience, val_fraction=val_fraction, nproc=nproc)
     if seeds is not None:
         if _explicit(ctx, "seed"):
             raise UsageError("--seeds and --seed are exclusive", fix="list every seed in --seeds, e.g. --seeds 0,1,2")
@@ -175,10 +179,7 @@ def train(ctx, model, dataset, epochs, batch_size, lr, time_bins, seed, device, 
                 f"{syn['mean']:.3g} ± {syn['std']:.2g} SynOps/sample; summary: {out}/summary.json")
         emit_json(summary | {"out": str(out)}) if fmt == "json" else click.echo(text)
         return
-    metrics = run_training(cfg, out, overwrite=overwrite, progress=not quiet)
-    _report(fmt, metrics, out, f"test accuracy {100 * metrics['test_accuracy']:.2f}% ({metrics['bits_label']} QAT "
-            f"model), {100 * metrics['float_test_accuracy']:.2f}% (same weights in float); "
-            f"{metrics['synops_per_sample']:.3g} SynOps/sample; run folder: {out}")
+    _report_bptt(fmt, run_training(cfg, out, overwrite=overwrite, progress=not quiet), out)
 
 
 # CLI option → TrainConfig field (how each option given with --resume is checked against the run's config)
@@ -186,7 +187,8 @@ _CONFIG_OPTIONS = {"model": "model", "dataset": "dataset", "epochs": "epochs", "
                    "lr": "lr", "time_bins": "time_bins", "seed": "seed", "device": "device",
                    "synop_penalty": "synop_penalty", "synop_target": "synop_target", "bits": "bits",
                    "bit_budget": "bit_budget", "init": "init", "limit": "limit", "lr_schedule": "lr_schedule",
-                   "lr_period": "lr_period", "loss": "loss", "patience": "patience", "val_fraction": "val_fraction"}
+                   "lr_period": "lr_period", "loss": "loss", "patience": "patience", "val_fraction": "val_fraction",
+                   "nproc": "nproc"}
 
 
 def _explicit(ctx: click.Context, name: str) -> bool:
@@ -218,10 +220,7 @@ def _resume(ctx: click.Context, path: str, fmt: str, quiet: bool) -> None:
         raise UsageError(f"--resume continues the run with the options it was started with; these disagree: "
                          f"{'; '.join(conflicts)}", where=f"--resume {path}",
                          fix="drop them (or start a new run with another --out)")
-    metrics = resume(path, progress=not quiet, log=log)
-    _report(fmt, metrics, out, f"test accuracy {100 * metrics['test_accuracy']:.2f}% ({metrics['bits_label']} QAT "
-            f"model), {100 * metrics['float_test_accuracy']:.2f}% (same weights in float); "
-            f"{metrics['synops_per_sample']:.3g} SynOps/sample; run folder: {out}")
+    _report_bptt(fmt, resume(path, progress=not quiet, log=log), out)
 
 
 def _refuse(method: str, given: dict, allowed: tuple[str, ...]) -> None:
@@ -229,6 +228,14 @@ def _refuse(method: str, given: dict, allowed: tuple[str, ...]) -> None:
     extra = [k for k, v in given.items() if v is not None and k not in allowed]
     if extra:
         raise UsageError(f"{method} does not take {', '.join(extra)}", fix=f"drop {', '.join(extra)}")
+
+
+def _report_bptt(fmt: str, metrics: dict, out) -> None:
+    if not metrics:  # a torchrun process other than rank 0: rank 0 reports
+        return
+    _report(fmt, metrics, out, f"test accuracy {100 * metrics['test_accuracy']:.2f}% ({metrics['bits_label']} QAT "
+            f"model), {100 * metrics['float_test_accuracy']:.2f}% (same weights in float); "
+            f"{metrics['synops_per_sample']:.3g} SynOps/sample; run folder: {out}")
 
 
 def _report(fmt: str, metrics: dict, out, text: str) -> None:

@@ -22,6 +22,8 @@ from ..zoo import ModelSpec, load_spec, spec_from_dict, with_weight_bits
 from .checkpoint import read_torch_file, save_checkpoint
 from .losses import LOSSES, synop_penalty, synop_target, task_loss
 from .network import SpikingCNN, count_parameters
+from .distributed import (SINGLE, Group, backend_for, check_nproc, from_environment, process_device, spawn,
+                          wrap)
 from .schedules import check_schedule, make_scheduler
 
 
@@ -49,6 +51,7 @@ class TrainConfig:
     loss: str = "ce"  # "ce" (count cross-entropy) or "mse-count" (spike-count MSE, seed 3)
     patience: int | None = None  # early stopping: epochs without a better validation accuracy
     val_fraction: float | None = None  # share of the train split held out for validation [0.1 with patience]
+    nproc: int = 1  # data-parallel processes (DistributedDataParallel; gloo on CPU, NCCL on GPUs)
 
     def resolve(self, spec: ModelSpec) -> "TrainConfig":
         """Fill unset values from the model's defaults."""
@@ -73,6 +76,8 @@ class TrainConfig:
             raise UsageError("--bits auto allocates the bits of quantisation-aware training; --no-qat trains in float",
                              fix="drop --no-qat")
         check_schedule(out.lr_schedule, out.epochs, out.lr_period)
+        if out.nproc < 1:
+            raise UsageError(f"--nproc must be >= 1, got {out.nproc}", fix="e.g. --nproc 2")
         if out.loss not in LOSSES:
             raise UsageError(f"unknown loss '{out.loss}'", where="--loss", fix=f"use one of {', '.join(LOSSES)}")
         if out.patience is not None and out.patience < 1:
@@ -105,7 +110,7 @@ def warmup_epochs(cfg: TrainConfig) -> int:
     return max(1, cfg.epochs // 3)
 
 
-def allocate_auto_bits(model: SpikingCNN, data: FramedSplit, cfg: TrainConfig, out: Path, progress: bool,
+def allocate_auto_bits(model: SpikingCNN, data: FramedSplit, cfg: TrainConfig, out: Path | None, progress: bool,
                        log) -> dict[str, Any]:
     """``--bits auto``: Hessian traces on a training subset, bits per layer under ``cfg.bit_budget``, applied
     to ``model`` (and its spec); writes ``out/hessian.json`` and ``out/hessian.png``; returns the record."""
@@ -119,8 +124,9 @@ def allocate_auto_bits(model: SpikingCNN, data: FramedSplit, cfg: TrainConfig, o
                                     progress=progress)
     apply_bits(model, allocation)
     record = {"hessian": hessian.to_dict(), "allocation": allocation.to_dict()}
-    (out / "hessian.json").write_text(json.dumps(record, indent=2))
-    plot_traces(hessian, out / "hessian.png", bits=allocation.by_layer)
+    if out is not None:  # None: a data-parallel process other than the writer
+        (out / "hessian.json").write_text(json.dumps(record, indent=2))
+        plot_traces(hessian, out / "hessian.png", bits=allocation.by_layer)
     log("bits per layer: " + ", ".join(f"{n} {b}" for n, b in allocation.by_layer.items()) +
         f" (ranking by trace per parameter: {' > '.join(hessian.ranking)}; {allocation.avg_bits:.2f} bits on "
         f"average, {allocation.reduction_pct:.1f}% below FP32)")
@@ -361,9 +367,11 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.from_numpy(np.random.default_rng([seed, epoch]).permutation(n))
 
 
-def _train_epoch(model: SpikingCNN, opt: torch.optim.Optimizer, batch_sched, data: FramedSplit, cfg: TrainConfig,
-                 epoch: int, device: torch.device, progress: bool) -> tuple[float, float]:
-    """One pass over ``data``; steps ``batch_sched`` after every batch when given. Returns (loss, accuracy)."""
+def _train_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, batch_sched, data: FramedSplit,
+                 cfg: TrainConfig, epoch: int, device: torch.device, progress: bool,
+                 group: Group = SINGLE) -> tuple[float, float]:
+    """One pass over ``data``; steps ``batch_sched`` after every batch when given. Returns (loss, accuracy) over
+    all processes of ``group``, each of which takes its share of every global batch."""
     model.train()
     n = len(data.labels)
     order = epoch_order(n, cfg.seed, epoch)
@@ -371,7 +379,9 @@ def _train_epoch(model: SpikingCNN, opt: torch.optim.Optimizer, batch_sched, dat
     bar = tqdm(range(0, n, cfg.batch_size), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch",
                disable=not progress, file=sys.stderr, leave=False)
     for i in bar:
-        idx = order[i:i + cfg.batch_size]
+        if min(cfg.batch_size, n - i) < group.world:  # a last batch too small to share: skipped by every process
+            break
+        idx = group.shard(order[i:i + cfg.batch_size])
         x, y = data.frames[idx].to(device), data.labels[idx].to(device)
         out_spikes, synops, _ = model(x, record=True)
         loss = task_loss(cfg.loss, out_spikes, y)
@@ -388,6 +398,7 @@ def _train_epoch(model: SpikingCNN, opt: torch.optim.Optimizer, batch_sched, dat
         correct += int((out_spikes.sum(1).argmax(1) == y).sum())
         seen += len(idx)
         bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
+    total_loss, correct, seen = group.sum([total_loss, correct, seen])
     return total_loss / seen, correct / seen
 
 
@@ -404,6 +415,19 @@ def train(config: TrainConfig, out: str | Path, overwrite: bool = False, progres
     device = pick_device(cfg.device)
     out = Path(out)
     check_writable(out, overwrite)
+    group = from_environment()
+    if group is not None and group.world > 1:
+        if cfg.nproc > 1:
+            raise UsageError("--nproc starts its own processes; under torchrun the processes are torchrun's",
+                             fix="drop --nproc (torchrun --nproc-per-node N sets the number)")
+        return _train_under_torchrun(group, out, cfg, spec, device, overwrite, progress, log)
+    if cfg.nproc > 1:
+        check_nproc(cfg.nproc, device)
+    return _run_in(_new_partial(out, overwrite), out, cfg, spec, device, None, overwrite, progress, log)
+
+
+def _new_partial(out: Path, overwrite: bool) -> Path:
+    """A fresh, empty ``OUT.partial`` (refusing to replace an interrupted run's without ``overwrite``)."""
     partial = partial_folder(out)
     if partial.exists():
         if not overwrite:
@@ -412,7 +436,37 @@ def train(config: TrainConfig, out: str | Path, overwrite: bool = False, progres
                                  "start afresh")
         shutil.rmtree(partial)
     partial.mkdir(parents=True)
-    return _run_in(partial, out, cfg, spec, device, None, overwrite, progress, log)
+    return partial
+
+
+def _complete(partial: Path, out: Path) -> None:
+    """Drop the per-epoch state and move the finished run to ``out``."""
+    (partial / STATE_FILE).unlink(missing_ok=True)
+    if out.exists():
+        shutil.rmtree(out) if out.is_dir() else out.unlink()
+    partial.rename(out)
+
+
+def _train_under_torchrun(group: Group, out: Path, cfg: TrainConfig, spec: ModelSpec, device: torch.device,
+                          overwrite: bool, progress: bool, log) -> dict[str, Any]:
+    """This process's part of a run that ``torchrun`` started; rank 0 writes ``out`` (the others return {})."""
+    from dataclasses import replace
+
+    from .distributed import barrier, join, leave
+
+    join(group, backend_for(device))
+    try:
+        partial = _new_partial(out, overwrite) if group.writer else partial_folder(out)
+        barrier(group)
+        metrics = _train_into(partial, replace(cfg, nproc=group.world), spec, process_device(device, group), None,
+                              overwrite, progress and group.writer, log if group.writer else (lambda msg: None),
+                              group)
+        if group.writer:
+            _complete(partial, out)
+        barrier(group)
+        return metrics
+    finally:
+        leave()
 
 
 def resume(path: str | Path, progress: bool = True, log=lambda msg: print(msg, file=sys.stderr)) -> dict[str, Any]:
@@ -432,11 +486,14 @@ def _run_in(partial: Path, out: Path, cfg: TrainConfig, spec: ModelSpec, device:
     """Train in ``partial`` and rename it to ``out``. On Ctrl-C the folder stays when it holds a state to resume;
     on an error a fresh run leaves nothing, a resumed one keeps the state it started from."""
     try:
-        metrics = _train_into(partial, cfg, spec, device, state, overwrite, progress, log)
-        (partial / STATE_FILE).unlink(missing_ok=True)
-        if out.exists():
-            shutil.rmtree(out) if out.is_dir() else out.unlink()
-        partial.rename(out)
+        if cfg.nproc > 1:
+            log(f"data-parallel training: {cfg.nproc} processes, {backend_for(device)}, each with its share of "
+                f"every batch of {cfg.batch_size}")
+            spawn(_process, cfg.nproc, device, args=(partial, cfg, spec, device, state, overwrite, progress))
+            metrics = json.loads((partial / "metrics.json").read_text())
+        else:
+            metrics = _train_into(partial, cfg, spec, device, state, overwrite, progress, log)
+        _complete(partial, out)
         return metrics
     except KeyboardInterrupt:
         if (partial / STATE_FILE).is_file():
@@ -450,9 +507,18 @@ def _run_in(partial: Path, out: Path, cfg: TrainConfig, spec: ModelSpec, device:
         raise
 
 
+def _process(group: Group, partial: Path, cfg: TrainConfig, spec: ModelSpec, device: torch.device,
+             state: dict[str, Any] | None, overwrite: bool, progress: bool) -> None:
+    """One process of a data-parallel run (started by :func:`~qsnn_deploy.train.distributed.spawn`)."""
+    log = (lambda msg: print(msg, file=sys.stderr, flush=True)) if group.writer else (lambda msg: None)
+    _train_into(partial, cfg, spec, process_device(device, group), state, overwrite, progress and group.writer, log,
+                group)
+
+
 def _train_into(tmp: Path, cfg: TrainConfig, spec: ModelSpec, device: torch.device, state: dict[str, Any] | None,
-                overwrite: bool, progress: bool, log) -> dict[str, Any]:
-    """The training proper, from scratch (``state`` None) or from a saved state; writes the run files to ``tmp``."""
+                overwrite: bool, progress: bool, log, group: Group = SINGLE) -> dict[str, Any]:
+    """The training proper, from scratch (``state`` None) or from a saved state; the writer of ``group`` writes
+    the run files to ``tmp`` and gets the metrics (the other processes get an empty dict)."""
     torch.manual_seed(cfg.seed)
     train_all, test_set = train_test_splits(cfg.dataset, spec, cfg.time_bins, progress=progress, limit=cfg.limit)
     train_set, val_set = split_validation(train_all, cfg.val_fraction, cfg.seed)
@@ -480,8 +546,9 @@ def _train_into(tmp: Path, cfg: TrainConfig, spec: ModelSpec, device: torch.devi
         _set_rng_states(state["rng"])
         run.update({k: state[k] for k in run})
     elif cfg.bits == "auto" and warmup == 0:
-        run["auto"] = allocate_auto_bits(model, train_set, cfg, tmp, progress, log)
+        run["auto"] = allocate_auto_bits(model, train_set, cfg, tmp if group.writer else None, progress, log)
         spec = model.spec
+    net = wrap(model, group, device)
     log(f"training {spec.name} ({count_parameters(model)} parameters, "
         f"{'quantisation-aware ' + bits_label(spec) if cfg.quantize else 'float'}) on {cfg.dataset}: {n} train / "
         + (f"{len(val_set.labels)} validation / " if val_set is not None else "")
@@ -493,11 +560,11 @@ def _train_into(tmp: Path, cfg: TrainConfig, spec: ModelSpec, device: torch.devi
         if run["stopped_early"]:
             break
         if cfg.bits == "auto" and run["auto"] is None and epoch == warmup + 1:
-            run["auto"] = allocate_auto_bits(model, train_set, cfg, tmp, progress, log)
+            run["auto"] = allocate_auto_bits(model, train_set, cfg, tmp if group.writer else None, progress, log)
             spec = model.spec
         lr = opt.param_groups[0]["lr"]
-        loss, train_acc = _train_epoch(model, opt, sched if per_batch else None, train_set, cfg, epoch, device,
-                                       progress)
+        loss, train_acc = _train_epoch(net, opt, sched if per_batch else None, train_set, cfg, epoch, device,
+                                       progress, group)
         if not per_batch:
             sched.step()
         ev = evaluate(model, test_set, cfg.batch_size, device)
@@ -515,10 +582,13 @@ def _train_into(tmp: Path, cfg: TrainConfig, spec: ModelSpec, device: torch.devi
             log(f"early stop: no better validation accuracy for {cfg.patience} epochs; keeping epoch "
                 f"{run['best_epoch']}")
         run["epoch"], run["elapsed_s"] = epoch, time.time() - t0
-        _save_state(tmp / STATE_FILE, {
-            "format": STATE_FORMAT, "config": asdict(cfg), "model_spec": model.spec.to_dict(),
-            "overwrite": overwrite, "model": _cpu_state(model), "optimizer": opt.state_dict(),
-            "scheduler": sched.state_dict(), "rng": _rng_states(), **run})
+        if group.writer:
+            _save_state(tmp / STATE_FILE, {
+                "format": STATE_FORMAT, "config": asdict(cfg), "model_spec": model.spec.to_dict(),
+                "overwrite": overwrite, "model": _cpu_state(model), "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(), "rng": _rng_states(), **run})
+    if not group.writer:
+        return {}
     if run["best_state"] is not None:
         model.load_state_dict(run["best_state"])
     spec = model.spec
@@ -547,7 +617,7 @@ def _finish(tmp: Path, cfg: TrainConfig, spec: ModelSpec, model: SpikingCNN, tes
                "layer_spikes": final["layer_spikes"], "epochs": cfg.epochs, "epochs_run": len(history),
                "seed": cfg.seed, "model": spec.name, "dataset": cfg.dataset, "quantize": cfg.quantize,
                "time_bins": cfg.time_bins, "dt_us": dt_us, "duration_us": train_all.duration_us,
-               "n_parameters": count_parameters(model), "device": str(device),
+               "n_parameters": count_parameters(model), "device": str(device), "nproc": cfg.nproc,
                "weight_bits": {layer.name: layer.weight_bits for layer in spec.layers},
                "bits_label": bits_label(spec),
                "weight_memory_bits": weight_memory(model),
