@@ -84,6 +84,8 @@ While it runs, the run lives in OUT.partial/ with the state of the last finished
               help="bptt; decolle (fixed random readout and local loss per layer, seed 0); ell / bell / fell "
               "(local spiking classifiers per block: same-step gradients / block-local BPTT / online, seed 4). "
               "Local readouts are training-only: convert drops them")
+@click.option("--neuron", help="neuron model instead of the YAML's: iaf (Speck's), lif, leaky, decolle, "
+              "decolle-simple, with parameters as TYPE:name=value,... (e.g. lif:beta=0.8); Speck has no leak")
 @click.option("--feedback-alignment", is_flag=True, help="with a local rule: fixed random backward weights for "
               "the readouts")
 @click.option("--readouts", type=click.Choice(["frozen", "trained"]),
@@ -100,8 +102,8 @@ While it runs, the run lives in OUT.partial/ with the state of the last finished
 @click.pass_context
 def train(ctx, model, dataset, epochs, batch_size, lr, time_bins, seed, device, synop_penalty, synop_target, bits,
           bit_budget, ann, integer_only, integer_bits, lr_int, full_precision_twin, lr_schedule, lr_period, loss,
-          patience, val_fraction, seeds, nproc, resume, learning_rule, feedback_alignment, readouts, init, no_qat, limit, out,
-          overwrite, fmt, quiet) -> None:
+          patience, val_fraction, seeds, nproc, resume, learning_rule, neuron, feedback_alignment, readouts, init,
+          no_qat, limit, out, overwrite, fmt, quiet) -> None:
     """Train a spiking CNN with quantisation-aware BPTT; writes a run folder."""
     from qsnn_deploy.train.trainer import TrainConfig, train as run_training
 
@@ -111,7 +113,8 @@ def train(ctx, model, dataset, epochs, batch_size, lr, time_bins, seed, device, 
     given = {"--bits": bits, "--bit-budget": bit_budget, "--synop-penalty": synop_penalty or None,
              "--synop-target": synop_target, "--init": init, "--no-qat": no_qat or None, "--lr": lr,
              "--lr-schedule": lr_schedule, "--lr-period": lr_period, "--loss": loss, "--patience": patience,
-             "--val-fraction": val_fraction, "--seeds": seeds, "--nproc": nproc if nproc != 1 else None}
+             "--val-fraction": val_fraction, "--seeds": seeds, "--nproc": nproc if nproc != 1 else None,
+             "--neuron": neuron}
     if ann and integer_only:
         raise UsageError("--ann and --integer-only are two different training methods", fix="pick one")
     if learning_rule == "bptt" and (feedback_alignment or readouts):
@@ -121,10 +124,12 @@ def train(ctx, model, dataset, epochs, batch_size, lr, time_bins, seed, device, 
         if ann or integer_only:
             raise UsageError(f"--learning-rule {learning_rule} is its own training method; --ann and --integer-only "
                              "are others", fix="pick one")
-        _refuse(f"--learning-rule {learning_rule}", given, allowed=("--lr", "--no-qat"))
+        _refuse(f"--learning-rule {learning_rule}", given, allowed=("--lr", "--no-qat", "--neuron"))
         from qsnn_deploy.train.local_rules import train_local_rule
+        from qsnn_deploy.zoo import load_spec, with_neuron_option
 
-        metrics = train_local_rule(model, dataset, out, rule=learning_rule, epochs=epochs, batch_size=batch_size,
+        spec = with_neuron_option(load_spec(model), neuron) if neuron else model
+        metrics = train_local_rule(spec, dataset, out, rule=learning_rule, epochs=epochs, batch_size=batch_size,
                                    lr=lr, time_bins=time_bins, seed=seed, limit=limit, overwrite=overwrite,
                                    progress=not quiet, device=device, feedback_alignment=feedback_alignment,
                                    freeze_readouts=None if readouts is None else readouts == "frozen",
@@ -167,7 +172,8 @@ def train(ctx, model, dataset, epochs, batch_size, lr, time_bins, seed, device, 
                       time_bins=time_bins, seed=seed, device=device, quantize=not no_qat,
                       synop_penalty=synop_penalty, synop_target=synop_target, limit=limit, bits=bits,
                       bit_budget=bit_budget, init=init, lr_schedule=lr_schedule or "cosine", lr_period=lr_period,
-                      loss=loss or "ce", patience=patience, val_fraction=val_fraction, nproc=nproc)
+                      loss=loss or "ce", patience=patience, val_fraction=val_fraction, nproc=nproc,
+                      neuron=neuron)
     if seeds is not None:
         if _explicit(ctx, "seed"):
             raise UsageError("--seeds and --seed are exclusive", fix="list every seed in --seeds, e.g. --seeds 0,1,2")
@@ -188,7 +194,7 @@ _CONFIG_OPTIONS = {"model": "model", "dataset": "dataset", "epochs": "epochs", "
                    "synop_penalty": "synop_penalty", "synop_target": "synop_target", "bits": "bits",
                    "bit_budget": "bit_budget", "init": "init", "limit": "limit", "lr_schedule": "lr_schedule",
                    "lr_period": "lr_period", "loss": "loss", "patience": "patience", "val_fraction": "val_fraction",
-                   "nproc": "nproc"}
+                   "nproc": "nproc", "neuron": "neuron"}
 
 
 def _explicit(ctx: click.Context, name: str) -> bool:

@@ -218,6 +218,24 @@ def with_neuron(spec: ModelSpec, ntype: str, **params: float) -> ModelSpec:
     return replace(spec, neuron_type=ntype, neuron_params=nparams)
 
 
+def with_neuron_option(spec: ModelSpec, text: str) -> ModelSpec:
+    """The spec with the neuron of a CLI value ``TYPE`` or ``TYPE:name=value,...`` (e.g. ``lif:beta=0.8``)."""
+    from .errors import UsageError
+
+    ntype, _, rest = str(text).partition(":")
+    params: dict[str, float] = {}
+    for item in filter(None, (p.strip() for p in rest.split(","))):
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(f"--neuron: '{item}' has no value", where="--neuron", fix="e.g. --neuron lif:beta=0.8")
+        try:
+            params[name.strip()] = float(value)
+        except ValueError:
+            raise UsageError(f"--neuron: cannot read '{item}'", where="--neuron",
+                             fix="write TYPE or TYPE:name=value,..., e.g. --neuron lif:beta=0.8") from None
+    return with_neuron(spec, ntype.strip(), **params)
+
+
 def with_weight_bits(spec: ModelSpec, bits: str) -> ModelSpec:
     """The spec with per-layer weight bits from a CLI value: ``4`` (every layer), ``8,4,4,8`` (one per
     layer, in order) or ``conv2=4,conv3=4`` (by name; the others keep theirs)."""

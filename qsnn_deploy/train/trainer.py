@@ -18,7 +18,7 @@ from tqdm import tqdm
 from ..data import load_dataset, to_frames
 from ..errors import UsageError
 from ..outputs import check_writable
-from ..zoo import ModelSpec, load_spec, spec_from_dict, with_weight_bits
+from ..zoo import ModelSpec, load_spec, spec_from_dict, with_neuron_option, with_weight_bits
 from .checkpoint import read_torch_file, save_checkpoint
 from .losses import LOSSES, synop_penalty, synop_target, task_loss
 from .network import SpikingCNN, count_parameters
@@ -51,6 +51,7 @@ class TrainConfig:
     loss: str = "ce"  # "ce" (count cross-entropy) or "mse-count" (spike-count MSE, seed 3)
     patience: int | None = None  # early stopping: epochs without a better validation accuracy
     val_fraction: float | None = None  # share of the train split held out for validation [0.1 with patience]
+    neuron: str | None = None  # "lif" or "lif:beta=0.8": the neuron instead of the model YAML's
     nproc: int = 1  # data-parallel processes (DistributedDataParallel; gloo on CPU, NCCL on GPUs)
 
     def resolve(self, spec: ModelSpec) -> "TrainConfig":
@@ -412,6 +413,8 @@ def train(config: TrainConfig, out: str | Path, overwrite: bool = False, progres
     cfg = config.resolve(spec)
     if cfg.bits is not None and cfg.bits != "auto":
         spec = with_weight_bits(spec, cfg.bits)
+    if cfg.neuron is not None:
+        spec = with_neuron_option(spec, cfg.neuron)
     device = pick_device(cfg.device)
     out = Path(out)
     check_writable(out, overwrite)

@@ -94,3 +94,19 @@ def test_local_learning_rule_from_the_cli_writes_a_convertible_run(tmp_path, rul
 def test_bad_learning_rule_options(tmp_path, args, words):
     proc = run_cli("train", *args, "--epochs", "1", *SMALL, "--out", tmp_path / "r", check=False)
     assert proc.returncode == 2 and words in proc.stderr, proc.stderr
+
+
+def test_neuron_option_trains_bptt_with_that_neuron_and_convert_refuses_the_leak(tmp_path):
+    out = tmp_path / "lif"
+    run_cli("train", "--neuron", "lif:beta=0.8", "--epochs", "1", *SMALL, "--out", out)
+    spec = torch.load(out / "checkpoint.pt", weights_only=True)["model_spec"]
+    assert spec["neuron"]["type"] == "lif" and spec["neuron"]["beta"] == 0.8
+    proc = run_cli("convert", out / "checkpoint.pt", "--target", "speck2f", "--out", tmp_path / "b", check=False)
+    assert proc.returncode == 4 and "leak" in proc.stderr
+
+
+@pytest.mark.parametrize("value, words", [("lfi", "lif"), ("lif:beta", "no value"), ("lif:beta=x", "cannot read"),
+                                          ("lif:gamma=1", "gamma")])
+def test_bad_neuron_option(tmp_path, value, words):
+    proc = run_cli("train", "--neuron", value, "--epochs", "1", *SMALL, "--out", tmp_path / "r", check=False)
+    assert proc.returncode == 2 and words in proc.stderr, proc.stderr
