@@ -92,13 +92,12 @@ class ChipBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, quantize: bool = False) -> torch.Tensor:
         """x: (N, T, C, H, W) input counts → (N, T, C_out, H', W') output spike counts after pooling."""
-        t = x.shape[1]
         w, b, thr, low = self.params(quantize)
-        current = self.current(x, w, b)
-        state = self.neuron.init_state(current[:, 0])
+        steps = self.current(x, w, b).unbind(1)  # unbind: its backward stacks, where indexing would zero-fill T times
+        state = self.neuron.init_state(steps[0])
         out = []
-        for step in range(t):
-            spikes, state = self.neuron.step(current[:, step], state, thr, low, self.reset)
+        for current in steps:
+            spikes, state = self.neuron.step(current, state, thr, low, self.reset)
             out.append(spikes)
         return self.pool_spikes(torch.stack(out, 1))
 
