@@ -9,6 +9,7 @@ from qsnn_deploy import __version__
 from .analyze_cmd import analyze
 from .common import QsnnGroup
 from .convert_cmd import convert
+from .datasets_cmd import datasets
 from .deploy_cmd import deploy
 from .doctor_cmd import doctor
 from .estimate_cmd import estimate
@@ -23,6 +24,7 @@ Examples:
   qsnn-deploy pipeline --out runs/demo          # everything on the built-in digits-dvs data
   qsnn-deploy train --epochs 5 --out runs/r1
   qsnn-deploy sweep --synop-targets 1e5,2e5,4e5 --out runs/sweep
+  qsnn-deploy datasets                           # known datasets and which are on disk
   qsnn-deploy convert runs/r1/checkpoint.pt --target speck2f --out bundles/r1
   qsnn-deploy estimate bundles/r1 --target speck2f --format json
   qsnn-deploy deploy bundles/r1 --target emulator --dataset digits-dvs
@@ -35,7 +37,7 @@ def cli(debug: bool) -> None:
     """Take spiking CNNs from training to SynSense Speck / DynapCNN chips."""
 
 
-for command in (train, convert, estimate, deploy, profiles, pipeline, doctor, sweep, analyze):
+for command in (train, convert, estimate, deploy, profiles, pipeline, doctor, sweep, analyze, datasets):
     cli.add_command(command)
 
 

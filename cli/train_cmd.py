@@ -37,8 +37,19 @@ Writes OUT/checkpoint.pt, OUT/metrics.json, OUT/config.yaml and OUT/training_cur
 While it runs, the run lives in OUT.partial/ with the state of the last finished epoch (last.pt);
 --resume OUT continues from there with the run's own options and finishes OUT.
 --seeds writes OUT/seed_S/ per seed and OUT/summary.json.""")
-@click.option("--model", default="digits_speck", show_default=True, help="zoo model name or model YAML path")
-@click.option("--dataset", default="digits-dvs", show_default=True, help="dataset name")
+@click.option("--model", help="zoo model name or model YAML path [digits_speck on digits-dvs; for other data a "
+              "default Speck-ready network sized to the sensor and classes]")
+@click.option("--dataset", default="digits-dvs", show_default=True, help="digits-dvs (built in), nmnist, dvsgesture, "
+              "pokerdvs, mnist-dvs (from --data-root), or folder:PATH (one sub-folder per class); "
+              "`qsnn-deploy datasets` lists them")
+@click.option("--data-root", type=click.Path(file_okay=False), help="where tonic datasets are "
+              "[$QSNN_DEPLOY_DATA or the user cache]")
+@click.option("--download", is_flag=True, help="download a tonic dataset that is not under --data-root")
+@click.option("--window-ms", type=float, help="time window framed per recording [the longest recording]")
+@click.option("--test-fraction", type=float, default=0.2, show_default=True,
+              help="folder:PATH without train/ and test/ sub-folders: share of each class held out for testing")
+@click.option("--denoise-us", type=int, help="drop events with no neighbour within this many µs (tonic's Denoise)")
+@click.option("--augment", is_flag=True, help="random flips and spatial jitter on the training split")
 @click.option("--epochs", type=int, help="training epochs [model default]")
 @click.option("--batch-size", type=int, help="samples per batch [model default]")
 @click.option("--lr", type=float, help="Adam learning rate (scheduled by --lr-schedule) [model default]")
@@ -100,12 +111,23 @@ While it runs, the run lives in OUT.partial/ with the state of the last finished
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @quiet_option
 @click.pass_context
-def train(ctx, model, dataset, epochs, batch_size, lr, time_bins, seed, device, synop_penalty, synop_target, bits,
+def train(ctx, model, dataset, data_root, download, window_ms, test_fraction, denoise_us, augment, epochs, batch_size, lr, time_bins, seed, device, synop_penalty, synop_target, bits,
           bit_budget, ann, integer_only, integer_bits, lr_int, full_precision_twin, lr_schedule, lr_period, loss,
           patience, val_fraction, seeds, nproc, resume, learning_rule, neuron, feedback_alignment, readouts, init,
           no_qat, limit, out, overwrite, fmt, quiet) -> None:
     """Train a spiking CNN with quantisation-aware BPTT; writes a run folder."""
     from qsnn_deploy.train.trainer import TrainConfig, train as run_training
+
+    if model is None:
+        model = "digits_speck" if dataset == "digits-dvs" else "auto"
+    method = "--ann" if ann else "--integer-only" if integer_only else (
+        f"--learning-rule {learning_rule}" if learning_rule != "bptt" else None)
+    data_given = [name for name, value in (("--data-root", data_root), ("--download", download),
+                                            ("--window-ms", window_ms), ("--denoise-us", denoise_us),
+                                            ("--augment", augment)) if value]
+    if method and (dataset != "digits-dvs" or data_given or model == "auto"):
+        raise UsageError(f"{method} trains on the built-in digits-dvs with a given --model so far",
+                         fix="use BPTT (the default) for other datasets, or --dataset digits-dvs")
 
     if resume is not None:
         _resume(ctx, resume, fmt, quiet)
@@ -173,7 +195,8 @@ def train(ctx, model, dataset, epochs, batch_size, lr, time_bins, seed, device, 
                       synop_penalty=synop_penalty, synop_target=synop_target, limit=limit, bits=bits,
                       bit_budget=bit_budget, init=init, lr_schedule=lr_schedule or "cosine", lr_period=lr_period,
                       loss=loss or "ce", patience=patience, val_fraction=val_fraction, nproc=nproc,
-                      neuron=neuron)
+                      neuron=neuron, data_root=data_root, download=download, window_ms=window_ms,
+                      test_fraction=test_fraction, denoise_us=denoise_us, augment=augment)
     if seeds is not None:
         if _explicit(ctx, "seed"):
             raise UsageError("--seeds and --seed are exclusive", fix="list every seed in --seeds, e.g. --seeds 0,1,2")
@@ -194,7 +217,9 @@ _CONFIG_OPTIONS = {"model": "model", "dataset": "dataset", "epochs": "epochs", "
                    "synop_penalty": "synop_penalty", "synop_target": "synop_target", "bits": "bits",
                    "bit_budget": "bit_budget", "init": "init", "limit": "limit", "lr_schedule": "lr_schedule",
                    "lr_period": "lr_period", "loss": "loss", "patience": "patience", "val_fraction": "val_fraction",
-                   "nproc": "nproc", "neuron": "neuron"}
+                   "nproc": "nproc", "neuron": "neuron", "data_root": "data_root", "download": "download",
+                   "window_ms": "window_ms", "test_fraction": "test_fraction", "denoise_us": "denoise_us",
+                   "augment": "augment"}
 
 
 def _explicit(ctx: click.Context, name: str) -> bool:

@@ -272,6 +272,46 @@ def with_weight_bits(spec: ModelSpec, bits: str) -> ModelSpec:
     return replace(spec, layers=tuple(out))
 
 
+SENSOR_POOLS = (1, 2, 4, 8)  # integer input downsampling the chip's sensor stage can do
+AUTO_MAX_SIDE = 48  # the default network's input: the sensor pooled until its longer side is at most this
+
+
+def auto_input_size(sensor_size: tuple[int, int, int], max_side: int = AUTO_MAX_SIDE) -> tuple[int, int]:
+    """``(W, H)`` the default network takes for a sensor ``(W, H, P)``: the smallest pooling in
+    :data:`SENSOR_POOLS` that brings the longer side to ``max_side`` or below."""
+    w, h, _ = sensor_size
+    factor = next((f for f in SENSOR_POOLS if max(w, h) / f <= max_side), SENSOR_POOLS[-1])
+    return -(-w // factor), -(-h // factor)
+
+
+def default_spec(sensor_size: tuple[int, int, int], n_classes: int, dataset: str) -> ModelSpec:
+    """The Speck-ready network ``train`` picks when no ``--model`` is given: digits_speck's three conv → IAF
+    → sum-pool cores and linear readout, on the sensor pooled to :func:`auto_input_size`."""
+    w, h = auto_input_size(sensor_size)
+    p = int(sensor_size[2])
+    spec = spec_from_dict({
+        "name": f"auto_{w}x{h}_{n_classes}",
+        "description": f"default Speck-ready network for {dataset}: {p}x{h}x{w} input (sensor {sensor_size[0]}x"
+                       f"{sensor_size[1]} pooled), {n_classes} classes; conv 16 s2 → conv 32 pool 2 → conv 32 pool 2 "
+                       "→ linear",
+        "dataset": dataset, "input_shape": [p, h, w], "n_classes": int(n_classes),
+        "neuron": {"threshold": 1.0, "reset": "subtract"},
+        "layers": [{"type": "conv", "name": "conv1", "out_channels": 16, "kernel_size": 3, "stride": 2, "padding": 1},
+                   {"type": "conv", "name": "conv2", "out_channels": 32, "kernel_size": 3, "padding": 1, "pool": 2},
+                   {"type": "conv", "name": "conv3", "out_channels": 32, "kernel_size": 3, "padding": 1, "pool": 2},
+                   {"type": "linear", "name": "fc", "out_features": int(n_classes)}],
+        "defaults": {"epochs": 12, "batch_size": 32, "lr": 0.002, "time_bins": 10},
+    }, where=f"default network for {dataset}")
+    _, fh, fw = spec.layer_input_shapes()[-1]
+    if fh != fw:
+        from .errors import UsageError
+
+        raise UsageError(f"the default network's readout needs a square feature map, but a {sensor_size[0]}x"
+                         f"{sensor_size[1]} sensor pooled to {w}x{h} gives {fw}x{fh}",
+                         where="train (no --model)", fix="pass --model with a network made for this sensor")
+    return spec
+
+
 def zoo_names() -> list[str]:
     """Names of the models shipped in the zoo."""
     root = importlib.resources.files("qsnn_deploy.models")

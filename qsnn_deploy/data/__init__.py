@@ -5,10 +5,12 @@ from qsnn_deploy.data.digits_dvs import load_digits_dvs
 from qsnn_deploy.data.dvs_pixel import PixelArray, PixelParams, simulate
 from qsnn_deploy.data.events import EVENT_DTYPE, EventInput, read_event_file, validate_events
 from qsnn_deploy.data.framing import events_to_raster, to_frames
+from qsnn_deploy.data.options import DataOptions
 from qsnn_deploy.data.registry import DATASETS, DatasetSpec, load_dataset
 
 __all__ = [
     "DATASETS",
+    "DataOptions",
     "EVENT_DTYPE",
     "DatasetSpec",
     "EventDataset",

@@ -6,8 +6,10 @@ import difflib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from qsnn_deploy.data.dataset import EventDataset
+from qsnn_deploy.data.options import DataOptions
 from qsnn_deploy.data.digits_dvs import load_digits_dvs
 from qsnn_deploy.errors import InputError
 
@@ -31,22 +33,39 @@ DATASETS: dict[str, DatasetSpec] = {
 }
 
 
+FOLDER_PREFIX = "folder:"
+
+
 def load_dataset(
     name: str,
     split: str,
     seed: int = 0,
     cache_dir: str | os.PathLike | None = None,
     progress: bool = True,
+    options: DataOptions | None = None,
 ) -> EventDataset:
-    """Load dataset ``name`` (see ``DATASETS``), ``split`` "train" or "test"."""
+    """Load dataset ``name``, ``split`` "train" or "test": a built-in one (``DATASETS``), one that tonic
+    knows (``qsnn_deploy.data.tonic_sets.KNOWN``, from ``options.data_root``) or ``folder:PATH``
+    (one sub-folder per class, see :func:`qsnn_deploy.data.folder.load_folder`)."""
+    options = options or DataOptions()
     spec = DATASETS.get(name)
-    if spec is None:
-        known = sorted(DATASETS)
-        close = difflib.get_close_matches(str(name), known, n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
-        raise InputError(
-            f"Unknown dataset '{name}'",
-            "dataset name",
-            f"{hint}known datasets: {', '.join(known)}",
-        )
-    return spec.loader(split=split, seed=seed, cache_dir=cache_dir, progress=progress)
+    if spec is not None:
+        return spec.loader(split=split, seed=seed, cache_dir=cache_dir, progress=progress)
+    if str(name).startswith(FOLDER_PREFIX):
+        from qsnn_deploy.data.folder import load_folder
+
+        return load_folder(Path(str(name)[len(FOLDER_PREFIX):]), split, seed=seed, options=options,
+                           progress=progress)
+    from qsnn_deploy.data.tonic_sets import KNOWN, load_tonic
+
+    if name in KNOWN:
+        return load_tonic(name, split, options, seed=seed, progress=progress)
+    known = sorted(DATASETS) + sorted(KNOWN)
+    close = difflib.get_close_matches(str(name), known, n=1)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    raise InputError(
+        f"Unknown dataset '{name}'",
+        "dataset name",
+        f"{hint}known datasets: {', '.join(known)}, or folder:PATH for your own recordings "
+        "(`qsnn-deploy datasets` lists them)",
+    )

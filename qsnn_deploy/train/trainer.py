@@ -15,10 +15,10 @@ import torch
 import yaml
 from tqdm import tqdm
 
-from ..data import load_dataset, to_frames
+from ..data import DataOptions, load_dataset, to_frames
 from ..errors import UsageError
 from ..outputs import check_writable
-from ..zoo import ModelSpec, load_spec, spec_from_dict, with_neuron_option, with_weight_bits
+from ..zoo import ModelSpec, default_spec, load_spec, spec_from_dict, with_neuron_option, with_weight_bits
 from .checkpoint import read_torch_file, save_checkpoint
 from .losses import LOSSES, synop_penalty, synop_target, task_loss
 from .network import SpikingCNN, count_parameters
@@ -52,6 +52,12 @@ class TrainConfig:
     patience: int | None = None  # early stopping: epochs without a better validation accuracy
     val_fraction: float | None = None  # share of the train split held out for validation [0.1 with patience]
     neuron: str | None = None  # "lif" or "lif:beta=0.8": the neuron instead of the model YAML's
+    data_root: str | None = None  # where tonic datasets are (or are downloaded to)
+    download: bool = False  # fetch a tonic dataset that is not under data_root
+    window_ms: float | None = None  # time window framed per recording [the longest recording]
+    test_fraction: float = 0.2  # folder:PATH without train/ and test/: share held out per class
+    denoise_us: int | None = None  # drop events without a neighbour within this time
+    augment: bool = False  # random flips and jitter on the training split
     nproc: int = 1  # data-parallel processes (DistributedDataParallel; gloo on CPU, NCCL on GPUs)
 
     def resolve(self, spec: ModelSpec) -> "TrainConfig":
@@ -79,6 +85,12 @@ class TrainConfig:
         check_schedule(out.lr_schedule, out.epochs, out.lr_period)
         if out.nproc < 1:
             raise UsageError(f"--nproc must be >= 1, got {out.nproc}", fix="e.g. --nproc 2")
+        if not 0 < out.test_fraction < 1:
+            raise UsageError(f"--test-fraction must be between 0 and 1, got {out.test_fraction}", fix="e.g. 0.2")
+        if out.window_ms is not None and not out.window_ms > 0:
+            raise UsageError(f"--window-ms must be positive, got {out.window_ms}", fix="e.g. --window-ms 300")
+        if out.denoise_us is not None and out.denoise_us < 1:
+            raise UsageError(f"--denoise-us must be >= 1, got {out.denoise_us}", fix="e.g. --denoise-us 10000")
         if out.loss not in LOSSES:
             raise UsageError(f"unknown loss '{out.loss}'", where="--loss", fix=f"use one of {', '.join(LOSSES)}")
         if out.patience is not None and out.patience < 1:
@@ -97,6 +109,25 @@ class TrainConfig:
                              "then the Hessian, then training at the allocated widths)",
                              fix="raise --epochs, or start from a trained run with --init")
         return out
+
+
+def data_options(cfg: TrainConfig, spec: ModelSpec | None) -> DataOptions:
+    """The loader options of a run; recordings are pooled to the input of ``spec`` (native size when None)."""
+    return DataOptions(data_root=None if cfg.data_root is None else Path(cfg.data_root), download=cfg.download,
+                       input_size=None if spec is None else (spec.input_shape[2], spec.input_shape[1]),
+                       window_us=None if cfg.window_ms is None else int(round(cfg.window_ms * 1000)),
+                       test_fraction=cfg.test_fraction, denoise_us=cfg.denoise_us, augment=cfg.augment)
+
+
+def model_spec(config: TrainConfig, progress: bool = True, log=lambda msg: print(msg, file=sys.stderr)) -> ModelSpec:
+    """The network of a run: the zoo model or YAML ``config.model``, or for ``"auto"`` the default Speck-ready
+    network sized to the dataset's sensor and classes (:func:`qsnn_deploy.zoo.default_spec`)."""
+    if config.model != "auto":
+        return load_spec(config.model)
+    ds = load_dataset(config.dataset, "train", progress=progress, options=data_options(config, None))
+    spec = default_spec(ds.sensor_size, ds.n_classes, config.dataset)
+    log(f"no --model given: using {spec.name}, {spec.description}")
+    return spec
 
 
 DEFAULT_VAL_FRACTION = 0.1  # with --patience and no --val-fraction
@@ -185,9 +216,9 @@ class FramedSplit:
 
 
 def framed_split(dataset: str, split: str, time_bins: int, seed: int = 0, progress: bool = True,
-                 limit: int | None = None) -> FramedSplit:
+                 limit: int | None = None, options: DataOptions | None = None) -> FramedSplit:
     """Load a split of a named dataset and frame it into ``time_bins`` bins."""
-    ds = load_dataset(dataset, split, seed=seed, progress=progress)
+    ds = load_dataset(dataset, split, seed=seed, progress=progress, options=options)
     events = ds.events if limit is None else ds.events[:limit]
     labels = ds.labels if limit is None else ds.labels[:limit]
     frames = to_frames(events, ds.sensor_size, time_bins, duration_us=ds.duration_us)
@@ -196,10 +227,11 @@ def framed_split(dataset: str, split: str, time_bins: int, seed: int = 0, progre
 
 
 def train_test_splits(dataset: str, spec: ModelSpec, time_bins: int, progress: bool = True,
-                      limit: int | None = None) -> tuple[FramedSplit, FramedSplit]:
+                      limit: int | None = None, options: DataOptions | None = None,
+                      seed: int = 0) -> tuple[FramedSplit, FramedSplit]:
     """The framed train and test splits of ``dataset``, checked against the model's input shape."""
-    train_set = framed_split(dataset, "train", time_bins, progress=progress, limit=limit)
-    test_set = framed_split(dataset, "test", time_bins, progress=progress, limit=limit)
+    train_set = framed_split(dataset, "train", time_bins, seed=seed, progress=progress, limit=limit, options=options)
+    test_set = framed_split(dataset, "test", time_bins, seed=seed, progress=progress, limit=limit, options=options)
     if tuple(train_set.frames.shape[2:]) != spec.input_shape:
         raise UsageError(f"model '{spec.name}' expects input {spec.input_shape} but dataset '{dataset}' "
                          f"gives {tuple(train_set.frames.shape[2:])}", fix="pick a model made for this dataset")
@@ -409,7 +441,7 @@ def train(config: TrainConfig, out: str | Path, overwrite: bool = False, progres
 
     The run is built in ``OUT.partial/`` (with the per-epoch state ``last.pt``) and renamed to ``OUT`` when it
     finishes; a run that is killed or interrupted (Ctrl-C) can be continued with :func:`resume`."""
-    spec = load_spec(config.model)
+    spec = model_spec(config, progress, log)
     cfg = config.resolve(spec)
     if cfg.bits is not None and cfg.bits != "auto":
         spec = with_weight_bits(spec, cfg.bits)
@@ -523,7 +555,8 @@ def _train_into(tmp: Path, cfg: TrainConfig, spec: ModelSpec, device: torch.devi
     """The training proper, from scratch (``state`` None) or from a saved state; the writer of ``group`` writes
     the run files to ``tmp`` and gets the metrics (the other processes get an empty dict)."""
     torch.manual_seed(cfg.seed)
-    train_all, test_set = train_test_splits(cfg.dataset, spec, cfg.time_bins, progress=progress, limit=cfg.limit)
+    train_all, test_set = train_test_splits(cfg.dataset, spec, cfg.time_bins, progress=progress, limit=cfg.limit,
+                                            options=data_options(cfg, spec))
     train_set, val_set = split_validation(train_all, cfg.val_fraction, cfg.seed)
     dt_us = train_all.duration_us / cfg.time_bins
     model = SpikingCNN(spec, quantize=cfg.quantize)
