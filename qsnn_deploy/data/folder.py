@@ -37,6 +37,7 @@ from qsnn_deploy.data.dataset import EventDataset
 from qsnn_deploy.data.events import validate_events
 from qsnn_deploy.data.formats import SUPPORTED_SUFFIXES, read_recording, relative_time
 from qsnn_deploy.data.options import DataOptions
+from qsnn_deploy.data.transforms import apply_transforms, plan
 from qsnn_deploy.errors import InputError
 
 __all__ = ["KNOWN_SENSORS", "SPLITS", "load_folder", "downsample", "infer_sensor_size",
@@ -56,42 +57,6 @@ KNOWN_SENSOR_FILL = 0.9
 
 def _stderr(msg: str) -> None:
     print(msg, file=sys.stderr)
-
-
-def downsample(events: np.ndarray, factor: int) -> np.ndarray:
-    """Events with pixel coordinates divided by ``factor`` (``x // f, y // f``; t and p kept).
-
-    As the chip's sensor stage would: every event is kept (several may land on one pixel).
-    """
-    factor = int(factor)
-    if factor < 1:
-        raise ValueError(f"downsampling factor must be >= 1, got {factor}")
-    if factor == 1:
-        return events
-    out = events.copy()
-    out["x"] //= factor
-    out["y"] //= factor
-    return out
-
-
-def downsample_factor(sensor_size: tuple[int, int, int], input_size: tuple[int, int],
-                      where: str) -> int:
-    """The integer factor ``f`` that brings ``sensor_size`` (W, H, P) within ``input_size``
-    (W, H): the smallest with ``ceil(W / f) <= w`` and ``ceil(H / f) <= h``."""
-    W, H = sensor_size[0], sensor_size[1]
-    try:
-        w, h = (int(v) for v in input_size)
-    except (TypeError, ValueError):
-        w = h = 0
-    if w < 1 or h < 1:
-        raise InputError(f"Input size {input_size!r} is not two positive integers (W, H)", where,
-                         "give the network input size as (width, height), e.g. (64, 64)")
-    if w > W or h > H:
-        raise InputError(
-            f"Input size {w}x{h} is larger than the recordings' sensor {W}x{H}; events are only "
-            "downsampled, never upsampled", where,
-            f"use an input size of at most {W}x{H} (e.g. {W // 2}x{H // 2})")
-    return max(math.ceil(W / w), math.ceil(H / h))
 
 
 def infer_sensor_size(max_x: int, max_y: int, max_p: int) -> tuple[tuple[int, int, int], str]:
@@ -205,8 +170,8 @@ def load_folder(
 
     ``EventDataset.name`` is ``folder:ROOT`` followed by the split rule in brackets, e.g.
     ``folder:data [seed 0: ceil(0.2*n) per class held out]`` or ``folder:data [train/ test/]``.
-    ``log`` receives what was inferred (default: stderr). Denoising and augmentation
-    (``options.denoise_us``, ``options.augment``) are not applied here.
+    ``log`` receives what was inferred (default: stderr). Window, denoising, pooling to
+    ``options.input_size`` and augmentation of the train split: :mod:`qsnn_deploy.data.transforms`.
 
     Raises:
         InputError: a missing folder, no class folders, a class without recordings, unknown
@@ -261,22 +226,17 @@ def load_folder(
             f"{len(everything)} recordings: {how}")
     if options.window_us is not None:
         duration = int(options.window_us)
-        if duration < 1:
-            raise InputError(f"Time window {options.window_us!r} µs is not positive", where,
-                             "give a window in microseconds, e.g. 300000")
-        events = [e[: np.searchsorted(e["t"], duration, side="left")] for e in ev[split]]
     else:
         duration = max(int(e["t"][-1]) for e in everything) + 1
-        events = ev[split]
         log(f"folder:{root}: time window {duration} µs (the longest recording)")
-    if options.input_size is not None:
-        f = downsample_factor(sensor, options.input_size, where)
-        if f > 1:
-            events = [downsample(e, f) for e in events]
-            w, h = (int(v) for v in options.input_size)
-            log(f"folder:{root}: downsampled {sensor[0]}x{sensor[1]} by {f} to "
-                f"{math.ceil(sensor[0] / f)}x{math.ceil(sensor[1] / f)} in a {w}x{h} input")
-            sensor = (w, h, sensor[2])
+    # window, denoise, pooling to the network's input and (train split) augmentation: the shared chain
+    chain = plan(sensor, options, duration)
+    rng = np.random.default_rng([int(seed), 0xA06])
+    events = [apply_transforms(e, sensor, options, split == "train", rng, duration) for e in ev[split]]
+    if chain.factor != (1, 1):
+        log(f"folder:{root}: pooled {sensor[0]}x{sensor[1]} by {chain.factor[0]}x{chain.factor[1]} to "
+            f"{chain.out_size[0]}x{chain.out_size[1]}")
+    sensor = chain.out_size
     labels = np.array([lbl for _, lbl in items[split]], dtype=np.int64)
     return EventDataset(
         name=f"folder:{root} [{rule}]", split=split, events=events, labels=labels,

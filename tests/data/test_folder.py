@@ -9,7 +9,7 @@ import pytest
 from test_formats import make_events, write_aedat2, write_aedat4, write_nmnist
 
 from qsnn_deploy.data.dataset import EventDataset
-from qsnn_deploy.data.folder import downsample, downsample_factor, infer_sensor_size, load_folder
+from qsnn_deploy.data.folder import infer_sensor_size, load_folder
 from qsnn_deploy.data.options import DataOptions
 from qsnn_deploy.errors import InputError
 
@@ -105,7 +105,14 @@ def test_known_sensor_and_options(tmp_path):
     ds = load_folder(tmp_path, "train", options=opts, progress=False, log=lambda m: None)
     assert ds.sensor_size == (50, 50, 2) and ds.duration_us == 1000
     for ev in ds.events:
-        assert ev["t"].max() < 1000 and ev["x"].max() < 50  # 128 // 4 = 32 < 50
+        assert ev["t"].max() < 1000 and ev["x"].max() < 32  # pooled by 4: 128 // 4 = 32
+    opts = DataOptions(test_fraction=0.5, denoise_us=1, augment=True, input_size=(64, 64))
+    tr = load_folder(tmp_path, "train", options=opts, progress=False, log=lambda m: None)
+    te = load_folder(tmp_path, "test", options=opts, progress=False, log=lambda m: None)
+    assert tr.sensor_size == te.sensor_size == (64, 64, 2)
+    plain = load_folder(tmp_path, "test", options=DataOptions(test_fraction=0.5, input_size=(64, 64)),
+                        progress=False, log=lambda m: None)
+    assert sum(map(len, te.events)) < sum(map(len, plain.events))  # denoise drops isolated random events
     with pytest.raises(InputError, match="outside the sensor"):
         load_folder(tmp_path, "train", options=DataOptions(sensor_size=(64, 64, 2), test_fraction=0.5),
                     progress=False, log=lambda m: None)
@@ -126,16 +133,7 @@ def test_train_test_subfolders(tmp_path):
         load_folder(tmp_path, "train", progress=False)
 
 
-def test_downsample_helpers():
-    ev = make_events(n=30, w=128, h=128)
-    d = downsample(ev, 4)
-    np.testing.assert_array_equal(d["x"], ev["x"] // 4)
-    np.testing.assert_array_equal(d["t"], ev["t"])
-    assert downsample(ev, 1) is ev
-    assert downsample_factor((128, 128, 2), (64, 64), "w") == 2
-    assert downsample_factor((346, 260, 2), (128, 128), "w") == 3
-    with pytest.raises(InputError, match="larger than"):
-        downsample_factor((34, 34, 2), (64, 64), "w")
+def test_infer_sensor_size():
     assert infer_sensor_size(33, 30, 1)[0] == (34, 34, 2)
     assert infer_sensor_size(339, 259, 1)[0] == (346, 260, 2)
     assert infer_sensor_size(99, 49, 3)[0] == (100, 50, 4)
