@@ -111,11 +111,35 @@ While it runs, the run lives in OUT.partial/ with the state of the last finished
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @quiet_option
 @click.pass_context
-def train(ctx, model, dataset, data_root, download, window_ms, test_fraction, denoise_us, augment, epochs, batch_size, lr, time_bins, seed, device, synop_penalty, synop_target, bits,
-          bit_budget, ann, integer_only, integer_bits, lr_int, full_precision_twin, lr_schedule, lr_period, loss,
-          patience, val_fraction, seeds, nproc, resume, learning_rule, neuron, feedback_alignment, readouts, init,
-          no_qat, limit, out, overwrite, fmt, quiet) -> None:
+def train(ctx, **params) -> None:
     """Train a spiking CNN with quantisation-aware BPTT; writes a run folder."""
+    _train(ctx, **_with_recipe(ctx, params))
+
+
+def _with_recipe(ctx: click.Context, params: dict) -> dict:
+    """The options with a model YAML's dataset and `train:` recipe filled in where not given on the command line."""
+    if params["model"] is None or params["resume"] is not None:
+        return params
+    from qsnn_deploy.zoo import load_spec
+
+    spec = load_spec(params["model"])
+    used = {}
+    if not _explicit(ctx, "dataset") and spec.dataset != params["dataset"]:
+        used["dataset"] = spec.dataset
+    used |= {key: value for key, value in spec.recipe.items() if not _explicit(ctx, key)}
+    if "bits" in used:
+        used["bits"] = str(used["bits"])
+    if used:
+        log(f"from {spec.name}'s YAML: " + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in used.items()))
+    return params | used
+
+
+def _train(ctx, model, dataset, data_root, download, window_ms, test_fraction, denoise_us, augment, epochs,
+           batch_size, lr, time_bins, seed, device, synop_penalty, synop_target, bits, bit_budget, ann, integer_only,
+           integer_bits, lr_int, full_precision_twin, lr_schedule, lr_period, loss, patience, val_fraction, seeds,
+           nproc, resume, learning_rule, neuron, feedback_alignment, readouts, init, no_qat, limit, out, overwrite,
+           fmt, quiet) -> None:
+    """The body of ``train`` (options resolved)."""
     from qsnn_deploy.train.trainer import TrainConfig, train as run_training
 
     if model is None:
@@ -125,9 +149,9 @@ def train(ctx, model, dataset, data_root, download, window_ms, test_fraction, de
     data_given = [name for name, value in (("--data-root", data_root), ("--download", download),
                                             ("--window-ms", window_ms), ("--denoise-us", denoise_us),
                                             ("--augment", augment)) if value]
-    if method and (dataset != "digits-dvs" or data_given or model == "auto"):
+    if method in ("--ann", "--integer-only") and (dataset != "digits-dvs" or data_given or model == "auto"):
         raise UsageError(f"{method} trains on the built-in digits-dvs with a given --model so far",
-                         fix="use BPTT (the default) for other datasets, or --dataset digits-dvs")
+                         fix="use BPTT or a --learning-rule for other datasets, or --dataset digits-dvs")
 
     if resume is not None:
         _resume(ctx, resume, fmt, quiet)
@@ -148,14 +172,20 @@ def train(ctx, model, dataset, data_root, download, window_ms, test_fraction, de
                              "are others", fix="pick one")
         _refuse(f"--learning-rule {learning_rule}", given, allowed=("--lr", "--no-qat", "--neuron"))
         from qsnn_deploy.train.local_rules import train_local_rule
-        from qsnn_deploy.zoo import load_spec, with_neuron_option
+        from qsnn_deploy.zoo import with_neuron_option
 
-        spec = with_neuron_option(load_spec(model), neuron) if neuron else model
+        from qsnn_deploy.train.trainer import data_options, model_spec
+
+        data_cfg = TrainConfig(model=model, dataset=dataset, data_root=data_root, download=download,
+                               window_ms=window_ms, test_fraction=test_fraction, denoise_us=denoise_us,
+                               augment=augment)
+        spec = model_spec(data_cfg, progress=not quiet, log=log)
+        spec = with_neuron_option(spec, neuron) if neuron else spec
         metrics = train_local_rule(spec, dataset, out, rule=learning_rule, epochs=epochs, batch_size=batch_size,
                                    lr=lr, time_bins=time_bins, seed=seed, limit=limit, overwrite=overwrite,
                                    progress=not quiet, device=device, feedback_alignment=feedback_alignment,
                                    freeze_readouts=None if readouts is None else readouts == "frozen",
-                                   quantize=not no_qat, log=log)
+                                   quantize=not no_qat, log=log, options=data_options(data_cfg, spec))
         _report(fmt, metrics, out, f"test accuracy {100 * metrics['test_accuracy']:.2f}% ({learning_rule}); "
                 f"{metrics['synops_per_sample']:.3g} SynOps/sample; state kept for backprop "
                 f"{metrics['peak_state_bytes_per_sample'] / 1e3:.1f} kB per sample (BPTT: "

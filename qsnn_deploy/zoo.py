@@ -29,7 +29,10 @@ from .ir import RESETS, conv_out_size
 _LAYER_KEYS = {"conv": {"type", "name", "out_channels", "kernel_size", "stride", "padding", "pool", "bias",
                         "weight_bits"},
                "linear": {"type", "name", "out_features", "bias", "weight_bits"}}
-_TOP_KEYS = {"name", "description", "input_shape", "n_classes", "neuron", "layers", "defaults", "dataset"}
+_TOP_KEYS = {"name", "description", "input_shape", "n_classes", "neuron", "layers", "defaults", "dataset", "train"}
+# `train:` in a model YAML (a recipe): `qsnn-deploy train` options, each used unless given on the command line
+RECIPE_KEYS = {"learning_rule", "lr_schedule", "lr_period", "loss", "bits", "synop_target", "synop_penalty",
+               "window_ms", "denoise_us", "augment", "test_fraction", "readouts", "feedback_alignment", "patience"}
 _NEURON_KEYS = {"threshold", "min_v_mem", "reset"}
 # Neuron types and their parameters with defaults (qsnn_deploy.train.neurons implements them). Only
 # "iaf" is the chip's neuron; the others leak and convert needs --approximate-leak for them.
@@ -75,6 +78,7 @@ class ModelSpec:
     defaults: dict = field(default_factory=dict)
     dataset: str = "digits-dvs"
     description: str = ""
+    recipe: dict = field(default_factory=dict)  # the YAML's `train:` options (RECIPE_KEYS)
 
     def layer_input_shapes(self) -> list[tuple[int, int, int]]:
         """Input (C, H, W) of every layer; linear layers take the whole previous output."""
@@ -96,7 +100,8 @@ class ModelSpec:
             neuron |= {"type": self.neuron_type, **self.neuron_params}
         return {"name": self.name, "description": self.description, "input_shape": list(self.input_shape),
                 "n_classes": self.n_classes, "dataset": self.dataset, "neuron": neuron,
-                "layers": [_layer_to_dict(layer) for layer in self.layers], "defaults": dict(self.defaults)}
+                "layers": [_layer_to_dict(layer) for layer in self.layers], "defaults": dict(self.defaults)} | (
+                    {"train": dict(self.recipe)} if self.recipe else {})
 
 
 def _layer_to_dict(layer: LayerDef) -> dict[str, Any]:
@@ -145,6 +150,13 @@ def spec_from_dict(data: Any, where: str = "model") -> ModelSpec:
         raise InputError(f"unknown reset '{reset}'", where=f"{where}: neuron.reset", fix=f"use {' or '.join(RESETS)}")
     defaults = data.get("defaults") or {}
     _unknown(set(defaults), _DEFAULT_KEYS, f"{where}: defaults")
+    recipe = data.get("train") or {}
+    if not isinstance(recipe, dict):
+        raise InputError("'train' must be a mapping of train options", where=where)
+    _unknown(set(recipe), RECIPE_KEYS, f"{where}: train")
+    for key, value in recipe.items():
+        if not isinstance(value, (str, int, float, bool)):
+            raise InputError(f"train.{key} must be a single value, got {value!r}", where=where)
     if not isinstance(data["layers"], list) or not data["layers"]:
         raise InputError("'layers' must be a non-empty list", where=where)
     layers = []
@@ -174,7 +186,7 @@ def spec_from_dict(data: Any, where: str = "model") -> ModelSpec:
                      min_v_mem=None if neuron.get("min_v_mem") is None else float(neuron["min_v_mem"]),
                      reset=reset, neuron_type=ntype, neuron_params=nparams, defaults=dict(defaults),
                      dataset=str(data.get("dataset", "digits-dvs")),
-                     description=str(data.get("description", "")))
+                     description=str(data.get("description", "")), recipe=dict(recipe))
     for i, (layer, (c, h, w)) in enumerate(zip(spec.layers, spec.layer_input_shapes())):
         if layer.type == "conv" and (conv_out_size(min(h, w), layer.kernel_size, layer.stride, layer.padding)
                                      // layer.pool) < 1:

@@ -46,6 +46,7 @@ from tqdm import tqdm
 
 from ..errors import UsageError
 from ..outputs import staged_folder
+from ..data import DataOptions
 from ..zoo import ModelSpec, load_spec
 from .checkpoint import save_checkpoint
 from .integer_only import readout_pool
@@ -260,7 +261,7 @@ def train_local_rule(model: str | Path | ModelSpec, dataset: str, out: str | Pat
                      time_bins: int | None = None, seed: int = 0, limit: int | None = None, overwrite: bool = False,
                      progress: bool = True, device: str = "auto", feedback_alignment: bool = False,
                      freeze_readouts: bool | None = None, burn_in: int | None = None, quantize: bool = True,
-                     log: Callable[[str], None] | None = None) -> dict[str, Any]:
+                     log: Callable[[str], None] | None = None, options: DataOptions | None = None) -> dict[str, Any]:
     """Train ``model`` (zoo name, YAML path or spec) on ``dataset`` with a local ``rule`` (decolle, ell, bell,
     fell); write ``out`` (checkpoint.pt, metrics.json, config.yaml, training_curve.png) atomically; return
     the metrics. Unset epochs/batch_size/lr/time_bins come from the model's defaults; ``burn_in`` defaults to
@@ -278,7 +279,8 @@ def train_local_rule(model: str | Path | ModelSpec, dataset: str, out: str | Pat
     with staged_folder(out, overwrite) as tmp:
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
-        train_set, test_set = train_test_splits(dataset, spec, time_bins, progress=progress, limit=limit)
+        train_set, test_set = train_test_splits(dataset, spec, time_bins, progress=progress, limit=limit,
+                                                options=options)
         dt_us = train_set.duration_us / time_bins
         net = LocalRuleNet(spec, rule, quantize, feedback_alignment, freeze_readouts, seed).to(dev)
         opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=lr)

@@ -62,3 +62,9 @@ def test_a_corrupt_recording_is_exit_3_naming_the_file(folder, tmp_path):
     proc = run_cli("train", "--dataset", f"folder:{bad}", "--epochs", "1", "--out", tmp_path / "r", check=False)
     assert proc.returncode == 3, proc.stderr
     assert "r0.npy" in proc.stderr
+
+
+def test_a_local_rule_trains_on_a_folder_dataset(folder, tmp_path):
+    proc = run_cli("train", "--learning-rule", "ell", "--dataset", f"folder:{folder}", "--epochs", "1",
+                   "--time-bins", "4", "--out", tmp_path / "ell", "--format", "json")
+    assert json.loads(proc.stdout)["rule"] == "ell"

@@ -110,3 +110,19 @@ def test_neuron_option_trains_bptt_with_that_neuron_and_convert_refuses_the_leak
 def test_bad_neuron_option(tmp_path, value, words):
     proc = run_cli("train", "--neuron", value, "--epochs", "1", *SMALL, "--out", tmp_path / "r", check=False)
     assert proc.returncode == 2 and words in proc.stderr, proc.stderr
+
+
+def test_a_model_yaml_recipe_fills_options_the_command_line_does_not_give(tmp_path):
+    import yaml
+
+    from qsnn_deploy.zoo import load_spec
+
+    recipe = load_spec("digits_speck").to_dict() | {"name": "recipe", "train": {"lr_schedule": "multistep", "bits": 4}}
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    proc = run_cli("train", "--model", path, "--epochs", "1", *SMALL, "--out", tmp_path / "a")
+    metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert metrics["lr_schedule"] == "multistep" and set(metrics["weight_bits"].values()) == {4}
+    assert "from recipe's YAML: --bits 4, --lr-schedule multistep" in proc.stderr
+    run_cli("train", "--model", path, "--lr-schedule", "constant", "--epochs", "1", *SMALL, "--out", tmp_path / "b")
+    assert json.loads((tmp_path / "b" / "metrics.json").read_text())["lr_schedule"] == "constant"
