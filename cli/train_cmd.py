@@ -49,6 +49,7 @@ While it runs, the run lives in OUT.partial/ with the state of the last finished
 @click.option("--test-fraction", type=float, default=0.2, show_default=True,
               help="folder:PATH without train/ and test/ sub-folders: share of each class held out for testing")
 @click.option("--denoise-us", type=int, help="drop events with no neighbour within this many µs (tonic's Denoise)")
+@click.option("--sensor-size", help="folder:PATH: the recordings' sensor as WxHxP, e.g. 346x260x2 [inferred]")
 @click.option("--augment", is_flag=True, help="random flips and spatial jitter on the training split")
 @click.option("--epochs", type=int, help="training epochs [model default]")
 @click.option("--batch-size", type=int, help="samples per batch [model default]")
@@ -134,8 +135,8 @@ def _with_recipe(ctx: click.Context, params: dict) -> dict:
     return params | used
 
 
-def _train(ctx, model, dataset, data_root, download, window_ms, test_fraction, denoise_us, augment, epochs,
-           batch_size, lr, time_bins, seed, device, synop_penalty, synop_target, bits, bit_budget, ann, integer_only,
+def _train(ctx, model, dataset, data_root, download, window_ms, test_fraction, denoise_us, augment, sensor_size,
+           epochs, batch_size, lr, time_bins, seed, device, synop_penalty, synop_target, bits, bit_budget, ann, integer_only,
            integer_bits, lr_int, full_precision_twin, lr_schedule, lr_period, loss, patience, val_fraction, seeds,
            nproc, resume, learning_rule, neuron, feedback_alignment, readouts, init, no_qat, limit, out, overwrite,
            fmt, quiet) -> None:
@@ -148,7 +149,7 @@ def _train(ctx, model, dataset, data_root, download, window_ms, test_fraction, d
         f"--learning-rule {learning_rule}" if learning_rule != "bptt" else None)
     data_given = [name for name, value in (("--data-root", data_root), ("--download", download),
                                             ("--window-ms", window_ms), ("--denoise-us", denoise_us),
-                                            ("--augment", augment)) if value]
+                                            ("--augment", augment), ("--sensor-size", sensor_size)) if value]
     if method in ("--ann", "--integer-only") and (dataset != "digits-dvs" or data_given or model == "auto"):
         raise UsageError(f"{method} trains on the built-in digits-dvs with a given --model so far",
                          fix="use BPTT or a --learning-rule for other datasets, or --dataset digits-dvs")
@@ -178,7 +179,7 @@ def _train(ctx, model, dataset, data_root, download, window_ms, test_fraction, d
 
         data_cfg = TrainConfig(model=model, dataset=dataset, data_root=data_root, download=download,
                                window_ms=window_ms, test_fraction=test_fraction, denoise_us=denoise_us,
-                               augment=augment)
+                               augment=augment, sensor_size=sensor_size)
         spec = model_spec(data_cfg, progress=not quiet, log=log)
         spec = with_neuron_option(spec, neuron) if neuron else spec
         metrics = train_local_rule(spec, dataset, out, rule=learning_rule, epochs=epochs, batch_size=batch_size,
@@ -226,7 +227,7 @@ def _train(ctx, model, dataset, data_root, download, window_ms, test_fraction, d
                       bit_budget=bit_budget, init=init, lr_schedule=lr_schedule or "cosine", lr_period=lr_period,
                       loss=loss or "ce", patience=patience, val_fraction=val_fraction, nproc=nproc,
                       neuron=neuron, data_root=data_root, download=download, window_ms=window_ms,
-                      test_fraction=test_fraction, denoise_us=denoise_us, augment=augment)
+                      test_fraction=test_fraction, denoise_us=denoise_us, augment=augment, sensor_size=sensor_size)
     if seeds is not None:
         if _explicit(ctx, "seed"):
             raise UsageError("--seeds and --seed are exclusive", fix="list every seed in --seeds, e.g. --seeds 0,1,2")
@@ -249,7 +250,7 @@ _CONFIG_OPTIONS = {"model": "model", "dataset": "dataset", "epochs": "epochs", "
                    "lr_period": "lr_period", "loss": "loss", "patience": "patience", "val_fraction": "val_fraction",
                    "nproc": "nproc", "neuron": "neuron", "data_root": "data_root", "download": "download",
                    "window_ms": "window_ms", "test_fraction": "test_fraction", "denoise_us": "denoise_us",
-                   "augment": "augment"}
+                   "augment": "augment", "sensor_size": "sensor_size"}
 
 
 def _explicit(ctx: click.Context, name: str) -> bool:

@@ -58,6 +58,7 @@ class TrainConfig:
     test_fraction: float = 0.2  # folder:PATH without train/ and test/: share held out per class
     denoise_us: int | None = None  # drop events without a neighbour within this time
     augment: bool = False  # random flips and jitter on the training split
+    sensor_size: str | None = None  # folder:PATH recordings' sensor "WxHxP" [inferred from the events]
     nproc: int = 1  # data-parallel processes (DistributedDataParallel; gloo on CPU, NCCL on GPUs)
 
     def resolve(self, spec: ModelSpec) -> "TrainConfig":
@@ -89,6 +90,8 @@ class TrainConfig:
             raise UsageError(f"--test-fraction must be between 0 and 1, got {out.test_fraction}", fix="e.g. 0.2")
         if out.window_ms is not None and not out.window_ms > 0:
             raise UsageError(f"--window-ms must be positive, got {out.window_ms}", fix="e.g. --window-ms 300")
+        if out.sensor_size is not None:
+            parse_sensor_size(out.sensor_size)
         if out.denoise_us is not None and out.denoise_us < 1:
             raise UsageError(f"--denoise-us must be >= 1, got {out.denoise_us}", fix="e.g. --denoise-us 10000")
         if out.loss not in LOSSES:
@@ -111,9 +114,21 @@ class TrainConfig:
         return out
 
 
+def parse_sensor_size(text: str) -> tuple[int, int, int]:
+    """'346x260x2' → (346, 260, 2) (width, height, polarities)."""
+    try:
+        size = tuple(int(v) for v in str(text).lower().split("x"))
+    except ValueError:
+        size = ()
+    if len(size) != 3 or min(size) < 1:
+        raise UsageError(f"--sensor-size '{text}' is not WxHxP", where="--sensor-size", fix="e.g. --sensor-size 128x128x2")
+    return size  # type: ignore[return-value]
+
+
 def data_options(cfg: TrainConfig, spec: ModelSpec | None) -> DataOptions:
     """The loader options of a run; recordings are pooled to the input of ``spec`` (native size when None)."""
     return DataOptions(data_root=None if cfg.data_root is None else Path(cfg.data_root), download=cfg.download,
+                       sensor_size=None if cfg.sensor_size is None else parse_sensor_size(cfg.sensor_size),
                        input_size=None if spec is None else (spec.input_shape[2], spec.input_shape[1]),
                        window_us=None if cfg.window_ms is None else int(round(cfg.window_ms * 1000)),
                        test_fraction=cfg.test_fraction, denoise_us=cfg.denoise_us, augment=cfg.augment)

@@ -68,3 +68,12 @@ def test_a_local_rule_trains_on_a_folder_dataset(folder, tmp_path):
     proc = run_cli("train", "--learning-rule", "ell", "--dataset", f"folder:{folder}", "--epochs", "1",
                    "--time-bins", "4", "--out", tmp_path / "ell", "--format", "json")
     assert json.loads(proc.stdout)["rule"] == "ell"
+
+
+def test_sensor_size_option(folder, tmp_path):
+    bad = run_cli("train", "--dataset", f"folder:{folder}", "--sensor-size", "34x34", "--out", tmp_path / "a",
+                  check=False)
+    assert bad.returncode == 2 and "WxHxP" in bad.stderr
+    small = run_cli("train", "--dataset", f"folder:{folder}", "--sensor-size", "20x20x2", "--out", tmp_path / "b",
+                    check=False)
+    assert small.returncode == 3 and "outside the sensor" in small.stderr
