@@ -35,7 +35,10 @@ A chip target needs SynSense's real samna driver (`qsnn-deploy doctor` checks); 
 @click.option("--target", default="emulator", show_default=True,
               help="emulator, or a chip (speck2f, speck2e) through the samna driver")
 @click.option("--input", "input_file", type=click.Path(), help="event or raster .npy file to run")
-@click.option("--dataset", help="dataset to evaluate (default: the one the model was trained on)")
+@click.option("--dataset", help="dataset to evaluate (default: the one the model was trained on); real data is cut "
+              "to the training window and pooled to the model's input")
+@click.option("--data-root", type=click.Path(file_okay=False), help="where tonic datasets are "
+              "[$QSNN_DEPLOY_DATA or the user cache]")
 @click.option("--split", default="test", show_default=True, type=click.Choice(["train", "test"]))
 @click.option("--limit", type=int, help="only the first N samples of the split")
 @click.option("--batch-size", type=int, default=64, show_default=True)
@@ -74,11 +77,15 @@ A chip target needs SynSense's real samna driver (`qsnn-deploy doctor` checks); 
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @nir_import_options
 @quiet_option
-def deploy(model, target, input_file, dataset, split, limit, batch_size, device, list_devices, export_config,
+def deploy(model, target, input_file, dataset, data_root, split, limit, batch_size, device, list_devices, export_config,
            dry_run, mode, compare, plot_file, save_events, monitor, sensor_pool, roi, merge_polarity, flip_x, flip_y,
            measure_power, readout, monitor_all, timeout_s, slow_clk_hz, fmt, input_shape, approximate_leak, reset,
            dt_us, quiet) -> None:
     """Run a converted model on the emulator or a Speck chip and report outputs and accuracy."""
+    if data_root is not None:  # read by the tonic loaders (qsnn_deploy.data.tonic_sets.default_data_root)
+        import os
+
+        os.environ["QSNN_DEPLOY_DATA"] = str(data_root)
     from qsnn_deploy.deploy.targets import check_target
     from qsnn_deploy.errors import UsageError
 

@@ -96,11 +96,15 @@ def _recording_size(events: np.ndarray, net: Network, sensor) -> tuple[int, int,
 
 def inputs_from_dataset(net: Network, name: str, split: str, limit: int | None, progress: bool,
                         sensor=None) -> Inputs:
-    """A dataset split framed like the model was trained."""
-    from ..data import load_dataset
+    """A dataset split framed like the model was trained: for real data (tonic, ``folder:PATH``) cut to the
+    training window and pooled to the model's input, unless the sensor-stage options do the pooling."""
+    from ..data import DataOptions, load_dataset
     from ..data.framing import to_frames
 
-    ds = load_dataset(name, split, progress=progress)
+    window = net.metadata.get("duration_us")
+    options = DataOptions(input_size=None if sensor is not None else (net.input_shape[2], net.input_shape[1]),
+                          window_us=None if window is None else int(round(float(window))))
+    ds = load_dataset(name, split, progress=progress, options=options)
     n = len(ds) if limit is None else min(limit, len(ds))
     events = _through_sensor(list(ds.events[:n]), ds.sensor_size, net, sensor)
     size = sensor.output_size(ds.sensor_size) if sensor is not None else ds.sensor_size
