@@ -32,6 +32,7 @@ import platform
 import statistics
 import sys
 import time
+from abc import ABC, abstractmethod
 from pathlib import Path
 
 import numpy as np
@@ -82,7 +83,7 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-class Variant:
+class Variant(ABC):
     """A model, its optimizer and its step; ``step`` returns (forward+loss, backward, optimizer) seconds."""
 
     def __init__(self, name: str, label: str, model: nn.Module, device: torch.device):
@@ -91,8 +92,9 @@ class Variant:
         self.times: list[tuple[float, float, float]] = []
         self.model.train()
 
+    @abstractmethod
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """The training loss of one batch (the forward pass included)."""
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float, float]:
         sync(self.device)
