@@ -21,6 +21,8 @@ Examples:
   qsnn-deploy train --synop-target 5e5 --out runs/t500k      # aim at 500 k SynOps per sample
   qsnn-deploy train --bits 8,4,4,8 --out runs/mixed          # weight bits per layer (or --bits 4, --bits conv2=4)
   qsnn-deploy train --init runs/r1 --synop-target 3e5 --out runs/ft   # fine-tune a trained run
+  qsnn-deploy train --init runs/r1 --distill runs/r1 --synop-target 3e5 --synop-weights conv2=3 --out runs/kd
+                                                     # ... keeping close to its outputs, conv1 spikes weighted ×3
   qsnn-deploy train --bits auto --bit-budget 4 --out runs/hawq     # Hessian-aware bits per layer, 4 on average
   qsnn-deploy train --ann --synop-target 5e5 --out runs/ann       # floor-ReLU ANN + SynOp loss, converted to an SNN
   qsnn-deploy train --integer-only --out runs/int                 # integer-only local learning (seed 1)
@@ -50,7 +52,10 @@ While it runs, the run lives in OUT.partial/ with the state of the last finished
               help="folder:PATH without train/ and test/ sub-folders: share of each class held out for testing")
 @click.option("--denoise-us", type=int, help="drop events with no neighbour within this many µs (tonic's Denoise)")
 @click.option("--sensor-size", help="folder:PATH: the recordings' sensor as WxHxP, e.g. 346x260x2 [inferred]")
-@click.option("--augment", is_flag=True, help="random flips and spatial jitter on the training split")
+@click.option("--augment", is_flag=True, help="recordings on disk: random flips and spatial jitter of the "
+              "training split, drawn once when they are loaded")
+@click.option("--shift-px", type=int, default=0, show_default=True, help="move each training sample by a random "
+              "offset of up to N input pixels per axis, drawn anew every epoch (any dataset)")
 @click.option("--epochs", type=int, help="training epochs [model default]")
 @click.option("--batch-size", type=int, help="samples per batch [model default]")
 @click.option("--lr", type=float, help="Adam learning rate (scheduled by --lr-schedule) [model default]")
@@ -61,6 +66,15 @@ While it runs, the run lives in OUT.partial/ with the state of the last finished
               help="α in loss = CE + α·SynOps per sample (try 1e-8 … 1e-6)")
 @click.option("--synop-target", type=float, default=None,
               help="target SynOps per sample: loss = CE + ((SynOps − N)/N)² (SynOpLoss' target form)")
+@click.option("--synop-weights", help="weight of each layer's SynOps in the SynOp loss: '1,3,1,1' (in layer "
+              "order) or 'conv2=3' (by name, others 1); a layer's SynOps are those its input spikes cause, so "
+              "conv2=3 makes conv1's spikes dearer. Reported SynOps stay unweighted [all 1]")
+@click.option("--distill", type=click.Path(), help="knowledge distillation: add τ²·KL(teacher ‖ student) on the "
+              "output spike counts, the teacher being this run folder or checkpoint (e.g. the unpenalised model)")
+@click.option("--distill-weight", type=float, default=1.0, show_default=True, help="with --distill: weight of "
+              "the distillation term")
+@click.option("--distill-temperature", type=float, default=4.0, show_default=True,
+              help="with --distill: softmax temperature τ on the spike counts")
 @click.option("--bits", help="weight bits per layer, 2..8: '4' (all), '8,4,4,8' (in layer order), 'conv2=4' "
               "(by name), or 'auto' (Hessian-aware, with --bit-budget) [model YAML weight_bits, default 8]")
 @click.option("--bit-budget", help="with --bits auto: average bits per weight ('4') or a total size ('12kB')")
@@ -128,15 +142,18 @@ def _with_recipe(ctx: click.Context, params: dict) -> dict:
     if not _explicit(ctx, "dataset") and spec.dataset != params["dataset"]:
         used["dataset"] = spec.dataset
     used |= {key: value for key, value in spec.recipe.items() if not _explicit(ctx, key)}
-    if "bits" in used:
-        used["bits"] = str(used["bits"])
+    for key in ("bits", "synop_weights"):  # YAML may give a number
+        if key in used:
+            used[key] = str(used[key])
     if used:
         log(f"from {spec.name}'s YAML: " + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in used.items()))
     return params | used
 
 
-def _train(ctx, model, dataset, data_root, download, window_ms, test_fraction, denoise_us, augment, sensor_size,
-           epochs, batch_size, lr, time_bins, seed, device, synop_penalty, synop_target, bits, bit_budget, ann, integer_only,
+def _train(ctx, model, dataset, data_root, download, window_ms, test_fraction, denoise_us, augment, shift_px,
+           sensor_size,
+           epochs, batch_size, lr, time_bins, seed, device, synop_penalty, synop_target, synop_weights, distill,
+           distill_weight, distill_temperature, bits, bit_budget, ann, integer_only,
            integer_bits, lr_int, full_precision_twin, lr_schedule, lr_period, loss, patience, val_fraction, seeds,
            nproc, resume, learning_rule, neuron, feedback_alignment, readouts, init, no_qat, limit, out, overwrite,
            fmt, quiet) -> None:
@@ -150,6 +167,12 @@ def _train(ctx, model, dataset, data_root, download, window_ms, test_fraction, d
     data_given = [name for name, value in (("--data-root", data_root), ("--download", download),
                                             ("--window-ms", window_ms), ("--denoise-us", denoise_us),
                                             ("--augment", augment), ("--sensor-size", sensor_size)) if value]
+    from qsnn_deploy.data.registry import DATASETS
+
+    if dataset in DATASETS and data_given:
+        raise UsageError(f"{', '.join(data_given)} only apply to recordings read from disk; the built-in {dataset} is "
+                         "generated in memory and would silently ignore them",
+                         fix="drop them, or train on a dataset on disk (--dataset nmnist, folder:PATH, ...)")
     if method in ("--ann", "--integer-only") and (dataset != "digits-dvs" or data_given or model == "auto"):
         raise UsageError(f"{method} trains on the built-in digits-dvs with a given --model so far",
                          fix="use BPTT or a --learning-rule for other datasets, or --dataset digits-dvs")
@@ -161,7 +184,10 @@ def _train(ctx, model, dataset, data_root, download, window_ms, test_fraction, d
              "--synop-target": synop_target, "--init": init, "--no-qat": no_qat or None, "--lr": lr,
              "--lr-schedule": lr_schedule, "--lr-period": lr_period, "--loss": loss, "--patience": patience,
              "--val-fraction": val_fraction, "--seeds": seeds, "--nproc": nproc if nproc != 1 else None,
-             "--neuron": neuron}
+             "--neuron": neuron, "--synop-weights": synop_weights, "--distill": distill,
+             "--distill-weight": distill_weight if distill_weight != 1.0 else None,
+             "--distill-temperature": distill_temperature if distill_temperature != 4.0 else None,
+             "--shift-px": shift_px or None}
     if ann and integer_only:
         raise UsageError("--ann and --integer-only are two different training methods", fix="pick one")
     if learning_rule == "bptt" and (feedback_alignment or readouts):
@@ -223,11 +249,13 @@ def _train(ctx, model, dataset, data_root, download, window_ms, test_fraction, d
         return
     cfg = TrainConfig(model=model, dataset=dataset, epochs=epochs, batch_size=batch_size, lr=lr,
                       time_bins=time_bins, seed=seed, device=device, quantize=not no_qat,
-                      synop_penalty=synop_penalty, synop_target=synop_target, limit=limit, bits=bits,
-                      bit_budget=bit_budget, init=init, lr_schedule=lr_schedule or "cosine", lr_period=lr_period,
+                      synop_penalty=synop_penalty, synop_target=synop_target, synop_weights=synop_weights,
+                      distill=distill, distill_weight=distill_weight, distill_temperature=distill_temperature,
+                      limit=limit, bits=bits, bit_budget=bit_budget, init=init, lr_schedule=lr_schedule or "cosine", lr_period=lr_period,
                       loss=loss or "ce", patience=patience, val_fraction=val_fraction, nproc=nproc,
                       neuron=neuron, data_root=data_root, download=download, window_ms=window_ms,
-                      test_fraction=test_fraction, denoise_us=denoise_us, augment=augment, sensor_size=sensor_size)
+                      test_fraction=test_fraction, denoise_us=denoise_us, augment=augment, shift_px=shift_px,
+                      sensor_size=sensor_size)
     if seeds is not None:
         if _explicit(ctx, "seed"):
             raise UsageError("--seeds and --seed are exclusive", fix="list every seed in --seeds, e.g. --seeds 0,1,2")
@@ -245,12 +273,14 @@ def _train(ctx, model, dataset, data_root, download, window_ms, test_fraction, d
 # CLI option → TrainConfig field (how each option given with --resume is checked against the run's config)
 _CONFIG_OPTIONS = {"model": "model", "dataset": "dataset", "epochs": "epochs", "batch_size": "batch_size",
                    "lr": "lr", "time_bins": "time_bins", "seed": "seed", "device": "device",
-                   "synop_penalty": "synop_penalty", "synop_target": "synop_target", "bits": "bits",
+                   "synop_penalty": "synop_penalty", "synop_target": "synop_target",
+                   "synop_weights": "synop_weights", "distill": "distill", "distill_weight": "distill_weight",
+                   "distill_temperature": "distill_temperature", "bits": "bits",
                    "bit_budget": "bit_budget", "init": "init", "limit": "limit", "lr_schedule": "lr_schedule",
                    "lr_period": "lr_period", "loss": "loss", "patience": "patience", "val_fraction": "val_fraction",
                    "nproc": "nproc", "neuron": "neuron", "data_root": "data_root", "download": "download",
                    "window_ms": "window_ms", "test_fraction": "test_fraction", "denoise_us": "denoise_us",
-                   "augment": "augment", "sensor_size": "sensor_size"}
+                   "augment": "augment", "shift_px": "shift_px", "sensor_size": "sensor_size"}
 
 
 def _explicit(ctx: click.Context, name: str) -> bool:

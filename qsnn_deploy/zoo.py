@@ -32,6 +32,7 @@ _LAYER_KEYS = {"conv": {"type", "name", "out_channels", "kernel_size", "stride",
 _TOP_KEYS = {"name", "description", "input_shape", "n_classes", "neuron", "layers", "defaults", "dataset", "train"}
 # `train:` in a model YAML (a recipe): `qsnn-deploy train` options, each used unless given on the command line
 RECIPE_KEYS = {"learning_rule", "lr_schedule", "lr_period", "loss", "bits", "synop_target", "synop_penalty",
+               "synop_weights", "shift_px",
                "window_ms", "denoise_us", "augment", "test_fraction", "readouts", "feedback_alignment", "patience"}
 _NEURON_KEYS = {"threshold", "min_v_mem", "reset"}
 # Neuron types and their parameters with defaults (qsnn_deploy.train.neurons implements them). Only
@@ -248,29 +249,36 @@ def with_neuron_option(spec: ModelSpec, text: str) -> ModelSpec:
     return with_neuron(spec, ntype.strip(), **params)
 
 
+def per_layer_values(names: list[str], text: str, option: str, model: str = "the model") -> dict[str, str]:
+    """Per-layer values from a CLI value: ``v`` (every layer), ``v1,v2,...`` (one per layer, in order) or
+    ``name=v,...`` (by name; layers not named are left out). Values stay text for the caller to check."""
+    from .errors import UsageError
+
+    items = [p.strip() for p in str(text).split(",") if p.strip()]
+    if items and all("=" in p for p in items):
+        table: dict[str, str] = {}
+        for p in items:
+            name, value = (v.strip() for v in p.split("=", 1))
+            if name not in names:
+                close = difflib.get_close_matches(name, names, n=1)
+                raise UsageError(f"{option} names layer '{name}', which {model} does not have",
+                                 fix=(f"did you mean '{close[0]}'? " if close else "") + "layers: " + ", ".join(names))
+            table[name] = value
+        return table
+    if len(items) == 1 and "=" not in items[0]:
+        return dict.fromkeys(names, items[0])
+    if len(items) == len(names) and not any("=" in p for p in items):
+        return dict(zip(names, items))
+    raise UsageError(f"cannot read {option} '{text}'",
+                     fix=f"give one value, one per layer ({len(names)}: {', '.join(names)}) or name=value pairs")
+
+
 def with_weight_bits(spec: ModelSpec, bits: str) -> ModelSpec:
     """The spec with per-layer weight bits from a CLI value: ``4`` (every layer), ``8,4,4,8`` (one per
     layer, in order) or ``conv2=4,conv3=4`` (by name; the others keep theirs)."""
     from .errors import UsageError
 
-    names = [layer.name for layer in spec.layers]
-    items = [p.strip() for p in str(bits).split(",") if p.strip()]
-    fix = f"give one width (--bits 4), one per layer ({len(names)}: {', '.join(names)}) or name=bits pairs"
-    table: dict[str, str] = {}
-    if items and all("=" in p for p in items):
-        for p in items:
-            name, value = (v.strip() for v in p.split("=", 1))
-            if name not in names:
-                close = difflib.get_close_matches(name, names, n=1)
-                raise UsageError(f"--bits names layer '{name}', which model '{spec.name}' does not have",
-                                 fix=(f"did you mean '{close[0]}'? " if close else "") + "layers: " + ", ".join(names))
-            table[name] = value
-    elif len(items) == 1 and "=" not in items[0]:
-        table = dict.fromkeys(names, items[0])
-    elif len(items) == len(names) and not any("=" in p for p in items):
-        table = dict(zip(names, items))
-    else:
-        raise UsageError(f"cannot read --bits '{bits}'", fix=fix)
+    table = per_layer_values([layer.name for layer in spec.layers], bits, "--bits", f"model '{spec.name}'")
     out = []
     for layer in spec.layers:
         if layer.name not in table:

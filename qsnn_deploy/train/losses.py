@@ -1,14 +1,17 @@
 """Losses: cross-entropy or spike-count MSE (seed 3) on output spike counts, plus the SynOp terms of SynOpLoss
-(seed 2).
+(seed 2) and knowledge distillation from a teacher network.
 
 SynOps per sample are differentiable (input spike counts × fan-out per layer, see
-:meth:`qsnn_deploy.train.network.ChipBlock.synops`); both forms act on their batch mean.
+:meth:`qsnn_deploy.train.network.ChipBlock.synops`); both forms act on their batch mean, optionally with a
+weight per layer (:func:`weighted_synops`).
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from ..errors import UsageError
 
 
 def count_cross_entropy(out_spikes: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -49,3 +52,42 @@ def synop_penalty(synops_per_sample: torch.Tensor, alpha: float) -> torch.Tensor
 def synop_target(synops_per_sample: torch.Tensor, target: float) -> torch.Tensor:
     """Target form (the paper's): ``((mean SynOps − target) / target)²``."""
     return ((synops_per_sample.mean() - target) / target) ** 2
+
+
+def weighted_synops(layer_synops: list[torch.Tensor], weights: list[float] | None = None) -> torch.Tensor:
+    """SynOps per sample (N,) summed over layers, each layer's weighted by ``weights`` (all 1 when None).
+
+    ``layer_synops[i]`` are the SynOps layer ``i`` performs, i.e. caused by the spikes it receives (sinabs'
+    convention): weighting ``conv2`` weights the cost of ``conv1``'s spikes."""
+    if weights is None:
+        return torch.stack(layer_synops).sum(0)
+    return sum(w * s for w, s in zip(weights, layer_synops))
+
+
+def parse_synop_weights(names: list[str], text: str, model: str = "the model") -> list[float]:
+    """``--synop-weights``: '1,3,1,1' (one per layer), '2' (all) or 'conv2=3' (by name, others 1) → floats."""
+    from ..zoo import per_layer_values
+
+    table = per_layer_values(names, text, "--synop-weights", model)
+    weights = []
+    for name in names:
+        try:
+            value = float(table.get(name, 1.0))
+        except ValueError:
+            raise UsageError(f"--synop-weights: '{table[name]}' for layer {name} is not a number",
+                             fix="e.g. --synop-weights conv2=3") from None
+        if not value >= 0:
+            raise UsageError(f"--synop-weights: the weight of layer {name} must be >= 0, got {table[name]}")
+        weights.append(value)
+    if not any(weights):
+        raise UsageError("--synop-weights: every weight is 0, so the SynOp loss would do nothing",
+                         fix="give at least one layer a positive weight")
+    return weights
+
+
+def distillation(student_spikes: torch.Tensor, teacher_spikes: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Knowledge distillation (Hinton et al. 2015) on output spike counts: ``τ² · KL(p_teacher ‖ p_student)``
+    with ``p = softmax(counts / τ)``, the counts summed over time. Spikes: (N, T, classes)."""
+    log_p_student = F.log_softmax(student_spikes.sum(1) / temperature, dim=1)
+    p_teacher = F.softmax(teacher_spikes.sum(1).detach() / temperature, dim=1)
+    return F.kl_div(log_p_student, p_teacher, reduction="batchmean") * temperature ** 2

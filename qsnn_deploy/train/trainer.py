@@ -19,8 +19,9 @@ from ..data import DataOptions, load_dataset, to_frames
 from ..errors import UsageError
 from ..outputs import check_writable
 from ..zoo import ModelSpec, default_spec, load_spec, spec_from_dict, with_neuron_option, with_weight_bits
+from .augment import epoch_shifts, shift_frames
 from .checkpoint import read_torch_file, save_checkpoint
-from .losses import LOSSES, synop_penalty, synop_target, task_loss
+from .losses import LOSSES, distillation, parse_synop_weights, synop_penalty, synop_target, task_loss, weighted_synops
 from .network import SpikingCNN, count_parameters
 from .distributed import (SINGLE, Group, backend_for, check_nproc, from_environment, process_device, spawn,
                           wrap)
@@ -42,6 +43,10 @@ class TrainConfig:
     quantize: bool = True
     synop_penalty: float = 0.0  # loss += α · SynOps per sample
     synop_target: float | None = None  # loss += ((SynOps − target) / target)²
+    synop_weights: str | None = None  # per-layer weights of the SynOp term: "1,3,1,1" or "conv2=3" [all 1]
+    distill: str | None = None  # teacher run folder or checkpoint: loss += w · τ² · KL(teacher ‖ student)
+    distill_weight: float = 1.0
+    distill_temperature: float = 4.0
     limit: int | None = None  # use only the first N samples of each split (smoke tests)
     bits: str | None = None  # weight bits per layer: "4", "8,4,4,8", "conv2=4" or "auto" (Hessian-aware)
     bit_budget: str | None = None  # with bits="auto": average bits per weight ("4") or a size ("12kB")
@@ -57,7 +62,8 @@ class TrainConfig:
     window_ms: float | None = None  # time window framed per recording [the longest recording]
     test_fraction: float = 0.2  # folder:PATH without train/ and test/: share held out per class
     denoise_us: int | None = None  # drop events without a neighbour within this time
-    augment: bool = False  # random flips and jitter on the training split
+    augment: bool = False  # random flips and jitter on the training split, drawn once at load (data on disk)
+    shift_px: int = 0  # random shift of each training sample by up to this many input pixels, every epoch
     sensor_size: str | None = None  # folder:PATH recordings' sensor "WxHxP" [inferred from the events]
     nproc: int = 1  # data-parallel processes (DistributedDataParallel; gloo on CPU, NCCL on GPUs)
 
@@ -77,6 +83,17 @@ class TrainConfig:
                              fix="pick one form of the SynOp loss")
         if out.synop_penalty < 0:
             raise UsageError("--synop-penalty must be >= 0")
+        if out.synop_weights is not None:
+            if out.synop_target is None and out.synop_penalty == 0:
+                raise UsageError("--synop-weights weights the layers in the SynOp loss",
+                                 fix="add --synop-target N or --synop-penalty α, or drop --synop-weights")
+            parse_synop_weights([layer.name for layer in spec.layers], out.synop_weights, f"model '{spec.name}'")
+        if out.distill is None and (out.distill_weight != 1.0 or out.distill_temperature != 4.0):
+            raise UsageError("--distill-weight and --distill-temperature go with --distill",
+                             fix="add --distill TEACHER_RUN, or drop them")
+        if not out.distill_weight > 0 or not out.distill_temperature > 0:
+            raise UsageError("--distill-weight and --distill-temperature must be > 0",
+                             fix="e.g. --distill-weight 1 --distill-temperature 4")
         if (out.bits == "auto") != (out.bit_budget is not None):
             raise UsageError("--bits auto and --bit-budget go together",
                              fix="e.g. --bits auto --bit-budget 4 (average bits per weight), or --bits 8,4,4,8")
@@ -92,6 +109,8 @@ class TrainConfig:
             raise UsageError(f"--window-ms must be positive, got {out.window_ms}", fix="e.g. --window-ms 300")
         if out.sensor_size is not None:
             parse_sensor_size(out.sensor_size)
+        if out.shift_px < 0:
+            raise UsageError(f"--shift-px must be >= 0, got {out.shift_px}", fix="e.g. --shift-px 1")
         if out.denoise_us is not None and out.denoise_us < 1:
             raise UsageError(f"--denoise-us must be >= 1, got {out.denoise_us}", fix="e.g. --denoise-us 10000")
         if out.loss not in LOSSES:
@@ -192,6 +211,21 @@ def initial_weights(path: str | Path, spec: ModelSpec) -> dict[str, torch.Tensor
         raise UsageError(f"--init {path}: its layers ({model.spec.name}) do not have the shapes of model '{spec.name}'",
                          fix="start from a run of the same model")
     return theirs
+
+
+def load_teacher(path: str | Path, spec: ModelSpec, device: torch.device) -> SpikingCNN:
+    """The ``--distill`` teacher: a trained network (run folder or checkpoint) with ``spec``'s input and classes,
+    in eval mode on ``device``, without gradients."""
+    from .checkpoint import load_checkpoint
+
+    path = Path(path)
+    teacher, _ = load_checkpoint(path / "checkpoint.pt" if path.is_dir() else path)
+    if teacher.spec.input_shape != spec.input_shape or teacher.spec.n_classes != spec.n_classes:
+        raise UsageError(f"--distill {path}: the teacher takes {teacher.spec.input_shape} and has "
+                         f"{teacher.spec.n_classes} classes; model '{spec.name}' takes {spec.input_shape} with "
+                         f"{spec.n_classes}", fix="distil from a network trained on the same dataset")
+    teacher.requires_grad_(False)
+    return teacher.eval().to(device)
 
 
 def bits_label(spec: ModelSpec) -> str:
@@ -417,12 +451,15 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
 
 def _train_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, batch_sched, data: FramedSplit,
                  cfg: TrainConfig, epoch: int, device: torch.device, progress: bool,
-                 group: Group = SINGLE) -> tuple[float, float]:
+                 group: Group = SINGLE, teacher: SpikingCNN | None = None,
+                 synop_weights: list[float] | None = None) -> tuple[float, float]:
     """One pass over ``data``; steps ``batch_sched`` after every batch when given. Returns (loss, accuracy) over
-    all processes of ``group``, each of which takes its share of every global batch."""
+    all processes of ``group``, each of which takes its share of every global batch. ``teacher``: add the
+    distillation term; ``synop_weights``: per-layer weights of the SynOp term."""
     model.train()
     n = len(data.labels)
     order = epoch_order(n, cfg.seed, epoch)
+    shifts = epoch_shifts(n, cfg.shift_px, cfg.seed, epoch) if cfg.shift_px else None
     total_loss, correct, seen = 0.0, 0, 0
     bar = tqdm(range(0, n, cfg.batch_size), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch",
                disable=not progress, file=sys.stderr, leave=False)
@@ -430,13 +467,18 @@ def _train_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, batch_sched
         if min(cfg.batch_size, n - i) < group.world:  # a last batch too small to share: skipped by every process
             break
         idx = group.shard(order[i:i + cfg.batch_size])
-        x, y = data.frames[idx].to(device), data.labels[idx].to(device)
+        x = data.frames[idx] if shifts is None else shift_frames(data.frames[idx], shifts[idx])
+        x, y = x.to(device), data.labels[idx].to(device)
         out_spikes, synops, _ = model(x, record=True)
         loss = task_loss(cfg.loss, out_spikes, y)
+        if teacher is not None:
+            with torch.no_grad():
+                teacher_spikes = teacher(x)
+            loss = loss + cfg.distill_weight * distillation(out_spikes, teacher_spikes, cfg.distill_temperature)
         if cfg.synop_penalty > 0:
-            loss = loss + synop_penalty(torch.stack(synops).sum(0), cfg.synop_penalty)
+            loss = loss + synop_penalty(weighted_synops(synops, synop_weights), cfg.synop_penalty)
         elif cfg.synop_target is not None:
-            loss = loss + synop_target(torch.stack(synops).sum(0), cfg.synop_target)
+            loss = loss + synop_target(weighted_synops(synops, synop_weights), cfg.synop_target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -584,6 +626,11 @@ def _train_into(tmp: Path, cfg: TrainConfig, spec: ModelSpec, device: torch.devi
         model.load_state_dict(initial_weights(cfg.init, spec))
         log(f"starting from the weights of {cfg.init}")
     model.to(device)
+    teacher = None if cfg.distill is None else load_teacher(cfg.distill, spec, device)
+    if teacher is not None:
+        log(f"distilling from {cfg.distill} (weight {cfg.distill_weight:g}, temperature {cfg.distill_temperature:g})")
+    synop_weights = (None if cfg.synop_weights is None else
+                     parse_synop_weights([layer.name for layer in spec.layers], cfg.synop_weights))
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     n = len(train_set.labels)
     sched, per_batch = make_scheduler(cfg.lr_schedule, opt, cfg.epochs, -(-n // cfg.batch_size), cfg.lr_period)
@@ -615,7 +662,7 @@ def _train_into(tmp: Path, cfg: TrainConfig, spec: ModelSpec, device: torch.devi
             spec = model.spec
         lr = opt.param_groups[0]["lr"]
         loss, train_acc = _train_epoch(net, opt, sched if per_batch else None, train_set, cfg, epoch, device,
-                                       progress, group)
+                                       progress, group, teacher, synop_weights)
         if not per_batch:
             sched.step()
         ev = evaluate(model, test_set, cfg.batch_size, device)

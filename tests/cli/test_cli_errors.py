@@ -69,6 +69,10 @@ def test_usage_errors_exit_2(tmp_path):
     proc = run_cli("train", "--epochs", "0", "--out", tmp_path / "r", check=False)
     _assert_clean_error(proc, 2, "epochs")
     assert not (tmp_path / "r").exists()
+    # options for recordings on disk are refused on the generated built-in data instead of being ignored
+    proc = run_cli("train", "--augment", "--denoise-us", "100", "--out", tmp_path / "r", check=False)
+    _assert_clean_error(proc, 2, "--denoise-us, --augment only apply to recordings read from disk")
+    assert not (tmp_path / "r").exists()
 
 
 def test_existing_output_is_kept(tiny_run, tmp_path):
