@@ -11,6 +11,8 @@ from .common import emit_json, log, quiet_option
 Examples:
   qsnn-deploy sweep --synop-targets 1e5,2e5,4e5,8e5 --out runs/sweep
   qsnn-deploy sweep --synop-targets 8e5,4e5,2e5 --baseline models/digits_speck.pt --start chain --out runs/ft
+  qsnn-deploy sweep --synop-targets 8e5,5e5,3.5e5,3e5 --baseline models/digits_speck.pt --start chain \
+      --distill --synop-weights conv2=3 --shift-px 2 --out runs/kd
   qsnn-deploy sweep --synop-targets 2e5 --first-layer-factors 0.2,0.5,0.8 --percentiles 99,100 --out runs/s
 Writes OUT/sweep.png (accuracy vs SynOps per sample, with the weight-scaling baselines),
 OUT/sweep.json, OUT/sweep.md and one run folder per trained model.""")
@@ -23,6 +25,11 @@ OUT/sweep.json, OUT/sweep.md and one run folder per trained model.""")
               "target's, in decreasing order")
 @click.option("--epochs", type=int, help="epochs per trained model [model default]")
 @click.option("--lr", type=float, help="learning rate per trained model [model default]")
+@click.option("--distill", is_flag=True, help="each trained model also learns the baseline's output distribution "
+              "(train --distill)")
+@click.option("--synop-weights", help="per-layer weights of the SynOp term, e.g. conv2=3 (train --synop-weights)")
+@click.option("--shift-px", type=int, default=0, show_default=True,
+              help="random shifts of the training samples, redrawn every epoch (train --shift-px)")
 @click.option("--first-layer-factors", default="0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9", show_default=True,
               help="baseline: first-layer weight factors")
 @click.option("--percentiles", default="99,99.9,99.99,100", show_default=True,
@@ -34,13 +41,14 @@ OUT/sweep.json, OUT/sweep.md and one run folder per trained model.""")
 @click.option("--overwrite", is_flag=True, help="replace an existing output folder")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @quiet_option
-def sweep(synop_targets, model, baseline, start, epochs, lr, first_layer_factors, percentiles, seed, device, limit,
+def sweep(synop_targets, model, baseline, start, epochs, lr, distill, synop_weights, shift_px, first_layer_factors, percentiles, seed, device, limit,
           out, overwrite, fmt, quiet) -> None:
     """Train a series of SynOp targets and plot accuracy against SynOps next to weight-scaling baselines."""
     from qsnn_deploy.train.sweep import parse_values, run_sweep
 
     result = run_sweep(parse_values(synop_targets, "--synop-targets"), out, model=model, baseline=baseline,
-                       start=start, epochs=epochs, lr=lr, seed=seed, device=device,
+                       start=start, epochs=epochs, lr=lr, seed=seed, device=device, distill=distill,
+                       synop_weights=synop_weights, shift_px=shift_px,
                        first_layer_factors=parse_values(first_layer_factors, "--first-layer-factors"),
                        percentiles=parse_values(percentiles, "--percentiles"), limit=limit, overwrite=overwrite,
                        progress=not quiet)

@@ -76,6 +76,8 @@ def plot_sweep(points: list[SweepPoint], path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     style = {"synop-target": ("o-", "SynOp loss (target form, QAT SNN)"),
+             "synop-target-chain-distill": ("o-", "SynOp loss + distillation from the baseline, successive fine-tuning"),
+             "synop-target-chain-distill-polished": ("P", "the same, the last target trained longer"),
              "synop-target-ft": ("o-", "SynOp loss, fine-tuned from baseline"),
              "synop-target-chain": ("o-", "SynOp loss, successive fine-tuning (QAT SNN)"),
              "ann-synop": ("D-", "SynOp loss, floor-ReLU ANN → SNN"),
@@ -117,7 +119,7 @@ def plot_sweep(points: list[SweepPoint], path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def _markdown(points: list[SweepPoint], summary: dict[str, Any], header: list[str]) -> str:
+def sweep_markdown(points: list[SweepPoint], summary: dict[str, Any], header: list[str]) -> str:
     lines = [*header, "", "| method | setting | test accuracy | SynOps/sample | run |", "|---|---|---|---|---|"]
     for p in points:
         setting = "" if p.setting is None else f"{p.setting:g}"
@@ -144,7 +146,7 @@ START = ("scratch", "baseline", "chain")
 
 def run_sweep(targets: list[float], out: str | Path, model: str = "digits_speck", baseline: str | None = None,
               start: str = "scratch", epochs: int | None = None, lr: float | None = None, seed: int = 0,
-              device: str = "auto",
+              device: str = "auto", distill: bool = False, synop_weights: str | None = None, shift_px: int = 0,
               first_layer_factors: list[float] | None = None, percentiles: list[float] | None = None,
               calibration_samples: int = 256, limit: int | None = None, overwrite: bool = False,
               progress: bool = True, log: Log = lambda m: print(m, file=sys.stderr)) -> dict[str, Any]:
@@ -153,7 +155,9 @@ def run_sweep(targets: list[float], out: str | Path, model: str = "digits_speck"
     ``baseline``: a run folder or checkpoint of the unpenalised model to reuse (trained here when
     None). ``start``: where each target's training starts — ``scratch`` (random weights),
     ``baseline`` (the baseline's weights) or ``chain`` (targets in decreasing order, each from the
-    previous one's weights: SynOpLoss' successive retraining).
+    previous one's weights: SynOpLoss' successive retraining). ``distill``: each model also learns the
+    baseline's output distribution (``train --distill``); ``synop_weights``: per-layer weights of the SynOp
+    term (``train --synop-weights``); ``shift_px``: random shifts of the training samples (``train --shift-px``).
     """
     from .checkpoint import load_checkpoint
     from .trainer import TrainConfig, evaluate, framed_split, pick_device, train
@@ -170,6 +174,7 @@ def run_sweep(targets: list[float], out: str | Path, model: str = "digits_speck"
     percentiles = percentiles if percentiles is not None else [99.0, 99.9, 99.99, 100.0]
     base_cfg = TrainConfig(model=model, epochs=epochs, seed=seed, device=device, limit=limit)
     method = {"scratch": "synop-target", "baseline": "synop-target-ft", "chain": "synop-target-chain"}[start]
+    method += "-distill" if distill else ""
     dev = pick_device(device)
     with staged_folder(out, overwrite) as tmp:
         if baseline is None:
@@ -198,7 +203,9 @@ def run_sweep(targets: list[float], out: str | Path, model: str = "digits_speck"
             name = f"target_{t:g}"
             init = {"scratch": None, "baseline": str(base_path), "chain": str(previous)}[start]
             cfg = replace(base_cfg, synop_target=t, init=init, time_bins=time_bins, lr=lr,
-                          bits=",".join(str(layer.weight_bits) for layer in base_model.spec.layers))
+                          bits=",".join(str(layer.weight_bits) for layer in base_model.spec.layers),
+                          synop_weights=synop_weights, distill=str(base_path) if distill else None,
+                          shift_px=shift_px)
             log(f"training with SynOp target {t:g}" + (f", starting from {init}" if init else ""))
             m = train(cfg, tmp / name, progress=progress, log=log)
             points.append(SweepPoint(method, t, m["test_accuracy"], m["synops_per_sample"], name))
@@ -219,9 +226,10 @@ def run_sweep(targets: list[float], out: str | Path, model: str = "digits_speck"
         summary = summarise(points[0], trained, scaled_points)
         result = {"model": base_model.spec.name, "dataset": dataset, "time_bins": time_bins,
                   "test_samples": len(test.labels), "start": start, "epochs": epochs, "lr": lr, "targets": targets,
+                  "distill": distill, "synop_weights": synop_weights, "shift_px": shift_px,
                   "points": [asdict(p) for p in points], "summary": summary}
         (tmp / "sweep.json").write_text(json.dumps(result, indent=2))
-        (tmp / "sweep.md").write_text(_markdown(points, summary, [
+        (tmp / "sweep.md").write_text(sweep_markdown(points, summary, [
             f"# SynOp sweep: {base_model.spec.name} on {dataset}", "",
             f"Test split ({len(test.labels)} samples), {time_bins} time bins, chip integer units."]))
         plot_sweep(points, tmp / "sweep.png", f"{base_model.spec.name} on {dataset}: accuracy vs SynOps")

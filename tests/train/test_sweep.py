@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from helpers import run_cli
 from qsnn_deploy.errors import UsageError
@@ -94,3 +95,18 @@ def test_sweep_cli_end_to_end(tmp_path):
         assert (out / name).is_file()
     bad = run_cli("sweep", "--synop-targets", "x", "--out", tmp_path / "bad", check=False)
     assert bad.returncode == 2 and "comma-separated" in bad.stderr
+
+
+def test_sweep_with_distillation_and_layer_weights(tmp_path):
+    base = tmp_path / "base"
+    run_cli("train", "--limit", 48, "--epochs", 1, "--time-bins", 3, "--batch-size", 16, "--out", base, "--quiet")
+    out = tmp_path / "sweep"
+    proc = run_cli("sweep", "--synop-targets", "2e5", "--baseline", base, "--start", "chain", "--epochs", 1,
+                   "--limit", 48, "--distill", "--synop-weights", "conv2=3", "--shift-px", 1,
+                   "--first-layer-factors", "0.5",
+                   "--percentiles", "100", "--out", out, "--format", "json", "--quiet")
+    result = json.loads(proc.stdout)
+    assert [p["method"] for p in result["points"]][:2] == ["baseline", "synop-target-chain-distill"]
+    assert result["distill"] is True and result["synop_weights"] == "conv2=3" and result["shift_px"] == 1
+    cfg = yaml.safe_load((out / "target_200000" / "config.yaml").read_text())["train"]
+    assert cfg["distill"] == str(base / "checkpoint.pt") and cfg["synop_weights"] == "conv2=3" and cfg["shift_px"] == 1
