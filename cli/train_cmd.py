@@ -52,8 +52,9 @@ While it runs, the run lives in OUT.partial/ with the state of the last finished
               help="folder:PATH without train/ and test/ sub-folders: share of each class held out for testing")
 @click.option("--denoise-us", type=int, help="drop events with no neighbour within this many µs (tonic's Denoise)")
 @click.option("--sensor-size", help="folder:PATH: the recordings' sensor as WxHxP, e.g. 346x260x2 [inferred]")
-@click.option("--augment", is_flag=True, help="recordings on disk: random flips and spatial jitter of the "
-              "training split, drawn once when they are loaded")
+@click.option("--augment", is_flag=True, help="recordings on disk: random left-right flips and spatial jitter "
+              "of the training split, drawn once when they are loaded (flips are wrong for classes with a "
+              "handedness, such as DVS Gesture's arm gestures: use --shift-px there)")
 @click.option("--shift-px", type=int, default=0, show_default=True, help="move each training sample by a random "
               "offset of up to N input pixels per axis, drawn anew every epoch (any dataset)")
 @click.option("--epochs", type=int, help="training epochs [model default]")
