@@ -3,13 +3,14 @@
 Runs ``qsnn-deploy sweep`` (library: :func:`qsnn_deploy.train.sweep.run_sweep`) twice from the reference
 unpenalised model ``models/digits_speck.pt``, each with successive fine-tuning over decreasing targets:
 the plain SynOp loss, then the SynOp loss with distillation from the unpenalised model (``--distill``)
-and conv1's spikes weighted ×3 in the SynOp term (``--synop-weights conv2=3``). Adds the floor-ReLU ANN
+conv1's spikes weighted ×3 in the SynOp term (``--synop-weights conv2=3``) and random shifts of up to
+2 pixels (``--shift-px 2``), its last model then trained 20 more epochs. Adds the floor-ReLU ANN
 points of ``benchmarks/results/synop_ann.json`` when present, and writes
 ``benchmarks/results/synop_sweep.{md,json,png}`` with the acceptance checks of issue 7: ≥ 5× fewer
 SynOps than the unpenalised model at ≤ 1 point lower accuracy, and fewer SynOps than the best
 weight-scaling baseline at matched accuracy.
 
-    python benchmarks/synop_sweep.py            # about 12 min on 2 CPU cores
+    python benchmarks/synop_sweep.py            # about 7 min on 2 CPU cores
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--kd-targets", default="8e5,5e5,3.5e5,2.8e5",
-                    help="targets of the second series (distillation + layer weights); '' skips it")
+                    help="targets of the second series (distillation, layer weights, shifts); '' skips it")
     ap.add_argument("--kd-weights", default="conv2=3", help="--synop-weights of the second series")
     ap.add_argument("--kd-epochs", type=int, default=10)
     ap.add_argument("--kd-lr", type=float, default=1e-3)
