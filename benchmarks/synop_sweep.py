@@ -2,7 +2,7 @@
 
 Runs ``qsnn-deploy sweep`` (library: :func:`qsnn_deploy.train.sweep.run_sweep`) twice from the reference
 unpenalised model ``models/digits_speck.pt``, each with successive fine-tuning over decreasing targets:
-the plain SynOp loss, then the SynOp loss with distillation from the unpenalised model (``--distill``)
+the plain SynOp loss, then the SynOp loss with distillation from the unpenalised model (``--distill``),
 conv1's spikes weighted ×3 in the SynOp term (``--synop-weights conv2=3``) and random shifts of up to
 2 pixels (``--shift-px 2``), its last model then trained 20 more epochs. Adds the floor-ReLU ANN
 points of ``benchmarks/results/synop_ann.json`` when present, and writes
