@@ -40,7 +40,7 @@ A chip target needs SynSense's real samna driver (`qsnn-deploy doctor` checks); 
 @click.option("--data-root", type=click.Path(file_okay=False), help="where tonic datasets are "
               "[$QSNN_DEPLOY_DATA or the user cache]")
 @click.option("--split", default="test", show_default=True, type=click.Choice(["train", "test"]))
-@click.option("--limit", type=int, help="only the first N samples of the split")
+@click.option("--limit", type=int, help="only N samples of the split, the first of each class in turn")
 @click.option("--batch-size", type=int, default=64, show_default=True)
 @click.option("--device", default=None,
               help="emulator: torch device (default cpu); chip: the board, e.g. speck2fdevkit:0 or an index "

@@ -120,7 +120,7 @@ While it runs, the run lives in OUT.partial/ with the state of the last finished
               "trained for ell/bell/fell]")
 @click.option("--init", "init", type=click.Path(), help="start from the weights of this run folder or checkpoint")
 @click.option("--no-qat", is_flag=True, help="train in float (no chip quantisation during training)")
-@click.option("--limit", type=int, help="use only the first N samples of each split (quick smoke runs)")
+@click.option("--limit", type=int, help="use only N samples of each split, the first of each class in turn (quick smoke runs)")
 @click.option("--out", default="runs/train", show_default=True, type=click.Path(file_okay=False),
               help="run folder to write")
 @click.option("--overwrite", is_flag=True, help="replace an existing run folder")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -37,3 +37,22 @@ class EventDataset:
 
     def __len__(self) -> int:
         return len(self.events)
+
+    def head(self, n: int | None) -> "EventDataset":
+        """The first ``n`` recordings taken in turn from each class (``--limit``), in their stored order, so
+        that a dataset stored class by class (folders, tonic) still gives every class; all when ``n`` is None."""
+        if n is None or n >= len(self):
+            return self
+        idx = balanced_prefix(self.labels, n)
+        return replace(self, events=[self.events[i] for i in idx], labels=np.asarray(self.labels)[idx])
+
+
+def balanced_prefix(labels: np.ndarray, n: int) -> np.ndarray:
+    """Indices (ascending) of ``n`` samples taken round-robin over the classes: every class's first sample,
+    then every class's second, ... (classes that run out are skipped)."""
+    rank = np.zeros(len(labels), dtype=np.int64)
+    seen: dict[int, int] = {}
+    for i, c in enumerate(np.asarray(labels).tolist()):
+        rank[i] = seen.get(c, 0)
+        seen[c] = rank[i] + 1
+    return np.sort(np.lexsort((np.arange(len(labels)), rank))[:n])

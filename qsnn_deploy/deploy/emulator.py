@@ -104,9 +104,8 @@ def inputs_from_dataset(net: Network, name: str, split: str, limit: int | None, 
     window = net.metadata.get("duration_us")
     options = DataOptions(input_size=None if sensor is not None else (net.input_shape[2], net.input_shape[1]),
                           window_us=None if window is None else int(round(float(window))))
-    ds = load_dataset(name, split, progress=progress, options=options)
-    n = len(ds) if limit is None else min(limit, len(ds))
-    events = _through_sensor(list(ds.events[:n]), ds.sensor_size, net, sensor)
+    ds = load_dataset(name, split, progress=progress, options=options).head(limit)
+    events = _through_sensor(list(ds.events), ds.sensor_size, net, sensor)
     size = sensor.output_size(ds.sensor_size) if sensor is not None else ds.sensor_size
     if (size[2], size[1], size[0]) != net.input_shape:
         raise InputError(f"dataset '{name}' has sensor size {size} (W, H, P) but the model expects input "
@@ -114,7 +113,7 @@ def inputs_from_dataset(net: Network, name: str, split: str, limit: int | None, 
                          "sensor-stage options to pool or crop it")
     bins = int(net.metadata.get("time_bins") or max(1, round(ds.duration_us / net.dt_us)))
     frames = to_frames(events, size, bins, duration_us=ds.duration_us)
-    return Inputs(frames, np.asarray(ds.labels[:n]), f"{name}:{split}", events, float(ds.duration_us))
+    return Inputs(frames, np.asarray(ds.labels), f"{name}:{split}", events, float(ds.duration_us))
 
 
 def _bar(progress: bool, desc: str) -> Callable | None:

@@ -47,7 +47,7 @@ class TrainConfig:
     distill: str | None = None  # teacher run folder or checkpoint: loss += w · τ² · KL(teacher ‖ student)
     distill_weight: float = 1.0
     distill_temperature: float = 4.0
-    limit: int | None = None  # use only the first N samples of each split (smoke tests)
+    limit: int | None = None  # use only N samples of each split, the first of each class in turn (smoke tests)
     bits: str | None = None  # weight bits per layer: "4", "8,4,4,8", "conv2=4" or "auto" (Hessian-aware)
     bit_budget: str | None = None  # with bits="auto": average bits per weight ("4") or a size ("12kB")
     init: str | None = None  # start from the weights of this checkpoint or run folder (fine-tuning)
@@ -267,12 +267,10 @@ class FramedSplit:
 def framed_split(dataset: str, split: str, time_bins: int, seed: int = 0, progress: bool = True,
                  limit: int | None = None, options: DataOptions | None = None) -> FramedSplit:
     """Load a split of a named dataset and frame it into ``time_bins`` bins."""
-    ds = load_dataset(dataset, split, seed=seed, progress=progress, options=options)
-    events = ds.events if limit is None else ds.events[:limit]
-    labels = ds.labels if limit is None else ds.labels[:limit]
-    frames = to_frames(events, ds.sensor_size, time_bins, duration_us=ds.duration_us)
+    ds = load_dataset(dataset, split, seed=seed, progress=progress, options=options).head(limit)
+    frames = to_frames(ds.events, ds.sensor_size, time_bins, duration_us=ds.duration_us)
     return FramedSplit(torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32)),
-                       torch.as_tensor(labels, dtype=torch.long), float(ds.duration_us))
+                       torch.as_tensor(ds.labels, dtype=torch.long), float(ds.duration_us))
 
 
 def train_test_splits(dataset: str, spec: ModelSpec, time_bins: int, progress: bool = True,

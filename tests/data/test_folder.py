@@ -174,3 +174,17 @@ def test_folder_errors(tmp_path):
     bad.unlink()
     (tmp_path / "half" / "train" / "a").mkdir(parents=True)
     _err(tmp_path / "half", "has a train/ sub-folder but no test/")
+
+
+def test_limit_takes_every_class_from_a_class_ordered_folder(tmp_path):
+    from qsnn_deploy.data.dataset import balanced_prefix
+
+    assert balanced_prefix(np.array([0, 0, 0, 1, 1, 2]), 4).tolist() == [0, 1, 3, 5]
+    assert balanced_prefix(np.array([2, 2, 2]), 2).tolist() == [0, 1]  # one class: its first recordings
+    make_folder(tmp_path)
+    tr = load_folder(tmp_path, "train", seed=1, progress=False, log=lambda m: None)
+    assert tr.labels[:6].tolist() == [0] * 6  # stored class by class
+    head = tr.head(7)
+    assert np.bincount(head.labels).tolist() == [3, 2, 2]
+    kept = [next(i for i, f in enumerate(tr.events) if f is e) for e in head.events]
+    assert kept == [0, 1, 2, 6, 7, 12, 13] and tr.head(None) is tr and tr.head(100) is tr
