@@ -198,7 +198,7 @@ def _train(ctx, model, dataset, data_root, download, window_ms, test_fraction, d
         if ann or integer_only:
             raise UsageError(f"--learning-rule {learning_rule} is its own training method; --ann and --integer-only "
                              "are others", fix="pick one")
-        _refuse(f"--learning-rule {learning_rule}", given, allowed=("--lr", "--no-qat", "--neuron"))
+        _refuse(f"--learning-rule {learning_rule}", given, allowed=("--lr", "--no-qat", "--neuron", "--shift-px"))
         from qsnn_deploy.train.local_rules import train_local_rule
         from qsnn_deploy.zoo import with_neuron_option
 
@@ -213,7 +213,8 @@ def _train(ctx, model, dataset, data_root, download, window_ms, test_fraction, d
                                    lr=lr, time_bins=time_bins, seed=seed, limit=limit, overwrite=overwrite,
                                    progress=not quiet, device=device, feedback_alignment=feedback_alignment,
                                    freeze_readouts=None if readouts is None else readouts == "frozen",
-                                   quantize=not no_qat, log=log, options=data_options(data_cfg, spec))
+                                   quantize=not no_qat, log=log, options=data_options(data_cfg, spec),
+                                   shift_px=shift_px)
         _report(fmt, metrics, out, f"test accuracy {100 * metrics['test_accuracy']:.2f}% ({learning_rule}); "
                 f"{metrics['synops_per_sample']:.3g} SynOps/sample; state kept for backprop "
                 f"{metrics['peak_state_bytes_per_sample'] / 1e3:.1f} kB per sample (BPTT: "

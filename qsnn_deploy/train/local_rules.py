@@ -48,6 +48,7 @@ from ..errors import UsageError
 from ..outputs import staged_folder
 from ..data import DataOptions
 from ..zoo import ModelSpec, load_spec
+from .augment import epoch_shifts, shift_frames
 from .checkpoint import save_checkpoint
 from .integer_only import readout_pool
 from .network import SpikingCNN
@@ -261,11 +262,13 @@ def train_local_rule(model: str | Path | ModelSpec, dataset: str, out: str | Pat
                      time_bins: int | None = None, seed: int = 0, limit: int | None = None, overwrite: bool = False,
                      progress: bool = True, device: str = "auto", feedback_alignment: bool = False,
                      freeze_readouts: bool | None = None, burn_in: int | None = None, quantize: bool = True,
-                     log: Callable[[str], None] | None = None, options: DataOptions | None = None) -> dict[str, Any]:
+                     log: Callable[[str], None] | None = None, options: DataOptions | None = None,
+                     shift_px: int = 0) -> dict[str, Any]:
     """Train ``model`` (zoo name, YAML path or spec) on ``dataset`` with a local ``rule`` (decolle, ell, bell,
     fell); write ``out`` (checkpoint.pt, metrics.json, config.yaml, training_curve.png) atomically; return
     the metrics. Unset epochs/batch_size/lr/time_bins come from the model's defaults; ``burn_in`` defaults to
-    a quarter of the window for DECOLLE and 0 otherwise; ``freeze_readouts`` to frozen for DECOLLE only."""
+    a quarter of the window for DECOLLE and 0 otherwise; ``freeze_readouts`` to frozen for DECOLLE only;
+    ``shift_px``: random shifts of the training samples, redrawn every epoch (:mod:`.augment`)."""
     spec = model if isinstance(model, ModelSpec) else load_spec(model)
     d = _DEFAULTS | spec.defaults
     epochs = int(d["epochs"]) if epochs is None else epochs
@@ -274,6 +277,8 @@ def train_local_rule(model: str | Path | ModelSpec, dataset: str, out: str | Pat
     time_bins = int(d["time_bins"]) if time_bins is None else time_bins
     burn_in = (time_bins // 4 if rule == "decolle" else 0) if burn_in is None else burn_in
     _check(rule, epochs, batch_size, lr, time_bins, limit, burn_in)
+    if shift_px < 0:
+        raise UsageError(f"--shift-px must be >= 0, got {shift_px}", fix="e.g. --shift-px 1")
     dev = pick_device(device)
     log = log or ((lambda msg: tqdm.write(msg, file=sys.stderr)) if progress else (lambda msg: None))
     with staged_folder(out, overwrite) as tmp:
@@ -295,12 +300,14 @@ def train_local_rule(model: str | Path | ModelSpec, dataset: str, out: str | Pat
             net.train()
             te = time.time()
             order = torch.from_numpy(rng.permutation(n))
+            shifts = epoch_shifts(n, shift_px, seed, epoch) if shift_px else None
             loss_sum, correct, seen = 0.0, 0, 0
             bar = tqdm(range(0, n, batch_size), desc=f"epoch {epoch}/{epochs}", unit="batch",
                        disable=not progress, file=sys.stderr, leave=False)
             for i in bar:
                 idx = order[i:i + batch_size]
-                x, y = train_set.frames[idx].to(dev), train_set.labels[idx].to(dev)
+                x = train_set.frames[idx] if shifts is None else shift_frames(train_set.frames[idx], shifts[idx])
+                x, y = x.to(dev), train_set.labels[idx].to(dev)
                 meter.peak = 0
                 loss, preds = run_batch(net, x, y, opt, burn_in, meter)
                 per_sample = max(per_sample, meter.peak / len(idx))
@@ -343,7 +350,7 @@ def train_local_rule(model: str | Path | ModelSpec, dataset: str, out: str | Pat
                             else spec.name, "dataset": dataset, "epochs": epochs, "batch_size": batch_size,
                             "lr": lr, "time_bins": time_bins, "seed": seed, "limit": limit, "device": device,
                             "burn_in": burn_in, "feedback_alignment": feedback_alignment,
-                            "freeze_readouts": net.frozen, "quantize": quantize},
+                            "freeze_readouts": net.frozen, "quantize": quantize, "shift_px": shift_px},
                   "model": spec.to_dict()}
         (tmp / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         plot_training_curves(history, tmp / "training_curve.png", loss_label="Σ local losses",

@@ -49,5 +49,9 @@ def test_shift_px_trains_from_the_cli_and_is_recorded(tmp_path):
     out = tmp_path / "sh"
     run_cli("train", "--shift-px", "1", "--epochs", "1", "--limit", "32", "--time-bins", "2", "--out", out, "-q")
     assert yaml.safe_load((out / "config.yaml").read_text())["train"]["shift_px"] == 1
-    proc = run_cli("train", "--learning-rule", "ell", "--shift-px", "1", "--out", tmp_path / "x", check=False)
+    local = tmp_path / "ell"
+    run_cli("train", "--learning-rule", "ell", "--shift-px", "1", "--epochs", "1", "--limit", "32", "--time-bins",
+            "2", "--out", local, "-q")
+    assert yaml.safe_load((local / "config.yaml").read_text())["train"]["shift_px"] == 1
+    proc = run_cli("train", "--integer-only", "--shift-px", "1", "--out", tmp_path / "x", check=False)
     assert proc.returncode == 2 and "does not take --shift-px" in proc.stderr
