@@ -186,8 +186,8 @@ def _train(ctx, model, dataset, data_root, download, window_ms, test_fraction, d
              "--lr-schedule": lr_schedule, "--lr-period": lr_period, "--loss": loss, "--patience": patience,
              "--val-fraction": val_fraction, "--seeds": seeds, "--nproc": nproc if nproc != 1 else None,
              "--neuron": neuron, "--synop-weights": synop_weights, "--distill": distill,
-             "--distill-weight": distill_weight if distill_weight != 1.0 else None,
-             "--distill-temperature": distill_temperature if distill_temperature != 4.0 else None,
+             "--distill-weight": distill_weight if _explicit(ctx, "distill_weight") else None,
+             "--distill-temperature": distill_temperature if _explicit(ctx, "distill_temperature") else None,
              "--shift-px": shift_px or None}
     if ann and integer_only:
         raise UsageError("--ann and --integer-only are two different training methods", fix="pick one")

@@ -20,6 +20,11 @@ def epoch_shifts(n: int, max_px: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.from_numpy(rng.integers(-max_px, max_px + 1, size=(n, 2)))
 
 
+def batch_frames(frames: torch.Tensor, idx: torch.Tensor, shifts: torch.Tensor | None) -> torch.Tensor:
+    """The training batch ``frames[idx]``, each sample shifted by its row of the epoch's ``shifts`` (when given)."""
+    return frames[idx] if shifts is None else shift_frames(frames[idx], shifts[idx])
+
+
 def shift_frames(frames: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
     """Frames ``(N, T, C, H, W)`` each moved by its row of ``shifts`` ``(N, 2)`` = ``(dy, dx)``, zero-filled."""
     out = torch.zeros_like(frames)

@@ -48,7 +48,7 @@ from ..errors import UsageError
 from ..outputs import staged_folder
 from ..data import DataOptions
 from ..zoo import ModelSpec, load_spec
-from .augment import epoch_shifts, shift_frames
+from .augment import batch_frames, epoch_shifts
 from .checkpoint import save_checkpoint
 from .integer_only import readout_pool
 from .network import SpikingCNN
@@ -306,8 +306,7 @@ def train_local_rule(model: str | Path | ModelSpec, dataset: str, out: str | Pat
                        disable=not progress, file=sys.stderr, leave=False)
             for i in bar:
                 idx = order[i:i + batch_size]
-                x = train_set.frames[idx] if shifts is None else shift_frames(train_set.frames[idx], shifts[idx])
-                x, y = x.to(dev), train_set.labels[idx].to(dev)
+                x, y = batch_frames(train_set.frames, idx, shifts).to(dev), train_set.labels[idx].to(dev)
                 meter.peak = 0
                 loss, preds = run_batch(net, x, y, opt, burn_in, meter)
                 per_sample = max(per_sample, meter.peak / len(idx))

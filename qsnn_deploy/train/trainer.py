@@ -19,7 +19,7 @@ from ..data import DataOptions, load_dataset, to_frames
 from ..errors import UsageError
 from ..outputs import check_writable
 from ..zoo import ModelSpec, default_spec, load_spec, spec_from_dict, with_neuron_option, with_weight_bits
-from .augment import epoch_shifts, shift_frames
+from .augment import batch_frames, epoch_shifts
 from .checkpoint import read_torch_file, save_checkpoint
 from .losses import LOSSES, distillation, parse_synop_weights, synop_penalty, synop_target, task_loss, weighted_synops
 from .network import SpikingCNN, count_parameters
@@ -88,7 +88,8 @@ class TrainConfig:
                 raise UsageError("--synop-weights weights the layers in the SynOp loss",
                                  fix="add --synop-target N or --synop-penalty α, or drop --synop-weights")
             parse_synop_weights([layer.name for layer in spec.layers], out.synop_weights, f"model '{spec.name}'")
-        if out.distill is None and (out.distill_weight != 1.0 or out.distill_temperature != 4.0):
+        if out.distill is None and (out.distill_weight != TrainConfig.distill_weight
+                                    or out.distill_temperature != TrainConfig.distill_temperature):
             raise UsageError("--distill-weight and --distill-temperature go with --distill",
                              fix="add --distill TEACHER_RUN, or drop them")
         if not out.distill_weight > 0 or not out.distill_temperature > 0:
@@ -465,8 +466,7 @@ def _train_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, batch_sched
         if min(cfg.batch_size, n - i) < group.world:  # a last batch too small to share: skipped by every process
             break
         idx = group.shard(order[i:i + cfg.batch_size])
-        x = data.frames[idx] if shifts is None else shift_frames(data.frames[idx], shifts[idx])
-        x, y = x.to(device), data.labels[idx].to(device)
+        x, y = batch_frames(data.frames, idx, shifts).to(device), data.labels[idx].to(device)
         out_spikes, synops, _ = model(x, record=True)
         loss = task_loss(cfg.loss, out_spikes, y)
         if teacher is not None:
