@@ -1,9 +1,11 @@
 """Chip-ready NIR graphs: write a :class:`~qsnn_deploy.ir.Network`, read one back (no torch).
 
-Layout of a written graph: ``input → L.conv → L.if → [L.pool] → … → output``; a linear layer is
-``L.flatten → L.affine → L.if``. NIR has no field for the chip's shared scale, lower membrane bound,
-reset mode or time step, so those travel in the graph's metadata under ``qsnn_deploy``. Reading goes
-through :mod:`.nir_file` and :mod:`.nir_import`, which also take graphs written by other tools.
+Layout of a written graph: ``input → L.conv → L.if → [L.pool] → … → output``; a layer of the linear
+head is ``L.flatten → L.affine → L.if`` (a linear layer before a conv stays a conv over its whole
+input). Every edge joins equal types, as nir's type check wants. NIR has no field for the chip's shared
+scale, lower membrane bound, reset mode or time step, so those travel in the graph's metadata under
+``qsnn_deploy``. Reading goes through :mod:`.nir_file` and :mod:`.nir_import`, which also take graphs
+written by other tools.
 """
 
 from __future__ import annotations
@@ -17,32 +19,55 @@ from typing import Any
 import numpy as np
 
 from .. import SCHEMA_VERSION, __version__
+from ..errors import ConstraintError
 from ..ir import ChipLayer, Network
 from .nir_file import raw_from_graph, read_nir_file
 from .nir_import import META_KEY, ImportOptions, network_from_raw
 
 
-def _layer_nodes(layer: ChipLayer, in_shape: tuple[int, int, int]) -> list[tuple[str, Any]]:
+def _mismatch(layer: ChipLayer, in_type: tuple[int, ...]) -> ConstraintError:
+    return ConstraintError(f"layer {layer.name} takes input {'x'.join(map(str, layer.input_shape))} but the layer "
+                           f"before it in the file outputs {'x'.join(map(str, in_type))}: a NIR file lists the layers "
+                           "as a chain (branches travel in its metadata), and NIR readers check each edge",
+                           where=f"layer {layer.name}",
+                           fix="order the layers so that each takes the output shape of the one before it")
+
+
+def _layer_nodes(layer: ChipLayer, in_type: tuple[int, ...], affine: bool) -> tuple[list[tuple[str, Any]],
+                                                                                   tuple[int, ...]]:
+    """The nodes of one core and the type (shape) they output, given the type they receive.
+
+    Types follow NIR's convention, without a batch dimension: a conv receives ``(C, H, W)``, an Affine
+    ``(N,)``. The Flatten before an Affine therefore flattens from dimension 0 (nir's default
+    ``start_dim=1`` assumes a batch dimension, which NIR types do not have) over exactly the type it
+    receives; newer nir checks every edge, and sinabs maps ``start_dim`` 0 to torch's 1. A linear layer
+    that is not ``affine`` is written as the conv Speck runs (kernel = its whole input), because NIR has no
+    node that turns a vector back into the image a later convolution needs.
+    """
     import nir
 
     bias = np.zeros(layer.c_out) if layer.bias is None else layer.bias
     nodes: list[tuple[str, Any]] = []
-    conv_shape = layer.conv_shape
-    if layer.kind == "linear":
-        nodes.append((f"{layer.name}.flatten", nir.Flatten(input_type={"input": np.array(in_shape)})))
+    if affine:
+        if int(np.prod(in_type)) != int(np.prod(layer.input_shape)):
+            raise _mismatch(layer, in_type)
+        nodes.append((f"{layer.name}.flatten", nir.Flatten(input_type={"input": np.array(in_type)}, start_dim=0,
+                                                           end_dim=-1)))
         nodes.append((f"{layer.name}.affine", nir.Affine(weight=layer.weight.reshape(layer.c_out, -1), bias=bias)))
-        neuron_shape: tuple[int, ...] = (layer.c_out,)
+        out_type: tuple[int, ...] = (layer.c_out,)
     else:
-        nodes.append((f"{layer.name}.conv", nir.Conv2d(input_shape=np.array(in_shape[1:]), weight=layer.weight,
+        if tuple(in_type) != layer.input_shape:
+            raise _mismatch(layer, in_type)
+        nodes.append((f"{layer.name}.conv", nir.Conv2d(input_shape=np.array(layer.input_shape[1:]), weight=layer.weight,
                                                        stride=layer.stride, padding=layer.padding, dilation=1,
                                                        groups=1, bias=bias)))
-        neuron_shape = conv_shape
-    nodes.append((f"{layer.name}.if", nir.IF(r=np.ones(neuron_shape), v_threshold=np.full(neuron_shape,
-                                                                                           layer.threshold))))
+        out_type = layer.conv_shape
+    nodes.append((f"{layer.name}.if", nir.IF(r=np.ones(out_type), v_threshold=np.full(out_type, layer.threshold))))
     if layer.pool > 1:
         p = np.array([layer.pool, layer.pool])
         nodes.append((f"{layer.name}.pool", nir.SumPool2d(kernel_size=p, stride=p, padding=np.zeros(2, int))))
-    return nodes
+        out_type = layer.output_shape
+    return nodes, tuple(int(v) for v in out_type)
 
 
 def network_metadata(net: Network) -> dict[str, Any]:
@@ -71,18 +96,20 @@ def network_metadata(net: Network) -> dict[str, Any]:
 
 
 def to_nir(net: Network):
-    """Build the ``nir.NIRGraph`` of a network."""
+    """Build the ``nir.NIRGraph`` of a network: each node's input type is its predecessor's output type, so
+    the graph passes the type inference of every nir version (1.0.4 to the newest tested)."""
     import nir
 
     nodes: dict[str, Any] = {"input": nir.Input(input_type={"input": np.array(net.input_shape)})}
-    edges, prev = [], "input"
-    for layer in net.layers:
-        for name, node in _layer_nodes(layer, layer.input_shape):
+    edges, prev, node_type = [], "input", tuple(net.input_shape)
+    for i, layer in enumerate(net.layers):
+        affine = all(later.kind == "linear" for later in net.layers[i:])  # the linear head
+        layer_nodes, node_type = _layer_nodes(layer, node_type, affine)
+        for name, node in layer_nodes:
             nodes[name] = node
             edges.append((prev, name))
             prev = name
-    nodes["output"] = nir.Output(output_type={"output": np.array(net.output_shape if net.layers[-1].kind != "linear"
-                                                                 else (net.layers[-1].c_out,))})
+    nodes["output"] = nir.Output(output_type={"output": np.array(node_type)})
     edges.append((prev, "output"))
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata={META_KEY: network_metadata(net)})
 

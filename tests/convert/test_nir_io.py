@@ -72,6 +72,19 @@ def test_per_neuron_thresholds_that_differ_are_refused(tmp_path):
         read_nir(tmp_path / "t.nir")
 
 
+def test_a_branch_whose_shapes_break_the_chain_is_refused(tmp_path):
+    """A NIR file lists the layers as a chain; a layer that does not take the one before's output cannot be typed."""
+    from qsnn_deploy.ir import ChipLayer, Network
+
+    a = ChipLayer("a", np.ones((4, 2, 3, 3)), (2, 8, 8), padding=1, destinations=("b", "c"))
+    b = ChipLayer("b", np.ones((6, 4, 3, 3)), (4, 8, 8), padding=1, pool=2, destinations=("output",))
+    c = ChipLayer("c", np.ones((3, 4, 3, 3)), (4, 8, 8), padding=1)
+    with pytest.raises(ConstraintError, match=r"^layer c takes input 4x8x8 but the layer before it in the file outputs "
+                                              r"6x4x4: a NIR file lists the layers as a chain"):
+        write_nir(Network((a, b, c), (2, 8, 8)), tmp_path / "branch.nir")
+    assert not list(tmp_path.iterdir())  # nothing half-written
+
+
 def test_zero_weight_share_warning_names_the_layer():
     from qsnn_deploy.convert.bundle import discretize_with_warnings
     from qsnn_deploy.ir import ChipLayer, Network
