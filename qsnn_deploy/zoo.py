@@ -16,14 +16,15 @@ A model YAML lists chip layers (each one core: conv → IAF → sum-pool) and tr
 from __future__ import annotations
 
 import difflib
+import math
 import importlib.resources
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from .errors import InputError
+from .inputs import decode_text, parse_yaml, read_bytes, short_repr
 from .ir import RESETS, conv_out_size
 
 _LAYER_KEYS = {"conv": {"type", "name", "out_channels", "kernel_size", "stride", "padding", "pool", "bias",
@@ -46,6 +47,12 @@ NEURON_PARAMS: dict[str, dict[str, float]] = {
 }
 _DECAYS = {"alpha", "beta", "alpha_rp"}  # must lie in (0, 1]
 _DEFAULT_KEYS = {"epochs", "batch_size", "lr", "time_bins"}
+# Sizes a declaration may claim (checked before anything is allocated): event coordinates are int16, and
+# MAX_WEIGHTS float32 weights are 1 GiB (all of Speck's kernel memory holds 288 Ki weights).
+MAX_SIDE = 2**15
+MAX_CHANNELS = 2**16
+MAX_INPUT_ELEMENTS = 2**26
+MAX_WEIGHTS = 2**28
 
 
 @dataclass(frozen=True)
@@ -113,16 +120,65 @@ def _layer_to_dict(layer: LayerDef) -> dict[str, Any]:
 
 
 def _unknown(keys: set, allowed: set, where: str) -> None:
-    for key in sorted(keys - allowed):
-        close = difflib.get_close_matches(key, sorted(allowed), n=1)
+    for key in sorted((k for k in keys if k not in allowed), key=str):
+        close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
         hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(sorted(allowed))}"
-        raise InputError(f"unknown key '{key}'", where=where, fix=hint)
+        raise InputError(f"unknown key {short_repr(key)}", where=where, fix=hint)
 
 
-def _int(value: Any, key: str, where: str, lo: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-        raise InputError(f"'{key}' must be an integer >= {lo}, got {value!r}", where=where)
+def _int(value: Any, key: str, where: str, lo: int = 0, hi: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < lo or (hi is not None and value > hi):
+        bound = f"in {lo}..{hi}" if hi is not None else f">= {lo}"
+        raise InputError(f"'{key}' must be an integer {bound}, got {short_repr(value)}", where=where)
     return value
+
+
+def _number(value: Any, key: str, where: str, positive: bool = False) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or (positive and value <= 0):
+        kind = "a positive number" if positive else "a finite number"
+        raise InputError(f"'{key}' must be {kind}, got {short_repr(value)}", where=where)
+    return float(value)
+
+
+def _mapping(value: Any, key: str, where: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InputError(f"'{key}' must be a mapping, got {short_repr(value)}", where=where)
+    return value
+
+
+def _check_defaults(defaults: dict, where: str) -> None:
+    for key, value in defaults.items():
+        if key == "lr":
+            _number(value, "defaults.lr", where, positive=True)
+        else:
+            _int(value, f"defaults.{key}", where, 1)
+
+
+def _check_size(spec: "ModelSpec", where: str) -> None:
+    """Refuse declarations too large to build, before any weight is allocated."""
+    c, h, w = spec.input_shape
+    if h > MAX_SIDE or w > MAX_SIDE or c * h * w > MAX_INPUT_ELEMENTS:
+        raise InputError(f"input_shape {list(spec.input_shape)} is larger than any event sensor (sides up to "
+                         f"{MAX_SIDE}, {MAX_INPUT_ELEMENTS} values per frame)", where=where)
+    for layer, (c, h, w) in zip(spec.layers, spec.layer_input_shapes()):
+        if layer.type == "linear" and h != w:
+            raise InputError(f"linear layer '{layer.name}' needs a square input, got {h}x{w}", where=where,
+                             fix="pool or crop the previous layer's output to a square")
+    weights = spec_weight_count(spec)
+    if weights > MAX_WEIGHTS:
+        raise InputError(f"the model declares {weights} weights, more than the {MAX_WEIGHTS} this tool builds",
+                         where=where, fix="check the channel counts and kernel sizes")
+
+
+def spec_weight_count(spec: "ModelSpec") -> int:
+    """How many weights the declared layers hold (what a checkpoint of the model must store)."""
+    total = 0
+    for layer, (c, h, w) in zip(spec.layers, spec.layer_input_shapes()):
+        total += layer.out_channels * c * (h * w if layer.type == "linear" else layer.kernel_size ** 2)
+    return total
 
 
 def spec_from_dict(data: Any, where: str = "model") -> ModelSpec:
@@ -136,11 +192,9 @@ def spec_from_dict(data: Any, where: str = "model") -> ModelSpec:
     shape = data["input_shape"]
     if not (isinstance(shape, list) and len(shape) == 3):
         raise InputError(f"'input_shape' must be [C, H, W], got {shape!r}", where=where)
-    shape = tuple(_int(v, "input_shape", where, 1) for v in shape)
-    neuron = data.get("neuron") or {}
-    if not isinstance(neuron, dict):
-        raise InputError("'neuron' must be a mapping", where=where)
-    if neuron.get("type", "iaf") in NEURON_PARAMS:
+    shape = tuple(_int(v, "input_shape", where, 1, MAX_SIDE) for v in shape)
+    neuron = _mapping(data.get("neuron"), "neuron", where)
+    if isinstance(neuron.get("type", "iaf"), str) and neuron.get("type", "iaf") in NEURON_PARAMS:
         _unknown(set(neuron), _NEURON_KEYS | {"type"} | set(NEURON_PARAMS[neuron.get("type", "iaf")]),
                  f"{where}: neuron")
     ntype, nparams = neuron_type_params(neuron.get("type", "iaf"),
@@ -148,22 +202,21 @@ def spec_from_dict(data: Any, where: str = "model") -> ModelSpec:
                                         f"{where}: neuron", InputError)
     reset = neuron.get("reset", "subtract")
     if reset not in RESETS:
-        raise InputError(f"unknown reset '{reset}'", where=f"{where}: neuron.reset", fix=f"use {' or '.join(RESETS)}")
-    defaults = data.get("defaults") or {}
+        raise InputError(f"unknown reset {short_repr(reset)}", where=f"{where}: neuron.reset", fix=f"use {' or '.join(RESETS)}")
+    defaults = _mapping(data.get("defaults"), "defaults", where)
     _unknown(set(defaults), _DEFAULT_KEYS, f"{where}: defaults")
-    recipe = data.get("train") or {}
-    if not isinstance(recipe, dict):
-        raise InputError("'train' must be a mapping of train options", where=where)
+    _check_defaults(defaults, where)
+    recipe = _mapping(data.get("train"), "train", where)
     _unknown(set(recipe), RECIPE_KEYS, f"{where}: train")
     for key, value in recipe.items():
         if not isinstance(value, (str, int, float, bool)):
-            raise InputError(f"train.{key} must be a single value, got {value!r}", where=where)
+            raise InputError(f"train.{key} must be a single value, got {short_repr(value)}", where=where)
     if not isinstance(data["layers"], list) or not data["layers"]:
         raise InputError("'layers' must be a non-empty list", where=where)
     layers = []
     for i, raw in enumerate(data["layers"]):
         lw = f"{where}: layers[{i}]"
-        if not isinstance(raw, dict) or raw.get("type") not in _LAYER_KEYS:
+        if not isinstance(raw, dict) or not isinstance(raw.get("type"), str) or raw["type"] not in _LAYER_KEYS:
             raise InputError("each layer needs 'type: conv' or 'type: linear'", where=lw)
         _unknown(set(raw), _LAYER_KEYS[raw["type"]], lw)
         name = str(raw.get("name", f"{raw['type']}{i}"))
@@ -172,22 +225,24 @@ def spec_from_dict(data: Any, where: str = "model") -> ModelSpec:
             raise InputError(f"'weight_bits' must be in 2..8, got {bits}", where=lw,
                              fix="Speck stores int8 weights; use 8 or fewer bits")
         if raw["type"] == "linear":
-            layers.append(LayerDef("linear", name, _int(raw.get("out_features"), "out_features", lw, 1),
+            layers.append(LayerDef("linear", name, _int(raw.get("out_features"), "out_features", lw, 1, MAX_CHANNELS),
                                    kernel_size=0, bias=bool(raw.get("bias", False)), weight_bits=bits))
         else:
-            layers.append(LayerDef("conv", name, _int(raw.get("out_channels"), "out_channels", lw, 1),
-                                   kernel_size=_int(raw.get("kernel_size", 3), "kernel_size", lw, 1),
-                                   stride=_int(raw.get("stride", 1), "stride", lw, 1),
-                                   padding=_int(raw.get("padding", 0), "padding", lw, 0),
-                                   pool=_int(raw.get("pool", 1), "pool", lw, 1), bias=bool(raw.get("bias", False)),
+            layers.append(LayerDef("conv", name, _int(raw.get("out_channels"), "out_channels", lw, 1, MAX_CHANNELS),
+                                   kernel_size=_int(raw.get("kernel_size", 3), "kernel_size", lw, 1, MAX_SIDE),
+                                   stride=_int(raw.get("stride", 1), "stride", lw, 1, MAX_SIDE),
+                                   padding=_int(raw.get("padding", 0), "padding", lw, 0, MAX_SIDE),
+                                   pool=_int(raw.get("pool", 1), "pool", lw, 1, MAX_SIDE), bias=bool(raw.get("bias", False)),
                                    weight_bits=bits))
     n_classes = _int(data.get("n_classes", layers[-1].out_channels), "n_classes", where, 1)
     spec = ModelSpec(name=str(data["name"]), input_shape=shape, n_classes=n_classes, layers=tuple(layers),
-                     threshold=float(neuron.get("threshold", 1.0)),
-                     min_v_mem=None if neuron.get("min_v_mem") is None else float(neuron["min_v_mem"]),
+                     threshold=_number(neuron.get("threshold", 1.0), "neuron.threshold", where, positive=True),
+                     min_v_mem=None if neuron.get("min_v_mem") is None
+                     else _number(neuron["min_v_mem"], "neuron.min_v_mem", where),
                      reset=reset, neuron_type=ntype, neuron_params=nparams, defaults=dict(defaults),
                      dataset=str(data.get("dataset", "digits-dvs")),
                      description=str(data.get("description", "")), recipe=dict(recipe))
+    _check_size(spec, where)
     for i, (layer, (c, h, w)) in enumerate(zip(spec.layers, spec.layer_input_shapes())):
         if layer.type == "conv" and (conv_out_size(min(h, w), layer.kernel_size, layer.stride, layer.padding)
                                      // layer.pool) < 1:
@@ -201,19 +256,19 @@ def spec_from_dict(data: Any, where: str = "model") -> ModelSpec:
 
 def neuron_type_params(ntype: Any, params: dict, where: str, error: type = InputError) -> tuple[str, dict]:
     """Validate a neuron type and its parameters → (type, parameters with defaults filled in)."""
-    if ntype not in NEURON_PARAMS:
+    if not isinstance(ntype, str) or ntype not in NEURON_PARAMS:
         close = difflib.get_close_matches(str(ntype), list(NEURON_PARAMS), n=1)
-        raise error(f"unknown neuron type '{ntype}'", where=where,
+        raise error(f"unknown neuron type {short_repr(ntype)}", where=where,
                     fix=(f"did you mean '{close[0]}'? " if close else "") + "neuron types: " + ", ".join(NEURON_PARAMS))
     allowed = NEURON_PARAMS[ntype]
     for key in params:
         if key not in allowed:
             hint = ", ".join(allowed) if allowed else "none (only threshold, min_v_mem, reset)"
-            raise error(f"neuron type '{ntype}' has no parameter '{key}'", where=where, fix=f"its parameters: {hint}")
+            raise error(f"neuron type '{ntype}' has no parameter {short_repr(key)}", where=where, fix=f"its parameters: {hint}")
     out = dict(allowed)
     for key, value in params.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise error(f"neuron parameter '{key}' must be a number, got {value!r}", where=where)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise error(f"neuron parameter '{key}' must be a finite number, got {short_repr(value)}", where=where)
         if key in _DECAYS and not 0 < value <= 1:
             raise error(f"neuron parameter '{key}' is a decay per step and must lie in (0, 1], got {value!r}",
                         where=where)
@@ -346,7 +401,7 @@ def load_spec(name_or_path: str | Path) -> ModelSpec:
         if not path.is_file():
             raise InputError(f"model file '{path}' does not exist", fix="give a path to a model YAML or a zoo name: "
                              + ", ".join(zoo_names()))
-        text, where = path.read_text(), str(path)
+        raw, where = read_bytes(path, "model file"), str(path)
     else:
         names = zoo_names()
         if text_path not in names:
@@ -354,9 +409,5 @@ def load_spec(name_or_path: str | Path) -> ModelSpec:
             raise InputError(f"unknown model '{text_path}'", fix=(f"did you mean '{close[0]}'? " if close else "")
                              + "zoo models: " + ", ".join(names))
         res = importlib.resources.files("qsnn_deploy.models") / f"{text_path}.yaml"
-        text, where = res.read_text(), f"zoo model {text_path}"
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InputError(f"not valid YAML ({exc.__class__.__name__}: {exc})", where=where) from None
-    return spec_from_dict(data, where)
+        raw, where = res.read_bytes(), f"zoo model {text_path}"
+    return spec_from_dict(parse_yaml(decode_text(raw, where, "the model file"), where, "the model file"), where)

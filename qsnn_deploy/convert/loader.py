@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import ConstraintError, InputError
+from ..errors import ConstraintError, InputError, QsnnError
+from ..inputs import name_file
 from ..ir import Network
 from .nir_import import ImportOptions
 
@@ -26,21 +27,28 @@ def load_network(path: str | Path, options: ImportOptions | None = None) -> Netw
         raise InputError(f"model file '{path}' does not exist",
                          fix="pass a checkpoint.pt, a model.nir or a bundle folder")
     if path.suffix in (".pt", ".pth"):
-        from ..train.checkpoint import load_checkpoint
-
-        model, payload = load_checkpoint(path)
-        meta = {k: payload[k] for k in ("time_bins", "duration_us", "dataset") if k in payload}
-        meta["source"] = str(path)
-        notes = checkpoint_notes(model.spec, payload, options, str(path))
-        if notes:
-            meta["import_notes"] = notes
-        return model.to_network(float(payload.get("dt_us", 1000.0)), meta)
+        try:
+            return _checkpoint_network(path, options)
+        except QsnnError as exc:
+            raise name_file(exc, str(path)) from None
     if path.suffix == ".nir":
         from .nir_io import read_nir
 
         return read_nir(path, options)
     raise InputError(f"'{path}' is neither a checkpoint (.pt) nor a NIR file (.nir)",
                      fix="pass a checkpoint.pt, a model.nir or a bundle folder")
+
+
+def _checkpoint_network(path: Path, options: ImportOptions | None) -> Network:
+    from ..train.checkpoint import load_checkpoint
+
+    model, payload = load_checkpoint(path)
+    meta = {k: payload[k] for k in ("time_bins", "duration_us", "dataset") if k in payload}
+    meta["source"] = str(path)
+    notes = checkpoint_notes(model.spec, payload, options, str(path))
+    if notes:
+        meta["import_notes"] = notes
+    return model.to_network(float(payload.get("dt_us", 1000.0)), meta)
 
 
 def checkpoint_notes(spec, payload: dict, options: ImportOptions | None, where: str) -> list[str]:

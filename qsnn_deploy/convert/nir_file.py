@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..inputs import short_repr
 
 
 @dataclass
@@ -37,74 +38,183 @@ class RawGraph:
     version: str | None = None  # nir version that wrote the file; None for a graph made in memory
 
 
-def _text(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.decode("utf8")
-    if isinstance(value, np.ndarray) and value.dtype.kind in ("S", "O") and value.ndim == 0:
-        return _text(value[()])
-    return value
+# Bounds on what reading a file may build, checked before anything is read (a damaged or hostile file may
+# claim anything): the depth of nested groups, the number of HDF5 objects, the bytes of all datasets, and
+# how much a compressed dataset may expand (gzip at its best is ~1000:1).
+MAX_DEPTH = 32
+MAX_OBJECTS = 100_000
+MAX_TOTAL_BYTES = 2**30
+MAX_EXPANSION = 1100
 
 
-def _h5_to_dict(group) -> dict[str, Any]:
+class _Budget:
+    """What has been read from one file so far, against the bounds above."""
+
+    def __init__(self, where: str):
+        self.where, self.objects, self.bytes = where, 0, 0
+        self.seen: set = set()
+
+    def refuse(self, what: str, at: str) -> InputError:
+        return InputError(f"'{self.where}' is not a NIR file this reader accepts: {what}", where=f"HDF5 object '{at}'",
+                          fix="the file may be damaged; export it again with nir.write")
+
+
+def _dataset_value(item, name: str, budget: _Budget) -> Any:
+    """The value of one HDF5 dataset: numbers, or text (decoded as UTF-8)."""
     import h5py
 
+    if item.external or item.is_virtual:
+        raise budget.refuse("a dataset that reads from other files", name)
+    dtype = item.dtype
+    text = dtype.kind == "S" or (dtype.kind == "O" and h5py.check_string_dtype(dtype) is not None)
+    if not text and dtype.kind not in "biuf":
+        raise budget.refuse(f"a dataset of type {dtype} (NIR stores numbers and text)", name)
+    claimed = int(item.size) * (dtype.itemsize if dtype.kind != "O" else 16)
+    stored = int(item.id.get_storage_size())
+    if claimed > max(4096, MAX_EXPANSION * stored) or budget.bytes + claimed > MAX_TOTAL_BYTES:
+        raise budget.refuse(f"a dataset of shape {item.shape} claims {claimed} bytes from {stored} stored", name)
+    budget.bytes += claimed
+    value = item[()]
+    if not text:
+        return value
+    try:
+        if isinstance(value, bytes):
+            return value.decode("utf-8")
+        return np.array([v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in np.ravel(value)],
+                        dtype=object).reshape(np.shape(value))
+    except UnicodeDecodeError:
+        raise budget.refuse("text that is not UTF-8", name) from None
+
+
+def _h5_to_dict(group, budget: _Budget, depth: int = 0) -> dict[str, Any]:
+    """The tree under an HDF5 group as nested dicts; only hard links, groups and plain datasets."""
+    import h5py
+
+    if depth > MAX_DEPTH:
+        raise budget.refuse(f"groups nested more than {MAX_DEPTH} deep", group.name)
     out: dict[str, Any] = {}
-    for key, item in group.items():
-        out[key] = _h5_to_dict(item) if isinstance(item, h5py.Group) else _text(item[()])
+    for key in group.keys():
+        name = f"{group.name.rstrip('/')}/{key}"
+        if not isinstance(group.get(key, getlink=True), h5py.HardLink):
+            raise budget.refuse("a soft or external link", name)
+        item = group.get(key)
+        budget.objects += 1
+        if budget.objects > MAX_OBJECTS or item is None:
+            raise budget.refuse("too many objects" if item is not None else "a link to nothing", name)
+        if isinstance(item, h5py.Group):
+            addr = h5py.h5o.get_info(item.id).addr
+            if addr in budget.seen:
+                raise budget.refuse("a group linked twice (a cycle)", name)
+            budget.seen.add(addr)
+            out[str(key)] = _h5_to_dict(item, budget, depth + 1)
+        elif isinstance(item, h5py.Dataset):
+            out[str(key)] = _dataset_value(item, name, budget)
+        else:
+            raise budget.refuse(f"a {type(item).__name__} where NIR stores a group or a dataset", name)
     return out
 
 
 def _edges(value: Any, where: str) -> list[tuple[str, str]]:
+    if isinstance(value, dict):
+        raise InputError("'edges' is a group, not a list of node-name pairs", where=where)
     arr = np.asarray(value, dtype=object)
     if arr.size == 0:
         return []
     if arr.ndim != 2 or arr.shape[1] != 2:
         raise InputError(f"edges must be pairs of node names, got an array of shape {arr.shape}", where=where)
-    return [(str(_text(a)), str(_text(b))) for a, b in arr]
+    if not all(isinstance(v, str) for v in arr.ravel()):
+        raise InputError("edges must be pairs of node names (text)", where=where)
+    return [(str(a), str(b)) for a, b in arr]
 
 
-def _node_from_dict(name: str, data: dict[str, Any], where: str) -> RawNode:
+_PORT_FIELDS = ("input_type", "output_type")
+
+
+def _fields(name: str, data: dict[str, Any], where: str) -> dict[str, Any]:
+    """A node's fields, each numbers or text: what the importer can judge (a group where NIR has an array,
+    an object array, a complex number are refused here, naming the field)."""
+    fields: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and key in _PORT_FIELDS and len(value) == 1:
+            value = next(iter(value.values()))  # nir's {port: shape}, as one shape
+        ok = isinstance(value, str) or (isinstance(value, (np.ndarray, np.generic))
+                                        and np.asarray(value).dtype.kind in "biuf")
+        if not ok:
+            raise InputError(f"field '{key}' of node '{name}' is {type(value).__name__}, not numbers or text",
+                             where=f"{where}, node {name}", fix="the file is damaged or not a NIR graph")
+        fields[str(key)] = value
+    return fields
+
+
+def _node_from_dict(name: str, data: Any, where: str, depth: int = 0) -> RawNode:
+    if not isinstance(data, dict):
+        raise InputError(f"node '{name}' is not a group of fields", where=where,
+                         fix="the file is not a NIR graph, or it is damaged")
     if "type" not in data:
         raise InputError(f"node '{name}' has no 'type' field", where=where,
                          fix="the file is not a NIR graph, or it is damaged")
     data = dict(data)
-    kind = str(_text(data.pop("type")))
-    meta = data.pop("metadata", {}) or {}
+    kind = data.pop("type")
+    if not isinstance(kind, str):
+        raise InputError(f"the type of node '{name}' is not text", where=where,
+                         fix="the file is not a NIR graph, or it is damaged")
+    meta = data.pop("metadata", {})
+    if meta is not None and not isinstance(meta, dict):
+        raise InputError(f"the metadata of node '{name}' is not a group", where=where)
     if kind == "NIRGraph":
-        return RawNode(name, kind, {}, meta, _graph_from_dict(data, f"{where}, node {name}"))
-    return RawNode(name, kind, data, meta)
+        return RawNode(name, kind, {}, meta or {}, _graph_from_dict(data, f"{where}, node {name}", depth=depth + 1))
+    return RawNode(name, kind, _fields(name, data, where), meta or {})
 
 
-def _graph_from_dict(data: dict[str, Any], where: str, version: str | None = None) -> RawGraph:
+def _graph_from_dict(data: dict[str, Any], where: str, version: str | None = None, depth: int = 0) -> RawGraph:
+    if depth > MAX_DEPTH:
+        raise InputError(f"subgraphs nested more than {MAX_DEPTH} deep", where=where)
     if "nodes" not in data or "edges" not in data:
         raise InputError("the graph has no 'nodes' or no 'edges'", where=where,
                          fix="the file is not a NIR graph, or it is damaged")
-    nodes = {str(k): _node_from_dict(str(k), v, where) for k, v in data["nodes"].items()}
-    meta = data.get("metadata", {}) or {}
-    return RawGraph(nodes, _edges(data["edges"], where), meta, version)
+    if not isinstance(data["nodes"], dict):
+        raise InputError("'nodes' is not a group of nodes", where=where, fix="the file is damaged; export it again")
+    nodes = {str(k): _node_from_dict(str(k), v, where, depth) for k, v in data["nodes"].items()}
+    meta = data.get("metadata", {})
+    if meta is not None and not isinstance(meta, dict):
+        raise InputError("the graph's metadata is not a group", where=where)
+    return RawGraph(nodes, _edges(data["edges"], where), meta or {}, version)
+
+
+# What h5py raises on bytes that are not (intact) HDF5: its C library's errors surface as OSError,
+# KeyError, ValueError, RuntimeError and TypeError, by the call that meets the damage.
+_H5_ERRORS = (OSError, KeyError, ValueError, RuntimeError, TypeError, IndexError, OverflowError, MemoryError)
 
 
 def read_nir_file(path: str | Path) -> RawGraph:
-    """The graph of a NIR file written by any nir 1.x; a missing or damaged file is an InputError."""
+    """The graph of a NIR file written by any nir 1.x; a missing, damaged or oversized file is an InputError."""
     import h5py
 
     path = Path(path)
     if not path.is_file():
         raise InputError(f"NIR file '{path}' does not exist", fix="check the path, or run `qsnn-deploy convert` first")
+    budget = _Budget(str(path))
     try:
         with h5py.File(path, "r") as f:
-            if "node" not in f:
+            if "node" not in f or not isinstance(f.get("node", getlink=True), h5py.HardLink) \
+                    or not isinstance(f["node"], h5py.Group):
                 raise InputError(f"'{path}' is an HDF5 file without a 'node' group, so not a NIR graph",
                                  fix="export the model with nir.write or qsnn-deploy")
-            version = str(_text(f["version"][()])) if "version" in f else None
-            data = _h5_to_dict(f["node"])
+            version = None
+            if "version" in f:
+                item = f.get("version")
+                version = _dataset_value(item, "/version", budget) if isinstance(item, h5py.Dataset) else None
+                if not isinstance(version, str):
+                    raise budget.refuse("a version that is not text", "/version")
+            data = _h5_to_dict(f["node"], budget)
     except InputError:
         raise
-    except (OSError, KeyError, ValueError) as exc:  # h5py raises these for non-HDF5 or truncated files
+    except _H5_ERRORS as exc:
         raise InputError(f"'{path}' is not a readable NIR file ({type(exc).__name__}: {exc})",
                          fix="the file may be truncated or not HDF5; export it again") from None
-    if str(_text(data.get("type", "NIRGraph"))) != "NIRGraph":
-        raise InputError(f"'{path}' holds a single {_text(data.get('type'))} node, not a graph",
+    kind = data.get("type", "NIRGraph")
+    if kind != "NIRGraph":
+        raise InputError(f"'{path}' holds a single {short_repr(kind)} node, not a graph",
                          fix="export the whole model as a NIRGraph")
     data.pop("type", None)
     return _graph_from_dict(data, str(path), version)

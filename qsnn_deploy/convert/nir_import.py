@@ -16,13 +16,15 @@ from typing import Any
 import numpy as np
 
 from .. import SCHEMA_VERSION
-from ..errors import ConstraintError, InputError
+from ..errors import ConstraintError, InputError, QsnnError
+from ..inputs import name_file, short_repr
 from ..ir import RESETS, Network
 from .nir_file import RawGraph, RawNode
 from .ops import Assembled, Flatten, Neurons, Op, Pool, Synapse, assemble
 
 META_KEY = "qsnn_deploy"
 NEWEST_KNOWN_NIR = "1.0.8"
+MAX_DIM = 2**20  # no shape, stride or padding of a chip network comes near this; larger is damage
 
 _COMMON = {"input_type", "output_type"}
 KNOWN_FIELDS: dict[str, set[str]] = {
@@ -70,9 +72,26 @@ def _arr(node: RawNode, key: str) -> np.ndarray:
         raise InputError(f"node '{node.name}' ({node.type}) has no '{key}' field", where=f"node {node.name}",
                          fix="export the graph again; the file is incomplete")
     try:
-        return np.asarray(node.fields[key], dtype=np.float64)
+        arr = np.asarray(node.fields[key], dtype=np.float64)
     except (TypeError, ValueError):
         raise InputError(f"field '{key}' of node '{node.name}' is not numeric", where=f"node {node.name}") from None
+    if not np.all(np.isfinite(arr)):
+        raise InputError(f"field '{key}' of node '{node.name}' holds NaN or infinite values", where=f"node {node.name}",
+                         fix="the file is damaged, or the model diverged in training")
+    return arr
+
+
+def _ints(node: RawNode, key: str, value: Any = None) -> tuple[int, ...]:
+    """Integer values of a field (shape, stride, ...): finite whole numbers of a sane size, else an InputError."""
+    raw = node.fields.get(key) if value is None else value
+    try:
+        arr = np.asarray(raw, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        arr = np.asarray([np.nan])
+    if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)) or np.any(np.abs(arr) > MAX_DIM):
+        raise InputError(f"field '{key}' of node '{node.name}' is {short_repr(raw)}, not whole numbers up to {MAX_DIM}",
+                         where=f"node {node.name}", fix="the file is damaged; export it again")
+    return tuple(int(v) for v in arr)
 
 
 def _uniform(node: RawNode, key: str, what: str) -> float:
@@ -90,7 +109,7 @@ def _pair(node: RawNode, key: str, default: int) -> int:
     raw = node.fields.get(key, default)
     if isinstance(raw, str):
         raise InputError(f"field '{key}' of node '{node.name}' is '{raw}'", where=f"node {node.name}")
-    vals = np.asarray(raw).ravel().astype(int)
+    vals = np.asarray(_ints(node, key, raw))
     if vals.size == 0 or len(set(vals.tolist())) != 1:
         raise ConstraintError(f"'{key}' of '{node.name}' differs between height and width ({vals.tolist()}); "
                               "Speck needs the same value in x and y", where=f"node {node.name}")
@@ -204,7 +223,7 @@ def _input_shape(graph: RawGraph, order: list[str], options: ImportOptions, meta
     if "input_shape" in meta:
         return tuple(int(v) for v in meta["input_shape"])
     node = graph.nodes[order[0]]
-    shape = np.asarray(node.fields.get("shape", []), dtype=float).ravel()
+    shape = np.asarray(_ints(node, "shape") if "shape" in node.fields else ())
     if shape.size and np.all(shape >= 1):
         dims = tuple(int(v) for v in shape)
         if len(dims) == 4 and dims[0] == 1:
@@ -214,11 +233,11 @@ def _input_shape(graph: RawGraph, order: list[str], options: ImportOptions, meta
     for name in order[1:]:  # infer from the first node that tells
         n = graph.nodes[name]
         if n.type == "Conv2d" and "input_shape" in n.fields:
-            hw = np.asarray(n.fields["input_shape"]).ravel()
-            if hw.size == 2:
+            hw = _ints(n, "input_shape")
+            if len(hw) == 2:
                 return (int(_arr(n, "weight").shape[1]), int(hw[0]), int(hw[1]))
         if n.type == "Flatten" and "input_type" in n.fields:
-            dims = tuple(int(v) for v in np.asarray(n.fields["input_type"]).ravel())
+            dims = _ints(n, "input_type")
             if len(dims) == 3:
                 return dims
         if n.type in ("Affine", "Linear"):
@@ -256,7 +275,7 @@ class _Translator:
         if node.type == "Conv2d":
             if weight.ndim != 4:
                 raise InputError(f"Conv2d weight must have 4 dims, got shape {weight.shape}", where=f"node {node.name}")
-            if _pair(node, "dilation", 1) != 1 or int(np.asarray(node.fields.get("groups", 1)).ravel()[0]) != 1:
+            if _pair(node, "dilation", 1) != 1 or _pair(node, "groups", 1) != 1:
                 raise ConstraintError(f"'{node.name}' is a dilated or grouped convolution; Speck runs plain ones",
                                       where=f"node {node.name}", fix="use dilation 1 and groups 1")
             padding = node.fields.get("padding", 0)
@@ -270,7 +289,7 @@ class _Translator:
                                           where=f"node {node.name}", fix="use an integer padding")
                 node = RawNode(node.name, node.type, {**node.fields, "padding": padding}, node.metadata)
             declared = node.fields.get("input_shape")
-            declared = None if declared is None else tuple(int(v) for v in np.asarray(declared).ravel())
+            declared = None if declared is None else _ints(node, "input_shape")
             return Synapse(base, weight, bias, _pair(node, "stride", 1), _pair(node, "padding", 0),
                            declared_input=declared if declared and len(declared) == 2 else None)
         if weight.ndim != 2:
@@ -354,13 +373,61 @@ class _Translator:
         if node.type in ("SumPool2d", "AvgPool2d"):
             return self.pool(node)
         declared = node.fields.get("input_type")
-        return Flatten(node.name, None if declared is None else tuple(int(v) for v in np.asarray(declared).ravel()))
+        return Flatten(node.name, None if declared is None else _ints(node, "input_type"))
+
+
+def _check_meta(meta: Any, where: str) -> None:
+    """The types of what our own files carry in ``metadata.qsnn_deploy`` (a damaged file may hold anything)."""
+    def bad(key: str, value: Any) -> InputError:
+        return InputError(f"metadata '{META_KEY}{'.' + key if key else ''}' is {short_repr(value)}", where=where,
+                          fix="the file is damaged or was edited by hand; convert the model again")
+
+    def number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and bool(np.isfinite(v))
+
+    def whole(v: Any) -> bool:
+        return number(v) and float(v).is_integer() and abs(v) <= MAX_DIM
+
+    def json_text(v: Any, kind: type) -> bool:
+        try:
+            return isinstance(v, str) and isinstance(json.loads(v), kind)
+        except ValueError:
+            return False
+
+    if not isinstance(meta, dict):
+        raise bad("", meta)
+    top = {"schema_version": whole, "dt_us": lambda v: number(v) and v > 0,
+           "input_shape": lambda v: isinstance(v, list) and len(v) in (1, 3) and all(whole(x) and x >= 1 for x in v),
+           "extra": lambda v: json_text(v, dict), "layers": lambda v: isinstance(v, dict),
+           "unsupported": lambda v: json_text(v, list) and all(isinstance(p, list) for p in json.loads(v))}
+    per_layer = {"scale": lambda v: number(v) and v > 0, "pool": lambda v: whole(v) and v >= 1,
+                 "neuron": lambda v: isinstance(v, str), "kind": lambda v: v in ("conv", "linear"),
+                 "destinations": lambda v: json_text(v, list) and all(isinstance(d, str) for d in json.loads(v)),
+                 "weight_bits": whole, "reset": lambda v: v in RESETS, "min_v_mem": number,
+                 "has_bias": lambda v: whole(v) or isinstance(v, bool)}
+    for key, ok in top.items():
+        if key in meta and not ok(meta[key]):
+            raise bad(key, meta[key])
+    for name, entry in meta.get("layers", {}).items():
+        if not isinstance(entry, dict):
+            raise bad(f"layers.{name}", entry)
+        for key, ok in per_layer.items():
+            if key in entry and not ok(entry[key]):
+                raise bad(f"layers.{name}.{key}", entry[key])
 
 
 def network_from_raw(graph: RawGraph, options: ImportOptions | None = None, where: str = "NIR graph") -> Assembled:
-    """Normalise a NIR graph into a chip network; the notes say what was changed."""
+    """Normalise a NIR graph into a chip network; the notes say what was changed. Every error names ``where``."""
+    try:
+        return _network_from_raw(graph, options, where)
+    except QsnnError as exc:
+        raise name_file(exc, where) from None
+
+
+def _network_from_raw(graph: RawGraph, options: ImportOptions | None, where: str) -> Assembled:
     options = options or ImportOptions()
     meta = _meta_value((graph.metadata or {}).get(META_KEY, {}))
+    _check_meta(meta, where)
     if meta:
         version = int(meta.get("schema_version", 0))
         if version > SCHEMA_VERSION or version < 1:

@@ -6,6 +6,9 @@ Events follow tonic's convention: a 1-D structured array with fields ``x, y, t, 
 
 from __future__ import annotations
 
+import math
+import struct
+import tokenize
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,6 +153,28 @@ class EventInput:
             raise ValueError(f"inconsistent EventInput(kind={self.kind!r})")
 
 
+def _check_npy_header(path: Path) -> None:
+    """Refuse a ``.npy`` whose header is unreadable or claims more data than the file holds, before any
+    array is allocated (a damaged header can claim a billion events)."""
+    fmt = np.lib.format
+    try:
+        with open(path, "rb") as f:
+            version = fmt.read_magic(f)
+            read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+            shape, _, dtype = read_header(f)
+            offset = f.tell()
+    except (ValueError, SyntaxError, TypeError, KeyError, OverflowError, EOFError, OSError, struct.error,
+            tokenize.TokenError, RecursionError, MemoryError) as exc:  # numpy parses the header as Python literals
+        raise InputError(f"The file could not be read as a .npy array; it may be truncated or corrupt (its header: "
+                         f"{type(exc).__name__}: {exc})", str(path), "re-save it with np.save(path, array)") from None
+    claimed = math.prod(shape) * dtype.itemsize
+    available = path.stat().st_size - offset
+    if not dtype.hasobject and claimed > available:
+        raise InputError(f"The file could not be read as a .npy array; it may be truncated or corrupt (its header "
+                         f"claims shape {shape}, {claimed} bytes, and {available} follow it)", str(path),
+                         "re-save it with np.save(path, array)")
+
+
 def _load_npy(path: Path) -> np.ndarray:
     try:
         with open(path, "rb") as f:
@@ -170,6 +195,7 @@ def _load_npy(path: Path) -> np.ndarray:
             str(path),
             "re-save it with np.save(path, array)",
         )
+    _check_npy_header(path)
     try:
         return np.load(path, allow_pickle=False)
     except ValueError as exc:

@@ -38,6 +38,7 @@ Formats (by suffix, :func:`read_recording` dispatches):
 
 from __future__ import annotations
 
+import io
 import struct
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -125,6 +126,8 @@ def read_nmnist_bin(path: str | Path) -> np.ndarray:
 # --------------------------------------------------------------------------- AEDAT 4
 
 AEDAT4_MAGIC = b"#!AER-DAT4.0\r\n"
+AEDAT4_MAX_PACKET = 2**26  # bytes of one decompressed packet (DV writes packets of a few thousand events)
+AEDAT4_MAX_EVENTS = 2**27  # events of one recording read at once (2 GiB as 16-byte flatbuffer events)
 _AEDAT4_COMPRESSION = {0: "NONE", 1: "LZ4", 2: "LZ4_HIGH", 3: "ZSTD", 4: "ZSTD_HIGH"}
 _FB_EVENT = np.dtype({"names": ["t", "x", "y", "on"], "formats": ["<i8", "<i2", "<i2", "u1"],
                       "offsets": [0, 8, 10, 12], "itemsize": 16})
@@ -242,7 +245,14 @@ def _decompressor(kind: str, path: Path):
                 "pip install lz4, or export the recording uncompressed (DV: compression NONE) "
                 "or as a .npy structured array",
             ) from None
-        return lz4.frame.decompress
+        def unlz4(b: bytes) -> bytes:
+            d = lz4.frame.LZ4FrameDecompressor()
+            out = d.decompress(b, max_length=AEDAT4_MAX_PACKET + 1)
+            if len(out) <= AEDAT4_MAX_PACKET and not d.eof:
+                raise ValueError("the LZ4 frame is incomplete")
+            return out
+
+        return unlz4
     if kind.startswith("ZSTD"):
         try:
             import zstandard  # type: ignore[import-not-found]
@@ -254,8 +264,8 @@ def _decompressor(kind: str, path: Path):
                 "NONE) or as a .npy structured array",
             ) from None
 
-        def unzstd(b: bytes) -> bytes:
-            return zstandard.ZstdDecompressor().decompressobj().decompress(b)
+        def unzstd(b: bytes) -> bytes:  # read at most the cap: a small packet can claim gigabytes
+            return zstandard.ZstdDecompressor().stream_reader(io.BytesIO(b)).read(AEDAT4_MAX_PACKET + 1)
 
         return unzstd
     raise AssertionError(kind)
@@ -288,6 +298,7 @@ def read_aedat4(path: str | Path) -> np.ndarray:
     pos = len(AEDAT4_MAGIC) + 4 + len(header)
     end = data_table if 0 < data_table <= len(raw) else len(raw)
     chunks: dict[int, list[np.ndarray]] = {}
+    total = expanded = 0
     while pos < end:
         if pos + 8 > end:
             raise InputError(f"The AEDAT4 file is truncated (a packet header at byte {pos} is cut off)",
@@ -307,6 +318,10 @@ def read_aedat4(path: str | Path) -> np.ndarray:
         except Exception as exc:  # noqa: BLE001 - codec errors vary by package
             raise InputError(f"An AEDAT4 packet could not be decompressed ({type(exc).__name__}: {exc})",
                              _where(path), _FIX_RESAVE) from None
+        expanded += len(data)
+        if len(data) > AEDAT4_MAX_PACKET or expanded > AEDAT4_MAX_EVENTS * _FB_EVENT.itemsize:
+            raise InputError(f"An AEDAT4 packet at byte {pos - 8 - size} expands to more than {AEDAT4_MAX_PACKET} "
+                             "bytes, or the packets together to more than can be read at once; the file is corrupt", _where(path), _FIX_RESAVE)
         try:
             fb, packet, ident = _size_prefixed_root(data)
             if ident != b"EVTS":
@@ -320,6 +335,10 @@ def read_aedat4(path: str | Path) -> np.ndarray:
         if vec is None:
             continue
         start, n = vec
+        total += n
+        if total > AEDAT4_MAX_EVENTS:
+            raise InputError(f"The AEDAT4 recording holds more than {AEDAT4_MAX_EVENTS} events, more than is read "
+                             "at once", _where(path), "cut the recording into shorter files")
         chunks.setdefault(sid, []).append(np.frombuffer(fb, _FB_EVENT, count=n, offset=start))
     if not chunks:
         raise _no_events(path, " (no polarity-event packets)")

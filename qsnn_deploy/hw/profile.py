@@ -24,9 +24,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
-import yaml
-
 from ..errors import InputError
+from ..inputs import decode_text, parse_yaml, read_bytes
 
 PROFILE_SCHEMA_VERSION = 1
 PROFILE_PACKAGE = "qsnn_deploy.hw_profiles"
@@ -290,17 +289,13 @@ def list_profiles() -> list[str]:
     return sorted(p.name[: -len(".yaml")] for p in _package_dir().iterdir() if p.name.endswith(".yaml"))
 
 
-def _parse(text: str, file: str) -> Profile:
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{file}, line {mark.line + 1}" if mark is not None else file
-        raise InputError(f"hardware profile is not valid YAML: {getattr(e, 'problem', None) or e}", where=where,
-                         fix="check the indentation and quoting near that line") from None
+def _parse(raw: bytes, file: str) -> Profile:
+    """A profile from the bytes of its YAML file: not UTF-8, not YAML or not a profile is an InputError naming it."""
+    what = "hardware profile"
+    doc = parse_yaml(decode_text(raw, file, what), file, what)
     from .schema import profile_from_dict  # the schema module imports this one
 
-    return profile_from_dict(raw, file)
+    return profile_from_dict(doc, file)
 
 
 def _looks_like_path(target: str) -> bool:
@@ -314,12 +309,12 @@ def load_profile(name_or_path: str | os.PathLike) -> Profile:
         if not path.is_file():
             raise InputError("hardware profile file not found", where=str(path),
                              fix=f"check the path, or use a packaged profile: {', '.join(list_profiles())}")
-        return _parse(path.read_text(encoding="utf-8"), str(path))
+        return _parse(read_bytes(path, "hardware profile file"), str(path))
     name = str(name_or_path)
     known = list_profiles()
     if name in known:
         res = _package_dir().joinpath(f"{name}.yaml")
-        return _parse(res.read_text(encoding="utf-8"), str(res))
+        return _parse(res.read_bytes(), str(res))
     for other in known:
         prof = load_profile(other)
         if name in prof.aliases:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..errors import InputError
+from ..inputs import short_repr
 from .profile import (ARCHITECTURES, PROFILE_SCHEMA_VERSION, QUANTITY_KEYS, Core, LayerConstraints, NeuroCores, Profile,
                       Quantity, is_number, suggest)
 
@@ -39,33 +40,33 @@ def _any(v: Any) -> None:
 
 def _pos_int(v: Any) -> None:
     if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ValueError(f"expected a positive integer, got {v!r}")
+        raise ValueError(f"expected a positive integer, got {short_repr(v)}")
 
 
 def _nonneg_number(v: Any) -> None:
     if not is_number(v) or v < 0:
-        raise ValueError(f"expected a non-negative number, got {v!r}")
+        raise ValueError(f"expected a non-negative number, got {short_repr(v)}")
 
 
 def _bool(v: Any) -> None:
     if not isinstance(v, bool):
-        raise ValueError(f"expected true or false, got {v!r}")
+        raise ValueError(f"expected true or false, got {short_repr(v)}")
 
 
 def _pos_int_list(v: Any) -> None:
     if not isinstance(v, tuple) or any(isinstance(x, bool) or not isinstance(x, int) or x < 1 for x in v):
-        raise ValueError(f"expected a list of positive integers, got {v!r}")
+        raise ValueError(f"expected a list of positive integers, got {short_repr(v)}")
 
 
 def _nonneg_int_list(v: Any) -> None:
     if not isinstance(v, tuple) or any(isinstance(x, bool) or not isinstance(x, int) or x < 0 for x in v):
-        raise ValueError(f"expected a list of non-negative integers, got {v!r}")
+        raise ValueError(f"expected a list of non-negative integers, got {short_repr(v)}")
 
 
 def _pos_number_or_list(v: Any) -> None:
     vals = v if isinstance(v, tuple) else (v,)
     if any(not is_number(x) or x <= 0 for x in vals):
-        raise ValueError(f"expected a positive number or a list of them, got {v!r}")
+        raise ValueError(f"expected a positive number or a list of them, got {short_repr(v)}")
 
 
 def _int_range(v: Any) -> None:
@@ -82,13 +83,13 @@ def _size2(v: Any) -> None:
 
 def _str(v: Any) -> str:
     if not isinstance(v, str):
-        raise ValueError(f"expected text, got {v!r}")
+        raise ValueError(f"expected text, got {short_repr(v)}")
     return v
 
 
 def _str_list(v: Any) -> tuple[str, ...]:
     if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-        raise ValueError(f"expected a list of names, got {v!r}")
+        raise ValueError(f"expected a list of names, got {short_repr(v)}")
     return tuple(v)
 
 
@@ -101,14 +102,14 @@ def _str_map(v: Any) -> dict[str, str]:
 def _architecture(v: Any) -> str:
     if v not in ARCHITECTURES:
         near = suggest(str(v), ARCHITECTURES)
-        raise ValueError(f"unknown architecture {v!r} (known: {', '.join(ARCHITECTURES)})"
+        raise ValueError(f"unknown architecture {short_repr(v)} (known: {', '.join(ARCHITECTURES)})"
                          + (f"; did you mean '{near}'?" if near else ""))
     return v
 
 
 def _version(v: Any) -> int:
     if isinstance(v, bool) or not isinstance(v, int):
-        raise ValueError(f"expected an integer, got {v!r}")
+        raise ValueError(f"expected an integer, got {short_repr(v)}")
     return v
 
 
@@ -172,12 +173,23 @@ def _check_keys(raw: dict, allowed, file: str, prefix: str) -> None:
 
 def _quantity(raw: Any, leaf: _Q, file: str, key: str) -> Quantity:
     if not isinstance(raw, dict):
-        raise _err(file, key, f"expected a mapping {{value, unit, source, confidence}}, got {raw!r}",
+        raise _err(file, key, f"expected a mapping {{value, unit, source, confidence}}, got {short_repr(raw)}",
                    fix="write every number as {value: ..., unit: ..., source: ..., confidence: ...}")
     _check_keys(raw, QUANTITY_KEYS, file, key + ".")
     for k in ("value", "source", "confidence"):
         if k not in raw:
             raise _err(file, f"{key}.{k}", f"missing '{k}'", fix="every number needs value, source and confidence")
+    for k in ("unit", "source", "confidence", "note"):
+        if k in raw and not isinstance(raw[k], str):
+            raise _err(file, f"{key}.{k}", f"expected text, got {short_repr(raw[k])}")
+    value = raw["value"]
+    if isinstance(value, list) and not all(is_number(x) for x in value):
+        raise _err(file, f"{key}.value", f"expected a number or a list of numbers, got {short_repr(value)}")
+    if not isinstance(value, (bool, int, float, str, list)):
+        raise _err(file, f"{key}.value", f"expected a number, a boolean or a list of numbers, got {short_repr(value)}")
+    rng = raw.get("range")
+    if rng is not None and not (isinstance(rng, list) and len(rng) == 2 and all(is_number(x) for x in rng)):
+        raise _err(file, f"{key}.range", f"expected [low, high], got {short_repr(rng)}")
     try:
         q = Quantity(value=raw["value"], unit=raw.get("unit", ""), source=raw["source"],
                      confidence=raw["confidence"], note=raw.get("note", ""), range=raw.get("range"))
@@ -191,7 +203,7 @@ def _quantity(raw: Any, leaf: _Q, file: str, key: str) -> Quantity:
 
 def _walk(raw: Any, schema: dict, file: str, prefix: str, out: dict) -> None:
     if not isinstance(raw, dict):
-        raise _err(file, prefix.rstrip(".") or "<top level>", f"expected a mapping, got {raw!r}")
+        raise _err(file, prefix.rstrip(".") or "<top level>", f"expected a mapping, got {short_repr(raw)}")
     if "*" not in schema:
         _check_keys(raw, list(schema), file, prefix)
     for k, v in raw.items():
