@@ -5,11 +5,13 @@ from __future__ import annotations
 import click
 
 from .common import emit_json, import_options, log, nir_import_options
+from .target_option import TARGET_HELP, resolve_one
 
 
 @click.command(epilog="""\b
 Examples:
   qsnn-deploy convert runs/r1/checkpoint.pt --target speck2f --out bundles/r1
+  qsnn-deploy convert runs/r1/checkpoint.pt --target speck          # the Speck family: speck2f
   qsnn-deploy convert exported.nir --input-shape 2,34,34 --out bundles/ext
   qsnn-deploy convert snntorch.nir --approximate-leak --out bundles/lif
   qsnn-deploy convert runs/r1/checkpoint.pt --format onnx --out bundles/r1 --force
@@ -24,7 +26,7 @@ with --format onnx also OUT/model.onnx (one inference = one time bin, membrane s
 Exit 3: the file is unreadable or inconsistent; exit 4: Speck cannot run the model. Nothing is
 written on failure.""")
 @click.argument("model", type=click.Path())
-@click.option("--target", default="speck2f", show_default=True, help="profile name or path to a profile YAML")
+@click.option("--target", default="speck2f", show_default=True, callback=resolve_one, help=TARGET_HELP)
 @click.option("--out", default="bundle", show_default=True, type=click.Path(file_okay=False))
 @click.option("--force", "--overwrite", "force", is_flag=True, help="replace an existing bundle folder")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "onnx"]), default="text", show_default=True,

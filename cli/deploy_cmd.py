@@ -7,6 +7,7 @@ import sys
 import click
 
 from .common import emit_json, import_options, log, nir_import_options, quiet_option
+from .target_option import resolve_deploy
 
 CHIP_ONLY = ("export_config", "dry_run", "measure_power", "list_devices", "monitor_all")
 EMULATOR_ONLY = ("save_events", "monitor", "plot", "sensor_pool", "roi", "merge_polarity", "flip_x", "flip_y")
@@ -32,8 +33,9 @@ timestamps) or a spike-count raster (T, C, H, W) / (N, T, C, H, W).
 A chip target needs SynSense's real samna driver (`qsnn-deploy doctor` checks); without it,
 --export-config and --dry-run still work and everything else exits 5 at once.""")
 @click.argument("model", type=click.Path(), required=False)
-@click.option("--target", default="emulator", show_default=True,
-              help="emulator, or a chip (speck2f, speck2e) through the samna driver")
+@click.option("--target", default="emulator", show_default=True, callback=resolve_deploy,
+              help="emulator, or a chip through the samna driver: speck2f, speck2e, the family speck (speck2f) or "
+                   "samna's board names (speck2fdevkit, speck2fmodule, speck2edevkit)")
 @click.option("--input", "input_file", type=click.Path(), help="event or raster .npy file to run")
 @click.option("--dataset", help="dataset to evaluate (default: the one the model was trained on); real data is cut "
               "to the training window and pooled to the model's input")

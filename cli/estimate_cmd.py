@@ -7,6 +7,7 @@ import sys
 import click
 
 from .common import import_options, log, nir_import_options
+from .target_option import TARGET_HELP, resolve_many
 
 
 @click.command(epilog="""\b
@@ -24,8 +25,8 @@ With several targets (comma-separated) the table and Markdown start with a side-
 --format json prints a JSON list with one estimate object per target, in the order given.
 Exits 4 (after printing the report) when the model does not fit a target.""")
 @click.argument("model", type=click.Path())
-@click.option("--target", default="speck2f", show_default=True,
-              help="profile name or path to a profile YAML; several, comma-separated, side by side")
+@click.option("--target", "targets", default="speck2f", show_default=True, callback=resolve_many,
+              help=TARGET_HELP + "; several, comma-separated, side by side")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "md"]), default="table", show_default=True)
 @click.option("--input", "input_file", type=click.Path(dir_okay=False),
               help="event file (.npy: x, y, t, p or a (T, C, H, W) raster) to measure activity on")
@@ -37,7 +38,7 @@ Exits 4 (after printing the report) when the model does not fit a target.""")
               help="write a PNG: memory per core against its limits, SynOps per layer, power breakdown")
 @nir_import_options
 @click.option("--quiet", "-q", is_flag=True, help="no progress bars")
-def estimate(model, target, fmt, input_file, dataset, samples, sensor, plot_file, input_shape, approximate_leak,
+def estimate(model, targets, fmt, input_file, dataset, samples, sensor, plot_file, input_shape, approximate_leak,
              reset, dt_us, quiet) -> None:
     """Will it fit, where does each layer go, how many SynOps, what power, energy and latency."""
     from qsnn_deploy.convert.bundle import discretize_with_warnings
@@ -48,10 +49,7 @@ def estimate(model, target, fmt, input_file, dataset, samples, sensor, plot_file
 
     if input_file and dataset:
         raise UsageError("--input and --dataset both choose the activity source", fix="give only one of them")
-    names = [t.strip() for t in target.split(",") if t.strip()]
-    if not names:
-        raise UsageError("--target is empty", fix="name a profile, e.g. --target speck2f")
-    profiles = [load_profile(t) for t in names]
+    profiles = [load_profile(t) for t in targets]
     net, notes = discretize_with_warnings(load_network(model, import_options(input_shape, approximate_leak, reset,
                                                                              dt_us)))
     for note in notes:

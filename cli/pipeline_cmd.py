@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .common import emit_json, quiet_option
+from .target_option import resolve_one
 
 
 @click.command(epilog="""\b
@@ -17,7 +18,8 @@ OUT/summary.md.""")
 @click.option("--out", default="runs/pipeline", show_default=True, type=click.Path(file_okay=False))
 @click.option("--model", default="digits_speck", show_default=True, help="zoo model name or model YAML path")
 @click.option("--dataset", default="digits-dvs", show_default=True)
-@click.option("--target", default="speck2f", show_default=True, help="profile for convert and estimate")
+@click.option("--target", default="speck2f", show_default=True, callback=resolve_one,
+              help="profile for convert and estimate (a name, family such as speck, board name or YAML path)")
 @click.option("--epochs", type=int, help="training epochs [model default]")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True)

@@ -155,7 +155,7 @@ def plan_chip(net: Network, target: str, readout: bool = False, monitor_all: boo
             slow_clk_hz = DEFAULT_READOUT_CLK_HZ
     if slow_clk_hz is not None and not slow_clk_hz > 0:
         raise UsageError(f"--slow-clk-hz must be positive, got {slow_clk_hz}")
-    return ChipPlan(target, chip_net, model, cores, monitor, readout, slow_clk_hz, tuple(notes))
+    return ChipPlan(profile.name, chip_net, model, cores, monitor, readout, slow_clk_hz, tuple(notes))
 
 
 def _shape(c: int, h: int, w: int) -> dict:

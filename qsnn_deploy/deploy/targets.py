@@ -7,12 +7,17 @@ samna, and nothing starts a process.
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import BackendUnavailable, InputError
+
+if TYPE_CHECKING:
+    from ..hw.profile import TargetName
 
 CHIP_TARGETS = ("speck2f", "speck2e")
 TARGETS = ("emulator",) + CHIP_TARGETS
@@ -89,18 +94,39 @@ def driver_unavailable(target: str, info: SamnaInfo | None = None) -> BackendUna
              f"chip configuration for later with --export-config FILE"))
 
 
+def resolve_deploy_target(target: str) -> TargetName:
+    """``emulator``, or a chip that samna drives named any way :func:`~qsnn_deploy.hw.profile.resolve_target`
+    knows (``speck2f``, the family ``speck``, samna's board names such as ``speck2fdevkit``). Anything
+    else raises :class:`InputError` (exit 3) with a suggestion."""
+    from ..hw import profile
+
+    if target.strip().lower() == "emulator":
+        return profile.TargetName("emulator", target)
+    try:
+        resolved = profile.resolve_target(target)
+    except InputError:
+        resolved = None
+    if resolved is not None and resolved.name in CHIP_TARGETS:
+        return resolved
+    names = list(TARGETS) + sorted(k for k, v in profile.profile_aliases().items() if v in CHIP_TARGETS)
+    if resolved is not None and not resolved.is_path:
+        raise InputError(f"cannot deploy to {resolved.name}: its profile is for estimates only (deploy runs the "
+                         "emulator or a Speck chip through samna)",
+                         fix="deploy to " + ", ".join(TARGETS) + f"; `qsnn-deploy estimate --target {resolved.name}` "
+                             "reports the fit, power and latency")
+    close = difflib.get_close_matches(target.strip().lower(), names, n=1)
+    raise InputError(f"unknown deploy target '{target}'",
+                     fix=(f"did you mean '{close[0]}'? " if close else "") + "targets: " + ", ".join(names))
+
+
 def check_target(target: str, need_driver: bool = True) -> str:
     """Refuse unknown targets (exit 3) and, when ``need_driver``, chip targets without the real driver
-    (exit 5), at once. Returns the samna status ('' for the emulator)."""
-    if target == "emulator":
+    (exit 5), at once. Returns the samna status ('' for the emulator). Names resolve as
+    :func:`resolve_deploy_target` does."""
+    name = resolve_deploy_target(target).name
+    if name == "emulator":
         return ""
-    if target not in CHIP_TARGETS:
-        import difflib
-
-        close = difflib.get_close_matches(target, TARGETS, n=1)
-        raise InputError(f"unknown deploy target '{target}'",
-                         fix=(f"did you mean '{close[0]}'? " if close else "") + "targets: " + ", ".join(TARGETS))
     info = samna_info()
     if need_driver and info.status != "real":
-        raise driver_unavailable(target, info)
+        raise driver_unavailable(name, info)
     return info.status

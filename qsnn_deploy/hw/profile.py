@@ -302,24 +302,84 @@ def _looks_like_path(target: str) -> bool:
     return target.endswith((".yaml", ".yml")) or "/" in target or os.sep in target
 
 
+@dataclass(frozen=True)
+class TargetName:
+    """A ``--target`` resolved: the packaged profile's name (or the path as given), and a ``note`` for
+    the user when the name given was a family or another name of that profile."""
+
+    name: str
+    given: str
+    note: str | None = None
+    is_path: bool = False
+
+
+def _packaged(name: str) -> Profile:
+    res = _package_dir().joinpath(f"{name}.yaml")
+    return _parse(res.read_bytes(), str(res))
+
+
+def profile_aliases(profiles: list[Profile] | None = None) -> dict[str, str]:
+    """Every other name of a packaged profile → that profile's name: its ``aliases`` (samna's board
+    names, and the family name on the family's default member), in lower case."""
+    profiles = [_packaged(n) for n in list_profiles()] if profiles is None else profiles
+    known = [p.name for p in profiles]
+    out: dict[str, str] = {}
+    for name, prof in zip(known, profiles):
+        for alias in prof.aliases:
+            key = alias.lower()
+            if key in known or out.get(key, name) != name:
+                raise InputError(f"the name '{alias}' is claimed by profiles {out.get(key, key)} and {name}",
+                                 where=f"{name}.yaml", fix="keep each alias on one profile only")
+            out[key] = name
+    return out
+
+
+def _family_note(given: str, family: str, name: str, members: list[str]) -> str:
+    others = ", ".join(m for m in members if m != name)
+    return f"target '{given}' is the {family.capitalize()} family: using {name}; name a profile to choose another" + \
+        (f" ({others})" if others else "")
+
+
+def resolve_target(target: str | os.PathLike) -> TargetName:
+    """The one resolution of a ``--target`` name: a packaged profile's name, one of its aliases (samna's
+    board names such as ``speck2fdevkit``), a family name (``speck``: its default member), or a path
+    to a profile YAML (returned as given). Unknown names raise :class:`InputError` with a suggestion."""
+    given = os.fspath(target)
+    if isinstance(target, os.PathLike) or _looks_like_path(given):
+        return TargetName(given, given, is_path=True)
+    known = list_profiles()
+    key = given.strip().lower()
+    if key in known:
+        return TargetName(key, given)
+    profiles = [_packaged(n) for n in known]
+    aliases = profile_aliases(profiles)
+    families: dict[str, list[str]] = {}
+    for prof in profiles:
+        if prof.family:
+            families.setdefault(prof.family.lower(), []).append(prof.name)
+    if key in aliases:
+        name = aliases[key]
+        if key in families:
+            return TargetName(name, given, _family_note(given, key, name, families[key]))
+        return TargetName(name, given, f"target '{given}' is another name of the {name} profile")
+    if key in families:  # a family none of whose profiles claims the family name
+        raise InputError(f"target '{given}' is a family of profiles, not one profile",
+                         fix=f"name one: {', '.join(families[key])}")
+    near = suggest(key, known + sorted(aliases))
+    fix = (f"did you mean '{near}'? " if near else "") + \
+        f"Known profiles: {', '.join(known)} (other names: {', '.join(sorted(aliases))}); or pass the path of a " \
+        "profile YAML file"
+    raise InputError(f"unknown target '{given}'", fix=fix)
+
+
 def load_profile(name_or_path: str | os.PathLike) -> Profile:
-    """Load a packaged profile by name or alias (``"speck2f"``) or a user's YAML file by path."""
-    if isinstance(name_or_path, os.PathLike) or _looks_like_path(str(name_or_path)):
+    """Load a packaged profile by name, alias or family (``"speck2f"``, ``"speck2fdevkit"``,
+    ``"speck"``; see :func:`resolve_target`) or a user's YAML file by path."""
+    target = resolve_target(name_or_path)
+    if target.is_path:
         path = Path(name_or_path)
         if not path.is_file():
             raise InputError("hardware profile file not found", where=str(path),
                              fix=f"check the path, or use a packaged profile: {', '.join(list_profiles())}")
         return _parse(read_bytes(path, "hardware profile file"), str(path))
-    name = str(name_or_path)
-    known = list_profiles()
-    if name in known:
-        res = _package_dir().joinpath(f"{name}.yaml")
-        return _parse(res.read_bytes(), str(res))
-    for other in known:
-        prof = load_profile(other)
-        if name in prof.aliases:
-            return prof
-    near = suggest(name, known)
-    fix = (f"did you mean '{near}'? " if near else "") + \
-        f"Known profiles: {', '.join(known)}; or pass the path of a profile YAML file"
-    raise InputError(f"unknown target '{name}'", fix=fix)
+    return _packaged(target.name)

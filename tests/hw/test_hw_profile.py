@@ -93,7 +93,9 @@ def test_unknown_target_name_lists_known_profiles_and_suggests():
         load_profile("speck2g")
     assert e.value.exit_code == 3
     assert str(e.value) == ("unknown target 'speck2g'. Fix: did you mean 'speck2f'? Known profiles: "
-                            f"{', '.join(list_profiles())}; or pass the path of a profile YAML file.")
+                            f"{', '.join(list_profiles())} (other names: dynapcnndevkit, generic_45nm, speck, "
+                            "speck2edevkit, speck2etestboard, speck2fdevkit, speck2fmodule, speck2fmoduledevkit); "
+                            "or pass the path of a profile YAML file.")
 
 
 def test_missing_file(tmp_path):
