@@ -10,6 +10,11 @@ Power = resting (``power.static``) + sensor (``power.sensor``, when the on-chip 
 ``energy.per_mac``      MACs of one dense pass of the same network run as an ANN
 =====================  ===============================================================
 
+Totals are given only where they are known: a profile without ``power.static`` (the generic
+accelerator) has no total power or energy (``None``), only the dynamic part, which every profile with
+energy terms has and which is therefore what targets are compared on. :class:`EnergyPart` says, per
+part (static, dynamic, sensor), whether it is in the total and why not.
+
 Latency: ``latency.per_layer`` × layers for an event-driven pipeline; for a time-stepped chip a
 spike crosses one layer per time step, and a step lasts max(``latency.timestep_min``, the busiest
 core's work: neurons × ``latency.per_neuron_update`` + SynOps × ``latency.per_synop``).
@@ -49,21 +54,55 @@ class PowerTerm:
                 "energy_per_event_j": self.energy_per_event_j}
 
 
+#: the parts a total may add up, in report order
+PARTS = ("static", "dynamic", "sensor")
+#: status of a part: counted in the total, or why not
+INCLUDED, NOT_IN_PROFILE, NOT_REQUESTED, UNKNOWN_ACTIVITY = ("included", "not in profile", "not requested",
+                                                            "activity unknown")
+
+
+@dataclass(frozen=True)
+class EnergyPart:
+    """One part of the total (static, dynamic or sensor): its power and energy per inference when known,
+    and ``status``: ``included`` in the total, ``not in profile``, ``not requested`` (the sensor without
+    ``--sensor``) or ``activity unknown``."""
+
+    name: str
+    status: str
+    power_w: float | None = None
+    range_w: tuple[float, float] | None = None
+    energy_per_inference_j: float | None = None
+
+    def to_dict(self) -> dict:
+        return {"status": self.status, "power_w": self.power_w,
+                "power_w_range": None if self.range_w is None else list(self.range_w),
+                "energy_per_inference_j": self.energy_per_inference_j}
+
+
 @dataclass(frozen=True)
 class PowerModel:
     terms: tuple[PowerTerm, ...]
-    power_w: float | None  # None when a declared term's activity is unknown
+    power_w: float | None  # the total; None when a part of it is unknown (activity, or no static power)
     range_w: tuple[float, float] | None
-    confidence: str | None
+    confidence: str | None  # weakest figure of the total, or of the dynamic part when there is no total
     static_w: float | None
     dynamic_w: float | None
     dynamic_energy_j: float | None  # per inference
     provenance: dict[str, Quantity] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    parts: tuple[EnergyPart, ...] = ()
+    total_unknown: str | None = None  # why power_w is None
 
 
 def _range(q: Quantity) -> tuple[float, float]:
     return q.range if q.range is not None else (float(q.value), float(q.value))
+
+
+def _part(name: str, terms: list[PowerTerm], status: str, duration_s: float) -> EnergyPart:
+    if status != INCLUDED:
+        return EnergyPart(name, status)
+    w = sum(t.power_w for t in terms)
+    return EnergyPart(name, status, w, (sum(t.low_w for t in terms), sum(t.high_w for t in terms)), w * duration_s)
 
 
 def power_model(profile: Profile, counts: dict[str, float | None], duration_s: float,
@@ -84,9 +123,6 @@ def power_model(profile: Profile, counts: dict[str, float | None], duration_s: f
             lo, hi = _range(q)
             terms.append(PowerTerm(name, label, float(q.value), lo, hi, q.confidence))
             prov[f"power_{'static' if name == 'resting' else name}"] = q
-    if static is None:
-        warnings.append(f"{profile.name} declares no resting power: power is the dynamic part only")
-
     missing = []
     for key, (count_name, label) in ENERGY_TERMS.items():
         q = profile.quantity(f"energy.{key}")
@@ -102,19 +138,34 @@ def power_model(profile: Profile, counts: dict[str, float | None], duration_s: f
         terms.append(PowerTerm(count_name, label, float(q.value) * rate, lo * rate, hi * rate, q.confidence,
                                count, float(q.value)))
     dynamic = [t for t in terms if t.count is not None]
+    by_name = {t.name: t for t in terms}
+    status = {"static": INCLUDED if static is not None else NOT_IN_PROFILE,
+              "sensor": NOT_IN_PROFILE if profile.quantity("power.sensor") is None else
+              INCLUDED if include_sensor else NOT_REQUESTED,
+              "dynamic": INCLUDED}
     if not any(k.startswith("energy_") for k in prov):
         warnings.append(f"{profile.name} declares no energy terms: dynamic power is unknown")
-        missing.append("energy terms")
-    if missing:
+        status["dynamic"] = NOT_IN_PROFILE
+    elif missing:
         warnings.append(f"unknown activity ({', '.join(missing)}): power and energy per inference are unknown")
-        return PowerModel(tuple(terms), None, None, None, None if static is None else float(static.value), None,
-                          None, prov, tuple(warnings))
+        status["dynamic"] = UNKNOWN_ACTIVITY
+    groups = {"static": [by_name.get("resting")], "sensor": [by_name.get("sensor")], "dynamic": dynamic}
+    parts = tuple(_part(n, [t for t in groups[n] if t is not None], status[n], duration_s) for n in PARTS)
+    static_w = None if static is None else float(static.value)
+    if status["dynamic"] != INCLUDED:
+        why = "no energy terms in profile" if status["dynamic"] == NOT_IN_PROFILE else "activity not measured"
+        return PowerModel(tuple(terms), None, None, None, static_w, None, None, prov, tuple(warnings), parts, why)
+    dyn_w, dyn_j = sum(t.power_w for t in dynamic), sum(t.energy_per_inference_j for t in dynamic)
+    if static is None:
+        warnings.append(f"{profile.name} declares no resting (static) power: its total power and energy are "
+                        "unknown; the dynamic part is given (compare targets on it)")
+        return PowerModel(tuple(terms), None, None, weakest_confidence(t.confidence for t in dynamic), None, dyn_w,
+                          dyn_j, prov, tuple(warnings), parts, "no static power in profile")
     total = sum(t.power_w for t in terms)
     rng = (sum(t.low_w for t in terms), sum(t.high_w for t in terms))
     static_w = sum(t.power_w for t in terms if t.count is None)
-    return PowerModel(tuple(terms), total, rng, weakest_confidence(t.confidence for t in terms), static_w,
-                      sum(t.power_w for t in dynamic), sum(t.energy_per_inference_j for t in dynamic), prov,
-                      tuple(warnings))
+    return PowerModel(tuple(terms), total, rng, weakest_confidence(t.confidence for t in terms), static_w, dyn_w,
+                      dyn_j, prov, tuple(warnings), parts)
 
 
 @dataclass(frozen=True)

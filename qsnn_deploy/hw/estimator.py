@@ -3,6 +3,12 @@
 A pure function of the network, the profile and the measured activity; formatting lives in
 :mod:`qsnn_deploy.hw.report`, the power and latency models in :mod:`qsnn_deploy.hw.energy`.
 Energy per inference = power × sample duration (the chip is on for the whole sample).
+
+Totals (``power_w``, ``energy_per_inference_j``) add static (resting) power, dynamic power and, with
+``include_sensor``, the sensor; they are None wherever a part is unknown — the activity was not
+measured, or the profile gives no static power (a dense accelerator priced per MAC) — and
+``total_unknown`` says why. The dynamic part (``power_dynamic_w``, ``dynamic_energy_per_inference_j``)
+is known for every profile with energy terms: it is what targets are compared on.
 """
 
 from __future__ import annotations
@@ -14,14 +20,16 @@ from typing import Mapping as TMapping
 from ..errors import InputError
 from ..ir import Network
 from .counts import macs, neurons
-from .energy import LatencyModel, PowerTerm, latency_model, power_model
+from .energy import INCLUDED, EnergyPart, LatencyModel, PowerTerm, latency_model, power_model
 from .mapping import Mapping, map_layers
 from .memory import layer_memory
 from .neurocore import NeuroPlacement, place_neurons
 from .profile import Profile, Quantity
 from .rules import Violation, check
 
-ESTIMATE_SCHEMA_VERSION = 2
+#: 3: ``power_w`` / ``energy_per_inference_j`` are null for a profile without static power (they were its
+#: dynamic part); ``includes``, ``energy_breakdown`` and ``total_unknown_reason`` added.
+ESTIMATE_SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -84,11 +92,11 @@ class Estimate:
     synops_per_s: float | None
     power_static_w: float | None
     power_dynamic_w: float | None
-    power_w: float | None
+    power_w: float | None  # total (static + dynamic [+ sensor]); None when a part is unknown
     power_w_range: tuple[float, float] | None
     power_confidence: str | None
-    energy_per_inference_j: float | None
-    dynamic_energy_per_inference_j: float | None
+    energy_per_inference_j: float | None  # total, as power_w
+    dynamic_energy_per_inference_j: float | None  # what every profile with energy terms has
     latency_s: float | None
     provenance: TMapping[str, Quantity] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
@@ -103,6 +111,18 @@ class Estimate:
     cores_used: int | None = None
     cores_available: int | None = None
     activity_source: str = ""
+    energy_parts: tuple[EnergyPart, ...] = ()  # static, dynamic, sensor: value and status
+    total_unknown: str | None = None  # why power_w is None
+
+    @property
+    def includes(self) -> tuple[str, ...]:
+        """The parts added up in ``power_w`` and ``energy_per_inference_j`` (empty when there is no total)."""
+        if self.power_w is None:
+            return ()
+        return tuple(p.name for p in self.energy_parts if p.status == INCLUDED)
+
+    def energy_part(self, name: str) -> EnergyPart | None:
+        return next((p for p in self.energy_parts if p.name == name), None)
 
     @property
     def stalled_cores(self) -> list[LayerEstimate]:
@@ -133,6 +153,9 @@ class Estimate:
             "power_confidence": self.power_confidence,
             "power_breakdown": [t.to_dict() for t in self.power_terms],
             "dynamic_energy_per_inference_j": self.dynamic_energy_per_inference_j,
+            "includes": list(self.includes),
+            "total_unknown_reason": self.total_unknown,
+            "energy_breakdown": {p.name: p.to_dict() for p in self.energy_parts},
             "sample_duration_s": self.sample_duration_s,
             "cores_used": self.cores_used,
             "cores_available": self.cores_available,
@@ -241,7 +264,8 @@ def estimate(network: Network, profile: Profile, synops_per_layer: dict[str, flo
         warnings=tuple(warnings), architecture=profile.architecture, power_terms=pm.terms, latency=lm,
         spikes=spike_total, spikes_per_s=None if spike_total is None else spike_total / duration,
         macs=int(counts["macs"]), neuron_updates=counts["neuron_updates"] if placement is not None else None,
-        placement=placement, cores_used=used, cores_available=available, activity_source=activity_source)
+        placement=placement, cores_used=used, cores_available=available, activity_source=activity_source,
+        energy_parts=pm.parts, total_unknown=pm.total_unknown)
 
 
 def _rows(network, profile, synops, spikes, duration, violations, mapping, placement) -> list[LayerEstimate]:

@@ -1,5 +1,6 @@
 """Plot of estimates (matplotlib, imported lazily): memory per core against its limits, SynOps per
-layer against the core ceilings, the power breakdown, and energy per inference across targets."""
+layer against the core ceilings, the power breakdown, and energy per inference across targets (the
+dynamic part for all, the total only where a profile gives static power)."""
 
 from __future__ import annotations
 
@@ -111,24 +112,34 @@ def _power(ax, est: Estimate) -> None:
         ax.text(hi, yi, f"  {si(t.power_w, 'W')} [{t.confidence}]", va="center", fontsize=8)
     ax.set_yticks(y, [t.label for t in terms])
     ax.set_xlim(0, max(t.high_w for t in terms) * 1e3 * 1.6)
-    total = si(est.power_w, "W") if est.power_w is not None else "unknown"
+    total = si(est.power_w, "W") if est.power_w is not None else f"total n/a ({est.total_unknown or 'unknown'})"
     ax.set(xlabel="power (mW)", title=f"Power on {est.target}: {total} (bars: range)")
 
 
 def _energy_across(ax, ests: Sequence[Estimate]) -> None:
-    names = [e.target for e in ests]
-    total = [e.energy_per_inference_j or 0 for e in ests]
-    dyn = [e.dynamic_energy_per_inference_j or 0 for e in ests]
-    x = range(len(ests))
-    ax.bar(x, total, 0.6, color="lightgrey", label="total (incl. resting)")
-    ax.bar(x, dyn, 0.6, color="tab:purple", label="dynamic")
-    for i, e in enumerate(ests):
-        ax.text(i, max(total[i], dyn[i], 1e-15) * 1.2, si(e.energy_per_inference_j, "J"), ha="center", fontsize=8)
+    """Dynamic energy per inference for every target (the comparable figure); the total beside it only
+    where the profile gives a static power, else 'total n/a'."""
+    x = list(range(len(ests)))
+    dyn = [e.dynamic_energy_per_inference_j for e in ests]
+    total = [e.energy_per_inference_j for e in ests]
+    ax.bar([i - 0.2 for i in x], [d or 0 for d in dyn], 0.38, color="tab:purple", label="dynamic (every target)")
+    ax.bar([i + 0.2 for i in x], [t or 0 for t in total], 0.38, color="lightgrey", edgecolor="grey",
+           label="total (static + dynamic [+ sensor])")
+    known = [v for v in dyn + total if v]
+    floor, top = (min(known), max(known)) if known else (1e-15, 1e-14)
+    for i in x:
+        ax.text(i - 0.2, (dyn[i] or floor) * 1.2, si(dyn[i], "J"), ha="center", fontsize=8)
+        ax.text(i + 0.2, (total[i] or floor) * 1.2, si(total[i], "J") if total[i] is not None else "total\nn/a",
+                ha="center", fontsize=8)
+    reasons = sorted({f"{e.target}: {e.total_unknown or 'unknown'}" for e, t in zip(ests, total) if t is None})
+    if reasons:
+        ax.text(0.99, 0.97, "total n/a — " + "; ".join(reasons), transform=ax.transAxes, ha="right", va="top",
+                fontsize=7)
     ax.set_yscale("log")
-    ax.set_ylim(top=max(total + dyn + [1e-15]) * 4)
-    ax.set_xticks(list(x), names)
-    ax.legend(fontsize=8)
-    ax.set(ylabel="J per inference", title="Energy per inference, same network and activity")
+    ax.set_ylim(floor / 10, top * 30)
+    ax.set_xticks(x, [e.target for e in ests])
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0, 0.92))
+    ax.set(ylabel="J per inference", title="Energy per inference (same activity): compare the dynamic part")
 
 
 def plot_estimates(ests: Sequence[Estimate], profiles: Sequence[Profile], path: str | Path) -> Path:

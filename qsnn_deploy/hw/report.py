@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Sequence
 
+from .energy import NOT_REQUESTED
 from .estimator import Estimate
 
 _PREFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""), (1e-3, "m"), (1e-6, "µ"),
@@ -69,14 +70,57 @@ def _placement(est: Estimate) -> str:
     return text
 
 
-def _power(est: Estimate) -> str:
-    if est.power_w is None:
-        static = f" (resting alone: {si(est.power_static_w, 'W')})" if est.power_static_w is not None else ""
-        return "—" + static
-    lo, hi = (si(x, "W") for x in est.power_w_range)
+_PART_LABEL = {"static": "static (resting)", "dynamic": "dynamic", "sensor": "sensor"}
+
+
+def _spread(value: float | None, rng: tuple[float, float] | None, terms, confidence: str | None) -> str:
+    """``"521 µW (range 496 µW–672 µW; resting 420 µW + SynOps 101 µW; confidence: derived)"``."""
+    lo, hi = (si(x, "W") for x in rng)
     span = f"range {lo}–{hi}; " if lo != hi else ""
-    parts = " + ".join(f"{t.label} {si(t.power_w, 'W')}" for t in est.power_terms)
-    return f"{si(est.power_w, 'W')} ({span}{parts}; confidence: {est.power_confidence})"
+    parts = " + ".join(f"{t.label} {si(t.power_w, 'W')}" for t in terms)
+    return f"{si(value, 'W')} ({span}{parts}; confidence: {confidence})"
+
+
+def _power(est: Estimate) -> str:
+    if est.power_w is not None:
+        return _spread(est.power_w, est.power_w_range, est.power_terms, est.power_confidence)
+    dynamic = est.energy_part("dynamic")
+    if dynamic is not None and dynamic.power_w is not None:  # no static power: the dynamic part alone
+        terms = [t for t in est.power_terms if t.count is not None]
+        return f"total n/a ({est.total_unknown}); dynamic " + \
+            _spread(dynamic.power_w, dynamic.range_w, terms, est.power_confidence)
+    static = f"; static (resting) alone: {si(est.power_static_w, 'W')}" if est.power_static_w is not None else ""
+    return f"— ({est.total_unknown or 'unknown'}{static})"
+
+
+def _energy(est: Estimate) -> str:
+    if est.energy_per_inference_j is not None:
+        parts = " + ".join(f"{p.name} {si(p.energy_per_inference_j, 'J')}" for p in est.energy_parts
+                           if p.name in est.includes)
+        return f"{si(est.energy_per_inference_j, 'J')} ({parts})"
+    if est.dynamic_energy_per_inference_j is not None:
+        return f"total n/a ({est.total_unknown}); dynamic {si(est.dynamic_energy_per_inference_j, 'J')}"
+    return f"— ({est.total_unknown or 'unknown'})"
+
+
+def _totals_include(est: Estimate) -> str:
+    """What the total power and energy add up (``"static + dynamic"``), or ``"n/a (why)"`` without a total."""
+    if est.power_w is None:
+        return f"n/a ({est.total_unknown or 'unknown'})"
+    return " + ".join(est.includes)
+
+
+def _includes(est: Estimate) -> str:
+    if est.power_w is None:
+        text = f"no total ({est.total_unknown or 'unknown'})"
+        if est.dynamic_energy_per_inference_j is not None:
+            text += ": only the dynamic part is known; compare targets on it"
+    else:
+        text = " + ".join(_PART_LABEL[n] for n in est.includes)
+    sensor = est.energy_part("sensor")
+    if sensor is not None and sensor.status == NOT_REQUESTED:
+        text += "; not the sensor (--sensor adds it)"
+    return text
 
 
 def _latency(est: Estimate) -> str:
@@ -106,8 +150,8 @@ def _summary(est: Estimate) -> list[tuple[str, str]]:
         ("Placement", _placement(est)),
         ("Activity", _activity(est)),
         ("Power", _power(est)),
-        ("Energy / inference", f"{si(est.energy_per_inference_j, 'J')} "
-                               f"(dynamic only: {si(est.dynamic_energy_per_inference_j, 'J')})"),
+        ("Energy / inference", _energy(est)),
+        ("Totals include", _includes(est)),
         ("Latency", _latency(est)),
     ]
 
@@ -122,12 +166,13 @@ def _sources(est: Estimate) -> list[str]:
     return out
 
 
-def _aligned(header: Sequence[str], rows: list[Sequence[str]], left: int = 2) -> list[str]:
+def _aligned(header: Sequence[str], rows: list[Sequence[str]], left: int = 2, text: Sequence[int] = ()) -> list[str]:
+    """Columns before ``left`` and those in ``text`` are left-aligned, the others (numbers) right-aligned."""
     table = [tuple(header)] + [tuple(r) for r in rows]
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
     lines = []
     for j, r in enumerate(table):
-        cells = [c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))]
+        cells = [c.ljust(w) if i < left or i in text else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))]
         lines.append("  ".join(cells).rstrip())
         if j == 0:
             lines.append("  ".join("-" * w for w in widths))
@@ -191,8 +236,16 @@ def format_markdown(est: Estimate, level: int = 2) -> str:
 # ---------------------------------------------------------------------------------------------
 # several targets side by side
 
-_CMP_HEADER = ("target", "architecture", "fits", "cores", "work/inference", "power", "energy/inference", "latency",
-               "power confidence")
+_CMP_HEADER = ("target", "architecture", "fits", "cores", "work/inference", "dynamic energy/inf.", "total power",
+               "total energy/inf.", "totals include", "latency", "confidence")
+
+
+def _cmp_legend(ests: Sequence[Estimate]) -> str:
+    duration = {si(e.sample_duration_s, "s") for e in ests}
+    over = f" over the {duration.pop()} sample" if len(duration) == 1 else " over the sample"
+    return ("Compare the dynamic energy per inference: every target has it. Totals add the static (resting) "
+            f"power{over} (and the sensor with --sensor); 'n/a' where a profile gives no static power: "
+            "the total is unknown, not small.")
 
 
 def _work(est: Estimate) -> str:
@@ -207,14 +260,22 @@ def _cores(est: Estimate) -> str:
     return f"{'—' if est.cores_used is None else est.cores_used}/{est.cores_available}"
 
 
+def _total(est: Estimate, value: float | None, unit: str) -> str:
+    return si(value, unit) if value is not None or est.total_unknown == "activity not measured" else "n/a"
+
+
 def _cmp_rows(ests: Sequence[Estimate]) -> list[tuple[str, ...]]:
-    return [(e.target, e.architecture, "yes" if e.fits else "NO", _cores(e), _work(e), si(e.power_w, "W"),
-             si(e.energy_per_inference_j, "J"), si(e.latency_s, "s"), e.power_confidence or "—") for e in ests]
+    return [(e.target, e.architecture, "yes" if e.fits else "NO", _cores(e), _work(e),
+             si(e.dynamic_energy_per_inference_j, "J"), _total(e, e.power_w, "W"),
+             _total(e, e.energy_per_inference_j, "J"), _totals_include(e), si(e.latency_s, "s"),
+             e.power_confidence or "—") for e in ests]
 
 
 def format_comparison_table(ests: Sequence[Estimate]) -> str:
     """The same network on several targets: a side-by-side summary, then each target's report."""
-    lines = ["Side by side (same network, same activity):", ""] + _aligned(_CMP_HEADER, _cmp_rows(ests), left=3)
+    lines = ["Side by side (same network, same activity):", ""] + \
+        _aligned(_CMP_HEADER, _cmp_rows(ests), left=3, text=(_CMP_HEADER.index("totals include"),))
+    lines += [_cmp_legend(ests)]
     out = "\n".join(lines) + "\n"
     for est in ests:
         out += "\n" + "=" * 100 + "\n" + format_table(est)
@@ -228,8 +289,10 @@ def format_comparison_json(ests: Sequence[Estimate]) -> str:
 
 def format_comparison_markdown(ests: Sequence[Estimate]) -> str:
     lines = ["## Side by side", "", "| " + " | ".join(_CMP_HEADER) + " |",
-             "|" + "|".join("---" if i < 3 else "---:" for i in range(len(_CMP_HEADER))) + "|"]
+             "|" + "|".join("---" if i < 3 or h == "totals include" else "---:" for i, h in enumerate(_CMP_HEADER))
+             + "|"]
     lines += ["| " + " | ".join(_md(c) for c in r) + " |" for r in _cmp_rows(ests)]
+    lines += ["", _md(_cmp_legend(ests))]
     return "\n".join(lines) + "\n\n" + "\n".join(format_markdown(e, level=3) for e in ests)
 
 

@@ -72,8 +72,12 @@ def test_time_stepped_placement_latency_and_power_by_hand(toy_net, stepped):
     # 500 steps; busiest core: 8 neurons × 10 ns + 3000/500/4 = 1.5 SynOps × 1 ns = 81.5 ns > 50 ns floor
     assert est.latency.per_step_s == pytest.approx(8.15e-8) and est.latency_s == pytest.approx(2 * 8.15e-8)
     assert est.latency.kind == "time-stepped" and est.latency.confidence == "assumed"
-    assert est.power_w == pytest.approx(4000 * 1e-11 / 0.5)
-    assert "stepped declares no resting power: power is the dynamic part only" in est.warnings
+    # no resting power in the profile: no total, the dynamic part alone
+    assert est.power_w is None and est.energy_per_inference_j is None and est.includes == ()
+    assert est.power_dynamic_w == pytest.approx(4000 * 1e-11 / 0.5)
+    assert est.total_unknown == "no static power in profile"
+    assert ("stepped declares no resting (static) power: its total power and energy are unknown; the dynamic part "
+            "is given (compare targets on it)") in est.warnings
     assert est.neuron_updates == 64 * 500
     assert "2 time steps × 81.5 ns" in format_table(est)
 
@@ -95,9 +99,11 @@ def test_dense_accelerator_prices_the_macs_of_the_ann(toy_net):
                               "energy": {"per_mac": q(1e-12, "J", "derived", range=[1e-13, 1e-12])}})
     est = estimate(toy_net, prof, None, 0.5)  # MACs need no activity
     assert est.fits and est.macs == 96 and [r.macs for r in est.layers] == [32, 64]
-    assert est.power_w == pytest.approx(96e-12 / 0.5)
-    assert est.power_w_range == pytest.approx((96e-13 / 0.5, 96e-12 / 0.5))
-    assert est.energy_per_inference_j == pytest.approx(96e-12) and est.latency_s is None
+    assert est.power_w is None and est.power_w_range is None and est.energy_per_inference_j is None
+    assert est.power_dynamic_w == pytest.approx(96e-12 / 0.5) and est.power_confidence == "derived"
+    dynamic = est.energy_part("dynamic")
+    assert dynamic.range_w == pytest.approx((96e-13 / 0.5, 96e-12 / 0.5))
+    assert est.dynamic_energy_per_inference_j == pytest.approx(96e-12) and est.latency_s is None
     assert "dense declares no latency terms: latency is unknown" in est.warnings
     assert format_table(est).splitlines()[2].split() == ["layer", "kind", "outputs", "MACs/inference"]
 
@@ -110,7 +116,8 @@ def test_packaged_comparison_profiles_on_the_nmnist_net(nmnist_net):
     assert loihi.power_w > 0.104 and loihi.latency.kind == "time-stepped"
     generic = estimate(nmnist_net, load_profile("generic-45nm"), None, 0.1)
     macs = 8 * 34 * 34 * 2 * 9 + 16 * 17 * 17 * 8 * 9 + 16 * 4 * 4 * 16 * 9 + 10 * 256
-    assert generic.macs == macs and generic.power_w == pytest.approx(macs * 4.6e-12 / 0.1)
+    assert generic.macs == macs and generic.power_dynamic_w == pytest.approx(macs * 4.6e-12 / 0.1)
+    assert generic.power_w is None and generic.total_unknown == "no static power in profile"
 
 
 def test_side_by_side_formats(nmnist_net):

@@ -28,7 +28,8 @@ UPDATE = os.environ.get("QSNN_UPDATE_GOLDEN") == "1"
 #: if its semantics are refined; everything else is arithmetic on the profile and must not move.
 TOLERANCE = {"fits": 0, "kernel_memory": 0, "neuron_memory": 0, "bias_memory": 0, "core": 0, "cores": 0,
              "cores_used": 0, "macs": 0, "neurons": 0, "violations": 0, "synops": 1e-9, "spikes": 1e-9,
-             "power_w": 1e-9, "energy_per_inference_j": 1e-9, "latency_s": 1e-9, "power_terms_w": 1e-9}
+             "power_w": 1e-9, "energy_per_inference_j": 1e-9, "latency_s": 1e-9, "power_terms_w": 1e-9,
+             "dynamic_energy_per_inference_j": 1e-9, "includes": 0}
 ACTIVITY_TOLERANCE = 0.02
 
 
@@ -66,6 +67,7 @@ def metrics(est) -> dict:
         "violations": [v.code for v in est.violations],
         "synops": est.synops, "spikes": est.spikes, "power_w": est.power_w,
         "energy_per_inference_j": est.energy_per_inference_j, "latency_s": est.latency_s,
+        "dynamic_energy_per_inference_j": est.dynamic_energy_per_inference_j, "includes": list(est.includes),
         "power_terms_w": {t.name: t.power_w for t in est.power_terms},
         "layers": {r.name: {"kernel_memory": r.kernel_memory, "neuron_memory": r.neuron_memory,
                             "bias_memory": r.bias_memory, "core": r.core, "cores": r.cores, "neurons": r.neurons,
