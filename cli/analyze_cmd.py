@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from .common import emit_json, log, quiet_option
+from .common import emit_json, log, progress_option
 
 REPORT_FORMAT = "qsnn-deploy-hessian"
 REPORT_VERSION = 1
@@ -58,9 +58,9 @@ for a bare checkpoint only what --out / --plot ask for.""")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False),
               help="bar chart (PNG, PDF, SVG) of trace per parameter [RUN/hessian.png for a run folder]")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@quiet_option
+@progress_option
 def hessian(run, dataset, split, samples, iters, tol, batch_size, seed, device, threads, as_float, bit_budget,
-            json_file, plot_file, fmt, quiet) -> None:
+            json_file, plot_file, fmt, progress) -> None:
     """Per-layer Hessian traces of a trained run (which layers need more bits)."""
     from qsnn_deploy.errors import InputError, UsageError
     from qsnn_deploy.quant.allocate import (DEFAULT_CHOICES, allocate_for_model, check_budget, parse_bit_budget,
@@ -100,7 +100,7 @@ def hessian(run, dataset, split, samples, iters, tol, batch_size, seed, device, 
     if not isinstance(time_bins, int) or time_bins < 1:
         raise InputError(f"checkpoint '{checkpoint}' does not say how many time bins it was trained with",
                          fix="use a checkpoint written by `qsnn-deploy train`")
-    data = framed_split(dataset, split, time_bins, progress=not quiet)
+    data = framed_split(dataset, split, time_bins, progress=progress)
     if tuple(data.frames.shape[2:]) != model.spec.input_shape:
         raise UsageError(f"model '{model.spec.name}' expects input {model.spec.input_shape} but dataset '{dataset}' "
                          f"gives {tuple(data.frames.shape[2:])}", fix="pick the dataset the model was trained on")
@@ -108,7 +108,7 @@ def hessian(run, dataset, split, samples, iters, tol, batch_size, seed, device, 
     log(f"Hessian traces of {model.spec.name} ({mode}) on {dataset} {split}: up to {samples} samples, "
         f"{iters} probes, {time_bins} time bins, device {dev}")
     result = hutchinson_traces(model, data, n_iter=iters, batch_size=batch_size, tol=tol, samples=samples,
-                               seed=seed, device=dev, quantize=False if as_float else None, progress=not quiet)
+                               seed=seed, device=dev, quantize=False if as_float else None, progress=progress)
     allocation = None
     if budget is not None:
         allocation = allocate_for_model(model, result, budget)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import traceback
-from typing import Any
+from typing import Any, Callable
 
 import click
 
 from qsnn_deploy.errors import QsnnError
+from qsnn_deploy.progress import MODES
+from qsnn_deploy.progress import log as log  # the one log function; re-exported for the commands
 
 
 class QsnnGroup(click.Group):
@@ -51,11 +54,6 @@ class QsnnGroup(click.Group):
         sys.exit(rv if isinstance(rv, int) else 0)
 
 
-def log(message: str) -> None:
-    """Progress and logs go to stderr; stdout is for results."""
-    click.echo(message, err=True)
-
-
 def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=_json_default))
 
@@ -75,7 +73,23 @@ def _json_default(value: Any):
 
 format_option = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
                              show_default=True, help="table for people, json (on stdout) for scripts")
-quiet_option = click.option("--quiet", "-q", is_flag=True, help="no progress bars")
+
+
+def progress_option(command: Callable) -> Callable:
+    """``--progress auto|on|off`` and ``-q/--quiet`` (the same as ``--progress off``), handed to the command as
+    one ``progress`` argument: the mode of :mod:`qsnn_deploy.progress` (auto: redrawn bars on a terminal, one
+    plain line per epoch, stage or 10 % of a long loop elsewhere)."""
+
+    @functools.wraps(command)
+    def with_progress(*args, progress: str, quiet: bool, **kwargs):
+        return command(*args, progress="off" if quiet else progress, **kwargs)
+
+    with_progress = click.option("--quiet", "-q", is_flag=True, help="no progress (the same as --progress off)")(
+        with_progress)
+    return click.option("--progress", type=click.Choice(MODES), default="auto", show_default=True,
+                        help="auto: redrawn bars on a terminal, plain lines (per epoch, stage or 10 % of a long "
+                             "loop) in logs and pipes; on: always redraw; off: no progress, only log lines"
+                        )(with_progress)
 
 
 def _shape(ctx, param, value):

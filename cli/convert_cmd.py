@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import emit_json, import_options, log, nir_import_options
+from .common import emit_json, import_options, log, nir_import_options, progress_option
 from .target_option import TARGET_HELP, resolve_one
 
 
@@ -44,10 +44,10 @@ written on failure.""")
 @click.option("--calibration", default=None, help="dataset for calibration [the model's dataset]")
 @click.option("--calibration-samples", type=int, default=None, help="training samples used to calibrate [256]")
 @click.option("--time-bins", type=int, default=None, help="time bins per sample [the model's default]")
-@click.option("--quiet", "-q", is_flag=True, help="no progress bars")
+@progress_option
 def convert(model, target, out, force, fmt, input_shape, approximate_leak, reset, dt_us, zero_weight_warn, ann_model,
             percentile, no_weight_scaling, first_layer_scale, calibration, calibration_samples, time_bins,
-            quiet) -> None:
+            progress) -> None:
     """Convert a checkpoint, NIR graph or ANN into a chip-ready bundle for a target."""
     from qsnn_deploy.errors import UsageError
 
@@ -83,7 +83,7 @@ def convert(model, target, out, force, fmt, input_shape, approximate_leak, reset
         res = convert_ann(model, ann_model, target, out, overwrite=force, dataset=calibration,
                           time_bins=time_bins, **scaling,
                           first_layer_scale=1.0 if first_layer_scale is None else first_layer_scale, onnx=onnx,
-                          zero_weight_warn=zero_weight_warn, progress=not quiet)
+                          zero_weight_warn=zero_weight_warn, progress=progress)
     for note in res.notes:
         log(note if note.startswith("warning: ") else f"note: {note}")
     for note in res.warnings:

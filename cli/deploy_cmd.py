@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from .common import emit_json, import_options, log, nir_import_options, quiet_option
+from .common import emit_json, import_options, log, nir_import_options, progress_option
 from .target_option import resolve_deploy
 
 CHIP_ONLY = ("export_config", "dry_run", "measure_power", "list_devices", "monitor_all")
@@ -78,11 +76,11 @@ A chip target needs SynSense's real samna driver (`qsnn-deploy doctor` checks); 
               help="chip or event mode: slow clock (bias/leak and readout); default one tick per time bin")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @nir_import_options
-@quiet_option
+@progress_option
 def deploy(model, target, input_file, dataset, data_root, split, limit, batch_size, device, list_devices, export_config,
            dry_run, mode, compare, plot_file, save_events, monitor, sensor_pool, roi, merge_polarity, flip_x, flip_y,
            measure_power, readout, monitor_all, timeout_s, slow_clk_hz, fmt, input_shape, approximate_leak, reset,
-           dt_us, quiet) -> None:
+           dt_us, progress) -> None:
     """Run a converted model on the emulator or a Speck chip and report outputs and accuracy."""
     if data_root is not None:  # read by the tonic loaders (qsnn_deploy.data.tonic_sets.default_data_root)
         import os
@@ -106,7 +104,7 @@ def deploy(model, target, input_file, dataset, data_root, split, limit, batch_si
             raise UsageError(f"{', '.join(used)} only apply to a chip target", fix="add --target speck2f")
         if compare == "emulator":
             raise UsageError("--compare emulator compares a chip with the emulator", fix="use --compare (modes)")
-        return _emulator(model, input_file, dataset, split, limit, batch_size, device or "cpu", fmt, quiet, options,
+        return _emulator(model, input_file, dataset, split, limit, batch_size, device or "cpu", fmt, progress, options,
                          mode=mode, compare=bool(compare), plot_file=plot_file, save_events=save_events,
                          monitor=tuple(monitor), readout=readout, slow_clk_hz=slow_clk_hz,
                          sensor=_sensor(sensor_pool, roi, merge_polarity, flip_x, flip_y))
@@ -123,10 +121,10 @@ def deploy(model, target, input_file, dataset, data_root, split, limit, batch_si
     if list_devices:
         return _list_devices(fmt)
     _chip(model, target, driver, input_file, dataset, split, limit, device, export_config, dry_run, compare,
-          measure_power, readout, monitor_all, timeout_s, slow_clk_hz, fmt, quiet, options)
+          measure_power, readout, monitor_all, timeout_s, slow_clk_hz, fmt, progress, options)
 
 
-def _inputs(net, input_file, dataset, split, limit, quiet, events: bool):
+def _inputs(net, input_file, dataset, split, limit, progress, events: bool):
     if events:
         from qsnn_deploy.deploy.chip_events import (
             samples_from_dataset,
@@ -136,13 +134,13 @@ def _inputs(net, input_file, dataset, split, limit, quiet, events: bool):
         if input_file:
             return samples_from_file(net, input_file)
         return samples_from_dataset(net, dataset or net.metadata.get("dataset") or "digits-dvs", split, limit,
-                                    progress=not quiet)
+                                    progress=progress)
     from qsnn_deploy.deploy.emulator import inputs_from_dataset, inputs_from_file
 
     if input_file:
         return inputs_from_file(net, input_file)
     return inputs_from_dataset(net, dataset or net.metadata.get("dataset") or "digits-dvs", split, limit,
-                               progress=not quiet)
+                               progress=progress)
 
 
 def _sensor(pool, roi, merge_polarity, flip_x, flip_y):
@@ -161,7 +159,7 @@ def _sensor(pool, roi, merge_polarity, flip_x, flip_y):
     return SensorStage(pool=int(pool or 1), roi=box, flip_x=flip_x, flip_y=flip_y, merge_polarity=merge_polarity)
 
 
-def _emulator(model, input_file, dataset, split, limit, batch_size, device, fmt, quiet, options=None, mode="binned",
+def _emulator(model, input_file, dataset, split, limit, batch_size, device, fmt, progress, options=None, mode="binned",
               compare=False, plot_file=None, save_events=None, monitor=(), readout=False, slow_clk_hz=None,
               sensor=None) -> None:
     from qsnn_deploy.convert.loader import load_network
@@ -179,13 +177,13 @@ def _emulator(model, input_file, dataset, split, limit, batch_size, device, fmt,
         inputs = inputs_from_file(net, input_file, sensor=sensor)
     else:
         inputs = inputs_from_dataset(net, dataset or net.metadata.get("dataset") or "digits-dvs", split, limit,
-                                     progress=not quiet, sensor=sensor)
+                                     progress=progress, sensor=sensor)
     slow_us = None if slow_clk_hz is None else 1e6 / slow_clk_hz
     if compare:
-        return _compare(net, inputs, slow_us, plot_file, fmt, quiet)
+        return _compare(net, inputs, slow_us, plot_file, fmt, progress)
     monitor = tuple(monitor) + ((net.layers[-1].name,) if readout or (save_events and not monitor) else ())
     log(f"running {inputs.raster.shape[0]} sample(s) from {inputs.source} on the emulator ({mode} mode)")
-    result = run_emulator(net, inputs, batch_size=batch_size, device=device, progress=not quiet, mode=mode,
+    result = run_emulator(net, inputs, batch_size=batch_size, device=device, progress=progress, mode=mode,
                           slow_clock_us=slow_us, monitor=monitor)
     monitored = result.pop("_monitored", None)
     if readout:
@@ -246,11 +244,11 @@ def _save_events(path, monitored) -> None:
     os.replace(tmp, path)
 
 
-def _compare(net, inputs, slow_us, plot_file, fmt, quiet) -> None:
+def _compare(net, inputs, slow_us, plot_file, fmt, progress) -> None:
     from qsnn_deploy.emulate.compare import compare_modes, plot_comparison
 
     log(f"comparing float, binned and event mode on {inputs.raster.shape[0]} sample(s) from {inputs.source}")
-    cmp = compare_modes(net, inputs, slow_clock_us=slow_us, progress=not quiet)
+    cmp = compare_modes(net, inputs, slow_clock_us=slow_us, progress=progress)
     doc = {"target": "emulator", "mode": "compare", "input": inputs.source, "samples": int(inputs.raster.shape[0]),
            **cmp.to_dict(inputs.labels)}
     if plot_file:
@@ -287,7 +285,7 @@ def _list_devices(fmt: str) -> None:
 
 
 def _chip(model, target, driver, input_file, dataset, split, limit, device, export_config, dry_run, compare,
-          measure_power, readout, monitor_all, timeout_s, slow_clk_hz, fmt, quiet, options=None) -> None:
+          measure_power, readout, monitor_all, timeout_s, slow_clk_hz, fmt, progress, options=None) -> None:
     from qsnn_deploy.convert.loader import load_network
     from qsnn_deploy.deploy.chip import (
         ChipOptions,
@@ -310,20 +308,15 @@ def _chip(model, target, driver, input_file, dataset, split, limit, device, expo
         result["export"] = export(plan, export_config, driver, None if device is None or device.isdigit()
                                   else device.split(":")[0])
     if dry_run:
-        samples = _inputs(net, input_file, dataset, split, limit, quiet, events=True)
+        samples = _inputs(net, input_file, dataset, split, limit, progress, events=True)
         result = {**plan_dry_run(plan, samples, driver, options), **result}
     elif export_config:
         result = {"target": target, "mode": "export", "driver": driver, "core_map": plan.core_map,
                   "notes": list(plan.notes), **result}
     else:
-        samples = _inputs(net, input_file, dataset, split, limit, quiet, events=True)
+        samples = _inputs(net, input_file, dataset, split, limit, progress, events=True)
         log(f"streaming {len(samples)} sample(s) from {samples.source} to {target}")
-        bar = None
-        if not quiet:
-            from tqdm import tqdm
-
-            bar = lambda it: tqdm(it, desc="on chip", unit="sample", file=sys.stderr, leave=False)  # noqa: E731
-        chip = run_on_chip(plan, samples, options, progress=bar, log=log)
+        chip = run_on_chip(plan, samples, options, progress=progress, log=log)
         if compare:
             chip["compare"] = compare_with_emulator(plan, samples, chip)
         result = public(chip)

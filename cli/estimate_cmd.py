@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from .common import import_options, log, nir_import_options
+from .common import import_options, log, nir_import_options, progress_option
 from .target_option import TARGET_HELP, resolve_many
 
 
@@ -37,9 +37,9 @@ Exits 4 (after printing the report) when the model does not fit a target.""")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False),
               help="write a PNG: memory per core against its limits, SynOps per layer, power breakdown")
 @nir_import_options
-@click.option("--quiet", "-q", is_flag=True, help="no progress bars")
+@progress_option
 def estimate(model, targets, fmt, input_file, dataset, samples, sensor, plot_file, input_shape, approximate_leak,
-             reset, dt_us, quiet) -> None:
+             reset, dt_us, progress) -> None:
     """Will it fit, where does each layer go, how many SynOps, what power, energy and latency."""
     from qsnn_deploy.convert.bundle import discretize_with_warnings
     from qsnn_deploy.convert.loader import load_network
@@ -55,7 +55,7 @@ def estimate(model, targets, fmt, input_file, dataset, samples, sensor, plot_fil
     for note in notes:
         log(f"warning: {note}")
 
-    activity = _activity(net, input_file, dataset, samples, quiet)
+    activity = _activity(net, input_file, dataset, samples, progress)
     if activity is not None:
         synops, spikes, duration_s, source = activity.synops, activity.spikes, activity.duration_s, \
             activity.description
@@ -82,13 +82,13 @@ def estimate(model, targets, fmt, input_file, dataset, samples, sensor, plot_fil
         sys.exit(4)
 
 
-def _activity(net, input_file, dataset, samples, quiet):
+def _activity(net, input_file, dataset, samples, progress):
     """Measured activity, or None when none is asked for (or the model has no known dataset)."""
     if input_file:
         from qsnn_deploy.deploy.activity import activity_from_file
 
         log(f"measuring activity on {input_file}")
-        return activity_from_file(net, input_file, progress=not quiet)
+        return activity_from_file(net, input_file, progress=progress)
     if samples == 0:
         return None
     name = dataset or net.metadata.get("dataset")
@@ -98,4 +98,4 @@ def _activity(net, input_file, dataset, samples, quiet):
     from qsnn_deploy.deploy.activity import activity_from_dataset
 
     log(f"measuring activity on {samples} test samples of {name}")
-    return activity_from_dataset(net, name, samples, progress=not quiet)
+    return activity_from_dataset(net, name, samples, progress=progress)

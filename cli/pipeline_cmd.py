@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import emit_json, quiet_option
+from .common import emit_json, progress_option
 from .target_option import resolve_one
 
 
@@ -25,12 +25,12 @@ OUT/summary.md.""")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--synop-penalty", type=float, default=0.0, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@quiet_option
-def pipeline(out, model, dataset, target, epochs, seed, device, synop_penalty, fmt, quiet) -> None:
+@progress_option
+def pipeline(out, model, dataset, target, epochs, seed, device, synop_penalty, fmt, progress) -> None:
     """Train → convert → estimate → deploy (emulator) in one go, replacing OUT."""
     from qsnn_deploy.pipeline import format_summary, run_pipeline
 
-    summary = run_pipeline(out, target=target, progress=not quiet, model=model, dataset=dataset, epochs=epochs,
+    summary = run_pipeline(out, target=target, progress=progress, model=model, dataset=dataset, epochs=epochs,
                            seed=seed, device=device, synop_penalty=synop_penalty)
     if fmt == "json":
         emit_json(summary)

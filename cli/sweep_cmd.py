@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import emit_json, log, quiet_option
+from .common import emit_json, log, progress_option
 
 
 @click.command(epilog="""\b
@@ -40,9 +40,9 @@ OUT/sweep.json, OUT/sweep.md and one run folder per trained model.""")
 @click.option("--out", default="runs/sweep", show_default=True, type=click.Path(file_okay=False))
 @click.option("--overwrite", is_flag=True, help="replace an existing output folder")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@quiet_option
+@progress_option
 def sweep(synop_targets, model, baseline, start, epochs, lr, distill, synop_weights, shift_px, first_layer_factors, percentiles, seed, device, limit,
-          out, overwrite, fmt, quiet) -> None:
+          out, overwrite, fmt, progress) -> None:
     """Train a series of SynOp targets and plot accuracy against SynOps next to weight-scaling baselines."""
     from qsnn_deploy.train.sweep import parse_values, run_sweep
 
@@ -51,7 +51,7 @@ def sweep(synop_targets, model, baseline, start, epochs, lr, distill, synop_weig
                        synop_weights=synop_weights, shift_px=shift_px,
                        first_layer_factors=parse_values(first_layer_factors, "--first-layer-factors"),
                        percentiles=parse_values(percentiles, "--percentiles"), limit=limit, overwrite=overwrite,
-                       progress=not quiet)
+                       progress=progress)
     if fmt == "json":
         emit_json(result | {"out": str(out)})
         return

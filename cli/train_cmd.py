@@ -6,7 +6,7 @@ import click
 
 from qsnn_deploy.errors import UsageError
 
-from .common import emit_json, log, quiet_option
+from .common import emit_json, log, progress_option
 
 SCHEDULES = ("constant", "multistep", "cosine", "periodic-cosine", "warm-restarts", "one-cycle")  # see train/schedules
 LOSSES = ("ce", "mse-count")  # see train/losses (kept here so that --help needs no torch)
@@ -125,7 +125,7 @@ While it runs, the run lives in OUT.partial/ with the state of the last finished
               help="run folder to write")
 @click.option("--overwrite", is_flag=True, help="replace an existing run folder")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@quiet_option
+@progress_option
 @click.pass_context
 def train(ctx, **params) -> None:
     """Train a spiking CNN with quantisation-aware BPTT; writes a run folder."""
@@ -157,7 +157,7 @@ def _train(ctx, model, dataset, data_root, download, window_ms, test_fraction, d
            distill_weight, distill_temperature, bits, bit_budget, ann, integer_only,
            integer_bits, lr_int, full_precision_twin, lr_schedule, lr_period, loss, patience, val_fraction, seeds,
            nproc, resume, learning_rule, neuron, feedback_alignment, readouts, init, no_qat, limit, out, overwrite,
-           fmt, quiet) -> None:
+           fmt, progress) -> None:
     """The body of ``train`` (options resolved)."""
     from qsnn_deploy.train.trainer import TrainConfig, train as run_training
 
@@ -179,7 +179,7 @@ def _train(ctx, model, dataset, data_root, download, window_ms, test_fraction, d
                          fix="use BPTT or a --learning-rule for other datasets, or --dataset digits-dvs")
 
     if resume is not None:
-        _resume(ctx, resume, fmt, quiet)
+        _resume(ctx, resume, fmt, progress)
         return
     given = {"--bits": bits, "--bit-budget": bit_budget, "--synop-penalty": synop_penalty or None,
              "--synop-target": synop_target, "--init": init, "--no-qat": no_qat or None, "--lr": lr,
@@ -207,11 +207,11 @@ def _train(ctx, model, dataset, data_root, download, window_ms, test_fraction, d
         data_cfg = TrainConfig(model=model, dataset=dataset, data_root=data_root, download=download,
                                window_ms=window_ms, test_fraction=test_fraction, denoise_us=denoise_us,
                                augment=augment, sensor_size=sensor_size)
-        spec = model_spec(data_cfg, progress=not quiet, log=log)
+        spec = model_spec(data_cfg, progress=progress, log=log)
         spec = with_neuron_option(spec, neuron) if neuron else spec
         metrics = train_local_rule(spec, dataset, out, rule=learning_rule, epochs=epochs, batch_size=batch_size,
                                    lr=lr, time_bins=time_bins, seed=seed, limit=limit, overwrite=overwrite,
-                                   progress=not quiet, device=device, feedback_alignment=feedback_alignment,
+                                   progress=progress, device=device, feedback_alignment=feedback_alignment,
                                    freeze_readouts=None if readouts is None else readouts == "frozen",
                                    quantize=not no_qat, log=log, options=data_options(data_cfg, spec),
                                    shift_px=shift_px)
@@ -229,7 +229,7 @@ def _train(ctx, model, dataset, data_root, download, window_ms, test_fraction, d
 
         metrics = train_ann_synop(model, dataset, out, epochs=epochs, batch_size=batch_size, lr=lr,
                                   time_bins=time_bins, seed=seed, synop_target=synop_target,
-                                  synop_penalty=synop_penalty, limit=limit, overwrite=overwrite, progress=not quiet,
+                                  synop_penalty=synop_penalty, limit=limit, overwrite=overwrite, progress=progress,
                                   device=device, quantize_weights=not no_qat, init=init, log=log)
         _report(fmt, metrics, out, f"test accuracy {100 * metrics['test_accuracy']:.2f}% (the converted SNN, "
                 f"emulated), {100 * metrics['ann_test_accuracy']:.2f}% (the ANN); "
@@ -242,7 +242,8 @@ def _train(ctx, model, dataset, data_root, download, window_ms, test_fraction, d
         int_bits = None if full_precision_twin else parse_integer_bits(integer_bits or "")
         metrics = train_integer_only(model, dataset, out, epochs=epochs or 10, batch_size=batch_size or 32,
                                      time_bins=time_bins or 10, seed=seed, bits=int_bits, limit=limit,
-                                     overwrite=overwrite, progress=not quiet, device=device, lr_int=lr_int)
+                                     overwrite=overwrite, progress=progress, device=device, lr_int=lr_int,
+                                     log=log)
         saved = 100 * metrics["memory_saved"]
         _report(fmt, metrics, out, f"test accuracy {100 * metrics['test_accuracy']:.2f}% "
                 f"({'integer-only' if int_bits else 'full-precision'} local learning), "
@@ -263,13 +264,13 @@ def _train(ctx, model, dataset, data_root, download, window_ms, test_fraction, d
             raise UsageError("--seeds and --seed are exclusive", fix="list every seed in --seeds, e.g. --seeds 0,1,2")
         from qsnn_deploy.train.trainer import parse_seeds, train_seeds
 
-        summary = train_seeds(cfg, parse_seeds(seeds), out, overwrite=overwrite, progress=not quiet, log=log)
+        summary = train_seeds(cfg, parse_seeds(seeds), out, overwrite=overwrite, progress=progress, log=log)
         acc, syn = summary["test_accuracy"], summary["synops_per_sample"]
         text = (f"{len(summary['runs'])} seeds: test accuracy {100 * acc['mean']:.2f} ± {100 * acc['std']:.2f}%, "
                 f"{syn['mean']:.3g} ± {syn['std']:.2g} SynOps/sample; summary: {out}/summary.json")
         emit_json(summary | {"out": str(out)}) if fmt == "json" else click.echo(text)
         return
-    _report_bptt(fmt, run_training(cfg, out, overwrite=overwrite, progress=not quiet), out)
+    _report_bptt(fmt, run_training(cfg, out, overwrite=overwrite, progress=progress), out)
 
 
 # CLI option → TrainConfig field (how each option given with --resume is checked against the run's config)
@@ -291,7 +292,7 @@ def _explicit(ctx: click.Context, name: str) -> bool:
     return source not in (None, click.core.ParameterSource.DEFAULT, click.core.ParameterSource.DEFAULT_MAP)
 
 
-def _resume(ctx: click.Context, path: str, fmt: str, quiet: bool) -> None:
+def _resume(ctx: click.Context, path: str, fmt: str, progress: str) -> None:
     """``--resume``: take the config from the run's state; refuse options that disagree with it."""
     from pathlib import Path
 
@@ -314,7 +315,7 @@ def _resume(ctx: click.Context, path: str, fmt: str, quiet: bool) -> None:
         raise UsageError(f"--resume continues the run with the options it was started with; these disagree: "
                          f"{'; '.join(conflicts)}", where=f"--resume {path}",
                          fix="drop them (or start a new run with another --out)")
-    _report_bptt(fmt, resume(path, progress=not quiet, log=log), out)
+    _report_bptt(fmt, resume(path, progress=progress, log=log), out)
 
 
 def _refuse(method: str, given: dict, allowed: tuple[str, ...]) -> None:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .outputs import check_writable
+from .progress import Log, ProgressMode
+from .progress import log as default_log
 
 
-def run_pipeline(out: str | Path, target: str = "speck2f", progress: bool = True, overwrite: bool = True,
-                 log: Callable[[str], None] = lambda m: print(m, file=sys.stderr), **train_options: Any) -> dict:
+def run_pipeline(out: str | Path, target: str = "speck2f", progress: ProgressMode = True, overwrite: bool = True,
+                 log: Log = default_log, **train_options: Any) -> dict:
     """Run every stage into ``out/`` (run/, bundle/, estimate.json, deploy.json, summary.md)."""
     from .convert.bundle import convert_model
     from .convert.loader import load_network

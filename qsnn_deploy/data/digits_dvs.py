@@ -9,7 +9,6 @@ The result is cached as a compressed ``.npz`` (no pickle) in the user's cache di
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import warnings
 import zipfile
@@ -22,6 +21,7 @@ from qsnn_deploy.data.dataset import EventDataset
 from qsnn_deploy.data.dvs_pixel import PixelParams, draw_thresholds, simulate
 from qsnn_deploy.data.events import EVENT_DTYPE
 from qsnn_deploy.errors import InputError
+from qsnn_deploy.progress import Progress, ProgressMode
 
 NAME = "digits-dvs"
 GENERATOR_VERSION = 1  # bump whenever generated events change
@@ -102,15 +102,13 @@ def _shifted(canvas: np.ndarray, dx: float, dy: float) -> np.ndarray:
 
 
 def generate(
-    seed: int = 0, progress: bool = True, n_samples: int | None = None
+    seed: int = 0, progress: ProgressMode = True, n_samples: int | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Simulate the samples: (events concatenated, offsets (N+1,), labels (N,)).
 
     ``n_samples`` keeps only the first samples (for previews and tests); whole chunks of
     ``CHUNK`` samples come out identical to the full generation.
     """
-    from tqdm import tqdm
-
     canvas, labels = _images()
     canvas, labels = canvas[:n_samples], labels[:n_samples]
     n = len(labels)
@@ -126,8 +124,7 @@ def generate(
         return simulate(frames, PIXEL_PARAMS, rng, thresholds)
 
     events: list[np.ndarray] = []
-    bar = tqdm(total=n, desc=f"generating {NAME} (seed {seed})", unit="sample",
-               disable=not progress, file=sys.stderr)
+    bar = Progress(total=n, desc=f"generating {NAME} (seed {seed})", unit="sample", progress=progress, leave=True)
     with bar, ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
         for chunk in pool.map(run, range(len(seeds) - 1)):
             events.extend(chunk)
@@ -207,7 +204,7 @@ def load_digits_dvs(
     split: str = "train",
     seed: int = 0,
     cache_dir: str | os.PathLike | None = None,
-    progress: bool = True,
+    progress: ProgressMode = True,
 ) -> EventDataset:
     """Load (generating and caching on first use) the ``digits-dvs`` ``split``.
 

@@ -27,8 +27,6 @@ fit it and reach at least 90 % of its width and height. The window is ``options.
 from __future__ import annotations
 
 import math
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -39,9 +37,10 @@ from qsnn_deploy.data.formats import SUPPORTED_SUFFIXES, read_recording, relativ
 from qsnn_deploy.data.options import DataOptions
 from qsnn_deploy.data.transforms import apply_transforms, plan
 from qsnn_deploy.errors import InputError
+from qsnn_deploy.progress import Log, Progress, ProgressMode
+from qsnn_deploy.progress import log as default_log
 
-__all__ = ["KNOWN_SENSORS", "SPLITS", "load_folder", "downsample", "infer_sensor_size",
-           "downsample_factor", "list_recordings", "split_recordings"]
+__all__ = ["KNOWN_SENSORS", "SPLITS", "load_folder", "infer_sensor_size", "list_recordings", "split_recordings"]
 
 SPLITS = ("train", "test")
 KNOWN_SENSORS = {
@@ -53,10 +52,6 @@ KNOWN_SENSORS = {
 }
 """Known sensor (W, H) -> name, the sizes inferred sizes snap to."""
 KNOWN_SENSOR_FILL = 0.9
-
-
-def _stderr(msg: str) -> None:
-    print(msg, file=sys.stderr)
 
 
 def infer_sensor_size(max_x: int, max_y: int, max_p: int) -> tuple[tuple[int, int, int], str]:
@@ -145,12 +140,9 @@ def split_recordings(files: list[list[Path]], classes, test_fraction: float, see
     return out
 
 
-def _read_all(items: list[tuple[Path, int]], sensor_size, progress: bool, desc: str) -> list[np.ndarray]:
-    from tqdm import tqdm
-
+def _read_all(items: list[tuple[Path, int]], sensor_size, progress: ProgressMode, desc: str) -> list[np.ndarray]:
     out = []
-    for path, _ in tqdm(items, desc=desc, unit="file", disable=not progress or len(items) < 20,
-                        file=sys.stderr, leave=False):
+    for path, _ in Progress(items, desc=desc, unit="file", progress=progress, min_total=20):
         ev = relative_time(read_recording(path))
         if sensor_size is not None:
             ev = validate_events(ev, sensor_size, str(path))
@@ -163,8 +155,8 @@ def load_folder(
     split: str,
     seed: int = 0,
     options: DataOptions = DataOptions(),
-    progress: bool = True,
-    log: Callable[[str], None] | None = None,
+    progress: ProgressMode = True,
+    log: Log | None = None,
 ) -> EventDataset:
     """Load the ``split`` ("train" or "test") of a folder dataset (rules: module doc).
 
@@ -179,7 +171,7 @@ def load_folder(
             with different classes, a split leaving a class empty, events outside
             ``options.sensor_size``.
     """
-    log = log or _stderr
+    log = log or default_log
     root = Path(root)
     where = str(root)
     if split not in SPLITS:

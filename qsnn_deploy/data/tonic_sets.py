@@ -52,6 +52,7 @@ from qsnn_deploy.data.events import EVENT_DTYPE, validate_events
 from qsnn_deploy.data.options import DataOptions
 from qsnn_deploy.data.transforms import apply_deterministic, augment, plan
 from qsnn_deploy.errors import BackendUnavailable, InputError
+from qsnn_deploy.progress import Progress, ProgressMode
 
 CACHE_VERSION = 1
 """Bump when the cached content of a recording changes."""
@@ -398,20 +399,12 @@ def _writable_cache(dirs: list[Path]) -> Path:
     return dirs[-1]
 
 
-def _progress(it, total: int, desc: str, progress: bool):
-    if not progress:
-        return it
-    from tqdm import tqdm
-
-    return tqdm(it, total=total, desc=desc, file=sys.stderr, leave=False)
-
-
 def load_tonic(
     name: str,
     split: str,
     options: DataOptions,
     seed: int = 0,
-    progress: bool = True,
+    progress: ProgressMode = True,
 ) -> EventDataset:
     """Load ``split`` ("train"/"test") of real dataset ``name`` (see ``KNOWN``) as an ``EventDataset``.
 
@@ -468,7 +461,7 @@ def load_tonic(
     )
 
 
-def _read_all(raw: _RawSplit, cache: Path | None, marker: Path | None, progress: bool, desc: str):
+def _read_all(raw: _RawSplit, cache: Path | None, marker: Path | None, progress: ProgressMode, desc: str):
     n = len(raw)
     if cache is None:
         items = (raw[i] for i in range(n))
@@ -478,7 +471,7 @@ def _read_all(raw: _RawSplit, cache: Path | None, marker: Path | None, progress:
         cached = DiskCachedDataset(dataset=raw, cache_path=str(cache))
         items = (cached[i] for i in range(n))
     events, labels = [], []
-    for ev, label in _progress(items, n, desc, progress):
+    for ev, label in Progress(items, total=n, desc=desc, unit="file", progress=progress):
         events.append(np.asarray(ev).astype(EVENT_DTYPE, copy=False))
         labels.append(int(label))
     if marker is not None:

@@ -7,15 +7,16 @@ power rails, the check of the integers on the chip).
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from ..errors import UsageError
+from ..progress import Log, Progress, ProgressMode
+from ..progress import log as default_log
 from .chip_events import (
     EventSamples,
     check_events,
@@ -135,8 +136,9 @@ def _mean_counts(values: list[np.ndarray]) -> list[float]:
 
 
 def run_on_chip(plan: ChipPlan, samples: EventSamples, options: ChipOptions,
-                progress: Callable | None = None, log: Callable[[str], None] | None = None) -> dict:
-    """Configure the board, stream every sample with its timestamps, decode what comes back."""
+                progress: ProgressMode = False, log: Log | None = None) -> dict:
+    """Configure the board, stream every sample with its timestamps, decode what comes back (``progress``: a
+    mode of :mod:`qsnn_deploy.progress`)."""
     from ..hw import load_profile
     from .samna_backend import (
         ChipSession,
@@ -146,7 +148,7 @@ def run_on_chip(plan: ChipPlan, samples: EventSamples, options: ChipOptions,
         power_report,
     )
 
-    log = log or (lambda m: print(m, file=sys.stderr))
+    log = log or default_log
     for i, ev in enumerate(samples.events):
         check_events(ev, plan.network, f"sample {i} of {samples.source}")
     device = choose_device(list_devices(), plan.target, options.device)
@@ -161,7 +163,7 @@ def run_on_chip(plan: ChipPlan, samples: EventSamples, options: ChipOptions,
         session.start_power()
         t0 = time.monotonic()
         items = range(len(samples))
-        for k in (progress(items) if progress else items):
+        for k in Progress(items, desc="on chip", unit="sample", progress=progress):
             r = session.run_sample(samples.events[k])
             counts.append(class_counts(r.spikes, plan))
             for i in plan.monitor:

@@ -8,15 +8,15 @@ and event mode on the same input and says where they part ways.
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from ..errors import InputError, UsageError
 from ..ir import Network
+from ..progress import ProgressMode, progress_wrapper
 
 MODES = ("binned", "event")
 
@@ -94,7 +94,7 @@ def _recording_size(events: np.ndarray, net: Network, sensor) -> tuple[int, int,
     return w, h, p
 
 
-def inputs_from_dataset(net: Network, name: str, split: str, limit: int | None, progress: bool,
+def inputs_from_dataset(net: Network, name: str, split: str, limit: int | None, progress: ProgressMode,
                         sensor=None) -> Inputs:
     """A dataset split framed like the model was trained: for real data (tonic, ``folder:PATH``) cut to the
     training window and pooled to the model's input, unless the sensor-stage options do the pooling."""
@@ -116,17 +116,8 @@ def inputs_from_dataset(net: Network, name: str, split: str, limit: int | None, 
     return Inputs(frames, np.asarray(ds.labels), f"{name}:{split}", events, float(ds.duration_us))
 
 
-def _bar(progress: bool, desc: str) -> Callable | None:
-    if not progress:
-        return None
-    from tqdm import tqdm
-
-    return lambda it: tqdm(it, desc=desc, unit="batch" if desc == "binned" else "sample", file=sys.stderr,
-                           leave=False)
-
-
-def run_event_mode(net: Network, inputs: Inputs, progress: bool = False, slow_clock_us: float | None = None,
-                   monitor: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+def run_event_mode(net: Network, inputs: Inputs, progress: ProgressMode = False,
+                   slow_clock_us: float | None = None, monitor: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
     """Event mode over every sample: output counts, per-layer spikes and SynOps, monitored events."""
     from ..emulate.event import MONITOR_DTYPE, EventEmulator
 
@@ -134,7 +125,7 @@ def run_event_mode(net: Network, inputs: Inputs, progress: bool = False, slow_cl
     n = inputs.raster.shape[0]
     duration = inputs.duration_us or inputs.raster.shape[1] * net.dt_us
     outs, spikes, synops, mon = [], [], [], []
-    bar = _bar(progress, "event")
+    bar = progress_wrapper(progress, "event", "sample")
     for i in (bar(range(n)) if bar else range(n)):
         res = emu.run(inputs.sample_events(i, net.dt_us), duration_us=duration)
         outs.append(res.output_counts)
@@ -150,9 +141,9 @@ def run_event_mode(net: Network, inputs: Inputs, progress: bool = False, slow_cl
             "monitored": np.concatenate(mon) if mon else None}
 
 
-def run_emulator(net: Network, inputs: Inputs, batch_size: int = 64, device: str = "cpu", progress: bool = True,
-                 mode: str = "binned", slow_clock_us: float | None = None, monitor: tuple[str, ...] = ()
-                 ) -> dict[str, Any]:
+def run_emulator(net: Network, inputs: Inputs, batch_size: int = 64, device: str = "cpu",
+                 progress: ProgressMode = True, mode: str = "binned", slow_clock_us: float | None = None,
+                 monitor: tuple[str, ...] = ()) -> dict[str, Any]:
     """Run ``mode`` and return the JSON fields of DESIGN.md §3 for deploy (``_monitored`` holds events)."""
     from ..emulate.binned import ensure_quantized, run_binned
 
@@ -161,7 +152,8 @@ def run_emulator(net: Network, inputs: Inputs, batch_size: int = 64, device: str
     qnet = ensure_quantized(net)
     n = inputs.raster.shape[0]
     if mode == "binned":
-        res = run_binned(qnet, inputs.raster, batch_size=batch_size, device=device, progress=_bar(progress, "binned"))
+        res = run_binned(qnet, inputs.raster, batch_size=batch_size, device=device,
+                         progress=progress_wrapper(progress, "binned", "batch"))
         counts, spikes, synops, monitored = res.output_counts, res.layer_spikes, res.layer_synops, None
     else:
         ev = run_event_mode(qnet, inputs, progress, slow_clock_us, monitor)

@@ -37,7 +37,6 @@ Facts worth knowing when reading the numbers:
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -47,9 +46,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from ..errors import UsageError
+from ..progress import Progress, ProgressMode
 from ..train.losses import count_cross_entropy
 from ..train.network import SpikingCNN
 
@@ -202,7 +201,8 @@ def _converged_at(estimates: list[np.ndarray], start: int, tol: float) -> int | 
 def hutchinson_traces(model: SpikingCNN, data: Data, loss_fn: LossFn = count_cross_entropy, n_iter: int = 10,
                       batch_size: int = 32, tol: float = 1e-3, samples: int | None = None,
                       generator: torch.Generator | None = None, seed: int = 0, device: str | torch.device | None = None,
-                      quantize: bool | None = None, probes_per_pass: int = 5, progress: bool = False) -> HessianResult:
+                      quantize: bool | None = None, probes_per_pass: int = 5,
+                      progress: ProgressMode = False) -> HessianResult:
     """Per-layer Hessian traces of the mean loss over ``data`` by Hutchinson's estimator.
 
     ``samples``: a seeded random subset of that many samples (all when None). Probes come from
@@ -223,8 +223,8 @@ def hutchinson_traces(model: SpikingCNN, data: Data, loss_fn: LossFn = count_cro
     with _evaluation_mode(model, quantize, None if device is None else torch.device(device)) as dev:
         params = layer_weights(model)
         shapes = [p.shape for p in params]
-        bar = tqdm(total=math.ceil(n_iter / probes_per_pass) * n_batches, desc="Hessian trace", unit="batch",
-                   disable=not progress, file=sys.stderr, leave=False)
+        bar = Progress(total=math.ceil(n_iter / probes_per_pass) * n_batches, desc="Hessian trace", unit="batch",
+                       progress=progress)
         try:
             while len(estimates) < n_iter and not converged:
                 probes = [[v.to(dev) for v in rademacher(shapes, gen)]

@@ -38,9 +38,7 @@ pooled layer's output is sum-pooled first. This is what the emulator counts.
 from __future__ import annotations
 
 import json
-import sys
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +50,8 @@ import yaml
 from torch import nn
 
 from ..ir import Network, fanout_map
+from ..progress import Log, Progress, ProgressMode, progress_wrapper
+from ..progress import log as default_log
 from ..zoo import ModelSpec, load_spec
 
 _THRESHOLD = 1.0  # of the converted IAF neurons
@@ -262,13 +262,13 @@ def evaluate_ann(model: FloorReLUANN, counts: torch.Tensor, labels: torch.Tensor
 
 
 def emulate_snn(net: Network, raster: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray,
-                progress: bool = False) -> dict[str, Any]:
+                progress: ProgressMode = False) -> dict[str, Any]:
     """Discretise ``net`` (convert's rule) and run it on the chip emulator over rasters (N, T, C, H, W)."""
     from ..convert.bundle import discretize_with_warnings
     from ..emulate.binned import run_binned
 
     qnet, warns = discretize_with_warnings(net)
-    bar = _bar("emulating SNN", progress)
+    bar = progress_wrapper(progress, "emulating SNN", "batch")
     res = run_binned(qnet, raster.numpy() if isinstance(raster, torch.Tensor) else raster, progress=bar)
     y = np.asarray(labels)
     n = max(len(y), 1)
@@ -279,20 +279,12 @@ def emulate_snn(net: Network, raster: torch.Tensor | np.ndarray, labels: torch.T
             "predictions": res.predictions, "warnings": warns}
 
 
-def _bar(desc: str, enabled: bool) -> Callable | None:
-    if not enabled:
-        return None
-    from tqdm import tqdm
-
-    return lambda it: tqdm(it, desc=desc, unit="batch", file=sys.stderr, leave=False)
-
-
 def train_ann_synop(model: str, dataset: str | None, out: str | Path, epochs: int | None = None,
                     batch_size: int | None = None, lr: float | None = None, time_bins: int | None = None,
                     seed: int = 0, synop_target: float | None = None, synop_penalty: float = 0.0,
-                    limit: int | None = None, overwrite: bool = False, progress: bool = True,
+                    limit: int | None = None, overwrite: bool = False, progress: ProgressMode = True,
                     device: str = "auto", quantize_weights: bool = True, init: str | Path | None = None,
-                    log: Callable[[str], None] | None = None) -> dict[str, Any]:
+                    log: Log | None = None) -> dict[str, Any]:
     """Train the floor-ReLU ANN of ``model`` with :func:`readout_loss` (+ a SynOp loss), convert it without weight
     scaling, emulate the SNN on the test split and write the run folder atomically.
 
@@ -305,14 +297,12 @@ def train_ann_synop(model: str, dataset: str | None, out: str | Path, epochs: in
     ``snn_one_bin``: the SNN given the whole window as one bin, which equals the ANN for models
     without bias — a bias is added once per bin).
     """
-    from tqdm import tqdm
-
     from ..outputs import staged_folder
     from .losses import synop_penalty as penalty_loss
     from .losses import synop_target as target_loss
     from .trainer import TrainConfig, pick_device, plot_training_curves, train_test_splits
 
-    log = log or (lambda msg: print(msg, file=sys.stderr))
+    log = log or default_log
     spec = load_spec(model)
     cfg = TrainConfig(model=model, dataset=dataset or spec.dataset, epochs=epochs, batch_size=batch_size, lr=lr,
                       time_bins=time_bins, seed=seed, device=device, quantize=quantize_weights,
@@ -345,8 +335,8 @@ def train_ann_synop(model: str, dataset: str | None, out: str | Path, epochs: in
             ann.train()
             order = torch.from_numpy(rng.permutation(n))
             total_loss, correct, seen = 0.0, 0, 0
-            bar = tqdm(range(0, n, cfg.batch_size), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch",
-                       disable=not progress, file=sys.stderr, leave=False)
+            bar = Progress(range(0, n, cfg.batch_size), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch",
+                           progress=progress)
             for i in bar:
                 idx = order[i:i + cfg.batch_size]
                 x, y = x_train[idx].to(dev), train_set.labels[idx].to(dev)

@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -60,10 +59,11 @@ import torch
 import torch.nn.functional as F
 import yaml
 from torch import nn
-from tqdm import tqdm
 
 from ..errors import UsageError
 from ..outputs import staged_folder
+from ..progress import Log, Progress, ProgressMode
+from ..progress import log as default_log
 from ..quant.quantizers import (
     memory_bits,
     pow2_shift,
@@ -458,13 +458,15 @@ def _check_args(epochs: int, batch_size: int, time_bins: int, limit: int | None,
 
 def train_integer_only(model: str, dataset: str, out: str | Path, epochs: int = 10, batch_size: int = 32,
                        time_bins: int = 10, seed: int = 0, bits: IntegerBits | None = IntegerBits(),
-                       limit: int | None = None, overwrite: bool = False, progress: bool = True,
-                       device: str = "auto", lr_int: float = 8.0, lr_halve_every: int | None = None) -> dict[str, Any]:
+                       limit: int | None = None, overwrite: bool = False, progress: ProgressMode = True,
+                       device: str = "auto", lr_int: float = 8.0, lr_halve_every: int | None = None,
+                       log: Log = default_log) -> dict[str, Any]:
     """Train ``model`` (zoo name or YAML) on ``dataset`` by integer-only local learning; ``bits=None`` is the
     full-precision twin. Writes ``out`` (checkpoint.pt, metrics.json, memory.json, memory.md, config.yaml,
     training_curve.png) atomically and returns the metrics.
 
     ``lr_int`` (a power of two) is halved every ``lr_halve_every`` epochs (default: a third of the epochs).
+    ``progress``: a mode of :mod:`qsnn_deploy.progress`; ``log`` takes the per-epoch lines.
     """
     _check_args(epochs, batch_size, time_bins, limit, lr_int, lr_halve_every)
     if bits is not None and not isinstance(bits, IntegerBits):
@@ -472,7 +474,6 @@ def train_integer_only(model: str, dataset: str, out: str | Path, epochs: int = 
     halve = lr_halve_every or max(1, math.ceil(epochs / 3))
     spec = load_spec(model)
     dev = pick_device(device)
-    log = (lambda msg: tqdm.write(msg, file=sys.stderr)) if progress else (lambda msg: None)
     with staged_folder(out, overwrite) as tmp:
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
@@ -490,8 +491,7 @@ def train_integer_only(model: str, dataset: str, out: str | Path, epochs: int = 
             net.train()
             order = torch.from_numpy(rng.permutation(n))
             loss_sum, correct, seen = 0.0, 0, 0
-            bar = tqdm(range(0, n, batch_size), desc=f"epoch {epoch}/{epochs}", unit="batch",
-                       disable=not progress, file=sys.stderr, leave=False)
+            bar = Progress(range(0, n, batch_size), desc=f"epoch {epoch}/{epochs}", unit="batch", progress=progress)
             for i in bar:
                 idx = order[i:i + batch_size]
                 x, y = train_set.frames[idx].to(dev), train_set.labels[idx].to(dev)

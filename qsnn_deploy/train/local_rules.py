@@ -31,9 +31,7 @@ forward of the SpikingCNN on the same batch.
 from __future__ import annotations
 
 import json
-import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +40,11 @@ import torch
 import torch.nn.functional as F
 import yaml
 from torch import nn
-from tqdm import tqdm
 
 from ..errors import UsageError
 from ..outputs import staged_folder
+from ..progress import Log, Progress, ProgressMode
+from ..progress import log as default_log
 from ..data import DataOptions
 from ..zoo import ModelSpec, load_spec
 from .augment import batch_frames, epoch_shifts
@@ -260,9 +259,9 @@ def _check(rule: str, epochs: int, batch_size: int, lr: float, time_bins: int, l
 def train_local_rule(model: str | Path | ModelSpec, dataset: str, out: str | Path, rule: str = "ell",
                      epochs: int | None = None, batch_size: int | None = None, lr: float | None = None,
                      time_bins: int | None = None, seed: int = 0, limit: int | None = None, overwrite: bool = False,
-                     progress: bool = True, device: str = "auto", feedback_alignment: bool = False,
+                     progress: ProgressMode = True, device: str = "auto", feedback_alignment: bool = False,
                      freeze_readouts: bool | None = None, burn_in: int | None = None, quantize: bool = True,
-                     log: Callable[[str], None] | None = None, options: DataOptions | None = None,
+                     log: Log | None = None, options: DataOptions | None = None,
                      shift_px: int = 0) -> dict[str, Any]:
     """Train ``model`` (zoo name, YAML path or spec) on ``dataset`` with a local ``rule`` (decolle, ell, bell,
     fell); write ``out`` (checkpoint.pt, metrics.json, config.yaml, training_curve.png) atomically; return
@@ -280,7 +279,7 @@ def train_local_rule(model: str | Path | ModelSpec, dataset: str, out: str | Pat
     if shift_px < 0:
         raise UsageError(f"--shift-px must be >= 0, got {shift_px}", fix="e.g. --shift-px 1")
     dev = pick_device(device)
-    log = log or ((lambda msg: tqdm.write(msg, file=sys.stderr)) if progress else (lambda msg: None))
+    log = log or default_log
     with staged_folder(out, overwrite) as tmp:
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
@@ -302,8 +301,7 @@ def train_local_rule(model: str | Path | ModelSpec, dataset: str, out: str | Pat
             order = torch.from_numpy(rng.permutation(n))
             shifts = epoch_shifts(n, shift_px, seed, epoch) if shift_px else None
             loss_sum, correct, seen = 0.0, 0, 0
-            bar = tqdm(range(0, n, batch_size), desc=f"epoch {epoch}/{epochs}", unit="batch",
-                       disable=not progress, file=sys.stderr, leave=False)
+            bar = Progress(range(0, n, batch_size), desc=f"epoch {epoch}/{epochs}", unit="batch", progress=progress)
             for i in bar:
                 idx = order[i:i + batch_size]
                 x, y = batch_frames(train_set.frames, idx, shifts).to(dev), train_set.labels[idx].to(dev)

@@ -10,18 +10,17 @@ emulator spike for spike).
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from ..errors import UsageError
 from ..outputs import staged_folder
+from ..progress import Log, ProgressMode
+from ..progress import log as default_log
 from ..zoo import load_spec
-
-Log = Callable[[str], None]
 
 
 @dataclass
@@ -149,7 +148,7 @@ def run_sweep(targets: list[float], out: str | Path, model: str = "digits_speck"
               device: str = "auto", distill: bool = False, synop_weights: str | None = None, shift_px: int = 0,
               first_layer_factors: list[float] | None = None, percentiles: list[float] | None = None,
               calibration_samples: int = 256, limit: int | None = None, overwrite: bool = False,
-              progress: bool = True, log: Log = lambda m: print(m, file=sys.stderr)) -> dict[str, Any]:
+              progress: ProgressMode = True, log: Log = default_log) -> dict[str, Any]:
     """Train a SynOp-target series and evaluate the weight-scaling baselines; returns ``sweep.json``'s content.
 
     ``baseline``: a run folder or checkpoint of the unpenalised model to reuse (trained here when

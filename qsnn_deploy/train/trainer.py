@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -13,11 +12,12 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
-from tqdm import tqdm
 
 from ..data import DataOptions, load_dataset, to_frames
 from ..errors import UsageError
 from ..outputs import check_writable
+from ..progress import Log, Progress, ProgressMode, silent
+from ..progress import log as default_log
 from ..zoo import ModelSpec, default_spec, load_spec, spec_from_dict, with_neuron_option, with_weight_bits
 from .augment import batch_frames, epoch_shifts
 from .checkpoint import read_torch_file, save_checkpoint
@@ -154,7 +154,7 @@ def data_options(cfg: TrainConfig, spec: ModelSpec | None) -> DataOptions:
                        test_fraction=cfg.test_fraction, denoise_us=cfg.denoise_us, augment=cfg.augment)
 
 
-def model_spec(config: TrainConfig, progress: bool = True, log=lambda msg: print(msg, file=sys.stderr)) -> ModelSpec:
+def model_spec(config: TrainConfig, progress: ProgressMode = True, log: Log = default_log) -> ModelSpec:
     """The network of a run: the zoo model or YAML ``config.model``, or for ``"auto"`` the default Speck-ready
     network sized to the dataset's sensor and classes (:func:`qsnn_deploy.zoo.default_spec`)."""
     if config.model != "auto":
@@ -177,8 +177,8 @@ def warmup_epochs(cfg: TrainConfig) -> int:
     return max(1, cfg.epochs // 3)
 
 
-def allocate_auto_bits(model: SpikingCNN, data: FramedSplit, cfg: TrainConfig, out: Path | None, progress: bool,
-                       log) -> dict[str, Any]:
+def allocate_auto_bits(model: SpikingCNN, data: FramedSplit, cfg: TrainConfig, out: Path | None,
+                       progress: ProgressMode, log: Log) -> dict[str, Any]:
     """``--bits auto``: Hessian traces on a training subset, bits per layer under ``cfg.bit_budget``, applied
     to ``model`` (and its spec); writes ``out/hessian.json`` and ``out/hessian.png``; returns the record."""
     from ..quant.allocate import apply_bits, auto_bits
@@ -265,7 +265,7 @@ class FramedSplit:
     duration_us: float
 
 
-def framed_split(dataset: str, split: str, time_bins: int, seed: int = 0, progress: bool = True,
+def framed_split(dataset: str, split: str, time_bins: int, seed: int = 0, progress: ProgressMode = True,
                  limit: int | None = None, options: DataOptions | None = None) -> FramedSplit:
     """Load a split of a named dataset and frame it into ``time_bins`` bins."""
     ds = load_dataset(dataset, split, seed=seed, progress=progress, options=options).head(limit)
@@ -274,7 +274,7 @@ def framed_split(dataset: str, split: str, time_bins: int, seed: int = 0, progre
                        torch.as_tensor(ds.labels, dtype=torch.long), float(ds.duration_us))
 
 
-def train_test_splits(dataset: str, spec: ModelSpec, time_bins: int, progress: bool = True,
+def train_test_splits(dataset: str, spec: ModelSpec, time_bins: int, progress: ProgressMode = True,
                       limit: int | None = None, options: DataOptions | None = None,
                       seed: int = 0) -> tuple[FramedSplit, FramedSplit]:
     """The framed train and test splits of ``dataset``, checked against the model's input shape."""
@@ -449,7 +449,7 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
 
 
 def _train_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, batch_sched, data: FramedSplit,
-                 cfg: TrainConfig, epoch: int, device: torch.device, progress: bool,
+                 cfg: TrainConfig, epoch: int, device: torch.device, progress: ProgressMode,
                  group: Group = SINGLE, teacher: SpikingCNN | None = None,
                  synop_weights: list[float] | None = None) -> tuple[float, float]:
     """One pass over ``data``; steps ``batch_sched`` after every batch when given. Returns (loss, accuracy) over
@@ -460,8 +460,7 @@ def _train_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, batch_sched
     order = epoch_order(n, cfg.seed, epoch)
     shifts = epoch_shifts(n, cfg.shift_px, cfg.seed, epoch) if cfg.shift_px else None
     total_loss, correct, seen = 0.0, 0, 0
-    bar = tqdm(range(0, n, cfg.batch_size), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch",
-               disable=not progress, file=sys.stderr, leave=False)
+    bar = Progress(range(0, n, cfg.batch_size), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", progress=progress)
     for i in bar:
         if min(cfg.batch_size, n - i) < group.world:  # a last batch too small to share: skipped by every process
             break
@@ -490,8 +489,8 @@ def _train_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, batch_sched
     return total_loss / seen, correct / seen
 
 
-def train(config: TrainConfig, out: str | Path, overwrite: bool = False, progress: bool = True,
-          log=lambda msg: print(msg, file=sys.stderr)) -> dict[str, Any]:
+def train(config: TrainConfig, out: str | Path, overwrite: bool = False, progress: ProgressMode = True,
+          log: Log = default_log) -> dict[str, Any]:
     """Train and write the run directory; returns the metrics written to ``metrics.json``.
 
     The run is built in ``OUT.partial/`` (with the per-epoch state ``last.pt``) and renamed to ``OUT`` when it
@@ -538,7 +537,7 @@ def _complete(partial: Path, out: Path) -> None:
 
 
 def _train_under_torchrun(group: Group, out: Path, cfg: TrainConfig, spec: ModelSpec, device: torch.device,
-                          overwrite: bool, progress: bool, log) -> dict[str, Any]:
+                          overwrite: bool, progress: ProgressMode, log) -> dict[str, Any]:
     """This process's part of a run that ``torchrun`` started; rank 0 writes ``out`` (the others return {})."""
     from dataclasses import replace
 
@@ -549,7 +548,7 @@ def _train_under_torchrun(group: Group, out: Path, cfg: TrainConfig, spec: Model
         partial = _new_partial(out, overwrite) if group.writer else partial_folder(out)
         barrier(group)
         metrics = _train_into(partial, replace(cfg, nproc=group.world), spec, process_device(device, group), None,
-                              overwrite, progress and group.writer, log if group.writer else (lambda msg: None),
+                              overwrite, progress if group.writer else "off", log if group.writer else silent,
                               group)
         if group.writer:
             _complete(partial, out)
@@ -559,7 +558,7 @@ def _train_under_torchrun(group: Group, out: Path, cfg: TrainConfig, spec: Model
         leave()
 
 
-def resume(path: str | Path, progress: bool = True, log=lambda msg: print(msg, file=sys.stderr)) -> dict[str, Any]:
+def resume(path: str | Path, progress: ProgressMode = True, log: Log = default_log) -> dict[str, Any]:
     """Continue an interrupted run (``OUT`` or ``OUT.partial``) from its last finished epoch, with the config it
     was started with; finishes writing ``OUT``. The result equals an uninterrupted run's."""
     out, partial, state = read_resume_state(path)
@@ -572,7 +571,7 @@ def resume(path: str | Path, progress: bool = True, log=lambda msg: print(msg, f
 
 
 def _run_in(partial: Path, out: Path, cfg: TrainConfig, spec: ModelSpec, device: torch.device,
-            state: dict[str, Any] | None, overwrite: bool, progress: bool, log) -> dict[str, Any]:
+            state: dict[str, Any] | None, overwrite: bool, progress: ProgressMode, log) -> dict[str, Any]:
     """Train in ``partial`` and rename it to ``out``. On Ctrl-C the folder stays when it holds a state to resume;
     on an error a fresh run leaves nothing, a resumed one keeps the state it started from."""
     try:
@@ -598,15 +597,15 @@ def _run_in(partial: Path, out: Path, cfg: TrainConfig, spec: ModelSpec, device:
 
 
 def _process(group: Group, partial: Path, cfg: TrainConfig, spec: ModelSpec, device: torch.device,
-             state: dict[str, Any] | None, overwrite: bool, progress: bool) -> None:
+             state: dict[str, Any] | None, overwrite: bool, progress: ProgressMode) -> None:
     """One process of a data-parallel run (started by :func:`~qsnn_deploy.train.distributed.spawn`)."""
-    log = (lambda msg: print(msg, file=sys.stderr, flush=True)) if group.writer else (lambda msg: None)
-    _train_into(partial, cfg, spec, process_device(device, group), state, overwrite, progress and group.writer, log,
-                group)
+    log = default_log if group.writer else silent
+    _train_into(partial, cfg, spec, process_device(device, group), state, overwrite,
+                progress if group.writer else "off", log, group)
 
 
 def _train_into(tmp: Path, cfg: TrainConfig, spec: ModelSpec, device: torch.device, state: dict[str, Any] | None,
-                overwrite: bool, progress: bool, log, group: Group = SINGLE) -> dict[str, Any]:
+                overwrite: bool, progress: ProgressMode, log, group: Group = SINGLE) -> dict[str, Any]:
     """The training proper, from scratch (``state`` None) or from a saved state; the writer of ``group`` writes
     the run files to ``tmp`` and gets the metrics (the other processes get an empty dict)."""
     torch.manual_seed(cfg.seed)
@@ -751,7 +750,7 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def train_seeds(config: TrainConfig, seeds: list[int], out: str | Path, overwrite: bool = False,
-                progress: bool = True, log=lambda msg: print(msg, file=sys.stderr)) -> dict[str, Any]:
+                progress: ProgressMode = True, log: Log = default_log) -> dict[str, Any]:
     """One run per seed into ``OUT/seed_S``, then ``OUT/summary.json`` with mean ± std (sample std, ddof 1) of
     test accuracy and SynOps per sample. Returns the summary."""
     import os
