@@ -20,7 +20,9 @@ OUT_DTYPE = np.dtype([("core", "<i2"), ("x", "<i4"), ("y", "<i4"), ("feature", "
 """A spike the chip sent: the core that fired, neuron column ``x`` and row ``y`` (before pooling),
 output channel ``feature`` and timestamp ``t`` (µs since the stop watch was reset)."""
 
-MAX_TIMESTAMP_US = 2 ** 32 - 1  # samna's Spike.timestamp is a uint32 in µs
+# Spike.timestamp is in µs (sinabs 3.1.3 chip_factory.py:86). Unverified: no public source gives its width;
+# assumption: an unsigned 32-bit field, so later events are refused here rather than wrapped by the driver.
+MAX_TIMESTAMP_US = 2 ** 32 - 1
 
 
 @dataclass
@@ -101,6 +103,13 @@ def class_counts(out: np.ndarray, plan: ChipPlan) -> np.ndarray:
 
 def decode_readout(values: list[int]) -> dict:
     """ReadoutValue words: bit 20 'data valid', bits 19:16 the channel (1..15) with the largest average.
+
+    Source: sinabs' using_readout_layer notebook (docs/speck/notebooks/using_readout_layer.ipynb,
+    section 2: "value" is 21 bits, bit[20] data valid, bit[19:16] neuron index of max average, bit[15:0]
+    set by output_mode_sel; its section 4.3 decodes ``(value & 0x0F0000) >> 16``); readout channels run
+    from 1 to 15 (same notebook), and CNN channel 4(x − 1) drives channel x (sinabs' chip_errata.md).
+    One word comes per slow-clock tick. Unverified: which words a valid bit of 0 marks (no source says);
+    assumption: those words carry no class and are skipped.
 
     Returns the class (channel − 1) seen most often among valid words (-1 when none), and counts.
     """

@@ -24,9 +24,9 @@ from ..ir import ChipLayer, Network
 DESCRIPTION_FORMAT = "qsnn-deploy-chip-config"
 DESCRIPTION_SCHEMA_VERSION = 1
 READOUT_LAYER = 12  # the readout block's address as a destination (sinabs' using_readout_layer notebook)
-READOUT_CLASSES = 15  # readout channels 1..15 (plus an idle class)
-READOUT_STRIDE = 4  # erratum on speck2e/2f: CNN channel 4(x-1) drives readout channel x (chip_errata.md)
-DEFAULT_READOUT_CLK_HZ = 20.0  # sinabs' readout example
+READOUT_CLASSES = 15  # channels 1..15 (using_readout_layer notebook; samna's Speck 2e page: 15 classes + 1 idle)
+READOUT_STRIDE = 4  # speck2e/2f erratum: CNN channel 4(x-1) drives readout channel x (sinabs faqs/chip_errata.md)
+DEFAULT_READOUT_CLK_HZ = 20.0  # sinabs' using_readout_layer notebook
 DEFAULT_DEVICE_TYPE = {"speck2f": "speck2fdevkit", "speck2e": "speck2edevkit"}
 
 

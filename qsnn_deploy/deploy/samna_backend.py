@@ -18,6 +18,11 @@ notebooks, with timeouts where those sleep):
    read output events until the input has played out and the chip has been quiet for a while
    (hard timeout: a chip that keeps firing is reported, not waited on forever);
 5. power (``get_power_monitor``), rails reported separately; ``close_device``.
+
+Every samna name used here has a public source (sinabs 3.1.3's code, samna's documentation, SynSense's
+notebooks and FAQs), listed with it in tests/standin/samna_api.py; tests/deploy/test_samna_names.py
+checks that this module uses no other. Facts about the chip that no source states are marked
+"unverified" where they are used and listed in the README ("What has been tested without hardware").
 """
 
 from __future__ import annotations
@@ -38,12 +43,13 @@ from .chip_events import OUT_DTYPE
 from .chip_plan import DEFAULT_DEVICE_TYPE, READOUT_LAYER, ChipPlan, write_atomic
 from .targets import driver_unavailable, samna_info
 
-# samna's device_type_name → sinabs' device name (sinabs backend/dynapcnn/io.py uses the same names)
+# samna's device_type_name → sinabs' device name (sinabs 3.1.3 backend/dynapcnn/io.py:15-19)
 DEVICE_TYPES = {"Speck2fDevKit": "speck2fdevkit", "Speck2fModuleDevKit": "speck2fmodule",
                 "Speck2eDevKit": "speck2edevkit", "Speck2eTestBoard": "speck2e"}
 DEVICE_FAMILY = {"speck2fdevkit": "speck2f", "speck2fmodule": "speck2f", "speck2edevkit": "speck2e",
                  "speck2e": "speck2e"}
-POWER_RAILS = {0: "io", 1: "ram", 2: "logic", 3: "pixel_digital", 4: "pixel_analog"}  # devkit power tracks
+# the devkit's power tracks by channel (sinabs docs, docs/speck/notebooks/power_monitoring.ipynb)
+POWER_RAILS = {0: "io", 1: "ram", 2: "logic", 3: "pixel_digital", 4: "pixel_analog"}
 POWER_RAIL_NAMES = {0: "VDD_IO", 1: "VDD_RAM", 2: "VDD_LOGIC", 3: "VDD_PIXEL_DIGITAL", 4: "VDD_PIXEL_ANALOG"}
 
 
@@ -154,6 +160,10 @@ def vendor_network(plan: ChipPlan):
 
 
 def _readout_modifier(plan: ChipPlan) -> Callable:
+    """The readout set-up of sinabs' using_readout_layer notebook (docs/speck/notebooks): last core →
+    destination 12, readout enabled, readout_configuration_sel 0b11, output_mode_sel 0b01 (bits 15:0 of
+    each ReadoutValue: threshold compare), low-pass filter off, threshold 1, readout monitored. The same
+    notebook says that with ``readout.monitor_enable`` the chip no longer monitors Spike events."""
     def modify(config):
         last = config.cnn_layers[plan.cores[-1]]
         last.destinations[0].layer = READOUT_LAYER
@@ -185,10 +195,6 @@ def vendor_config(net, plan: ChipPlan, device_type: str):
     return config
 
 
-def _get(obj, name: str):
-    return obj[name] if isinstance(obj, dict) else getattr(obj, name)
-
-
 def verify_config(config, plan: ChipPlan) -> list[str]:
     """Compare the vendor configuration with our network, value by value; the differences found."""
     bad: list[str] = []
@@ -198,7 +204,7 @@ def verify_config(config, plan: ChipPlan) -> list[str]:
         w = np.asarray(c.weights)
         if w.shape != layer.weight.shape[:2] + layer.weight.shape[:1:-1]:
             bad.append(f"{where}: weights of shape {w.shape} on the chip, {layer.weight.shape} in the model")
-        elif not np.array_equal(w.transpose(0, 1, 3, 2), layer.weight):  # samna holds [c_out][c_in][x][y]
+        elif not np.array_equal(w.transpose(0, 1, 3, 2), layer.weight):  # [o][i][x][y]: sinabs chips/dynapcnn.py:128
             n = int((w.transpose(0, 1, 3, 2) != layer.weight).sum())
             bad.append(f"{where}: {n} weights differ")
         bias = np.zeros(layer.c_out) if layer.bias is None else layer.bias
@@ -210,9 +216,8 @@ def verify_config(config, plan: ChipPlan) -> list[str]:
                 bad.append(f"{where}: {name} is {getattr(c, name)!r}, the model has {want!r}")
         if np.any(np.asarray(c.neurons_initial_value) != 0):
             bad.append(f"{where}: neuron states do not start at 0")
-        d = c.dimensions
-        got = (int(_get(d, "kernel_size")), int(_get(_get(d, "stride"), "x")), int(_get(_get(d, "stride"), "y")),
-               int(_get(_get(d, "padding"), "x")), int(_get(_get(d, "padding"), "y")))
+        d = c.dimensions  # sinabs assigns a dict and reads it back as an object (dynapcnn_visualizer.py:579)
+        got = (int(d.kernel_size), int(d.stride.x), int(d.stride.y), int(d.padding.x), int(d.padding.y))
         want_dims = (layer.kernel_size[0], layer.stride, layer.stride, layer.padding, layer.padding)
         if got != want_dims:
             bad.append(f"{where}: kernel/stride/padding {got} on the chip, {want_dims} in the model")
@@ -250,20 +255,27 @@ def samna_chip_module(device_type: str):
 
 
 def export_samna_config(config, plan: ChipPlan, path: str | Path, device_type: str, description: dict) -> str:
-    """``.bin``: samna's flash image (``configuration_to_flash_binary``); ``.json``: our description
-    plus samna's own JSON of the configuration. Written atomically; returns what was written."""
+    """``.bin``: samna's flash image (``configuration_to_flash_binary``, sinabs' FAQ
+    save_hardware_config_as_binary, documented for speck2f); ``.json``: our description of the
+    configuration sinabs built and we checked. Written atomically; returns what was written.
+
+    samna's own JSON of the configuration is not written: no source shows a ``to_json`` on samna's
+    configuration objects."""
     module, _ = samna_chip_module(device_type)
     path = Path(path)
     if path.suffix == ".bin":
+        to_flash = getattr(module, "configuration_to_flash_binary", None)
+        if to_flash is None:
+            raise UsageError(f"this samna has no flash image writer for {device_type} (it is documented for speck2f)",
+                             where=str(path), fix="export chip.json (the complete chip description) instead")
         if plan.readout:
-            config.factory_config.io_sel = 24  # the readout pins (sinabs' save_hardware_config_as_binary)
-        write_atomic(path, bytes(module.configuration_to_flash_binary(config)))
+            config.factory_config.io_sel = 24  # the readout pins (sinabs' FAQ save_hardware_config_as_binary)
+        write_atomic(path, bytes(to_flash(config)))
         return "samna flash binary"
     doc = dict(description)
-    to_json = getattr(config, "to_json", None)
-    doc["samna_configuration"] = json.loads(to_json()) if callable(to_json) else None
+    doc["samna_configuration"] = None
     write_atomic(path, json.dumps(doc, indent=1))
-    return "chip description + samna configuration (JSON)"
+    return "chip description, checked against the samna configuration (JSON)"
 
 
 def spike_events(module, events: np.ndarray, core: int) -> list:
@@ -280,12 +292,12 @@ def spike_events(module, events: np.ndarray, core: int) -> list:
 def decode_output(module, events: list) -> tuple[np.ndarray, list[int], int]:
     """Output events → spike rows (``OUT_DTYPE``), readout words, and how many other events there were."""
     Spike = module.event.Spike
-    Readout = getattr(module.event, "ReadoutValue", None)
+    Readout = module.event.ReadoutValue  # one per slow-clock tick, no timestamp (using_readout_layer notebook)
     rows, readout, other = [], [], 0
     for ev in events:
         if isinstance(ev, Spike):
             rows.append((ev.layer, ev.x, ev.y, ev.feature, ev.timestamp))
-        elif Readout is not None and isinstance(ev, Readout):
+        elif isinstance(ev, Readout):
             readout.append(int(ev.value))
         else:
             other += 1
@@ -391,7 +403,8 @@ class ChipSession:
 
     # -- waiting on the device
     def _read(self, timeout_s: float) -> list:
-        """Output events, waiting at most ``timeout_s`` for the first one."""
+        """Output events, waiting at most ``timeout_s`` for the first one (``get_events_blocking`` takes
+        milliseconds: SynSense rockpool's afe_samna_pdm.py; sinabs' specksim.py:381 calls it too)."""
         getter = getattr(self.sink, "get_events_blocking", None)
         if getter is not None:
             return list(getter(max(1, int(timeout_s * 1000))))
@@ -409,11 +422,12 @@ class ChipSession:
         req = self.module.event.ReadNeuronValue()
         req.layer, req.address = self.plan.cores[0], 0
         self.source.write([req])
-        Reply = getattr(self.module.event, "NeuronValue", None)
+        # The answer carries layer, address and neuron_state (sinabs' leak_neuron notebook and output
+        # monitoring FAQ); its class name is in no source we could read, so it is told by its field.
         deadline = time.monotonic() + self.probe_timeout_s
         while (now := time.monotonic()) < deadline:
             for ev in self._read(deadline - now):
-                if Reply is None or isinstance(ev, Reply):
+                if getattr(ev, "neuron_state", None) is not None:
                     return True
         self._probe_ok = False
         self.warnings.append(f"the board did not answer a ReadNeuronValue probe within {self.probe_timeout_s:g} s "
@@ -421,7 +435,8 @@ class ChipSession:
         return False
 
     def reset_states(self) -> None:
-        """Zero every neuron state the plan uses (sinabs writes ``WriteNeuronValue`` the same way),
+        """Zero every neuron state the plan uses (sinabs config_builder.py:120-143 writes
+        ``WriteNeuronValue`` events the same way),
         then wait for the probe so the next sample starts from rest."""
         if self._reset_events is None:
             from ..hw import load_profile

@@ -35,7 +35,7 @@ def test_deploy_to_the_stand_in_board(board, model_file, raster_file):
         if not any(type(e).__name__ == "Spike" for e in events):
             return []
         S = type(next(e for e in events if type(e).__name__ == "Spike"))
-        return [S(layer=out_core, x=0, y=0, feature=1, timestamp=10)]
+        return [board.event(S, layer=out_core, x=0, y=0, feature=1, timestamp=10)]
 
     board.responder = respond
     res = _run("deploy", model_file, "--target", "speck2f", "--input", raster_file, "--format", "json", "-q",

@@ -1,4 +1,4 @@
-"""A minimal stand-in for SynSense's samna driver, for tests only.
+"""A strict stand-in for SynSense's samna driver, for tests only.
 
 Two uses:
 
@@ -12,211 +12,248 @@ Two uses:
   Output events are whatever a test's ``standin.responder(device, events)`` returns; nothing is
   simulated here.
 
-Everything else is a harmless dummy. The state of the "hardware" lives in ``samna.standin``; a
-subprocess can choose the devices it sees with ``SAMNA_STANDIN_DEVICES`` (comma-separated samna
-device type names, empty for none).
+It is strict: it knows only the names listed in ``tests/standin/samna_api.py``, each with its public
+source (a line of sinabs 3.1.3, a samna documentation page, a SynSense notebook or FAQ). Any other
+module attribute raises ``AttributeError`` like the real module; configuration and event objects
+refuse unknown fields (samna's are pybind classes that do the same), and are made without arguments
+and filled field by field, as every source does. Listed names that nothing here simulates (the GUI,
+the simulator) raise ``NotImplementedError`` when used.
+
+Besides samna's names the module has two of its own, for tests: ``STANDIN`` (a marker) and
+``standin`` (the recorded "hardware"; ``standin.reset()`` between tests). A subprocess can choose the
+devices it sees with ``SAMNA_STANDIN_DEVICES`` (comma-separated samna device type names, empty for
+none).
 """
 
 from __future__ import annotations
 
-import copy
-import json
-import os
-import sys
-import threading
-import time
-import types
+import copy as _copy
+import json as _json
+import os as _os
+import sys as _sys
+import threading as _threading
+import time as _time
+import types as _types
+
+from samna_api import API as _API
+from samna_api import CHIPS as _CHIPS
+from samna_api import NOT_SIMULATED as _NOT_SIMULATED
 
 STANDIN = True
+_EXTRAS = ("STANDIN", "standin")  # the stand-in's own public names, not samna's
 __version__ = "0.0.0+standin"
 
 
-class _Dummy:
-    """Absorbs any construction, call or attribute access."""
+class _StrictModule(_types.ModuleType):
+    """A module that has only what was put in it: anything else is an AttributeError."""
 
-    def __init__(self, *args, **kwargs):
-        self.args, self.kwargs = args, kwargs
-
-    def __call__(self, *args, **kwargs):
-        return _Dummy(*args, **kwargs)
-
-    def __getattr__(self, name):
+    def __getattr__(self, name: str):
         if name.startswith("__"):
             raise AttributeError(name)
-        return _Dummy()
+        raise AttributeError(f"module '{self.__name__}' has no attribute '{name}' (the samna stand-in knows only "
+                             "the names listed, with their sources, in tests/standin/samna_api.py)")
 
 
-def _module_getattr(attr: str):
-    """Unknown public names are dummies; private and dunder names are missing, as tools expect."""
-    if attr.startswith("_"):
-        raise AttributeError(attr)
-    return _Dummy if attr[:1].isupper() else _Dummy()
-
-
-def _module(name: str) -> types.ModuleType:
-    mod = types.ModuleType(name)
-    mod.__getattr__ = _module_getattr  # type: ignore[attr-defined]
-    sys.modules[name] = mod
+def _module(name: str) -> _StrictModule:
+    mod = _StrictModule(name)
+    _sys.modules[name] = mod
     return mod
+
+
+class _NotSimulated:
+    """A listed samna name (its source is in samna_api.API) that the stand-in does not simulate."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __call__(self, *args, **kwargs):
+        raise NotImplementedError(f"{self._name} is samna API ({_API[self._name][1]}) that the stand-in does not "
+                                  "simulate")
+
+    def __getattr__(self, attr):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        raise NotImplementedError(f"{self._name}.{attr}: {self._name} is not simulated by the stand-in")
+
+    def __repr__(self):
+        return f"<not simulated: {self._name}>"
+
+
+class _Strict:
+    """Objects with a fixed set of public attributes (samna's pybind classes refuse others)."""
+
+    _public: frozenset = frozenset()
+
+    def __setattr__(self, name, value):
+        if not name.startswith("_") and name not in self._public:
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+        object.__setattr__(self, name, value)
 
 
 # --- plain data objects with samna's field names ---------------------------------------------------
 
-class _Record:
-    """Fixed fields with defaults; unknown attributes are refused (like samna's bound classes)."""
+class _Record(_Strict):
+    """Fields with defaults, filled one by one after a no-argument construction."""
 
     _fields: dict = {}
-    _ranges: dict = {}  # field -> (lo, hi) for integer fields
+    _ints: frozenset = frozenset()  # integer fields: pybind11 does not turn a float (or a bool) into an int
+    _nested: dict = {}  # field -> class that an assigned dict is converted to (samna converts dicts the same way)
 
-    def __init__(self, **kwargs):
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        cls._public = frozenset(cls._fields)
+
+    def __init__(self):
         for name, default in self._fields.items():
-            object.__setattr__(self, name, copy.deepcopy(default))
-        for name, value in kwargs.items():
-            setattr(self, name, value)
+            object.__setattr__(self, name, default() if callable(default) else _copy.deepcopy(default))
 
     def __setattr__(self, name, value):
-        if name not in self._fields:
-            raise AttributeError(f"{type(self).__name__} has no attribute '{name}'")
-        if isinstance(self._fields[name], bool) and not isinstance(value, bool):
+        if name in self._nested and isinstance(value, dict):
+            value = self._nested[name]._from_dict(value)
+        elif name in self._ints:
+            if hasattr(value, "item") and not isinstance(value, (list, tuple)):
+                value = value.item()  # numpy / torch scalars
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{type(self).__name__}.{name}: incompatible function arguments, an int is "
+                                f"required, got {value!r}")
+        elif isinstance(self._fields.get(name), bool) and not isinstance(value, bool):
             value = bool(value)  # samna's bindings convert numpy/torch booleans the same way
-        if name in self._ranges:
-            lo, hi = self._ranges[name]
-            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-                raise TypeError(f"{type(self).__name__}.{name} takes an int in [{lo}, {hi}], got {value!r}")
-        object.__setattr__(self, name, value)
+        super().__setattr__(name, value)
 
-    def to_dict(self) -> dict:
+    @classmethod
+    def _from_dict(cls, data: dict):
+        obj = cls()
+        for k, v in data.items():
+            setattr(obj, k, v)
+        return obj
+
+    def _to_dict(self) -> dict:
         return {k: _plain(getattr(self, k)) for k in self._fields}
 
     def __eq__(self, other):
-        return type(self) is type(other) and self.to_dict() == other.to_dict()
+        return type(self) is type(other) and self._to_dict() == other._to_dict()
 
     def __repr__(self):
         return f"{type(self).__name__}({', '.join(f'{k}={getattr(self, k)!r}' for k in self._fields)})"
 
 
 def _plain(v):
-    if isinstance(v, (_Record, _Struct)):
-        return v.to_dict()
+    if isinstance(v, _Record):
+        return v._to_dict()
     if isinstance(v, (list, tuple)):
         return [_plain(x) for x in v]
-    return v
+    return None if isinstance(v, _NotSimulated) else v
 
 
-class _Struct:
-    """A nested record built from a dict (samna converts assigned dicts the same way)."""
-
-    def __init__(self, data=None, **kwargs):
-        for k, v in {**(data or {}), **kwargs}.items():
-            setattr(self, k, _Struct(v) if isinstance(v, dict) else v)
-
-    def to_dict(self) -> dict:
-        return {k: _plain(v) for k, v in vars(self).items()}
+class _XY(_Record):
+    _fields = {"x": 0, "y": 0}
 
 
-_U8, _U16, _U32 = (0, 2 ** 8 - 1), (0, 2 ** 16 - 1), (0, 2 ** 32 - 1)
+class _Shape(_Record):
+    _fields = {"size": _XY, "feature_count": 0}
+    _nested = {"size": _XY}
 
 
-def _event_module(name: str) -> types.ModuleType:
+class _CnnLayerDimensions(_Record):
+    _fields = {"input_shape": _Shape, "output_shape": _Shape, "padding": _XY, "stride": _XY, "kernel_size": 1}
+    _nested = {"input_shape": _Shape, "output_shape": _Shape, "padding": _XY, "stride": _XY}
+    _ints = frozenset({"kernel_size"})
+
+
+class _NeuronReply(_Record):
+    """The chip's answer to a ReadNeuronValue; samna's class name for it is in no source we could
+    read (tests/standin/samna_api.py), so it is not exposed under any name."""
+
+    _fields = {"layer": 0, "address": 0, "neuron_state": 0}
+
+
+def _event_module(name: str) -> _StrictModule:
     mod = _module(name)
 
     class Spike(_Record):
-        _fields = {"layer": 0, "feature": 0, "y": 0, "x": 0, "timestamp": 0}
-        _ranges = {"layer": _U8, "feature": _U16, "y": _U8, "x": _U8, "timestamp": _U32}
+        _fields = {"layer": 0, "x": 0, "y": 0, "feature": 0, "timestamp": 0}
+        _ints = frozenset(_fields)
 
     class DvsEvent(_Record):
-        _fields = {"p": False, "y": 0, "x": 0, "timestamp": 0}
-        _ranges = {"y": _U8, "x": _U8, "timestamp": _U32}
+        _fields = {"x": 0, "y": 0, "p": False, "timestamp": 0}
+        _ints = frozenset({"x", "y", "timestamp"})
 
     class WriteNeuronValue(_Record):
         _fields = {"layer": 0, "address": 0, "neuron_state": 0}
-        _ranges = {"layer": _U8, "address": _U32, "neuron_state": (-2 ** 15, 2 ** 15 - 1)}
+        _ints = frozenset(_fields)
 
     class ReadNeuronValue(_Record):
         _fields = {"layer": 0, "address": 0}
-
-    class NeuronValue(_Record):
-        _fields = {"layer": 0, "address": 0, "neuron_state": 0}
+        _ints = frozenset(_fields)
 
     class ReadoutValue(_Record):
-        _fields = {"value": 0, "timestamp": 0}
+        _fields = {"value": 0}
+        _ints = frozenset(_fields)
 
     class ReadoutPinValue(_Record):
         _fields = {"index": 0, "timestamp": 0}
+        _ints = frozenset(_fields)
 
-    for cls in (Spike, DvsEvent, WriteNeuronValue, ReadNeuronValue, NeuronValue, ReadoutValue, ReadoutPinValue):
+    for cls in (Spike, DvsEvent, WriteNeuronValue, ReadNeuronValue, ReadoutValue, ReadoutPinValue):
         cls.__module__ = name
         setattr(mod, cls.__name__, cls)
     return mod
 
 
-def _configuration_module(name: str) -> types.ModuleType:
+def _configuration_module(name: str, chip: str) -> _StrictModule:
     mod = _module(name)
 
     class CnnLayerDestination(_Record):
-        _fields = {"layer": 0, "enable": False, "pooling": 1, "feature_shift": 0}
-        _ranges = {"layer": (0, 13), "pooling": (1, 4)}
+        _fields = {"layer": 0, "enable": False, "pooling": 1}
+        _ints = frozenset({"layer", "pooling"})
+
+    def two_destinations():
+        return [CnnLayerDestination(), CnnLayerDestination()]
 
     class CnnLayerConfig(_Record):
-        _fields = {"dimensions": None, "weights": [], "biases": [], "neurons_initial_value": [],
-                   "threshold_high": 0, "threshold_low": 0, "return_to_zero": False, "leak_enable": False,
-                   "monitor_enable": False, "destinations": None, "output_decimator_enable": False,
-                   "output_decimator_interval": 0}
-
-        def __init__(self, **kwargs):
-            super().__init__(**kwargs)
-            object.__setattr__(self, "destinations", [CnnLayerDestination(), CnnLayerDestination()])
-            object.__setattr__(self, "dimensions", _Struct({"input_shape": {"size": {"x": 0, "y": 0}, "feature_count": 0},
-                                                            "output_shape": {"size": {"x": 0, "y": 0}, "feature_count": 0},
-                                                            "padding": {"x": 0, "y": 0}, "stride": {"x": 1, "y": 1},
-                                                            "kernel_size": 1}))
-
-        def __setattr__(self, name, value):
-            if name == "dimensions" and isinstance(value, dict):
-                value = _Struct(value)
-            if name in ("threshold_high", "threshold_low") and not isinstance(value, int):
-                raise TypeError(f"CnnLayerConfig.{name} takes an int, got {value!r}")
-            super().__setattr__(name, value)
+        _fields = {"dimensions": _CnnLayerDimensions, "destinations": two_destinations, "weights": [], "biases": [],
+                   "neurons_initial_value": [], "threshold_high": 0, "threshold_low": 0, "return_to_zero": False,
+                   "leak_enable": False, "monitor_enable": False, "input_congestion_balancer_enable": False,
+                   "leak_internal_slow_clk_enable": False}
+        _nested = {"dimensions": _CnnLayerDimensions}
+        _ints = frozenset({"threshold_high", "threshold_low"})
 
     class DvsLayerConfig(_Record):
-        _fields = {"pooling": None, "destinations": None, "merge": False, "pass_sensor_events": True,
-                   "monitor_enable": False, "raw_monitor_enable": False}
-
-        def __init__(self, **kwargs):
-            super().__init__(**kwargs)
-            object.__setattr__(self, "pooling", _Struct(x=1, y=1))
-            object.__setattr__(self, "destinations", [CnnLayerDestination(), CnnLayerDestination()])
+        _fields = {"destinations": two_destinations, "pass_sensor_events": True, "merge": False,
+                   "monitor_enable": False, "pooling": _XY, "mirror": _XY, "mirror_diagonal": False, "cut": _XY,
+                   "origin": _XY}
+        _nested = {"pooling": _XY, "mirror": _XY, "cut": _XY, "origin": _XY}
 
     class ReadoutConfig(_Record):
         _fields = {"enable": False, "readout_configuration_sel": 0, "output_mode_sel": 0,
                    "low_pass_filter_disable": False, "threshold": 0, "monitor_enable": False,
                    "readout_pin_monitor_enable": False}
+        _ints = frozenset({"readout_configuration_sel", "output_mode_sel", "threshold"})
 
     class FactoryConfig(_Record):
         _fields = {"io_sel": 0}
+        _ints = frozenset({"io_sel"})
 
     class SpeckConfiguration(_Record):
-        _fields = {"cnn_layers": None, "dvs_layer": None, "readout": None, "factory_config": None}
-
-        def __init__(self, **kwargs):
-            super().__init__(**kwargs)
-            object.__setattr__(self, "cnn_layers", [CnnLayerConfig() for _ in range(9)])
-            object.__setattr__(self, "dvs_layer", DvsLayerConfig())
-            object.__setattr__(self, "readout", ReadoutConfig())
-            object.__setattr__(self, "factory_config", FactoryConfig())
-
-        def to_json(self) -> str:
-            return json.dumps(self.to_dict())
+        _fields = {"cnn_layers": lambda: [CnnLayerConfig() for _ in range(9)], "dvs_layer": DvsLayerConfig,
+                   "readout": ReadoutConfig, "factory_config": FactoryConfig,
+                   "DVSLayerConfig": lambda: _NotSimulated(f"{name}.SpeckConfiguration.DVSLayerConfig")}
 
     for cls in (CnnLayerDestination, CnnLayerConfig, DvsLayerConfig, ReadoutConfig, FactoryConfig,
                 SpeckConfiguration):
         cls.__module__ = name
+    # only the class names a source gives are exposed (DvsLayerConfig and FactoryConfig are not)
+    for cls in (CnnLayerDestination, CnnLayerConfig, ReadoutConfig, SpeckConfiguration):
         setattr(mod, cls.__name__, cls)
+    mod.CnnLayerDimensions = _CnnLayerDimensions  # named on samna's configuration page
     return mod
 
 
 def _validate_configuration(config) -> tuple[bool, str]:
-    """A few of the checks the real validator makes: shapes, integer ranges, destinations."""
+    """Checks from published chip facts, not samna's validator (whose checks are not public): weight
+    resolution 8 bit and neuron state resolution 16 bit (samna docs, Speck 2e model page), 9 CNN
+    layers plus the readout layer at 12 as destinations (sinabs' using_readout_layer notebook), and
+    weights of the shape the dimensions give."""
     import numpy as np
 
     for core, layer in enumerate(config.cnn_layers):
@@ -238,38 +275,45 @@ def _validate_configuration(config) -> tuple[bool, str]:
     return True, ""
 
 
-def _chip_module(name: str) -> types.ModuleType:
-    mod = _module(f"{__name__}.{name}")
-    mod.event = _event_module(f"{__name__}.{name}.event")
-    mod.configuration = _configuration_module(f"{__name__}.{name}.configuration")
+def _chip_module(chip: str) -> _StrictModule:
+    mod = _module(f"{__name__}.{chip}")
+    mod.event = _event_module(f"{__name__}.{chip}.event")
+    mod.configuration = _configuration_module(f"{__name__}.{chip}.configuration", chip)
     mod.validate_configuration = _validate_configuration
-    mod.configuration_to_flash_binary = lambda cfg: list(b"STANDIN" + cfg.to_json().encode())
+    if f"samna.{chip}.configuration_to_flash_binary" in _API:
+        mod.configuration_to_flash_binary = lambda cfg: list(b"STANDIN" + _json.dumps(cfg._to_dict()).encode())
     return mod
 
 
 # --- the recorded "hardware" ---------------------------------------------------------------------
 
-class DeviceInfo:
-    def __init__(self, device_type_name: str, usb_bus_number: int = 1, usb_device_address: int = 1,
+class _DeviceInfo(_Strict):
+    """``samna.device.DeviceInfo``."""
+
+    _public = frozenset({"device_type_name", "usb_bus_number", "usb_device_address", "serial_number",
+                         "logic_version"})
+
+    def __init__(self, device_type_name: str = "", usb_bus_number: int = 1, usb_device_address: int = 1,
                  serial_number: str = "", logic_version: int = 0):
         self.device_type_name, self.usb_bus_number = device_type_name, usb_bus_number
-        self.usb_device_address, self.serial_number, self.logic_version = usb_device_address, serial_number, logic_version
+        self.usb_device_address, self.serial_number = usb_device_address, serial_number
+        self.logic_version = logic_version
 
-    def __repr__(self):
+    def __repr__(self):  # as sinabs' device_management FAQ shows it
         return (f"device::DeviceInfo(serial_number={self.serial_number}, usb_bus_number={self.usb_bus_number}, "
                 f"usb_device_address={self.usb_device_address}, logic_version={self.logic_version}, "
                 f"device_type_name={self.device_type_name})")
 
 
-class _Node:
-    """A graph node: events written to it go to the nodes it is connected to in started graphs."""
+class _Node(_Strict):
+    """A graph node: events emitted by it go to the nodes it is connected to in started graphs."""
 
     def __init__(self):
         self._edges: list = []
 
     def _emit(self, events):
         for graph, node in self._edges:
-            if graph.started:
+            if graph._started:
                 node._receive(list(events))
 
     def _receive(self, events):  # pragma: no cover - overridden
@@ -290,7 +334,7 @@ class _SinkNode(_Node):
     def __init__(self):
         super().__init__()
         self._buffer: list = []
-        self._cond = threading.Condition()
+        self._cond = _threading.Condition()
 
     def _receive(self, events):
         with self._cond:
@@ -313,25 +357,22 @@ class _SinkNode(_Node):
 class _ModelSink(_Node):
     def __init__(self, model):
         super().__init__()
-        self.model = model
+        self._model = model
 
     def _receive(self, events):
-        self.model.receive(events)
+        self._model._receive(events)
 
 
-class _Model:
+class _Model(_Strict):
     """``device.get_model()``: takes configurations and input events, gives output events."""
 
-    def __init__(self, device):
-        self.device = device
-        self.configurations: list = []  # deep copies, in the order applied
-        self.writes: list = []  # one entry per batch: {"time": wall, "events": [...]}
-        self.neuron_states: dict = {}  # (core, address) -> state written with WriteNeuronValue
+    def __init__(self, record):
+        self._record = record
         self._sink, self._source = _ModelSink(self), _Node()
 
     def apply_configuration(self, config):
-        standin.log.append(("apply_configuration", self.device.info.device_type_name))
-        self.configurations.append(copy.deepcopy(config))
+        standin.log.append(("apply_configuration", self._record.info.device_type_name))
+        self._record.configurations.append(_copy.deepcopy(config))
 
     def get_sink_node(self):
         return self._sink
@@ -339,130 +380,142 @@ class _Model:
     def get_source_node(self):
         return self._source
 
-    @property
-    def configuration(self):
-        return self.configurations[-1] if self.configurations else None
-
-    def receive(self, events):
+    def _receive(self, events):
         """Record the batch; answer neuron reads like the board does; the rest is the test's responder."""
-        self.writes.append({"time": time.monotonic(), "events": list(events)})
+        rec = self._record
+        rec.writes.append({"time": _time.monotonic(), "events": list(events)})
         if any(type(e).__name__ == "Spike" for e in events):
-            self.device._spiking = True
+            rec.spiking = True
         out = []
         for e in events:
             kind = type(e).__name__
             if kind == "WriteNeuronValue":
-                self.neuron_states[(e.layer, e.address)] = e.neuron_state
+                rec.neuron_states[(e.layer, e.address)] = e.neuron_state
             elif kind == "ReadNeuronValue":
-                reply = type(e).__module__  # the chip module's event namespace
-                NeuronValue = sys.modules[reply].NeuronValue
-                out.append(NeuronValue(layer=e.layer, address=e.address,
-                                       neuron_state=self.neuron_states.get((e.layer, e.address), 0)))
+                out.append(standin.event(_NeuronReply, layer=e.layer, address=e.address,
+                                         neuron_state=rec.neuron_states.get((e.layer, e.address), 0)))
         if standin.responder is not None:
-            out = list(standin.responder(self.device, list(events)) or []) + out
+            out = list(standin.responder(rec, list(events)) or []) + out
         if out:
             self._source._emit(out)
+
+
+class _ModelRecord:
+    """What a test sees of a device's model: configurations applied, batches written, and ``emit``."""
+
+    def __init__(self, record):
+        self._record = record
+
+    def __getattr__(self, name):
+        return getattr(self._record, name)
+
+    @property
+    def configuration(self):
+        return self._record.configurations[-1] if self._record.configurations else None
 
     @property
     def spikes(self) -> list:
         """All input Spike events written so far."""
-        return [e for w in self.writes for e in w["events"] if type(e).__name__ == "Spike"]
+        return [e for w in self._record.writes for e in w["events"] if type(e).__name__ == "Spike"]
+
+    def emit(self, events) -> None:
+        """Send output events from the chip now (a test's late or endless outputs)."""
+        self._record.handle._model._source._emit(list(events))
 
 
-class _StopWatch:
-    def __init__(self):
-        self.running, self.t0 = False, time.monotonic()
+class _DeviceRecord:
+    """The stand-in's record of one opened device (``standin.device``, ``standin.opened``)."""
 
+    def __init__(self, info: _DeviceInfo):
+        self.info, self.closed, self.spiking = info, False, False
+        self.configurations: list = []  # deep copies, in the order applied
+        self.writes: list = []  # one entry per batch: {"time": wall, "events": [...]}
+        self.neuron_states: dict = {}  # (core, address) -> state written with WriteNeuronValue
+        self.model = _ModelRecord(self)
+        self.handle = None
+
+
+class _StopWatch(_Strict):
     def start(self):
         standin.log.append(("stop_watch.start", None))
-        self.running = True
 
     def stop(self):
         standin.log.append(("stop_watch.stop", None))
-        self.running = False
 
     def reset(self):
         standin.log.append(("stop_watch.reset", None))
-        self.t0 = time.monotonic()
 
     def set_enable_value(self, value: bool):
         standin.log.append(("stop_watch.set_enable_value", bool(value)))
-        self.running = bool(value)
 
 
-class _IoModule:
-    def __init__(self):
-        self.slow_clk, self.slow_clk_rate = False, None
-
+class _IoModule(_Strict):
     def set_slow_clk(self, enable: bool):
         standin.log.append(("io.set_slow_clk", bool(enable)))
-        self.slow_clk = bool(enable)
 
     def set_slow_clk_rate(self, hz):
         standin.log.append(("io.set_slow_clk_rate", hz))
-        self.slow_clk_rate = hz
 
 
-class _Measurement:
-    def __init__(self, channel: int, value: float, timestamp: int):
-        self.channel, self.value, self.timestamp = channel, value, timestamp
+class _Measurement(_Record):
+    _fields = {"channel": 0, "value": 0.0, "timestamp": 0}
 
 
-class _PowerMonitor:
+class _PowerMonitor(_Strict):
     """Emits ``standin.power_watts`` per rail (plus ``power_active_watts`` while spikes were written)."""
 
-    def __init__(self, device):
-        self.device, self._source, self._start = device, _Node(), None
+    def __init__(self, record):
+        self._record, self._source, self._start = record, _Node(), None
 
     def get_source_node(self):
         return self._source
 
     def start_auto_power_measurement(self, rate_hz: float):
         standin.log.append(("power.start", rate_hz))
-        self._start, self._rate = time.monotonic(), float(rate_hz)
-        self.device._spiking = False
+        self._start, self._rate = _time.monotonic(), float(rate_hz)
+        self._record.spiking = False
 
     def stop_auto_power_measurement(self):
         standin.log.append(("power.stop", None))
         if self._start is None:
             return
-        elapsed = time.monotonic() - self._start
+        elapsed = _time.monotonic() - self._start
         n = max(1, int(elapsed * self._rate))
-        extra = standin.power_active_watts if self.device._spiking else {}
-        events = [_Measurement(ch, w + extra.get(ch, 0.0), int(i * 1e6 / self._rate))
+        extra = standin.power_active_watts if self._record.spiking else {}
+        events = [standin.event(_Measurement, channel=ch, value=w + extra.get(ch, 0.0),
+                                timestamp=int(i * 1e6 / self._rate))
                   for i in range(n) for ch, w in sorted(standin.power_watts.items())]
         self._start = None
         self._source._emit(events)
 
 
-class Device:
+class _Device(_Strict):
     """What ``samna.device.open_device`` returns."""
 
-    def __init__(self, info: DeviceInfo):
-        self.info, self.model = info, _Model(self)
-        self.stop_watch, self.io = _StopWatch(), _IoModule()
-        self.power_monitor = _PowerMonitor(self)
-        self.closed, self._spiking = False, False
+    def __init__(self, record: _DeviceRecord):
+        self._record, self._model = record, _Model(record)
+        self._stop_watch, self._io, self._power = _StopWatch(), _IoModule(), _PowerMonitor(record)
+        record.handle = self
 
     def get_model(self):
-        return self.model
+        return self._model
 
     def get_model_sink_node(self):
-        return self.model.get_sink_node()
+        return self._model.get_sink_node()
 
     def get_model_source_node(self):
-        return self.model.get_source_node()
+        return self._model.get_source_node()
 
     def get_stop_watch(self):
-        return self.stop_watch
+        return self._stop_watch
 
     def get_io_module(self):
-        return self.io
+        return self._io
 
     def get_power_monitor(self):
         if not standin.has_power_monitor:
-            raise AttributeError("this board has no power monitor")
-        return self.power_monitor
+            raise RuntimeError("this board has no power monitor")
+        return self._power
 
     def reset_board_soft(self, flag: bool = True):
         standin.log.append(("reset_board_soft", flag))
@@ -478,13 +531,13 @@ class _State:
 
     def reset(self, devices=None):
         if devices is None:
-            env = os.environ.get("SAMNA_STANDIN_DEVICES")
+            env = _os.environ.get("SAMNA_STANDIN_DEVICES")
             devices = ["Speck2fDevKit"] if env is None else [d for d in env.split(",") if d]
-        self.devices = [DeviceInfo(name, 1, i + 1, f"standin-{i}") for i, name in enumerate(devices)]
-        self.opened: list = []
+        self.devices = [_DeviceInfo(name, 1, i + 1, f"standin-{i}") for i, name in enumerate(devices)]
+        self.opened: list = []  # _DeviceRecord per open_device call
         self.closed: list = []
         self.log: list = []
-        self.responder = None
+        self.responder = None  # responder(device_record, events) -> output events
         self.open_error: str | None = None
         self.has_power_monitor = True
         self.power_watts = dict(self.IDLE_RAILS)
@@ -492,8 +545,16 @@ class _State:
 
     @property
     def device(self):
-        """The device opened last."""
+        """The record of the device opened last."""
         return self.opened[-1] if self.opened else None
+
+    @staticmethod
+    def event(cls, **fields):
+        """A samna object made the way the sources make them: no arguments, then field by field."""
+        obj = cls()
+        for k, v in fields.items():
+            setattr(obj, k, v)
+        return obj
 
 
 standin = _State()
@@ -508,57 +569,66 @@ def _open_device(what):
     if info not in standin.devices:
         raise RuntimeError(f"device {what!r} not found")
     standin.log.append(("open_device", info.device_type_name))
-    dev = Device(info)
-    standin.opened.append(dev)
-    return dev
+    record = _DeviceRecord(info)
+    standin.opened.append(record)
+    return _Device(record)
 
 
 def _close_device(handle):
-    standin.log.append(("close_device", handle.info.device_type_name))
-    handle.closed = True
-    standin.closed.append(handle)
+    record = handle._record
+    standin.log.append(("close_device", record.info.device_type_name))
+    record.closed = True
+    standin.closed.append(record)
 
 
-class _Graph:
+class _Graph(_Strict):
     """``samna.graph.EventFilterGraph``: ``sequential`` connects nodes; events flow once started."""
 
     def __init__(self):
-        self.started = False
+        self._started = False
 
     def sequential(self, nodes):
-        nodes = [n() if isinstance(n, type) else n for n in nodes]
-        for a, b in zip(nodes, nodes[1:]):
+        made = []
+        for n in nodes:
+            if isinstance(n, str) or isinstance(n, _NotSimulated):
+                raise NotImplementedError(f"graph node {n!r}: filter nodes are not simulated by the stand-in")
+            made.append(n() if isinstance(n, type) else n)
+        for a, b in zip(made, made[1:]):
             a._edges.append((self, b))
-        return nodes
+        return made
 
     def start(self):
-        self.started = True
+        self._started = True
         return True
 
     def stop(self):
-        self.started = False
+        self._started = False
         return True
 
 
-def _namespace(name: str) -> types.ModuleType:
-    mod = _module(f"{__name__}.{name}")
-    for sub in ("configuration", "event", "nodes", "events"):
-        setattr(mod, sub, _module(f"{__name__}.{name}.{sub}"))
-    return mod
+def _sequential(nodes):
+    g = _Graph()
+    g.sequential(nodes)
+    return g
 
 
-graph, ui, device, specksim = (_namespace(n) for n in ("graph", "ui", "device", "specksim"))
+# --- the module tree, built from the list -----------------------------------------------------------
 
-speck2f = _chip_module("speck2f")
-speck2e = _chip_module("speck2e")
+for _cls, _shown in ((_DeviceInfo, "DeviceInfo"), (_CnnLayerDimensions, "CnnLayerDimensions")):
+    _cls.__name__ = _cls.__qualname__ = _shown
 
-device.DeviceInfo = DeviceInfo  # type: ignore[attr-defined]
-device.get_all_devices = lambda: list(standin.devices)  # type: ignore[attr-defined]
-device.get_unopened_devices = lambda: [d for d in standin.devices  # type: ignore[attr-defined]
-                                       if not any(o.info is d and not o.closed for o in standin.opened)]
-device.open_device = _open_device  # type: ignore[attr-defined]
-device.close_device = _close_device  # type: ignore[attr-defined]
-graph.EventFilterGraph = _Graph  # type: ignore[attr-defined]
+device, graph, ui, specksim = (_module(f"{__name__}.{n}") for n in ("device", "graph", "ui", "specksim"))
+specksim.nodes, specksim.events = _module(f"{__name__}.specksim.nodes"), _module(f"{__name__}.specksim.events")
+speck2f, speck2e = (_chip_module(c) for c in _CHIPS)
+
+device.DeviceInfo = _DeviceInfo
+device.get_all_devices = lambda: list(standin.devices)
+device.get_unopened_devices = lambda: [d for d in standin.devices
+                                       if not any(r.info is d and not r.closed for r in standin.opened)]
+device.open_device = _open_device
+device.close_device = _close_device
+graph.EventFilterGraph = _Graph
+graph.sequential = _sequential
 
 BasicSourceNode_speck2f_event_input_event = _SourceNode
 BasicSinkNode_speck2f_event_output_event = _SinkNode
@@ -566,5 +636,11 @@ BasicSourceNode_speck2e_event_speck2e_input_event = _SourceNode
 BasicSinkNode_speck2e_event_output_event = _SinkNode
 BasicSinkNode_unifirm_modules_events_measurement = _SinkNode
 
+for _name in sorted(_NOT_SIMULATED):
+    _path, _, _attr = _name.rpartition(".")
+    if _path in _sys.modules:  # samna and its submodules (samnagui has its own file)
+        setattr(_sys.modules[_path], _attr, _NotSimulated(_name))
 
-__getattr__ = _module_getattr
+
+def __getattr__(name: str):
+    return _StrictModule.__getattr__(_sys.modules[__name__], name)
