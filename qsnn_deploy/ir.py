@@ -90,8 +90,11 @@ class ChipLayer:
         if isinstance(self.weight_bits, bool) or not isinstance(self.weight_bits, int) or not 2 <= self.weight_bits <= 8:
             raise InputError(f"weight bits must be an integer in 2..8, got {self.weight_bits!r}",
                              where=f"layer {self.name}", fix="Speck stores int8 weights: use 2 to 8 bits")
-        if not self.threshold > 0:
-            raise InputError(f"spike threshold must be positive, got {self.threshold}", where=f"layer {self.name}")
+        if not 0 < self.threshold < np.inf:
+            raise InputError(f"spike threshold must be positive and finite, got {self.threshold}",
+                             where=f"layer {self.name}")
+        if self.scale is not None and not 0 < self.scale < np.inf:
+            raise InputError(f"the chip scale must be positive and finite, got {self.scale}", where=f"layer {self.name}")
         if min(self.conv_shape[1:]) < 1:
             raise InputError(f"kernel {self.kernel_size} with padding {self.padding} does not fit input "
                              f"{self.input_shape[1]}x{self.input_shape[2]}", where=f"layer {self.name}")
@@ -160,6 +163,8 @@ class Network:
         object.__setattr__(self, "unsupported", tuple((str(n), str(t)) for n, t in self.unsupported))
         if not self.layers:
             raise InputError("the network has no layers")
+        if not 0 < self.dt_us < np.inf:  # every time step and rate divides by it
+            raise InputError(f"the time step must be positive and finite, got {self.dt_us} µs")
         names = {layer.name for layer in self.layers}
         for layer in self.layers:
             unknown = sorted(set(layer.destinations or ()) - names - {"output"})

@@ -38,6 +38,7 @@ from torch import nn
 from ..errors import InputError, UsageError
 from ..ir import Network
 from ..quant.chip import WEIGHT_BITS, range_scale
+from ..quant.scale import usable_divisor
 from ..zoo import ModelSpec
 from .from_torch import chain_modules, module_ops
 from .ops import Neurons, Synapse, assemble
@@ -143,8 +144,11 @@ def activation_percentiles(model: nn.Module, calibration: torch.Tensor, percenti
             h.remove()
         model.train(was_training)
     lambdas = []
-    for values in acts:
+    for (name, _, _), values in zip(layers, acts):
         v = np.concatenate(values) if values else np.zeros(0)
+        if v.size and not np.all(np.isfinite(v)):
+            raise InputError(f"the activations of '{name}' overflow on the calibration data (NaN or infinite)",
+                             where=f"layer {name}", fix="check the ANN's weights (a diverged training run?)")
         lambdas.append(float(np.percentile(v, percentile)) if v.size else 1.0)
     return lambdas
 
@@ -152,16 +156,27 @@ def activation_percentiles(model: nn.Module, calibration: torch.Tensor, percenti
 def scale_weights(model: nn.Module, lambdas: list[float], first_layer_scale: float = 1.0) -> nn.Module:
     """A copy of ``model`` with W_l·λ_{l−1}/λ_l, b_l/λ_l and the first layer's weights × ``first_layer_scale``."""
     scaled = copy.deepcopy(model)
-    prev = 1.0
-    for i, (_, m, _) in enumerate(_param_layers(scaled)):
-        lam = lambdas[i] if lambdas[i] > 0 else 1.0
-        factor = prev / lam * (first_layer_scale if i == 0 else 1.0)
-        with torch.no_grad():
-            m.weight.mul_(factor)
+    for (name, m, _), factor, lam in zip(_param_layers(scaled), _factors(lambdas, first_layer_scale), lambdas):
+        with torch.no_grad():  # in float64, then checked: a tiny λ must not leave infinite float32 weights
+            m.weight.copy_(m.weight.double() * factor)
             if m.bias is not None:
-                m.bias.div_(lam)
-        prev = lam
+                m.bias.copy_(m.bias.double() / usable_divisor(lam, f"λ of '{name}'"))
+            if not (torch.isfinite(m.weight).all() and (m.bias is None or torch.isfinite(m.bias).all())):
+                raise InputError(f"scaling the weights of '{name}' by {factor:.4g} (activation percentile "
+                                 f"{lam:.4g}) overflows {m.weight.dtype}", where=f"layer {name}",
+                                 fix="calibrate on data that drives this layer, or convert with "
+                                     "--no-weight-scaling")
     return scaled
+
+
+def _factors(lambdas: list[float], first_layer_scale: float) -> list[float]:
+    """Weight factor per layer, λ_{l−1}/λ_l (× ``first_layer_scale`` for the first); a zero λ counts as 1."""
+    factors, prev = [], 1.0
+    for i, lam in enumerate(lambdas):
+        lam = usable_divisor(lam, f"the activation percentile of layer {i}")
+        factors.append(prev / lam * (first_layer_scale if i == 0 else 1.0))
+        prev = lam
+    return factors
 
 
 UNSCALED_LOWER_WORD = -(2 ** 14)  # chip units; the other half of the int16 range is headroom for currents
@@ -181,7 +196,8 @@ def unscaled_lower_bound(weight, bias=None, threshold: float = 1.0) -> float:
         scale = min(scale, range_scale(b, WEIGHT_BITS))
     if not np.isfinite(scale):
         return -threshold
-    return min(-threshold, UNSCALED_LOWER_WORD / scale)
+    # weights beyond ~1e304 would put the bound below float64's range: keep it finite
+    return min(-threshold, max(UNSCALED_LOWER_WORD / scale, -float(np.finfo(np.float64).max)))
 
 
 def ann_to_network(model: nn.Module, input_shape: tuple[int, int, int], calibration: torch.Tensor | None,
@@ -215,12 +231,7 @@ def ann_to_network(model: nn.Module, input_shape: tuple[int, int, int], calibrat
         ops.append(Neurons(f"{last_name}_iaf", threshold, -threshold, "subtract"))
         notes.append(f"IAF output neurons added after '{last_name}' (their spike counts are the class scores)")
     names = [n for n, _, _ in layers]
-    factors, prev = [], 1.0
-    for i, lam in enumerate(lambdas):
-        lam = lam if lam > 0 else 1.0
-        factors.append(prev / lam * (first_layer_scale if i == 0 else 1.0))
-        prev = lam
-    report = ScalingReport(percentile, first_layer_scale, names, lambdas, factors)
+    report = ScalingReport(percentile, first_layer_scale, names, lambdas, _factors(lambdas, first_layer_scale))
     if percentile is None:
         how = (f"lower bound {UNSCALED_LOWER_WORD} in chip units); weights as trained (no scaling), first layer × "
                f"{first_layer_scale:g}")

@@ -208,7 +208,12 @@ def _fold_batchnorm(syn: Synapse, name: str, bn: nn.Module) -> Synapse:
     std = np.sqrt(_np(bn.running_var) + bn.eps)
     gamma = _np(bn.weight) if bn.weight is not None else np.ones_like(std)
     beta = _np(bn.bias) if bn.bias is not None else np.zeros_like(std)
-    factor = gamma / std
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = gamma / std
+    if not np.all(np.isfinite(factor)):
+        raise InputError(f"batch norm '{name}' cannot be folded: a channel's running variance + eps is 0, or a "
+                         "statistic is NaN or infinite", where=f"module {name}",
+                         fix="give the batch norm eps > 0 and train it (or drop the dead channel)")
     if factor.shape[0] != syn.weight.shape[0]:
         raise InputError(f"batch norm '{name}' has {factor.shape[0]} channels but follows a layer with "
                          f"{syn.weight.shape[0]}", where=f"module {name}")

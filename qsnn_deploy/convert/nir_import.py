@@ -333,6 +333,10 @@ class _Translator:
                                   "neurons do not leak", where=f"node {node.name}",
                                   fix="pass --approximate-leak to run it as IF (the leak is dropped), or retrain "
                                       "with IF neurons")
+        for key, value in ((tau_key, tau), ("r", r)):
+            if not 0 < value < np.inf:  # both divide below
+                raise InputError(f"'{key}' of '{node.name}' is {value:g}; it must be positive and finite",
+                                 where=f"node {node.name}")
         dt = self.options.dt_us * 1e-6 if self.options.dt_us else float(f"{tau / r:.6g}")
         gain = r * dt / tau
         gain = 1.0 if abs(gain - 1.0) <= 1e-6 else gain
@@ -341,6 +345,9 @@ class _Translator:
         if node.type == "CubaLIF":
             tau_syn = _uniform(node, "tau_syn", "the synaptic time constant")
             w_in = _uniform(node, "w_in", "the input weight")
+            if not 0 < tau_syn < np.inf:
+                raise InputError(f"'tau_syn' of '{node.name}' is {tau_syn:g}; it must be positive and finite",
+                                 where=f"node {node.name}")
             syn_gain = w_in * dt / tau_syn
             gain *= 1.0 if abs(syn_gain - 1.0) <= 1e-6 else syn_gain
             text += f"; synaptic filter dropped (τ_syn = {tau_syn:g} s), gain w_in·dt/τ_syn = {w_in * dt / tau_syn:g}"

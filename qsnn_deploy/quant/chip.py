@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import InputError
 from ..ir import ChipLayer, Network
+from .scale import ratio_to
 
 WEIGHT_BITS = 8
 STATE_BITS = 16
@@ -27,15 +29,20 @@ def int_range(bits: int) -> tuple[int, int]:
 def range_scale(values: np.ndarray, bits: int) -> float:
     """Largest factor that maps ``values`` into the signed ``bits`` range.
 
-    The negative side may use one more step than the positive one. All-zero values give ``inf``
-    (they do not limit the scale).
+    The negative side may use one more step than the positive one. All-zero (or empty) values give
+    ``inf`` (they do not limit the scale), and so do values so small that the factor overflows
+    float64. ``ValueError`` if a value is NaN or infinite.
     """
     lo, hi = int_range(bits)
     v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:
+        return float("inf")
     vmin, vmax = float(v.min()), float(v.max())
+    if not (np.isfinite(vmin) and np.isfinite(vmax)):
+        raise ValueError(f"values to discretise hold NaN or infinite values ({vmin} to {vmax})")
     if abs(vmin) <= abs(vmax) * abs(lo / hi):
-        return float("inf") if vmax == 0 else abs(hi / vmax)
-    return abs(lo / vmin)
+        return ratio_to(hi, vmax)
+    return ratio_to(lo, vmin)
 
 
 @dataclass(frozen=True)
@@ -67,8 +74,18 @@ def discretize_layer(layer: ChipLayer, zero_share_warn: float = 0.5) -> ChipLaye
     if layer.quantized:
         return layer
     lower = layer.lower_bound
+    for what, values in (("weights", layer.weight), ("bias", layer.bias), ("threshold", layer.threshold),
+                         ("lower membrane bound", lower)):
+        if values is not None and not np.all(np.isfinite(values)):
+            raise InputError(f"layer {layer.name}: its {what} hold NaN or infinite values, which have no integer "
+                             "on the chip", where=f"layer {layer.name}",
+                             fix="check the checkpoint or NIR file (a diverged training run writes NaN)")
     ls = layer_scale(layer.weight, layer.bias, layer.threshold, lower, weight_bits=layer.weight_bits)
     s = ls.scale
+    if not np.isfinite(s):
+        raise InputError(f"layer {layer.name}: threshold {layer.threshold:g}, lower bound {lower:g} and weights "
+                         "are all too small for a finite chip scale (it overflows float64)",
+                         where=f"layer {layer.name}", fix="express the layer's parameters in larger units")
     w = np.round(layer.weight * s)
     b = None if layer.bias is None else np.round(layer.bias * s)
     thr = float(np.round(layer.threshold * s))

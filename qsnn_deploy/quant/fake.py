@@ -15,9 +15,13 @@ def ste_round(x: torch.Tensor) -> torch.Tensor:
 def range_scale_t(values: torch.Tensor, bits: int) -> torch.Tensor:
     """Torch twin of :func:`qsnn_deploy.quant.chip.range_scale` (no gradient flows through it).
 
-    Computed in float64 so that the scale equals the numpy one bit for bit.
+    Computed in float64 so that the scale equals the numpy one bit for bit, ``inf`` for all-zero, empty
+    or subnormal-small values alike; NaN propagates into the scale instead of raising (no device sync in
+    the training forward; the loss shows it).
     """
     v = values.detach().double()
+    if v.numel() == 0:
+        return torch.tensor(float("inf"), dtype=torch.float64, device=v.device)
     lo, hi = (torch.tensor(float(b), dtype=torch.float64, device=v.device) for b in int_range(bits))
     vmin, vmax = v.min(), v.max()
     # true division (a python scalar over a tensor would multiply by the reciprocal and differ in the last bit)

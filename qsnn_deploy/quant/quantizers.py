@@ -11,6 +11,12 @@
   :func:`pow2_shift`, :func:`quant_error`, :func:`quant_gradient`.
 
 The chip-exact int8/int16 quantiser with one shared scale per layer is :mod:`qsnn_deploy.quant.fake`.
+
+Edge values: scales and grids are computed in float64 and the result is cast back to the input's dtype, so
+a subnormal peak neither underflows to a zero scale nor gives infinite steps, and huge values (up to the
+dtype's maximum) do not overflow on the way; an all-zero tensor passes through unchanged. NaN or an
+infinity in a tensor whose peak sets the scale raises ``ValueError``; the fixed grids (:func:`fixed_point`,
+:func:`wage_quant`, :func:`quant01`, :func:`quant11`) pass NaN through and clamp or keep infinities.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import UsageError
+from .scale import finite_peak
 
 
 def _check_bits(bits: int, lo: int = 1, hi: int = 32, what: str = "bit width") -> None:
@@ -31,14 +38,18 @@ def straight_through(x: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
 
 
 def symmetric(x: torch.Tensor, bits: int) -> torch.Tensor:
-    """Per-tensor symmetric n-bit fake quantisation (narrow range, round to nearest, STE)."""
+    """Per-tensor symmetric n-bit fake quantisation (narrow range, round to nearest, STE).
+
+    Computed as ``round(x / peak · L) / L · peak`` in float64 (``L = 2^(b−1) − 1``): no intermediate can
+    overflow or underflow, whatever the peak (subnormal included); the result is idempotent.
+    """
     _check_bits(bits, 2, 16)
     levels = 2 ** (bits - 1) - 1
-    scale = x.detach().abs().max() / levels
-    if float(scale) == 0:
+    peak = finite_peak(x.detach(), "the tensor to quantise")
+    if peak == 0:
         return x
-    q = torch.clamp(torch.round(x.detach() / scale), -levels, levels) * scale
-    return straight_through(x, q)
+    steps = torch.clamp(torch.round(x.detach().double() / peak * levels), -levels, levels)
+    return straight_through(x, (steps / levels * peak).to(x.dtype))
 
 
 def stochastic_round(x: torch.Tensor, rng_bits: int | None = None,
@@ -97,36 +108,57 @@ def wage_quant(x: torch.Tensor, bits: int) -> torch.Tensor:
     _check_bits(bits, 1, 32)
     if bits == 1:
         return torch.sign(x)
-    step = 2.0 ** (bits - 1)
-    return torch.round(x * step) / step
+    return _round_to_grid(x, 2.0 ** (bits - 1))
 
 
 def quant01(x: torch.Tensor, bits: int) -> torch.Tensor:
     """Unsigned ``round(x·2^b) / 2^b`` for traces normalised to [0, 1]."""
     _check_bits(bits, 1, 32)
-    return torch.round(x * 2.0 ** bits) / 2.0 ** bits
+    return _round_to_grid(x, 2.0 ** bits)
 
 
 def quant11(x: torch.Tensor, bits: int) -> torch.Tensor:
     """Signed ``round(x·(2^(b−1) − 1)) / (2^(b−1) − 1)`` for values in [−1, 1]."""
     _check_bits(bits, 2, 32)
-    levels = 2.0 ** (bits - 1) - 1
-    return torch.round(x * levels) / levels
+    return _round_to_grid(x, 2.0 ** (bits - 1) - 1)
+
+
+def _round_to_grid(x: torch.Tensor, per_unit: float) -> torch.Tensor:
+    """``round(x·per_unit) / per_unit`` in float64, back in ``x``'s dtype (zero gradient, like ``round``).
+
+    A float32 ``x·2^31`` overflows from 1.6e29 on; in float64 it cannot, and a float64 value so large that
+    its product overflows is already on the grid (it is kept).
+    """
+    v = x.double()
+    q = torch.round(v * per_unit) / per_unit
+    q = torch.where(torch.isinf(q) & torch.isfinite(v), v.detach(), q)
+    return q.to(x.dtype)
 
 
 def pow2_shift(x: torch.Tensor | float) -> torch.Tensor:
-    """The power of two nearest to ``x`` in log scale: ``2^round(log2 x)``."""
+    """The power of two nearest to ``x`` in log scale: ``2^round(log2 x)`` (float64, exponent kept finite)."""
     x = torch.as_tensor(x, dtype=torch.float64)
-    return 2.0 ** torch.round(torch.log2(x))
+    return 2.0 ** torch.round(torch.log2(x)).clamp(-1074, 1023)
+
+
+def pow2_normalise(x: torch.Tensor, what: str = "the tensor") -> torch.Tensor | None:
+    """``x / shift(max|x|)`` in float64 (peak within [1/√2, √2]; up to 2 above 2^1023.5), or None for all zeros.
+
+    float64 keeps the shift of a huge float32 peak (2^128 overflows float32) and of a subnormal one exact.
+    Raises ``ValueError`` when ``x`` holds NaN or infinities.
+    """
+    peak = finite_peak(x.detach(), what)
+    if peak == 0:
+        return None
+    return x.detach().double() / pow2_shift(peak)
 
 
 def quant_error(x: torch.Tensor, bits: int) -> torch.Tensor:
     """Backward errors: scale by the power of two of ``max|x|``, clip and quantise to ``bits``."""
-    peak = x.detach().abs().max()
-    if float(peak) == 0:
+    n = pow2_normalise(x, "the error tensor")
+    if n is None:
         return x.detach()
-    alpha = pow2_shift(peak).to(x.dtype)
-    return wage_quant(wage_clip(x.detach() / alpha, bits), bits)
+    return wage_quant(wage_clip(n, bits), bits).to(x.dtype)
 
 
 def quant_gradient(x: torch.Tensor, bits: int, rng_bits: int, lr_int: float = 1.0,
@@ -134,10 +166,10 @@ def quant_gradient(x: torch.Tensor, bits: int, rng_bits: int, lr_int: float = 1.
     """Weight gradients: ``n = lr_int·x / shift(max|x|)``, stochastically rounded with an ``rng_bits`` RNG,
     then expressed in steps of ``2^−(b−1)``."""
     _check_bits(bits, 1, 32)
-    peak = x.detach().abs().max()
-    if float(peak) == 0:
+    n = pow2_normalise(x, "the gradient")
+    if n is None:
         return torch.zeros_like(x)
-    n = lr_int * x.detach() / pow2_shift(peak).to(x.dtype)
+    n = (lr_int * n).to(x.dtype)
     rounded = stochastic_round(n.abs(), rng_bits=rng_bits, generator=generator)
     return torch.sign(n) * rounded / 2.0 ** (bits - 1)
 

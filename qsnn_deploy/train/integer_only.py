@@ -66,6 +66,7 @@ from ..progress import Log, Progress, ProgressMode
 from ..progress import log as default_log
 from ..quant.quantizers import (
     memory_bits,
+    pow2_normalise,
     pow2_shift,
     quant01,
     quant_error,
@@ -334,10 +335,10 @@ def update_steps(grad: torch.Tensor, bits: IntegerBits | None, lr_int: float,
     ``wb`` weight step. Full precision: both are ``lr_int · g / shift(max|g|) / 2^(gb−1)`` (default ``gb``).
     """
     if bits is None:
-        peak = grad.abs().max()
-        if float(peak) == 0:
+        n = pow2_normalise(grad, "the weight gradient")
+        if n is None:
             return torch.zeros_like(grad), torch.zeros_like(grad)
-        q = lr_int * grad / pow2_shift(peak).to(grad.dtype) / 2.0 ** (IntegerBits().gb - 1)
+        q = (lr_int * n / 2.0 ** (IntegerBits().gb - 1)).to(grad.dtype)
         return q, q
     q = quant_gradient(grad, bits.gb, bits.rb, lr_int=lr_int, generator=generator)
     step = 2.0 ** (bits.wb - 1)

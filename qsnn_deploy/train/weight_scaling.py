@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import UsageError
+from ..quant.scale import usable_divisor
 from .network import SpikingCNN
 
 
@@ -61,10 +62,14 @@ def percentile_normalise(model: SpikingCNN, frames: torch.Tensor, percentile: fl
     lambdas = []
     for i, block in enumerate(out.blocks):
         drive = _drive(out, i, frames, batch_size)
-        lam = float(np.percentile(drive, percentile)) if drive.size else 1.0
-        lam = lam if lam > 0 else 1.0
-        block.conv.weight.div_(lam)
-        if block.conv.bias is not None:
-            block.conv.bias.div_(lam)
+        if not np.all(np.isfinite(drive)):
+            raise ValueError(f"block {i}: its input drive overflows (NaN or infinite) on the calibration frames")
+        lam = usable_divisor(float(np.percentile(drive, percentile)) if drive.size else 1.0, f"λ of block {i}")
+        for p in (block.conv.weight, block.conv.bias):
+            if p is not None:  # in float64, then checked: a subnormal λ must not leave infinite float32 weights
+                p.copy_(p.double() / lam)
+                if not torch.isfinite(p).all():
+                    raise ValueError(f"block {i}: dividing its weights by λ = {lam:.4g} overflows {p.dtype}; "
+                                     "calibrate on frames that drive this block or use a higher percentile")
         lambdas.append(lam)
     return out, lambdas

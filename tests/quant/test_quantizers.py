@@ -10,6 +10,7 @@ from qsnn_deploy.errors import UsageError
 from qsnn_deploy.quant.quantizers import (
     fixed_point,
     memory_bits,
+    pow2_normalise,
     pow2_shift,
     quant01,
     quant11,
@@ -22,22 +23,91 @@ from qsnn_deploy.quant.quantizers import (
 )
 
 values = arrays(np.float32, st.integers(1, 40), elements=st.floats(-8, 8, allow_nan=False, width=32))
+# the whole finite float range: zeros, subnormals (down to 1.4e-45 / 5e-324) and values near the maximum
+edge32 = st.one_of(st.floats(width=32, allow_nan=False, allow_infinity=False),
+                   st.sampled_from([0.0, -0.0, 1e-45, -1e-45, 1e-40, 1.1754942e-38, 1e38, -3.4028235e38]))
+edge64 = st.one_of(st.floats(allow_nan=False, allow_infinity=False),
+                   st.sampled_from([0.0, 5e-324, -5e-324, 2.2250738585072014e-308, 1e300, -1.7976931348623157e308]))
+edge_values = st.one_of(arrays(np.float32, st.integers(1, 20), elements=edge32),
+                        arrays(np.float64, st.integers(1, 20), elements=edge64))
 
 
 @settings(max_examples=100, deadline=None)
-@given(values, st.integers(2, 8))
+@given(st.one_of(values, edge_values), st.integers(2, 8))
 def test_symmetric_range_levels_idempotence(x, bits):
+    """Any finite input: |q| ≤ peak, error ≤ half a step, idempotent bit for bit, never inf/NaN
+    (issue 15: x=[1e-45], bits=3 gave infinite steps)."""
     t = torch.from_numpy(x)
     q = symmetric(t, bits)
+    assert q.dtype == t.dtype and torch.isfinite(q).all()
     levels = 2 ** (bits - 1) - 1
     peak = float(t.abs().max())
     if peak == 0:
         assert torch.equal(q, t)
         return
-    steps = q / (peak / levels)
-    assert torch.allclose(steps, steps.round(), atol=1e-3) and float(steps.abs().max()) <= levels + 1e-3
-    assert float((q - t).abs().max()) <= peak / levels / 2 + 1e-5
-    assert torch.allclose(symmetric(q, bits), q, atol=1e-6)
+    assert float(q.abs().max()) == peak
+    tiny = float(torch.finfo(t.dtype).smallest_normal)
+    ulp0 = tiny * float(torch.finfo(t.dtype).eps)  # the subnormal spacing: the dtype's absolute resolution
+    err = (q.double() - t.double()).abs()
+    assert bool((err <= peak / levels / 2 * (1 + 1e-6) + t.double().abs() * 1e-6 + ulp0).all())
+    if peak / levels >= tiny:  # the grid is representable: q sits on it
+        steps = q.double() / peak * levels
+        assert torch.allclose(steps, steps.round(), atol=1e-3) and float(steps.abs().max()) <= levels
+    assert torch.equal(symmetric(q, bits), q)
+
+
+def test_symmetric_subnormal_peak_by_hand():
+    x = torch.tensor([1e-45])  # the smallest float32 subnormal
+    assert torch.equal(symmetric(x, 3), x)
+    x = torch.tensor([5 * 1.4e-45, 1.4e-45, 0.0])  # 5 and 1 subnormal steps at 3 levels: 1 → 5/3 → 2 steps
+    assert symmetric(x, 3).tolist() == [x[0].item(), 2 * x[1].item(), 0.0]
+    big = torch.tensor([3e38, -1e38])
+    assert symmetric(big, 8).tolist() == pytest.approx([3e38, -round(127 / 3) * 3e38 / 127])
+
+
+@settings(max_examples=100, deadline=None)
+@given(edge_values, st.integers(1, 8), st.integers(1, 12), st.sampled_from([0.5, 1.0, 8.0]))
+def test_error_and_gradient_quantisers_on_edge_values(x, bits, rng_bits, lr_int):
+    """Shift by the power of two of max|x| stays finite for subnormal and huge peaks (2^128 overflows float32)."""
+    t = torch.from_numpy(x)
+    err = quant_error(t, bits)
+    grad = quant_gradient(t, bits, rng_bits, lr_int=lr_int, generator=torch.Generator().manual_seed(0))
+    assert err.dtype == t.dtype and grad.dtype == t.dtype
+    assert torch.isfinite(err).all() and torch.isfinite(grad).all()
+    if not t.any():
+        assert not err.any() and not grad.any()
+        return
+    assert float(err.abs().max()) <= 1 and float(err.abs().max()) >= (0.5 if bits > 1 else 1)
+    top = 2.0 if float(t.abs().max()) > 2.0 ** 1023 else 2 ** 0.5  # the shift stops at 2^1023, float64's largest
+    steps = grad.double() * 2 ** (bits - 1)
+    assert torch.equal(steps, steps.round()) and float(steps.abs().max()) <= np.ceil(lr_int * top + 1e-9)
+    n = pow2_normalise(t)
+    assert n.dtype == torch.float64 and 2 ** -0.5 - 1e-9 <= float(n.abs().max()) <= top + 1e-9
+
+
+@settings(max_examples=100, deadline=None)
+@given(edge_values, st.integers(2, 16))
+def test_fixed_grids_on_edge_values(x, bits):
+    """wage_quant/quant01/quant11: on the grid within half a step of x, finite for finite x (x·2^31 overflows
+    float32 from 1.6e29 on); fixed_point clamps into its range."""
+    t = torch.from_numpy(x)
+    for fn, per_unit in ((wage_quant, 2.0 ** (bits - 1)), (quant01, 2.0 ** bits), (quant11, 2.0 ** (bits - 1) - 1)):
+        q = fn(t, bits)
+        assert q.dtype == t.dtype and torch.isfinite(q).all()
+        err = (q.double() - t.double()).abs()
+        assert bool((err <= 0.5 / per_unit + t.double().abs() * 1e-6).all())
+    q = fixed_point(t, bits, bits // 2)
+    step = 2.0 ** -(bits // 2)
+    assert torch.isfinite(q).all() and float(q.max()) <= 2.0 ** (bits - bits // 2 - 1) - step
+    assert float(q.min()) >= -(2.0 ** (bits - bits // 2 - 1))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_values_are_a_clear_error(bad):
+    t = torch.tensor([0.5, bad])
+    for call in (lambda: symmetric(t, 4), lambda: quant_error(t, 4), lambda: quant_gradient(t, 4, 8)):
+        with pytest.raises(ValueError, match="NaN or infinite"):
+            call()
 
 
 @settings(max_examples=100, deadline=None)
