@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 OUT    ?= runs/demo
 
-.PHONY: install demo test test-all clean
+.PHONY: install demo test test-all fuzz clean
 
 install: $(STAMP)
 
@@ -18,11 +18,17 @@ $(STAMP): pyproject.toml constraints.txt
 demo: install
 	$(BIN)/qsnn-deploy pipeline --out $(OUT)
 
+# Hypothesis profiles are registered in tests/conftest.py: "ci" draws the same examples everywhere.
 test: install
-	$(BIN)/python -m pytest -q -n 2
+	$(BIN)/python -m pytest -q -n 2 --hypothesis-profile=ci
 
 test-all: install
-	$(BIN)/python -m pytest -q -n 2 -m 'not hardware'
+	$(BIN)/python -m pytest -q -n 2 --hypothesis-profile=ci -m 'not hardware'
+
+# The property tests with random draws and 20x their examples (a few minutes); FUZZ_JOBS=1 on a busy machine.
+FUZZ_JOBS ?= 2
+fuzz: install
+	$(BIN)/python -m pytest -q -n $(FUZZ_JOBS) --hypothesis-profile=fuzz -m 'property and not slow and not hardware'
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info
