@@ -51,17 +51,15 @@ def test_unknown_target(tiny_run, tmp_path):
     _assert_clean_error(proc, 3, "unknown deploy target 'emulater'", "did you mean 'emulator'")
 
 
-def test_chip_target_without_driver_exits_5_fast(tiny_bundle):
-    import time
-
+def test_chip_target_without_driver_exits_5(tiny_bundle):
+    """That it is refused before anything slow is imported (torch, sinabs, the NIR reader) is checked without
+    a clock in tests/deploy/test_no_placeholder_import.py."""
     from qsnn_deploy.deploy.targets import samna_status
 
     if samna_status() == "real":
         pytest.skip("the real samna driver is installed here")
-    t = time.time()
     proc = run_cli("deploy", tiny_bundle, "--target", "speck2f", check=False)
     _assert_clean_error(proc, 5, "--target emulator")
-    assert time.time() - t < 10  # includes interpreter start-up
 
 
 def test_usage_errors_exit_2(tmp_path):

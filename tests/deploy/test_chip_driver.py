@@ -184,7 +184,8 @@ def test_late_outputs_are_waited_for_and_a_stall_times_out(chip, qnet):
         return []
 
     chip.state.responder = late
-    res = run_on_chip(plan, _samples(qnet, n=1), ChipOptions(timeout_s=1.0, quiet_s=0.05))
+    # the quiet window (0.5 s) is 50x the emitter's delay: a loaded machine may start the thread late
+    res = run_on_chip(plan, _samples(qnet, n=1), ChipOptions(timeout_s=5.0, quiet_s=0.5))
     assert res["prediction"] == 4 and res["timed_out_samples"] == 0
 
     stop = threading.Event()
@@ -199,12 +200,11 @@ def test_late_outputs_are_waited_for_and_a_stall_times_out(chip, qnet):
         return []
 
     chip.state.responder = stall
-    t = time.monotonic()
-    try:
+    try:  # returns only through its own 0.3 s timeout, which timed_out_samples shows (no wall-clock assert)
         res = run_on_chip(plan, _samples(qnet, n=1), ChipOptions(timeout_s=0.3, quiet_s=0.05))
     finally:
         stop.set()
-    assert res["timed_out_samples"] == 1 and time.monotonic() - t < 10
+    assert res["timed_out_samples"] == 1
     assert any("still sending spikes" in w for w in res["warnings"])
 
 

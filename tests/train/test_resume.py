@@ -12,33 +12,51 @@ import torch
 from helpers import run_cli
 
 ARGS = ("train", "--limit", "48", "--time-bins", "4", "--batch-size", "16", "--lr-schedule", "one-cycle", "-q")
-EPOCHS = 8  # epochs take ~0.2 s here: enough of them that the kill lands mid-run
+EPOCHS = 4
+KILL_AFTER = 2  # the run is held once the state of this epoch is on disk, and killed there
+
+# The training run, with _save_state wrapped: once epoch KILL_AFTER's state is written it leaves a marker
+# and waits forever, so the kill lands at a known point instead of racing a poll against the epochs.
+HELD_RUN = """
+import sys, threading
+from pathlib import Path
+import qsnn_deploy.train.trainer as trainer
+from qsnn_deploy.cli.main import main
+marker, kill_after, sys.argv = Path(sys.argv[1]), int(sys.argv[2]), ["qsnn-deploy", *sys.argv[3:]]
+save = trainer._save_state
+def held(path, payload):
+    save(path, payload)
+    if payload["epoch"] >= kill_after:
+        marker.write_text(str(payload["epoch"]))
+        threading.Event().wait()
+trainer._save_state = held
+main()
+"""
 
 
 def _state_epoch(path):
-    try:
-        return int(torch.load(path, map_location="cpu", weights_only=True)["epoch"])
-    except (OSError, RuntimeError, EOFError, KeyError):
-        return 0
+    return int(torch.load(path, map_location="cpu", weights_only=True)["epoch"])
 
 
 def test_sigkill_then_resume_reaches_identical_weights(tmp_path):
-    ref, out = tmp_path / "ref", tmp_path / "run"
+    ref, out, marker = tmp_path / "ref", tmp_path / "run", tmp_path / "held"
     run_cli(*ARGS, "--epochs", EPOCHS, "--out", ref)
-    proc = subprocess.Popen([sys.executable, "-m", "qsnn_deploy.cli.main", *ARGS, "--epochs", str(EPOCHS),
-                             "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    state = tmp_path / "run.partial" / "last.pt"
-    deadline = time.time() + 120
+    log = tmp_path / "stderr.txt"
+    with open(log, "w") as err:
+        proc = subprocess.Popen([sys.executable, "-c", HELD_RUN, str(marker), str(KILL_AFTER), *ARGS,
+                                 "--epochs", str(EPOCHS), "--out", str(out)], stdout=subprocess.DEVNULL, stderr=err)
+    hang_guard = time.monotonic() + 900  # not a speed limit: only a run that never gets there ends the wait
     try:
-        while time.time() < deadline and proc.poll() is None and not (state.exists() and _state_epoch(state) >= 2):
-            time.sleep(0.02)
-        assert proc.poll() is None, "the run finished before it could be killed"
+        while not marker.exists() and proc.poll() is None and time.monotonic() < hang_guard:
+            time.sleep(0.05)  # waits for an event (the marker), no race against the epochs
+        assert marker.exists() and proc.poll() is None, f"the run never reached epoch {KILL_AFTER}: {log.read_text()}"
         os.kill(proc.pid, signal.SIGKILL)
     finally:
-        proc.wait(timeout=60)
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
     assert proc.returncode == -signal.SIGKILL
-    killed_at = _state_epoch(state)
-    assert 2 <= killed_at < EPOCHS and not out.exists()
+    assert _state_epoch(tmp_path / "run.partial" / "last.pt") == KILL_AFTER and not out.exists()
 
     run_cli("train", "--resume", out, "-q")
     assert out.is_dir() and not (tmp_path / "run.partial").exists() and not (out / "last.pt").exists()
