@@ -140,3 +140,14 @@ def test_wrapper_builds_bars_for_callback_apis():
     wrap = progress_wrapper("auto", "binned", "batch", stream=stream)
     assert list(wrap(range(3))) == [0, 1, 2]
     assert stream.getvalue().startswith("binned: 3/3 batch (100 %)")
+
+
+def test_helper_sits_at_the_bottom():
+    """No torch, no click, and tqdm only once a bar is redrawn: every stage and the CLI can import it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, qsnn_deploy.progress as p; p.log('x'); list(p.Progress(range(3), stream=open('/dev/null', 'w')))"
+            "; bad = [m for m in ('torch', 'click', 'tqdm') if m in sys.modules]; assert not bad, bad")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
