@@ -28,6 +28,7 @@ import torch
 
 from qsnn_deploy.hw.neurocore import place_neurons
 from qsnn_deploy.hw.profile import load_profile
+from qsnn_deploy.progress import log
 from qsnn_deploy.quant.allocate import FP32_BITS, apply_bits
 from qsnn_deploy.quant.chip import discretize_network
 from qsnn_deploy.train.checkpoint import load_checkpoint
@@ -35,10 +36,6 @@ from qsnn_deploy.quant.hessian import HessianResult, plot_traces
 from qsnn_deploy.train.trainer import TrainConfig, evaluate, framed_split, train
 
 RESULTS = Path(__file__).parent / "results"
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def hessian_from_record(h: dict) -> HessianResult:

@@ -21,14 +21,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from qsnn_deploy.progress import log
 from qsnn_deploy.train.trainer import TrainConfig, train
 
 RESULTS = Path(__file__).parent / "results"
 SCHEDULES = ("constant", "periodic-cosine")
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
