@@ -25,7 +25,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "docs" / "readme_figures.yaml"
 
-UNITS = (r"%|×(?!\s?\d)|x\b|ms\b|s\b|min\b|µW|mW|W\b|µJ|mJ|µs|ns|kB|MB|KiB|M\b|k\b|pp\b|points?\b|nJ|pJ"
+UNITS = (r"%|×(?!\s?\d)|x\b|ms\b|s\b|min\b|minutes?\b|seconds?\b|hours?\b|µW|mW|W\b|µJ|mJ|µs|ns|kB|MB|KiB|M\b|k\b|pp\b|points?\b|nJ|pJ"
          r"|M events/s|Hz\b")
 FIGURE = re.compile(rf"(?<![\w.])[-−+]?\d[\d,]*(?:\.\d+)?(?:\s?[–-]\s?\d[\d,]*(?:\.\d+)?)?\s?(?:{UNITS})")
 NUMBER = r"[-−+]?\d[\d,]*(?:\.\d+)?"
