@@ -19,7 +19,8 @@ _SHORT.maxstring, _SHORT.maxother, _SHORT.maxlong = 60, 60, 40
 
 def short_repr(value: Any) -> str:
     """A bounded ``repr`` for error messages: nested or aliased YAML values can be exponentially large."""
-    return _SHORT.repr(value)
+    text = _SHORT.repr(value)
+    return text if len(text) <= 200 else text[:196] + " ..."
 
 
 def read_bytes(path: str | Path, what: str = "File", fix: str = "check the path") -> bytes:

@@ -16,8 +16,8 @@ A model YAML lists chip layers (each one core: conv → IAF → sum-pool) and tr
 from __future__ import annotations
 
 import difflib
-import math
 import importlib.resources
+import math
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -189,6 +189,9 @@ def spec_from_dict(data: Any, where: str = "model") -> ModelSpec:
     for key in ("name", "input_shape", "layers"):
         if key not in data:
             raise InputError(f"missing required key '{key}'", where=where)
+    for key in ("name", "description", "dataset"):
+        if key in data and not isinstance(data[key], (str, int, float)):
+            raise InputError(f"'{key}' must be text, got {short_repr(data[key])}", where=where)
     shape = data["input_shape"]
     if not (isinstance(shape, list) and len(shape) == 3):
         raise InputError(f"'input_shape' must be [C, H, W], got {shape!r}", where=where)
@@ -219,7 +222,10 @@ def spec_from_dict(data: Any, where: str = "model") -> ModelSpec:
         if not isinstance(raw, dict) or not isinstance(raw.get("type"), str) or raw["type"] not in _LAYER_KEYS:
             raise InputError("each layer needs 'type: conv' or 'type: linear'", where=lw)
         _unknown(set(raw), _LAYER_KEYS[raw["type"]], lw)
-        name = str(raw.get("name", f"{raw['type']}{i}"))
+        name = raw.get("name", f"{raw['type']}{i}")
+        if not isinstance(name, (str, int)):
+            raise InputError(f"a layer name must be text, got {short_repr(name)}", where=lw)
+        name = str(name)
         bits = _int(raw.get("weight_bits", 8), "weight_bits", lw, 2)
         if bits > 8:
             raise InputError(f"'weight_bits' must be in 2..8, got {bits}", where=lw,

@@ -110,6 +110,10 @@ def _pair(node: RawNode, key: str, default: int) -> int:
     if isinstance(raw, str):
         raise InputError(f"field '{key}' of node '{node.name}' is '{raw}'", where=f"node {node.name}")
     vals = np.asarray(_ints(node, key, raw))
+    low = 0 if key == "padding" else 1
+    if vals.size and vals.min() < low:
+        raise InputError(f"field '{key}' of node '{node.name}' is {vals.tolist()}; it must be at least {low}",
+                         where=f"node {node.name}", fix="the file is damaged; export it again")
     if vals.size == 0 or len(set(vals.tolist())) != 1:
         raise ConstraintError(f"'{key}' of '{node.name}' differs between height and width ({vals.tolist()}); "
                               "Speck needs the same value in x and y", where=f"node {node.name}")

@@ -52,8 +52,9 @@ def _check_torch_zip(path: Path, what: str, corrupt_fix: str) -> None:
     try:
         if not zipfile.is_zipfile(path):
             legacy = path.open("rb").read(2) == b"\x80\x02"
-            raise InputError(f"'{path}' is not a PyTorch {what} in the zip format of torch.save"
-                             + (" (it looks like PyTorch's pre-1.6 format, which is not read)" if legacy else ""),
+            raise InputError(f"'{path}' is not a readable PyTorch {what} ("
+                             + ("PyTorch's pre-1.6 format, which is not read)" if legacy
+                                else "not the zip archive torch.save writes)"),
                              fix="re-save it with torch.save of PyTorch 1.6 or newer" if legacy else corrupt_fix)
         with zipfile.ZipFile(path) as archive:
             records = archive.infolist()

@@ -1,0 +1,124 @@
+"""Event readers on any bytes: every format of ``data.formats`` and the ``.npy`` input files load to valid
+events (or a raster) or give an InputError naming the file; headers and packets that claim more data than
+the file holds are refused before anything is allocated."""
+
+from __future__ import annotations
+
+import io
+import struct
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from byte_mutations import damaged, loads_or_names_file
+from qsnn_deploy.data.events import EVENT_DTYPE, read_event_file
+from qsnn_deploy.data.formats import AEDAT4_MAX_PACKET, read_recording
+from qsnn_deploy.errors import InputError
+from test_formats import aedat2_bytes, aedat4_bytes, aedat31_bytes, make_events, nmnist_bytes
+
+CHEAP = settings(max_examples=30, deadline=None,
+                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+EVENTS = make_events(n=30, w=128, h=128)
+
+
+def _npy(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, arr)
+    return buf.getvalue()
+
+
+VALID = {
+    "n.bin": (nmnist_bytes(EVENTS), b""),
+    "a.aedat4": (aedat4_bytes(EVENTS), b"#!AER-DAT4.0\r\n"),
+    "lz4.aedat4": (aedat4_bytes(EVENTS, compression=1), b"#!AER-DAT4.0\r\n"),
+    "zstd.aedat4": (aedat4_bytes(EVENTS, compression=3), b"#!AER-DAT4.0\r\n"),
+    "v2.aedat": (aedat2_bytes(EVENTS), b"#!AER-DAT2.0\r\n"),
+    "v31.aedat": (aedat31_bytes(EVENTS), b"#!AER-DAT3.1\r\n#!END-HEADER\r\n"),
+    "e.npy": (_npy(EVENTS), b"\x93NUMPY"),
+}
+
+
+def _events(path):
+    ev = read_recording(path)
+    assert ev.dtype == EVENT_DTYPE and ev.ndim == 1 and ev.size > 0
+    assert np.all(np.diff(ev["t"]) >= 0) and ev["x"].min() >= 0 and ev["y"].min() >= 0
+    return ev
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # unsorted timestamps are sorted with a warning
+@pytest.mark.parametrize("name", sorted(VALID))
+@CHEAP
+@given(data=st.data())
+def test_recording_readers_on_damaged_bytes(tmp_path, name, data):
+    raw, magic = VALID[name]
+    loads_or_names_file(_events, tmp_path / name, data.draw(damaged(raw, prefix=magic)))
+
+
+RASTER = (np.random.default_rng(0).random((3, 2, 8, 8)) < 0.3).astype(np.float32)
+
+
+def _input(path):
+    got = read_event_file(path)
+    if got.kind == "raster":
+        assert got.raster.ndim == 5 and np.all(np.isfinite(got.raster)) and got.raster.min() >= 0
+    else:
+        assert got.events.dtype == EVENT_DTYPE
+    return got
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("arr", [EVENTS, RASTER], ids=["events", "raster"])
+@CHEAP
+@given(data=st.data())
+def test_npy_input_files_on_damaged_bytes(tmp_path, arr, data):
+    raw = _npy(arr)
+    loads_or_names_file(_input, tmp_path / "input.npy", data.draw(damaged(raw, prefix=raw[:10])))
+
+
+def _npy_header(dtype, shape) -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+                                              "fortran_order": False, "shape": shape})
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("dtype, shape", [(EVENT_DTYPE, (10**9,)), ("<f4", (10**3, 10, 2, 128, 128))])
+def test_npy_claiming_a_billion_values_is_refused_from_its_header(tmp_path, dtype, shape):
+    path = tmp_path / "huge.npy"
+    path.write_bytes(_npy_header(dtype, shape) + bytes(64))
+    with pytest.raises(InputError, match=r"its header claims shape") as err:
+        read_event_file(path)
+    assert str(path) in err.value.message
+
+
+def test_aedat31_packet_claiming_a_billion_events_is_refused(tmp_path):
+    head = b"#!AER-DAT3.1\r\n#!END-HEADER\r\n"
+    packet = struct.pack("<hhiiiiii", 1, 1, 8, 4, 0, 10**9, 10**9, 10**9) + bytes(64)
+    (tmp_path / "huge.aedat").write_bytes(head + packet)
+    with pytest.raises(InputError, match="announces 8000000000 bytes") as err:
+        read_recording(tmp_path / "huge.aedat")
+    assert str(tmp_path / "huge.aedat") in err.value.message
+
+
+@pytest.mark.parametrize("compression", [1, 3], ids=["lz4", "zstd"])
+def test_aedat4_packet_that_decompresses_without_bound_is_refused(tmp_path, compression):
+    """A compression bomb: kilobytes that expand past the packet cap are cut at the cap, then refused."""
+    from test_formats import _compressor, _fb_ioheader
+
+    bomb = _compressor(compression)(bytes(AEDAT4_MAX_PACKET + 4096))
+    raw = b"#!AER-DAT4.0\r\n" + _fb_ioheader(compression, -1, "") + struct.pack("<iI", 0, len(bomb)) + bomb
+    path = tmp_path / "bomb.aedat4"
+    path.write_bytes(raw)
+    assert len(raw) < 2**20
+    with pytest.raises(InputError, match="expands to more than") as err:
+        read_recording(path)
+    assert str(path) in err.value.message
+
+
+@CHEAP
+@given(raw=st.binary(max_size=512))
+@example(raw=b"\x93NUMPY\x01\x00\x10\x00{'descr': '<f4',")  # a header cut inside its dict (tokenize error)
+def test_npy_header_parser_on_random_headers(tmp_path, raw):
+    loads_or_names_file(_input, tmp_path / "h.npy", b"\x93NUMPY" + raw)
