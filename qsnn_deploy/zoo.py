@@ -141,6 +141,12 @@ def _number(value: Any, key: str, where: str, positive: bool = False) -> float:
     return float(value)
 
 
+def _flag(value: Any, key: str, where: str) -> bool:
+    if not isinstance(value, (bool, int)) or value not in (0, 1):
+        raise InputError(f"'{key}' must be true or false, got {short_repr(value)}", where=where)
+    return bool(value)
+
+
 def _mapping(value: Any, key: str, where: str) -> dict:
     if value is None:
         return {}
@@ -232,13 +238,13 @@ def spec_from_dict(data: Any, where: str = "model") -> ModelSpec:
                              fix="Speck stores int8 weights; use 8 or fewer bits")
         if raw["type"] == "linear":
             layers.append(LayerDef("linear", name, _int(raw.get("out_features"), "out_features", lw, 1, MAX_CHANNELS),
-                                   kernel_size=0, bias=bool(raw.get("bias", False)), weight_bits=bits))
+                                   kernel_size=0, bias=_flag(raw.get("bias", False), "bias", lw), weight_bits=bits))
         else:
             layers.append(LayerDef("conv", name, _int(raw.get("out_channels"), "out_channels", lw, 1, MAX_CHANNELS),
                                    kernel_size=_int(raw.get("kernel_size", 3), "kernel_size", lw, 1, MAX_SIDE),
                                    stride=_int(raw.get("stride", 1), "stride", lw, 1, MAX_SIDE),
                                    padding=_int(raw.get("padding", 0), "padding", lw, 0, MAX_SIDE),
-                                   pool=_int(raw.get("pool", 1), "pool", lw, 1, MAX_SIDE), bias=bool(raw.get("bias", False)),
+                                   pool=_int(raw.get("pool", 1), "pool", lw, 1, MAX_SIDE), bias=_flag(raw.get("bias", False), "bias", lw),
                                    weight_bits=bits))
     n_classes = _int(data.get("n_classes", layers[-1].out_channels), "n_classes", where, 1)
     spec = ModelSpec(name=str(data["name"]), input_shape=shape, n_classes=n_classes, layers=tuple(layers),

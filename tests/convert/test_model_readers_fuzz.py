@@ -145,6 +145,7 @@ def _replace(doc, key: tuple, value, delete: bool):
 @example(key=("model_spec", "input_shape"), value=[2, 10**6, 10**6], delete=False)  # a billion-pixel claim
 @example(key=("state_dict", "blocks.0.conv.weight"), value=torch.full((16, 2, 3, 3), float("nan")), delete=False)
 @example(key=("dt_us",), value="fast", delete=False)
+@example(key=("model_spec", "layers", 0, "bias"), value=torch.zeros(0), delete=False)  # found by make fuzz
 def test_checkpoint_with_wrong_keys_and_types(tmp_path, key, value, delete):
     """A valid torch file whose content is wrong: a key missing, a value of the wrong type or shape."""
     path = tmp_path / "checkpoint.pt"
