@@ -207,8 +207,16 @@ def run_on_chip(plan: ChipPlan, samples: EventSamples, options: ChipOptions,
         result["readout"] = {"prediction": ro_preds if n > 1 else ro_preds[0],
                              "valid_values": [r["valid_values"] for r in readout],
                              "slow_clk_hz": plan.slow_clk_hz}
+        # With readout.monitor_enable the chip stops sending Spike events to the host (sinabs'
+        # using_readout_layer notebook), so the readout's answer is the chip's prediction.
+        result["prediction_from"] = "readout"
+        result["prediction"] = ro_preds if n > 1 else ro_preds[0]
         if samples.labels is not None:
             result["readout"]["accuracy"] = float((np.array(ro_preds) == samples.labels).mean())
+            result["accuracy"] = result["readout"]["accuracy"]
+            result["spike_count_accuracy"] = float((preds == samples.labels).mean())
+    else:
+        result["prediction_from"] = "output_spike_counts"
     if options.measure_power:
         result["power"] = power or {"available": False}
     if any(timed_out):

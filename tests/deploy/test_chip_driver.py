@@ -217,9 +217,9 @@ def test_readout_block(chip, qnet):
 
         def responder(device, events):
             out = script(device, events)
-            if out:  # readout words: valid bit, channel 3 (class 2), twice; one invalid word
+            if out:  # readout words: valid bit, channel 4 (class 3), twice; one invalid word
                 R, make = chip.samna.speck2f.event.ReadoutValue, chip.state.event
-                out += [make(R, value=(1 << 20) | (3 << 16) | 7), make(R, value=(1 << 20) | (3 << 16)),
+                out += [make(R, value=(1 << 20) | (4 << 16) | 7), make(R, value=(1 << 20) | (4 << 16)),
                         make(R, value=5 << 16)]
             return out
 
@@ -228,8 +228,10 @@ def test_readout_block(chip, qnet):
     assert "readout" in res and res["readout"]["slow_clk_hz"] == 20
     if not chip.standin:
         return
-    assert res["prediction"] == 2 and res["output_spike_counts"] == [0, 0, 2, 0, 0]
-    assert res["readout"]["prediction"] == 2 and res["readout"]["valid_values"] == [2]
+    # the readout decides (the chip sends no spikes with the readout monitored); spike counts are kept
+    assert res["output_spike_counts"] == [0, 0, 2, 0, 0]
+    assert res["readout"]["prediction"] == 3 and res["readout"]["valid_values"] == [2]
+    assert res["prediction"] == 3 and res["prediction_from"] == "readout"
     cfg = chip.state.device.model.configuration
     last = cfg.cnn_layers[plan.cores[-1]]
     assert (last.destinations[0].layer, last.destinations[0].enable) == (READOUT_LAYER, True)
