@@ -21,16 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from estimate_time import TORCH_CHECK  # the same probe (benchmarks/ is on sys.path when run as a script)
+
 TARGET_S = 2.0
-PROBE = """
-import sys
-from qsnn_deploy.cli.main import cli
-try:
-    cli.main(sys.argv[1:])
-except SystemExit as exc:
-    code = exc.code
-print(f"\\nTORCH_IMPORTED={'torch' in sys.modules} EXIT={code}", file=sys.stderr)
-"""
+PROBE = TORCH_CHECK  # runs the CLI in-process and reports whether torch was imported
 
 
 def _model(folder: Path) -> Path:
