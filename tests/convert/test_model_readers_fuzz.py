@@ -230,7 +230,7 @@ NIR_GARBAGE = st.recursive(
               st.tuples(st.integers(0, 3), st.integers(0, 3)).map(lambda s: np.ones(s)),
               st.complex_numbers(allow_nan=False).map(np.complex128)),
     lambda children: st.dictionaries(st.sampled_from(["type", "nodes", "edges", "weight", "shape", "x"]), children,
-                                     max_size=3),
+                                     min_size=1, max_size=3),
     max_leaves=6)
 
 
