@@ -6,9 +6,6 @@ against a real Speck2f board; the assertions on recorded traffic run on the stan
 
 from __future__ import annotations
 
-import threading
-import time
-
 import numpy as np
 import pytest
 from helpers import random_network, random_raster
@@ -169,43 +166,58 @@ def test_monitored_layers_are_pooled_like_the_emulator(chip, qnet):
 
 def test_late_outputs_are_waited_for_and_a_stall_times_out(chip, qnet):
     """Outputs after the input ended are collected (sinabs#165); a chip that keeps firing is
-    reported as timed out after --timeout, not waited on forever."""
+    reported as timed out after --timeout, not waited on forever. The stand-in releases the chip's
+    outputs inside the host's reads (``model.emit_on_read``), not from a thread that races them, so
+    the outcome does not depend on scheduling."""
     if not chip.standin:
         pytest.skip("scripted timing needs the stand-in")
     plan = plan_chip(qnet, "speck2f")
     core = plan.cores[-1]
+    quiet_ms = 50  # the input spans 4 ms: only the reads after it ended wait a whole quiet window
 
     def late(device, events):
-        if any(type(e).__name__ == "Spike" for e in events):
-            def emit():
-                time.sleep(0.01)
-                device.model.emit([_spike(chip, core, 0, 0, 4, 9000)])
-            threading.Thread(target=emit).start()
+        if any(type(e).__name__ == "Spike" for e in events):  # nothing at once; a spike during the quiet wait
+            device.model.emit_on_read([_spike(chip, core, 0, 0, 4, 9000)], min_wait_ms=quiet_ms)
         return []
 
     chip.state.responder = late
-    # the quiet window (0.5 s) is 50x the emitter's delay: a loaded machine may start the thread late
-    res = run_on_chip(plan, _samples(qnet, n=1), ChipOptions(timeout_s=5.0, quiet_s=0.5))
-    assert res["prediction"] == 4 and res["timed_out_samples"] == 0
-
-    stop = threading.Event()
+    # the timeout is far beyond what the run needs: it ends after one quiet window without spikes
+    res = run_on_chip(plan, _samples(qnet, n=1), ChipOptions(timeout_s=60.0, quiet_s=quiet_ms / 1000))
+    assert res["prediction"] == 4 and res["timed_out_samples"] == 0 and res["events_out"] == 1
+    assert chip.state.device.on_read == []  # released once
 
     def stall(device, events):
-        if any(type(e).__name__ == "Spike" for e in events):
-            def emit():
-                while not stop.is_set():
-                    device.model.emit([_spike(chip, core, 0, 0, 1, 1)])
-                    time.sleep(0.005)
-            threading.Thread(target=emit, daemon=True).start()
+        if any(type(e).__name__ == "Spike" for e in events):  # a spike in every read: never quiet
+            device.model.emit_on_read([_spike(chip, core, 0, 0, 1, 1)], every_read=True)
         return []
 
     chip.state.responder = stall
-    try:  # returns only through its own 0.3 s timeout, which timed_out_samples shows (no wall-clock assert)
-        res = run_on_chip(plan, _samples(qnet, n=1), ChipOptions(timeout_s=0.3, quiet_s=0.05))
-    finally:
-        stop.set()
-    assert res["timed_out_samples"] == 1
+    # no quiet window can pass, so the run returns only through its own 0.2 s timeout, which
+    # timed_out_samples shows (no wall-clock assert)
+    res = run_on_chip(plan, _samples(qnet, n=1), ChipOptions(timeout_s=0.2, quiet_s=quiet_ms / 1000))
+    assert res["timed_out_samples"] == 1 and res["prediction"] == 1
     assert any("still sending spikes" in w for w in res["warnings"])
+
+
+def test_standin_releases_outputs_only_into_reads_that_wait_long_enough(chip):
+    """The stand-in's helper itself: held outputs go to the model's output buffer on the first read
+    prepared to wait ``min_wait_ms`` (once, or on every such read), not to other buffers."""
+    if not chip.standin:
+        pytest.skip("a stand-in helper")
+    samna = chip.samna
+    handle = samna.device.open_device(samna.device.get_all_devices()[0])
+    model, out = handle.get_model(), samna.BasicSinkNode_speck2f_event_output_event()
+    other = samna.BasicSinkNode_unifirm_modules_events_measurement()
+    samna.graph.sequential([model.get_source_node(), out]).start()
+    rec = chip.state.device
+    rec.model.emit_on_read([_spike(chip, 0, 0, 0, 2, 1)], min_wait_ms=30)
+    rec.model.emit_on_read([_spike(chip, 0, 0, 0, 3, 1)], every_read=True)
+    assert other.get_events_blocking(100) == []  # not connected to the model: nothing released
+    assert [e.feature for e in out.get_events_blocking(10)] == [3]
+    assert [e.feature for e in out.get_events()] == [3]
+    assert sorted(e.feature for e in out.get_events_blocking(30)) == [2, 3]
+    assert [e.feature for e in out.get_events_blocking(30)] == [3]
+    samna.device.close_device(handle)
 
 
 def test_readout_block(chip, qnet):

@@ -342,11 +342,13 @@ class _SinkNode(_Node):
             self._cond.notify_all()
 
     def get_events(self):
+        standin._on_read(self, 0)
         with self._cond:
             out, self._buffer = self._buffer, []
         return out
 
     def get_events_blocking(self, timeout_ms: int = 0):
+        standin._on_read(self, timeout_ms)
         with self._cond:
             if not self._buffer:
                 self._cond.wait(timeout_ms / 1000)
@@ -419,8 +421,15 @@ class _ModelRecord:
         return [e for w in self._record.writes for e in w["events"] if type(e).__name__ == "Spike"]
 
     def emit(self, events) -> None:
-        """Send output events from the chip now (a test's late or endless outputs)."""
+        """Send output events from the chip now."""
         self._record.handle._model._source._emit(list(events))
+
+    def emit_on_read(self, events, min_wait_ms: int = 0, every_read: bool = False) -> None:
+        """Send output events when the host next reads this model's output buffer prepared to wait at
+        least ``min_wait_ms`` (a late output arrives *during* that wait; ``every_read``: on each such
+        read, a chip that never falls quiet). Released in the reading thread, so a test's outcome does
+        not depend on how threads are scheduled."""
+        self._record.on_read.append((list(events), int(min_wait_ms), bool(every_read)))
 
 
 class _DeviceRecord:
@@ -431,6 +440,7 @@ class _DeviceRecord:
         self.configurations: list = []  # deep copies, in the order applied
         self.writes: list = []  # one entry per batch: {"time": wall, "events": [...]}
         self.neuron_states: dict = {}  # (core, address) -> state written with WriteNeuronValue
+        self.on_read: list = []  # (events, min_wait_ms, every_read) from model.emit_on_read
         self.model = _ModelRecord(self)
         self.handle = None
 
@@ -547,6 +557,24 @@ class _State:
     def device(self):
         """The record of the device opened last."""
         return self.opened[-1] if self.opened else None
+
+    def _on_read(self, sink, timeout_ms: int) -> None:
+        """Before ``sink`` is read: release the outputs that ``model.emit_on_read`` holds for it."""
+        for rec in self.opened:
+            if rec.handle is None or not rec.on_read:
+                continue
+            source = rec.handle._model._source
+            if not any(node is sink and graph._started for graph, node in source._edges):
+                continue
+            held, due = [], []
+            for events, min_wait_ms, every_read in rec.on_read:
+                if timeout_ms >= min_wait_ms:
+                    due.append(events)
+                if timeout_ms < min_wait_ms or every_read:
+                    held.append((events, min_wait_ms, every_read))
+            rec.on_read = held
+            for events in due:
+                source._emit(_copy.deepcopy(events))
 
     @staticmethod
     def event(cls, **fields):
