@@ -23,13 +23,19 @@ def short_repr(value: Any) -> str:
     return text if len(text) <= 200 else text[:196] + " ..."
 
 
-def read_bytes(path: str | Path, what: str = "File", fix: str = "check the path") -> bytes:
-    """The bytes of ``path``; missing, not a file or unreadable is an InputError naming it."""
+def existing_file(path: str | Path, what: str = "File", fix: str = "check the path") -> Path:
+    """``path`` as a Path; missing or not a file is an InputError naming it (``what``: e.g. "Recording")."""
     p = Path(path)
     if not p.exists():
         raise InputError(f"{what} not found", str(p), fix)
     if not p.is_file():
         raise InputError(f"{what} is not a file", str(p), "pass a file, not a directory")
+    return p
+
+
+def read_bytes(path: str | Path, what: str = "File", fix: str = "check the path") -> bytes:
+    """The bytes of ``path``; missing, not a file or unreadable is an InputError naming it."""
+    p = existing_file(path, what, fix)
     try:
         return p.read_bytes()
     except OSError as exc:
@@ -67,9 +73,10 @@ def parse_yaml(text: str, where: str, what: str = "the file") -> Any:
                          fix="quote the value to keep it as text") from None
 
 
-def load_yaml_file(path: str | Path, what: str = "the file") -> Any:
-    """Read, decode and parse a YAML file; every failure is an InputError naming ``path``."""
-    return parse_yaml(decode_text(read_bytes(path), str(path), what), str(path), what)
+def yaml_from_bytes(raw: bytes, where: str, what: str = "the file") -> Any:
+    """The YAML document in the bytes of a file (a user's path or a packaged resource): :func:`decode_text`
+    then :func:`parse_yaml`; every failure is an InputError naming ``where``."""
+    return parse_yaml(decode_text(raw, where, what), where, what)
 
 
 def name_file(exc: QsnnError, where: str) -> QsnnError:

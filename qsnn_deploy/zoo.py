@@ -24,7 +24,7 @@ from typing import Any
 
 
 from .errors import InputError
-from .inputs import decode_text, parse_yaml, read_bytes, short_repr
+from .inputs import read_bytes, short_repr, yaml_from_bytes
 from .ir import RESETS, conv_out_size
 
 _LAYER_KEYS = {"conv": {"type", "name", "out_channels", "kernel_size", "stride", "padding", "pool", "bias",
@@ -422,4 +422,4 @@ def load_spec(name_or_path: str | Path) -> ModelSpec:
                              + "zoo models: " + ", ".join(names))
         res = importlib.resources.files("qsnn_deploy.models") / f"{text_path}.yaml"
         raw, where = res.read_bytes(), f"zoo model {text_path}"
-    return spec_from_dict(parse_yaml(decode_text(raw, where, "the model file"), where, "the model file"), where)
+    return spec_from_dict(yaml_from_bytes(raw, where, "the model file"), where)

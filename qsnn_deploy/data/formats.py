@@ -20,7 +20,9 @@ Formats (by suffix, :func:`read_recording` dispatches):
   events: ``Event {int64 t; int16 x; int16 y; bool on}``, 16 bytes each). Events of the
   lowest-numbered event stream are returned. Uncompressed files are decoded with numpy
   alone; LZ4-compressed files (DV's default) need the ``lz4`` package and ZSTD-compressed
-  ones ``zstandard`` (a clear error names the missing package).
+  ones ``zstandard`` (a clear error names the missing package). Decompressed packets may total at
+  most ``AEDAT4_MAX_EXPANSION`` (100) times the file's size, or 16 MiB for small files: a file that
+  expands further is refused as corrupt before more is held.
 - ``.aedat``: jAER AEDAT 2.0 (MNIST-DVS, DVS128 recordings): ``#`` header lines, then
   big-endian ``(uint32 address, int32 timestamp µs)`` pairs, DVS128 address layout
   (addresses with bit 15 set are jAER special/sync events and are dropped). The
@@ -47,6 +49,7 @@ import numpy as np
 
 from qsnn_deploy.data.events import EVENT_DTYPE, _load_npy, validate_events
 from qsnn_deploy.errors import InputError
+from qsnn_deploy.inputs import existing_file, read_bytes
 
 __all__ = [
     "READERS", "SUPPORTED_SUFFIXES", "read_recording", "read_nmnist_bin", "read_aedat4",
@@ -58,19 +61,6 @@ _FIX_RESAVE = "re-download or re-export the recording; if it is intact, convert 
 
 def _where(path) -> str:
     return str(path)
-
-
-def _read_bytes(path: Path) -> bytes:
-    p = Path(path)
-    if not p.exists():
-        raise InputError("Recording not found", _where(p), "check the path")
-    if not p.is_file():
-        raise InputError("Recording is not a file", _where(p), "pass a file, not a directory")
-    try:
-        return p.read_bytes()
-    except OSError as exc:
-        raise InputError(f"The file could not be read ({exc.strerror or exc})", _where(p),
-                         "check that the file is readable") from None
 
 
 def _events(x, y, t, p, path) -> np.ndarray:
@@ -102,7 +92,7 @@ NMNIST_OVERFLOW_US = 2**13
 def read_nmnist_bin(path: str | Path) -> np.ndarray:
     """Read an N-MNIST / N-Caltech101 ``.bin`` recording (40-bit records, see module doc)."""
     path = Path(path)
-    raw = _read_bytes(path)
+    raw = read_bytes(path, "Recording")
     if len(raw) == 0:
         raise InputError("The file is empty (0 bytes); it may be truncated", _where(path), _FIX_RESAVE)
     if len(raw) % 5:
@@ -128,6 +118,14 @@ def read_nmnist_bin(path: str | Path) -> np.ndarray:
 AEDAT4_MAGIC = b"#!AER-DAT4.0\r\n"
 AEDAT4_MAX_PACKET = 2**26  # bytes of one decompressed packet (DV writes packets of a few thousand events)
 AEDAT4_MAX_EVENTS = 2**27  # events of one recording read at once (2 GiB as 16-byte flatbuffer events)
+AEDAT4_MAX_EXPANSION = 100
+"""Decompressed packets may total at most this many times the file's size (or :data:`AEDAT4_MIN_BUDGET`).
+DV's event packets (16-byte events, sorted times) compress 2-3x as sensor noise and 3-6x as moving edges
+(LZ4 or ZSTD); only a synthetic full-frame flash, raster order at one time, reaches ~120x (ZSTD; LZ4 4x).
+100x lets whole recordings of real scenes through, while a compression bomb (zeros: LZ4 ~250x, ZSTD
+~30000x) is refused once it has expanded to 100x the file."""
+AEDAT4_MIN_BUDGET = 2**24  # bytes every file may expand to, however small (a million events)
+_CHUNK = 2**20  # bytes decompressed at a time
 _AEDAT4_COMPRESSION = {0: "NONE", 1: "LZ4", 2: "LZ4_HIGH", 3: "ZSTD", 4: "ZSTD_HIGH"}
 _FB_EVENT = np.dtype({"names": ["t", "x", "y", "on"], "formats": ["<i8", "<i2", "<i2", "u1"],
                       "offsets": [0, 8, 10, 12], "itemsize": 16})
@@ -232,9 +230,23 @@ def _aedat4_streams(info: str | None) -> dict[int, str]:
     return streams
 
 
+def _take(pieces, limit: int) -> bytes:
+    """Join the output ``pieces`` of a decompressor, stopping once more than ``limit`` bytes came out: at most
+    ``limit`` plus one piece is ever held, however much the input claims to expand to."""
+    out, n = [], 0
+    for piece in pieces:
+        out.append(piece)
+        n += len(piece)
+        if n > limit:
+            break
+    return b"".join(out)
+
+
 def _decompressor(kind: str, path: Path):
+    """``decompress(body, limit)`` for the file's compression: the packet's bytes, or more than ``limit``
+    bytes (then the caller refuses the file) without ever expanding much further."""
     if kind == "NONE":
-        return lambda b: b
+        return lambda b, limit: b
     if kind.startswith("LZ4"):
         try:
             import lz4.frame  # type: ignore[import-not-found]
@@ -245,10 +257,17 @@ def _decompressor(kind: str, path: Path):
                 "pip install lz4, or export the recording uncompressed (DV: compression NONE) "
                 "or as a .npy structured array",
             ) from None
-        def unlz4(b: bytes) -> bytes:
+
+        def unlz4(b: bytes, limit: int) -> bytes:
             d = lz4.frame.LZ4FrameDecompressor()
-            out = d.decompress(b, max_length=AEDAT4_MAX_PACKET + 1)
-            if len(out) <= AEDAT4_MAX_PACKET and not d.eof:
+
+            def pieces():
+                yield d.decompress(b, max_length=_CHUNK)
+                while not d.eof and not d.needs_input:
+                    yield d.decompress(b"", max_length=_CHUNK)
+
+            out = _take(pieces(), limit)
+            if len(out) <= limit and not d.eof:
                 raise ValueError("the LZ4 frame is incomplete")
             return out
 
@@ -264,8 +283,9 @@ def _decompressor(kind: str, path: Path):
                 "NONE) or as a .npy structured array",
             ) from None
 
-        def unzstd(b: bytes) -> bytes:  # read at most the cap: a small packet can claim gigabytes
-            return zstandard.ZstdDecompressor().stream_reader(io.BytesIO(b)).read(AEDAT4_MAX_PACKET + 1)
+        def unzstd(b: bytes, limit: int) -> bytes:  # a small packet can claim gigabytes: read in pieces
+            reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(b))
+            return _take(iter(lambda: reader.read(_CHUNK), b""), limit)
 
         return unzstd
     raise AssertionError(kind)
@@ -274,7 +294,7 @@ def _decompressor(kind: str, path: Path):
 def read_aedat4(path: str | Path) -> np.ndarray:
     """Read the events of an iniVation AEDAT 4.0 file (see module doc); ``t`` as stored (µs)."""
     path = Path(path)
-    raw = _read_bytes(path)
+    raw = read_bytes(path, "Recording")
     if not raw.startswith(AEDAT4_MAGIC):
         head = raw[:14]
         fix = ("for AEDAT 2.0/3.1 files use the suffix .aedat" if head.startswith(b"#!AER-DAT")
@@ -299,6 +319,7 @@ def read_aedat4(path: str | Path) -> np.ndarray:
     end = data_table if 0 < data_table <= len(raw) else len(raw)
     chunks: dict[int, list[np.ndarray]] = {}
     total = expanded = 0
+    budget = min(AEDAT4_MAX_EVENTS * _FB_EVENT.itemsize, max(AEDAT4_MIN_BUDGET, AEDAT4_MAX_EXPANSION * len(raw)))
     while pos < end:
         if pos + 8 > end:
             raise InputError(f"The AEDAT4 file is truncated (a packet header at byte {pos} is cut off)",
@@ -313,15 +334,23 @@ def read_aedat4(path: str | Path) -> np.ndarray:
         pos += 8 + size
         if event_streams and sid != event_streams[0]:
             continue  # only the lowest-numbered event stream
+        limit = min(AEDAT4_MAX_PACKET, budget - expanded) if code else AEDAT4_MAX_PACKET
         try:
-            data = decompress(body)
+            data = decompress(body, limit)
         except Exception as exc:  # noqa: BLE001 - codec errors vary by package
             raise InputError(f"An AEDAT4 packet could not be decompressed ({type(exc).__name__}: {exc})",
                              _where(path), _FIX_RESAVE) from None
-        expanded += len(data)
-        if len(data) > AEDAT4_MAX_PACKET or expanded > AEDAT4_MAX_EVENTS * _FB_EVENT.itemsize:
+        if len(data) > AEDAT4_MAX_PACKET:
             raise InputError(f"An AEDAT4 packet at byte {pos - 8 - size} expands to more than {AEDAT4_MAX_PACKET} "
-                             "bytes, or the packets together to more than can be read at once; the file is corrupt", _where(path), _FIX_RESAVE)
+                             "bytes; the file is corrupt", _where(path), _FIX_RESAVE)
+        if len(data) > limit:
+            raise InputError(
+                f"The AEDAT4 packets up to byte {pos} expand to more than {budget} bytes, the most read from a "
+                f"file of {len(raw)} bytes (recorded events compress 2-6x); the file is corrupt or a compression "
+                "bomb", _where(path),
+                "if the recording is intact, export it uncompressed (DV: compression NONE) or as a .npy structured "
+                "array")
+        expanded += len(data)
         try:
             fb, packet, ident = _size_prefixed_root(data)
             if ident != b"EVTS":
@@ -342,8 +371,8 @@ def read_aedat4(path: str | Path) -> np.ndarray:
         chunks.setdefault(sid, []).append(np.frombuffer(fb, _FB_EVENT, count=n, offset=start))
     if not chunks:
         raise _no_events(path, " (no polarity-event packets)")
-    sid = min(chunks)
-    arr = np.concatenate(chunks[sid])
+    arr = np.concatenate(chunks.pop(min(chunks)))
+    del chunks  # the decompressed packets: only the events' copy is kept
     return _events(arr["x"], arr["y"], arr["t"], arr["on"] != 0, path)
 
 
@@ -353,42 +382,41 @@ DVS128_SIZE = 128
 _AEDAT3_HEADER = struct.Struct("<hhiiiiii")  # type, source, size, tsOffset, tsOverflow, capacity, number, valid
 
 
-def _jaer_header(raw: bytes) -> tuple[list[str], int]:
-    """Header lines (decoded) and the byte where data starts. AEDAT 3.x ends at #!END-HEADER."""
-    lines, pos = [], 0
+def _jaer_header(raw: bytes) -> tuple[str | None, str, int]:
+    """The version (after ``#!AER-DAT``, None without that line), the chip (after ``AEChip:``, "" without
+    it) and the byte where data starts (0: no ``#`` header). AEDAT 3.x ends at ``#!END-HEADER``; other
+    comment lines are skipped, however many."""
+    version, chip, pos = None, "", 0
     while pos < len(raw) and raw[pos:pos + 1] == b"#":
         nl = raw.find(b"\n", pos)
         if nl < 0:
             nl = len(raw) - 1
-        line = raw[pos:nl + 1].decode("latin-1").rstrip("\r\n")
-        lines.append(line)
+        line = raw[pos:nl + 1]
         pos = nl + 1
-        if line.startswith("#!END-HEADER"):
+        if line.startswith(b"#!END-HEADER"):
             break
-    return lines, pos
+        if version is None and line.startswith(b"#!AER-DAT"):
+            version = line[len(b"#!AER-DAT"):].decode("latin-1").strip()
+        elif not chip and b"AEChip:" in line:
+            chip = line.split(b"AEChip:", 1)[1].decode("latin-1").strip()
+    return version, chip, pos
 
 
 def read_aedat(path: str | Path) -> np.ndarray:
     """Read a jAER AEDAT 2.0 (DVS128 address layout) or cAER AEDAT 3.1 file (see module doc)."""
     path = Path(path)
-    raw = _read_bytes(path)
+    raw = read_bytes(path, "Recording")
     if raw.startswith(AEDAT4_MAGIC):
         raise InputError("The file is AEDAT 4.0 but has the suffix .aedat", _where(path),
                          "rename it to .aedat4")
-    lines, start = _jaer_header(raw)
-    version = None
-    for line in lines:
-        if line.startswith("#!AER-DAT"):
-            version = line[len("#!AER-DAT"):].strip()
-            break
+    version, chip, start = _jaer_header(raw)
     if version is None:
         # jAER files without a version line are AEDAT 1.0/2.0-like; accept only with a header
-        if not lines:
+        if not start:
             raise InputError("The file has no AEDAT header ('#!AER-DAT...' comment lines)",
                              _where(path), _FIX_RESAVE)
         version = "2.0"
     if version.startswith("2"):
-        chip = next((ln.split(":", 1)[1].strip() for ln in lines if "AEChip:" in ln), "")
         if chip and "DVS128" not in chip and "Tmpdiff128" not in chip:
             raise InputError(
                 f"AEDAT 2.0 from the chip '{chip}' is not supported (only the DVS128 address "
@@ -473,10 +501,7 @@ def read_npy_events(path: str | Path) -> np.ndarray:
     """Read a ``.npy`` structured event array (fields ``x, y, t, p``, t in µs).
 
     Loading and checks are those of ``events.read_event_file`` (never unpickles)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("Recording not found" if not path.exists() else "Recording is not a file",
-                         _where(path), "check the path")
+    path = existing_file(path, "Recording")
     arr = _load_npy(path)
     if arr.dtype.names is None:
         shape = "an (N, 4) column array" if arr.ndim == 2 and arr.shape[1] == 4 else f"shape {arr.shape}"
@@ -502,9 +527,7 @@ def read_npy_columns(path: str | Path, order: str = "xytp", time_scale: float = 
     path = Path(path)
     if sorted(order) != sorted("xytp"):
         raise ValueError(f"order must be a permutation of 'xytp', got {order!r}")
-    if not path.is_file():
-        raise InputError("Recording not found", _where(path), "check the path")
-    arr = _load_npy(path)
+    arr = _load_npy(existing_file(path, "Recording"))
     if arr.dtype.names is not None:
         return read_npy_events(path)
     if arr.ndim != 2 or arr.shape[1] != 4 or arr.dtype.kind not in "iuf":

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import struct
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -14,7 +15,8 @@ from hypothesis import strategies as st
 
 from byte_mutations import damaged, loads_or_names_file
 from qsnn_deploy.data.events import EVENT_DTYPE, read_event_file
-from qsnn_deploy.data.formats import AEDAT4_MAX_PACKET, read_recording
+from qsnn_deploy.data import formats
+from qsnn_deploy.data.formats import AEDAT4_MAX_PACKET, AEDAT4_MIN_BUDGET, read_recording
 from qsnn_deploy.errors import InputError
 from test_formats import aedat2_bytes, aedat4_bytes, aedat31_bytes, make_events, nmnist_bytes
 
@@ -112,9 +114,63 @@ def test_aedat4_packet_that_decompresses_without_bound_is_refused(tmp_path, comp
     path = tmp_path / "bomb.aedat4"
     path.write_bytes(raw)
     assert len(raw) < 2**20
-    with pytest.raises(InputError, match="expands to more than") as err:
+    with pytest.raises(InputError, match="expands? to more than") as err:
         read_recording(path)
     assert str(path) in err.value.message
+
+
+def _zero_events_packet(n: int) -> bytes:
+    """A valid size-prefixed EVTS flatbuffer of ``n`` all-zero events (x = y = t = 0, OFF): it compresses to
+    almost nothing."""
+    from test_formats import _fb_event_packet
+
+    head = _fb_event_packet(np.zeros(0, EVENT_DTYPE))[4:-4]  # without its size prefix and its count (0)
+    buf = head + struct.pack("<I", n) + bytes(16 * n)
+    return struct.pack("<I", len(buf)) + buf
+
+
+def _aedat4_of_packets(compression: int, packet: bytes, count: int) -> bytes:
+    from test_formats import _compressor, _fb_ioheader
+
+    pk = _compressor(compression)(packet)
+    return b"#!AER-DAT4.0\r\n" + _fb_ioheader(compression, -1, "") + (struct.pack("<iI", 0, len(pk)) + pk) * count
+
+
+@pytest.mark.parametrize("packet_mib", [4, 64])
+def test_aedat4_packets_expanding_past_the_file_budget_are_refused_before_allocating(tmp_path, packet_mib):
+    """Issue 15: 32 ZSTD packets of valid zero events, each within the packet cap, expand to 128 MiB or 2 GiB
+    from a file of a few KB; the reader stops at its budget (16 MiB for a small file), before holding them."""
+    n = (min(packet_mib * 2**20, AEDAT4_MAX_PACKET) - 64) // 16
+    raw = _aedat4_of_packets(3, _zero_events_packet(n), 32)
+    path = tmp_path / "bomb.aedat4"
+    path.write_bytes(raw)
+    assert len(raw) < 2**17 and 32 * 16 * n > 7 * AEDAT4_MIN_BUDGET  # a file of KBs
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputError, match=rf"expand to more than {AEDAT4_MIN_BUDGET} bytes, the most read from "
+                                             rf"a file of {len(raw)} bytes") as err:
+            read_recording(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(path) in err.value.message
+    assert peak < 3 * AEDAT4_MIN_BUDGET, f"{peak} bytes held while refusing"
+
+
+def test_aedat4_budget_grows_with_the_file(tmp_path, monkeypatch):
+    """Without the floor, the budget is AEDAT4_MAX_EXPANSION x the file size: random events (ZSTD compresses
+    them ~3x) are read; zero events (~1000x) are refused."""
+    monkeypatch.setattr(formats, "AEDAT4_MIN_BUDGET", 0)
+    ev = make_events(n=2000, w=346, h=260)
+    good = tmp_path / "events.aedat4"
+    good.write_bytes(aedat4_bytes(ev, chunks=4, compression=3))
+    assert np.array_equal(read_recording(good)["t"], np.sort(ev["t"]))
+    bad = tmp_path / "zeros.aedat4"
+    bad.write_bytes(_aedat4_of_packets(3, _zero_events_packet(2**16), 4))
+    with pytest.raises(InputError, match="compression bomb") as err:
+        read_recording(bad)
+    assert str(bad) in err.value.message
+    assert 4 * 16 * 2**16 > formats.AEDAT4_MAX_EXPANSION * bad.stat().st_size
 
 
 @CHEAP
