@@ -25,7 +25,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from ..errors import InputError
-from ..inputs import decode_text, parse_yaml, read_bytes
+from ..inputs import read_bytes, yaml_from_bytes
 
 PROFILE_SCHEMA_VERSION = 1
 PROFILE_PACKAGE = "qsnn_deploy.hw_profiles"
@@ -292,7 +292,7 @@ def list_profiles() -> list[str]:
 def _parse(raw: bytes, file: str) -> Profile:
     """A profile from the bytes of its YAML file: not UTF-8, not YAML or not a profile is an InputError naming it."""
     what = "hardware profile"
-    doc = parse_yaml(decode_text(raw, file, what), file, what)
+    doc = yaml_from_bytes(raw, file, what)
     from .schema import profile_from_dict  # the schema module imports this one
 
     return profile_from_dict(doc, file)
