@@ -25,9 +25,9 @@ from .chip_events import (
     pooled_counts,
 )
 from .chip_plan import (
-    DEFAULT_DEVICE_TYPE,
     ChipPlan,
     chip_description,
+    default_device_type,
     write_description,
 )
 
@@ -62,7 +62,7 @@ def export_config(plan: ChipPlan, path: str | Path, driver: str, device_type: st
     """Write the chip configuration for later: samna's (``.bin`` flash image, or JSON with samna's own
     configuration) with the real driver, our complete chip-ready description (``.json``) without it."""
     path = check_export_path(path, driver)
-    device_type = device_type or DEFAULT_DEVICE_TYPE[plan.target]
+    device_type = device_type or default_device_type(plan.target)
     if driver != "real":
         write_description(plan, path, {"samna_configuration": None,
                                        "made_without_driver": "samna's own configuration object needs the real "
@@ -107,7 +107,7 @@ def dry_run(plan: ChipPlan, samples: EventSamples | None, driver: str, options: 
             spike_events,
         )
 
-        device, device_type = None, DEFAULT_DEVICE_TYPE[plan.target]
+        device, device_type = None, default_device_type(plan.target)
         try:
             device = choose_device(list_devices(), plan.target, options.device)
             device_type = device.id.split(":")[0]

@@ -27,7 +27,14 @@ READOUT_LAYER = 12  # the readout block's address as a destination (sinabs' usin
 READOUT_CLASSES = 15  # channels 1..15 (using_readout_layer notebook; samna's Speck 2e page: 15 classes + 1 idle)
 READOUT_STRIDE = 4  # speck2e/2f erratum: CNN channel 4(x-1) drives readout channel x (sinabs faqs/chip_errata.md)
 DEFAULT_READOUT_CLK_HZ = 20.0  # sinabs' using_readout_layer notebook
-DEFAULT_DEVICE_TYPE = {"speck2f": "speck2fdevkit", "speck2e": "speck2edevkit"}
+
+
+def default_device_type(target: str) -> str | None:
+    """sinabs' name of the board used for ``target`` when none is chosen (its profile's first
+    ``samna_devices`` entry, e.g. ``speck2fdevkit``)."""
+    from ..hw import load_profile
+
+    return load_profile(target).default_board
 
 
 @dataclass(frozen=True, eq=False)
@@ -207,7 +214,7 @@ def chip_description(plan: ChipPlan, device_type: str | None = None) -> dict[str
         })
     return {
         "format": DESCRIPTION_FORMAT, "schema_version": DESCRIPTION_SCHEMA_VERSION, "tool_version": __version__,
-        "target": plan.target, "device_type": device_type or DEFAULT_DEVICE_TYPE.get(plan.target),
+        "target": plan.target, "device_type": device_type or default_device_type(plan.target),
         "input_shape": list(plan.network.input_shape), "dt_us": plan.network.dt_us,
         "input": {"core": plan.input_core, "event": "Spike(layer=core, x, y, feature=polarity, timestamp in µs)"},
         "core_map": plan.core_map, "monitor_cores": [plan.cores[i] for i in plan.monitor],

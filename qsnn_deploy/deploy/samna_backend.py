@@ -40,14 +40,9 @@ import numpy as np
 
 from ..errors import BackendUnavailable, ConstraintError, QsnnError, UsageError
 from .chip_events import OUT_DTYPE
-from .chip_plan import DEFAULT_DEVICE_TYPE, READOUT_LAYER, ChipPlan, write_atomic
+from .chip_plan import READOUT_LAYER, ChipPlan, default_device_type, write_atomic
 from .targets import driver_unavailable, samna_info
 
-# samna's device_type_name → sinabs' device name (sinabs 3.1.3 backend/dynapcnn/io.py:15-19)
-DEVICE_TYPES = {"Speck2fDevKit": "speck2fdevkit", "Speck2fModuleDevKit": "speck2fmodule",
-                "Speck2eDevKit": "speck2edevkit", "Speck2eTestBoard": "speck2e"}
-DEVICE_FAMILY = {"speck2fdevkit": "speck2f", "speck2fmodule": "speck2f", "speck2edevkit": "speck2e",
-                 "speck2e": "speck2e"}
 # the devkit's power tracks by channel (sinabs docs, docs/speck/notebooks/power_monitoring.ipynb)
 POWER_RAILS = {0: "io", 1: "ram", 2: "logic", 3: "pixel_digital", 4: "pixel_analog"}
 POWER_RAIL_NAMES = {0: "VDD_IO", 1: "VDD_RAM", 2: "VDD_LOGIC", 3: "VDD_PIXEL_DIGITAL", 4: "VDD_PIXEL_ANALOG"}
@@ -97,8 +92,12 @@ class DeviceEntry:
 
 
 def list_devices(samna=None) -> list[DeviceEntry]:
-    """Every board samna sees, numbered per type in USB-address order (as sinabs numbers them)."""
+    """Every board samna sees, numbered per type in USB-address order (as sinabs numbers them), named
+    and given its chip (profile) by the profiles' ``samna_devices`` (hw.profile.samna_boards)."""
+    from ..hw.profile import board_key, samna_boards
+
     samna = samna or import_samna()
+    boards = samna_boards()
     try:
         infos = list(samna.device.get_all_devices())
     except Exception as exc:
@@ -106,9 +105,9 @@ def list_devices(samna=None) -> list[DeviceEntry]:
                                  fix="check the USB connection and permissions (udev rules on Linux)") from exc
     out, seen = [], {}
     for info in sorted(infos, key=lambda d: (d.device_type_name, getattr(d, "usb_device_address", 0))):
-        name = DEVICE_TYPES.get(info.device_type_name, info.device_type_name.lower().replace(" ", ""))
+        name, family = boards.get(info.device_type_name, (board_key(info.device_type_name), None))
         idx = seen[name] = seen.get(name, -1) + 1
-        out.append(DeviceEntry(f"{name}:{idx}", info.device_type_name, DEVICE_FAMILY.get(name), info))
+        out.append(DeviceEntry(f"{name}:{idx}", info.device_type_name, family, info))
     return out
 
 
@@ -137,7 +136,7 @@ def choose_device(devices: list[DeviceEntry], target: str, wanted: str | None) -
             return d
     raise BackendUnavailable(f"device '{wanted}' is not connected (devices seen: {seen})",
                              fix="name one of the connected boards, e.g. --device "
-                                 + (compatible[0].id if compatible else f"{DEFAULT_DEVICE_TYPE[target]}:0"))
+                                 + (compatible[0].id if compatible else f"{default_device_type(target)}:0"))
 
 
 # --- the vendor configuration ---------------------------------------------------------------------
@@ -235,7 +234,7 @@ def verify_config(config, plan: ChipPlan) -> list[str]:
 
 def build_config(plan: ChipPlan, device_type: str | None = None):
     """The vendor network and configuration for ``plan``, checked against our integers."""
-    device_type = device_type or DEFAULT_DEVICE_TYPE[plan.target]
+    device_type = device_type or default_device_type(plan.target)
     net = vendor_network(plan)
     config = vendor_config(net, plan, device_type)
     bad = verify_config(config, plan)

@@ -185,6 +185,9 @@ class Profile:
     family: str = ""
     aliases: tuple[str, ...] = ()
     samna_module: str | None = None
+    #: samna's ``device_type_name`` of each board with this chip → sinabs' name for it (the first is the
+    #: default board); their names are aliases of the profile too
+    samna_devices: Mapping[str, str] = field(default_factory=dict)
     sources: Mapping[str, str] = field(default_factory=dict)
     path: str | None = None
     schema_version: int = PROFILE_SCHEMA_VERSION
@@ -196,7 +199,9 @@ class Profile:
         if not isinstance(self.name, str) or not self.name:
             raise InputError("a profile needs a non-empty name")
         object.__setattr__(self, "cores", tuple(self.cores))
-        object.__setattr__(self, "aliases", tuple(self.aliases))
+        object.__setattr__(self, "samna_devices", MappingProxyType(dict(self.samna_devices)))
+        names = [*self.aliases, *(n for t, sinabs in self.samna_devices.items() for n in (sinabs, board_key(t)))]
+        object.__setattr__(self, "aliases", tuple(dict.fromkeys(n for n in names if n.lower() != self.name.lower())))
         object.__setattr__(self, "notes", tuple(self.notes))
         object.__setattr__(self, "quantities", MappingProxyType(dict(self.quantities)))
         object.__setattr__(self, "sources", MappingProxyType(dict(self.sources)))
@@ -247,6 +252,11 @@ class Profile:
         return self.quantity("energy.per_synop")
 
     @property
+    def default_board(self) -> str | None:
+        """sinabs' name of the board used when none is chosen (the first of ``samna_devices``)."""
+        return next(iter(self.samna_devices.values()), None)
+
+    @property
     def has_layer_cores(self) -> bool:
         return self.architecture == "layer-per-core"
 
@@ -255,7 +265,8 @@ class Profile:
         return {"name": self.name, "description": self.description, "family": self.family,
                 "architecture": self.architecture, "notes": list(self.notes),
                 "neuro_cores": None if self.neuro_cores is None else vars(self.neuro_cores),
-                "aliases": list(self.aliases), "schema_version": self.schema_version,
+                "aliases": list(self.aliases), "samna_devices": dict(self.samna_devices),
+                "schema_version": self.schema_version,
                 "cores": [{"index": c.index, "kernel_memory": c.kernel_memory, "neuron_memory": c.neuron_memory,
                            "bias_memory": c.bias_memory, "synops_ceiling": c.synops_ceiling} for c in self.cores],
                 "constraints": {k: (list(v) if isinstance(v, tuple) else v)
@@ -331,6 +342,26 @@ def profile_aliases(profiles: list[Profile] | None = None) -> dict[str, str]:
                 raise InputError(f"the name '{alias}' is claimed by profiles {out.get(key, key)} and {name}",
                                  where=f"{name}.yaml", fix="keep each alias on one profile only")
             out[key] = name
+    return out
+
+
+def board_key(device_type_name: str) -> str:
+    """A samna ``device_type_name`` as a target name: lower case, no spaces (``Speck2fModuleDevKit`` →
+    ``speck2fmoduledevkit``)."""
+    return device_type_name.lower().replace(" ", "")
+
+
+def samna_boards(profiles: list[Profile] | None = None) -> dict[str, tuple[str, str]]:
+    """samna's ``device_type_name`` → (sinabs' board name, profile name), from the packaged profiles'
+    ``samna_devices``: the one table of board names, shared by ``--target`` and the chip backend."""
+    profiles = [_packaged(n) for n in list_profiles()] if profiles is None else profiles
+    out: dict[str, tuple[str, str]] = {}
+    for prof in profiles:
+        for type_name, sinabs_name in prof.samna_devices.items():
+            if out.get(type_name, (sinabs_name, prof.name)) != (sinabs_name, prof.name):
+                raise InputError(f"samna board '{type_name}' is claimed by profiles {out[type_name][1]} and {prof.name}",
+                                 where=f"{prof.name}.yaml", fix="keep each board on one profile only")
+            out[type_name] = (sinabs_name, prof.name)
     return out
 
 

@@ -99,6 +99,13 @@ def _str_map(v: Any) -> dict[str, str]:
     return dict(v)
 
 
+def _board_map(v: Any) -> dict[str, str]:
+    if not isinstance(v, dict) or not all(isinstance(k, str) and isinstance(x, str) and k and x
+                                          for k, x in v.items()):
+        raise ValueError("expected a mapping of samna device type names to sinabs board names (text: text)")
+    return dict(v)
+
+
 def _architecture(v: Any) -> str:
     if v not in ARCHITECTURES:
         near = suggest(str(v), ARCHITECTURES)
@@ -121,6 +128,7 @@ SCHEMA: dict = {
     "family": _Meta(_str),
     "aliases": _Meta(_str_list),
     "samna_module": _Meta(_str),
+    "samna_devices": _Meta(_board_map),
     "notes": _Meta(_str_list),
     "sources": _Meta(_str_map),
     "cores": {
@@ -294,6 +302,7 @@ def _build(flat: dict, quantities: dict, cores: tuple, file: str, arch: str, neu
         return Profile(name=flat["name"], cores=cores, constraints=constraints, quantities=quantities,
                        description=flat.get("description", ""), family=flat.get("family", ""),
                        aliases=flat.get("aliases", ()), samna_module=flat.get("samna_module"),
+                       samna_devices=flat.get("samna_devices", {}),
                        sources=flat.get("sources", {}), path=file, schema_version=flat["schema_version"],
                        architecture=arch, neuro_cores=neuro, notes=flat.get("notes", ()))
     except InputError as e:
