@@ -22,7 +22,8 @@ Activity (SynOps and spikes per layer) comes from emulating --input FILE (an eve
 x, y, t, p, or a spike-count raster) or --samples test samples of --dataset (default: the model's
 dataset); --samples 0 skips it (no torch needed). Memory is in words, as the chip counts them.
 With several targets (comma-separated) the table and Markdown start with a side-by-side summary and
---format json prints a JSON list with one estimate object per target, in the order given.
+--format json prints a JSON list with one estimate object per target, in the order given; names of
+the same profile (speck,speck2f) are reported once.
 Exits 4 (after printing the report) when the model does not fit a target.""")
 @click.argument("model", type=click.Path())
 @click.option("--target", "targets", default="speck2f", show_default=True, callback=resolve_many,

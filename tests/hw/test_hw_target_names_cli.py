@@ -28,10 +28,29 @@ def test_convert_checkpoint_with_target_speck(tmp_path):
 
 
 def test_estimate_with_a_board_name_and_the_family(float_nir):
-    proc = run_cli("estimate", float_nir, "--samples", "0", "--target", "speck2fdevkit,speck", "--format", "json")
-    assert [d["target"] for d in json.loads(proc.stdout)] == ["speck2f", "speck2f"]
+    proc = run_cli("estimate", float_nir, "--samples", "0", "--target", "speck2fdevkit,speck2e,speck", "--format",
+                   "json")
+    assert [d["target"] for d in json.loads(proc.stdout)] == ["speck2f", "speck2e"]
     assert "note: target 'speck2fdevkit' is another name of the speck2f profile" in proc.stderr
     assert SPECK_NOTE in proc.stderr
+    assert "note: targets 'speck2fdevkit' and 'speck' are the same profile (speck2f): reported once" in proc.stderr
+
+
+def test_estimate_reports_a_profile_named_twice_once(float_nir):
+    """``--target speck,speck2f`` is one profile: one report (not a side-by-side of speck2f with itself)."""
+    proc = run_cli("estimate", float_nir, "--samples", "0", "--target", "speck,speck2f")
+    single = run_cli("estimate", float_nir, "--samples", "0", "--target", "speck2f")
+    assert proc.stdout == single.stdout and proc.stdout.count("speck2f") >= 1
+    assert "note: targets 'speck' and 'speck2f' are the same profile (speck2f): reported once" in proc.stderr
+
+
+def test_a_profile_file_named_twice_counts_once(tmp_path, monkeypatch):
+    from qsnn_deploy.cli.target_option import resolve_many
+
+    chip = tmp_path / "chip.yaml"
+    chip.write_text("schema_version: 1\nname: mine\narchitecture: dense-accelerator\n")
+    monkeypatch.chdir(tmp_path)
+    assert resolve_many(None, None, f"chip.yaml,speck2e,{chip},speck2f") == ("chip.yaml", "speck2e", "speck2f")
 
 
 def test_unknown_names_exit_3_with_a_suggestion(float_nir):
