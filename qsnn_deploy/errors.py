@@ -24,6 +24,13 @@ class QsnnError(Exception):
             parts.append(f"Fix: {self.fix.rstrip('.')}.")
         return " ".join(parts)
 
+    def located(self, source: str) -> QsnnError:
+        """This error with ``source`` (the file being processed) in front of its where (a layer in it)."""
+        if self.where is None or source not in self.where:
+            self.where = f"{source}, {self.where}" if self.where else source
+            self.args = (self.message,)
+        return self
+
 
 class UsageError(QsnnError):
     """Wrong combination of options or arguments."""

@@ -74,6 +74,12 @@ def load_ann(spec: ModelSpec, path: str | Path) -> nn.Sequential:
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise InputError(f"'{path}' is not a state dict of tensors", fix="save model.state_dict()")
+    for key, value in state.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise InputError(f"the ANN's tensor '{key}' holds NaN or infinite values, which have no integer on "
+                             "the chip", where=f"{path}, layer {str(key).split('.')[0]}",
+                             fix="the file is damaged or the ANN diverged in training; save it again from a run "
+                                 "whose loss stayed finite")
     model = ann_from_spec(spec)
     try:
         model.load_state_dict(state)
@@ -188,11 +194,16 @@ def unscaled_lower_bound(weight, bias=None, threshold: float = 1.0) -> float:
 
     ``weight``/``bias``: arrays or tensors as the chip layer gets them. Far below anything the layer
     reaches in practice, it keeps the subtract-reset neuron's spike count at ⌊max running drive⌋.
+    NaN or infinite parameters (a diverging training run) bound nothing: −threshold; the chip discretiser
+    refuses them at convert time with an error naming the layer, and :func:`load_ann` refuses such files.
     """
     w = np.asarray(weight.detach().cpu() if isinstance(weight, torch.Tensor) else weight, dtype=np.float64)
+    b = None if bias is None else np.asarray(bias.detach().cpu() if isinstance(bias, torch.Tensor) else bias,
+                                             dtype=np.float64)
+    if not (np.isfinite(w).all() and (b is None or np.isfinite(b).all())):
+        return -threshold
     scale = range_scale(w, WEIGHT_BITS)
-    if bias is not None:
-        b = np.asarray(bias.detach().cpu() if isinstance(bias, torch.Tensor) else bias, dtype=np.float64)
+    if b is not None:
         scale = min(scale, range_scale(b, WEIGHT_BITS))
     if not np.isfinite(scale):
         return -threshold

@@ -13,7 +13,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ConstraintError, UsageError
+from ..errors import ConstraintError, InputError, UsageError
 from ..ir import Network
 from ..outputs import staged_folder
 from ..quant.chip import STATE_BITS, WEIGHT_BITS, discretize_layer
@@ -70,7 +70,10 @@ def convert_network(net: Network, target: str, out: str | Path, overwrite: bool 
     out = Path(out)
     _refuse_existing(out, overwrite)
     profile = load_profile(target)
-    qnet, notes = discretize_with_warnings(net, zero_weight_warn)
+    try:
+        qnet, notes = discretize_with_warnings(net, zero_weight_warn)
+    except InputError as exc:  # the discretiser names the layer; say which file it is in
+        raise exc.located(source) from None
     qnet = dataclasses.replace(qnet, metadata={**qnet.metadata, "target": profile.name})
     violations = check(qnet, profile)
     mapping = map_layers(qnet, profile)
@@ -131,7 +134,10 @@ def convert_ann(weights: str | Path, model: str, target: str, out: str | Path, o
     ann = load_ann(spec, weights)
     bins = time_bins or int(spec.defaults.get("time_bins", 10))
     frames, dt_us = calibration_frames(dataset or spec.dataset, bins, samples, progress=progress)
-    net, _ = ann_to_network(ann, spec.input_shape, frames, percentile, first_layer_scale, dt_us=dt_us,
-                            metadata={"model": spec.name, "time_bins": bins, "duration_us": dt_us * bins,
-                                      "dataset": dataset or spec.dataset, "source": str(weights)})
+    try:
+        net, _ = ann_to_network(ann, spec.input_shape, frames, percentile, first_layer_scale, dt_us=dt_us,
+                                metadata={"model": spec.name, "time_bins": bins, "duration_us": dt_us * bins,
+                                          "dataset": dataset or spec.dataset, "source": str(weights)})
+    except InputError as exc:  # weight scaling names the layer; say which file it is in
+        raise exc.located(str(weights)) from None
     return convert_network(net, target, out, overwrite, str(weights), onnx, zero_weight_warn)

@@ -31,7 +31,8 @@ def range_scale(values: np.ndarray, bits: int) -> float:
 
     The negative side may use one more step than the positive one. All-zero (or empty) values give
     ``inf`` (they do not limit the scale), and so do values so small that the factor overflows
-    float64. ``ValueError`` if a value is NaN or infinite.
+    float64. ``ValueError`` if a value is NaN or infinite: callers refuse those first with an
+    :class:`InputError` naming the layer (:func:`discretize_layer`), so here it is a bug.
     """
     lo, hi = int_range(bits)
     v = np.asarray(values, dtype=np.float64)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import UsageError
+from ..errors import InputError, UsageError
 from ..outputs import staged_folder
 from ..progress import Log, ProgressMode
 from ..progress import log as default_log
@@ -215,7 +215,10 @@ def run_sweep(targets: list[float], out: str | Path, model: str = "digits_speck"
             ev = evaluate(scale_first_layer(base_model, f).to(dev), test, 64, dev)
             scaled_points.append(SweepPoint("first-layer", f, ev["accuracy"], ev["synops_per_sample"]))
         for p in percentiles:
-            normed, _ = percentile_normalise(base_model, calib, p)
+            try:
+                normed, _ = percentile_normalise(base_model, calib, p)
+            except InputError as exc:
+                raise exc.located(str(base_path) if baseline is not None else "the baseline trained here") from None
             ev = evaluate(normed.to(dev), test, 64, dev)
             scaled_points.append(SweepPoint("percentile", p, ev["accuracy"], ev["synops_per_sample"]))
         for p in scaled_points:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import UsageError
+from ..errors import InputError, UsageError
 from ..quant.scale import usable_divisor
 from .network import SpikingCNN
 
@@ -55,21 +55,29 @@ def _drive(model: SpikingCNN, index: int, frames: torch.Tensor, batch_size: int)
 @torch.no_grad()
 def percentile_normalise(model: SpikingCNN, frames: torch.Tensor, percentile: float = 99.99,
                          batch_size: int = 64) -> tuple[SpikingCNN, list[float]]:
-    """A copy whose layers are normalised one after the other; returns it and the λ of each layer."""
+    """A copy whose layers are normalised one after the other; returns it and the λ of each layer.
+
+    Raises :class:`InputError` naming the layer when the model's drive on ``frames`` overflows (NaN or
+    infinite) or when dividing by a tiny λ would leave infinite weights.
+    """
     if not 0 < percentile <= 100:
         raise UsageError(f"the percentile must be in (0, 100], got {percentile}")
     out = copy.deepcopy(model).eval()
     lambdas = []
     for i, block in enumerate(out.blocks):
         drive = _drive(out, i, frames, batch_size)
+        name = block.name
         if not np.all(np.isfinite(drive)):
-            raise ValueError(f"block {i}: its input drive overflows (NaN or infinite) on the calibration frames")
-        lam = usable_divisor(float(np.percentile(drive, percentile)) if drive.size else 1.0, f"λ of block {i}")
+            raise InputError(f"the input drive of layer '{name}' overflows (NaN or infinite) on the calibration "
+                             "frames", where=f"layer {name}",
+                             fix="check the model's weights (a diverged training run?) and the calibration data")
+        lam = usable_divisor(float(np.percentile(drive, percentile)) if drive.size else 1.0, f"λ of layer '{name}'")
         for p in (block.conv.weight, block.conv.bias):
             if p is not None:  # in float64, then checked: a subnormal λ must not leave infinite float32 weights
                 p.copy_(p.double() / lam)
                 if not torch.isfinite(p).all():
-                    raise ValueError(f"block {i}: dividing its weights by λ = {lam:.4g} overflows {p.dtype}; "
-                                     "calibrate on frames that drive this block or use a higher percentile")
+                    raise InputError(f"dividing the weights of layer '{name}' by its activation percentile "
+                                     f"λ = {lam:.4g} overflows {p.dtype}", where=f"layer {name}",
+                                     fix="calibrate on frames that drive this layer, or use a higher percentile")
         lambdas.append(lam)
     return out, lambdas
