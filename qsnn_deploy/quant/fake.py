@@ -16,14 +16,16 @@ def range_scale_t(values: torch.Tensor, bits: int) -> torch.Tensor:
     """Torch twin of :func:`qsnn_deploy.quant.chip.range_scale` (no gradient flows through it).
 
     Computed in float64 so that the scale equals the numpy one bit for bit, ``inf`` for all-zero, empty
-    or subnormal-small values alike; NaN propagates into the scale instead of raising (no device sync in
-    the training forward; the loss shows it).
+    or subnormal-small values alike. NaN propagates into the scale instead of raising, as in
+    :func:`qsnn_deploy.quant.quantizers.symmetric`: this runs in every training forward, so it reads nothing
+    back to the host (no device sync); the loss shows a diverged run, and the numpy discretiser refuses
+    NaN at convert time.
     """
     v = values.detach().double()
     if v.numel() == 0:
-        return torch.tensor(float("inf"), dtype=torch.float64, device=v.device)
-    lo, hi = (torch.tensor(float(b), dtype=torch.float64, device=v.device) for b in int_range(bits))
+        return torch.full((), float("inf"), dtype=torch.float64, device=v.device)
     vmin, vmax = v.min(), v.max()
+    lo, hi = (torch.full_like(vmax, float(b)) for b in int_range(bits))  # filled on the device: no copy
     # true division (a python scalar over a tensor would multiply by the reciprocal and differ in the last bit)
     pos = torch.where(vmax == 0, torch.full_like(vmax, float("inf")), (hi / vmax).abs())
     return torch.where(vmin.abs() <= vmax.abs() * (lo / hi).abs(), pos, (lo / vmin).abs())

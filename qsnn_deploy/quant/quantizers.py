@@ -14,9 +14,15 @@ The chip-exact int8/int16 quantiser with one shared scale per layer is :mod:`qsn
 
 Edge values: scales and grids are computed in float64 and the result is cast back to the input's dtype, so
 a subnormal peak neither underflows to a zero scale nor gives infinite steps, and huge values (up to the
-dtype's maximum) do not overflow on the way; an all-zero tensor passes through unchanged. NaN or an
-infinity in a tensor whose peak sets the scale raises ``ValueError``; the fixed grids (:func:`fixed_point`,
-:func:`wage_quant`, :func:`quant01`, :func:`quant11`) pass NaN through and clamp or keep infinities.
+dtype's maximum) do not overflow on the way; an all-zero tensor passes through unchanged.
+
+Non-finite values: these run in every training step, so they never read a value back to the host (no
+``.item()``, ``float()`` or ``if`` on a tensor: no device sync) and never raise. NaN in a tensor whose peak
+sets the scale (:func:`symmetric`, :func:`quant_error`, :func:`quant_gradient`) gives NaN, like
+:func:`qsnn_deploy.quant.fake.range_scale_t`: a diverged run shows in its loss, and the chip discretiser
+(:mod:`qsnn_deploy.quant.chip`) refuses NaN and infinities with an error naming the layer at convert time.
+The fixed grids (:func:`fixed_point`, :func:`wage_quant`, :func:`quant01`, :func:`quant11`) pass NaN through
+and clamp or keep infinities.
 """
 
 from __future__ import annotations
@@ -24,7 +30,6 @@ from __future__ import annotations
 import torch
 
 from ..errors import UsageError
-from .scale import finite_peak
 
 
 def _check_bits(bits: int, lo: int = 1, hi: int = 32, what: str = "bit width") -> None:
@@ -41,14 +46,17 @@ def symmetric(x: torch.Tensor, bits: int) -> torch.Tensor:
     """Per-tensor symmetric n-bit fake quantisation (narrow range, round to nearest, STE).
 
     Computed as ``round(x / peak · L) / L · peak`` in float64 (``L = 2^(b−1) − 1``): no intermediate can
-    overflow or underflow, whatever the peak (subnormal included); the result is idempotent.
+    overflow or underflow, whatever the peak (subnormal included); the result is idempotent. An all-zero
+    tensor comes back unchanged; one holding NaN or an infinity comes back all NaN (no device sync, no error).
     """
     _check_bits(bits, 2, 16)
-    levels = 2 ** (bits - 1) - 1
-    peak = finite_peak(x.detach(), "the tensor to quantise")
-    if peak == 0:
+    if x.numel() == 0:
         return x
-    steps = torch.clamp(torch.round(x.detach().double() / peak * levels), -levels, levels)
+    levels = 2 ** (bits - 1) - 1
+    v = x.detach().double()
+    peak = v.abs().amax()
+    peak = torch.where(peak == 0, torch.ones_like(peak), peak)  # all zeros: 0 / 1 keeps them; NaN stays NaN
+    steps = torch.clamp(torch.round(v / peak * levels), -levels, levels)
     return straight_through(x, (steps / levels * peak).to(x.dtype))
 
 
@@ -141,24 +149,21 @@ def pow2_shift(x: torch.Tensor | float) -> torch.Tensor:
     return 2.0 ** torch.round(torch.log2(x)).clamp(-1074, 1023)
 
 
-def pow2_normalise(x: torch.Tensor, what: str = "the tensor") -> torch.Tensor | None:
-    """``x / shift(max|x|)`` in float64 (peak within [1/√2, √2]; up to 2 above 2^1023.5), or None for all zeros.
+def pow2_normalise(x: torch.Tensor) -> torch.Tensor:
+    """``x / shift(max|x|)`` in float64: peak within [1/√2, √2] (up to 2 above 2^1023.5); all zeros stay zeros.
 
     float64 keeps the shift of a huge float32 peak (2^128 overflows float32) and of a subnormal one exact.
-    Raises ``ValueError`` when ``x`` holds NaN or infinities.
+    NaN in ``x`` gives NaN everywhere; an infinity stays infinite (the shift stops at 2^1023). No device sync.
     """
-    peak = finite_peak(x.detach(), what)
-    if peak == 0:
-        return None
-    return x.detach().double() / pow2_shift(peak)
+    v = x.detach().double()
+    if v.numel() == 0:
+        return v
+    return v / pow2_shift(v.abs().amax())  # a zero peak shifts by 2^-1074: 0 / 2^-1074 = 0
 
 
 def quant_error(x: torch.Tensor, bits: int) -> torch.Tensor:
     """Backward errors: scale by the power of two of ``max|x|``, clip and quantise to ``bits``."""
-    n = pow2_normalise(x, "the error tensor")
-    if n is None:
-        return x.detach()
-    return wage_quant(wage_clip(n, bits), bits).to(x.dtype)
+    return wage_quant(wage_clip(pow2_normalise(x), bits), bits).to(x.dtype)
 
 
 def quant_gradient(x: torch.Tensor, bits: int, rng_bits: int, lr_int: float = 1.0,
@@ -166,10 +171,7 @@ def quant_gradient(x: torch.Tensor, bits: int, rng_bits: int, lr_int: float = 1.
     """Weight gradients: ``n = lr_int·x / shift(max|x|)``, stochastically rounded with an ``rng_bits`` RNG,
     then expressed in steps of ``2^−(b−1)``."""
     _check_bits(bits, 1, 32)
-    n = pow2_normalise(x, "the gradient")
-    if n is None:
-        return torch.zeros_like(x)
-    n = (lr_int * n).to(x.dtype)
+    n = (lr_int * pow2_normalise(x)).to(x.dtype)
     rounded = stochastic_round(n.abs(), rng_bits=rng_bits, generator=generator)
     return torch.sign(n) * rounded / 2.0 ** (bits - 1)
 

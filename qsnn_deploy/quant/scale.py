@@ -1,28 +1,17 @@
 """Scales from a peak value that neither underflow nor divide by zero (no numpy or torch needed).
 
-Every "divide by the largest value" in the package goes through these: a zero peak means there is
-nothing to scale, a subnormal one must not turn into an infinite or zero factor, and NaN or an
-infinity is an error that says where it came from instead of a silently wrong result.
+Every host-side "divide by the largest value" in the package goes through these: a zero peak means there
+is nothing to scale, and a subnormal one must not turn into an infinite or zero factor. The torch
+quantisers of training (:mod:`.quantizers`, :mod:`.fake`) compute their scales on the device instead.
+
+Contract: callers check user data (weights, activations, calibration drive) for NaN and infinities first
+and raise :class:`qsnn_deploy.errors.InputError` naming the file or layer; a ``ValueError`` from here means
+a caller passed a value it should have refused (a bug), not a bad input.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
-
-
-def finite_peak(values: Any, what: str) -> float:
-    """``max |values|`` of a numpy array or torch tensor as a float (0.0 when empty).
-
-    Raises ``ValueError`` naming ``what`` when a value is NaN or infinite.
-    """
-    flat = values.reshape(-1)
-    if len(flat) == 0:
-        return 0.0
-    peak = float(abs(flat).max())
-    if not math.isfinite(peak):
-        raise ValueError(f"{what} holds NaN or infinite values (max |x| = {peak})")
-    return peak
 
 
 def ratio_to(limit: float, peak: float) -> float:
@@ -41,7 +30,7 @@ def ratio_to(limit: float, peak: float) -> float:
 def usable_divisor(value: float, what: str, fallback: float = 1.0) -> float:
     """``value`` when it is a finite positive divisor, ``fallback`` when it is 0 (nothing to normalise by).
 
-    Raises ``ValueError`` naming ``what`` when it is NaN, infinite or negative.
+    Raises ``ValueError`` naming ``what`` when it is NaN, infinite or negative (the caller's bug: see above).
     """
     value = float(value)
     if value == 0:

@@ -335,10 +335,7 @@ def update_steps(grad: torch.Tensor, bits: IntegerBits | None, lr_int: float,
     ``wb`` weight step. Full precision: both are ``lr_int · g / shift(max|g|) / 2^(gb−1)`` (default ``gb``).
     """
     if bits is None:
-        n = pow2_normalise(grad, "the weight gradient")
-        if n is None:
-            return torch.zeros_like(grad), torch.zeros_like(grad)
-        q = (lr_int * n / 2.0 ** (IntegerBits().gb - 1)).to(grad.dtype)
+        q = (lr_int * pow2_normalise(grad) / 2.0 ** (IntegerBits().gb - 1)).to(grad.dtype)
         return q, q
     q = quant_gradient(grad, bits.gb, bits.rb, lr_int=lr_int, generator=generator)
     step = 2.0 ** (bits.wb - 1)
