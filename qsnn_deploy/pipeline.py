@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .outputs import check_writable
 from .progress import Log, ProgressMode
 from .progress import log as default_log
+
+if TYPE_CHECKING:
+    from .hw.estimator import Estimate
 
 
 def run_pipeline(out: str | Path, target: str = "speck2f", progress: ProgressMode = True, overwrite: bool = True,
@@ -59,9 +62,7 @@ def run_pipeline(out: str | Path, target: str = "speck2f", progress: ProgressMod
         "float_test_accuracy": metrics["float_test_accuracy"], "qat_test_accuracy": metrics["test_accuracy"],
         "emulator_test_accuracy": dep["accuracy"], "event_mode_test_accuracy": dep_event["accuracy"],
         "test_samples": dep["samples"], "event_mode_synops_per_sample": dep_event["synops_per_sample"],
-        "synops_per_sample": dep["synops_per_sample"], "fits": est.fits, "target": est.target,
-        "mapping": est.mapping.assignment, "power_w": est.power_w, "power_w_range": est.power_w_range,
-        "energy_per_inference_j": est.energy_per_inference_j, "latency_s": est.latency_s,
+        "synops_per_sample": dep["synops_per_sample"], **estimate_summary(est),
         "times_s": {k: round(v, 1) for k, v in times.items()}, "out": str(out),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -69,14 +70,48 @@ def run_pipeline(out: str | Path, target: str = "speck2f", progress: ProgressMod
     return summary
 
 
+def estimate_summary(est: Estimate) -> dict:
+    """The summary's part of an :class:`~qsnn_deploy.hw.estimator.Estimate`: fit, cores, power, energy
+    (with what the totals include, or why there is none) and latency."""
+    return {"fits": est.fits, "target": est.target,
+            "mapping": None if est.mapping is None else est.mapping.assignment, "power_w": est.power_w,
+            "power_w_range": est.power_w_range, "energy_per_inference_j": est.energy_per_inference_j,
+            "latency_s": est.latency_s, "dynamic_energy_per_inference_j": est.dynamic_energy_per_inference_j,
+            "includes": list(est.includes), "total_unknown_reason": est.total_unknown,
+            "energy_breakdown": {p.name: p.to_dict() for p in est.energy_parts}}
+
+
+def _energy_lines(s: dict) -> tuple[str, str]:
+    """The summary's power and energy: the total and the parts it adds up (static, dynamic, sensor), or,
+    without a total, why not and the part that is known."""
+    from .hw.energy import INCLUDED, NOT_REQUESTED
+    from .hw.report import _PART_LABEL, si
+
+    parts = s.get("energy_breakdown") or {}
+    sensor = parts.get("sensor", {}).get("status")
+    no_sensor = "; not the sensor" if sensor == NOT_REQUESTED else ""
+    if s.get("power_w") is not None:
+        rng = s.get("power_w_range")
+        spread = f" (range {si(rng[0], 'W')} – {si(rng[1], 'W')})" if rng else ""
+        power = f"{si(s['power_w'], 'W')}{spread} = " + " + ".join(
+            f"{_PART_LABEL[n]} {si(parts[n]['power_w'], 'W')}" for n in s["includes"]) + no_sensor
+        energy = f"{si(s['energy_per_inference_j'], 'J')} per inference = " + " + ".join(
+            f"{n} {si(parts[n]['energy_per_inference_j'], 'J')}" for n in s["includes"])
+        return power, energy
+    why = f"total n/a ({s.get('total_unknown_reason') or 'unknown'})"
+    known = [n for n, p in parts.items() if p.get("status") == INCLUDED and p.get("power_w") is not None]
+    power = why + "".join(f"; {_PART_LABEL[n]} alone {si(parts[n]['power_w'], 'W')}" for n in known) + no_sensor
+    energy = why + "".join(f"; {n} alone {si(parts[n]['energy_per_inference_j'], 'J')} per inference"
+                           for n in known)
+    return power, energy
+
+
 def format_summary(s: dict) -> str:
     """The demo's closing lines."""
     from .hw.report import si
 
     gap = 100 * (s["float_test_accuracy"] - s["emulator_test_accuracy"])
-    pw = si(s["power_w"], "W")
-    if s.get("power_w_range"):
-        pw += f" (range {si(s['power_w_range'][0], 'W')} – {si(s['power_w_range'][1], 'W')})"
+    power, energy = _energy_lines(s)
     cores = ", ".join(f"{k}→{v}" for k, v in (s["mapping"] or {}).items())
     return "\n".join([
         "Summary",
@@ -87,8 +122,9 @@ def format_summary(s: dict) -> str:
         f"{s['event_mode_synops_per_sample']:.4g} SynOps/sample)",
         f"  SynOps/sample   {s['synops_per_sample']:.4g}",
         f"  {s['target']}        {'fits' if s['fits'] else 'does NOT fit'}; cores {cores}",
-        f"  power           {pw}; energy/inference {si(s['energy_per_inference_j'], 'J')}; "
-        f"latency {si(s['latency_s'], 's')}",
+        f"  power           {power}",
+        f"  energy          {energy}",
+        f"  latency         {si(s['latency_s'], 's')}",
         f"  time            {s['times_s']['total_s']:.0f} s (train {s['times_s']['train_s']:.0f} s)",
         f"  files           {s['out']}/run (checkpoint, metrics, curve), {s['out']}/bundle (model.nir, mapping, "
         f"report), {s['out']}/estimate.txt, {s['out']}/summary.md",

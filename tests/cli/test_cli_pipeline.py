@@ -82,3 +82,40 @@ def test_deploy_event_file_and_raster(tiny_bundle, tmp_path):
     np.save(tmp_path / "raster.npy", np.zeros((4, 2, 34, 34), np.float32))
     out = json.loads(run_cli("deploy", tiny_bundle, "--input", tmp_path / "raster.npy", "--format", "json").stdout)
     assert out["output_spike_counts"] == [0] * 10
+
+
+def test_summary_says_what_the_power_and_energy_include(tiny_bundle):
+    """The pipeline's summary: the total with the parts it adds up (static, dynamic; the sensor not counted),
+    and for a target without static power the reason there is no total and the dynamic part alone."""
+    from qsnn_deploy.convert.loader import load_network
+    from qsnn_deploy.hw import estimate, load_profile
+    from qsnn_deploy.hw.report import si
+    from qsnn_deploy.pipeline import _energy_lines, estimate_summary
+
+    net = load_network(tiny_bundle)
+    synops = {layer.name: 1e4 for layer in net.layers}
+    speck = estimate_summary(estimate(net, load_profile("speck2f"), synops, 0.3))
+    parts = speck["energy_breakdown"]
+    power, energy = _energy_lines(speck)
+    assert speck["includes"] == ["static", "dynamic"] and parts["sensor"]["status"] == "not requested"
+    assert power.startswith(si(speck["power_w"], "W") + " (range ")
+    assert power.endswith(f" = static (resting) {si(parts['static']['power_w'], 'W')} + dynamic "
+                          f"{si(parts['dynamic']['power_w'], 'W')}; not the sensor")
+    assert energy == (f"{si(speck['energy_per_inference_j'], 'J')} per inference = static "
+                      f"{si(parts['static']['energy_per_inference_j'], 'J')} + dynamic "
+                      f"{si(parts['dynamic']['energy_per_inference_j'], 'J')}")
+    with_sensor = estimate_summary(estimate(net, load_profile("speck2f"), synops, 0.3, include_sensor=True))
+    assert _energy_lines(with_sensor)[0].endswith(
+        f" + sensor {si(with_sensor['energy_breakdown']['sensor']['power_w'], 'W')}")
+
+    accel = estimate_summary(estimate(net, load_profile("generic-45nm"), synops, 0.3))
+    dynamic = accel["energy_breakdown"]["dynamic"]
+    assert accel["power_w"] is None and accel["includes"] == []
+    assert _energy_lines(accel) == (
+        f"total n/a (no static power in profile); dynamic alone {si(dynamic['power_w'], 'W')}",
+        f"total n/a (no static power in profile); dynamic alone {si(dynamic['energy_per_inference_j'], 'J')} "
+        "per inference")
+    unmeasured = estimate_summary(estimate(net, load_profile("speck2f"), None, 0.3))
+    assert _energy_lines(unmeasured)[0] == (f"total n/a (activity not measured); static (resting) alone "
+                                            f"{si(unmeasured['energy_breakdown']['static']['power_w'], 'W')}; "
+                                            "not the sensor")
