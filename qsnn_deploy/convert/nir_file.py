@@ -9,13 +9,18 @@ then name an unknown field instead of failing with a type error.
 
 from __future__ import annotations
 
+import math
+import os
+import signal
+import traceback
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, UsageError
 from ..inputs import short_repr
 
 
@@ -46,6 +51,11 @@ MAX_OBJECTS = 100_000
 MAX_TOTAL_BYTES = 2**30
 MAX_EXPANSION = 1100
 
+# What h5py raises on bytes that are not (intact) HDF5: its C library's errors surface as OSError,
+# KeyError, ValueError, RuntimeError and TypeError, by the call that meets the damage. Caught only around
+# h5py calls (``_Budget.h5``): the same errors from our own code stay internal errors (exit 1).
+_H5_ERRORS = (OSError, KeyError, ValueError, RuntimeError, TypeError, IndexError, OverflowError, MemoryError)
+
 
 class _Budget:
     """What has been read from one file so far, against the bounds above."""
@@ -58,23 +68,37 @@ class _Budget:
         return InputError(f"'{self.where}' is not a NIR file this reader accepts: {what}", where=f"HDF5 object '{at}'",
                           fix="the file may be damaged; export it again with nir.write")
 
+    @contextmanager
+    def h5(self, at: str) -> Iterator[None]:
+        """Around h5py calls only: what h5py raises on damaged bytes becomes an InputError naming the file."""
+        try:
+            yield
+        except _H5_ERRORS as exc:
+            raise InputError(f"'{self.where}' is not a readable NIR file ({type(exc).__name__}: {exc})",
+                             where=f"HDF5 object '{at}'",
+                             fix="the file may be truncated or not HDF5; export it again") from None
+
 
 def _dataset_value(item, name: str, budget: _Budget) -> Any:
     """The value of one HDF5 dataset: numbers, or text (decoded as UTF-8)."""
     import h5py
 
-    if item.external or item.is_virtual:
+    with budget.h5(name):
+        foreign = bool(item.external) or bool(item.is_virtual)
+        dtype, shape, size = item.dtype, item.shape, int(item.size)
+        vlen_text = dtype.kind == "O" and h5py.check_string_dtype(dtype) is not None
+        stored = int(item.id.get_storage_size())
+    if foreign:
         raise budget.refuse("a dataset that reads from other files", name)
-    dtype = item.dtype
-    text = dtype.kind == "S" or (dtype.kind == "O" and h5py.check_string_dtype(dtype) is not None)
+    text = dtype.kind == "S" or vlen_text
     if not text and dtype.kind not in "biuf":
         raise budget.refuse(f"a dataset of type {dtype} (NIR stores numbers and text)", name)
-    claimed = int(item.size) * (dtype.itemsize if dtype.kind != "O" else 16)
-    stored = int(item.id.get_storage_size())
+    claimed = size * (dtype.itemsize if dtype.kind != "O" else 16)
     if claimed > max(4096, MAX_EXPANSION * stored) or budget.bytes + claimed > MAX_TOTAL_BYTES:
-        raise budget.refuse(f"a dataset of shape {item.shape} claims {claimed} bytes from {stored} stored", name)
+        raise budget.refuse(f"a dataset of shape {shape} claims {claimed} bytes from {stored} stored", name)
     budget.bytes += claimed
-    value = item[()]
+    with budget.h5(name):
+        value = item[()]
     if not text:
         return value
     try:
@@ -86,32 +110,150 @@ def _dataset_value(item, name: str, budget: _Budget) -> Any:
         raise budget.refuse("text that is not UTF-8", name) from None
 
 
-def _h5_to_dict(group, budget: _Budget, depth: int = 0) -> dict[str, Any]:
-    """The tree under an HDF5 group as nested dicts; only hard links, groups and plain datasets."""
+def _member(group, key: str, name: str, budget: _Budget) -> Any:
+    """The object ``key`` of ``group`` (None where there is none); a soft or external link is refused."""
+    import h5py
+
+    with budget.h5(name):
+        link = group.get(key, getlink=True)
+        item = group.get(key) if isinstance(link, h5py.HardLink) else None
+    if link is not None and not isinstance(link, h5py.HardLink):
+        raise budget.refuse("a soft or external link", name)
+    return item
+
+
+def _h5_to_dict(group, at: str, budget: _Budget, depth: int = 0) -> dict[str, Any]:
+    """The tree under the HDF5 group at ``at`` as nested dicts; only hard links, groups and plain datasets."""
     import h5py
 
     if depth > MAX_DEPTH:
-        raise budget.refuse(f"groups nested more than {MAX_DEPTH} deep", group.name)
+        raise budget.refuse(f"groups nested more than {MAX_DEPTH} deep", at)
+    with budget.h5(at):
+        keys = [str(k) for k in group.keys()]
     out: dict[str, Any] = {}
-    for key in group.keys():
-        name = f"{group.name.rstrip('/')}/{key}"
-        if not isinstance(group.get(key, getlink=True), h5py.HardLink):
-            raise budget.refuse("a soft or external link", name)
-        item = group.get(key)
+    for key in keys:
+        name = f"{at.rstrip('/')}/{key}"
+        item = _member(group, key, name, budget)
         budget.objects += 1
         if budget.objects > MAX_OBJECTS or item is None:
             raise budget.refuse("too many objects" if item is not None else "a link to nothing", name)
         if isinstance(item, h5py.Group):
-            addr = h5py.h5o.get_info(item.id).addr
+            with budget.h5(name):
+                addr = h5py.h5o.get_info(item.id).addr
             if addr in budget.seen:
                 raise budget.refuse("a group linked twice (a cycle)", name)
             budget.seen.add(addr)
-            out[str(key)] = _h5_to_dict(item, budget, depth + 1)
+            out[key] = _h5_to_dict(item, name, budget, depth + 1)
         elif isinstance(item, h5py.Dataset):
-            out[str(key)] = _dataset_value(item, name, budget)
+            out[key] = _dataset_value(item, name, budget)
         else:
             raise budget.refuse(f"a {type(item).__name__} where NIR stores a group or a dataset", name)
     return out
+
+
+def _read_tree(path: str) -> tuple[str | None, dict[str, Any]]:
+    """The nir version and the tree under ``/node`` of an HDF5 file, as plain values (the child's work)."""
+    import h5py
+
+    budget = _Budget(path)
+    with budget.h5("/"):
+        f = h5py.File(path, "r")
+    try:
+        node = _member(f, "node", "/node", budget)
+        if not isinstance(node, h5py.Group):
+            raise InputError(f"'{path}' is an HDF5 file without a 'node' group, so not a NIR graph",
+                             fix="export the model with nir.write or qsnn-deploy")
+        item, version = _member(f, "version", "/version", budget), None
+        if item is not None:
+            version = _dataset_value(item, "/version", budget) if isinstance(item, h5py.Dataset) else None
+            if not isinstance(version, str):
+                raise budget.refuse("a version that is not text", "/version")
+        return version, _h5_to_dict(node, "/node", budget)
+    finally:
+        with suppress(*_H5_ERRORS):
+            f.close()  # read-only: closing loses nothing
+
+
+def _read_in_child(path: str, conn: Any) -> None:
+    """The child process: sends ``("ok", tree)``, ``("input", what, where, fix)`` or ``("bug", traceback)``."""
+    try:
+        result: tuple = ("ok", _read_tree(path))
+    except InputError as exc:
+        result = ("input", exc.what, exc.where, exc.fix)
+    except BaseException:  # noqa: BLE001 - a bug of ours: the parent reports it as one (exit 1)
+        result = ("bug", traceback.format_exc())
+    try:
+        conn.send(result)
+    except BaseException:  # noqa: BLE001 - e.g. a value that does not pickle: a bug of ours too
+        conn.send(("bug", traceback.format_exc()))
+    conn.close()
+
+
+READ_TIMEOUT_ENV = "QSNN_DEPLOY_READ_TIMEOUT_S"
+
+
+def read_limit_s(size: int) -> float:
+    """Seconds the HDF5 walk of a file of ``size`` bytes may take: ``$QSNN_DEPLOY_READ_TIMEOUT_S``, else
+    20 s + 1 s per MiB (a real file takes milliseconds per MiB)."""
+    env = os.environ.get(READ_TIMEOUT_ENV)
+    if env is None:
+        return 20.0 + size / 2**20
+    try:
+        limit = float(env)
+    except ValueError:
+        limit = math.nan
+    if not (math.isfinite(limit) and limit > 0):
+        raise UsageError(f"${READ_TIMEOUT_ENV} is {short_repr(env)}, not a positive number of seconds",
+                         fix=f"unset it, or set a number such as {READ_TIMEOUT_ENV}=60")
+    return limit
+
+
+def _ended(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit status {code}"
+
+
+def _read_guarded(path: Path) -> tuple[str | None, dict[str, Any]]:
+    """:func:`_read_tree` in a child process with a time limit, so that a hang or a crash inside the HDF5
+    library (which no Python exception can stop) is an InputError naming the file. Forked where the
+    platform allows (milliseconds; h5py is already imported), else spawned."""
+    import multiprocessing as mp
+
+    import h5py  # noqa: F401 - imported before the fork, so that the child inherits it
+
+    if mp.current_process().daemon:  # a daemonic process may not start one: read without the guard
+        return _read_tree(str(path))
+    limit = read_limit_s(path.stat().st_size)
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    receive, send = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_read_in_child, args=(str(path), send), name="qsnn-deploy HDF5 reader", daemon=True)
+    child.start()
+    send.close()
+    result = None
+    try:
+        if not receive.poll(limit):
+            raise InputError(f"'{path}' is not a readable NIR file: reading its HDF5 structure did not finish "
+                             f"within {limit:.3g} s", fix="the file is damaged (the HDF5 library loops on it); export "
+                             f"it again (a huge file on a slow disk may need a larger ${READ_TIMEOUT_ENV})")
+        with suppress(EOFError, ConnectionError):  # the child ended before it sent anything
+            result = receive.recv()
+    finally:
+        if child.is_alive():
+            child.kill()
+        child.join()
+        receive.close()
+    if result is None:
+        raise InputError(f"'{path}' is not a readable NIR file: the HDF5 library crashed reading it "
+                         f"({_ended(child.exitcode)})", fix="the file is damaged; export it again")
+    if result[0] == "input":
+        raise InputError(*result[1:])
+    if result[0] == "bug":
+        raise RuntimeError(f"reading the HDF5 tree of '{path}' failed in the reader process:\n{result[1]}")
+    return result[1]
 
 
 def _edges(value: Any, where: str) -> list[tuple[str, str]]:
@@ -181,37 +323,13 @@ def _graph_from_dict(data: dict[str, Any], where: str, version: str | None = Non
     return RawGraph(nodes, _edges(data["edges"], where), meta or {}, version)
 
 
-# What h5py raises on bytes that are not (intact) HDF5: its C library's errors surface as OSError,
-# KeyError, ValueError, RuntimeError and TypeError, by the call that meets the damage.
-_H5_ERRORS = (OSError, KeyError, ValueError, RuntimeError, TypeError, IndexError, OverflowError, MemoryError)
-
-
 def read_nir_file(path: str | Path) -> RawGraph:
-    """The graph of a NIR file written by any nir 1.x; a missing, damaged or oversized file is an InputError."""
-    import h5py
-
+    """The graph of a NIR file written by any nir 1.x; a missing, damaged or oversized file is an InputError,
+    also where the HDF5 library hangs or crashes on it (the HDF5 tree is read in a child process)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"NIR file '{path}' does not exist", fix="check the path, or run `qsnn-deploy convert` first")
-    budget = _Budget(str(path))
-    try:
-        with h5py.File(path, "r") as f:
-            if "node" not in f or not isinstance(f.get("node", getlink=True), h5py.HardLink) \
-                    or not isinstance(f["node"], h5py.Group):
-                raise InputError(f"'{path}' is an HDF5 file without a 'node' group, so not a NIR graph",
-                                 fix="export the model with nir.write or qsnn-deploy")
-            version = None
-            if "version" in f:
-                item = f.get("version")
-                version = _dataset_value(item, "/version", budget) if isinstance(item, h5py.Dataset) else None
-                if not isinstance(version, str):
-                    raise budget.refuse("a version that is not text", "/version")
-            data = _h5_to_dict(f["node"], budget)
-    except InputError:
-        raise
-    except _H5_ERRORS as exc:
-        raise InputError(f"'{path}' is not a readable NIR file ({type(exc).__name__}: {exc})",
-                         fix="the file may be truncated or not HDF5; export it again") from None
+    version, data = _read_guarded(path)
     kind = data.get("type", "NIRGraph")
     if kind != "NIRGraph":
         raise InputError(f"'{path}' holds a single {short_repr(kind)} node, not a graph",
