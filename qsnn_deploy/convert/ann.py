@@ -37,6 +37,7 @@ from torch import nn
 
 from ..errors import InputError, UsageError
 from ..ir import Network
+from ..progress import ProgressMode
 from ..quant.chip import WEIGHT_BITS, range_scale
 from ..quant.scale import usable_divisor
 from ..zoo import ModelSpec
@@ -261,7 +262,7 @@ def ann_to_network(model: nn.Module, input_shape: tuple[int, int, int], calibrat
 
 
 def calibration_frames(dataset: str, time_bins: int, samples: int, seed: int = 0,
-                       progress: bool = False) -> tuple[torch.Tensor, float]:
+                       progress: ProgressMode = False) -> tuple[torch.Tensor, float]:
     """ANN inputs (mean counts per bin, (N, C, H, W)) from the training split, and the bin width in µs."""
     from ..train.trainer import framed_split
 

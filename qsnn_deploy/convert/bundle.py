@@ -16,6 +16,7 @@ from pathlib import Path
 from ..errors import ConstraintError, InputError, UsageError
 from ..ir import Network
 from ..outputs import staged_folder
+from ..progress import ProgressMode
 from ..quant.chip import STATE_BITS, WEIGHT_BITS, discretize_layer
 from .loader import load_network
 from .nir_import import ImportOptions
@@ -124,7 +125,7 @@ def convert_model(model_path: str | Path, target: str, out: str | Path, overwrit
 def convert_ann(weights: str | Path, model: str, target: str, out: str | Path, overwrite: bool = False,
                 dataset: str | None = None, samples: int = 256, time_bins: int | None = None,
                 percentile: float = 99.99, first_layer_scale: float = 1.0, onnx: bool = False,
-                zero_weight_warn: float = 0.5, progress: bool = False) -> ConvertResult:
+                zero_weight_warn: float = 0.5, progress: ProgressMode = False) -> ConvertResult:
     """ANN state dict + model YAML → weight-scaled IAF network → bundle (see :mod:`.ann`)."""
     from ..zoo import load_spec
     from .ann import ann_to_network, calibration_frames, load_ann

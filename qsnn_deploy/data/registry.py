@@ -12,6 +12,7 @@ from qsnn_deploy.data.dataset import EventDataset
 from qsnn_deploy.data.options import DataOptions
 from qsnn_deploy.data.digits_dvs import load_digits_dvs
 from qsnn_deploy.errors import InputError
+from qsnn_deploy.progress import ProgressMode
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ def load_dataset(
     split: str,
     seed: int = 0,
     cache_dir: str | os.PathLike | None = None,
-    progress: bool = True,
+    progress: ProgressMode = True,
     options: DataOptions | None = None,
 ) -> EventDataset:
     """Load dataset ``name``, ``split`` "train" or "test": a built-in one (``DATASETS``), one that tonic

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..ir import Network
+from ..progress import ProgressMode
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class Activity:
         return f"measured by emulating {n} of {self.source}"
 
 
-def measure_activity(net: Network, inputs, progress: bool = False) -> Activity:
+def measure_activity(net: Network, inputs, progress: ProgressMode = False) -> Activity:
     """Emulate ``inputs`` (:class:`~qsnn_deploy.deploy.emulator.Inputs`) and average per sample."""
     from .emulator import run_emulator
 
@@ -40,14 +41,14 @@ def measure_activity(net: Network, inputs, progress: bool = False) -> Activity:
                     inputs.source)
 
 
-def activity_from_file(net: Network, path: str | Path, progress: bool = False) -> Activity:
+def activity_from_file(net: Network, path: str | Path, progress: ProgressMode = False) -> Activity:
     """Activity on an event file (structured ``x, y, t, p`` .npy) or a spike-count raster."""
     from .emulator import inputs_from_file
 
     return measure_activity(net, inputs_from_file(net, path), progress)
 
 
-def activity_from_dataset(net: Network, dataset: str, samples: int, progress: bool = False) -> Activity:
+def activity_from_dataset(net: Network, dataset: str, samples: int, progress: ProgressMode = False) -> Activity:
     """Activity on the first ``samples`` test samples of ``dataset``."""
     from .emulator import inputs_from_dataset
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..ir import Network
+from ..progress import ProgressMode
 from .chip_plan import READOUT_STRIDE, ChipPlan
 
 OUT_DTYPE = np.dtype([("core", "<i2"), ("x", "<i4"), ("y", "<i4"), ("feature", "<i4"), ("t", "<i8")])
@@ -47,7 +48,7 @@ def samples_from_file(net: Network, path) -> EventSamples:
     return EventSamples(events, binned.labels, binned.source, binned.raster)
 
 
-def samples_from_dataset(net: Network, name: str, split: str, limit: int | None, progress: bool) -> EventSamples:
+def samples_from_dataset(net: Network, name: str, split: str, limit: int | None, progress: ProgressMode) -> EventSamples:
     """A dataset split: the recorded events of each sample, and the emulator's framing of them."""
     from .emulator import inputs_from_dataset
 

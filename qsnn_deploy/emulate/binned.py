@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from ..errors import InputError
 from ..ir import ChipLayer, Network
+from ..progress import ProgressMode
 from ..quant.chip import discretize_network
 
 _EXACT_F32 = 2 ** 24
@@ -156,7 +157,7 @@ class _Layer:
 
 
 def run_binned(net: Network, raster: np.ndarray | torch.Tensor, batch_size: int = 64,
-               device: str | torch.device = "cpu", progress=None, integer: bool = True,
+               device: str | torch.device = "cpu", progress: ProgressMode = None, integer: bool = True,
                engine: str = "auto") -> BinnedResult:
     """Emulate ``net`` on spike-count rasters (N, T, C, H, W) or (T, C, H, W).
 
@@ -220,7 +221,7 @@ def _merged(net: Network, j: int, network_input, outputs: list):
     return total
 
 
-def _run_sparse(net: Network, x_all: np.ndarray, batch_size: int, progress) -> BinnedResult:
+def _run_sparse(net: Network, x_all: np.ndarray, batch_size: int, progress: ProgressMode) -> BinnedResult:
     """The compiled, event-driven CPU path of :func:`run_binned` (integer networks)."""
     params = []
     for layer in net.layers:

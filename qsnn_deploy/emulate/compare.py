@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..ir import Network
+from ..progress import ProgressMode
 
 MODES = ("float", "binned", "event")
 
@@ -52,7 +53,7 @@ def float_reference(net: Network) -> Network:
     return Network(tuple(layers), net.input_shape, net.dt_us, net.metadata)
 
 
-def compare_modes(net: Network, inputs, slow_clock_us: float | None = None, progress: bool = False) -> Comparison:
+def compare_modes(net: Network, inputs, slow_clock_us: float | None = None, progress: ProgressMode = False) -> Comparison:
     """Run float, binned and event mode on the same ``inputs`` (a deploy.emulator.Inputs)."""
     from ..deploy.emulator import run_event_mode
     from .binned import ensure_quantized, run_binned
