@@ -6,6 +6,7 @@ YAML that nests without end) give an :class:`~qsnn_deploy.errors.InputError` nam
 
 from __future__ import annotations
 
+import math
 import reprlib
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,26 @@ def short_repr(value: Any) -> str:
     """A bounded ``repr`` for error messages: nested or aliased YAML values can be exponentially large."""
     text = _SHORT.repr(value)
     return text if len(text) <= 200 else text[:196] + " ..."
+
+
+def is_number(value: Any) -> bool:
+    """A finite real number as a file holds one: an int or a float (numpy's float64 included), not NaN, not
+    infinite and not an int beyond a float's range (10**400, which ``float()`` would refuse); never a bool."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def is_whole_number(value: Any, lo: float | None = None, hi: float | None = None,
+                    integral_floats: bool = False) -> bool:
+    """An int within ``lo``..``hi`` (both inclusive, None: unbounded); with ``integral_floats`` also a float
+    without a fraction (3.0, as JSON or HDF5 may store a count); never a bool."""
+    if not is_number(value) or (isinstance(value, float) and not (integral_floats and value.is_integer())):
+        return False
+    return (lo is None or value >= lo) and (hi is None or value <= hi)
 
 
 def existing_file(path: str | Path, what: str = "File", fix: str = "check the path") -> Path:

@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import difflib
 import importlib.resources
-import math
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 
 from .errors import InputError
-from .inputs import read_bytes, short_repr, yaml_from_bytes
+from .inputs import is_number, is_whole_number, read_bytes, short_repr, yaml_from_bytes
 from .ir import RESETS, conv_out_size
 
 _LAYER_KEYS = {"conv": {"type", "name", "out_channels", "kernel_size", "stride", "padding", "pool", "bias",
@@ -127,15 +126,14 @@ def _unknown(keys: set, allowed: set, where: str) -> None:
 
 
 def _int(value: Any, key: str, where: str, lo: int = 0, hi: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < lo or (hi is not None and value > hi):
+    if not is_whole_number(value, lo, hi):
         bound = f"in {lo}..{hi}" if hi is not None else f">= {lo}"
         raise InputError(f"'{key}' must be an integer {bound}, got {short_repr(value)}", where=where)
     return value
 
 
 def _number(value: Any, key: str, where: str, positive: bool = False) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or (positive and value <= 0):
+    if not is_number(value) or (positive and value <= 0):
         kind = "a positive number" if positive else "a finite number"
         raise InputError(f"'{key}' must be {kind}, got {short_repr(value)}", where=where)
     return float(value)
@@ -279,7 +277,7 @@ def neuron_type_params(ntype: Any, params: dict, where: str, error: type = Input
             raise error(f"neuron type '{ntype}' has no parameter {short_repr(key)}", where=where, fix=f"its parameters: {hint}")
     out = dict(allowed)
     for key, value in params.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if not is_number(value):
             raise error(f"neuron parameter '{key}' must be a finite number, got {short_repr(value)}", where=where)
         if key in _DECAYS and not 0 < value <= 1:
             raise error(f"neuron parameter '{key}' is a decay per step and must lie in (0, 1], got {value!r}",

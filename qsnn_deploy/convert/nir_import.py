@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import SCHEMA_VERSION
 from ..errors import ConstraintError, InputError, QsnnError
-from ..inputs import name_file, short_repr
+from ..inputs import is_number, is_whole_number, name_file, short_repr
 from ..ir import RESETS, Network
 from .nir_file import RawGraph, RawNode
 from .ops import Assembled, Flatten, Neurons, Op, Pool, Synapse, assemble
@@ -393,11 +393,8 @@ def _check_meta(meta: Any, where: str) -> None:
         return InputError(f"metadata '{META_KEY}{'.' + key if key else ''}' is {short_repr(value)}", where=where,
                           fix="the file is damaged or was edited by hand; convert the model again")
 
-    def number(v: Any) -> bool:
-        return isinstance(v, (int, float)) and not isinstance(v, bool) and bool(np.isfinite(v))
-
     def whole(v: Any) -> bool:
-        return number(v) and float(v).is_integer() and abs(v) <= MAX_DIM
+        return is_whole_number(v, -MAX_DIM, MAX_DIM, integral_floats=True)
 
     def json_text(v: Any, kind: type) -> bool:
         try:
@@ -407,14 +404,14 @@ def _check_meta(meta: Any, where: str) -> None:
 
     if not isinstance(meta, dict):
         raise bad("", meta)
-    top = {"schema_version": whole, "dt_us": lambda v: number(v) and v > 0,
+    top = {"schema_version": whole, "dt_us": lambda v: is_number(v) and v > 0,
            "input_shape": lambda v: isinstance(v, list) and len(v) in (1, 3) and all(whole(x) and x >= 1 for x in v),
            "extra": lambda v: json_text(v, dict), "layers": lambda v: isinstance(v, dict),
            "unsupported": lambda v: json_text(v, list) and all(isinstance(p, list) for p in json.loads(v))}
-    per_layer = {"scale": lambda v: number(v) and v > 0, "pool": lambda v: whole(v) and v >= 1,
+    per_layer = {"scale": lambda v: is_number(v) and v > 0, "pool": lambda v: whole(v) and v >= 1,
                  "neuron": lambda v: isinstance(v, str), "kind": lambda v: v in ("conv", "linear"),
                  "destinations": lambda v: json_text(v, list) and all(isinstance(d, str) for d in json.loads(v)),
-                 "weight_bits": whole, "reset": lambda v: v in RESETS, "min_v_mem": number,
+                 "weight_bits": whole, "reset": lambda v: v in RESETS, "min_v_mem": is_number,
                  "has_bias": lambda v: whole(v) or isinstance(v, bool)}
     for key, ok in top.items():
         if key in meta and not ok(meta[key]):

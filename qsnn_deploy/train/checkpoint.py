@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import pickle
 import struct
@@ -14,7 +13,7 @@ import torch
 
 from .. import SCHEMA_VERSION, __version__
 from ..errors import InputError
-from ..inputs import short_repr
+from ..inputs import is_number, is_whole_number, short_repr
 from ..zoo import spec_from_dict, spec_weight_count
 from .network import SpikingCNN
 
@@ -51,7 +50,8 @@ def _check_torch_zip(path: Path, what: str, corrupt_fix: str) -> None:
     size = path.stat().st_size
     try:
         if not zipfile.is_zipfile(path):
-            legacy = path.open("rb").read(2) == b"\x80\x02"
+            with path.open("rb") as f:
+                legacy = f.read(2) == b"\x80\x02"
             raise InputError(f"'{path}' is not a readable PyTorch {what} ("
                              + ("PyTorch's pre-1.6 format, which is not read)" if legacy
                                 else "not the zip archive torch.save writes)"),
@@ -87,21 +87,13 @@ def _bad(path: Path, what: str) -> InputError:
                       fix="the file may be corrupt; re-run training or copy it again")
 
 
-def _finite(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _count(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
-
-
 # Every entry a checkpoint's readers use, and what it must be (the file may hold anything torch can load).
 _PAYLOAD_CHECKS: dict[str, Callable[[Any], bool]] = {
     "model_spec": lambda v: isinstance(v, dict), "state_dict": lambda v: isinstance(v, dict),
-    "quantize": lambda v: isinstance(v, (bool, int)), "dt_us": lambda v: _finite(v) and v > 0,
-    "duration_us": lambda v: _finite(v) and v >= 0, "time_bins": lambda v: _count(v) and v >= 1,
+    "quantize": lambda v: isinstance(v, (bool, int)), "dt_us": lambda v: is_number(v) and v > 0,
+    "duration_us": lambda v: is_number(v) and v >= 0, "time_bins": lambda v: is_whole_number(v, lo=1),
     "dataset": lambda v: isinstance(v, str), "training": lambda v: isinstance(v, str),
-    "auxiliary_readouts": _count,
+    "auxiliary_readouts": lambda v: is_whole_number(v, lo=0),
 }
 
 
