@@ -10,8 +10,6 @@ No torch, no samna.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ import numpy as np
 
 from ..errors import ConstraintError, UsageError
 from ..ir import ChipLayer, Network
+from ..outputs import write_atomic
 
 DESCRIPTION_FORMAT = "qsnn-deploy-chip-config"
 DESCRIPTION_SCHEMA_VERSION = 1
@@ -223,21 +222,6 @@ def chip_description(plan: ChipPlan, device_type: str | None = None) -> dict[str
         "layers": layers, "readout": readout, "notes": list(plan.notes),
         "source": plan.model.metadata.get("source"),
     }
-
-
-def write_atomic(path: str | Path, data: bytes | str) -> Path:
-    """Write a file through a temporary name in the same folder, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def write_description(plan: ChipPlan, path: str | Path, extra: dict | None = None,

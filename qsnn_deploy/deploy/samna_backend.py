@@ -39,8 +39,9 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import BackendUnavailable, ConstraintError, QsnnError, UsageError
+from ..outputs import write_atomic
 from .chip_events import OUT_DTYPE
-from .chip_plan import READOUT_LAYER, ChipPlan, default_device_type, write_atomic
+from .chip_plan import READOUT_LAYER, ChipPlan, default_device_type
 from .targets import driver_unavailable, samna_info
 
 # the devkit's power tracks by channel (sinabs docs, docs/speck/notebooks/power_monitoring.ipynb)
