@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import click
@@ -166,28 +165,25 @@ def format_text(result, allocation, current_bits: dict[str, int]) -> str:
 
 def _write_outputs(report, result, allocation, json_file, plot_file, model_name) -> list[str]:
     """Write the plot and the JSON to temporary names first, then rename both (nothing half-written)."""
+    from contextlib import ExitStack
+
+    from qsnn_deploy.outputs import atomic_path
     from qsnn_deploy.quant.hessian import plot_traces
 
-    staged: list[tuple[Path, Path]] = []
-    try:
+    written: list[str] = []
+    with ExitStack() as staged:  # the renames happen when every file is written
         if plot_file:
             plot_file = Path(plot_file)
-            tmp = plot_file.with_name(f".{plot_file.name}.tmp")
-            staged.append((tmp, plot_file))
+            tmp = staged.enter_context(atomic_path(plot_file))
             title = f"{model_name}: Hessian trace per parameter ({result.iterations} probes, {result.samples} samples)"
             if allocation is not None:
                 title += f"\nbits within {allocation.budget}"
             plot_traces(result, tmp, None if allocation is None else allocation.by_layer, title=title,
                         fmt=(plot_file.suffix.lstrip(".") or "png"))
+            written.append(str(plot_file))
         if json_file:
             json_file = Path(json_file)
-            tmp = json_file.with_name(f".{json_file.name}.tmp")
-            staged.append((tmp, json_file))
+            tmp = staged.enter_context(atomic_path(json_file))
             tmp.write_text(json.dumps(report, indent=2))
-    except BaseException:
-        for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
-        raise
-    for tmp, final in staged:
-        os.replace(tmp, final)
-    return [str(final) for _, final in staged]
+            written.append(str(json_file))
+    return written

@@ -229,19 +229,14 @@ def _readout(net, inputs, monitored, slow_us) -> dict:
 
 
 def _save_events(path, monitored) -> None:
-    import os
-    import tempfile
-
     import numpy as np
 
     from qsnn_deploy.emulate.event import MONITOR_DTYPE
+    from qsnn_deploy.outputs import atomic_path
 
     data = monitored if monitored is not None else np.zeros(0, MONITOR_DTYPE.descr + [("sample", "<i4")])
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".events.", suffix=".npy", dir=folder)
-    os.close(fd)
-    np.save(tmp, data)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:  # a file object: np.save adds no ".npy" to the name
+        np.save(f, data)
 
 
 def _compare(net, inputs, slow_us, plot_file, fmt, progress) -> None:

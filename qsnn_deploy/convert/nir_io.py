@@ -11,8 +11,6 @@ written by other tools.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ import numpy as np
 from .. import SCHEMA_VERSION, __version__
 from ..errors import ConstraintError
 from ..ir import ChipLayer, Network
+from ..outputs import atomic_path
 from .nir_file import raw_from_graph, read_nir_file
 from .nir_import import META_KEY, ImportOptions, network_from_raw
 
@@ -119,15 +118,8 @@ def write_nir(net: Network, path: str | Path) -> Path:
     import nir
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         nir.write(tmp, to_nir(net))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -9,7 +9,6 @@ The result is cached as a compressed ``.npz`` (no pickle) in the user's cache di
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +20,7 @@ from qsnn_deploy.data.dataset import EventDataset
 from qsnn_deploy.data.dvs_pixel import PixelParams, draw_thresholds, simulate
 from qsnn_deploy.data.events import EVENT_DTYPE
 from qsnn_deploy.errors import InputError
+from qsnn_deploy.outputs import atomic_path
 from qsnn_deploy.progress import Progress, ProgressMode
 
 NAME = "digits-dvs"
@@ -135,21 +135,13 @@ def generate(
 
 
 def _save(path: Path, seed: int, events, offsets, labels) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(
-                f, x=events["x"].astype(np.uint8), y=events["y"].astype(np.uint8),
-                t=events["t"].astype(np.int32), p=events["p"].astype(np.uint8),
-                offsets=offsets, labels=labels,
-                version=np.int64(GENERATOR_VERSION), seed=np.int64(seed),
-            )
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(
+            f, x=events["x"].astype(np.uint8), y=events["y"].astype(np.uint8),
+            t=events["t"].astype(np.int32), p=events["p"].astype(np.uint8),
+            offsets=offsets, labels=labels,
+            version=np.int64(GENERATOR_VERSION), seed=np.int64(seed),
+        )
 
 
 def _load(path: Path, seed: int):

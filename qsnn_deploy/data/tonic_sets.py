@@ -52,6 +52,7 @@ from qsnn_deploy.data.events import EVENT_DTYPE, validate_events
 from qsnn_deploy.data.options import DataOptions
 from qsnn_deploy.data.transforms import apply_deterministic, augment, plan
 from qsnn_deploy.errors import BackendUnavailable, InputError
+from qsnn_deploy.outputs import write_atomic
 from qsnn_deploy.progress import Progress, ProgressMode
 
 CACHE_VERSION = 1
@@ -475,9 +476,7 @@ def _read_all(raw: _RawSplit, cache: Path | None, marker: Path | None, progress:
         events.append(np.asarray(ev).astype(EVENT_DTYPE, copy=False))
         labels.append(int(label))
     if marker is not None:
-        tmp = marker.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"version": CACHE_VERSION, "n": n}))
-        tmp.replace(marker)
+        write_atomic(marker, json.dumps({"version": CACHE_VERSION, "n": n}))
     return events, labels
 
 

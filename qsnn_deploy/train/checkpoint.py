@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import pickle
 import struct
 import zipfile
@@ -14,6 +13,7 @@ import torch
 from .. import SCHEMA_VERSION, __version__
 from ..errors import InputError
 from ..inputs import is_number, is_whole_number, short_repr
+from ..outputs import atomic_path
 from ..zoo import spec_from_dict, spec_weight_count
 from .network import SpikingCNN
 
@@ -25,9 +25,8 @@ def save_checkpoint(path: Path, model: SpikingCNN, extra: dict[str, Any]) -> Non
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     payload = {"format": FORMAT, "schema_version": SCHEMA_VERSION, "tool_version": __version__,
                "model_spec": model.spec.to_dict(), "quantize": bool(model.quantize), "state_dict": state, **extra}
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
 
 
 # What torch.load raises on damaged bytes: its zip reader, its weights-only unpickler (which lets KeyError,

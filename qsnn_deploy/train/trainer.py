@@ -15,7 +15,7 @@ import yaml
 
 from ..data import DataOptions, load_dataset, to_frames
 from ..errors import UsageError
-from ..outputs import check_writable
+from ..outputs import atomic_path, check_writable, replace_folder, write_atomic
 from ..progress import Log, Progress, ProgressMode, silent
 from ..progress import log as default_log
 from ..zoo import ModelSpec, default_spec, load_spec, spec_from_dict, with_neuron_option, with_weight_bits
@@ -379,12 +379,9 @@ def _set_rng_states(states: dict[str, Any]) -> None:
 
 
 def _save_state(path: Path, payload: dict[str, Any]) -> None:
-    """Write the training state atomically (temporary file in the same folder, then ``os.replace``)."""
-    import os
-
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    """Write the training state atomically (temporary file in the same folder, then rename)."""
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
 
 
 def _cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -531,9 +528,7 @@ def _new_partial(out: Path, overwrite: bool) -> Path:
 def _complete(partial: Path, out: Path) -> None:
     """Drop the per-epoch state and move the finished run to ``out``."""
     (partial / STATE_FILE).unlink(missing_ok=True)
-    if out.exists():
-        shutil.rmtree(out) if out.is_dir() else out.unlink()
-    partial.rename(out)
+    replace_folder(partial, out)
 
 
 def _train_under_torchrun(group: Group, out: Path, cfg: TrainConfig, spec: ModelSpec, device: torch.device,
@@ -753,7 +748,6 @@ def train_seeds(config: TrainConfig, seeds: list[int], out: str | Path, overwrit
                 progress: ProgressMode = True, log: Log = default_log) -> dict[str, Any]:
     """One run per seed into ``OUT/seed_S``, then ``OUT/summary.json`` with mean ± std (sample std, ddof 1) of
     test accuracy and SynOps per sample. Returns the summary."""
-    import os
     from dataclasses import replace
 
     out = Path(out)
@@ -774,7 +768,5 @@ def train_seeds(config: TrainConfig, seeds: list[int], out: str | Path, overwrit
 
     summary = {"seeds": seeds, "config": asdict(config) | {"seed": None}, "runs": runs,
                "test_accuracy": stats("test_accuracy"), "synops_per_sample": stats("synops_per_sample")}
-    tmp = out / "summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2))
-    os.replace(tmp, out / "summary.json")
+    write_atomic(out / "summary.json", json.dumps(summary, indent=2))
     return summary
