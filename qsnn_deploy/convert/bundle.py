@@ -13,9 +13,9 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ConstraintError, InputError, UsageError
+from ..errors import ConstraintError, InputError
 from ..ir import Network
-from ..outputs import staged_folder
+from ..outputs import check_writable, staged_folder
 from ..progress import ProgressMode
 from ..quant.chip import STATE_BITS, WEIGHT_BITS, discretize_layer
 from .loader import load_network
@@ -57,10 +57,8 @@ def _scales_markdown(net: Network) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _refuse_existing(out: Path, overwrite: bool) -> None:
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise UsageError(f"output folder '{out}' exists and is not empty",
-                         fix="choose another --out, or pass --force (alias --overwrite) to replace it")
+# convert's flag is --force (--overwrite its alias)
+FORCE = "--force (alias --overwrite)"
 
 
 def convert_network(net: Network, target: str, out: str | Path, overwrite: bool = False, source: str = "model",
@@ -69,7 +67,7 @@ def convert_network(net: Network, target: str, out: str | Path, overwrite: bool 
     from ..hw import check, estimate, format_markdown, load_profile, map_layers
 
     out = Path(out)
-    _refuse_existing(out, overwrite)
+    check_writable(out, overwrite, FORCE)
     profile = load_profile(target)
     try:
         qnet, notes = discretize_with_warnings(net, zero_weight_warn)
@@ -117,7 +115,7 @@ def convert_model(model_path: str | Path, target: str, out: str | Path, overwrit
                   options: ImportOptions | None = None, onnx: bool = False,
                   zero_weight_warn: float = 0.5) -> ConvertResult:
     """A checkpoint, NIR file or bundle folder → bundle (see :func:`convert_network`)."""
-    _refuse_existing(Path(out), overwrite)
+    check_writable(out, overwrite, FORCE)
     net = load_network(model_path, options)
     return convert_network(net, target, out, overwrite, str(model_path), onnx, zero_weight_warn)
 
@@ -130,7 +128,7 @@ def convert_ann(weights: str | Path, model: str, target: str, out: str | Path, o
     from ..zoo import load_spec
     from .ann import ann_to_network, calibration_frames, load_ann
 
-    _refuse_existing(Path(out), overwrite)
+    check_writable(out, overwrite, FORCE)
     spec = load_spec(model)
     ann = load_ann(spec, weights)
     bins = time_bins or int(spec.defaults.get("time_bins", 10))
