@@ -174,19 +174,45 @@ def _read_tree(path: str) -> tuple[str | None, dict[str, Any]]:
             f.close()  # read-only: closing loses nothing
 
 
-def _read_in_child(path: str, conn: Any) -> None:
-    """The child process: sends ``("ok", tree)``, ``("input", what, where, fix)`` or ``("bug", traceback)``."""
+def _child_result(path: str) -> tuple:
+    """The child's work as a message: ``("ok", tree)``, ``("input", what, where, fix)`` or ``("bug", traceback)``."""
     try:
-        result: tuple = ("ok", _read_tree(path))
+        return ("ok", _read_tree(path))
     except InputError as exc:
-        result = ("input", exc.what, exc.where, exc.fix)
+        return ("input", exc.what, exc.where, exc.fix)
     except BaseException:  # noqa: BLE001 - a bug of ours: the parent reports it as one (exit 1)
-        result = ("bug", traceback.format_exc())
+        return ("bug", traceback.format_exc())
+
+
+def _read_in_child(path: str, conn: Any) -> None:
+    """The forked child: says it started (so a death before this is not blamed on the file), then the result."""
+    conn.send(STARTED)
+    result = _child_result(path)
     try:
         conn.send(result)
     except BaseException:  # noqa: BLE001 - e.g. a value that does not pickle: a bug of ours too
         conn.send(("bug", traceback.format_exc()))
     conn.close()
+
+
+def child_main() -> None:
+    """The subprocess child (``python -c`` with the path as argument): the same messages, pickled on stdout."""
+    import pickle
+    import sys
+
+    out = sys.stdout.buffer
+    out.write(pickle.dumps(STARTED))
+    out.flush()
+    result = _child_result(sys.argv[1])
+    try:
+        data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+    except BaseException:  # noqa: BLE001
+        data = pickle.dumps(("bug", traceback.format_exc()))
+    out.write(data)
+    out.flush()
+
+
+STARTED = ("started",)
 
 
 READ_TIMEOUT_ENV = "QSNN_DEPLOY_READ_TIMEOUT_S"
@@ -217,42 +243,135 @@ def _ended(code: int | None) -> str:
     return f"exit status {code}"
 
 
-def _read_guarded(path: Path) -> tuple[str | None, dict[str, Any]]:
-    """:func:`_read_tree` in a child process with a time limit, so that a hang or a crash inside the HDF5
-    library (which no Python exception can stop) is an InputError naming the file. Forked where the
-    platform allows (milliseconds; h5py is already imported), else spawned."""
+def _start_method() -> str:
+    """'fork' on Linux outside daemonic processes (milliseconds: h5py is already imported), else a fresh
+    interpreter through subprocess (macOS and Windows, where forking is unsafe or missing, and daemonic
+    multiprocessing workers such as DataLoader's, which may not start children of their own)."""
     import multiprocessing as mp
+    import sys
+
+    return "fork" if sys.platform.startswith("linux") and not mp.current_process().daemon else "subprocess"
+
+
+def _timed_out(path: Path, limit: float) -> InputError:
+    return InputError(f"'{path}' is not a readable NIR file: reading its HDF5 structure did not finish within "
+                      f"{limit:.3g} s", fix="the file is damaged (the HDF5 library loops on it); export it again "
+                      f"(a huge file on a slow disk may need a larger ${READ_TIMEOUT_ENV})")
+
+
+def _crashed(path: Path, how: str) -> InputError:
+    return InputError(f"'{path}' is not a readable NIR file: the HDF5 library crashed reading it ({how})",
+                      fix="the file is damaged; export it again")
+
+
+def _not_started(how: str, detail: str = "") -> RuntimeError:
+    return RuntimeError(f"the NIR reader process ended before it started reading ({how})"
+                        + (f": {detail}" if detail else ""))
+
+
+def _via_fork(path: Path, limit: float) -> tuple | None:
+    """The child's message (("crashed", how) if it died after it started); raises on a time-out or a failed start."""
+    import multiprocessing as mp
+    import time
 
     import h5py  # noqa: F401 - imported before the fork, so that the child inherits it
 
-    if mp.current_process().daemon:  # a daemonic process may not start one: read without the guard
-        return _read_tree(str(path))
-    limit = read_limit_s(path.stat().st_size)
-    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    ctx = mp.get_context("fork")
     receive, send = ctx.Pipe(duplex=False)
     child = ctx.Process(target=_read_in_child, args=(str(path), send), name="qsnn-deploy HDF5 reader", daemon=True)
-    child.start()
-    send.close()
-    result = None
+    started, result = False, None
     try:
-        if not receive.poll(limit):
-            raise InputError(f"'{path}' is not a readable NIR file: reading its HDF5 structure did not finish "
-                             f"within {limit:.3g} s", fix="the file is damaged (the HDF5 library loops on it); export "
-                             f"it again (a huge file on a slow disk may need a larger ${READ_TIMEOUT_ENV})")
-        with suppress(EOFError, ConnectionError):  # the child ended before it sent anything
-            result = receive.recv()
+        child.start()
+        send.close()
+        deadline = time.monotonic() + limit
+        while result is None:
+            if not receive.poll(max(0.0, deadline - time.monotonic())):
+                if started:
+                    raise _timed_out(path, limit)
+                raise _not_started(f"no answer within {limit:.3g} s")
+            try:
+                message = receive.recv()
+            except (EOFError, ConnectionError):  # the child ended before it sent more
+                break
+            if message == STARTED:
+                started = True
+            else:
+                result = message
     finally:
-        if child.is_alive():
-            child.kill()
-        child.join()
+        if child.pid is not None:  # started (start() itself may raise, e.g. a warning made an error)
+            if child.is_alive():
+                child.kill()
+            child.join()
         receive.close()
-    if result is None:
-        raise InputError(f"'{path}' is not a readable NIR file: the HDF5 library crashed reading it "
-                         f"({_ended(child.exitcode)})", fix="the file is damaged; export it again")
+        send.close()
+    if not started:
+        raise _not_started(_ended(child.exitcode))
+    return result if result is not None else _crashed_result(child.exitcode)
+
+
+def _crashed_result(code: int | None) -> tuple:
+    return ("crashed", _ended(code))
+
+
+START_ALLOWANCE_S = 120.0  # a fresh interpreter's imports on a slow, busy machine; not the file's fault
+
+
+def _read_with_timeout(stream: Any, n: int, timeout: float) -> bytes | None:
+    """``stream.read(n)``, or None when it has not returned within ``timeout`` (pipes cannot be polled on
+    every platform, so a daemon thread reads)."""
+    import threading
+
+    box: list[bytes] = []
+    reader = threading.Thread(target=lambda: box.append(stream.read(n)), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    return box[0] if box else None
+
+
+def _via_subprocess(path: Path, limit: float) -> tuple:
+    """The same in a fresh interpreter; its start-up (imports) is not counted in the limit."""
+    import pickle
+    import subprocess
+    import sys
+
+    code = "from qsnn_deploy.convert.nir_file import child_main; child_main()"
+    proc = subprocess.Popen([sys.executable, "-c", code, str(path)], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    head = pickle.dumps(STARTED)
+    try:
+        if _read_with_timeout(proc.stdout, len(head), START_ALLOWANCE_S) != head:
+            proc.kill()
+            _, err = proc.communicate()
+            last = err.decode(errors="replace").strip().splitlines()[-1:] or [""]
+            raise _not_started(_ended(proc.returncode), last[0])
+        try:
+            body, _ = proc.communicate(timeout=limit)
+        except subprocess.TimeoutExpired:
+            raise _timed_out(path, limit) from None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    if not body:
+        return _crashed_result(proc.returncode)
+    return pickle.loads(body)  # noqa: S301 - written by our own child process, not read from the file
+
+
+def _read_guarded(path: Path) -> tuple[str | None, dict[str, Any]]:
+    """:func:`_read_tree` in a child process with a time limit, so that a hang or a crash inside the HDF5
+    library (which no Python exception can stop) is an InputError naming the file, while a child that dies
+    before it starts, or a bug of ours in it, stays an internal error."""
+    limit = read_limit_s(path.stat().st_size)
+    result = _via_fork(path, limit) if _start_method() == "fork" else _via_subprocess(path, limit)
+    if result[0] == "crashed":
+        raise _crashed(path, result[1])
     if result[0] == "input":
         raise InputError(*result[1:])
     if result[0] == "bug":
-        raise RuntimeError(f"reading the HDF5 tree of '{path}' failed in the reader process:\n{result[1]}")
+        lines = result[1].strip().splitlines()
+        exc = RuntimeError(f"reading the HDF5 tree of '{path}' failed in the reader process: {lines[-1]}")
+        exc.add_note(result[1])  # the child's traceback, shown with --debug
+        raise exc
     return result[1]
 
 

@@ -44,6 +44,7 @@ import io
 import struct
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -242,11 +243,12 @@ def _take(pieces, limit: int) -> bytes:
     return b"".join(out)
 
 
-def _decompressor(kind: str, path: Path):
+def _decompressor(kind: str, path: Path) -> tuple[Any, tuple[type[BaseException], ...]]:
     """``decompress(body, limit)`` for the file's compression: the packet's bytes, or more than ``limit``
-    bytes (then the caller refuses the file) without ever expanding much further."""
+    bytes (then the caller refuses the file) without ever expanding much further; and the exceptions that
+    mean a damaged packet (the codec's own, and ValueError for a frame that ends early)."""
     if kind == "NONE":
-        return lambda b, limit: b
+        return (lambda b, limit: b), ()
     if kind.startswith("LZ4"):
         try:
             import lz4.frame  # type: ignore[import-not-found]
@@ -271,7 +273,7 @@ def _decompressor(kind: str, path: Path):
                 raise ValueError("the LZ4 frame is incomplete")
             return out
 
-        return unlz4
+        return unlz4, (RuntimeError, ValueError)  # lz4.frame raises RuntimeError on damaged data
     if kind.startswith("ZSTD"):
         try:
             import zstandard  # type: ignore[import-not-found]
@@ -287,7 +289,7 @@ def _decompressor(kind: str, path: Path):
             reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(b))
             return _take(iter(lambda: reader.read(_CHUNK), b""), limit)
 
-        return unzstd
+        return unzstd, (zstandard.ZstdError, ValueError)
     raise AssertionError(kind)
 
 
@@ -312,7 +314,7 @@ def read_aedat4(path: str | Path) -> np.ndarray:
     if code not in _AEDAT4_COMPRESSION:
         raise InputError(f"The AEDAT4 header names an unknown compression type ({code})",
                          _where(path), _FIX_RESAVE)
-    decompress = _decompressor(_AEDAT4_COMPRESSION[code], path)
+    decompress, codec_errors = _decompressor(_AEDAT4_COMPRESSION[code], path)
     streams = _aedat4_streams(info)
     event_streams = sorted(s for s, kind in streams.items() if kind == "EVTS")
     pos = len(AEDAT4_MAGIC) + 4 + len(header)
@@ -337,7 +339,7 @@ def read_aedat4(path: str | Path) -> np.ndarray:
         limit = min(AEDAT4_MAX_PACKET, budget - expanded) if code else AEDAT4_MAX_PACKET
         try:
             data = decompress(body, limit)
-        except Exception as exc:  # noqa: BLE001 - codec errors vary by package
+        except codec_errors as exc:
             raise InputError(f"An AEDAT4 packet could not be decompressed ({type(exc).__name__}: {exc})",
                              _where(path), _FIX_RESAVE) from None
         if len(data) > AEDAT4_MAX_PACKET:

@@ -131,20 +131,61 @@ def test_the_limit_grows_with_the_file_and_the_variable_overrides_it(monkeypatch
         assert err.value.exit_code == 2
 
 
-def test_where_fork_is_missing_the_child_is_spawned(monkeypatch):
-    """The fallback of platforms without fork (Windows; macOS where it is unsafe) reads the same graph."""
+def _same_graph(a, b) -> None:
+    assert a.version == b.version and a.edges == b.edges and a.nodes.keys() == b.nodes.keys()
+    for name, node in a.nodes.items():
+        assert b.nodes[name].type == node.type
+        assert {k: str(v) for k, v in b.nodes[name].fields.items()} == {k: str(v) for k, v in node.fields.items()}
+
+
+def test_where_fork_is_not_used_a_fresh_interpreter_reads_the_same_graph(monkeypatch, tmp_path):
+    """macOS, Windows and daemonic workers read through subprocess: the same graph, and the same exit 3 on the
+    hanging file."""
     forked = nir_file.read_nir_file(FIXTURE)
-    methods = []
-    real = multiprocessing.get_context
-    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])
-    monkeypatch.setattr(multiprocessing, "get_context", lambda method=None: methods.append(method) or real(method))
-    spawned = nir_file.read_nir_file(FIXTURE)
-    assert methods == ["spawn"]
-    assert spawned.version == forked.version and spawned.edges == forked.edges
-    assert spawned.nodes.keys() == forked.nodes.keys()
-    for name, node in forked.nodes.items():
-        assert spawned.nodes[name].type == node.type
-        assert {k: str(v) for k, v in spawned.nodes[name].fields.items()} == {k: str(v) for k, v in node.fields.items()}
+    monkeypatch.setattr(nir_file, "_start_method", lambda: "subprocess")
+    _same_graph(forked, nir_file.read_nir_file(FIXTURE))
+    monkeypatch.setenv(nir_file.READ_TIMEOUT_ENV, "2")
+    hang = _hanging_nir(tmp_path / "hang.nir")
+    with pytest.raises(InputError) as err:
+        nir_file.read_nir_file(hang)
+    assert err.value.exit_code == 3 and str(hang) in err.value.message
+    assert "did not finish within 2 s" in err.value.message or "is not a readable NIR file (" in err.value.message
+
+
+def _dies_at_once(path, conn):
+    os._exit(1)
+
+
+def test_a_child_that_dies_before_it_starts_is_not_blamed_on_the_file(monkeypatch):
+    monkeypatch.setattr(nir_file, "_read_in_child", _dies_at_once)
+    with pytest.raises(RuntimeError, match="ended before it started reading") as err:
+        nir_file.read_nir_file(FIXTURE)
+    assert not isinstance(err.value, InputError)
+    monkeypatch.undo()
+    monkeypatch.setattr(nir_file, "_start_method", lambda: "subprocess")
+    monkeypatch.setattr(sys, "executable", "/bin/false")  # an interpreter that fails at start-up
+    with pytest.raises(RuntimeError, match="ended before it started reading") as err:
+        nir_file.read_nir_file(FIXTURE)
+    assert not isinstance(err.value, InputError)
+
+
+def _read_in_worker(path: str) -> str:
+    try:
+        nir_file.read_nir_file(path)
+    except InputError as exc:
+        return f"InputError {exc.exit_code}: {exc.message}"
+    return "read"
+
+
+def test_a_daemonic_worker_is_guarded_too(tmp_path, monkeypatch):
+    """multiprocessing Pool and DataLoader workers are daemonic and may not fork a child: the fresh interpreter
+    guards them (before, the hanging file hung such a worker forever)."""
+    monkeypatch.setenv(nir_file.READ_TIMEOUT_ENV, "2")
+    hang = _hanging_nir(tmp_path / "hang.nir")
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        answer = pool.apply_async(_read_in_worker, (str(hang),)).get(timeout=120)
+        assert pool.apply_async(_read_in_worker, (str(FIXTURE),)).get(timeout=120) == "read"
+    assert answer.startswith("InputError 3:") and str(hang) in answer
 
 
 # --- the per-read guard of the reader property tests (tests/byte_mutations.py) -------------------------------
