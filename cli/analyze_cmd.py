@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .common import emit_json, log, progress_option
+from .common import emit_json, format_option, log, progress_option
 
 REPORT_FORMAT = "qsnn-deploy-hessian"
 REPORT_VERSION = 1
@@ -56,7 +56,7 @@ for a bare checkpoint only what --out / --plot ask for.""")
               help="JSON report to write [RUN/hessian.json for a run folder]")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False),
               help="bar chart (PNG, PDF, SVG) of trace per parameter [RUN/hessian.png for a run folder]")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option("text", "json")
 @progress_option
 def hessian(run, dataset, split, samples, iters, tol, batch_size, seed, device, threads, as_float, bit_budget,
             json_file, plot_file, fmt, progress) -> None:

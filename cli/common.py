@@ -71,8 +71,50 @@ def _json_default(value: Any):
     return str(value)
 
 
-format_option = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-                             show_default=True, help="table for people, json (on stdout) for scripts")
+class FormatOption(click.Option):
+    """The ``--format`` option made by :func:`format_option` (tests find every command's ``--format`` by it)."""
+
+
+class OverwriteOption(click.Option):
+    """The ``--overwrite`` option made by :func:`overwrite_option`."""
+
+
+def format_option(*choices: str, default: str | None = None, help: str | None = None) -> Callable:
+    """``--format`` with these choices (the first is the default unless ``default`` says otherwise), handed to the
+    command as ``fmt``. Without ``help``: "<first> for people, json (on stdout) for scripts"."""
+    if not choices:
+        raise ValueError("format_option needs at least one choice")
+    default = choices[0] if default is None else default
+    if default not in choices:
+        raise ValueError(f"default {default!r} is not one of {choices}")
+    if help is None:
+        help = f"{choices[0]} for people, json (on stdout) for scripts" if "json" in choices else None
+    return click.option("--format", "fmt", cls=FormatOption, type=click.Choice(list(choices)), default=default,
+                        show_default=True, help=help)
+
+
+def overwrite_option(what: str, deprecated: str | None = None) -> Callable:
+    """``--overwrite``: replace an existing ``what`` (e.g. "run folder"), handed to the command as ``overwrite``.
+
+    ``deprecated`` is an old spelling (convert's ``--force``) that still works, hidden from ``--help``, and prints a
+    one-line deprecation note on stderr when used."""
+
+    option = click.option("--overwrite", cls=OverwriteOption, is_flag=True, help=f"replace an existing {what}")
+
+    def decorate(command: Callable) -> Callable:
+        if not deprecated:
+            return option(command)
+
+        @functools.wraps(command)
+        def with_alias(*args, overwrite: bool, overwrite_deprecated: bool, **kwargs):
+            if overwrite_deprecated:
+                click.echo(f"warning: {deprecated} is deprecated, use --overwrite (it does the same)", err=True)
+            return command(*args, overwrite=overwrite or overwrite_deprecated, **kwargs)
+
+        return option(click.option(deprecated, "overwrite_deprecated", is_flag=True, hidden=True,
+                                   help="deprecated spelling of --overwrite")(with_alias))
+
+    return decorate
 
 
 def progress_option(command: Callable) -> Callable:

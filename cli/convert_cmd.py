@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import click
 
-from .common import emit_json, import_options, log, nir_import_options, progress_option
+from .common import (
+    emit_json,
+    format_option,
+    import_options,
+    log,
+    nir_import_options,
+    overwrite_option,
+    progress_option,
+)
 from .target_option import TARGET_HELP, resolve_one
 
 
@@ -14,7 +22,7 @@ Examples:
   qsnn-deploy convert runs/r1/checkpoint.pt --target speck          # the Speck family: speck2f
   qsnn-deploy convert exported.nir --input-shape 2,34,34 --out bundles/ext
   qsnn-deploy convert snntorch.nir --approximate-leak --out bundles/lif
-  qsnn-deploy convert runs/r1/checkpoint.pt --format onnx --out bundles/r1 --force
+  qsnn-deploy convert runs/r1/checkpoint.pt --format onnx --out bundles/r1 --overwrite
   qsnn-deploy convert ann.pt --from-ann digits_speck --percentile 99.99 --first-layer-scale 2 --out bundles/ann
   qsnn-deploy convert runs/a1/ann.pt --from-ann digits_speck --no-weight-scaling --out bundles/a1
 \b
@@ -28,9 +36,8 @@ written on failure.""")
 @click.argument("model", type=click.Path())
 @click.option("--target", default="speck2f", show_default=True, callback=resolve_one, help=TARGET_HELP)
 @click.option("--out", default="bundle", show_default=True, type=click.Path(file_okay=False))
-@click.option("--force", "--overwrite", "force", is_flag=True, help="replace an existing bundle folder")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "onnx"]), default="text", show_default=True,
-              help="text or json summary on stdout; onnx also writes model.onnx")
+@overwrite_option("bundle folder", deprecated="--force")
+@format_option("text", "json", "onnx", help="text or json summary on stdout; onnx also writes model.onnx")
 @nir_import_options
 @click.option("--zero-weight-warn", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="warn when more than this share of a layer's weights round to zero")
@@ -45,8 +52,8 @@ written on failure.""")
 @click.option("--calibration-samples", type=int, default=None, help="training samples used to calibrate [256]")
 @click.option("--time-bins", type=int, default=None, help="time bins per sample [the model's default]")
 @progress_option
-def convert(model, target, out, force, fmt, input_shape, approximate_leak, reset, dt_us, zero_weight_warn, ann_model,
-            percentile, no_weight_scaling, first_layer_scale, calibration, calibration_samples, time_bins,
+def convert(model, target, out, overwrite, fmt, input_shape, approximate_leak, reset, dt_us, zero_weight_warn,
+            ann_model, percentile, no_weight_scaling, first_layer_scale, calibration, calibration_samples, time_bins,
             progress) -> None:
     """Convert a checkpoint, NIR graph or ANN into a chip-ready bundle for a target."""
     from qsnn_deploy.errors import UsageError
@@ -61,7 +68,7 @@ def convert(model, target, out, force, fmt, input_shape, approximate_leak, reset
             raise UsageError(f"{', '.join(given)} only apply to ANN conversion", fix="add --from-ann MODEL_YAML")
         from qsnn_deploy.convert.bundle import convert_model
         options = import_options(input_shape, approximate_leak, reset, dt_us)
-        res = convert_model(model, target, out, overwrite=force, options=options, onnx=onnx,
+        res = convert_model(model, target, out, overwrite=overwrite, options=options, onnx=onnx,
                             zero_weight_warn=zero_weight_warn)
     else:
         if input_shape or approximate_leak or reset or dt_us:
@@ -80,7 +87,7 @@ def convert(model, target, out, force, fmt, input_shape, approximate_leak, reset
         else:
             scaling = {"percentile": 99.99 if percentile is None else percentile,
                        "samples": calibration_samples or 256}
-        res = convert_ann(model, ann_model, target, out, overwrite=force, dataset=calibration,
+        res = convert_ann(model, ann_model, target, out, overwrite=overwrite, dataset=calibration,
                           time_bins=time_bins, **scaling,
                           first_layer_scale=1.0 if first_layer_scale is None else first_layer_scale, onnx=onnx,
                           zero_weight_warn=zero_weight_warn, progress=progress)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import emit_json
+from .common import emit_json, format_option
 
 
 @click.command(epilog="""\b
@@ -19,8 +19,7 @@ and are downloaded only with `train --download`. Your own recordings: --dataset 
 sub-folder per class (optionally inside train/ and test/).""")
 @click.option("--data-root", type=click.Path(file_okay=False), default=None,
               help="where real datasets are looked for [default: $QSNN_DEPLOY_DATA or ~/.cache/qsnn-deploy/data]")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="text for people, json (on stdout) for scripts")
+@format_option("text", "json")
 @click.option("--quiet", "-q", is_flag=True, help="no hints below the table")
 def datasets(data_root, fmt, quiet) -> None:
     """List the datasets known by name, their sensor, classes, download size, and whether each is on disk."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import emit_json, import_options, log, nir_import_options, progress_option
+from .common import emit_json, format_option, import_options, log, nir_import_options, progress_option
 from .target_option import resolve_deploy
 
 CHIP_ONLY = ("export_config", "dry_run", "measure_power", "list_devices", "monitor_all")
@@ -74,7 +74,7 @@ A chip target needs SynSense's real samna driver (`qsnn-deploy doctor` checks); 
               help="chip: seconds to keep reading after a sample's input ends before calling it a stall")
 @click.option("--slow-clk-hz", type=float,
               help="chip or event mode: slow clock (bias/leak and readout); default one tick per time bin")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option("text", "json")
 @nir_import_options
 @progress_option
 def deploy(model, target, input_file, dataset, data_root, split, limit, batch_size, device, list_devices, export_config,
@@ -124,6 +124,11 @@ def deploy(model, target, input_file, dataset, data_root, split, limit, batch_si
           measure_power, readout, monitor_all, timeout_s, slow_clk_hz, fmt, progress, options)
 
 
+def _dataset(net, dataset: str | None) -> str:
+    """--dataset, else the dataset the model was trained on, else digits-dvs."""
+    return dataset or net.metadata.get("dataset") or "digits-dvs"
+
+
 def _inputs(net, input_file, dataset, split, limit, progress, events: bool):
     if events:
         from qsnn_deploy.deploy.chip_events import (
@@ -133,14 +138,12 @@ def _inputs(net, input_file, dataset, split, limit, progress, events: bool):
 
         if input_file:
             return samples_from_file(net, input_file)
-        return samples_from_dataset(net, dataset or net.metadata.get("dataset") or "digits-dvs", split, limit,
-                                    progress=progress)
+        return samples_from_dataset(net, _dataset(net, dataset), split, limit, progress=progress)
     from qsnn_deploy.deploy.emulator import inputs_from_dataset, inputs_from_file
 
     if input_file:
         return inputs_from_file(net, input_file)
-    return inputs_from_dataset(net, dataset or net.metadata.get("dataset") or "digits-dvs", split, limit,
-                               progress=progress)
+    return inputs_from_dataset(net, _dataset(net, dataset), split, limit, progress=progress)
 
 
 def _sensor(pool, roi, merge_polarity, flip_x, flip_y):
@@ -176,8 +179,8 @@ def _emulator(model, input_file, dataset, split, limit, batch_size, device, fmt,
     if input_file:
         inputs = inputs_from_file(net, input_file, sensor=sensor)
     else:
-        inputs = inputs_from_dataset(net, dataset or net.metadata.get("dataset") or "digits-dvs", split, limit,
-                                     progress=progress, sensor=sensor)
+        inputs = inputs_from_dataset(net, _dataset(net, dataset), split, limit, progress=progress,
+                                     sensor=sensor)
     slow_us = None if slow_clk_hz is None else 1e6 / slow_clk_hz
     if compare:
         return _compare(net, inputs, slow_us, plot_file, fmt, progress)

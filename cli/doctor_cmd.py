@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import emit_json
+from .common import emit_json, format_option
 
 
 @click.command(epilog="""\b
@@ -13,7 +13,7 @@ Examples:
   qsnn-deploy doctor --format json      # the same for scripts
   qsnn-deploy doctor --no-devices       # skip asking samna for USB devices
 samna is never imported unless it is the real driver: PyPI's placeholder would run pip.""")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option("text", "json")
 @click.option("--devices/--no-devices", default=True, show_default=True,
               help="list the boards samna sees (real driver only)")
 def doctor(fmt: str, devices: bool) -> None:

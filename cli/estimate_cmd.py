@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from .common import import_options, log, nir_import_options, progress_option
+from .common import format_option, import_options, log, nir_import_options, progress_option
 from .target_option import TARGET_HELP, resolve_many
 
 
@@ -28,7 +28,7 @@ Exits 4 (after printing the report) when the model does not fit a target.""")
 @click.argument("model", type=click.Path())
 @click.option("--target", "targets", default="speck2f", show_default=True, callback=resolve_many,
               help=TARGET_HELP + "; several, comma-separated, side by side")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "md"]), default="table", show_default=True)
+@format_option("table", "json", "md", help="table for people, json (on stdout) for scripts, md for reports")
 @click.option("--input", "input_file", type=click.Path(dir_okay=False),
               help="event file (.npy: x, y, t, p or a (T, C, H, W) raster) to measure activity on")
 @click.option("--dataset", help="dataset to measure activity on (default: the model's)")

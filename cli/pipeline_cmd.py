@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import emit_json, progress_option
+from .common import emit_json, format_option, progress_option
 from .target_option import resolve_one
 
 
@@ -24,7 +24,7 @@ OUT/summary.md.""")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--synop-penalty", type=float, default=0.0, show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option("text", "json")
 @progress_option
 def pipeline(out, model, dataset, target, epochs, seed, device, synop_penalty, fmt, progress) -> None:
     """Train → convert → estimate → deploy (emulator) in one go, replacing OUT."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import emit_json
+from .common import emit_json, format_option
 from .target_option import resolve_one
 
 
@@ -29,7 +29,7 @@ Examples:
 \b
 Every name in the 'also' column works wherever a --target is taken: the family name (speck: the
 current Speck, speck2f) and samna's board names as sinabs spells them (speck2fdevkit, ...).""")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option("text", "json")
 def list_cmd(fmt) -> None:
     """Names, other names (family, samna boards), architectures and descriptions of the packaged profiles."""
     from qsnn_deploy.hw import list_profiles, load_profile
@@ -50,7 +50,7 @@ def list_cmd(fmt) -> None:
 Examples:
   qsnn-deploy profiles show speck2f""")
 @click.argument("name", callback=resolve_one)
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option("text", "json")
 def show(name, fmt) -> None:
     """Every number of a profile with its source and confidence."""
     from qsnn_deploy.hw import load_profile

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import emit_json, log, progress_option
+from .common import emit_json, format_option, log, overwrite_option, progress_option
 
 
 @click.command(epilog="""\b
@@ -38,8 +38,8 @@ OUT/sweep.json, OUT/sweep.md and one run folder per trained model.""")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N")
 @click.option("--limit", type=int, help="use only N samples of each split, the first of each class in turn (quick smoke runs)")
 @click.option("--out", default="runs/sweep", show_default=True, type=click.Path(file_okay=False))
-@click.option("--overwrite", is_flag=True, help="replace an existing output folder")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@overwrite_option("output folder")
+@format_option("text", "json")
 @progress_option
 def sweep(synop_targets, model, baseline, start, epochs, lr, distill, synop_weights, shift_px, first_layer_factors, percentiles, seed, device, limit,
           out, overwrite, fmt, progress) -> None:

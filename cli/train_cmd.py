@@ -6,7 +6,7 @@ import click
 
 from qsnn_deploy.errors import UsageError
 
-from .common import emit_json, log, progress_option
+from .common import emit_json, format_option, log, overwrite_option, progress_option
 
 SCHEDULES = ("constant", "multistep", "cosine", "periodic-cosine", "warm-restarts", "one-cycle")  # see train/schedules
 LOSSES = ("ce", "mse-count")  # see train/losses (kept here so that --help needs no torch)
@@ -123,8 +123,8 @@ While it runs, the run lives in OUT.partial/ with the state of the last finished
 @click.option("--limit", type=int, help="use only N samples of each split, the first of each class in turn (quick smoke runs)")
 @click.option("--out", default="runs/train", show_default=True, type=click.Path(file_okay=False),
               help="run folder to write")
-@click.option("--overwrite", is_flag=True, help="replace an existing run folder")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@overwrite_option("run folder")
+@format_option("text", "json")
 @progress_option
 @click.pass_context
 def train(ctx, **params) -> None:

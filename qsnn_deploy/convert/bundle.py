@@ -2,7 +2,7 @@
 
 The bundle is built in a hidden temporary folder and renamed into place only when every file is
 written, so a failed convert leaves nothing behind; an existing non-empty folder is replaced only
-when asked (``overwrite``, the CLI's ``--force``).
+when asked (``overwrite``, the CLI's ``--overwrite``).
 """
 
 from __future__ import annotations
@@ -57,8 +57,8 @@ def _scales_markdown(net: Network) -> str:
     return "\n".join(lines) + "\n"
 
 
-# convert's flag is --force (--overwrite its alias)
-FORCE = "--force (alias --overwrite)"
+# convert's flag is --overwrite (--force its deprecated alias)
+OVERWRITE = "--overwrite (formerly --force)"
 
 
 def convert_network(net: Network, target: str, out: str | Path, overwrite: bool = False, source: str = "model",
@@ -67,7 +67,7 @@ def convert_network(net: Network, target: str, out: str | Path, overwrite: bool 
     from ..hw import check, estimate, format_markdown, load_profile, map_layers
 
     out = Path(out)
-    check_writable(out, overwrite, FORCE)
+    check_writable(out, overwrite, OVERWRITE)
     profile = load_profile(target)
     try:
         qnet, notes = discretize_with_warnings(net, zero_weight_warn)
@@ -115,7 +115,7 @@ def convert_model(model_path: str | Path, target: str, out: str | Path, overwrit
                   options: ImportOptions | None = None, onnx: bool = False,
                   zero_weight_warn: float = 0.5) -> ConvertResult:
     """A checkpoint, NIR file or bundle folder → bundle (see :func:`convert_network`)."""
-    check_writable(out, overwrite, FORCE)
+    check_writable(out, overwrite, OVERWRITE)
     net = load_network(model_path, options)
     return convert_network(net, target, out, overwrite, str(model_path), onnx, zero_weight_warn)
 
@@ -128,7 +128,7 @@ def convert_ann(weights: str | Path, model: str, target: str, out: str | Path, o
     from ..zoo import load_spec
     from .ann import ann_to_network, calibration_frames, load_ann
 
-    check_writable(out, overwrite, FORCE)
+    check_writable(out, overwrite, OVERWRITE)
     spec = load_spec(model)
     ann = load_ann(spec, weights)
     bins = time_bins or int(spec.defaults.get("time_bins", 10))
