@@ -65,7 +65,7 @@ def test_foreign_nir_to_bundle_and_onnx(tmp_path):
     _clean_error(proc, 2, "exists and is not empty", "--force", "--overwrite")
     run_cli("convert", NIR100, "--out", out, "--format", "onnx", "--force")
     assert (out / "model.onnx").is_file() and "## ONNX" in (out / "report.md").read_text()
-    run_cli("convert", NIR100, "--out", out, "--overwrite")  # the old flag still works
+    run_cli("convert", NIR100, "--out", out, "--overwrite")  # the flag (--force is its deprecated alias)
     assert not (out / "model.onnx").exists()
 
 
