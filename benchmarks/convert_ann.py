@@ -66,7 +66,7 @@ def main() -> None:
         args.save_ann.parent.mkdir(parents=True, exist_ok=True)
         torch.save(ann.state_dict(), args.save_ann)
     dt_us = test.duration_us / args.time_bins
-    calib = train.frames[:args.calibration_samples].mean(1)
+    calib = train.frames[: args.calibration_samples].mean(1)
     rows = []
     for p in (float(v) for v in args.percentiles.split(",")):
         for s in (float(v) for v in args.first_layer_scales.split(",")):
@@ -76,15 +76,23 @@ def main() -> None:
             acc = float((res.predictions == test.labels.numpy()).mean())
             rows.append((p, s, acc, float(res.layer_synops.sum(1).mean())))
             print(f"percentile {p:g}  first layer x{s:g}: SNN {100 * acc:.2f}%  SynOps/sample {rows[-1][3]:.3g}")
-    lines = [f"# ANN → SNN conversion on {spec.dataset} ({spec.name})", "",
-             f"ReLU ANN trained {args.epochs} epochs on mean counts per bin: test accuracy **{100 * ann_acc:.2f}%** "
-             f"({len(test.labels)} samples). SNN: discretised to chip integers, emulated over {args.time_bins} bins "
-             f"of {dt_us / 1000:g} ms; calibration on {len(calib)} training samples.", "",
-             "| percentile | first-layer scale | SNN accuracy | SNN − ANN (pp) | SynOps/sample |", "|---|---|---|---|---|"]
+    lines = [
+        f"# ANN → SNN conversion on {spec.dataset} ({spec.name})",
+        "",
+        f"ReLU ANN trained {args.epochs} epochs on mean counts per bin: test accuracy **{100 * ann_acc:.2f}%** "
+        f"({len(test.labels)} samples). SNN: discretised to chip integers, emulated over {args.time_bins} bins "
+        f"of {dt_us / 1000:g} ms; calibration on {len(calib)} training samples.",
+        "",
+        "| percentile | first-layer scale | SNN accuracy | SNN − ANN (pp) | SynOps/sample |",
+        "|---|---|---|---|---|",
+    ]
     for p, s, acc, syn in rows:
         lines.append(f"| {p:g} | {s:g} | {100 * acc:.2f}% | {100 * (acc - ann_acc):+.2f} | {syn:.3g} |")
-    lines += ["", f"Measured with `python benchmarks/convert_ann.py` on {platform.machine()} "
-              f"({torch.get_num_threads()} threads), {time.time() - t0:.0f} s in all (ANN training {train_s:.0f} s)."]
+    lines += [
+        "",
+        f"Measured with `python benchmarks/convert_ann.py` on {platform.machine()} "
+        f"({torch.get_num_threads()} threads), {time.time() - t0:.0f} s in all (ANN training {train_s:.0f} s).",
+    ]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:

@@ -90,8 +90,12 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=4000, help="mean events per recording")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--time-bins", type=int, default=30)
-    ap.add_argument("--denoise-recordings", type=int, default=100,
-                    help="recordings (first N of the split) for the denoise runs (slow: a Python loop per event)")
+    ap.add_argument(
+        "--denoise-recordings",
+        type=int,
+        default=100,
+        help="recordings (first N of the split) for the denoise runs (slow: a Python loop per event)",
+    )
     args = ap.parse_args()
 
     wall0 = time.perf_counter()
@@ -126,13 +130,14 @@ def main() -> None:
                 shutil.copy(f, sub / "NMNIST" / "Train" / f.parent.name / f.name)
 
         def load_sub(**kw):
-            return load_tonic("nmnist", "train", DataOptions(data_root=sub, denoise_us=10_000, **kw),
-                              progress=False)
+            return load_tonic("nmnist", "train", DataOptions(data_root=sub, denoise_us=10_000, **kw), progress=False)
 
         # tonic's Denoise keeps everything before t = filter_time; these counts are of its output
         med, times, dsd = timed(lambda: load_sub(cache=False), 1)
-        raw_sub = sum(len(e) for e in load_tonic("nmnist", "train", DataOptions(data_root=sub, cache=False),
-                                                 progress=False).events)
+        raw_sub = sum(
+            len(e)
+            for e in load_tonic("nmnist", "train", DataOptions(data_root=sub, cache=False), progress=False).events
+        )
         results["read_nocache_denoise"] = (med, times, raw_sub, len(dsd))
         load_sub(cache=True)  # fill the cache
         med, times, dsd = timed(lambda: load_sub(cache=True), args.repeats)
@@ -146,17 +151,36 @@ def main() -> None:
 
     rows = []
     for name, (med, times, n_ev, n_rec) in results.items():
-        rows.append({"step": name, "recordings": n_rec, "events": int(n_ev), "median_s": round(med, 4),
-                     "times_s": [round(t, 4) for t in times], "events_per_s": round(n_ev / med),
-                     "recordings_per_s": round(n_rec / med, 1)})
+        rows.append(
+            {
+                "step": name,
+                "recordings": n_rec,
+                "events": int(n_ev),
+                "median_s": round(med, 4),
+                "times_s": [round(t, 4) for t in times],
+                "events_per_s": round(n_ev / med),
+                "recordings_per_s": round(n_rec / med, 1),
+            }
+        )
     command = "python benchmarks/data_loading.py " + " ".join(sys.argv[1:])
     import tonic
 
-    meta = {"command": command.strip(), "wall_s": round(wall, 1), "date": dt.datetime.now(dt.timezone.utc).isoformat(
-        timespec="seconds"), "python": platform.python_version(), "numpy": np.__version__,
-        "tonic": tonic.__version__, "machine": platform.machine(), "cpus": __import__("os").cpu_count(),
-        "recordings_per_split": args.recordings, "mean_events": args.events, "repeats": args.repeats,
-        "time_bins": args.time_bins, "window_us": 300_000, "events_written_train": n_events_written}
+    meta = {
+        "command": command.strip(),
+        "wall_s": round(wall, 1),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "tonic": tonic.__version__,
+        "machine": platform.machine(),
+        "cpus": __import__("os").cpu_count(),
+        "recordings_per_split": args.recordings,
+        "mean_events": args.events,
+        "repeats": args.repeats,
+        "time_bins": args.time_bins,
+        "window_us": 300_000,
+        "events_written_train": n_events_written,
+    }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "data_loading.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
     lines = [
@@ -173,13 +197,19 @@ def main() -> None:
         "|---|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        lines.append(f"| {r['step']} | {r['recordings']} | {r['events']:,} | {r['median_s']:.3f} | "
-                     f"{r['events_per_s']:,} | {r['recordings_per_s']:,} |")
-    lines += ["", "read_*: `load_tonic('nmnist', 'train', DataOptions(...))` end to end (decode, shift, window, "
-              "optional denoise, EVENT_DTYPE). cache_cold: empty cache, writes tonic DiskCachedDataset HDF5 "
-              "files; cache_warm: reads only the cache. *_denoise: `denoise_us=10000` on the first "
-              f"{args.denoise_recordings} recordings (events = before denoising). frame: "
-              f"`to_frames(events, (34, 34, 2), {args.time_bins}, 300000)`.", ""]
+        lines.append(
+            f"| {r['step']} | {r['recordings']} | {r['events']:,} | {r['median_s']:.3f} | "
+            f"{r['events_per_s']:,} | {r['recordings_per_s']:,} |"
+        )
+    lines += [
+        "",
+        "read_*: `load_tonic('nmnist', 'train', DataOptions(...))` end to end (decode, shift, window, "
+        "optional denoise, EVENT_DTYPE). cache_cold: empty cache, writes tonic DiskCachedDataset HDF5 "
+        "files; cache_warm: reads only the cache. *_denoise: `denoise_us=10000` on the first "
+        f"{args.denoise_recordings} recordings (events = before denoising). frame: "
+        f"`to_frames(events, (34, 34, 2), {args.time_bins}, 300000)`.",
+        "",
+    ]
     r = {row["step"]: row for row in rows}
     lines += [
         "Findings: the warm cache reads at "
@@ -188,7 +218,9 @@ def main() -> None:
         "open than a small .bin). With denoising the warm cache is "
         f"{r['read_cache_warm_denoise']['events_per_s'] / r['read_nocache_denoise']['events_per_s']:.1f}x faster: "
         "the cache pays where transforms are costly (tonic's Denoise is a Python loop per event) or raw files are "
-        "large/slow (DVS Gesture .npy, cold disks).", ""]
+        "large/slow (DVS Gesture .npy, cold disks).",
+        "",
+    ]
     (RESULTS / "data_loading.md").write_text("\n".join(lines))
     print("\n".join(lines))
 

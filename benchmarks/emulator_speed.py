@@ -41,11 +41,17 @@ T, DT_US, ACTIVITY = 300, 1000.0, 0.02
 
 def model_spec(width: int = 1) -> dict:
     """The digits_speck shape (N-MNIST-sized: 2x34x34 in, 10 out), channels scaled by ``width``."""
-    return {"name": f"bench_w{width}", "input_shape": [2, 34, 34], "n_classes": 10, "layers": [
-        {"type": "conv", "name": "conv1", "out_channels": 16 * width, "kernel_size": 3, "stride": 2, "padding": 1},
-        {"type": "conv", "name": "conv2", "out_channels": 32 * width, "kernel_size": 3, "padding": 1, "pool": 2},
-        {"type": "conv", "name": "conv3", "out_channels": 32 * width, "kernel_size": 3, "padding": 1, "pool": 2},
-        {"type": "linear", "name": "fc", "out_features": 10}]}
+    return {
+        "name": f"bench_w{width}",
+        "input_shape": [2, 34, 34],
+        "n_classes": 10,
+        "layers": [
+            {"type": "conv", "name": "conv1", "out_channels": 16 * width, "kernel_size": 3, "stride": 2, "padding": 1},
+            {"type": "conv", "name": "conv2", "out_channels": 32 * width, "kernel_size": 3, "padding": 1, "pool": 2},
+            {"type": "conv", "name": "conv3", "out_channels": 32 * width, "kernel_size": 3, "padding": 1, "pool": 2},
+            {"type": "linear", "name": "fc", "out_features": 10},
+        ],
+    }
 
 
 REFERENCE = Path(__file__).resolve().parents[1] / "models" / "digits_speck.pt"
@@ -121,9 +127,17 @@ def compare_event(net: Network, repeats: int = 5) -> dict:
         theirs.append(timed(lambda: sinabs_forward(snn, x), 1))
     o, s = statistics.median(ours), statistics.median(theirs)
     updates = int(res.layer_synops.sum())
-    return {"input_events": int(len(ev)), "synaptic_updates": updates, "layer_spikes": res.layer_spikes.tolist(),
-            "event_s": o, "sinabs_s": s, "speedup": s / o, "events_per_s": len(ev) / o,
-            "synaptic_updates_per_s": updates / o, "real_time_factor": (T * DT_US / 1e6) / o}
+    return {
+        "input_events": int(len(ev)),
+        "synaptic_updates": updates,
+        "layer_spikes": res.layer_spikes.tolist(),
+        "event_s": o,
+        "sinabs_s": s,
+        "speedup": s / o,
+        "events_per_s": len(ev) / o,
+        "synaptic_updates_per_s": updates / o,
+        "real_time_factor": (T * DT_US / 1e6) / o,
+    }
 
 
 def scaling(net_by_width: dict[int, Network]) -> dict:
@@ -133,10 +147,17 @@ def scaling(net_by_width: dict[int, Network]) -> dict:
         for activity in (0.005, 0.01, 0.02, 0.04, 0.08):
             ev = raster_to_events(raster(1, activity)[0], DT_US)
             emu.run(ev, duration_us=T * DT_US)
-            t = timed(lambda: emu.run(ev, duration_us=T * DT_US), 3)
+            t = timed(lambda emu=emu, ev=ev: emu.run(ev, duration_us=T * DT_US), 3)
             res = emu.run(ev, duration_us=T * DT_US)
-            rows.append({"width": width, "activity": activity, "input_events": int(len(ev)),
-                         "synaptic_updates": int(res.layer_synops.sum()), "seconds": t})
+            rows.append(
+                {
+                    "width": width,
+                    "activity": activity,
+                    "input_events": int(len(ev)),
+                    "synaptic_updates": int(res.layer_synops.sum()),
+                    "seconds": t,
+                }
+            )
     return {"rows": rows}
 
 
@@ -146,13 +167,32 @@ def state_memory() -> dict:
 
     from qsnn_deploy.ir import ChipLayer
 
-    shapes = [(2, 128, 128, 16, 2), (16, 64, 64, 16, 1), (16, 64, 64, 16, 2), (16, 32, 32, 32, 1),
-              (32, 32, 32, 32, 2), (32, 16, 16, 64, 1), (64, 16, 16, 64, 2), (64, 8, 8, 256, 1), (256, 8, 8, 10, 8)]
+    shapes = [
+        (2, 128, 128, 16, 2),
+        (16, 64, 64, 16, 1),
+        (16, 64, 64, 16, 2),
+        (16, 32, 32, 32, 1),
+        (32, 32, 32, 32, 2),
+        (32, 16, 16, 64, 1),
+        (64, 16, 16, 64, 2),
+        (64, 8, 8, 256, 1),
+        (256, 8, 8, 10, 8),
+    ]
     layers = []
     for i, (c, h, w, c_out, pool) in enumerate(shapes):
         k = 3 if i < 8 else 1
-        layers.append(ChipLayer(f"l{i}", np.ones((c_out, c, k, k)), (c, h, w), padding=k // 2, pool=pool, scale=1.0,
-                                threshold=100.0, min_v_mem=-100.0))
+        layers.append(
+            ChipLayer(
+                f"l{i}",
+                np.ones((c_out, c, k, k)),
+                (c, h, w),
+                padding=k // 2,
+                pool=pool,
+                scale=1.0,
+                threshold=100.0,
+                min_v_mem=-100.0,
+            )
+        )
     net = Network(tuple(layers), (2, 128, 128))
     tracemalloc.start()
     emu = EventEmulator(net)
@@ -173,12 +213,20 @@ def plot(scal: dict, path: Path) -> None:
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
     for width in sorted({r["width"] for r in scal["rows"]}):
         rows = [r for r in scal["rows"] if r["width"] == width]
-        ax[0].plot([100 * r["activity"] for r in rows], [1e3 * r["seconds"] for r in rows], marker="o",
-                   label=f"width x{width}")
-        ax[1].plot([r["synaptic_updates"] / 1e6 for r in rows], [1e3 * r["seconds"] for r in rows], marker="o",
-                   label=f"width x{width}")
-    ax[0].set(xlabel="input activity (% of pixels per 1 ms bin)", ylabel="ms per 300 ms sample",
-              title="event mode: cost vs activity")
+        ax[0].plot(
+            [100 * r["activity"] for r in rows], [1e3 * r["seconds"] for r in rows], marker="o", label=f"width x{width}"
+        )
+        ax[1].plot(
+            [r["synaptic_updates"] / 1e6 for r in rows],
+            [1e3 * r["seconds"] for r in rows],
+            marker="o",
+            label=f"width x{width}",
+        )
+    ax[0].set(
+        xlabel="input activity (% of pixels per 1 ms bin)",
+        ylabel="ms per 300 ms sample",
+        title="event mode: cost vs activity",
+    )
     ax[1].set(xlabel="synaptic updates per sample (M)", ylabel="ms per sample", title="cost vs work")
     for a in ax:
         a.legend()
@@ -193,10 +241,21 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     net, dense = reference_network(), make_network(1)
     result = {
-        "machine": {"python": platform.python_version(), "torch": torch.__version__, "cpus": os.cpu_count(),
-                    "torch_threads": torch.get_num_threads(), "processor": platform.processor() or platform.machine()},
-        "setup": {"input": [2, 34, 34], "time_bins": T, "dt_us": DT_US, "activity": ACTIVITY,
-                  "network": model_spec(1)["layers"], "reference": str(REFERENCE.name)},
+        "machine": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "cpus": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "processor": platform.processor() or platform.machine(),
+        },
+        "setup": {
+            "input": [2, 34, 34],
+            "time_bins": T,
+            "dt_us": DT_US,
+            "activity": ACTIVITY,
+            "network": model_spec(1)["layers"],
+            "reference": str(REFERENCE.name),
+        },
         "binned_vs_sinabs": [compare_binned(net, 1), compare_binned(net, 32, repeats=3)],
         "event_vs_sinabs": compare_event(net),
         "dense_binned_vs_sinabs": [compare_binned(dense, 1), compare_binned(dense, 32, repeats=3)],
@@ -207,31 +266,61 @@ def main() -> None:
     (OUT / "emulator_speed.json").write_text(json.dumps(result, indent=2))
     plot(result["scaling"], OUT / "emulator_speed.png")
     b1, b32, ev = result["binned_vs_sinabs"][0], result["binned_vs_sinabs"][1], result["event_vs_sinabs"]
-    d1, d32, dev = (result["dense_binned_vs_sinabs"][0], result["dense_binned_vs_sinabs"][1],
-                    result["dense_event_vs_sinabs"])
+    d1, d32, dev = (
+        result["dense_binned_vs_sinabs"][0],
+        result["dense_binned_vs_sinabs"][1],
+        result["dense_event_vs_sinabs"],
+    )
     mem = result["memory_9_cores"]
     md = [
-        "# Emulator speed (benchmarks/emulator_speed.py)", "",
+        "# Emulator speed (benchmarks/emulator_speed.py)",
+        "",
         f"Machine: {result['machine']['cpus']} CPUs, torch {result['machine']['torch']} with "
-        f"{result['machine']['torch_threads']} threads. Input 2x34x34, {T} bins of 1 ms, {100 * ACTIVITY:g} % activity.",
-        "", "| network | comparison | ours | sinabs float forward | speed-up |", "|---|---|---|---|---|",
-        *[f"| {name} | {what} | {r[key] * 1e3:.1f} ms | {r['sinabs_s'] * 1e3:.1f} ms | {r['speedup']:.2f}x |"
-          for name, rows in (("trained reference", ((b1, "binned, batch 1", "binned_s"),
-                                                    (b32, "binned, batch 32", "binned_s"),
-                                                    (ev, "event, batch 1", "event_s"))),
-                             ("dense stress case", ((d1, "binned, batch 1", "binned_s"),
-                                                    (d32, "binned, batch 32", "binned_s"),
-                                                    (dev, "event, batch 1", "event_s"))))
-          for r, what, key in rows],
-        "", *[f"Event mode, {name}: {e['input_events']} input events and {e['synaptic_updates']:,} synaptic updates "
-              f"per sample; {e['events_per_s'] / 1e6:.2f} M input events/s, {e['synaptic_updates_per_s'] / 1e6:.0f} M "
-              f"synaptic updates/s, {e['real_time_factor']:.0f}x faster than real time."
-              for name, e in (("trained reference", ev), ("dense stress case", dev))],
-        "", "Event-mode cost grows linearly with the synaptic updates (input activity × fan-out × how much the "
+        f"{result['machine']['torch_threads']} threads. "
+        f"Input 2x34x34, {T} bins of 1 ms, {100 * ACTIVITY:g} % activity.",
+        "",
+        "| network | comparison | ours | sinabs float forward | speed-up |",
+        "|---|---|---|---|---|",
+        *[
+            f"| {name} | {what} | {r[key] * 1e3:.1f} ms | {r['sinabs_s'] * 1e3:.1f} ms | {r['speedup']:.2f}x |"
+            for name, rows in (
+                (
+                    "trained reference",
+                    (
+                        (b1, "binned, batch 1", "binned_s"),
+                        (b32, "binned, batch 32", "binned_s"),
+                        (ev, "event, batch 1", "event_s"),
+                    ),
+                ),
+                (
+                    "dense stress case",
+                    (
+                        (d1, "binned, batch 1", "binned_s"),
+                        (d32, "binned, batch 32", "binned_s"),
+                        (dev, "event, batch 1", "event_s"),
+                    ),
+                ),
+            )
+            for r, what, key in rows
+        ],
+        "",
+        *[
+            f"Event mode, {name}: {e['input_events']} input events and {e['synaptic_updates']:,} synaptic updates "
+            f"per sample; {e['events_per_s'] / 1e6:.2f} M input events/s, {e['synaptic_updates_per_s'] / 1e6:.0f} M "
+            f"synaptic updates/s, {e['real_time_factor']:.0f}x faster than real time."
+            for name, e in (("trained reference", ev), ("dense stress case", dev))
+        ],
+        "",
+        "Event-mode cost grows linearly with the synaptic updates (input activity × fan-out × how much the "
         "network fires); sinabs' dense forward costs the same at any activity, so the speed-up shrinks as "
-        "activity grows (plot: dense random networks, widths x1 and x2).", "",
+        "activity grows (plot: dense random networks, widths x1 and x2).",
+        "",
         f"Memory: a 9-core model ({mem['neurons']:,} neurons) peaks at {mem['peak_python_allocations_mb']:.1f} MB of "
-        "allocations while emulated.", "", "![scaling](emulator_speed.png)", ""]
+        "allocations while emulated.",
+        "",
+        "![scaling](emulator_speed.png)",
+        "",
+    ]
     (OUT / "emulator_speed.md").write_text("\n".join(md))
     print("\n".join(md))
 

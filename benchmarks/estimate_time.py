@@ -26,7 +26,9 @@ from pathlib import Path
 
 TARGET_S = 2.0
 NINE_LAYERS = {
-    "name": "nine_layers", "input_shape": [2, 128, 128], "n_classes": 10,
+    "name": "nine_layers",
+    "input_shape": [2, 128, 128],
+    "n_classes": 10,
     "layers": [
         {"type": "conv", "name": "conv1", "out_channels": 8, "kernel_size": 3, "stride": 2, "padding": 1},
         {"type": "conv", "name": "conv2", "out_channels": 16, "kernel_size": 3, "padding": 1, "pool": 2},
@@ -61,8 +63,10 @@ def build_models(folder: Path) -> dict[str, Path]:
 
     torch.manual_seed(0)
     net = SpikingCNN(spec_from_dict(NINE_LAYERS)).to_network(1000.0, {"duration_us": 100_000.0})
-    return {"float": write_nir(net, folder / "float.nir"),
-            "chip-ready": write_nir(discretize_network(net), folder / "chip.nir")}
+    return {
+        "float": write_nir(net, folder / "float.nir"),
+        "chip-ready": write_nir(discretize_network(net), folder / "chip.nir"),
+    }
 
 
 def cli_command(*args: str) -> list[str]:
@@ -77,9 +81,14 @@ def time_command(cmd: list[str], repeats: int) -> dict:
         walls.append(time.perf_counter() - t)
         if proc.returncode not in (0, 4):  # 4: some target does not fit (the report is printed)
             raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr}")
-    return {"wall_s": [round(w, 3) for w in walls], "median_s": round(statistics.median(walls), 3),
-            "min_s": round(min(walls), 3), "max_s": round(max(walls), 3), "exit_code": proc.returncode,
-            "stdout": proc.stdout}
+    return {
+        "wall_s": [round(w, 3) for w in walls],
+        "median_s": round(statistics.median(walls), 3),
+        "min_s": round(min(walls), 3),
+        "max_s": round(max(walls), 3),
+        "exit_code": proc.returncode,
+        "stdout": proc.stdout,
+    }
 
 
 def torch_imported(args: list[str]) -> bool:
@@ -104,22 +113,37 @@ def main() -> int:
                 report = json.loads(res.pop("stdout"))
                 first = report[0] if isinstance(report, list) else report
                 fits = {e["target"]: e["fits"] for e in (report if isinstance(report, list) else [report])}
-                cases.append({"model": kind, "targets": targets, "layers": len(first["layers"]), "fits": fits,
-                              "torch_imported": torch_imported(args), **res})
+                cases.append(
+                    {
+                        "model": kind,
+                        "targets": targets,
+                        "layers": len(first["layers"]),
+                        "fits": fits,
+                        "torch_imported": torch_imported(args),
+                        **res,
+                    }
+                )
     ok = all(not c["torch_imported"] and (c["median_s"] < TARGET_S or "," in c["targets"]) for c in cases)
     result = {
         "benchmark": "qsnn-deploy estimate MODEL.nir --samples 0 --format json (fresh process each run)",
-        "target": f"one target: median wall < {TARGET_S} s on 2 CPU cores; torch never imported", "passed": ok,
+        "target": f"one target: median wall < {TARGET_S} s on 2 CPU cores; torch never imported",
+        "passed": ok,
         "cases": cases,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-                    "load_average_1min_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)]},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "load_average_1min_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
+        },
         "date": time.strftime("%Y-%m-%d"),
     }
     opts.out.parent.mkdir(parents=True, exist_ok=True)
     opts.out.write_text(json.dumps(result, indent=2) + "\n")
     for c in cases:
-        print(f"{c['model']:10s} targets={c['targets']:52s} median {c['median_s']:.2f} s (min {c['min_s']:.2f}, "
-              f"max {c['max_s']:.2f}); torch imported: {c['torch_imported']}; fits: {c['fits']}")
+        print(
+            f"{c['model']:10s} targets={c['targets']:52s} median {c['median_s']:.2f} s (min {c['min_s']:.2f}, "
+            f"max {c['max_s']:.2f}); torch imported: {c['torch_imported']}; fits: {c['fits']}"
+        )
     print(f"{'PASS' if ok else 'FAIL'}: target {result['target']}; written to {opts.out}")
     return 0 if ok else 1
 

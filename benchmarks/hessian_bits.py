@@ -31,8 +31,8 @@ from qsnn_deploy.hw.profile import load_profile
 from qsnn_deploy.progress import log
 from qsnn_deploy.quant.allocate import FP32_BITS, apply_bits
 from qsnn_deploy.quant.chip import discretize_network
-from qsnn_deploy.train.checkpoint import load_checkpoint
 from qsnn_deploy.quant.hessian import HessianResult, plot_traces
+from qsnn_deploy.train.checkpoint import load_checkpoint
 from qsnn_deploy.train.trainer import TrainConfig, evaluate, framed_split, train
 
 RESULTS = Path(__file__).parent / "results"
@@ -40,10 +40,15 @@ RESULTS = Path(__file__).parent / "results"
 
 def hessian_from_record(h: dict) -> HessianResult:
     layers = h["layers"]
-    return HessianResult(names=tuple(la["name"] for la in layers), traces=tuple(la["trace"] for la in layers),
-                         n_params=tuple(la["params"] for la in layers), stderr=tuple(la["stderr"] for la in layers),
-                         stderr_batches=tuple(la["stderr_batches"] for la in layers), iterations=h["iterations"],
-                         samples=h["samples"])
+    return HessianResult(
+        names=tuple(la["name"] for la in layers),
+        traces=tuple(la["trace"] for la in layers),
+        n_params=tuple(la["params"] for la in layers),
+        stderr=tuple(la["stderr"] for la in layers),
+        stderr_batches=tuple(la["stderr_batches"] for la in layers),
+        iterations=h["iterations"],
+        samples=h["samples"],
+    )
 
 
 def two_bit_sensitivity(checkpoint: Path, time_bins: int, limit: int | None) -> dict[str, float]:
@@ -61,8 +66,11 @@ def loihi_memory(checkpoint: Path) -> dict:
     model, payload = load_checkpoint(checkpoint)
     net = discretize_network(model.to_network(float(payload.get("dt_us", 1000.0))))
     placement = place_neurons(net, load_profile("loihi"))
-    return {"synaptic_memory_bytes": sum(p.synaptic_memory_bytes for p in placement.layers),
-            "cores": placement.cores_used, "synapse_bits": {p.name: p.synapse_bits for p in placement.layers}}
+    return {
+        "synaptic_memory_bytes": sum(p.synaptic_memory_bytes for p in placement.layers),
+        "cores": placement.cores_used,
+        "synapse_bits": {p.name: p.synapse_bits for p in placement.layers},
+    }
 
 
 def spearman(a: list[float], b: list[float]) -> float:
@@ -83,8 +91,11 @@ def plot(rows: list[dict], fp32: dict, path: Path) -> None:
             ax.plot(*zip(*pts), marker=marker, label=kind)
     ax.axhline(100 * fp32["accuracy"], color="gray", ls="--", label=f"FP32 {100 * fp32['accuracy']:.2f}%")
     ax.axhline(100 * fp32["accuracy"] - 1, color="gray", ls=":", label="FP32 − 1 point")
-    ax.set(xlabel="average weight bits", ylabel="test accuracy (%)",
-           title="digits_speck on digits-dvs: QAT fine-tuning from FP32")
+    ax.set(
+        xlabel="average weight bits",
+        ylabel="test accuracy (%)",
+        title="digits_speck on digits-dvs: QAT fine-tuning from FP32",
+    )
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -107,12 +118,20 @@ def main() -> None:
     budgets = [float(b) for b in args.budgets.split(",")]
 
     log("1. full-precision training (--no-qat)")
-    fp_metrics = train(TrainConfig(quantize=False, epochs=args.fp32_epochs, limit=args.limit), work / "fp32",
-                       overwrite=True, progress=False, log=log)
+    fp_metrics = train(
+        TrainConfig(quantize=False, epochs=args.fp32_epochs, limit=args.limit),
+        work / "fp32",
+        overwrite=True,
+        progress=False,
+        log=log,
+    )
     fp_ckpt = work / "fp32" / "checkpoint.pt"
     time_bins = fp_metrics["time_bins"]
-    fp32 = {"accuracy": fp_metrics["test_accuracy"], "weight_memory_bits": FP32_BITS * fp_metrics["n_parameters"],
-            "synops_per_sample": fp_metrics["synops_per_sample"]}
+    fp32 = {
+        "accuracy": fp_metrics["test_accuracy"],
+        "weight_memory_bits": FP32_BITS * fp_metrics["n_parameters"],
+        "synops_per_sample": fp_metrics["synops_per_sample"],
+    }
 
     log("2. one layer at 2 bits, no retraining")
     sensitivity = two_bit_sensitivity(fp_ckpt, time_bins, args.limit)
@@ -122,18 +141,31 @@ def main() -> None:
     runs = [("mixed (Hessian)", b) for b in budgets] + [("uniform", int(b)) for b in args.uniform.split(",")]
     for kind, budget in sorted(runs, key=lambda r: (-r[1], r[0])):
         name = f"{'mixed' if kind.startswith('mixed') else 'uniform'}_{budget:g}"
-        cfg = TrainConfig(init=str(fp_ckpt), epochs=args.epochs, lr=args.lr, limit=args.limit,
-                          bits="auto" if kind.startswith("mixed") else f"{budget:g}",
-                          bit_budget=f"{budget:g}" if kind.startswith("mixed") else None)
+        cfg = TrainConfig(
+            init=str(fp_ckpt),
+            epochs=args.epochs,
+            lr=args.lr,
+            limit=args.limit,
+            bits="auto" if kind.startswith("mixed") else f"{budget:g}",
+            bit_budget=f"{budget:g}" if kind.startswith("mixed") else None,
+        )
         log(f"3. {kind}, {budget:g} bits on average")
         m = train(cfg, work / name, overwrite=True, progress=False, log=log)
-        rows.append({"kind": kind, "budget": budget, "run": name, "bits": m["weight_bits"],
-                     "accuracy": m["test_accuracy"], "weight_memory_bits": m["weight_memory_bits"],
-                     "avg_bits": m["weight_memory_bits"] / m["n_parameters"],
-                     "reduction_vs_fp32_pct": 100 * (1 - m["weight_memory_bits"] / fp32["weight_memory_bits"]),
-                     "drop_vs_fp32_points": 100 * (fp32["accuracy"] - m["test_accuracy"]),
-                     "synops_per_sample": m["synops_per_sample"],
-                     "loihi": loihi_memory(work / name / "checkpoint.pt")})
+        rows.append(
+            {
+                "kind": kind,
+                "budget": budget,
+                "run": name,
+                "bits": m["weight_bits"],
+                "accuracy": m["test_accuracy"],
+                "weight_memory_bits": m["weight_memory_bits"],
+                "avg_bits": m["weight_memory_bits"] / m["n_parameters"],
+                "reduction_vs_fp32_pct": 100 * (1 - m["weight_memory_bits"] / fp32["weight_memory_bits"]),
+                "drop_vs_fp32_points": 100 * (fp32["accuracy"] - m["test_accuracy"]),
+                "synops_per_sample": m["synops_per_sample"],
+                "loihi": loihi_memory(work / name / "checkpoint.pt"),
+            }
+        )
 
     mixed = [r for r in rows if r["kind"].startswith("mixed")]
     # the traces tabled and plotted: those of the first mixed-precision run (all runs start from the FP32 weights)
@@ -148,44 +180,86 @@ def main() -> None:
     ok = [r for r in mixed if r["reduction_vs_fp32_pct"] >= 50 and r["drop_vs_fp32_points"] <= 1]
     args.out.mkdir(parents=True, exist_ok=True)
     plot(rows, fp32, args.out / "hessian_bits.png")
-    plot_traces(result_h, args.out / "hessian_bits_traces.png", bits=mixed[0]["bits"],
-                title=f"Hessian trace per parameter of the FP32 model, bits at {mixed[0]['budget']:g} on average")
-    md = ["# Hessian-aware mixed precision: digits_speck on digits-dvs", "",
-          f"Full precision (`train --no-qat`, {fp_metrics['epochs']} epochs): **{100 * fp32['accuracy']:.2f}%** "
-          f"({fp32['weight_memory_bits'] / 8e3:.1f} kB of FP32 weights and biases). Test split: {n_test} samples "
-          f"(1 sample = {100 / n_test:.2f} points).", "",
-          f"## Layer sensitivity (Hutchinson, {result_h.iterations} probes, {result_h.samples} training samples)", "",
-          "| layer | params | trace | trace / param | rank | accuracy with this layer at 2 bits (no retraining) |",
-          "|---|---|---|---|---|---|"]
+    plot_traces(
+        result_h,
+        args.out / "hessian_bits_traces.png",
+        bits=mixed[0]["bits"],
+        title=f"Hessian trace per parameter of the FP32 model, bits at {mixed[0]['budget']:g} on average",
+    )
+    md = [
+        "# Hessian-aware mixed precision: digits_speck on digits-dvs",
+        "",
+        f"Full precision (`train --no-qat`, {fp_metrics['epochs']} epochs): **{100 * fp32['accuracy']:.2f}%** "
+        f"({fp32['weight_memory_bits'] / 8e3:.1f} kB of FP32 weights and biases). Test split: {n_test} samples "
+        f"(1 sample = {100 / n_test:.2f} points).",
+        "",
+        f"## Layer sensitivity (Hutchinson, {result_h.iterations} probes, {result_h.samples} training samples)",
+        "",
+        "| layer | params | trace | trace / param | rank | accuracy with this layer at 2 bits (no retraining) |",
+        "|---|---|---|---|---|---|",
+    ]
     for la in hessian["layers"]:
-        md.append(f"| {la['name']} | {la['params']:,} | {la['trace']:.4g} | {la['trace_per_param']:.3g} | "
-                  f"{la['rank']} | {100 * sensitivity[la['name']]:.2f}% |")
-    md += ["", f"Ranking (most sensitive first): {' > '.join(result_h.ranking)}. Spearman correlation between trace "
-           f"per parameter and the accuracy lost at 2 bits: {rho:+.2f}.", "",
-           f"## Mixed precision against uniform widths (QAT fine-tuning from the FP32 weights, {args.epochs} epochs, "
-           f"lr {args.lr:g})", "",
-           "| model | bits per layer | avg bits | weight memory | below FP32 | accuracy | vs FP32 | Loihi synapses | "
-           "Loihi cores |", "|---|---|---|---|---|---|---|---|---|",
-           f"| FP32 | 32 | 32 | {fp32['weight_memory_bits'] / 8e3:.1f} kB | — | {100 * fp32['accuracy']:.2f}% | — | — | — |",
-           f"| int8 reference (`models/digits_speck.pt`) | 8 | 8 | {fp32['weight_memory_bits'] / 32 / 1e3:.1f} kB | "
-           f"75.0% | 98.61% | | {int8_loihi['synaptic_memory_bytes'] / 1e3:.1f} kB | {int8_loihi['cores']} |"]
+        md.append(
+            f"| {la['name']} | {la['params']:,} | {la['trace']:.4g} | {la['trace_per_param']:.3g} | "
+            f"{la['rank']} | {100 * sensitivity[la['name']]:.2f}% |"
+        )
+    md += [
+        "",
+        f"Ranking (most sensitive first): {' > '.join(result_h.ranking)}. Spearman correlation between trace "
+        f"per parameter and the accuracy lost at 2 bits: {rho:+.2f}.",
+        "",
+        f"## Mixed precision against uniform widths (QAT fine-tuning from the FP32 weights, {args.epochs} epochs, "
+        f"lr {args.lr:g})",
+        "",
+        "| model | bits per layer | avg bits | weight memory | below FP32 | accuracy | vs FP32 | Loihi synapses | "
+        "Loihi cores |",
+        "|---|---|---|---|---|---|---|---|---|",
+        f"| FP32 | 32 | 32 | {fp32['weight_memory_bits'] / 8e3:.1f} kB | — | "
+        f"{100 * fp32['accuracy']:.2f}% | — | — | — |",
+        f"| int8 reference (`models/digits_speck.pt`) | 8 | 8 | {fp32['weight_memory_bits'] / 32 / 1e3:.1f} kB | "
+        f"75.0% | 98.61% | | {int8_loihi['synaptic_memory_bytes'] / 1e3:.1f} kB | {int8_loihi['cores']} |",
+    ]
     for r in rows:
-        md.append(f"| {r['kind']}, budget {r['budget']:g} | {'/'.join(str(b) for b in r['bits'].values())} | "
-                  f"{r['avg_bits']:.2f} | {r['weight_memory_bits'] / 8e3:.1f} kB | {r['reduction_vs_fp32_pct']:.1f}% | "
-                  f"{100 * r['accuracy']:.2f}% | {0.0 - r['drop_vs_fp32_points']:+.2f} pt | "
-                  f"{r['loihi']['synaptic_memory_bytes'] / 1e3:.1f} kB | {r['loihi']['cores']} |")
-    md += ["", "Loihi columns: synaptic memory and cores on the `loihi` profile (`hw.neurocore`: per-neuron synapses "
-           "at each layer's integer width, a lower bound); Speck's kernel memory has fixed 8-bit words, so narrower "
-           "weights do not free Speck memory.", "",
-           "Acceptance (issue 7): a mixed-precision model ≥ 50 % below FP32 weight memory at ≤ 1 point below FP32: "
-           f"**{'yes' if ok else 'no'}**" + (f" ({ok[0]['run']}: {ok[0]['reduction_vs_fp32_pct']:.1f}% smaller, "
-                                             f"{0.0 - ok[0]['drop_vs_fp32_points']:+.2f} points)" if ok else ""), "",
-           "Measured with `" + " ".join(["python benchmarks/hessian_bits.py", *sys.argv[1:]]) + "` on "
-           f"{platform.machine()} with {os.cpu_count()} cores, {wall / 60:.0f} min in all."]
+        md.append(
+            f"| {r['kind']}, budget {r['budget']:g} | {'/'.join(str(b) for b in r['bits'].values())} | "
+            f"{r['avg_bits']:.2f} | {r['weight_memory_bits'] / 8e3:.1f} kB | {r['reduction_vs_fp32_pct']:.1f}% | "
+            f"{100 * r['accuracy']:.2f}% | {0.0 - r['drop_vs_fp32_points']:+.2f} pt | "
+            f"{r['loihi']['synaptic_memory_bytes'] / 1e3:.1f} kB | {r['loihi']['cores']} |"
+        )
+    md += [
+        "",
+        "Loihi columns: synaptic memory and cores on the `loihi` profile (`hw.neurocore`: per-neuron synapses "
+        "at each layer's integer width, a lower bound); Speck's kernel memory has fixed 8-bit words, so narrower "
+        "weights do not free Speck memory.",
+        "",
+        "Acceptance (issue 7): a mixed-precision model ≥ 50 % below FP32 weight memory at ≤ 1 point below FP32: "
+        f"**{'yes' if ok else 'no'}**"
+        + (
+            f" ({ok[0]['run']}: {ok[0]['reduction_vs_fp32_pct']:.1f}% smaller, "
+            f"{0.0 - ok[0]['drop_vs_fp32_points']:+.2f} points)"
+            if ok
+            else ""
+        ),
+        "",
+        "Measured with `" + " ".join(["python benchmarks/hessian_bits.py", *sys.argv[1:]]) + "` on "
+        f"{platform.machine()} with {os.cpu_count()} cores, {wall / 60:.0f} min in all.",
+    ]
     (args.out / "hessian_bits.md").write_text("\n".join(md) + "\n")
-    (args.out / "hessian_bits.json").write_text(json.dumps(
-        {"fp32": fp32, "two_bit_accuracy": sensitivity, "spearman_trace_vs_2bit_drop": rho, "hessian": hessian,
-         "rows": rows, "int8_loihi": int8_loihi, "accepted": bool(ok), "wall_s": round(wall, 1)}, indent=2))
+    (args.out / "hessian_bits.json").write_text(
+        json.dumps(
+            {
+                "fp32": fp32,
+                "two_bit_accuracy": sensitivity,
+                "spearman_trace_vs_2bit_drop": rho,
+                "hessian": hessian,
+                "rows": rows,
+                "int8_loihi": int8_loihi,
+                "accepted": bool(ok),
+                "wall_s": round(wall, 1),
+            },
+            indent=2,
+        )
+    )
     print("\n".join(md))
 
 

@@ -35,9 +35,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 OUT = Path(__file__).parent / "results"
-SEED_RESULT = {"fp_accuracy": 0.9410, "int_accuracy": 0.9167, "memory_saved": 0.7378,
-               "source": "ICONS'20 abstract (73.78 %) and the repo's figure_scripts/eval_icons.py (94.10 vs 91.67 %), "
-                         "DVS Gesture"}
+SEED_RESULT = {
+    "fp_accuracy": 0.9410,
+    "int_accuracy": 0.9167,
+    "memory_saved": 0.7378,
+    "source": "ICONS'20 abstract (73.78 %) and the repo's figure_scripts/eval_icons.py (94.10 vs 91.67 %), DVS Gesture",
+}
 
 
 def _digits(integer: bool, epochs: int, seed: int, limit: int | None, workdir: str) -> dict:
@@ -47,8 +50,17 @@ def _digits(integer: bool, epochs: int, seed: int, limit: int | None, workdir: s
     from qsnn_deploy.train.integer_only import IntegerBits, train_integer_only
 
     name = "int" if integer else "fp"
-    return train_integer_only("digits_speck", "digits-dvs", Path(workdir) / name, epochs=epochs, seed=seed,
-                              bits=IntegerBits() if integer else None, limit=limit, progress=False, device="cpu")
+    return train_integer_only(
+        "digits_speck",
+        "digits-dvs",
+        Path(workdir) / name,
+        epochs=epochs,
+        seed=seed,
+        bits=IntegerBits() if integer else None,
+        limit=limit,
+        progress=False,
+        device="cpu",
+    )
 
 
 def _pattern(integer: bool, epochs: int, seed: int) -> dict:
@@ -78,9 +90,14 @@ def _plot(digits: dict, pattern: dict, path: Path) -> None:
     ax[1].set(xlabel="epoch", ylabel="van Rossum distance", title="pattern task", yscale="log")
     for a in ax[:2]:
         a.legend()
-    for a, (raster, title) in zip(ax[2:], ((pattern["int"]["target"], "target"),
-                                           (pattern["int"]["output"], "integer output"),
-                                           (pattern["fp"]["output"], "full-precision output"))):
+    for a, (raster, title) in zip(
+        ax[2:],
+        (
+            (pattern["int"]["target"], "target"),
+            (pattern["int"]["output"], "integer output"),
+            (pattern["fp"]["output"], "full-precision output"),
+        ),
+    ):
         a.imshow(np.asarray(raster).T, aspect="auto", cmap="gray_r", interpolation="nearest")
         a.set(xlabel="time step", ylabel="neuron", title=title)
     fig.tight_layout()
@@ -94,45 +111,83 @@ def _markdown(res: dict, command: str) -> str:
     s = SEED_RESULT
     gap = 100 * (df["test_accuracy"] - di["test_accuracy"])
     samples = "all" if di["limit"] is None else di["limit"]
-    lines = ["# Integer-only training (benchmarks/integer_only.py)", "",
-             (f"Command: `{command}` — wall time {res['wall_time_s'] / 60:.1f} min on {m['cpus']} CPUs "
-              f"({m['processor']}, torch {m['torch']}, {res['jobs']} worker processes × 1 thread, other jobs "
-              "running on the same cores)."), "",
-             (f"## 1. Local learning on digits-dvs ({di['epochs']} epochs, batch {di['batch_size']}, "
-              f"{di['time_bins']} bins, lr_int {di['lr_int']:g} halved every {di['lr_halve_every']} epochs, "
-              f"seed {di['seed']}, {samples} samples)"), "",
-             ("| run | test accuracy | after chip discretisation | local readouts (conv1 / conv2 / conv3) | "
-              "SynOps/sample | training memory | train time |"), "|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Integer-only training (benchmarks/integer_only.py)",
+        "",
+        (
+            f"Command: `{command}` — wall time {res['wall_time_s'] / 60:.1f} min on {m['cpus']} CPUs "
+            f"({m['processor']}, torch {m['torch']}, {res['jobs']} worker processes × 1 thread, other jobs "
+            "running on the same cores)."
+        ),
+        "",
+        (
+            f"## 1. Local learning on digits-dvs ({di['epochs']} epochs, batch {di['batch_size']}, "
+            f"{di['time_bins']} bins, lr_int {di['lr_int']:g} halved every {di['lr_halve_every']} epochs, "
+            f"seed {di['seed']}, {samples} samples)"
+        ),
+        "",
+        (
+            "| run | test accuracy | after chip discretisation | local readouts (conv1 / conv2 / conv3) | "
+            "SynOps/sample | training memory | train time |"
+        ),
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, r in (("integer-only", di), ("full precision", df)):
         loc = " / ".join(f"{100 * v:.1f}" for k, v in r["local_accuracies"].items() if k != "fc")
-        lines.append(f"| {name} | {100 * r['test_accuracy']:.2f} % | {100 * r['chip_test_accuracy']:.2f} % | "
-                     f"{loc} % | {r['synops_per_sample'] / 1e6:.2f} M | {r['memory_bits'] / 8e3:.1f} kB | "
-                     f"{r['train_time_s'] / 60:.1f} min |")
-    lines += ["", (f"Full precision minus integer-only: **{gap:+.2f} points**, for **{100 * di['memory_saved']:.1f} % "
-                   f"less training memory**. The seed: **{100 * (s['fp_accuracy'] - s['int_accuracy']):+.2f} points** "
-                   f"({100 * s['fp_accuracy']:.2f} → {100 * s['int_accuracy']:.2f} %) for **{100 * s['memory_saved']:.2f} "
-                   f"% less** ({s['source']}). Different network (Speck's IAF, 3 conv + 1 linear core, 19 k weights), "
-                   "data and training length: compare the direction and size, not the digits. \"After chip "
-                   "discretisation\" is the checkpoint as `qsnn-deploy convert` rescales it to Speck's int8/int16 "
-                   "(the spikes of the emulator)."), "",
-              "Training memory, elements × bits per sample and time step:", "", res["memory_table"].strip(), "",
-              f"## 2. ISCAS'20 pattern task ({p['int']['epochs']} epochs, 700 → 400 → 250, 250 steps)", "",
-              ("| run | bits | final van Rossum distance | first epoch | output spikes (target "
-               f"{p['int']['target_spikes']}) | memory | train time |"), "|---|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {name} | {100 * r['test_accuracy']:.2f} % | {100 * r['chip_test_accuracy']:.2f} % | "
+            f"{loc} % | {r['synops_per_sample'] / 1e6:.2f} M | {r['memory_bits'] / 8e3:.1f} kB | "
+            f"{r['train_time_s'] / 60:.1f} min |"
+        )
+    lines += [
+        "",
+        (
+            f"Full precision minus integer-only: **{gap:+.2f} points**, for **{100 * di['memory_saved']:.1f} % "
+            f"less training memory**. The seed: **{100 * (s['fp_accuracy'] - s['int_accuracy']):+.2f} points** "
+            f"({100 * s['fp_accuracy']:.2f} → {100 * s['int_accuracy']:.2f} %) for **{100 * s['memory_saved']:.2f} "
+            f"% less** ({s['source']}). Different network (Speck's IAF, 3 conv + 1 linear core, 19 k weights), "
+            'data and training length: compare the direction and size, not the digits. "After chip '
+            "discretisation\" is the checkpoint as `qsnn-deploy convert` rescales it to Speck's int8/int16 "
+            "(the spikes of the emulator)."
+        ),
+        "",
+        "Training memory, elements × bits per sample and time step:",
+        "",
+        res["memory_table"].strip(),
+        "",
+        f"## 2. ISCAS'20 pattern task ({p['int']['epochs']} epochs, 700 → 400 → 250, 250 steps)",
+        "",
+        (
+            "| run | bits | final van Rossum distance | first epoch | output spikes (target "
+            f"{p['int']['target_spikes']}) | memory | train time |"
+        ),
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, r in (("quantised", p["int"]), ("full precision", p["fp"])):
         bits = "FP32" if r["bits"] is None else ", ".join(f"{k} {v}" for k, v in r["bits"].items())
-        lines.append(f"| {name} | {bits} | {r['final_distance']:.2f} | {r['initial_distance']:.2f} | "
-                     f"{r['output_spikes']} | {r['memory']['total_bits'] / 8e3:.1f} kB | "
-                     f"{r['train_time_s'] / 60:.1f} min |")
+        lines.append(
+            f"| {name} | {bits} | {r['final_distance']:.2f} | {r['initial_distance']:.2f} | "
+            f"{r['output_spikes']} | {r['memory']['total_bits'] / 8e3:.1f} kB | "
+            f"{r['train_time_s'] / 60:.1f} min |"
+        )
     silent = p["int"]["silent_distance"]
-    below = ", ".join(f"{name} {100 * (1 - p[k]['final_distance'] / silent):+.1f} %"
-                      for k, name in (("int", "quantised"), ("fp", "full precision")))
-    lines += ["", (f"A silent output scores {silent:.2f}; distance below that: {below}. Quantised training memory "
-                   f"is {100 * p['int']['memory_saved']:.1f} % below FP32 (weights, syn + mem states, gradients, "
-                   "errors; Adamax's moments left out of both). The seed trains 10,000 epochs; here both runs first "
-                   "silence the over-active output, then place spikes on the target slowly (the SuperSpike "
-                   "surrogate, scale 100, only passes gradient close to threshold)."), "",
-              "![curves](integer_only.png)", ""]
+    below = ", ".join(
+        f"{name} {100 * (1 - p[k]['final_distance'] / silent):+.1f} %"
+        for k, name in (("int", "quantised"), ("fp", "full precision"))
+    )
+    lines += [
+        "",
+        (
+            f"A silent output scores {silent:.2f}; distance below that: {below}. Quantised training memory "
+            f"is {100 * p['int']['memory_saved']:.1f} % below FP32 (weights, syn + mem states, gradients, "
+            "errors; Adamax's moments left out of both). The seed trains 10,000 epochs; here both runs first "
+            "silence the over-active output, then place spikes on the target slowly (the SuperSpike "
+            "surrogate, scale 100, only passes gradient close to threshold)."
+        ),
+        "",
+        "![curves](integer_only.png)",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -152,23 +207,40 @@ def main() -> None:
 
     ctx = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory() as work, ProcessPoolExecutor(args.jobs, mp_context=ctx) as pool:
-        jobs = {("digits", "int"): pool.submit(_digits, True, args.epochs, args.seed, args.limit, work),
-                ("digits", "fp"): pool.submit(_digits, False, args.epochs, args.seed, args.limit, work),
-                ("pattern", "int"): pool.submit(_pattern, True, args.pattern_epochs, args.seed),
-                ("pattern", "fp"): pool.submit(_pattern, False, args.pattern_epochs, args.seed)}
+        jobs = {
+            ("digits", "int"): pool.submit(_digits, True, args.epochs, args.seed, args.limit, work),
+            ("digits", "fp"): pool.submit(_digits, False, args.epochs, args.seed, args.limit, work),
+            ("pattern", "int"): pool.submit(_pattern, True, args.pattern_epochs, args.seed),
+            ("pattern", "fp"): pool.submit(_pattern, False, args.pattern_epochs, args.seed),
+        }
         done = {key: job.result() for key, job in jobs.items()}
         memory_md = (Path(work) / "int" / "memory.md").read_text().split("\n", 2)[2]
         memory = json.loads((Path(work) / "int" / "memory.json").read_text())
     digits = {"int": done[("digits", "int")] | {"memory": memory}, "fp": done[("digits", "fp")]}
     pattern = {"int": done[("pattern", "int")], "fp": done[("pattern", "fp")]}
-    res = {"command": command, "wall_time_s": round(time.time() - t0, 1), "jobs": args.jobs,
-           "machine": {"python": platform.python_version(), "torch": torch.__version__, "cpus": os.cpu_count(),
-                       "processor": platform.processor() or platform.machine()},
-           "seed_result": SEED_RESULT, "digits": digits, "pattern": pattern, "memory_table": memory_md}
+    res = {
+        "command": command,
+        "wall_time_s": round(time.time() - t0, 1),
+        "jobs": args.jobs,
+        "machine": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+        },
+        "seed_result": SEED_RESULT,
+        "digits": digits,
+        "pattern": pattern,
+        "memory_table": memory_md,
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     _plot(digits, pattern, args.out / "integer_only.png")
-    slim = {**res, "pattern": {k: {f: v for f, v in r.items() if f not in ("input", "target", "output")}
-                               for k, r in pattern.items()}}
+    slim = {
+        **res,
+        "pattern": {
+            k: {f: v for f, v in r.items() if f not in ("input", "target", "output")} for k, r in pattern.items()
+        },
+    }
     (args.out / "integer_only.json").write_text(json.dumps(slim, indent=1))
     (args.out / "integer_only.md").write_text(_markdown(res, command))
     print(_markdown(res, command))

@@ -50,8 +50,10 @@ def _chip_accuracy(run: Path, dataset: str, time_bins: int, limit: int | None) -
     test = framed_split(dataset, "test", time_bins, progress=False, limit=limit)
     qnet = ensure_quantized(load_network(run / "checkpoint.pt"))
     res = run_binned(qnet, test.frames.numpy())
-    return {"chip_test_accuracy": float((res.predictions == test.labels.numpy()).mean()),
-            "chip_synops_per_sample": float(res.layer_synops.sum(1).mean())}
+    return {
+        "chip_test_accuracy": float((res.predictions == test.labels.numpy()).mean()),
+        "chip_synops_per_sample": float(res.layer_synops.sum(1).mean()),
+    }
 
 
 def train_rule(rule: str, args, work: Path) -> dict:
@@ -61,21 +63,48 @@ def train_rule(rule: str, args, work: Path) -> dict:
     out = work / rule
     t0 = time.time()
     if rule == "bptt":
-        m = train(TrainConfig(model=args.model, dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size,
-                              lr=args.lr, time_bins=args.time_bins, seed=args.seed, limit=args.limit, device="cpu"),
-                  out, overwrite=True, progress=False)
+        m = train(
+            TrainConfig(
+                model=args.model,
+                dataset=args.dataset,
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                lr=args.lr,
+                time_bins=args.time_bins,
+                seed=args.seed,
+                limit=args.limit,
+                device="cpu",
+            ),
+            out,
+            overwrite=True,
+            progress=False,
+        )
     else:
-        m = train_local_rule(args.model, args.dataset, out, rule=rule, epochs=args.epochs,
-                             batch_size=args.batch_size, lr=args.lr, time_bins=args.time_bins, seed=args.seed,
-                             limit=args.limit, overwrite=True, progress=False, device="cpu")
+        m = train_local_rule(
+            args.model,
+            args.dataset,
+            out,
+            rule=rule,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            time_bins=args.time_bins,
+            seed=args.seed,
+            limit=args.limit,
+            overwrite=True,
+            progress=False,
+            device="cpu",
+        )
     wall = time.time() - t0
     m = dict(m)
     m["rule"] = rule
     m["run_wall_s"] = round(wall, 1)
     m["epoch_wall_s"] = _epoch_times(m["history"])
     m.update(_chip_accuracy(out, args.dataset, args.time_bins, args.limit))
-    print(f"{rule}: test {100 * m['test_accuracy']:.2f}%  chip {100 * m['chip_test_accuracy']:.2f}%  "
-          f"{wall:.0f} s", flush=True)
+    print(
+        f"{rule}: test {100 * m['test_accuracy']:.2f}%  chip {100 * m['chip_test_accuracy']:.2f}%  {wall:.0f} s",
+        flush=True,
+    )
     return m
 
 
@@ -122,10 +151,21 @@ def _plot(runs: dict, mem: dict, path: Path) -> None:
     ax[0].legend()
     for rule, ys in mem["bytes_per_sample"].items():
         mk, ls = style.get(rule, ("o", "-"))
-        ax[1].plot(mem["time_bins"], [y / 1024 for y in ys], marker=mk, ls=ls, ms=8 if rule in ("bptt", "decolle") else 5,
-                   mfc="none" if rule in ("bptt", "decolle") else None, label=rule)
-    ax[1].set(xlabel="time bins T", ylabel="state kept for backprop (KiB / sample)",
-              title="state memory vs window length T", yscale="log")
+        ax[1].plot(
+            mem["time_bins"],
+            [y / 1024 for y in ys],
+            marker=mk,
+            ls=ls,
+            ms=8 if rule in ("bptt", "decolle") else 5,
+            mfc="none" if rule in ("bptt", "decolle") else None,
+            label=rule,
+        )
+    ax[1].set(
+        xlabel="time bins T",
+        ylabel="state kept for backprop (KiB / sample)",
+        title="state memory vs window length T",
+        yscale="log",
+    )
     ax[1].legend()
     fig.tight_layout()
     fig.savefig(path, dpi=90)
@@ -138,42 +178,65 @@ def _mean(xs: list[float]) -> float:
 
 def _markdown(res: dict) -> str:
     s, runs, mem, mach = res["settings"], res["runs"], res["memory_vs_time_bins"], res["machine"]
-    samples = "full splits: 1438 train / 359 test samples for digits-dvs" if s["limit"] is None else f"first {s['limit']} samples of each split"
-    lines = ["# Local learning rules vs BPTT (benchmarks/learning_rules.py)", "",
-             f"Command: `{res['command']}` — wall time {res['wall_time_s'] / 60:.1f} min on {mach['cpus']} CPUs "
-             f"({mach['processor']}, python {mach['python']}, torch {mach['torch']}, {s['threads']} torch thread; "
-             "other jobs were running on the same cores; with 2 threads the same code ran ~100x slower per batch "
-             "there, OpenMP threads fighting the other jobs for the 2 cores).", "",
-             f"Settings (same for every rule): model `{s['model']}`, dataset `{s['dataset']}` ({samples}), "
-             f"{s['epochs']} epochs, {s['time_bins']} time bins, batch {s['batch_size']}, lr {s['lr']:g}, seed "
-             f"{s['seed']}, quantisation-aware (int8) training, CPU. BPTT uses the trainer's cosine schedule; the "
-             "local rules a constant lr (their library defaults).", "",
-             "| rule | test accuracy | after chip conversion | local readouts (conv1 / conv2 / conv3) | "
-             "state kept for backprop / sample | time / epoch | SynOps / sample |", "|---|---|---|---|---|---|---|"]
+    samples = (
+        "full splits: 1438 train / 359 test samples for digits-dvs"
+        if s["limit"] is None
+        else f"first {s['limit']} samples of each split"
+    )
+    lines = [
+        "# Local learning rules vs BPTT (benchmarks/learning_rules.py)",
+        "",
+        f"Command: `{res['command']}` — wall time {res['wall_time_s'] / 60:.1f} min on {mach['cpus']} CPUs "
+        f"({mach['processor']}, python {mach['python']}, torch {mach['torch']}, {s['threads']} torch thread; "
+        "other jobs were running on the same cores; with 2 threads the same code ran ~100x slower per batch "
+        "there, OpenMP threads fighting the other jobs for the 2 cores).",
+        "",
+        f"Settings (same for every rule): model `{s['model']}`, dataset `{s['dataset']}` ({samples}), "
+        f"{s['epochs']} epochs, {s['time_bins']} time bins, batch {s['batch_size']}, lr {s['lr']:g}, seed "
+        f"{s['seed']}, quantisation-aware (int8) training, CPU. BPTT uses the trainer's cosine schedule; the "
+        "local rules a constant lr (their library defaults).",
+        "",
+        "| rule | test accuracy | after chip conversion | local readouts (conv1 / conv2 / conv3) | "
+        "state kept for backprop / sample | time / epoch | SynOps / sample |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for rule, m in runs.items():
         loc = m.get("local_accuracies")
         loc = " / ".join(f"{100 * v:.1f}" for k, v in loc.items() if k != "fc") + " %" if loc else "—"
-        lines.append(f"| {rule} | {100 * m['test_accuracy']:.2f} % | {100 * m['chip_test_accuracy']:.2f} % | {loc} | "
-                     f"{m['state_bytes_per_sample'] / 1024:.0f} KiB | {_mean(m['epoch_wall_s']):.1f} s | "
-                     f"{m['synops_per_sample'] / 1e6:.2f} M |")
-    lines += ["",
-              "- *test accuracy*: the quantisation-aware model of the last epoch on the test split (the local rules "
-              "score the last block's spike counts; the auxiliary readouts are dropped). *after chip conversion*: "
-              "the checkpoint loaded by `load_network`, discretised to Speck integers as `convert` does and run in "
-              "the binned integer emulator.",
-              "- *state kept for backprop*: bytes of the tensors autograd saves for backward between two weight "
-              "updates (float32, parameters excluded), per sample, maximum over batches — the library's "
-              "`StateMeter`; for BPTT one full forward over the window (`bptt_state_bytes`).",
-              "- *time / epoch*: wall seconds per epoch including the per-epoch test evaluation (local rules "
-              "evaluate twice: local readouts and the plain network), mean over epochs; busy shared machine, so "
-              "compare orders of magnitude, not decimals.", "",
-              f"## State memory vs window length ({mem['samples']} training samples, one training batch per T)", "",
-              "| rule | " + " | ".join(f"T = {t}" for t in mem["time_bins"]) + " |",
-              "|---|" + "---|" * len(mem["time_bins"])]
+        lines.append(
+            f"| {rule} | {100 * m['test_accuracy']:.2f} % | {100 * m['chip_test_accuracy']:.2f} % | {loc} | "
+            f"{m['state_bytes_per_sample'] / 1024:.0f} KiB | {_mean(m['epoch_wall_s']):.1f} s | "
+            f"{m['synops_per_sample'] / 1e6:.2f} M |"
+        )
+    lines += [
+        "",
+        "- *test accuracy*: the quantisation-aware model of the last epoch on the test split (the local rules "
+        "score the last block's spike counts; the auxiliary readouts are dropped). *after chip conversion*: "
+        "the checkpoint loaded by `load_network`, discretised to Speck integers as `convert` does and run in "
+        "the binned integer emulator.",
+        "- *state kept for backprop*: bytes of the tensors autograd saves for backward between two weight "
+        "updates (float32, parameters excluded), per sample, maximum over batches — the library's "
+        "`StateMeter`; for BPTT one full forward over the window (`bptt_state_bytes`).",
+        "- *time / epoch*: wall seconds per epoch including the per-epoch test evaluation (local rules "
+        "evaluate twice: local readouts and the plain network), mean over epochs; busy shared machine, so "
+        "compare orders of magnitude, not decimals.",
+        "",
+        f"## State memory vs window length ({mem['samples']} training samples, one training batch per T)",
+        "",
+        "| rule | " + " | ".join(f"T = {t}" for t in mem["time_bins"]) + " |",
+        "|---|" + "---|" * len(mem["time_bins"]),
+    ]
     for rule, ys in mem["bytes_per_sample"].items():
         lines.append(f"| {rule} | " + " | ".join(f"{y / 1024:.0f} KiB" for y in ys) + " |")
-    lines += ["", "![accuracy per epoch and state memory vs T](learning_rules.png)", "",
-              "## Reading the numbers", "", res.get("interpretation", "").strip(), ""]
+    lines += [
+        "",
+        "![accuracy per epoch and state memory vs T](learning_rules.png)",
+        "",
+        "## Reading the numbers",
+        "",
+        res.get("interpretation", "").strip(),
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -188,8 +251,12 @@ def main() -> None:
     ap.add_argument("--rules", default=",".join(RULES), help="comma-separated subset of " + ",".join(RULES))
     ap.add_argument("--mem-bins", default="5,10,20", help="window lengths of the memory measurement [5,10,20]")
     ap.add_argument("--mem-limit", type=int, default=32, help="samples of the memory measurement batch [32]")
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch threads [1]: on 2 shared cores, 2 threads ran ~100x slower (OpenMP oversubscription)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads [1]: on 2 shared cores, 2 threads ran ~100x slower (OpenMP oversubscription)",
+    )
     ap.add_argument("--model", default="digits_speck")
     ap.add_argument("--dataset", default="digits-dvs")
     ap.add_argument("--out", type=Path, default=OUT, help="results folder [benchmarks/results]")
@@ -201,19 +268,30 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         for rule in args.rules.split(","):
             runs[rule] = train_rule(rule, args, Path(work))
-    bptt_bytes = next((m["bptt_state_bytes_per_sample"] for m in runs.values()
-                       if "bptt_state_bytes_per_sample" in m), None)
+    bptt_bytes = next(
+        (m["bptt_state_bytes_per_sample"] for m in runs.values() if "bptt_state_bytes_per_sample" in m), None
+    )
     for rule, m in runs.items():
-        m["state_bytes_per_sample"] = (m["peak_state_bytes_per_sample"] if rule != "bptt" else bptt_bytes)
+        m["state_bytes_per_sample"] = m["peak_state_bytes_per_sample"] if rule != "bptt" else bptt_bytes
     mem = memory_vs_bins(args)
     if runs.get("bptt", {}).get("state_bytes_per_sample") is None and "bptt" in runs:
         idx = mem["time_bins"].index(args.time_bins) if args.time_bins in mem["time_bins"] else None
         runs["bptt"]["state_bytes_per_sample"] = mem["bytes_per_sample"]["bptt"][idx] if idx is not None else 0
-    res = {"command": command, "wall_time_s": round(time.time() - t0, 1),
-           "machine": {"python": platform.python_version(), "torch": torch.__version__, "cpus": os.cpu_count(),
-                       "processor": platform.processor() or platform.machine(), "platform": platform.platform()},
-           "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-           "runs": runs, "memory_vs_time_bins": mem, "interpretation": INTERPRETATION}
+    res = {
+        "command": command,
+        "wall_time_s": round(time.time() - t0, 1),
+        "machine": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            "platform": platform.platform(),
+        },
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "runs": runs,
+        "memory_vs_time_bins": mem,
+        "interpretation": INTERPRETATION,
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     _plot(runs, mem, args.out / "learning_rules.png")
     (args.out / "learning_rules.json").write_text(json.dumps(res, indent=1))

@@ -44,7 +44,7 @@ def plot(runs: dict[str, list[dict]], path: Path, title: str) -> None:
         acc = 100 * np.array([[h["test_accuracy"] for h in hist] for hist in histories])
         ep = np.arange(1, acc.shape[1] + 1)
         m, s = acc.mean(0), acc.std(0, ddof=1) if len(acc) > 1 else np.zeros(acc.shape[1])
-        line, = ax.plot(ep, m, marker="o", label=f"{name} (mean of {len(acc)} seeds)")
+        (line,) = ax.plot(ep, m, marker="o", label=f"{name} (mean of {len(acc)} seeds)")
         ax.fill_between(ep, m - s, m + s, color=line.get_color(), alpha=0.2)
         ax_lr.plot(ep, [h["lr"] for h in histories[0]], marker=".", color=line.get_color(), label=name)
     ax.set(xlabel="epoch", ylabel="test accuracy (%)", title=title)
@@ -76,43 +76,82 @@ def main() -> None:
     for seed in seeds:
         for name in SCHEDULES:
             log(f"seed {seed}, {name}")
-            cfg = TrainConfig(bits=args.bits, lr_schedule=name, lr_period=args.period if name != "constant" else None,
-                              epochs=args.epochs, lr=args.lr, seed=seed, limit=args.limit)
+            cfg = TrainConfig(
+                bits=args.bits,
+                lr_schedule=name,
+                lr_period=args.period if name != "constant" else None,
+                epochs=args.epochs,
+                lr=args.lr,
+                seed=seed,
+                limit=args.limit,
+            )
             m = train(cfg, args.work / f"{name}_seed{seed}", overwrite=True, progress=False, log=log)
             runs[name].append(m["history"])
-            finals[name].append({"seed": seed, "test_accuracy": m["test_accuracy"],
-                                 "best_epoch_accuracy": max(h["test_accuracy"] for h in m["history"]),
-                                 "synops_per_sample": m["synops_per_sample"], "train_time_s": m["train_time_s"]})
+            finals[name].append(
+                {
+                    "seed": seed,
+                    "test_accuracy": m["test_accuracy"],
+                    "best_epoch_accuracy": max(h["test_accuracy"] for h in m["history"]),
+                    "synops_per_sample": m["synops_per_sample"],
+                    "train_time_s": m["train_time_s"],
+                }
+            )
     wall = time.time() - t0
     args.out.mkdir(parents=True, exist_ok=True)
     title = f"digits_speck, int{args.bits} weights (QAT), digits-dvs"
     plot(runs, args.out / "lr_boosting.png", title)
-    summary = {name: {"final": mean_std([f["test_accuracy"] for f in finals[name]]),
-                      "synops": mean_std([f["synops_per_sample"] for f in finals[name]])} for name in SCHEDULES}
+    summary = {
+        name: {
+            "final": mean_std([f["test_accuracy"] for f in finals[name]]),
+            "synops": mean_std([f["synops_per_sample"] for f in finals[name]]),
+        }
+        for name in SCHEDULES
+    }
     cmd = " ".join(["python benchmarks/lr_boosting.py", *sys.argv[1:]])
-    md = [f"# LR boosting: periodic cosine vs constant learning rate, {title}", "",
-          f"{len(seeds)} seeds ({args.seeds}), {args.epochs} epochs, Adam lr {args.lr:g}; periodic cosine: "
-          f"`CosineAnnealingLR(T_max={args.period})` stepped past T_max, so the rate falls from {args.lr:g} to 0 over "
-          f"{args.period} epochs and climbs back over the next {args.period} (the seed's \"LR boosting\"); the last "
-          f"epoch trained at {runs['periodic-cosine'][0][-1]['lr']:.2g}. Test split "
-          f"{'(first ' + str(args.limit) + ' samples)' if args.limit else '(359 samples, 1 sample = 0.28 points)'}.",
-          "", "| schedule | final test accuracy (mean ± std) | per seed | SynOps / sample |", "|---|---|---|---|"]
+    md = [
+        f"# LR boosting: periodic cosine vs constant learning rate, {title}",
+        "",
+        f"{len(seeds)} seeds ({args.seeds}), {args.epochs} epochs, Adam lr {args.lr:g}; periodic cosine: "
+        f"`CosineAnnealingLR(T_max={args.period})` stepped past T_max, so the rate falls from {args.lr:g} to 0 over "
+        f'{args.period} epochs and climbs back over the next {args.period} (the seed\'s "LR boosting"); the last '
+        f"epoch trained at {runs['periodic-cosine'][0][-1]['lr']:.2g}. Test split "
+        f"{'(first ' + str(args.limit) + ' samples)' if args.limit else '(359 samples, 1 sample = 0.28 points)'}.",
+        "",
+        "| schedule | final test accuracy (mean ± std) | per seed | SynOps / sample |",
+        "|---|---|---|---|",
+    ]
     for name in SCHEDULES:
         (m, s), (sm, _) = summary[name]["final"], summary[name]["synops"]
         per = ", ".join(f"{100 * f['test_accuracy']:.2f}%" for f in finals[name])
         md.append(f"| {name} | {100 * m:.2f} ± {100 * s:.2f}% | {per} | {sm:.3g} |")
     diff = summary["periodic-cosine"]["final"][0] - summary["constant"]["final"][0]
     spread = max(summary[name]["final"][1] for name in SCHEDULES)
-    md += ["", f"Periodic cosine minus constant: **{100 * diff:+.2f} points** on the mean final accuracy "
-           f"({'within' if abs(diff) <= spread else 'beyond'} the seed-to-seed standard deviation of up to "
-           f"{100 * spread:.2f} points).", "",
-           "![curves](lr_boosting.png)", "",
-           f"Measured with `{cmd}` on {platform.machine()} with {os.cpu_count()} cores, torch {torch.__version__}, "
-           f"{wall / 60:.1f} min in all."]
+    md += [
+        "",
+        f"Periodic cosine minus constant: **{100 * diff:+.2f} points** on the mean final accuracy "
+        f"({'within' if abs(diff) <= spread else 'beyond'} the seed-to-seed standard deviation of up to "
+        f"{100 * spread:.2f} points).",
+        "",
+        "![curves](lr_boosting.png)",
+        "",
+        f"Measured with `{cmd}` on {platform.machine()} with {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"{wall / 60:.1f} min in all.",
+    ]
     (args.out / "lr_boosting.md").write_text("\n".join(md) + "\n")
-    (args.out / "lr_boosting.json").write_text(json.dumps(
-        {"settings": vars(args) | {"work": str(args.work), "out": str(args.out)}, "summary": summary, "finals": finals,
-         "histories": runs, "wall_s": round(wall, 1), "command": cmd}, indent=2, default=str))
+    (args.out / "lr_boosting.json").write_text(
+        json.dumps(
+            {
+                "settings": vars(args) | {"work": str(args.work), "out": str(args.out)},
+                "summary": summary,
+                "finals": finals,
+                "histories": runs,
+                "wall_s": round(wall, 1),
+                "command": cmd,
+            },
+            indent=2,
+            default=str,
+        )
+    )
     print("\n".join(md))
 
 

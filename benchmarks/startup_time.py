@@ -49,9 +49,15 @@ def _time(args: list[str], repeats: int) -> dict:
         tail = done.stderr.strip().splitlines()[-1]
         torch_seen.add("TORCH_IMPORTED=True" in tail)
         codes.add(tail.split("EXIT=")[-1])
-    return {"args": args, "median_s": statistics.median(walls), "min_s": min(walls), "max_s": max(walls),
-            "torch_imported": any(torch_seen), "exit_codes": sorted(codes),
-            "passed": statistics.median(walls) < TARGET_S and not any(torch_seen)}
+    return {
+        "args": args,
+        "median_s": statistics.median(walls),
+        "min_s": min(walls),
+        "max_s": max(walls),
+        "torch_imported": any(torch_seen),
+        "exit_codes": sorted(codes),
+        "passed": statistics.median(walls) < TARGET_S and not any(torch_seen),
+    }
 
 
 def main() -> None:
@@ -64,26 +70,44 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         model = _model(Path(tmp))
-        cases = {"--help": _time(["--help"], a.repeats),
-                 "deploy MODEL --target speck2f": _time(
-                     ["deploy", str(model), "--target", "speck2f"], a.repeats)}
-    doc = {"target_s": TARGET_S, "repeats": a.repeats, "samna": samna_status(), "cases": cases,
-           "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                       "load_1min_before": round(load_before, 1), "load_1min_after": round(os.getloadavg()[0], 1)},
-           "date": time.strftime("%Y-%m-%d")}
+        cases = {
+            "--help": _time(["--help"], a.repeats),
+            "deploy MODEL --target speck2f": _time(["deploy", str(model), "--target", "speck2f"], a.repeats),
+        }
+    doc = {
+        "target_s": TARGET_S,
+        "repeats": a.repeats,
+        "samna": samna_status(),
+        "cases": cases,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_1min_before": round(load_before, 1),
+            "load_1min_after": round(os.getloadavg()[0], 1),
+        },
+        "date": time.strftime("%Y-%m-%d"),
+    }
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(doc, indent=2) + "\n")
-    lines = ["# Start-up time (benchmarks/startup_time.py)", "",
-             "Commands that must answer at once, each a fresh process (interpreter start-up included), "
-             f"{a.repeats} runs per case; samna here: {doc['samna']}.", "",
-             f"Machine: {doc['machine']['cpus']} CPUs (shared; 1-minute load average {doc['machine']['load_1min_before']} "
-             f"before, {doc['machine']['load_1min_after']} after), Python {doc['machine']['python']}, {doc['date']}. "
-             f"Target: median < {TARGET_S:g} s and torch never imported.", "",
-             "| command | median | min | max | exit | torch imported | target met |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Start-up time (benchmarks/startup_time.py)",
+        "",
+        "Commands that must answer at once, each a fresh process (interpreter start-up included), "
+        f"{a.repeats} runs per case; samna here: {doc['samna']}.",
+        "",
+        f"Machine: {doc['machine']['cpus']} CPUs (shared; 1-minute load average {doc['machine']['load_1min_before']} "
+        f"before, {doc['machine']['load_1min_after']} after), Python {doc['machine']['python']}, {doc['date']}. "
+        f"Target: median < {TARGET_S:g} s and torch never imported.",
+        "",
+        "| command | median | min | max | exit | torch imported | target met |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, c in cases.items():
-        lines.append(f"| `qsnn-deploy {name}` | {c['median_s']:.2f} s | {c['min_s']:.2f} s | {c['max_s']:.2f} s | "
-                     f"{', '.join(c['exit_codes'])} | {'yes' if c['torch_imported'] else 'no'} | "
-                     f"{'yes' if c['passed'] else 'no'} |")
+        lines.append(
+            f"| `qsnn-deploy {name}` | {c['median_s']:.2f} s | {c['min_s']:.2f} s | {c['max_s']:.2f} s | "
+            f"{', '.join(c['exit_codes'])} | {'yes' if c['torch_imported'] else 'no'} | "
+            f"{'yes' if c['passed'] else 'no'} |"
+        )
     lines += ["", "Raw numbers: `startup_time.json`."]
     a.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -49,36 +49,57 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.time()
     start = args.work / "start"
-    train(TrainConfig(init=str(REFERENCE), synop_target=4e5, epochs=10, lr=1e-3), start, overwrite=True,
-          progress=False)
+    train(TrainConfig(init=str(REFERENCE), synop_target=4e5, epochs=10, lr=1e-3), start, overwrite=True, progress=False)
     base = TrainConfig(init=str(start), synop_target=args.target, epochs=args.epochs, lr=args.lr)
     rows = []
     for name, options in VARIANTS.items():
         m = train(replace(base, **options), args.work / name.replace("+", "_"), overwrite=True, progress=False)
         last5 = [h["test_accuracy"] for h in m["history"][-5:]]
-        rows.append({"variant": name, "options": options, "accuracy": m["test_accuracy"],
-                     "last5_min": min(last5), "last5_max": max(last5), "train_accuracy": m["history"][-1]["train_accuracy"],
-                     "synops_per_sample": m["synops_per_sample"], "layer_spikes": m["layer_spikes"],
-                     "layer_synops": m["layer_synops"]})
+        rows.append(
+            {
+                "variant": name,
+                "options": options,
+                "accuracy": m["test_accuracy"],
+                "last5_min": min(last5),
+                "last5_max": max(last5),
+                "train_accuracy": m["history"][-1]["train_accuracy"],
+                "synops_per_sample": m["synops_per_sample"],
+                "layer_spikes": m["layer_spikes"],
+                "layer_synops": m["layer_synops"],
+            }
+        )
         print(f"{name}: {100 * m['test_accuracy']:.2f}%  {m['synops_per_sample']:.3g} SynOps/sample", flush=True)
     wall = time.time() - t0
-    md = ["# SynOp loss ablation: digits_speck on digits-dvs", "",
-          f"Start: `models/digits_speck.pt` fine-tuned 10 epochs at a 400 k SynOp target (lr 0.001). Each variant: "
-          f"{args.epochs} more epochs at a {args.target:g} target, lr {args.lr:g}, seed 0. Test split of 359 samples "
-          "(one sample is 0.28 points); spikes are output spikes per sample of conv1 / conv2 / conv3 / fc.", "",
-          "| variant | test accuracy | last 5 epochs | train accuracy | SynOps/sample | spikes per layer |",
-          "|---|---|---|---|---|---|"]
+    md = [
+        "# SynOp loss ablation: digits_speck on digits-dvs",
+        "",
+        f"Start: `models/digits_speck.pt` fine-tuned 10 epochs at a 400 k SynOp target (lr 0.001). Each variant: "
+        f"{args.epochs} more epochs at a {args.target:g} target, lr {args.lr:g}, seed 0. Test split of 359 samples "
+        "(one sample is 0.28 points); spikes are output spikes per sample of conv1 / conv2 / conv3 / fc.",
+        "",
+        "| variant | test accuracy | last 5 epochs | train accuracy | SynOps/sample | spikes per layer |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        md.append(f"| {r['variant']} | {100 * r['accuracy']:.2f}% | {100 * r['last5_min']:.2f}–"
-                  f"{100 * r['last5_max']:.2f}% | {100 * r['train_accuracy']:.1f}% | {r['synops_per_sample']:.3g} | "
-                  + " / ".join(f"{v:.0f}" for v in r["layer_spikes"]) + " |")
-    md += ["", f"Measured with `python benchmarks/synop_ablation.py` on {platform.machine()} with {os.cpu_count()} "
-           f"cores, {wall / 60:.0f} min in all."]
+        md.append(
+            f"| {r['variant']} | {100 * r['accuracy']:.2f}% | {100 * r['last5_min']:.2f}–"
+            f"{100 * r['last5_max']:.2f}% | {100 * r['train_accuracy']:.1f}% | {r['synops_per_sample']:.3g} | "
+            + " / ".join(f"{v:.0f}" for v in r["layer_spikes"])
+            + " |"
+        )
+    md += [
+        "",
+        f"Measured with `python benchmarks/synop_ablation.py` on {platform.machine()} with {os.cpu_count()} "
+        f"cores, {wall / 60:.0f} min in all.",
+    ]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "synop_ablation.md").write_text("\n".join(md) + "\n")
-    (args.out / "synop_ablation.json").write_text(json.dumps({"target": args.target, "epochs": args.epochs,
-                                                              "lr": args.lr, "rows": rows, "wall_s": round(wall, 1)},
-                                                             indent=2))
+    (args.out / "synop_ablation.json").write_text(
+        json.dumps(
+            {"target": args.target, "epochs": args.epochs, "lr": args.lr, "rows": rows, "wall_s": round(wall, 1)},
+            indent=2,
+        )
+    )
     print("\n".join(md))
 
 

@@ -69,57 +69,112 @@ def main() -> None:
         name = "no_loss" if target is None else f"target_{target:g}"
         print(f"[{time.time() - t0:.0f} s] training {name}", flush=True)
         init = previous if args.start == "chain" else None
-        m = train_ann_synop(args.model, args.dataset, args.work / name,
-                            epochs=args.epochs if init is None else args.finetune_epochs, time_bins=args.time_bins,
-                            seed=args.seed, synop_target=target, overwrite=True, progress=False, init=init,
-                            log=lambda msg: print(f"  {msg}", flush=True))
+        m = train_ann_synop(
+            args.model,
+            args.dataset,
+            args.work / name,
+            epochs=args.epochs if init is None else args.finetune_epochs,
+            time_bins=args.time_bins,
+            seed=args.seed,
+            synop_target=target,
+            overwrite=True,
+            progress=False,
+            init=init,
+            log=lambda msg: print(f"  {msg}", flush=True),
+        )
         previous = args.work / name
-        rows.append({"method": "ann-synop", "target": target, "accuracy": m["snn_test_accuracy"],
-                     "synops_per_sample": m["snn_synops_per_sample"], "ann_accuracy": m["ann_test_accuracy"],
-                     "ann_score_accuracy": m["ann_score_accuracy"], "ann_synops_per_sample": m["ann_synops_per_sample"],
-                     "one_bin_accuracy": m["snn_one_bin"]["accuracy"],
-                     "one_bin_synops_per_sample": m["snn_one_bin"]["synops_per_sample"],
-                     "prediction_agreement": m["snn_prediction_agreement"],
-                     "ann_layer_spikes": m["ann_layer_spikes"], "snn_layer_spikes": m["snn_layer_spikes"],
-                     "init": m["init"], "epochs": m["epochs"], "train_time_s": m["train_time_s"],
-                     "run": str(args.work / name)})
+        rows.append(
+            {
+                "method": "ann-synop",
+                "target": target,
+                "accuracy": m["snn_test_accuracy"],
+                "synops_per_sample": m["snn_synops_per_sample"],
+                "ann_accuracy": m["ann_test_accuracy"],
+                "ann_score_accuracy": m["ann_score_accuracy"],
+                "ann_synops_per_sample": m["ann_synops_per_sample"],
+                "one_bin_accuracy": m["snn_one_bin"]["accuracy"],
+                "one_bin_synops_per_sample": m["snn_one_bin"]["synops_per_sample"],
+                "prediction_agreement": m["snn_prediction_agreement"],
+                "ann_layer_spikes": m["ann_layer_spikes"],
+                "snn_layer_spikes": m["snn_layer_spikes"],
+                "init": m["init"],
+                "epochs": m["epochs"],
+                "train_time_s": m["train_time_s"],
+                "run": str(args.work / name),
+            }
+        )
     old_low = lower_bound_check(args.work / "no_loss", args.model, args.dataset, args.time_bins)
     wall = time.time() - t0
     spec = load_spec(args.model)
-    command = (f"python benchmarks/synop_ann.py --targets {args.targets} --start {args.start} --epochs {args.epochs} "
-               f"--finetune-epochs {args.finetune_epochs} --time-bins {args.time_bins} --seed {args.seed}")
-    doc = {"benchmark": "synop_ann", "model": spec.name, "dataset": args.dataset or spec.dataset,
-           "epochs": args.epochs, "finetune_epochs": args.finetune_epochs, "time_bins": args.time_bins,
-           "seed": args.seed, "start": args.start, "command": command,
-           "wall_s": round(wall, 1), "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
-           "rows": rows, "lower_bound_minus_threshold": old_low}
-    start = (f"each target then fine-tuned {args.finetune_epochs} epochs from the previous run (decreasing targets, "
-             "the first from the model without SynOp loss)" if args.start == "chain" else
-             "every target also from random weights")
-    lines = [f"# SynOp loss in ANN mode on {doc['dataset']} ({spec.name})", "",
-             (f"Floor-ReLU ANN (integer activations, chip-integer weights) trained {args.epochs} epochs from random "
-              f"weights on whole-window event counts, {start}; converted without weight scaling (threshold 1, "
-              f"subtract reset, lower bound −2^14 chip units) and emulated over the test split in {args.time_bins} "
-              "bins. SynOp targets apply to the ANN's count. *One bin*: the whole window given to the SNN as one "
-              "bin, where the SNN is the ANN exactly (accuracy = the ANN's argmax of output counts)."), "",
-             ("| target | ANN acc. | ANN SynOps | SNN acc. | SNN SynOps | SNN/ANN SynOps | one-bin SNN acc. | "
-              "SNN = ANN pred. |"), "|---|---|---|---|---|---|---|---|"]
+    command = (
+        f"python benchmarks/synop_ann.py --targets {args.targets} --start {args.start} --epochs {args.epochs} "
+        f"--finetune-epochs {args.finetune_epochs} --time-bins {args.time_bins} --seed {args.seed}"
+    )
+    doc = {
+        "benchmark": "synop_ann",
+        "model": spec.name,
+        "dataset": args.dataset or spec.dataset,
+        "epochs": args.epochs,
+        "finetune_epochs": args.finetune_epochs,
+        "time_bins": args.time_bins,
+        "seed": args.seed,
+        "start": args.start,
+        "command": command,
+        "wall_s": round(wall, 1),
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
+        "rows": rows,
+        "lower_bound_minus_threshold": old_low,
+    }
+    start = (
+        f"each target then fine-tuned {args.finetune_epochs} epochs from the previous run (decreasing targets, "
+        "the first from the model without SynOp loss)"
+        if args.start == "chain"
+        else "every target also from random weights"
+    )
+    lines = [
+        f"# SynOp loss in ANN mode on {doc['dataset']} ({spec.name})",
+        "",
+        (
+            f"Floor-ReLU ANN (integer activations, chip-integer weights) trained {args.epochs} epochs from random "
+            f"weights on whole-window event counts, {start}; converted without weight scaling (threshold 1, "
+            f"subtract reset, lower bound −2^14 chip units) and emulated over the test split in {args.time_bins} "
+            "bins. SynOp targets apply to the ANN's count. *One bin*: the whole window given to the SNN as one "
+            "bin, where the SNN is the ANN exactly (accuracy = the ANN's argmax of output counts)."
+        ),
+        "",
+        (
+            "| target | ANN acc. | ANN SynOps | SNN acc. | SNN SynOps | SNN/ANN SynOps | one-bin SNN acc. | "
+            "SNN = ANN pred. |"
+        ),
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         t = "none" if r["target"] is None else f"{r['target']:.3g}"
-        lines.append(f"| {t} | {pct(r['ann_accuracy'])} | {r['ann_synops_per_sample']:.3g} | {pct(r['accuracy'])} | "
-                     f"{r['synops_per_sample']:.3g} | {r['synops_per_sample'] / r['ann_synops_per_sample']:.2f} | "
-                     f"{pct(r['one_bin_accuracy'])} | {pct(r['prediction_agreement'])} |")
+        lines.append(
+            f"| {t} | {pct(r['ann_accuracy'])} | {r['ann_synops_per_sample']:.3g} | {pct(r['accuracy'])} | "
+            f"{r['synops_per_sample']:.3g} | {r['synops_per_sample'] / r['ann_synops_per_sample']:.2f} | "
+            f"{pct(r['one_bin_accuracy'])} | {pct(r['prediction_agreement'])} |"
+        )
     base = rows[0]
-    lines += ["", (f"Lower bound: the unpenalised model converted with lower bound −threshold (ann_to_network's "
-                   f"default when scaling) reaches {pct(old_low['accuracy'])} at {old_low['synops_per_sample']:.3g} "
-                   f"SynOps, against {pct(base['accuracy'])} at {base['synops_per_sample']:.3g} with the headroom "
-                   "bound: clipping at −1 adds spikes that the ANN does not count."), "",
-              ("Why SNN ≥ ANN: an IAF neuron with threshold 1 and subtract reset emits ⌊max running drive⌋ spikes "
-               "over the window, the ANN counts ⌊total drive⌋; they agree when the drive only grows (or in one bin). "
-               "ON and OFF events that cancel over the window still make spikes on the way, so the SNN spends more "
-               "SynOps than the ANN's loss sees. The input layer alone costs the events × fan-out (the same in both), "
-               "a floor under any target."), "",
-              f"Command: `{command}`; {wall:.0f} s in all on {doc['machine']} (shared machine)."]
+    lines += [
+        "",
+        (
+            f"Lower bound: the unpenalised model converted with lower bound −threshold (ann_to_network's "
+            f"default when scaling) reaches {pct(old_low['accuracy'])} at {old_low['synops_per_sample']:.3g} "
+            f"SynOps, against {pct(base['accuracy'])} at {base['synops_per_sample']:.3g} with the headroom "
+            "bound: clipping at −1 adds spikes that the ANN does not count."
+        ),
+        "",
+        (
+            "Why SNN ≥ ANN: an IAF neuron with threshold 1 and subtract reset emits ⌊max running drive⌋ spikes "
+            "over the window, the ANN counts ⌊total drive⌋; they agree when the drive only grows (or in one bin). "
+            "ON and OFF events that cancel over the window still make spikes on the way, so the SNN spends more "
+            "SynOps than the ANN's loss sees. The input layer alone costs the events × fan-out (the same in both), "
+            "a floor under any target."
+        ),
+        "",
+        f"Command: `{command}`; {wall:.0f} s in all on {doc['machine']} (shared machine).",
+    ]
     text = "\n".join(lines) + "\n"
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,8 @@ import functools
 import json
 import sys
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -25,8 +26,13 @@ class QsnnGroup(click.Group):
         argv = list(sys.argv[1:] if args is None else args)
         debug = "--debug" in argv
         try:
-            rv = super().main(args=argv, prog_name=prog_name or "qsnn-deploy", complete_var=complete_var,
-                              standalone_mode=False, **extra)
+            rv = super().main(
+                args=argv,
+                prog_name=prog_name or "qsnn-deploy",
+                complete_var=complete_var,
+                standalone_mode=False,
+                **extra,
+            )
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
         except click.exceptions.Abort:
@@ -46,8 +52,11 @@ class QsnnGroup(click.Group):
         except Exception as exc:  # an internal error: say so, keep the traceback for --debug
             if debug:
                 traceback.print_exc()
-            click.echo(f"Error: internal error ({type(exc).__name__}: {exc}). Run again with --debug for the "
-                       "traceback and report it.", err=True)
+            click.echo(
+                f"Error: internal error ({type(exc).__name__}: {exc}). Run again with --debug for the "
+                "traceback and report it.",
+                err=True,
+            )
             sys.exit(1)
         if not standalone_mode:
             return rv
@@ -89,8 +98,15 @@ def format_option(*choices: str, default: str | None = None, help: str | None = 
         raise ValueError(f"default {default!r} is not one of {choices}")
     if help is None:
         help = f"{choices[0]} for people, json (on stdout) for scripts" if "json" in choices else None
-    return click.option("--format", "fmt", cls=FormatOption, type=click.Choice(list(choices)), default=default,
-                        show_default=True, help=help)
+    return click.option(
+        "--format",
+        "fmt",
+        cls=FormatOption,
+        type=click.Choice(list(choices)),
+        default=default,
+        show_default=True,
+        help=help,
+    )
 
 
 def overwrite_option(what: str, deprecated: str | None = None) -> Callable:
@@ -111,8 +127,11 @@ def overwrite_option(what: str, deprecated: str | None = None) -> Callable:
                 click.echo(f"warning: {deprecated} is deprecated, use --overwrite (it does the same)", err=True)
             return command(*args, overwrite=overwrite or overwrite_deprecated, **kwargs)
 
-        return option(click.option(deprecated, "overwrite_deprecated", is_flag=True, hidden=True,
-                                   help="deprecated spelling of --overwrite")(with_alias))
+        return option(
+            click.option(
+                deprecated, "overwrite_deprecated", is_flag=True, hidden=True, help="deprecated spelling of --overwrite"
+            )(with_alias)
+        )
 
     return decorate
 
@@ -127,11 +146,16 @@ def progress_option(command: Callable) -> Callable:
         return command(*args, progress="off" if quiet else progress, **kwargs)
 
     with_progress = click.option("--quiet", "-q", is_flag=True, help="no progress (the same as --progress off)")(
-        with_progress)
-    return click.option("--progress", type=click.Choice(MODES), default="auto", show_default=True,
-                        help="auto: redrawn bars on a terminal, plain lines (per epoch, stage or 10 % of a long "
-                             "loop) in logs and pipes; on: always redraw; off: no progress, only log lines"
-                        )(with_progress)
+        with_progress
+    )
+    return click.option(
+        "--progress",
+        type=click.Choice(MODES),
+        default="auto",
+        show_default=True,
+        help="auto: redrawn bars on a terminal, plain lines (per epoch, stage or 10 % of a long "
+        "loop) in logs and pipes; on: always redraw; off: no progress, only log lines",
+    )(with_progress)
 
 
 def _shape(ctx, param, value):
@@ -148,15 +172,28 @@ def _shape(ctx, param, value):
 
 def nir_import_options(command):
     """What a foreign NIR graph may leave open: the same options on convert, estimate and deploy."""
-    for option in reversed([
-        click.option("--input-shape", callback=_shape, help="C,H,W of one input frame, for NIR graphs that lack it"),
-        click.option("--approximate-leak", is_flag=True,
-                     help="run leaky neurons (LIF of a NIR graph, or a checkpoint trained with a leaky "
-                          "neuron type) as IAF: drops the leak, Speck has none"),
-        click.option("--reset", type=click.Choice(["subtract", "zero"]), default=None,
-                     help="reset of NIR neurons when the graph does not say [default: subtract]"),
-        click.option("--dt-us", type=float, default=None, help="time step in µs (NIR graphs; LIF input gain r·dt/τ)"),
-    ]):
+    for option in reversed(
+        [
+            click.option(
+                "--input-shape", callback=_shape, help="C,H,W of one input frame, for NIR graphs that lack it"
+            ),
+            click.option(
+                "--approximate-leak",
+                is_flag=True,
+                help="run leaky neurons (LIF of a NIR graph, or a checkpoint trained with a leaky "
+                "neuron type) as IAF: drops the leak, Speck has none",
+            ),
+            click.option(
+                "--reset",
+                type=click.Choice(["subtract", "zero"]),
+                default=None,
+                help="reset of NIR neurons when the graph does not say [default: subtract]",
+            ),
+            click.option(
+                "--dt-us", type=float, default=None, help="time step in µs (NIR graphs; LIF input gain r·dt/τ)"
+            ),
+        ]
+    ):
         command = option(command)
     return command
 

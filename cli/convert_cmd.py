@@ -16,7 +16,8 @@ from .common import (
 from .target_option import TARGET_HELP, resolve_one
 
 
-@click.command(epilog="""\b
+@click.command(
+    epilog="""\b
 Examples:
   qsnn-deploy convert runs/r1/checkpoint.pt --target speck2f --out bundles/r1
   qsnn-deploy convert runs/r1/checkpoint.pt --target speck          # the Speck family: speck2f
@@ -32,73 +33,135 @@ NIR with the chip's integers; scales, lower bounds, reset mode and time step in 
 OUT/mapping.json (layer → core), OUT/report.md (what import changed, warnings, memory, power) and
 with --format onnx also OUT/model.onnx (one inference = one time bin, membrane states in and out).
 Exit 3: the file is unreadable or inconsistent; exit 4: Speck cannot run the model. Nothing is
-written on failure.""")
+written on failure."""
+)
 @click.argument("model", type=click.Path())
 @click.option("--target", default="speck2f", show_default=True, callback=resolve_one, help=TARGET_HELP)
 @click.option("--out", default="bundle", show_default=True, type=click.Path(file_okay=False))
 @overwrite_option("bundle folder", deprecated="--force")
 @format_option("text", "json", "onnx", help="text or json summary on stdout; onnx also writes model.onnx")
 @nir_import_options
-@click.option("--zero-weight-warn", type=click.FloatRange(0, 1), default=0.5, show_default=True,
-              help="warn when more than this share of a layer's weights round to zero")
-@click.option("--from-ann", "ann_model", metavar="MODEL_YAML", default=None,
-              help="MODEL is an ANN state dict of this zoo model or YAML: convert it to IAF with weight scaling")
+@click.option(
+    "--zero-weight-warn",
+    type=click.FloatRange(0, 1),
+    default=0.5,
+    show_default=True,
+    help="warn when more than this share of a layer's weights round to zero",
+)
+@click.option(
+    "--from-ann",
+    "ann_model",
+    metavar="MODEL_YAML",
+    default=None,
+    help="MODEL is an ANN state dict of this zoo model or YAML: convert it to IAF with weight scaling",
+)
 @click.option("--percentile", type=float, default=None, help="activation percentile for weight scaling [99.99]")
-@click.option("--no-weight-scaling", is_flag=True,
-              help="with --from-ann: keep the trained weights, threshold 1, for ANNs trained with floor-ReLU "
-                   "activations on whole-window counts (qsnn_deploy.train.ann_synop); give the training's --time-bins")
+@click.option(
+    "--no-weight-scaling",
+    is_flag=True,
+    help="with --from-ann: keep the trained weights, threshold 1, for ANNs trained with floor-ReLU "
+    "activations on whole-window counts (qsnn_deploy.train.ann_synop); give the training's --time-bins",
+)
 @click.option("--first-layer-scale", type=float, default=None, help="extra factor on the first layer's weights [1]")
 @click.option("--calibration", default=None, help="dataset for calibration [the model's dataset]")
 @click.option("--calibration-samples", type=int, default=None, help="training samples used to calibrate [256]")
 @click.option("--time-bins", type=int, default=None, help="time bins per sample [the model's default]")
 @progress_option
-def convert(model, target, out, overwrite, fmt, input_shape, approximate_leak, reset, dt_us, zero_weight_warn,
-            ann_model, percentile, no_weight_scaling, first_layer_scale, calibration, calibration_samples, time_bins,
-            progress) -> None:
+def convert(
+    model,
+    target,
+    out,
+    overwrite,
+    fmt,
+    input_shape,
+    approximate_leak,
+    reset,
+    dt_us,
+    zero_weight_warn,
+    ann_model,
+    percentile,
+    no_weight_scaling,
+    first_layer_scale,
+    calibration,
+    calibration_samples,
+    time_bins,
+    progress,
+) -> None:
     """Convert a checkpoint, NIR graph or ANN into a chip-ready bundle for a target."""
     from qsnn_deploy.errors import UsageError
 
     onnx = fmt == "onnx"
-    ann_only = {"--percentile": percentile, "--no-weight-scaling": no_weight_scaling or None,
-                "--first-layer-scale": first_layer_scale, "--calibration": calibration,
-                "--calibration-samples": calibration_samples, "--time-bins": time_bins}
+    ann_only = {
+        "--percentile": percentile,
+        "--no-weight-scaling": no_weight_scaling or None,
+        "--first-layer-scale": first_layer_scale,
+        "--calibration": calibration,
+        "--calibration-samples": calibration_samples,
+        "--time-bins": time_bins,
+    }
     if ann_model is None:
         given = [k for k, v in ann_only.items() if v is not None]
         if given:
             raise UsageError(f"{', '.join(given)} only apply to ANN conversion", fix="add --from-ann MODEL_YAML")
         from qsnn_deploy.convert.bundle import convert_model
+
         options = import_options(input_shape, approximate_leak, reset, dt_us)
-        res = convert_model(model, target, out, overwrite=overwrite, options=options, onnx=onnx,
-                            zero_weight_warn=zero_weight_warn)
+        res = convert_model(
+            model, target, out, overwrite=overwrite, options=options, onnx=onnx, zero_weight_warn=zero_weight_warn
+        )
     else:
         if input_shape or approximate_leak or reset or dt_us:
-            raise UsageError("--input-shape, --approximate-leak, --reset and --dt-us apply to NIR graphs, not ANNs",
-                             fix="drop them; the model YAML gives the ANN's shapes")
+            raise UsageError(
+                "--input-shape, --approximate-leak, --reset and --dt-us apply to NIR graphs, not ANNs",
+                fix="drop them; the model YAML gives the ANN's shapes",
+            )
         if no_weight_scaling and (percentile is not None or calibration_samples is not None):
-            given = " and ".join(k for k, v in (("--percentile", percentile),
-                                                ("--calibration-samples", calibration_samples)) if v is not None)
-            raise UsageError(f"{given} cannot be combined with --no-weight-scaling, which keeps the trained weights "
-                             "and calibrates nothing", fix=f"drop {given}, or drop --no-weight-scaling to scale the "
-                             "weights by activation percentiles")
+            given = " and ".join(
+                k
+                for k, v in (("--percentile", percentile), ("--calibration-samples", calibration_samples))
+                if v is not None
+            )
+            raise UsageError(
+                f"{given} cannot be combined with --no-weight-scaling, which keeps the trained weights "
+                "and calibrates nothing",
+                fix=f"drop {given}, or drop --no-weight-scaling to scale the weights by activation percentiles",
+            )
         from qsnn_deploy.convert.bundle import convert_ann
 
         if no_weight_scaling:  # no calibration: one sample only gives the bin width
             scaling = {"percentile": None, "samples": 1}
         else:
-            scaling = {"percentile": 99.99 if percentile is None else percentile,
-                       "samples": calibration_samples or 256}
-        res = convert_ann(model, ann_model, target, out, overwrite=overwrite, dataset=calibration,
-                          time_bins=time_bins, **scaling,
-                          first_layer_scale=1.0 if first_layer_scale is None else first_layer_scale, onnx=onnx,
-                          zero_weight_warn=zero_weight_warn, progress=progress)
+            scaling = {"percentile": 99.99 if percentile is None else percentile, "samples": calibration_samples or 256}
+        res = convert_ann(
+            model,
+            ann_model,
+            target,
+            out,
+            overwrite=overwrite,
+            dataset=calibration,
+            time_bins=time_bins,
+            **scaling,
+            first_layer_scale=1.0 if first_layer_scale is None else first_layer_scale,
+            onnx=onnx,
+            zero_weight_warn=zero_weight_warn,
+            progress=progress,
+        )
     for note in res.notes:
         log(note if note.startswith("warning: ") else f"note: {note}")
     for note in res.warnings:
         log(f"warning: {note}")
     if fmt == "json":
-        emit_json({"out": str(res.out), "target": res.mapping["target"], "mapping": res.mapping["assignment"],
-                   "scales": res.mapping["scales"], "warnings": res.warnings, "notes": res.notes,
-                   "files": res.files})
+        emit_json(
+            {
+                "out": str(res.out),
+                "target": res.mapping["target"],
+                "mapping": res.mapping["assignment"],
+                "scales": res.mapping["scales"],
+                "warnings": res.warnings,
+                "notes": res.notes,
+                "files": res.files,
+            }
+        )
         return
     cores = ", ".join(f"{k}→core {v}" for k, v in res.mapping["assignment"].items())
     click.echo(f"wrote {res.out}/{', '.join(res.files)} for {res.mapping['target']} ({cores})")

@@ -11,7 +11,8 @@ CHIP_ONLY = ("export_config", "dry_run", "measure_power", "list_devices", "monit
 EMULATOR_ONLY = ("save_events", "monitor", "plot", "sensor_pool", "roi", "merge_polarity", "flip_x", "flip_y")
 
 
-@click.command(epilog="""\b
+@click.command(
+    epilog="""\b
 Examples:
   qsnn-deploy deploy bundles/r1 --target emulator --dataset digits-dvs     # accuracy on the test split
   qsnn-deploy deploy bundles/r1/model.nir --target emulator --input sample.npy --format json
@@ -29,36 +30,67 @@ MODEL is a bundle folder, a model.nir or a checkpoint.pt (discretised exactly as
 --input takes a .npy of structured events (x, y, t, p; t in µs; streamed to a chip with these
 timestamps) or a spike-count raster (T, C, H, W) / (N, T, C, H, W).
 A chip target needs SynSense's real samna driver (`qsnn-deploy doctor` checks); without it,
---export-config and --dry-run still work and everything else exits 5 at once.""")
+--export-config and --dry-run still work and everything else exits 5 at once."""
+)
 @click.argument("model", type=click.Path(), required=False)
-@click.option("--target", default="emulator", show_default=True, callback=resolve_deploy,
-              help="emulator, or a chip through the samna driver: speck2f, speck2e, the family speck (speck2f) or "
-                   "samna's board names (speck2fdevkit, speck2fmodule, speck2edevkit)")
+@click.option(
+    "--target",
+    default="emulator",
+    show_default=True,
+    callback=resolve_deploy,
+    help="emulator, or a chip through the samna driver: speck2f, speck2e, the family speck (speck2f) or "
+    "samna's board names (speck2fdevkit, speck2fmodule, speck2edevkit)",
+)
 @click.option("--input", "input_file", type=click.Path(), help="event or raster .npy file to run")
-@click.option("--dataset", help="dataset to evaluate (default: the one the model was trained on); real data is cut "
-              "to the training window and pooled to the model's input")
-@click.option("--data-root", type=click.Path(file_okay=False), help="where tonic datasets are "
-              "[$QSNN_DEPLOY_DATA or the user cache]")
+@click.option(
+    "--dataset",
+    help="dataset to evaluate (default: the one the model was trained on); real data is cut "
+    "to the training window and pooled to the model's input",
+)
+@click.option(
+    "--data-root",
+    type=click.Path(file_okay=False),
+    help="where tonic datasets are [$QSNN_DEPLOY_DATA or the user cache]",
+)
 @click.option("--split", default="test", show_default=True, type=click.Choice(["train", "test"]))
 @click.option("--limit", type=int, help="only N samples of the split, the first of each class in turn")
 @click.option("--batch-size", type=int, default=64, show_default=True)
-@click.option("--device", default=None,
-              help="emulator: torch device (default cpu); chip: the board, e.g. speck2fdevkit:0 or an index "
-                   "(default: the first board of the target's kind)")
+@click.option(
+    "--device",
+    default=None,
+    help="emulator: torch device (default cpu); chip: the board, e.g. speck2fdevkit:0 or an index "
+    "(default: the first board of the target's kind)",
+)
 @click.option("--list-devices", is_flag=True, help="chip: list the boards samna sees and stop")
-@click.option("--export-config", type=click.Path(dir_okay=False),
-              help="chip: write the chip configuration to FILE (.json description, or .bin samna flash image "
-                   "with the real driver) instead of running")
+@click.option(
+    "--export-config",
+    type=click.Path(dir_okay=False),
+    help="chip: write the chip configuration to FILE (.json description, or .bin samna flash image "
+    "with the real driver) instead of running",
+)
 @click.option("--dry-run", is_flag=True, help="chip: every step short of opening the board")
-@click.option("--mode", type=click.Choice(["binned", "event"]), default="binned", show_default=True,
-              help="emulator: time-binned (equals sinabs' discretised forward) or event-exact (the chip's "
-                   "asynchronous, one-spike-per-update semantics)")
-@click.option("--compare", type=click.Choice(["auto", "emulator", "modes"]), is_flag=False, flag_value="auto",
-              help="emulator: run float, binned and event mode on the same input and show where they part "
-                   "(`--compare` alone); chip: run the emulator too and report per-layer differences")
+@click.option(
+    "--mode",
+    type=click.Choice(["binned", "event"]),
+    default="binned",
+    show_default=True,
+    help="emulator: time-binned (equals sinabs' discretised forward) or event-exact (the chip's "
+    "asynchronous, one-spike-per-update semantics)",
+)
+@click.option(
+    "--compare",
+    type=click.Choice(["auto", "emulator", "modes"]),
+    is_flag=False,
+    flag_value="auto",
+    help="emulator: run float, binned and event mode on the same input and show where they part "
+    "(`--compare` alone); chip: run the emulator too and report per-layer differences",
+)
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False), help="emulator --compare: write a PNG")
-@click.option("--save-events", type=click.Path(dir_okay=False),
-              help="emulator, event mode: save the monitored layers' spikes (x, y, t, p, layer, sample) to a .npy")
+@click.option(
+    "--save-events",
+    type=click.Path(dir_okay=False),
+    help="emulator, event mode: save the monitored layers' spikes (x, y, t, p, layer, sample) to a .npy",
+)
 @click.option("--monitor", multiple=True, help="emulator, event mode: layer name to record (repeat; 'all')")
 @click.option("--sensor-pool", type=click.Choice(["1", "2", "4"]), help="emulator: DVS input sum pooling")
 @click.option("--roi", help="emulator: region of interest x0,y0,width,height (after pooling)")
@@ -66,21 +98,64 @@ A chip target needs SynSense's real samna driver (`qsnn-deploy doctor` checks); 
 @click.option("--flip-x", is_flag=True, help="emulator: mirror the sensor horizontally")
 @click.option("--flip-y", is_flag=True, help="emulator: mirror the sensor vertically")
 @click.option("--measure-power", is_flag=True, help="chip: read the board's power monitor, rails separately")
-@click.option("--readout", is_flag=True,
-              help="route the output layer to the readout block (≤15 classes): chip (erratum applied) or "
-                   "emulator event mode (moving average on the slow clock)")
+@click.option(
+    "--readout",
+    is_flag=True,
+    help="route the output layer to the readout block (≤15 classes): chip (erratum applied) or "
+    "emulator event mode (moving average on the slow clock)",
+)
 @click.option("--monitor-all", is_flag=True, help="chip: send every layer's spikes to the host (default: output)")
-@click.option("--timeout", "timeout_s", type=float, default=5.0, show_default=True,
-              help="chip: seconds to keep reading after a sample's input ends before calling it a stall")
-@click.option("--slow-clk-hz", type=float,
-              help="chip or event mode: slow clock (bias/leak and readout); default one tick per time bin")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="chip: seconds to keep reading after a sample's input ends before calling it a stall",
+)
+@click.option(
+    "--slow-clk-hz",
+    type=float,
+    help="chip or event mode: slow clock (bias/leak and readout); default one tick per time bin",
+)
 @format_option("text", "json")
 @nir_import_options
 @progress_option
-def deploy(model, target, input_file, dataset, data_root, split, limit, batch_size, device, list_devices, export_config,
-           dry_run, mode, compare, plot_file, save_events, monitor, sensor_pool, roi, merge_polarity, flip_x, flip_y,
-           measure_power, readout, monitor_all, timeout_s, slow_clk_hz, fmt, input_shape, approximate_leak, reset,
-           dt_us, progress) -> None:
+def deploy(
+    model,
+    target,
+    input_file,
+    dataset,
+    data_root,
+    split,
+    limit,
+    batch_size,
+    device,
+    list_devices,
+    export_config,
+    dry_run,
+    mode,
+    compare,
+    plot_file,
+    save_events,
+    monitor,
+    sensor_pool,
+    roi,
+    merge_polarity,
+    flip_x,
+    flip_y,
+    measure_power,
+    readout,
+    monitor_all,
+    timeout_s,
+    slow_clk_hz,
+    fmt,
+    input_shape,
+    approximate_leak,
+    reset,
+    dt_us,
+    progress,
+) -> None:
     """Run a converted model on the emulator or a Speck chip and report outputs and accuracy."""
     if data_root is not None:  # read by the tonic loaders (qsnn_deploy.data.tonic_sets.default_data_root)
         import os
@@ -94,20 +169,47 @@ def deploy(model, target, input_file, dataset, data_root, split, limit, batch_si
     options = import_options(input_shape, approximate_leak, reset, dt_us)
     if model is None and not list_devices:
         raise UsageError("missing the MODEL argument", fix="pass a bundle folder, a model.nir or a checkpoint.pt")
-    flags = dict(export_config=export_config, dry_run=dry_run, measure_power=measure_power,
-                 list_devices=list_devices, monitor_all=monitor_all, save_events=save_events, monitor=monitor,
-                 plot=plot_file, sensor_pool=sensor_pool, roi=roi, merge_polarity=merge_polarity, flip_x=flip_x,
-                 flip_y=flip_y)
+    flags = dict(
+        export_config=export_config,
+        dry_run=dry_run,
+        measure_power=measure_power,
+        list_devices=list_devices,
+        monitor_all=monitor_all,
+        save_events=save_events,
+        monitor=monitor,
+        plot=plot_file,
+        sensor_pool=sensor_pool,
+        roi=roi,
+        merge_polarity=merge_polarity,
+        flip_x=flip_x,
+        flip_y=flip_y,
+    )
     if target == "emulator":
         used = [f"--{k.replace('_', '-')}" for k in CHIP_ONLY if flags[k]]
         if used:
             raise UsageError(f"{', '.join(used)} only apply to a chip target", fix="add --target speck2f")
         if compare == "emulator":
             raise UsageError("--compare emulator compares a chip with the emulator", fix="use --compare (modes)")
-        return _emulator(model, input_file, dataset, split, limit, batch_size, device or "cpu", fmt, progress, options,
-                         mode=mode, compare=bool(compare), plot_file=plot_file, save_events=save_events,
-                         monitor=tuple(monitor), readout=readout, slow_clk_hz=slow_clk_hz,
-                         sensor=_sensor(sensor_pool, roi, merge_polarity, flip_x, flip_y))
+        return _emulator(
+            model,
+            input_file,
+            dataset,
+            split,
+            limit,
+            batch_size,
+            device or "cpu",
+            fmt,
+            progress,
+            options,
+            mode=mode,
+            compare=bool(compare),
+            plot_file=plot_file,
+            save_events=save_events,
+            monitor=tuple(monitor),
+            readout=readout,
+            slow_clk_hz=slow_clk_hz,
+            sensor=_sensor(sensor_pool, roi, merge_polarity, flip_x, flip_y),
+        )
     used = [f"--{k.replace('_', '-')}" for k in EMULATOR_ONLY if flags[k]]
     if used or mode != "binned" or compare == "modes":
         raise UsageError(f"{', '.join(used) or '--mode/--compare modes'} only apply to --target emulator")
@@ -115,13 +217,34 @@ def deploy(model, target, input_file, dataset, data_root, split, limit, batch_si
     if not timeout_s > 0:
         raise UsageError(f"--timeout must be positive, got {timeout_s}")
     if device and (device == "cpu" or device.startswith(("cuda", "mps"))):
-        raise UsageError(f"--device {device} is a torch device; for {target} it names a board",
-                         fix="e.g. --device speck2fdevkit:0, or leave it out for the first board")
+        raise UsageError(
+            f"--device {device} is a torch device; for {target} it names a board",
+            fix="e.g. --device speck2fdevkit:0, or leave it out for the first board",
+        )
     driver = check_target(target, need_driver=not (export_config or dry_run))
     if list_devices:
         return _list_devices(fmt)
-    _chip(model, target, driver, input_file, dataset, split, limit, device, export_config, dry_run, compare,
-          measure_power, readout, monitor_all, timeout_s, slow_clk_hz, fmt, progress, options)
+    _chip(
+        model,
+        target,
+        driver,
+        input_file,
+        dataset,
+        split,
+        limit,
+        device,
+        export_config,
+        dry_run,
+        compare,
+        measure_power,
+        readout,
+        monitor_all,
+        timeout_s,
+        slow_clk_hz,
+        fmt,
+        progress,
+        options,
+    )
 
 
 def _dataset(net, dataset: str | None) -> str:
@@ -162,9 +285,26 @@ def _sensor(pool, roi, merge_polarity, flip_x, flip_y):
     return SensorStage(pool=int(pool or 1), roi=box, flip_x=flip_x, flip_y=flip_y, merge_polarity=merge_polarity)
 
 
-def _emulator(model, input_file, dataset, split, limit, batch_size, device, fmt, progress, options=None, mode="binned",
-              compare=False, plot_file=None, save_events=None, monitor=(), readout=False, slow_clk_hz=None,
-              sensor=None) -> None:
+def _emulator(
+    model,
+    input_file,
+    dataset,
+    split,
+    limit,
+    batch_size,
+    device,
+    fmt,
+    progress,
+    options=None,
+    mode="binned",
+    compare=False,
+    plot_file=None,
+    save_events=None,
+    monitor=(),
+    readout=False,
+    slow_clk_hz=None,
+    sensor=None,
+) -> None:
     from qsnn_deploy.convert.loader import load_network
     from qsnn_deploy.deploy.emulator import inputs_from_dataset, inputs_from_file, run_emulator
     from qsnn_deploy.errors import UsageError
@@ -179,15 +319,22 @@ def _emulator(model, input_file, dataset, split, limit, batch_size, device, fmt,
     if input_file:
         inputs = inputs_from_file(net, input_file, sensor=sensor)
     else:
-        inputs = inputs_from_dataset(net, _dataset(net, dataset), split, limit, progress=progress,
-                                     sensor=sensor)
+        inputs = inputs_from_dataset(net, _dataset(net, dataset), split, limit, progress=progress, sensor=sensor)
     slow_us = None if slow_clk_hz is None else 1e6 / slow_clk_hz
     if compare:
         return _compare(net, inputs, slow_us, plot_file, fmt, progress)
     monitor = tuple(monitor) + ((net.layers[-1].name,) if readout or (save_events and not monitor) else ())
     log(f"running {inputs.raster.shape[0]} sample(s) from {inputs.source} on the emulator ({mode} mode)")
-    result = run_emulator(net, inputs, batch_size=batch_size, device=device, progress=progress, mode=mode,
-                          slow_clock_us=slow_us, monitor=monitor)
+    result = run_emulator(
+        net,
+        inputs,
+        batch_size=batch_size,
+        device=device,
+        progress=progress,
+        mode=mode,
+        slow_clock_us=slow_us,
+        monitor=monitor,
+    )
     monitored = result.pop("_monitored", None)
     if readout:
         result["readout"] = _readout(net, inputs, monitored, slow_us)
@@ -198,8 +345,10 @@ def _emulator(model, input_file, dataset, split, limit, batch_size, device, fmt,
         emit_json(result)
         return
     if "accuracy" in result:
-        click.echo(f"emulator ({mode}) accuracy {100 * result['accuracy']:.2f}% on {result['samples']} samples of "
-                   f"{result['input']} ({result['silent_samples']} without output spikes)")
+        click.echo(
+            f"emulator ({mode}) accuracy {100 * result['accuracy']:.2f}% on {result['samples']} samples of "
+            f"{result['input']} ({result['silent_samples']} without output spikes)"
+        )
     else:
         click.echo(f"prediction: {result['prediction']}   output spike counts: {result['output_spike_counts']}")
     click.echo("mean spikes per layer: " + ", ".join(f"{k} {v:.1f}" for k, v in result["layer_spike_counts"].items()))
@@ -247,8 +396,13 @@ def _compare(net, inputs, slow_us, plot_file, fmt, progress) -> None:
 
     log(f"comparing float, binned and event mode on {inputs.raster.shape[0]} sample(s) from {inputs.source}")
     cmp = compare_modes(net, inputs, slow_clock_us=slow_us, progress=progress)
-    doc = {"target": "emulator", "mode": "compare", "input": inputs.source, "samples": int(inputs.raster.shape[0]),
-           **cmp.to_dict(inputs.labels)}
+    doc = {
+        "target": "emulator",
+        "mode": "compare",
+        "input": inputs.source,
+        "samples": int(inputs.raster.shape[0]),
+        **cmp.to_dict(inputs.labels),
+    }
     if plot_file:
         plot_comparison(cmp, plot_file)
         doc["plot"] = plot_file
@@ -282,8 +436,27 @@ def _list_devices(fmt: str) -> None:
         click.echo(f"{d['id']:<18} {d['type']:<22} usb {d['usb']:<8} {kind}")
 
 
-def _chip(model, target, driver, input_file, dataset, split, limit, device, export_config, dry_run, compare,
-          measure_power, readout, monitor_all, timeout_s, slow_clk_hz, fmt, progress, options=None) -> None:
+def _chip(
+    model,
+    target,
+    driver,
+    input_file,
+    dataset,
+    split,
+    limit,
+    device,
+    export_config,
+    dry_run,
+    compare,
+    measure_power,
+    readout,
+    monitor_all,
+    timeout_s,
+    slow_clk_hz,
+    fmt,
+    progress,
+    options=None,
+) -> None:
     from qsnn_deploy.convert.loader import load_network
     from qsnn_deploy.deploy.chip import (
         ChipOptions,
@@ -303,14 +476,21 @@ def _chip(model, target, driver, input_file, dataset, split, limit, device, expo
     options = ChipOptions(device=device, measure_power=measure_power, timeout_s=timeout_s)
     result: dict = {}
     if export_config:
-        result["export"] = export(plan, export_config, driver, None if device is None or device.isdigit()
-                                  else device.split(":")[0])
+        result["export"] = export(
+            plan, export_config, driver, None if device is None or device.isdigit() else device.split(":")[0]
+        )
     if dry_run:
         samples = _inputs(net, input_file, dataset, split, limit, progress, events=True)
         result = {**plan_dry_run(plan, samples, driver, options), **result}
     elif export_config:
-        result = {"target": target, "mode": "export", "driver": driver, "core_map": plan.core_map,
-                  "notes": list(plan.notes), **result}
+        result = {
+            "target": target,
+            "mode": "export",
+            "driver": driver,
+            "core_map": plan.core_map,
+            "notes": list(plan.notes),
+            **result,
+        }
     else:
         samples = _inputs(net, input_file, dataset, split, limit, progress, events=True)
         log(f"streaming {len(samples)} sample(s) from {samples.source} to {target}")
@@ -337,35 +517,50 @@ def _print_chip(r: dict) -> None:
         click.echo("cores: " + ", ".join(f"{k}→{v}" for k, v in r["core_map"].items()))
         return
     if "accuracy" in r:
-        click.echo(f"chip accuracy {100 * r['accuracy']:.2f}% on {r['samples']} samples of {r['input']} on "
-                   f"{r['device']} ({r['silent_samples']} without output spikes, {r['timed_out_samples']} timed out)")
+        click.echo(
+            f"chip accuracy {100 * r['accuracy']:.2f}% on {r['samples']} samples of {r['input']} on "
+            f"{r['device']} ({r['silent_samples']} without output spikes, {r['timed_out_samples']} timed out)"
+        )
     else:
         click.echo(f"prediction: {r['prediction']}   output spike counts: {r['output_spike_counts']}   ({r['device']})")
-    click.echo("integers on the chip checked against the model; cores: "
-               + ", ".join(f"{k}→{v}" for k, v in r["core_map"].items()))
-    click.echo("mean spikes per monitored layer: "
-               + ", ".join(f"{k} {v:.1f}" for k, v in r["layer_spike_counts"].items()))
+    click.echo(
+        "integers on the chip checked against the model; cores: "
+        + ", ".join(f"{k}→{v}" for k, v in r["core_map"].items())
+    )
+    click.echo(
+        "mean spikes per monitored layer: " + ", ".join(f"{k} {v:.1f}" for k, v in r["layer_spike_counts"].items())
+    )
     if "readout" in r:
         acc = r["readout"].get("accuracy")
-        click.echo("readout block: " + (f"accuracy {100 * acc:.2f}%" if acc is not None
-                                       else f"class {r['readout']['prediction']}"))
+        click.echo(
+            "readout block: "
+            + (f"accuracy {100 * acc:.2f}%" if acc is not None else f"class {r['readout']['prediction']}")
+        )
     p = r.get("power")
     if p and p.get("rails"):
-        click.echo("power per rail (active / idle / dynamic, µW): " + "; ".join(
-            f"{k} {_uw(v['active_w'])} / {_uw(v['idle_w'])} / {_uw(v['dynamic_w'])}" for k, v in p["rails"].items()))
+        click.echo(
+            "power per rail (active / idle / dynamic, µW): "
+            + "; ".join(
+                f"{k} {_uw(v['active_w'])} / {_uw(v['idle_w'])} / {_uw(v['dynamic_w'])}" for k, v in p["rails"].items()
+            )
+        )
         if p.get("dynamic_energy_per_sample_j") is not None:
             click.echo(f"dynamic energy per sample {p['dynamic_energy_per_sample_j'] * 1e6:.3g} µJ (all rails)")
     elif p is not None:
         click.echo("power: this board has no power monitor")
     c = r.get("compare")
     if c:
-        click.echo(f"chip vs emulator: predictions agree on {100 * c['prediction_agreement']:.1f}% of samples, "
-                   f"identical output counts on {100 * c['identical_outputs']:.1f}%")
+        click.echo(
+            f"chip vs emulator: predictions agree on {100 * c['prediction_agreement']:.1f}% of samples, "
+            f"identical output counts on {100 * c['identical_outputs']:.1f}%"
+        )
         for row in c["layers"]:
             if row["monitored"]:
                 rel = f" ({100 * row['relative']:+.1f}%)" if row["relative"] is not None else ""
-                click.echo(f"  {row['name']:<10} core {row['core']}: chip {row['chip_spikes']:.1f} vs emulator "
-                           f"{row['emulator_spikes']:.1f} spikes/sample{rel}")
+                click.echo(
+                    f"  {row['name']:<10} core {row['core']}: chip {row['chip_spikes']:.1f} vs emulator "
+                    f"{row['emulator_spikes']:.1f} spikes/sample{rel}"
+                )
     for w in r.get("warnings", []):
         log(f"warning: {w}")
     for n in r.get("notes", []):

@@ -10,7 +10,8 @@ from .common import format_option, import_options, log, nir_import_options, prog
 from .target_option import TARGET_HELP, resolve_many
 
 
-@click.command(epilog="""\b
+@click.command(
+    epilog="""\b
 Examples:
   qsnn-deploy estimate bundles/r1 --target speck2f
   qsnn-deploy estimate bundles/r1 --target speck2f,loihi,generic-45nm --plot est.png
@@ -24,55 +25,93 @@ dataset); --samples 0 skips it (no torch needed). Memory is in words, as the chi
 With several targets (comma-separated) the table and Markdown start with a side-by-side summary and
 --format json prints a JSON list with one estimate object per target, in the order given; names of
 the same profile (speck,speck2f) are reported once.
-Exits 4 (after printing the report) when the model does not fit a target.""")
+Exits 4 (after printing the report) when the model does not fit a target."""
+)
 @click.argument("model", type=click.Path())
-@click.option("--target", "targets", default="speck2f", show_default=True, callback=resolve_many,
-              help=TARGET_HELP + "; several, comma-separated, side by side")
+@click.option(
+    "--target",
+    "targets",
+    default="speck2f",
+    show_default=True,
+    callback=resolve_many,
+    help=TARGET_HELP + "; several, comma-separated, side by side",
+)
 @format_option("table", "json", "md", help="table for people, json (on stdout) for scripts, md for reports")
-@click.option("--input", "input_file", type=click.Path(dir_okay=False),
-              help="event file (.npy: x, y, t, p or a (T, C, H, W) raster) to measure activity on")
+@click.option(
+    "--input",
+    "input_file",
+    type=click.Path(dir_okay=False),
+    help="event file (.npy: x, y, t, p or a (T, C, H, W) raster) to measure activity on",
+)
 @click.option("--dataset", help="dataset to measure activity on (default: the model's)")
-@click.option("--samples", type=click.IntRange(min=0), default=32, show_default=True,
-              help="test samples of --dataset emulated to measure activity (0: skip)")
+@click.option(
+    "--samples",
+    type=click.IntRange(min=0),
+    default=32,
+    show_default=True,
+    help="test samples of --dataset emulated to measure activity (0: skip)",
+)
 @click.option("--sensor", is_flag=True, help="add the on-chip sensor's (DVS) power")
-@click.option("--plot", "plot_file", type=click.Path(dir_okay=False),
-              help="write a PNG: memory per core against its limits, SynOps per layer, power breakdown")
+@click.option(
+    "--plot",
+    "plot_file",
+    type=click.Path(dir_okay=False),
+    help="write a PNG: memory per core against its limits, SynOps per layer, power breakdown",
+)
 @nir_import_options
 @progress_option
-def estimate(model, targets, fmt, input_file, dataset, samples, sensor, plot_file, input_shape, approximate_leak,
-             reset, dt_us, progress) -> None:
+def estimate(
+    model,
+    targets,
+    fmt,
+    input_file,
+    dataset,
+    samples,
+    sensor,
+    plot_file,
+    input_shape,
+    approximate_leak,
+    reset,
+    dt_us,
+    progress,
+) -> None:
     """Will it fit, where does each layer go, how many SynOps, what power, energy and latency."""
     from qsnn_deploy.convert.bundle import discretize_with_warnings
     from qsnn_deploy.convert.loader import load_network
     from qsnn_deploy.errors import UsageError
-    from qsnn_deploy.hw import estimate as run_estimate, load_profile
-    from qsnn_deploy.hw import report
+    from qsnn_deploy.hw import estimate as run_estimate
+    from qsnn_deploy.hw import load_profile, report
 
     if input_file and dataset:
         raise UsageError("--input and --dataset both choose the activity source", fix="give only one of them")
     profiles = [load_profile(t) for t in targets]
-    net, notes = discretize_with_warnings(load_network(model, import_options(input_shape, approximate_leak, reset,
-                                                                             dt_us)))
+    net, notes = discretize_with_warnings(
+        load_network(model, import_options(input_shape, approximate_leak, reset, dt_us))
+    )
     for note in notes:
         log(f"warning: {note}")
 
     activity = _activity(net, input_file, dataset, samples, progress)
     if activity is not None:
-        synops, spikes, duration_s, source = activity.synops, activity.spikes, activity.duration_s, \
-            activity.description
+        synops, spikes, duration_s, source = activity.synops, activity.spikes, activity.duration_s, activity.description
     else:
         synops = spikes = None
         duration_s, source = float(net.metadata.get("duration_us", 0)) / 1e6, ""
         if not duration_s:
             duration_s = 1.0
             log("warning: the model does not say how long a sample lasts; rates assume one sample per second")
-    ests = [run_estimate(net, p, synops, duration_s, include_sensor=sensor, spikes_per_layer=spikes,
-                         activity_source=source) for p in profiles]
+    ests = [
+        run_estimate(net, p, synops, duration_s, include_sensor=sensor, spikes_per_layer=spikes, activity_source=source)
+        for p in profiles
+    ]
     if len(ests) == 1:
         text = {"table": report.format_table, "json": report.format_json, "md": report.format_markdown}[fmt](ests[0])
     else:
-        text = {"table": report.format_comparison_table, "json": report.format_comparison_json,
-                "md": report.format_comparison_markdown}[fmt](ests)
+        text = {
+            "table": report.format_comparison_table,
+            "json": report.format_comparison_json,
+            "md": report.format_comparison_markdown,
+        }[fmt](ests)
     click.echo(text, nl=False)
     if plot_file:
         from qsnn_deploy.hw.plot import plot_estimates

@@ -19,7 +19,9 @@ from .sweep_cmd import sweep
 from .train_cmd import train
 
 
-@click.group(cls=QsnnGroup, epilog="""\b
+@click.group(
+    cls=QsnnGroup,
+    epilog="""\b
 Examples:
   qsnn-deploy pipeline --out runs/demo          # everything on the built-in digits-dvs data
   qsnn-deploy train --epochs 5 --out runs/r1
@@ -30,7 +32,8 @@ Examples:
   qsnn-deploy deploy bundles/r1 --target emulator --dataset digits-dvs
 
 Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input file/config/profile,
-4 model violates the target's constraints, 5 backend or device unavailable.""")
+4 model violates the target's constraints, 5 backend or device unavailable.""",
+)
 @click.version_option(__version__, prog_name="qsnn-deploy")
 @click.option("--debug", is_flag=True, help="show tracebacks on errors")
 def cli(debug: bool) -> None:

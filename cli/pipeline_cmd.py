@@ -8,18 +8,25 @@ from .common import emit_json, format_option, progress_option
 from .target_option import resolve_one
 
 
-@click.command(epilog="""\b
+@click.command(
+    epilog="""\b
 Examples:
   qsnn-deploy pipeline                              # what `make demo` runs
   qsnn-deploy pipeline --epochs 3 --out runs/quick
   qsnn-deploy pipeline --device cuda --format json
 Writes OUT/run (training), OUT/bundle (chip-ready NIR), OUT/deploy.json, OUT/estimate.json|txt,
-OUT/summary.md.""")
+OUT/summary.md."""
+)
 @click.option("--out", default="runs/pipeline", show_default=True, type=click.Path(file_okay=False))
 @click.option("--model", default="digits_speck", show_default=True, help="zoo model name or model YAML path")
 @click.option("--dataset", default="digits-dvs", show_default=True)
-@click.option("--target", default="speck2f", show_default=True, callback=resolve_one,
-              help="profile for convert and estimate (a name, family such as speck, board name or YAML path)")
+@click.option(
+    "--target",
+    default="speck2f",
+    show_default=True,
+    callback=resolve_one,
+    help="profile for convert and estimate (a name, family such as speck, board name or YAML path)",
+)
 @click.option("--epochs", type=int, help="training epochs [model default]")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True)
@@ -30,8 +37,17 @@ def pipeline(out, model, dataset, target, epochs, seed, device, synop_penalty, f
     """Train → convert → estimate → deploy (emulator) in one go, replacing OUT."""
     from qsnn_deploy.pipeline import format_summary, run_pipeline
 
-    summary = run_pipeline(out, target=target, progress=progress, model=model, dataset=dataset, epochs=epochs,
-                           seed=seed, device=device, synop_penalty=synop_penalty)
+    summary = run_pipeline(
+        out,
+        target=target,
+        progress=progress,
+        model=model,
+        dataset=dataset,
+        epochs=epochs,
+        seed=seed,
+        device=device,
+        synop_penalty=synop_penalty,
+    )
     if fmt == "json":
         emit_json(summary)
     else:

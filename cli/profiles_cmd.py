@@ -8,7 +8,8 @@ from .common import emit_json, format_option
 from .target_option import resolve_one
 
 
-@click.group(epilog="""\b
+@click.group(
+    epilog="""\b
 Examples:
   qsnn-deploy profiles list
   qsnn-deploy profiles show speck2f
@@ -17,18 +18,22 @@ Examples:
   qsnn-deploy profiles show my_chip.yaml --format json
 \b
 Architectures: layer-per-core (Speck, DynapCNN: one layer per core), neuron-cores (Loihi: neurons
-spread over cores, time-stepped), dense-accelerator (the network as an ANN, energy per MAC).""")
+spread over cores, time-stepped), dense-accelerator (the network as an ANN, energy per MAC)."""
+)
 def profiles() -> None:
     """List and show hardware profiles (chip facts with their sources)."""
 
 
-@profiles.command("list", epilog="""\b
+@profiles.command(
+    "list",
+    epilog="""\b
 Examples:
   qsnn-deploy profiles list
   qsnn-deploy profiles list --format json
 \b
 Every name in the 'also' column works wherever a --target is taken: the family name (speck: the
-current Speck, speck2f) and samna's board names as sinabs spells them (speck2fdevkit, ...).""")
+current Speck, speck2f) and samna's board names as sinabs spells them (speck2fdevkit, ...).""",
+)
 @format_option("text", "json")
 def list_cmd(fmt) -> None:
     """Names, other names (family, samna boards), architectures and descriptions of the packaged profiles."""
@@ -36,19 +41,33 @@ def list_cmd(fmt) -> None:
 
     rows = [load_profile(name) for name in list_profiles()]
     if fmt == "json":
-        emit_json([{"name": p.name, "aliases": list(p.aliases), "family": p.family, "architecture": p.architecture,
-                    "description": p.description} for p in rows])
+        emit_json(
+            [
+                {
+                    "name": p.name,
+                    "aliases": list(p.aliases),
+                    "family": p.family,
+                    "architecture": p.architecture,
+                    "description": p.description,
+                }
+                for p in rows
+            ]
+        )
         return
-    table = [("name", "also", "architecture", "description")] + \
-        [(p.name, ", ".join(p.aliases) or "—", p.architecture, p.description) for p in rows]
+    table = [("name", "also", "architecture", "description")] + [
+        (p.name, ", ".join(p.aliases) or "—", p.architecture, p.description) for p in rows
+    ]
     widths = [max(len(r[i]) for r in table) for i in range(3)]
     for r in table:
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[3])
 
 
-@profiles.command("show", epilog="""\b
+@profiles.command(
+    "show",
+    epilog="""\b
 Examples:
-  qsnn-deploy profiles show speck2f""")
+  qsnn-deploy profiles show speck2f""",
+)
 @click.argument("name", callback=resolve_one)
 @format_option("text", "json")
 def show(name, fmt) -> None:

@@ -8,8 +8,10 @@ import click
 
 from .common import log
 
-TARGET_HELP = ("profile name (speck2f), family (speck: the current Speck, speck2f), samna board name "
-               "(speck2fdevkit, speck2fmodule, speck2edevkit, ...) or path to a profile YAML")
+TARGET_HELP = (
+    "profile name (speck2f), family (speck: the current Speck, speck2f), samna board name "
+    "(speck2fdevkit, speck2fmodule, speck2edevkit, ...) or path to a profile YAML"
+)
 
 
 def _resolved(name: str, deploy: bool = False):

@@ -24,9 +24,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = ROOT / "docs" / "examples"
@@ -70,8 +70,10 @@ def _until(prefix: str) -> Callable[[str], str]:
         for i, line in enumerate(lines):
             if line.startswith(prefix):
                 return "\n".join(lines[:i]).rstrip() + "\n"
-        raise ValueError(f"no line starting with {prefix!r} in the output: the report's layout changed; "
-                         "update the example's excerpt in docs/examples.py")
+        raise ValueError(
+            f"no line starting with {prefix!r} in the output: the report's layout changed; "
+            "update the example's excerpt in docs/examples.py"
+        )
 
     return excerpt
 
@@ -82,33 +84,62 @@ class Example:
 
     name: str
     commands: tuple[tuple[str, ...], ...]
-    exit_code: int = 0                      # expected exit code of the last command
+    exit_code: int = 0  # expected exit code of the last command
     excerpt: Callable[[str], str] = _whole  # the part of the output the README shows
-    prompt: bool = False                    # the README block starts with "$ <last command>"
+    prompt: bool = False  # the README block starts with "$ <last command>"
     files: dict[str, str] = field(default_factory=dict)  # written into the scratch folder first
-    plots: tuple[str, ...] = ()             # files the commands write, copied into the repository
-    rel_tol: float = 0.0                    # numbers may differ by this much between runs
-    volatile: tuple[str, ...] = ()          # regexes of lines whose numbers are not compared (times)
-    slow: bool = False                      # takes a minute or more (trains)
+    plots: tuple[str, ...] = ()  # files the commands write, copied into the repository
+    rel_tol: float = 0.0  # numbers may differ by this much between runs
+    volatile: tuple[str, ...] = ()  # regexes of lines whose numbers are not compared (times)
+    slow: bool = False  # takes a minute or more (trains)
 
     def shown_command(self) -> str:
         args = self.commands[-1]
         return " ".join(args) if args[0] == "python" else "qsnn-deploy " + " ".join(args)
 
 
-EXAMPLES: dict[str, Example] = {e.name: e for e in (
-    Example("demo", (("pipeline", "--out", "runs/demo"),), rel_tol=0.03,
-            volatile=(r"^\s*time\s",), slow=True),
-    Example("estimate", (("estimate", REFERENCE, "--target", "speck2f,loihi,generic-45nm", "--samples", "359",
-                          "--plot", "docs/estimate_digits_speck.png"),),
-            excerpt=_until("Figures used"), plots=("docs/estimate_digits_speck.png",)),
-    Example("compare", (("deploy", REFERENCE, "--compare", "--plot", "docs/compare_modes.png"),),
-            prompt=True, plots=("docs/compare_modes.png",), rel_tol=0.01),
-    Example("digits_dvs", (("python", "-c", DIGITS_STATS),)),
-    Example("wide", (("train", "--model", "wide.yaml", "--epochs", "1", "--limit", "64", "--out", "runs/wide"),
-                     ("estimate", "runs/wide/checkpoint.pt", "--samples", "0")),
-            exit_code=4, excerpt=_until("Figures used"), files={"wide.yaml": WIDE_YAML}, slow=True),
-)}
+EXAMPLES: dict[str, Example] = {
+    e.name: e
+    for e in (
+        Example("demo", (("pipeline", "--out", "runs/demo"),), rel_tol=0.03, volatile=(r"^\s*time\s",), slow=True),
+        Example(
+            "estimate",
+            (
+                (
+                    "estimate",
+                    REFERENCE,
+                    "--target",
+                    "speck2f,loihi,generic-45nm",
+                    "--samples",
+                    "359",
+                    "--plot",
+                    "docs/estimate_digits_speck.png",
+                ),
+            ),
+            excerpt=_until("Figures used"),
+            plots=("docs/estimate_digits_speck.png",),
+        ),
+        Example(
+            "compare",
+            (("deploy", REFERENCE, "--compare", "--plot", "docs/compare_modes.png"),),
+            prompt=True,
+            plots=("docs/compare_modes.png",),
+            rel_tol=0.01,
+        ),
+        Example("digits_dvs", (("python", "-c", DIGITS_STATS),)),
+        Example(
+            "wide",
+            (
+                ("train", "--model", "wide.yaml", "--epochs", "1", "--limit", "64", "--out", "runs/wide"),
+                ("estimate", "runs/wide/checkpoint.pt", "--samples", "0"),
+            ),
+            exit_code=4,
+            excerpt=_until("Figures used"),
+            files={"wide.yaml": WIDE_YAML},
+            slow=True,
+        ),
+    )
+}
 
 
 def _cli(args: tuple[str, ...], cwd: Path) -> subprocess.CompletedProcess:
@@ -128,8 +159,10 @@ def run_example(example: Example, scratch: Path) -> str:
         proc = _cli(args, scratch)
         want = example.exit_code if i == len(example.commands) - 1 else 0
         if proc.returncode != want:
-            raise RuntimeError(f"example {example.name}: `qsnn-deploy {' '.join(args)}` exited {proc.returncode}, "
-                               f"expected {want}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-4000:]}")
+            raise RuntimeError(
+                f"example {example.name}: `qsnn-deploy {' '.join(args)}` exited {proc.returncode}, "
+                f"expected {want}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-4000:]}"
+            )
     return proc.stdout
 
 
@@ -151,8 +184,9 @@ def _marker_re(name: str) -> re.Pattern:
 
 def readme_blocks(text: str) -> dict[str, str]:
     """The README's example blocks by name (what is between the markers)."""
-    return {m.group(1): m.group(2) for m in re.finditer(r"<!-- example: (\S+) -->\n(.*?)\n<!-- /example -->",
-                                                        text, re.S)}
+    return {
+        m.group(1): m.group(2) for m in re.finditer(r"<!-- example: (\S+) -->\n(.*?)\n<!-- /example -->", text, re.S)
+    }
 
 
 def update_readme(text: str, name: str, block: str) -> str:

@@ -35,8 +35,9 @@ def is_number(value: Any) -> bool:
         return False
 
 
-def is_whole_number(value: Any, lo: float | None = None, hi: float | None = None,
-                    integral_floats: bool = False) -> bool:
+def is_whole_number(
+    value: Any, lo: float | None = None, hi: float | None = None, integral_floats: bool = False
+) -> bool:
     """An int within ``lo``..``hi`` (both inclusive, None: unbounded); with ``integral_floats`` also a float
     without a fraction (3.0, as JSON or HDF5 may store a count); never a bool."""
     if not is_number(value) or (isinstance(value, float) and not (integral_floats and value.is_integer())):
@@ -60,8 +61,9 @@ def read_bytes(path: str | Path, what: str = "File", fix: str = "check the path"
     try:
         return p.read_bytes()
     except OSError as exc:
-        raise InputError(f"The file could not be read ({exc.strerror or exc})", str(p),
-                         "check that the file is readable") from None
+        raise InputError(
+            f"The file could not be read ({exc.strerror or exc})", str(p), "check that the file is readable"
+        ) from None
 
 
 def decode_text(raw: bytes, where: str, what: str = "the file") -> str:
@@ -69,10 +71,12 @@ def decode_text(raw: bytes, where: str, what: str = "the file") -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
-        raise InputError(f"{what} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}, "
-                         f"line {line})", where=where,
-                         fix="save it as UTF-8 text; the file may be binary or damaged") from None
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InputError(
+            f"{what} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}, line {line})",
+            where=where,
+            fix="save it as UTF-8 text; the file may be binary or damaged",
+        ) from None
 
 
 def parse_yaml(text: str, where: str, what: str = "the file") -> Any:
@@ -84,14 +88,19 @@ def parse_yaml(text: str, where: str, what: str = "the file") -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f", line {mark.line + 1}" if mark is not None else ""
-        raise InputError(f"{what} is not valid YAML: {getattr(exc, 'problem', None) or exc}", where=f"{where}{at}",
-                         fix="check the indentation and quoting near that line") from None
+        raise InputError(
+            f"{what} is not valid YAML: {getattr(exc, 'problem', None) or exc}",
+            where=f"{where}{at}",
+            fix="check the indentation and quoting near that line",
+        ) from None
     except RecursionError:
-        raise InputError(f"{what} nests too deeply to be read", where=where,
-                         fix="the file is damaged or not a configuration file") from None
+        raise InputError(
+            f"{what} nests too deeply to be read", where=where, fix="the file is damaged or not a configuration file"
+        ) from None
     except (ValueError, OverflowError) as exc:  # e.g. PyYAML's timestamp constructor on 2001-13-45
-        raise InputError(f"{what} holds a value YAML cannot construct ({exc})", where=where,
-                         fix="quote the value to keep it as text") from None
+        raise InputError(
+            f"{what} holds a value YAML cannot construct ({exc})", where=where, fix="quote the value to keep it as text"
+        ) from None
 
 
 def yaml_from_bytes(raw: bytes, where: str, what: str = "the file") -> Any:

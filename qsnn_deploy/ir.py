@@ -38,7 +38,7 @@ def fanout_map(in_hw: tuple[int, int], kernel: int, stride: int, padding: int) -
         axis = np.zeros(size, dtype=np.int64)
         for o in range(n_out):
             start = o * stride - padding
-            axis[max(start, 0):max(min(start + kernel, size), 0)] += 1
+            axis[max(start, 0) : max(min(start + kernel, size), 0)] += 1
         counts.append(axis)
     return np.outer(counts[0], counts[1])
 
@@ -70,34 +70,52 @@ class ChipLayer:
             object.__setattr__(self, "bias", np.asarray(self.bias, dtype=np.float64))
         object.__setattr__(self, "input_shape", tuple(int(v) for v in self.input_shape))
         if w.ndim != 4:
-            raise InputError(f"layer weight must have 4 dims (c_out, c_in, k, k), got shape {w.shape}",
-                             where=f"layer {self.name}")
+            raise InputError(
+                f"layer weight must have 4 dims (c_out, c_in, k, k), got shape {w.shape}", where=f"layer {self.name}"
+            )
         if w.shape[1] != self.input_shape[0]:
-            raise InputError(f"weight expects {w.shape[1]} input channels but the input has {self.input_shape[0]}",
-                             where=f"layer {self.name}")
+            raise InputError(
+                f"weight expects {w.shape[1]} input channels but the input has {self.input_shape[0]}",
+                where=f"layer {self.name}",
+            )
         if self.bias is not None and self.bias.shape != (w.shape[0],):
-            raise InputError(f"bias shape {self.bias.shape} does not match {w.shape[0]} output channels",
-                             where=f"layer {self.name}")
+            raise InputError(
+                f"bias shape {self.bias.shape} does not match {w.shape[0]} output channels", where=f"layer {self.name}"
+            )
         if self.reset not in RESETS:
-            raise InputError(f"unknown reset '{self.reset}'", where=f"layer {self.name}",
-                             fix=f"use one of {', '.join(RESETS)}")
+            raise InputError(
+                f"unknown reset '{self.reset}'", where=f"layer {self.name}", fix=f"use one of {', '.join(RESETS)}"
+            )
         if self.kind not in ("conv", "linear"):
             raise InputError(f"unknown layer kind '{self.kind}'", where=f"layer {self.name}")
         if not isinstance(self.neuron, str) or not self.neuron:
             raise InputError(f"neuron model must be a non-empty name, got {self.neuron!r}", where=f"layer {self.name}")
         if self.destinations is not None:
             object.__setattr__(self, "destinations", tuple(str(d) for d in self.destinations))
-        if isinstance(self.weight_bits, bool) or not isinstance(self.weight_bits, int) or not 2 <= self.weight_bits <= 8:
-            raise InputError(f"weight bits must be an integer in 2..8, got {self.weight_bits!r}",
-                             where=f"layer {self.name}", fix="Speck stores int8 weights: use 2 to 8 bits")
+        if (
+            isinstance(self.weight_bits, bool)
+            or not isinstance(self.weight_bits, int)
+            or not 2 <= self.weight_bits <= 8
+        ):
+            raise InputError(
+                f"weight bits must be an integer in 2..8, got {self.weight_bits!r}",
+                where=f"layer {self.name}",
+                fix="Speck stores int8 weights: use 2 to 8 bits",
+            )
         if not 0 < self.threshold < np.inf:
-            raise InputError(f"spike threshold must be positive and finite, got {self.threshold}",
-                             where=f"layer {self.name}")
+            raise InputError(
+                f"spike threshold must be positive and finite, got {self.threshold}", where=f"layer {self.name}"
+            )
         if self.scale is not None and not 0 < self.scale < np.inf:
-            raise InputError(f"the chip scale must be positive and finite, got {self.scale}", where=f"layer {self.name}")
+            raise InputError(
+                f"the chip scale must be positive and finite, got {self.scale}", where=f"layer {self.name}"
+            )
         if min(self.conv_shape[1:]) < 1:
-            raise InputError(f"kernel {self.kernel_size} with padding {self.padding} does not fit input "
-                             f"{self.input_shape[1]}x{self.input_shape[2]}", where=f"layer {self.name}")
+            raise InputError(
+                f"kernel {self.kernel_size} with padding {self.padding} does not fit input "
+                f"{self.input_shape[1]}x{self.input_shape[2]}",
+                where=f"layer {self.name}",
+            )
 
     @property
     def c_in(self) -> int:
@@ -116,8 +134,11 @@ class ChipLayer:
         """(C_out, H_out, W_out) of the convolution, before pooling."""
         kh, kw = self.kernel_size
         _, h, w = self.input_shape
-        return (self.c_out, conv_out_size(h, kh, self.stride, self.padding),
-                conv_out_size(w, kw, self.stride, self.padding))
+        return (
+            self.c_out,
+            conv_out_size(h, kh, self.stride, self.padding),
+            conv_out_size(w, kw, self.stride, self.padding),
+        )
 
     @property
     def output_shape(self) -> tuple[int, int, int]:
@@ -138,7 +159,7 @@ class ChipLayer:
         """(H, W) map: output neurons reached by one input event at each pixel, over all channels."""
         return fanout_map(self.input_shape[1:], self.kernel_size[0], self.stride, self.padding) * self.c_out
 
-    def replace(self, **changes: Any) -> "ChipLayer":
+    def replace(self, **changes: Any) -> ChipLayer:
         return replace(self, **changes)
 
 
@@ -169,8 +190,11 @@ class Network:
         for layer in self.layers:
             unknown = sorted(set(layer.destinations or ()) - names - {"output"})
             if unknown:
-                raise InputError(f"destination {', '.join(unknown)} is not a layer of the network",
-                                 where=f"layer {layer.name}", fix="name existing layers, or 'output' for the readout")
+                raise InputError(
+                    f"destination {', '.join(unknown)} is not a layer of the network",
+                    where=f"layer {layer.name}",
+                    fix="name existing layers, or 'output' for the readout",
+                )
         index = {layer.name: i for i, layer in enumerate(self.layers)}
         targets: list[tuple[int, ...]] = []
         for i, layer in enumerate(self.layers):
@@ -179,27 +203,39 @@ class Network:
                 continue
             ids = tuple(index[d] for d in layer.destinations if d != "output")
             if any(j <= i for j in ids):
-                raise InputError("a destination points back to an earlier layer (recurrence), which is not "
-                                 "supported", where=f"layer {layer.name}", fix="list layers in feed-forward order")
+                raise InputError(
+                    "a destination points back to an earlier layer (recurrence), which is not supported",
+                    where=f"layer {layer.name}",
+                    fix="list layers in feed-forward order",
+                )
             targets.append(ids)
         object.__setattr__(self, "_targets", tuple(targets))
         sources = [tuple(i for i, t in enumerate(targets) if j in t) for j in range(len(self.layers))]
         object.__setattr__(self, "_sources", tuple(sources))
         if self.layers[0].input_shape != self.input_shape:
-            raise InputError(f"layer expects input {self.layers[0].input_shape} but receives {self.input_shape}",
-                             where=f"layer {self.layers[0].name}")
+            raise InputError(
+                f"layer expects input {self.layers[0].input_shape} but receives {self.input_shape}",
+                where=f"layer {self.layers[0].name}",
+            )
         if sources[0]:
-            raise InputError("the first layer takes the network input and cannot also be a destination",
-                             where=f"layer {self.layers[0].name}")
+            raise InputError(
+                "the first layer takes the network input and cannot also be a destination",
+                where=f"layer {self.layers[0].name}",
+            )
         for j, layer in enumerate(self.layers[1:], start=1):
             if not sources[j]:
-                raise InputError("no layer feeds this layer", where=f"layer {layer.name}",
-                                 fix="list it in the destinations of an earlier layer")
+                raise InputError(
+                    "no layer feeds this layer",
+                    where=f"layer {layer.name}",
+                    fix="list it in the destinations of an earlier layer",
+                )
             for i in sources[j]:
                 if self.layers[i].output_shape != layer.input_shape:
-                    raise InputError(f"layer expects input {layer.input_shape} but receives "
-                                     f"{self.layers[i].output_shape} from {self.layers[i].name}",
-                                     where=f"layer {layer.name}")
+                    raise InputError(
+                        f"layer expects input {layer.input_shape} but receives "
+                        f"{self.layers[i].output_shape} from {self.layers[i].name}",
+                        where=f"layer {layer.name}",
+                    )
 
     def targets(self, i: int) -> tuple[int, ...]:
         """Indices of the layers that layer ``i`` feeds."""
@@ -211,8 +247,7 @@ class Network:
 
     @property
     def is_chain(self) -> bool:
-        return all(self.targets(i) == ((i + 1,) if i + 1 < len(self.layers) else ())
-                   for i in range(len(self.layers)))
+        return all(self.targets(i) == ((i + 1,) if i + 1 < len(self.layers) else ()) for i in range(len(self.layers)))
 
     @property
     def output_shape(self) -> tuple[int, int, int]:

@@ -8,9 +8,9 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from .errors import UsageError
 
@@ -32,8 +32,10 @@ def check_writable(out: str | Path, overwrite: bool, option: str = "--overwrite"
     """Refuse to replace a non-empty folder (or a file) unless ``overwrite``; ``option`` names the flag in the fix."""
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise UsageError(f"output folder '{out}' exists and is not empty",
-                         fix=f"choose another --out, or pass {option} to replace it")
+        raise UsageError(
+            f"output folder '{out}' exists and is not empty",
+            fix=f"choose another --out, or pass {option} to replace it",
+        )
 
 
 @contextmanager

@@ -15,8 +15,14 @@ if TYPE_CHECKING:
     from .hw.estimator import Estimate
 
 
-def run_pipeline(out: str | Path, target: str = "speck2f", progress: ProgressMode = True, overwrite: bool = True,
-                 log: Log = default_log, **train_options: Any) -> dict:
+def run_pipeline(
+    out: str | Path,
+    target: str = "speck2f",
+    progress: ProgressMode = True,
+    overwrite: bool = True,
+    log: Log = default_log,
+    **train_options: Any,
+) -> dict:
     """Run every stage into ``out/`` (run/, bundle/, estimate.json, deploy.json, summary.md)."""
     from .convert.bundle import convert_model
     from .convert.loader import load_network
@@ -45,9 +51,15 @@ def run_pipeline(out: str | Path, target: str = "speck2f", progress: ProgressMod
     inputs = inputs_from_dataset(net, metrics["dataset"], "test", None, progress)
     dep = run_emulator(net, inputs, progress=progress)
     dep_event = run_emulator(net, inputs, progress=progress, mode="event")
-    (out / "deploy.json").write_text(json.dumps(
-        {mode: {k: v for k, v in d.items() if k not in ("output_spike_counts", "prediction")}
-         for mode, d in (("binned", dep), ("event", dep_event))}, indent=2))
+    (out / "deploy.json").write_text(
+        json.dumps(
+            {
+                mode: {k: v for k, v in d.items() if k not in ("output_spike_counts", "prediction")}
+                for mode, d in (("binned", dep), ("event", dep_event))
+            },
+            indent=2,
+        )
+    )
     times["deploy_s"] = time.time() - t
 
     log("== 4/4 estimate ==")
@@ -59,11 +71,16 @@ def run_pipeline(out: str | Path, target: str = "speck2f", progress: ProgressMod
     times["total_s"] = time.time() - t0
 
     summary = {
-        "float_test_accuracy": metrics["float_test_accuracy"], "qat_test_accuracy": metrics["test_accuracy"],
-        "emulator_test_accuracy": dep["accuracy"], "event_mode_test_accuracy": dep_event["accuracy"],
-        "test_samples": dep["samples"], "event_mode_synops_per_sample": dep_event["synops_per_sample"],
-        "synops_per_sample": dep["synops_per_sample"], **estimate_summary(est),
-        "times_s": {k: round(v, 1) for k, v in times.items()}, "out": str(out),
+        "float_test_accuracy": metrics["float_test_accuracy"],
+        "qat_test_accuracy": metrics["test_accuracy"],
+        "emulator_test_accuracy": dep["accuracy"],
+        "event_mode_test_accuracy": dep_event["accuracy"],
+        "test_samples": dep["samples"],
+        "event_mode_synops_per_sample": dep_event["synops_per_sample"],
+        "synops_per_sample": dep["synops_per_sample"],
+        **estimate_summary(est),
+        "times_s": {k: round(v, 1) for k, v in times.items()},
+        "out": str(out),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     (out / "summary.md").write_text(format_summary(summary) + "\n")
@@ -73,12 +90,19 @@ def run_pipeline(out: str | Path, target: str = "speck2f", progress: ProgressMod
 def estimate_summary(est: Estimate) -> dict:
     """The summary's part of an :class:`~qsnn_deploy.hw.estimator.Estimate`: fit, cores, power, energy
     (with what the totals include, or why there is none) and latency."""
-    return {"fits": est.fits, "target": est.target,
-            "mapping": None if est.mapping is None else est.mapping.assignment, "power_w": est.power_w,
-            "power_w_range": est.power_w_range, "energy_per_inference_j": est.energy_per_inference_j,
-            "latency_s": est.latency_s, "dynamic_energy_per_inference_j": est.dynamic_energy_per_inference_j,
-            "includes": list(est.includes), "total_unknown_reason": est.total_unknown,
-            "energy_breakdown": {p.name: p.to_dict() for p in est.energy_parts}}
+    return {
+        "fits": est.fits,
+        "target": est.target,
+        "mapping": None if est.mapping is None else est.mapping.assignment,
+        "power_w": est.power_w,
+        "power_w_range": est.power_w_range,
+        "energy_per_inference_j": est.energy_per_inference_j,
+        "latency_s": est.latency_s,
+        "dynamic_energy_per_inference_j": est.dynamic_energy_per_inference_j,
+        "includes": list(est.includes),
+        "total_unknown_reason": est.total_unknown,
+        "energy_breakdown": {p.name: p.to_dict() for p in est.energy_parts},
+    }
 
 
 def _energy_lines(s: dict) -> tuple[str, str]:
@@ -93,16 +117,19 @@ def _energy_lines(s: dict) -> tuple[str, str]:
     if s.get("power_w") is not None:
         rng = s.get("power_w_range")
         spread = f" (range {si(rng[0], 'W')} – {si(rng[1], 'W')})" if rng else ""
-        power = f"{si(s['power_w'], 'W')}{spread} = " + " + ".join(
-            f"{_PART_LABEL[n]} {si(parts[n]['power_w'], 'W')}" for n in s["includes"]) + no_sensor
+        power = (
+            f"{si(s['power_w'], 'W')}{spread} = "
+            + " + ".join(f"{_PART_LABEL[n]} {si(parts[n]['power_w'], 'W')}" for n in s["includes"])
+            + no_sensor
+        )
         energy = f"{si(s['energy_per_inference_j'], 'J')} per inference = " + " + ".join(
-            f"{n} {si(parts[n]['energy_per_inference_j'], 'J')}" for n in s["includes"])
+            f"{n} {si(parts[n]['energy_per_inference_j'], 'J')}" for n in s["includes"]
+        )
         return power, energy
     why = f"total n/a ({s.get('total_unknown_reason') or 'unknown'})"
     known = [n for n, p in parts.items() if p.get("status") == INCLUDED and p.get("power_w") is not None]
     power = why + "".join(f"; {_PART_LABEL[n]} alone {si(parts[n]['power_w'], 'W')}" for n in known) + no_sensor
-    energy = why + "".join(f"; {n} alone {si(parts[n]['energy_per_inference_j'], 'J')} per inference"
-                           for n in known)
+    energy = why + "".join(f"; {n} alone {si(parts[n]['energy_per_inference_j'], 'J')} per inference" for n in known)
     return power, energy
 
 
@@ -113,19 +140,21 @@ def format_summary(s: dict) -> str:
     gap = 100 * (s["float_test_accuracy"] - s["emulator_test_accuracy"])
     power, energy = _energy_lines(s)
     cores = ", ".join(f"{k}→{v}" for k, v in (s["mapping"] or {}).items())
-    return "\n".join([
-        "Summary",
-        f"  test accuracy   float {100 * s['float_test_accuracy']:.2f}%   int8 QAT (torch) "
-        f"{100 * s['qat_test_accuracy']:.2f}%   emulated int8 {100 * s['emulator_test_accuracy']:.2f}%   "
-        f"(float − emulated: {gap:+.2f} pp, {s['test_samples']} samples)",
-        f"  event mode      {100 * s['event_mode_test_accuracy']:.2f}% (the chip's one-spike-per-update semantics, "
-        f"{s['event_mode_synops_per_sample']:.4g} SynOps/sample)",
-        f"  SynOps/sample   {s['synops_per_sample']:.4g}",
-        f"  {s['target']}        {'fits' if s['fits'] else 'does NOT fit'}; cores {cores}",
-        f"  power           {power}",
-        f"  energy          {energy}",
-        f"  latency         {si(s['latency_s'], 's')}",
-        f"  time            {s['times_s']['total_s']:.0f} s (train {s['times_s']['train_s']:.0f} s)",
-        f"  files           {s['out']}/run (checkpoint, metrics, curve), {s['out']}/bundle (model.nir, mapping, "
-        f"report), {s['out']}/estimate.txt, {s['out']}/summary.md",
-    ])
+    return "\n".join(
+        [
+            "Summary",
+            f"  test accuracy   float {100 * s['float_test_accuracy']:.2f}%   int8 QAT (torch) "
+            f"{100 * s['qat_test_accuracy']:.2f}%   emulated int8 {100 * s['emulator_test_accuracy']:.2f}%   "
+            f"(float − emulated: {gap:+.2f} pp, {s['test_samples']} samples)",
+            f"  event mode      {100 * s['event_mode_test_accuracy']:.2f}% (the chip's one-spike-per-update semantics, "
+            f"{s['event_mode_synops_per_sample']:.4g} SynOps/sample)",
+            f"  SynOps/sample   {s['synops_per_sample']:.4g}",
+            f"  {s['target']}        {'fits' if s['fits'] else 'does NOT fit'}; cores {cores}",
+            f"  power           {power}",
+            f"  energy          {energy}",
+            f"  latency         {si(s['latency_s'], 's')}",
+            f"  time            {s['times_s']['total_s']:.0f} s (train {s['times_s']['train_s']:.0f} s)",
+            f"  files           {s['out']}/run (checkpoint, metrics, curve), {s['out']}/bundle (model.nir, mapping, "
+            f"report), {s['out']}/estimate.txt, {s['out']}/summary.md",
+        ]
+    )

@@ -16,11 +16,12 @@ from __future__ import annotations
 import math
 import sys
 import time
-from typing import Any, Callable, Iterable, Iterator, Literal, TextIO, Union
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Literal, TextIO
 
 Mode = Literal["auto", "on", "off"]
 MODES: tuple[str, ...] = ("auto", "on", "off")
-ProgressMode = Union[bool, Mode, None]
+ProgressMode = bool | Mode | None
 Log = Callable[[str], None]
 
 PLAIN_STEPS = 10  # a long loop gets a plain line at every 10 % of its total
@@ -84,9 +85,18 @@ class Progress:
     fewer items. ``stream``: where it writes (stderr by default).
     """
 
-    def __init__(self, iterable: Iterable | None = None, *, total: int | None = None, desc: str = "",
-                 unit: str = "it", progress: ProgressMode = "auto", leave: bool = False, min_total: int = 0,
-                 stream: TextIO | None = None):
+    def __init__(
+        self,
+        iterable: Iterable | None = None,
+        *,
+        total: int | None = None,
+        desc: str = "",
+        unit: str = "it",
+        progress: ProgressMode = "auto",
+        leave: bool = False,
+        min_total: int = 0,
+        stream: TextIO | None = None,
+    ):
         if total is None and iterable is not None:
             try:
                 total = len(iterable)  # type: ignore[arg-type]
@@ -118,7 +128,7 @@ class Progress:
         finally:
             self.close()
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -164,8 +174,7 @@ class Progress:
         """The plain line for the current state."""
         elapsed = time.monotonic() - self._t0
         unit = f" {self.unit}" if self.unit else ""
-        count = (f"{self.n}/{self.total}{unit} ({100 * self.n / self.total:.0f} %)" if self.total
-                 else f"{self.n}{unit}")
+        count = f"{self.n}/{self.total}{unit} ({100 * self.n / self.total:.0f} %)" if self.total else f"{self.n}{unit}"
         parts = [count, f"{elapsed:.1f} s"]
         if elapsed > 0 and self.n:
             parts.append(f"{self.n / elapsed:.3g}{unit}/s")
@@ -176,8 +185,9 @@ class Progress:
         _write(self.line(), self.stream)
 
 
-def progress_wrapper(progress: ProgressMode, desc: str, unit: str = "it",
-                     **options: Any) -> Callable[[Iterable], Progress] | None:
+def progress_wrapper(
+    progress: ProgressMode, desc: str, unit: str = "it", **options: Any
+) -> Callable[[Iterable], Progress] | None:
     """``iterable -> Progress`` for APIs that take a wrapping callable (None when ``progress`` is off)."""
     if not enabled(progress):
         return None

@@ -21,19 +21,34 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-
 from .errors import InputError
 from .inputs import is_number, is_whole_number, read_bytes, short_repr, yaml_from_bytes
 from .ir import RESETS, conv_out_size
 
-_LAYER_KEYS = {"conv": {"type", "name", "out_channels", "kernel_size", "stride", "padding", "pool", "bias",
-                        "weight_bits"},
-               "linear": {"type", "name", "out_features", "bias", "weight_bits"}}
+_LAYER_KEYS = {
+    "conv": {"type", "name", "out_channels", "kernel_size", "stride", "padding", "pool", "bias", "weight_bits"},
+    "linear": {"type", "name", "out_features", "bias", "weight_bits"},
+}
 _TOP_KEYS = {"name", "description", "input_shape", "n_classes", "neuron", "layers", "defaults", "dataset", "train"}
 # `train:` in a model YAML (a recipe): `qsnn-deploy train` options, each used unless given on the command line
-RECIPE_KEYS = {"learning_rule", "lr_schedule", "lr_period", "loss", "bits", "synop_target", "synop_penalty",
-               "synop_weights", "shift_px",
-               "window_ms", "denoise_us", "augment", "test_fraction", "readouts", "feedback_alignment", "patience"}
+RECIPE_KEYS = {
+    "learning_rule",
+    "lr_schedule",
+    "lr_period",
+    "loss",
+    "bits",
+    "synop_target",
+    "synop_penalty",
+    "synop_weights",
+    "shift_px",
+    "window_ms",
+    "denoise_us",
+    "augment",
+    "test_fraction",
+    "readouts",
+    "feedback_alignment",
+    "patience",
+}
 _NEURON_KEYS = {"threshold", "min_v_mem", "reset"}
 # Neuron types and their parameters with defaults (qsnn_deploy.train.neurons implements them). Only
 # "iaf" is the chip's neuron; the others leak and convert needs --approximate-leak for them.
@@ -105,16 +120,27 @@ class ModelSpec:
         neuron = {"threshold": self.threshold, "min_v_mem": self.min_v_mem, "reset": self.reset}
         if self.neuron_type != "iaf":
             neuron |= {"type": self.neuron_type, **self.neuron_params}
-        return {"name": self.name, "description": self.description, "input_shape": list(self.input_shape),
-                "n_classes": self.n_classes, "dataset": self.dataset, "neuron": neuron,
-                "layers": [_layer_to_dict(layer) for layer in self.layers], "defaults": dict(self.defaults)} | (
-                    {"train": dict(self.recipe)} if self.recipe else {})
+        return {
+            "name": self.name,
+            "description": self.description,
+            "input_shape": list(self.input_shape),
+            "n_classes": self.n_classes,
+            "dataset": self.dataset,
+            "neuron": neuron,
+            "layers": [_layer_to_dict(layer) for layer in self.layers],
+            "defaults": dict(self.defaults),
+        } | ({"train": dict(self.recipe)} if self.recipe else {})
 
 
 def _layer_to_dict(layer: LayerDef) -> dict[str, Any]:
     if layer.type == "linear":
-        return {"type": "linear", "name": layer.name, "out_features": layer.out_channels, "bias": layer.bias,
-                "weight_bits": layer.weight_bits}
+        return {
+            "type": "linear",
+            "name": layer.name,
+            "out_features": layer.out_channels,
+            "bias": layer.bias,
+            "weight_bits": layer.weight_bits,
+        }
     return {f.name: getattr(layer, f.name) for f in fields(layer)}
 
 
@@ -161,27 +187,36 @@ def _check_defaults(defaults: dict, where: str) -> None:
             _int(value, f"defaults.{key}", where, 1)
 
 
-def _check_size(spec: "ModelSpec", where: str) -> None:
+def _check_size(spec: ModelSpec, where: str) -> None:
     """Refuse declarations too large to build, before any weight is allocated."""
     c, h, w = spec.input_shape
     if h > MAX_SIDE or w > MAX_SIDE or c * h * w > MAX_INPUT_ELEMENTS:
-        raise InputError(f"input_shape {list(spec.input_shape)} is larger than any event sensor (sides up to "
-                         f"{MAX_SIDE}, {MAX_INPUT_ELEMENTS} values per frame)", where=where)
-    for layer, (c, h, w) in zip(spec.layers, spec.layer_input_shapes()):
+        raise InputError(
+            f"input_shape {list(spec.input_shape)} is larger than any event sensor (sides up to "
+            f"{MAX_SIDE}, {MAX_INPUT_ELEMENTS} values per frame)",
+            where=where,
+        )
+    for layer, (_c, h, w) in zip(spec.layers, spec.layer_input_shapes()):
         if layer.type == "linear" and h != w:
-            raise InputError(f"linear layer '{layer.name}' needs a square input, got {h}x{w}", where=where,
-                             fix="pool or crop the previous layer's output to a square")
+            raise InputError(
+                f"linear layer '{layer.name}' needs a square input, got {h}x{w}",
+                where=where,
+                fix="pool or crop the previous layer's output to a square",
+            )
     weights = spec_weight_count(spec)
     if weights > MAX_WEIGHTS:
-        raise InputError(f"the model declares {weights} weights, more than the {MAX_WEIGHTS} this tool builds",
-                         where=where, fix="check the channel counts and kernel sizes")
+        raise InputError(
+            f"the model declares {weights} weights, more than the {MAX_WEIGHTS} this tool builds",
+            where=where,
+            fix="check the channel counts and kernel sizes",
+        )
 
 
-def spec_weight_count(spec: "ModelSpec") -> int:
+def spec_weight_count(spec: ModelSpec) -> int:
     """How many weights the declared layers hold (what a checkpoint of the model must store)."""
     total = 0
     for layer, (c, h, w) in zip(spec.layers, spec.layer_input_shapes()):
-        total += layer.out_channels * c * (h * w if layer.type == "linear" else layer.kernel_size ** 2)
+        total += layer.out_channels * c * (h * w if layer.type == "linear" else layer.kernel_size**2)
     return total
 
 
@@ -202,14 +237,20 @@ def spec_from_dict(data: Any, where: str = "model") -> ModelSpec:
     shape = tuple(_int(v, "input_shape", where, 1, MAX_SIDE) for v in shape)
     neuron = _mapping(data.get("neuron"), "neuron", where)
     if isinstance(neuron.get("type", "iaf"), str) and neuron.get("type", "iaf") in NEURON_PARAMS:
-        _unknown(set(neuron), _NEURON_KEYS | {"type"} | set(NEURON_PARAMS[neuron.get("type", "iaf")]),
-                 f"{where}: neuron")
-    ntype, nparams = neuron_type_params(neuron.get("type", "iaf"),
-                                        {k: v for k, v in neuron.items() if k not in _NEURON_KEYS | {"type"}},
-                                        f"{where}: neuron", InputError)
+        _unknown(
+            set(neuron), _NEURON_KEYS | {"type"} | set(NEURON_PARAMS[neuron.get("type", "iaf")]), f"{where}: neuron"
+        )
+    ntype, nparams = neuron_type_params(
+        neuron.get("type", "iaf"),
+        {k: v for k, v in neuron.items() if k not in _NEURON_KEYS | {"type"}},
+        f"{where}: neuron",
+        InputError,
+    )
     reset = neuron.get("reset", "subtract")
     if reset not in RESETS:
-        raise InputError(f"unknown reset {short_repr(reset)}", where=f"{where}: neuron.reset", fix=f"use {' or '.join(RESETS)}")
+        raise InputError(
+            f"unknown reset {short_repr(reset)}", where=f"{where}: neuron.reset", fix=f"use {' or '.join(RESETS)}"
+        )
     defaults = _mapping(data.get("defaults"), "defaults", where)
     _unknown(set(defaults), _DEFAULT_KEYS, f"{where}: defaults")
     _check_defaults(defaults, where)
@@ -232,35 +273,67 @@ def spec_from_dict(data: Any, where: str = "model") -> ModelSpec:
         name = str(name)
         bits = _int(raw.get("weight_bits", 8), "weight_bits", lw, 2)
         if bits > 8:
-            raise InputError(f"'weight_bits' must be in 2..8, got {bits}", where=lw,
-                             fix="Speck stores int8 weights; use 8 or fewer bits")
+            raise InputError(
+                f"'weight_bits' must be in 2..8, got {bits}",
+                where=lw,
+                fix="Speck stores int8 weights; use 8 or fewer bits",
+            )
         if raw["type"] == "linear":
-            layers.append(LayerDef("linear", name, _int(raw.get("out_features"), "out_features", lw, 1, MAX_CHANNELS),
-                                   kernel_size=0, bias=_flag(raw.get("bias", False), "bias", lw), weight_bits=bits))
+            layers.append(
+                LayerDef(
+                    "linear",
+                    name,
+                    _int(raw.get("out_features"), "out_features", lw, 1, MAX_CHANNELS),
+                    kernel_size=0,
+                    bias=_flag(raw.get("bias", False), "bias", lw),
+                    weight_bits=bits,
+                )
+            )
         else:
-            layers.append(LayerDef("conv", name, _int(raw.get("out_channels"), "out_channels", lw, 1, MAX_CHANNELS),
-                                   kernel_size=_int(raw.get("kernel_size", 3), "kernel_size", lw, 1, MAX_SIDE),
-                                   stride=_int(raw.get("stride", 1), "stride", lw, 1, MAX_SIDE),
-                                   padding=_int(raw.get("padding", 0), "padding", lw, 0, MAX_SIDE),
-                                   pool=_int(raw.get("pool", 1), "pool", lw, 1, MAX_SIDE), bias=_flag(raw.get("bias", False), "bias", lw),
-                                   weight_bits=bits))
+            layers.append(
+                LayerDef(
+                    "conv",
+                    name,
+                    _int(raw.get("out_channels"), "out_channels", lw, 1, MAX_CHANNELS),
+                    kernel_size=_int(raw.get("kernel_size", 3), "kernel_size", lw, 1, MAX_SIDE),
+                    stride=_int(raw.get("stride", 1), "stride", lw, 1, MAX_SIDE),
+                    padding=_int(raw.get("padding", 0), "padding", lw, 0, MAX_SIDE),
+                    pool=_int(raw.get("pool", 1), "pool", lw, 1, MAX_SIDE),
+                    bias=_flag(raw.get("bias", False), "bias", lw),
+                    weight_bits=bits,
+                )
+            )
     n_classes = _int(data.get("n_classes", layers[-1].out_channels), "n_classes", where, 1)
-    spec = ModelSpec(name=str(data["name"]), input_shape=shape, n_classes=n_classes, layers=tuple(layers),
-                     threshold=_number(neuron.get("threshold", 1.0), "neuron.threshold", where, positive=True),
-                     min_v_mem=None if neuron.get("min_v_mem") is None
-                     else _number(neuron["min_v_mem"], "neuron.min_v_mem", where),
-                     reset=reset, neuron_type=ntype, neuron_params=nparams, defaults=dict(defaults),
-                     dataset=str(data.get("dataset", "digits-dvs")),
-                     description=str(data.get("description", "")), recipe=dict(recipe))
+    spec = ModelSpec(
+        name=str(data["name"]),
+        input_shape=shape,
+        n_classes=n_classes,
+        layers=tuple(layers),
+        threshold=_number(neuron.get("threshold", 1.0), "neuron.threshold", where, positive=True),
+        min_v_mem=None if neuron.get("min_v_mem") is None else _number(neuron["min_v_mem"], "neuron.min_v_mem", where),
+        reset=reset,
+        neuron_type=ntype,
+        neuron_params=nparams,
+        defaults=dict(defaults),
+        dataset=str(data.get("dataset", "digits-dvs")),
+        description=str(data.get("description", "")),
+        recipe=dict(recipe),
+    )
     _check_size(spec, where)
-    for i, (layer, (c, h, w)) in enumerate(zip(spec.layers, spec.layer_input_shapes())):
-        if layer.type == "conv" and (conv_out_size(min(h, w), layer.kernel_size, layer.stride, layer.padding)
-                                     // layer.pool) < 1:
-            raise InputError(f"layer '{layer.name}' shrinks its {h}x{w} input to nothing", where=f"{where}: layers[{i}]",
-                             fix="use a smaller kernel, stride or pool, or more padding")
+    for i, (layer, (_c, h, w)) in enumerate(zip(spec.layers, spec.layer_input_shapes())):
+        if (
+            layer.type == "conv"
+            and (conv_out_size(min(h, w), layer.kernel_size, layer.stride, layer.padding) // layer.pool) < 1
+        ):
+            raise InputError(
+                f"layer '{layer.name}' shrinks its {h}x{w} input to nothing",
+                where=f"{where}: layers[{i}]",
+                fix="use a smaller kernel, stride or pool, or more padding",
+            )
     if spec.layers[-1].out_channels != spec.n_classes:
-        raise InputError(f"the last layer has {spec.layers[-1].out_channels} outputs but n_classes is {spec.n_classes}",
-                         where=where)
+        raise InputError(
+            f"the last layer has {spec.layers[-1].out_channels} outputs but n_classes is {spec.n_classes}", where=where
+        )
     return spec
 
 
@@ -268,20 +341,26 @@ def neuron_type_params(ntype: Any, params: dict, where: str, error: type = Input
     """Validate a neuron type and its parameters → (type, parameters with defaults filled in)."""
     if not isinstance(ntype, str) or ntype not in NEURON_PARAMS:
         close = difflib.get_close_matches(str(ntype), list(NEURON_PARAMS), n=1)
-        raise error(f"unknown neuron type {short_repr(ntype)}", where=where,
-                    fix=(f"did you mean '{close[0]}'? " if close else "") + "neuron types: " + ", ".join(NEURON_PARAMS))
+        raise error(
+            f"unknown neuron type {short_repr(ntype)}",
+            where=where,
+            fix=(f"did you mean '{close[0]}'? " if close else "") + "neuron types: " + ", ".join(NEURON_PARAMS),
+        )
     allowed = NEURON_PARAMS[ntype]
     for key in params:
         if key not in allowed:
             hint = ", ".join(allowed) if allowed else "none (only threshold, min_v_mem, reset)"
-            raise error(f"neuron type '{ntype}' has no parameter {short_repr(key)}", where=where, fix=f"its parameters: {hint}")
+            raise error(
+                f"neuron type '{ntype}' has no parameter {short_repr(key)}", where=where, fix=f"its parameters: {hint}"
+            )
     out = dict(allowed)
     for key, value in params.items():
         if not is_number(value):
             raise error(f"neuron parameter '{key}' must be a finite number, got {short_repr(value)}", where=where)
         if key in _DECAYS and not 0 < value <= 1:
-            raise error(f"neuron parameter '{key}' is a decay per step and must lie in (0, 1], got {value!r}",
-                        where=where)
+            raise error(
+                f"neuron parameter '{key}' is a decay per step and must lie in (0, 1], got {value!r}", where=where
+            )
         if key == "slope" and not value > 0:
             raise error(f"surrogate slope must be > 0, got {value!r}", where=where)
         out[key] = float(value)
@@ -309,8 +388,11 @@ def with_neuron_option(spec: ModelSpec, text: str) -> ModelSpec:
         try:
             params[name.strip()] = float(value)
         except ValueError:
-            raise UsageError(f"--neuron: cannot read '{item}'", where="--neuron",
-                             fix="write TYPE or TYPE:name=value,..., e.g. --neuron lif:beta=0.8") from None
+            raise UsageError(
+                f"--neuron: cannot read '{item}'",
+                where="--neuron",
+                fix="write TYPE or TYPE:name=value,..., e.g. --neuron lif:beta=0.8",
+            ) from None
     return with_neuron(spec, ntype.strip(), **params)
 
 
@@ -326,16 +408,20 @@ def per_layer_values(names: list[str], text: str, option: str, model: str = "the
             name, value = (v.strip() for v in p.split("=", 1))
             if name not in names:
                 close = difflib.get_close_matches(name, names, n=1)
-                raise UsageError(f"{option} names layer '{name}', which {model} does not have",
-                                 fix=(f"did you mean '{close[0]}'? " if close else "") + "layers: " + ", ".join(names))
+                raise UsageError(
+                    f"{option} names layer '{name}', which {model} does not have",
+                    fix=(f"did you mean '{close[0]}'? " if close else "") + "layers: " + ", ".join(names),
+                )
             table[name] = value
         return table
     if len(items) == 1 and "=" not in items[0]:
         return dict.fromkeys(names, items[0])
     if len(items) == len(names) and not any("=" in p for p in items):
         return dict(zip(names, items))
-    raise UsageError(f"cannot read {option} '{text}'",
-                     fix=f"give one value, one per layer ({len(names)}: {', '.join(names)}) or name=value pairs")
+    raise UsageError(
+        f"cannot read {option} '{text}'",
+        fix=f"give one value, one per layer ({len(names)}: {', '.join(names)}) or name=value pairs",
+    )
 
 
 def with_weight_bits(spec: ModelSpec, bits: str) -> ModelSpec:
@@ -351,8 +437,10 @@ def with_weight_bits(spec: ModelSpec, bits: str) -> ModelSpec:
             continue
         value = table[layer.name]
         if not value.isdigit() or not 2 <= int(value) <= 8:
-            raise UsageError(f"--bits: '{value}' for layer {layer.name} is not a width in 2..8",
-                             fix="Speck stores int8 weights: use 2 to 8 bits per layer")
+            raise UsageError(
+                f"--bits: '{value}' for layer {layer.name} is not a width in 2..8",
+                fix="Speck stores int8 weights: use 2 to 8 bits per layer",
+            )
         out.append(replace(layer, weight_bits=int(value)))
     return replace(spec, layers=tuple(out))
 
@@ -374,26 +462,36 @@ def default_spec(sensor_size: tuple[int, int, int], n_classes: int, dataset: str
     → sum-pool cores and linear readout, on the sensor pooled to :func:`auto_input_size`."""
     w, h = auto_input_size(sensor_size)
     p = int(sensor_size[2])
-    spec = spec_from_dict({
-        "name": f"auto_{w}x{h}_{n_classes}",
-        "description": f"default Speck-ready network for {dataset}: {p}x{h}x{w} input (sensor {sensor_size[0]}x"
-                       f"{sensor_size[1]} pooled), {n_classes} classes; conv 16 s2 → conv 32 pool 2 → conv 32 pool 2 "
-                       "→ linear",
-        "dataset": dataset, "input_shape": [p, h, w], "n_classes": int(n_classes),
-        "neuron": {"threshold": 1.0, "reset": "subtract"},
-        "layers": [{"type": "conv", "name": "conv1", "out_channels": 16, "kernel_size": 3, "stride": 2, "padding": 1},
-                   {"type": "conv", "name": "conv2", "out_channels": 32, "kernel_size": 3, "padding": 1, "pool": 2},
-                   {"type": "conv", "name": "conv3", "out_channels": 32, "kernel_size": 3, "padding": 1, "pool": 2},
-                   {"type": "linear", "name": "fc", "out_features": int(n_classes)}],
-        "defaults": {"epochs": 12, "batch_size": 32, "lr": 0.002, "time_bins": 10},
-    }, where=f"default network for {dataset}")
+    spec = spec_from_dict(
+        {
+            "name": f"auto_{w}x{h}_{n_classes}",
+            "description": f"default Speck-ready network for {dataset}: {p}x{h}x{w} input (sensor {sensor_size[0]}x"
+            f"{sensor_size[1]} pooled), {n_classes} classes; conv 16 s2 → conv 32 pool 2 → conv 32 pool 2 "
+            "→ linear",
+            "dataset": dataset,
+            "input_shape": [p, h, w],
+            "n_classes": int(n_classes),
+            "neuron": {"threshold": 1.0, "reset": "subtract"},
+            "layers": [
+                {"type": "conv", "name": "conv1", "out_channels": 16, "kernel_size": 3, "stride": 2, "padding": 1},
+                {"type": "conv", "name": "conv2", "out_channels": 32, "kernel_size": 3, "padding": 1, "pool": 2},
+                {"type": "conv", "name": "conv3", "out_channels": 32, "kernel_size": 3, "padding": 1, "pool": 2},
+                {"type": "linear", "name": "fc", "out_features": int(n_classes)},
+            ],
+            "defaults": {"epochs": 12, "batch_size": 32, "lr": 0.002, "time_bins": 10},
+        },
+        where=f"default network for {dataset}",
+    )
     _, fh, fw = spec.layer_input_shapes()[-1]
     if fh != fw:
         from .errors import UsageError
 
-        raise UsageError(f"the default network's readout needs a square feature map, but a {sensor_size[0]}x"
-                         f"{sensor_size[1]} sensor pooled to {w}x{h} gives {fw}x{fh}",
-                         where="train (no --model)", fix="pass --model with a network made for this sensor")
+        raise UsageError(
+            f"the default network's readout needs a square feature map, but a {sensor_size[0]}x"
+            f"{sensor_size[1]} sensor pooled to {w}x{h} gives {fw}x{fh}",
+            where="train (no --model)",
+            fix="pass --model with a network made for this sensor",
+        )
     return spec
 
 
@@ -409,15 +507,19 @@ def load_spec(name_or_path: str | Path) -> ModelSpec:
     if text_path.endswith((".yaml", ".yml")) or Path(text_path).exists():
         path = Path(text_path)
         if not path.is_file():
-            raise InputError(f"model file '{path}' does not exist", fix="give a path to a model YAML or a zoo name: "
-                             + ", ".join(zoo_names()))
+            raise InputError(
+                f"model file '{path}' does not exist",
+                fix="give a path to a model YAML or a zoo name: " + ", ".join(zoo_names()),
+            )
         raw, where = read_bytes(path, "model file"), str(path)
     else:
         names = zoo_names()
         if text_path not in names:
             close = difflib.get_close_matches(text_path, names, n=1)
-            raise InputError(f"unknown model '{text_path}'", fix=(f"did you mean '{close[0]}'? " if close else "")
-                             + "zoo models: " + ", ".join(names))
+            raise InputError(
+                f"unknown model '{text_path}'",
+                fix=(f"did you mean '{close[0]}'? " if close else "") + "zoo models: " + ", ".join(names),
+            )
         res = importlib.resources.files("qsnn_deploy.models") / f"{text_path}.yaml"
         raw, where = res.read_bytes(), f"zoo model {text_path}"
     return spec_from_dict(yaml_from_bytes(raw, where, "the model file"), where)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import faulthandler
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from hypothesis import strategies as st
 
@@ -24,11 +25,11 @@ def mutated(draw, raw: bytes, max_ops: int = 5) -> bytes:
             data[at] ^= 1 << draw(st.integers(0, 7))
         elif op == "overwrite":
             chunk = draw(st.binary(min_size=1, max_size=8))
-            data[at:at + len(chunk)] = chunk
+            data[at : at + len(chunk)] = chunk
         elif op == "insert":
             data[at:at] = draw(st.binary(min_size=1, max_size=16))
         else:
-            del data[at:at + draw(st.integers(1, 16))]
+            del data[at : at + draw(st.integers(1, 16))]
     return bytes(data)
 
 
@@ -50,8 +51,13 @@ def damaged(raw: bytes, prefix: bytes = b"") -> st.SearchStrategy[bytes]:
 READ_LIMIT_S = 120.0
 
 
-def loads_or_names_file(read: Callable[[Path], Any], path: Path, raw: bytes,
-                        errors: tuple[type[QsnnError], ...] = (InputError,), limit_s: float = READ_LIMIT_S) -> Any:
+def loads_or_names_file(
+    read: Callable[[Path], Any],
+    path: Path,
+    raw: bytes,
+    errors: tuple[type[QsnnError], ...] = (InputError,),
+    limit_s: float = READ_LIMIT_S,
+) -> Any:
     """Write ``raw`` to ``path`` and read it within ``limit_s``: a result, or one of ``errors`` whose message
     names the file. Anything else (an internal error, exit 1) fails the test, and a hang ends the process.
     Returns the result or None."""

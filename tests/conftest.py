@@ -14,8 +14,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 FUZZ_FACTOR = 20
 _NO_TIMING = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True, **_NO_TIMING)
-settings.register_profile("fuzz", derandomize=False, database=None, print_blob=True,
-                          max_examples=FUZZ_FACTOR * settings.default.max_examples, **_NO_TIMING)
+settings.register_profile(
+    "fuzz",
+    derandomize=False,
+    database=None,
+    print_blob=True,
+    max_examples=FUZZ_FACTOR * settings.default.max_examples,
+    **_NO_TIMING,
+)
 # plain `pytest` is derandomized too; --hypothesis-profile=NAME (loaded after this file) overrides it
 settings.load_profile("ci")
 

@@ -13,10 +13,22 @@ from qsnn_deploy.ir import ChipLayer, Network
 def random_network(seed: int = 0, quantized: bool = False, bias: bool = False) -> Network:
     """conv(2→4, k3, s2, p1) on 2×12×12 → conv(4→6, k3, p1, pool 2) → linear(6·3·3 → 5)."""
     rng = np.random.default_rng(seed)
-    l1 = ChipLayer("c1", rng.normal(0, 0.5, (4, 2, 3, 3)), (2, 12, 12), stride=2, padding=1,
-                   bias=rng.normal(0, 0.05, 4) if bias else None)
-    l2 = ChipLayer("c2", rng.normal(0, 0.4, (6, 4, 3, 3)), l1.output_shape, padding=1, pool=2,
-                   bias=rng.normal(0, 0.05, 6) if bias else None)
+    l1 = ChipLayer(
+        "c1",
+        rng.normal(0, 0.5, (4, 2, 3, 3)),
+        (2, 12, 12),
+        stride=2,
+        padding=1,
+        bias=rng.normal(0, 0.05, 4) if bias else None,
+    )
+    l2 = ChipLayer(
+        "c2",
+        rng.normal(0, 0.4, (6, 4, 3, 3)),
+        l1.output_shape,
+        padding=1,
+        pool=2,
+        bias=rng.normal(0, 0.05, 6) if bias else None,
+    )
     l3 = ChipLayer("fc", rng.normal(0, 0.3, (5, 6, 3, 3)), l2.output_shape, kind="linear")
     net = Network((l1, l2, l3), (2, 12, 12), dt_us=1000.0)
     if quantized:
@@ -33,8 +45,9 @@ def random_raster(n: int, t: int, shape, rate: float = 0.15, seed: int = 0) -> n
 
 def run_cli(*args, check=True, timeout=600):
     """Run ``qsnn-deploy`` as a real subprocess."""
-    proc = subprocess.run([sys.executable, "-m", "qsnn_deploy.cli.main", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-m", "qsnn_deploy.cli.main", *map(str, args)], capture_output=True, text=True, timeout=timeout
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
     return proc

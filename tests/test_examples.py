@@ -37,7 +37,9 @@ def test_readme_block_is_the_committed_output(name):
     if name not in blocks:
         assert example.commands[0][0] == "python", f"README.md has no '<!-- example: {name} -->' block"
         return
-    assert blocks[name] == ex.readme_block(example, committed), f"README block {name} is not docs/examples/{name}.txt: {FIX}"
+    assert blocks[name] == ex.readme_block(example, committed), (
+        f"README block {name} is not docs/examples/{name}.txt: {FIX}"
+    )
 
 
 def test_every_readme_block_has_an_example():
@@ -56,8 +58,9 @@ def test_readme_shows_the_commands_that_made_the_output(name):
 def _reproduce(name, tmp_path):
     example = ex.EXAMPLES[name]
     output = ex.run_example(example, tmp_path)
-    problems = ex.compare_outputs(ex.example_path(name).read_text(encoding="utf-8"), output, example.rel_tol,
-                                  example.volatile)
+    problems = ex.compare_outputs(
+        ex.example_path(name).read_text(encoding="utf-8"), output, example.rel_tol, example.volatile
+    )
     assert not problems, f"example {name} no longer gives docs/examples/{name}.txt ({FIX}):\n" + "\n".join(problems)
 
 
@@ -82,13 +85,16 @@ def test_compare_outputs_ignores_spacing_and_volatile_lines():
     assert ex.compare_outputs(OUT, same, volatile=(r"^\s*time\s",)) == []
 
 
-@pytest.mark.parametrize("changed, rel_tol", [
-    ("layer  a  b\nconv1  2,482.8  13\naccuracy 98.61%\n  time  50 s (train 43 s)\n", 0.0),
-    ("layer  a  b\nconv1  2,482.8  12\naccuracy 97.61%\n  time  50 s (train 43 s)\n", 0.005),
-    ("layer  a  b\nconv2  2,482.8  12\naccuracy 98.61%\n  time  50 s (train 43 s)\n", 0.0),
-    ("layer  a  b\nconv1  2,482.8  12\n  time  50 s (train 43 s)\n", 0.0),
-    ("layer  a  b\nconv1  2,482.8  12\naccuracy 98.61%\n  time  51 s (train 43 s)\n", 0.0),
-])
+@pytest.mark.parametrize(
+    "changed, rel_tol",
+    [
+        ("layer  a  b\nconv1  2,482.8  13\naccuracy 98.61%\n  time  50 s (train 43 s)\n", 0.0),
+        ("layer  a  b\nconv1  2,482.8  12\naccuracy 97.61%\n  time  50 s (train 43 s)\n", 0.005),
+        ("layer  a  b\nconv2  2,482.8  12\naccuracy 98.61%\n  time  50 s (train 43 s)\n", 0.0),
+        ("layer  a  b\nconv1  2,482.8  12\n  time  50 s (train 43 s)\n", 0.0),
+        ("layer  a  b\nconv1  2,482.8  12\naccuracy 98.61%\n  time  51 s (train 43 s)\n", 0.0),
+    ],
+)
 def test_compare_outputs_reports_a_changed_number_word_or_line(changed, rel_tol):
     assert ex.compare_outputs(OUT, changed, rel_tol=rel_tol)
 

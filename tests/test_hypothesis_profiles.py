@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from qsnn_deploy.quant.scale import usable_divisor
 
@@ -30,8 +31,16 @@ def test_usable_divisor_of_a_peak(xs):
 def _run(tmp_path: Path, name: str, *args: str) -> list[str]:
     record = tmp_path / f"{name}.jsonl"
     env = {**os.environ, RECORD: str(record)}
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", *args,
-           f"{Path(__file__).relative_to(ROOT)}::test_usable_divisor_of_a_peak"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:xdist",
+        *args,
+        f"{Path(__file__).relative_to(ROOT)}::test_usable_divisor_of_a_peak",
+    ]
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     return record.read_text().splitlines()
@@ -46,8 +55,19 @@ def test_ci_profile_is_derandomized_and_fuzz_draws_more(tmp_path):
 
 
 def test_property_marker_selects_exactly_the_hypothesis_tests():
-    cmd = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:xdist", "-m", "property",
-           "tests/test_hypothesis_profiles.py", "tests/quant/test_quantizers.py"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "--collect-only",
+        "-q",
+        "-p",
+        "no:xdist",
+        "-m",
+        "property",
+        "tests/test_hypothesis_profiles.py",
+        "tests/quant/test_quantizers.py",
+    ]
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600).stdout
     selected = {line.split("::")[-1] for line in out.splitlines() if "::" in line}
     assert "test_usable_divisor_of_a_peak" in selected

@@ -9,9 +9,17 @@ import pytest
 import qsnn_deploy
 
 MODULES = sorted(m.name for m in pkgutil.walk_packages(qsnn_deploy.__path__, "qsnn_deploy."))
-TORCH_FREE = ["qsnn_deploy.ir", "qsnn_deploy.zoo", "qsnn_deploy.hw", "qsnn_deploy.convert.nir_io",
-              "qsnn_deploy.convert.loader", "qsnn_deploy.quant.chip", "qsnn_deploy.data", "qsnn_deploy.cli.main",
-              "qsnn_deploy.deploy.targets"]
+TORCH_FREE = [
+    "qsnn_deploy.ir",
+    "qsnn_deploy.zoo",
+    "qsnn_deploy.hw",
+    "qsnn_deploy.convert.nir_io",
+    "qsnn_deploy.convert.loader",
+    "qsnn_deploy.quant.chip",
+    "qsnn_deploy.data",
+    "qsnn_deploy.cli.main",
+    "qsnn_deploy.deploy.targets",
+]
 
 
 def _python(code: str) -> subprocess.CompletedProcess:
@@ -20,8 +28,9 @@ def _python(code: str) -> subprocess.CompletedProcess:
 
 def test_every_module_imports_alone():
     # one fresh interpreter per module, started in parallel
-    procs = {m: subprocess.Popen([sys.executable, "-c", f"import {m}"], stderr=subprocess.PIPE, text=True)
-             for m in MODULES}
+    procs = {
+        m: subprocess.Popen([sys.executable, "-c", f"import {m}"], stderr=subprocess.PIPE, text=True) for m in MODULES
+    }
     failed = {m: p.communicate(timeout=300)[1] for m, p in procs.items() if p.wait(timeout=300) != 0}
     assert not failed, failed
     assert len(MODULES) > 30
@@ -29,13 +38,17 @@ def test_every_module_imports_alone():
 
 @pytest.mark.parametrize("module", TORCH_FREE)
 def test_torch_free_modules(module):
-    proc = _python(f"import sys, {module}; bad = [m for m in ('torch', 'samna', 'sinabs') if m in sys.modules];"
-                   " assert not bad, bad")
+    proc = _python(
+        f"import sys, {module}; bad = [m for m in ('torch', 'samna', 'sinabs') if m in sys.modules];"
+        " assert not bad, bad"
+    )
     assert proc.returncode == 0, proc.stderr
 
 
 def test_help_does_not_load_torch():
-    proc = _python("import sys; from qsnn_deploy.cli.main import cli\n"
-                   "try:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
-                   "assert 'torch' not in sys.modules")
+    proc = _python(
+        "import sys; from qsnn_deploy.cli.main import cli\n"
+        "try:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "assert 'torch' not in sys.modules"
+    )
     assert proc.returncode == 0, proc.stderr

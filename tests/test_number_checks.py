@@ -18,21 +18,49 @@ REFERENCE = Path(__file__).resolve().parents[1] / "models" / "digits_speck.pt"
 HUGE = 10**400  # an int a float cannot hold: math.isfinite and float() raise OverflowError on it
 
 
-@pytest.mark.parametrize("value, expected", [
-    (0, True), (-3, True), (2.5, True), (np.float64(2.5), True), (2**1000, True),
-    (True, False), (False, False), (float("nan"), False), (float("inf"), False), (-float("inf"), False),
-    (HUGE, False), (np.int64(2), False), ("1", False), (None, False), ([1], False), (1 + 0j, False),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (0, True),
+        (-3, True),
+        (2.5, True),
+        (np.float64(2.5), True),
+        (2**1000, True),
+        (True, False),
+        (False, False),
+        (float("nan"), False),
+        (float("inf"), False),
+        (-float("inf"), False),
+        (HUGE, False),
+        (np.int64(2), False),
+        ("1", False),
+        (None, False),
+        ([1], False),
+        (1 + 0j, False),
+    ],
+)
 def test_is_number(value, expected):
     assert is_number(value) is expected
 
 
-@pytest.mark.parametrize("args, kwargs, expected", [
-    ((3,), {}, True), ((3.0,), {}, False), ((3.0,), {"integral_floats": True}, True),
-    ((3.5,), {"integral_floats": True}, False), ((float("inf"),), {"integral_floats": True}, False),
-    ((0, 1), {}, False), ((1, 1, 5), {}, True), ((5, 1, 5), {}, True), ((6, 1, 5), {}, False),
-    ((-7, -7, 7), {}, True), ((-8, -7, 7), {}, False), ((True, 0), {}, False), ((HUGE, 0), {}, False),
-])
+@pytest.mark.parametrize(
+    "args, kwargs, expected",
+    [
+        ((3,), {}, True),
+        ((3.0,), {}, False),
+        ((3.0,), {"integral_floats": True}, True),
+        ((3.5,), {"integral_floats": True}, False),
+        ((float("inf"),), {"integral_floats": True}, False),
+        ((0, 1), {}, False),
+        ((1, 1, 5), {}, True),
+        ((5, 1, 5), {}, True),
+        ((6, 1, 5), {}, False),
+        ((-7, -7, 7), {}, True),
+        ((-8, -7, 7), {}, False),
+        ((True, 0), {}, False),
+        ((HUGE, 0), {}, False),
+    ],
+)
 def test_is_whole_number(args, kwargs, expected):
     assert is_whole_number(*args, **kwargs) is expected
 
@@ -41,12 +69,15 @@ def _spec_dict() -> dict:
     return load_spec("digits_speck").to_dict()
 
 
-@pytest.mark.parametrize("place, message", [
-    (("defaults", "lr"), "'defaults.lr' must be a positive number, got"),
-    (("defaults", "epochs"), "'defaults.epochs' must be an integer >= 1, got"),
-    (("input_shape",), "'input_shape' must be an integer in 1.."),
-    (("neuron", "threshold"), "'neuron.threshold' must be a positive number, got"),
-])
+@pytest.mark.parametrize(
+    "place, message",
+    [
+        (("defaults", "lr"), "'defaults.lr' must be a positive number, got"),
+        (("defaults", "epochs"), "'defaults.epochs' must be an integer >= 1, got"),
+        (("input_shape",), "'input_shape' must be an integer in 1.."),
+        (("neuron", "threshold"), "'neuron.threshold' must be a positive number, got"),
+    ],
+)
 def test_model_spec_refuses_an_int_beyond_a_float(place, message):
     """A 400-digit integer in a model YAML was an OverflowError (exit 1) where a number is expected."""
     data = _spec_dict()
@@ -65,8 +96,16 @@ def test_neuron_parameter_beyond_a_float_is_refused():
         spec_from_dict(data, "model.yaml")
 
 
-@pytest.mark.parametrize("key, value", [("dt_us", HUGE), ("duration_us", float("nan")), ("time_bins", 0),
-                                        ("time_bins", 2.0), ("auxiliary_readouts", True)])
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("dt_us", HUGE),
+        ("duration_us", float("nan")),
+        ("time_bins", 0),
+        ("time_bins", 2.0),
+        ("auxiliary_readouts", True),
+    ],
+)
 def test_checkpoint_entries(tmp_path, key, value):
     payload = torch.load(REFERENCE, map_location="cpu", weights_only=True)
     path = tmp_path / "checkpoint.pt"

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from helpers import random_network
+
 from qsnn_deploy import outputs
 from qsnn_deploy.errors import UsageError
 from qsnn_deploy.outputs import atomic_path, check_writable, process_umask, staged_folder, write_atomic
@@ -42,6 +42,7 @@ def _names(folder: Path) -> list[str]:
 
 
 # --- write_atomic and atomic_path --------------------------------------------------------------------------------
+
 
 def test_write_atomic_writes_text_and_bytes_and_replaces(tmp_path):
     target = tmp_path / "sub" / "out.json"
@@ -83,8 +84,10 @@ def test_a_writer_that_raises_midway_keeps_the_old_file(tmp_path):
 
 # --- modes ----------------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("mask", "file_mode", "folder_mode"), [(0o022, 0o644, 0o755), (0o027, 0o640, 0o750),
-                                                                  (0o002, 0o664, 0o775)])
+
+@pytest.mark.parametrize(
+    ("mask", "file_mode", "folder_mode"), [(0o022, 0o644, 0o755), (0o027, 0o640, 0o750), (0o002, 0o664, 0o775)]
+)
 def test_files_and_folders_get_the_mode_the_umask_gives(tmp_path, umask, mask, file_mode, folder_mode):
     umask(mask)
     assert _mode(write_atomic(tmp_path / "a.json", "{}")) == file_mode
@@ -104,6 +107,7 @@ def test_reading_the_umask_leaves_it_as_it_was(umask):
 
 
 # --- concurrent writers -----------------------------------------------------------------------------------------
+
 
 def test_concurrent_writers_never_show_a_partial_file(tmp_path):
     target = tmp_path / "shared.bin"
@@ -136,6 +140,7 @@ def test_concurrent_writers_never_show_a_partial_file(tmp_path):
 
 # --- folders and the output-folder check ---------------------------------------------------------------------
 
+
 def test_a_failed_staged_folder_leaves_nothing_and_keeps_the_old_one(tmp_path):
     out = tmp_path / "run"
     out.mkdir()
@@ -159,6 +164,7 @@ def test_check_writable_names_the_option(tmp_path):
 
 
 # --- each former hand-written site still writes atomically ---------------------------------------------------------
+
 
 def _half_write_then_fail(target, *args, **kwargs):
     """A stand-in for torch.save / np.save / nir.write that writes part of the file, then fails."""
@@ -184,8 +190,14 @@ def _site_checkpoint(path: Path, monkeypatch, fail: bool) -> None:
     from qsnn_deploy.train.network import SpikingCNN
     from qsnn_deploy.zoo import spec_from_dict
 
-    tiny = spec_from_dict({"name": "tiny", "input_shape": [2, 8, 8], "n_classes": 3, "layers": [
-        {"type": "linear", "name": "fc", "out_features": 3}]})
+    tiny = spec_from_dict(
+        {
+            "name": "tiny",
+            "input_shape": [2, 8, 8],
+            "n_classes": 3,
+            "layers": [{"type": "linear", "name": "fc", "out_features": 3}],
+        }
+    )
     model = SpikingCNN(tiny)
     if fail:
         monkeypatch.setattr(torch, "save", lambda obj, f: _half_write_then_fail(f))
@@ -217,8 +229,13 @@ def _site_saved_events(path: Path, monkeypatch, fail: bool) -> None:
     _save_events(str(path), None)
 
 
-SITES = {"model.nir": _site_nir, "checkpoint.pt": _site_checkpoint, "last.pt": _site_train_state,
-         "digits.npz": _site_digits_cache, "events": _site_saved_events}  # events: a name without .npy stays so
+SITES = {
+    "model.nir": _site_nir,
+    "checkpoint.pt": _site_checkpoint,
+    "last.pt": _site_train_state,
+    "digits.npz": _site_digits_cache,
+    "events": _site_saved_events,
+}  # events: a name without .npy stays so
 
 
 @pytest.mark.parametrize("name", list(SITES))

@@ -24,8 +24,9 @@ def _run(n: int, stream, progress="auto", **options) -> str:
     return stream.getvalue()
 
 
-@pytest.mark.parametrize("value, mode", [(True, "auto"), (False, "off"), (None, "off"), ("auto", "auto"),
-                                         ("on", "on"), ("off", "off")])
+@pytest.mark.parametrize(
+    "value, mode", [(True, "auto"), (False, "off"), (None, "off"), ("auto", "auto"), ("on", "on"), ("off", "off")]
+)
 def test_resolve(value, mode):
     assert resolve(value) == mode
 
@@ -147,7 +148,9 @@ def test_helper_sits_at_the_bottom():
     import subprocess
     import sys
 
-    code = ("import sys, qsnn_deploy.progress as p; p.log('x'); list(p.Progress(range(3), stream=open('/dev/null', 'w')))"
-            "; bad = [m for m in ('torch', 'click', 'tqdm') if m in sys.modules]; assert not bad, bad")
+    code = (
+        "import sys, qsnn_deploy.progress as p; p.log('x'); list(p.Progress(range(3), stream=open('/dev/null', 'w')))"
+        "; bad = [m for m in ('torch', 'click', 'tqdm') if m in sys.modules]; assert not bad, bad"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

@@ -25,8 +25,10 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "docs" / "readme_figures.yaml"
 
-UNITS = (r"%|×(?!\s?\d)|x\b|ms\b|s\b|min\b|minutes?\b|seconds?\b|hours?\b|µW|mW|W\b|µJ|mJ|µs|ns|kB|MB|KiB|M\b|k\b|pp\b|points?\b|nJ|pJ"
-         r"|M events/s|Hz\b")
+UNITS = (
+    r"%|×(?!\s?\d)|x\b|ms\b|s\b|min\b|minutes?\b|seconds?\b|hours?\b|µW|mW|W\b|µJ|mJ|µs|ns|kB|MB|KiB|M\b|k\b|pp\b|points?\b|nJ|pJ"
+    r"|M events/s|Hz\b"
+)
 FIGURE = re.compile(rf"(?<![\w.])[-−+]?\d[\d,]*(?:\.\d+)?(?:\s?[–-]\s?\d[\d,]*(?:\.\d+)?)?\s?(?:{UNITS})")
 NUMBER = r"[-−+]?\d[\d,]*(?:\.\d+)?"
 
@@ -84,7 +86,7 @@ def md_tables(text: str) -> list[list[dict[str, str]]]:
         if lines[i].startswith("|") and re.fullmatch(r"\|(\s*:?-+:?\s*\|)+", lines[i + 1].strip()):
             head = [c.strip() for c in lines[i].strip().strip("|").split("|")]
             rows = []
-            for line in lines[i + 2:]:
+            for line in lines[i + 2 :]:
                 if not line.startswith("|"):
                     break
                 rows.append(dict(zip(head, (c.strip() for c in line.strip().strip("|").split("|")))))
@@ -102,6 +104,7 @@ _FUNCS = {"min": min, "max": max, "abs": abs}
 
 def evaluate(expr: str, names: dict[str, float]) -> float:
     """Arithmetic (+ − × ÷, min, max, abs, numbers, earlier values' names) without executing code."""
+
     def ev(node):
         if isinstance(node, ast.Expression):
             return ev(node.body)
@@ -113,10 +116,15 @@ def evaluate(expr: str, names: dict[str, float]) -> float:
             return node.value
         if isinstance(node, ast.Name) and node.id in names:
             return names[node.id]
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCS
-                and not node.keywords):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in _FUNCS
+            and not node.keywords
+        ):
             return _FUNCS[node.func.id](*(ev(a) for a in node.args))
         raise ValueError(f"not allowed in expr {expr!r}: {ast.dump(node)}")
+
     return ev(ast.parse(expr, mode="eval"))
 
 
@@ -133,8 +141,12 @@ def source_value(src: dict, root: Path, names: dict[str, float]) -> float | str:
             data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
             found = json_values(data, src["key"])
         elif "table" in src:
-            found = [row[src["table"]] for table in md_tables(text) for row in table
-                     if src["table"] in row and all(_matches(row.get(k, ""), v) for k, v in src.get("where", {}).items())]
+            found = [
+                row[src["table"]]
+                for table in md_tables(text)
+                for row in table
+                if src["table"] in row and all(_matches(row.get(k, ""), v) for k, v in src.get("where", {}).items())
+            ]
         elif "regex" in src:
             found = [m.group(src.get("group", 1)) for m in re.finditer(src["regex"], text, re.M)]
         else:
@@ -204,21 +216,25 @@ def check_figures(readme: str, spec: dict, root: Path) -> list[str]:
             problems.append(f"not in the README (reworded? update docs/readme_figures.yaml): {entry['text']!r}")
             continue
         covered.append(m.span())
-        diffs = [f"{k}: README {m.group(k)}, {where} {v}" for k, v in shown.items()
-                 if k in m.groupdict() and m.group(k) != v]
+        diffs = [
+            f"{k}: README {m.group(k)}, {where} {v}" for k, v in shown.items() if k in m.groupdict() and m.group(k) != v
+        ]
         problems.append(f"README disagrees with {where} in {m.group()!r}: " + "; ".join(diffs))
     for snippet in spec.get("not_measured", []):
         text = normalise(snippet["text"])
         spans = [(m.start(), m.end()) for m in re.finditer(re.escape(text), body)]
         if not spans:
-            problems.append(f"not_measured snippet not in the README (remove it from docs/readme_figures.yaml): "
-                            f"{text!r}")
+            problems.append(
+                f"not_measured snippet not in the README (remove it from docs/readme_figures.yaml): {text!r}"
+            )
         covered += spans
     for m in FIGURE.finditer(body):
         if not any(a <= m.start() and m.end() <= b for a, b in covered):
-            context = body[max(0, m.start() - 60): m.end() + 20]
-            problems.append(f"figure {m.group()!r} has no results file behind it (add it to "
-                            f"docs/readme_figures.yaml, or to not_measured if it is a setting): ...{context}...")
+            context = body[max(0, m.start() - 60) : m.end() + 20]
+            problems.append(
+                f"figure {m.group()!r} has no results file behind it (add it to "
+                f"docs/readme_figures.yaml, or to not_measured if it is a setting): ...{context}..."
+            )
     return problems
 
 
@@ -234,6 +250,7 @@ def missing_paths(readme: str, root: Path) -> list[str]:
 
 
 # --- the tests ---------------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def readme() -> str:
@@ -261,34 +278,50 @@ def test_every_results_file_in_the_table_is_committed(spec):
 
 # --- the checker fails when it should ----------------------------------------------------------------------
 
+
 @pytest.fixture
 def results(tmp_path) -> Path:
-    (tmp_path / "r.json").write_text(json.dumps({"rows": [{"name": "a", "acc": 0.9861}, {"name": "b", "acc": 0.5}],
-                                                 "ms": 19.49}))
+    (tmp_path / "r.json").write_text(
+        json.dumps({"rows": [{"name": "a", "acc": 0.9861}, {"name": "b", "acc": 0.5}], "ms": 19.49})
+    )
     (tmp_path / "t.md").write_text("# t\n\n| p | acc |\n|---|---|\n| 99 | 71.31% |\n| 100 | 77.44% |\n")
     return tmp_path
 
 
-FAKE = {"figures": [
-    {"text": "reaches {acc} % in {ms} ms",
-     "values": {"acc": {"file": "r.json", "key": "rows[name=a].acc", "scale": 100, "format": ".2f"},
-                "ms": {"file": "r.json", "key": "ms", "format": ".1f"}}},
-    {"text": "converted {lo}–{hi} %",
-     "values": {"lo": {"file": "t.md", "table": "acc", "agg": "min", "format": ".0f"},
-                "hi": {"file": "t.md", "table": "acc", "agg": "max", "format": ".0f"}}}],
-    "not_measured": [{"text": "over 10 %"}]}
+FAKE = {
+    "figures": [
+        {
+            "text": "reaches {acc} % in {ms} ms",
+            "values": {
+                "acc": {"file": "r.json", "key": "rows[name=a].acc", "scale": 100, "format": ".2f"},
+                "ms": {"file": "r.json", "key": "ms", "format": ".1f"},
+            },
+        },
+        {
+            "text": "converted {lo}–{hi} %",
+            "values": {
+                "lo": {"file": "t.md", "table": "acc", "agg": "min", "format": ".0f"},
+                "hi": {"file": "t.md", "table": "acc", "agg": "max", "format": ".0f"},
+            },
+        },
+    ],
+    "not_measured": [{"text": "over 10 %"}],
+}
 
 
 def test_checker_accepts_matching_figures(results):
     assert check_figures("It reaches 98.61 % in\n19.5 ms, converted 71–77 % over 10 % noise.", FAKE, results) == []
 
 
-@pytest.mark.parametrize("readme, says", [
-    ("It reaches 98.6 % in 19.5 ms, converted 71–77 % over 10 %.", "acc: README 98.6, r.json 98.61"),
-    ("It reaches 98.61 % in 19.5 ms, converted 73–77 % over 10 %.", "lo: README 73, t.md 71"),
-    ("It reaches 98.61 % in 19.5 ms, converted 71–77 % over 10 %, 5× faster.", "figure '5×' has no results"),
-    ("It reaches 98.61 % in 19.5 ms, 71–77 % over 10 %.", "not in the README"),
-])
+@pytest.mark.parametrize(
+    "readme, says",
+    [
+        ("It reaches 98.6 % in 19.5 ms, converted 71–77 % over 10 %.", "acc: README 98.6, r.json 98.61"),
+        ("It reaches 98.61 % in 19.5 ms, converted 73–77 % over 10 %.", "lo: README 73, t.md 71"),
+        ("It reaches 98.61 % in 19.5 ms, converted 71–77 % over 10 %, 5× faster.", "figure '5×' has no results"),
+        ("It reaches 98.61 % in 19.5 ms, 71–77 % over 10 %.", "not in the README"),
+    ],
+)
 def test_checker_reports_a_wrong_or_unbacked_figure(results, readme, says):
     problems = check_figures(readme, FAKE, results)
     assert any(says in p for p in problems), problems
@@ -304,8 +337,10 @@ def test_missing_paths_names_what_is_not_there(tmp_path):
     (tmp_path / "benchmarks" / "results").mkdir(parents=True)
     (tmp_path / "benchmarks" / "a.py").write_text("")
     (tmp_path / "benchmarks" / "results" / "a.md").write_text("")
-    readme = ("Run `python benchmarks/a.py` ([table](benchmarks/results/a.md)); `python benchmarks/b.py` "
-              "writes benchmarks/results/b.json, see [x](docs/x.png).")
+    readme = (
+        "Run `python benchmarks/a.py` ([table](benchmarks/results/a.md)); `python benchmarks/b.py` "
+        "writes benchmarks/results/b.json, see [x](docs/x.png)."
+    )
     assert missing_paths(readme, tmp_path) == ["benchmarks/b.py", "benchmarks/results/b.json", "docs/x.png"]
 
 

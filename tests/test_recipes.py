@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from helpers import run_cli
+
 from qsnn_deploy.data.tonic_sets import KNOWN
 from qsnn_deploy.zoo import RECIPE_KEYS, load_spec, zoo_names
 
@@ -20,8 +20,9 @@ def test_recipe_parses_and_names_a_known_dataset(name):
 
 
 def test_a_recipe_without_its_data_says_where_to_put_it(tmp_path):
-    proc = run_cli("train", "--model", "nmnist_speck", "--data-root", tmp_path / "empty", "--out", tmp_path / "r",
-                   check=False)
+    proc = run_cli(
+        "train", "--model", "nmnist_speck", "--data-root", tmp_path / "empty", "--out", tmp_path / "r", check=False
+    )
     assert proc.returncode == 3
     assert "from nmnist_speck's YAML: --dataset nmnist, --window-ms 300" in proc.stderr
     assert "--download" in proc.stderr and "--data-root" in proc.stderr

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from byte_mutations import damaged, loads_or_names_file
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from byte_mutations import damaged, loads_or_names_file
 from qsnn_deploy.errors import InputError
 from qsnn_deploy.hw.profile import Profile, load_profile
 from qsnn_deploy.zoo import ModelSpec, load_spec
@@ -19,8 +19,9 @@ from qsnn_deploy.zoo import ModelSpec, load_spec
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE = (ROOT / "hw_profiles" / "speck2f.yaml").read_bytes()
 MODEL = (ROOT / "models" / "digits_speck.yaml").read_bytes()
-CHEAP = settings(max_examples=40, deadline=None,
-                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+CHEAP = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 READERS = {"profile.yaml": (PROFILE, load_profile, Profile), "model.yaml": (MODEL, load_spec, ModelSpec)}
 
 
@@ -29,6 +30,7 @@ def _reader(kind: type):
         got = (load_profile if kind is Profile else load_spec)(path)
         assert isinstance(got, kind)
         return got
+
     return read
 
 
@@ -53,11 +55,11 @@ def test_non_utf8_profile_names_the_byte(tmp_path):
     assert str(path) in err.value.message
 
 
-VALUES = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(),
-                                st.text(max_size=6)),
-                      lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                              st.dictionaries(st.text(max_size=5), inner, max_size=3)),
-                      max_leaves=8)
+VALUES = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(), st.text(max_size=6)),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=5), inner, max_size=3)),
+    max_leaves=8,
+)
 
 
 def _keys(doc, prefix=()) -> list[tuple]:
@@ -86,18 +88,26 @@ def test_yaml_documents_with_wrong_types(tmp_path, name, data):
 
 
 # 8^9 leaves by aliases, where both readers expect text: refused without expanding (or printing) them
-BOMB = ("description: [&a [x, x, x, x, x, x, x, x], "
-        + ", ".join(f"&{c} [{', '.join(['*' + p] * 8)}]" for p, c in zip("abcdefgh", "bcdefghi")) + "]\n")
-HEAD = {"model.yaml": "name: x\ninput_shape: [2, 8, 8]\nlayers: [{type: linear, out_features: 2}]\n",
-        "profile.yaml": "schema_version: 1\nname: x\n"}
+BOMB = (
+    "description: [&a [x, x, x, x, x, x, x, x], "
+    + ", ".join(f"&{c} [{', '.join(['*' + p] * 8)}]" for p, c in zip("abcdefgh", "bcdefghi"))
+    + "]\n"
+)
+HEAD = {
+    "model.yaml": "name: x\ninput_shape: [2, 8, 8]\nlayers: [{type: linear, out_features: 2}]\n",
+    "profile.yaml": "schema_version: 1\nname: x\n",
+}
 
 
 @pytest.mark.parametrize("name", sorted(READERS))
-@pytest.mark.parametrize("text, match", [
-    (BOMB, "'description' must be text|expected text"),
-    ("[" * 5000 + "]" * 5000, "nests too deeply"),
-    ("name: 2001-13-45\n", "YAML cannot construct"),  # PyYAML's date constructor raises ValueError
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        (BOMB, "'description' must be text|expected text"),
+        ("[" * 5000 + "]" * 5000, "nests too deeply"),
+        ("name: 2001-13-45\n", "YAML cannot construct"),  # PyYAML's date constructor raises ValueError
+    ],
+)
 def test_yaml_that_expands_nests_or_cannot_be_built(tmp_path, name, text, match):
     path = tmp_path / name
     path.write_text(HEAD[name] + text if text is BOMB else text)

@@ -22,14 +22,19 @@ def test_every_zoo_model_builds(name):
     assert net.n_classes == spec.n_classes
 
 
-@pytest.mark.parametrize("text, message", [
-    ("name: x\ninput_shape: [2, 8, 8]\nlayers: [{type: conv, out_channels: 4, kernal_size: 3}]",
-     "unknown key 'kernal_size'.*did you mean 'kernel_size'"),
-    ("name: x\ninput_shape: [2, 8]\nlayers: [{type: conv, out_channels: 4}]", r"'input_shape' must be \[C, H, W\]"),
-    ("name: x\ninput_shape: [2, 8, 8]\nlayers: [{type: pool}]", "each layer needs 'type: conv' or 'type: linear'"),
-    ("name: x\ninput_shape: [2, 8, 8]\nlayers: [{type: conv, out_channels: 4, kernel_size: 9}]", "shrinks"),
-    ("name: [unclosed", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "name: x\ninput_shape: [2, 8, 8]\nlayers: [{type: conv, out_channels: 4, kernal_size: 3}]",
+            "unknown key 'kernal_size'.*did you mean 'kernel_size'",
+        ),
+        ("name: x\ninput_shape: [2, 8]\nlayers: [{type: conv, out_channels: 4}]", r"'input_shape' must be \[C, H, W\]"),
+        ("name: x\ninput_shape: [2, 8, 8]\nlayers: [{type: pool}]", "each layer needs 'type: conv' or 'type: linear'"),
+        ("name: x\ninput_shape: [2, 8, 8]\nlayers: [{type: conv, out_channels: 4, kernel_size: 9}]", "shrinks"),
+        ("name: [unclosed", "not valid YAML"),
+    ],
+)
 def test_bad_model_files(tmp_path, text, message):
     path = tmp_path / "m.yaml"
     path.write_text(text)

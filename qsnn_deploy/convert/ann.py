@@ -55,8 +55,9 @@ def ann_from_spec(spec: ModelSpec) -> nn.Sequential:
             mods[f"{layer.name}_flatten"] = nn.Flatten()
             mods[layer.name] = nn.Linear(c * h * w, layer.out_channels, bias=layer.bias)
         else:
-            mods[layer.name] = nn.Conv2d(c, layer.out_channels, layer.kernel_size, layer.stride, layer.padding,
-                                         bias=layer.bias)
+            mods[layer.name] = nn.Conv2d(
+                c, layer.out_channels, layer.kernel_size, layer.stride, layer.padding, bias=layer.bias
+            )
         if not last:
             mods[f"{layer.name}_relu"] = nn.ReLU()
         if layer.type == "conv" and layer.pool > 1:
@@ -69,25 +70,33 @@ def load_ann(spec: ModelSpec, path: str | Path) -> nn.Sequential:
     from ..train.checkpoint import read_torch_file
 
     path = Path(path)
-    state = read_torch_file(path, "state dict", "save them with torch.save(model.state_dict(), path)",
-                            "the file may be truncated or corrupt; save it again")
+    state = read_torch_file(
+        path,
+        "state dict",
+        "save them with torch.save(model.state_dict(), path)",
+        "the file may be truncated or corrupt; save it again",
+    )
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise InputError(f"'{path}' is not a state dict of tensors", fix="save model.state_dict()")
     for key, value in state.items():
         if value.is_floating_point() and not bool(torch.isfinite(value).all()):
-            raise InputError(f"the ANN's tensor '{key}' holds NaN or infinite values, which have no integer on "
-                             "the chip", where=f"{path}, layer {str(key).split('.')[0]}",
-                             fix="the file is damaged or the ANN diverged in training; save it again from a run "
-                                 "whose loss stayed finite")
+            raise InputError(
+                f"the ANN's tensor '{key}' holds NaN or infinite values, which have no integer on the chip",
+                where=f"{path}, layer {str(key).split('.')[0]}",
+                fix="the file is damaged or the ANN diverged in training; save it again from a run "
+                "whose loss stayed finite",
+            )
     model = ann_from_spec(spec)
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
         first = str(exc).splitlines()[1:2] or [str(exc)]
-        raise InputError(f"'{path}' does not fit the ANN of model '{spec.name}': {first[0].strip()}",
-                         fix=f"expected keys: {', '.join(model.state_dict())}") from None
+        raise InputError(
+            f"'{path}' does not fit the ANN of model '{spec.name}': {first[0].strip()}",
+            fix=f"expected keys: {', '.join(model.state_dict())}",
+        ) from None
     return model
 
 
@@ -104,8 +113,10 @@ class ScalingReport:
     def lines(self) -> list[str]:
         if self.percentile is None:
             return [f"'{n}': weights × {f:.4g}" for n, f in zip(self.layers, self.factors) if f != 1.0]
-        return [f"'{n}': activation p{self.percentile:g} = {lam:.4g}, weights × {f:.4g}"
-                for n, lam, f in zip(self.layers, self.lambdas, self.factors)]
+        return [
+            f"'{n}': activation p{self.percentile:g} = {lam:.4g}, weights × {f:.4g}"
+            for n, lam, f in zip(self.layers, self.lambdas, self.factors)
+        ]
 
 
 def _param_layers(model: nn.Module) -> list[tuple[str, nn.Module, nn.Module | None]]:
@@ -115,7 +126,7 @@ def _param_layers(model: nn.Module) -> list[tuple[str, nn.Module, nn.Module | No
     for i, (name, m) in enumerate(chain):
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             act = m
-            for _, later in chain[i + 1:]:
+            for _, later in chain[i + 1 :]:
                 if isinstance(later, (nn.Conv2d, nn.Linear)):
                     break
                 if isinstance(later, nn.ReLU):
@@ -128,8 +139,9 @@ def _param_layers(model: nn.Module) -> list[tuple[str, nn.Module, nn.Module | No
 
 
 @torch.no_grad()
-def activation_percentiles(model: nn.Module, calibration: torch.Tensor, percentile: float = 99.99,
-                           batch_size: int = 64) -> list[float]:
+def activation_percentiles(
+    model: nn.Module, calibration: torch.Tensor, percentile: float = 99.99, batch_size: int = 64
+) -> list[float]:
     """λ per parameter layer: the ``percentile`` of its positive activations over ``calibration`` (N, C, H, W)."""
     layers = _param_layers(model)
     acts: list[list[np.ndarray]] = [[] for _ in layers]
@@ -138,6 +150,7 @@ def activation_percentiles(model: nn.Module, calibration: torch.Tensor, percenti
         def hook(_module, _inputs, out):
             values = out.detach().flatten().numpy()
             acts[i].append(values[values > 0])
+
         return hook
 
     hooks = [act.register_forward_hook(keep(i)) for i, (_, _, act) in enumerate(layers)]
@@ -145,7 +158,7 @@ def activation_percentiles(model: nn.Module, calibration: torch.Tensor, percenti
     model.eval()
     try:
         for start in range(0, len(calibration), batch_size):
-            model(calibration[start:start + batch_size].float())
+            model(calibration[start : start + batch_size].float())
     finally:
         for h in hooks:
             h.remove()
@@ -154,8 +167,11 @@ def activation_percentiles(model: nn.Module, calibration: torch.Tensor, percenti
     for (name, _, _), values in zip(layers, acts):
         v = np.concatenate(values) if values else np.zeros(0)
         if v.size and not np.all(np.isfinite(v)):
-            raise InputError(f"the activations of '{name}' overflow on the calibration data (NaN or infinite)",
-                             where=f"layer {name}", fix="check the ANN's weights (a diverged training run?)")
+            raise InputError(
+                f"the activations of '{name}' overflow on the calibration data (NaN or infinite)",
+                where=f"layer {name}",
+                fix="check the ANN's weights (a diverged training run?)",
+            )
         lambdas.append(float(np.percentile(v, percentile)) if v.size else 1.0)
     return lambdas
 
@@ -169,10 +185,12 @@ def scale_weights(model: nn.Module, lambdas: list[float], first_layer_scale: flo
             if m.bias is not None:
                 m.bias.copy_(m.bias.double() / usable_divisor(lam, f"λ of '{name}'"))
             if not (torch.isfinite(m.weight).all() and (m.bias is None or torch.isfinite(m.bias).all())):
-                raise InputError(f"scaling the weights of '{name}' by {factor:.4g} (activation percentile "
-                                 f"{lam:.4g}) overflows {m.weight.dtype}", where=f"layer {name}",
-                                 fix="calibrate on data that drives this layer, or convert with "
-                                     "--no-weight-scaling")
+                raise InputError(
+                    f"scaling the weights of '{name}' by {factor:.4g} (activation percentile "
+                    f"{lam:.4g}) overflows {m.weight.dtype}",
+                    where=f"layer {name}",
+                    fix="calibrate on data that drives this layer, or convert with --no-weight-scaling",
+                )
     return scaled
 
 
@@ -186,7 +204,7 @@ def _factors(lambdas: list[float], first_layer_scale: float) -> list[float]:
     return factors
 
 
-UNSCALED_LOWER_WORD = -(2 ** 14)  # chip units; the other half of the int16 range is headroom for currents
+UNSCALED_LOWER_WORD = -(2**14)  # chip units; the other half of the int16 range is headroom for currents
 
 
 def unscaled_lower_bound(weight, bias=None, threshold: float = 1.0) -> float:
@@ -199,8 +217,11 @@ def unscaled_lower_bound(weight, bias=None, threshold: float = 1.0) -> float:
     refuses them at convert time with an error naming the layer, and :func:`load_ann` refuses such files.
     """
     w = np.asarray(weight.detach().cpu() if isinstance(weight, torch.Tensor) else weight, dtype=np.float64)
-    b = None if bias is None else np.asarray(bias.detach().cpu() if isinstance(bias, torch.Tensor) else bias,
-                                             dtype=np.float64)
+    b = (
+        None
+        if bias is None
+        else np.asarray(bias.detach().cpu() if isinstance(bias, torch.Tensor) else bias, dtype=np.float64)
+    )
     if not (np.isfinite(w).all() and (b is None or np.isfinite(b).all())):
         return -threshold
     scale = range_scale(w, WEIGHT_BITS)
@@ -212,9 +233,16 @@ def unscaled_lower_bound(weight, bias=None, threshold: float = 1.0) -> float:
     return min(-threshold, max(UNSCALED_LOWER_WORD / scale, -float(np.finfo(np.float64).max)))
 
 
-def ann_to_network(model: nn.Module, input_shape: tuple[int, int, int], calibration: torch.Tensor | None,
-                   percentile: float | None = 99.99, first_layer_scale: float = 1.0, threshold: float = 1.0,
-                   dt_us: float = 1000.0, metadata: dict | None = None) -> tuple[Network, ScalingReport]:
+def ann_to_network(
+    model: nn.Module,
+    input_shape: tuple[int, int, int],
+    calibration: torch.Tensor | None,
+    percentile: float | None = 99.99,
+    first_layer_scale: float = 1.0,
+    threshold: float = 1.0,
+    dt_us: float = 1000.0,
+    metadata: dict | None = None,
+) -> tuple[Network, ScalingReport]:
     """Scale a ReLU CNN's weights on ``calibration`` ANN inputs (N, C, H, W) and turn it into IAF layers.
 
     A last layer without ReLU gets IAF neurons too (its spike counts are the class scores).
@@ -228,11 +256,16 @@ def ann_to_network(model: nn.Module, input_shape: tuple[int, int, int], calibrat
     if percentile is None:
         lambdas = [1.0] * len(_param_layers(model))
     elif calibration is None:
-        raise UsageError("weight scaling needs calibration data", fix="pass ANN inputs (N, C, H, W), or "
-                         "percentile=None to convert the weights as trained")
+        raise UsageError(
+            "weight scaling needs calibration data",
+            fix="pass ANN inputs (N, C, H, W), or percentile=None to convert the weights as trained",
+        )
     elif tuple(calibration.shape[1:]) != tuple(input_shape):
-        raise InputError(f"calibration data of shape {tuple(calibration.shape[1:])} does not match the ANN input "
-                         f"{tuple(input_shape)}", fix="calibrate on the dataset the ANN was trained on")
+        raise InputError(
+            f"calibration data of shape {tuple(calibration.shape[1:])} does not match the ANN input "
+            f"{tuple(input_shape)}",
+            fix="calibrate on the dataset the ANN was trained on",
+        )
     else:
         lambdas = activation_percentiles(model, calibration, percentile)
     scaled = scale_weights(model, lambdas, first_layer_scale)
@@ -245,24 +278,38 @@ def ann_to_network(model: nn.Module, input_shape: tuple[int, int, int], calibrat
     names = [n for n, _, _ in layers]
     report = ScalingReport(percentile, first_layer_scale, names, lambdas, _factors(lambdas, first_layer_scale))
     if percentile is None:
-        how = (f"lower bound {UNSCALED_LOWER_WORD} in chip units); weights as trained (no scaling), first layer × "
-               f"{first_layer_scale:g}")
+        how = (
+            f"lower bound {UNSCALED_LOWER_WORD} in chip units); weights as trained (no scaling), first layer × "
+            f"{first_layer_scale:g}"
+        )
     else:
-        how = (f"lower bound {-threshold:g}); weights scaled by activation percentile {percentile:g}, first layer × "
-               f"{first_layer_scale:g}")
+        how = (
+            f"lower bound {-threshold:g}); weights scaled by activation percentile {percentile:g}, first layer × "
+            f"{first_layer_scale:g}"
+        )
     notes = [f"ANN → SNN: ReLU → IAF (threshold {threshold:g}, subtract reset, {how}", *report.lines(), *notes]
-    meta = {"source_format": "ann", "percentile": percentile, "first_layer_scale": first_layer_scale,
-            **(metadata or {}), "import_notes": notes}
+    meta = {
+        "source_format": "ann",
+        "percentile": percentile,
+        "first_layer_scale": first_layer_scale,
+        **(metadata or {}),
+        "import_notes": notes,
+    }
     net = assemble(ops, tuple(input_shape), dt_us, meta).network
     if percentile is None:
-        net = dataclasses.replace(net, layers=tuple(
-            layer.replace(min_v_mem=unscaled_lower_bound(layer.weight, layer.bias, layer.threshold))
-            for layer in net.layers))
+        net = dataclasses.replace(
+            net,
+            layers=tuple(
+                layer.replace(min_v_mem=unscaled_lower_bound(layer.weight, layer.bias, layer.threshold))
+                for layer in net.layers
+            ),
+        )
     return net, report
 
 
-def calibration_frames(dataset: str, time_bins: int, samples: int, seed: int = 0,
-                       progress: ProgressMode = False) -> tuple[torch.Tensor, float]:
+def calibration_frames(
+    dataset: str, time_bins: int, samples: int, seed: int = 0, progress: ProgressMode = False
+) -> tuple[torch.Tensor, float]:
     """ANN inputs (mean counts per bin, (N, C, H, W)) from the training split, and the bin width in µs."""
     from ..train.trainer import framed_split
 

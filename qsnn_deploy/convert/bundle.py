@@ -48,12 +48,18 @@ def discretize_with_warnings(net: Network, zero_weight_warn: float = 0.5) -> tup
 
 
 def _scales_markdown(net: Network) -> str:
-    lines = ["## Discretisation", "", "| layer | scale | threshold | lower bound | max abs weight | zero weights |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "## Discretisation",
+        "",
+        "| layer | scale | threshold | lower bound | max abs weight | zero weights |",
+        "|---|---|---|---|---|---|",
+    ]
     for layer in net.layers:
         w = layer.weight
-        lines.append(f"| {layer.name} | {layer.scale:.6g} | {int(layer.threshold)} | {int(layer.lower_bound)} | "
-                     f"{int(abs(w).max())} | {float((w == 0).mean()):.1%} |")
+        lines.append(
+            f"| {layer.name} | {layer.scale:.6g} | {int(layer.threshold)} | {int(layer.lower_bound)} | "
+            f"{int(abs(w).max())} | {float((w == 0).mean()):.1%} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -61,8 +67,15 @@ def _scales_markdown(net: Network) -> str:
 OVERWRITE = "--overwrite (formerly --force)"
 
 
-def convert_network(net: Network, target: str, out: str | Path, overwrite: bool = False, source: str = "model",
-                    onnx: bool = False, zero_weight_warn: float = 0.5) -> ConvertResult:
+def convert_network(
+    net: Network,
+    target: str,
+    out: str | Path,
+    overwrite: bool = False,
+    source: str = "model",
+    onnx: bool = False,
+    zero_weight_warn: float = 0.5,
+) -> ConvertResult:
     """Discretise for ``target``, check its rules and core mapping, write the bundle atomically."""
     from ..hw import check, estimate, format_markdown, load_profile, map_layers
 
@@ -78,23 +91,33 @@ def convert_network(net: Network, target: str, out: str | Path, overwrite: bool 
     mapping = map_layers(qnet, profile)
     if violations or not mapping.ok:
         listed = "; ".join(f"[{v.code}] {v.layer}: {v.message} (fix: {v.fix})" for v in violations)
-        raise ConstraintError(f"the model does not fit {profile.name}: " + (listed or mapping.explanation),
-                              where=source, fix="apply the fixes above, or run `qsnn-deploy estimate` for the full "
-                                                "report", violations=violations)
+        raise ConstraintError(
+            f"the model does not fit {profile.name}: " + (listed or mapping.explanation),
+            where=source,
+            fix="apply the fixes above, or run `qsnn-deploy estimate` for the full report",
+            violations=violations,
+        )
     import_notes = [str(n) for n in net.metadata.get("import_notes", [])]
     files = ["model.nir", "mapping.json", "report.md"] + (["model.onnx"] if onnx else [])
     with staged_folder(out, overwrite=True) as tmp:
         write_nir(qnet, tmp / "model.nir")
-        mapping_doc = {"target": profile.name, **mapping.to_dict(),
-                       "scales": {layer.name: layer.scale for layer in qnet.layers}}
+        mapping_doc = {
+            "target": profile.name,
+            **mapping.to_dict(),
+            "scales": {layer.name: layer.scale for layer in qnet.layers},
+        }
         (tmp / "mapping.json").write_text(json.dumps(mapping_doc, indent=2))
         if onnx:
             from .onnx_export import export_onnx
 
             export_onnx(qnet, tmp / "model.onnx")
         duration_s = float(qnet.metadata.get("duration_us", 0)) / 1e6 or 1.0
-        report = [f"# Conversion report: {Path(source).name} → {profile.name}", "",
-                  f"Source: `{source}`; time step {qnet.dt_us:g} µs.", ""]
+        report = [
+            f"# Conversion report: {Path(source).name} → {profile.name}",
+            "",
+            f"Source: `{source}`; time step {qnet.dt_us:g} µs.",
+            "",
+        ]
         if import_notes:
             report += ["## Import", "", "What was changed to make the model run on the chip:", ""]
             report += [f"- {n}" for n in import_notes] + [""]
@@ -102,28 +125,50 @@ def convert_network(net: Network, target: str, out: str | Path, overwrite: bool 
             report += ["## Warnings", ""] + [f"- {n}" for n in notes] + [""]
         report.append(_scales_markdown(qnet))
         if onnx:
-            report += ["## ONNX", "", f"`model.onnx`: one inference = one time bin of {qnet.dt_us:g} µs; inputs "
-                       "`events` (N, C, H, W) and one membrane state `v_<layer>` per layer (zeros at the start of a "
-                       "sample), outputs `spikes` and `v_<layer>_next` to feed back. Parameters are the chip "
-                       "integers above, as float32.", ""]
+            report += [
+                "## ONNX",
+                "",
+                f"`model.onnx`: one inference = one time bin of {qnet.dt_us:g} µs; inputs "
+                "`events` (N, C, H, W) and one membrane state `v_<layer>` per layer (zeros at the start of a "
+                "sample), outputs `spikes` and `v_<layer>_next` to feed back. Parameters are the chip "
+                "integers above, as float32.",
+                "",
+            ]
         report.append(format_markdown(estimate(qnet, profile, None, duration_s)))
         (tmp / "report.md").write_text("\n".join(report))
     return ConvertResult(qnet, out, mapping_doc, notes, import_notes, files)
 
 
-def convert_model(model_path: str | Path, target: str, out: str | Path, overwrite: bool = False,
-                  options: ImportOptions | None = None, onnx: bool = False,
-                  zero_weight_warn: float = 0.5) -> ConvertResult:
+def convert_model(
+    model_path: str | Path,
+    target: str,
+    out: str | Path,
+    overwrite: bool = False,
+    options: ImportOptions | None = None,
+    onnx: bool = False,
+    zero_weight_warn: float = 0.5,
+) -> ConvertResult:
     """A checkpoint, NIR file or bundle folder → bundle (see :func:`convert_network`)."""
     check_writable(out, overwrite, OVERWRITE)
     net = load_network(model_path, options)
     return convert_network(net, target, out, overwrite, str(model_path), onnx, zero_weight_warn)
 
 
-def convert_ann(weights: str | Path, model: str, target: str, out: str | Path, overwrite: bool = False,
-                dataset: str | None = None, samples: int = 256, time_bins: int | None = None,
-                percentile: float = 99.99, first_layer_scale: float = 1.0, onnx: bool = False,
-                zero_weight_warn: float = 0.5, progress: ProgressMode = False) -> ConvertResult:
+def convert_ann(
+    weights: str | Path,
+    model: str,
+    target: str,
+    out: str | Path,
+    overwrite: bool = False,
+    dataset: str | None = None,
+    samples: int = 256,
+    time_bins: int | None = None,
+    percentile: float = 99.99,
+    first_layer_scale: float = 1.0,
+    onnx: bool = False,
+    zero_weight_warn: float = 0.5,
+    progress: ProgressMode = False,
+) -> ConvertResult:
     """ANN state dict + model YAML → weight-scaled IAF network → bundle (see :mod:`.ann`)."""
     from ..zoo import load_spec
     from .ann import ann_to_network, calibration_frames, load_ann
@@ -134,9 +179,21 @@ def convert_ann(weights: str | Path, model: str, target: str, out: str | Path, o
     bins = time_bins or int(spec.defaults.get("time_bins", 10))
     frames, dt_us = calibration_frames(dataset or spec.dataset, bins, samples, progress=progress)
     try:
-        net, _ = ann_to_network(ann, spec.input_shape, frames, percentile, first_layer_scale, dt_us=dt_us,
-                                metadata={"model": spec.name, "time_bins": bins, "duration_us": dt_us * bins,
-                                          "dataset": dataset or spec.dataset, "source": str(weights)})
+        net, _ = ann_to_network(
+            ann,
+            spec.input_shape,
+            frames,
+            percentile,
+            first_layer_scale,
+            dt_us=dt_us,
+            metadata={
+                "model": spec.name,
+                "time_bins": bins,
+                "duration_us": dt_us * bins,
+                "dataset": dataset or spec.dataset,
+                "source": str(weights),
+            },
+        )
     except InputError as exc:  # weight scaling names the layer; say which file it is in
         raise exc.located(str(weights)) from None
     return convert_network(net, target, out, overwrite, str(weights), onnx, zero_weight_warn)

@@ -21,11 +21,14 @@ def load_network(path: str | Path, options: ImportOptions | None = None) -> Netw
         for name in ("model.nir", "checkpoint.pt"):
             if (path / name).is_file():
                 return load_network(path / name, options)
-        raise InputError(f"folder '{path}' holds neither model.nir nor checkpoint.pt",
-                         fix="pass a bundle from `convert` or a run folder from `train`")
+        raise InputError(
+            f"folder '{path}' holds neither model.nir nor checkpoint.pt",
+            fix="pass a bundle from `convert` or a run folder from `train`",
+        )
     if not path.exists():
-        raise InputError(f"model file '{path}' does not exist",
-                         fix="pass a checkpoint.pt, a model.nir or a bundle folder")
+        raise InputError(
+            f"model file '{path}' does not exist", fix="pass a checkpoint.pt, a model.nir or a bundle folder"
+        )
     if path.suffix in (".pt", ".pth"):
         try:
             return _checkpoint_network(path, options)
@@ -35,8 +38,10 @@ def load_network(path: str | Path, options: ImportOptions | None = None) -> Netw
         from .nir_io import read_nir
 
         return read_nir(path, options)
-    raise InputError(f"'{path}' is neither a checkpoint (.pt) nor a NIR file (.nir)",
-                     fix="pass a checkpoint.pt, a model.nir or a bundle folder")
+    raise InputError(
+        f"'{path}' is neither a checkpoint (.pt) nor a NIR file (.nir)",
+        fix="pass a checkpoint.pt, a model.nir or a bundle folder",
+    )
 
 
 def _checkpoint_network(path: Path, options: ImportOptions | None) -> Network:
@@ -57,17 +62,24 @@ def checkpoint_notes(spec, payload: dict, options: ImportOptions | None, where: 
     notes = []
     aux = int(payload.get("auxiliary_readouts", 0) or 0)
     if aux:
-        notes.append(f"dropped {aux} auxiliary readout(s) (training-only local classifiers of "
-                     f"{payload.get('training', 'local learning')}); the last layer's spike counts classify")
+        notes.append(
+            f"dropped {aux} auxiliary readout(s) (training-only local classifiers of "
+            f"{payload.get('training', 'local learning')}); the last layer's spike counts classify"
+        )
     ntype = getattr(spec, "neuron_type", "iaf")
     if ntype != "iaf":
         params = ", ".join(f"{k} = {v:g}" for k, v in spec.neuron_params.items())
         if not (options and options.approximate_leak):
-            raise ConstraintError(f"model '{spec.name}' was trained with '{ntype}' neurons ({params}); Speck's "
-                                  "neurons are integrate-and-fire and have no leak", where=where,
-                                  fix="retrain with `neuron: {type: iaf}`, or pass --approximate-leak to run them "
-                                      "as IAF (drops the leak) and re-check the accuracy with "
-                                      "`qsnn-deploy deploy --target emulator`")
-        notes.append(f"warning: '{ntype}' neurons ({params}) run as IAF: leak, traces and refractory term dropped "
-                     "(--approximate-leak); accuracy must be re-checked with `qsnn-deploy deploy --target emulator`")
+            raise ConstraintError(
+                f"model '{spec.name}' was trained with '{ntype}' neurons ({params}); Speck's "
+                "neurons are integrate-and-fire and have no leak",
+                where=where,
+                fix="retrain with `neuron: {type: iaf}`, or pass --approximate-leak to run them "
+                "as IAF (drops the leak) and re-check the accuracy with "
+                "`qsnn-deploy deploy --target emulator`",
+            )
+        notes.append(
+            f"warning: '{ntype}' neurons ({params}) run as IAF: leak, traces and refractory term dropped "
+            "(--approximate-leak); accuracy must be re-checked with `qsnn-deploy deploy --target emulator`"
+        )
     return notes

@@ -13,10 +13,11 @@ import math
 import os
 import signal
 import traceback
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +33,7 @@ class RawNode:
     type: str
     fields: dict[str, Any]
     metadata: dict[str, Any] = field(default_factory=dict)
-    graph: "RawGraph | None" = None  # for a nested NIRGraph
+    graph: RawGraph | None = None  # for a nested NIRGraph
 
 
 @dataclass
@@ -65,8 +66,11 @@ class _Budget:
         self.seen: set = set()
 
     def refuse(self, what: str, at: str) -> InputError:
-        return InputError(f"'{self.where}' is not a NIR file this reader accepts: {what}", where=f"HDF5 object '{at}'",
-                          fix="the file may be damaged; export it again with nir.write")
+        return InputError(
+            f"'{self.where}' is not a NIR file this reader accepts: {what}",
+            where=f"HDF5 object '{at}'",
+            fix="the file may be damaged; export it again with nir.write",
+        )
 
     @contextmanager
     def h5(self, at: str) -> Iterator[None]:
@@ -74,9 +78,11 @@ class _Budget:
         try:
             yield
         except _H5_ERRORS as exc:
-            raise InputError(f"'{self.where}' is not a readable NIR file ({type(exc).__name__}: {exc})",
-                             where=f"HDF5 object '{at}'",
-                             fix="the file may be truncated or not HDF5; export it again") from None
+            raise InputError(
+                f"'{self.where}' is not a readable NIR file ({type(exc).__name__}: {exc})",
+                where=f"HDF5 object '{at}'",
+                fix="the file may be truncated or not HDF5; export it again",
+            ) from None
 
 
 def _dataset_value(item, name: str, budget: _Budget) -> Any:
@@ -104,8 +110,9 @@ def _dataset_value(item, name: str, budget: _Budget) -> Any:
     try:
         if isinstance(value, bytes):
             return value.decode("utf-8")
-        return np.array([v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in np.ravel(value)],
-                        dtype=object).reshape(np.shape(value))
+        return np.array(
+            [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in np.ravel(value)], dtype=object
+        ).reshape(np.shape(value))
     except UnicodeDecodeError:
         raise budget.refuse("text that is not UTF-8", name) from None
 
@@ -161,8 +168,10 @@ def _read_tree(path: str) -> tuple[str | None, dict[str, Any]]:
     try:
         node = _member(f, "node", "/node", budget)
         if not isinstance(node, h5py.Group):
-            raise InputError(f"'{path}' is an HDF5 file without a 'node' group, so not a NIR graph",
-                             fix="export the model with nir.write or qsnn-deploy")
+            raise InputError(
+                f"'{path}' is an HDF5 file without a 'node' group, so not a NIR graph",
+                fix="export the model with nir.write or qsnn-deploy",
+            )
         item, version = _member(f, "version", "/version", budget), None
         if item is not None:
             version = _dataset_value(item, "/version", budget) if isinstance(item, h5py.Dataset) else None
@@ -229,8 +238,10 @@ def read_limit_s(size: int) -> float:
     except ValueError:
         limit = math.nan
     if not (math.isfinite(limit) and limit > 0):
-        raise UsageError(f"${READ_TIMEOUT_ENV} is {short_repr(env)}, not a positive number of seconds",
-                         fix=f"unset it, or set a number such as {READ_TIMEOUT_ENV}=60")
+        raise UsageError(
+            f"${READ_TIMEOUT_ENV} is {short_repr(env)}, not a positive number of seconds",
+            fix=f"unset it, or set a number such as {READ_TIMEOUT_ENV}=60",
+        )
     return limit
 
 
@@ -254,19 +265,24 @@ def _start_method() -> str:
 
 
 def _timed_out(path: Path, limit: float) -> InputError:
-    return InputError(f"'{path}' is not a readable NIR file: reading its HDF5 structure did not finish within "
-                      f"{limit:.3g} s", fix="the file is damaged (the HDF5 library loops on it); export it again "
-                      f"(a huge file on a slow disk may need a larger ${READ_TIMEOUT_ENV})")
+    return InputError(
+        f"'{path}' is not a readable NIR file: reading its HDF5 structure did not finish within {limit:.3g} s",
+        fix="the file is damaged (the HDF5 library loops on it); export it again "
+        f"(a huge file on a slow disk may need a larger ${READ_TIMEOUT_ENV})",
+    )
 
 
 def _crashed(path: Path, how: str) -> InputError:
-    return InputError(f"'{path}' is not a readable NIR file: the HDF5 library crashed reading it ({how})",
-                      fix="the file is damaged; export it again")
+    return InputError(
+        f"'{path}' is not a readable NIR file: the HDF5 library crashed reading it ({how})",
+        fix="the file is damaged; export it again",
+    )
 
 
 def _not_started(how: str, detail: str = "") -> RuntimeError:
-    return RuntimeError(f"the NIR reader process ended before it started reading ({how})"
-                        + (f": {detail}" if detail else ""))
+    return RuntimeError(
+        f"the NIR reader process ended before it started reading ({how})" + (f": {detail}" if detail else "")
+    )
 
 
 def _via_fork(path: Path, limit: float) -> tuple | None:
@@ -335,8 +351,12 @@ def _via_subprocess(path: Path, limit: float) -> tuple:
     import sys
 
     code = "from qsnn_deploy.convert.nir_file import child_main; child_main()"
-    proc = subprocess.Popen([sys.executable, "-c", code, str(path)], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(path)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     head = pickle.dumps(STARTED)
     try:
         if _read_with_timeout(proc.stdout, len(head), START_ALLOWANCE_S) != head:
@@ -398,27 +418,34 @@ def _fields(name: str, data: dict[str, Any], where: str) -> dict[str, Any]:
     for key, value in data.items():
         if isinstance(value, dict) and key in _PORT_FIELDS and len(value) == 1:
             value = next(iter(value.values()))  # nir's {port: shape}, as one shape
-        ok = isinstance(value, str) or (isinstance(value, (np.ndarray, np.generic))
-                                        and np.asarray(value).dtype.kind in "biuf")
+        ok = isinstance(value, str) or (
+            isinstance(value, (np.ndarray, np.generic)) and np.asarray(value).dtype.kind in "biuf"
+        )
         if not ok:
-            raise InputError(f"field '{key}' of node '{name}' is {type(value).__name__}, not numbers or text",
-                             where=f"{where}, node {name}", fix="the file is damaged or not a NIR graph")
+            raise InputError(
+                f"field '{key}' of node '{name}' is {type(value).__name__}, not numbers or text",
+                where=f"{where}, node {name}",
+                fix="the file is damaged or not a NIR graph",
+            )
         fields[str(key)] = value
     return fields
 
 
 def _node_from_dict(name: str, data: Any, where: str, depth: int = 0) -> RawNode:
     if not isinstance(data, dict):
-        raise InputError(f"node '{name}' is not a group of fields", where=where,
-                         fix="the file is not a NIR graph, or it is damaged")
+        raise InputError(
+            f"node '{name}' is not a group of fields", where=where, fix="the file is not a NIR graph, or it is damaged"
+        )
     if "type" not in data:
-        raise InputError(f"node '{name}' has no 'type' field", where=where,
-                         fix="the file is not a NIR graph, or it is damaged")
+        raise InputError(
+            f"node '{name}' has no 'type' field", where=where, fix="the file is not a NIR graph, or it is damaged"
+        )
     data = dict(data)
     kind = data.pop("type")
     if not isinstance(kind, str):
-        raise InputError(f"the type of node '{name}' is not text", where=where,
-                         fix="the file is not a NIR graph, or it is damaged")
+        raise InputError(
+            f"the type of node '{name}' is not text", where=where, fix="the file is not a NIR graph, or it is damaged"
+        )
     meta = data.pop("metadata", {})
     if meta is not None and not isinstance(meta, dict):
         raise InputError(f"the metadata of node '{name}' is not a group", where=where)
@@ -431,8 +458,9 @@ def _graph_from_dict(data: dict[str, Any], where: str, version: str | None = Non
     if depth > MAX_DEPTH:
         raise InputError(f"subgraphs nested more than {MAX_DEPTH} deep", where=where)
     if "nodes" not in data or "edges" not in data:
-        raise InputError("the graph has no 'nodes' or no 'edges'", where=where,
-                         fix="the file is not a NIR graph, or it is damaged")
+        raise InputError(
+            "the graph has no 'nodes' or no 'edges'", where=where, fix="the file is not a NIR graph, or it is damaged"
+        )
     if not isinstance(data["nodes"], dict):
         raise InputError("'nodes' is not a group of nodes", where=where, fix="the file is damaged; export it again")
     nodes = {str(k): _node_from_dict(str(k), v, where, depth) for k, v in data["nodes"].items()}
@@ -451,8 +479,9 @@ def read_nir_file(path: str | Path) -> RawGraph:
     version, data = _read_guarded(path)
     kind = data.get("type", "NIRGraph")
     if kind != "NIRGraph":
-        raise InputError(f"'{path}' holds a single {short_repr(kind)} node, not a graph",
-                         fix="export the whole model as a NIRGraph")
+        raise InputError(
+            f"'{path}' holds a single {short_repr(kind)} node, not a graph", fix="export the whole model as a NIRGraph"
+        )
     data.pop("type", None)
     return _graph_from_dict(data, str(path), version)
 

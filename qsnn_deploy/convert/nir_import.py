@@ -69,15 +69,21 @@ class ImportOptions:
 
 def _arr(node: RawNode, key: str) -> np.ndarray:
     if key not in node.fields:
-        raise InputError(f"node '{node.name}' ({node.type}) has no '{key}' field", where=f"node {node.name}",
-                         fix="export the graph again; the file is incomplete")
+        raise InputError(
+            f"node '{node.name}' ({node.type}) has no '{key}' field",
+            where=f"node {node.name}",
+            fix="export the graph again; the file is incomplete",
+        )
     try:
         arr = np.asarray(node.fields[key], dtype=np.float64)
     except (TypeError, ValueError):
         raise InputError(f"field '{key}' of node '{node.name}' is not numeric", where=f"node {node.name}") from None
     if not np.all(np.isfinite(arr)):
-        raise InputError(f"field '{key}' of node '{node.name}' holds NaN or infinite values", where=f"node {node.name}",
-                         fix="the file is damaged, or the model diverged in training")
+        raise InputError(
+            f"field '{key}' of node '{node.name}' holds NaN or infinite values",
+            where=f"node {node.name}",
+            fix="the file is damaged, or the model diverged in training",
+        )
     return arr
 
 
@@ -89,8 +95,11 @@ def _ints(node: RawNode, key: str, value: Any = None) -> tuple[int, ...]:
     except (TypeError, ValueError):
         arr = np.asarray([np.nan])
     if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)) or np.any(np.abs(arr) > MAX_DIM):
-        raise InputError(f"field '{key}' of node '{node.name}' is {short_repr(raw)}, not whole numbers up to {MAX_DIM}",
-                         where=f"node {node.name}", fix="the file is damaged; export it again")
+        raise InputError(
+            f"field '{key}' of node '{node.name}' is {short_repr(raw)}, not whole numbers up to {MAX_DIM}",
+            where=f"node {node.name}",
+            fix="the file is damaged; export it again",
+        )
     return tuple(int(v) for v in arr)
 
 
@@ -99,9 +108,12 @@ def _uniform(node: RawNode, key: str, what: str) -> float:
     if arr.size == 0:
         raise InputError(f"field '{key}' of node '{node.name}' is empty", where=f"node {node.name}")
     if not np.all(arr == arr[0]):
-        raise ConstraintError(f"{what} ('{key}') differs between the neurons of '{node.name}' "
-                              f"({arr.min():g} to {arr.max():g}); Speck has one value per layer",
-                              where=f"node {node.name}", fix="give all neurons of the layer the same value")
+        raise ConstraintError(
+            f"{what} ('{key}') differs between the neurons of '{node.name}' "
+            f"({arr.min():g} to {arr.max():g}); Speck has one value per layer",
+            where=f"node {node.name}",
+            fix="give all neurons of the layer the same value",
+        )
     return float(arr[0])
 
 
@@ -112,11 +124,17 @@ def _pair(node: RawNode, key: str, default: int) -> int:
     vals = np.asarray(_ints(node, key, raw))
     low = 0 if key == "padding" else 1
     if vals.size and vals.min() < low:
-        raise InputError(f"field '{key}' of node '{node.name}' is {vals.tolist()}; it must be at least {low}",
-                         where=f"node {node.name}", fix="the file is damaged; export it again")
+        raise InputError(
+            f"field '{key}' of node '{node.name}' is {vals.tolist()}; it must be at least {low}",
+            where=f"node {node.name}",
+            fix="the file is damaged; export it again",
+        )
     if vals.size == 0 or len(set(vals.tolist())) != 1:
-        raise ConstraintError(f"'{key}' of '{node.name}' differs between height and width ({vals.tolist()}); "
-                              "Speck needs the same value in x and y", where=f"node {node.name}")
+        raise ConstraintError(
+            f"'{key}' of '{node.name}' differs between height and width ({vals.tolist()}); "
+            "Speck needs the same value in x and y",
+            where=f"node {node.name}",
+        )
     return int(vals[0])
 
 
@@ -125,16 +143,22 @@ def _check_fields(node: RawNode, version: str | None) -> None:
         if node.type in UNSUPPORTED or node.type == "NIRGraph":
             return
         written = f"written by nir {version}" if version else "given"
-        raise InputError(f"node '{node.name}' has type '{node.type}', which this reader does not know (the graph was "
-                         f"{written}; known: nir 1.0.0 to {NEWEST_KNOWN_NIR})", where=f"node {node.name}",
-                         fix="export with a nir version up to " + NEWEST_KNOWN_NIR + " or replace the node")
+        raise InputError(
+            f"node '{node.name}' has type '{node.type}', which this reader does not know (the graph was "
+            f"{written}; known: nir 1.0.0 to {NEWEST_KNOWN_NIR})",
+            where=f"node {node.name}",
+            fix="export with a nir version up to " + NEWEST_KNOWN_NIR + " or replace the node",
+        )
     unknown = sorted(set(node.fields) - KNOWN_FIELDS[node.type] - _COMMON)
     if unknown:
         written = f" (the graph was written by nir {version})" if version else ""
-        raise InputError(f"node '{node.name}' ({node.type}) has field '{unknown[0]}', which this reader does not know"
-                         f"{written}; its meaning would be lost", where=f"node {node.name}",
-                         fix=f"export with a nir version up to {NEWEST_KNOWN_NIR}, or remove the field if it "
-                             "does not change the model")
+        raise InputError(
+            f"node '{node.name}' ({node.type}) has field '{unknown[0]}', which this reader does not know"
+            f"{written}; its meaning would be lost",
+            where=f"node {node.name}",
+            fix=f"export with a nir version up to {NEWEST_KNOWN_NIR}, or remove the field if it "
+            "does not change the model",
+        )
 
 
 def _find_cycle(graph: RawGraph) -> tuple[str, str] | None:
@@ -171,18 +195,27 @@ def chain_order(graph: RawGraph, where: str) -> list[str]:
                 raise InputError(f"edge {a} → {b} names node '{n}', which the graph does not have", where=where)
     cycle = _find_cycle(graph)
     if cycle:
-        raise ConstraintError(f"the graph is recurrent (edge {cycle[0]} → {cycle[1]} closes a loop); Speck runs "
-                              "feed-forward networks only", where=f"node {cycle[1]}",
-                              fix="remove the recurrent connection and retrain")
+        raise ConstraintError(
+            f"the graph is recurrent (edge {cycle[0]} → {cycle[1]} closes a loop); Speck runs "
+            "feed-forward networks only",
+            where=f"node {cycle[1]}",
+            fix="remove the recurrent connection and retrain",
+        )
     for node in graph.nodes.values():
         if node.graph is not None:
             inner = _find_cycle(node.graph)
             if inner:
-                raise ConstraintError(f"node '{node.name}' is a recurrent subgraph (edge {inner[0]} → {inner[1]} "
-                                      "closes a loop); Speck runs feed-forward networks only",
-                                      where=f"node {node.name}", fix="remove the recurrent connection and retrain")
-            raise ConstraintError(f"node '{node.name}' is a nested subgraph; only flat chains are supported",
-                                  where=f"node {node.name}", fix="export the model as one flat graph")
+                raise ConstraintError(
+                    f"node '{node.name}' is a recurrent subgraph (edge {inner[0]} → {inner[1]} "
+                    "closes a loop); Speck runs feed-forward networks only",
+                    where=f"node {node.name}",
+                    fix="remove the recurrent connection and retrain",
+                )
+            raise ConstraintError(
+                f"node '{node.name}' is a nested subgraph; only flat chains are supported",
+                where=f"node {node.name}",
+                fix="export the model as one flat graph",
+            )
     inputs = [n for n, node in graph.nodes.items() if node.type == "Input"]
     if len(inputs) != 1:
         raise InputError(f"the graph has {len(inputs)} Input nodes; a Speck network has exactly one", where=where)
@@ -195,19 +228,29 @@ def chain_order(graph: RawGraph, where: str) -> list[str]:
     while True:
         nxt = succ.get(cur, [])
         if len(nxt) > 1:
-            raise ConstraintError(f"node '{cur}' feeds {len(nxt)} nodes ({', '.join(nxt)}); this importer takes "
-                                  "chains only", where=f"node {cur}", fix="export a sequential model")
+            raise ConstraintError(
+                f"node '{cur}' feeds {len(nxt)} nodes ({', '.join(nxt)}); this importer takes chains only",
+                where=f"node {cur}",
+                fix="export a sequential model",
+            )
         if not nxt:
             break
         cur = nxt[0]
         if len(pred.get(cur, [])) > 1:
-            raise ConstraintError(f"node '{cur}' merges {len(pred[cur])} inputs ({', '.join(pred[cur])}); this "
-                                  "importer takes chains only", where=f"node {cur}", fix="export a sequential model")
+            raise ConstraintError(
+                f"node '{cur}' merges {len(pred[cur])} inputs ({', '.join(pred[cur])}); this "
+                "importer takes chains only",
+                where=f"node {cur}",
+                fix="export a sequential model",
+            )
         order.append(cur)
     stray = sorted(set(graph.nodes) - set(order) - {inputs[0]})
     if stray:
-        raise InputError(f"node '{stray[0]}' is not on the path from the input to the output", where=f"node {stray[0]}",
-                         fix="remove unconnected nodes or add the missing edges")
+        raise InputError(
+            f"node '{stray[0]}' is not on the path from the input to the output",
+            where=f"node {stray[0]}",
+            fix="remove unconnected nodes or add the missing edges",
+        )
     return [inputs[0], *order]
 
 
@@ -248,8 +291,10 @@ def _input_shape(graph: RawGraph, order: list[str], options: ImportOptions, meta
             return (int(_arr(n, "weight").shape[1]),)
         if n.type in ("Conv2d", "Flatten"):
             break
-    raise InputError("the graph does not say its input shape (its Input node has none)",
-                     fix="pass the shape of one input frame, e.g. --input-shape 2,34,34")
+    raise InputError(
+        "the graph does not say its input shape (its Input node has none)",
+        fix="pass the shape of one input frame, e.g. --input-shape 2,34,34",
+    )
 
 
 class _Translator:
@@ -280,8 +325,11 @@ class _Translator:
             if weight.ndim != 4:
                 raise InputError(f"Conv2d weight must have 4 dims, got shape {weight.shape}", where=f"node {node.name}")
             if _pair(node, "dilation", 1) != 1 or _pair(node, "groups", 1) != 1:
-                raise ConstraintError(f"'{node.name}' is a dilated or grouped convolution; Speck runs plain ones",
-                                      where=f"node {node.name}", fix="use dilation 1 and groups 1")
+                raise ConstraintError(
+                    f"'{node.name}' is a dilated or grouped convolution; Speck runs plain ones",
+                    where=f"node {node.name}",
+                    fix="use dilation 1 and groups 1",
+                )
             padding = node.fields.get("padding", 0)
             if isinstance(padding, str):
                 if padding == "valid":
@@ -289,28 +337,43 @@ class _Translator:
                 elif padding == "same" and weight.shape[2] % 2 == 1 and _pair(node, "stride", 1) == 1:
                     padding = weight.shape[2] // 2
                 else:
-                    raise ConstraintError(f"padding '{padding}' of '{node.name}' has no integer equivalent here",
-                                          where=f"node {node.name}", fix="use an integer padding")
+                    raise ConstraintError(
+                        f"padding '{padding}' of '{node.name}' has no integer equivalent here",
+                        where=f"node {node.name}",
+                        fix="use an integer padding",
+                    )
                 node = RawNode(node.name, node.type, {**node.fields, "padding": padding}, node.metadata)
             declared = node.fields.get("input_shape")
             declared = None if declared is None else _ints(node, "input_shape")
-            return Synapse(base, weight, bias, _pair(node, "stride", 1), _pair(node, "padding", 0),
-                           declared_input=declared if declared and len(declared) == 2 else None)
+            return Synapse(
+                base,
+                weight,
+                bias,
+                _pair(node, "stride", 1),
+                _pair(node, "padding", 0),
+                declared_input=declared if declared and len(declared) == 2 else None,
+            )
         if weight.ndim != 2:
-            raise InputError(f"{node.type} weight must have 2 dims (out, in), got shape {weight.shape}",
-                             where=f"node {node.name}")
+            raise InputError(
+                f"{node.type} weight must have 2 dims (out, in), got shape {weight.shape}", where=f"node {node.name}"
+            )
         return Synapse(base, weight, bias, dense=True)
 
     def neurons(self, node: RawNode) -> Neurons:
         lm = self.layer_meta.get(self.current or "", {})
         if "v_reset" in node.fields and np.any(_arr(node, "v_reset") != 0):
-            raise ConstraintError(f"'{node.name}' resets its neurons to v_reset = {_arr(node, 'v_reset').ravel()[0]:g}; "
-                                  "Speck resets to zero or subtracts the threshold", where=f"node {node.name}",
-                                  fix="use v_reset = 0")
+            raise ConstraintError(
+                f"'{node.name}' resets its neurons to v_reset = {_arr(node, 'v_reset').ravel()[0]:g}; "
+                "Speck resets to zero or subtracts the threshold",
+                where=f"node {node.name}",
+                fix="use v_reset = 0",
+            )
         threshold = _uniform(node, "v_threshold", "the threshold")
         if threshold <= 0:
-            raise ConstraintError(f"'{node.name}' has threshold {threshold:g}; Speck needs a positive threshold",
-                                  where=f"node {node.name}")
+            raise ConstraintError(
+                f"'{node.name}' has threshold {threshold:g}; Speck needs a positive threshold",
+                where=f"node {node.name}",
+            )
         declared = tuple(int(v) for v in _arr(node, "v_threshold").shape) or None
         if node.type == "IF":
             gain, neuron = _uniform(node, "r", "the resistance"), "iaf"
@@ -329,29 +392,39 @@ class _Translator:
         tau_key = "tau" if node.type == "LIF" else "tau_mem"
         tau = _uniform(node, tau_key, "the membrane time constant")
         if np.any(_arr(node, "v_leak") != 0):
-            raise ConstraintError(f"'{node.name}' leaks towards v_leak = {_arr(node, 'v_leak').ravel()[0]:g}; Speck's "
-                                  "neurons have no leak potential", where=f"node {node.name}", fix="use v_leak = 0")
+            raise ConstraintError(
+                f"'{node.name}' leaks towards v_leak = {_arr(node, 'v_leak').ravel()[0]:g}; Speck's "
+                "neurons have no leak potential",
+                where=f"node {node.name}",
+                fix="use v_leak = 0",
+            )
         r = _uniform(node, "r", "the resistance")
         if not self.options.approximate_leak:
-            raise ConstraintError(f"'{node.name}' is a {node.type} neuron with time constant {tau:g} s; Speck's "
-                                  "neurons do not leak", where=f"node {node.name}",
-                                  fix="pass --approximate-leak to run it as IF (the leak is dropped), or retrain "
-                                      "with IF neurons")
+            raise ConstraintError(
+                f"'{node.name}' is a {node.type} neuron with time constant {tau:g} s; Speck's neurons do not leak",
+                where=f"node {node.name}",
+                fix="pass --approximate-leak to run it as IF (the leak is dropped), or retrain with IF neurons",
+            )
         for key, value in ((tau_key, tau), ("r", r)):
             if not 0 < value < np.inf:  # both divide below
-                raise InputError(f"'{key}' of '{node.name}' is {value:g}; it must be positive and finite",
-                                 where=f"node {node.name}")
+                raise InputError(
+                    f"'{key}' of '{node.name}' is {value:g}; it must be positive and finite", where=f"node {node.name}"
+                )
         dt = self.options.dt_us * 1e-6 if self.options.dt_us else float(f"{tau / r:.6g}")
         gain = r * dt / tau
         gain = 1.0 if abs(gain - 1.0) <= 1e-6 else gain
-        text = (f"{node.type} '{node.name}' runs as IF: leak dropped (τ = {tau:g} s, β = 1 − dt/τ = "
-                f"{1 - dt / tau:.4g} → 1), input gain r·dt/τ = {gain:g} with dt = {dt * 1e6:g} µs")
+        text = (
+            f"{node.type} '{node.name}' runs as IF: leak dropped (τ = {tau:g} s, β = 1 − dt/τ = "
+            f"{1 - dt / tau:.4g} → 1), input gain r·dt/τ = {gain:g} with dt = {dt * 1e6:g} µs"
+        )
         if node.type == "CubaLIF":
             tau_syn = _uniform(node, "tau_syn", "the synaptic time constant")
             w_in = _uniform(node, "w_in", "the input weight")
             if not 0 < tau_syn < np.inf:
-                raise InputError(f"'tau_syn' of '{node.name}' is {tau_syn:g}; it must be positive and finite",
-                                 where=f"node {node.name}")
+                raise InputError(
+                    f"'tau_syn' of '{node.name}' is {tau_syn:g}; it must be positive and finite",
+                    where=f"node {node.name}",
+                )
             syn_gain = w_in * dt / tau_syn
             gain *= 1.0 if abs(syn_gain - 1.0) <= 1e-6 else syn_gain
             text += f"; synaptic filter dropped (τ_syn = {tau_syn:g} s), gain w_in·dt/τ_syn = {w_in * dt / tau_syn:g}"
@@ -364,9 +437,12 @@ class _Translator:
         kernel = _pair(node, "kernel_size", 1)
         stride = _pair(node, "stride", kernel) if "stride" in node.fields else kernel
         if stride != kernel or _pair(node, "padding", 0) != 0:
-            raise ConstraintError(f"pooling '{node.name}' has kernel {kernel}, stride {stride} and padding "
-                                  f"{_pair(node, 'padding', 0)}; Speck pools without overlap or padding",
-                                  where=f"node {node.name}", fix="use stride = kernel size and no padding")
+            raise ConstraintError(
+                f"pooling '{node.name}' has kernel {kernel}, stride {stride} and padding "
+                f"{_pair(node, 'padding', 0)}; Speck pools without overlap or padding",
+                where=f"node {node.name}",
+                fix="use stride = kernel size and no padding",
+            )
         if node.type == "AvgPool2d":
             self.notes.append(f"average pooling '{node.name}' ({kernel}x{kernel}) became sum pooling")
         return Pool(node.name, kernel, node.type == "AvgPool2d")
@@ -375,8 +451,11 @@ class _Translator:
         if node.type in ("Input", "Output"):
             return None
         if node.type in UNSUPPORTED:
-            raise ConstraintError(f"node '{node.name}' ({node.type}) cannot run on Speck: {UNSUPPORTED[node.type]}",
-                                  where=f"node {node.name}", fix="remove or replace the node and export again")
+            raise ConstraintError(
+                f"node '{node.name}' ({node.type}) cannot run on Speck: {UNSUPPORTED[node.type]}",
+                where=f"node {node.name}",
+                fix="remove or replace the node and export again",
+            )
         if node.type in ("Conv2d", "Affine", "Linear"):
             return self.synapse(node)
         if node.type in ("IF", "LIF", "CubaLIF"):
@@ -389,9 +468,13 @@ class _Translator:
 
 def _check_meta(meta: Any, where: str) -> None:
     """The types of what our own files carry in ``metadata.qsnn_deploy`` (a damaged file may hold anything)."""
+
     def bad(key: str, value: Any) -> InputError:
-        return InputError(f"metadata '{META_KEY}{'.' + key if key else ''}' is {short_repr(value)}", where=where,
-                          fix="the file is damaged or was edited by hand; convert the model again")
+        return InputError(
+            f"metadata '{META_KEY}{'.' + key if key else ''}' is {short_repr(value)}",
+            where=where,
+            fix="the file is damaged or was edited by hand; convert the model again",
+        )
 
     def whole(v: Any) -> bool:
         return is_whole_number(v, -MAX_DIM, MAX_DIM, integral_floats=True)
@@ -404,15 +487,25 @@ def _check_meta(meta: Any, where: str) -> None:
 
     if not isinstance(meta, dict):
         raise bad("", meta)
-    top = {"schema_version": whole, "dt_us": lambda v: is_number(v) and v > 0,
-           "input_shape": lambda v: isinstance(v, list) and len(v) in (1, 3) and all(whole(x) and x >= 1 for x in v),
-           "extra": lambda v: json_text(v, dict), "layers": lambda v: isinstance(v, dict),
-           "unsupported": lambda v: json_text(v, list) and all(isinstance(p, list) for p in json.loads(v))}
-    per_layer = {"scale": lambda v: is_number(v) and v > 0, "pool": lambda v: whole(v) and v >= 1,
-                 "neuron": lambda v: isinstance(v, str), "kind": lambda v: v in ("conv", "linear"),
-                 "destinations": lambda v: json_text(v, list) and all(isinstance(d, str) for d in json.loads(v)),
-                 "weight_bits": whole, "reset": lambda v: v in RESETS, "min_v_mem": is_number,
-                 "has_bias": lambda v: whole(v) or isinstance(v, bool)}
+    top = {
+        "schema_version": whole,
+        "dt_us": lambda v: is_number(v) and v > 0,
+        "input_shape": lambda v: isinstance(v, list) and len(v) in (1, 3) and all(whole(x) and x >= 1 for x in v),
+        "extra": lambda v: json_text(v, dict),
+        "layers": lambda v: isinstance(v, dict),
+        "unsupported": lambda v: json_text(v, list) and all(isinstance(p, list) for p in json.loads(v)),
+    }
+    per_layer = {
+        "scale": lambda v: is_number(v) and v > 0,
+        "pool": lambda v: whole(v) and v >= 1,
+        "neuron": lambda v: isinstance(v, str),
+        "kind": lambda v: v in ("conv", "linear"),
+        "destinations": lambda v: json_text(v, list) and all(isinstance(d, str) for d in json.loads(v)),
+        "weight_bits": whole,
+        "reset": lambda v: v in RESETS,
+        "min_v_mem": is_number,
+        "has_bias": lambda v: whole(v) or isinstance(v, bool),
+    }
     for key, ok in top.items():
         if key in meta and not ok(meta[key]):
             raise bad(key, meta[key])
@@ -439,8 +532,11 @@ def _network_from_raw(graph: RawGraph, options: ImportOptions | None, where: str
     if meta:
         version = int(meta.get("schema_version", 0))
         if version > SCHEMA_VERSION or version < 1:
-            raise InputError(f"bundle schema version {version} is not supported (this qsnn-deploy reads 1.."
-                             f"{SCHEMA_VERSION})", where=where, fix="upgrade qsnn-deploy or re-run convert")
+            raise InputError(
+                f"bundle schema version {version} is not supported (this qsnn-deploy reads 1..{SCHEMA_VERSION})",
+                where=where,
+                fix="upgrade qsnn-deploy or re-run convert",
+            )
     for node in graph.nodes.values():
         _check_fields(node, graph.version)
     order = chain_order(graph, where)
@@ -449,8 +545,10 @@ def _network_from_raw(graph: RawGraph, options: ImportOptions | None, where: str
     ops = [op for op in (tr.op(graph.nodes[n]) for n in order) if op is not None]
     if not meta:
         if any(isinstance(op, Neurons) for op in ops) and options.reset is None:
-            tr.notes.append("NIR does not say whether neurons subtract the threshold or reset to zero when they "
-                            "spike: assumed subtract (sinabs' and Speck's default; --reset zero for the other)")
+            tr.notes.append(
+                "NIR does not say whether neurons subtract the threshold or reset to zero when they "
+                "spike: assumed subtract (sinabs' and Speck's default; --reset zero for the other)"
+            )
         if graph.nodes[order[0]].fields.get("shape") is None and options.input_shape is None:
             tr.notes.append(f"input shape {'x'.join(map(str, shape))} inferred from the first layer")
     dt_us = options.dt_us or float(meta.get("dt_us", 0)) or (tr.lif_dt_s * 1e6 if tr.lif_dt_s else 1000.0)
@@ -479,8 +577,11 @@ def _apply_layer_meta(net: Network, meta: dict, where: str) -> Network:
         if "scale" in m:
             changes["scale"] = float(m["scale"])
         if "pool" in m and int(m["pool"]) != layer.pool:
-            raise InputError(f"layer {layer.name}: the graph pools by {layer.pool} but its metadata says {m['pool']}",
-                             where=where, fix="the file was edited inconsistently; convert the model again")
+            raise InputError(
+                f"layer {layer.name}: the graph pools by {layer.pool} but its metadata says {m['pool']}",
+                where=where,
+                fix="the file was edited inconsistently; convert the model again",
+            )
         if "neuron" in m and hasattr(layer, "neuron"):
             changes["neuron"] = str(m["neuron"])
         if "destinations" in m and hasattr(layer, "destinations"):
@@ -490,8 +591,11 @@ def _apply_layer_meta(net: Network, meta: dict, where: str) -> Network:
         if "weight_bits" in m:
             bits = int(m["weight_bits"])
             if not 2 <= bits <= 8:
-                raise InputError(f"layer {layer.name}: weight_bits {bits} is outside 2..8", where=where,
-                                 fix="the file was edited inconsistently; convert the model again")
+                raise InputError(
+                    f"layer {layer.name}: weight_bits {bits} is outside 2..8",
+                    where=where,
+                    fix="the file was edited inconsistently; convert the model again",
+                )
             changes["weight_bits"] = bits
         layers.append(layer.replace(**changes) if changes else layer)
     extra: dict[str, Any] = {}

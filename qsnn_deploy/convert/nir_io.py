@@ -25,15 +25,18 @@ from .nir_import import META_KEY, ImportOptions, network_from_raw
 
 
 def _mismatch(layer: ChipLayer, in_type: tuple[int, ...]) -> ConstraintError:
-    return ConstraintError(f"layer {layer.name} takes input {'x'.join(map(str, layer.input_shape))} but the layer "
-                           f"before it in the file outputs {'x'.join(map(str, in_type))}: a NIR file lists the layers "
-                           "as a chain (branches travel in its metadata), and NIR readers check each edge",
-                           where=f"layer {layer.name}",
-                           fix="order the layers so that each takes the output shape of the one before it")
+    return ConstraintError(
+        f"layer {layer.name} takes input {'x'.join(map(str, layer.input_shape))} but the layer "
+        f"before it in the file outputs {'x'.join(map(str, in_type))}: a NIR file lists the layers "
+        "as a chain (branches travel in its metadata), and NIR readers check each edge",
+        where=f"layer {layer.name}",
+        fix="order the layers so that each takes the output shape of the one before it",
+    )
 
 
-def _layer_nodes(layer: ChipLayer, in_type: tuple[int, ...], affine: bool) -> tuple[list[tuple[str, Any]],
-                                                                                   tuple[int, ...]]:
+def _layer_nodes(
+    layer: ChipLayer, in_type: tuple[int, ...], affine: bool
+) -> tuple[list[tuple[str, Any]], tuple[int, ...]]:
     """The nodes of one core and the type (shape) they output, given the type they receive.
 
     Types follow NIR's convention, without a batch dimension: a conv receives ``(C, H, W)``, an Affine
@@ -50,16 +53,28 @@ def _layer_nodes(layer: ChipLayer, in_type: tuple[int, ...], affine: bool) -> tu
     if affine:
         if int(np.prod(in_type)) != int(np.prod(layer.input_shape)):
             raise _mismatch(layer, in_type)
-        nodes.append((f"{layer.name}.flatten", nir.Flatten(input_type={"input": np.array(in_type)}, start_dim=0,
-                                                           end_dim=-1)))
+        nodes.append(
+            (f"{layer.name}.flatten", nir.Flatten(input_type={"input": np.array(in_type)}, start_dim=0, end_dim=-1))
+        )
         nodes.append((f"{layer.name}.affine", nir.Affine(weight=layer.weight.reshape(layer.c_out, -1), bias=bias)))
         out_type: tuple[int, ...] = (layer.c_out,)
     else:
         if tuple(in_type) != layer.input_shape:
             raise _mismatch(layer, in_type)
-        nodes.append((f"{layer.name}.conv", nir.Conv2d(input_shape=np.array(layer.input_shape[1:]), weight=layer.weight,
-                                                       stride=layer.stride, padding=layer.padding, dilation=1,
-                                                       groups=1, bias=bias)))
+        nodes.append(
+            (
+                f"{layer.name}.conv",
+                nir.Conv2d(
+                    input_shape=np.array(layer.input_shape[1:]),
+                    weight=layer.weight,
+                    stride=layer.stride,
+                    padding=layer.padding,
+                    dilation=1,
+                    groups=1,
+                    bias=bias,
+                ),
+            )
+        )
         out_type = layer.conv_shape
     nodes.append((f"{layer.name}.if", nir.IF(r=np.ones(out_type), v_threshold=np.full(out_type, layer.threshold))))
     if layer.pool > 1:
@@ -73,8 +88,13 @@ def network_metadata(net: Network) -> dict[str, Any]:
     """What NIR lacks, as plain values (h5py stores no None: absent values are left out)."""
     layers = {}
     for layer in net.layers:
-        entry = {"kind": layer.kind, "reset": layer.reset, "pool": layer.pool, "has_bias": int(layer.bias is not None),
-                 "input_shape": list(layer.input_shape)}
+        entry = {
+            "kind": layer.kind,
+            "reset": layer.reset,
+            "pool": layer.pool,
+            "has_bias": int(layer.bias is not None),
+            "input_shape": list(layer.input_shape),
+        }
         if layer.min_v_mem is not None:
             entry["min_v_mem"] = float(layer.min_v_mem)
         if layer.scale is not None:
@@ -86,12 +106,21 @@ def network_metadata(net: Network) -> dict[str, Any]:
         if getattr(layer, "destinations", None) is not None:
             entry["destinations"] = json.dumps(list(layer.destinations))
         layers[layer.name] = entry
-    unsupported = {"unsupported": json.dumps([list(p) for p in net.unsupported])} if getattr(net, "unsupported", ()) \
-        else {}
-    return {**unsupported, "format": "qsnn-deploy", "schema_version": SCHEMA_VERSION, "tool_version": __version__,
-            "input_shape": list(net.input_shape), "dt_us": float(net.dt_us), "quantized": int(net.quantized),
-            "layer_order": json.dumps([layer.name for layer in net.layers]), "layers": layers,
-            "extra": json.dumps(net.metadata, sort_keys=True, default=str)}
+    unsupported = (
+        {"unsupported": json.dumps([list(p) for p in net.unsupported])} if getattr(net, "unsupported", ()) else {}
+    )
+    return {
+        **unsupported,
+        "format": "qsnn-deploy",
+        "schema_version": SCHEMA_VERSION,
+        "tool_version": __version__,
+        "input_shape": list(net.input_shape),
+        "dt_us": float(net.dt_us),
+        "quantized": int(net.quantized),
+        "layer_order": json.dumps([layer.name for layer in net.layers]),
+        "layers": layers,
+        "extra": json.dumps(net.metadata, sort_keys=True, default=str),
+    }
 
 
 def to_nir(net: Network):

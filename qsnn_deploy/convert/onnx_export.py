@@ -38,11 +38,21 @@ def export_onnx(net: Network, path: str | Path) -> Path:
     dynamic = {name: {0: "batch"} for name in inputs + outputs}
     x = torch.zeros(1, *net.input_shape)
     with torch.no_grad():
-        torch.onnx.export(step, (x, *states), str(path), input_names=inputs, output_names=outputs,
-                          dynamic_axes=dynamic, opset_version=OPSET, dynamo=False)
+        torch.onnx.export(
+            step,
+            (x, *states),
+            str(path),
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_axes=dynamic,
+            opset_version=OPSET,
+            dynamo=False,
+        )
     model = onnx.load(str(path))
-    model.doc_string = (f"qsnn-deploy network, one inference = one time bin of {net.dt_us:g} us; feed the "
-                        "v_*_next outputs back as the v_* inputs of the next bin (zeros at the start)")
+    model.doc_string = (
+        f"qsnn-deploy network, one inference = one time bin of {net.dt_us:g} us; feed the "
+        "v_*_next outputs back as the v_* inputs of the next bin (zeros at the start)"
+    )
     meta = model.metadata_props.add()
     meta.key, meta.value = "dt_us", f"{net.dt_us:g}"
     try:

@@ -77,9 +77,12 @@ def _shape_text(shape) -> str:
 
 def _check_declared(op_name: str, what: str, declared, actual) -> None:
     if declared is not None and tuple(int(v) for v in declared) != tuple(int(v) for v in actual):
-        raise InputError(f"shape mismatch: node '{op_name}' declares {what} {_shape_text(declared)} but receives "
-                         f"{_shape_text(actual)}", where=f"node {op_name}",
-                         fix="check the input shape (--input-shape C,H,W) and the order of the nodes")
+        raise InputError(
+            f"shape mismatch: node '{op_name}' declares {what} {_shape_text(declared)} but receives "
+            f"{_shape_text(actual)}",
+            where=f"node {op_name}",
+            fix="check the input shape (--input-shape C,H,W) and the order of the nodes",
+        )
 
 
 def _conv_weight(syn: Synapse, shape: tuple[int, int, int]) -> np.ndarray:
@@ -90,22 +93,29 @@ def _conv_weight(syn: Synapse, shape: tuple[int, int, int]) -> np.ndarray:
         if weight.ndim != 4:
             raise InputError(f"convolution weight must have 4 dims, got shape {weight.shape}", where=f"node {syn.name}")
         if weight.shape[1] != c:
-            raise InputError(f"shape mismatch: node '{syn.name}' expects {weight.shape[1]} input channels but receives "
-                             f"{c} ({_shape_text(shape)})", where=f"node {syn.name}",
-                             fix="check the input shape (--input-shape C,H,W) and the order of the nodes")
+            raise InputError(
+                f"shape mismatch: node '{syn.name}' expects {weight.shape[1]} input channels but receives "
+                f"{c} ({_shape_text(shape)})",
+                where=f"node {syn.name}",
+                fix="check the input shape (--input-shape C,H,W) and the order of the nodes",
+            )
         _check_declared(syn.name, "input size", syn.declared_input, (h, w))
         return weight
     if weight.ndim != 2:
         raise InputError(f"dense weight must have 2 dims (out, in), got shape {weight.shape}", where=f"node {syn.name}")
     if weight.shape[1] != c * h * w:
-        raise InputError(f"shape mismatch: node '{syn.name}' has {weight.shape[1]} inputs but receives {c * h * w} "
-                         f"values ({_shape_text(shape)})", where=f"node {syn.name}",
-                         fix="check the input shape (--input-shape C,H,W) and the flatten/pool nodes before it")
+        raise InputError(
+            f"shape mismatch: node '{syn.name}' has {weight.shape[1]} inputs but receives {c * h * w} "
+            f"values ({_shape_text(shape)})",
+            where=f"node {syn.name}",
+            fix="check the input shape (--input-shape C,H,W) and the flatten/pool nodes before it",
+        )
     return weight.reshape(weight.shape[0], c, h, w)
 
 
-def assemble(ops: list[Op], input_shape: tuple[int, ...], dt_us: float = 1000.0,
-             metadata: dict | None = None) -> Assembled:
+def assemble(
+    ops: list[Op], input_shape: tuple[int, ...], dt_us: float = 1000.0, metadata: dict | None = None
+) -> Assembled:
     """Group ``ops`` into chip layers (synapse → neurons → [sum pool]) and build the network.
 
     Errors name the node: :class:`InputError` for malformed or inconsistent sources (exit 3),
@@ -124,29 +134,45 @@ def assemble(ops: list[Op], input_shape: tuple[int, ...], dt_us: float = 1000.0,
     for op in ops:
         if isinstance(op, Synapse):
             if pending is not None:
-                raise ConstraintError(f"'{pending.name}' feeds '{op.name}' directly, without spiking neurons between "
-                                      "them; a Speck core is weights → IAF neurons", where=f"node {op.name}",
-                                      fix="insert an IF node between them or merge the two linear maps")
+                raise ConstraintError(
+                    f"'{pending.name}' feeds '{op.name}' directly, without spiking neurons between "
+                    "them; a Speck core is weights → IAF neurons",
+                    where=f"node {op.name}",
+                    fix="insert an IF node between them or merge the two linear maps",
+                )
             weight = _conv_weight(op, shape)
             if next_scale != 1.0:
                 weight = weight * next_scale
-                notes.append(f"weights of '{op.name}' scaled by {next_scale:g} because {scale_source} became "
-                             "sum pooling")
+                notes.append(
+                    f"weights of '{op.name}' scaled by {next_scale:g} because {scale_source} became sum pooling"
+                )
                 next_scale = 1.0
             pending = Synapse(op.name, weight, op.bias, op.stride, op.padding, op.dense)
         elif isinstance(op, Neurons):
             if pending is None:
-                raise ConstraintError(f"neurons '{op.name}' do not follow a convolution or dense layer; a Speck core "
-                                      "is weights → IAF neurons", where=f"node {op.name}",
-                                      fix="remove the node or put a weight layer before it")
+                raise ConstraintError(
+                    f"neurons '{op.name}' do not follow a convolution or dense layer; a Speck core "
+                    "is weights → IAF neurons",
+                    where=f"node {op.name}",
+                    fix="remove the node or put a weight layer before it",
+                )
             weight, bias = pending.weight, pending.bias
             if op.gain != 1.0 and abs(op.gain - 1.0) > 1e-6:  # float32 parameters give 1 ± 1e-7
                 weight = weight * op.gain
                 bias = None if bias is None else np.asarray(bias, dtype=np.float64) * op.gain
-            layer = ChipLayer(name=pending.name, weight=weight, input_shape=shape, bias=bias,
-                              stride=pending.stride, padding=pending.padding, threshold=float(op.threshold),
-                              min_v_mem=op.min_v_mem, reset=op.reset, kind="linear" if pending.dense else "conv",
-                              neuron=op.neuron)
+            layer = ChipLayer(
+                name=pending.name,
+                weight=weight,
+                input_shape=shape,
+                bias=bias,
+                stride=pending.stride,
+                padding=pending.padding,
+                threshold=float(op.threshold),
+                min_v_mem=op.min_v_mem,
+                reset=op.reset,
+                kind="linear" if pending.dense else "conv",
+                neuron=op.neuron,
+            )
             out = layer.conv_shape
             declared = op.declared_shape
             if declared is not None and len(declared) != len(out) and int(np.prod(declared)) == int(np.prod(out)):
@@ -156,18 +182,25 @@ def assemble(ops: list[Op], input_shape: tuple[int, ...], dt_us: float = 1000.0,
             shape, pending = out, None
         elif isinstance(op, Pool):
             if pending is not None:
-                raise ConstraintError(f"pooling '{op.name}' sits between '{pending.name}' and its neurons; Speck pools "
-                                      "the spikes after the neurons", where=f"node {op.name}",
-                                      fix="move the pooling after the spiking layer")
+                raise ConstraintError(
+                    f"pooling '{op.name}' sits between '{pending.name}' and its neurons; Speck pools "
+                    "the spikes after the neurons",
+                    where=f"node {op.name}",
+                    fix="move the pooling after the spiking layer",
+                )
             if not layers:
-                raise ConstraintError(f"pooling '{op.name}' acts on the network input; Speck pools only after a "
-                                      "spiking layer", where=f"node {op.name}",
-                                      fix="bin the events at a lower resolution instead")
+                raise ConstraintError(
+                    f"pooling '{op.name}' acts on the network input; Speck pools only after a spiking layer",
+                    where=f"node {op.name}",
+                    fix="bin the events at a lower resolution instead",
+                )
             last = layers[-1]
             c, h, w = last.conv_shape
             if op.kernel < 1 or last.pool * op.kernel > min(h, w):
-                raise InputError(f"pooling '{op.name}' with kernel {op.kernel} does not fit the {h}x{w} output of "
-                                 f"'{last.name}'", where=f"node {op.name}")
+                raise InputError(
+                    f"pooling '{op.name}' with kernel {op.kernel} does not fit the {h}x{w} output of '{last.name}'",
+                    where=f"node {op.name}",
+                )
             layers[-1] = last.replace(pool=last.pool * op.kernel)
             shape = layers[-1].output_shape
             if op.average:
@@ -179,14 +212,21 @@ def assemble(ops: list[Op], input_shape: tuple[int, ...], dt_us: float = 1000.0,
         else:  # pragma: no cover - importers only produce the ops above
             raise TypeError(f"unknown op {op!r}")
     if pending is not None:
-        raise ConstraintError(f"the model ends in '{pending.name}' without spiking neurons after it",
-                              where=f"node {pending.name}", fix="add an IF node after the last weight layer")
+        raise ConstraintError(
+            f"the model ends in '{pending.name}' without spiking neurons after it",
+            where=f"node {pending.name}",
+            fix="add an IF node after the last weight layer",
+        )
     if not layers:
-        raise InputError("the model has no weight layer followed by spiking neurons",
-                         fix="Speck runs chains of Conv2d/Linear → IF → [SumPool2d]")
+        raise InputError(
+            "the model has no weight layer followed by spiking neurons",
+            fix="Speck runs chains of Conv2d/Linear → IF → [SumPool2d]",
+        )
     if next_scale != 1.0:
-        notes.append(f"{scale_source} at the end of the model became sum pooling: output counts are "
-                     f"{1 / next_scale:g}x larger (the class ranking is unchanged)")
+        notes.append(
+            f"{scale_source} at the end of the model became sum pooling: output counts are "
+            f"{1 / next_scale:g}x larger (the class ranking is unchanged)"
+        )
     meta = dict(metadata or {})
     if notes:
         meta["import_notes"] = list(meta.get("import_notes", [])) + notes

@@ -17,15 +17,29 @@ def sinabs_sequential(layers: tuple[ChipLayer, ...] | list[ChipLayer], batch_siz
 
     mods: list[torch.nn.Module] = []
     for layer in layers:
-        conv = torch.nn.Conv2d(layer.c_in, layer.c_out, layer.kernel_size[0], stride=layer.stride,
-                               padding=layer.padding, bias=layer.bias is not None)
+        conv = torch.nn.Conv2d(
+            layer.c_in,
+            layer.c_out,
+            layer.kernel_size[0],
+            stride=layer.stride,
+            padding=layer.padding,
+            bias=layer.bias is not None,
+        )
         with torch.no_grad():
             conv.weight.copy_(torch.as_tensor(layer.weight, dtype=torch.float32))
             if layer.bias is not None:
                 conv.bias.copy_(torch.as_tensor(layer.bias, dtype=torch.float32))
         reset = MembraneReset() if layer.reset == "zero" else MembraneSubtract()
-        mods += [conv, sl.IAFSqueeze(batch_size=batch_size, spike_threshold=float(layer.threshold),
-                                     spike_fn=MultiSpike, reset_fn=reset, min_v_mem=float(layer.lower_bound))]
+        mods += [
+            conv,
+            sl.IAFSqueeze(
+                batch_size=batch_size,
+                spike_threshold=float(layer.threshold),
+                spike_fn=MultiSpike,
+                reset_fn=reset,
+                min_v_mem=float(layer.lower_bound),
+            ),
+        ]
         if layer.pool > 1:
             mods.append(sl.SumPool2d(layer.pool))
     return torch.nn.Sequential(*mods)

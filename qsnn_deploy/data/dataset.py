@@ -27,9 +27,7 @@ class EventDataset:
 
     def __post_init__(self) -> None:
         if len(self.events) != len(self.labels):
-            raise ValueError(
-                f"{self.name}: {len(self.events)} recordings but {len(self.labels)} labels"
-            )
+            raise ValueError(f"{self.name}: {len(self.events)} recordings but {len(self.labels)} labels")
         if len(self.sensor_size) != 3:
             raise ValueError(f"{self.name}: sensor_size must be (W, H, P), got {self.sensor_size}")
         if len(self.classes) != self.n_classes:
@@ -38,7 +36,7 @@ class EventDataset:
     def __len__(self) -> int:
         return len(self.events)
 
-    def head(self, n: int | None) -> "EventDataset":
+    def head(self, n: int | None) -> EventDataset:
         """The first ``n`` recordings taken in turn from each class (``--limit``), in their stored order, so
         that a dataset stored class by class (folders, tonic) still gives every class; all when ``n`` is None."""
         if n is None or n >= len(self):

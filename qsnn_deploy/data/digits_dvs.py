@@ -35,8 +35,11 @@ DURATION_US = 3 * SACCADE_US
 # saccade triangle vertices (dx, dy) in pixels relative to the centred digit
 TRIANGLE = ((0.0, -2.0), (2.0, 2.0), (-2.0, 2.0))
 PIXEL_PARAMS = PixelParams(
-    contrast_threshold=0.25, threshold_mismatch=0.03, refractory_us=1_000,
-    noise_rate_hz=0.2, log_eps=0.25,
+    contrast_threshold=0.25,
+    threshold_mismatch=0.03,
+    refractory_us=1_000,
+    noise_rate_hz=0.2,
+    log_eps=0.25,
 )
 SPLIT_SEED = 20_240_611  # fixed: the train/test split never changes
 TEST_FRACTION = 0.2
@@ -137,10 +140,15 @@ def generate(
 def _save(path: Path, seed: int, events, offsets, labels) -> None:
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez_compressed(
-            f, x=events["x"].astype(np.uint8), y=events["y"].astype(np.uint8),
-            t=events["t"].astype(np.int32), p=events["p"].astype(np.uint8),
-            offsets=offsets, labels=labels,
-            version=np.int64(GENERATOR_VERSION), seed=np.int64(seed),
+            f,
+            x=events["x"].astype(np.uint8),
+            y=events["y"].astype(np.uint8),
+            t=events["t"].astype(np.int32),
+            p=events["p"].astype(np.uint8),
+            offsets=offsets,
+            labels=labels,
+            version=np.int64(GENERATOR_VERSION),
+            seed=np.int64(seed),
         )
 
 
@@ -155,10 +163,15 @@ def _load(path: Path, seed: int):
         for f, col in fields.items():
             events[f] = col
         ok = (
-            version == GENERATOR_VERSION and stored_seed == seed
+            version == GENERATOR_VERSION
+            and stored_seed == seed
             and all(c.ndim == 1 and len(c) == len(events) for c in fields.values())
-            and offsets.ndim == 1 and labels.ndim == 1 and len(offsets) == len(labels) + 1
-            and offsets[0] == 0 and offsets[-1] == len(events) and np.all(np.diff(offsets) >= 0)
+            and offsets.ndim == 1
+            and labels.ndim == 1
+            and len(offsets) == len(labels) + 1
+            and offsets[0] == 0
+            and offsets[-1] == len(events)
+            and np.all(np.diff(offsets) >= 0)
             and (len(labels) == 0 or 0 <= labels.min() <= labels.max() < N_CLASSES)
             and (len(events) == 0 or _in_sensor(events))
         )
@@ -167,16 +180,20 @@ def _load(path: Path, seed: int):
         reason = "unexpected contents"
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, TypeError) as exc:
         reason = f"{type(exc).__name__}: {exc}"
-    warnings.warn(f"{NAME}: cache file {path} is unusable ({reason}); regenerating it",
-                  stacklevel=3)
+    warnings.warn(f"{NAME}: cache file {path} is unusable ({reason}); regenerating it", stacklevel=3)
     return None
 
 
 def _in_sensor(ev: np.ndarray) -> bool:
     w, h, p = SENSOR_SIZE
     return bool(
-        ev["x"].min() >= 0 and ev["x"].max() < w and ev["y"].min() >= 0 and ev["y"].max() < h
-        and ev["p"].min() >= 0 and ev["p"].max() < p and ev["t"].min() >= 0
+        ev["x"].min() >= 0
+        and ev["x"].max() < w
+        and ev["y"].min() >= 0
+        and ev["y"].max() < h
+        and ev["p"].min() >= 0
+        and ev["p"].max() < p
+        and ev["t"].min() >= 0
     )
 
 
@@ -203,11 +220,9 @@ def load_digits_dvs(
     Events are deterministic for ``seed``; the train/test split does not depend on it.
     """
     if split not in SPLITS:
-        raise InputError(f"Unknown split '{split}' for dataset {NAME}", NAME,
-                         f"use one of: {', '.join(SPLITS)}")
+        raise InputError(f"Unknown split '{split}' for dataset {NAME}", NAME, f"use one of: {', '.join(SPLITS)}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InputError(f"Seed {seed!r} is not a non-negative integer", NAME,
-                         "pass an integer seed such as 0")
+        raise InputError(f"Seed {seed!r} is not a non-negative integer", NAME, "pass an integer seed such as 0")
     seed = int(seed)
     path = cache_path(seed, cache_dir)
     cached = _load(path, seed) if path.is_file() else None
@@ -216,14 +231,19 @@ def load_digits_dvs(
         try:
             _save(path, seed, *cached)
         except OSError as exc:
-            warnings.warn(f"{NAME}: could not write the cache {path} ({exc}); the data "
-                          "will be generated again next time", stacklevel=2)
+            warnings.warn(
+                f"{NAME}: could not write the cache {path} ({exc}); the data will be generated again next time",
+                stacklevel=2,
+            )
     events, offsets, labels = cached
     idx = split_indices(labels, split)
     return EventDataset(
-        name=NAME, split=split,
+        name=NAME,
+        split=split,
         events=[events[offsets[i] : offsets[i + 1]] for i in idx],
         labels=labels[idx].astype(np.int64),
-        sensor_size=SENSOR_SIZE, n_classes=N_CLASSES,
-        duration_us=DURATION_US, classes=CLASSES,
+        sensor_size=SENSOR_SIZE,
+        n_classes=N_CLASSES,
+        duration_us=DURATION_US,
+        classes=CLASSES,
     )

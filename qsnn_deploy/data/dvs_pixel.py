@@ -56,9 +56,7 @@ class PixelParams:
                 raise ValueError(f"PixelParams: {msg}")
 
 
-def draw_thresholds(
-    shape: tuple[int, int], params: PixelParams, rng: np.random.Generator
-) -> np.ndarray:
+def draw_thresholds(shape: tuple[int, int], params: PixelParams, rng: np.random.Generator) -> np.ndarray:
     """Per-pixel (ON, OFF) thresholds, shape ``(2, H, W)``, drawn with mismatch."""
     th = rng.normal(params.contrast_threshold, params.threshold_mismatch, size=(2, *shape))
     return np.maximum(th, params.min_threshold).astype(np.float32)

@@ -47,9 +47,7 @@ def _check_sensor_size(sensor_size, where: str) -> tuple[int, int, int] | None:
     return size  # type: ignore[return-value]
 
 
-def validate_events(
-    ev: np.ndarray, sensor_size: tuple[int, int, int] | None, where: str
-) -> np.ndarray:
+def validate_events(ev: np.ndarray, sensor_size: tuple[int, int, int] | None, where: str) -> np.ndarray:
     """Check an event array and return it as a time-sorted ``EVENT_DTYPE`` copy.
 
     ``ev`` must be a 1-D structured array with integer (or bool) fields ``x, y, t, p``;
@@ -66,8 +64,7 @@ def validate_events(
         raise InputError(
             "Events are not a structured array with fields x, y, t, p",
             where,
-            "save a numpy structured array, e.g. np.zeros(n, dtype=[('x','<i2'),('y','<i2'),"
-            "('t','<i8'),('p','<i1')])",
+            "save a numpy structured array, e.g. np.zeros(n, dtype=[('x','<i2'),('y','<i2'),('t','<i8'),('p','<i1')])",
         )
     missing = [f for f in EVENT_FIELDS if f not in names]
     if missing:
@@ -107,8 +104,7 @@ def validate_events(
         if bound is not None and hi >= bound:
             axis = {"x": "width", "y": "height", "p": "number of polarities"}[f]
             raise InputError(
-                f"Event field '{f}' reaches {hi}, outside the sensor ({axis} {bound}, "
-                f"sensor size {size})",
+                f"Event field '{f}' reaches {hi}, outside the sensor ({axis} {bound}, sensor size {size})",
                 where,
                 f"use the sensor size of the recording, or drop events with {f} >= {bound}",
             )
@@ -163,16 +159,34 @@ def _check_npy_header(path: Path) -> None:
             read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
             shape, _, dtype = read_header(f)
             offset = f.tell()
-    except (ValueError, SyntaxError, TypeError, KeyError, OverflowError, EOFError, OSError, struct.error,
-            tokenize.TokenError, RecursionError, MemoryError) as exc:  # numpy parses the header as Python literals
-        raise InputError(f"The file could not be read as a .npy array; it may be truncated or corrupt (its header: "
-                         f"{type(exc).__name__}: {exc})", str(path), "re-save it with np.save(path, array)") from None
+    except (
+        ValueError,
+        SyntaxError,
+        TypeError,
+        KeyError,
+        OverflowError,
+        EOFError,
+        OSError,
+        struct.error,
+        tokenize.TokenError,
+        RecursionError,
+        MemoryError,
+    ) as exc:  # numpy parses the header as Python literals
+        raise InputError(
+            f"The file could not be read as a .npy array; it may be truncated or corrupt (its header: "
+            f"{type(exc).__name__}: {exc})",
+            str(path),
+            "re-save it with np.save(path, array)",
+        ) from None
     claimed = math.prod(shape) * dtype.itemsize
     available = path.stat().st_size - offset
     if not dtype.hasobject and claimed > available:
-        raise InputError(f"The file could not be read as a .npy array; it may be truncated or corrupt (its header "
-                         f"claims shape {shape}, {claimed} bytes, and {available} follow it)", str(path),
-                         "re-save it with np.save(path, array)")
+        raise InputError(
+            f"The file could not be read as a .npy array; it may be truncated or corrupt (its header "
+            f"claims shape {shape}, {claimed} bytes, and {available} follow it)",
+            str(path),
+            "re-save it with np.save(path, array)",
+        )
 
 
 def _load_npy(path: Path) -> np.ndarray:
@@ -180,8 +194,9 @@ def _load_npy(path: Path) -> np.ndarray:
         with open(path, "rb") as f:
             magic = f.read(6)
     except OSError as exc:
-        raise InputError(f"The file could not be opened ({exc.strerror or exc})", str(path),
-                         "check that the file is readable") from None
+        raise InputError(
+            f"The file could not be opened ({exc.strerror or exc})", str(path), "check that the file is readable"
+        ) from None
     if magic[:4] == b"PK\x03\x04":
         raise InputError(
             "The file is an .npz archive, not a single .npy array",
@@ -190,8 +205,7 @@ def _load_npy(path: Path) -> np.ndarray:
         )
     if magic != b"\x93NUMPY":
         raise InputError(
-            "The file is not a .npy array (it lacks the NumPy header); it may be corrupt or "
-            "in another format",
+            "The file is not a .npy array (it lacks the NumPy header); it may be corrupt or in another format",
             str(path),
             "re-save it with np.save(path, array)",
         )
@@ -201,8 +215,7 @@ def _load_npy(path: Path) -> np.ndarray:
     except ValueError as exc:
         if "pickle" in str(exc).lower():
             raise InputError(
-                "The file holds Python objects, which are never loaded (loading them could "
-                "run code)",
+                "The file holds Python objects, which are never loaded (loading them could run code)",
                 str(path),
                 "save a plain numeric or structured array (no object dtype) with np.save",
             ) from None
@@ -210,8 +223,7 @@ def _load_npy(path: Path) -> np.ndarray:
     except Exception as exc:  # noqa: BLE001 - numpy's header parser raises many types
         error = exc
     raise InputError(
-        f"The file could not be read as a .npy array; it may be truncated or corrupt "
-        f"({type(error).__name__}: {error})",
+        f"The file could not be read as a .npy array; it may be truncated or corrupt ({type(error).__name__}: {error})",
         str(path),
         "re-save it with np.save(path, array)",
     )
@@ -226,8 +238,7 @@ def _raster(arr: np.ndarray, sensor_size, where: str) -> np.ndarray:
         )
     if arr.ndim not in (4, 5):
         raise InputError(
-            f"The array has {arr.ndim} dimension(s) {arr.shape}; a raster needs shape "
-            "(T, C, H, W) or (N, T, C, H, W)",
+            f"The array has {arr.ndim} dimension(s) {arr.shape}; a raster needs shape (T, C, H, W) or (N, T, C, H, W)",
             where,
             "save spike counts with shape (T, C, H, W) or (N, T, C, H, W), or save events "
             "as a structured array with fields x, y, t, p",
@@ -258,17 +269,14 @@ def _raster(arr: np.ndarray, sensor_size, where: str) -> np.ndarray:
         want = (size[2], size[1], size[0])
         if tuple(raster.shape[2:]) != want:
             raise InputError(
-                f"The raster's (C, H, W) = {tuple(raster.shape[2:])} does not match the sensor "
-                f"size (W, H, P) = {size}",
+                f"The raster's (C, H, W) = {tuple(raster.shape[2:])} does not match the sensor size (W, H, P) = {size}",
                 where,
                 f"save the raster with (C, H, W) = {want} or give the matching sensor size",
             )
     return raster
 
 
-def read_event_file(
-    path: str | Path, sensor_size: tuple[int, int, int] | None = None
-) -> EventInput:
+def read_event_file(path: str | Path, sensor_size: tuple[int, int, int] | None = None) -> EventInput:
     """Read an event input file (``.npy``): structured events or a spike-count raster.
 
     Events are validated (and time-sorted) against ``sensor_size`` ``(W, H, P)`` when given;
@@ -282,9 +290,7 @@ def read_event_file(
     p = Path(path)
     where = str(p)
     if not p.exists():
-        raise InputError(
-            "Event file not found", where, "check the path (it is relative to the current directory)"
-        )
+        raise InputError("Event file not found", where, "check the path (it is relative to the current directory)")
     if not p.is_file():
         raise InputError("Event input is not a file", where, "pass a .npy file, not a directory")
     if p.suffix.lower() not in SUPPORTED_SUFFIXES:

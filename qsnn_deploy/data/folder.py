@@ -76,22 +76,30 @@ def list_recordings(folder: Path) -> tuple[tuple[str, ...], list[list[Path]]]:
     """
     where = str(folder)
     if not folder.exists():
-        raise InputError("Dataset folder not found", where,
-                         "check the path given after folder: (one sub-folder per class)")
+        raise InputError(
+            "Dataset folder not found", where, "check the path given after folder: (one sub-folder per class)"
+        )
     if not folder.is_dir():
-        raise InputError("The dataset path is not a folder", where,
-                         "give a folder with one sub-folder of recordings per class")
+        raise InputError(
+            "The dataset path is not a folder", where, "give a folder with one sub-folder of recordings per class"
+        )
     classes = tuple(sorted(d.name for d in folder.iterdir() if d.is_dir() and _visible(d)))
     if not classes:
-        raise InputError("The dataset folder has no class sub-folders", where,
-                         "put each class's recordings in its own sub-folder, e.g. "
-                         f"{folder / 'class_a' / 'rec0.npy'}")
+        raise InputError(
+            "The dataset folder has no class sub-folders",
+            where,
+            f"put each class's recordings in its own sub-folder, e.g. {folder / 'class_a' / 'rec0.npy'}",
+        )
     files, unknown, empty = [], [], []
     for name in classes:
         found = sorted(
-            (p for p in (folder / name).rglob("*")
-             if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)),
-            key=lambda p: p.relative_to(folder).as_posix())
+            (
+                p
+                for p in (folder / name).rglob("*")
+                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+            ),
+            key=lambda p: p.relative_to(folder).as_posix(),
+        )
         unknown += [p for p in found if p.suffix.lower() not in SUPPORTED_SUFFIXES]
         rec = [p for p in found if p.suffix.lower() in SUPPORTED_SUFFIXES]
         if not rec:
@@ -105,19 +113,27 @@ def list_recordings(folder: Path) -> tuple[tuple[str, ...], list[list[Path]]]:
             f"{len(unknown)} file(s) of unsupported type ({', '.join(suffixes)}): {shown}{more}",
             where,
             f"keep only recordings of type {', '.join(SUPPORTED_SUFFIXES)} in the class folders "
-            "(move other files out, or convert them to a .npy structured array x, y, t, p)")
+            "(move other files out, or convert them to a .npy structured array x, y, t, p)",
+        )
     if empty:
-        raise InputError(f"Class folder(s) without recordings: {', '.join(empty)}", where,
-                         "add recordings to them or remove the empty class folders")
+        raise InputError(
+            f"Class folder(s) without recordings: {', '.join(empty)}",
+            where,
+            "add recordings to them or remove the empty class folders",
+        )
     return classes, files
 
 
-def split_recordings(files: list[list[Path]], classes, test_fraction: float, seed: int,
-                     where: str) -> dict[str, list[tuple[Path, int]]]:
+def split_recordings(
+    files: list[list[Path]], classes, test_fraction: float, seed: int, where: str
+) -> dict[str, list[tuple[Path, int]]]:
     """The seeded stratified split of the module doc: ``{"train": [(path, label)], "test": ...}``."""
     if not isinstance(test_fraction, (int, float)) or not 0.0 < float(test_fraction) < 1.0:
-        raise InputError(f"test_fraction {test_fraction!r} is not between 0 and 1 (exclusive)",
-                         where, "hold out a share such as 0.2, or give train/ and test/ sub-folders")
+        raise InputError(
+            f"test_fraction {test_fraction!r} is not between 0 and 1 (exclusive)",
+            where,
+            "hold out a share such as 0.2, or give train/ and test/ sub-folders",
+        )
     rng = np.random.default_rng(seed)
     out: dict[str, list[tuple[Path, int]]] = {"train": [], "test": []}
     bad = []
@@ -133,10 +149,10 @@ def split_recordings(files: list[list[Path]], classes, test_fraction: float, see
             out["test" if i in test else "train"].append((p, label))
     if bad:
         raise InputError(
-            f"test_fraction {test_fraction} leaves no training or no test recording for class(es) "
-            f"{', '.join(bad)}", where,
-            "add recordings (at least 2 per class), change the test fraction, or give train/ "
-            "and test/ sub-folders")
+            f"test_fraction {test_fraction} leaves no training or no test recording for class(es) {', '.join(bad)}",
+            where,
+            "add recordings (at least 2 per class), change the test fraction, or give train/ and test/ sub-folders",
+        )
     return out
 
 
@@ -175,11 +191,9 @@ def load_folder(
     root = Path(root)
     where = str(root)
     if split not in SPLITS:
-        raise InputError(f"Unknown split '{split}' for the folder dataset", where,
-                         f"use one of: {', '.join(SPLITS)}")
+        raise InputError(f"Unknown split '{split}' for the folder dataset", where, f"use one of: {', '.join(SPLITS)}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InputError(f"Seed {seed!r} is not a non-negative integer", where,
-                         "pass an integer seed such as 0")
+        raise InputError(f"Seed {seed!r} is not a non-negative integer", where, "pass an integer seed such as 0")
     has = {s: (root / s).is_dir() for s in SPLITS}
     if all(has.values()):
         found = {s: list_recordings(root / s) for s in SPLITS}
@@ -188,16 +202,21 @@ def load_folder(
             raise InputError(
                 "train/ and test/ hold different class folders (only in train/: "
                 f"{', '.join(sorted(tr - te)) or '-'}; only in test/: {', '.join(sorted(te - tr)) or '-'})",
-                where, "give both splits the same class sub-folders")
+                where,
+                "give both splits the same class sub-folders",
+            )
         classes = found["train"][0]
         items = {s: [(p, lbl) for lbl, recs in enumerate(found[s][1]) for p in recs] for s in SPLITS}
         rule = "train/ test/"
     elif any(has.values()):
         only = next(s for s in SPLITS if has[s])
         other = next(s for s in SPLITS if not has[s])
-        raise InputError(f"The dataset folder has a {only}/ sub-folder but no {other}/", where,
-                         f"add {other}/ with the same class folders, or move the class folders "
-                         f"out of {only}/ to have the split made automatically")
+        raise InputError(
+            f"The dataset folder has a {only}/ sub-folder but no {other}/",
+            where,
+            f"add {other}/ with the same class folders, or move the class folders "
+            f"out of {only}/ to have the split made automatically",
+        )
     else:
         classes, files = list_recordings(root)
         items = split_recordings(files, classes, options.test_fraction, int(seed), where)
@@ -205,17 +224,20 @@ def load_folder(
 
     # read both splits: sensor size and window must agree between train and test
     other = "test" if split == "train" else "train"
-    ev = {s: _read_all(items[s], options.sensor_size, progress, f"reading {root.name}/{s}")
-          for s in (split, other)}
+    ev = {s: _read_all(items[s], options.sensor_size, progress, f"reading {root.name}/{s}") for s in (split, other)}
     everything = ev[split] + ev[other]
     if options.sensor_size is not None:
         sensor = tuple(int(v) for v in options.sensor_size)
     else:
+
         def top(f):
             return max(int(e[f].max()) for e in everything)
+
         sensor, how = infer_sensor_size(top("x"), top("y"), top("p"))
-        log(f"folder:{root}: sensor size {sensor[0]}x{sensor[1]}x{sensor[2]} inferred from "
-            f"{len(everything)} recordings: {how}")
+        log(
+            f"folder:{root}: sensor size {sensor[0]}x{sensor[1]}x{sensor[2]} inferred from "
+            f"{len(everything)} recordings: {how}"
+        )
     if options.window_us is not None:
         duration = int(options.window_us)
     else:
@@ -226,11 +248,19 @@ def load_folder(
     rng = np.random.default_rng([int(seed), 0xA06])
     events = [apply_transforms(e, sensor, options, split == "train", rng, duration) for e in ev[split]]
     if chain.factor != (1, 1):
-        log(f"folder:{root}: pooled {sensor[0]}x{sensor[1]} by {chain.factor[0]}x{chain.factor[1]} to "
-            f"{chain.out_size[0]}x{chain.out_size[1]}")
+        log(
+            f"folder:{root}: pooled {sensor[0]}x{sensor[1]} by {chain.factor[0]}x{chain.factor[1]} to "
+            f"{chain.out_size[0]}x{chain.out_size[1]}"
+        )
     sensor = chain.out_size
     labels = np.array([lbl for _, lbl in items[split]], dtype=np.int64)
     return EventDataset(
-        name=f"folder:{root} [{rule}]", split=split, events=events, labels=labels,
-        sensor_size=sensor, n_classes=len(classes), duration_us=duration, classes=classes,
+        name=f"folder:{root} [{rule}]",
+        split=split,
+        events=events,
+        labels=labels,
+        sensor_size=sensor,
+        n_classes=len(classes),
+        duration_us=duration,
+        classes=classes,
     )

@@ -53,8 +53,15 @@ from qsnn_deploy.errors import InputError
 from qsnn_deploy.inputs import existing_file, read_bytes
 
 __all__ = [
-    "READERS", "SUPPORTED_SUFFIXES", "read_recording", "read_nmnist_bin", "read_aedat4",
-    "read_aedat", "read_npy_events", "read_npy_columns", "relative_time",
+    "READERS",
+    "SUPPORTED_SUFFIXES",
+    "read_recording",
+    "read_nmnist_bin",
+    "read_aedat4",
+    "read_aedat",
+    "read_npy_events",
+    "read_npy_columns",
+    "relative_time",
 ]
 
 _FIX_RESAVE = "re-download or re-export the recording; if it is intact, convert it to a .npy structured array"
@@ -72,8 +79,9 @@ def _events(x, y, t, p, path) -> np.ndarray:
 
 
 def _no_events(path, detail: str = "") -> InputError:
-    return InputError(f"The recording holds no events{detail}", _where(path),
-                      "remove the empty recording or record it again")
+    return InputError(
+        f"The recording holds no events{detail}", _where(path), "remove the empty recording or record it again"
+    )
 
 
 def relative_time(events: np.ndarray) -> np.ndarray:
@@ -100,7 +108,8 @@ def read_nmnist_bin(path: str | Path) -> np.ndarray:
         raise InputError(
             f"The file has {len(raw)} bytes, not a multiple of the 5-byte N-MNIST event record; "
             "it is truncated or not an N-MNIST .bin file",
-            _where(path), _FIX_RESAVE,
+            _where(path),
+            _FIX_RESAVE,
         )
     rec = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 5).astype(np.int64)
     x, y = rec[:, 0], rec[:, 1]
@@ -128,8 +137,9 @@ DV's event packets (16-byte events, sorted times) compress 2-3x as sensor noise 
 AEDAT4_MIN_BUDGET = 2**24  # bytes every file may expand to, however small (a million events)
 _CHUNK = 2**20  # bytes decompressed at a time
 _AEDAT4_COMPRESSION = {0: "NONE", 1: "LZ4", 2: "LZ4_HIGH", 3: "ZSTD", 4: "ZSTD_HIGH"}
-_FB_EVENT = np.dtype({"names": ["t", "x", "y", "on"], "formats": ["<i8", "<i2", "<i2", "u1"],
-                      "offsets": [0, 8, 10, 12], "itemsize": 16})
+_FB_EVENT = np.dtype(
+    {"names": ["t", "x", "y", "on"], "formats": ["<i8", "<i2", "<i2", "u1"], "offsets": [0, 8, 10, 12], "itemsize": 16}
+)
 
 
 class _Corrupt(Exception):
@@ -193,7 +203,7 @@ class _Table:
         if vec is None:
             return None
         start, n = vec
-        return self.buf[start:start + n].decode("utf-8", errors="replace")
+        return self.buf[start : start + n].decode("utf-8", errors="replace")
 
 
 def _size_prefixed_root(buf: bytes, pos: int = 0) -> tuple[bytes, _Table, bytes]:
@@ -299,21 +309,17 @@ def read_aedat4(path: str | Path) -> np.ndarray:
     raw = read_bytes(path, "Recording")
     if not raw.startswith(AEDAT4_MAGIC):
         head = raw[:14]
-        fix = ("for AEDAT 2.0/3.1 files use the suffix .aedat" if head.startswith(b"#!AER-DAT")
-               else _FIX_RESAVE)
-        raise InputError("The file does not start with the AEDAT 4.0 signature '#!AER-DAT4.0'",
-                         _where(path), fix)
+        fix = "for AEDAT 2.0/3.1 files use the suffix .aedat" if head.startswith(b"#!AER-DAT") else _FIX_RESAVE
+        raise InputError("The file does not start with the AEDAT 4.0 signature '#!AER-DAT4.0'", _where(path), fix)
     try:
         header, table, _ = _size_prefixed_root(raw, len(AEDAT4_MAGIC))
         code = table.scalar(0, "<i", 0)
         data_table = table.scalar(1, "<q", -1)
         info = table.string(2)
     except (_Corrupt, struct.error):
-        raise InputError("The AEDAT4 header (IOHeader) is truncated or corrupt", _where(path),
-                         _FIX_RESAVE) from None
+        raise InputError("The AEDAT4 header (IOHeader) is truncated or corrupt", _where(path), _FIX_RESAVE) from None
     if code not in _AEDAT4_COMPRESSION:
-        raise InputError(f"The AEDAT4 header names an unknown compression type ({code})",
-                         _where(path), _FIX_RESAVE)
+        raise InputError(f"The AEDAT4 header names an unknown compression type ({code})", _where(path), _FIX_RESAVE)
     decompress, codec_errors = _decompressor(_AEDAT4_COMPRESSION[code], path)
     streams = _aedat4_streams(info)
     event_streams = sorted(s for s, kind in streams.items() if kind == "EVTS")
@@ -324,15 +330,18 @@ def read_aedat4(path: str | Path) -> np.ndarray:
     budget = min(AEDAT4_MAX_EVENTS * _FB_EVENT.itemsize, max(AEDAT4_MIN_BUDGET, AEDAT4_MAX_EXPANSION * len(raw)))
     while pos < end:
         if pos + 8 > end:
-            raise InputError(f"The AEDAT4 file is truncated (a packet header at byte {pos} is cut off)",
-                             _where(path), _FIX_RESAVE)
+            raise InputError(
+                f"The AEDAT4 file is truncated (a packet header at byte {pos} is cut off)", _where(path), _FIX_RESAVE
+            )
         sid, size = struct.unpack_from("<iI", raw, pos)
         body = raw[pos + 8 : pos + 8 + size]
         if len(body) != size or pos + 8 + size > end:
             raise InputError(
                 f"The AEDAT4 file is truncated (packet at byte {pos} announces {size} bytes, "
                 f"{min(len(body), max(end - pos - 8, 0))} remain)",
-                _where(path), _FIX_RESAVE)
+                _where(path),
+                _FIX_RESAVE,
+            )
         pos += 8 + size
         if event_streams and sid != event_streams[0]:
             continue  # only the lowest-numbered event stream
@@ -340,18 +349,25 @@ def read_aedat4(path: str | Path) -> np.ndarray:
         try:
             data = decompress(body, limit)
         except codec_errors as exc:
-            raise InputError(f"An AEDAT4 packet could not be decompressed ({type(exc).__name__}: {exc})",
-                             _where(path), _FIX_RESAVE) from None
+            raise InputError(
+                f"An AEDAT4 packet could not be decompressed ({type(exc).__name__}: {exc})", _where(path), _FIX_RESAVE
+            ) from None
         if len(data) > AEDAT4_MAX_PACKET:
-            raise InputError(f"An AEDAT4 packet at byte {pos - 8 - size} expands to more than {AEDAT4_MAX_PACKET} "
-                             "bytes; the file is corrupt", _where(path), _FIX_RESAVE)
+            raise InputError(
+                f"An AEDAT4 packet at byte {pos - 8 - size} expands to more than {AEDAT4_MAX_PACKET} "
+                "bytes; the file is corrupt",
+                _where(path),
+                _FIX_RESAVE,
+            )
         if len(data) > limit:
             raise InputError(
                 f"The AEDAT4 packets up to byte {pos} expand to more than {budget} bytes, the most read from a "
                 f"file of {len(raw)} bytes (recorded events compress 2-6x); the file is corrupt or a compression "
-                "bomb", _where(path),
+                "bomb",
+                _where(path),
                 "if the recording is intact, export it uncompressed (DV: compression NONE) or as a .npy structured "
-                "array")
+                "array",
+            )
         expanded += len(data)
         try:
             fb, packet, ident = _size_prefixed_root(data)
@@ -361,15 +377,19 @@ def read_aedat4(path: str | Path) -> np.ndarray:
                 continue  # no stream description: skip frames, IMU, triggers
             vec = packet.vector(0, _FB_EVENT.itemsize)
         except (_Corrupt, struct.error) as exc:
-            raise InputError(f"An AEDAT4 event packet of stream {sid} is corrupt ({exc})",
-                             _where(path), _FIX_RESAVE) from None
+            raise InputError(
+                f"An AEDAT4 event packet of stream {sid} is corrupt ({exc})", _where(path), _FIX_RESAVE
+            ) from None
         if vec is None:
             continue
         start, n = vec
         total += n
         if total > AEDAT4_MAX_EVENTS:
-            raise InputError(f"The AEDAT4 recording holds more than {AEDAT4_MAX_EVENTS} events, more than is read "
-                             "at once", _where(path), "cut the recording into shorter files")
+            raise InputError(
+                f"The AEDAT4 recording holds more than {AEDAT4_MAX_EVENTS} events, more than is read at once",
+                _where(path),
+                "cut the recording into shorter files",
+            )
         chunks.setdefault(sid, []).append(np.frombuffer(fb, _FB_EVENT, count=n, offset=start))
     if not chunks:
         raise _no_events(path, " (no polarity-event packets)")
@@ -389,16 +409,16 @@ def _jaer_header(raw: bytes) -> tuple[str | None, str, int]:
     it) and the byte where data starts (0: no ``#`` header). AEDAT 3.x ends at ``#!END-HEADER``; other
     comment lines are skipped, however many."""
     version, chip, pos = None, "", 0
-    while pos < len(raw) and raw[pos:pos + 1] == b"#":
+    while pos < len(raw) and raw[pos : pos + 1] == b"#":
         nl = raw.find(b"\n", pos)
         if nl < 0:
             nl = len(raw) - 1
-        line = raw[pos:nl + 1]
+        line = raw[pos : nl + 1]
         pos = nl + 1
         if line.startswith(b"#!END-HEADER"):
             break
         if version is None and line.startswith(b"#!AER-DAT"):
-            version = line[len(b"#!AER-DAT"):].decode("latin-1").strip()
+            version = line[len(b"#!AER-DAT") :].decode("latin-1").strip()
         elif not chip and b"AEChip:" in line:
             chip = line.split(b"AEChip:", 1)[1].decode("latin-1").strip()
     return version, chip, pos
@@ -409,28 +429,30 @@ def read_aedat(path: str | Path) -> np.ndarray:
     path = Path(path)
     raw = read_bytes(path, "Recording")
     if raw.startswith(AEDAT4_MAGIC):
-        raise InputError("The file is AEDAT 4.0 but has the suffix .aedat", _where(path),
-                         "rename it to .aedat4")
+        raise InputError("The file is AEDAT 4.0 but has the suffix .aedat", _where(path), "rename it to .aedat4")
     version, chip, start = _jaer_header(raw)
     if version is None:
         # jAER files without a version line are AEDAT 1.0/2.0-like; accept only with a header
         if not start:
-            raise InputError("The file has no AEDAT header ('#!AER-DAT...' comment lines)",
-                             _where(path), _FIX_RESAVE)
+            raise InputError("The file has no AEDAT header ('#!AER-DAT...' comment lines)", _where(path), _FIX_RESAVE)
         version = "2.0"
     if version.startswith("2"):
         if chip and "DVS128" not in chip and "Tmpdiff128" not in chip:
             raise InputError(
                 f"AEDAT 2.0 from the chip '{chip}' is not supported (only the DVS128 address "
                 "layout of MNIST-DVS and DVS128 recordings)",
-                _where(path), "convert the recording to a .npy structured array (x, y, t, p) "
-                "or to AEDAT 4 with jAER/DV")
+                _where(path),
+                "convert the recording to a .npy structured array (x, y, t, p) or to AEDAT 4 with jAER/DV",
+            )
         return _read_aedat2(raw, start, path)
     if version.startswith("3.1"):
         return _read_aedat31(raw, start, path)
-    raise InputError(f"AEDAT version {version} is not supported", _where(path),
-                     "supported: AEDAT 2.0 (DVS128), 3.1 and 4.0 (.aedat4); convert other "
-                     "versions to AEDAT 4 with DV or to a .npy structured array")
+    raise InputError(
+        f"AEDAT version {version} is not supported",
+        _where(path),
+        "supported: AEDAT 2.0 (DVS128), 3.1 and 4.0 (.aedat4); convert other "
+        "versions to AEDAT 4 with DV or to a .npy structured array",
+    )
 
 
 def _read_aedat2(raw: bytes, start: int, path: Path) -> np.ndarray:
@@ -440,15 +462,20 @@ def _read_aedat2(raw: bytes, start: int, path: Path) -> np.ndarray:
     if body % 8:
         raise InputError(
             f"The AEDAT 2.0 event data has {body} bytes, not a multiple of the 8-byte "
-            "(address, timestamp) record; the file is truncated", _where(path), _FIX_RESAVE)
+            "(address, timestamp) record; the file is truncated",
+            _where(path),
+            _FIX_RESAVE,
+        )
     rec = np.frombuffer(raw, dtype=[("addr", ">u4"), ("t", ">u4")], offset=start)
     addr = rec["addr"].astype(np.int64)
     if np.any(addr > 0xFFFF):
         bad = int(addr[addr > 0xFFFF][0])
         raise InputError(
             f"Address 0x{bad:x} does not fit the DVS128 layout (16 bits); the recording comes "
-            "from another chip or is corrupt", _where(path),
-            "convert the recording to a .npy structured array (x, y, t, p) or to AEDAT 4")
+            "from another chip or is corrupt",
+            _where(path),
+            "convert the recording to a .npy structured array (x, y, t, p) or to AEDAT 4",
+        )
     t = rec["t"].astype(np.int64)
     wraps = np.concatenate([[0], np.cumsum(np.diff(t) < -(2**31))])
     t = t + wraps * 2**32
@@ -466,28 +493,32 @@ def _read_aedat31(raw: bytes, pos: int, path: Path) -> np.ndarray:
     parts = []
     while pos < len(raw):
         if pos + _AEDAT3_HEADER.size > len(raw):
-            raise InputError(f"The AEDAT 3.1 file is truncated (packet header at byte {pos})",
-                             _where(path), _FIX_RESAVE)
+            raise InputError(
+                f"The AEDAT 3.1 file is truncated (packet header at byte {pos})", _where(path), _FIX_RESAVE
+            )
         etype, _src, esize, ts_off, ts_ovf, capacity, number, _valid = _AEDAT3_HEADER.unpack_from(raw, pos)
         pos += _AEDAT3_HEADER.size
         if esize <= 0 or capacity < 0 or number < 0 or number > capacity:
-            raise InputError(f"An AEDAT 3.1 packet header at byte {pos - 28} is corrupt",
-                             _where(path), _FIX_RESAVE)
+            raise InputError(f"An AEDAT 3.1 packet header at byte {pos - 28} is corrupt", _where(path), _FIX_RESAVE)
         n_bytes = capacity * esize
         if pos + n_bytes > len(raw):
             raise InputError(
                 f"The AEDAT 3.1 file is truncated (packet at byte {pos - 28} announces "
-                f"{n_bytes} bytes, {len(raw) - pos} remain)", _where(path), _FIX_RESAVE)
+                f"{n_bytes} bytes, {len(raw) - pos} remain)",
+                _where(path),
+                _FIX_RESAVE,
+            )
         if etype == 1 and number:  # polarity events: uint32 data, int32 timestamp
             if esize < 8 or not 0 <= ts_off <= esize - 4:
-                raise InputError(f"An AEDAT 3.1 polarity packet at byte {pos - 28} is corrupt",
-                                 _where(path), _FIX_RESAVE)
-            dt = np.dtype({"names": ["data", "ts"], "formats": ["<u4", "<i4"],
-                           "offsets": [0, ts_off], "itemsize": esize})
+                raise InputError(
+                    f"An AEDAT 3.1 polarity packet at byte {pos - 28} is corrupt", _where(path), _FIX_RESAVE
+                )
+            dt = np.dtype(
+                {"names": ["data", "ts"], "formats": ["<u4", "<i4"], "offsets": [0, ts_off], "itemsize": esize}
+            )
             ev = np.frombuffer(raw, dt, count=number, offset=pos)
             ev = ev[(ev["data"] & 1) == 1]
-            parts.append((ev["data"].astype(np.int64),
-                          ev["ts"].astype(np.int64) + (np.int64(ts_ovf) << 31)))
+            parts.append((ev["data"].astype(np.int64), ev["ts"].astype(np.int64) + (np.int64(ts_ovf) << 31)))
         pos += n_bytes
     if not parts or not sum(len(d) for d, _ in parts):
         raise _no_events(path, " (no valid polarity events)")
@@ -509,10 +540,12 @@ def read_npy_events(path: str | Path) -> np.ndarray:
         shape = "an (N, 4) column array" if arr.ndim == 2 and arr.shape[1] == 4 else f"shape {arr.shape}"
         raise InputError(
             f"The .npy file holds a plain array ({shape}, dtype {arr.dtype}), not a recording of "
-            "events (a structured array with fields x, y, t, p)", _where(path),
+            "events (a structured array with fields x, y, t, p)",
+            _where(path),
             "save events as a structured array, e.g. with dtype "
             "[('x','<i2'),('y','<i2'),('t','<i8'),('p','<i1')]; for tonic's column layout "
-            "use read_npy_columns with the column order")
+            "use read_npy_columns with the column order",
+        )
     ev = validate_events(arr, None, _where(path))
     if ev.size == 0:
         raise _no_events(path)
@@ -535,8 +568,10 @@ def read_npy_columns(path: str | Path, order: str = "xytp", time_scale: float = 
     if arr.ndim != 2 or arr.shape[1] != 4 or arr.dtype.kind not in "iuf":
         raise InputError(
             f"The array has shape {arr.shape} and dtype {arr.dtype}; expected (N, 4) numbers "
-            f"with columns {', '.join(order)}", _where(path),
-            "save events as a structured array with fields x, y, t, p")
+            f"with columns {', '.join(order)}",
+            _where(path),
+            "save events as a structured array with fields x, y, t, p",
+        )
     if arr.shape[0] == 0:
         raise _no_events(path)
     if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
@@ -545,8 +580,9 @@ def read_npy_columns(path: str | Path, order: str = "xytp", time_scale: float = 
     t = np.rint(cols["t"].astype(np.float64) * time_scale).astype(np.int64)
     xyp = {k: cols[k] for k in "xyp"}
     if any(not np.all(np.equal(np.mod(v, 1), 0)) for v in xyp.values() if v.dtype.kind == "f"):
-        raise InputError(f"Columns x, y, p (order {order!r}) hold non-integer values",
-                         _where(path), "check the column order")
+        raise InputError(
+            f"Columns x, y, p (order {order!r}) hold non-integer values", _where(path), "check the column order"
+        )
     return _events(*(xyp[k].astype(np.int64) for k in "xy"), t, xyp["p"].astype(np.int64), path)
 
 
@@ -576,7 +612,9 @@ def read_recording(path: str | Path) -> np.ndarray:
     reader = READERS.get(path.suffix.lower())
     if reader is None:
         raise InputError(
-            f"Unsupported recording type '{path.suffix or '(no suffix)'}'", _where(path),
+            f"Unsupported recording type '{path.suffix or '(no suffix)'}'",
+            _where(path),
             f"use one of: {', '.join(SUPPORTED_SUFFIXES)} (N-MNIST .bin, AEDAT 2.0/3.1 .aedat, "
-            "AEDAT 4 .aedat4, structured .npy with fields x, y, t, p)")
+            "AEDAT 4 .aedat4, structured .npy with fields x, y, t, p)",
+        )
     return reader(path)

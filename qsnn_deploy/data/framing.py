@@ -49,8 +49,11 @@ def events_to_raster(
     # tonic makes floor((end - start - window) / window) + 1 windows starting at start_time;
     # end = (n + 0.5) * window gives exactly n despite rounding
     frame = ToFrame(
-        sensor_size=(w, h, p), time_window=window, start_time=0,
-        end_time=(n_bins + 0.5) * window, include_incomplete=False,
+        sensor_size=(w, h, p),
+        time_window=window,
+        start_time=0,
+        end_time=(n_bins + 0.5) * window,
+        include_incomplete=False,
     )(ev)
     if frame.shape != (n_bins, p, h, w):  # guard against a change in tonic's slicing
         raise RuntimeError(f"tonic ToFrame gave frames {frame.shape}, expected {(n_bins, p, h, w)}")

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qsnn_deploy.data.dataset import EventDataset
-from qsnn_deploy.data.options import DataOptions
 from qsnn_deploy.data.digits_dvs import load_digits_dvs
+from qsnn_deploy.data.options import DataOptions
 from qsnn_deploy.errors import InputError
 from qsnn_deploy.progress import ProgressMode
 
@@ -55,8 +55,7 @@ def load_dataset(
     if str(name).startswith(FOLDER_PREFIX):
         from qsnn_deploy.data.folder import load_folder
 
-        return load_folder(Path(str(name)[len(FOLDER_PREFIX):]), split, seed=seed, options=options,
-                           progress=progress)
+        return load_folder(Path(str(name)[len(FOLDER_PREFIX) :]), split, seed=seed, options=options, progress=progress)
     from qsnn_deploy.data.tonic_sets import KNOWN, load_tonic
 
     if name in KNOWN:

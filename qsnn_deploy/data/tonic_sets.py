@@ -28,8 +28,9 @@ least one sample file. An archive present but not extracted is extracted (no net
 
 Decoded, windowed, denoised and downsampled recordings are cached with tonic's
 ``DiskCachedDataset`` (one HDF5 file per recording) under ``<data root>/.qsnn_cache/`` (or the
-user cache, ``$QSNN_DEPLOY_CACHE`` or ``~/.cache/qsnn-deploy``, when the data root is read-only), keyed by dataset, split and the deterministic
-transforms; a second run reads only the cache, not the raw files. Delete the cache folder if the
+user cache, ``$QSNN_DEPLOY_CACHE`` or ``~/.cache/qsnn-deploy``, when the data root is read-only), keyed
+by dataset, split and the deterministic transforms;
+a second run reads only the cache, not the raw files. Delete the cache folder if the
 raw files change.
 """
 
@@ -113,10 +114,18 @@ KNOWN: dict[str, TonicSetInfo] = {
         split_folders={"train": "Train", "test": "Test"},
         sample_suffix=".bin",
         archives=(
-            ("train", "train.zip", "https://data.mendeley.com/public-files/datasets/468j46mzdv/files/"
-             "39c25547-014b-4137-a934-9d29fa53c7a0/file_downloaded"),
-            ("test", "test.zip", "https://data.mendeley.com/public-files/datasets/468j46mzdv/files/"
-             "05a4d654-7e03-4c15-bdfa-9bb2bcbea494/file_downloaded"),
+            (
+                "train",
+                "train.zip",
+                "https://data.mendeley.com/public-files/datasets/468j46mzdv/files/"
+                "39c25547-014b-4137-a934-9d29fa53c7a0/file_downloaded",
+            ),
+            (
+                "test",
+                "test.zip",
+                "https://data.mendeley.com/public-files/datasets/468j46mzdv/files/"
+                "05a4d654-7e03-4c15-bdfa-9bb2bcbea494/file_downloaded",
+            ),
         ),
         download_mb=1200,  # approximate: train.zip ~1 GB + test.zip ~0.17 GB
         home_page="https://www.garrickorchard.com/datasets/n-mnist",
@@ -130,9 +139,19 @@ KNOWN: dict[str, TonicSetInfo] = {
         tonic_class="DVSGesture",
         folder="DVSGesture",
         sensor_size=(128, 128, 2),
-        classes=("hand clapping", "right hand wave", "left hand wave", "right arm cw",
-                 "right arm ccw", "left arm cw", "left arm ccw", "arm roll", "air drums",
-                 "air guitar", "other gestures"),
+        classes=(
+            "hand clapping",
+            "right hand wave",
+            "left hand wave",
+            "right arm cw",
+            "right arm ccw",
+            "left arm cw",
+            "left arm ccw",
+            "arm roll",
+            "air drums",
+            "air guitar",
+            "other gestures",
+        ),
         split_folders={"train": "ibmGestureTrain", "test": "ibmGestureTest"},
         sample_suffix=".npy",
         archives=(
@@ -174,8 +193,9 @@ KNOWN: dict[str, TonicSetInfo] = {
         classes=tuple(str(i) for i in range(10)),
         split_folders=None,
         sample_suffix=".aedat",
-        archives=tuple(("all", f"grabbed_data{d}.zip", "http://www2.imse-cnm.csic.es/caviar/MNISTDVS.html")
-                       for d in range(10)),
+        archives=tuple(
+            ("all", f"grabbed_data{d}.zip", "http://www2.imse-cnm.csic.es/caviar/MNISTDVS.html") for d in range(10)
+        ),
         download_mb=None,
         home_page="http://www2.imse-cnm.csic.es/caviar/MNISTDVS.html",
         default_window_us=None,  # the longest recording of the split
@@ -205,8 +225,9 @@ def _info(name: str) -> TonicSetInfo:
 
         close = difflib.get_close_matches(str(name), sorted(KNOWN), n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
-        raise InputError(f"Unknown dataset '{name}'", "dataset name",
-                         f"{hint}known real datasets: {', '.join(sorted(KNOWN))}")
+        raise InputError(
+            f"Unknown dataset '{name}'", "dataset name", f"{hint}known real datasets: {', '.join(sorted(KNOWN))}"
+        )
     return info
 
 
@@ -266,8 +287,10 @@ def _extract_present_archive(info: TonicSetInfo, split: str, root: Path) -> bool
             except Exception as exc:  # noqa: BLE001 - zip/tar raise many types
                 raise InputError(
                     f"The archive could not be extracted ({type(exc).__name__}: {exc}); it may be "
-                    "incomplete or corrupt", str(archive),
-                    f"delete it and fetch it again ({info.download_hint(split)})") from None
+                    "incomplete or corrupt",
+                    str(archive),
+                    f"delete it and fetch it again ({info.download_hint(split)})",
+                ) from None
             return True
     return False
 
@@ -275,11 +298,15 @@ def _extract_present_archive(info: TonicSetInfo, split: str, root: Path) -> bool
 def _not_found(info: TonicSetInfo, split: str, root: Path) -> InputError:
     where = root / info.folder
     if info.auto_download:
-        fix = (f"pass --download to fetch it ({info.download_hint(split)}) or --data-root to where it is "
-               f"(expected layout: {info.layout})")
+        fix = (
+            f"pass --download to fetch it ({info.download_hint(split)}) or --data-root to where it is "
+            f"(expected layout: {info.layout})"
+        )
     else:
-        fix = (f"fetch it by hand from {info.home_page} (it cannot be downloaded automatically) and "
-               f"unpack it as {info.layout} under the data root, or pass --data-root to where it is")
+        fix = (
+            f"fetch it by hand from {info.home_page} (it cannot be downloaded automatically) and "
+            f"unpack it as {info.layout} under the data root, or pass --data-root to where it is"
+        )
     return InputError(f"Dataset {info.name} ({split} split) not found under {root}", str(where), fix)
 
 
@@ -290,9 +317,11 @@ def _download(info: TonicSetInfo, split: str, root: Path) -> None:
     """Let tonic download and extract the split; map offline failures to ``BackendUnavailable``."""
     if not info.auto_download:
         raise InputError(
-            f"Dataset {info.name} cannot be downloaded automatically", str(root / info.folder),
+            f"Dataset {info.name} cannot be downloaded automatically",
+            str(root / info.folder),
             f"fetch it by hand from {info.home_page} and unpack it as {info.layout} under "
-            f"{root} (or pass --data-root to where it is)")
+            f"{root} (or pass --data-root to where it is)",
+        )
     import tonic.datasets
 
     cls = getattr(tonic.datasets, info.tonic_class)
@@ -307,16 +336,21 @@ def _download(info: TonicSetInfo, split: str, root: Path) -> None:
             url,
             f"on a machine with internet, download {url} as {fname}, copy it to "
             f"{root / info.folder / fname} and unpack it there ({info.layout}); then run again "
-            f"without --download (or with --data-root pointing at it)") from None
+            f"without --download (or with --data-root pointing at it)",
+        ) from None
     except OSError as exc:
         raise BackendUnavailable(
-            f"Cannot download {info.name} ({split} split): {exc}", url,
+            f"Cannot download {info.name} ({split} split): {exc}",
+            url,
             f"check the network and free disk space under {root}, or fetch {url} by hand as "
-            f"{root / info.folder / fname} and unpack it there") from None
+            f"{root / info.folder / fname} and unpack it there",
+        ) from None
     except RuntimeError as exc:  # tonic: "File not found or corrupted." (md5 mismatch)
         raise InputError(
             f"The download of {info.name} ({split} split) is corrupt ({exc})",
-            str(root / info.folder / fname), "delete the file and run again with --download") from None
+            str(root / info.folder / fname),
+            "delete the file and run again with --download",
+        ) from None
 
 
 class _RawSplit:
@@ -338,9 +372,11 @@ class _RawSplit:
             raise RuntimeError("qsnn-deploy: tonic tried to download although the data is present")
 
         # tonic insists on the archive and thousands of files; we checked the extracted folder
-        local = type(base.__name__, (base,), {"_check_exists": lambda self_: True,
-                                               "download": _refuse,
-                                               "_copy_and_extract_local_data": _refuse})
+        local = type(
+            base.__name__,
+            (base,),
+            {"_check_exists": lambda self_: True, "download": _refuse, "_copy_and_extract_local_data": _refuse},
+        )
         self.ds = local(save_to=str(root), train=(split == "train"))
         self.labels = np.asarray(self.ds.targets, dtype=np.int64)
 
@@ -425,8 +461,11 @@ def load_tonic(
     root = _root(options.data_root)
     sensor = tuple(options.sensor_size) if options.sensor_size is not None else info.sensor_size
     if tuple(sensor) != info.sensor_size:
-        raise InputError(f"Sensor size {tuple(sensor)} does not match {name}'s {info.sensor_size}",
-                         "sensor_size", f"leave the sensor size unset for {name}")
+        raise InputError(
+            f"Sensor size {tuple(sensor)} does not match {name}'s {info.sensor_size}",
+            "sensor_size",
+            f"leave the sensor size unset for {name}",
+        )
     window = options.window_us if options.window_us is not None else info.default_window_us
     tplan = plan(info.sensor_size, options, window)
     key = tplan.key() if info.split_folders else f"{tplan.key()}_tf{options.test_fraction:g}"
@@ -442,8 +481,11 @@ def load_tonic(
                     raise _not_found(info, split, root)
                 _download(info, split, root)
                 if find_split(name, split, root) is None:
-                    raise InputError(f"{name}: the download finished but no recordings were found",
-                                     str(root / info.folder), f"expected layout: {info.layout}")
+                    raise InputError(
+                        f"{name}: the download finished but no recordings were found",
+                        str(root / info.folder),
+                        f"expected layout: {info.layout}",
+                    )
         raw = _RawSplit(info, split, root, tplan, options)
         cache = _writable_cache(dirs) if dirs else None
         marker = cache / "complete.json" if cache is not None else None
@@ -456,8 +498,13 @@ def load_tonic(
         rng = np.random.default_rng(seed)
         events = [augment(e, tplan.out_size, rng) for e in events]
     return EventDataset(
-        name=name, split=split, events=events, labels=np.asarray(labels, np.int64),
-        sensor_size=tplan.out_size, n_classes=info.n_classes, duration_us=int(duration),
+        name=name,
+        split=split,
+        events=events,
+        labels=np.asarray(labels, np.int64),
+        sensor_size=tplan.out_size,
+        n_classes=info.n_classes,
+        duration_us=int(duration),
         classes=info.classes,
     )
 
@@ -487,8 +534,9 @@ def _read_cache(cache: Path, marker: Path):
     cached = DiskCachedDataset(dataset=None, cache_path=str(cache))
     n = int(meta["n"])
     if cached.n_samples < n:
-        raise InputError(f"The cache holds {cached.n_samples} of {n} recordings", str(cache),
-                         "delete the cache folder and run again")
+        raise InputError(
+            f"The cache holds {cached.n_samples} of {n} recordings", str(cache), "delete the cache folder and run again"
+        )
     events, labels = [], []
     for i in range(n):
         ev, label = cached[i]
@@ -517,5 +565,4 @@ def describe(name: str, data_root=None) -> dict:
     }
 
 
-__all__ = ["KNOWN", "TonicSetInfo", "default_data_root", "describe", "find_local", "find_split",
-           "load_tonic"]
+__all__ = ["KNOWN", "TonicSetInfo", "default_data_root", "describe", "find_local", "find_split", "load_tonic"]

@@ -67,8 +67,7 @@ def downsample_factor(sensor_size, input_size) -> tuple[int, int]:
         if not fits:
             ok = sorted({math.ceil(n / f) for f in (1, 2, 4, 8, 16) if f <= n}, reverse=True)
             raise InputError(
-                f"Input {axis} {want} cannot be reached from the sensor {axis} {n} by an integer "
-                f"downsampling factor",
+                f"Input {axis} {want} cannot be reached from the sensor {axis} {n} by an integer downsampling factor",
                 f"input size {tuple(input_size)}, sensor size {tuple(sensor_size)}",
                 f"use an input size the sensor divides into, e.g. {axis} {', '.join(map(str, ok))}",
             )
@@ -83,13 +82,22 @@ def plan(sensor_size, options: DataOptions, window_us: int | None = None) -> Tra
     out = (math.ceil(size[0] / fx), math.ceil(size[1] / fy), size[2])
     window = options.window_us if window_us is None else window_us
     if window is not None and int(window) < 1:
-        raise InputError(f"Time window {window} µs is not positive", "window_us",
-                         "give a window of at least 1 µs, e.g. 300000")
+        raise InputError(
+            f"Time window {window} µs is not positive", "window_us", "give a window of at least 1 µs, e.g. 300000"
+        )
     if options.denoise_us is not None and int(options.denoise_us) < 0:
-        raise InputError(f"Denoise time {options.denoise_us} µs is negative", "denoise_us",
-                         "give a non-negative filter time, e.g. 10000")
-    return TransformPlan(size, out, (fx, fy), None if window is None else int(window),
-                         None if not options.denoise_us else int(options.denoise_us))
+        raise InputError(
+            f"Denoise time {options.denoise_us} µs is negative",
+            "denoise_us",
+            "give a non-negative filter time, e.g. 10000",
+        )
+    return TransformPlan(
+        size,
+        out,
+        (fx, fy),
+        None if window is None else int(window),
+        None if not options.denoise_us else int(options.denoise_us),
+    )
 
 
 def _as_events(events: np.ndarray) -> np.ndarray:

@@ -37,8 +37,9 @@ def measure_activity(net: Network, inputs, progress: ProgressMode = False) -> Ac
     res = run_emulator(net, inputs, progress=progress)
     duration_us = int(inputs.raster.shape[1]) * float(net.dt_us)  # time bins × bin width
     events = float(inputs.raster.reshape(inputs.raster.shape[0], -1).sum(1).mean())
-    return Activity(res["layer_synops"], res["layer_spike_counts"], duration_us / 1e6, int(res["samples"]), events,
-                    inputs.source)
+    return Activity(
+        res["layer_synops"], res["layer_spike_counts"], duration_us / 1e6, int(res["samples"]), events, inputs.source
+    )
 
 
 def activity_from_file(net: Network, path: str | Path, progress: ProgressMode = False) -> Activity:

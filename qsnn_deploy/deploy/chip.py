@@ -49,12 +49,16 @@ def check_export_path(path: str | Path, driver: str) -> Path:
     """``.json`` anywhere; ``.bin`` (samna's flash image) only with the real driver."""
     path = Path(path)
     if path.suffix not in (".json", ".bin"):
-        raise UsageError(f"--export-config takes a .json or .bin file, got '{path.name}'",
-                         fix="use chip.json (description) or chip.bin (samna flash image, needs the real driver)")
+        raise UsageError(
+            f"--export-config takes a .json or .bin file, got '{path.name}'",
+            fix="use chip.json (description) or chip.bin (samna flash image, needs the real driver)",
+        )
     if path.suffix == ".bin" and driver != "real":
-        raise UsageError("a samna flash image (.bin) needs the real samna driver",
-                         fix="write the chip-ready description with --export-config chip.json, and make the "
-                             ".bin on a machine with the driver")
+        raise UsageError(
+            "a samna flash image (.bin) needs the real samna driver",
+            fix="write the chip-ready description with --export-config chip.json, and make the "
+            ".bin on a machine with the driver",
+        )
     return path
 
 
@@ -64,10 +68,16 @@ def export_config(plan: ChipPlan, path: str | Path, driver: str, device_type: st
     path = check_export_path(path, driver)
     device_type = device_type or default_device_type(plan.target)
     if driver != "real":
-        write_description(plan, path, {"samna_configuration": None,
-                                       "made_without_driver": "samna's own configuration object needs the real "
-                                                              "driver; re-export there for a flash image"},
-                          device_type)
+        write_description(
+            plan,
+            path,
+            {
+                "samna_configuration": None,
+                "made_without_driver": "samna's own configuration object needs the real "
+                "driver; re-export there for a flash image",
+            },
+            device_type,
+        )
         return {"file": str(path), "kind": "chip description (JSON, no samna driver here)"}
     from .samna_backend import build_config, export_samna_config
 
@@ -79,23 +89,45 @@ def export_config(plan: ChipPlan, path: str | Path, driver: str, device_type: st
 def dry_run(plan: ChipPlan, samples: EventSamples | None, driver: str, options: ChipOptions) -> dict:
     """Every step short of opening the board; what was done and what could not be without the driver."""
     steps: list[dict[str, str]] = [
-        {"step": "discretise, check the design rules, map layers to cores", "status": "done",
-         "detail": ", ".join(f"{k}→{v}" for k, v in plan.core_map.items())}]
-    out: dict[str, Any] = {"target": plan.target, "mode": "dry-run", "driver": driver, "core_map": plan.core_map,
-                           "readout": plan.readout, "slow_clk_hz": plan.slow_clk_hz, "notes": list(plan.notes)}
+        {
+            "step": "discretise, check the design rules, map layers to cores",
+            "status": "done",
+            "detail": ", ".join(f"{k}→{v}" for k, v in plan.core_map.items()),
+        }
+    ]
+    out: dict[str, Any] = {
+        "target": plan.target,
+        "mode": "dry-run",
+        "driver": driver,
+        "core_map": plan.core_map,
+        "readout": plan.readout,
+        "slow_clk_hz": plan.slow_clk_hz,
+        "notes": list(plan.notes),
+    }
     n_events = 0
     if samples is not None:
         for i, ev in enumerate(samples.events):
             check_events(ev, plan.network, f"sample {i} of {samples.source}")
             n_events += len(ev)
         span = [float(ev["t"].max()) / 1e6 if len(ev) else 0.0 for ev in samples.events]
-        out.update({"input": samples.source, "samples": len(samples), "input_events": n_events,
-                    "stream_s": float(sum(span))})
-        steps.append({"step": "read the input and check every event fits the first core", "status": "done",
-                      "detail": f"{len(samples)} sample(s), {n_events} events, {sum(span):.2f} s of input"})
+        out.update(
+            {"input": samples.source, "samples": len(samples), "input_events": n_events, "stream_s": float(sum(span))}
+        )
+        steps.append(
+            {
+                "step": "read the input and check every event fits the first core",
+                "status": "done",
+                "detail": f"{len(samples)} sample(s), {n_events} events, {sum(span):.2f} s of input",
+            }
+        )
     if driver != "real":
-        steps.append({"step": "build sinabs' DynapcnnNetwork and the samna configuration, check its integers",
-                      "status": "skipped", "detail": "needs the real samna driver (see `qsnn-deploy doctor`)"})
+        steps.append(
+            {
+                "step": "build sinabs' DynapcnnNetwork and the samna configuration, check its integers",
+                "status": "skipped",
+                "detail": "needs the real samna driver (see `qsnn-deploy doctor`)",
+            }
+        )
         steps.append({"step": "find the board", "status": "skipped", "detail": "needs the real samna driver"})
         out["integers_verified"] = None
     else:
@@ -115,18 +147,29 @@ def dry_run(plan: ChipPlan, samples: EventSamples | None, driver: str, options: 
         except Exception as exc:  # a dry run reports a missing board instead of failing
             steps.append({"step": "find the board", "status": "failed", "detail": str(exc)})
         build_config(plan, device_type)
-        steps.append({"step": "build sinabs' DynapcnnNetwork and the samna configuration, check its integers",
-                      "status": "done", "detail": f"for {device_type}; every weight, threshold, bound, reset, "
-                                                  "destination and monitor matches the model"})
+        steps.append(
+            {
+                "step": "build sinabs' DynapcnnNetwork and the samna configuration, check its integers",
+                "status": "done",
+                "detail": f"for {device_type}; every weight, threshold, bound, reset, "
+                "destination and monitor matches the model",
+            }
+        )
         if samples is not None:
             module, _ = samna_chip_module(device_type)
             made = sum(len(spike_events(module, ev, plan.input_core)) for ev in samples.events)
-            steps.append({"step": "encode the input as samna Spike events", "status": "done",
-                          "detail": f"{made} events for core {plan.input_core}"})
+            steps.append(
+                {
+                    "step": "encode the input as samna Spike events",
+                    "status": "done",
+                    "detail": f"{made} events for core {plan.input_core}",
+                }
+            )
         out["device"] = device.id if device else None
         out["integers_verified"] = True
-    steps.append({"step": "open the board, apply the configuration, stream, collect", "status": "not run",
-                  "detail": "dry run"})
+    steps.append(
+        {"step": "open the board, apply the configuration, stream, collect", "status": "not run", "detail": "dry run"}
+    )
     out["steps"] = steps
     return out
 
@@ -135,8 +178,9 @@ def _mean_counts(values: list[np.ndarray]) -> list[float]:
     return np.mean(np.stack(values), axis=0).tolist() if values else []
 
 
-def run_on_chip(plan: ChipPlan, samples: EventSamples, options: ChipOptions,
-                progress: ProgressMode = False, log: Log | None = None) -> dict:
+def run_on_chip(
+    plan: ChipPlan, samples: EventSamples, options: ChipOptions, progress: ProgressMode = False, log: Log | None = None
+) -> dict:
     """Configure the board, stream every sample with its timestamps, decode what comes back (``progress``: a
     mode of :mod:`qsnn_deploy.progress`)."""
     from ..hw import load_profile
@@ -153,12 +197,21 @@ def run_on_chip(plan: ChipPlan, samples: EventSamples, options: ChipOptions,
         check_events(ev, plan.network, f"sample {i} of {samples.source}")
     device = choose_device(list_devices(), plan.target, options.device)
     _, config = build_config(plan, device.id.split(":")[0])
-    log(f"configuration built and checked: the integers on {device.id} are the model's "
-        f"({', '.join(f'{k}→core {v}' for k, v in plan.core_map.items())})")
+    log(
+        f"configuration built and checked: the integers on {device.id} are the model's "
+        f"({', '.join(f'{k}→core {v}' for k, v in plan.core_map.items())})"
+    )
     counts, readout, per_layer, timed_out, runs = [], [], {i: [] for i in plan.monitor}, [], []
     power = None
-    with ChipSession(plan, device, config, options.timeout_s, options.quiet_s, options.probe_timeout_s,
-                     options.power_rate_hz if options.measure_power else None) as session:
+    with ChipSession(
+        plan,
+        device,
+        config,
+        options.timeout_s,
+        options.quiet_s,
+        options.probe_timeout_s,
+        options.power_rate_hz if options.measure_power else None,
+    ) as session:
         idle = session.measure_idle(options.idle_s) if options.measure_power else {}
         session.start_power()
         t0 = time.monotonic()
@@ -176,22 +229,32 @@ def run_on_chip(plan: ChipPlan, samples: EventSamples, options: ChipOptions,
         warnings_ = list(session.warnings)
         if options.measure_power and session.power_monitor is not None:
             prof = load_profile(plan.target)
-            pub = {name: q.value for name in ("io", "ram", "logic", "pixel_digital", "pixel_analog")
-                   if (q := prof.quantity(f"power.idle_rails.{name}")) is not None}
+            pub = {
+                name: q.value
+                for name in ("io", "ram", "logic", "pixel_digital", "pixel_analog")
+                if (q := prof.quantity(f"power.idle_rails.{name}")) is not None
+            }
             power = power_report(idle, active, run_s, len(samples), pub)
     out_counts = np.stack(counts).astype(np.int64)
     preds = out_counts.argmax(axis=1)
     n = len(samples)
     result: dict[str, Any] = {
-        "target": plan.target, "mode": "chip", "device": device.id, "input": samples.source, "samples": n,
-        "core_map": plan.core_map, "integers_verified": True,
-        "layer_spike_counts": {plan.layers[i].name: float(np.mean([c.sum() for c in per_layer[i]]))
-                               for i in plan.monitor},
+        "target": plan.target,
+        "mode": "chip",
+        "device": device.id,
+        "input": samples.source,
+        "samples": n,
+        "core_map": plan.core_map,
+        "integers_verified": True,
+        "layer_spike_counts": {
+            plan.layers[i].name: float(np.mean([c.sum() for c in per_layer[i]])) for i in plan.monitor
+        },
         "events_in": int(sum(r.events_in for r in runs)),
         "events_out": int(sum(len(r.spikes) for r in runs)),
         "timed_out_samples": int(sum(timed_out)),
         "wall_s": float(run_s),
-        "timeout_s": options.timeout_s, "quiet_s": options.quiet_s,
+        "timeout_s": options.timeout_s,
+        "quiet_s": options.quiet_s,
     }
     if n == 1:
         result["output_spike_counts"] = out_counts[0].tolist()
@@ -204,9 +267,11 @@ def run_on_chip(plan: ChipPlan, samples: EventSamples, options: ChipOptions,
         result["silent_samples"] = int((out_counts.sum(1) == 0).sum())
     if plan.readout:
         ro_preds = [r["prediction"] for r in readout]
-        result["readout"] = {"prediction": ro_preds if n > 1 else ro_preds[0],
-                             "valid_values": [r["valid_values"] for r in readout],
-                             "slow_clk_hz": plan.slow_clk_hz}
+        result["readout"] = {
+            "prediction": ro_preds if n > 1 else ro_preds[0],
+            "valid_values": [r["valid_values"] for r in readout],
+            "slow_clk_hz": plan.slow_clk_hz,
+        }
         # With readout.monitor_enable the chip stops sending Spike events to the host (sinabs'
         # using_readout_layer notebook), so the readout's answer is the chip's prediction.
         result["prediction_from"] = "readout"
@@ -220,8 +285,10 @@ def run_on_chip(plan: ChipPlan, samples: EventSamples, options: ChipOptions,
     if options.measure_power:
         result["power"] = power or {"available": False}
     if any(timed_out):
-        warnings_.append(f"{sum(timed_out)} sample(s) were still sending spikes {options.timeout_s:g} s after their "
-                         "input ended (a core over its SynOps/s ceiling stalls the chip; check `qsnn-deploy estimate`)")
+        warnings_.append(
+            f"{sum(timed_out)} sample(s) were still sending spikes {options.timeout_s:g} s after their "
+            "input ended (a core over its SynOps/s ceiling stalls the chip; check `qsnn-deploy estimate`)"
+        )
     result["warnings"] = warnings_
     result["notes"] = list(plan.notes)
     result["_per_layer"] = {plan.layers[i].name: np.stack(per_layer[i]) for i in plan.monitor}
@@ -248,18 +315,27 @@ def compare_with_emulator(plan: ChipPlan, samples: EventSamples, chip: dict) -> 
         else:
             c = per.reshape(len(per), -1).sum(1).astype(np.float64)
             diff = c - e
-            row.update({"chip_spikes": float(c.mean()), "difference": float(diff.mean()),
-                        "relative": float(diff.mean() / e.mean()) if e.mean() else None,
-                        "mean_abs_difference": float(np.abs(diff).mean()), "monitored": True})
+            row.update(
+                {
+                    "chip_spikes": float(c.mean()),
+                    "difference": float(diff.mean()),
+                    "relative": float(diff.mean() / e.mean()) if e.mean() else None,
+                    "mean_abs_difference": float(np.abs(diff).mean()),
+                    "monitored": True,
+                }
+            )
         layers.append(row)
     chip_counts = chip["_counts"]
     emu_preds = emu.output_counts.argmax(1)
     chip_preds = chip_counts.argmax(1)
-    out = {"reference": "emulator (binned, multi-spike)", "layers": layers,
-           "prediction_agreement": float((emu_preds == chip_preds).mean()),
-           "output_counts_mean_abs_difference": float(np.abs(chip_counts - emu.output_counts).sum(1).mean()),
-           "identical_outputs": float((chip_counts == emu.output_counts).all(1).mean()),
-           "emulator_prediction": emu_preds.tolist()}
+    out = {
+        "reference": "emulator (binned, multi-spike)",
+        "layers": layers,
+        "prediction_agreement": float((emu_preds == chip_preds).mean()),
+        "output_counts_mean_abs_difference": float(np.abs(chip_counts - emu.output_counts).sum(1).mean()),
+        "identical_outputs": float((chip_counts == emu.output_counts).all(1).mean()),
+        "emulator_prediction": emu_preds.tolist(),
+    }
     if samples.labels is not None:
         out["emulator_accuracy"] = float((emu_preds == samples.labels).mean())
     return out

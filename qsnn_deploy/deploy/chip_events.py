@@ -23,7 +23,7 @@ output channel ``feature`` and timestamp ``t`` (µs since the stop watch was res
 
 # Spike.timestamp is in µs (sinabs 3.1.3 chip_factory.py:86). Unverified: no public source gives its width;
 # assumption: an unsigned 32-bit field, so later events are refused here rather than wrapped by the driver.
-MAX_TIMESTAMP_US = 2 ** 32 - 1
+MAX_TIMESTAMP_US = 2**32 - 1
 
 
 @dataclass
@@ -48,7 +48,9 @@ def samples_from_file(net: Network, path) -> EventSamples:
     return EventSamples(events, binned.labels, binned.source, binned.raster)
 
 
-def samples_from_dataset(net: Network, name: str, split: str, limit: int | None, progress: ProgressMode) -> EventSamples:
+def samples_from_dataset(
+    net: Network, name: str, split: str, limit: int | None, progress: ProgressMode
+) -> EventSamples:
     """A dataset split: the recorded events of each sample, and the emulator's framing of them."""
     from .emulator import inputs_from_dataset
 
@@ -65,15 +67,22 @@ def check_events(events: np.ndarray, net: Network, where: str) -> None:
     bad |= (events["p"] < 0) | (events["p"] >= c)
     if bad.any():
         i = int(np.argmax(bad))
-        raise InputError(f"event {i} (x={events['x'][i]}, y={events['y'][i]}, p={events['p'][i]}) lies outside the "
-                         f"model input (C, H, W) = ({c}, {h}, {w})", where=where,
-                         fix="crop or downsample the events to the model's sensor size")
+        raise InputError(
+            f"event {i} (x={events['x'][i]}, y={events['y'][i]}, p={events['p'][i]}) lies outside the "
+            f"model input (C, H, W) = ({c}, {h}, {w})",
+            where=where,
+            fix="crop or downsample the events to the model's sensor size",
+        )
     if events["t"].min() < 0 or events["t"].max() > MAX_TIMESTAMP_US:
-        raise InputError("event timestamps must lie in [0, 2^32) µs for the chip", where=where,
-                         fix="shift the timestamps of each sample to start near 0")
+        raise InputError(
+            "event timestamps must lie in [0, 2^32) µs for the chip",
+            where=where,
+            fix="shift the timestamps of each sample to start near 0",
+        )
 
 
 # --- output decoding ------------------------------------------------------------------------------
+
 
 def pooled_counts(out: np.ndarray, plan: ChipPlan, i: int) -> np.ndarray:
     """Spikes of layer ``i`` as the emulator counts them: (C, H, W) after its sum pooling.

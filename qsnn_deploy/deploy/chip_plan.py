@@ -104,11 +104,14 @@ def _check_chain(net: Network) -> None:
     """The chip path deploys chains: every layer feeds the next one, the last one the output."""
     for i, layer in enumerate(net.layers):
         dest = getattr(layer, "destinations", None)
-        ok = ({(net.layers[i + 1].name,)} if i + 1 < len(net.layers) else {(), ("output",)})
+        ok = {(net.layers[i + 1].name,)} if i + 1 < len(net.layers) else {(), ("output",)}
         if dest is not None and tuple(dest) not in ok:
-            raise ConstraintError(f"layer {layer.name} sends to {', '.join(dest) or 'nothing'}; the chip path deploys "
-                                  "chains (each layer feeding the next)", where=f"layer {layer.name}",
-                                  fix="deploy a sequential model, or run it with --target emulator")
+            raise ConstraintError(
+                f"layer {layer.name} sends to {', '.join(dest) or 'nothing'}; the chip path deploys "
+                "chains (each layer feeding the next)",
+                where=f"layer {layer.name}",
+                fix="deploy a sequential model, or run it with --target emulator",
+            )
 
 
 def _fit(net: Network, profile, what: str) -> tuple[int, ...]:
@@ -118,14 +121,17 @@ def _fit(net: Network, profile, what: str) -> tuple[int, ...]:
     mapping = map_layers(net, profile)
     if violations or not mapping.ok:
         listed = "; ".join(f"[{v.code}] {v.layer}: {v.message} (fix: {v.fix})" for v in violations)
-        raise ConstraintError(f"the {what} does not fit {profile.name}: " + (listed or mapping.explanation),
-                              fix="apply the fixes above, or run `qsnn-deploy estimate` for the full report",
-                              violations=violations)
+        raise ConstraintError(
+            f"the {what} does not fit {profile.name}: " + (listed or mapping.explanation),
+            fix="apply the fixes above, or run `qsnn-deploy estimate` for the full report",
+            violations=violations,
+        )
     return tuple(mapping.assignment[layer.name] for layer in net.layers)
 
 
-def plan_chip(net: Network, target: str, readout: bool = False, monitor_all: bool = False,
-              slow_clk_hz: float | None = None) -> ChipPlan:
+def plan_chip(
+    net: Network, target: str, readout: bool = False, monitor_all: bool = False, slow_clk_hz: float | None = None
+) -> ChipPlan:
     """Discretise (as ``convert`` does), check the target's rules, map layers to cores.
 
     With ``readout`` the last layer is widened per the readout erratum and the mapping is redone;
@@ -144,19 +150,25 @@ def plan_chip(net: Network, target: str, readout: bool = False, monitor_all: boo
         c, h, w = model.output_shape
         last = model.layers[-1]
         if (h, w) != (1, 1) or last.conv_shape[1:] != (1, 1) or c > READOUT_CLASSES:
-            raise ConstraintError(f"the readout block takes up to {READOUT_CLASSES} classes from a layer with a 1x1 "
-                                  f"output; the last layer gives {c}x{h}x{w}", where=f"layer {last.name}",
-                                  fix="deploy without --readout (predictions then come from the output spike counts)")
-        chip_net = Network(model.layers[:-1] + (widen_for_readout(last),), model.input_shape, model.dt_us,
-                           dict(model.metadata))
+            raise ConstraintError(
+                f"the readout block takes up to {READOUT_CLASSES} classes from a layer with a 1x1 "
+                f"output; the last layer gives {c}x{h}x{w}",
+                where=f"layer {last.name}",
+                fix="deploy without --readout (predictions then come from the output spike counts)",
+            )
+        chip_net = Network(
+            model.layers[:-1] + (widen_for_readout(last),), model.input_shape, model.dt_us, dict(model.metadata)
+        )
         cores = _fit(chip_net, profile, "model with the readout erratum applied (last layer widened ×4)")
         notes.append(f"readout: class k is channel {READOUT_STRIDE}k of {last.name} (speck2e/2f readout erratum)")
     monitor = tuple(range(len(cores))) if monitor_all else (len(cores) - 1,)
     if slow_clk_hz is None:
         if any(layer.bias is not None and np.any(layer.bias != 0) for layer in chip_net.layers):
             slow_clk_hz = 1e6 / model.dt_us
-            notes.append(f"slow clock {slow_clk_hz:g} Hz: the chip adds each bias once per tick, the model once "
-                         f"per {model.dt_us:g} µs time bin (the internal slow clock is not exact)")
+            notes.append(
+                f"slow clock {slow_clk_hz:g} Hz: the chip adds each bias once per tick, the model once "
+                f"per {model.dt_us:g} µs time bin (the internal slow clock is not exact)"
+            )
         elif readout:
             slow_clk_hz = DEFAULT_READOUT_CLK_HZ
     if slow_clk_hz is not None and not slow_clk_hz > 0:
@@ -175,10 +187,16 @@ def layer_description(plan: ChipPlan, i: int) -> dict[str, Any]:
     c_out, ho, wo = layer.conv_shape
     bias = np.zeros(c_out) if layer.bias is None else layer.bias
     return {
-        "name": layer.name, "core": core, "kind": layer.kind,
-        "dimensions": {"input_shape": _shape(c_in, h, w), "output_shape": _shape(c_out, ho, wo),
-                       "kernel_size": layer.kernel_size[0], "stride": {"x": layer.stride, "y": layer.stride},
-                       "padding": {"x": layer.padding, "y": layer.padding}},
+        "name": layer.name,
+        "core": core,
+        "kind": layer.kind,
+        "dimensions": {
+            "input_shape": _shape(c_in, h, w),
+            "output_shape": _shape(c_out, ho, wo),
+            "kernel_size": layer.kernel_size[0],
+            "stride": {"x": layer.stride, "y": layer.stride},
+            "padding": {"x": layer.padding, "y": layer.padding},
+        },
         "weight_layout": "[c_out][c_in][y][x] (samna's CNNLayerConfig.weights holds [c_out][c_in][x][y])",
         "weights": layer.weight.astype(np.int64).tolist(),
         "biases": bias.astype(np.int64).tolist(),
@@ -203,29 +221,44 @@ def chip_description(plan: ChipPlan, device_type: str | None = None) -> dict[str
     layers = [layer_description(plan, i) for i in range(len(plan.layers))]
     readout: dict[str, Any] = {"enabled": plan.readout}
     if plan.readout:
-        readout.update({
-            "layer": READOUT_LAYER, "source_core": plan.cores[-1],
-            "class_channels": plan.class_channels(),
-            "readout_channels": [k + 1 for k in range(plan.n_classes)],
-            "enable": True, "readout_configuration_sel": 0b11, "output_mode_sel": 0b01,
-            "low_pass_filter_disable": True, "threshold": 1, "monitor_enable": True,
-            "factory_config.io_sel": 24,
-        })
+        readout.update(
+            {
+                "layer": READOUT_LAYER,
+                "source_core": plan.cores[-1],
+                "class_channels": plan.class_channels(),
+                "readout_channels": [k + 1 for k in range(plan.n_classes)],
+                "enable": True,
+                "readout_configuration_sel": 0b11,
+                "output_mode_sel": 0b01,
+                "low_pass_filter_disable": True,
+                "threshold": 1,
+                "monitor_enable": True,
+                "factory_config.io_sel": 24,
+            }
+        )
     return {
-        "format": DESCRIPTION_FORMAT, "schema_version": DESCRIPTION_SCHEMA_VERSION, "tool_version": __version__,
-        "target": plan.target, "device_type": device_type or default_device_type(plan.target),
-        "input_shape": list(plan.network.input_shape), "dt_us": plan.network.dt_us,
+        "format": DESCRIPTION_FORMAT,
+        "schema_version": DESCRIPTION_SCHEMA_VERSION,
+        "tool_version": __version__,
+        "target": plan.target,
+        "device_type": device_type or default_device_type(plan.target),
+        "input_shape": list(plan.network.input_shape),
+        "dt_us": plan.network.dt_us,
         "input": {"core": plan.input_core, "event": "Spike(layer=core, x, y, feature=polarity, timestamp in µs)"},
-        "core_map": plan.core_map, "monitor_cores": [plan.cores[i] for i in plan.monitor],
+        "core_map": plan.core_map,
+        "monitor_cores": [plan.cores[i] for i in plan.monitor],
         "dvs_layer": {"pass_sensor_events": False},
         "slow_clk_hz": plan.slow_clk_hz,
-        "layers": layers, "readout": readout, "notes": list(plan.notes),
+        "layers": layers,
+        "readout": readout,
+        "notes": list(plan.notes),
         "source": plan.model.metadata.get("source"),
     }
 
 
-def write_description(plan: ChipPlan, path: str | Path, extra: dict | None = None,
-                      device_type: str | None = None) -> Path:
+def write_description(
+    plan: ChipPlan, path: str | Path, extra: dict | None = None, device_type: str | None = None
+) -> Path:
     """Write :func:`chip_description` (plus ``extra`` keys) as JSON, atomically."""
     doc = chip_description(plan, device_type)
     doc.update(extra or {})

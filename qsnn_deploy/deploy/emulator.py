@@ -51,13 +51,17 @@ def _through_sensor(events: list[np.ndarray], size: tuple[int, int, int], net: N
         return events
     out_size = sensor.output_size(size)
     if out_size != sensor_size(net):
-        raise InputError(f"the sensor stage turns the {size} (W, H, P) sensor into {out_size}, but the model takes "
-                         f"{sensor_size(net)}", fix="adjust --sensor-pool / --roi / --merge-polarity")
+        raise InputError(
+            f"the sensor stage turns the {size} (W, H, P) sensor into {out_size}, but the model takes "
+            f"{sensor_size(net)}",
+            fix="adjust --sensor-pool / --roi / --merge-polarity",
+        )
     return [sensor.apply(ev, size) for ev in events]
 
 
-def inputs_from_file(net: Network, path: str | Path, sensor=None, sensor_size_in: tuple[int, int, int] | None = None
-                     ) -> Inputs:
+def inputs_from_file(
+    net: Network, path: str | Path, sensor=None, sensor_size_in: tuple[int, int, int] | None = None
+) -> Inputs:
     """An event file (structured x, y, t, p) binned at the model's time step, or a raster file."""
     from ..data.events import read_event_file
     from ..data.framing import to_frames
@@ -70,8 +74,11 @@ def inputs_from_file(net: Network, path: str | Path, sensor=None, sensor_size_in
         if sensor is not None:
             raise UsageError("the sensor-stage options apply to event files, not to rasters")
         if tuple(got.raster.shape[2:]) != net.input_shape:
-            raise InputError(f"raster shape {got.raster.shape[1:]} does not match the model input "
-                             f"(T, {', '.join(map(str, net.input_shape))})", where=str(path))
+            raise InputError(
+                f"raster shape {got.raster.shape[1:]} does not match the model input "
+                f"(T, {', '.join(map(str, net.input_shape))})",
+                where=str(path),
+            )
         return Inputs(got.raster, None, str(path))
     ev = _through_sensor([got.events], size, net, sensor)[0]
     t_end = float(ev["t"].max(initial=0) + 1)
@@ -94,30 +101,40 @@ def _recording_size(events: np.ndarray, net: Network, sensor) -> tuple[int, int,
     return w, h, p
 
 
-def inputs_from_dataset(net: Network, name: str, split: str, limit: int | None, progress: ProgressMode,
-                        sensor=None) -> Inputs:
+def inputs_from_dataset(
+    net: Network, name: str, split: str, limit: int | None, progress: ProgressMode, sensor=None
+) -> Inputs:
     """A dataset split framed like the model was trained: for real data (tonic, ``folder:PATH``) cut to the
     training window and pooled to the model's input, unless the sensor-stage options do the pooling."""
     from ..data import DataOptions, load_dataset
     from ..data.framing import to_frames
 
     window = net.metadata.get("duration_us")
-    options = DataOptions(input_size=None if sensor is not None else (net.input_shape[2], net.input_shape[1]),
-                          window_us=None if window is None else int(round(float(window))))
+    options = DataOptions(
+        input_size=None if sensor is not None else (net.input_shape[2], net.input_shape[1]),
+        window_us=None if window is None else int(round(float(window))),
+    )
     ds = load_dataset(name, split, progress=progress, options=options).head(limit)
     events = _through_sensor(list(ds.events), ds.sensor_size, net, sensor)
     size = sensor.output_size(ds.sensor_size) if sensor is not None else ds.sensor_size
     if (size[2], size[1], size[0]) != net.input_shape:
-        raise InputError(f"dataset '{name}' has sensor size {size} (W, H, P) but the model expects input "
-                         f"{net.input_shape} (C, H, W)", fix="pick the dataset the model was trained on, or use the "
-                         "sensor-stage options to pool or crop it")
+        raise InputError(
+            f"dataset '{name}' has sensor size {size} (W, H, P) but the model expects input "
+            f"{net.input_shape} (C, H, W)",
+            fix="pick the dataset the model was trained on, or use the sensor-stage options to pool or crop it",
+        )
     bins = int(net.metadata.get("time_bins") or max(1, round(ds.duration_us / net.dt_us)))
     frames = to_frames(events, size, bins, duration_us=ds.duration_us)
     return Inputs(frames, np.asarray(ds.labels), f"{name}:{split}", events, float(ds.duration_us))
 
 
-def run_event_mode(net: Network, inputs: Inputs, progress: ProgressMode = False,
-                   slow_clock_us: float | None = None, monitor: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+def run_event_mode(
+    net: Network,
+    inputs: Inputs,
+    progress: ProgressMode = False,
+    slow_clock_us: float | None = None,
+    monitor: tuple[str, ...] = (),
+) -> dict[str, np.ndarray]:
     """Event mode over every sample: output counts, per-layer spikes and SynOps, monitored events."""
     from ..emulate.event import MONITOR_DTYPE, EventEmulator
 
@@ -126,7 +143,7 @@ def run_event_mode(net: Network, inputs: Inputs, progress: ProgressMode = False,
     duration = inputs.duration_us or inputs.raster.shape[1] * net.dt_us
     outs, spikes, synops, mon = [], [], [], []
     bar = progress_wrapper(progress, "event", "sample")
-    for i in (bar(range(n)) if bar else range(n)):
+    for i in bar(range(n)) if bar else range(n):
         res = emu.run(inputs.sample_events(i, net.dt_us), duration_us=duration)
         outs.append(res.output_counts)
         spikes.append(res.layer_spikes)
@@ -137,13 +154,24 @@ def run_event_mode(net: Network, inputs: Inputs, progress: ProgressMode = False,
                 rec[name] = res.monitored[name]
             rec["sample"] = i
             mon.append(rec)
-    return {"output_counts": np.array(outs), "layer_spikes": np.array(spikes), "layer_synops": np.array(synops),
-            "monitored": np.concatenate(mon) if mon else None}
+    return {
+        "output_counts": np.array(outs),
+        "layer_spikes": np.array(spikes),
+        "layer_synops": np.array(synops),
+        "monitored": np.concatenate(mon) if mon else None,
+    }
 
 
-def run_emulator(net: Network, inputs: Inputs, batch_size: int = 64, device: str = "cpu",
-                 progress: ProgressMode = True, mode: str = "binned", slow_clock_us: float | None = None,
-                 monitor: tuple[str, ...] = ()) -> dict[str, Any]:
+def run_emulator(
+    net: Network,
+    inputs: Inputs,
+    batch_size: int = 64,
+    device: str = "cpu",
+    progress: ProgressMode = True,
+    mode: str = "binned",
+    slow_clock_us: float | None = None,
+    monitor: tuple[str, ...] = (),
+) -> dict[str, Any]:
     """Run ``mode`` and return the JSON fields of DESIGN.md §3 for deploy (``_monitored`` holds events)."""
     from ..emulate.binned import ensure_quantized, run_binned
 
@@ -152,8 +180,13 @@ def run_emulator(net: Network, inputs: Inputs, batch_size: int = 64, device: str
     qnet = ensure_quantized(net)
     n = inputs.raster.shape[0]
     if mode == "binned":
-        res = run_binned(qnet, inputs.raster, batch_size=batch_size, device=device,
-                         progress=progress_wrapper(progress, "binned", "batch"))
+        res = run_binned(
+            qnet,
+            inputs.raster,
+            batch_size=batch_size,
+            device=device,
+            progress=progress_wrapper(progress, "binned", "batch"),
+        )
         counts, spikes, synops, monitored = res.output_counts, res.layer_spikes, res.layer_synops, None
     else:
         ev = run_event_mode(qnet, inputs, progress, slow_clock_us, monitor)
@@ -161,8 +194,12 @@ def run_emulator(net: Network, inputs: Inputs, batch_size: int = 64, device: str
     names = [layer.name for layer in qnet.layers]
     predictions = counts.argmax(axis=1)
     out: dict[str, Any] = {
-        "target": "emulator", "mode": mode, "input": inputs.source, "samples": int(n),
-        "time_bins": int(inputs.raster.shape[1]), "dt_us": float(qnet.dt_us),
+        "target": "emulator",
+        "mode": mode,
+        "input": inputs.source,
+        "samples": int(n),
+        "time_bins": int(inputs.raster.shape[1]),
+        "dt_us": float(qnet.dt_us),
         "layer_spike_counts": {k: float(v) for k, v in zip(names, spikes.mean(0))},
         "layer_synops": {k: float(v) for k, v in zip(names, synops.mean(0))},
         "synops_per_sample": float(synops.sum(1).mean()),

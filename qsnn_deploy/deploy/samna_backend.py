@@ -32,9 +32,10 @@ import io
 import json
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -57,8 +58,11 @@ def import_samna():
     try:
         import samna
     except Exception as exc:  # a broken binary install: say so, do not crash
-        raise BackendUnavailable(f"the samna driver is installed but does not import ({type(exc).__name__}: {exc})",
-                                 where=info.path, fix="reinstall it: " + info.install_command) from exc
+        raise BackendUnavailable(
+            f"the samna driver is installed but does not import ({type(exc).__name__}: {exc})",
+            where=info.path,
+            fix="reinstall it: " + info.install_command,
+        ) from exc
     return samna
 
 
@@ -68,13 +72,16 @@ def import_dynapcnn():
     try:
         import sinabs.backend.dynapcnn as dynapcnn
     except Exception as exc:
-        raise BackendUnavailable(f"sinabs' Speck backend does not import ({type(exc).__name__}: {exc})",
-                                 fix="samnagui needs OpenGL libraries (e.g. apt-get install libglu1-mesa); check "
-                                     "the sinabs and samna versions with `qsnn-deploy doctor`") from exc
+        raise BackendUnavailable(
+            f"sinabs' Speck backend does not import ({type(exc).__name__}: {exc})",
+            fix="samnagui needs OpenGL libraries (e.g. apt-get install libglu1-mesa); check "
+            "the sinabs and samna versions with `qsnn-deploy doctor`",
+        ) from exc
     return dynapcnn
 
 
 # --- devices --------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class DeviceEntry:
@@ -87,9 +94,13 @@ class DeviceEntry:
 
     def to_dict(self) -> dict:
         i = self.info
-        return {"id": self.id, "type": self.type_name, "family": self.family,
-                "usb": f"{getattr(i, 'usb_bus_number', '?')}:{getattr(i, 'usb_device_address', '?')}",
-                "serial_number": getattr(i, "serial_number", "")}
+        return {
+            "id": self.id,
+            "type": self.type_name,
+            "family": self.family,
+            "usb": f"{getattr(i, 'usb_bus_number', '?')}:{getattr(i, 'usb_device_address', '?')}",
+            "serial_number": getattr(i, "serial_number", ""),
+        }
 
 
 def list_devices(samna=None) -> list[DeviceEntry]:
@@ -102,8 +113,10 @@ def list_devices(samna=None) -> list[DeviceEntry]:
     try:
         infos = list(samna.device.get_all_devices())
     except Exception as exc:
-        raise BackendUnavailable(f"samna could not list the USB devices ({type(exc).__name__}: {exc})",
-                                 fix="check the USB connection and permissions (udev rules on Linux)") from exc
+        raise BackendUnavailable(
+            f"samna could not list the USB devices ({type(exc).__name__}: {exc})",
+            fix="check the USB connection and permissions (udev rules on Linux)",
+        ) from exc
     out, seen = [], {}
     for info in sorted(infos, key=lambda d: (d.device_type_name, getattr(d, "usb_device_address", 0))):
         name, family = boards.get(info.device_type_name, (board_key(info.device_type_name), None))
@@ -121,26 +134,36 @@ def choose_device(devices: list[DeviceEntry], target: str, wanted: str | None) -
         k = int(wanted) if wanted else 0
         if k < len(compatible):
             return compatible[k]
-        what = (f"no {target} board is connected" if not compatible
-                else f"there is no {target} board number {k} ({len(compatible)} connected)")
-        raise BackendUnavailable(f"{what} (devices seen: {seen})",
-                                 fix="plug the devkit in and check USB permissions (udev rules on Linux); "
-                                     "`qsnn-deploy doctor` lists what samna sees; --target emulator runs the model here")
+        what = (
+            f"no {target} board is connected"
+            if not compatible
+            else f"there is no {target} board number {k} ({len(compatible)} connected)"
+        )
+        raise BackendUnavailable(
+            f"{what} (devices seen: {seen})",
+            fix="plug the devkit in and check USB permissions (udev rules on Linux); "
+            "`qsnn-deploy doctor` lists what samna sees; --target emulator runs the model here",
+        )
     want = wanted.strip().lower()
     if ":" not in want:
         want += ":0"
     for d in devices:
         if d.id == want:
             if d.family != target:
-                raise UsageError(f"device {d.id} is a {d.family or d.type_name} board but --target is {target}",
-                                 fix=f"pick a {target} board (connected: {seen}) or change --target")
+                raise UsageError(
+                    f"device {d.id} is a {d.family or d.type_name} board but --target is {target}",
+                    fix=f"pick a {target} board (connected: {seen}) or change --target",
+                )
             return d
-    raise BackendUnavailable(f"device '{wanted}' is not connected (devices seen: {seen})",
-                             fix="name one of the connected boards, e.g. --device "
-                                 + (compatible[0].id if compatible else f"{default_device_type(target)}:0"))
+    raise BackendUnavailable(
+        f"device '{wanted}' is not connected (devices seen: {seen})",
+        fix="name one of the connected boards, e.g. --device "
+        + (compatible[0].id if compatible else f"{default_device_type(target)}:0"),
+    )
 
 
 # --- the vendor configuration ---------------------------------------------------------------------
+
 
 def vendor_network(plan: ChipPlan):
     """sinabs' ``DynapcnnNetwork`` holding exactly our integers (``discretize=False``)."""
@@ -148,14 +171,24 @@ def vendor_network(plan: ChipPlan):
     from ..convert.to_sinabs import sinabs_sequential
 
     try:
-        net = dynapcnn.DynapcnnNetwork(sinabs_sequential(plan.layers), input_shape=plan.network.input_shape,
-                                       batch_size=1, discretize=False, dvs_input=False)
+        net = dynapcnn.DynapcnnNetwork(
+            sinabs_sequential(plan.layers),
+            input_shape=plan.network.input_shape,
+            batch_size=1,
+            discretize=False,
+            dvs_input=False,
+        )
     except (ValueError, TypeError) as exc:
-        raise ConstraintError(f"sinabs cannot build a DynapcnnNetwork from the model: {exc}",
-                              fix="run `qsnn-deploy estimate` to see which layer breaks the chip's rules") from exc
+        raise ConstraintError(
+            f"sinabs cannot build a DynapcnnNetwork from the model: {exc}",
+            fix="run `qsnn-deploy estimate` to see which layer breaks the chip's rules",
+        ) from exc
     if sorted(net.dynapcnn_layers) != list(range(len(plan.layers))):
-        raise QsnnError(f"sinabs grouped the model into cores {sorted(net.dynapcnn_layers)}, expected "
-                        f"{len(plan.layers)} chained layers", fix="report this with the model file")
+        raise QsnnError(
+            f"sinabs grouped the model into cores {sorted(net.dynapcnn_layers)}, expected "
+            f"{len(plan.layers)} chained layers",
+            fix="report this with the model file",
+        )
     return net
 
 
@@ -164,6 +197,7 @@ def _readout_modifier(plan: ChipPlan) -> Callable:
     destination 12, readout enabled, readout_configuration_sel 0b11, output_mode_sel 0b01 (bits 15:0 of
     each ReadoutValue: threshold compare), low-pass filter off, threshold 1, readout monitored. The same
     notebook says that with ``readout.monitor_enable`` the chip no longer monitors Spike events."""
+
     def modify(config):
         last = config.cnn_layers[plan.cores[-1]]
         last.destinations[0].layer = READOUT_LAYER
@@ -176,6 +210,7 @@ def _readout_modifier(plan: ChipPlan) -> Callable:
         ro.threshold = 1
         ro.monitor_enable = True
         return config
+
     return modify
 
 
@@ -185,13 +220,18 @@ def vendor_config(net, plan: ChipPlan, device_type: str):
     try:
         with contextlib.redirect_stdout(printed), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*pooling will not be reflected.*")
-            config = net.make_config(layer2core_map=dict(enumerate(plan.cores)), device=device_type,
-                                     monitor_layers=list(plan.monitor),
-                                     config_modifier=_readout_modifier(plan) if plan.readout else None)
+            config = net.make_config(
+                layer2core_map=dict(enumerate(plan.cores)),
+                device=device_type,
+                monitor_layers=list(plan.monitor),
+                config_modifier=_readout_modifier(plan) if plan.readout else None,
+            )
     except ValueError as exc:
         said = " ".join(printed.getvalue().split())
-        raise ConstraintError(f"samna rejected the configuration: {exc}" + (f" samna says: {said}" if said else ""),
-                              fix="run `qsnn-deploy estimate` for the per-layer memory and rules") from exc
+        raise ConstraintError(
+            f"samna rejected the configuration: {exc}" + (f" samna says: {said}" if said else ""),
+            fix="run `qsnn-deploy estimate` for the per-layer memory and rules",
+        ) from exc
     return config
 
 
@@ -210,8 +250,12 @@ def verify_config(config, plan: ChipPlan) -> list[str]:
         bias = np.zeros(layer.c_out) if layer.bias is None else layer.bias
         if not np.array_equal(np.asarray(c.biases, dtype=np.float64).reshape(-1), bias):
             bad.append(f"{where}: biases differ")
-        for name, want in (("threshold_high", int(layer.threshold)), ("threshold_low", int(layer.lower_bound)),
-                           ("return_to_zero", layer.reset == "zero"), ("monitor_enable", i in plan.monitor)):
+        for name, want in (
+            ("threshold_high", int(layer.threshold)),
+            ("threshold_low", int(layer.lower_bound)),
+            ("return_to_zero", layer.reset == "zero"),
+            ("monitor_enable", i in plan.monitor),
+        ):
             if getattr(c, name) != want:
                 bad.append(f"{where}: {name} is {getattr(c, name)!r}, the model has {want!r}")
         if np.any(np.asarray(c.neurons_initial_value) != 0):
@@ -224,8 +268,10 @@ def verify_config(config, plan: ChipPlan) -> list[str]:
         for k, dest in enumerate(plan.destinations(i)):
             cd = c.destinations[k]
             if (int(cd.layer), bool(cd.enable), int(cd.pooling)) != (dest["layer"], True, dest["pooling"]):
-                bad.append(f"{where}: destination {k} is core {cd.layer} (enable {cd.enable}, pooling {cd.pooling}), "
-                           f"expected {dest['layer']} with pooling {dest['pooling']}")
+                bad.append(
+                    f"{where}: destination {k} is core {cd.layer} (enable {cd.enable}, pooling {cd.pooling}), "
+                    f"expected {dest['layer']} with pooling {dest['pooling']}"
+                )
     if plan.readout:
         ro = config.readout
         if not (ro.enable and ro.monitor_enable):
@@ -240,8 +286,10 @@ def build_config(plan: ChipPlan, device_type: str | None = None):
     config = vendor_config(net, plan, device_type)
     bad = verify_config(config, plan)
     if bad:
-        raise QsnnError("the vendor configuration does not hold the model's integers: " + "; ".join(bad[:5]),
-                        fix="report this with the model file and the sinabs/samna versions (`qsnn-deploy doctor`)")
+        raise QsnnError(
+            "the vendor configuration does not hold the model's integers: " + "; ".join(bad[:5]),
+            fix="report this with the model file and the sinabs/samna versions (`qsnn-deploy doctor`)",
+        )
     return net, config
 
 
@@ -266,8 +314,11 @@ def export_samna_config(config, plan: ChipPlan, path: str | Path, device_type: s
     if path.suffix == ".bin":
         to_flash = getattr(module, "configuration_to_flash_binary", None)
         if to_flash is None:
-            raise UsageError(f"this samna has no flash image writer for {device_type} (it is documented for speck2f)",
-                             where=str(path), fix="export chip.json (the complete chip description) instead")
+            raise UsageError(
+                f"this samna has no flash image writer for {device_type} (it is documented for speck2f)",
+                where=str(path),
+                fix="export chip.json (the complete chip description) instead",
+            )
         if plan.readout:
             config.factory_config.io_sel = 24  # the readout pins (sinabs' FAQ save_hardware_config_as_binary)
         write_atomic(path, bytes(to_flash(config)))
@@ -306,6 +357,7 @@ def decode_output(module, events: list) -> tuple[np.ndarray, list[int], int]:
 
 # --- a session with an open board -----------------------------------------------------------------
 
+
 @dataclass
 class SampleRun:
     """What came back for one sample."""
@@ -322,14 +374,22 @@ def neuron_words(layer) -> int:
     sinabs' ``calculate_neuron_address`` whatever the bit order (capped by the core's memory)."""
     c, h, w = layer.conv_shape
     bits = sum(int(np.ceil(np.log2(max(v, 1)))) for v in (c, h, w))
-    return 2 ** bits
+    return 2**bits
 
 
 class ChipSession:
     """An open board running a plan: ``with ChipSession(...) as s: s.run_sample(events)``."""
 
-    def __init__(self, plan: ChipPlan, device: DeviceEntry, config, timeout_s: float = 5.0, quiet_s: float = 0.1,
-                 probe_timeout_s: float = 2.0, power_rate_hz: float | None = None):
+    def __init__(
+        self,
+        plan: ChipPlan,
+        device: DeviceEntry,
+        config,
+        timeout_s: float = 5.0,
+        quiet_s: float = 0.1,
+        probe_timeout_s: float = 2.0,
+        power_rate_hz: float | None = None,
+    ):
         self.samna = import_samna()
         self.plan, self.entry, self.config = plan, device, config
         self.module, self.builder = samna_chip_module(device.id.split(":")[0])
@@ -342,13 +402,14 @@ class ChipSession:
         self._reset_events: list | None = None
 
     # -- opening and closing
-    def __enter__(self) -> "ChipSession":
+    def __enter__(self) -> ChipSession:
         try:
             self.handle = self.samna.device.open_device(self.entry.info)
         except Exception as exc:
-            raise BackendUnavailable(f"could not open {self.entry.id} ({type(exc).__name__}: {exc})",
-                                     fix="close other programs using the board, re-plug it, and check USB "
-                                         "permissions (udev rules on Linux)") from exc
+            raise BackendUnavailable(
+                f"could not open {self.entry.id} ({type(exc).__name__}: {exc})",
+                fix="close other programs using the board, re-plug it, and check USB permissions (udev rules on Linux)",
+            ) from exc
         if self.handle is None:
             raise BackendUnavailable(f"could not open {self.entry.id}", fix="re-plug the board and try again")
         try:
@@ -392,9 +453,12 @@ class ChipSession:
 
     def __exit__(self, *exc) -> None:
         pm = getattr(self, "power_monitor", None)
-        for step in ((pm.stop_auto_power_measurement if pm is not None else lambda: None),
-                     lambda: self.stop_watch.stop(), *[g.stop for g in self.graphs],
-                     lambda: self.samna.device.close_device(self.handle)):
+        for step in (
+            (pm.stop_auto_power_measurement if pm is not None else lambda: None),
+            lambda: self.stop_watch.stop(),
+            *[g.stop for g in self.graphs],
+            lambda: self.samna.device.close_device(self.handle),
+        ):
             try:
                 step()
             except Exception:  # closing must not hide the real error
@@ -430,8 +494,10 @@ class ChipSession:
                 if getattr(ev, "neuron_state", None) is not None:
                     return True
         self._probe_ok = False
-        self.warnings.append(f"the board did not answer a ReadNeuronValue probe within {self.probe_timeout_s:g} s "
-                             f"{what}; going on without waiting for it")
+        self.warnings.append(
+            f"the board did not answer a ReadNeuronValue probe within {self.probe_timeout_s:g} s "
+            f"{what}; going on without waiting for it"
+        )
         return False
 
     def reset_states(self) -> None:
@@ -508,17 +574,28 @@ class ChipSession:
         return self.stop_power()
 
 
-def power_report(idle: dict[int, list[float]], active: dict[int, list[float]], run_s: float, n: int,
-                 profile_idle: dict[str, float] | None = None) -> dict:
+def power_report(
+    idle: dict[int, list[float]],
+    active: dict[int, list[float]],
+    run_s: float,
+    n: int,
+    profile_idle: dict[str, float] | None = None,
+) -> dict:
     """Per rail: mean idle and active power (W), their difference; totals and dynamic energy per sample."""
     rails = {}
     for ch in sorted(set(idle) | set(active)):
         name = POWER_RAILS.get(ch, f"channel{ch}")
         i = float(np.mean(idle[ch])) if idle.get(ch) else None
         a = float(np.mean(active[ch])) if active.get(ch) else None
-        rails[name] = {"channel": ch, "rail": POWER_RAIL_NAMES.get(ch, ""), "idle_w": i, "active_w": a,
-                       "dynamic_w": None if i is None or a is None else a - i,
-                       "samples": len(active.get(ch, ())), "published_idle_w": (profile_idle or {}).get(name)}
+        rails[name] = {
+            "channel": ch,
+            "rail": POWER_RAIL_NAMES.get(ch, ""),
+            "idle_w": i,
+            "active_w": a,
+            "dynamic_w": None if i is None or a is None else a - i,
+            "samples": len(active.get(ch, ())),
+            "published_idle_w": (profile_idle or {}).get(name),
+        }
     dyn = [r["dynamic_w"] for r in rails.values() if r["dynamic_w"] is not None]
     chip = [r["dynamic_w"] for k, r in rails.items() if k in ("io", "ram", "logic") and r["dynamic_w"] is not None]
     return {
@@ -529,6 +606,6 @@ def power_report(idle: dict[int, list[float]], active: dict[int, list[float]], r
         "dynamic_processor_w": float(sum(chip)) if chip else None,
         "dynamic_energy_per_sample_j": float(sum(dyn)) * run_s / n if dyn and n else None,
         "note": "devkit power tracks, measured with samna's power monitor; whether they cover the SoC only is "
-                "not documented (synsense/sinabs#335); the io rail includes the monitored output traffic; the "
-                "dynamic figures subtract a run of the configured chip without input",
+        "not documented (synsense/sinabs#335); the io rail includes the monitored output traffic; the "
+        "dynamic figures subtract a run of the configured chip without input",
     }

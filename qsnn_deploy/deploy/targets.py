@@ -84,14 +84,20 @@ def samna_status() -> str:
 def driver_unavailable(target: str, info: SamnaInfo | None = None) -> BackendUnavailable:
     """The exit-5 error for a chip target without the real driver: what, and the three ways out."""
     info = info or samna_info()
-    what = ("only PyPI's samna placeholder is installed (importing it would run pip, so qsnn-deploy does not)"
-            if info.status == "placeholder" else "the samna driver is not installed")
+    what = (
+        "only PyPI's samna placeholder is installed (importing it would run pip, so qsnn-deploy does not)"
+        if info.status == "placeholder"
+        else "the samna driver is not installed"
+    )
     return BackendUnavailable(
         f"cannot deploy to {target}: {what}",
         where=info.path,
-        fix=(f"install the real driver from SynSense's package index ({info.install_command}) and check it "
-             f"with `qsnn-deploy doctor`; or run the same model here with --target emulator; or write the "
-             f"chip configuration for later with --export-config FILE"))
+        fix=(
+            f"install the real driver from SynSense's package index ({info.install_command}) and check it "
+            f"with `qsnn-deploy doctor`; or run the same model here with --target emulator; or write the "
+            f"chip configuration for later with --export-config FILE"
+        ),
+    )
 
 
 def resolve_deploy_target(target: str) -> TargetName:
@@ -110,13 +116,17 @@ def resolve_deploy_target(target: str) -> TargetName:
         return resolved
     names = list(TARGETS) + sorted(k for k, v in profile.profile_aliases().items() if v in CHIP_TARGETS)
     if resolved is not None and not resolved.is_path:
-        raise InputError(f"cannot deploy to {resolved.name}: its profile is for estimates only (deploy runs the "
-                         "emulator or a Speck chip through samna)",
-                         fix="deploy to " + ", ".join(TARGETS) + f"; `qsnn-deploy estimate --target {resolved.name}` "
-                             "reports the fit, power and latency")
+        raise InputError(
+            f"cannot deploy to {resolved.name}: its profile is for estimates only (deploy runs the "
+            "emulator or a Speck chip through samna)",
+            fix="deploy to " + ", ".join(TARGETS) + f"; `qsnn-deploy estimate --target {resolved.name}` "
+            "reports the fit, power and latency",
+        )
     close = difflib.get_close_matches(target.strip().lower(), names, n=1)
-    raise InputError(f"unknown deploy target '{target}'",
-                     fix=(f"did you mean '{close[0]}'? " if close else "") + "targets: " + ", ".join(names))
+    raise InputError(
+        f"unknown deploy target '{target}'",
+        fix=(f"did you mean '{close[0]}'? " if close else "") + "targets: " + ", ".join(names),
+    )
 
 
 def check_target(target: str, need_driver: bool = True) -> str:

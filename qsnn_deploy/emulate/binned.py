@@ -24,7 +24,7 @@ from ..ir import ChipLayer, Network
 from ..progress import ProgressMode
 from ..quant.chip import discretize_network
 
-_EXACT_F32 = 2 ** 24
+_EXACT_F32 = 2**24
 
 
 @numba.njit(cache=True, nogil=True)
@@ -117,8 +117,10 @@ class _Layer:
         """Weights and bias in ``dtype`` (exact: they are small integers)."""
         if dtype not in self._params:
             b = self.layer.bias
-            self._params[dtype] = (torch.as_tensor(self.layer.weight, dtype=dtype, device=self.device),
-                                   None if b is None else torch.as_tensor(b, dtype=dtype, device=self.device))
+            self._params[dtype] = (
+                torch.as_tensor(self.layer.weight, dtype=dtype, device=self.device),
+                None if b is None else torch.as_tensor(b, dtype=dtype, device=self.device),
+            )
         return self._params[dtype]
 
     def run(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -133,8 +135,7 @@ class _Layer:
         exact32 = bound + abs(self.threshold) + abs(self.lower) < _EXACT_F32
         dtype = torch.float32 if self.integer and exact32 else torch.float64
         weight, bias = self.params(dtype)
-        cur = F.conv2d(x.flatten(0, 1).to(dtype), weight, bias, stride=self.layer.stride,
-                       padding=self.layer.padding)
+        cur = F.conv2d(x.flatten(0, 1).to(dtype), weight, bias, stride=self.layer.stride, padding=self.layer.padding)
         if self.integer:
             cur = cur.round_()
         cur = cur.unflatten(0, (t, n))
@@ -156,9 +157,15 @@ class _Layer:
         return out, synops
 
 
-def run_binned(net: Network, raster: np.ndarray | torch.Tensor, batch_size: int = 64,
-               device: str | torch.device = "cpu", progress: ProgressMode = None, integer: bool = True,
-               engine: str = "auto") -> BinnedResult:
+def run_binned(
+    net: Network,
+    raster: np.ndarray | torch.Tensor,
+    batch_size: int = 64,
+    device: str | torch.device = "cpu",
+    progress: ProgressMode = None,
+    integer: bool = True,
+    engine: str = "auto",
+) -> BinnedResult:
     """Emulate ``net`` on spike-count rasters (N, T, C, H, W) or (T, C, H, W).
 
     ``integer=False`` runs the same time-stepped model in float64 without discretising (the float
@@ -173,12 +180,13 @@ def run_binned(net: Network, raster: np.ndarray | torch.Tensor, batch_size: int 
     if x_all.ndim == 4:
         x_all = x_all.unsqueeze(0)
     if x_all.ndim != 5 or tuple(x_all.shape[2:]) != net.input_shape:
-        raise InputError(f"input raster of shape {tuple(x_all.shape)} does not match the model input "
-                         f"(N, T, {', '.join(map(str, net.input_shape))})",
-                         fix="frame the events at the model's sensor size and polarity count")
+        raise InputError(
+            f"input raster of shape {tuple(x_all.shape)} does not match the model input "
+            f"(N, T, {', '.join(map(str, net.input_shape))})",
+            fix="frame the events at the model's sensor size and polarity count",
+        )
     if torch.is_floating_point(x_all) and bool((x_all != x_all.round()).any()):
-        warnings.warn("input raster has non-integer values; the chip counts whole events, rounding them",
-                      stacklevel=2)
+        warnings.warn("input raster has non-integer values; the chip counts whole events, rounding them", stacklevel=2)
         x_all = x_all.round()
     if bool((x_all < 0).any()):
         raise InputError("input raster has negative spike counts", fix="pass event counts (>= 0)")
@@ -190,8 +198,8 @@ def run_binned(net: Network, raster: np.ndarray | torch.Tensor, batch_size: int 
     layers = [_Layer(layer, device, integer) for layer in net.layers]
     outs, traces, spikes, synops = [], [], [], []
     batches = range(0, x_all.shape[0], batch_size)
-    for i in (progress(batches) if progress else batches):
-        x = x_all[i:i + batch_size].to(device=device, dtype=torch.float32).transpose(0, 1).contiguous()
+    for i in progress(batches) if progress else batches:
+        x = x_all[i : i + batch_size].to(device=device, dtype=torch.float32).transpose(0, 1).contiguous()
         lsp, lsy = [], []
         outputs: list[torch.Tensor] = []
         with torch.no_grad():
@@ -205,9 +213,13 @@ def run_binned(net: Network, raster: np.ndarray | torch.Tensor, batch_size: int 
         outs.append(trace.sum(1).cpu().numpy())
         spikes.append(torch.stack(lsp, 1).cpu().numpy())
         synops.append(torch.stack(lsy, 1).cpu().numpy())
-    return BinnedResult(np.concatenate(outs).astype(np.int64), np.concatenate(traces).astype(np.int64),
-                        np.concatenate(spikes).astype(np.int64), np.concatenate(synops),
-                        [layer.name for layer in net.layers])
+    return BinnedResult(
+        np.concatenate(outs).astype(np.int64),
+        np.concatenate(traces).astype(np.int64),
+        np.concatenate(spikes).astype(np.int64),
+        np.concatenate(synops),
+        [layer.name for layer in net.layers],
+    )
 
 
 def _merged(net: Network, j: int, network_input, outputs: list):
@@ -226,13 +238,23 @@ def _run_sparse(net: Network, x_all: np.ndarray, batch_size: int, progress: Prog
     params = []
     for layer in net.layers:
         bias = np.zeros(layer.c_out) if layer.bias is None else layer.bias
-        params.append((np.ascontiguousarray(layer.weight.transpose(1, 2, 3, 0), dtype=np.int64),
-                       bias.astype(np.int64), layer.stride, layer.padding, *layer.conv_shape[1:],
-                       int(layer.threshold), int(layer.lower_bound), layer.reset == "zero", layer.pool))
+        params.append(
+            (
+                np.ascontiguousarray(layer.weight.transpose(1, 2, 3, 0), dtype=np.int64),
+                bias.astype(np.int64),
+                layer.stride,
+                layer.padding,
+                *layer.conv_shape[1:],
+                int(layer.threshold),
+                int(layer.lower_bound),
+                layer.reset == "zero",
+                layer.pool,
+            )
+        )
     traces, spikes, synops = [], [], []
     batches = range(0, x_all.shape[0], batch_size)
-    for i in (progress(batches) if progress else batches):
-        x = np.ascontiguousarray(x_all[i:i + batch_size], dtype=np.int32)
+    for i in progress(batches) if progress else batches:
+        x = np.ascontiguousarray(x_all[i : i + batch_size], dtype=np.int32)
         lsp, lsy, outputs = [], [], []
         for j, p in enumerate(params):
             x, syn = sparse_layer(np.ascontiguousarray(_merged(net, j, x, outputs)), *p)
@@ -243,5 +265,6 @@ def _run_sparse(net: Network, x_all: np.ndarray, batch_size: int, progress: Prog
         spikes.append(np.stack(lsp, 1))
         synops.append(np.stack(lsy, 1).astype(np.float64))
     trace = np.concatenate(traces)
-    return BinnedResult(trace.sum(1), trace, np.concatenate(spikes), np.concatenate(synops),
-                        [layer.name for layer in net.layers])
+    return BinnedResult(
+        trace.sum(1), trace, np.concatenate(spikes), np.concatenate(synops), [layer.name for layer in net.layers]
+    )

@@ -32,10 +32,14 @@ class Comparison:
         doc["mean_layer_spikes"] = {m: [float(v) for v in s.mean(0)] for m, s in self.layer_spikes.items()}
         doc["prediction_agreement"] = {
             f"{a}/{b}": float((self.outputs[a].argmax(1) == self.outputs[b].argmax(1)).mean())
-            for i, a in enumerate(self.outputs) for b in list(self.outputs)[i + 1:]}
+            for i, a in enumerate(self.outputs)
+            for b in list(self.outputs)[i + 1 :]
+        }
         doc["first_divergent_layer"] = {
             f"{a}/{b}": self.first_divergence(a, b)
-            for i, a in enumerate(self.outputs) for b in list(self.outputs)[i + 1:]}
+            for i, a in enumerate(self.outputs)
+            for b in list(self.outputs)[i + 1 :]
+        }
         if labels is not None:
             doc["accuracy"] = {m: float((o.argmax(1) == labels).mean()) for m, o in self.outputs.items()}
         return doc
@@ -48,12 +52,21 @@ def float_reference(net: Network) -> Network:
     layers = []
     for layer in net.layers:
         s = layer.scale
-        layers.append(layer.replace(weight=layer.weight / s, bias=None if layer.bias is None else layer.bias / s,
-                                    threshold=layer.threshold / s, min_v_mem=layer.lower_bound / s, scale=None))
+        layers.append(
+            layer.replace(
+                weight=layer.weight / s,
+                bias=None if layer.bias is None else layer.bias / s,
+                threshold=layer.threshold / s,
+                min_v_mem=layer.lower_bound / s,
+                scale=None,
+            )
+        )
     return Network(tuple(layers), net.input_shape, net.dt_us, net.metadata)
 
 
-def compare_modes(net: Network, inputs, slow_clock_us: float | None = None, progress: ProgressMode = False) -> Comparison:
+def compare_modes(
+    net: Network, inputs, slow_clock_us: float | None = None, progress: ProgressMode = False
+) -> Comparison:
     """Run float, binned and event mode on the same ``inputs`` (a deploy.emulator.Inputs)."""
     from ..deploy.emulator import run_event_mode
     from .binned import ensure_quantized, run_binned
@@ -62,9 +75,11 @@ def compare_modes(net: Network, inputs, slow_clock_us: float | None = None, prog
     flt = run_binned(float_reference(net), inputs.raster, integer=False)
     binned = run_binned(qnet, inputs.raster)
     event = run_event_mode(qnet, inputs, progress, slow_clock_us)
-    return Comparison([layer.name for layer in qnet.layers],
-                      {"float": flt.output_counts, "binned": binned.output_counts, "event": event["output_counts"]},
-                      {"float": flt.layer_spikes, "binned": binned.layer_spikes, "event": event["layer_spikes"]})
+    return Comparison(
+        [layer.name for layer in qnet.layers],
+        {"float": flt.output_counts, "binned": binned.output_counts, "event": event["output_counts"]},
+        {"float": flt.layer_spikes, "binned": binned.layer_spikes, "event": event["layer_spikes"]},
+    )
 
 
 def plot_comparison(cmp: Comparison, path: str | Path) -> Path:

@@ -44,8 +44,25 @@ class EventResult:
 
 
 @numba.njit(cache=True, nogil=True)
-def process(layer, c, y, x, t, weights, states, params, dests, counts, synops, out_counts, stack, stack_layer,
-            mon_mask, mon, n_mon):
+def process(
+    layer,
+    c,
+    y,
+    x,
+    t,
+    weights,
+    states,
+    params,
+    dests,
+    counts,
+    synops,
+    out_counts,
+    stack,
+    stack_layer,
+    mon_mask,
+    mon,
+    n_mon,
+):
     """Push one event into ``layer`` and propagate every spike depth-first. Returns n_mon."""
     n_layers = params.shape[0]
     top = 0
@@ -106,8 +123,23 @@ def process(layer, c, y, x, t, weights, states, params, dests, counts, synops, o
 
 
 @numba.njit(cache=True, nogil=True)
-def tick(layer, t, weights, biases, states, params, dests, counts, synops, out_counts, stack, stack_layer,
-         mon_mask, mon, n_mon):
+def tick(
+    layer,
+    t,
+    weights,
+    biases,
+    states,
+    params,
+    dests,
+    counts,
+    synops,
+    out_counts,
+    stack,
+    stack_layer,
+    mon_mask,
+    mon,
+    n_mon,
+):
     """Add the bias to every neuron of ``layer`` (a slow-clock tick) and propagate its spikes."""
     n_layers = params.shape[0]
     p = params[layer]
@@ -138,46 +170,133 @@ def tick(layer, t, weights, biases, states, params, dests, counts, synops, out_c
                             out_counts[(co * hp + py) * wp + px] += 1
                         for d in range(dests.shape[1]):
                             if dests[layer, d] >= 0:
-                                n_mon = process(dests[layer, d], co, py, px, t, weights, states, params, dests,
-                                                counts, synops, out_counts, stack, stack_layer, mon_mask, mon, n_mon)
+                                n_mon = process(
+                                    dests[layer, d],
+                                    co,
+                                    py,
+                                    px,
+                                    t,
+                                    weights,
+                                    states,
+                                    params,
+                                    dests,
+                                    counts,
+                                    synops,
+                                    out_counts,
+                                    stack,
+                                    stack_layer,
+                                    mon_mask,
+                                    mon,
+                                    n_mon,
+                                )
     return n_mon
 
 
 @numba.njit(cache=True, nogil=True)
-def run(ev_c, ev_y, ev_x, ev_t, tick_times, bias_layers, weights, biases, states, params, dests, counts, synops,
-        out_counts, stack, stack_layer, mon_mask, mon):
+def run(
+    ev_c,
+    ev_y,
+    ev_x,
+    ev_t,
+    tick_times,
+    bias_layers,
+    weights,
+    biases,
+    states,
+    params,
+    dests,
+    counts,
+    synops,
+    out_counts,
+    stack,
+    stack_layer,
+    mon_mask,
+    mon,
+):
     n_mon = 0
     j = 0
     for i in range(ev_t.shape[0]):
         while j < tick_times.shape[0] and tick_times[j] <= ev_t[i]:
             for lay in bias_layers:
-                n_mon = tick(lay, tick_times[j], weights, biases, states, params, dests, counts, synops, out_counts,
-                             stack, stack_layer, mon_mask, mon, n_mon)
+                n_mon = tick(
+                    lay,
+                    tick_times[j],
+                    weights,
+                    biases,
+                    states,
+                    params,
+                    dests,
+                    counts,
+                    synops,
+                    out_counts,
+                    stack,
+                    stack_layer,
+                    mon_mask,
+                    mon,
+                    n_mon,
+                )
             j += 1
-        n_mon = process(0, ev_c[i], ev_y[i], ev_x[i], ev_t[i], weights, states, params, dests, counts, synops,
-                        out_counts, stack, stack_layer, mon_mask, mon, n_mon)
+        n_mon = process(
+            0,
+            ev_c[i],
+            ev_y[i],
+            ev_x[i],
+            ev_t[i],
+            weights,
+            states,
+            params,
+            dests,
+            counts,
+            synops,
+            out_counts,
+            stack,
+            stack_layer,
+            mon_mask,
+            mon,
+            n_mon,
+        )
     while j < tick_times.shape[0]:
         for lay in bias_layers:
-            n_mon = tick(lay, tick_times[j], weights, biases, states, params, dests, counts, synops, out_counts, stack,
-                         stack_layer, mon_mask, mon, n_mon)
+            n_mon = tick(
+                lay,
+                tick_times[j],
+                weights,
+                biases,
+                states,
+                params,
+                dests,
+                counts,
+                synops,
+                out_counts,
+                stack,
+                stack_layer,
+                mon_mask,
+                mon,
+                n_mon,
+            )
         j += 1
     return n_mon
-
 
 
 class EventEmulator:
     """A discretised network, ready to run event by event; states reset for every sample."""
 
-    def __init__(self, net: Network, slow_clock_us: float | None = None, monitor: tuple[str, ...] = (),
-                 max_monitored: int = 1 << 22):
+    def __init__(
+        self,
+        net: Network,
+        slow_clock_us: float | None = None,
+        monitor: tuple[str, ...] = (),
+        max_monitored: int = 1 << 22,
+    ):
         from numba.typed import List
 
         self.net = net if net.quantized else discretize_network(net)
         names = [layer.name for layer in self.net.layers]
         unknown = [m for m in monitor if m not in names and m != "all"]
         if unknown:
-            raise InputError(f"cannot monitor unknown layer(s) {', '.join(unknown)}",
-                             fix=f"layers: {', '.join(names)} (or 'all')")
+            raise InputError(
+                f"cannot monitor unknown layer(s) {', '.join(unknown)}", fix=f"layers: {', '.join(names)} (or 'all')"
+            )
         self.monitor_mask = np.array([("all" in monitor) or (n in monitor) for n in names], dtype=np.bool_)
         self.slow_clock_us = float(slow_clock_us or self.net.dt_us)
         if not self.slow_clock_us > 0:
@@ -189,20 +308,39 @@ class EventEmulator:
             _, hp, wp = layer.output_shape
             if layer.kernel_size[0] != layer.kernel_size[1]:
                 raise InputError("event mode needs square kernels", where=f"layer {layer.name}")
-            rows.append([c, h, w, c_out, ho, wo, layer.kernel_size[0], layer.stride, layer.padding, layer.pool,
-                         int(layer.threshold), int(layer.lower_bound), int(layer.reset == "zero"), hp, wp])
+            rows.append(
+                [
+                    c,
+                    h,
+                    w,
+                    c_out,
+                    ho,
+                    wo,
+                    layer.kernel_size[0],
+                    layer.stride,
+                    layer.padding,
+                    layer.pool,
+                    int(layer.threshold),
+                    int(layer.lower_bound),
+                    int(layer.reset == "zero"),
+                    hp,
+                    wp,
+                ]
+            )
             # (c_in, k, k, c_out): one input event reads a contiguous run of weights per kernel tap
             self.weights.append(np.ascontiguousarray(layer.weight.transpose(1, 2, 3, 0), dtype=np.int32))
             b = np.zeros(c_out) if layer.bias is None else layer.bias
             self.biases.append(np.ascontiguousarray(b, dtype=np.int32))
         self.params = np.array(rows, dtype=np.int64)
-        self.bias_layers = np.array([i for i, layer in enumerate(self.net.layers)
-                                     if layer.bias is not None and np.any(layer.bias != 0)], dtype=np.int64)
+        self.bias_layers = np.array(
+            [i for i, layer in enumerate(self.net.layers) if layer.bias is not None and np.any(layer.bias != 0)],
+            dtype=np.int64,
+        )
         # where each layer's spikes go (-1: nowhere); up to two destinations per core, as on the chip
         width = max(1, max(len(self.net.targets(i)) for i in range(len(rows))))
         self.dests = np.full((len(rows), width), -1, dtype=np.int64)
         for i in range(len(rows)):
-            self.dests[i, :len(self.net.targets(i))] = self.net.targets(i)
+            self.dests[i, : len(self.net.targets(i))] = self.net.targets(i)
         # depth-first: at most one unfinished burst per level of the longest path, each of at most
         # (neurons one event reaches) × (destinations) entries
         burst = max(int(p[_C_OUT]) * (-(-int(p[_K]) // int(p[_STRIDE]))) ** 2 + 1 for p in rows)
@@ -216,31 +354,58 @@ class EventEmulator:
         """Run one sample of structured events (``x, y, t, p``; channel = ``p``), sorted by time."""
         c_in, h_in, w_in = self.net.input_shape
         ev = events
-        if len(ev) and (ev["x"].min() < 0 or ev["x"].max() >= w_in or ev["y"].min() < 0 or ev["y"].max() >= h_in
-                        or ev["p"].min() < 0 or ev["p"].max() >= c_in):
-            raise InputError(f"events fall outside the model input (C, H, W) = {self.net.input_shape}",
-                             fix="crop, pool or merge polarities with the sensor stage first")
+        if len(ev) and (
+            ev["x"].min() < 0
+            or ev["x"].max() >= w_in
+            or ev["y"].min() < 0
+            or ev["y"].max() >= h_in
+            or ev["p"].min() < 0
+            or ev["p"].max() >= c_in
+        ):
+            raise InputError(
+                f"events fall outside the model input (C, H, W) = {self.net.input_shape}",
+                fix="crop, pool or merge polarities with the sensor stage first",
+            )
         if len(ev) > 1 and np.any(np.diff(ev["t"]) < 0):
             raise InputError("event times are not sorted", fix="sort the events by t first")
         t = np.ascontiguousarray(ev["t"], dtype=np.int64)
         end = float(duration_us) if duration_us is not None else (float(t[-1]) + 1 if len(t) else 0.0)
-        ticks = (np.arange(1, int(end // self.slow_clock_us) + 1, dtype=np.int64) * np.int64(self.slow_clock_us)
-                 if len(self.bias_layers) else np.zeros(0, dtype=np.int64))
+        ticks = (
+            np.arange(1, int(end // self.slow_clock_us) + 1, dtype=np.int64) * np.int64(self.slow_clock_us)
+            if len(self.bias_layers)
+            else np.zeros(0, dtype=np.int64)
+        )
         cap = self.max_monitored if self.monitor_mask.any() else 0
         while True:
             from numba.typed import List
 
-            states = List([np.zeros((int(p[_H_OUT]), int(p[_W_OUT]), int(p[_C_OUT])), dtype=np.int32)
-                           for p in self.params])
+            states = List(
+                [np.zeros((int(p[_H_OUT]), int(p[_W_OUT]), int(p[_C_OUT])), dtype=np.int32) for p in self.params]
+            )
             counts = np.zeros(len(self.params), dtype=np.int64)
             synops = np.zeros(len(self.params), dtype=np.int64)
             out = np.zeros(self.n_outputs, dtype=np.int64)
             mon = np.zeros((cap, 5), dtype=np.int64)
-            n_mon = run(np.ascontiguousarray(ev["p"], dtype=np.int64), np.ascontiguousarray(ev["y"], dtype=np.int64),
-                         np.ascontiguousarray(ev["x"], dtype=np.int64), t, ticks, self.bias_layers, self.weights,
-                         self.biases, states, self.params, self.dests, counts, synops, out, self._stack,
-                         self._stack_layer,
-                         self.monitor_mask, mon)
+            n_mon = run(
+                np.ascontiguousarray(ev["p"], dtype=np.int64),
+                np.ascontiguousarray(ev["y"], dtype=np.int64),
+                np.ascontiguousarray(ev["x"], dtype=np.int64),
+                t,
+                ticks,
+                self.bias_layers,
+                self.weights,
+                self.biases,
+                states,
+                self.params,
+                self.dests,
+                counts,
+                synops,
+                out,
+                self._stack,
+                self._stack_layer,
+                self.monitor_mask,
+                mon,
+            )
             if n_mon < cap or cap == 0:
                 break
             cap *= 4  # the monitor buffer overflowed: run again with room to spare

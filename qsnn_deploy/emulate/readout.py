@@ -16,8 +16,15 @@ WINDOWS = (1, 16, 32)
 IDLE = -1
 
 
-def readout(times_us: np.ndarray, classes: np.ndarray, duration_us: float, tick_us: float, window: int = 16,
-            threshold: float = 0.0, n_classes: int = N_CLASSES) -> tuple[int, np.ndarray]:
+def readout(
+    times_us: np.ndarray,
+    classes: np.ndarray,
+    duration_us: float,
+    tick_us: float,
+    window: int = 16,
+    threshold: float = 0.0,
+    n_classes: int = N_CLASSES,
+) -> tuple[int, np.ndarray]:
     """The class reported at the end of the sample (``IDLE`` = -1) and the moving averages per tick.
 
     ``times_us``/``classes``: the output spikes of the last layer (class = output channel).
@@ -25,8 +32,10 @@ def readout(times_us: np.ndarray, classes: np.ndarray, duration_us: float, tick_
     if window not in WINDOWS:
         raise InputError(f"readout window must be one of {WINDOWS} slow-clock ticks, got {window}")
     if n_classes > N_CLASSES:
-        raise InputError(f"the readout block has {N_CLASSES} classes; the model has {n_classes} outputs",
-                         fix="read the outputs from the monitored last layer instead of the readout")
+        raise InputError(
+            f"the readout block has {N_CLASSES} classes; the model has {n_classes} outputs",
+            fix="read the outputs from the monitored last layer instead of the readout",
+        )
     n_ticks = max(1, int(np.ceil(duration_us / tick_us)))
     counts = np.zeros((n_ticks, n_classes))
     keep = classes < n_classes

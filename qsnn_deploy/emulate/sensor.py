@@ -28,8 +28,9 @@ class SensorStage:
         if self.pool not in (1, 2, 4):
             raise InputError(f"sensor pooling must be 1, 2 or 4, got {self.pool}")
         if self.roi is not None and (len(self.roi) != 4 or min(self.roi) < 0 or min(self.roi[2:]) < 1):
-            raise InputError(f"region of interest must be (x0, y0, width, height) with width, height >= 1, "
-                             f"got {self.roi}")
+            raise InputError(
+                f"region of interest must be (x0, y0, width, height) with width, height >= 1, got {self.roi}"
+            )
 
     def output_size(self, sensor_size: tuple[int, int, int]) -> tuple[int, int, int]:
         """(W, H, P) after the stage, for a sensor of ``sensor_size`` (W, H, P)."""

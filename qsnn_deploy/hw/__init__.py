@@ -14,17 +14,56 @@ from .estimator import Estimate, LayerEstimate, estimate
 from .mapping import Mapping, map_layers
 from .memory import LayerMemory, layer_memory
 from .neurocore import NeuroPlacement, place_neurons
-from .profile import (ARCHITECTURES, CONFIDENCES, Core, LayerConstraints, NeuroCores, Profile, Quantity, list_profiles,
-                      load_profile)
-from .report import (format_comparison_json, format_comparison_markdown, format_comparison_table, format_json,
-                     format_markdown, format_table)
+from .profile import (
+    ARCHITECTURES,
+    CONFIDENCES,
+    Core,
+    LayerConstraints,
+    NeuroCores,
+    Profile,
+    Quantity,
+    list_profiles,
+    load_profile,
+)
+from .report import (
+    format_comparison_json,
+    format_comparison_markdown,
+    format_comparison_table,
+    format_json,
+    format_markdown,
+    format_table,
+)
 from .rules import RULES, Rule, Violation, check
 from .schema import profile_from_dict
 
 __all__ = [
-    "ARCHITECTURES", "CONFIDENCES", "Core", "Estimate", "LayerConstraints", "LayerEstimate", "LayerMemory", "Mapping",
-    "NeuroCores", "NeuroPlacement", "Profile", "Quantity", "RULES", "Rule", "Violation", "check", "estimate",
-    "format_comparison_json", "format_comparison_markdown", "format_comparison_table", "format_json",
-    "format_markdown", "format_table", "layer_memory", "list_profiles", "load_profile", "map_layers",
-    "place_neurons", "profile_from_dict",
+    "ARCHITECTURES",
+    "CONFIDENCES",
+    "Core",
+    "Estimate",
+    "LayerConstraints",
+    "LayerEstimate",
+    "LayerMemory",
+    "Mapping",
+    "NeuroCores",
+    "NeuroPlacement",
+    "Profile",
+    "Quantity",
+    "RULES",
+    "Rule",
+    "Violation",
+    "check",
+    "estimate",
+    "format_comparison_json",
+    "format_comparison_markdown",
+    "format_comparison_table",
+    "format_json",
+    "format_markdown",
+    "format_table",
+    "layer_memory",
+    "list_profiles",
+    "load_profile",
+    "map_layers",
+    "place_neurons",
+    "profile_from_dict",
 ]

@@ -27,8 +27,12 @@ from dataclasses import dataclass, field
 from .profile import Profile, Quantity, weakest_confidence
 
 #: energy key → (activity count it multiplies, label)
-ENERGY_TERMS = {"per_synop": ("synops", "SynOps"), "per_spike": ("spikes", "spikes"),
-                "per_neuron_update": ("neuron_updates", "neuron updates"), "per_mac": ("macs", "MACs (as an ANN)")}
+ENERGY_TERMS = {
+    "per_synop": ("synops", "SynOps"),
+    "per_spike": ("spikes", "spikes"),
+    "per_neuron_update": ("neuron_updates", "neuron updates"),
+    "per_mac": ("macs", "MACs (as an ANN)"),
+}
 
 
 @dataclass(frozen=True)
@@ -49,16 +53,26 @@ class PowerTerm:
         return None if self.count is None else self.count * self.energy_per_event_j
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "label": self.label, "power_w": self.power_w, "range_w": [self.low_w, self.high_w],
-                "confidence": self.confidence, "count_per_inference": self.count,
-                "energy_per_event_j": self.energy_per_event_j}
+        return {
+            "name": self.name,
+            "label": self.label,
+            "power_w": self.power_w,
+            "range_w": [self.low_w, self.high_w],
+            "confidence": self.confidence,
+            "count_per_inference": self.count,
+            "energy_per_event_j": self.energy_per_event_j,
+        }
 
 
 #: the parts a total may add up, in report order
 PARTS = ("static", "dynamic", "sensor")
 #: status of a part: counted in the total, or why not
-INCLUDED, NOT_IN_PROFILE, NOT_REQUESTED, UNKNOWN_ACTIVITY = ("included", "not in profile", "not requested",
-                                                            "activity unknown")
+INCLUDED, NOT_IN_PROFILE, NOT_REQUESTED, UNKNOWN_ACTIVITY = (
+    "included",
+    "not in profile",
+    "not requested",
+    "activity unknown",
+)
 
 
 @dataclass(frozen=True)
@@ -74,9 +88,12 @@ class EnergyPart:
     energy_per_inference_j: float | None = None
 
     def to_dict(self) -> dict:
-        return {"status": self.status, "power_w": self.power_w,
-                "power_w_range": None if self.range_w is None else list(self.range_w),
-                "energy_per_inference_j": self.energy_per_inference_j}
+        return {
+            "status": self.status,
+            "power_w": self.power_w,
+            "power_w_range": None if self.range_w is None else list(self.range_w),
+            "energy_per_inference_j": self.energy_per_inference_j,
+        }
 
 
 @dataclass(frozen=True)
@@ -105,8 +122,9 @@ def _part(name: str, terms: list[PowerTerm], status: str, duration_s: float) -> 
     return EnergyPart(name, status, w, (sum(t.low_w for t in terms), sum(t.high_w for t in terms)), w * duration_s)
 
 
-def power_model(profile: Profile, counts: dict[str, float | None], duration_s: float,
-                include_sensor: bool = False) -> PowerModel:
+def power_model(
+    profile: Profile, counts: dict[str, float | None], duration_s: float, include_sensor: bool = False
+) -> PowerModel:
     """Power terms of ``profile`` for activity ``counts`` (per inference) over ``duration_s``."""
     terms: list[PowerTerm] = []
     prov: dict[str, Quantity] = {}
@@ -135,14 +153,22 @@ def power_model(profile: Profile, counts: dict[str, float | None], duration_s: f
             continue
         lo, hi = _range(q)
         rate = count / duration_s
-        terms.append(PowerTerm(count_name, label, float(q.value) * rate, lo * rate, hi * rate, q.confidence,
-                               count, float(q.value)))
+        terms.append(
+            PowerTerm(
+                count_name, label, float(q.value) * rate, lo * rate, hi * rate, q.confidence, count, float(q.value)
+            )
+        )
     dynamic = [t for t in terms if t.count is not None]
     by_name = {t.name: t for t in terms}
-    status = {"static": INCLUDED if static is not None else NOT_IN_PROFILE,
-              "sensor": NOT_IN_PROFILE if profile.quantity("power.sensor") is None else
-              INCLUDED if include_sensor else NOT_REQUESTED,
-              "dynamic": INCLUDED}
+    status = {
+        "static": INCLUDED if static is not None else NOT_IN_PROFILE,
+        "sensor": NOT_IN_PROFILE
+        if profile.quantity("power.sensor") is None
+        else INCLUDED
+        if include_sensor
+        else NOT_REQUESTED,
+        "dynamic": INCLUDED,
+    }
     if not any(k.startswith("energy_") for k in prov):
         warnings.append(f"{profile.name} declares no energy terms: dynamic power is unknown")
         status["dynamic"] = NOT_IN_PROFILE
@@ -157,15 +183,38 @@ def power_model(profile: Profile, counts: dict[str, float | None], duration_s: f
         return PowerModel(tuple(terms), None, None, None, static_w, None, None, prov, tuple(warnings), parts, why)
     dyn_w, dyn_j = sum(t.power_w for t in dynamic), sum(t.energy_per_inference_j for t in dynamic)
     if static is None:
-        warnings.append(f"{profile.name} declares no resting (static) power: its total power and energy are "
-                        "unknown; the dynamic part is given (compare targets on it)")
-        return PowerModel(tuple(terms), None, None, weakest_confidence(t.confidence for t in dynamic), None, dyn_w,
-                          dyn_j, prov, tuple(warnings), parts, "no static power in profile")
+        warnings.append(
+            f"{profile.name} declares no resting (static) power: its total power and energy are "
+            "unknown; the dynamic part is given (compare targets on it)"
+        )
+        return PowerModel(
+            tuple(terms),
+            None,
+            None,
+            weakest_confidence(t.confidence for t in dynamic),
+            None,
+            dyn_w,
+            dyn_j,
+            prov,
+            tuple(warnings),
+            parts,
+            "no static power in profile",
+        )
     total = sum(t.power_w for t in terms)
     rng = (sum(t.low_w for t in terms), sum(t.high_w for t in terms))
     static_w = sum(t.power_w for t in terms if t.count is None)
-    return PowerModel(tuple(terms), total, rng, weakest_confidence(t.confidence for t in terms), static_w, dyn_w,
-                      dyn_j, prov, tuple(warnings), parts)
+    return PowerModel(
+        tuple(terms),
+        total,
+        rng,
+        weakest_confidence(t.confidence for t in terms),
+        static_w,
+        dyn_w,
+        dyn_j,
+        prov,
+        tuple(warnings),
+        parts,
+    )
 
 
 @dataclass(frozen=True)
@@ -188,8 +237,9 @@ class LatencyModel:
         return f"{self.steps} {unit} × {self.per_step_s:.3g} s"
 
 
-def latency_model(profile: Profile, n_layers: int, core_work: list[tuple[float, float | None]],
-                  dt_s: float | None = None) -> LatencyModel:
+def latency_model(
+    profile: Profile, n_layers: int, core_work: list[tuple[float, float | None]], dt_s: float | None = None
+) -> LatencyModel:
     """Latency of one event through ``n_layers`` layers.
 
     ``core_work`` holds, per layer, (neurons on its busiest core, SynOps per time step on that core
@@ -198,13 +248,25 @@ def latency_model(profile: Profile, n_layers: int, core_work: list[tuple[float, 
     """
     per_layer = profile.quantity("latency.per_layer")
     if per_layer is not None:
-        return LatencyModel(float(per_layer.value) * n_layers, "pipeline", n_layers, float(per_layer.value),
-                            per_layer.confidence, {"latency_per_layer": per_layer})
+        return LatencyModel(
+            float(per_layer.value) * n_layers,
+            "pipeline",
+            n_layers,
+            float(per_layer.value),
+            per_layer.confidence,
+            {"latency_per_layer": per_layer},
+        )
     keys = ("timestep_min", "per_neuron_update", "per_synop")
     qs = {k: profile.quantity(f"latency.{k}") for k in keys}
     if all(q is None for q in qs.values()):
-        return LatencyModel(None, "unknown", n_layers, None, None,
-                            warnings=(f"{profile.name} declares no latency terms: latency is unknown",))
+        return LatencyModel(
+            None,
+            "unknown",
+            n_layers,
+            None,
+            None,
+            warnings=(f"{profile.name} declares no latency terms: latency is unknown",),
+        )
     prov = {f"latency_{k}": q for k, q in qs.items() if q is not None}
     warnings = []
     floor = 0.0 if qs["timestep_min"] is None else float(qs["timestep_min"].value)
@@ -215,7 +277,16 @@ def latency_model(profile: Profile, n_layers: int, core_work: list[tuple[float, 
         warnings.append("SynOps unknown: the time step counts neuron updates only (a lower bound)")
     step = max([floor, *work])
     if dt_s is not None and step > dt_s:
-        warnings.append(f"one time step needs {step:.3g} s but the network's time step is {dt_s:.3g} s: "
-                        f"{profile.name} would run slower than real time")
-    return LatencyModel(n_layers * step, "time-stepped", n_layers, step,
-                        weakest_confidence(q.confidence for q in prov.values()), prov, tuple(warnings))
+        warnings.append(
+            f"one time step needs {step:.3g} s but the network's time step is {dt_s:.3g} s: "
+            f"{profile.name} would run slower than real time"
+        )
+    return LatencyModel(
+        n_layers * step,
+        "time-stepped",
+        n_layers,
+        step,
+        weakest_confidence(q.confidence for q in prov.values()),
+        prov,
+        tuple(warnings),
+    )

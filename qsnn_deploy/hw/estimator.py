@@ -14,8 +14,8 @@ is known for every profile with energy terms: it is what targets are compared on
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping as TMapping
 from dataclasses import dataclass, field
-from typing import Mapping as TMapping
 
 from ..errors import InputError
 from ..ir import Network
@@ -68,14 +68,30 @@ class LayerEstimate:
         return self.synops_per_s / (self.cores or 1)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "kind": self.kind, "kernel_memory": self.kernel_memory,
-                "neuron_memory": self.neuron_memory, "bias_memory": self.bias_memory, "core": self.core,
-                "candidate_cores": list(self.candidate_cores), "fits": self.fits, "synops": self.synops,
-                "synops_per_s": self.synops_per_s, "synops_per_core_per_s": self.synops_per_core_per_s,
-                "synops_ceiling": self.synops_ceiling, "ceiling_utilisation": self.ceiling_utilisation,
-                "stalls": self.stalls, "spikes": self.spikes, "spikes_per_s": self.spikes_per_s,
-                "neurons": self.neurons, "macs": self.macs, "cores": self.cores, "fan_in": self.fan_in,
-                "synaptic_memory_bytes": self.synaptic_memory_bytes, "scale": self.scale}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "kernel_memory": self.kernel_memory,
+            "neuron_memory": self.neuron_memory,
+            "bias_memory": self.bias_memory,
+            "core": self.core,
+            "candidate_cores": list(self.candidate_cores),
+            "fits": self.fits,
+            "synops": self.synops,
+            "synops_per_s": self.synops_per_s,
+            "synops_per_core_per_s": self.synops_per_core_per_s,
+            "synops_ceiling": self.synops_ceiling,
+            "ceiling_utilisation": self.ceiling_utilisation,
+            "stalls": self.stalls,
+            "spikes": self.spikes,
+            "spikes_per_s": self.spikes_per_s,
+            "neurons": self.neurons,
+            "macs": self.macs,
+            "cores": self.cores,
+            "fan_in": self.fan_in,
+            "synaptic_memory_bytes": self.synaptic_memory_bytes,
+            "scale": self.scale,
+        }
 
 
 @dataclass(frozen=True)
@@ -182,8 +198,10 @@ def _per_layer(network: Network, given: dict[str, float] | None, what: str) -> d
     given = dict(given or {})
     unknown = sorted(set(given) - set(names))
     if unknown:
-        raise InputError(f"{what} given for unknown layers: {', '.join(unknown)}",
-                         fix=f"use the network's layer names: {', '.join(names)}")
+        raise InputError(
+            f"{what} given for unknown layers: {', '.join(unknown)}",
+            fix=f"use the network's layer names: {', '.join(names)}",
+        )
     return {n: (None if n not in given else _finite(given[n], f"{what} of layer {n}")) for n in names}
 
 
@@ -192,10 +210,17 @@ def _total(values: dict[str, float | None]) -> float | None:
     return sum(known) if known else None
 
 
-def estimate(network: Network, profile: Profile, synops_per_layer: dict[str, float] | None,
-             sample_duration_s: float, input_events_per_sample: float | None = None, *,
-             include_sensor: bool = False, spikes_per_layer: dict[str, float] | None = None,
-             activity_source: str = "") -> Estimate:
+def estimate(
+    network: Network,
+    profile: Profile,
+    synops_per_layer: dict[str, float] | None,
+    sample_duration_s: float,
+    input_events_per_sample: float | None = None,
+    *,
+    include_sensor: bool = False,
+    spikes_per_layer: dict[str, float] | None = None,
+    activity_source: str = "",
+) -> Estimate:
     """Estimate fit, placement, activity, power, energy and latency of ``network`` on ``profile``.
 
     ``synops_per_layer`` holds SynOps per sample (events arriving at a layer × its fan-out); the
@@ -220,9 +245,11 @@ def estimate(network: Network, profile: Profile, synops_per_layer: dict[str, flo
         provenance["synops_ceiling"] = profile.quantity("cores.synops_ceiling")
     for r in rows:
         if r.stalls:
-            warnings.append(f"core {r.core} ({r.name}) receives {r.synops_per_s:.3g} SynOps/s, "
-                            f"{r.ceiling_utilisation:.1f}× its ceiling of {r.synops_ceiling:.3g}: "
-                            "this core would stall the chip (mean rate over the sample; bursts go higher)")
+            warnings.append(
+                f"core {r.core} ({r.name}) receives {r.synops_per_s:.3g} SynOps/s, "
+                f"{r.ceiling_utilisation:.1f}× its ceiling of {r.synops_ceiling:.3g}: "
+                "this core would stall the chip (mean rate over the sample; bursts go higher)"
+            )
 
     total, spike_total = _total(synops), _total(spikes)
     missing = [n for n, s in synops.items() if s is None]
@@ -230,8 +257,12 @@ def estimate(network: Network, profile: Profile, synops_per_layer: dict[str, flo
         warnings.append(f"SynOps unknown for layers {', '.join(missing)}: SynOps, power and energy are lower bounds")
     steps = duration / (network.dt_us * 1e-6)
     n_neurons = sum(r.neurons for r in rows)
-    counts = {"synops": total, "spikes": spike_total, "neuron_updates": n_neurons * steps,
-              "macs": float(sum(r.macs for r in rows))}
+    counts = {
+        "synops": total,
+        "spikes": spike_total,
+        "neuron_updates": n_neurons * steps,
+        "macs": float(sum(r.macs for r in rows)),
+    }
     pm = power_model(profile, counts, duration, include_sensor)
     provenance.update(pm.provenance)
     warnings += pm.warnings
@@ -256,16 +287,38 @@ def estimate(network: Network, profile: Profile, synops_per_layer: dict[str, flo
         fits = not violations and mapping.ok
         used, available = (len(mapping.assignment) if mapping.ok else None), len(profile.cores)
     return Estimate(
-        target=profile.name, fits=fits, layers=tuple(rows), violations=violations, mapping=mapping,
-        sample_duration_s=duration, synops=total, synops_per_s=None if total is None else total / duration,
-        power_static_w=pm.static_w, power_dynamic_w=pm.dynamic_w, power_w=pm.power_w, power_w_range=pm.range_w,
-        power_confidence=pm.confidence, energy_per_inference_j=None if pm.power_w is None else pm.power_w * duration,
-        dynamic_energy_per_inference_j=pm.dynamic_energy_j, latency_s=lm.latency_s, provenance=provenance,
-        warnings=tuple(warnings), architecture=profile.architecture, power_terms=pm.terms, latency=lm,
-        spikes=spike_total, spikes_per_s=None if spike_total is None else spike_total / duration,
-        macs=int(counts["macs"]), neuron_updates=counts["neuron_updates"] if placement is not None else None,
-        placement=placement, cores_used=used, cores_available=available, activity_source=activity_source,
-        energy_parts=pm.parts, total_unknown=pm.total_unknown)
+        target=profile.name,
+        fits=fits,
+        layers=tuple(rows),
+        violations=violations,
+        mapping=mapping,
+        sample_duration_s=duration,
+        synops=total,
+        synops_per_s=None if total is None else total / duration,
+        power_static_w=pm.static_w,
+        power_dynamic_w=pm.dynamic_w,
+        power_w=pm.power_w,
+        power_w_range=pm.range_w,
+        power_confidence=pm.confidence,
+        energy_per_inference_j=None if pm.power_w is None else pm.power_w * duration,
+        dynamic_energy_per_inference_j=pm.dynamic_energy_j,
+        latency_s=lm.latency_s,
+        provenance=provenance,
+        warnings=tuple(warnings),
+        architecture=profile.architecture,
+        power_terms=pm.terms,
+        latency=lm,
+        spikes=spike_total,
+        spikes_per_s=None if spike_total is None else spike_total / duration,
+        macs=int(counts["macs"]),
+        neuron_updates=counts["neuron_updates"] if placement is not None else None,
+        placement=placement,
+        cores_used=used,
+        cores_available=available,
+        activity_source=activity_source,
+        energy_parts=pm.parts,
+        total_unknown=pm.total_unknown,
+    )
 
 
 def _rows(network, profile, synops, spikes, duration, violations, mapping, placement) -> list[LayerEstimate]:
@@ -275,23 +328,53 @@ def _rows(network, profile, synops, spikes, duration, violations, mapping, place
     for layer in network.layers:
         s, sp = synops[layer.name], spikes[layer.name]
         rate = None if s is None else s / duration
-        common = {"synops": s, "synops_per_s": rate, "spikes": sp,
-                  "spikes_per_s": None if sp is None else sp / duration, "neurons": neurons(layer),
-                  "macs": macs(layer), "scale": layer.scale}
+        common = {
+            "synops": s,
+            "synops_per_s": rate,
+            "spikes": sp,
+            "spikes_per_s": None if sp is None else sp / duration,
+            "neurons": neurons(layer),
+            "macs": macs(layer),
+            "scale": layer.scale,
+        }
         if mapping is not None:
             mem = layer_memory(layer)
             core = mapping.assignment.get(layer.name) if mapping.assignment else None
             ceiling = cores[core].synops_ceiling if core is not None else None
             util = None if rate is None or ceiling is None else rate / ceiling
-            rows.append(LayerEstimate(layer.name, layer.kind, mem.kernel, mem.neuron, mem.bias, core,
-                                      mapping.candidates[layer.name],
-                                      layer.name not in bad_layers and bool(mapping.candidates[layer.name]),
-                                      synops_ceiling=ceiling, ceiling_utilisation=util, **common))
+            rows.append(
+                LayerEstimate(
+                    layer.name,
+                    layer.kind,
+                    mem.kernel,
+                    mem.neuron,
+                    mem.bias,
+                    core,
+                    mapping.candidates[layer.name],
+                    layer.name not in bad_layers and bool(mapping.candidates[layer.name]),
+                    synops_ceiling=ceiling,
+                    ceiling_utilisation=util,
+                    **common,
+                )
+            )
         elif placement is not None:
             p = placement.layer(layer.name)
-            rows.append(LayerEstimate(layer.name, layer.kind, None, None, None, None, (),
-                                      layer.name not in bad_layers and p.cores is not None, cores=p.cores,
-                                      fan_in=p.fan_in, synaptic_memory_bytes=p.synaptic_memory_bytes, **common))
+            rows.append(
+                LayerEstimate(
+                    layer.name,
+                    layer.kind,
+                    None,
+                    None,
+                    None,
+                    None,
+                    (),
+                    layer.name not in bad_layers and p.cores is not None,
+                    cores=p.cores,
+                    fan_in=p.fan_in,
+                    synaptic_memory_bytes=p.synaptic_memory_bytes,
+                    **common,
+                )
+            )
         else:
             rows.append(LayerEstimate(layer.name, layer.kind, None, None, None, None, (), True, **common))
     return rows

@@ -10,8 +10,8 @@ and a Hall-violating set (k layers whose candidate cores number fewer than k).
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from ..errors import InputError
 from ..ir import Network
@@ -122,10 +122,14 @@ class Mapping:
         return self.assignment is not None
 
     def to_dict(self) -> dict:
-        return {"assignment": None if self.assignment is None else dict(self.assignment),
-                "candidates": {k: list(v) for k, v in self.candidates.items()},
-                "unplaceable": list(self.unplaceable), "conflict_layers": list(self.conflict_layers),
-                "conflict_cores": list(self.conflict_cores), "explanation": self.explanation}
+        return {
+            "assignment": None if self.assignment is None else dict(self.assignment),
+            "candidates": {k: list(v) for k, v in self.candidates.items()},
+            "unplaceable": list(self.unplaceable),
+            "conflict_layers": list(self.conflict_layers),
+            "conflict_cores": list(self.conflict_cores),
+            "explanation": self.explanation,
+        }
 
 
 def _names(items: Sequence) -> str:
@@ -142,16 +146,20 @@ def _unplaceable_reason(mem: LayerMemory, profile: Profile) -> str:
         over.append(f"{mem.bias} bias words (largest core: {profile.max_bias_memory})")
     if over:
         return "needs " + " and ".join(over)
-    return (f"needs {mem.kernel} kernel, {mem.neuron} neuron and {mem.bias} bias words, "
-            "and no single core has room for all of them")
+    return (
+        f"needs {mem.kernel} kernel, {mem.neuron} neuron and {mem.bias} bias words, "
+        "and no single core has room for all of them"
+    )
 
 
 def map_layers(network: Network, profile: Profile) -> Mapping:
     """Assign each layer of ``network`` to its own core of ``profile`` (memory fit only)."""
     if not profile.has_layer_cores:
-        raise InputError(f"{profile.name} is a {profile.architecture} chip: it has no per-layer cores to map onto",
-                         fix=f"use `qsnn-deploy estimate --target {profile.name}` to compare it; convert and deploy "
-                             "need a layer-per-core target such as speck2f")
+        raise InputError(
+            f"{profile.name} is a {profile.architecture} chip: it has no per-layer cores to map onto",
+            fix=f"use `qsnn-deploy estimate --target {profile.name}` to compare it; convert and deploy "
+            "need a layer-per-core target such as speck2f",
+        )
     names = [layer.name for layer in network.layers]
     memory = {layer.name: layer_memory(layer) for layer in network.layers}
     candidates = {n: tuple(c.index for c in profile.cores if c.fits(memory[n])) for n in names}
@@ -165,11 +173,15 @@ def map_layers(network: Network, profile: Profile) -> Mapping:
     for n in unplaceable:
         parts.append(f"Layer {n} fits no core: it {_unplaceable_reason(memory[n], profile)}.")
     if len(names) > len(profile.cores):
-        parts.append(f"The network has {len(names)} layers but {profile.name} has {len(profile.cores)} cores "
-                     "(one layer per core).")
+        parts.append(
+            f"The network has {len(names)} layers but {profile.name} has {len(profile.cores)} cores "
+            "(one layer per core)."
+        )
     elif conflict:
         needs = "; ".join(f"{n}: {memory[n].kernel} kernel / {memory[n].neuron} neuron words" for n in conflict)
         core_word = "core" if len(cores) == 1 else "cores"
-        parts.append(f"Layers {_names(conflict)} can only use {core_word} {_names(cores)}: "
-                     f"{len(conflict)} layers compete for {len(cores)} {core_word} ({needs}).")
+        parts.append(
+            f"Layers {_names(conflict)} can only use {core_word} {_names(cores)}: "
+            f"{len(conflict)} layers compete for {len(cores)} {core_word} ({needs})."
+        )
     return Mapping(None, candidates, memory, unplaceable, conflict, tuple(cores), " ".join(parts))

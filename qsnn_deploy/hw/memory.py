@@ -43,6 +43,8 @@ def layer_memory(layer: ChipLayer) -> LayerMemory:
     """Memory words the layer needs in one core."""
     kh, kw = layer.kernel_size
     c_out, h_out, w_out = layer.conv_shape
-    return LayerMemory(kernel=kernel_words(layer.c_in, kh, kw, c_out),
-                       neuron=neuron_words(c_out, h_out, w_out),
-                       bias=c_out if layer.bias is not None else 0)
+    return LayerMemory(
+        kernel=kernel_words(layer.c_in, kh, kw, c_out),
+        neuron=neuron_words(c_out, h_out, w_out),
+        bias=c_out if layer.bias is not None else 0,
+    )

@@ -63,7 +63,10 @@ def place_neurons(network: Network, profile: Profile) -> NeuroPlacement:
         by_memory = memory_bits // (f * bits)
         per_core = min(nc.neurons, by_memory)
         cores = -(-n // per_core) if per_core > 0 else None
-        out.append(LayerPlacement(layer.name, n, f, bits, per_core, cores,
-                                  "neurons" if nc.neurons <= by_memory else "synaptic memory"))
+        out.append(
+            LayerPlacement(
+                layer.name, n, f, bits, per_core, cores, "neurons" if nc.neurons <= by_memory else "synaptic memory"
+            )
+        )
     used = sum(p.cores or 0 for p in out)
     return NeuroPlacement(tuple(out), used, nc.count)

@@ -4,8 +4,8 @@ dynamic part for all, the total only where a profile gives static power)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .estimator import Estimate
 from .profile import Profile
@@ -23,8 +23,10 @@ def _memory_layer_cores(ax, est: Estimate, profile: Profile) -> None:
     slots = [(c, by_core.get(c.index)) for c in profile.cores] + [(None, r) for r in unplaced]
     top = 0.0
     for x, (core, row) in enumerate(slots):
-        for dx, used, cap, color in ((-0.2, row and row.kernel_memory, core and core.kernel_memory, _KERNEL),
-                                     (0.2, row and row.neuron_memory, core and core.neuron_memory, _NEURON)):
+        for dx, used, cap, color in (
+            (-0.2, row and row.kernel_memory, core and core.kernel_memory, _KERNEL),
+            (0.2, row and row.neuron_memory, core and core.neuron_memory, _NEURON),
+        ):
             if cap:
                 ax.bar(x + dx, cap / 1024, 0.38, fill=False, edgecolor=color, lw=1.2)
             if used:
@@ -34,11 +36,22 @@ def _memory_layer_cores(ax, est: Estimate, profile: Profile) -> None:
     labels = [(str(core.index) if core else "none") + (f"\n{row.name}" if row else "") for core, row in slots]
     ax.set_xticks(range(len(slots)), labels, fontsize=8)
     ax.set_ylim(0, top * 1.25)
-    ax.legend(handles=[Patch(color=_KERNEL, label="kernel words used"), Patch(color=_NEURON, label="neuron words used"),
-                       Patch(fill=False, edgecolor="grey", label="core capacity"),
-                       Patch(color=_STALL, label="over capacity")], fontsize=8, ncol=2, loc="upper left")
-    ax.set(xlabel="core (layer); 'none': not placed", ylabel="memory (Ki words)",
-           title=f"Memory per core on {est.target}: {'fits' if est.fits else 'does NOT fit'}")
+    ax.legend(
+        handles=[
+            Patch(color=_KERNEL, label="kernel words used"),
+            Patch(color=_NEURON, label="neuron words used"),
+            Patch(fill=False, edgecolor="grey", label="core capacity"),
+            Patch(color=_STALL, label="over capacity"),
+        ],
+        fontsize=8,
+        ncol=2,
+        loc="upper left",
+    )
+    ax.set(
+        xlabel="core (layer); 'none': not placed",
+        ylabel="memory (Ki words)",
+        title=f"Memory per core on {est.target}: {'fits' if est.fits else 'does NOT fit'}",
+    )
 
 
 def _memory_neuron_cores(ax, est: Estimate, profile: Profile) -> None:
@@ -52,13 +65,21 @@ def _memory_neuron_cores(ax, est: Estimate, profile: Profile) -> None:
         syn.append(100 * on_core * p.fan_in * p.synapse_bits / 8 / nc.synaptic_memory_bytes)
     x = range(len(names))
     ax.bar([i - 0.2 for i in x], neur, 0.38, color=_KERNEL, label=f"neurons (of {nc.neurons})")
-    ax.bar([i + 0.2 for i in x], syn, 0.38, color=_NEURON,
-           label=f"synaptic memory (of {si(nc.synaptic_memory_bytes, 'B')})")
+    ax.bar(
+        [i + 0.2 for i in x],
+        syn,
+        0.38,
+        color=_NEURON,
+        label=f"synaptic memory (of {si(nc.synaptic_memory_bytes, 'B')})",
+    )
     ax.axhline(100, color=_STALL, lw=1, ls="--")
     ax.set_xticks(list(x), [f"{r.name}\n{r.cores or '—'} cores" for r in est.layers])
     ax.legend(fontsize=8)
-    ax.set(ylabel="% of one core", title=f"Use of a core on {est.target}: {est.cores_used} of "
-                                          f"{est.cores_available} cores ({'fits' if est.fits else 'does NOT fit'})")
+    ax.set(
+        ylabel="% of one core",
+        title=f"Use of a core on {est.target}: {est.cores_used} of "
+        f"{est.cores_available} cores ({'fits' if est.fits else 'does NOT fit'})",
+    )
 
 
 def _macs(ax, est: Estimate) -> None:
@@ -76,8 +97,14 @@ def _synops(ax, est: Estimate) -> None:
     x = list(range(len(rows)))
     rates = [r.synops_per_core_per_s or 0 for r in rows]
     if not any(rates):
-        ax.text(0.5, 0.5, "no activity measured\n(--input FILE or --samples N)", ha="center", va="center",
-                transform=ax.transAxes)
+        ax.text(
+            0.5,
+            0.5,
+            "no activity measured\n(--input FILE or --samples N)",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+        )
         ax.set_axis_off()
         return
     colors = [_STALL if r.stalls else _OK for r in rows]
@@ -107,8 +134,9 @@ def _power(ax, est: Estimate) -> None:
     for yi, t in zip(y, terms):
         lo, hi = t.low_w * 1e3, t.high_w * 1e3
         if hi > lo:
-            ax.errorbar(t.power_w * 1e3, yi, xerr=[[t.power_w * 1e3 - lo], [hi - t.power_w * 1e3]], color="k",
-                        capsize=3, lw=1)
+            ax.errorbar(
+                t.power_w * 1e3, yi, xerr=[[t.power_w * 1e3 - lo], [hi - t.power_w * 1e3]], color="k", capsize=3, lw=1
+            )
         ax.text(hi, yi, f"  {si(t.power_w, 'W')} [{t.confidence}]", va="center", fontsize=8)
     ax.set_yticks(y, [t.label for t in terms])
     ax.set_xlim(0, max(t.high_w for t in terms) * 1e3 * 1.6)
@@ -123,18 +151,30 @@ def _energy_across(ax, ests: Sequence[Estimate]) -> None:
     dyn = [e.dynamic_energy_per_inference_j for e in ests]
     total = [e.energy_per_inference_j for e in ests]
     ax.bar([i - 0.2 for i in x], [d or 0 for d in dyn], 0.38, color="tab:purple", label="dynamic (every target)")
-    ax.bar([i + 0.2 for i in x], [t or 0 for t in total], 0.38, color="lightgrey", edgecolor="grey",
-           label="total (static + dynamic [+ sensor])")
+    ax.bar(
+        [i + 0.2 for i in x],
+        [t or 0 for t in total],
+        0.38,
+        color="lightgrey",
+        edgecolor="grey",
+        label="total (static + dynamic [+ sensor])",
+    )
     known = [v for v in dyn + total if v]
     floor, top = (min(known), max(known)) if known else (1e-15, 1e-14)
     for i in x:
         ax.text(i - 0.2, (dyn[i] or floor) * 1.2, si(dyn[i], "J"), ha="center", fontsize=8)
-        ax.text(i + 0.2, (total[i] or floor) * 1.2, si(total[i], "J") if total[i] is not None else "total\nn/a",
-                ha="center", fontsize=8)
+        ax.text(
+            i + 0.2,
+            (total[i] or floor) * 1.2,
+            si(total[i], "J") if total[i] is not None else "total\nn/a",
+            ha="center",
+            fontsize=8,
+        )
     reasons = sorted({f"{e.target}: {e.total_unknown or 'unknown'}" for e, t in zip(ests, total) if t is None})
     if reasons:
-        ax.text(0.99, 0.97, "total n/a — " + "; ".join(reasons), transform=ax.transAxes, ha="right", va="top",
-                fontsize=7)
+        ax.text(
+            0.99, 0.97, "total n/a — " + "; ".join(reasons), transform=ax.transAxes, ha="right", va="top", fontsize=7
+        )
     ax.set_yscale("log")
     ax.set_ylim(floor / 10, top * 30)
     ax.set_xticks(x, [e.target for e in ests])
@@ -156,8 +196,9 @@ def plot_estimates(ests: Sequence[Estimate], profiles: Sequence[Profile], path: 
     elif est.architecture == "neuron-cores":
         _memory_neuron_cores(ax[0, 0], est, profile)
     else:
-        ax[0, 0].text(0.5, 0.5, f"{est.target}: no capacity model", ha="center", va="center",
-                      transform=ax[0, 0].transAxes)
+        ax[0, 0].text(
+            0.5, 0.5, f"{est.target}: no capacity model", ha="center", va="center", transform=ax[0, 0].transAxes
+        )
         ax[0, 0].set_axis_off()
     _synops(ax[0, 1], est)
     _power(ax[1, 0], est)
@@ -184,4 +225,3 @@ def _spikes(ax, est: Estimate) -> None:
     ax.bar(x, [r.spikes_per_s or 0 for r in rows], 0.6, color="tab:cyan")
     ax.set_xticks(list(x), [r.name for r in rows])
     ax.set(ylabel="output events / s", title="Spikes per layer (after sum-pooling)")
-

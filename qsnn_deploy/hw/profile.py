@@ -19,10 +19,11 @@ import difflib
 import importlib.resources
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import InputError
 from ..inputs import read_bytes, yaml_from_bytes
@@ -86,8 +87,10 @@ class Quantity:
             raise InputError("every number needs a non-empty 'source'")
         if self.confidence not in CONFIDENCES:
             near = suggest(self.confidence, CONFIDENCES)
-            raise InputError(f"confidence {self.confidence!r} is not one of {', '.join(CONFIDENCES)}",
-                             fix=f"did you mean '{near}'" if near else None)
+            raise InputError(
+                f"confidence {self.confidence!r} is not one of {', '.join(CONFIDENCES)}",
+                fix=f"did you mean '{near}'" if near else None,
+            )
         if not isinstance(self.note, str):
             raise InputError(f"note {self.note!r} must be text")
         if self.range is not None:
@@ -99,8 +102,12 @@ class Quantity:
             object.__setattr__(self, "range", r)
 
     def to_dict(self) -> dict:
-        d = {"value": list(self.value) if isinstance(self.value, tuple) else self.value,
-             "unit": self.unit, "source": self.source, "confidence": self.confidence}
+        d = {
+            "value": list(self.value) if isinstance(self.value, tuple) else self.value,
+            "unit": self.unit,
+            "source": self.source,
+            "confidence": self.confidence,
+        }
         if self.note:
             d["note"] = self.note
         if self.range is not None:
@@ -128,8 +135,11 @@ class Core:
 
     def fits(self, memory) -> bool:
         """True if a layer memory (anything with ``kernel``, ``neuron``, ``bias``) fits this core."""
-        return (memory.kernel <= self.kernel_memory and memory.neuron <= self.neuron_memory
-                and memory.bias <= self.bias_memory)
+        return (
+            memory.kernel <= self.kernel_memory
+            and memory.neuron <= self.neuron_memory
+            and memory.bias <= self.bias_memory
+        )
 
 
 @dataclass(frozen=True)
@@ -207,8 +217,10 @@ class Profile:
         object.__setattr__(self, "sources", MappingProxyType(dict(self.sources)))
         if self.architecture not in ARCHITECTURES:
             near = suggest(self.architecture, ARCHITECTURES)
-            raise InputError(f"unknown architecture '{self.architecture}' (known: {', '.join(ARCHITECTURES)})",
-                             fix=f"did you mean '{near}'" if near else None)
+            raise InputError(
+                f"unknown architecture '{self.architecture}' (known: {', '.join(ARCHITECTURES)})",
+                fix=f"did you mean '{near}'" if near else None,
+            )
         if self.architecture == "layer-per-core" and not self.cores:
             raise InputError(f"profile {self.name} has no cores")
         if self.architecture == "neuron-cores" and self.neuro_cores is None:
@@ -216,8 +228,10 @@ class Profile:
         if [c.index for c in self.cores] != list(range(len(self.cores))):
             raise InputError(f"profile {self.name}: core indices must be 0..{len(self.cores) - 1} in order")
         if self.schema_version != PROFILE_SCHEMA_VERSION:
-            raise InputError(f"profile schema_version {self.schema_version} is not supported",
-                             fix=f"use schema_version: {PROFILE_SCHEMA_VERSION}")
+            raise InputError(
+                f"profile schema_version {self.schema_version} is not supported",
+                fix=f"use schema_version: {PROFILE_SCHEMA_VERSION}",
+            )
 
     def quantity(self, key: str) -> Quantity | None:
         """The quantity at a dotted key (``"power.static"``), or None."""
@@ -262,17 +276,30 @@ class Profile:
 
     def to_dict(self) -> dict:
         """Plain values, for ``profiles show --format json``."""
-        return {"name": self.name, "description": self.description, "family": self.family,
-                "architecture": self.architecture, "notes": list(self.notes),
-                "neuro_cores": None if self.neuro_cores is None else vars(self.neuro_cores),
-                "aliases": list(self.aliases), "samna_devices": dict(self.samna_devices),
-                "schema_version": self.schema_version,
-                "cores": [{"index": c.index, "kernel_memory": c.kernel_memory, "neuron_memory": c.neuron_memory,
-                           "bias_memory": c.bias_memory, "synops_ceiling": c.synops_ceiling} for c in self.cores],
-                "constraints": {k: (list(v) if isinstance(v, tuple) else v)
-                                for k, v in vars(self.constraints).items()},
-                "quantities": {k: q.to_dict() for k, q in self.quantities.items()},
-                "sources": dict(self.sources)}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "family": self.family,
+            "architecture": self.architecture,
+            "notes": list(self.notes),
+            "neuro_cores": None if self.neuro_cores is None else vars(self.neuro_cores),
+            "aliases": list(self.aliases),
+            "samna_devices": dict(self.samna_devices),
+            "schema_version": self.schema_version,
+            "cores": [
+                {
+                    "index": c.index,
+                    "kernel_memory": c.kernel_memory,
+                    "neuron_memory": c.neuron_memory,
+                    "bias_memory": c.bias_memory,
+                    "synops_ceiling": c.synops_ceiling,
+                }
+                for c in self.cores
+            ],
+            "constraints": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(self.constraints).items()},
+            "quantities": {k: q.to_dict() for k, q in self.quantities.items()},
+            "sources": dict(self.sources),
+        }
 
     @property
     def max_kernel_memory(self) -> int:
@@ -339,8 +366,11 @@ def profile_aliases(profiles: list[Profile] | None = None) -> dict[str, str]:
         for alias in prof.aliases:
             key = alias.lower()
             if key in known or out.get(key, name) != name:
-                raise InputError(f"the name '{alias}' is claimed by profiles {out.get(key, key)} and {name}",
-                                 where=f"{name}.yaml", fix="keep each alias on one profile only")
+                raise InputError(
+                    f"the name '{alias}' is claimed by profiles {out.get(key, key)} and {name}",
+                    where=f"{name}.yaml",
+                    fix="keep each alias on one profile only",
+                )
             out[key] = name
     return out
 
@@ -359,16 +389,20 @@ def samna_boards(profiles: list[Profile] | None = None) -> dict[str, tuple[str, 
     for prof in profiles:
         for type_name, sinabs_name in prof.samna_devices.items():
             if out.get(type_name, (sinabs_name, prof.name)) != (sinabs_name, prof.name):
-                raise InputError(f"samna board '{type_name}' is claimed by profiles {out[type_name][1]} and {prof.name}",
-                                 where=f"{prof.name}.yaml", fix="keep each board on one profile only")
+                raise InputError(
+                    f"samna board '{type_name}' is claimed by profiles {out[type_name][1]} and {prof.name}",
+                    where=f"{prof.name}.yaml",
+                    fix="keep each board on one profile only",
+                )
             out[type_name] = (sinabs_name, prof.name)
     return out
 
 
 def _family_note(given: str, family: str, name: str, members: list[str]) -> str:
     others = ", ".join(m for m in members if m != name)
-    return f"target '{given}' is the {family.capitalize()} family: using {name}; name a profile to choose another" + \
-        (f" ({others})" if others else "")
+    return f"target '{given}' is the {family.capitalize()} family: using {name}; name a profile to choose another" + (
+        f" ({others})" if others else ""
+    )
 
 
 def resolve_target(target: str | os.PathLike) -> TargetName:
@@ -394,12 +428,15 @@ def resolve_target(target: str | os.PathLike) -> TargetName:
             return TargetName(name, given, _family_note(given, key, name, families[key]))
         return TargetName(name, given, f"target '{given}' is another name of the {name} profile")
     if key in families:  # a family none of whose profiles claims the family name
-        raise InputError(f"target '{given}' is a family of profiles, not one profile",
-                         fix=f"name one: {', '.join(families[key])}")
+        raise InputError(
+            f"target '{given}' is a family of profiles, not one profile", fix=f"name one: {', '.join(families[key])}"
+        )
     near = suggest(key, known + sorted(aliases))
-    fix = (f"did you mean '{near}'? " if near else "") + \
-        f"Known profiles: {', '.join(known)} (other names: {', '.join(sorted(aliases))}); or pass the path of a " \
+    fix = (
+        (f"did you mean '{near}'? " if near else "")
+        + f"Known profiles: {', '.join(known)} (other names: {', '.join(sorted(aliases))}); or pass the path of a "
         "profile YAML file"
+    )
     raise InputError(f"unknown target '{given}'", fix=fix)
 
 
@@ -410,7 +447,10 @@ def load_profile(name_or_path: str | os.PathLike) -> Profile:
     if target.is_path:
         path = Path(name_or_path)
         if not path.is_file():
-            raise InputError("hardware profile file not found", where=str(path),
-                             fix=f"check the path, or use a packaged profile: {', '.join(list_profiles())}")
+            raise InputError(
+                "hardware profile file not found",
+                where=str(path),
+                fix=f"check the path, or use a packaged profile: {', '.join(list_profiles())}",
+            )
         return _parse(read_bytes(path, "hardware profile file"), str(path))
     return _packaged(target.name)

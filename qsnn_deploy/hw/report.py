@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import json
-from typing import Sequence
+from collections.abc import Sequence
 
 from .energy import NOT_REQUESTED
 from .estimator import Estimate
 
-_PREFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""), (1e-3, "m"), (1e-6, "µ"),
-             (1e-9, "n"), (1e-12, "p"))
+_PREFIXES = (
+    (1e12, "T"),
+    (1e9, "G"),
+    (1e6, "M"),
+    (1e3, "k"),
+    (1.0, ""),
+    (1e-3, "m"),
+    (1e-6, "µ"),
+    (1e-9, "n"),
+    (1e-12, "p"),
+)
 
 
 def si(value: float | None, unit: str = "", digits: int = 3) -> str:
@@ -33,28 +42,74 @@ def _pct(x: float | None) -> str:
 def _columns(est: Estimate) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
     """Header and rows of the per-layer table for the estimate's architecture."""
     if est.architecture == "neuron-cores":
-        header = ("layer", "kind", "neurons", "fan-in", "cores", "synapses", "SynOps/sample", "SynOps/s/core",
-                  "spikes/s", "fit")
-        rows = [(r.name, r.kind, str(r.neurons), str(r.fan_in), "—" if r.cores is None else str(r.cores),
-                 si(r.synaptic_memory_bytes, "B"), si(r.synops), si(r.synops_per_core_per_s), si(r.spikes_per_s),
-                 "ok" if r.fits else "NO") for r in est.layers]
+        header = (
+            "layer",
+            "kind",
+            "neurons",
+            "fan-in",
+            "cores",
+            "synapses",
+            "SynOps/sample",
+            "SynOps/s/core",
+            "spikes/s",
+            "fit",
+        )
+        rows = [
+            (
+                r.name,
+                r.kind,
+                str(r.neurons),
+                str(r.fan_in),
+                "—" if r.cores is None else str(r.cores),
+                si(r.synaptic_memory_bytes, "B"),
+                si(r.synops),
+                si(r.synops_per_core_per_s),
+                si(r.spikes_per_s),
+                "ok" if r.fits else "NO",
+            )
+            for r in est.layers
+        ]
     elif est.architecture == "dense-accelerator":
         header = ("layer", "kind", "outputs", "MACs/inference")
         rows = [(r.name, r.kind, str(r.neurons), si(r.macs)) for r in est.layers]
     else:
-        header = ("layer", "kind", "kernel", "neuron", "bias", "core", "SynOps/sample", "SynOps/s", "spikes/s",
-                  "ceiling", "fit")
-        rows = [(r.name, r.kind, str(r.kernel_memory), str(r.neuron_memory), str(r.bias_memory),
-                 "—" if r.core is None else str(r.core), si(r.synops), si(r.synops_per_s), si(r.spikes_per_s),
-                 _pct(r.ceiling_utilisation), "ok" if r.fits else "NO") for r in est.layers]
+        header = (
+            "layer",
+            "kind",
+            "kernel",
+            "neuron",
+            "bias",
+            "core",
+            "SynOps/sample",
+            "SynOps/s",
+            "spikes/s",
+            "ceiling",
+            "fit",
+        )
+        rows = [
+            (
+                r.name,
+                r.kind,
+                str(r.kernel_memory),
+                str(r.neuron_memory),
+                str(r.bias_memory),
+                "—" if r.core is None else str(r.core),
+                si(r.synops),
+                si(r.synops_per_s),
+                si(r.spikes_per_s),
+                _pct(r.ceiling_utilisation),
+                "ok" if r.fits else "NO",
+            )
+            for r in est.layers
+        ]
     return header, rows
 
 
 _LEGEND = {
     "layer-per-core": "(memory in words: kernel / neuron / bias; ceiling = the core's SynOps/s against its throughput "
-                      "ceiling)",
+    "ceiling)",
     "neuron-cores": "(neurons before pooling; fan-in with the previous sum-pool folded into the synapses; synapses = "
-                    "layer's synaptic memory, stored per neuron)",
+    "layer's synaptic memory, stored per neuron)",
     "dense-accelerator": "(the same network run as an ANN: one dense pass per inference)",
 }
 
@@ -87,16 +142,18 @@ def _power(est: Estimate) -> str:
     dynamic = est.energy_part("dynamic")
     if dynamic is not None and dynamic.power_w is not None:  # no static power: the dynamic part alone
         terms = [t for t in est.power_terms if t.count is not None]
-        return f"total n/a ({est.total_unknown}); dynamic " + \
-            _spread(dynamic.power_w, dynamic.range_w, terms, est.power_confidence)
+        return f"total n/a ({est.total_unknown}); dynamic " + _spread(
+            dynamic.power_w, dynamic.range_w, terms, est.power_confidence
+        )
     static = f"; static (resting) alone: {si(est.power_static_w, 'W')}" if est.power_static_w is not None else ""
     return f"— ({est.total_unknown or 'unknown'}{static})"
 
 
 def _energy(est: Estimate) -> str:
     if est.energy_per_inference_j is not None:
-        parts = " + ".join(f"{p.name} {si(p.energy_per_inference_j, 'J')}" for p in est.energy_parts
-                           if p.name in est.includes)
+        parts = " + ".join(
+            f"{p.name} {si(p.energy_per_inference_j, 'J')}" for p in est.energy_parts if p.name in est.includes
+        )
         return f"{si(est.energy_per_inference_j, 'J')} ({parts})"
     if est.dynamic_energy_per_inference_j is not None:
         return f"total n/a ({est.total_unknown}); dynamic {si(est.dynamic_energy_per_inference_j, 'J')}"
@@ -137,8 +194,10 @@ def _activity(est: Estimate) -> str:
     if est.synops is None and est.spikes is None:
         return f"not measured (give --input FILE or --samples N); sample {si(est.sample_duration_s, 's')}"
     source = f"; {est.activity_source}" if est.activity_source else ""
-    text = (f"{si(est.synops)} SynOps per sample, {si(est.synops_per_s)} per second; "
-            f"{si(est.spikes)} spikes per sample, {si(est.spikes_per_s)} per second")
+    text = (
+        f"{si(est.synops)} SynOps per sample, {si(est.synops_per_s)} per second; "
+        f"{si(est.spikes)} spikes per sample, {si(est.spikes_per_s)} per second"
+    )
     if est.neuron_updates is not None:
         text += f"; {si(est.neuron_updates)} neuron updates"
     return text + f" (sample {si(est.sample_duration_s, 's')}{source})"
@@ -222,8 +281,9 @@ def format_markdown(est: Estimate, level: int = 2) -> str:
     lines += [f"- **{k}**: {_md(v)}" for k, v in _summary(est)]
     if est.violations:
         lines += ["", f"{h}# Violations", "", "| code | rule | layer | problem | fix |", "|---|---|---|---|---|"]
-        lines += [f"| {v.code} | {v.rule} | {v.layer or '—'} | {_md(v.message)} | {_md(v.fix)} |"
-                  for v in est.violations]
+        lines += [
+            f"| {v.code} | {v.rule} | {v.layer or '—'} | {_md(v.message)} | {_md(v.fix)} |" for v in est.violations
+        ]
     if est.mapping is not None and not est.mapping.ok:
         lines += ["", f"**Mapping:** {est.mapping.explanation}"]
     if est.warnings:
@@ -236,16 +296,29 @@ def format_markdown(est: Estimate, level: int = 2) -> str:
 # ---------------------------------------------------------------------------------------------
 # several targets side by side
 
-_CMP_HEADER = ("target", "architecture", "fits", "cores", "work/inference", "dynamic energy/inf.", "total power",
-               "total energy/inf.", "totals include", "latency", "confidence")
+_CMP_HEADER = (
+    "target",
+    "architecture",
+    "fits",
+    "cores",
+    "work/inference",
+    "dynamic energy/inf.",
+    "total power",
+    "total energy/inf.",
+    "totals include",
+    "latency",
+    "confidence",
+)
 
 
 def _cmp_legend(ests: Sequence[Estimate]) -> str:
     duration = {si(e.sample_duration_s, "s") for e in ests}
     over = f" over the {duration.pop()} sample" if len(duration) == 1 else " over the sample"
-    return ("Compare the dynamic energy per inference: every target has it. Totals add the static (resting) "
-            f"power{over} (and the sensor with --sensor); 'n/a' where a profile gives no static power: "
-            "the total is unknown, not small.")
+    return (
+        "Compare the dynamic energy per inference: every target has it. Totals add the static (resting) "
+        f"power{over} (and the sensor with --sensor); 'n/a' where a profile gives no static power: "
+        "the total is unknown, not small."
+    )
 
 
 def _work(est: Estimate) -> str:
@@ -265,16 +338,29 @@ def _total(est: Estimate, value: float | None, unit: str) -> str:
 
 
 def _cmp_rows(ests: Sequence[Estimate]) -> list[tuple[str, ...]]:
-    return [(e.target, e.architecture, "yes" if e.fits else "NO", _cores(e), _work(e),
-             si(e.dynamic_energy_per_inference_j, "J"), _total(e, e.power_w, "W"),
-             _total(e, e.energy_per_inference_j, "J"), _totals_include(e), si(e.latency_s, "s"),
-             e.power_confidence or "—") for e in ests]
+    return [
+        (
+            e.target,
+            e.architecture,
+            "yes" if e.fits else "NO",
+            _cores(e),
+            _work(e),
+            si(e.dynamic_energy_per_inference_j, "J"),
+            _total(e, e.power_w, "W"),
+            _total(e, e.energy_per_inference_j, "J"),
+            _totals_include(e),
+            si(e.latency_s, "s"),
+            e.power_confidence or "—",
+        )
+        for e in ests
+    ]
 
 
 def format_comparison_table(ests: Sequence[Estimate]) -> str:
     """The same network on several targets: a side-by-side summary, then each target's report."""
-    lines = ["Side by side (same network, same activity):", ""] + \
-        _aligned(_CMP_HEADER, _cmp_rows(ests), left=3, text=(_CMP_HEADER.index("totals include"),))
+    lines = ["Side by side (same network, same activity):", ""] + _aligned(
+        _CMP_HEADER, _cmp_rows(ests), left=3, text=(_CMP_HEADER.index("totals include"),)
+    )
     lines += [_cmp_legend(ests)]
     out = "\n".join(lines) + "\n"
     for est in ests:
@@ -288,9 +374,12 @@ def format_comparison_json(ests: Sequence[Estimate]) -> str:
 
 
 def format_comparison_markdown(ests: Sequence[Estimate]) -> str:
-    lines = ["## Side by side", "", "| " + " | ".join(_CMP_HEADER) + " |",
-             "|" + "|".join("---" if i < 3 or h == "totals include" else "---:" for i, h in enumerate(_CMP_HEADER))
-             + "|"]
+    lines = [
+        "## Side by side",
+        "",
+        "| " + " | ".join(_CMP_HEADER) + " |",
+        "|" + "|".join("---" if i < 3 or h == "totals include" else "---:" for i, h in enumerate(_CMP_HEADER)) + "|",
+    ]
     lines += ["| " + " | ".join(_md(c) for c in r) + " |" for r in _cmp_rows(ests)]
     lines += ["", _md(_cmp_legend(ests))]
     return "\n".join(lines) + "\n\n" + "\n".join(format_markdown(e, level=3) for e in ests)
@@ -303,12 +392,17 @@ def format_profile(profile) -> str:
     if profile.cores:
         lines += ["", "cores (memory in words):", "  core  kernel  neuron  bias  SynOps/s ceiling"]
         for c in profile.cores:
-            lines.append(f"  {c.index:>4}  {c.kernel_memory:>6}  {c.neuron_memory:>6}  {c.bias_memory:>4}  "
-                         f"{si(c.synops_ceiling)}")
+            lines.append(
+                f"  {c.index:>4}  {c.kernel_memory:>6}  {c.neuron_memory:>6}  {c.bias_memory:>4}  "
+                f"{si(c.synops_ceiling)}"
+            )
     if profile.neuro_cores is not None:
         nc = profile.neuro_cores
-        lines += ["", f"cores: {nc.count} × ({nc.neurons} neurons, {nc.synaptic_memory_bytes} B synaptic memory, "
-                      f"fan-in {nc.fan_in if nc.fan_in is not None else 'not limited'})"]
+        lines += [
+            "",
+            f"cores: {nc.count} × ({nc.neurons} neurons, {nc.synaptic_memory_bytes} B synaptic memory, "
+            f"fan-in {nc.fan_in if nc.fan_in is not None else 'not limited'})",
+        ]
     constraints = [f"  {k}: {v}" for k, v in vars(profile.constraints).items() if v not in (None, False)]
     if constraints:
         lines += ["", "layer constraints:"] + constraints

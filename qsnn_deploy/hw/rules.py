@@ -11,8 +11,8 @@ Add a rule with ``@rule("SPK0NN", "name", "summary")``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ..ir import ChipLayer, Network, conv_out_size
 from .mapping import map_layers
@@ -48,16 +48,19 @@ RULES: dict[str, Rule] = {}
 
 def rule(code: str, name: str, summary: str, architecture: str = "layer-per-core"):
     """Register a network-level rule ``fn(network, profile) -> list[Violation]``."""
+
     def deco(fn):
         if code in RULES:
             raise ValueError(f"rule code {code} registered twice")
         RULES[code] = Rule(code, name, summary, fn, architecture)
         return fn
+
     return deco
 
 
 def layer_rule(code: str, name: str, summary: str, architecture: str = "layer-per-core"):
     """Register a per-layer rule ``fn(layer, index, network, profile) -> [(message, fix), ...] | None``."""
+
     def deco(fn):
         def check(network: Network, profile: Profile) -> list[Violation]:
             out = []
@@ -65,8 +68,10 @@ def layer_rule(code: str, name: str, summary: str, architecture: str = "layer-pe
                 for msg, fix in fn(layer, i, network, profile) or ():
                     out.append(Violation(code, name, layer.name, msg, fix))
             return out
+
         rule(code, name, summary, architecture)(check)
         return fn
+
     return deco
 
 
@@ -116,8 +121,9 @@ def _memory_with(layer: ChipLayer, c_in: int, c_out: int, h: int, w: int) -> Lay
     wo = conv_out_size(w, kw, layer.stride, layer.padding)
     if min(ho, wo, kh, kw) < 1:
         return None
-    return LayerMemory(kernel_words(c_in, kh, kw, c_out), neuron_words(c_out, ho, wo),
-                       c_out if layer.bias is not None else 0)
+    return LayerMemory(
+        kernel_words(c_in, kh, kw, c_out), neuron_words(c_out, ho, wo), c_out if layer.bias is not None else 0
+    )
 
 
 def _max_out_channels(layer: ChipLayer, core: Core) -> int:
@@ -136,7 +142,11 @@ def _max_out_channels(layer: ChipLayer, core: Core) -> int:
 def _shortfall(mem: LayerMemory, core: Core) -> float:
     """How many times too large the layer is for ``core`` (<= 1 means it fits)."""
     ratios = []
-    for need, have in ((mem.kernel, core.kernel_memory), (mem.neuron, core.neuron_memory), (mem.bias, core.bias_memory)):
+    for need, have in (
+        (mem.kernel, core.kernel_memory),
+        (mem.neuron, core.neuron_memory),
+        (mem.bias, core.bias_memory),
+    ):
         ratios.append(0.0 if need == 0 else (math.inf if have == 0 else need / have))
     return max(ratios)
 
@@ -203,8 +213,11 @@ def _kernel_size(layer, i, network, profile):
     msg = f"kernel {kh}×{kw} exceeds the maximum {limit}×{limit}"
     if layer.kind == "linear":
         p = next((p for p in _pool_factors(profile) if max(kh, kw) // p <= limit), None)
-        fix = (f"add a {p}×{p} sum-pool before {layer.name} ({kh}×{kw} → {kh // p}×{kw // p} input)" if p
-               else f"reduce the spatial size of the input of {layer.name} to at most {limit}×{limit}")
+        fix = (
+            f"add a {p}×{p} sum-pool before {layer.name} ({kh}×{kw} → {kh // p}×{kw // p} input)"
+            if p
+            else f"reduce the spatial size of the input of {layer.name} to at most {limit}×{limit}"
+        )
     else:
         fix = f"use a kernel of at most {limit}×{limit} in {layer.name}"
     return [(msg, fix)]
@@ -215,8 +228,12 @@ def _stride(layer, i, network, profile):
     allowed = profile.constraints.strides
     if allowed is None or layer.stride in allowed:
         return None
-    return [(f"stride {layer.stride} is not supported (allowed: {', '.join(map(str, allowed))})",
-             f"use stride {_nearest(layer.stride, allowed)} in {layer.name}")]
+    return [
+        (
+            f"stride {layer.stride} is not supported (allowed: {', '.join(map(str, allowed))})",
+            f"use stride {_nearest(layer.stride, allowed)} in {layer.name}",
+        )
+    ]
 
 
 @layer_rule("SPK004", "padding", "padding within the allowed range")
@@ -225,8 +242,12 @@ def _padding(layer, i, network, profile):
     if rng is None or rng[0] <= layer.padding <= rng[1]:
         return None
     target = min(max(layer.padding, rng[0]), rng[1])
-    return [(f"padding {layer.padding} is outside the supported range {rng[0]}–{rng[1]}",
-             f"use padding {target} in {layer.name}")]
+    return [
+        (
+            f"padding {layer.padding} is outside the supported range {rng[0]}–{rng[1]}",
+            f"use padding {target} in {layer.name}",
+        )
+    ]
 
 
 @layer_rule("SPK005", "pooling", "sum-pool size in the allowed set")
@@ -235,8 +256,12 @@ def _pooling(layer, i, network, profile):
     if allowed is None or layer.pool in allowed:
         return None
     n = _nearest(layer.pool, allowed)
-    return [(f"sum-pool {layer.pool}×{layer.pool} is not supported (allowed: {', '.join(map(str, allowed))})",
-             f"use a {n}×{n} sum-pool after {layer.name}")]
+    return [
+        (
+            f"sum-pool {layer.pool}×{layer.pool} is not supported (allowed: {', '.join(map(str, allowed))})",
+            f"use a {n}×{n} sum-pool after {layer.name}",
+        )
+    ]
 
 
 @layer_rule("SPK006", "channels", "input and output channels <= max_channels")
@@ -247,12 +272,19 @@ def _channels(layer, i, network, profile):
     out = []
     what = "output features" if layer.kind == "linear" else "output channels"
     if layer.c_out > limit:
-        out.append((f"{layer.c_out} {what} exceed the maximum {limit}",
-                    f"reduce {_chan(layer)} of {layer.name} ({layer.c_out} → {limit})"))
+        out.append(
+            (
+                f"{layer.c_out} {what} exceed the maximum {limit}",
+                f"reduce {_chan(layer)} of {layer.name} ({layer.c_out} → {limit})",
+            )
+        )
     if layer.c_in > limit:
         prev = _prev(network, i)
-        fix = (f"reduce out_channels of {prev} ({layer.c_in} → {limit})" if prev
-               else f"reduce the input channels ({layer.c_in} → {limit})")
+        fix = (
+            f"reduce out_channels of {prev} ({layer.c_in} → {limit})"
+            if prev
+            else f"reduce the input channels ({layer.c_in} → {limit})"
+        )
         out.append((f"{layer.c_in} input channels exceed the maximum {limit}", fix))
     return out
 
@@ -297,23 +329,35 @@ def _memory_rule(kind: str):
     def fn(layer, i, network, profile):
         mem = layer_memory(layer)
         need = getattr(mem, kind)
-        have = {"kernel": profile.max_kernel_memory, "neuron": profile.max_neuron_memory,
-                "bias": profile.max_bias_memory}[kind]
+        have = {
+            "kernel": profile.max_kernel_memory,
+            "neuron": profile.max_neuron_memory,
+            "bias": profile.max_bias_memory,
+        }[kind]
         if need <= have:
             return None
         kh, kw = layer.kernel_size
         c, ho, wo = layer.conv_shape
         if kind == "kernel":
-            detail = (f" ({layer.c_in} × {1 << ceil_log2(kh * kw)} × {1 << ceil_log2(c)}: kernel size and "
-                      f"{_chan(layer)} rounded up to powers of two)")
+            detail = (
+                f" ({layer.c_in} × {1 << ceil_log2(kh * kw)} × {1 << ceil_log2(c)}: kernel size and "
+                f"{_chan(layer)} rounded up to powers of two)"
+            )
         elif kind == "neuron":
-            detail = (f" ({c} × {1 << ceil_log2(ho)} × {1 << ceil_log2(wo)}: the {ho}×{wo} output rounded up "
-                      "to powers of two)")
+            detail = (
+                f" ({c} × {1 << ceil_log2(ho)} × {1 << ceil_log2(wo)}: the {ho}×{wo} output rounded up "
+                "to powers of two)"
+            )
         else:
             detail = ""
         core = _best_core(mem, profile.cores)
-        return [(f"needs {_w(need)} {kind} words{detail} but the largest core has {_w(have)}",
-                 shrink_fix(layer, core, network, i, profile))]
+        return [
+            (
+                f"needs {_w(need)} {kind} words{detail} but the largest core has {_w(have)}",
+                shrink_fix(layer, core, network, i, profile),
+            )
+        ]
+
     return fn
 
 
@@ -325,13 +369,19 @@ layer_rule("SPK011", "bias-memory", "bias memory <= the largest core's")(_memory
 @layer_rule("SPK012", "memory-combination", "some single core holds kernel, neuron and bias memory together")
 def _memory_combination(layer, i, network, profile):
     mem = layer_memory(layer)
-    if (mem.kernel > profile.max_kernel_memory or mem.neuron > profile.max_neuron_memory
-            or mem.bias > profile.max_bias_memory or any(c.fits(mem) for c in profile.cores)):
+    if (
+        mem.kernel > profile.max_kernel_memory
+        or mem.neuron > profile.max_neuron_memory
+        or mem.bias > profile.max_bias_memory
+        or any(c.fits(mem) for c in profile.cores)
+    ):
         return None  # either fits, or SPK009–SPK011 already report it
     core = _best_core(mem, profile.cores)
-    msg = (f"needs {_w(mem.kernel)} kernel, {_w(mem.neuron)} neuron and {mem.bias} bias words: each fits some "
-           f"core but no single core holds all three (closest: core {core.index} with {_w(core.kernel_memory)} "
-           f"kernel and {_w(core.neuron_memory)} neuron words)")
+    msg = (
+        f"needs {_w(mem.kernel)} kernel, {_w(mem.neuron)} neuron and {mem.bias} bias words: each fits some "
+        f"core but no single core holds all three (closest: core {core.index} with {_w(core.kernel_memory)} "
+        f"kernel and {_w(core.neuron_memory)} neuron words)"
+    )
     return [(msg, f"{shrink_fix(layer, core, network, i, profile)} so that {layer.name} fits core {core.index}")]
 
 
@@ -341,9 +391,15 @@ def _core_count(network: Network, profile: Profile) -> list[Violation]:
     if n <= m:
         return []
     extra = n - m
-    return [Violation("SPK013", "core-count", None,
-                      f"the network has {n} layers but {profile.name} has {m} cores (one layer per core)",
-                      f"remove or merge {extra} layer{'s' if extra > 1 else ''}")]
+    return [
+        Violation(
+            "SPK013",
+            "core-count",
+            None,
+            f"the network has {n} layers but {profile.name} has {m} cores (one layer per core)",
+            f"remove or merge {extra} layer{'s' if extra > 1 else ''}",
+        )
+    ]
 
 
 @rule("SPK014", "core-mapping", "layers that each fit some core can share the cores out (Hall's condition)")
@@ -356,13 +412,19 @@ def _core_mapping(network: Network, profile: Profile) -> list[Violation]:
     names, cores = mapping.conflict_layers, mapping.conflict_cores
     others = [c for c in profile.cores if c.index not in cores]
     index = {layer.name: i for i, layer in enumerate(network.layers)}
-    name, core = min(((n, c) for n in names for c in others),
-                     key=lambda nc: (_shortfall(mapping.memory[nc[0]], nc[1]), -index[nc[0]], nc[1].index))
+    name, core = min(
+        ((n, c) for n in names for c in others),
+        key=lambda nc: (_shortfall(mapping.memory[nc[0]], nc[1]), -index[nc[0]], nc[1].index),
+    )
     layer = network.layers[index[name]]
-    msg = (f"layers {', '.join(names)} can only use cores {', '.join(map(str, cores))}: "
-           f"{len(names)} layers compete for {len(cores)} cores")
-    fix = (f"{shrink_fix(layer, core, network, index[name], profile)} so that {name} fits core {core.index} "
-           f"({_w(core.kernel_memory)} kernel, {_w(core.neuron_memory)} neuron words)")
+    msg = (
+        f"layers {', '.join(names)} can only use cores {', '.join(map(str, cores))}: "
+        f"{len(names)} layers compete for {len(cores)} cores"
+    )
+    fix = (
+        f"{shrink_fix(layer, core, network, index[name], profile)} so that {name} fits core {core.index} "
+        f"({_w(core.kernel_memory)} kernel, {_w(core.neuron_memory)} neuron words)"
+    )
     return [Violation("SPK014", "core-mapping", None, msg, fix)]
 
 
@@ -373,9 +435,13 @@ def _destinations(layer, i, network, profile):
     if limit is None or len(targets) <= limit:
         return None
     drop = targets[limit:]
-    return [(f"sends its output to {len(targets)} layers ({', '.join(targets)}) but a core has {limit} destinations",
-             f"duplicate {layer.name} onto a free core (same weights and input) and send {', '.join(drop)} "
-             "from the copy")]
+    return [
+        (
+            f"sends its output to {len(targets)} layers ({', '.join(targets)}) but a core has {limit} destinations",
+            f"duplicate {layer.name} onto a free core (same weights and input) and send {', '.join(drop)} "
+            "from the copy",
+        )
+    ]
 
 
 @layer_rule("SPK016", "iaf-only", "neurons are integrate-and-fire (no leak)")
@@ -383,8 +449,12 @@ def _iaf_only(layer, i, network, profile):
     if layer.neuron.lower() == "iaf":
         return None
     kind = layer.neuron.upper()
-    return [(f"uses {kind} neurons; the chip's cores run integrate-and-fire (IAF) neurons only",
-             f"replace the {kind} neurons of {layer.name} by IAF neurons and fine-tune")]
+    return [
+        (
+            f"uses {kind} neurons; the chip's cores run integrate-and-fire (IAF) neurons only",
+            f"replace the {kind} neurons of {layer.name} by IAF neurons and fine-tune",
+        )
+    ]
 
 
 def unsupported_fix(name: str, node_type: str, allowed: str) -> str:
@@ -393,7 +463,7 @@ def unsupported_fix(name: str, node_type: str, allowed: str) -> str:
     if "maxpool" in t:
         return f"replace {name} by a sum-pool of the same size (or AvgPool, scaled by k² on the chip) and fine-tune"
     if "batchnorm" in t:
-        return (f"fold {name} into the convolution before it (w·γ/σ, bias (b − μ)·γ/σ + β) before converting")
+        return f"fold {name} into the convolution before it (w·γ/σ, bias (b − μ)·γ/σ + β) before converting"
     if "dropout" in t:
         return f"remove {name} (it does nothing at inference)"
     return f"remove {name} or replace it by a supported operation ({allowed})"
@@ -402,10 +472,16 @@ def unsupported_fix(name: str, node_type: str, allowed: str) -> str:
 @rule("SPK017", "unsupported-module", "only Conv2d/Linear → IAF → SumPool layers")
 def _unsupported(network: Network, profile: Profile) -> list[Violation]:
     allowed = "Conv2d, Linear, SumPool2d/AvgPool2d, Flatten, IAF"
-    return [Violation("SPK017", "unsupported-module", name,
-                      f"node {name} ({node_type}) has no place in a core (conv → IAF → sum-pool)",
-                      unsupported_fix(name, node_type, allowed))
-            for name, node_type in network.unsupported]
+    return [
+        Violation(
+            "SPK017",
+            "unsupported-module",
+            name,
+            f"node {name} ({node_type}) has no place in a core (conv → IAF → sum-pool)",
+            unsupported_fix(name, node_type, allowed),
+        )
+        for name, node_type in network.unsupported
+    ]
 
 
 from . import rules_neurocore  # noqa: E402,F401  (registers the LOI rules)

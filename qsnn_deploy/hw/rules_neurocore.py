@@ -36,8 +36,13 @@ def _weight_bits(layer, i, network, profile):
     have, need = profile.weight_bits, layer_weight_bits(layer)
     if have is None or need is None or need <= have:
         return None
-    return [(f"weights need {need} bits (largest |w| = {int(abs(layer.weight).max())}) but the chip stores "
-             f"{have}-bit weights", f"re-discretise {layer.name} to {have}-bit weights (one scale per layer)")]
+    return [
+        (
+            f"weights need {need} bits (largest |w| = {int(abs(layer.weight).max())}) but the chip stores "
+            f"{have}-bit weights",
+            f"re-discretise {layer.name} to {have}-bit weights (one scale per layer)",
+        )
+    ]
 
 
 @layer_rule("LOI002", "fan-in", "one neuron's inputs <= input axons per core", ARCH)
@@ -47,8 +52,12 @@ def _fan_in(layer, i, network, profile):
     if limit is None or f <= limit:
         return None
     per_channel = f // layer.c_in
-    return [(f"each neuron has {f} inputs ({_inputs(network, i)}) but a core receives at most {limit} input axons",
-             _fewer_inputs(network, i, limit // per_channel))]
+    return [
+        (
+            f"each neuron has {f} inputs ({_inputs(network, i)}) but a core receives at most {limit} input axons",
+            _fewer_inputs(network, i, limit // per_channel),
+        )
+    ]
 
 
 @layer_rule("LOI003", "synaptic-memory", "one neuron's synapses fit a core's synaptic memory", ARCH)
@@ -59,8 +68,13 @@ def _synaptic_memory(layer, i, network, profile):
     have = profile.neuro_cores.synaptic_memory_bytes
     need = -(-p.fan_in * p.synapse_bits // 8)
     per_channel = p.fan_in // layer.c_in
-    return [(f"one neuron's {p.fan_in} synapses × {p.synapse_bits} bits need {need} bytes but a core has {have} "
-             f"bytes of synaptic memory", _fewer_inputs(network, i, have * 8 // (per_channel * p.synapse_bits)))]
+    return [
+        (
+            f"one neuron's {p.fan_in} synapses × {p.synapse_bits} bits need {need} bytes but a core has {have} "
+            f"bytes of synaptic memory",
+            _fewer_inputs(network, i, have * 8 // (per_channel * p.synapse_bits)),
+        )
+    ]
 
 
 @rule("LOI004", "core-budget", "cores needed by all layers <= cores on the chip", ARCH)
@@ -72,16 +86,33 @@ def _core_count(network: Network, profile: Profile) -> list[Violation]:
     worst = max((p for p in placement.layers if p.cores), key=lambda p: p.cores)
     layer = network.layer(worst.name)
     chan = "out_features" if layer.kind == "linear" else "out_channels"
-    fix = (f"halve {chan} of {worst.name} ({layer.c_out} → {layer.c_out // 2}), which alone uses {worst.cores} "
-           f"cores" if layer.c_out > 1 else f"reduce the output size of {worst.name} ({worst.cores} cores)")
-    return [Violation("LOI004", "core-budget", None,
-                      f"the network needs {placement.cores_used} cores ({per_layer}) but {profile.name} has "
-                      f"{placement.cores_available}", fix)]
+    fix = (
+        f"halve {chan} of {worst.name} ({layer.c_out} → {layer.c_out // 2}), which alone uses {worst.cores} cores"
+        if layer.c_out > 1
+        else f"reduce the output size of {worst.name} ({worst.cores} cores)"
+    )
+    return [
+        Violation(
+            "LOI004",
+            "core-budget",
+            None,
+            f"the network needs {placement.cores_used} cores ({per_layer}) but {profile.name} has "
+            f"{placement.cores_available}",
+            fix,
+        )
+    ]
 
 
 @rule("LOI005", "unsupported-node", "only Conv2d/Linear → spiking neuron layers", ARCH)
 def _unsupported(network: Network, profile: Profile) -> list[Violation]:
     allowed = "Conv2d, Linear, SumPool2d/AvgPool2d, Flatten, IF/LIF"
-    return [Violation("LOI005", "unsupported-node", name, f"node {name} ({node_type}) has no equivalent on the chip",
-                      unsupported_fix(name, node_type, allowed))
-            for name, node_type in network.unsupported]
+    return [
+        Violation(
+            "LOI005",
+            "unsupported-node",
+            name,
+            f"node {name} ({node_type}) has no equivalent on the chip",
+            unsupported_fix(name, node_type, allowed),
+        )
+        for name, node_type in network.unsupported
+    ]

@@ -6,13 +6,24 @@ Every numeric fact is a quantity mapping ``{value, unit, source, confidence[, no
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import InputError
 from ..inputs import short_repr
-from .profile import (ARCHITECTURES, PROFILE_SCHEMA_VERSION, QUANTITY_KEYS, Core, LayerConstraints, NeuroCores, Profile,
-                      Quantity, is_number, suggest)
+from .profile import (
+    ARCHITECTURES,
+    PROFILE_SCHEMA_VERSION,
+    QUANTITY_KEYS,
+    Core,
+    LayerConstraints,
+    NeuroCores,
+    Profile,
+    Quantity,
+    is_number,
+    suggest,
+)
 
 # ---------------------------------------------------------------------------------------------
 # Schema: nested dicts of leaves. "*" accepts any key (free-form facts).
@@ -100,8 +111,7 @@ def _str_map(v: Any) -> dict[str, str]:
 
 
 def _board_map(v: Any) -> dict[str, str]:
-    if not isinstance(v, dict) or not all(isinstance(k, str) and isinstance(x, str) and k and x
-                                          for k, x in v.items()):
+    if not isinstance(v, dict) or not all(isinstance(k, str) and isinstance(x, str) and k and x for k, x in v.items()):
         raise ValueError("expected a mapping of samna device type names to sinabs board names (text: text)")
     return dict(v)
 
@@ -109,8 +119,10 @@ def _board_map(v: Any) -> dict[str, str]:
 def _architecture(v: Any) -> str:
     if v not in ARCHITECTURES:
         near = suggest(str(v), ARCHITECTURES)
-        raise ValueError(f"unknown architecture {short_repr(v)} (known: {', '.join(ARCHITECTURES)})"
-                         + (f"; did you mean '{near}'?" if near else ""))
+        raise ValueError(
+            f"unknown architecture {short_repr(v)} (known: {', '.join(ARCHITECTURES)})"
+            + (f"; did you mean '{near}'?" if near else "")
+        )
     return v
 
 
@@ -156,12 +168,20 @@ SCHEMA: dict = {
         "max_output_size": _Q(_size2),
     },
     # latency terms: per_layer (event-driven pipeline); per_synop, per_neuron_update, timestep_min (time-stepped)
-    "latency": {"per_layer": _Q(_nonneg_number), "per_synop": _Q(_nonneg_number),
-                "per_neuron_update": _Q(_nonneg_number), "timestep_min": _Q(_nonneg_number)},
+    "latency": {
+        "per_layer": _Q(_nonneg_number),
+        "per_synop": _Q(_nonneg_number),
+        "per_neuron_update": _Q(_nonneg_number),
+        "timestep_min": _Q(_nonneg_number),
+    },
     "power": {"static": _Q(_nonneg_number), "sensor": _Q(_nonneg_number), "idle_rails": {"*": _Q(_nonneg_number)}},
     # energy terms, each multiplied by its activity count (see qsnn_deploy.hw.energy)
-    "energy": {"per_synop": _Q(_nonneg_number), "per_spike": _Q(_nonneg_number),
-               "per_neuron_update": _Q(_nonneg_number), "per_mac": _Q(_nonneg_number)},
+    "energy": {
+        "per_synop": _Q(_nonneg_number),
+        "per_spike": _Q(_nonneg_number),
+        "per_neuron_update": _Q(_nonneg_number),
+        "per_mac": _Q(_nonneg_number),
+    },
     "info": {"*": _Q(_any)},
 }
 
@@ -181,8 +201,12 @@ def _check_keys(raw: dict, allowed, file: str, prefix: str) -> None:
 
 def _quantity(raw: Any, leaf: _Q, file: str, key: str) -> Quantity:
     if not isinstance(raw, dict):
-        raise _err(file, key, f"expected a mapping {{value, unit, source, confidence}}, got {short_repr(raw)}",
-                   fix="write every number as {value: ..., unit: ..., source: ..., confidence: ...}")
+        raise _err(
+            file,
+            key,
+            f"expected a mapping {{value, unit, source, confidence}}, got {short_repr(raw)}",
+            fix="write every number as {value: ..., unit: ..., source: ..., confidence: ...}",
+        )
     _check_keys(raw, QUANTITY_KEYS, file, key + ".")
     for k in ("value", "source", "confidence"):
         if k not in raw:
@@ -199,8 +223,14 @@ def _quantity(raw: Any, leaf: _Q, file: str, key: str) -> Quantity:
     if rng is not None and not (isinstance(rng, list) and len(rng) == 2 and all(is_number(x) for x in rng)):
         raise _err(file, f"{key}.range", f"expected [low, high], got {short_repr(rng)}")
     try:
-        q = Quantity(value=raw["value"], unit=raw.get("unit", ""), source=raw["source"],
-                     confidence=raw["confidence"], note=raw.get("note", ""), range=raw.get("range"))
+        q = Quantity(
+            value=raw["value"],
+            unit=raw.get("unit", ""),
+            source=raw["source"],
+            confidence=raw["confidence"],
+            note=raw.get("note", ""),
+            range=raw.get("range"),
+        )
         leaf.check(q.value)
     except InputError as e:
         raise _err(file, key, e.what, fix=e.fix) from None
@@ -242,25 +272,44 @@ def profile_from_dict(raw: Any, file: str = "<profile>") -> Profile:
     flat: dict[str, Any] = {}
     _walk(raw, SCHEMA, file, "", flat)
     if flat["schema_version"] != PROFILE_SCHEMA_VERSION:
-        raise _err(file, "schema_version", f"version {flat['schema_version']} is not supported",
-                   fix=f"use schema_version: {PROFILE_SCHEMA_VERSION}")
+        raise _err(
+            file,
+            "schema_version",
+            f"version {flat['schema_version']} is not supported",
+            fix=f"use schema_version: {PROFILE_SCHEMA_VERSION}",
+        )
     quantities = {k: v for k, v in flat.items() if isinstance(v, Quantity)}
     arch = flat.get("architecture", "layer-per-core")
-    needed = {"layer-per-core": ("kernel_memory", "neuron_memory", "bias_memory"),
-              "neuron-cores": ("count", "neurons", "synaptic_memory"), "dense-accelerator": ()}[arch]
+    needed = {
+        "layer-per-core": ("kernel_memory", "neuron_memory", "bias_memory"),
+        "neuron-cores": ("count", "neurons", "synaptic_memory"),
+        "dense-accelerator": (),
+    }[arch]
     for k in needed:
         if f"cores.{k}" not in quantities:
             raise _err(file, f"cores.{k}", "required key is missing", fix=f"a {arch} profile needs cores.{k}")
-    allowed = set(needed) | {"layer-per-core": {"count", "destinations", "synops_ceiling"},
-                             "neuron-cores": {"fan_in"}, "dense-accelerator": set()}[arch]
+    allowed = (
+        set(needed)
+        | {
+            "layer-per-core": {"count", "destinations", "synops_ceiling"},
+            "neuron-cores": {"fan_in"},
+            "dense-accelerator": set(),
+        }[arch]
+    )
     for key in quantities:
         if key.startswith("cores.") and key[6:] not in allowed:
-            raise _err(file, key, f"does not apply to a {arch} chip",
-                       fix=f"remove it, or set 'architecture' to the chip's kind ({', '.join(ARCHITECTURES)})")
+            raise _err(
+                file,
+                key,
+                f"does not apply to a {arch} chip",
+                fix=f"remove it, or set 'architecture' to the chip's kind ({', '.join(ARCHITECTURES)})",
+            )
     neuro = None
     if arch == "neuron-cores":
-        neuro = NeuroCores(*(int(quantities[f"cores.{k}"].value) for k in needed),
-                           fan_in=None if "cores.fan_in" not in quantities else int(quantities["cores.fan_in"].value))
+        neuro = NeuroCores(
+            *(int(quantities[f"cores.{k}"].value) for k in needed),
+            fan_in=None if "cores.fan_in" not in quantities else int(quantities["cores.fan_in"].value),
+        )
     if arch != "layer-per-core":
         return _build(flat, quantities, (), file, arch, neuro)
     mems = {k: quantities[f"cores.{k}"].value for k in ("kernel_memory", "neuron_memory", "bias_memory")}
@@ -277,8 +326,10 @@ def profile_from_dict(raw: Any, file: str = "<profile>") -> Profile:
         if len(c) not in (1, n):
             raise _err(file, "cores.synops_ceiling", f"lists {len(c)} values; give one, or one per core ({n})")
         ceiling = tuple(float(x) for x in (c * n if len(c) == 1 else c))
-    cores = tuple(Core(i, mems["kernel_memory"][i], mems["neuron_memory"][i], mems["bias_memory"][i], ceiling[i])
-                  for i in range(n))
+    cores = tuple(
+        Core(i, mems["kernel_memory"][i], mems["neuron_memory"][i], mems["bias_memory"][i], ceiling[i])
+        for i in range(n)
+    )
     return _build(flat, quantities, cores, file, arch, None)
 
 
@@ -299,11 +350,22 @@ def _build(flat: dict, quantities: dict, cores: tuple, file: str, arch: str, neu
             max_output_size=cv("max_output_size", tuple),
             destinations=None if "cores.destinations" not in quantities else quantities["cores.destinations"].value,
         )
-        return Profile(name=flat["name"], cores=cores, constraints=constraints, quantities=quantities,
-                       description=flat.get("description", ""), family=flat.get("family", ""),
-                       aliases=flat.get("aliases", ()), samna_module=flat.get("samna_module"),
-                       samna_devices=flat.get("samna_devices", {}),
-                       sources=flat.get("sources", {}), path=file, schema_version=flat["schema_version"],
-                       architecture=arch, neuro_cores=neuro, notes=flat.get("notes", ()))
+        return Profile(
+            name=flat["name"],
+            cores=cores,
+            constraints=constraints,
+            quantities=quantities,
+            description=flat.get("description", ""),
+            family=flat.get("family", ""),
+            aliases=flat.get("aliases", ()),
+            samna_module=flat.get("samna_module"),
+            samna_devices=flat.get("samna_devices", {}),
+            sources=flat.get("sources", {}),
+            path=file,
+            schema_version=flat["schema_version"],
+            architecture=arch,
+            neuro_cores=neuro,
+            notes=flat.get("notes", ()),
+        )
     except InputError as e:
         raise InputError(f"invalid hardware profile: {e.what}", where=file, fix=e.fix) from None

@@ -23,8 +23,8 @@ from ..errors import UsageError
 from .quantizers import memory_bits
 
 if TYPE_CHECKING:  # torch is only needed by the helpers that take a model
-    from .hessian import HessianResult
     from ..train.network import SpikingCNN
+    from .hessian import HessianResult
 
 DEFAULT_CHOICES: tuple[int, ...] = (2, 3, 4, 5, 6, 7, 8)
 FP32_BITS = 32
@@ -32,8 +32,19 @@ FP32_BITS = 32
 # size units → bits; "kB" and "KB" are SI (1000), "KiB" binary (1024). Lower-case "b"/"kb" is refused
 # (bit or byte?).
 _UNITS: dict[str, float] = {
-    "bit": 1, "bits": 1, "kbit": 1e3, "Kbit": 1e3, "Mbit": 1e6, "Kibit": 1024, "Mibit": 1024 ** 2,
-    "B": 8, "kB": 8e3, "KB": 8e3, "MB": 8e6, "KiB": 8 * 1024, "MiB": 8 * 1024 ** 2,
+    "bit": 1,
+    "bits": 1,
+    "kbit": 1e3,
+    "Kbit": 1e3,
+    "Mbit": 1e6,
+    "Kibit": 1024,
+    "Mibit": 1024**2,
+    "B": 8,
+    "kB": 8e3,
+    "KB": 8e3,
+    "MB": 8e6,
+    "KiB": 8 * 1024,
+    "MiB": 8 * 1024**2,
 }
 _BUDGET_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z]*)\s*$")
 
@@ -70,8 +81,10 @@ def parse_bit_budget(text: str | float | Budget) -> Budget:
     if isinstance(text, (int, float)) and not isinstance(text, bool):
         return Budget(avg_bits=float(text), text=f"{text:g} bits/weight")
     match = _BUDGET_RE.match(str(text))
-    fix = ("give an average number of bits per weight (e.g. 4 or 4.5) or a size with a unit: "
-           f"{', '.join(_UNITS)} (e.g. 12kB, 12KiB, 96kbit, 1500B)")
+    fix = (
+        "give an average number of bits per weight (e.g. 4 or 4.5) or a size with a unit: "
+        f"{', '.join(_UNITS)} (e.g. 12kB, 12KiB, 96kbit, 1500B)"
+    )
     if not match:
         raise UsageError(f"cannot read the bit budget '{text}'", fix=fix)
     number, unit = float(match.group(1)), match.group(2)
@@ -79,8 +92,10 @@ def parse_bit_budget(text: str | float | Budget) -> Budget:
         raise UsageError(f"the bit budget must be positive, got '{text}'", fix=fix)
     if not unit:
         if number > FP32_BITS:
-            raise UsageError(f"a bit budget of {number:g} bits per weight is more than {FP32_BITS}",
-                             fix="a size needs a unit, e.g. 1500B or 96kbit")
+            raise UsageError(
+                f"a bit budget of {number:g} bits per weight is more than {FP32_BITS}",
+                fix="a size needs a unit, e.g. 1500B or 96kbit",
+            )
         return Budget(avg_bits=number, text=f"{number:g} bits/weight")
     if unit not in _UNITS:
         hint = " ('b' is ambiguous: write bit or B)" if unit.lower() in ("b", "kb", "mb") else ""
@@ -132,18 +147,31 @@ class Allocation:
         return dict(zip(self.names, self.bits))
 
     def to_dict(self) -> dict[str, Any]:
-        layers = [{"name": n, "bits": b, "params": p, "sensitivity": s, "perturbation": d, "term": s * d}
-                  for n, b, p, s, d in zip(self.names, self.bits, self.n_params, self.sensitivity, self.perturbation)]
-        return {"budget": self.budget, "budget_bits": self.budget_bits, "layers": layers, "bits": self.by_layer,
-                "objective": self.objective, "size_bits": self.size_bits, "size_bytes": self.size_bits / 8,
-                "avg_bits": self.avg_bits, "fp32_bits": FP32_BITS * sum(self.n_params),
-                "reduction_vs_fp32_pct": self.reduction_pct, "choices": list(self.choices)}
+        layers = [
+            {"name": n, "bits": b, "params": p, "sensitivity": s, "perturbation": d, "term": s * d}
+            for n, b, p, s, d in zip(self.names, self.bits, self.n_params, self.sensitivity, self.perturbation)
+        ]
+        return {
+            "budget": self.budget,
+            "budget_bits": self.budget_bits,
+            "layers": layers,
+            "bits": self.by_layer,
+            "objective": self.objective,
+            "size_bits": self.size_bits,
+            "size_bytes": self.size_bits / 8,
+            "avg_bits": self.avg_bits,
+            "fp32_bits": FP32_BITS * sum(self.n_params),
+            "reduction_vs_fp32_pct": self.reduction_pct,
+            "choices": list(self.choices),
+        }
 
 
 def _validate(names, n_params, sensitivity, perturbation, choices) -> tuple[int, ...]:
     if not (len(names) == len(n_params) == len(sensitivity)) or not names:
-        raise ValueError(f"names, n_params and sensitivity need one entry per layer "
-                         f"(got {len(names)}, {len(n_params)}, {len(sensitivity)})")
+        raise ValueError(
+            f"names, n_params and sensitivity need one entry per layer "
+            f"(got {len(names)}, {len(n_params)}, {len(sensitivity)})"
+        )
     if len(set(names)) != len(names):
         raise ValueError(f"layer names must be unique: {list(names)}")
     choices = tuple(sorted({int(c) for c in choices}))
@@ -160,9 +188,14 @@ def _validate(names, n_params, sensitivity, perturbation, choices) -> tuple[int,
     return choices
 
 
-def allocate_bits(names: Sequence[str], n_params: Sequence[int], sensitivity: Sequence[float],
-                  perturbation: Mapping[str, Mapping[int, float]], budget: Budget | str | float,
-                  choices: Sequence[int] = DEFAULT_CHOICES) -> Allocation:
+def allocate_bits(
+    names: Sequence[str],
+    n_params: Sequence[int],
+    sensitivity: Sequence[float],
+    perturbation: Mapping[str, Mapping[int, float]],
+    budget: Budget | str | float,
+    choices: Sequence[int] = DEFAULT_CHOICES,
+) -> Allocation:
     """The exact minimiser of ``Σ_l sensitivity_l · perturbation[l][b_l]`` with ``Σ n_l·b_l`` within ``budget``.
 
     Pass trace per parameter as ``sensitivity`` for HAWQ-v2 (negative traces count as 0: no layer gets
@@ -178,7 +211,8 @@ def allocate_bits(names: Sequence[str], n_params: Sequence[int], sensitivity: Se
         raise UsageError(
             f"bit budget {budget} ({limit:g} bit) is below the smallest possible weight memory: "
             f"{smallest} bit ({smallest / 8:g} B) with every layer at {choices[0]} bits",
-            fix=f"raise the budget to at least {choices[0]} bits/weight or {math.ceil(smallest / 8)}B")
+            fix=f"raise the budget to at least {choices[0]} bits/weight or {math.ceil(smallest / 8)}B",
+        )
     sens = tuple(max(0.0, float(s)) for s in sensitivity)
     # remaining minimum size after layer l, to drop states that can no longer fit
     rest = [0] * (len(names) + 1)
@@ -186,9 +220,12 @@ def allocate_bits(names: Sequence[str], n_params: Sequence[int], sensitivity: Se
         rest[i] = rest[i + 1] + n_params[i] * choices[0]
     front: list[tuple[int, float, tuple[int, ...]]] = [(0, 0.0, ())]
     for i, name in enumerate(names):
-        cand = [(size + n_params[i] * b, obj + sens[i] * float(perturbation[name][b]), picked + (b,))
-                for size, obj, picked in front for b in choices
-                if size + n_params[i] * b + rest[i + 1] <= limit]
+        cand = [
+            (size + n_params[i] * b, obj + sens[i] * float(perturbation[name][b]), picked + (b,))
+            for size, obj, picked in front
+            for b in choices
+            if size + n_params[i] * b + rest[i + 1] <= limit
+        ]
         cand.sort(key=lambda s: (s[0], s[1]))
         front, best = [], math.inf
         for state in cand:  # keep states whose objective beats every smaller (or equal) size
@@ -196,9 +233,17 @@ def allocate_bits(names: Sequence[str], n_params: Sequence[int], sensitivity: Se
                 front.append(state)
                 best = state[1]
     _, obj, bits = front[-1]  # the front's objective strictly falls with size: the last is the optimum
-    return Allocation(names=tuple(names), bits=bits, n_params=n_params, sensitivity=sens,
-                      perturbation=tuple(float(perturbation[n][b]) for n, b in zip(names, bits)),
-                      objective=obj, budget=str(budget), budget_bits=float(limit), choices=choices)
+    return Allocation(
+        names=tuple(names),
+        bits=bits,
+        n_params=n_params,
+        sensitivity=sens,
+        perturbation=tuple(float(perturbation[n][b]) for n, b in zip(names, bits)),
+        objective=obj,
+        budget=str(budget),
+        budget_bits=float(limit),
+        choices=choices,
+    )
 
 
 def weight_perturbations(model: SpikingCNN, choices: Sequence[int] = DEFAULT_CHOICES) -> dict[str, dict[int, float]]:
@@ -235,20 +280,31 @@ def apply_bits(model: SpikingCNN, bits: Mapping[str, int] | Allocation) -> None:
     for block in model.blocks:
         if block.name in by_layer:
             block.weight_bits = int(by_layer[block.name])
-    model.spec = dataclasses.replace(model.spec, layers=tuple(
-        dataclasses.replace(layer, weight_bits=int(by_layer.get(layer.name, layer.weight_bits)))
-        for layer in model.spec.layers))
+    model.spec = dataclasses.replace(
+        model.spec,
+        layers=tuple(
+            dataclasses.replace(layer, weight_bits=int(by_layer.get(layer.name, layer.weight_bits)))
+            for layer in model.spec.layers
+        ),
+    )
 
 
-def allocate_for_model(model: SpikingCNN, hessian: HessianResult, budget: Budget | str | float,
-                       choices: Sequence[int] = DEFAULT_CHOICES) -> Allocation:
+def allocate_for_model(
+    model: SpikingCNN, hessian: HessianResult, budget: Budget | str | float, choices: Sequence[int] = DEFAULT_CHOICES
+) -> Allocation:
     """HAWQ-v2 allocation for ``model`` from its Hessian traces (trace per parameter × perturbation)."""
-    return allocate_bits(hessian.names, hessian.n_params, hessian.trace_per_param,
-                         weight_perturbations(model, choices), budget, choices)
+    return allocate_bits(
+        hessian.names, hessian.n_params, hessian.trace_per_param, weight_perturbations(model, choices), budget, choices
+    )
 
 
-def auto_bits(model: SpikingCNN, data: Any, budget: Budget | str | float, choices: Sequence[int] = DEFAULT_CHOICES,
-              **hessian_kwargs: Any) -> tuple[Allocation, HessianResult]:
+def auto_bits(
+    model: SpikingCNN,
+    data: Any,
+    budget: Budget | str | float,
+    choices: Sequence[int] = DEFAULT_CHOICES,
+    **hessian_kwargs: Any,
+) -> tuple[Allocation, HessianResult]:
     """Hessian traces of ``model`` on ``data`` (keyword arguments go to
     :func:`qsnn_deploy.quant.hessian.hutchinson_traces`), then the allocation under ``budget``.
 
@@ -264,12 +320,12 @@ def auto_bits(model: SpikingCNN, data: Any, budget: Budget | str | float, choice
     return allocate_for_model(model, hessian, budget, choices), hessian
 
 
-def check_budget(n_params: Sequence[int], budget: Budget | str | float,
-                 choices: Sequence[int] = DEFAULT_CHOICES) -> Budget:
+def check_budget(
+    n_params: Sequence[int], budget: Budget | str | float, choices: Sequence[int] = DEFAULT_CHOICES
+) -> Budget:
     """Raise the allocator's :class:`UsageError` now if ``budget`` cannot be met; returns the parsed budget."""
     budget = parse_bit_budget(budget)
     names = [f"layer{i}" for i in range(len(n_params))]
     low = min(choices)
-    allocate_bits(names, n_params, [0.0] * len(n_params), {n: {b: 0.0 for b in choices} for n in names}, budget,
-                  [low])
+    allocate_bits(names, n_params, [0.0] * len(n_params), {n: {b: 0.0 for b in choices} for n in names}, budget, [low])
     return budget

@@ -54,8 +54,14 @@ class LayerScale:
     limited_by: str  # "weight", "bias" or "threshold"
 
 
-def layer_scale(weight: np.ndarray, bias: np.ndarray | None, threshold: float, min_v_mem: float,
-                weight_bits: int = WEIGHT_BITS, state_bits: int = STATE_BITS) -> LayerScale:
+def layer_scale(
+    weight: np.ndarray,
+    bias: np.ndarray | None,
+    threshold: float,
+    min_v_mem: float,
+    weight_bits: int = WEIGHT_BITS,
+    state_bits: int = STATE_BITS,
+) -> LayerScale:
     """Shared scale of a conv + IAF pair."""
     candidates = {
         "weight": range_scale(weight, weight_bits),
@@ -75,18 +81,27 @@ def discretize_layer(layer: ChipLayer, zero_share_warn: float = 0.5) -> ChipLaye
     if layer.quantized:
         return layer
     lower = layer.lower_bound
-    for what, values in (("weights", layer.weight), ("bias", layer.bias), ("threshold", layer.threshold),
-                         ("lower membrane bound", lower)):
+    for what, values in (
+        ("weights", layer.weight),
+        ("bias", layer.bias),
+        ("threshold", layer.threshold),
+        ("lower membrane bound", lower),
+    ):
         if values is not None and not np.all(np.isfinite(values)):
-            raise InputError(f"layer {layer.name}: its {what} hold NaN or infinite values, which have no integer "
-                             "on the chip", where=f"layer {layer.name}",
-                             fix="check the checkpoint or NIR file (a diverged training run writes NaN)")
+            raise InputError(
+                f"layer {layer.name}: its {what} hold NaN or infinite values, which have no integer on the chip",
+                where=f"layer {layer.name}",
+                fix="check the checkpoint or NIR file (a diverged training run writes NaN)",
+            )
     ls = layer_scale(layer.weight, layer.bias, layer.threshold, lower, weight_bits=layer.weight_bits)
     s = ls.scale
     if not np.isfinite(s):
-        raise InputError(f"layer {layer.name}: threshold {layer.threshold:g}, lower bound {lower:g} and weights "
-                         "are all too small for a finite chip scale (it overflows float64)",
-                         where=f"layer {layer.name}", fix="express the layer's parameters in larger units")
+        raise InputError(
+            f"layer {layer.name}: threshold {layer.threshold:g}, lower bound {lower:g} and weights "
+            "are all too small for a finite chip scale (it overflows float64)",
+            where=f"layer {layer.name}",
+            fix="express the layer's parameters in larger units",
+        )
     w = np.round(layer.weight * s)
     b = None if layer.bias is None else np.round(layer.bias * s)
     thr = float(np.round(layer.threshold * s))
@@ -95,13 +110,19 @@ def discretize_layer(layer: ChipLayer, zero_share_warn: float = 0.5) -> ChipLaye
     if nonzero.any() and layer.weight_bits >= 6:  # at fewer bits many zeros are the point
         zero_share = float(((w == 0) & nonzero).sum() / nonzero.sum())
         if zero_share > zero_share_warn:
-            warnings.warn(f"layer {layer.name}: {zero_share:.0%} of its non-zero weights round to zero on the "
-                          f"chip (scale {s:.4g}, limited by the {ls.limited_by}); raise weight magnitudes "
-                          f"relative to the threshold or train with quantisation-aware training", stacklevel=2)
+            warnings.warn(
+                f"layer {layer.name}: {zero_share:.0%} of its non-zero weights round to zero on the "
+                f"chip (scale {s:.4g}, limited by the {ls.limited_by}); raise weight magnitudes "
+                f"relative to the threshold or train with quantisation-aware training",
+                stacklevel=2,
+            )
     if ls.limited_by == "threshold" and np.abs(w).max(initial=0) < 2 ** (WEIGHT_BITS - 3):
-        warnings.warn(f"layer {layer.name}: the threshold/lower bound ({layer.threshold:g}/{lower:g}) fix the "
-                      f"scale, so weights use at most {int(np.abs(w).max(initial=0))} of 127 levels; use a "
-                      f"lower bound closer to -threshold", stacklevel=2)
+        warnings.warn(
+            f"layer {layer.name}: the threshold/lower bound ({layer.threshold:g}/{lower:g}) fix the "
+            f"scale, so weights use at most {int(np.abs(w).max(initial=0))} of 127 levels; use a "
+            f"lower bound closer to -threshold",
+            stacklevel=2,
+        )
     if thr < 1:
         thr = 1.0
     return layer.replace(weight=w, bias=b, threshold=thr, min_v_mem=low, scale=s)

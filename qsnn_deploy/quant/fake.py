@@ -31,14 +31,21 @@ def range_scale_t(values: torch.Tensor, bits: int) -> torch.Tensor:
     return torch.where(vmin.abs() <= vmax.abs() * (lo / hi).abs(), pos, (lo / vmin).abs())
 
 
-def chip_scale_t(weight: torch.Tensor, bias: torch.Tensor | None, threshold: torch.Tensor,
-                 lower: torch.Tensor, weight_bits: int = WEIGHT_BITS) -> torch.Tensor:
+def chip_scale_t(
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    threshold: torch.Tensor,
+    lower: torch.Tensor,
+    weight_bits: int = WEIGHT_BITS,
+) -> torch.Tensor:
     """Shared per-layer scale (float64 scalar tensor), as the chip discretiser picks it.
 
     ``weight_bits`` < 8 keeps weights and bias in that narrower signed range (still valid int8).
     """
-    scales = [range_scale_t(weight, weight_bits),
-              range_scale_t(torch.stack([lower.double(), threshold.double()]), STATE_BITS)]
+    scales = [
+        range_scale_t(weight, weight_bits),
+        range_scale_t(torch.stack([lower.double(), threshold.double()]), STATE_BITS),
+    ]
     if bias is not None:
         scales.append(range_scale_t(bias, weight_bits))
     return torch.stack(scales).min()

@@ -96,16 +96,42 @@ class HessianResult:
     def to_dict(self) -> dict[str, Any]:
         rank = {name: i + 1 for i, name in enumerate(self.ranking)}
         between = self.stderr_batches or (None,) * len(self.names)
-        layers = [{"name": n, "params": p, "trace": t, "trace_per_param": tp, "stderr": s, "stderr_per_param": sp,
-                   "stderr_batches": sb, "rank": rank[n]}
-                  for n, p, t, tp, s, sp, sb in zip(self.names, self.n_params, self.traces, self.trace_per_param,
-                                                    self.stderr, self.stderr_per_param, between)]
-        return {"layers": layers, "ranking": list(self.ranking), "ranking_by_trace": list(self.ranking_by_trace),
-                "total_trace": float(sum(self.traces)), "iterations": self.iterations, "converged": self.converged,
-                "samples": self.samples, "quantize": self.quantize, "seconds": round(self.seconds, 3),
-                "units": "loss / (float weight unit)^2, w.r.t. conv.weight; loss = count cross-entropy (batch mean) "
-                         "over the whole time window",
-                "estimates": [list(e) for e in self.estimates], **self.settings}
+        layers = [
+            {
+                "name": n,
+                "params": p,
+                "trace": t,
+                "trace_per_param": tp,
+                "stderr": s,
+                "stderr_per_param": sp,
+                "stderr_batches": sb,
+                "rank": rank[n],
+            }
+            for n, p, t, tp, s, sp, sb in zip(
+                self.names,
+                self.n_params,
+                self.traces,
+                self.trace_per_param,
+                self.stderr,
+                self.stderr_per_param,
+                between,
+            )
+        ]
+        return {
+            "layers": layers,
+            "ranking": list(self.ranking),
+            "ranking_by_trace": list(self.ranking_by_trace),
+            "total_trace": float(sum(self.traces)),
+            "iterations": self.iterations,
+            "converged": self.converged,
+            "samples": self.samples,
+            "quantize": self.quantize,
+            "seconds": round(self.seconds, 3),
+            "units": "loss / (float weight unit)^2, w.r.t. conv.weight; loss = count cross-entropy (batch mean) "
+            "over the whole time window",
+            "estimates": [list(e) for e in self.estimates],
+            **self.settings,
+        }
 
 
 def layer_weights(model: SpikingCNN) -> list[torch.Tensor]:
@@ -159,18 +185,20 @@ def _evaluation_mode(model: SpikingCNN, quantize: bool | None, device: torch.dev
 
 def _batches(frames: torch.Tensor, labels: torch.Tensor, batch_size: int, device: torch.device):
     for i in range(0, len(labels), batch_size):
-        yield frames[i:i + batch_size].to(device), labels[i:i + batch_size].to(device)
+        yield frames[i : i + batch_size].to(device), labels[i : i + batch_size].to(device)
 
 
-def _hvp_dots(grads: Sequence[torch.Tensor], params: Sequence[torch.Tensor], probe: Sequence[torch.Tensor],
-              retain: bool) -> torch.Tensor:
+def _hvp_dots(
+    grads: Sequence[torch.Tensor], params: Sequence[torch.Tensor], probe: Sequence[torch.Tensor], retain: bool
+) -> torch.Tensor:
     """``v_lᵀ (Hv)_l`` per layer (float64) from gradients built with ``create_graph=True``."""
     live = [i for i, g in enumerate(grads) if g.requires_grad]
     out = torch.zeros(len(params), dtype=torch.float64)
     if not live:
         return out
-    hv = torch.autograd.grad([grads[i] for i in live], params, grad_outputs=[probe[i] for i in live],
-                             retain_graph=retain, allow_unused=True)
+    hv = torch.autograd.grad(
+        [grads[i] for i in live], params, grad_outputs=[probe[i] for i in live], retain_graph=retain, allow_unused=True
+    )
     for i, (h, v) in enumerate(zip(hv, probe)):
         if h is not None:
             out[i] = float((h.double() * v.double()).sum())
@@ -198,11 +226,21 @@ def _converged_at(estimates: list[np.ndarray], start: int, tol: float) -> int | 
     return None
 
 
-def hutchinson_traces(model: SpikingCNN, data: Data, loss_fn: LossFn = count_cross_entropy, n_iter: int = 10,
-                      batch_size: int = 32, tol: float = 1e-3, samples: int | None = None,
-                      generator: torch.Generator | None = None, seed: int = 0, device: str | torch.device | None = None,
-                      quantize: bool | None = None, probes_per_pass: int = 5,
-                      progress: ProgressMode = False) -> HessianResult:
+def hutchinson_traces(
+    model: SpikingCNN,
+    data: Data,
+    loss_fn: LossFn = count_cross_entropy,
+    n_iter: int = 10,
+    batch_size: int = 32,
+    tol: float = 1e-3,
+    samples: int | None = None,
+    generator: torch.Generator | None = None,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    quantize: bool | None = None,
+    probes_per_pass: int = 5,
+    progress: ProgressMode = False,
+) -> HessianResult:
     """Per-layer Hessian traces of the mean loss over ``data`` by Hutchinson's estimator.
 
     ``samples``: a seeded random subset of that many samples (all when None). Probes come from
@@ -223,12 +261,15 @@ def hutchinson_traces(model: SpikingCNN, data: Data, loss_fn: LossFn = count_cro
     with _evaluation_mode(model, quantize, None if device is None else torch.device(device)) as dev:
         params = layer_weights(model)
         shapes = [p.shape for p in params]
-        bar = Progress(total=math.ceil(n_iter / probes_per_pass) * n_batches, desc="Hessian trace", unit="batch",
-                       progress=progress)
+        bar = Progress(
+            total=math.ceil(n_iter / probes_per_pass) * n_batches, desc="Hessian trace", unit="batch", progress=progress
+        )
         try:
             while len(estimates) < n_iter and not converged:
-                probes = [[v.to(dev) for v in rademacher(shapes, gen)]
-                          for _ in range(min(probes_per_pass, n_iter - len(estimates)))]
+                probes = [
+                    [v.to(dev) for v in rademacher(shapes, gen)]
+                    for _ in range(min(probes_per_pass, n_iter - len(estimates)))
+                ]
                 sums = torch.zeros(len(probes), len(params), dtype=torch.float64)
                 for b, (x, y) in enumerate(_batches(frames, labels, batch_size, dev)):
                     loss = loss_fn(model(x), y)
@@ -254,18 +295,37 @@ def hutchinson_traces(model: SpikingCNN, data: Data, loss_fn: LossFn = count_cro
         t_b, mean = per_batch / k, arr.mean(axis=0)
         var = (sizes[:, None] * (t_b - mean) ** 2).sum(axis=0) / (n_batches - 1)
         between = [float(v) for v in np.sqrt(var / n)]
-    return HessianResult(names=tuple(b.name for b in model.blocks), traces=tuple(float(t) for t in arr.mean(axis=0)),
-                         n_params=tuple(int(p.numel()) for p in params), stderr=tuple(stderr),
-                         stderr_batches=tuple(between),
-                         estimates=tuple(tuple(float(v) for v in row) for row in arr), iterations=k,
-                         converged=converged, samples=n, quantize=quantized, seconds=time.time() - t0,
-                         settings={"batch_size": batch_size, "tol": tol, "max_iterations": n_iter, "seed": seed,
-                                   "probes_per_pass": probes_per_pass})
+    return HessianResult(
+        names=tuple(b.name for b in model.blocks),
+        traces=tuple(float(t) for t in arr.mean(axis=0)),
+        n_params=tuple(int(p.numel()) for p in params),
+        stderr=tuple(stderr),
+        stderr_batches=tuple(between),
+        estimates=tuple(tuple(float(v) for v in row) for row in arr),
+        iterations=k,
+        converged=converged,
+        samples=n,
+        quantize=quantized,
+        seconds=time.time() - t0,
+        settings={
+            "batch_size": batch_size,
+            "tol": tol,
+            "max_iterations": n_iter,
+            "seed": seed,
+            "probes_per_pass": probes_per_pass,
+        },
+    )
 
 
-def exact_hessian(model_or_fn: SpikingCNN | Callable[[], torch.Tensor], data: Data | None = None, *,
-                  params: Sequence[torch.Tensor] | None = None, loss_fn: LossFn = count_cross_entropy,
-                  batch_size: int = 64, quantize: bool | None = None) -> torch.Tensor:
+def exact_hessian(
+    model_or_fn: SpikingCNN | Callable[[], torch.Tensor],
+    data: Data | None = None,
+    *,
+    params: Sequence[torch.Tensor] | None = None,
+    loss_fn: LossFn = count_cross_entropy,
+    batch_size: int = 64,
+    quantize: bool | None = None,
+) -> torch.Tensor:
     """The full (P×P, float64) Hessian ``H[i, j] = ∂g_i/∂w_j`` of the loss by one double backward per
     parameter — only for tiny models (tests). ``g`` is the (surrogate) gradient.
 
@@ -279,8 +339,10 @@ def exact_hessian(model_or_fn: SpikingCNN | Callable[[], torch.Tensor], data: Da
         frames, labels = _tensors(data)
         with _evaluation_mode(model, quantize, None) as dev:
             params = layer_weights(model)
-            terms = [(len(y) / len(labels), (lambda x=x, y=y: loss_fn(model(x), y)))
-                     for x, y in _batches(frames, labels, batch_size, dev)]
+            terms = [
+                (len(y) / len(labels), (lambda x=x, y=y: loss_fn(model(x), y)))
+                for x, y in _batches(frames, labels, batch_size, dev)
+            ]
             return _hessian_rows(terms, params)
     if params is None:
         raise TypeError("exact_hessian(fn, params=...): the parameters of the closure are required")
@@ -298,14 +360,21 @@ def _hessian_rows(terms, params: Sequence[torch.Tensor]) -> torch.Tensor:
             if not flat[i].requires_grad:
                 continue
             row = torch.autograd.grad(flat[i], params, retain_graph=True, allow_unused=True)
-            h[i] += weight * torch.cat([torch.zeros(p.numel()) if r is None else r.reshape(-1).double().cpu()
-                                        for r, p in zip(row, params)])
+            h[i] += weight * torch.cat(
+                [torch.zeros(p.numel()) if r is None else r.reshape(-1).double().cpu() for r, p in zip(row, params)]
+            )
     return h
 
 
-def exact_layer_traces(model_or_fn: SpikingCNN | Callable[[], torch.Tensor], data: Data | None = None, *,
-                       params: Sequence[torch.Tensor] | None = None, loss_fn: LossFn = count_cross_entropy,
-                       batch_size: int = 64, quantize: bool | None = None) -> list[float]:
+def exact_layer_traces(
+    model_or_fn: SpikingCNN | Callable[[], torch.Tensor],
+    data: Data | None = None,
+    *,
+    params: Sequence[torch.Tensor] | None = None,
+    loss_fn: LossFn = count_cross_entropy,
+    batch_size: int = 64,
+    quantize: bool | None = None,
+) -> list[float]:
     """Exact per-layer (per parameter tensor) traces ``Σ_i e_iᵀ H e_i`` of :func:`exact_hessian`."""
     if isinstance(model_or_fn, SpikingCNN):
         sizes = [p.numel() for p in layer_weights(model_or_fn)]
@@ -313,13 +382,19 @@ def exact_layer_traces(model_or_fn: SpikingCNN | Callable[[], torch.Tensor], dat
         sizes = [p.numel() for p in params]
     else:
         raise TypeError("exact_layer_traces(fn, params=...): the parameters of the closure are required")
-    diag = exact_hessian(model_or_fn, data, params=params, loss_fn=loss_fn, batch_size=batch_size,
-                         quantize=quantize).diagonal()
+    diag = exact_hessian(
+        model_or_fn, data, params=params, loss_fn=loss_fn, batch_size=batch_size, quantize=quantize
+    ).diagonal()
     return [float(d.sum()) for d in torch.split(diag, sizes)]
 
 
-def plot_traces(result: HessianResult, path: str | Path, bits: Mapping[str, int] | None = None,
-                title: str | None = None, fmt: str | None = None) -> None:
+def plot_traces(
+    result: HessianResult,
+    path: str | Path,
+    bits: Mapping[str, int] | None = None,
+    title: str | None = None,
+    fmt: str | None = None,
+) -> None:
     """Bar chart of trace per parameter per layer (log scale, ± the larger standard error), annotated with
     ``bits`` per layer when given (e.g. an allocation). ``fmt``: image format when the name has none."""
     import matplotlib
@@ -329,8 +404,13 @@ def plot_traces(result: HessianResult, path: str | Path, bits: Mapping[str, int]
 
     values = np.asarray(result.trace_per_param, dtype=float)
     between = result.stderr_batches or (None,) * len(result.names)
-    errors = np.asarray([max(0.0 if s is None else s, 0.0 if sb is None else sb / n)  # the larger error
-                         for s, sb, n in zip(result.stderr_per_param, between, result.n_params)], dtype=float)
+    errors = np.asarray(
+        [
+            max(0.0 if s is None else s, 0.0 if sb is None else sb / n)  # the larger error
+            for s, sb, n in zip(result.stderr_per_param, between, result.n_params)
+        ],
+        dtype=float,
+    )
     x = np.arange(len(values))
     fig, ax = plt.subplots(figsize=(max(4.5, 1.1 * len(values) + 2), 3.6))
     colors = ["tab:blue" if v > 0 else "tab:red" for v in values]
@@ -343,13 +423,21 @@ def plot_traces(result: HessianResult, path: str | Path, bits: Mapping[str, int]
     if bits:
         for xi, name, v, e in zip(x, result.names, values, errors):
             if name in bits:
-                ax.annotate(f"{bits[name]} bit", (xi, max(v, 0) + e), textcoords="offset points", xytext=(0, 4),
-                            ha="center", fontsize=9, fontweight="bold")
+                ax.annotate(
+                    f"{bits[name]} bit",
+                    (xi, max(v, 0) + e),
+                    textcoords="offset points",
+                    xytext=(0, 4),
+                    ha="center",
+                    fontsize=9,
+                    fontweight="bold",
+                )
         ax.margins(y=0.25)
     ax.set_xticks(x, [f"{n}\n{p:,} w" for n, p in zip(result.names, result.n_params)])
     ax.set_ylabel("Hessian trace / parameter")
-    ax.set_title(title or f"Layer sensitivity ({result.iterations} probes, {result.samples} samples; red: negative)",
-                 fontsize=10)
+    ax.set_title(
+        title or f"Layer sensitivity ({result.iterations} probes, {result.samples} samples; red: negative)", fontsize=10
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110, format=fmt)
     plt.close(fig)

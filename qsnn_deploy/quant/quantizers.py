@@ -60,8 +60,9 @@ def symmetric(x: torch.Tensor, bits: int) -> torch.Tensor:
     return straight_through(x, (steps / levels * peak).to(x.dtype))
 
 
-def stochastic_round(x: torch.Tensor, rng_bits: int | None = None,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
+def stochastic_round(
+    x: torch.Tensor, rng_bits: int | None = None, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Round down or up with probability given by the fraction (unbiased), no gradient.
 
     With ``rng_bits`` the fraction and the uniform draw are both cut to that many bits and the value
@@ -70,26 +71,36 @@ def stochastic_round(x: torch.Tensor, rng_bits: int | None = None,
     x = x.detach()
     low = torch.floor(x)
     frac = x - low
-    u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype if x.is_floating_point()
-                   else torch.float32)
+    u = torch.rand(
+        x.shape, generator=generator, device=x.device, dtype=x.dtype if x.is_floating_point() else torch.float32
+    )
     if rng_bits is None:
         return low + (u < frac).to(x.dtype)
     _check_bits(rng_bits, 1, 24, "RNG bits")
-    step = 2.0 ** rng_bits
+    step = 2.0**rng_bits
     frac_q = torch.floor(frac * step)
     u_q = torch.floor(u * step)
     return low + ((frac_q > u_q) | ((frac_q == u_q) & (frac_q > 0))).to(x.dtype)
 
 
-def fixed_point(x: torch.Tensor, word: int, frac: int, rounding: str = "nearest", clamp_grad_zero: bool = True,
-                generator: torch.Generator | None = None) -> torch.Tensor:
-    """Signed fixed point Q(word − frac).frac: step ``2^-frac``, range ``[−2^(word−frac−1), 2^(word−frac−1) − step]``."""
+def fixed_point(
+    x: torch.Tensor,
+    word: int,
+    frac: int,
+    rounding: str = "nearest",
+    clamp_grad_zero: bool = True,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Signed fixed point Q(word − frac).frac.
+
+    Step ``2^-frac``, range ``[−2^(word−frac−1), 2^(word−frac−1) − step]``.
+    """
     _check_bits(word, 2, 32)
     if not 0 <= frac < word:
         raise UsageError(f"fractional bits must be in 0..{word - 1}, got {frac}")
     if rounding not in ("nearest", "stochastic"):
         raise UsageError(f"rounding must be 'nearest' or 'stochastic', got {rounding!r}")
-    step = 2.0 ** -frac
+    step = 2.0**-frac
     lo, hi = -(2.0 ** (word - frac - 1)), 2.0 ** (word - frac - 1) - step
     scaled = x.detach() / step
     q = torch.round(scaled) if rounding == "nearest" else stochastic_round(scaled, generator=generator)
@@ -122,7 +133,7 @@ def wage_quant(x: torch.Tensor, bits: int) -> torch.Tensor:
 def quant01(x: torch.Tensor, bits: int) -> torch.Tensor:
     """Unsigned ``round(x·2^b) / 2^b`` for traces normalised to [0, 1]."""
     _check_bits(bits, 1, 32)
-    return _round_to_grid(x, 2.0 ** bits)
+    return _round_to_grid(x, 2.0**bits)
 
 
 def quant11(x: torch.Tensor, bits: int) -> torch.Tensor:
@@ -166,8 +177,9 @@ def quant_error(x: torch.Tensor, bits: int) -> torch.Tensor:
     return wage_quant(wage_clip(pow2_normalise(x), bits), bits).to(x.dtype)
 
 
-def quant_gradient(x: torch.Tensor, bits: int, rng_bits: int, lr_int: float = 1.0,
-                   generator: torch.Generator | None = None) -> torch.Tensor:
+def quant_gradient(
+    x: torch.Tensor, bits: int, rng_bits: int, lr_int: float = 1.0, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Weight gradients: ``n = lr_int·x / shift(max|x|)``, stochastically rounded with an ``rng_bits`` RNG,
     then expressed in steps of ``2^−(b−1)``."""
     _check_bits(bits, 1, 32)

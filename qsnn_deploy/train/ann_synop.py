@@ -147,8 +147,9 @@ class FloorReLUANN(nn.Module):
                 mod = nn.Conv2d(c, layer.out_channels, layer.kernel_size, layer.stride, layer.padding, bias=layer.bias)
                 fan = torch.from_numpy(fanout_map((h, w), layer.kernel_size, layer.stride, layer.padding)).float()
                 fan = fan * layer.out_channels
-                core = _Core(layer.name, "conv", layer.stride, layer.padding, layer.pool, prev_pool,
-                             layer.out_channels, last)
+                core = _Core(
+                    layer.name, "conv", layer.stride, layer.padding, layer.pool, prev_pool, layer.out_channels, last
+                )
             if hasattr(self, layer.name):
                 raise ValueError(f"layer name '{layer.name}' clashes with an attribute of the ANN; rename the layer")
             self.add_module(layer.name, mod)
@@ -212,14 +213,21 @@ class FloorReLUANN(nn.Module):
 
         plain = ann_from_spec(self.spec)
         plain.load_state_dict({k: v.detach().cpu() for k, v in self.state_dict().items()})
-        net, _ = ann_to_network(plain, self.spec.input_shape, None, percentile=None, threshold=_THRESHOLD,
-                                dt_us=dt_us, metadata={"model": self.spec.name, "time_bins": self.time_bins,
-                                                       **(metadata or {})})
+        net, _ = ann_to_network(
+            plain,
+            self.spec.input_shape,
+            None,
+            percentile=None,
+            threshold=_THRESHOLD,
+            dt_us=dt_us,
+            metadata={"model": self.spec.name, "time_bins": self.time_bins, **(metadata or {})},
+        )
         return net
 
 
-def quantized_ann_from_spec(spec: ModelSpec, time_bins: int = 1, quantize_weights: bool = True,
-                            floor: bool = True) -> FloorReLUANN:
+def quantized_ann_from_spec(
+    spec: ModelSpec, time_bins: int = 1, quantize_weights: bool = True, floor: bool = True
+) -> FloorReLUANN:
     """The floor-ReLU ANN of a zoo model (see :class:`FloorReLUANN`); ``time_bins``: bins the bias is added over."""
     return FloorReLUANN(spec, time_bins, quantize_weights, floor)
 
@@ -231,8 +239,13 @@ def readout_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate_ann(model: FloorReLUANN, counts: torch.Tensor, labels: torch.Tensor, batch_size: int = 256,
-                 device: torch.device | str = "cpu") -> dict[str, Any]:
+def evaluate_ann(
+    model: FloorReLUANN,
+    counts: torch.Tensor,
+    labels: torch.Tensor,
+    batch_size: int = 256,
+    device: torch.device | str = "cpu",
+) -> dict[str, Any]:
     """ANN accuracy of its output counts (argmax of ⌊relu(score)⌋, first class on ties: the chip's
     readout), accuracy of the scores' argmax, mean SynOps and activity per sample, per layer."""
     was = model.training
@@ -242,8 +255,8 @@ def evaluate_ann(model: FloorReLUANN, counts: torch.Tensor, labels: torch.Tensor
     preds = []
     try:
         for i in range(0, len(labels), batch_size):
-            out = model.run(counts[i:i + batch_size].to(device))
-            y = labels[i:i + batch_size]
+            out = model.run(counts[i : i + batch_size].to(device))
+            y = labels[i : i + batch_size]
             score_correct += int((out.logits.argmax(1).cpu() == y).sum())
             p = out.counts.argmax(1).cpu()
             preds.append(p)
@@ -254,15 +267,19 @@ def evaluate_ann(model: FloorReLUANN, counts: torch.Tensor, labels: torch.Tensor
     finally:
         model.train(was)
     n = max(len(labels), 1)
-    return {"accuracy": count_correct / n, "score_accuracy": score_correct / n,
-            "synops_per_sample": float(syn.sum()) / n if syn is not None else 0.0,
-            "layer_synops": [float(v) / n for v in syn] if syn is not None else [],
-            "layer_spikes": [float(v) / n for v in spk] if spk is not None else [],
-            "predictions": torch.cat(preds).numpy() if preds else np.zeros(0, dtype=np.int64)}
+    return {
+        "accuracy": count_correct / n,
+        "score_accuracy": score_correct / n,
+        "synops_per_sample": float(syn.sum()) / n if syn is not None else 0.0,
+        "layer_synops": [float(v) / n for v in syn] if syn is not None else [],
+        "layer_spikes": [float(v) / n for v in spk] if spk is not None else [],
+        "predictions": torch.cat(preds).numpy() if preds else np.zeros(0, dtype=np.int64),
+    }
 
 
-def emulate_snn(net: Network, raster: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray,
-                progress: ProgressMode = False) -> dict[str, Any]:
+def emulate_snn(
+    net: Network, raster: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray, progress: ProgressMode = False
+) -> dict[str, Any]:
     """Discretise ``net`` (convert's rule) and run it on the chip emulator over rasters (N, T, C, H, W)."""
     from ..convert.bundle import discretize_with_warnings
     from ..emulate.binned import run_binned
@@ -272,19 +289,35 @@ def emulate_snn(net: Network, raster: torch.Tensor | np.ndarray, labels: torch.T
     res = run_binned(qnet, raster.numpy() if isinstance(raster, torch.Tensor) else raster, progress=bar)
     y = np.asarray(labels)
     n = max(len(y), 1)
-    return {"accuracy": float((res.predictions == y).mean()) if len(y) else 0.0,
-            "synops_per_sample": float(res.layer_synops.sum()) / n,
-            "layer_synops": [float(v) for v in res.layer_synops.mean(0)],
-            "layer_spikes": [float(v) for v in res.layer_spikes.mean(0)],
-            "predictions": res.predictions, "warnings": warns}
+    return {
+        "accuracy": float((res.predictions == y).mean()) if len(y) else 0.0,
+        "synops_per_sample": float(res.layer_synops.sum()) / n,
+        "layer_synops": [float(v) for v in res.layer_synops.mean(0)],
+        "layer_spikes": [float(v) for v in res.layer_spikes.mean(0)],
+        "predictions": res.predictions,
+        "warnings": warns,
+    }
 
 
-def train_ann_synop(model: str, dataset: str | None, out: str | Path, epochs: int | None = None,
-                    batch_size: int | None = None, lr: float | None = None, time_bins: int | None = None,
-                    seed: int = 0, synop_target: float | None = None, synop_penalty: float = 0.0,
-                    limit: int | None = None, overwrite: bool = False, progress: ProgressMode = True,
-                    device: str = "auto", quantize_weights: bool = True, init: str | Path | None = None,
-                    log: Log | None = None) -> dict[str, Any]:
+def train_ann_synop(
+    model: str,
+    dataset: str | None,
+    out: str | Path,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    time_bins: int | None = None,
+    seed: int = 0,
+    synop_target: float | None = None,
+    synop_penalty: float = 0.0,
+    limit: int | None = None,
+    overwrite: bool = False,
+    progress: ProgressMode = True,
+    device: str = "auto",
+    quantize_weights: bool = True,
+    init: str | Path | None = None,
+    log: Log | None = None,
+) -> dict[str, Any]:
     """Train the floor-ReLU ANN of ``model`` with :func:`readout_loss` (+ a SynOp loss), convert it without weight
     scaling, emulate the SNN on the test split and write the run folder atomically.
 
@@ -304,9 +337,20 @@ def train_ann_synop(model: str, dataset: str | None, out: str | Path, epochs: in
 
     log = log or default_log
     spec = load_spec(model)
-    cfg = TrainConfig(model=model, dataset=dataset or spec.dataset, epochs=epochs, batch_size=batch_size, lr=lr,
-                      time_bins=time_bins, seed=seed, device=device, quantize=quantize_weights,
-                      synop_penalty=synop_penalty, synop_target=synop_target, limit=limit).resolve(spec)
+    cfg = TrainConfig(
+        model=model,
+        dataset=dataset or spec.dataset,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        time_bins=time_bins,
+        seed=seed,
+        device=device,
+        quantize=quantize_weights,
+        synop_penalty=synop_penalty,
+        synop_target=synop_target,
+        limit=limit,
+    ).resolve(spec)
     dev = pick_device(cfg.device)
     with staged_folder(out, overwrite) as tmp:
         torch.manual_seed(cfg.seed)
@@ -325,20 +369,28 @@ def train_ann_synop(model: str, dataset: str | None, out: str | Path, epochs: in
         opt = torch.optim.Adam(ann.parameters(), lr=cfg.lr)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
         n = len(train_set.labels)
-        loss_text = (f"SynOp target {cfg.synop_target:.3g}" if cfg.synop_target is not None else
-                     f"SynOp penalty {cfg.synop_penalty:g}" if cfg.synop_penalty > 0 else "no SynOp loss")
-        log(f"training the floor-ReLU ANN of {spec.name} ({'chip-integer' if quantize_weights else 'float'} "
+        loss_text = (
+            f"SynOp target {cfg.synop_target:.3g}"
+            if cfg.synop_target is not None
+            else f"SynOp penalty {cfg.synop_penalty:g}"
+            if cfg.synop_penalty > 0
+            else "no SynOp loss"
+        )
+        log(
+            f"training the floor-ReLU ANN of {spec.name} ({'chip-integer' if quantize_weights else 'float'} "
             f"weights, {loss_text}) on {cfg.dataset}: {n} train / {len(test_set.labels)} test samples of "
-            f"whole-window counts; SNN test over {cfg.time_bins} bins of {dt_us / 1000:g} ms; device {dev}")
+            f"whole-window counts; SNN test over {cfg.time_bins} bins of {dt_us / 1000:g} ms; device {dev}"
+        )
         history, t0 = [], time.time()
         for epoch in range(1, cfg.epochs + 1):
             ann.train()
             order = torch.from_numpy(rng.permutation(n))
             total_loss, correct, seen = 0.0, 0, 0
-            bar = Progress(range(0, n, cfg.batch_size), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch",
-                           progress=progress)
+            bar = Progress(
+                range(0, n, cfg.batch_size), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", progress=progress
+            )
             for i in bar:
-                idx = order[i:i + cfg.batch_size]
+                idx = order[i : i + cfg.batch_size]
                 x, y = x_train[idx].to(dev), train_set.labels[idx].to(dev)
                 res = ann.run(x)
                 loss = readout_loss(res.logits, y)
@@ -352,50 +404,87 @@ def train_ann_synop(model: str, dataset: str | None, out: str | Path, epochs: in
                 total_loss += float(loss.detach()) * len(idx)
                 correct += int((res.counts.argmax(1) == y).sum())
                 seen += len(idx)
-                bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}",
-                                synops=f"{float(res.synops.detach().mean()):.3g}")
+                bar.set_postfix(
+                    loss=f"{total_loss / seen:.3f}",
+                    acc=f"{correct / seen:.3f}",
+                    synops=f"{float(res.synops.detach().mean()):.3g}",
+                )
             sched.step()
             ev = evaluate_ann(ann, x_test, test_set.labels, device=dev)
-            history.append({"epoch": epoch, "loss": total_loss / seen, "train_accuracy": correct / seen,
-                            "test_accuracy": ev["accuracy"], "synops_per_sample": ev["synops_per_sample"],
-                            "lr": opt.param_groups[0]["lr"], "elapsed_s": round(time.time() - t0, 2)})
-            log(f"epoch {epoch}/{cfg.epochs}: loss {total_loss / seen:.4f}  train {100 * correct / seen:.1f}%  "
-                f"ANN test {100 * ev['accuracy']:.1f}%  ANN SynOps/sample {ev['synops_per_sample']:.3g}")
+            history.append(
+                {
+                    "epoch": epoch,
+                    "loss": total_loss / seen,
+                    "train_accuracy": correct / seen,
+                    "test_accuracy": ev["accuracy"],
+                    "synops_per_sample": ev["synops_per_sample"],
+                    "lr": opt.param_groups[0]["lr"],
+                    "elapsed_s": round(time.time() - t0, 2),
+                }
+            )
+            log(
+                f"epoch {epoch}/{cfg.epochs}: loss {total_loss / seen:.4f}  train {100 * correct / seen:.1f}%  "
+                f"ANN test {100 * ev['accuracy']:.1f}%  ANN SynOps/sample {ev['synops_per_sample']:.3g}"
+            )
         train_s = time.time() - t0
         ann_ev = evaluate_ann(ann, x_test, test_set.labels, device=dev)
         ann.cpu()
-        net = ann.to_network(dt_us, {"duration_us": train_set.duration_us, "dataset": cfg.dataset,
-                                     "source": "train_ann_synop"})
+        net = ann.to_network(
+            dt_us, {"duration_us": train_set.duration_us, "dataset": cfg.dataset, "source": "train_ann_synop"}
+        )
         snn = emulate_snn(net, test_set.frames, test_set.labels, progress)
         one_bin = emulate_snn(net, x_test.unsqueeze(1), test_set.labels)  # the whole window in one bin
         for w in snn["warnings"]:
             log(f"warning: {w}")
-        log(f"ANN {100 * ann_ev['accuracy']:.1f}% at {ann_ev['synops_per_sample']:.3g} SynOps/sample → SNN "
-            f"(emulated, {cfg.time_bins} bins) {100 * snn['accuracy']:.1f}% at {snn['synops_per_sample']:.3g}")
+        log(
+            f"ANN {100 * ann_ev['accuracy']:.1f}% at {ann_ev['synops_per_sample']:.3g} SynOps/sample → SNN "
+            f"(emulated, {cfg.time_bins} bins) {100 * snn['accuracy']:.1f}% at {snn['synops_per_sample']:.3g}"
+        )
         strip = ("predictions", "warnings")
         metrics = {
-            "test_accuracy": snn["accuracy"], "synops_per_sample": snn["synops_per_sample"],
-            "method": "ann-synop", "synop_target": cfg.synop_target, "synop_penalty": cfg.synop_penalty,
+            "test_accuracy": snn["accuracy"],
+            "synops_per_sample": snn["synops_per_sample"],
+            "method": "ann-synop",
+            "synop_target": cfg.synop_target,
+            "synop_penalty": cfg.synop_penalty,
             "init": None if init is None else str(init),
-            "ann_test_accuracy": ann_ev["accuracy"], "ann_score_accuracy": ann_ev["score_accuracy"],
-            "ann_synops_per_sample": ann_ev["synops_per_sample"], "ann_layer_synops": ann_ev["layer_synops"],
+            "ann_test_accuracy": ann_ev["accuracy"],
+            "ann_score_accuracy": ann_ev["score_accuracy"],
+            "ann_synops_per_sample": ann_ev["synops_per_sample"],
+            "ann_layer_synops": ann_ev["layer_synops"],
             "ann_layer_spikes": ann_ev["layer_spikes"],
-            "snn_test_accuracy": snn["accuracy"], "snn_synops_per_sample": snn["synops_per_sample"],
-            "snn_layer_synops": snn["layer_synops"], "snn_layer_spikes": snn["layer_spikes"],
+            "snn_test_accuracy": snn["accuracy"],
+            "snn_synops_per_sample": snn["synops_per_sample"],
+            "snn_layer_synops": snn["layer_synops"],
+            "snn_layer_spikes": snn["layer_spikes"],
             "snn_prediction_agreement": float((snn["predictions"] == ann_ev["predictions"]).mean())
-            if len(test_set.labels) else 0.0,
+            if len(test_set.labels)
+            else 0.0,
             "snn_one_bin": {k: v for k, v in one_bin.items() if k not in strip},
-            "layers": [c.name for c in ann.cores], "discretisation_warnings": snn["warnings"],
-            "epochs": cfg.epochs, "seed": cfg.seed, "model": spec.name, "dataset": cfg.dataset,
-            "quantize_weights": quantize_weights, "time_bins": cfg.time_bins, "dt_us": dt_us,
-            "duration_us": train_set.duration_us, "n_parameters": int(sum(p.numel() for p in ann.parameters())),
-            "device": str(dev), "train_time_s": round(train_s, 2), "total_time_s": round(time.time() - t0, 2),
-            "history": history}
+            "layers": [c.name for c in ann.cores],
+            "discretisation_warnings": snn["warnings"],
+            "epochs": cfg.epochs,
+            "seed": cfg.seed,
+            "model": spec.name,
+            "dataset": cfg.dataset,
+            "quantize_weights": quantize_weights,
+            "time_bins": cfg.time_bins,
+            "dt_us": dt_us,
+            "duration_us": train_set.duration_us,
+            "n_parameters": int(sum(p.numel() for p in ann.parameters())),
+            "device": str(dev),
+            "train_time_s": round(train_s, 2),
+            "total_time_s": round(time.time() - t0, 2),
+            "history": history,
+        }
         torch.save(ann.state_dict(), tmp / "ann.pt")
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
         run_cfg = {**asdict(cfg), "method": "ann-synop", "init": None if init is None else str(init)}
-        (tmp / "config.yaml").write_text(yaml.safe_dump({"train": run_cfg,
-                                                         "model": spec.to_dict()}, sort_keys=False))
-        plot_training_curves(history, tmp / "training_curve.png", accuracy_label="ANN accuracy (%)",
-                             synops_label="ANN SynOps / sample (test)")
+        (tmp / "config.yaml").write_text(yaml.safe_dump({"train": run_cfg, "model": spec.to_dict()}, sort_keys=False))
+        plot_training_curves(
+            history,
+            tmp / "training_curve.png",
+            accuracy_label="ANN accuracy (%)",
+            synops_label="ANN SynOps / sample (test)",
+        )
     return metrics

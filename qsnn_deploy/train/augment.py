@@ -32,6 +32,7 @@ def shift_frames(frames: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
     for i, (dy, dx) in enumerate(shifts.tolist()):
         if abs(dy) >= h or abs(dx) >= w:
             continue
-        out[i, ..., max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
-            frames[i, ..., max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+        out[i, ..., max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = frames[
+            i, ..., max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
+        ]
     return out

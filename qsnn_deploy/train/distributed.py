@@ -34,7 +34,7 @@ class Group:
 
     def shard(self, idx: torch.Tensor) -> torch.Tensor:
         """This process's part of a global batch of sample indices."""
-        return idx[self.rank::self.world] if self.world > 1 else idx
+        return idx[self.rank :: self.world] if self.world > 1 else idx
 
     def sum(self, values: Sequence[float]) -> list[float]:
         """Element-wise sum of ``values`` over all processes (the values themselves with one process)."""
@@ -65,8 +65,10 @@ def check_nproc(nproc: int, device: torch.device) -> None:
     if nproc < 1:
         raise UsageError(f"--nproc must be >= 1, got {nproc}", fix="e.g. --nproc 2")
     if device.type == "cuda" and nproc > torch.cuda.device_count():
-        raise UsageError(f"--nproc {nproc} asks for more processes than the {torch.cuda.device_count()} GPU(s) here",
-                         fix=f"use --nproc {torch.cuda.device_count()} or fewer")
+        raise UsageError(
+            f"--nproc {nproc} asks for more processes than the {torch.cuda.device_count()} GPU(s) here",
+            fix=f"use --nproc {torch.cuda.device_count()} or fewer",
+        )
     if not dist.is_available():
         raise UsageError("this torch build has no torch.distributed", fix="train with --nproc 1")
 

@@ -15,9 +15,9 @@ Every number of training lives on a small integer grid, WAGE style (:mod:`qsnn_d
 
 **Local learning (DECOLLE-like).** Each hidden block has a fixed random readout ``B`` (training only,
 U(−1, 1) on the ``sb`` grid) fed with the block's spike rate over the window, average-pooled by a power of
-two to about 4×4 and cut to ``sig`` bits; its output ``a`` is clipped and quantised to ``ab`` bits and scored by a cross-entropy
-on ``4·a``. The spikes a block passes on are detached: no gradient crosses blocks, and none goes through the
-reset. The last (classifier) block is trained by the cross-entropy of its own spike counts (surrogate
+two to about 4×4 and cut to ``sig`` bits; its output ``a`` is clipped and quantised to ``ab`` bits and scored by a
+cross-entropy on ``4·a``. The spikes a block passes on are detached: no gradient crosses blocks, and none goes through
+the reset. The last (classifier) block is trained by the cross-entropy of its own spike counts (surrogate
 gradient of :class:`~qsnn_deploy.train.network.MultiSpikeFn`). Prediction = the arg-max of the classifier's
 spike counts, so the trained network *is* the deployed one: the run folder's ``checkpoint.pt`` converts
 like any other (``qsnn-deploy convert RUN/checkpoint.pt``).
@@ -102,18 +102,30 @@ class IntegerBits:
     rb: int = 16  # bits of the uniform random numbers used by stochastic rounding
 
     def __post_init__(self) -> None:
-        limits = {"wb": (2, 8, "Speck stores int8 weights"), "ub": (2, 16, "Speck's neuron state is int16"),
-                  "sb": (1, 16, ""), "ab": (2, 16, ""), "sig": (1, 16, ""), "eb": (2, 16, ""),
-                  "gb": (2, 24, ""), "rb": (1, 24, "")}
+        limits = {
+            "wb": (2, 8, "Speck stores int8 weights"),
+            "ub": (2, 16, "Speck's neuron state is int16"),
+            "sb": (1, 16, ""),
+            "ab": (2, 16, ""),
+            "sig": (1, 16, ""),
+            "eb": (2, 16, ""),
+            "gb": (2, 24, ""),
+            "rb": (1, 24, ""),
+        }
         for f in fields(self):
             value, (lo, hi, why) = getattr(self, f.name), limits[f.name]
             if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-                raise UsageError(f"integer-only bit width {f.name}={value!r} is out of range",
-                                 where=f"IntegerBits.{f.name}",
-                                 fix=f"use an integer in {lo}..{hi}" + (f" ({why})" if why else ""))
+                raise UsageError(
+                    f"integer-only bit width {f.name}={value!r} is out of range",
+                    where=f"IntegerBits.{f.name}",
+                    fix=f"use an integer in {lo}..{hi}" + (f" ({why})" if why else ""),
+                )
         if self.ub <= self.wb:
-            raise UsageError(f"membrane bits ub={self.ub} must exceed weight bits wb={self.wb}",
-                             where="IntegerBits.ub", fix="the membrane sums many weights; use ub > wb (Speck: 16)")
+            raise UsageError(
+                f"membrane bits ub={self.ub} must exceed weight bits wb={self.wb}",
+                where="IntegerBits.ub",
+                fix="the membrane sums many weights; use ub > wb (Speck: 16)",
+            )
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -127,13 +139,17 @@ def parse_integer_bits(text: str) -> IntegerBits:
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or key not in names:
-            raise UsageError(f"--integer-bits: cannot read '{item}'", where="--integer-bits",
-                             fix=f"write name=bits with names from {', '.join(names)}, e.g. wb=8,eb=6")
+            raise UsageError(
+                f"--integer-bits: cannot read '{item}'",
+                where="--integer-bits",
+                fix=f"write name=bits with names from {', '.join(names)}, e.g. wb=8,eb=6",
+            )
         try:
             values[key] = int(value)
         except ValueError:
-            raise UsageError(f"--integer-bits: '{value}' for {key} is not an integer", where="--integer-bits",
-                             fix=f"e.g. {key}=8") from None
+            raise UsageError(
+                f"--integer-bits: '{value}' for {key} is not an integer", where="--integer-bits", fix=f"e.g. {key}=8"
+            ) from None
     return IntegerBits(**values)
 
 
@@ -207,9 +223,12 @@ class LocalNet(nn.Module):
             thr = max(round(thr / step), 1) * step
             low = round(low / step) * step
             if thr / step > 2 ** (ub - 1) - 1 or -low / step > 2 ** (ub - 1):
-                raise UsageError(f"block '{block.name}': threshold {thr:g} and lower bound {low:g} need more than "
-                                 f"ub={ub} membrane bits at wb={wb}", where="IntegerBits.ub",
-                                 fix="raise ub (Speck: 16) or lower wb")
+                raise UsageError(
+                    f"block '{block.name}': threshold {thr:g} and lower bound {low:g} need more than "
+                    f"ub={ub} membrane bits at wb={wb}",
+                    where="IntegerBits.ub",
+                    fix="raise ub (Speck: 16) or lower wb",
+                )
         with torch.no_grad():
             w.copy_(new)
             if block.conv.bias is not None:
@@ -230,7 +249,7 @@ class LocalNet(nn.Module):
             k = 0
             while k < max_halvings and float(block.threshold) / 2 >= max(step, 1e-6):
                 out, _ = self.block_forward(i, x)
-                if float(out.mean()) * block.pool ** -2 >= target_rate:
+                if float(out.mean()) * block.pool**-2 >= target_rate:
                     break
                 block.threshold.div_(2)
                 block.min_v_mem.div_(2)
@@ -273,7 +292,7 @@ class LocalNet(nn.Module):
         graded = torch.stack(spikes, 1)  # (N, T, C, H', W') before pooling, with gradient
         out = graded.detach()
         if block.pool > 1:
-            out = (F.avg_pool2d(out.flatten(0, 1), block.pool) * block.pool ** 2).unflatten(0, (n, t))
+            out = (F.avg_pool2d(out.flatten(0, 1), block.pool) * block.pool**2).unflatten(0, (n, t))
         if i == len(self.cnn.blocks) - 1:
             return out, graded.sum(1).flatten(1)
         rate = graded.mean(1)
@@ -327,8 +346,9 @@ def local_loss(logits: list[torch.Tensor], labels: torch.Tensor) -> tuple[torch.
 
 
 @torch.no_grad()
-def update_steps(grad: torch.Tensor, bits: IntegerBits | None, lr_int: float,
-                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def update_steps(
+    grad: torch.Tensor, bits: IntegerBits | None, lr_int: float, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(gradient of the rule, weight change) for a float weight gradient.
 
     Integer: the ``gb``-bit gradient of :func:`quant_gradient` and its ``rb``-bit stochastic rounding to the
@@ -367,25 +387,51 @@ def memory_footprint(spec: ModelSpec, bits: IntegerBits | None) -> dict[str, Any
     def width(n: int) -> int:
         return FP_BITS if bits is None else n
 
-    groups = {"weights": ("weights", "readout"), "states": ("membrane", "readout_in", "readout_out", "counts"),
-              "errors": ("err_current", "err_readout_in", "err_readout_out"), "gradients": ("gradients",)}
-    widths = {"weights": b.wb, "readout": b.sb, "membrane": b.ub, "readout_in": b.sig, "readout_out": b.ab,
-              "counts": b.ub, "err_current": b.eb, "err_readout_in": b.eb, "err_readout_out": b.eb, "gradients": b.gb}
+    groups = {
+        "weights": ("weights", "readout"),
+        "states": ("membrane", "readout_in", "readout_out", "counts"),
+        "errors": ("err_current", "err_readout_in", "err_readout_out"),
+        "gradients": ("gradients",),
+    }
+    widths = {
+        "weights": b.wb,
+        "readout": b.sb,
+        "membrane": b.ub,
+        "readout_in": b.sig,
+        "readout_out": b.ab,
+        "counts": b.ub,
+        "err_current": b.eb,
+        "err_readout_in": b.eb,
+        "err_readout_out": b.eb,
+        "gradients": b.gb,
+    }
     widths = {k: width(v) for k, v in widths.items()}
     rows = []
     for i, (layer, (c, h, w)) in enumerate(zip(spec.layers, spec.layer_input_shapes())):
         last = i == len(spec.layers) - 1
         k = h if layer.type == "linear" else layer.kernel_size
-        ho, wo = (1, 1) if layer.type == "linear" else (
-            (h + 2 * layer.padding - k) // layer.stride + 1, (w + 2 * layer.padding - k) // layer.stride + 1)
+        ho, wo = (
+            (1, 1)
+            if layer.type == "linear"
+            else ((h + 2 * layer.padding - k) // layer.stride + 1, (w + 2 * layer.padding - k) // layer.stride + 1)
+        )
         n_w = layer.out_channels * c * k * k + (layer.out_channels if layer.bias else 0)
         n_v = layer.out_channels * ho * wo
         p = readout_pool(ho, wo)
         n_f = 0 if last else layer.out_channels * (ho // p) * (wo // p)
         n_k = 0 if last else spec.n_classes
-        sizes = {"weights": n_w, "readout": n_f * spec.n_classes, "membrane": n_v, "readout_in": n_f,
-                 "readout_out": n_k, "counts": spec.n_classes if last else 0, "err_current": n_v,
-                 "err_readout_in": n_f, "err_readout_out": n_k if not last else spec.n_classes, "gradients": n_w}
+        sizes = {
+            "weights": n_w,
+            "readout": n_f * spec.n_classes,
+            "membrane": n_v,
+            "readout_in": n_f,
+            "readout_out": n_k,
+            "counts": spec.n_classes if last else 0,
+            "err_current": n_v,
+            "err_readout_in": n_f,
+            "err_readout_out": n_k if not last else spec.n_classes,
+            "gradients": n_w,
+        }
         row: dict[str, Any] = {"layer": layer.name}
         for cat, names in groups.items():
             row[f"{cat}_elements"] = int(sum(sizes[n] for n in names))
@@ -401,8 +447,12 @@ def memory_report(spec: ModelSpec, bits: IntegerBits | None) -> dict[str, Any]:
     """:func:`memory_footprint` at ``bits`` and at FP32, with the fraction saved per category."""
     q, fp = memory_footprint(spec, bits), memory_footprint(spec, None)
     saved = {k: 1 - q["totals"][k] / fp["totals"][k] if fp["totals"][k] else 0.0 for k in fp["totals"]}
-    return {"integer": q, "fp32": fp, "saved": saved,
-            "note": "elements x bits per sample and time step; optimizer has no state (SGD, lr=1)"}
+    return {
+        "integer": q,
+        "fp32": fp,
+        "saved": saved,
+        "note": "elements x bits per sample and time step; optimizer has no state (SGD, lr=1)",
+    }
 
 
 def memory_table(report: dict[str, Any]) -> str:
@@ -410,11 +460,17 @@ def memory_table(report: dict[str, Any]) -> str:
     cats = ("weights", "states", "errors", "gradients", "total")
     lines = ["| layer | " + " | ".join(f"{c} (kbit)" for c in cats) + " |", "|---" * (len(cats) + 1) + "|"]
     for rq, rf in zip(report["integer"]["layers"], report["fp32"]["layers"]):
-        lines.append(f"| {rq['layer']} | " + " | ".join(
-            f"{rq[f'{c}_bits'] / 1e3:.1f} / {rf[f'{c}_bits'] / 1e3:.1f}" for c in cats) + " |")
+        lines.append(
+            f"| {rq['layer']} | "
+            + " | ".join(f"{rq[f'{c}_bits'] / 1e3:.1f} / {rf[f'{c}_bits'] / 1e3:.1f}" for c in cats)
+            + " |"
+        )
     tq, tf = report["integer"]["totals"], report["fp32"]["totals"]
-    lines.append("| **total** | " + " | ".join(f"**{tq[f'{c}_bits'] / 1e3:.1f} / {tf[f'{c}_bits'] / 1e3:.1f}**"
-                                              for c in cats) + " |")
+    lines.append(
+        "| **total** | "
+        + " | ".join(f"**{tq[f'{c}_bits'] / 1e3:.1f} / {tf[f'{c}_bits'] / 1e3:.1f}**" for c in cats)
+        + " |"
+    )
     lines.append("| saved | " + " | ".join(f"{100 * report['saved'][f'{c}_bits']:.1f} %" for c in cats) + " |")
     return "\n".join(lines) + "\n\nCells: integer / FP32. " + report["note"] + ".\n"
 
@@ -426,7 +482,7 @@ def evaluate_local(net: LocalNet, data: FramedSplit, batch_size: int, device: to
     n_blocks = len(net.cnn.blocks)
     correct, local, loss_sum, synops = 0, [0] * n_blocks, 0.0, torch.zeros(n_blocks)
     for i in range(0, len(data.labels), batch_size):
-        x, y = data.frames[i:i + batch_size].to(device), data.labels[i:i + batch_size].to(device)
+        x, y = data.frames[i : i + batch_size].to(device), data.labels[i : i + batch_size].to(device)
         counts, outputs, syn = net(x)
         correct += int((counts.argmax(1) == y).sum())
         for j, out in enumerate(outputs):
@@ -435,30 +491,50 @@ def evaluate_local(net: LocalNet, data: FramedSplit, batch_size: int, device: to
         synops += torch.stack([s.sum() for s in syn]).cpu()
     n = len(data.labels)
     names = [b.name for b in net.cnn.blocks]
-    return {"accuracy": correct / n, "loss": loss_sum / n,
-            "local_accuracies": {name: c / n for name, c in zip(names, local)},
-            "synops_per_sample": float(synops.sum()) / n, "layer_synops": [float(s) / n for s in synops]}
+    return {
+        "accuracy": correct / n,
+        "loss": loss_sum / n,
+        "local_accuracies": {name: c / n for name, c in zip(names, local)},
+        "synops_per_sample": float(synops.sum()) / n,
+        "layer_synops": [float(s) / n for s in synops],
+    }
 
 
-def _check_args(epochs: int, batch_size: int, time_bins: int, limit: int | None, lr_int: float,
-                lr_halve_every: int | None) -> None:
+def _check_args(
+    epochs: int, batch_size: int, time_bins: int, limit: int | None, lr_int: float, lr_halve_every: int | None
+) -> None:
     for name, value in (("epochs", epochs), ("batch_size", batch_size), ("time_bins", time_bins)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise UsageError(f"{name} must be an integer >= 1, got {value!r}", where="train_integer_only")
     if limit is not None and (not isinstance(limit, int) or limit < 1):
         raise UsageError(f"limit must be an integer >= 1, got {limit!r}", where="train_integer_only")
     if not lr_int > 0 or float(pow2_shift(lr_int)) != float(lr_int):
-        raise UsageError(f"lr_int must be a power of two (a shift), got {lr_int!r}", where="train_integer_only",
-                         fix="use e.g. 1, 2, 4, 8 or 0.5")
+        raise UsageError(
+            f"lr_int must be a power of two (a shift), got {lr_int!r}",
+            where="train_integer_only",
+            fix="use e.g. 1, 2, 4, 8 or 0.5",
+        )
     if lr_halve_every is not None and (not isinstance(lr_halve_every, int) or lr_halve_every < 1):
         raise UsageError(f"lr_halve_every must be an integer >= 1, got {lr_halve_every!r}", where="train_integer_only")
 
 
-def train_integer_only(model: str, dataset: str, out: str | Path, epochs: int = 10, batch_size: int = 32,
-                       time_bins: int = 10, seed: int = 0, bits: IntegerBits | None = IntegerBits(),
-                       limit: int | None = None, overwrite: bool = False, progress: ProgressMode = True,
-                       device: str = "auto", lr_int: float = 8.0, lr_halve_every: int | None = None,
-                       log: Log = default_log) -> dict[str, Any]:
+def train_integer_only(
+    model: str,
+    dataset: str,
+    out: str | Path,
+    epochs: int = 10,
+    batch_size: int = 32,
+    time_bins: int = 10,
+    seed: int = 0,
+    bits: IntegerBits | None = IntegerBits(),
+    limit: int | None = None,
+    overwrite: bool = False,
+    progress: ProgressMode = True,
+    device: str = "auto",
+    lr_int: float = 8.0,
+    lr_halve_every: int | None = None,
+    log: Log = default_log,
+) -> dict[str, Any]:
     """Train ``model`` (zoo name or YAML) on ``dataset`` by integer-only local learning; ``bits=None`` is the
     full-precision twin. Writes ``out`` (checkpoint.pt, metrics.json, memory.json, memory.md, config.yaml,
     training_curve.png) atomically and returns the metrics.
@@ -482,8 +558,10 @@ def train_integer_only(model: str, dataset: str, out: str | Path, epochs: int = 
         opt = torch.optim.SGD(net.cnn.parameters(), lr=1.0)
         gen = torch.Generator(device=dev).manual_seed(seed + 1)
         kind = "integer-only" if bits is not None else "full-precision"
-        log(f"{kind} local learning of {spec.name} on {dataset}: {len(train_set.labels)} train / "
-            f"{len(test_set.labels)} test samples, {time_bins} bins, lr_int {lr_int:g} halved every {halve} epochs")
+        log(
+            f"{kind} local learning of {spec.name} on {dataset}: {len(train_set.labels)} train / "
+            f"{len(test_set.labels)} test samples, {time_bins} bins, lr_int {lr_int:g} halved every {halve} epochs"
+        )
         history, t0, n, lr = [], time.time(), len(train_set.labels), float(lr_int)
         for epoch in range(1, epochs + 1):
             net.train()
@@ -491,7 +569,7 @@ def train_integer_only(model: str, dataset: str, out: str | Path, epochs: int = 
             loss_sum, correct, seen = 0.0, 0, 0
             bar = Progress(range(0, n, batch_size), desc=f"epoch {epoch}/{epochs}", unit="batch", progress=progress)
             for i in bar:
-                idx = order[i:i + batch_size]
+                idx = order[i : i + batch_size]
                 x, y = train_set.frames[idx].to(dev), train_set.labels[idx].to(dev)
                 counts, outputs, _ = net(x)
                 loss, _ = local_loss(outputs, y)
@@ -503,43 +581,93 @@ def train_integer_only(model: str, dataset: str, out: str | Path, epochs: int = 
                 seen += len(idx)
                 bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
             ev = evaluate_local(net, test_set, batch_size, dev)
-            history.append({"epoch": epoch, "loss": loss_sum / seen, "train_accuracy": correct / seen,
-                            "test_accuracy": ev["accuracy"], "test_loss": ev["loss"],
-                            "local_accuracies": ev["local_accuracies"], "lr_int": lr,
-                            "elapsed_s": round(time.time() - t0, 2)})
-            log(f"epoch {epoch}/{epochs}: loss {loss_sum / seen:.4f}  train {100 * correct / seen:.1f}%  "
-                f"test {100 * ev['accuracy']:.1f}%  local " +
-                " ".join(f"{k} {100 * v:.1f}%" for k, v in ev["local_accuracies"].items()))
+            history.append(
+                {
+                    "epoch": epoch,
+                    "loss": loss_sum / seen,
+                    "train_accuracy": correct / seen,
+                    "test_accuracy": ev["accuracy"],
+                    "test_loss": ev["loss"],
+                    "local_accuracies": ev["local_accuracies"],
+                    "lr_int": lr,
+                    "elapsed_s": round(time.time() - t0, 2),
+                }
+            )
+            log(
+                f"epoch {epoch}/{epochs}: loss {loss_sum / seen:.4f}  train {100 * correct / seen:.1f}%  "
+                f"test {100 * ev['accuracy']:.1f}%  local "
+                + " ".join(f"{k} {100 * v:.1f}%" for k, v in ev["local_accuracies"].items())
+            )
             if epoch % halve == 0:
                 lr /= 2
         train_time = time.time() - t0
         final = evaluate_local(net, test_set, batch_size, dev)
         chip = evaluate(net.cnn, test_set, batch_size, dev, quantize=True)
         memory = memory_report(spec, bits)
-        metrics = {"test_accuracy": final["accuracy"], "chip_test_accuracy": chip["accuracy"],
-                   "local_accuracies": final["local_accuracies"], "test_loss": final["loss"],
-                   "synops_per_sample": final["synops_per_sample"], "layer_synops": final["layer_synops"],
-                   "epochs": epochs, "seed": seed, "model": spec.name, "dataset": dataset,
-                   "integer_only": bits is not None, "bits": None if bits is None else bits.as_dict(),
-                   "lr_int": lr_int, "lr_halve_every": halve, "threshold_halvings": calib,
-                   "thresholds": [float(b.threshold) for b in net.cnn.blocks], "batch_size": batch_size, "time_bins": time_bins,
-                   "dt_us": dt_us, "duration_us": train_set.duration_us, "limit": limit, "device": str(dev),
-                   "memory_bits": memory["integer"]["totals"]["total_bits"],
-                   "memory_saved": memory["saved"]["total_bits"], "train_time_s": round(train_time, 2),
-                   "history": history}
+        metrics = {
+            "test_accuracy": final["accuracy"],
+            "chip_test_accuracy": chip["accuracy"],
+            "local_accuracies": final["local_accuracies"],
+            "test_loss": final["loss"],
+            "synops_per_sample": final["synops_per_sample"],
+            "layer_synops": final["layer_synops"],
+            "epochs": epochs,
+            "seed": seed,
+            "model": spec.name,
+            "dataset": dataset,
+            "integer_only": bits is not None,
+            "bits": None if bits is None else bits.as_dict(),
+            "lr_int": lr_int,
+            "lr_halve_every": halve,
+            "threshold_halvings": calib,
+            "thresholds": [float(b.threshold) for b in net.cnn.blocks],
+            "batch_size": batch_size,
+            "time_bins": time_bins,
+            "dt_us": dt_us,
+            "duration_us": train_set.duration_us,
+            "limit": limit,
+            "device": str(dev),
+            "memory_bits": memory["integer"]["totals"]["total_bits"],
+            "memory_saved": memory["saved"]["total_bits"],
+            "train_time_s": round(train_time, 2),
+            "history": history,
+        }
         net.cnn.cpu()
         net.cnn.quantize = True  # the chip discretisation is exact on these weights up to convert's re-scaling
-        save_checkpoint(tmp / "checkpoint.pt", net.cnn, {
-            "dt_us": dt_us, "time_bins": time_bins, "duration_us": train_set.duration_us, "dataset": dataset,
-            "training": kind + " local learning", "metrics": {k: v for k, v in metrics.items() if k != "history"}})
+        save_checkpoint(
+            tmp / "checkpoint.pt",
+            net.cnn,
+            {
+                "dt_us": dt_us,
+                "time_bins": time_bins,
+                "duration_us": train_set.duration_us,
+                "dataset": dataset,
+                "training": kind + " local learning",
+                "metrics": {k: v for k, v in metrics.items() if k != "history"},
+            },
+        )
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
         (tmp / "memory.json").write_text(json.dumps(memory, indent=2))
         (tmp / "memory.md").write_text(f"# Training memory of {spec.name} ({kind})\n\n" + memory_table(memory))
-        config = {"train": {"mode": kind, "model": model, "dataset": dataset, "epochs": epochs,
-                            "batch_size": batch_size, "time_bins": time_bins, "seed": seed, "limit": limit,
-                            "device": device, "lr_int": lr_int, "lr_halve_every": halve},
-                  "bits": None if bits is None else bits.as_dict(), "model": spec.to_dict()}
+        config = {
+            "train": {
+                "mode": kind,
+                "model": model,
+                "dataset": dataset,
+                "epochs": epochs,
+                "batch_size": batch_size,
+                "time_bins": time_bins,
+                "seed": seed,
+                "limit": limit,
+                "device": device,
+                "lr_int": lr_int,
+                "lr_halve_every": halve,
+            },
+            "bits": None if bits is None else bits.as_dict(),
+            "model": spec.to_dict(),
+        }
         (tmp / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-        plot_training_curves(history, tmp / "training_curve.png", loss_label="Σ local losses",
-                             accuracy_title=f"{kind} local learning")
+        plot_training_curves(
+            history, tmp / "training_curve.png", loss_label="Σ local losses", accuracy_title=f"{kind} local learning"
+        )
     return metrics

@@ -41,11 +41,11 @@ import torch.nn.functional as F
 import yaml
 from torch import nn
 
+from ..data import DataOptions
 from ..errors import UsageError
 from ..outputs import staged_folder
 from ..progress import Log, Progress, ProgressMode
 from ..progress import log as default_log
-from ..data import DataOptions
 from ..zoo import ModelSpec, load_spec
 from .augment import batch_frames, epoch_shifts
 from .checkpoint import save_checkpoint
@@ -75,19 +75,30 @@ class _LinearFA(torch.autograd.Function):
 class Readout(nn.Module):
     """Auxiliary classifier of one hidden block: avg-pool → linear (→ spiking neuron for ELL/BELL/FELL)."""
 
-    def __init__(self, channels: int, hw: tuple[int, int], n_classes: int, spiking: bool, ampl: float,
-                 frozen: bool, feedback_alignment: bool, gen: torch.Generator, neuron_type: str = "iaf",
-                 neuron_params: dict | None = None):
+    def __init__(
+        self,
+        channels: int,
+        hw: tuple[int, int],
+        n_classes: int,
+        spiking: bool,
+        ampl: float,
+        frozen: bool,
+        feedback_alignment: bool,
+        gen: torch.Generator,
+        neuron_type: str = "iaf",
+        neuron_params: dict | None = None,
+    ):
         super().__init__()
         self.pool = readout_pool(*hw)
         features = channels * (hw[0] // self.pool) * (hw[1] // self.pool)
-        bound = ampl / features ** 0.5
-        self.weight = nn.Parameter((torch.rand(n_classes, features, generator=gen) * 2 - 1) * bound,
-                                   requires_grad=not frozen)
+        bound = ampl / features**0.5
+        self.weight = nn.Parameter(
+            (torch.rand(n_classes, features, generator=gen) * 2 - 1) * bound, requires_grad=not frozen
+        )
         self.bias = nn.Parameter((torch.rand(n_classes, generator=gen) * 2 - 1) * bound, requires_grad=not frozen)
         self.feedback_alignment = feedback_alignment
         if feedback_alignment:
-            self.register_buffer("feedback", (torch.rand(n_classes, features, generator=gen) * 2 - 1) / features ** 0.5)
+            self.register_buffer("feedback", (torch.rand(n_classes, features, generator=gen) * 2 - 1) / features**0.5)
         self.neuron = make_neuron(neuron_type, neuron_params) if spiking else None
 
     def forward(self, s: torch.Tensor) -> torch.Tensor:
@@ -101,8 +112,15 @@ class Readout(nn.Module):
 class LocalRuleNet(nn.Module):
     """A :class:`SpikingCNN` plus one auxiliary readout per hidden block (training only)."""
 
-    def __init__(self, spec: ModelSpec, rule: str, quantize: bool = True, feedback_alignment: bool = False,
-                 freeze_readouts: bool | None = None, seed: int = 0):
+    def __init__(
+        self,
+        spec: ModelSpec,
+        rule: str,
+        quantize: bool = True,
+        feedback_alignment: bool = False,
+        freeze_readouts: bool | None = None,
+        seed: int = 0,
+    ):
         super().__init__()
         if rule not in RULES:
             raise UsageError(f"unknown learning rule '{rule}'", fix="use one of " + ", ".join(RULES))
@@ -113,11 +131,28 @@ class LocalRuleNet(nn.Module):
         gen = torch.Generator().manual_seed(seed)
         shapes = spec.layer_input_shapes()[1:]  # output (C, H, W) of every block but the last
         self.readouts = nn.ModuleList(
-            Readout(c, (h, w), spec.n_classes, rule != "decolle", 0.5 if rule == "decolle" else 1.0, frozen,
-                    feedback_alignment, gen, spec.neuron_type, spec.neuron_params) for c, h, w in shapes)
+            Readout(
+                c,
+                (h, w),
+                spec.n_classes,
+                rule != "decolle",
+                0.5 if rule == "decolle" else 1.0,
+                frozen,
+                feedback_alignment,
+                gen,
+                spec.neuron_type,
+                spec.neuron_params,
+            )
+            for c, h, w in shapes
+        )
 
-    def forward_step(self, x_t: torch.Tensor, y: torch.Tensor, states: list | None, dstates: list | None,
-                     ) -> tuple[list[torch.Tensor], list[torch.Tensor], list, list]:
+    def forward_step(
+        self,
+        x_t: torch.Tensor,
+        y: torch.Tensor,
+        states: list | None,
+        dstates: list | None,
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor], list, list]:
         """One time step through every block: input counts (N, C, H, W) and labels → (local loss per block,
         detached outputs (N, K) per block, new neuron states, new readout-neuron states).
 
@@ -198,8 +233,14 @@ def most_common(pred: torch.Tensor) -> torch.Tensor:
     return torch.mode(pred, dim=1).values
 
 
-def run_batch(net: LocalRuleNet, x: torch.Tensor, y: torch.Tensor, opt: torch.optim.Optimizer | None,
-              burn_in: int, meter: StateMeter | None = None) -> tuple[float, list[torch.Tensor]]:
+def run_batch(
+    net: LocalRuleNet,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    opt: torch.optim.Optimizer | None,
+    burn_in: int,
+    meter: StateMeter | None = None,
+) -> tuple[float, list[torch.Tensor]]:
     """Run one batch (N, T, C, H, W) step by step; with ``opt`` update by the rule. Returns (Σ local losses
     over the graded steps, per block the prediction (N,) of its local readout)."""
     rule, t_len = net.rule, x.shape[1]
@@ -239,11 +280,11 @@ def run_batch(net: LocalRuleNet, x: torch.Tensor, y: torch.Tensor, opt: torch.op
     return loss_sum, preds
 
 
-def _check(rule: str, epochs: int, batch_size: int, lr: float, time_bins: int, limit: int | None,
-           burn_in: int) -> None:
+def _check(rule: str, epochs: int, batch_size: int, lr: float, time_bins: int, limit: int | None, burn_in: int) -> None:
     if rule not in RULES:
-        raise UsageError(f"unknown learning rule '{rule}'", where="--learning-rule",
-                         fix="use one of " + ", ".join(RULES))
+        raise UsageError(
+            f"unknown learning rule '{rule}'", where="--learning-rule", fix="use one of " + ", ".join(RULES)
+        )
     for name, value in (("epochs", epochs), ("batch_size", batch_size), ("time_bins", time_bins)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise UsageError(f"{name} must be an integer >= 1, got {value!r}", where="train_local_rule")
@@ -252,17 +293,35 @@ def _check(rule: str, epochs: int, batch_size: int, lr: float, time_bins: int, l
     if not lr > 0:
         raise UsageError(f"the learning rate must be > 0, got {lr!r}", where="train_local_rule")
     if not isinstance(burn_in, int) or not 0 <= burn_in < time_bins:
-        raise UsageError(f"burn_in must be an integer in 0..time_bins-1 = {time_bins - 1}, got {burn_in!r}",
-                         where="--burn-in", fix="burn-in steps only settle the states; leave steps to learn from")
+        raise UsageError(
+            f"burn_in must be an integer in 0..time_bins-1 = {time_bins - 1}, got {burn_in!r}",
+            where="--burn-in",
+            fix="burn-in steps only settle the states; leave steps to learn from",
+        )
 
 
-def train_local_rule(model: str | Path | ModelSpec, dataset: str, out: str | Path, rule: str = "ell",
-                     epochs: int | None = None, batch_size: int | None = None, lr: float | None = None,
-                     time_bins: int | None = None, seed: int = 0, limit: int | None = None, overwrite: bool = False,
-                     progress: ProgressMode = True, device: str = "auto", feedback_alignment: bool = False,
-                     freeze_readouts: bool | None = None, burn_in: int | None = None, quantize: bool = True,
-                     log: Log | None = None, options: DataOptions | None = None,
-                     shift_px: int = 0) -> dict[str, Any]:
+def train_local_rule(
+    model: str | Path | ModelSpec,
+    dataset: str,
+    out: str | Path,
+    rule: str = "ell",
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    time_bins: int | None = None,
+    seed: int = 0,
+    limit: int | None = None,
+    overwrite: bool = False,
+    progress: ProgressMode = True,
+    device: str = "auto",
+    feedback_alignment: bool = False,
+    freeze_readouts: bool | None = None,
+    burn_in: int | None = None,
+    quantize: bool = True,
+    log: Log | None = None,
+    options: DataOptions | None = None,
+    shift_px: int = 0,
+) -> dict[str, Any]:
     """Train ``model`` (zoo name, YAML path or spec) on ``dataset`` with a local ``rule`` (decolle, ell, bell,
     fell); write ``out`` (checkpoint.pt, metrics.json, config.yaml, training_curve.png) atomically; return
     the metrics. Unset epochs/batch_size/lr/time_bins come from the model's defaults; ``burn_in`` defaults to
@@ -283,16 +342,19 @@ def train_local_rule(model: str | Path | ModelSpec, dataset: str, out: str | Pat
     with staged_folder(out, overwrite) as tmp:
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
-        train_set, test_set = train_test_splits(dataset, spec, time_bins, progress=progress, limit=limit,
-                                                options=options)
+        train_set, test_set = train_test_splits(
+            dataset, spec, time_bins, progress=progress, limit=limit, options=options
+        )
         dt_us = train_set.duration_us / time_bins
         net = LocalRuleNet(spec, rule, quantize, feedback_alignment, freeze_readouts, seed).to(dev)
         opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=lr)
         meter = StateMeter(net)
-        log(f"{rule} local learning of {spec.name} ({spec.neuron_type} neurons) on {dataset}: "
+        log(
+            f"{rule} local learning of {spec.name} ({spec.neuron_type} neurons) on {dataset}: "
             f"{len(train_set.labels)} train / {len(test_set.labels)} test samples, {time_bins} bins, "
             f"burn-in {burn_in}, readouts {'frozen' if net.frozen else 'trained'}"
-            + (", feedback alignment" if feedback_alignment else ""))
+            + (", feedback alignment" if feedback_alignment else "")
+        )
         n, n_blocks, history, t0 = len(train_set.labels), len(net.cnn.blocks), [], time.time()
         per_sample, bptt = 0.0, 0
         for epoch in range(1, epochs + 1):
@@ -303,7 +365,7 @@ def train_local_rule(model: str | Path | ModelSpec, dataset: str, out: str | Pat
             loss_sum, correct, seen = 0.0, 0, 0
             bar = Progress(range(0, n, batch_size), desc=f"epoch {epoch}/{epochs}", unit="batch", progress=progress)
             for i in bar:
-                idx = order[i:i + batch_size]
+                idx = order[i : i + batch_size]
                 x, y = batch_frames(train_set.frames, idx, shifts).to(dev), train_set.labels[idx].to(dev)
                 meter.peak = 0
                 loss, preds = run_batch(net, x, y, opt, burn_in, meter)
@@ -317,52 +379,107 @@ def train_local_rule(model: str | Path | ModelSpec, dataset: str, out: str | Pat
             epoch_time = time.time() - te
             local = evaluate_local_rule(net, test_set, batch_size, dev, burn_in)
             ev = evaluate(net.cnn, test_set, batch_size, dev)
-            history.append({"epoch": epoch, "loss": loss_sum / seen, "train_accuracy": correct / seen,
-                            "test_accuracy": ev["accuracy"], "local_accuracies": local,
-                            "epoch_time_s": round(epoch_time, 2), "elapsed_s": round(time.time() - t0, 2)})
-            log(f"epoch {epoch}/{epochs}: loss {loss_sum / seen:.4f}  train {100 * correct / seen:.1f}%  "
-                f"test {100 * ev['accuracy']:.1f}%  local " + " ".join(f"{k} {100 * v:.1f}%" for k, v in local.items()))
+            history.append(
+                {
+                    "epoch": epoch,
+                    "loss": loss_sum / seen,
+                    "train_accuracy": correct / seen,
+                    "test_accuracy": ev["accuracy"],
+                    "local_accuracies": local,
+                    "epoch_time_s": round(epoch_time, 2),
+                    "elapsed_s": round(time.time() - t0, 2),
+                }
+            )
+            log(
+                f"epoch {epoch}/{epochs}: loss {loss_sum / seen:.4f}  train {100 * correct / seen:.1f}%  "
+                f"test {100 * ev['accuracy']:.1f}%  local " + " ".join(f"{k} {100 * v:.1f}%" for k, v in local.items())
+            )
         final = evaluate(net.cnn, test_set, batch_size, dev)
-        metrics = {"test_accuracy": final["accuracy"], "synops_per_sample": final["synops_per_sample"],
-                   "layer_synops": final["layer_synops"], "layer_spikes": final["layer_spikes"],
-                   "local_accuracies": history[-1]["local_accuracies"], "epochs": epochs, "seed": seed,
-                   "rule": rule, "model": spec.name, "dataset": dataset, "neuron": spec.neuron_type,
-                   "neuron_params": spec.neuron_params, "quantize": quantize, "batch_size": batch_size, "lr": lr,
-                   "time_bins": time_bins, "burn_in": burn_in, "feedback_alignment": feedback_alignment,
-                   "freeze_readouts": net.frozen, "auxiliary_readouts": n_blocks - 1,
-                   "peak_state_bytes": int(round(per_sample * batch_size)),
-                   "peak_state_bytes_per_sample": per_sample, "bptt_state_bytes_per_sample": bptt,
-                   "state_memory_note": "bytes autograd saves for backward between updates (elements x 4 bytes "
-                                        "in float32), parameters excluded; per sample = measured / batch size",
-                   "epoch_time_s": [h["epoch_time_s"] for h in history], "dt_us": dt_us,
-                   "duration_us": train_set.duration_us, "limit": limit, "device": str(dev),
-                   "train_time_s": round(time.time() - t0, 2), "history": history}
+        metrics = {
+            "test_accuracy": final["accuracy"],
+            "synops_per_sample": final["synops_per_sample"],
+            "layer_synops": final["layer_synops"],
+            "layer_spikes": final["layer_spikes"],
+            "local_accuracies": history[-1]["local_accuracies"],
+            "epochs": epochs,
+            "seed": seed,
+            "rule": rule,
+            "model": spec.name,
+            "dataset": dataset,
+            "neuron": spec.neuron_type,
+            "neuron_params": spec.neuron_params,
+            "quantize": quantize,
+            "batch_size": batch_size,
+            "lr": lr,
+            "time_bins": time_bins,
+            "burn_in": burn_in,
+            "feedback_alignment": feedback_alignment,
+            "freeze_readouts": net.frozen,
+            "auxiliary_readouts": n_blocks - 1,
+            "peak_state_bytes": int(round(per_sample * batch_size)),
+            "peak_state_bytes_per_sample": per_sample,
+            "bptt_state_bytes_per_sample": bptt,
+            "state_memory_note": "bytes autograd saves for backward between updates (elements x 4 bytes "
+            "in float32), parameters excluded; per sample = measured / batch size",
+            "epoch_time_s": [h["epoch_time_s"] for h in history],
+            "dt_us": dt_us,
+            "duration_us": train_set.duration_us,
+            "limit": limit,
+            "device": str(dev),
+            "train_time_s": round(time.time() - t0, 2),
+            "history": history,
+        }
         net.cnn.cpu()
-        save_checkpoint(tmp / "checkpoint.pt", net.cnn, {
-            "dt_us": dt_us, "time_bins": time_bins, "duration_us": train_set.duration_us, "dataset": dataset,
-            "training": f"{rule} local learning", "auxiliary_readouts": n_blocks - 1,
-            "metrics": {k: v for k, v in metrics.items() if k != "history"}})
+        save_checkpoint(
+            tmp / "checkpoint.pt",
+            net.cnn,
+            {
+                "dt_us": dt_us,
+                "time_bins": time_bins,
+                "duration_us": train_set.duration_us,
+                "dataset": dataset,
+                "training": f"{rule} local learning",
+                "auxiliary_readouts": n_blocks - 1,
+                "metrics": {k: v for k, v in metrics.items() if k != "history"},
+            },
+        )
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
-        config = {"train": {"learning_rule": rule, "model": str(model) if not isinstance(model, ModelSpec)
-                            else spec.name, "dataset": dataset, "epochs": epochs, "batch_size": batch_size,
-                            "lr": lr, "time_bins": time_bins, "seed": seed, "limit": limit, "device": device,
-                            "burn_in": burn_in, "feedback_alignment": feedback_alignment,
-                            "freeze_readouts": net.frozen, "quantize": quantize, "shift_px": shift_px},
-                  "model": spec.to_dict()}
+        config = {
+            "train": {
+                "learning_rule": rule,
+                "model": str(model) if not isinstance(model, ModelSpec) else spec.name,
+                "dataset": dataset,
+                "epochs": epochs,
+                "batch_size": batch_size,
+                "lr": lr,
+                "time_bins": time_bins,
+                "seed": seed,
+                "limit": limit,
+                "device": device,
+                "burn_in": burn_in,
+                "feedback_alignment": feedback_alignment,
+                "freeze_readouts": net.frozen,
+                "quantize": quantize,
+                "shift_px": shift_px,
+            },
+            "model": spec.to_dict(),
+        }
         (tmp / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-        plot_training_curves(history, tmp / "training_curve.png", loss_label="Σ local losses",
-                             accuracy_title=f"{rule} local learning")
+        plot_training_curves(
+            history, tmp / "training_curve.png", loss_label="Σ local losses", accuracy_title=f"{rule} local learning"
+        )
     return metrics
 
 
 @torch.no_grad()
-def evaluate_local_rule(net: LocalRuleNet, data, batch_size: int, device: torch.device,
-                        burn_in: int = 0) -> dict[str, float]:
+def evaluate_local_rule(
+    net: LocalRuleNet, data, batch_size: int, device: torch.device, burn_in: int = 0
+) -> dict[str, float]:
     """Accuracy of every block's local readout (the last block: its spike counts) on a framed split."""
     net.eval()
     correct = [0] * len(net.cnn.blocks)
     for i in range(0, len(data.labels), batch_size):
-        x, y = data.frames[i:i + batch_size].to(device), data.labels[i:i + batch_size].to(device)
+        x, y = data.frames[i : i + batch_size].to(device), data.labels[i : i + batch_size].to(device)
         _, preds = run_batch(net, x, y, None, burn_in)
         for k, p in enumerate(preds):
             correct[k] += int((p == y).sum())

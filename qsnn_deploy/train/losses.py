@@ -24,8 +24,12 @@ TARGET_RATE_CORRECT = 0.8  # seed 3: the correct class fires in 80 % of the time
 TARGET_RATE_WRONG = 0.2  # ... every other class in 20 %
 
 
-def mse_count(out_spikes: torch.Tensor, labels: torch.Tensor, correct_rate: float = TARGET_RATE_CORRECT,
-              wrong_rate: float = TARGET_RATE_WRONG) -> torch.Tensor:
+def mse_count(
+    out_spikes: torch.Tensor,
+    labels: torch.Tensor,
+    correct_rate: float = TARGET_RATE_CORRECT,
+    wrong_rate: float = TARGET_RATE_WRONG,
+) -> torch.Tensor:
     """Spike-count MSE (seed 3): mean over samples and classes of ``(count / T − target rate)²``, the target
     rate being ``correct_rate`` for the label and ``wrong_rate`` for every other class. out: (N, T, classes)."""
     steps = out_spikes.shape[1]
@@ -74,14 +78,17 @@ def parse_synop_weights(names: list[str], text: str, model: str = "the model") -
         try:
             value = float(table.get(name, 1.0))
         except ValueError:
-            raise UsageError(f"--synop-weights: '{table[name]}' for layer {name} is not a number",
-                             fix="e.g. --synop-weights conv2=3") from None
+            raise UsageError(
+                f"--synop-weights: '{table[name]}' for layer {name} is not a number", fix="e.g. --synop-weights conv2=3"
+            ) from None
         if not value >= 0:
             raise UsageError(f"--synop-weights: the weight of layer {name} must be >= 0, got {table[name]}")
         weights.append(value)
     if not any(weights):
-        raise UsageError("--synop-weights: every weight is 0, so the SynOp loss would do nothing",
-                         fix="give at least one layer a positive weight")
+        raise UsageError(
+            "--synop-weights: every weight is 0, so the SynOp loss would do nothing",
+            fix="give at least one layer a positive weight",
+        )
     return weights
 
 
@@ -90,4 +97,4 @@ def distillation(student_spikes: torch.Tensor, teacher_spikes: torch.Tensor, tem
     with ``p = softmax(counts / τ)``, the counts summed over time. Spikes: (N, T, classes)."""
     log_p_student = F.log_softmax(student_spikes.sum(1) / temperature, dim=1)
     p_teacher = F.softmax(teacher_spikes.sum(1).detach() / temperature, dim=1)
-    return F.kl_div(log_p_student, p_teacher, reduction="batchmean") * temperature ** 2
+    return F.kl_div(log_p_student, p_teacher, reduction="batchmean") * temperature**2

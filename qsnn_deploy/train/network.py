@@ -27,9 +27,25 @@ from .neurons import MultiSpikeFn, Neuron, make_neuron  # noqa: F401  (MultiSpik
 class ChipBlock(nn.Module):
     """conv → neuron (IAF by default) → sum-pool, the work of one core."""
 
-    def __init__(self, name: str, c_in: int, c_out: int, kernel: int, stride: int, padding: int, pool: int,
-                 bias: bool, in_hw: tuple[int, int], kind: str, threshold: float, min_v_mem: float | None,
-                 reset: str, surrogate_width: float = 0.5, weight_bits: int = 8, neuron: Neuron | None = None):
+    def __init__(
+        self,
+        name: str,
+        c_in: int,
+        c_out: int,
+        kernel: int,
+        stride: int,
+        padding: int,
+        pool: int,
+        bias: bool,
+        in_hw: tuple[int, int],
+        kind: str,
+        threshold: float,
+        min_v_mem: float | None,
+        reset: str,
+        surrogate_width: float = 0.5,
+        weight_bits: int = 8,
+        neuron: Neuron | None = None,
+    ):
         super().__init__()
         self.neuron = neuron or make_neuron("iaf")
         self.neuron.surrogate_width = surrogate_width
@@ -51,8 +67,12 @@ class ChipBlock(nn.Module):
     def surrogate_width(self, value: float) -> None:
         self.neuron.surrogate_width = value
 
-    def params(self, quantize: bool, weight: torch.Tensor | None = None, bias: torch.Tensor | None = None,
-               ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]:
+    def params(
+        self,
+        quantize: bool,
+        weight: torch.Tensor | None = None,
+        bias: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]:
         """Weights, bias, threshold, lower bound as the forward uses them (integer units if quantised).
 
         ``weight``/``bias`` replace the conv's own (e.g. clones, for rules that update weights in place
@@ -113,14 +133,45 @@ class SpikingCNN(nn.Module):
             if layer.type == "linear":
                 if h != w:
                     raise ValueError(f"linear layer {layer.name} needs a square input, got {h}x{w}")
-                blocks.append(ChipBlock(layer.name, c, layer.out_channels, h, 1, 0, 1, layer.bias, (h, w), "linear",
-                                        spec.threshold, spec.min_v_mem, spec.reset, weight_bits=layer.weight_bits,
-                                        neuron=make_neuron(spec.neuron_type, spec.neuron_params)))
+                blocks.append(
+                    ChipBlock(
+                        layer.name,
+                        c,
+                        layer.out_channels,
+                        h,
+                        1,
+                        0,
+                        1,
+                        layer.bias,
+                        (h, w),
+                        "linear",
+                        spec.threshold,
+                        spec.min_v_mem,
+                        spec.reset,
+                        weight_bits=layer.weight_bits,
+                        neuron=make_neuron(spec.neuron_type, spec.neuron_params),
+                    )
+                )
             else:
-                blocks.append(ChipBlock(layer.name, c, layer.out_channels, layer.kernel_size, layer.stride,
-                                        layer.padding, layer.pool, layer.bias, (h, w), "conv",
-                                        spec.threshold, spec.min_v_mem, spec.reset, weight_bits=layer.weight_bits,
-                                        neuron=make_neuron(spec.neuron_type, spec.neuron_params)))
+                blocks.append(
+                    ChipBlock(
+                        layer.name,
+                        c,
+                        layer.out_channels,
+                        layer.kernel_size,
+                        layer.stride,
+                        layer.padding,
+                        layer.pool,
+                        layer.bias,
+                        (h, w),
+                        "conv",
+                        spec.threshold,
+                        spec.min_v_mem,
+                        spec.reset,
+                        weight_bits=layer.weight_bits,
+                        neuron=make_neuron(spec.neuron_type, spec.neuron_params),
+                    )
+                )
         self.blocks = nn.ModuleList(blocks)
 
     def forward(self, x: torch.Tensor, record: bool = False):
@@ -143,12 +194,20 @@ class SpikingCNN(nn.Module):
         layers, shape = [], self.spec.input_shape
         for block in self.blocks:
             conv = block.conv
-            layer = ChipLayer(name=block.name, weight=conv.weight.detach().cpu().double().numpy(),
-                              input_shape=shape,
-                              bias=None if conv.bias is None else conv.bias.detach().cpu().double().numpy(),
-                              stride=block.stride, padding=block.padding, pool=block.pool,
-                              threshold=float(block.threshold), min_v_mem=float(block.min_v_mem),
-                              reset=block.reset, kind=block.kind, weight_bits=block.weight_bits)
+            layer = ChipLayer(
+                name=block.name,
+                weight=conv.weight.detach().cpu().double().numpy(),
+                input_shape=shape,
+                bias=None if conv.bias is None else conv.bias.detach().cpu().double().numpy(),
+                stride=block.stride,
+                padding=block.padding,
+                pool=block.pool,
+                threshold=float(block.threshold),
+                min_v_mem=float(block.min_v_mem),
+                reset=block.reset,
+                kind=block.kind,
+                weight_bits=block.weight_bits,
+            )
             layers.append(layer)
             shape = layer.output_shape
         meta = {"model": self.spec.name, "quantization_aware": bool(self.quantize)}
@@ -160,5 +219,3 @@ class SpikingCNN(nn.Module):
 
 def count_parameters(model: nn.Module) -> int:
     return int(sum(p.numel() for p in model.parameters()))
-
-

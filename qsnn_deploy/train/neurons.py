@@ -102,16 +102,18 @@ class Neuron(ABC):
         return tuple(torch.zeros_like(like) for _ in range(self.n_states))
 
     @abstractmethod
-    def step(self, i: torch.Tensor, state: State, thr: torch.Tensor, low: torch.Tensor,
-             reset: str) -> tuple[torch.Tensor, State]:
+    def step(
+        self, i: torch.Tensor, state: State, thr: torch.Tensor, low: torch.Tensor, reset: str
+    ) -> tuple[torch.Tensor, State]:
         """One time step: input current ``i`` → (spikes, new state)."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{k}={v:g}' for k, v in self.params.items())})"
 
 
-def _chip_reset(v: torch.Tensor, spikes: torch.Tensor, thr: torch.Tensor, low: torch.Tensor,
-                reset: str) -> torch.Tensor:
+def _chip_reset(
+    v: torch.Tensor, spikes: torch.Tensor, thr: torch.Tensor, low: torch.Tensor, reset: str
+) -> torch.Tensor:
     v = v - spikes * thr if reset == "subtract" else v * (spikes == 0).to(v.dtype)
     return torch.maximum(v, low)
 

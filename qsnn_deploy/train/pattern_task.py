@@ -66,8 +66,11 @@ class PatternBits:
         for f in fields(self):
             value, (lo, hi) = getattr(self, f.name), limits[f.name]
             if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-                raise UsageError(f"pattern-task bit width {f.name}={value!r} is out of range",
-                                 where=f"PatternBits.{f.name}", fix=f"use an integer in {lo}..{hi}")
+                raise UsageError(
+                    f"pattern-task bit width {f.name}={value!r} is out of range",
+                    where=f"PatternBits.{f.name}",
+                    fix=f"use an integer in {lo}..{hi}",
+                )
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -136,7 +139,7 @@ def van_rossum(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     lag = torch.arange(steps).unsqueeze(1) - torch.arange(steps).unsqueeze(0)
     kernel = torch.where(lag >= 0, VR_ALPHA ** lag.clamp_min(0).to(output.dtype), torch.zeros((), dtype=output.dtype))
     filtered = kernel @ (output - target)
-    return torch.sqrt((filtered ** 2).sum() * (1 - VR_ALPHA))
+    return torch.sqrt((filtered**2).sum() * (1 - VR_ALPHA))
 
 
 def memory_footprint(n_in: int, n_hidden: int, n_out: int, bits: PatternBits | None) -> dict[str, int]:
@@ -145,25 +148,37 @@ def memory_footprint(n_in: int, n_hidden: int, n_out: int, bits: PatternBits | N
     (float in both runs) are left out."""
     n_w, n_neurons = n_in * n_hidden + n_hidden * n_out, n_hidden + n_out
     sizes = {"weights": n_w, "states": 2 * n_neurons, "gradients": n_w, "errors": 2 * n_neurons}
-    widths = ({k: FP_BITS for k in sizes} if bits is None else
-              {"weights": bits.wb, "states": bits.ab, "gradients": bits.gb, "errors": bits.eb})
+    widths = (
+        {k: FP_BITS for k in sizes}
+        if bits is None
+        else {"weights": bits.wb, "states": bits.ab, "gradients": bits.gb, "errors": bits.eb}
+    )
     out = {f"{k}_bits": memory_bits({k: v}, widths) for k, v in sizes.items()}
     out.update({f"{k}_elements": v for k, v in sizes.items()})
     out["total_bits"] = memory_bits(sizes, widths)
     return out
 
 
-def run_pattern_task(epochs: int = 500, bits: PatternBits | None = PatternBits(), seed: int = 0, *,
-                     n_in: int = 700, n_hidden: int = 400, n_out: int = 250, steps: int = 250,
-                     lr: float | None = None, global_lr: float = 0.1, rasters: bool = False) -> dict[str, Any]:
+def run_pattern_task(
+    epochs: int = 500,
+    bits: PatternBits | None = PatternBits(),
+    seed: int = 0,
+    *,
+    n_in: int = 700,
+    n_hidden: int = 400,
+    n_out: int = 250,
+    steps: int = 250,
+    lr: float | None = None,
+    global_lr: float = 0.1,
+    rasters: bool = False,
+) -> dict[str, Any]:
     """Train the pattern task; ``bits=None`` is full precision. Returns the final van Rossum distance (and that
     of a silent output, the trivial baseline), the per-epoch history, the memory footprint (and its saving
     against FP32) and, with ``rasters``, the numpy input, target and final output rasters.
 
     ``lr`` is Adamax's: default 1 when quantised (the seed's), 0.01 in full precision.
     """
-    for name, value in (("epochs", epochs), ("n_in", n_in), ("n_hidden", n_hidden), ("n_out", n_out),
-                        ("steps", steps)):
+    for name, value in (("epochs", epochs), ("n_in", n_in), ("n_hidden", n_hidden), ("n_out", n_out), ("steps", steps)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise UsageError(f"{name} must be an integer >= 1, got {value!r}", where="run_pattern_task")
     if lr is None:
@@ -214,13 +229,23 @@ def run_pattern_task(epochs: int = 500, bits: PatternBits | None = PatternBits()
         final = float(van_rossum(out, target))
     memory, fp = memory_footprint(n_in, n_hidden, n_out, bits), memory_footprint(n_in, n_hidden, n_out, None)
     result: dict[str, Any] = {
-        "final_distance": final, "initial_distance": history[0] if history else final,
-        "silent_distance": float(van_rossum(torch.zeros_like(target), target)), "history": history,
-        "epochs": epochs, "seed": seed, "bits": None if bits is None else bits.as_dict(),
+        "final_distance": final,
+        "initial_distance": history[0] if history else final,
+        "silent_distance": float(van_rossum(torch.zeros_like(target), target)),
+        "history": history,
+        "epochs": epochs,
+        "seed": seed,
+        "bits": None if bits is None else bits.as_dict(),
         "sizes": {"n_in": n_in, "n_hidden": n_hidden, "n_out": n_out, "steps": steps},
-        "lr": lr, "global_lr": global_lr, "target_spikes": int(target.sum()), "output_spikes": int(out.sum()),
-        "memory": memory, "memory_fp32": fp, "memory_saved": 1 - memory["total_bits"] / fp["total_bits"],
-        "train_time_s": round(time.time() - t0, 2)}
+        "lr": lr,
+        "global_lr": global_lr,
+        "target_spikes": int(target.sum()),
+        "output_spikes": int(out.sum()),
+        "memory": memory,
+        "memory_fp32": fp,
+        "memory_saved": 1 - memory["total_bits"] / fp["total_bits"],
+        "train_time_s": round(time.time() - t0, 2),
+    }
     if rasters:
         result.update(input=x.numpy(), target=target.numpy(), output=out.numpy())
     return result

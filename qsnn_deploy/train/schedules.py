@@ -28,18 +28,22 @@ def default_period(epochs: int) -> int:
 def check_schedule(name: str, epochs: int, period: int | None) -> None:
     """Raise :class:`UsageError` for an unknown schedule or a period that does not fit it."""
     if name not in SCHEDULES:
-        raise UsageError(f"unknown learning-rate schedule '{name}'", where="--lr-schedule",
-                         fix=f"use one of {', '.join(SCHEDULES)}")
+        raise UsageError(
+            f"unknown learning-rate schedule '{name}'", where="--lr-schedule", fix=f"use one of {', '.join(SCHEDULES)}"
+        )
     if period is not None:
         if name not in PERIODIC:
-            raise UsageError(f"--lr-period is for the periodic schedules, not '{name}'",
-                             fix="add --lr-schedule periodic-cosine or warm-restarts, or drop --lr-period")
+            raise UsageError(
+                f"--lr-period is for the periodic schedules, not '{name}'",
+                fix="add --lr-schedule periodic-cosine or warm-restarts, or drop --lr-period",
+            )
         if period < 1:
             raise UsageError(f"--lr-period must be >= 1 epoch, got {period}", fix="e.g. --lr-period 5")
 
 
-def make_scheduler(name: str, optimizer: torch.optim.Optimizer, epochs: int, steps_per_epoch: int,
-                   period: int | None = None) -> tuple[lr_scheduler.LRScheduler, bool]:
+def make_scheduler(
+    name: str, optimizer: torch.optim.Optimizer, epochs: int, steps_per_epoch: int, period: int | None = None
+) -> tuple[lr_scheduler.LRScheduler, bool]:
     """The scheduler for ``name`` and whether it is stepped after every batch (True) or every epoch (False)."""
     check_schedule(name, epochs, period)
     if steps_per_epoch < 1:

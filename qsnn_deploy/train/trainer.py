@@ -21,10 +21,9 @@ from ..progress import log as default_log
 from ..zoo import ModelSpec, default_spec, load_spec, spec_from_dict, with_neuron_option, with_weight_bits
 from .augment import batch_frames, epoch_shifts
 from .checkpoint import read_torch_file, save_checkpoint
+from .distributed import SINGLE, Group, backend_for, check_nproc, from_environment, process_device, spawn, wrap
 from .losses import LOSSES, distillation, parse_synop_weights, synop_penalty, synop_target, task_loss, weighted_synops
 from .network import SpikingCNN, count_parameters
-from .distributed import (SINGLE, Group, backend_for, check_nproc, from_environment, process_device, spawn,
-                          wrap)
 from .schedules import check_schedule, make_scheduler
 
 
@@ -67,7 +66,7 @@ class TrainConfig:
     sensor_size: str | None = None  # folder:PATH recordings' sensor "WxHxP" [inferred from the events]
     nproc: int = 1  # data-parallel processes (DistributedDataParallel; gloo on CPU, NCCL on GPUs)
 
-    def resolve(self, spec: ModelSpec) -> "TrainConfig":
+    def resolve(self, spec: ModelSpec) -> TrainConfig:
         """Fill unset values from the model's defaults."""
         d = {"epochs": 15, "batch_size": 32, "lr": 2e-3, "time_bins": 10} | spec.defaults
         out = TrainConfig(**asdict(self))
@@ -79,28 +78,42 @@ class TrainConfig:
         if out.limit is not None and out.limit < 1:
             raise UsageError("--limit must be >= 1")
         if out.synop_target is not None and (not out.synop_target > 0 or out.synop_penalty > 0):
-            raise UsageError("--synop-target must be > 0 and cannot be combined with --synop-penalty",
-                             fix="pick one form of the SynOp loss")
+            raise UsageError(
+                "--synop-target must be > 0 and cannot be combined with --synop-penalty",
+                fix="pick one form of the SynOp loss",
+            )
         if out.synop_penalty < 0:
             raise UsageError("--synop-penalty must be >= 0")
         if out.synop_weights is not None:
             if out.synop_target is None and out.synop_penalty == 0:
-                raise UsageError("--synop-weights weights the layers in the SynOp loss",
-                                 fix="add --synop-target N or --synop-penalty α, or drop --synop-weights")
+                raise UsageError(
+                    "--synop-weights weights the layers in the SynOp loss",
+                    fix="add --synop-target N or --synop-penalty α, or drop --synop-weights",
+                )
             parse_synop_weights([layer.name for layer in spec.layers], out.synop_weights, f"model '{spec.name}'")
-        if out.distill is None and (out.distill_weight != TrainConfig.distill_weight
-                                    or out.distill_temperature != TrainConfig.distill_temperature):
-            raise UsageError("--distill-weight and --distill-temperature go with --distill",
-                             fix="add --distill TEACHER_RUN, or drop them")
+        if out.distill is None and (
+            out.distill_weight != TrainConfig.distill_weight
+            or out.distill_temperature != TrainConfig.distill_temperature
+        ):
+            raise UsageError(
+                "--distill-weight and --distill-temperature go with --distill",
+                fix="add --distill TEACHER_RUN, or drop them",
+            )
         if not out.distill_weight > 0 or not out.distill_temperature > 0:
-            raise UsageError("--distill-weight and --distill-temperature must be > 0",
-                             fix="e.g. --distill-weight 1 --distill-temperature 4")
+            raise UsageError(
+                "--distill-weight and --distill-temperature must be > 0",
+                fix="e.g. --distill-weight 1 --distill-temperature 4",
+            )
         if (out.bits == "auto") != (out.bit_budget is not None):
-            raise UsageError("--bits auto and --bit-budget go together",
-                             fix="e.g. --bits auto --bit-budget 4 (average bits per weight), or --bits 8,4,4,8")
+            raise UsageError(
+                "--bits auto and --bit-budget go together",
+                fix="e.g. --bits auto --bit-budget 4 (average bits per weight), or --bits 8,4,4,8",
+            )
         if out.bits == "auto" and not out.quantize:
-            raise UsageError("--bits auto allocates the bits of quantisation-aware training; --no-qat trains in float",
-                             fix="drop --no-qat")
+            raise UsageError(
+                "--bits auto allocates the bits of quantisation-aware training; --no-qat trains in float",
+                fix="drop --no-qat",
+            )
         check_schedule(out.lr_schedule, out.epochs, out.lr_period)
         if out.nproc < 1:
             raise UsageError(f"--nproc must be >= 1, got {out.nproc}", fix="e.g. --nproc 2")
@@ -120,17 +133,22 @@ class TrainConfig:
             raise UsageError(f"--patience must be >= 1 epoch, got {out.patience}", fix="e.g. --patience 3")
         if out.val_fraction is not None:
             if out.patience is None:
-                raise UsageError("--val-fraction holds out a validation set for early stopping",
-                                 fix="add --patience N, or drop --val-fraction")
+                raise UsageError(
+                    "--val-fraction holds out a validation set for early stopping",
+                    fix="add --patience N, or drop --val-fraction",
+                )
             if not 0 < out.val_fraction < 1:
-                raise UsageError(f"--val-fraction must be between 0 and 1, got {out.val_fraction}",
-                                 fix="e.g. --val-fraction 0.1")
+                raise UsageError(
+                    f"--val-fraction must be between 0 and 1, got {out.val_fraction}", fix="e.g. --val-fraction 0.1"
+                )
         elif out.patience is not None:
             out.val_fraction = DEFAULT_VAL_FRACTION
         if out.bits == "auto" and out.init is None and out.epochs < 2:
-            raise UsageError("--bits auto without --init needs at least 2 epochs (warm-up at the model's widths, "
-                             "then the Hessian, then training at the allocated widths)",
-                             fix="raise --epochs, or start from a trained run with --init")
+            raise UsageError(
+                "--bits auto without --init needs at least 2 epochs (warm-up at the model's widths, "
+                "then the Hessian, then training at the allocated widths)",
+                fix="raise --epochs, or start from a trained run with --init",
+            )
         return out
 
 
@@ -141,17 +159,24 @@ def parse_sensor_size(text: str) -> tuple[int, int, int]:
     except ValueError:
         size = ()
     if len(size) != 3 or min(size) < 1:
-        raise UsageError(f"--sensor-size '{text}' is not WxHxP", where="--sensor-size", fix="e.g. --sensor-size 128x128x2")
+        raise UsageError(
+            f"--sensor-size '{text}' is not WxHxP", where="--sensor-size", fix="e.g. --sensor-size 128x128x2"
+        )
     return size  # type: ignore[return-value]
 
 
 def data_options(cfg: TrainConfig, spec: ModelSpec | None) -> DataOptions:
     """The loader options of a run; recordings are pooled to the input of ``spec`` (native size when None)."""
-    return DataOptions(data_root=None if cfg.data_root is None else Path(cfg.data_root), download=cfg.download,
-                       sensor_size=None if cfg.sensor_size is None else parse_sensor_size(cfg.sensor_size),
-                       input_size=None if spec is None else (spec.input_shape[2], spec.input_shape[1]),
-                       window_us=None if cfg.window_ms is None else int(round(cfg.window_ms * 1000)),
-                       test_fraction=cfg.test_fraction, denoise_us=cfg.denoise_us, augment=cfg.augment)
+    return DataOptions(
+        data_root=None if cfg.data_root is None else Path(cfg.data_root),
+        download=cfg.download,
+        sensor_size=None if cfg.sensor_size is None else parse_sensor_size(cfg.sensor_size),
+        input_size=None if spec is None else (spec.input_shape[2], spec.input_shape[1]),
+        window_us=None if cfg.window_ms is None else int(round(cfg.window_ms * 1000)),
+        test_fraction=cfg.test_fraction,
+        denoise_us=cfg.denoise_us,
+        augment=cfg.augment,
+    )
 
 
 def model_spec(config: TrainConfig, progress: ProgressMode = True, log: Log = default_log) -> ModelSpec:
@@ -177,26 +202,39 @@ def warmup_epochs(cfg: TrainConfig) -> int:
     return max(1, cfg.epochs // 3)
 
 
-def allocate_auto_bits(model: SpikingCNN, data: FramedSplit, cfg: TrainConfig, out: Path | None,
-                       progress: ProgressMode, log: Log) -> dict[str, Any]:
+def allocate_auto_bits(
+    model: SpikingCNN, data: FramedSplit, cfg: TrainConfig, out: Path | None, progress: ProgressMode, log: Log
+) -> dict[str, Any]:
     """``--bits auto``: Hessian traces on a training subset, bits per layer under ``cfg.bit_budget``, applied
     to ``model`` (and its spec); writes ``out/hessian.json`` and ``out/hessian.png``; returns the record."""
     from ..quant.allocate import apply_bits, auto_bits
     from ..quant.hessian import plot_traces
 
-    log(f"--bits auto: Hessian traces on {min(HESSIAN_SAMPLES, len(data.labels))} training samples, "
-        f"{HESSIAN_PROBES} probes, budget {cfg.bit_budget}")
-    allocation, hessian = auto_bits(model, data, cfg.bit_budget, samples=HESSIAN_SAMPLES,
-                                    n_iter=HESSIAN_PROBES, batch_size=cfg.batch_size, seed=cfg.seed,
-                                    progress=progress)
+    log(
+        f"--bits auto: Hessian traces on {min(HESSIAN_SAMPLES, len(data.labels))} training samples, "
+        f"{HESSIAN_PROBES} probes, budget {cfg.bit_budget}"
+    )
+    allocation, hessian = auto_bits(
+        model,
+        data,
+        cfg.bit_budget,
+        samples=HESSIAN_SAMPLES,
+        n_iter=HESSIAN_PROBES,
+        batch_size=cfg.batch_size,
+        seed=cfg.seed,
+        progress=progress,
+    )
     apply_bits(model, allocation)
     record = {"hessian": hessian.to_dict(), "allocation": allocation.to_dict()}
     if out is not None:  # None: a data-parallel process other than the writer
         (out / "hessian.json").write_text(json.dumps(record, indent=2))
         plot_traces(hessian, out / "hessian.png", bits=allocation.by_layer)
-    log("bits per layer: " + ", ".join(f"{n} {b}" for n, b in allocation.by_layer.items()) +
-        f" (ranking by trace per parameter: {' > '.join(hessian.ranking)}; {allocation.avg_bits:.2f} bits on "
-        f"average, {allocation.reduction_pct:.1f}% below FP32)")
+    log(
+        "bits per layer: "
+        + ", ".join(f"{n} {b}" for n, b in allocation.by_layer.items())
+        + f" (ranking by trace per parameter: {' > '.join(hessian.ranking)}; {allocation.avg_bits:.2f} bits on "
+        f"average, {allocation.reduction_pct:.1f}% below FP32)"
+    )
     return record
 
 
@@ -209,8 +247,10 @@ def initial_weights(path: str | Path, spec: ModelSpec) -> dict[str, torch.Tensor
     mine = SpikingCNN(spec).state_dict()
     theirs = model.state_dict()
     if set(mine) != set(theirs) or any(mine[k].shape != theirs[k].shape for k in mine):
-        raise UsageError(f"--init {path}: its layers ({model.spec.name}) do not have the shapes of model '{spec.name}'",
-                         fix="start from a run of the same model")
+        raise UsageError(
+            f"--init {path}: its layers ({model.spec.name}) do not have the shapes of model '{spec.name}'",
+            fix="start from a run of the same model",
+        )
     return theirs
 
 
@@ -222,9 +262,12 @@ def load_teacher(path: str | Path, spec: ModelSpec, device: torch.device) -> Spi
     path = Path(path)
     teacher, _ = load_checkpoint(path / "checkpoint.pt" if path.is_dir() else path)
     if teacher.spec.input_shape != spec.input_shape or teacher.spec.n_classes != spec.n_classes:
-        raise UsageError(f"--distill {path}: the teacher takes {teacher.spec.input_shape} and has "
-                         f"{teacher.spec.n_classes} classes; model '{spec.name}' takes {spec.input_shape} with "
-                         f"{spec.n_classes}", fix="distil from a network trained on the same dataset")
+        raise UsageError(
+            f"--distill {path}: the teacher takes {teacher.spec.input_shape} and has "
+            f"{teacher.spec.n_classes} classes; model '{spec.name}' takes {spec.input_shape} with "
+            f"{spec.n_classes}",
+            fix="distil from a network trained on the same dataset",
+        )
     teacher.requires_grad_(False)
     return teacher.eval().to(device)
 
@@ -248,8 +291,9 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError(f"--device {name} asked for CUDA but torch sees no CUDA device",
-                         fix="use --device cpu (or auto)")
+        raise UsageError(
+            f"--device {name} asked for CUDA but torch sees no CUDA device", fix="use --device cpu (or auto)"
+        )
     try:
         return torch.device(name)
     except RuntimeError:
@@ -265,30 +309,50 @@ class FramedSplit:
     duration_us: float
 
 
-def framed_split(dataset: str, split: str, time_bins: int, seed: int = 0, progress: ProgressMode = True,
-                 limit: int | None = None, options: DataOptions | None = None) -> FramedSplit:
+def framed_split(
+    dataset: str,
+    split: str,
+    time_bins: int,
+    seed: int = 0,
+    progress: ProgressMode = True,
+    limit: int | None = None,
+    options: DataOptions | None = None,
+) -> FramedSplit:
     """Load a split of a named dataset and frame it into ``time_bins`` bins."""
     ds = load_dataset(dataset, split, seed=seed, progress=progress, options=options).head(limit)
     frames = to_frames(ds.events, ds.sensor_size, time_bins, duration_us=ds.duration_us)
-    return FramedSplit(torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32)),
-                       torch.as_tensor(ds.labels, dtype=torch.long), float(ds.duration_us))
+    return FramedSplit(
+        torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32)),
+        torch.as_tensor(ds.labels, dtype=torch.long),
+        float(ds.duration_us),
+    )
 
 
-def train_test_splits(dataset: str, spec: ModelSpec, time_bins: int, progress: ProgressMode = True,
-                      limit: int | None = None, options: DataOptions | None = None,
-                      seed: int = 0) -> tuple[FramedSplit, FramedSplit]:
+def train_test_splits(
+    dataset: str,
+    spec: ModelSpec,
+    time_bins: int,
+    progress: ProgressMode = True,
+    limit: int | None = None,
+    options: DataOptions | None = None,
+    seed: int = 0,
+) -> tuple[FramedSplit, FramedSplit]:
     """The framed train and test splits of ``dataset``, checked against the model's input shape."""
     train_set = framed_split(dataset, "train", time_bins, seed=seed, progress=progress, limit=limit, options=options)
     test_set = framed_split(dataset, "test", time_bins, seed=seed, progress=progress, limit=limit, options=options)
     if tuple(train_set.frames.shape[2:]) != spec.input_shape:
-        raise UsageError(f"model '{spec.name}' expects input {spec.input_shape} but dataset '{dataset}' "
-                         f"gives {tuple(train_set.frames.shape[2:])}", fix="pick a model made for this dataset")
+        raise UsageError(
+            f"model '{spec.name}' expects input {spec.input_shape} but dataset '{dataset}' "
+            f"gives {tuple(train_set.frames.shape[2:])}",
+            fix="pick a model made for this dataset",
+        )
     return train_set, test_set
 
 
 @torch.no_grad()
-def evaluate(model: SpikingCNN, data: FramedSplit, batch_size: int, device: torch.device,
-             quantize: bool | None = None) -> dict[str, Any]:
+def evaluate(
+    model: SpikingCNN, data: FramedSplit, batch_size: int, device: torch.device, quantize: bool | None = None
+) -> dict[str, Any]:
     """Accuracy, mean SynOps per sample and mean output spikes per layer."""
     keep = model.quantize
     if quantize is not None:
@@ -297,9 +361,9 @@ def evaluate(model: SpikingCNN, data: FramedSplit, batch_size: int, device: torc
     correct, synops, spikes = 0, None, None
     try:
         for i in range(0, len(data.labels), batch_size):
-            x = data.frames[i:i + batch_size].to(device)
+            x = data.frames[i : i + batch_size].to(device)
             out, syn, spk = model(x, record=True)
-            correct += int((out.sum(1).argmax(1).cpu() == data.labels[i:i + batch_size]).sum())
+            correct += int((out.sum(1).argmax(1).cpu() == data.labels[i : i + batch_size]).sum())
             s = torch.stack([v.sum() for v in syn]).cpu()
             k = torch.stack([v.sum() for v in spk]).cpu()
             synops = s if synops is None else synops + s
@@ -307,13 +371,22 @@ def evaluate(model: SpikingCNN, data: FramedSplit, batch_size: int, device: torc
     finally:
         model.quantize = keep
     n = len(data.labels)
-    return {"accuracy": correct / n, "synops_per_sample": float(synops.sum()) / n,
-            "layer_synops": [float(v) / n for v in synops], "layer_spikes": [float(v) / n for v in spikes]}
+    return {
+        "accuracy": correct / n,
+        "synops_per_sample": float(synops.sum()) / n,
+        "layer_synops": [float(v) / n for v in synops],
+        "layer_spikes": [float(v) / n for v in spikes],
+    }
 
 
-def plot_training_curves(history: list[dict], path: Path, loss_label: str = "training loss",
-                         accuracy_label: str = "accuracy (%)", accuracy_title: str = "accuracy",
-                         synops_label: str | None = None) -> None:
+def plot_training_curves(
+    history: list[dict],
+    path: Path,
+    loss_label: str = "training loss",
+    accuracy_label: str = "accuracy (%)",
+    accuracy_title: str = "accuracy",
+    synops_label: str | None = None,
+) -> None:
     """Loss and accuracy (train, validation when present, test) per epoch; a SynOps panel with ``synops_label``."""
     import matplotlib
 
@@ -357,10 +430,17 @@ def _rng_states() -> dict[str, Any]:
 
     version, keys, gauss = random.getstate()
     np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
-    states = {"python": [version, list(keys), gauss],
-              "numpy": [np_name, torch.from_numpy(np.asarray(np_keys, dtype=np.int64)), int(np_pos),
-                        int(np_has_gauss), float(np_gauss)],
-              "torch": torch.get_rng_state()}
+    states = {
+        "python": [version, list(keys), gauss],
+        "numpy": [
+            np_name,
+            torch.from_numpy(np.asarray(np_keys, dtype=np.int64)),
+            int(np_pos),
+            int(np_has_gauss),
+            float(np_gauss),
+        ],
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         states["cuda"] = torch.cuda.get_rng_state_all()
     return states
@@ -393,31 +473,47 @@ def resume_paths(path: str | Path) -> tuple[Path, Path]:
     nothing to resume."""
     path = Path(path)
     if path.name.endswith(".partial"):
-        out = path.with_name(path.name[:-len(".partial")])
+        out = path.with_name(path.name[: -len(".partial")])
     else:
         out = path
     partial = partial_folder(out)
     if not partial.is_dir():
         if (out / "metrics.json").is_file():
-            raise UsageError(f"run '{out}' has already finished; there is nothing to resume", where="--resume",
-                             fix="start a new run with another --out (or --overwrite)")
-        raise UsageError(f"no interrupted training run at '{out}' (looked for '{partial}/{STATE_FILE}')",
-                         where="--resume", fix="pass the --out folder of a run that was interrupted")
+            raise UsageError(
+                f"run '{out}' has already finished; there is nothing to resume",
+                where="--resume",
+                fix="start a new run with another --out (or --overwrite)",
+            )
+        raise UsageError(
+            f"no interrupted training run at '{out}' (looked for '{partial}/{STATE_FILE}')",
+            where="--resume",
+            fix="pass the --out folder of a run that was interrupted",
+        )
     if not (partial / STATE_FILE).is_file():
-        raise UsageError(f"the interrupted run in '{partial}' stopped before its first epoch finished, so there "
-                         "is no state to resume", where="--resume",
-                         fix=f"start it again with --out {out} --overwrite")
+        raise UsageError(
+            f"the interrupted run in '{partial}' stopped before its first epoch finished, so there "
+            "is no state to resume",
+            where="--resume",
+            fix=f"start it again with --out {out} --overwrite",
+        )
     return out, partial
 
 
 def read_resume_state(path: str | Path) -> tuple[Path, Path, dict[str, Any]]:
     """``(OUT, OUT.partial, state)`` of an interrupted run; the state's ``config`` is the run's TrainConfig."""
     out, partial = resume_paths(path)
-    state = read_torch_file(partial / STATE_FILE, "training state", "pass the folder of an interrupted run",
-                            f"the state is unreadable; start again with --out {out} --overwrite")
+    state = read_torch_file(
+        partial / STATE_FILE,
+        "training state",
+        "pass the folder of an interrupted run",
+        f"the state is unreadable; start again with --out {out} --overwrite",
+    )
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-        raise UsageError(f"'{partial / STATE_FILE}' is not a qsnn-deploy training state", where="--resume",
-                         fix=f"start again with --out {out} --overwrite")
+        raise UsageError(
+            f"'{partial / STATE_FILE}' is not a qsnn-deploy training state",
+            where="--resume",
+            fix=f"start again with --out {out} --overwrite",
+        )
     return out, partial, state
 
 
@@ -432,12 +528,16 @@ def split_validation(data: FramedSplit, fraction: float | None, seed: int) -> tu
     n = len(data.labels)
     n_val = max(1, int(round(fraction * n)))
     if n_val >= n:
-        raise UsageError(f"--val-fraction {fraction} leaves no training samples out of {n}",
-                         fix="lower --val-fraction or use more samples")
+        raise UsageError(
+            f"--val-fraction {fraction} leaves no training samples out of {n}",
+            fix="lower --val-fraction or use more samples",
+        )
     order = torch.from_numpy(np.random.default_rng([seed, 0x7A1]).permutation(n))
     val, keep = order[:n_val].sort().values, order[n_val:].sort().values
-    return (FramedSplit(data.frames[keep], data.labels[keep], data.duration_us),
-            FramedSplit(data.frames[val], data.labels[val], data.duration_us))
+    return (
+        FramedSplit(data.frames[keep], data.labels[keep], data.duration_us),
+        FramedSplit(data.frames[val], data.labels[val], data.duration_us),
+    )
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -445,10 +545,19 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.from_numpy(np.random.default_rng([seed, epoch]).permutation(n))
 
 
-def _train_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, batch_sched, data: FramedSplit,
-                 cfg: TrainConfig, epoch: int, device: torch.device, progress: ProgressMode,
-                 group: Group = SINGLE, teacher: SpikingCNN | None = None,
-                 synop_weights: list[float] | None = None) -> tuple[float, float]:
+def _train_epoch(
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    batch_sched,
+    data: FramedSplit,
+    cfg: TrainConfig,
+    epoch: int,
+    device: torch.device,
+    progress: ProgressMode,
+    group: Group = SINGLE,
+    teacher: SpikingCNN | None = None,
+    synop_weights: list[float] | None = None,
+) -> tuple[float, float]:
     """One pass over ``data``; steps ``batch_sched`` after every batch when given. Returns (loss, accuracy) over
     all processes of ``group``, each of which takes its share of every global batch. ``teacher``: add the
     distillation term; ``synop_weights``: per-layer weights of the SynOp term."""
@@ -461,7 +570,7 @@ def _train_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, batch_sched
     for i in bar:
         if min(cfg.batch_size, n - i) < group.world:  # a last batch too small to share: skipped by every process
             break
-        idx = group.shard(order[i:i + cfg.batch_size])
+        idx = group.shard(order[i : i + cfg.batch_size])
         x, y = batch_frames(data.frames, idx, shifts).to(device), data.labels[idx].to(device)
         out_spikes, synops, _ = model(x, record=True)
         loss = task_loss(cfg.loss, out_spikes, y)
@@ -486,8 +595,9 @@ def _train_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, batch_sched
     return total_loss / seen, correct / seen
 
 
-def train(config: TrainConfig, out: str | Path, overwrite: bool = False, progress: ProgressMode = True,
-          log: Log = default_log) -> dict[str, Any]:
+def train(
+    config: TrainConfig, out: str | Path, overwrite: bool = False, progress: ProgressMode = True, log: Log = default_log
+) -> dict[str, Any]:
     """Train and write the run directory; returns the metrics written to ``metrics.json``.
 
     The run is built in ``OUT.partial/`` (with the per-epoch state ``last.pt``) and renamed to ``OUT`` when it
@@ -504,8 +614,10 @@ def train(config: TrainConfig, out: str | Path, overwrite: bool = False, progres
     group = from_environment()
     if group is not None and group.world > 1:
         if cfg.nproc > 1:
-            raise UsageError("--nproc starts its own processes; under torchrun the processes are torchrun's",
-                             fix="drop --nproc (torchrun --nproc-per-node N sets the number)")
+            raise UsageError(
+                "--nproc starts its own processes; under torchrun the processes are torchrun's",
+                fix="drop --nproc (torchrun --nproc-per-node N sets the number)",
+            )
         return _train_under_torchrun(group, out, cfg, spec, device, overwrite, progress, log)
     if cfg.nproc > 1:
         check_nproc(cfg.nproc, device)
@@ -517,9 +629,10 @@ def _new_partial(out: Path, overwrite: bool) -> Path:
     partial = partial_folder(out)
     if partial.exists():
         if not overwrite:
-            raise UsageError(f"an interrupted run to '{out}' is in '{partial}'",
-                             fix=f"continue it with `qsnn-deploy train --resume {out}`, or pass --overwrite to "
-                                 "start afresh")
+            raise UsageError(
+                f"an interrupted run to '{out}' is in '{partial}'",
+                fix=f"continue it with `qsnn-deploy train --resume {out}`, or pass --overwrite to start afresh",
+            )
         shutil.rmtree(partial)
     partial.mkdir(parents=True)
     return partial
@@ -531,8 +644,16 @@ def _complete(partial: Path, out: Path) -> None:
     replace_folder(partial, out)
 
 
-def _train_under_torchrun(group: Group, out: Path, cfg: TrainConfig, spec: ModelSpec, device: torch.device,
-                          overwrite: bool, progress: ProgressMode, log) -> dict[str, Any]:
+def _train_under_torchrun(
+    group: Group,
+    out: Path,
+    cfg: TrainConfig,
+    spec: ModelSpec,
+    device: torch.device,
+    overwrite: bool,
+    progress: ProgressMode,
+    log,
+) -> dict[str, Any]:
     """This process's part of a run that ``torchrun`` started; rank 0 writes ``out`` (the others return {})."""
     from dataclasses import replace
 
@@ -542,9 +663,17 @@ def _train_under_torchrun(group: Group, out: Path, cfg: TrainConfig, spec: Model
     try:
         partial = _new_partial(out, overwrite) if group.writer else partial_folder(out)
         barrier(group)
-        metrics = _train_into(partial, replace(cfg, nproc=group.world), spec, process_device(device, group), None,
-                              overwrite, progress if group.writer else "off", log if group.writer else silent,
-                              group)
+        metrics = _train_into(
+            partial,
+            replace(cfg, nproc=group.world),
+            spec,
+            process_device(device, group),
+            None,
+            overwrite,
+            progress if group.writer else "off",
+            log if group.writer else silent,
+            group,
+        )
         if group.writer:
             _complete(partial, out)
         barrier(group)
@@ -565,14 +694,25 @@ def resume(path: str | Path, progress: ProgressMode = True, log: Log = default_l
     return _run_in(partial, out, cfg, spec, device, state, bool(state["overwrite"]), progress, log)
 
 
-def _run_in(partial: Path, out: Path, cfg: TrainConfig, spec: ModelSpec, device: torch.device,
-            state: dict[str, Any] | None, overwrite: bool, progress: ProgressMode, log) -> dict[str, Any]:
+def _run_in(
+    partial: Path,
+    out: Path,
+    cfg: TrainConfig,
+    spec: ModelSpec,
+    device: torch.device,
+    state: dict[str, Any] | None,
+    overwrite: bool,
+    progress: ProgressMode,
+    log,
+) -> dict[str, Any]:
     """Train in ``partial`` and rename it to ``out``. On Ctrl-C the folder stays when it holds a state to resume;
     on an error a fresh run leaves nothing, a resumed one keeps the state it started from."""
     try:
         if cfg.nproc > 1:
-            log(f"data-parallel training: {cfg.nproc} processes, {backend_for(device)}, each with its share of "
-                f"every batch of {cfg.batch_size}")
+            log(
+                f"data-parallel training: {cfg.nproc} processes, {backend_for(device)}, each with its share of "
+                f"every batch of {cfg.batch_size}"
+            )
             spawn(_process, cfg.nproc, device, args=(partial, cfg, spec, device, state, overwrite, progress))
             metrics = json.loads((partial / "metrics.json").read_text())
         else:
@@ -591,21 +731,48 @@ def _run_in(partial: Path, out: Path, cfg: TrainConfig, spec: ModelSpec, device:
         raise
 
 
-def _process(group: Group, partial: Path, cfg: TrainConfig, spec: ModelSpec, device: torch.device,
-             state: dict[str, Any] | None, overwrite: bool, progress: ProgressMode) -> None:
+def _process(
+    group: Group,
+    partial: Path,
+    cfg: TrainConfig,
+    spec: ModelSpec,
+    device: torch.device,
+    state: dict[str, Any] | None,
+    overwrite: bool,
+    progress: ProgressMode,
+) -> None:
     """One process of a data-parallel run (started by :func:`~qsnn_deploy.train.distributed.spawn`)."""
     log = default_log if group.writer else silent
-    _train_into(partial, cfg, spec, process_device(device, group), state, overwrite,
-                progress if group.writer else "off", log, group)
+    _train_into(
+        partial,
+        cfg,
+        spec,
+        process_device(device, group),
+        state,
+        overwrite,
+        progress if group.writer else "off",
+        log,
+        group,
+    )
 
 
-def _train_into(tmp: Path, cfg: TrainConfig, spec: ModelSpec, device: torch.device, state: dict[str, Any] | None,
-                overwrite: bool, progress: ProgressMode, log, group: Group = SINGLE) -> dict[str, Any]:
+def _train_into(
+    tmp: Path,
+    cfg: TrainConfig,
+    spec: ModelSpec,
+    device: torch.device,
+    state: dict[str, Any] | None,
+    overwrite: bool,
+    progress: ProgressMode,
+    log,
+    group: Group = SINGLE,
+) -> dict[str, Any]:
     """The training proper, from scratch (``state`` None) or from a saved state; the writer of ``group`` writes
     the run files to ``tmp`` and gets the metrics (the other processes get an empty dict)."""
     torch.manual_seed(cfg.seed)
-    train_all, test_set = train_test_splits(cfg.dataset, spec, cfg.time_bins, progress=progress, limit=cfg.limit,
-                                            options=data_options(cfg, spec))
+    train_all, test_set = train_test_splits(
+        cfg.dataset, spec, cfg.time_bins, progress=progress, limit=cfg.limit, options=data_options(cfg, spec)
+    )
     train_set, val_set = split_validation(train_all, cfg.val_fraction, cfg.seed)
     dt_us = train_all.duration_us / cfg.time_bins
     model = SpikingCNN(spec, quantize=cfg.quantize)
@@ -621,14 +788,26 @@ def _train_into(tmp: Path, cfg: TrainConfig, spec: ModelSpec, device: torch.devi
     teacher = None if cfg.distill is None else load_teacher(cfg.distill, spec, device)
     if teacher is not None:
         log(f"distilling from {cfg.distill} (weight {cfg.distill_weight:g}, temperature {cfg.distill_temperature:g})")
-    synop_weights = (None if cfg.synop_weights is None else
-                     parse_synop_weights([layer.name for layer in spec.layers], cfg.synop_weights))
+    synop_weights = (
+        None
+        if cfg.synop_weights is None
+        else parse_synop_weights([layer.name for layer in spec.layers], cfg.synop_weights)
+    )
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     n = len(train_set.labels)
     sched, per_batch = make_scheduler(cfg.lr_schedule, opt, cfg.epochs, -(-n // cfg.batch_size), cfg.lr_period)
     warmup = warmup_epochs(cfg)
-    run = {"epoch": 0, "history": [], "auto": None, "best_state": None, "best_epoch": None, "best_val": None,
-           "bad_epochs": 0, "stopped_early": False, "elapsed_s": 0.0}
+    run = {
+        "epoch": 0,
+        "history": [],
+        "auto": None,
+        "best_state": None,
+        "best_epoch": None,
+        "best_val": None,
+        "bad_epochs": 0,
+        "stopped_early": False,
+        "elapsed_s": 0.0,
+    }
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
@@ -639,11 +818,13 @@ def _train_into(tmp: Path, cfg: TrainConfig, spec: ModelSpec, device: torch.devi
         run["auto"] = allocate_auto_bits(model, train_set, cfg, tmp if group.writer else None, progress, log)
         spec = model.spec
     net = wrap(model, group, device)
-    log(f"training {spec.name} ({count_parameters(model)} parameters, "
+    log(
+        f"training {spec.name} ({count_parameters(model)} parameters, "
         f"{'quantisation-aware ' + bits_label(spec) if cfg.quantize else 'float'}) on {cfg.dataset}: {n} train / "
         + (f"{len(val_set.labels)} validation / " if val_set is not None else "")
         + f"{len(test_set.labels)} test samples, {cfg.time_bins} time bins of {dt_us / 1000:g} ms, "
-        f"lr schedule {cfg.lr_schedule}, loss {cfg.loss}, device {device}")
+        f"lr schedule {cfg.lr_schedule}, loss {cfg.loss}, device {device}"
+    )
     t0 = time.time() - run["elapsed_s"]
     history = run["history"]
     for epoch in range(run["epoch"] + 1, cfg.epochs + 1):
@@ -653,30 +834,61 @@ def _train_into(tmp: Path, cfg: TrainConfig, spec: ModelSpec, device: torch.devi
             run["auto"] = allocate_auto_bits(model, train_set, cfg, tmp if group.writer else None, progress, log)
             spec = model.spec
         lr = opt.param_groups[0]["lr"]
-        loss, train_acc = _train_epoch(net, opt, sched if per_batch else None, train_set, cfg, epoch, device,
-                                       progress, group, teacher, synop_weights)
+        loss, train_acc = _train_epoch(
+            net,
+            opt,
+            sched if per_batch else None,
+            train_set,
+            cfg,
+            epoch,
+            device,
+            progress,
+            group,
+            teacher,
+            synop_weights,
+        )
         if not per_batch:
             sched.step()
         ev = evaluate(model, test_set, cfg.batch_size, device)
-        entry = {"epoch": epoch, "loss": loss, "train_accuracy": train_acc, "test_accuracy": ev["accuracy"],
-                 "synops_per_sample": ev["synops_per_sample"], "lr": lr}
+        entry = {
+            "epoch": epoch,
+            "loss": loss,
+            "train_accuracy": train_acc,
+            "test_accuracy": ev["accuracy"],
+            "synops_per_sample": ev["synops_per_sample"],
+            "lr": lr,
+        }
         if val_set is not None:
             entry["val_accuracy"] = evaluate(model, val_set, cfg.batch_size, device)["accuracy"]
             _early_stopping(run, model, entry, cfg.patience)
         entry["elapsed_s"] = round(time.time() - t0, 2)
         history.append(entry)
-        log(f"epoch {epoch}/{cfg.epochs}: loss {loss:.4f}  train {100 * train_acc:.1f}%  "
+        log(
+            f"epoch {epoch}/{cfg.epochs}: loss {loss:.4f}  train {100 * train_acc:.1f}%  "
             + (f"val {100 * entry['val_accuracy']:.1f}%  " if val_set is not None else "")
-            + f"test {100 * ev['accuracy']:.1f}%  SynOps/sample {ev['synops_per_sample']:.3g}  lr {lr:.3g}")
+            + f"test {100 * ev['accuracy']:.1f}%  SynOps/sample {ev['synops_per_sample']:.3g}  lr {lr:.3g}"
+        )
         if run["stopped_early"]:
-            log(f"early stop: no better validation accuracy for {cfg.patience} epochs; keeping epoch "
-                f"{run['best_epoch']}")
+            log(
+                f"early stop: no better validation accuracy for {cfg.patience} epochs; keeping epoch "
+                f"{run['best_epoch']}"
+            )
         run["epoch"], run["elapsed_s"] = epoch, time.time() - t0
         if group.writer:
-            _save_state(tmp / STATE_FILE, {
-                "format": STATE_FORMAT, "config": asdict(cfg), "model_spec": model.spec.to_dict(),
-                "overwrite": overwrite, "model": _cpu_state(model), "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(), "rng": _rng_states(), **run})
+            _save_state(
+                tmp / STATE_FILE,
+                {
+                    "format": STATE_FORMAT,
+                    "config": asdict(cfg),
+                    "model_spec": model.spec.to_dict(),
+                    "overwrite": overwrite,
+                    "model": _cpu_state(model),
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(),
+                    "rng": _rng_states(),
+                    **run,
+                },
+            )
     if not group.writer:
         return {}
     if run["best_state"] is not None:
@@ -688,42 +900,75 @@ def _train_into(tmp: Path, cfg: TrainConfig, spec: ModelSpec, device: torch.devi
 def _early_stopping(run: dict[str, Any], model: SpikingCNN, entry: dict[str, Any], patience: int) -> None:
     """Keep the weights of the best validation accuracy; flag a stop after ``patience`` epochs without one."""
     if run["best_val"] is None or entry["val_accuracy"] > run["best_val"]:
-        run.update(best_val=entry["val_accuracy"], best_epoch=entry["epoch"], best_state=_cpu_state(model),
-                   bad_epochs=0)
+        run.update(
+            best_val=entry["val_accuracy"], best_epoch=entry["epoch"], best_state=_cpu_state(model), bad_epochs=0
+        )
     else:
         run["bad_epochs"] += 1
         run["stopped_early"] = run["bad_epochs"] >= patience
 
 
-def _finish(tmp: Path, cfg: TrainConfig, spec: ModelSpec, model: SpikingCNN, test_set: FramedSplit,
-            train_all: FramedSplit, device: torch.device, dt_us: float, run: dict[str, Any], warmup: int,
-            t0: float) -> dict[str, Any]:
+def _finish(
+    tmp: Path,
+    cfg: TrainConfig,
+    spec: ModelSpec,
+    model: SpikingCNN,
+    test_set: FramedSplit,
+    train_all: FramedSplit,
+    device: torch.device,
+    dt_us: float,
+    run: dict[str, Any],
+    warmup: int,
+    t0: float,
+) -> dict[str, Any]:
     """Final evaluation; writes checkpoint.pt, metrics.json, config.yaml and training_curve.png to ``tmp``."""
     final = evaluate(model, test_set, cfg.batch_size, device)
     float_ev = evaluate(model, test_set, cfg.batch_size, device, quantize=False)
     auto, history = run["auto"], run["history"]
-    metrics = {"test_accuracy": final["accuracy"], "float_test_accuracy": float_ev["accuracy"],
-               "synops_per_sample": final["synops_per_sample"], "layer_synops": final["layer_synops"],
-               "layer_spikes": final["layer_spikes"], "epochs": cfg.epochs, "epochs_run": len(history),
-               "seed": cfg.seed, "model": spec.name, "dataset": cfg.dataset, "quantize": cfg.quantize,
-               "time_bins": cfg.time_bins, "dt_us": dt_us, "duration_us": train_all.duration_us,
-               "n_parameters": count_parameters(model), "device": str(device), "nproc": cfg.nproc,
-               "weight_bits": {layer.name: layer.weight_bits for layer in spec.layers},
-               "bits_label": bits_label(spec),
-               "weight_memory_bits": weight_memory(model),
-               "bit_allocation": None if auto is None else auto["allocation"] | {"warmup_epochs": warmup},
-               "lr_schedule": cfg.lr_schedule, "loss": cfg.loss,
-               "stopped_early": bool(run["stopped_early"]), "best_epoch": run["best_epoch"],
-               "val_accuracy": run["best_val"],
-               "train_time_s": round(time.time() - t0, 2), "history": history}
+    metrics = {
+        "test_accuracy": final["accuracy"],
+        "float_test_accuracy": float_ev["accuracy"],
+        "synops_per_sample": final["synops_per_sample"],
+        "layer_synops": final["layer_synops"],
+        "layer_spikes": final["layer_spikes"],
+        "epochs": cfg.epochs,
+        "epochs_run": len(history),
+        "seed": cfg.seed,
+        "model": spec.name,
+        "dataset": cfg.dataset,
+        "quantize": cfg.quantize,
+        "time_bins": cfg.time_bins,
+        "dt_us": dt_us,
+        "duration_us": train_all.duration_us,
+        "n_parameters": count_parameters(model),
+        "device": str(device),
+        "nproc": cfg.nproc,
+        "weight_bits": {layer.name: layer.weight_bits for layer in spec.layers},
+        "bits_label": bits_label(spec),
+        "weight_memory_bits": weight_memory(model),
+        "bit_allocation": None if auto is None else auto["allocation"] | {"warmup_epochs": warmup},
+        "lr_schedule": cfg.lr_schedule,
+        "loss": cfg.loss,
+        "stopped_early": bool(run["stopped_early"]),
+        "best_epoch": run["best_epoch"],
+        "val_accuracy": run["best_val"],
+        "train_time_s": round(time.time() - t0, 2),
+        "history": history,
+    }
     model.cpu()
-    save_checkpoint(tmp / "checkpoint.pt", model, {"dt_us": dt_us, "time_bins": cfg.time_bins,
-                                                   "duration_us": train_all.duration_us,
-                                                   "dataset": cfg.dataset, "metrics": {
-                                                       k: v for k, v in metrics.items() if k != "history"}})
+    save_checkpoint(
+        tmp / "checkpoint.pt",
+        model,
+        {
+            "dt_us": dt_us,
+            "time_bins": cfg.time_bins,
+            "duration_us": train_all.duration_us,
+            "dataset": cfg.dataset,
+            "metrics": {k: v for k, v in metrics.items() if k != "history"},
+        },
+    )
     (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    (tmp / "config.yaml").write_text(yaml.safe_dump({"train": asdict(cfg), "model": spec.to_dict()},
-                                                    sort_keys=False))
+    (tmp / "config.yaml").write_text(yaml.safe_dump({"train": asdict(cfg), "model": spec.to_dict()}, sort_keys=False))
     plot_training_curves(history, tmp / "training_curve.png")
     return metrics
 
@@ -737,15 +982,22 @@ def parse_seeds(text: str) -> list[int]:
     try:
         seeds = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise UsageError(f"--seeds '{text}' is not a comma-separated list of integers", fix="e.g. --seeds 0,1,2") \
-            from None
+        raise UsageError(
+            f"--seeds '{text}' is not a comma-separated list of integers", fix="e.g. --seeds 0,1,2"
+        ) from None
     if not seeds or len(set(seeds)) != len(seeds):
         raise UsageError(f"--seeds '{text}' must name at least one seed, each once", fix="e.g. --seeds 0,1,2")
     return seeds
 
 
-def train_seeds(config: TrainConfig, seeds: list[int], out: str | Path, overwrite: bool = False,
-                progress: ProgressMode = True, log: Log = default_log) -> dict[str, Any]:
+def train_seeds(
+    config: TrainConfig,
+    seeds: list[int],
+    out: str | Path,
+    overwrite: bool = False,
+    progress: ProgressMode = True,
+    log: Log = default_log,
+) -> dict[str, Any]:
     """One run per seed into ``OUT/seed_S``, then ``OUT/summary.json`` with mean ± std (sample std, ddof 1) of
     test accuracy and SynOps per sample. Returns the summary."""
     from dataclasses import replace
@@ -757,16 +1009,29 @@ def train_seeds(config: TrainConfig, seeds: list[int], out: str | Path, overwrit
     runs = []
     for seed in seeds:
         log(f"--- seed {seed} ({len(runs) + 1}/{len(seeds)}) ---")
-        metrics = train(replace(config, seed=seed), out / f"seed_{seed}", overwrite=overwrite, progress=progress,
-                        log=log)
-        runs.append({"seed": seed, "out": f"seed_{seed}", "test_accuracy": metrics["test_accuracy"],
-                     "synops_per_sample": metrics["synops_per_sample"], "best_epoch": metrics["best_epoch"]})
+        metrics = train(
+            replace(config, seed=seed), out / f"seed_{seed}", overwrite=overwrite, progress=progress, log=log
+        )
+        runs.append(
+            {
+                "seed": seed,
+                "out": f"seed_{seed}",
+                "test_accuracy": metrics["test_accuracy"],
+                "synops_per_sample": metrics["synops_per_sample"],
+                "best_epoch": metrics["best_epoch"],
+            }
+        )
 
     def stats(key: str) -> dict[str, float]:
         values = np.array([r[key] for r in runs], dtype=float)
         return {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
 
-    summary = {"seeds": seeds, "config": asdict(config) | {"seed": None}, "runs": runs,
-               "test_accuracy": stats("test_accuracy"), "synops_per_sample": stats("synops_per_sample")}
+    summary = {
+        "seeds": seeds,
+        "config": asdict(config) | {"seed": None},
+        "runs": runs,
+        "test_accuracy": stats("test_accuracy"),
+        "synops_per_sample": stats("synops_per_sample"),
+    }
     write_atomic(out / "summary.json", json.dumps(summary, indent=2))
     return summary

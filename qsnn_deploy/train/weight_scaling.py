@@ -41,7 +41,7 @@ def _drive(model: SpikingCNN, index: int, frames: torch.Tensor, batch_size: int)
     """Positive input currents per time bin (in threshold units) of block ``index`` over ``frames``."""
     values = []
     for start in range(0, len(frames), batch_size):
-        x = frames[start:start + batch_size]
+        x = frames[start : start + batch_size]
         for block in model.blocks[:index]:
             x = block(x, model.quantize)
         block = model.blocks[index]
@@ -53,8 +53,9 @@ def _drive(model: SpikingCNN, index: int, frames: torch.Tensor, batch_size: int)
 
 
 @torch.no_grad()
-def percentile_normalise(model: SpikingCNN, frames: torch.Tensor, percentile: float = 99.99,
-                         batch_size: int = 64) -> tuple[SpikingCNN, list[float]]:
+def percentile_normalise(
+    model: SpikingCNN, frames: torch.Tensor, percentile: float = 99.99, batch_size: int = 64
+) -> tuple[SpikingCNN, list[float]]:
     """A copy whose layers are normalised one after the other; returns it and the λ of each layer.
 
     Raises :class:`InputError` naming the layer when the model's drive on ``frames`` overflows (NaN or
@@ -68,16 +69,21 @@ def percentile_normalise(model: SpikingCNN, frames: torch.Tensor, percentile: fl
         drive = _drive(out, i, frames, batch_size)
         name = block.name
         if not np.all(np.isfinite(drive)):
-            raise InputError(f"the input drive of layer '{name}' overflows (NaN or infinite) on the calibration "
-                             "frames", where=f"layer {name}",
-                             fix="check the model's weights (a diverged training run?) and the calibration data")
+            raise InputError(
+                f"the input drive of layer '{name}' overflows (NaN or infinite) on the calibration frames",
+                where=f"layer {name}",
+                fix="check the model's weights (a diverged training run?) and the calibration data",
+            )
         lam = usable_divisor(float(np.percentile(drive, percentile)) if drive.size else 1.0, f"λ of layer '{name}'")
         for p in (block.conv.weight, block.conv.bias):
             if p is not None:  # in float64, then checked: a subnormal λ must not leave infinite float32 weights
                 p.copy_(p.double() / lam)
                 if not torch.isfinite(p).all():
-                    raise InputError(f"dividing the weights of layer '{name}' by its activation percentile "
-                                     f"λ = {lam:.4g} overflows {p.dtype}", where=f"layer {name}",
-                                     fix="calibrate on frames that drive this layer, or use a higher percentile")
+                    raise InputError(
+                        f"dividing the weights of layer '{name}' by its activation percentile "
+                        f"λ = {lam:.4g} overflows {p.dtype}",
+                        where=f"layer {name}",
+                        fix="calibrate on frames that drive this layer, or use a higher percentile",
+                    )
         lambdas.append(lam)
     return out, lambdas

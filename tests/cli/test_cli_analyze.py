@@ -5,7 +5,6 @@ import json
 import pytest
 import torch
 import yaml
-
 from helpers import run_cli
 
 FAST = ["--samples", "8", "--iters", "2", "--batch-size", "4", "--threads", "1", "-q"]
@@ -19,17 +18,25 @@ def run_folder(tmp_path_factory):
     from qsnn_deploy.zoo import spec_from_dict
 
     torch.manual_seed(0)
-    spec = spec_from_dict({"name": "tiny_digits", "input_shape": [2, 34, 34], "n_classes": 10,
-                           "layers": [{"type": "conv", "name": "conv1", "out_channels": 4, "kernel_size": 3,
-                                       "stride": 4, "padding": 1},
-                                      {"type": "linear", "name": "fc", "out_features": 10, "weight_bits": 6}]})
+    spec = spec_from_dict(
+        {
+            "name": "tiny_digits",
+            "input_shape": [2, 34, 34],
+            "n_classes": 10,
+            "layers": [
+                {"type": "conv", "name": "conv1", "out_channels": 4, "kernel_size": 3, "stride": 4, "padding": 1},
+                {"type": "linear", "name": "fc", "out_features": 10, "weight_bits": 6},
+            ],
+        }
+    )
     model = SpikingCNN(spec)
     with torch.no_grad():
         model.blocks[0].conv.weight.mul_(2)
     out = tmp_path_factory.mktemp("analyze") / "run"
     out.mkdir()
-    save_checkpoint(out / "checkpoint.pt", model, {"time_bins": 3, "dataset": "digits-dvs", "dt_us": 1e5,
-                                                   "metrics": {}})
+    save_checkpoint(
+        out / "checkpoint.pt", model, {"time_bins": 3, "dataset": "digits-dvs", "dt_us": 1e5, "metrics": {}}
+    )
     (out / "metrics.json").write_text(json.dumps({"test_accuracy": 0.1}))
     (out / "config.yaml").write_text(yaml.safe_dump({"model": spec.to_dict()}))
     return out
@@ -65,8 +72,17 @@ def test_run_folder_json_report_and_plot(run_folder, tmp_path):
 
 
 def test_checkpoint_text_table_writes_only_what_is_asked(run_folder, tmp_path):
-    proc = run_cli("analyze", "hessian", run_folder / "checkpoint.pt", *FAST, "--seed", "3", "--float",
-                   "--plot", tmp_path / "h.svg")
+    proc = run_cli(
+        "analyze",
+        "hessian",
+        run_folder / "checkpoint.pt",
+        *FAST,
+        "--seed",
+        "3",
+        "--float",
+        "--plot",
+        tmp_path / "h.svg",
+    )
     text = proc.stdout
     assert "trace/param" in text and "rank" in text and "most sensitive first" in text
     assert "conv1" in text and "fc" in text

@@ -4,8 +4,8 @@ import json
 
 import numpy as np
 import pytest
-
 from helpers import run_cli
+
 from qsnn_deploy.data.events import EVENT_DTYPE
 
 
@@ -28,8 +28,18 @@ def test_compare_modes_with_plot(tiny_bundle, tmp_path):
 
 
 def test_save_events_and_readout(tiny_bundle, tmp_path):
-    out = _json(tiny_bundle, "--mode", "event", "--limit", "3", "--monitor", "all", "--save-events",
-                tmp_path / "spikes.npy", "--readout")
+    out = _json(
+        tiny_bundle,
+        "--mode",
+        "event",
+        "--limit",
+        "3",
+        "--monitor",
+        "all",
+        "--save-events",
+        tmp_path / "spikes.npy",
+        "--readout",
+    )
     saved = np.load(tmp_path / "spikes.npy")
     assert set(saved.dtype.names) == {"x", "y", "t", "p", "layer", "sample"}
     per_layer = np.bincount(saved["layer"], minlength=4)

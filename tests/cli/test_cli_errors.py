@@ -2,12 +2,21 @@
 
 import pytest
 from click.testing import CliRunner
-
 from helpers import run_cli
+
 from qsnn_deploy.cli.main import cli
 
-COMMANDS = [[], ["train"], ["convert"], ["estimate"], ["deploy"], ["profiles"], ["profiles", "list"],
-            ["profiles", "show"], ["pipeline"]]
+COMMANDS = [
+    [],
+    ["train"],
+    ["convert"],
+    ["estimate"],
+    ["deploy"],
+    ["profiles"],
+    ["profiles", "list"],
+    ["profiles", "show"],
+    ["pipeline"],
+]
 
 
 @pytest.mark.parametrize("args", COMMANDS, ids=lambda a: " ".join(a) or "top")
@@ -34,8 +43,11 @@ def test_missing_model_file(tmp_path):
 def test_corrupt_checkpoint(tmp_path):
     bad = tmp_path / "checkpoint.pt"
     bad.write_bytes(b"PK\x03\x04 this is not a real zip")
-    for args in (["convert", bad, "--out", tmp_path / "b"], ["estimate", bad, "--samples", "0"],
-                 ["deploy", bad, "--limit", "2"]):
+    for args in (
+        ["convert", bad, "--out", tmp_path / "b"],
+        ["estimate", bad, "--samples", "0"],
+        ["deploy", bad, "--limit", "2"],
+    ):
         proc = run_cli(*args, check=False)
         _assert_clean_error(proc, 3, "is not a readable PyTorch checkpoint")
     assert not (tmp_path / "b").exists()
@@ -89,9 +101,17 @@ def test_model_that_does_not_fit_exits_4(tmp_path):
     from qsnn_deploy.train.network import SpikingCNN
     from qsnn_deploy.zoo import spec_from_dict
 
-    spec = spec_from_dict({"name": "big", "input_shape": [2, 34, 34], "n_classes": 10, "layers": [
-        {"type": "conv", "name": "wide", "out_channels": 128, "kernel_size": 3, "padding": 1},
-        {"type": "linear", "name": "fc", "out_features": 10}]})
+    spec = spec_from_dict(
+        {
+            "name": "big",
+            "input_shape": [2, 34, 34],
+            "n_classes": 10,
+            "layers": [
+                {"type": "conv", "name": "wide", "out_channels": 128, "kernel_size": 3, "padding": 1},
+                {"type": "linear", "name": "fc", "out_features": 10},
+            ],
+        }
+    )
     torch.manual_seed(0)
     save_checkpoint(tmp_path / "big.pt", SpikingCNN(spec), {"dt_us": 1000.0})
     proc = run_cli("convert", tmp_path / "big.pt", "--out", tmp_path / "b", check=False)

@@ -7,8 +7,8 @@ import json
 
 import numpy as np
 import pytest
-
 from helpers import run_cli
+
 from qsnn_deploy.data import EVENT_DTYPE
 
 CLASSES = ("left", "right", "still")
@@ -40,15 +40,17 @@ def folder(tmp_path_factory):
 
 def test_folder_dataset_trains_with_the_default_network_and_deploys(folder, tmp_path):
     run = tmp_path / "run"
-    proc = run_cli("train", "--dataset", f"folder:{folder}", "--epochs", "3", "--time-bins", "5", "--out", run,
-                   "--format", "json")
+    proc = run_cli(
+        "train", "--dataset", f"folder:{folder}", "--epochs", "3", "--time-bins", "5", "--out", run, "--format", "json"
+    )
     metrics = json.loads(proc.stdout)
     assert metrics["model"].startswith("auto_34x34_3")
     assert "no --model given" in proc.stderr
     assert metrics["test_accuracy"] > 0.6  # three easy classes, chance 0.33
     run_cli("convert", run / "checkpoint.pt", "--target", "speck2f", "--out", tmp_path / "bundle")
-    dep = run_cli("deploy", tmp_path / "bundle", "--target", "emulator", "--dataset", f"folder:{folder}",
-                  "--format", "json")
+    dep = run_cli(
+        "deploy", tmp_path / "bundle", "--target", "emulator", "--dataset", f"folder:{folder}", "--format", "json"
+    )
     assert json.loads(dep.stdout)["accuracy"] > 0.6
 
 
@@ -65,15 +67,30 @@ def test_a_corrupt_recording_is_exit_3_naming_the_file(folder, tmp_path):
 
 
 def test_a_local_rule_trains_on_a_folder_dataset(folder, tmp_path):
-    proc = run_cli("train", "--learning-rule", "ell", "--dataset", f"folder:{folder}", "--epochs", "1",
-                   "--time-bins", "4", "--out", tmp_path / "ell", "--format", "json")
+    proc = run_cli(
+        "train",
+        "--learning-rule",
+        "ell",
+        "--dataset",
+        f"folder:{folder}",
+        "--epochs",
+        "1",
+        "--time-bins",
+        "4",
+        "--out",
+        tmp_path / "ell",
+        "--format",
+        "json",
+    )
     assert json.loads(proc.stdout)["rule"] == "ell"
 
 
 def test_sensor_size_option(folder, tmp_path):
-    bad = run_cli("train", "--dataset", f"folder:{folder}", "--sensor-size", "34x34", "--out", tmp_path / "a",
-                  check=False)
+    bad = run_cli(
+        "train", "--dataset", f"folder:{folder}", "--sensor-size", "34x34", "--out", tmp_path / "a", check=False
+    )
     assert bad.returncode == 2 and "WxHxP" in bad.stderr
-    small = run_cli("train", "--dataset", f"folder:{folder}", "--sensor-size", "20x20x2", "--out", tmp_path / "b",
-                    check=False)
+    small = run_cli(
+        "train", "--dataset", f"folder:{folder}", "--sensor-size", "20x20x2", "--out", tmp_path / "b", check=False
+    )
     assert small.returncode == 3 and "outside the sensor" in small.stderr

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import click
 import pytest
-
 from helpers import run_cli
+
 from qsnn_deploy.cli.common import FormatOption, OverwriteOption, format_option, overwrite_option
 from qsnn_deploy.cli.main import cli
 
@@ -56,7 +56,7 @@ def test_every_format_is_the_shared_option():
 def test_every_overwrite_is_the_shared_option_and_force_is_hidden():
     found = _options("--overwrite")
     assert set(found) == OVERWRITES
-    for path, option in found.items():
+    for option in found.values():
         assert isinstance(option, OverwriteOption) and option.is_flag and option.help.startswith("replace an existing")
     forced = _options("--force")
     assert set(forced) == {"convert"} and forced["convert"].hidden

@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import torch
-
 from helpers import run_cli
 
 
@@ -99,14 +98,19 @@ def test_summary_says_what_the_power_and_energy_include(tiny_bundle):
     power, energy = _energy_lines(speck)
     assert speck["includes"] == ["static", "dynamic"] and parts["sensor"]["status"] == "not requested"
     assert power.startswith(si(speck["power_w"], "W") + " (range ")
-    assert power.endswith(f" = static (resting) {si(parts['static']['power_w'], 'W')} + dynamic "
-                          f"{si(parts['dynamic']['power_w'], 'W')}; not the sensor")
-    assert energy == (f"{si(speck['energy_per_inference_j'], 'J')} per inference = static "
-                      f"{si(parts['static']['energy_per_inference_j'], 'J')} + dynamic "
-                      f"{si(parts['dynamic']['energy_per_inference_j'], 'J')}")
+    assert power.endswith(
+        f" = static (resting) {si(parts['static']['power_w'], 'W')} + dynamic "
+        f"{si(parts['dynamic']['power_w'], 'W')}; not the sensor"
+    )
+    assert energy == (
+        f"{si(speck['energy_per_inference_j'], 'J')} per inference = static "
+        f"{si(parts['static']['energy_per_inference_j'], 'J')} + dynamic "
+        f"{si(parts['dynamic']['energy_per_inference_j'], 'J')}"
+    )
     with_sensor = estimate_summary(estimate(net, load_profile("speck2f"), synops, 0.3, include_sensor=True))
     assert _energy_lines(with_sensor)[0].endswith(
-        f" + sensor {si(with_sensor['energy_breakdown']['sensor']['power_w'], 'W')}")
+        f" + sensor {si(with_sensor['energy_breakdown']['sensor']['power_w'], 'W')}"
+    )
 
     accel = estimate_summary(estimate(net, load_profile("generic-45nm"), synops, 0.3))
     dynamic = accel["energy_breakdown"]["dynamic"]
@@ -114,8 +118,11 @@ def test_summary_says_what_the_power_and_energy_include(tiny_bundle):
     assert _energy_lines(accel) == (
         f"total n/a (no static power in profile); dynamic alone {si(dynamic['power_w'], 'W')}",
         f"total n/a (no static power in profile); dynamic alone {si(dynamic['energy_per_inference_j'], 'J')} "
-        "per inference")
+        "per inference",
+    )
     unmeasured = estimate_summary(estimate(net, load_profile("speck2f"), None, 0.3))
-    assert _energy_lines(unmeasured)[0] == (f"total n/a (activity not measured); static (resting) alone "
-                                            f"{si(unmeasured['energy_breakdown']['static']['power_w'], 'W')}; "
-                                            "not the sensor")
+    assert _energy_lines(unmeasured)[0] == (
+        f"total n/a (activity not measured); static (resting) alone "
+        f"{si(unmeasured['energy_breakdown']['static']['power_w'], 'W')}; "
+        "not the sensor"
+    )

@@ -10,16 +10,21 @@ def _run_to_file(tmp_path: Path, *args) -> str:
     """Run ``qsnn-deploy ARGS 2> FILE`` as a real subprocess; return what FILE holds."""
     err = tmp_path / "stderr.log"
     with err.open("w") as f:
-        proc = subprocess.run([sys.executable, "-m", "qsnn_deploy.cli.main", *map(str, args)],
-                              stdout=subprocess.DEVNULL, stderr=f, timeout=600)
+        proc = subprocess.run(
+            [sys.executable, "-m", "qsnn_deploy.cli.main", *map(str, args)],
+            stdout=subprocess.DEVNULL,
+            stderr=f,
+            timeout=600,
+        )
     text = err.read_bytes().decode()  # not read_text: universal newlines would turn "\r" into "\n"
     assert proc.returncode == 0, text
     return text
 
 
 def test_train_to_a_file_writes_plain_lines(tmp_path):
-    text = _run_to_file(tmp_path, "train", "--epochs", 1, "--limit", 48, "--time-bins", 3, "--batch-size", 16,
-                        "--out", tmp_path / "run")
+    text = _run_to_file(
+        tmp_path, "train", "--epochs", 1, "--limit", 48, "--time-bins", 3, "--batch-size", 16, "--out", tmp_path / "run"
+    )
     assert "\r" not in text
     assert re.search(r"^epoch 1/1: \d+/\d+ batch \(100 %\), .*loss=[\d.]+, acc=[\d.]+$", text, re.M), text
     assert re.search(r"^epoch 1/1: loss [\d.]+ +train ", text, re.M), text

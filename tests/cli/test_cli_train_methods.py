@@ -6,7 +6,6 @@ import json
 
 import pytest
 import torch
-
 from helpers import run_cli
 
 SMALL = ("--limit", "48", "--time-bins", "4", "-q")
@@ -31,23 +30,25 @@ def test_bits_auto_warms_up_allocates_within_budget_and_records_it(tmp_path):
 
 def test_bits_auto_from_init_skips_the_warm_up(tiny_run, tmp_path):
     out = tmp_path / "auto_init"
-    run_cli("train", "--bits", "auto", "--bit-budget", "6", "--init", tiny_run, "--epochs", "1", *SMALL,
-            "--out", out)
+    run_cli("train", "--bits", "auto", "--bit-budget", "6", "--init", tiny_run, "--epochs", "1", *SMALL, "--out", out)
     assert json.loads((out / "metrics.json").read_text())["bit_allocation"]["warmup_epochs"] == 0
 
 
-@pytest.mark.parametrize("args, words", [
-    (("--bits", "auto"), "--bit-budget"),
-    (("--bit-budget", "4"), "--bits auto"),
-    (("--bits", "auto", "--bit-budget", "1"), "budget"),
-    (("--bits", "auto", "--bit-budget", "4", "--no-qat"), "--no-qat"),
-    (("--ann", "--integer-only"), "pick one"),
-    (("--integer-bits", "wb=6"), "--integer-only"),
-    (("--integer-only", "--integer-bits", "zz=3"), "zz=3"),
-    (("--integer-only", "--integer-bits", "ub=4"), "ub"),
-    (("--integer-only", "--synop-target", "1e5"), "--synop-target"),
-    (("--ann", "--bits", "4"), "--bits"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (("--bits", "auto"), "--bit-budget"),
+        (("--bit-budget", "4"), "--bits auto"),
+        (("--bits", "auto", "--bit-budget", "1"), "budget"),
+        (("--bits", "auto", "--bit-budget", "4", "--no-qat"), "--no-qat"),
+        (("--ann", "--integer-only"), "pick one"),
+        (("--integer-bits", "wb=6"), "--integer-only"),
+        (("--integer-only", "--integer-bits", "zz=3"), "zz=3"),
+        (("--integer-only", "--integer-bits", "ub=4"), "ub"),
+        (("--integer-only", "--synop-target", "1e5"), "--synop-target"),
+        (("--ann", "--bits", "4"), "--bits"),
+    ],
+)
 def test_bad_method_options_are_usage_errors_and_write_nothing(tmp_path, args, words):
     out = tmp_path / "run"
     proc = run_cli("train", *args, "--epochs", "2", *SMALL, "--out", out, check=False)
@@ -58,8 +59,7 @@ def test_bad_method_options_are_usage_errors_and_write_nothing(tmp_path, args, w
 
 def test_ann_mode_trains_converts_and_reports_the_snn(tmp_path):
     out = tmp_path / "ann"
-    proc = run_cli("train", "--ann", "--synop-target", "5e5", "--epochs", "1", *SMALL, "--out", out,
-                   "--format", "json")
+    proc = run_cli("train", "--ann", "--synop-target", "5e5", "--epochs", "1", *SMALL, "--out", out, "--format", "json")
     result = json.loads(proc.stdout)
     assert (out / "ann.pt").is_file()
     assert 0.0 <= result["test_accuracy"] <= 1.0 and result["synops_per_sample"] > 0
@@ -86,11 +86,14 @@ def test_local_learning_rule_from_the_cli_writes_a_convertible_run(tmp_path, rul
     assert (tmp_path / f"b_{rule}" / "model.nir").is_file()
 
 
-@pytest.mark.parametrize("args, words", [
-    (("--feedback-alignment",), "--learning-rule"),
-    (("--learning-rule", "ell", "--synop-target", "1e5"), "--synop-target"),
-    (("--learning-rule", "ell", "--ann"), "pick one"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (("--feedback-alignment",), "--learning-rule"),
+        (("--learning-rule", "ell", "--synop-target", "1e5"), "--synop-target"),
+        (("--learning-rule", "ell", "--ann"), "pick one"),
+    ],
+)
 def test_bad_learning_rule_options(tmp_path, args, words):
     proc = run_cli("train", *args, "--epochs", "1", *SMALL, "--out", tmp_path / "r", check=False)
     assert proc.returncode == 2 and words in proc.stderr, proc.stderr
@@ -105,8 +108,9 @@ def test_neuron_option_trains_bptt_with_that_neuron_and_convert_refuses_the_leak
     assert proc.returncode == 4 and "leak" in proc.stderr
 
 
-@pytest.mark.parametrize("value, words", [("lfi", "lif"), ("lif:beta", "no value"), ("lif:beta=x", "cannot read"),
-                                          ("lif:gamma=1", "gamma")])
+@pytest.mark.parametrize(
+    "value, words", [("lfi", "lif"), ("lif:beta", "no value"), ("lif:beta=x", "cannot read"), ("lif:gamma=1", "gamma")]
+)
 def test_bad_neuron_option(tmp_path, value, words):
     proc = run_cli("train", "--neuron", value, "--epochs", "1", *SMALL, "--out", tmp_path / "r", check=False)
     assert proc.returncode == 2 and words in proc.stderr, proc.stderr

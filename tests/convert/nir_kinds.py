@@ -23,9 +23,11 @@ ROOT = Path(__file__).parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "nir"
 DEMO_CHECKPOINT = ROOT / "models" / "digits_speck.pt"
 OLD_LAYOUT = FIXTURES / "qsnn_deploy_0.1.0_flatten_start_dim1.nir"  # Flatten start_dim=1 (before the fix)
-FOREIGN = {"nir_1.0.0": (FIXTURES / "nir_1.0.0_if_chain.nir", ImportOptions()),
-           "snntorch": (FIXTURES / "snntorch_1.0.0_nir_1.0.8.nir", ImportOptions(approximate_leak=True)),
-           "old_layout": (OLD_LAYOUT, ImportOptions())}
+FOREIGN = {
+    "nir_1.0.0": (FIXTURES / "nir_1.0.0_if_chain.nir", ImportOptions()),
+    "snntorch": (FIXTURES / "snntorch_1.0.0_nir_1.0.8.nir", ImportOptions(approximate_leak=True)),
+    "old_layout": (OLD_LAYOUT, ImportOptions()),
+}
 
 
 def _w(rng, *shape, mean=0.15):
@@ -47,12 +49,14 @@ def networks() -> dict[str, Network]:
     l1 = ChipLayer("l1", _w(rng, 8, 2, 4, 4), (2, 4, 4), bias=_w(rng, 8, mean=0.05), kind="linear")
     l2 = ChipLayer("l2", _w(rng, 3, 8, 1, 1), l1.output_shape, kind="linear")
     lc = ChipLayer("lc", _w(rng, 3, 8, 1, 1), l1.output_shape, padding=0)
-    return {"conv_pool_bias": Network((c1, c2, c3), (2, 12, 12)),
-            "linear_head": Network((s1, s2, head), (2, 12, 12)),
-            "linear_head_bias": Network((s1, s2, head_b), (2, 12, 12)),
-            "two_linear": Network((s1, s2, fc1, fc2), (2, 12, 12), dt_us=500.0),
-            "linear_first": Network((l1, l2), (2, 4, 4)),
-            "linear_before_conv": Network((l1, lc), (2, 4, 4))}
+    return {
+        "conv_pool_bias": Network((c1, c2, c3), (2, 12, 12)),
+        "linear_head": Network((s1, s2, head), (2, 12, 12)),
+        "linear_head_bias": Network((s1, s2, head_b), (2, 12, 12)),
+        "two_linear": Network((s1, s2, fc1, fc2), (2, 12, 12), dt_us=500.0),
+        "linear_first": Network((l1, l2), (2, 4, 4)),
+        "linear_before_conv": Network((l1, lc), (2, 4, 4)),
+    }
 
 
 def _from_torch() -> Network:
@@ -63,10 +67,16 @@ def _from_torch() -> Network:
     from qsnn_deploy.convert.from_torch import network_from_module
 
     torch.manual_seed(5)
-    model = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1, bias=True), sl.IAFSqueeze(batch_size=1, min_v_mem=-1.0),
-                          nn.AvgPool2d(2), nn.Conv2d(4, 6, 3, padding=1, bias=False),
-                          sl.IAFSqueeze(batch_size=1, min_v_mem=-1.0), nn.Flatten(), nn.Linear(6 * 4 * 4, 5),
-                          sl.IAFSqueeze(batch_size=1, min_v_mem=-1.0))
+    model = nn.Sequential(
+        nn.Conv2d(2, 4, 3, padding=1, bias=True),
+        sl.IAFSqueeze(batch_size=1, min_v_mem=-1.0),
+        nn.AvgPool2d(2),
+        nn.Conv2d(4, 6, 3, padding=1, bias=False),
+        sl.IAFSqueeze(batch_size=1, min_v_mem=-1.0),
+        nn.Flatten(),
+        nn.Linear(6 * 4 * 4, 5),
+        sl.IAFSqueeze(batch_size=1, min_v_mem=-1.0),
+    )
     for m in model:
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             nn.init.normal_(m.weight, 0.1, 0.6)

@@ -31,8 +31,9 @@ def _write(group: h5py.Group, data: dict, compress: bool) -> None:
             group.create_dataset(key, data=value)
 
 
-def write_layout(path, nodes: dict[str, dict], edges: list[tuple[str, str]], version: str = "1.0.8",
-                 metadata: dict | None = None) -> None:
+def write_layout(
+    path, nodes: dict[str, dict], edges: list[tuple[str, str]], version: str = "1.0.8", metadata: dict | None = None
+) -> None:
     """``nodes``: name → {"type": ..., field: value, "metadata": {...}} as the writing nir would store it."""
     newer = version not in ("1.0.0", "1.0.4")
     out_nodes = {}
@@ -45,8 +46,13 @@ def write_layout(path, nodes: dict[str, dict], edges: list[tuple[str, str]], ver
         if not newer:
             node.pop("v_reset", None)
         out_nodes[name] = node
-    graph = {"type": "NIRGraph", "nodes": out_nodes, "edges": np.array(edges, dtype=object).astype(h5py.string_dtype())
-             if edges else np.zeros((0, 2), dtype=h5py.string_dtype())}
+    graph = {
+        "type": "NIRGraph",
+        "nodes": out_nodes,
+        "edges": np.array(edges, dtype=object).astype(h5py.string_dtype())
+        if edges
+        else np.zeros((0, 2), dtype=h5py.string_dtype()),
+    }
     if metadata and version != "1.0.0":
         graph["metadata"] = metadata
     with h5py.File(path, "w") as f:

@@ -17,10 +17,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
-from typing import Iterator
 
 from qsnn_deploy.convert.nir_import import NEWEST_KNOWN_NIR
 
@@ -32,7 +32,9 @@ STAMP = "requirements.txt"
 _UNREACHABLE = re.compile(
     r"NewConnectionError|ConnectTimeoutError|Failed to establish a new connection|Connection refused|"
     r"Temporary failure in name resolution|Name or service not known|nodename nor servname|"
-    r"Network is unreachable|No route to host|ProxyError|ReadTimeoutError", re.IGNORECASE)
+    r"Network is unreachable|No route to host|ProxyError|ReadTimeoutError",
+    re.IGNORECASE,
+)
 
 
 class IndexUnreachable(Exception):
@@ -69,8 +71,21 @@ def pip_install(python: Path, reqs: list[str], pip_env: dict[str, str] | None = 
     Raises :class:`IndexUnreachable` when pip could not connect to the index, RuntimeError on any
     other failure (with pip's output).
     """
-    cmd = [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-input", "--disable-pip-version-check",
-           "--timeout", "30", "--retries", "1", *reqs]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "--python",
+        str(python),
+        "install",
+        "--no-input",
+        "--disable-pip-version-check",
+        "--timeout",
+        "30",
+        "--retries",
+        "1",
+        *reqs,
+    ]
     env = dict(os.environ)
     if pip_env is not None:
         env = {**{k: v for k, v in env.items() if not k.startswith("PIP_")}, **pip_env}
@@ -126,9 +141,11 @@ def newest_nir_python(root: Path | None = None) -> Path:
             tmp.rename(root)  # a venv without console scripts runs from its new place
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-    got = subprocess.run([str(venv_python(root)), "-c", "import nir; print(nir.version)"], capture_output=True,
-                         text=True, timeout=120)
+    got = subprocess.run(
+        [str(venv_python(root)), "-c", "import nir; print(nir.version)"], capture_output=True, text=True, timeout=120
+    )
     if got.stdout.strip() != NEWEST_KNOWN_NIR:
-        raise RuntimeError(f"the side environment {root} has nir {got.stdout.strip()!r}, not {NEWEST_KNOWN_NIR}: "
-                           f"{got.stderr[-2000:]}")
+        raise RuntimeError(
+            f"the side environment {root} has nir {got.stdout.strip()!r}, not {NEWEST_KNOWN_NIR}: {got.stderr[-2000:]}"
+        )
     return venv_python(root)

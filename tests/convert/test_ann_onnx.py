@@ -3,18 +3,26 @@
 import numpy as np
 import pytest
 import torch
-
 from helpers import random_network, random_raster
+
 from qsnn_deploy.convert.ann import activation_percentiles, ann_from_spec, ann_to_network, scale_weights
 from qsnn_deploy.convert.onnx_export import export_onnx, state_names
 from qsnn_deploy.convert.torch_model import FramedNetwork
 from qsnn_deploy.emulate.binned import run_binned
 from qsnn_deploy.zoo import spec_from_dict
 
-SPEC = spec_from_dict({"name": "tiny", "input_shape": [2, 12, 12], "n_classes": 4, "layers": [
-    {"type": "conv", "name": "c1", "out_channels": 4, "kernel_size": 3, "padding": 1, "pool": 2},
-    {"type": "conv", "name": "c2", "out_channels": 6, "kernel_size": 3, "padding": 1, "bias": True},
-    {"type": "linear", "name": "fc", "out_features": 4}]})
+SPEC = spec_from_dict(
+    {
+        "name": "tiny",
+        "input_shape": [2, 12, 12],
+        "n_classes": 4,
+        "layers": [
+            {"type": "conv", "name": "c1", "out_channels": 4, "kernel_size": 3, "padding": 1, "pool": 2},
+            {"type": "conv", "name": "c2", "out_channels": 6, "kernel_size": 3, "padding": 1, "bias": True},
+            {"type": "linear", "name": "fc", "out_features": 4},
+        ],
+    }
+)
 
 
 def _ann():

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from helpers import run_cli
 from nir_layouts import write_layout
 from test_nir_import import NIR100, SNNTORCH, _chain_nodes
@@ -39,13 +38,16 @@ def _broken(tmp_path: Path, kind: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("kind, code, fragment", [
-    ("truncated", 3, "is not a readable NIR file"),
-    ("not_hdf5", 3, "is not a readable NIR file"),
-    ("unknown_type", 3, "node 'pool' has type 'Dropout', which this reader does not know"),
-    ("shape_mismatch", 3, "shape mismatch: node 'fc' has 40 inputs but receives 48 values"),
-    ("recurrent", 4, "the graph is recurrent (edge if2 → fc closes a loop)"),
-])
+@pytest.mark.parametrize(
+    "kind, code, fragment",
+    [
+        ("truncated", 3, "is not a readable NIR file"),
+        ("not_hdf5", 3, "is not a readable NIR file"),
+        ("unknown_type", 3, "node 'pool' has type 'Dropout', which this reader does not know"),
+        ("shape_mismatch", 3, "shape mismatch: node 'fc' has 40 inputs but receives 48 values"),
+        ("recurrent", 4, "the graph is recurrent (edge if2 → fc closes a loop)"),
+    ],
+)
 def test_bad_input_exits_cleanly_and_writes_nothing(tmp_path, kind, code, fragment):
     out = tmp_path / "bundle"
     proc = run_cli("convert", _broken(tmp_path, kind), "--out", out, check=False)
@@ -79,17 +81,34 @@ def test_leaky_neurons_need_the_option(tmp_path):
 
 def test_ann_conversion(tmp_path):
     spec = tmp_path / "ann.yaml"
-    spec.write_text("name: ann\ninput_shape: [2, 34, 34]\nn_classes: 10\nlayers:\n"
-                    "  - {type: conv, name: c1, out_channels: 4, kernel_size: 3, stride: 2, padding: 1, pool: 2}\n"
-                    "  - {type: linear, name: fc, out_features: 10}\n")
+    spec.write_text(
+        "name: ann\ninput_shape: [2, 34, 34]\nn_classes: 10\nlayers:\n"
+        "  - {type: conv, name: c1, out_channels: 4, kernel_size: 3, stride: 2, padding: 1, pool: 2}\n"
+        "  - {type: linear, name: fc, out_features: 10}\n"
+    )
     from qsnn_deploy.convert.ann import ann_from_spec
     from qsnn_deploy.zoo import load_spec
 
     torch.manual_seed(0)
     torch.save(ann_from_spec(load_spec(spec)).state_dict(), tmp_path / "ann.pt")
     out = tmp_path / "b"
-    run_cli("convert", tmp_path / "ann.pt", "--from-ann", spec, "--calibration-samples", "16", "--time-bins", "4",
-            "--percentile", "99.9", "--first-layer-scale", "2", "--out", out, "-q")
+    run_cli(
+        "convert",
+        tmp_path / "ann.pt",
+        "--from-ann",
+        spec,
+        "--calibration-samples",
+        "16",
+        "--time-bins",
+        "4",
+        "--percentile",
+        "99.9",
+        "--first-layer-scale",
+        "2",
+        "--out",
+        out,
+        "-q",
+    )
     report = (out / "report.md").read_text()
     assert "ANN → SNN" in report and "percentile 99.9" in report and "first layer × 2" in report
     torch.save({"c1.weight": torch.zeros(1)}, tmp_path / "bad.pt")

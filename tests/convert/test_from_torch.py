@@ -6,9 +6,9 @@ import pytest
 import sinabs
 import sinabs.layers as sl
 import torch
+from helpers import random_raster
 from torch import nn
 
-from helpers import random_raster
 from qsnn_deploy.convert.bundle import discretize_with_warnings
 from qsnn_deploy.convert.from_torch import network_from_module
 from qsnn_deploy.convert.nir_io import from_nir, write_nir
@@ -38,16 +38,47 @@ def _nets():
 
 
 def _plain_nets():
-    yield "sumpool_linear_head", (2, 12, 12), nn.Sequential(
-        nn.Conv2d(2, 4, 3, stride=2, padding=1, bias=False), _iaf(), sl.SumPool2d(2),
-        nn.Conv2d(4, 6, 3, padding=1, bias=False), _iaf(0.5), nn.Flatten(), nn.Linear(54, 5, bias=False), _iaf())
-    yield "bias_avgpool", (2, 16, 16), nn.Sequential(
-        nn.Conv2d(2, 8, 3, padding=1, bias=True), _iaf(2.0, -3.0), nn.AvgPool2d(2),
-        nn.Conv2d(8, 8, 3, padding=1, bias=True), _iaf(1.5), nn.AvgPool2d(2),
-        nn.Conv2d(8, 10, 4, bias=True), _iaf())
-    yield "two_linear", (1, 8, 8), nn.Sequential(
-        nn.Conv2d(1, 4, 5, stride=1, bias=False), _iaf(0.3), nn.Flatten(), nn.Linear(64, 16, bias=True), _iaf(),
-        nn.Linear(16, 3, bias=False), _iaf(0.7))
+    yield (
+        "sumpool_linear_head",
+        (2, 12, 12),
+        nn.Sequential(
+            nn.Conv2d(2, 4, 3, stride=2, padding=1, bias=False),
+            _iaf(),
+            sl.SumPool2d(2),
+            nn.Conv2d(4, 6, 3, padding=1, bias=False),
+            _iaf(0.5),
+            nn.Flatten(),
+            nn.Linear(54, 5, bias=False),
+            _iaf(),
+        ),
+    )
+    yield (
+        "bias_avgpool",
+        (2, 16, 16),
+        nn.Sequential(
+            nn.Conv2d(2, 8, 3, padding=1, bias=True),
+            _iaf(2.0, -3.0),
+            nn.AvgPool2d(2),
+            nn.Conv2d(8, 8, 3, padding=1, bias=True),
+            _iaf(1.5),
+            nn.AvgPool2d(2),
+            nn.Conv2d(8, 10, 4, bias=True),
+            _iaf(),
+        ),
+    )
+    yield (
+        "two_linear",
+        (1, 8, 8),
+        nn.Sequential(
+            nn.Conv2d(1, 4, 5, stride=1, bias=False),
+            _iaf(0.3),
+            nn.Flatten(),
+            nn.Linear(64, 16, bias=True),
+            _iaf(),
+            nn.Linear(16, 3, bias=False),
+            _iaf(0.7),
+        ),
+    )
 
 
 @pytest.mark.parametrize("name, shape, model", list(_nets()), ids=lambda v: v if isinstance(v, str) else "")
@@ -121,15 +152,25 @@ def test_our_nir_runs_in_sinabs_with_the_same_outputs(tmp_path):
         path = write_nir(net, tmp_path / f"m{quantized}.nir")
         loaded = sinabs.from_nir(nir.read(path), batch_size=2)
         theirs = _sinabs_counts(loaded, x)
-        ours = (run_binned(net, x).output_trace if quantized else
-                FramedNetwork(net, torch.float64)(torch.from_numpy(x)).detach().numpy())
+        ours = (
+            run_binned(net, x).output_trace
+            if quantized
+            else FramedNetwork(net, torch.float64)(torch.from_numpy(x)).detach().numpy()
+        )
         assert np.allclose(theirs, ours) and ours.sum() > 0, quantized
 
 
 def test_batchnorm_is_folded():
     torch.manual_seed(1)
-    model = nn.Sequential(nn.Conv2d(2, 4, 3, bias=False), nn.BatchNorm2d(4), _iaf(), nn.Flatten(),
-                          nn.Linear(4 * 6 * 6, 3), nn.BatchNorm1d(3), _iaf())
+    model = nn.Sequential(
+        nn.Conv2d(2, 4, 3, bias=False),
+        nn.BatchNorm2d(4),
+        _iaf(),
+        nn.Flatten(),
+        nn.Linear(4 * 6 * 6, 3),
+        nn.BatchNorm1d(3),
+        _iaf(),
+    )
     for bn in (model[1], model[5]):
         bn.running_mean.uniform_(-0.2, 0.2)
         bn.running_var.uniform_(0.5, 2)
@@ -139,7 +180,9 @@ def test_batchnorm_is_folded():
     x = random_raster(2, 4, (2, 8, 8), rate=0.3, seed=4)
     net = network_from_module(model, (2, 8, 8))
     assert net.layers[0].bias is not None
-    assert np.allclose(FramedNetwork(net, torch.float64)(torch.from_numpy(x)).detach().numpy(), _sinabs_counts(model, x))
+    assert np.allclose(
+        FramedNetwork(net, torch.float64)(torch.from_numpy(x)).detach().numpy(), _sinabs_counts(model, x)
+    )
     assert "batch norm '1' folded" in " ".join(net.metadata["import_notes"])
 
 
@@ -165,13 +208,16 @@ def test_module_with_its_own_forward():
         network_from_module(Residual(), (1, 6, 6))
 
 
-@pytest.mark.parametrize("layer, pattern", [
-    (nn.ReLU(), r"'1' is a ReLU: this is an ANN.*--from-ann"),
-    (nn.MaxPool2d(2), r"'1' is MaxPool2d; Speck has only non-overlapping sum pooling"),
-    (sl.LIFSqueeze(tau_mem=10.0, batch_size=1), r"'1' is a LIFSqueeze neuron with time constant 10 steps"),
-    (nn.Sigmoid(), r"'1' is a Sigmoid, which cannot run on Speck"),
-    (nn.BatchNorm2d(4), r"batch norm '2' does not follow a convolution"),
-])
+@pytest.mark.parametrize(
+    "layer, pattern",
+    [
+        (nn.ReLU(), r"'1' is a ReLU: this is an ANN.*--from-ann"),
+        (nn.MaxPool2d(2), r"'1' is MaxPool2d; Speck has only non-overlapping sum pooling"),
+        (sl.LIFSqueeze(tau_mem=10.0, batch_size=1), r"'1' is a LIFSqueeze neuron with time constant 10 steps"),
+        (nn.Sigmoid(), r"'1' is a Sigmoid, which cannot run on Speck"),
+        (nn.BatchNorm2d(4), r"batch norm '2' does not follow a convolution"),
+    ],
+)
 def test_refusals_name_the_module(layer, pattern):
     model = nn.Sequential(nn.Conv2d(2, 4, 3), layer, _iaf())
     if isinstance(layer, nn.BatchNorm2d):

@@ -13,12 +13,12 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from byte_mutations import damaged, loads_or_names_file, mutated
 from click.testing import CliRunner
+from helpers import random_network, run_cli
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from byte_mutations import damaged, loads_or_names_file, mutated
-from helpers import random_network, run_cli
 from qsnn_deploy.convert.loader import load_network
 from qsnn_deploy.convert.nir_io import write_nir
 from qsnn_deploy.errors import ConstraintError, InputError
@@ -26,9 +26,11 @@ from qsnn_deploy.ir import Network
 
 REFERENCE = Path(__file__).resolve().parents[2] / "models" / "digits_speck.pt"
 MODEL_ERRORS = (InputError, ConstraintError)
-CHEAP = settings(max_examples=30, deadline=None,
-                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                        HealthCheck.data_too_large])
+CHEAP = settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 pytestmark = pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # torch on garbage pickles
 KEYERROR_SEED = 62  # np.random.default_rng(62): 4096 bytes on which torch.load raises KeyError (issue 15)
 
@@ -77,8 +79,9 @@ def test_the_keyerror_file_of_issue_15(tmp_path):
     assert str(path) in err.value.message
     # the same bytes as the pickle of a well-formed torch zip reach torch.load itself: its KeyError too
     inside = tmp_path / "inside.pt"
-    inside.write_bytes(_zip({"archive/data.pkl": b"\x80\x02" + raw, "archive/version": b"3\n",
-                             "archive/byteorder": b"little"}))
+    inside.write_bytes(
+        _zip({"archive/data.pkl": b"\x80\x02" + raw, "archive/version": b"3\n", "archive/byteorder": b"little"})
+    )
     with pytest.raises(KeyError):
         torch.load(inside, map_location="cpu", weights_only=True)
     with pytest.raises(InputError, match=r"not a readable PyTorch checkpoint \(KeyError\)") as err:
@@ -110,11 +113,18 @@ def test_damaged_pickle_inside_a_valid_zip(tmp_path, pickle):
 
 
 PAYLOAD = torch.load(REFERENCE, map_location="cpu", weights_only=True)
-GARBAGE = st.one_of(st.none(), st.booleans(), st.integers(-2**40, 2**40), st.floats(), st.text(max_size=8),
-                    st.lists(st.integers(-3, 10**6), max_size=4), st.dictionaries(st.text(max_size=4), st.integers(),
-                                                                                  max_size=3),
-                    st.builds(lambda shape, v: torch.full(shape, v), st.lists(st.integers(0, 3), max_size=3).map(tuple),
-                              st.floats(width=32)))
+GARBAGE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**40), 2**40),
+    st.floats(),
+    st.text(max_size=8),
+    st.lists(st.integers(-3, 10**6), max_size=4),
+    st.dictionaries(st.text(max_size=4), st.integers(), max_size=3),
+    st.builds(
+        lambda shape, v: torch.full(shape, v), st.lists(st.integers(0, 3), max_size=3).map(tuple), st.floats(width=32)
+    ),
+)
 
 
 def _payload_keys() -> list[tuple[str, ...]]:
@@ -195,8 +205,10 @@ def test_damaged_nir_bytes(tmp_path, data):
 def _h5_tree(raw: bytes, path: Path) -> dict:
     path.write_bytes(raw)
     with h5py.File(path, "r") as f:
+
         def walk(group):
             return {k: walk(v) if isinstance(v, h5py.Group) else v[()] for k, v in group.items()}
+
         return walk(f)
 
 
@@ -224,16 +236,21 @@ def _paths(tree: dict, prefix: tuple = ()) -> list[tuple]:
 
 
 NIR_GARBAGE = st.recursive(
-    st.one_of(st.integers(-2**31, 2**31), st.floats(),
-              st.text(st.characters(exclude_characters="\x00"), max_size=6),  # h5py cannot write a NUL in text
-              st.binary(max_size=6).map(np.bytes_),
-              st.lists(st.floats(), max_size=5).map(np.array),
-              st.lists(st.integers(-5, 2**20), max_size=5).map(lambda v: np.array(v, dtype=np.int64)),
-              st.tuples(st.integers(0, 3), st.integers(0, 3)).map(lambda s: np.ones(s)),
-              st.complex_numbers(allow_nan=False).map(np.complex128)),
-    lambda children: st.dictionaries(st.sampled_from(["type", "nodes", "edges", "weight", "shape", "x"]), children,
-                                     min_size=1, max_size=3),
-    max_leaves=6)
+    st.one_of(
+        st.integers(-(2**31), 2**31),
+        st.floats(),
+        st.text(st.characters(exclude_characters="\x00"), max_size=6),  # h5py cannot write a NUL in text
+        st.binary(max_size=6).map(np.bytes_),
+        st.lists(st.floats(), max_size=5).map(np.array),
+        st.lists(st.integers(-5, 2**20), max_size=5).map(lambda v: np.array(v, dtype=np.int64)),
+        st.tuples(st.integers(0, 3), st.integers(0, 3)).map(lambda s: np.ones(s)),
+        st.complex_numbers(allow_nan=False).map(np.complex128),
+    ),
+    lambda children: st.dictionaries(
+        st.sampled_from(["type", "nodes", "edges", "weight", "shape", "x"]), children, min_size=1, max_size=3
+    ),
+    max_leaves=6,
+)
 
 
 @CHEAP
@@ -312,13 +329,16 @@ def test_cli_convert_of_damaged_nir_never_exits_1(tmp_path, data):
     _convert_exit(tmp_path / "model.nir", data.draw(damaged(nir_bytes, prefix=nir_bytes[:8])), tmp_path / "out")
 
 
-@pytest.mark.parametrize("key, value, match", [
-    (("c1.conv", "stride"), np.array([0, 0]), "must be at least 1"),  # found by `make fuzz`: a division by zero
-    (("c2.pool", "kernel_size"), np.array([0, 0]), "must be at least 1"),
-    (("c1.conv", "weight"), np.full((4, 2, 3, 3), np.nan), "NaN or infinite"),
-    (("c1.conv", "groups"), np.zeros(0), "differs between height and width|whole numbers"),
-    (("c1.if", "v_threshold"), "high", "not numeric"),
-])
+@pytest.mark.parametrize(
+    "key, value, match",
+    [
+        (("c1.conv", "stride"), np.array([0, 0]), "must be at least 1"),  # found by `make fuzz`: a division by zero
+        (("c2.pool", "kernel_size"), np.array([0, 0]), "must be at least 1"),
+        (("c1.conv", "weight"), np.full((4, 2, 3, 3), np.nan), "NaN or infinite"),
+        (("c1.conv", "groups"), np.zeros(0), "differs between height and width|whole numbers"),
+        (("c1.if", "v_threshold"), "high", "not numeric"),
+    ],
+)
 def test_nir_field_values_that_no_chip_network_has(tmp_path, key, value, match):
     tree = _h5_tree(_nir_bytes(), tmp_path / "valid.nir")
     tree["node"]["nodes"][key[0]][key[1]] = value

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from nir_layouts import tree, write_layout
+
 from qsnn_deploy.convert.nir_file import RawGraph, read_nir_file
 from qsnn_deploy.convert.nir_import import ImportOptions, network_from_raw
 from qsnn_deploy.convert.nir_io import read_nir
@@ -34,8 +34,11 @@ def test_real_nir_1_0_0_file():
 
 
 def test_real_snntorch_file_needs_the_leak_approximation():
-    with pytest.raises(ConstraintError, match=r"'1' is a LIF neuron with time constant 0.001 s; Speck's neurons do "
-                                              r"not leak.*--approximate-leak"):
+    with pytest.raises(
+        ConstraintError,
+        match=r"'1' is a LIF neuron with time constant 0.001 s; Speck's neurons do "
+        r"not leak.*--approximate-leak",
+    ):
         read_nir(SNNTORCH)
     net = read_nir(SNNTORCH, ImportOptions(approximate_leak=True))
     raw = read_nir_file(SNNTORCH)
@@ -75,14 +78,29 @@ def _chain_nodes(rng, threshold_shape=True) -> tuple[dict, list]:
     thr = 0.8
     nodes = {
         "input": {"type": "Input", "shape": np.array([2, 8, 8])},
-        "conv": {"type": "Conv2d", "input_shape": np.array([8, 8]), "weight": rng.normal(0, 0.5, (3, 2, 3, 3)),
-                 "stride": np.array([1, 1]), "padding": np.array([1, 1]), "dilation": np.array([1, 1]),
-                 "groups": np.int64(1), "bias": np.zeros(3)},
+        "conv": {
+            "type": "Conv2d",
+            "input_shape": np.array([8, 8]),
+            "weight": rng.normal(0, 0.5, (3, 2, 3, 3)),
+            "stride": np.array([1, 1]),
+            "padding": np.array([1, 1]),
+            "dilation": np.array([1, 1]),
+            "groups": np.int64(1),
+            "bias": np.zeros(3),
+        },
         "if1": {"type": "IF", "r": np.ones((3, 8, 8)), "v_threshold": np.full((3, 8, 8), thr)},
-        "pool": {"type": "SumPool2d", "kernel_size": np.array([2, 2]), "stride": np.array([2, 2]),
-                 "padding": np.array([0, 0])},
-        "flat": {"type": "Flatten", "start_dim": np.int64(0), "end_dim": np.int64(-1),
-                 "input_type": np.array([3, 4, 4])},
+        "pool": {
+            "type": "SumPool2d",
+            "kernel_size": np.array([2, 2]),
+            "stride": np.array([2, 2]),
+            "padding": np.array([0, 0]),
+        },
+        "flat": {
+            "type": "Flatten",
+            "start_dim": np.int64(0),
+            "end_dim": np.int64(-1),
+            "input_type": np.array([3, 4, 4]),
+        },
         "fc": {"type": "Linear", "weight": rng.normal(0, 0.3, (4, 48))},
         "if2": {"type": "IF", "r": np.ones(4), "v_threshold": np.full(4, thr)},
         "output": {"type": "Output", "shape": np.array([4])},
@@ -106,8 +124,11 @@ def test_a_newer_nir_field_is_named(tmp_path):
     nodes, edges = _chain_nodes(np.random.default_rng(0))
     nodes["if1"]["refractory"] = np.ones((3, 8, 8))
     write_layout(tmp_path / "g.nir", nodes, edges, "1.2.0")
-    with pytest.raises(InputError, match=r"node 'if1' \(IF\) has field 'refractory', which this reader does not know "
-                                         r"\(the graph was written by nir 1.2.0\)"):
+    with pytest.raises(
+        InputError,
+        match=r"node 'if1' \(IF\) has field 'refractory', which this reader does not know "
+        r"\(the graph was written by nir 1.2.0\)",
+    ):
         read_nir(tmp_path / "g.nir")
 
 
@@ -115,26 +136,59 @@ def test_unknown_node_type_is_named(tmp_path):
     nodes, edges = _chain_nodes(np.random.default_rng(0))
     nodes["pool"] = {"type": "MaxPool2d", "kernel_size": np.array([2, 2])}
     write_layout(tmp_path / "g.nir", nodes, edges, "1.3.0")
-    with pytest.raises(InputError, match=r"node 'pool' has type 'MaxPool2d', which this reader does not know \(the "
-                                         r"graph was written by nir 1.3.0"):
+    with pytest.raises(
+        InputError,
+        match=r"node 'pool' has type 'MaxPool2d', which this reader does not know \(the "
+        r"graph was written by nir 1.3.0",
+    ):
         read_nir(tmp_path / "g.nir")
 
 
-@pytest.mark.parametrize("change, error, pattern", [
-    (lambda n: n["if1"].update(v_reset=np.full((3, 8, 8), 0.2)), ConstraintError, r"'if1' resets its neurons to "
-     r"v_reset = 0.2"),
-    (lambda n: n["if2"].update(v_threshold=np.arange(4.0) + 1), ConstraintError, r"the threshold \('v_threshold'\) "
-     r"differs between the neurons of 'if2' \(1 to 4\); Speck has one value per layer"),
-    (lambda n: n["conv"].update(input_shape=np.array([10, 10])), InputError, r"shape mismatch: node 'conv' declares "
-     r"input size 10x10 but receives 8x8"),
-    (lambda n: n["fc"].update(weight=np.ones((4, 50))), InputError, r"shape mismatch: node 'fc' has 50 inputs but "
-     r"receives 48 values \(3x4x4\)"),
-    (lambda n: n["pool"].update(stride=np.array([1, 1])), ConstraintError, r"pooling 'pool' has kernel 2, stride 1"),
-    (lambda n: n.update(if1={"type": "LI", "tau": np.ones(3), "r": np.ones(3), "v_leak": np.zeros(3)}),
-     ConstraintError, r"node 'if1' \(LI\) cannot run on Speck"),
-    (lambda n: n["conv"].update(stride=np.array([1, 2])), ConstraintError, r"'stride' of 'conv' differs between "
-     r"height and width"),
-])
+@pytest.mark.parametrize(
+    "change, error, pattern",
+    [
+        (
+            lambda n: n["if1"].update(v_reset=np.full((3, 8, 8), 0.2)),
+            ConstraintError,
+            r"'if1' resets its neurons to "
+            r"v_reset = 0.2",
+        ),
+        (
+            lambda n: n["if2"].update(v_threshold=np.arange(4.0) + 1),
+            ConstraintError,
+            r"the threshold \('v_threshold'\) "
+            r"differs between the neurons of 'if2' \(1 to 4\); Speck has one value per layer",
+        ),
+        (
+            lambda n: n["conv"].update(input_shape=np.array([10, 10])),
+            InputError,
+            r"shape mismatch: node 'conv' declares "
+            r"input size 10x10 but receives 8x8",
+        ),
+        (
+            lambda n: n["fc"].update(weight=np.ones((4, 50))),
+            InputError,
+            r"shape mismatch: node 'fc' has 50 inputs but "
+            r"receives 48 values \(3x4x4\)",
+        ),
+        (
+            lambda n: n["pool"].update(stride=np.array([1, 1])),
+            ConstraintError,
+            r"pooling 'pool' has kernel 2, stride 1",
+        ),
+        (
+            lambda n: n.update(if1={"type": "LI", "tau": np.ones(3), "r": np.ones(3), "v_leak": np.zeros(3)}),
+            ConstraintError,
+            r"node 'if1' \(LI\) cannot run on Speck",
+        ),
+        (
+            lambda n: n["conv"].update(stride=np.array([1, 2])),
+            ConstraintError,
+            r"'stride' of 'conv' differs between "
+            r"height and width",
+        ),
+    ],
+)
 def test_refusals_name_the_node(tmp_path, change, error, pattern):
     nodes, edges = _chain_nodes(np.random.default_rng(0))
     change(nodes)
@@ -150,12 +204,20 @@ def test_recurrent_graphs_are_refused(tmp_path):
     with pytest.raises(ConstraintError, match=r"the graph is recurrent \(edge rec → fc closes a loop\)"):
         read_nir(tmp_path / "g.nir")
     # snnTorch's RLeaky: a nested subgraph with a loop inside
-    inner = {"input": {"type": "Input", "shape": np.array([4])},
-             "lif": {"type": "LIF", "tau": np.ones(4), "r": np.ones(4), "v_leak": np.zeros(4), "v_threshold": np.ones(4)},
-             "w_rec": {"type": "Linear", "weight": np.eye(4)}, "output": {"type": "Output", "shape": np.array([4])}}
+    inner = {
+        "input": {"type": "Input", "shape": np.array([4])},
+        "lif": {"type": "LIF", "tau": np.ones(4), "r": np.ones(4), "v_leak": np.zeros(4), "v_threshold": np.ones(4)},
+        "w_rec": {"type": "Linear", "weight": np.eye(4)},
+        "output": {"type": "Output", "shape": np.array([4])},
+    }
     nodes, edges = _chain_nodes(np.random.default_rng(0))
-    nodes["if2"] = {"type": "NIRGraph", "nodes": inner, "edges": np.array(
-        [("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")], dtype=object).astype(bytes)}
+    nodes["if2"] = {
+        "type": "NIRGraph",
+        "nodes": inner,
+        "edges": np.array(
+            [("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")], dtype=object
+        ).astype(bytes),
+    }
     write_layout(tmp_path / "r.nir", nodes, edges, "1.0.8")
     with pytest.raises(ConstraintError, match=r"node 'if2' is a recurrent subgraph"):
         read_nir(tmp_path / "r.nir")
@@ -188,13 +250,24 @@ def test_snntorch_style_normalisation(tmp_path):
     dt, beta, alpha = 1e-4, 0.9, 0.8
     tau_mem, tau_syn = dt / (1 - beta), dt / (1 - alpha)
     nodes, edges = _chain_nodes(rng)
-    nodes["if1"] = {"type": "LIF", "tau": np.full((3, 8, 8), tau_mem), "r": np.full((3, 8, 8), tau_mem / dt),
-                    "v_leak": np.zeros((3, 8, 8)), "v_threshold": np.full((3, 8, 8), 0.8)}
+    nodes["if1"] = {
+        "type": "LIF",
+        "tau": np.full((3, 8, 8), tau_mem),
+        "r": np.full((3, 8, 8), tau_mem / dt),
+        "v_leak": np.zeros((3, 8, 8)),
+        "v_threshold": np.full((3, 8, 8), 0.8),
+    }
     nodes["pool"]["type"] = "AvgPool2d"
     nodes["fc"] = {"type": "Affine", "weight": rng.normal(0, 0.3, (4, 48)), "bias": np.full(4, 0.1)}
-    nodes["if2"] = {"type": "CubaLIF", "tau_syn": np.full(4, tau_syn), "tau_mem": np.full(4, tau_mem),
-                    "r": np.full(4, tau_mem / dt), "v_leak": np.zeros(4), "v_threshold": np.full(4, 0.8),
-                    "w_in": np.full(4, tau_syn / dt)}
+    nodes["if2"] = {
+        "type": "CubaLIF",
+        "tau_syn": np.full(4, tau_syn),
+        "tau_mem": np.full(4, tau_mem),
+        "r": np.full(4, tau_mem / dt),
+        "v_leak": np.zeros(4),
+        "v_threshold": np.full(4, 0.8),
+        "w_in": np.full(4, tau_syn / dt),
+    }
     write_layout(tmp_path / "s.nir", nodes, edges, "1.0.8")
     with pytest.raises(ConstraintError, match="'if1' is a LIF neuron"):
         read_nir(tmp_path / "s.nir")
@@ -210,17 +283,25 @@ def test_snntorch_style_normalisation(tmp_path):
 
 def test_lif_with_leak_potential_is_refused_even_approximated(tmp_path):
     nodes, edges = _chain_nodes(np.random.default_rng(0))
-    nodes["if2"] = {"type": "LIF", "tau": np.full(4, 1e-3), "r": np.full(4, 10.0), "v_leak": np.full(4, 0.3),
-                    "v_threshold": np.ones(4)}
+    nodes["if2"] = {
+        "type": "LIF",
+        "tau": np.full(4, 1e-3),
+        "r": np.full(4, 10.0),
+        "v_leak": np.full(4, 0.3),
+        "v_threshold": np.ones(4),
+    }
     write_layout(tmp_path / "g.nir", nodes, edges, "1.0.8")
     with pytest.raises(ConstraintError, match=r"'if2' leaks towards v_leak = 0.3"):
         read_nir(tmp_path / "g.nir", ImportOptions(approximate_leak=True))
 
 
-@pytest.mark.parametrize("content, pattern", [
-    (b"not hdf5 at all", r"is not a readable NIR file"),
-    (None, r"is not a readable NIR file"),  # truncated real file
-])
+@pytest.mark.parametrize(
+    "content, pattern",
+    [
+        (b"not hdf5 at all", r"is not a readable NIR file"),
+        (None, r"is not a readable NIR file"),  # truncated real file
+    ],
+)
 def test_damaged_files(tmp_path, content, pattern):
     bad = tmp_path / "bad.nir"
     bad.write_bytes(content if content is not None else NIR100.read_bytes()[:3000])

@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from helpers import random_network
+
 from qsnn_deploy.convert.nir_io import read_nir, write_nir
 from qsnn_deploy.errors import ConstraintError, InputError
 
@@ -16,8 +16,18 @@ def test_round_trip_field_by_field(tmp_path, bias):
     assert back.input_shape == net.input_shape and back.dt_us == net.dt_us
     assert back.metadata == net.metadata
     for a, b in zip(net.layers, back.layers, strict=True):
-        for field in ("name", "stride", "padding", "pool", "threshold", "min_v_mem", "reset", "kind", "scale",
-                      "input_shape"):
+        for field in (
+            "name",
+            "stride",
+            "padding",
+            "pool",
+            "threshold",
+            "min_v_mem",
+            "reset",
+            "kind",
+            "scale",
+            "input_shape",
+        ):
             assert getattr(a, field) == getattr(b, field), field
         assert np.array_equal(a.weight, b.weight)
         assert (a.bias is None) == (b.bias is None)
@@ -79,8 +89,11 @@ def test_a_branch_whose_shapes_break_the_chain_is_refused(tmp_path):
     a = ChipLayer("a", np.ones((4, 2, 3, 3)), (2, 8, 8), padding=1, destinations=("b", "c"))
     b = ChipLayer("b", np.ones((6, 4, 3, 3)), (4, 8, 8), padding=1, pool=2, destinations=("output",))
     c = ChipLayer("c", np.ones((3, 4, 3, 3)), (4, 8, 8), padding=1)
-    with pytest.raises(ConstraintError, match=r"^layer c takes input 4x8x8 but the layer before it in the file outputs "
-                                              r"6x4x4: a NIR file lists the layers as a chain"):
+    with pytest.raises(
+        ConstraintError,
+        match=r"^layer c takes input 4x8x8 but the layer before it in the file outputs "
+        r"6x4x4: a NIR file lists the layers as a chain",
+    ):
         write_nir(Network((a, b, c), (2, 8, 8)), tmp_path / "branch.nir")
     assert not list(tmp_path.iterdir())  # nothing half-written
 

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from helpers import random_raster
 from nir_kinds import OLD_LAYOUT, round_trips, write_all
 from nir_newest_env import IndexUnreachable, newest_nir_python, pip_install, venv_python
+
 from qsnn_deploy.convert.nir_file import read_nir_file
 from qsnn_deploy.convert.nir_import import NEWEST_KNOWN_NIR
 from qsnn_deploy.convert.nir_io import read_nir, write_nir
@@ -127,8 +127,14 @@ def test_our_reader_round_trips_every_kind(files, copies):
         a, b = read_nir(path), read_nir(copies[name])
         assert a.input_shape == b.input_shape and a.dt_us == b.dt_us, name
         for la, lb in zip(a.layers, b.layers, strict=True):
-            assert (la.name, la.kind, la.input_shape, la.pool, la.threshold, la.scale) == \
-                   (lb.name, lb.kind, lb.input_shape, lb.pool, lb.threshold, lb.scale), name
+            assert (la.name, la.kind, la.input_shape, la.pool, la.threshold, la.scale) == (
+                lb.name,
+                lb.kind,
+                lb.input_shape,
+                lb.pool,
+                lb.threshold,
+                lb.scale,
+            ), name
             assert np.array_equal(la.weight, lb.weight), name
 
 
@@ -162,8 +168,10 @@ def test_old_layout_is_read_and_upgraded(tmp_path):
     new = read_nir_file(write_nir(net, tmp_path / "new.nir"))
     assert int(new.nodes["fc1.flatten"].fields["start_dim"]) == 0
     back = read_nir(tmp_path / "new.nir")
-    assert all(np.array_equal(a.weight, b.weight) and a.input_shape == b.input_shape
-               for a, b in zip(net.layers, back.layers, strict=True))
+    assert all(
+        np.array_equal(a.weight, b.weight) and a.input_shape == b.input_shape
+        for a, b in zip(net.layers, back.layers, strict=True)
+    )
 
 
 def _bare_venv(path: Path) -> Path:

@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 
 import pytest
-
 from byte_mutations import loads_or_names_file
 from helpers import random_network
+
 from qsnn_deploy.convert import nir_file
 from qsnn_deploy.convert.loader import load_network
 from qsnn_deploy.convert.nir_io import write_nir
@@ -38,7 +38,7 @@ def _hanging_nir(path: Path) -> Path:
     write_nir(random_network(0, quantized=True, bias=True), path)
     raw = bytearray(path.read_bytes())
     at, last = raw.index(b"GCOL") + 16, None
-    while (index := struct.unpack_from("<H", raw, at)[0]) != 0:
+    while struct.unpack_from("<H", raw, at)[0] != 0:
         last, size = at, struct.unpack_from("<Q", raw, at + 8)[0]
         at += 16 + -(-size // 8) * 8
     assert last is not None and struct.unpack_from("<Q", raw, last + 8)[0] < 0xCF
@@ -50,8 +50,13 @@ def _hanging_nir(path: Path) -> Path:
 def test_the_hanging_file_of_issue_15_is_exit_3_through_the_cli(tmp_path):
     path = _hanging_nir(tmp_path / "hang.nir")
     env = dict(os.environ, **{nir_file.READ_TIMEOUT_ENV: "2"})
-    proc = subprocess.run([sys.executable, "-m", "qsnn_deploy.cli.main", "estimate", str(path), "--samples", "0",
-                           "-q"], capture_output=True, text=True, env=env, timeout=180)
+    proc = subprocess.run(
+        [sys.executable, "-m", "qsnn_deploy.cli.main", "estimate", str(path), "--samples", "0", "-q"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+    )
     assert proc.returncode == 3, proc.stderr
     assert str(path) in proc.stderr and "internal error" not in proc.stderr and "Traceback" not in proc.stderr
     # with the HDF5 library of today it loops; one that ends with an error instead is exit 3 all the same
@@ -84,12 +89,15 @@ def _exits(path: str):
     os._exit(70)
 
 
-@pytest.mark.parametrize("work, message", [
-    (_loops, "reading its HDF5 structure did not finish within 1 s"),
-    (_sleeps, "reading its HDF5 structure did not finish within 1 s"),
-    (_is_killed, "the HDF5 library crashed reading it (signal SIGKILL)"),
-    (_exits, "the HDF5 library crashed reading it (exit status 70)"),
-])
+@pytest.mark.parametrize(
+    "work, message",
+    [
+        (_loops, "reading its HDF5 structure did not finish within 1 s"),
+        (_sleeps, "reading its HDF5 structure did not finish within 1 s"),
+        (_is_killed, "the HDF5 library crashed reading it (signal SIGKILL)"),
+        (_exits, "the HDF5 library crashed reading it (exit status 70)"),
+    ],
+)
 def test_a_child_that_hangs_or_dies_is_an_input_error(monkeypatch, work, message):
     monkeypatch.setenv(nir_file.READ_TIMEOUT_ENV, "1")
     monkeypatch.setattr(nir_file, "_read_tree", work)
@@ -102,14 +110,18 @@ def test_a_child_that_hangs_or_dies_is_an_input_error(monkeypatch, work, message
 def _bug(exc: BaseException):
     def raises(*args, **kwargs):
         raise exc
+
     return raises
 
 
-@pytest.mark.parametrize("name, exc", [
-    ("_read_tree", TypeError("a bug of ours")),  # anywhere in the child
-    ("_member", KeyError("a bug of ours")),  # in the walk, between the guarded h5py calls
-    ("_graph_from_dict", ValueError("a bug of ours")),  # in the parent's interpretation of the values
-])
+@pytest.mark.parametrize(
+    "name, exc",
+    [
+        ("_read_tree", TypeError("a bug of ours")),  # anywhere in the child
+        ("_member", KeyError("a bug of ours")),  # in the walk, between the guarded h5py calls
+        ("_graph_from_dict", ValueError("a bug of ours")),  # in the parent's interpretation of the values
+    ],
+)
 def test_a_bug_of_ours_stays_an_internal_error(monkeypatch, name, exc):
     """Only h5py's calls are guarded: the same exception types from our own code are not 'a damaged file'."""
     monkeypatch.setattr(nir_file, name, _bug(exc))
@@ -194,10 +206,12 @@ def test_a_daemonic_worker_is_guarded_too(tmp_path, monkeypatch):
 def test_a_read_that_hangs_ends_the_test_process(tmp_path):
     """A reader that never returns (here a loop holding the GIL) ends the process with status 1 and every
     thread's stack, where the property test would otherwise stall CI."""
-    code = (f"import sys; sys.path.insert(0, {str(TESTS)!r}); from pathlib import Path\n"
-            "from byte_mutations import loads_or_names_file\n"
-            "def hangs(path):\n    while True:\n        pass\n"
-            f"loads_or_names_file(hangs, Path({str(tmp_path / 'x.bin')!r}), b'abc', limit_s=1)\n")
+    code = (
+        f"import sys; sys.path.insert(0, {str(TESTS)!r}); from pathlib import Path\n"
+        "from byte_mutations import loads_or_names_file\n"
+        "def hangs(path):\n    while True:\n        pass\n"
+        f"loads_or_names_file(hangs, Path({str(tmp_path / 'x.bin')!r}), b'abc', limit_s=1)\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert proc.stderr.startswith("Timeout") and "in hangs" in proc.stderr and "in loads_or_names_file" in proc.stderr

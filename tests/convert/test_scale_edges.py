@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 import sinabs.layers as sl
 import torch
-from hypothesis import given, settings, strategies as st
+from helpers import run_cli
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from nir_layouts import write_layout
 from torch import nn
 
-from helpers import run_cli
-from nir_layouts import write_layout
 from qsnn_deploy.convert.ann import scale_weights, unscaled_lower_bound
 from qsnn_deploy.convert.from_torch import network_from_module
 from qsnn_deploy.convert.nir_import import ImportOptions
@@ -18,8 +19,7 @@ from qsnn_deploy.errors import InputError
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.one_of(st.floats(0, 1e38), st.sampled_from([0.0, 1.4e-45, 1e-40, 1e-300])), min_size=2,
-                max_size=2))
+@given(st.lists(st.one_of(st.floats(0, 1e38), st.sampled_from([0.0, 1.4e-45, 1e-40, 1e-300])), min_size=2, max_size=2))
 def test_scale_weights_never_leaves_infinite_weights(lambdas):
     """ANN weight scaling by λ_{l−1}/λ_l: a subnormal λ multiplies by up to 7e44, beyond float32."""
     torch.manual_seed(0)
@@ -35,7 +35,7 @@ def test_scale_weights_never_leaves_infinite_weights(lambdas):
 
 def test_unscaled_lower_bound_stays_finite_for_huge_weights():
     assert unscaled_lower_bound(np.array([[1e307]])) == -np.finfo(np.float64).max
-    assert unscaled_lower_bound(np.array([[1e38]])) == pytest.approx(-(2 ** 14) * 1e38 / 127)
+    assert unscaled_lower_bound(np.array([[1e38]])) == pytest.approx(-(2**14) * 1e38 / 127)
     assert unscaled_lower_bound(np.array([[5e-324]])) == -1.0
 
 
@@ -52,11 +52,23 @@ def test_lif_time_constant_zero_is_an_input_error(tmp_path, field):
     """τ and r divide in the leak gain r·dt/τ and the default dt = τ/r."""
     nodes = {
         "input": {"type": "Input", "shape": np.array([1, 4, 4])},
-        "conv": {"type": "Conv2d", "input_shape": np.array([4, 4]), "weight": np.ones((2, 1, 3, 3)),
-                 "stride": np.array([1, 1]), "padding": np.array([1, 1]), "dilation": np.array([1, 1]),
-                 "groups": np.int64(1), "bias": np.zeros(2)},
-        "lif": {"type": "LIF", "tau": np.full((2, 4, 4), 1e-3), "r": np.full((2, 4, 4), 10.0),
-                "v_leak": np.zeros((2, 4, 4)), "v_threshold": np.ones((2, 4, 4))},
+        "conv": {
+            "type": "Conv2d",
+            "input_shape": np.array([4, 4]),
+            "weight": np.ones((2, 1, 3, 3)),
+            "stride": np.array([1, 1]),
+            "padding": np.array([1, 1]),
+            "dilation": np.array([1, 1]),
+            "groups": np.int64(1),
+            "bias": np.zeros(2),
+        },
+        "lif": {
+            "type": "LIF",
+            "tau": np.full((2, 4, 4), 1e-3),
+            "r": np.full((2, 4, 4), 10.0),
+            "v_leak": np.zeros((2, 4, 4)),
+            "v_threshold": np.ones((2, 4, 4)),
+        },
         "output": {"type": "Output", "shape": np.array([2, 4, 4])},
     }
     nodes["lif"][field] = np.zeros((2, 4, 4))
@@ -86,10 +98,21 @@ def test_ann_state_dict_with_non_finite_weight_exits_3(tmp_path, bad):
     name = next(k for k in state if k.endswith(".weight"))
     state[name][0].view(-1)[0] = bad
     torch.save(state, tmp_path / "ann.pt")
-    proc = run_cli("convert", tmp_path / "ann.pt", "--from-ann", "digits_speck", "--no-weight-scaling",
-                   "--time-bins", "4", "--out", tmp_path / "b", check=False)
-    _clean_exit_3(proc, f"tensor '{name}' holds NaN or infinite", str(tmp_path / "ann.pt"),
-                  f"layer {name.split('.')[0]}")
+    proc = run_cli(
+        "convert",
+        tmp_path / "ann.pt",
+        "--from-ann",
+        "digits_speck",
+        "--no-weight-scaling",
+        "--time-bins",
+        "4",
+        "--out",
+        tmp_path / "b",
+        check=False,
+    )
+    _clean_exit_3(
+        proc, f"tensor '{name}' holds NaN or infinite", str(tmp_path / "ann.pt"), f"layer {name.split('.')[0]}"
+    )
     assert not (tmp_path / "b").exists()
 
 
@@ -98,9 +121,16 @@ def test_nir_too_small_for_a_chip_scale_exits_3_naming_file_and_layer(tmp_path):
     layer, convert adds the file."""
     nodes = {
         "input": {"type": "Input", "shape": np.array([1, 4, 4])},
-        "conv": {"type": "Conv2d", "input_shape": np.array([4, 4]), "weight": np.full((2, 1, 3, 3), 1e-310),
-                 "stride": np.array([1, 1]), "padding": np.array([1, 1]), "dilation": np.array([1, 1]),
-                 "groups": np.int64(1), "bias": np.zeros(2)},
+        "conv": {
+            "type": "Conv2d",
+            "input_shape": np.array([4, 4]),
+            "weight": np.full((2, 1, 3, 3), 1e-310),
+            "stride": np.array([1, 1]),
+            "padding": np.array([1, 1]),
+            "dilation": np.array([1, 1]),
+            "groups": np.int64(1),
+            "bias": np.zeros(2),
+        },
         "if": {"type": "IF", "r": np.ones((2, 4, 4)), "v_threshold": np.full((2, 4, 4), 1e-310)},
         "output": {"type": "Output", "shape": np.array([2, 4, 4])},
     }
@@ -113,7 +143,8 @@ def test_nir_too_small_for_a_chip_scale_exits_3_naming_file_and_layer(tmp_path):
 def test_sweep_names_the_baseline_whose_drive_overflows(tmp_path, monkeypatch):
     """Percentile normalisation of a baseline with weights near float32's maximum: an InputError naming the
     baseline checkpoint and the layer (was a ValueError: exit 1). The SynOp-target training is stubbed."""
-    from qsnn_deploy.train import sweep as sweep_mod, trainer
+    from qsnn_deploy.train import sweep as sweep_mod
+    from qsnn_deploy.train import trainer
     from qsnn_deploy.train.checkpoint import save_checkpoint
     from qsnn_deploy.train.network import SpikingCNN
     from qsnn_deploy.zoo import load_spec
@@ -124,8 +155,17 @@ def test_sweep_names_the_baseline_whose_drive_overflows(tmp_path, monkeypatch):
     save_checkpoint(tmp_path / "base.pt", model, {"dt_us": 1000.0, "time_bins": 3})
     monkeypatch.setattr(trainer, "train", lambda *a, **k: {"test_accuracy": 0.0, "synops_per_sample": 0.0})
     with pytest.raises(InputError, match="input drive of layer 'conv1' overflows") as caught:
-        sweep_mod.run_sweep([1e5], tmp_path / "s", baseline=str(tmp_path / "base.pt"), first_layer_factors=[],
-                            percentiles=[99.0], calibration_samples=8, limit=8, device="cpu", progress=False,
-                            log=lambda *_: None)
+        sweep_mod.run_sweep(
+            [1e5],
+            tmp_path / "s",
+            baseline=str(tmp_path / "base.pt"),
+            first_layer_factors=[],
+            percentiles=[99.0],
+            calibration_samples=8,
+            limit=8,
+            device="cpu",
+            progress=False,
+            log=lambda *_: None,
+        )
     assert caught.value.exit_code == 3 and caught.value.where == f"{tmp_path / 'base.pt'}, layer conv1"
     assert not (tmp_path / "s").exists()

@@ -10,7 +10,13 @@ import pytest
 
 from qsnn_deploy.data import digits_dvs
 from qsnn_deploy.data.digits_dvs import (
-    CHUNK, DURATION_US, GENERATOR_VERSION, cache_path, cache_root, generate, load_digits_dvs,
+    CHUNK,
+    DURATION_US,
+    GENERATOR_VERSION,
+    cache_path,
+    cache_root,
+    generate,
+    load_digits_dvs,
     split_indices,
 )
 from qsnn_deploy.data.events import EVENT_DTYPE
@@ -109,12 +115,11 @@ def fake_generate(calls):
         ev = np.zeros(50, EVENT_DTYPE)
         ev["t"] = np.arange(50)
         return ev, np.arange(51, dtype=np.int64), np.repeat(np.arange(10), 5)
+
     return gen
 
 
-@pytest.mark.parametrize(
-    "damage", ["garbage", "truncate", "version", "seed", "missing-key", "labels", "pixels"]
-)
+@pytest.mark.parametrize("damage", ["garbage", "truncate", "version", "seed", "missing-key", "labels", "pixels"])
 def test_bad_cache_is_regenerated_with_warning(tmp_path, monkeypatch, damage):
     calls: list[int] = []
     monkeypatch.setattr(digits_dvs, "generate", fake_generate(calls))
@@ -182,12 +187,18 @@ def test_unwritable_cache_warns_but_returns_data(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"split": "val"}, "Unknown split 'val' for dataset digits-dvs. Where: digits-dvs. "
-                           "Fix: use one of: train, test."),
-        ({"seed": -1}, "Seed -1 is not a non-negative integer. Where: digits-dvs. Fix: pass an "
-                       "integer seed such as 0."),
-        ({"seed": 1.5}, "Seed 1.5 is not a non-negative integer. Where: digits-dvs. Fix: pass "
-                        "an integer seed such as 0."),
+        (
+            {"split": "val"},
+            "Unknown split 'val' for dataset digits-dvs. Where: digits-dvs. Fix: use one of: train, test.",
+        ),
+        (
+            {"seed": -1},
+            "Seed -1 is not a non-negative integer. Where: digits-dvs. Fix: pass an integer seed such as 0.",
+        ),
+        (
+            {"seed": 1.5},
+            "Seed 1.5 is not a non-negative integer. Where: digits-dvs. Fix: pass an integer seed such as 0.",
+        ),
     ],
 )
 def test_bad_arguments(kwargs, message, tmp_path):

@@ -109,8 +109,14 @@ def test_pixel_array_rejects_bad_input():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"contrast_threshold": 0}, {"threshold_mismatch": -1}, {"refractory_us": -1},
-     {"noise_rate_hz": -0.1}, {"noise_on_fraction": 2}, {"log_eps": 0}],
+    [
+        {"contrast_threshold": 0},
+        {"threshold_mismatch": -1},
+        {"refractory_us": -1},
+        {"noise_rate_hz": -0.1},
+        {"noise_on_fraction": 2},
+        {"log_eps": 0},
+    ],
 )
 def test_pixel_params_validated(kwargs):
     with pytest.raises(ValueError, match="PixelParams"):

@@ -25,10 +25,20 @@ def test_load_dataset_matches_loader(digits_cache, digits_test):
 @pytest.mark.parametrize(
     ("name", "parts"),
     [
-        ("digit-dvs", ["Unknown dataset 'digit-dvs'. Where: dataset name. Fix: did you mean 'digits-dvs'? "
-                       "known datasets: digits-dvs, dvsgesture, mnist-dvs, nmnist, pokerdvs, or folder:PATH"]),
-        ("cifar", ["Unknown dataset 'cifar'. Where: dataset name. Fix: known datasets: digits-dvs, dvsgesture,",
-                   "`qsnn-deploy datasets` lists them"]),
+        (
+            "digit-dvs",
+            [
+                "Unknown dataset 'digit-dvs'. Where: dataset name. Fix: did you mean 'digits-dvs'? "
+                "known datasets: digits-dvs, dvsgesture, mnist-dvs, nmnist, pokerdvs, or folder:PATH"
+            ],
+        ),
+        (
+            "cifar",
+            [
+                "Unknown dataset 'cifar'. Where: dataset name. Fix: known datasets: digits-dvs, dvsgesture,",
+                "`qsnn-deploy datasets` lists them",
+            ],
+        ),
     ],
 )
 def test_unknown_dataset(name, parts):

@@ -10,18 +10,19 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from byte_mutations import damaged, loads_or_names_file
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-
-from byte_mutations import damaged, loads_or_names_file
-from qsnn_deploy.data.events import EVENT_DTYPE, read_event_file
-from qsnn_deploy.data import formats
-from qsnn_deploy.data.formats import AEDAT4_MAX_PACKET, AEDAT4_MIN_BUDGET, read_recording
-from qsnn_deploy.errors import InputError
 from test_formats import aedat2_bytes, aedat4_bytes, aedat31_bytes, make_events, nmnist_bytes
 
-CHEAP = settings(max_examples=30, deadline=None,
-                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+from qsnn_deploy.data import formats
+from qsnn_deploy.data.events import EVENT_DTYPE, read_event_file
+from qsnn_deploy.data.formats import AEDAT4_MAX_PACKET, AEDAT4_MIN_BUDGET, read_recording
+from qsnn_deploy.errors import InputError
+
+CHEAP = settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 EVENTS = make_events(n=30, w=128, h=128)
 
 
@@ -81,8 +82,9 @@ def test_npy_input_files_on_damaged_bytes(tmp_path, arr, data):
 
 def _npy_header(dtype, shape) -> bytes:
     buf = io.BytesIO()
-    np.lib.format.write_array_header_1_0(buf, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
-                                              "fortran_order": False, "shape": shape})
+    np.lib.format.write_array_header_1_0(
+        buf, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": shape}
+    )
     return buf.getvalue()
 
 
@@ -147,8 +149,11 @@ def test_aedat4_packets_expanding_past_the_file_budget_are_refused_before_alloca
     assert len(raw) < 2**17 and 32 * 16 * n > 7 * AEDAT4_MIN_BUDGET  # a file of KBs
     tracemalloc.start()
     try:
-        with pytest.raises(InputError, match=rf"expand to more than {AEDAT4_MIN_BUDGET} bytes, the most read from "
-                                             rf"a file of {len(raw)} bytes") as err:
+        with pytest.raises(
+            InputError,
+            match=rf"expand to more than {AEDAT4_MIN_BUDGET} bytes, the most read from "
+            rf"a file of {len(raw)} bytes",
+        ) as err:
             read_recording(path)
         peak = tracemalloc.get_traced_memory()[1]
     finally:

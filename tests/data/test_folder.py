@@ -27,8 +27,9 @@ def _write(path: Path, ev: np.ndarray, kind: str) -> None:
         write_aedat2(path.with_suffix(".aedat"), ev)
 
 
-def make_folder(root: Path, n_per_class: int = 8, w: int = 30, h: int = 31, classes=CLASSES,
-                t0: int = 1000) -> dict[str, int]:
+def make_folder(
+    root: Path, n_per_class: int = 8, w: int = 30, h: int = 31, classes=CLASSES, t0: int = 1000
+) -> dict[str, int]:
     """3 classes x n recordings, formats cycling npy/bin/aedat4/aedat; returns {file stem: label}."""
     kinds = ("npy", "bin", "aedat4", "aedat")
     stems = {}
@@ -79,15 +80,15 @@ def test_split_mixed_formats(tmp_path):
 
 def test_recording_contents_and_label(tmp_path):
     stems = make_folder(tmp_path, n_per_class=3)
-    te = load_folder(tmp_path, "test", seed=0, options=DataOptions(test_fraction=0.34), progress=False,
-                     log=lambda m: None)
+    te = load_folder(
+        tmp_path, "test", seed=0, options=DataOptions(test_fraction=0.34), progress=False, log=lambda m: None
+    )
     # ceil(0.34 * 3) = 2 per class held out
     assert len(te) == 6
     # every test recording equals one of its class's files, time-shifted
     for ev, lbl in zip(te.events, te.labels):
         name = CLASSES[lbl]
-        match = [s for s, l in stems.items() if l == lbl
-                 and len(ev) == 20 + int(s.split("_")[-1])]
+        match = [s for s, label in stems.items() if label == lbl and len(ev) == 20 + int(s.split("_")[-1])]
         assert match, name
         i = int(match[0].split("_")[-1])
         want = make_events(n=20 + i, w=30, h=31, seed=100 * lbl + i, t0=1000 * (i + 1))
@@ -100,8 +101,7 @@ def test_known_sensor_and_options(tmp_path):
     opts = DataOptions(test_fraction=0.5)
     ds = load_folder(tmp_path, "train", options=opts, progress=False, log=lambda m: None)
     assert ds.sensor_size == (128, 128, 2)  # random events reach >= 90 % of a DVS128
-    opts = DataOptions(test_fraction=0.5, sensor_size=(200, 200, 2), window_us=1000,
-                       input_size=(50, 50))
+    opts = DataOptions(test_fraction=0.5, sensor_size=(200, 200, 2), window_us=1000, input_size=(50, 50))
     ds = load_folder(tmp_path, "train", options=opts, progress=False, log=lambda m: None)
     assert ds.sensor_size == (50, 50, 2) and ds.duration_us == 1000
     for ev in ds.events:
@@ -110,12 +110,22 @@ def test_known_sensor_and_options(tmp_path):
     tr = load_folder(tmp_path, "train", options=opts, progress=False, log=lambda m: None)
     te = load_folder(tmp_path, "test", options=opts, progress=False, log=lambda m: None)
     assert tr.sensor_size == te.sensor_size == (64, 64, 2)
-    plain = load_folder(tmp_path, "test", options=DataOptions(test_fraction=0.5, input_size=(64, 64)),
-                        progress=False, log=lambda m: None)
+    plain = load_folder(
+        tmp_path,
+        "test",
+        options=DataOptions(test_fraction=0.5, input_size=(64, 64)),
+        progress=False,
+        log=lambda m: None,
+    )
     assert sum(map(len, te.events)) < sum(map(len, plain.events))  # denoise drops isolated random events
     with pytest.raises(InputError, match="outside the sensor"):
-        load_folder(tmp_path, "train", options=DataOptions(sensor_size=(64, 64, 2), test_fraction=0.5),
-                    progress=False, log=lambda m: None)
+        load_folder(
+            tmp_path,
+            "train",
+            options=DataOptions(sensor_size=(64, 64, 2), test_fraction=0.5),
+            progress=False,
+            log=lambda m: None,
+        )
 
 
 def test_train_test_subfolders(tmp_path):
@@ -163,8 +173,9 @@ def test_folder_errors(tmp_path):
     (root / "circle" / "notes.txt").unlink()
     (root / "square" / "raw.csv").unlink()
     (root / "circle" / ".hidden.txt").write_text("ignored")  # hidden files are ignored
-    assert len(load_folder(root, "test", options=DataOptions(test_fraction=0.3), progress=False,
-                           log=lambda m: None)) == 3
+    assert (
+        len(load_folder(root, "test", options=DataOptions(test_fraction=0.3), progress=False, log=lambda m: None)) == 3
+    )
     _err(root, "leaves no training or no test recording", options=DataOptions(test_fraction=0.9))
     _err(root, "between 0 and 1", options=DataOptions(test_fraction=0.0))
     bad = root / "square" / "broken.bin"

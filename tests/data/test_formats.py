@@ -10,8 +10,14 @@ import pytest
 
 from qsnn_deploy.data.events import EVENT_DTYPE
 from qsnn_deploy.data.formats import (
-    SUPPORTED_SUFFIXES, read_aedat, read_aedat4, read_nmnist_bin, read_npy_columns,
-    read_npy_events, read_recording, relative_time,
+    SUPPORTED_SUFFIXES,
+    read_aedat,
+    read_aedat4,
+    read_nmnist_bin,
+    read_npy_columns,
+    read_npy_events,
+    read_recording,
+    relative_time,
 )
 from qsnn_deploy.errors import InputError
 
@@ -62,10 +68,11 @@ def _fb_event_packet(ev: np.ndarray) -> bytes:
     vt_pos, tbl_pos, vec_pos = 8, 16, 24
     vtable = struct.pack("<3H", 6, 8, 4)
     table = struct.pack("<iI", tbl_pos - vt_pos, vec_pos - (tbl_pos + 4))
-    elems = b"".join(struct.pack("<qhh?3x", int(t), int(x), int(y), bool(p))
-                     for x, y, t, p in zip(ev["x"], ev["y"], ev["t"], ev["p"]))
-    buf = (struct.pack("<I", tbl_pos) + b"EVTS" + vtable + b"\0\0" + table
-           + struct.pack("<I", len(ev)) + elems)
+    elems = b"".join(
+        struct.pack("<qhh?3x", int(t), int(x), int(y), bool(p))
+        for x, y, t, p in zip(ev["x"], ev["y"], ev["t"], ev["p"])
+    )
+    buf = struct.pack("<I", tbl_pos) + b"EVTS" + vtable + b"\0\0" + table + struct.pack("<I", len(ev)) + elems
     return struct.pack("<I", len(buf)) + buf
 
 
@@ -82,10 +89,10 @@ AEDAT4_INFO = (
     '<attr key="typeIdentifier" type="string">EVTS</attr>'
     '<node name="info" path="/mainModule/output/0/info/">'
     '<attr key="sizeX" type="int">346</attr><attr key="sizeY" type="int">260</attr>'
-    '</node></node>'
+    "</node></node>"
     '<node name="1" path="/mainModule/output/1/">'
     '<attr key="typeIdentifier" type="string">FRME</attr></node>'
-    '</node></dv>'
+    "</node></dv>"
 )
 
 
@@ -102,11 +109,12 @@ def _compressor(compression: int):
     return zstandard.ZstdCompressor().compress
 
 
-def aedat4_bytes(ev: np.ndarray, chunks: int = 2, compression: int = 0, info: str = AEDAT4_INFO,
-                 frame_packets: bool = True) -> bytes:
+def aedat4_bytes(
+    ev: np.ndarray, chunks: int = 2, compression: int = 0, info: str = AEDAT4_INFO, frame_packets: bool = True
+) -> bytes:
     out = b"#!AER-DAT4.0\r\n" + _fb_ioheader(compression, -1, info)
     pack = _compressor(compression)
-    for i, part in enumerate(np.array_split(ev, chunks)):
+    for part in np.array_split(ev, chunks):
         if frame_packets:
             fr = pack(_fb_other_packet(b"FRME"))
             out += struct.pack("<iI", 1, len(fr)) + fr
@@ -127,11 +135,15 @@ def dvs128_address(x, y, p):
 
 
 def aedat2_bytes(ev: np.ndarray, chip: str = "ch.unizh.ini.jaer.chip.retina.DVS128") -> bytes:
-    head = (b"#!AER-DAT2.0\r\n# This is a raw AE data file - do not edit\r\n"
-            b"# Data format is int32 address, int32 timestamp (8 bytes total)\r\n"
-            + f"# AEChip: {chip}\r\n".encode() + b"# created Mon Jan 01 00:00:00 CET 2024\r\n")
-    body = b"".join(struct.pack(">Ii", dvs128_address(x, y, p), int(t))
-                    for x, y, t, p in zip(ev["x"], ev["y"], ev["t"], ev["p"]))
+    head = (
+        b"#!AER-DAT2.0\r\n# This is a raw AE data file - do not edit\r\n"
+        b"# Data format is int32 address, int32 timestamp (8 bytes total)\r\n"
+        + f"# AEChip: {chip}\r\n".encode()
+        + b"# created Mon Jan 01 00:00:00 CET 2024\r\n"
+    )
+    body = b"".join(
+        struct.pack(">Ii", dvs128_address(x, y, p), int(t)) for x, y, t, p in zip(ev["x"], ev["y"], ev["t"], ev["p"])
+    )
     return head + body
 
 
@@ -206,9 +218,11 @@ def test_aedat2_round_trip_dvs128_orientation(tmp_path):
 
 
 def test_aedat2_special_events_and_wraparound(tmp_path):
-    body = (struct.pack(">Ii", 0x8000, 10)            # special (sync) event: dropped
-            + struct.pack(">Ii", 1, 2**31 - 1)         # OFF at raw (0,0), t = 2^31 - 1
-            + struct.pack(">Ii", 0, -(2**31)))         # wraps to 2^31
+    body = (
+        struct.pack(">Ii", 0x8000, 10)  # special (sync) event: dropped
+        + struct.pack(">Ii", 1, 2**31 - 1)  # OFF at raw (0,0), t = 2^31 - 1
+        + struct.pack(">Ii", 0, -(2**31))
+    )  # wraps to 2^31
     (tmp_path / "w.aedat").write_bytes(b"#!AER-DAT2.0\r\n" + body)
     ev = read_aedat(tmp_path / "w.aedat")
     assert ev["t"].tolist() == [2**31 - 1, 2**31] and ev["p"].tolist() == [0, 1]
@@ -266,7 +280,7 @@ def test_aedat4_corrupt(tmp_path):
     # a packet whose flatbuffer offsets point outside it
     bad = bytearray(raw)
     first = raw.rindex(b"EVTS") - 4  # root offset of the last event packet's flatbuffer
-    bad[first:first + 4] = struct.pack("<I", 10**6)
+    bad[first : first + 4] = struct.pack("<I", 10**6)
     (tmp_path / "c.aedat4").write_bytes(bytes(bad))
     _raises_naming(tmp_path / "c.aedat4", "corrupt")
     # only frames, no events
@@ -310,11 +324,12 @@ def test_nmnist_matches_tonic_reader(tmp_path):
     ev = make_events(n=200, seed=3)
     raw = bytearray(nmnist_bytes(ev))
     for i in (40, 120):  # overflow records inside the stream
-        raw[i * 5:i * 5] = bytes([0, 240, 0, 0, 0])
+        raw[i * 5 : i * 5] = bytes([0, 240, 0, 0, 0])
     (tmp_path / "x.bin").write_bytes(bytes(raw))
     ours = read_nmnist_bin(tmp_path / "x.bin")
-    theirs = tonic_io.read_mnist_file(str(tmp_path / "x.bin"), dtype=np.dtype(
-        [("x", np.int16), ("y", np.int16), ("t", np.int64), ("p", np.int8)]))
+    theirs = tonic_io.read_mnist_file(
+        str(tmp_path / "x.bin"), dtype=np.dtype([("x", np.int16), ("y", np.int16), ("t", np.int64), ("p", np.int8)])
+    )
     theirs = theirs[np.argsort(theirs["t"], kind="stable")]
     for f in "xytp":
         np.testing.assert_array_equal(ours[f], theirs[f], err_msg=f)
@@ -325,8 +340,13 @@ def test_mutated_files_fail_cleanly(tmp_path):
     """Flipped, inserted or cut bytes give events or an InputError naming the file, never a traceback."""
     ev = make_events(n=30, w=128, h=128)
     np.save(tmp_path / "a.npy", ev)
-    sources = {"m.bin": nmnist_bytes(ev), "m.aedat4": aedat4_bytes(ev), "m2.aedat": aedat2_bytes(ev),
-               "m3.aedat": aedat31_bytes(ev), "m.npy": (tmp_path / "a.npy").read_bytes()}
+    sources = {
+        "m.bin": nmnist_bytes(ev),
+        "m.aedat4": aedat4_bytes(ev),
+        "m2.aedat": aedat2_bytes(ev),
+        "m3.aedat": aedat31_bytes(ev),
+        "m.npy": (tmp_path / "a.npy").read_bytes(),
+    }
     rng = np.random.default_rng(0)
     for name, raw in sources.items():
         path = tmp_path / name

@@ -12,13 +12,27 @@ from test_tonic_sets import write_dvsgesture
 def test_dvsgesture_recipe_trains_converts_and_deploys(tmp_path):
     write_dvsgesture(tmp_path / "data")
     run = tmp_path / "run"
-    proc = run_cli("train", "--model", "dvsgesture_speck", "--data-root", tmp_path / "data", "--epochs", "1",
-                   "--time-bins", "4", "--batch-size", "2", "--out", run)
+    proc = run_cli(
+        "train",
+        "--model",
+        "dvsgesture_speck",
+        "--data-root",
+        tmp_path / "data",
+        "--epochs",
+        "1",
+        "--time-bins",
+        "4",
+        "--batch-size",
+        "2",
+        "--out",
+        run,
+    )
     assert "from dvsgesture_speck's YAML: --dataset dvsgesture" in proc.stderr and "--shift-px 2" in proc.stderr
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["dataset"] == "dvsgesture" and metrics["duration_us"] == 1_500_000
     run_cli("convert", run / "checkpoint.pt", "--target", "speck2f", "--out", tmp_path / "bundle")
-    dep = run_cli("deploy", tmp_path / "bundle", "--target", "emulator", "--data-root", tmp_path / "data",
-                  "--format", "json")
+    dep = run_cli(
+        "deploy", tmp_path / "bundle", "--target", "emulator", "--data-root", tmp_path / "data", "--format", "json"
+    )
     out = json.loads(dep.stdout)
     assert 0.0 <= out["accuracy"] <= 1.0 and len(out["prediction"]) == 6

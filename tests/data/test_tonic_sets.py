@@ -69,8 +69,15 @@ def write_dvsgesture(root, users=(1, 2), labels=(0, 3, 10), seed=0):
             d.mkdir(parents=True)
             for lab in labels:
                 n = 300
-                arr = np.stack([rng.integers(0, 128, n), rng.integers(0, 128, n), rng.integers(0, 2, n),
-                                np.sort(rng.integers(5, 3_000, n))], axis=1).astype(np.int64)  # t in ms
+                arr = np.stack(
+                    [
+                        rng.integers(0, 128, n),
+                        rng.integers(0, 128, n),
+                        rng.integers(0, 2, n),
+                        np.sort(rng.integers(5, 3_000, n)),
+                    ],
+                    axis=1,
+                ).astype(np.int64)  # t in ms
                 np.save(d / f"{lab}.npy", arr)
 
 
@@ -82,8 +89,15 @@ def write_pokerdvs(root, per_class=2, seed=0):
             d.mkdir(parents=True)
             for k in range(per_class):
                 n = 100
-                arr = np.stack([np.sort(rng.integers(0, 20_000, n)), rng.integers(0, 35, n),
-                                rng.integers(0, 35, n), rng.integers(0, 2, n)], axis=1).astype(np.int64)
+                arr = np.stack(
+                    [
+                        np.sort(rng.integers(0, 20_000, n)),
+                        rng.integers(0, 35, n),
+                        rng.integers(0, 35, n),
+                        rng.integers(0, 2, n),
+                    ],
+                    axis=1,
+                ).astype(np.int64)
                 np.save(d / f"{cls}{k}.npy", arr)
 
 
@@ -223,12 +237,16 @@ def test_augment_train_only_and_seeded(tmp_path):
 
 # --- MNIST-DVS: jAER AEDAT 2.0 files read through qsnn_deploy.data.formats.read_recording ---
 
+
 def write_aedat2(path, ev):
     """jAER AEDAT 2.0 for a DVS128: big-endian (address, timestamp) pairs; address bit 0 = 1 - p
     (jAER: bit 0 set is OFF), bits 1-7 = 127 - x, bits 8-14 = 127 - y (as formats.read_aedat decodes)."""
     header = b"#!AER-DAT2.0\r\n# This is a raw AE data file created by qsnn-deploy tests\r\n"
-    addr = ((1 - ev["p"].astype(np.int64)) | ((127 - ev["x"].astype(np.int64)) << 1)
-            | ((127 - ev["y"].astype(np.int64)) << 8))
+    addr = (
+        (1 - ev["p"].astype(np.int64))
+        | ((127 - ev["x"].astype(np.int64)) << 1)
+        | ((127 - ev["y"].astype(np.int64)) << 8)
+    )
     body = b"".join(struct.pack(">II", int(a), int(t)) for a, t in zip(addr, ev["t"]))
     path.write_bytes(header + body)
 
@@ -241,8 +259,9 @@ def test_mnist_dvs_layout_and_fixed_split(tmp_path):
             folder = tmp_path / "MNIST-DVS" / f"grabbed_data{d}" / f"scale{scale}"
             folder.mkdir(parents=True)
             for k in range(1, 6):
-                write_aedat2(folder / f"mnist_{d}_scale{scale:02d}_{k:04d}.aedat",
-                             _events(rng, 50, 128, 128, 2_000_000))
+                write_aedat2(
+                    folder / f"mnist_{d}_scale{scale:02d}_{k:04d}.aedat", _events(rng, 50, 128, 128, 2_000_000)
+                )
     assert find_local("mnist-dvs", tmp_path) is not None
     opts = DataOptions(data_root=tmp_path, input_size=(32, 32), cache=False)
     train = load_tonic("mnist-dvs", "train", opts, progress=False)

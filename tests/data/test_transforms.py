@@ -20,14 +20,28 @@ def _ev(rows):
 
 def _random(n=500, w=128, h=128, seed=0):
     rng = np.random.default_rng(seed)
-    return _ev(list(zip(rng.integers(0, w, n), rng.integers(0, h, n), np.sort(rng.integers(0, 100_000, n)),
-                   rng.integers(0, 2, n))))
+    return _ev(
+        list(
+            zip(
+                rng.integers(0, w, n),
+                rng.integers(0, h, n),
+                np.sort(rng.integers(0, 100_000, n)),
+                rng.integers(0, 2, n),
+            )
+        )
+    )
 
 
-@pytest.mark.parametrize("sensor, want, factor", [
-    ((128, 128, 2), (32, 32), (4, 4)), ((34, 34, 2), (17, 17), (2, 2)), ((35, 35, 2), (18, 18), (2, 2)),
-    ((128, 128, 2), (128, 64), (1, 2)), ((34, 34, 2), None, (1, 1)),
-])
+@pytest.mark.parametrize(
+    "sensor, want, factor",
+    [
+        ((128, 128, 2), (32, 32), (4, 4)),
+        ((34, 34, 2), (17, 17), (2, 2)),
+        ((35, 35, 2), (18, 18), (2, 2)),
+        ((128, 128, 2), (128, 64), (1, 2)),
+        ((34, 34, 2), None, (1, 1)),
+    ],
+)
 def test_downsample_factor(sensor, want, factor):
     assert downsample_factor(sensor, want) == factor
 

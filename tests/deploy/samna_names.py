@@ -31,8 +31,13 @@ def _load_api():
 
 
 _api = _load_api()
-API, CHIPS, NODES, OUTPUT_EVENTS, NOT_SIMULATED = (_api.API, _api.CHIPS, _api.NODES, _api.OUTPUT_EVENTS,
-                                                   _api.NOT_SIMULATED)
+API, CHIPS, NODES, OUTPUT_EVENTS, NOT_SIMULATED = (
+    _api.API,
+    _api.CHIPS,
+    _api.NODES,
+    _api.OUTPUT_EVENTS,
+    _api.NOT_SIMULATED,
+)
 
 CONFIG = frozenset(f"samna.{c}.configuration.SpeckConfiguration" for c in CHIPS)
 CHIP_MODULES = frozenset(f"samna.{c}" for c in CHIPS)
@@ -41,14 +46,45 @@ SINABS = {
     "sinabs.backend.dynapcnn": {"DynapcnnNetwork": frozenset({"sinabs.DynapcnnNetwork"})},
     "sinabs.DynapcnnNetwork": {"make_config": CONFIG},
     "sinabs.ChipFactory": {"get_config_builder": frozenset({"sinabs.ConfigBuilder"})},
-    "sinabs.ConfigBuilder": {"get_samna_module": CHIP_MODULES, "get_input_buffer": frozenset({"SourceNode"}),
-                             "get_output_buffer": frozenset({"SinkNode"})},
+    "sinabs.ConfigBuilder": {
+        "get_samna_module": CHIP_MODULES,
+        "get_input_buffer": frozenset({"SourceNode"}),
+        "get_output_buffer": frozenset({"SinkNode"}),
+    },
 }
 CALLBACKS = {("sinabs.DynapcnnNetwork", "make_config"): {"config_modifier": CONFIG}}  # sinabs calls it with a config
-IMPORTS = {"samna": "samna", "sinabs.backend.dynapcnn": "sinabs.backend.dynapcnn",
-           "sinabs.backend.dynapcnn.chip_factory.ChipFactory": "sinabs.ChipFactory"}
-PLAIN = {"int", "float", "bool", "str", "len", "range", "zip", "enumerate", "sum", "min", "max", "any", "all", "print",
-         "repr", "isinstance", "hasattr", "callable", "type", "dict", "set", "round", "abs", "iter", "next"}
+IMPORTS = {
+    "samna": "samna",
+    "sinabs.backend.dynapcnn": "sinabs.backend.dynapcnn",
+    "sinabs.backend.dynapcnn.chip_factory.ChipFactory": "sinabs.ChipFactory",
+}
+PLAIN = {
+    "int",
+    "float",
+    "bool",
+    "str",
+    "len",
+    "range",
+    "zip",
+    "enumerate",
+    "sum",
+    "min",
+    "max",
+    "any",
+    "all",
+    "print",
+    "repr",
+    "isinstance",
+    "hasattr",
+    "callable",
+    "type",
+    "dict",
+    "set",
+    "round",
+    "abs",
+    "iter",
+    "next",
+}
 EMPTY: frozenset = frozenset()
 
 
@@ -183,8 +219,12 @@ class Checker:
                     self.expr(child, scope, narrow)
 
     def narrowing(self, test, scope, narrow):
-        if (isinstance(test, ast.Call) and isinstance(test.func, ast.Name) and test.func.id == "isinstance"
-                and isinstance(test.args[0], ast.Name)):
+        if (
+            isinstance(test, ast.Call)
+            and isinstance(test.func, ast.Name)
+            and test.func.id == "isinstance"
+            and isinstance(test.args[0], ast.Name)
+        ):
             t = frozenset(a for a in self.expr(test.args[1], scope, narrow) if isinstance(a, str))
             if t:
                 yield test.args[0].id, t
@@ -197,9 +237,10 @@ class Checker:
             self.join((scope, target.id), t)
         elif isinstance(target, (ast.Tuple, ast.List)):
             for i, elt in enumerate(target.elts):
-                part = frozenset().union(*(a[1][i] for a in t if isinstance(a, tuple) and a[0] == "tuple"
-                                           and i < len(a[1])), *(a[1] for a in t if isinstance(a, tuple)
-                                                                 and a[0] == "list"))
+                part = frozenset().union(
+                    *(a[1][i] for a in t if isinstance(a, tuple) and a[0] == "tuple" and i < len(a[1])),
+                    *(a[1] for a in t if isinstance(a, tuple) and a[0] == "list"),
+                )
                 self.bind(elt, part, scope, narrow, cls)
         elif isinstance(target, ast.Attribute):
             base = self.expr(target.value, scope, narrow)
@@ -335,8 +376,10 @@ class Checker:
                 self.expr(a, scope, narrow)
             names = self.const_names(node.args[1], scope)
             if not names and any(isinstance(a, str) and not a.startswith("sinabs") for a in base):
-                self.report(f"{self.module}:{node.lineno}", f"getattr on a samna value with a name not known here: "
-                                                           f"{ast.unparse(node)}")
+                self.report(
+                    f"{self.module}:{node.lineno}",
+                    f"getattr on a samna value with a name not known here: {ast.unparse(node)}",
+                )
             return frozenset().union(*(self.member(base, n, node, probe=len(node.args) > 2) for n in names))
         if name in ("list", "sorted", "tuple", "reversed") and node.args:
             t = self.expr(node.args[0], scope, narrow)
@@ -394,8 +437,11 @@ class Checker:
                 self.join(("param", key, p), t)
 
     def bind_fields(self, cls, args, kwargs):
-        fields = [s.target.id for s in self.classes[cls].body
-                  if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)]
+        fields = [
+            s.target.id
+            for s in self.classes[cls].body
+            if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)
+        ]
         init = self.funcs.get(f"{cls}.__init__")
         if init:
             self.bind_call(f"{cls}.__init__", args, kwargs)
@@ -413,5 +459,8 @@ def check_sources(sources: dict[str, str]) -> dict[str, str]:
 
 def our_chip_path(root: Path) -> dict[str, str]:
     """Every module of the package that mentions samna (the chip path, doctor, the CLI)."""
-    return {str(p.relative_to(root)): p.read_text() for p in sorted((root / "qsnn_deploy").rglob("*.py"))
-            if "samna" in p.read_text()}
+    return {
+        str(p.relative_to(root)): p.read_text()
+        for p in sorted((root / "qsnn_deploy").rglob("*.py"))
+        if "samna" in p.read_text()
+    }

@@ -18,8 +18,8 @@ from qsnn_deploy.deploy.chip import (
     run_on_chip,
 )
 from qsnn_deploy.deploy.chip_events import EventSamples
-from qsnn_deploy.emulate.event import raster_to_events
 from qsnn_deploy.deploy.chip_plan import READOUT_LAYER, plan_chip
+from qsnn_deploy.emulate.event import raster_to_events
 from qsnn_deploy.errors import BackendUnavailable, UsageError
 
 FAST = ChipOptions(timeout_s=1.0, quiet_s=0.02, idle_s=0.05)
@@ -27,8 +27,9 @@ FAST = ChipOptions(timeout_s=1.0, quiet_s=0.02, idle_s=0.05)
 
 def _samples(net, n=3, t=5, seed=3, labels=True) -> EventSamples:
     r = random_raster(n, t, net.input_shape, rate=0.2, seed=seed)
-    return EventSamples([raster_to_events(x, net.dt_us) for x in r], np.arange(n) % net.n_classes if labels else None,
-                        "test", r)
+    return EventSamples(
+        [raster_to_events(x, net.dt_us) for x in r], np.arange(n) % net.n_classes if labels else None, "test", r
+    )
 
 
 def _spike(chip, core, x, y, feature, t):
@@ -60,6 +61,7 @@ class ScriptedOutputs:
 
 
 # --- what is sent ---------------------------------------------------------------------------------
+
 
 def test_configuration_applied_holds_our_integers(chip, qnet):
     plan = plan_chip(qnet, "speck2f")
@@ -101,8 +103,9 @@ def test_events_written_with_their_timestamps_after_a_state_reset(chip, qnet, ev
     (sent,) = _sample_batches(dev)
     ev = samples.events[0]
     assert [e.layer for e in sent] == [plan.input_core] * len(ev)
-    assert [(e.x, e.y, e.feature, e.timestamp) for e in sent] == list(zip(ev["x"].tolist(), ev["y"].tolist(),
-                                                                          ev["p"].tolist(), ev["t"].tolist()))
+    assert [(e.x, e.y, e.feature, e.timestamp) for e in sent] == list(
+        zip(ev["x"].tolist(), ev["y"].tolist(), ev["p"].tolist(), ev["t"].tolist())
+    )
     # before the spikes: every neuron of every used core zeroed, a probe answered, the stop watch reset
     kinds = [type(e).__name__ for w in dev.model.writes for e in w["events"]]
     first_spike = kinds.index("Spike")
@@ -132,14 +135,16 @@ def test_each_sample_starts_from_rest(chip, qnet):
 
 # --- what comes back ------------------------------------------------------------------------------
 
+
 def test_output_spikes_decoded_to_counts_predictions_and_accuracy(chip, qnet):
     if not chip.standin:
         pytest.skip("scripted outputs need the stand-in")
     plan = plan_chip(qnet, "speck2f")
     out_core = plan.cores[-1]
     # sample 0: class 3 twice and class 1 once; sample 1: nothing; sample 2: class 0 once
-    chip.state.responder = ScriptedOutputs(chip, [[(out_core, 0, 0, 3), (out_core, 0, 0, 3), (out_core, 0, 0, 1)],
-                                                  [], [(out_core, 0, 0, 0)]])
+    chip.state.responder = ScriptedOutputs(
+        chip, [[(out_core, 0, 0, 3), (out_core, 0, 0, 3), (out_core, 0, 0, 1)], [], [(out_core, 0, 0, 0)]]
+    )
     samples = _samples(qnet, n=3)
     samples.labels = np.array([3, 0, 2])
     res = run_on_chip(plan, samples, FAST)
@@ -155,7 +160,9 @@ def test_monitored_layers_are_pooled_like_the_emulator(chip, qnet):
         pytest.skip("scripted outputs need the stand-in")
     plan = plan_chip(qnet, "speck2f", monitor_all=True)
     c2 = plan.cores[1]  # conv output 6×6 pooled 2 → 3×3
-    chip.state.responder = ScriptedOutputs(chip, [[(c2, 0, 0, 2), (c2, 1, 1, 2), (c2, 5, 4, 0), (plan.cores[0], 3, 3, 1)]])
+    chip.state.responder = ScriptedOutputs(
+        chip, [[(c2, 0, 0, 2), (c2, 1, 1, 2), (c2, 5, 4, 0), (plan.cores[0], 3, 3, 1)]]
+    )
     res = run_on_chip(plan, _samples(qnet, n=1), FAST)
     per = res["_per_layer"]["c2"][0]
     assert per.shape == (6, 3, 3) and per[2, 0, 0] == 2 and per[0, 2, 2] == 1 and per.sum() == 3
@@ -231,8 +238,11 @@ def test_readout_block(chip, qnet):
             out = script(device, events)
             if out:  # readout words: valid bit, channel 4 (class 3), twice; one invalid word
                 R, make = chip.samna.speck2f.event.ReadoutValue, chip.state.event
-                out += [make(R, value=(1 << 20) | (4 << 16) | 7), make(R, value=(1 << 20) | (4 << 16)),
-                        make(R, value=5 << 16)]
+                out += [
+                    make(R, value=(1 << 20) | (4 << 16) | 7),
+                    make(R, value=(1 << 20) | (4 << 16)),
+                    make(R, value=5 << 16),
+                ]
             return out
 
         chip.state.responder = responder
@@ -254,8 +264,11 @@ def test_readout_block(chip, qnet):
 def test_power_rails_reported_separately(chip, qnet):
     if chip.standin:
         chip.state.power_active_watts = {2: 100e-6, 0: 20e-6}
-    res = run_on_chip(plan_chip(qnet, "speck2f"), _samples(qnet, n=2), ChipOptions(
-        timeout_s=1.0, quiet_s=0.02, measure_power=True, idle_s=0.05))
+    res = run_on_chip(
+        plan_chip(qnet, "speck2f"),
+        _samples(qnet, n=2),
+        ChipOptions(timeout_s=1.0, quiet_s=0.02, measure_power=True, idle_s=0.05),
+    )
     p = res["power"]
     assert set(p["rails"]) == {"io", "ram", "logic", "pixel_digital", "pixel_analog"}
     if not chip.standin:
@@ -272,12 +285,16 @@ def test_board_without_power_monitor(chip, qnet):
     if not chip.standin:
         pytest.skip("needs a board without a power monitor")
     chip.state.has_power_monitor = False
-    res = run_on_chip(plan_chip(qnet, "speck2f"), _samples(qnet, n=1), ChipOptions(
-        timeout_s=1.0, quiet_s=0.02, measure_power=True, idle_s=0.05))
+    res = run_on_chip(
+        plan_chip(qnet, "speck2f"),
+        _samples(qnet, n=1),
+        ChipOptions(timeout_s=1.0, quiet_s=0.02, measure_power=True, idle_s=0.05),
+    )
     assert res["power"] == {"available": False} and any("no power monitor" in w for w in res["warnings"])
 
 
 # --- devices --------------------------------------------------------------------------------------
+
 
 def test_device_choice_by_name_and_index(chip):
     from qsnn_deploy.deploy.samna_backend import choose_device, list_devices
@@ -288,7 +305,13 @@ def test_device_choice_by_name_and_index(chip):
     if not chip.standin:
         assert choose_device(devices, "speck2f", None).family == "speck2f"
         return
-    assert [d.id for d in devices] == ["speck2edevkit:0", "speck2fdevkit:0", "speck2fdevkit:1", "speck2fmodule:0", "xylo:0"]
+    assert [d.id for d in devices] == [
+        "speck2edevkit:0",
+        "speck2fdevkit:0",
+        "speck2fdevkit:1",
+        "speck2fmodule:0",
+        "xylo:0",
+    ]
     assert choose_device(devices, "speck2f", None).id == "speck2fdevkit:0"
     assert choose_device(devices, "speck2f", "speck2fdevkit:1").id == "speck2fdevkit:1"
     assert choose_device(devices, "speck2f", "2").id == "speck2fmodule:0"
@@ -315,6 +338,7 @@ def test_no_board_or_a_board_that_will_not_open_is_exit_5(chip, qnet):
 
 
 # --- checks, dry run, export ----------------------------------------------------------------------
+
 
 def test_verify_config_catches_any_difference(chip, qnet):
     from qsnn_deploy.deploy.samna_backend import build_config, verify_config
@@ -360,6 +384,7 @@ def test_export_with_the_driver(chip, qnet, tmp_path):
 
 
 # --- chip in the loop -----------------------------------------------------------------------------
+
 
 def test_compare_with_emulator(chip):
     net = random_network(1, quantized=True)

@@ -16,13 +16,13 @@ from qsnn_deploy.deploy.chip_events import (
     pooled_counts,
     samples_from_file,
 )
-from qsnn_deploy.emulate.event import raster_to_events
 from qsnn_deploy.deploy.chip_plan import (
     chip_description,
     plan_chip,
     write_atomic,
     write_description,
 )
+from qsnn_deploy.emulate.event import raster_to_events
 from qsnn_deploy.errors import ConstraintError, InputError
 from qsnn_deploy.ir import ChipLayer, Network
 
@@ -63,7 +63,9 @@ def test_readout_widens_the_last_layer_and_needs_a_small_classifier(qnet):
     assert np.array_equal(last.weight[::4], qnet.layers[-1].weight) and plan.class_channels() == [0, 4, 8, 12, 16]
     assert plan.slow_clk_hz == 20 and plan.model.n_classes == 5
     d = chip_description(plan)
-    assert d["readout"]["enabled"] and d["readout"]["layer"] == 12 and d["readout"]["readout_channels"] == [1, 2, 3, 4, 5]
+    assert (
+        d["readout"]["enabled"] and d["readout"]["layer"] == 12 and d["readout"]["readout_channels"] == [1, 2, 3, 4, 5]
+    )
     assert d["layers"][-1]["destinations"] == [{"layer": 12, "enable": True, "pooling": 1}]
     big = qnet.layers[-1].replace(weight=np.ones((16, *qnet.layers[-1].weight.shape[1:])))
     net16 = Network(qnet.layers[:-1] + (big,), qnet.input_shape, qnet.dt_us)
@@ -96,6 +98,7 @@ def test_write_atomic_leaves_nothing_behind_on_failure(tmp_path):
 
 # --- events ---------------------------------------------------------------------------------------
 
+
 def test_raster_to_events_bins_back_to_the_same_raster(qnet):
     from qsnn_deploy.data.framing import to_frames
 
@@ -126,7 +129,7 @@ def test_check_events_refuses_what_the_first_core_cannot_take(qnet):
     with pytest.raises(InputError, match="outside the model input"):
         check_events(bad, qnet, "here")
     late = ev.copy()
-    late["t"][-1] = 2 ** 32
+    late["t"][-1] = 2**32
     with pytest.raises(InputError, match="2\\^32"):
         check_events(late, qnet, "here")
 
@@ -134,8 +137,10 @@ def test_check_events_refuses_what_the_first_core_cannot_take(qnet):
 def test_pooled_and_class_counts(qnet):
     plan = plan_chip(qnet, "speck2f")
     c1, c2, fc = plan.cores
-    out = np.array([(c2, 0, 0, 1, 5), (c2, 1, 0, 1, 6), (c2, 5, 5, 0, 7), (fc, 0, 0, 4, 8), (fc, 0, 0, 4, 9),
-                    (c1, 2, 3, 0, 9)], OUT_DTYPE)
+    out = np.array(
+        [(c2, 0, 0, 1, 5), (c2, 1, 0, 1, 6), (c2, 5, 5, 0, 7), (fc, 0, 0, 4, 8), (fc, 0, 0, 4, 9), (c1, 2, 3, 0, 9)],
+        OUT_DTYPE,
+    )
     p = pooled_counts(out, plan, 1)
     assert p.shape == (6, 3, 3) and p[1, 0, 0] == 2 and p[0, 2, 2] == 1 and p.sum() == 3
     assert class_counts(out, plan).tolist() == [0, 0, 0, 0, 2]

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+
 from qsnn_deploy.cli.main import cli
 
 
@@ -38,8 +39,9 @@ def test_deploy_to_the_stand_in_board(board, model_file, raster_file):
         return [board.event(S, layer=out_core, x=0, y=0, feature=1, timestamp=10)]
 
     board.responder = respond
-    res = _run("deploy", model_file, "--target", "speck2f", "--input", raster_file, "--format", "json", "-q",
-               "--timeout", "1")
+    res = _run(
+        "deploy", model_file, "--target", "speck2f", "--input", raster_file, "--format", "json", "-q", "--timeout", "1"
+    )
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out["target"] == "speck2f" and out["mode"] == "chip" and out["device"] == "speck2fdevkit:0"
@@ -55,10 +57,25 @@ def test_choose_the_board_and_list_them(board, model_file, raster_file):
     res = _run("deploy", "--target", "speck2f", "--list-devices", "--format", "json")
     assert res.exit_code == 0
     assert [d["id"] for d in json.loads(res.stdout)["devices"]] == ["speck2edevkit:0", "speck2fdevkit:0"]
-    res = _run("deploy", model_file, "--target", "speck2e", "--input", raster_file, "-q", "--device", "speck2edevkit:0",
-               "--format", "json", "--timeout", "1")
+    res = _run(
+        "deploy",
+        model_file,
+        "--target",
+        "speck2e",
+        "--input",
+        raster_file,
+        "-q",
+        "--device",
+        "speck2edevkit:0",
+        "--format",
+        "json",
+        "--timeout",
+        "1",
+    )
     assert res.exit_code == 0, res.output
-    assert json.loads(res.stdout)["device"] == "speck2edevkit:0" and board.device.info.device_type_name == "Speck2eDevKit"
+    assert (
+        json.loads(res.stdout)["device"] == "speck2edevkit:0" and board.device.info.device_type_name == "Speck2eDevKit"
+    )
     res = _run("deploy", model_file, "--target", "speck2f", "--input", raster_file, "--device", "speck2edevkit:0")
     assert res.exit_code == 2 and "is a speck2e board but --target is speck2f" in res.stderr
     board.reset([])
@@ -68,8 +85,22 @@ def test_choose_the_board_and_list_them(board, model_file, raster_file):
 
 def test_compare_and_power_through_the_cli(board, model_file, raster_file):
     board.power_active_watts = {2: 50e-6}
-    res = _run("deploy", model_file, "--target", "speck2f", "--input", raster_file, "--compare", "emulator",
-               "--measure-power", "--format", "json", "-q", "--timeout", "1")
+    res = _run(
+        "deploy",
+        model_file,
+        "--target",
+        "speck2f",
+        "--input",
+        raster_file,
+        "--compare",
+        "emulator",
+        "--measure-power",
+        "--format",
+        "json",
+        "-q",
+        "--timeout",
+        "1",
+    )
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert [r["name"] for r in out["compare"]["layers"]] == ["c1", "c2", "fc"]
@@ -77,8 +108,20 @@ def test_compare_and_power_through_the_cli(board, model_file, raster_file):
     assert out["power"]["rails"]["logic"]["dynamic_w"] == pytest.approx(50e-6)
     cfg = board.device.model.configuration
     assert sum(layer.monitor_enable for layer in cfg.cnn_layers) == 3
-    text = _run("deploy", model_file, "--target", "speck2f", "--input", raster_file, "--compare", "emulator",
-                "--measure-power", "-q", "--timeout", "1")
+    text = _run(
+        "deploy",
+        model_file,
+        "--target",
+        "speck2f",
+        "--input",
+        raster_file,
+        "--compare",
+        "emulator",
+        "--measure-power",
+        "-q",
+        "--timeout",
+        "1",
+    )
     assert "chip vs emulator" in text.stdout and "power per rail" in text.stdout
 
 
@@ -106,8 +149,9 @@ def test_chip_only_flags_need_a_chip_target(model_file):
 
 
 def test_events_file_is_streamed_with_its_timestamps(board, model_file, events_file):
-    res = _run("deploy", model_file, "--target", "speck2f", "--input", events_file, "--format", "json", "-q",
-               "--timeout", "1")
+    res = _run(
+        "deploy", model_file, "--target", "speck2f", "--input", events_file, "--format", "json", "-q", "--timeout", "1"
+    )
     assert res.exit_code == 0, res.output
     spikes = board.device.model.spikes
     ev = np.load(events_file)

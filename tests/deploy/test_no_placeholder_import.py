@@ -20,7 +20,7 @@ import pytest
 from qsnn_deploy.deploy.targets import check_target, samna_info
 from qsnn_deploy.errors import BackendUnavailable
 
-HOOKED = r'''
+HOOKED = r"""
 import json, os, runpy, sys
 found = []
 PROC = ("subprocess.Popen", "os.system", "os.posix_spawn", "os.fork", "os.forkpty", "pty.spawn")
@@ -39,9 +39,9 @@ def report():
         json.dump({"events": found, "modules": mods, "heavy": heavy}, f)
 sys.argv = ["qsnn-deploy", *sys.argv[1:]]
 runpy.run_module(os.environ.get("HOOKED_MODULE", "qsnn_deploy.cli.main"), run_name="__main__")
-'''
+"""
 
-PLACEHOLDER = '''import subprocess
+PLACEHOLDER = """import subprocess
 import sys
 from importlib.metadata import version
 
@@ -59,7 +59,7 @@ def install_real_samna():
 
 
 install_real_samna()
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +69,9 @@ def placeholder_env(tmp_path_factory):
     (root / "site" / "samna" / "__init__.py").write_text(PLACEHOLDER)
     (root / "site" / "imports_samna.py").write_text("import samna\n")  # the negative control
     (root / "hooked.py").write_text(HOOKED)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root / "site"), *sys.path]),
-               SAMNA_MARKER=str(root / "imported.txt"))
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(root / "site"), *sys.path]), SAMNA_MARKER=str(root / "imported.txt")
+    )
     return root, env
 
 
@@ -86,8 +87,13 @@ def _run(placeholder_env, *args, timeout=300, reads_model=False):
     root, env = placeholder_env
     log = root / f"audit-{time.monotonic_ns()}.json"
     env = dict(env, AUDIT_LOG=str(log))
-    proc = subprocess.run([sys.executable, str(root / "hooked.py"), *map(str, args)], capture_output=True, text=True,
-                          env=env, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, str(root / "hooked.py"), *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
     audit = json.loads(log.read_text())
     events = [e for e in audit["events"] if not (reads_model and e in READS_MODEL)]
     assert events == [], events
@@ -100,8 +106,13 @@ def test_the_check_catches_an_import(placeholder_env):
     """Negative control: a module that imports samna is caught three ways."""
     root, env = placeholder_env
     log = root / "control.json"
-    subprocess.run([sys.executable, str(root / "hooked.py")], capture_output=True, text=True, timeout=120,
-                   env=dict(env, AUDIT_LOG=str(log), HOOKED_MODULE="imports_samna"))
+    subprocess.run(
+        [sys.executable, str(root / "hooked.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(env, AUDIT_LOG=str(log), HOOKED_MODULE="imports_samna"),
+    )
     audit = json.loads(log.read_text())
     assert ["import", "samna"] in audit["events"] and "samna" in audit["modules"]
     assert any(e[0] == "subprocess.Popen" for e in audit["events"])
@@ -111,8 +122,7 @@ def test_the_check_catches_an_import(placeholder_env):
 
 def test_the_fake_placeholder_is_seen_as_one(placeholder_env):
     root, env = placeholder_env
-    code = ("from qsnn_deploy.deploy.targets import samna_info; i = samna_info(); "
-            "print(i.status, i.index_url)")
+    code = "from qsnn_deploy.deploy.targets import samna_info; i = samna_info(); print(i.status, i.index_url)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert out.stdout.split() == ["placeholder", "https://gitlab.example/api/v4/projects/1/packages/pypi/simple"]
 
@@ -137,19 +147,41 @@ def test_other_chip_actions_exit_5_too(placeholder_env, model_file, extra):
 
 def test_export_and_dry_run_work_without_the_driver(placeholder_env, model_file, raster_file, tmp_path):
     out = tmp_path / "chip.json"
-    proc, _ = _run(placeholder_env, "deploy", model_file, "--target", "speck2f", "--export-config", out,
-                   "--format", "json", reads_model=True)
+    proc, _ = _run(
+        placeholder_env,
+        "deploy",
+        model_file,
+        "--target",
+        "speck2f",
+        "--export-config",
+        out,
+        "--format",
+        "json",
+        reads_model=True,
+    )
     assert proc.returncode == 0, proc.stderr
     res = json.loads(proc.stdout)
     assert res["mode"] == "export" and res["driver"] == "placeholder"
     doc = json.loads(out.read_text())
     assert doc["samna_configuration"] is None and len(doc["layers"]) == 3
-    proc, _ = _run(placeholder_env, "deploy", model_file, "--target", "speck2f", "--export-config",
-                   tmp_path / "chip.bin")
+    proc, _ = _run(
+        placeholder_env, "deploy", model_file, "--target", "speck2f", "--export-config", tmp_path / "chip.bin"
+    )
     assert proc.returncode == 2 and "needs the real samna driver" in proc.stderr
     assert not (tmp_path / "chip.bin").exists()
-    proc, _ = _run(placeholder_env, "deploy", model_file, "--target", "speck2f", "--dry-run", "--input", raster_file,
-                   "--format", "json", reads_model=True)
+    proc, _ = _run(
+        placeholder_env,
+        "deploy",
+        model_file,
+        "--target",
+        "speck2f",
+        "--dry-run",
+        "--input",
+        raster_file,
+        "--format",
+        "json",
+        reads_model=True,
+    )
     assert proc.returncode == 0, proc.stderr
     res = json.loads(proc.stdout)
     assert res["mode"] == "dry-run" and res["samples"] == 3 and res["integers_verified"] is None
@@ -173,6 +205,7 @@ def test_doctor(placeholder_env, fmt):
 
 
 # --- in process -----------------------------------------------------------------------------------
+
 
 def test_check_target_without_the_driver(monkeypatch, tmp_path):
     site = tmp_path / "site" / "samna"

@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # --- the stand-in refuses what samna does not have -------------------------------------------------
 
+
 def test_an_unlisted_name_is_an_attribute_error(standin_samna):
     samna = standin_samna
     with pytest.raises(AttributeError, match="open_devcie"):
@@ -21,7 +22,7 @@ def test_an_unlisted_name_is_an_attribute_error(standin_samna):
     with pytest.raises(AttributeError):
         samna.speck2f.event.NeuronValue()  # plausible, but in no source we could read
     with pytest.raises(AttributeError):
-        samna.speck2e.configuration_to_flash_binary  # documented for speck2f only
+        _ = samna.speck2e.configuration_to_flash_binary  # documented for speck2f only
     with pytest.raises(AttributeError):
         samna.BasicSinkNode_speck2f_event_input_event()
     assert not hasattr(samna, "anything") and not hasattr(samna.graph, "Sequential")
@@ -72,8 +73,11 @@ def test_the_stand_in_has_exactly_the_listed_names(standin_samna):
     assert all(src.strip() for _, src in API.values())
     import samnagui  # noqa: F401  (sinabs imports it)
 
-    modules = {name: mod for name, mod in sys.modules.items()
-               if isinstance(mod, types.ModuleType) and name.split(".")[0] in ("samna", "samnagui")}
+    modules = {
+        name: mod
+        for name, mod in sys.modules.items()
+        if isinstance(mod, types.ModuleType) and name.split(".")[0] in ("samna", "samnagui")
+    }
     listed_modules = {n for n in API if n in modules} | {"samna", "samnagui"}
     assert set(modules) == listed_modules
     for name, mod in modules.items():
@@ -98,22 +102,33 @@ def test_objects_have_only_listed_fields(standin_samna):
     for chip in ("speck2f", "speck2e"):
         cfg = getattr(samna, chip).configuration.SpeckConfiguration()
         k = f"samna.{chip}.configuration"
-        objects = {f"{k}.SpeckConfiguration": cfg, f"{k}.CnnLayerConfig": cfg.cnn_layers[0],
-                   f"{k}.CnnLayerDestination": cfg.cnn_layers[0].destinations[0], f"{k}.DvsLayerConfig": cfg.dvs_layer,
-                   f"{k}.ReadoutConfig": cfg.readout, f"{k}.FactoryConfig": cfg.factory_config,
-                   f"{k}.CnnLayerDimensions": cfg.cnn_layers[0].dimensions, "XY": cfg.dvs_layer.pooling,
-                   "Shape": cfg.cnn_layers[0].dimensions.input_shape}
+        objects = {
+            f"{k}.SpeckConfiguration": cfg,
+            f"{k}.CnnLayerConfig": cfg.cnn_layers[0],
+            f"{k}.CnnLayerDestination": cfg.cnn_layers[0].destinations[0],
+            f"{k}.DvsLayerConfig": cfg.dvs_layer,
+            f"{k}.ReadoutConfig": cfg.readout,
+            f"{k}.FactoryConfig": cfg.factory_config,
+            f"{k}.CnnLayerDimensions": cfg.cnn_layers[0].dimensions,
+            "XY": cfg.dvs_layer.pooling,
+            "Shape": cfg.cnn_layers[0].dimensions.input_shape,
+        }
         for ev in ("Spike", "DvsEvent", "WriteNeuronValue", "ReadNeuronValue", "ReadoutValue", "ReadoutPinValue"):
             objects[f"samna.{chip}.event.{ev}"] = getattr(getattr(samna, chip).event, ev)()
         for path, obj in objects.items():
             assert {f"{path}.{n}" for n in _public(obj)} <= set(API), path
     handle = samna.device.open_device("Speck2fDevKit")
-    roles = {"Device": handle, "Model": handle.get_model(), "StopWatch": handle.get_stop_watch(),
-             "IoModule": handle.get_io_module(), "PowerMonitor": handle.get_power_monitor(),
-             "DeviceInfo": samna.device.get_all_devices()[0],
-             "SinkNode": samna.BasicSinkNode_speck2f_event_output_event(),
-             "SourceNode": samna.BasicSourceNode_speck2f_event_input_event(),
-             "EventFilterGraph": samna.graph.EventFilterGraph()}
+    roles = {
+        "Device": handle,
+        "Model": handle.get_model(),
+        "StopWatch": handle.get_stop_watch(),
+        "IoModule": handle.get_io_module(),
+        "PowerMonitor": handle.get_power_monitor(),
+        "DeviceInfo": samna.device.get_all_devices()[0],
+        "SinkNode": samna.BasicSinkNode_speck2f_event_output_event(),
+        "SourceNode": samna.BasicSourceNode_speck2f_event_input_event(),
+        "EventFilterGraph": samna.graph.EventFilterGraph(),
+    }
     for role, obj in roles.items():
         assert {f"{role}.{n}" for n in _public(obj)} <= set(API), role
     samna.device.close_device(handle)
@@ -121,24 +136,33 @@ def test_objects_have_only_listed_fields(standin_samna):
 
 # --- our code uses only listed names ------------------------------------------------------------------
 
+
 def test_our_chip_path_uses_only_listed_samna_names():
     sources = our_chip_path(ROOT)
-    assert {"qsnn_deploy/deploy/samna_backend.py", "qsnn_deploy/deploy/chip.py",
-            "qsnn_deploy/deploy/doctor.py"} <= set(sources)
+    assert {"qsnn_deploy/deploy/samna_backend.py", "qsnn_deploy/deploy/chip.py", "qsnn_deploy/deploy/doctor.py"} <= set(
+        sources
+    )
     errors = check_sources(sources)
     assert not errors, "samna names with no source in tests/standin/samna_api.py:\n" + "\n".join(
-        f"  {name}  ({where})" for name, where in sorted(errors.items()))
+        f"  {name}  ({where})" for name, where in sorted(errors.items())
+    )
 
 
-@pytest.mark.parametrize("old, new, unlisted", [
-    ("rails.setdefault(int(ev.channel)", "rails.setdefault(int(ev.chanel)", "Measurement.chanel"),
-    ("dk_io.set_slow_clk(True)", "dk_io.set_slowclk(True)", "IoModule.set_slowclk"),
-    ("ro.threshold = 1", "ro.treshold = 1", "samna.speck2f.configuration.ReadoutConfig.treshold"),
-    ("self.stop_watch.reset()", "self.stop_watch.rest()", "StopWatch.rest"),
-    ('getattr(self.sink, "get_events_blocking", None)', 'getattr(self.sink, "get_events_block", None)',
-     "SinkNode.get_events_block"),
-    ("int(d.stride.y)", "int(d.strides.y)", "samna.speck2e.configuration.CnnLayerDimensions.strides"),
-])
+@pytest.mark.parametrize(
+    "old, new, unlisted",
+    [
+        ("rails.setdefault(int(ev.channel)", "rails.setdefault(int(ev.chanel)", "Measurement.chanel"),
+        ("dk_io.set_slow_clk(True)", "dk_io.set_slowclk(True)", "IoModule.set_slowclk"),
+        ("ro.threshold = 1", "ro.treshold = 1", "samna.speck2f.configuration.ReadoutConfig.treshold"),
+        ("self.stop_watch.reset()", "self.stop_watch.rest()", "StopWatch.rest"),
+        (
+            'getattr(self.sink, "get_events_blocking", None)',
+            'getattr(self.sink, "get_events_block", None)',
+            "SinkNode.get_events_block",
+        ),
+        ("int(d.stride.y)", "int(d.strides.y)", "samna.speck2e.configuration.CnnLayerDimensions.strides"),
+    ],
+)
 def test_a_misspelt_name_in_our_chip_path_is_found(old, new, unlisted):
     sources = our_chip_path(ROOT)
     path = "qsnn_deploy/deploy/samna_backend.py"
@@ -147,7 +171,7 @@ def test_a_misspelt_name_in_our_chip_path_is_found(old, new, unlisted):
     assert unlisted in errors and errors[unlisted].startswith(path)
 
 
-BAD = '''
+BAD = """
 import time
 
 
@@ -203,7 +227,7 @@ class Session:
         self.samna.NeuronValue
         self.module.configuration_to_flash_binary(config)
         getattr(self.module, "configuration_to_flash_binary", None)
-'''
+"""
 
 
 def test_the_check_finds_unlisted_names():
@@ -211,14 +235,22 @@ def test_the_check_finds_unlisted_names():
     and the listed ones (and a probe of a name one chip has) are not."""
     errors = check_sources({"bad.py": BAD})
     found = set(errors)
-    expected = {"samna.speck2f.event.Spike.timestmap", "samna.speck2e.event.Spike.timestmap",
-                "samna.speck2f.event.Spike.channel", "samna.speck2e.event.Spike.channel", "Model.apply_configuraton",
-                "samna.speck2f.configuration.ReadoutConfig.treshold",
-                "samna.speck2e.configuration.ReadoutConfig.treshold", "StopWatch.rest",
-                "SinkNode.get_events_nonblocking", "samna.NeuronValue",
-                "samna.speck2e.configuration_to_flash_binary"}
+    expected = {
+        "samna.speck2f.event.Spike.timestmap",
+        "samna.speck2e.event.Spike.timestmap",
+        "samna.speck2f.event.Spike.channel",
+        "samna.speck2e.event.Spike.channel",
+        "Model.apply_configuraton",
+        "samna.speck2f.configuration.ReadoutConfig.treshold",
+        "samna.speck2e.configuration.ReadoutConfig.treshold",
+        "StopWatch.rest",
+        "SinkNode.get_events_nonblocking",
+        "samna.NeuronValue",
+        "samna.speck2e.configuration_to_flash_binary",
+    }
     assert expected <= found, sorted(expected - found)
     assert any(e.startswith("getattr on a samna value") for e in found)
-    assert not {e for e in found if e.endswith((".layer", ".x", ".feature", ".neuron_state", "StopWatch.start",
-                                                ".get_events"))}
+    assert not {
+        e for e in found if e.endswith((".layer", ".x", ".feature", ".neuron_state", "StopWatch.start", ".get_events"))
+    }
     assert len(found) == len(expected) + 1, sorted(found - expected)

@@ -3,16 +3,25 @@
 import numpy as np
 import pytest
 import torch
-
 from helpers import random_network, random_raster
-from qsnn_deploy.errors import InputError
+
 from qsnn_deploy.emulate.binned import run_binned
+from qsnn_deploy.errors import InputError
 from qsnn_deploy.ir import ChipLayer, Network
 
 
 def one_neuron(reset="subtract", low=-5.0, pool=1, bias=None, threshold=4.0):
-    layer = ChipLayer("n", np.full((1, 1, 1, 1), 3.0), (1, 2, 2), threshold=threshold, min_v_mem=low, reset=reset,
-                      pool=pool, bias=bias, scale=1.0)
+    layer = ChipLayer(
+        "n",
+        np.full((1, 1, 1, 1), 3.0),
+        (1, 2, 2),
+        threshold=threshold,
+        min_v_mem=low,
+        reset=reset,
+        pool=pool,
+        bias=bias,
+        scale=1.0,
+    )
     return Network((layer,), (1, 2, 2))
 
 
@@ -68,10 +77,18 @@ def test_matches_quantised_torch_model_exactly(bias, engine):
     from qsnn_deploy.train.network import SpikingCNN
     from qsnn_deploy.zoo import spec_from_dict
 
-    spec = spec_from_dict({"name": "t", "input_shape": [2, 12, 12], "n_classes": 5, "layers": [
-        {"type": "conv", "name": "c1", "out_channels": 4, "stride": 2, "padding": 1, "bias": bias},
-        {"type": "conv", "name": "c2", "out_channels": 6, "padding": 1, "pool": 2, "bias": bias},
-        {"type": "linear", "name": "fc", "out_features": 5}]})
+    spec = spec_from_dict(
+        {
+            "name": "t",
+            "input_shape": [2, 12, 12],
+            "n_classes": 5,
+            "layers": [
+                {"type": "conv", "name": "c1", "out_channels": 4, "stride": 2, "padding": 1, "bias": bias},
+                {"type": "conv", "name": "c2", "out_channels": 6, "padding": 1, "pool": 2, "bias": bias},
+                {"type": "linear", "name": "fc", "out_features": 5},
+            ],
+        }
+    )
     torch.manual_seed(3)
     model = SpikingCNN(spec, quantize=True)
     for block in model.blocks:

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import torch
-
 from helpers import random_raster
+
 from qsnn_deploy.emulate.binned import run_binned
 from qsnn_deploy.ir import ChipLayer, Network
 
@@ -25,12 +25,29 @@ def _build(seed: int, bias: bool):
     iaf = [sl.IAFSqueeze(batch_size=1, spike_threshold=t, min_v_mem=-t) for t in thr]
     snn = torch.nn.Sequential(c1, iaf[0], c2, iaf[1], sl.SumPool2d(2), torch.nn.Flatten(), fc, iaf[2])
     np_ = lambda t: t.detach().double().numpy()  # noqa: E731
-    l1 = ChipLayer("c1", np_(c1.weight), (2, 16, 16), bias=np_(c1.bias) if bias else None, stride=2, padding=1,
-                   threshold=thr[0], min_v_mem=-thr[0])
-    l2 = ChipLayer("c2", np_(c2.weight), l1.output_shape, bias=np_(c2.bias) if bias else None, padding=1, pool=2,
-                   threshold=thr[1], min_v_mem=-thr[1])
-    l3 = ChipLayer("fc", np_(fc.weight).reshape(6, 12, 4, 4), l2.output_shape, kind="linear", threshold=thr[2],
-                   min_v_mem=-thr[2])
+    l1 = ChipLayer(
+        "c1",
+        np_(c1.weight),
+        (2, 16, 16),
+        bias=np_(c1.bias) if bias else None,
+        stride=2,
+        padding=1,
+        threshold=thr[0],
+        min_v_mem=-thr[0],
+    )
+    l2 = ChipLayer(
+        "c2",
+        np_(c2.weight),
+        l1.output_shape,
+        bias=np_(c2.bias) if bias else None,
+        padding=1,
+        pool=2,
+        threshold=thr[1],
+        min_v_mem=-thr[1],
+    )
+    l3 = ChipLayer(
+        "fc", np_(fc.weight).reshape(6, 12, 4, 4), l2.output_shape, kind="linear", threshold=thr[2], min_v_mem=-thr[2]
+    )
     return snn, Network((l1, l2, l3), (2, 16, 16))
 
 

@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
-
 from helpers import random_network, random_raster
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from qsnn_deploy.data.events import EVENT_DTYPE
 from qsnn_deploy.emulate.binned import run_binned
 from qsnn_deploy.emulate.event import EventEmulator, raster_to_events
@@ -20,8 +21,17 @@ def events(*rows):
 
 
 def single(weight=3.0, threshold=4.0, low=-5.0, reset="subtract", bias=None, pool=1, shape=(1, 2, 2)):
-    layer = ChipLayer("n", np.full((1, 1, 1, 1), weight), shape, threshold=threshold, min_v_mem=low, reset=reset,
-                      bias=None if bias is None else np.array([bias]), pool=pool, scale=1.0)
+    layer = ChipLayer(
+        "n",
+        np.full((1, 1, 1, 1), weight),
+        shape,
+        threshold=threshold,
+        min_v_mem=low,
+        reset=reset,
+        bias=None if bias is None else np.array([bias]),
+        pool=pool,
+        scale=1.0,
+    )
     return Network((layer,), shape, dt_us=1000.0)
 
 
@@ -117,8 +127,13 @@ def test_raster_to_events_round_trip():
 def _branching(seed: int, two_destinations: bool = True) -> Network:
     """c1 feeds c2 and c3 (two destinations); both feed fc (a merge)."""
     rng = np.random.default_rng(seed)
-    c1 = ChipLayer("c1", np.abs(rng.normal(0, 0.4, (4, 2, 3, 3))), (2, 8, 8), padding=1,
-                   destinations=("c2", "c3") if two_destinations else None)
+    c1 = ChipLayer(
+        "c1",
+        np.abs(rng.normal(0, 0.4, (4, 2, 3, 3))),
+        (2, 8, 8),
+        padding=1,
+        destinations=("c2", "c3") if two_destinations else None,
+    )
     c2 = ChipLayer("c2", np.abs(rng.normal(0, 0.4, (3, 4, 3, 3))), c1.output_shape, padding=1, destinations=("fc",))
     c3 = ChipLayer("c3", np.abs(rng.normal(0, 0.4, (3, 4, 3, 3))), c1.output_shape, padding=1, destinations=("fc",))
     fc = ChipLayer("fc", np.abs(rng.normal(0, 0.3, (5, 3, 8, 8))), c2.output_shape, kind="linear")

@@ -12,14 +12,14 @@ from qsnn_deploy.ir import ChipLayer, Network
 def make_conv(name: str, c_in: int, c_out: int, k, input_hw, *, bias: bool = False, **kw) -> ChipLayer:
     """A ChipLayer with zero weights; ``k`` is an int or (kh, kw)."""
     kh, kw_ = (k, k) if isinstance(k, int) else k
-    return ChipLayer(name, np.zeros((c_out, c_in, kh, kw_)), (c_in, *input_hw),
-                     bias=np.zeros(c_out) if bias else None, **kw)
+    return ChipLayer(
+        name, np.zeros((c_out, c_in, kh, kw_)), (c_in, *input_hw), bias=np.zeros(c_out) if bias else None, **kw
+    )
 
 
 def make_linear(name: str, input_shape, n_out: int, *, bias: bool = False) -> ChipLayer:
     c, h, w = input_shape
-    return ChipLayer(name, np.zeros((n_out, c, h, w)), (c, h, w), kind="linear",
-                     bias=np.zeros(n_out) if bias else None)
+    return ChipLayer(name, np.zeros((n_out, c, h, w)), (c, h, w), kind="linear", bias=np.zeros(n_out) if bias else None)
 
 
 def chain(*layers: ChipLayer) -> Network:
@@ -45,10 +45,12 @@ def nmnist_net() -> Network:
 @pytest.fixture
 def layers():
     """Builders, so tests need not import this conftest by module name."""
+
     class Builders:
         conv = staticmethod(make_conv)
         linear = staticmethod(make_linear)
         chain = staticmethod(chain)
+
     return Builders
 
 

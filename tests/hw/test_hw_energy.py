@@ -5,8 +5,13 @@ import json
 import pytest
 
 from qsnn_deploy.hw import estimate, load_profile
-from qsnn_deploy.hw.report import (format_comparison_json, format_comparison_markdown, format_comparison_table,
-                                   format_markdown, format_table)
+from qsnn_deploy.hw.report import (
+    format_comparison_json,
+    format_comparison_markdown,
+    format_comparison_table,
+    format_markdown,
+    format_table,
+)
 from qsnn_deploy.hw.schema import profile_from_dict
 from qsnn_deploy.ir import Network
 
@@ -22,16 +27,28 @@ def toy_net(layers):
 
 
 def cores(n=2):
-    return {"kernel_memory": q([4096] * n, "words"), "neuron_memory": q([4096] * n, "words"),
-            "bias_memory": q([64] * n, "words")}
+    return {
+        "kernel_memory": q([4096] * n, "words"),
+        "neuron_memory": q([4096] * n, "words"),
+        "bias_memory": q([64] * n, "words"),
+    }
 
 
 def test_every_energy_term_by_hand(toy_net):
-    prof = profile_from_dict({"schema_version": 1, "name": "all", "cores": cores(),
-                              "power": {"static": q(1e-3, "W", "measured")},
-                              "energy": {"per_synop": q(1e-9, "J", "derived"), "per_spike": q(2e-9, "J"),
-                                         "per_neuron_update": q(1e-12, "J", "simulated"),
-                                         "per_mac": q(5e-12, "J", "published")}})
+    prof = profile_from_dict(
+        {
+            "schema_version": 1,
+            "name": "all",
+            "cores": cores(),
+            "power": {"static": q(1e-3, "W", "measured")},
+            "energy": {
+                "per_synop": q(1e-9, "J", "derived"),
+                "per_spike": q(2e-9, "J"),
+                "per_neuron_update": q(1e-12, "J", "simulated"),
+                "per_mac": q(5e-12, "J", "published"),
+            },
+        }
+    )
     est = estimate(toy_net, prof, {"a": 1000, "b": 3000}, 0.5, spikes_per_layer={"a": 10, "b": 30})
     # per inference: 4000 SynOps, 40 spikes, 64 neurons × 500 time steps, 96 MACs
     assert (est.synops, est.spikes, est.macs) == (4000, 40, 96)
@@ -57,11 +74,16 @@ def test_sensor_is_added_only_when_the_profile_has_one(toy_net):
 @pytest.fixture
 def stepped():
     """A time-stepped chip: 8 cores of 8 neurons and 1000 B, no resting power."""
-    return profile_from_dict({
-        "schema_version": 1, "name": "stepped", "architecture": "neuron-cores",
-        "cores": {"count": q(8), "neurons": q(8), "synaptic_memory": q(1000, "B"), "fan_in": q(64)},
-        "latency": {"per_synop": q(1e-9, "s"), "per_neuron_update": q(1e-8, "s"), "timestep_min": q(5e-8, "s")},
-        "energy": {"per_synop": q(1e-11, "J", "simulated")}})
+    return profile_from_dict(
+        {
+            "schema_version": 1,
+            "name": "stepped",
+            "architecture": "neuron-cores",
+            "cores": {"count": q(8), "neurons": q(8), "synaptic_memory": q(1000, "B"), "fan_in": q(64)},
+            "latency": {"per_synop": q(1e-9, "s"), "per_neuron_update": q(1e-8, "s"), "timestep_min": q(5e-8, "s")},
+            "energy": {"per_synop": q(1e-11, "J", "simulated")},
+        }
+    )
 
 
 def test_time_stepped_placement_latency_and_power_by_hand(toy_net, stepped):
@@ -76,8 +98,10 @@ def test_time_stepped_placement_latency_and_power_by_hand(toy_net, stepped):
     assert est.power_w is None and est.energy_per_inference_j is None and est.includes == ()
     assert est.power_dynamic_w == pytest.approx(4000 * 1e-11 / 0.5)
     assert est.total_unknown == "no static power in profile"
-    assert ("stepped declares no resting (static) power: its total power and energy are unknown; the dynamic part "
-            "is given (compare targets on it)") in est.warnings
+    assert (
+        "stepped declares no resting (static) power: its total power and energy are unknown; the dynamic part "
+        "is given (compare targets on it)"
+    ) in est.warnings
     assert est.neuron_updates == 64 * 500
     assert "2 time steps × 81.5 ns" in format_table(est)
 
@@ -95,8 +119,14 @@ def test_time_stepped_without_synops_counts_neuron_updates_only(toy_net, stepped
 
 
 def test_dense_accelerator_prices_the_macs_of_the_ann(toy_net):
-    prof = profile_from_dict({"schema_version": 1, "name": "dense", "architecture": "dense-accelerator",
-                              "energy": {"per_mac": q(1e-12, "J", "derived", range=[1e-13, 1e-12])}})
+    prof = profile_from_dict(
+        {
+            "schema_version": 1,
+            "name": "dense",
+            "architecture": "dense-accelerator",
+            "energy": {"per_mac": q(1e-12, "J", "derived", range=[1e-13, 1e-12])},
+        }
+    )
     est = estimate(toy_net, prof, None, 0.5)  # MACs need no activity
     assert est.fits and est.macs == 96 and [r.macs for r in est.layers] == [32, 64]
     assert est.power_w is None and est.power_w_range is None and est.energy_per_inference_j is None

@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
 from helpers import run_cli
+
 from qsnn_deploy.cli.main import cli
 from qsnn_deploy.convert.nir_io import read_nir
 from qsnn_deploy.ir import Network
@@ -22,12 +22,26 @@ def write_float_nir(path, rng_seed=0, width=8):
     rng = np.random.default_rng(rng_seed)
     nodes = {
         "input": nir.Input(input_type={"input": np.array([2, 16, 16])}),
-        "c1": nir.Conv2d(input_shape=np.array([16, 16]), weight=rng.normal(0, 0.3, (width, 2, 3, 3)), stride=1,
-                         padding=1, dilation=1, groups=1, bias=np.zeros(width)),
+        "c1": nir.Conv2d(
+            input_shape=np.array([16, 16]),
+            weight=rng.normal(0, 0.3, (width, 2, 3, 3)),
+            stride=1,
+            padding=1,
+            dilation=1,
+            groups=1,
+            bias=np.zeros(width),
+        ),
         "n1": nir.IF(r=np.ones((width, 16, 16)), v_threshold=np.full((width, 16, 16), 1.0)),
         "p1": nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])),
-        "c2": nir.Conv2d(input_shape=np.array([8, 8]), weight=rng.normal(0, 0.2, (16, width, 3, 3)), stride=2,
-                         padding=1, dilation=1, groups=1, bias=np.zeros(16)),
+        "c2": nir.Conv2d(
+            input_shape=np.array([8, 8]),
+            weight=rng.normal(0, 0.2, (16, width, 3, 3)),
+            stride=2,
+            padding=1,
+            dilation=1,
+            groups=1,
+            bias=np.zeros(16),
+        ),
         "n2": nir.IF(r=np.ones((16, 4, 4)), v_threshold=np.full((16, 4, 4), 1.0)),
         "f": nir.Flatten(input_type={"input": np.array([16, 4, 4])}),
         "a": nir.Affine(weight=rng.normal(0, 0.1, (5, 256)), bias=np.zeros(5)),
@@ -50,13 +64,17 @@ def test_float_nir_made_elsewhere_is_estimated_and_discretised_as_convert_would(
     assert est["target"] == "speck2f" and est["fits"] is True
     # c1: 2·2^(4+3) = 256 kernel, 8·16·16 = 2048 neuron words; c2: 8·2^(4+4) = 2048, 16·4·4 = 256; a: 16·2^(4+3)
     assert [(r["name"], r["kernel_memory"], r["neuron_memory"]) for r in est["layers"]] == [
-        ("c1", 256, 2048), ("c2", 2048, 256), ("a", 2048, 5)]
+        ("c1", 256, 2048),
+        ("c2", 2048, 256),
+        ("a", 2048, 5),
+    ]
     assert all(r["scale"] is not None for r in est["layers"])  # discretised
     run_cli("convert", float_nir, "--target", "speck2f", "--out", tmp_path / "bundle")
     scales = json.loads((tmp_path / "bundle" / "mapping.json").read_text())["scales"]
     assert {r["name"]: r["scale"] for r in est["layers"]} == pytest.approx(scales, rel=1e-12)
-    assert {r["name"]: r["core"] for r in est["layers"]} == \
-        json.loads((tmp_path / "bundle" / "mapping.json").read_text())["assignment"]
+    assert {r["name"]: r["core"] for r in est["layers"]} == json.loads(
+        (tmp_path / "bundle" / "mapping.json").read_text()
+    )["assignment"]
 
 
 def test_activity_from_an_event_file(float_nir, tmp_path):
@@ -89,11 +107,20 @@ def test_several_targets_side_by_side_and_plot(float_nir, tmp_path):
 def test_exit_4_when_a_target_does_not_fit_with_the_report_printed(tmp_path):
     path = tmp_path / "wide.nir"
     rng = np.random.default_rng(0)
-    nodes = {"input": nir.Input(input_type={"input": np.array([2, 64, 64])}),
-             "c": nir.Conv2d(input_shape=np.array([64, 64]), weight=rng.normal(0, 0.3, (32, 2, 3, 3)), stride=1,
-                             padding=1, dilation=1, groups=1, bias=np.zeros(32)),
-             "n": nir.IF(r=np.ones((32, 64, 64)), v_threshold=np.ones((32, 64, 64))),
-             "output": nir.Output(output_type={"output": np.array([32, 64, 64])})}
+    nodes = {
+        "input": nir.Input(input_type={"input": np.array([2, 64, 64])}),
+        "c": nir.Conv2d(
+            input_shape=np.array([64, 64]),
+            weight=rng.normal(0, 0.3, (32, 2, 3, 3)),
+            stride=1,
+            padding=1,
+            dilation=1,
+            groups=1,
+            bias=np.zeros(32),
+        ),
+        "n": nir.IF(r=np.ones((32, 64, 64)), v_threshold=np.ones((32, 64, 64))),
+        "output": nir.Output(output_type={"output": np.array([32, 64, 64])}),
+    }
     nir.write(path, nir.NIRGraph(nodes=nodes, edges=[("input", "c"), ("c", "n"), ("n", "output")]))
     proc = run_cli("estimate", path, "--samples", "0", "--target", "loihi,speck2f", check=False)
     assert proc.returncode == 4
@@ -127,8 +154,10 @@ def test_activity_from_a_dataset(tmp_path):
     from qsnn_deploy.convert.nir_io import write_nir
 
     net = digits_speck_network()
-    write_nir(Network(net.layers, net.input_shape, net.dt_us, {**net.metadata, "dataset": "digits-dvs"}),
-              tmp_path / "model.nir")
+    write_nir(
+        Network(net.layers, net.input_shape, net.dt_us, {**net.metadata, "dataset": "digits-dvs"}),
+        tmp_path / "model.nir",
+    )
     est = json.loads(run_cli("estimate", tmp_path / "model.nir", "--samples", "3", "--format", "json", "-q").stdout)
     assert est["activity_source"] == "measured by emulating 3 samples of digits-dvs:test"
     assert all(r["synops"] > 0 for r in est["layers"][:3]) and est["sample_duration_s"] == pytest.approx(0.3)
@@ -140,10 +169,20 @@ def test_estimate_without_activity_never_imports_torch(float_nir, tmp_path):
     import subprocess
     import sys
 
-    code = ("import sys\nfrom qsnn_deploy.cli.main import cli\n"
-            "try:\n    cli.main(sys.argv[1:])\nexcept SystemExit as exc:\n    assert exc.code in (0, 4), exc.code\n"
-            "assert 'torch' not in sys.modules, 'torch was imported'\n")
-    args = ["estimate", str(float_nir), "--samples", "0", "--target", "speck2f,loihi,generic-45nm",
-            "--plot", str(tmp_path / "p.png")]
+    code = (
+        "import sys\nfrom qsnn_deploy.cli.main import cli\n"
+        "try:\n    cli.main(sys.argv[1:])\nexcept SystemExit as exc:\n    assert exc.code in (0, 4), exc.code\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    args = [
+        "estimate",
+        str(float_nir),
+        "--samples",
+        "0",
+        "--target",
+        "speck2f,loihi,generic-45nm",
+        "--plot",
+        str(tmp_path / "p.png"),
+    ]
     proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr

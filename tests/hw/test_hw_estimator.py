@@ -6,8 +6,8 @@ import pytest
 
 from qsnn_deploy.errors import InputError
 from qsnn_deploy.hw import estimate, format_json, format_markdown, format_table
-from qsnn_deploy.hw.schema import profile_from_dict
 from qsnn_deploy.hw.report import si
+from qsnn_deploy.hw.schema import profile_from_dict
 
 
 def q(value, unit="", conf="assumed", **kw):
@@ -17,14 +17,22 @@ def q(value, unit="", conf="assumed", **kw):
 @pytest.fixture
 def toy_profile():
     """Two roomy cores; 1 mW static (measured), 1 nJ/SynOp (derived, 0.5–2 nJ), 1 µs per layer."""
-    return profile_from_dict({
-        "schema_version": 1, "name": "toy",
-        "cores": {"kernel_memory": q([4096, 4096], "words"), "neuron_memory": q([4096, 4096], "words"),
-                  "bias_memory": q([64, 64], "words"), "synops_ceiling": q(1.0e+6, "SynOp/s")},
-        "latency": {"per_layer": q(1e-6, "s", "derived")},
-        "power": {"static": q(1e-3, "W", "measured"), "sensor": q(2e-4, "W", "measured")},
-        "energy": {"per_synop": q(1e-9, "J", "derived", range=[5e-10, 2e-9])},
-    }, file="toy.yaml")
+    return profile_from_dict(
+        {
+            "schema_version": 1,
+            "name": "toy",
+            "cores": {
+                "kernel_memory": q([4096, 4096], "words"),
+                "neuron_memory": q([4096, 4096], "words"),
+                "bias_memory": q([64, 64], "words"),
+                "synops_ceiling": q(1.0e6, "SynOp/s"),
+            },
+            "latency": {"per_layer": q(1e-6, "s", "derived")},
+            "power": {"static": q(1e-3, "W", "measured"), "sensor": q(2e-4, "W", "measured")},
+            "energy": {"per_synop": q(1e-9, "J", "derived", range=[5e-10, 2e-9])},
+        },
+        file="toy.yaml",
+    )
 
 
 @pytest.fixture
@@ -75,17 +83,22 @@ def test_over_the_ceiling_warns_that_the_core_would_stall(toy_net, toy_profile):
     est = estimate(toy_net, toy_profile, {"a": 2e6, "b": 0}, 1.0)
     assert est.layers[0].ceiling_utilisation == pytest.approx(2.0) and est.layers[0].stalls
     assert [r.name for r in est.stalled_cores] == ["a"] and est.to_dict()["stalled_cores"] == [0]
-    assert est.warnings[0] == ("core 0 (a) receives 2e+06 SynOps/s, 2.0× its ceiling of 1e+06: this core would "
-                               "stall the chip (mean rate over the sample; bursts go higher)")
+    assert est.warnings[0] == (
+        "core 0 (a) receives 2e+06 SynOps/s, 2.0× its ceiling of 1e+06: this core would "
+        "stall the chip (mean rate over the sample; bursts go higher)"
+    )
     assert "200.0 % STALL" in format_table(est)
 
 
-@pytest.mark.parametrize("synops, duration, match", [
-    ({"zz": 1}, 1.0, "SynOps given for unknown layers: zz"),
-    ({"a": -1}, 1.0, "SynOps of layer a must be a finite non-negative number"),
-    ({"a": float("nan")}, 1.0, "SynOps of layer a must be a finite non-negative number"),
-    (None, 0.0, "sample duration"),
-])
+@pytest.mark.parametrize(
+    "synops, duration, match",
+    [
+        ({"zz": 1}, 1.0, "SynOps given for unknown layers: zz"),
+        ({"a": -1}, 1.0, "SynOps of layer a must be a finite non-negative number"),
+        ({"a": float("nan")}, 1.0, "SynOps of layer a must be a finite non-negative number"),
+        (None, 0.0, "sample duration"),
+    ],
+)
 def test_bad_inputs_raise_input_error(toy_net, toy_profile, synops, duration, match):
     with pytest.raises(InputError, match=match):
         estimate(toy_net, toy_profile, synops, duration)
@@ -101,12 +114,20 @@ def test_speck2f_nmnist(nmnist_net, speck2f):
 def test_json_has_the_design_fields(layers, speck2f):
     net = layers.chain(layers.conv("conv1", 2, 32, 3, (64, 64), padding=1, stride=3))
     data = json.loads(format_json(estimate(net, speck2f, {"conv1": 10.0}, 1.0)))
-    assert {"target", "fits", "layers", "violations", "synops", "synops_per_s", "power_w",
-            "energy_per_inference_j", "latency_s"} <= set(data)
+    assert {
+        "target",
+        "fits",
+        "layers",
+        "violations",
+        "synops",
+        "synops_per_s",
+        "power_w",
+        "energy_per_inference_j",
+        "latency_s",
+    } <= set(data)
     assert data["target"] == "speck2f" and data["fits"] is False
     assert {"name", "kernel_memory", "neuron_memory", "bias_memory", "core", "synops"} <= set(data["layers"][0])
-    assert data["violations"] and all(set(v) == {"code", "rule", "layer", "message", "fix"}
-                                      for v in data["violations"])
+    assert data["violations"] and all(set(v) == {"code", "rule", "layer", "message", "fix"} for v in data["violations"])
     assert data["provenance"]["power_static"]["confidence"] == "published"
 
 
@@ -118,8 +139,19 @@ def test_table_shows_fit_violations_and_power_confidence(layers, speck2f, nmnist
     assert "DOES NOT FIT" in bad
     assert "SPK010 neuron-memory [conv1]" in bad and "fix: halve out_channels of conv1 (32 → 16)" in bad
     header = bad.splitlines()[2]
-    assert header.split() == ["layer", "kind", "kernel", "neuron", "bias", "core", "SynOps/sample", "SynOps/s",
-                              "spikes/s", "ceiling", "fit"]
+    assert header.split() == [
+        "layer",
+        "kind",
+        "kernel",
+        "neuron",
+        "bias",
+        "core",
+        "SynOps/sample",
+        "SynOps/s",
+        "spikes/s",
+        "ceiling",
+        "fit",
+    ]
 
 
 def test_markdown_has_a_table_and_violations(layers, speck2f):
@@ -128,7 +160,9 @@ def test_markdown_has_a_table_and_violations(layers, speck2f):
     assert "| layer | kind | kernel |" in md and "### Violations" in md and "| SPK010 |" in md
 
 
-@pytest.mark.parametrize("value, unit, text", [(5.2e-4, "W", "520 µW"), (1.61e6, "", "1.61 M"), (None, "W", "—"),
-                                               (0, "J", "0 J"), (0.1, "s", "100 ms")])
+@pytest.mark.parametrize(
+    "value, unit, text",
+    [(5.2e-4, "W", "520 µW"), (1.61e6, "", "1.61 M"), (None, "W", "—"), (0, "J", "0 J"), (0.1, "s", "100 ms")],
+)
 def test_si(value, unit, text):
     assert si(value, unit) == text

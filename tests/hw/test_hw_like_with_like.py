@@ -5,11 +5,16 @@ where it is known (a profile without static power has none: ``n/a``, never its d
 import json
 
 import pytest
+from test_hw_golden import GOLDEN, digits_speck_network
 
 from qsnn_deploy.hw import estimate, list_profiles, load_profile
-from qsnn_deploy.hw.report import (format_comparison_json, format_comparison_markdown, format_comparison_table,
-                                   format_json, format_table)
-from test_hw_golden import GOLDEN, digits_speck_network
+from qsnn_deploy.hw.report import (
+    format_comparison_json,
+    format_comparison_markdown,
+    format_comparison_table,
+    format_json,
+    format_table,
+)
 
 NAMES = ("speck2f", "loihi2", "generic-45nm")
 
@@ -23,8 +28,9 @@ def demo():
 
 def run(demo, names=NAMES, **kw):
     net, act, duration = demo
-    return [estimate(net, load_profile(n), act["synops"], duration, spikes_per_layer=act["spikes"], **kw)
-            for n in names]
+    return [
+        estimate(net, load_profile(n), act["synops"], duration, spikes_per_layer=act["spikes"], **kw) for n in names
+    ]
 
 
 def row(table: str, target: str) -> str:
@@ -40,16 +46,18 @@ def test_the_accelerator_without_static_power_has_no_total(demo):
         assert est.includes == ("static", "dynamic") and est.total_unknown is None
         static, dynamic = est.energy_part("static"), est.energy_part("dynamic")
         assert static.energy_per_inference_j == pytest.approx(est.power_static_w * 0.3)
-        assert est.energy_per_inference_j == pytest.approx(static.energy_per_inference_j
-                                                           + dynamic.energy_per_inference_j)
+        assert est.energy_per_inference_j == pytest.approx(
+            static.energy_per_inference_j + dynamic.energy_per_inference_j
+        )
         assert dynamic.energy_per_inference_j == pytest.approx(est.dynamic_energy_per_inference_j)
 
 
 def test_side_by_side_table_compares_dynamic_energy_and_marks_unknown_totals(demo):
     table = format_comparison_table(run(demo))
     header = table.splitlines()[2]
-    assert [h for h in ("dynamic energy/inf.", "total power", "total energy/inf.", "totals include")
-            if h in header] == ["dynamic energy/inf.", "total power", "total energy/inf.", "totals include"]
+    assert [
+        h for h in ("dynamic energy/inf.", "total power", "total energy/inf.", "totals include") if h in header
+    ] == ["dynamic energy/inf.", "total power", "total energy/inf.", "totals include"]
     generic = row(table, "generic-45nm")
     assert "9.25 µJ" in generic and generic.count("n/a") == 3 and "n/a (no static power in profile)" in generic
     assert "30.8 µW" not in generic  # the dynamic power is not shown where a total would be
@@ -61,34 +69,54 @@ def test_side_by_side_table_compares_dynamic_energy_and_marks_unknown_totals(dem
 
 def test_each_report_says_what_its_figures_include(demo):
     speck, _, generic = run(demo)
-    lines = dict(line.split("  ", 1) for line in format_table(speck).splitlines()
-                 if line.startswith(("Power ", "Energy / inference", "Totals include")))
+    lines = dict(
+        line.split("  ", 1)
+        for line in format_table(speck).splitlines()
+        if line.startswith(("Power ", "Energy / inference", "Totals include"))
+    )
     assert lines["Energy / inference"].strip() == "138 µJ (static 126 µJ + dynamic 11.7 µJ)"
     assert lines["Totals include"].strip() == "static (resting) + dynamic; not the sensor (--sensor adds it)"
     text = format_table(generic)
     assert "Power               total n/a (no static power in profile); dynamic 30.8 µW" in text
     assert "Energy / inference  total n/a (no static power in profile); dynamic 9.25 µJ" in text
-    assert ("Totals include      no total (no static power in profile): only the dynamic part is known; compare "
-            "targets on it") in text
+    assert (
+        "Totals include      no total (no static power in profile): only the dynamic part is known; compare "
+        "targets on it"
+    ) in text
 
 
 def test_json_keeps_the_design_fields_and_says_what_they_include(demo):
     data = json.loads(format_comparison_json(run(demo)))
     speck, generic = data[0], data[2]
     for d in data:  # DESIGN.md §3 fields are all there
-        assert {"target", "fits", "layers", "violations", "synops", "synops_per_s", "power_w",
-                "energy_per_inference_j", "latency_s"} <= set(d) and d["schema_version"] == 3
+        assert {
+            "target",
+            "fits",
+            "layers",
+            "violations",
+            "synops",
+            "synops_per_s",
+            "power_w",
+            "energy_per_inference_j",
+            "latency_s",
+        } <= set(d) and d["schema_version"] == 3
     assert speck["includes"] == ["static", "dynamic"] and speck["total_unknown_reason"] is None
     assert speck["energy_per_inference_j"] == pytest.approx(
         speck["energy_breakdown"]["static"]["energy_per_inference_j"]
-        + speck["energy_breakdown"]["dynamic"]["energy_per_inference_j"])
-    assert speck["energy_breakdown"]["sensor"] == {"status": "not requested", "power_w": None,
-                                                   "power_w_range": None, "energy_per_inference_j": None}
+        + speck["energy_breakdown"]["dynamic"]["energy_per_inference_j"]
+    )
+    assert speck["energy_breakdown"]["sensor"] == {
+        "status": "not requested",
+        "power_w": None,
+        "power_w_range": None,
+        "energy_per_inference_j": None,
+    }
     assert generic["power_w"] is None and generic["energy_per_inference_j"] is None and generic["includes"] == []
     assert generic["total_unknown_reason"] == "no static power in profile"
     assert generic["energy_breakdown"]["static"]["status"] == "not in profile"
-    assert generic["energy_breakdown"]["dynamic"]["energy_per_inference_j"] == \
-        pytest.approx(generic["dynamic_energy_per_inference_j"])
+    assert generic["energy_breakdown"]["dynamic"]["energy_per_inference_j"] == pytest.approx(
+        generic["dynamic_energy_per_inference_j"]
+    )
     assert json.loads(format_json(run(demo, ("generic-45nm",))[0]))["power_w"] is None
 
 

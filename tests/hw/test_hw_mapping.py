@@ -19,8 +19,10 @@ def test_nmnist_tutorial_maps_to_cores_0_1_2_3(nmnist_net, speck2f):
 
 
 def test_four_layers_that_need_64ki_neurons_compete_for_three_cores(layers, speck2f):
-    net = layers.chain(layers.conv("conv1", 2, 16, 3, (64, 64), padding=1),
-                       *[layers.conv(f"conv{i}", 16, 16, 3, (64, 64), padding=1) for i in (2, 3, 4)])
+    net = layers.chain(
+        layers.conv("conv1", 2, 16, 3, (64, 64), padding=1),
+        *[layers.conv(f"conv{i}", 16, 16, 3, (64, 64), padding=1) for i in (2, 3, 4)],
+    )
     m = map_layers(net, speck2f)
     assert m.assignment is None and not m.ok
     assert m.unplaceable == ()
@@ -29,23 +31,28 @@ def test_four_layers_that_need_64ki_neurons_compete_for_three_cores(layers, spec
     assert m.explanation == (
         "No valid layer-to-core mapping. Layers conv1, conv2, conv3, conv4 can only use cores 0, 1, 2: "
         "4 layers compete for 3 cores (conv1: 512 kernel / 65536 neuron words; conv2: 4096 kernel / 65536 "
-        "neuron words; conv3: 4096 kernel / 65536 neuron words; conv4: 4096 kernel / 65536 neuron words).")
+        "neuron words; conv3: 4096 kernel / 65536 neuron words; conv4: 4096 kernel / 65536 neuron words)."
+    )
 
 
 def test_a_layer_that_fits_no_core_is_named(layers, speck2f):
-    net = layers.chain(layers.conv("conv1", 2, 32, 3, (64, 64), padding=1),
-                       layers.conv("conv2", 32, 4, 3, (64, 64), padding=1, stride=2))
+    net = layers.chain(
+        layers.conv("conv1", 2, 32, 3, (64, 64), padding=1),
+        layers.conv("conv2", 32, 4, 3, (64, 64), padding=1, stride=2),
+    )
     m = map_layers(net, speck2f)
     assert m.unplaceable == ("conv1",) and m.conflict_layers == ()
-    assert m.explanation == ("No valid layer-to-core mapping. Layer conv1 fits no core: it needs 131072 neuron "
-                             "words (largest core: 65536).")
+    assert m.explanation == (
+        "No valid layer-to-core mapping. Layer conv1 fits no core: it needs 131072 neuron words (largest core: 65536)."
+    )
 
 
 def test_too_many_layers_is_explained(layers, speck2f):
     net = layers.chain(*[layers.conv(f"c{i}", 2, 2, 3, (16, 16), padding=1) for i in range(10)])
     m = map_layers(net, speck2f)
-    assert m.explanation == ("No valid layer-to-core mapping. The network has 10 layers but speck2f has 9 cores "
-                             "(one layer per core).")
+    assert m.explanation == (
+        "No valid layer-to-core mapping. The network has 10 layers but speck2f has 9 cores (one layer per core)."
+    )
 
 
 def test_matching_moves_an_earlier_layer_to_make_room():
@@ -82,8 +89,10 @@ def _sinabs_mapping_functions():
     tree = ast.parse(path.read_text())
     wanted = {"FlowGraphEdge", "edmonds", "make_flow_graph", "recover_mapping"}
     body = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name in wanted]
-    header = ast.parse("from collections import deque\nfrom copy import deepcopy\n"
-                       "from dataclasses import dataclass\nfrom typing import List, Optional, Dict, Tuple\n").body
+    header = ast.parse(
+        "from collections import deque\nfrom copy import deepcopy\n"
+        "from dataclasses import dataclass\nfrom typing import List, Optional, Dict, Tuple\n"
+    ).body
     ns: dict = {}
     exec(compile(ast.Module(body=header + body, type_ignores=[]), str(path), "exec"), ns)
     assert wanted <= set(ns)
@@ -97,8 +106,10 @@ def test_same_assignment_as_sinabs_on_random_candidate_sets():
     for _ in range(400):
         n_cores = int(rng.integers(1, 10))
         n_layers = int(rng.integers(1, n_cores + 1))
-        cands = [sorted(rng.choice(n_cores, size=int(rng.integers(0, n_cores + 1)), replace=False).tolist())
-                 for _ in range(n_layers)]
+        cands = [
+            sorted(rng.choice(n_cores, size=int(rng.integers(0, n_cores + 1)), replace=False).tolist())
+            for _ in range(n_layers)
+        ]
         ours = match(cands, n_cores)
         graph = ns["make_flow_graph"](cands, n_cores)
         flowed = ns["edmonds"](graph, 0, len(graph) - 1)

@@ -4,14 +4,30 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from qsnn_deploy.hw.memory import LayerMemory, ceil_log2, layer_memory
 from qsnn_deploy.ir import ChipLayer
 
 
-@pytest.mark.parametrize("n, expected", [(1, 0), (2, 1), (3, 2), (4, 2), (5, 3), (9, 4), (16, 4), (17, 5),
-                                         (25, 5), (1024, 10), (1025, 11), (2**40 + 1, 41)])
+@pytest.mark.parametrize(
+    "n, expected",
+    [
+        (1, 0),
+        (2, 1),
+        (3, 2),
+        (4, 2),
+        (5, 3),
+        (9, 4),
+        (16, 4),
+        (17, 5),
+        (25, 5),
+        (1024, 10),
+        (1025, 11),
+        (2**40 + 1, 41),
+    ],
+)
 def test_ceil_log2_is_exact(n, expected):
     assert ceil_log2(n) == expected
 
@@ -58,6 +74,7 @@ def test_nmnist_tutorial_memories(nmnist_net):
 
 # --- property: the memory is DESIGN.md §4's formula, for random layer shapes ------------------------------
 
+
 def _design_formula(c_in, c_out, kh, kw, h_out, w_out, bias):
     """DESIGN.md §4, written out with floating-point log2 (independent of memory.ceil_log2)."""
     kernel = c_in * 2 ** (math.ceil(math.log2(kh * kw)) + math.ceil(math.log2(c_out)))
@@ -84,8 +101,14 @@ def conv_shapes(draw):
 @given(conv_shapes())
 def test_memory_is_the_design_formula_for_random_shapes(shape):
     c_in, c_out, kh, kw, h, w, stride, padding, bias = shape
-    layer = ChipLayer("c", _zeros(c_out, c_in, kh, kw), (c_in, h, w), stride=stride, padding=padding,
-                      bias=np.zeros(c_out) if bias else None)
+    layer = ChipLayer(
+        "c",
+        _zeros(c_out, c_in, kh, kw),
+        (c_in, h, w),
+        stride=stride,
+        padding=padding,
+        bias=np.zeros(c_out) if bias else None,
+    )
     h_out, w_out = (h + 2 * padding - kh) // stride + 1, (w + 2 * padding - kw) // stride + 1
     assert layer_memory(layer) == _design_formula(c_in, c_out, kh, kw, h_out, w_out, bias)
 

@@ -17,8 +17,12 @@ def test_nmnist_net_on_loihi_by_hand(nmnist_net):
     # conv3: 16·4·4 = 256, fan-in 16·9·4 = 576 → 202 per core → 2 cores
     # fc: 10 neurons, fan-in 16·4·4 (conv3 has no pool) = 256 → 1 core
     got = [(x.neurons, x.fan_in, x.neurons_per_core, x.cores, x.limited_by) for x in p.layers]
-    assert got == [(9248, 18, 1024, 10, "neurons"), (4624, 288, 404, 12, "synaptic memory"),
-                   (256, 576, 202, 2, "synaptic memory"), (10, 256, 455, 1, "synaptic memory")]
+    assert got == [
+        (9248, 18, 1024, 10, "neurons"),
+        (4624, 288, 404, 12, "synaptic memory"),
+        (256, 576, 202, 2, "synaptic memory"),
+        (10, 256, 455, 1, "synaptic memory"),
+    ]
     assert (p.cores_used, p.cores_available, p.ok) == (25, 128, True)
     assert p.layer("conv2").synaptic_memory_bytes == -(-4624 * 288 * 9 // 8)
 
@@ -31,8 +35,9 @@ def test_integer_weights_set_the_synapse_bits():
     assert weight_bits(Network((ChipLayer("c", w, (2, 8, 8)),), (2, 8, 8))) is None  # float
 
 
-@pytest.mark.parametrize("weights, bits", [([127, -128], 8), ([128], 9), ([-129], 9), ([0], 1), ([-1], 1),
-                                           ([1], 2), ([3, -4], 3)])
+@pytest.mark.parametrize(
+    "weights, bits", [([127, -128], 8), ([128], 9), ([-129], 9), ([0], 1), ([-1], 1), ([1], 2), ([3, -4], 3)]
+)
 def test_twos_complement_bits(weights, bits):
     layer = ChipLayer("c", np.array(weights, float).reshape(-1, 1, 1, 1), (1, 1, 1), scale=1.0)
     assert layer_weight_bits(layer) == bits

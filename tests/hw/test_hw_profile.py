@@ -34,7 +34,13 @@ def test_speck2f_facts(speck2f):
     assert [c.neuron_memory // 1024 for c in speck2f.cores] == [64, 64, 64, 32, 32, 16, 16, 16, 16]
     assert {c.bias_memory for c in speck2f.cores} == {1024}
     c = speck2f.constraints
-    assert (c.square_kernel, c.max_kernel_size, c.strides, c.padding, c.pooling) == (True, 16, (1, 2, 4, 8), (0, 7), (1, 2, 4))
+    assert (c.square_kernel, c.max_kernel_size, c.strides, c.padding, c.pooling) == (
+        True,
+        16,
+        (1, 2, 4, 8),
+        (0, 7),
+        (1, 2, 4),
+    )
     assert (c.max_channels, c.max_input_size, c.max_output_size, c.destinations) == (1024, (128, 128), (64, 64), 2)
     assert (speck2f.weight_bits, speck2f.state_bits) == (8, 16)
     assert speck2f.static_power.value == pytest.approx(4.2e-4) and speck2f.static_power.confidence == "published"
@@ -64,8 +70,12 @@ def _numbers_without_provenance(node, path="", parent=None):
         for i, v in enumerate(node):
             bad += _numbers_without_provenance(v, f"{path}[{i}]", parent)
     elif isinstance(node, (int, float)) and not isinstance(node, bool) and path != "schema_version":
-        ok = (isinstance(parent, dict) and {"source", "confidence"} <= set(parent)
-              and str(parent["source"]).strip() and parent["confidence"] in CONFIDENCES)
+        ok = (
+            isinstance(parent, dict)
+            and {"source", "confidence"} <= set(parent)
+            and str(parent["source"]).strip()
+            and parent["confidence"] in CONFIDENCES
+        )
         if not ok:
             bad.append(path)
     return bad
@@ -92,10 +102,12 @@ def test_unknown_target_name_lists_known_profiles_and_suggests():
     with pytest.raises(InputError) as e:
         load_profile("speck2g")
     assert e.value.exit_code == 3
-    assert str(e.value) == ("unknown target 'speck2g'. Fix: did you mean 'speck2f'? Known profiles: "
-                            f"{', '.join(list_profiles())} (other names: dynapcnndevkit, generic_45nm, speck, "
-                            "speck2edevkit, speck2etestboard, speck2fdevkit, speck2fmodule, speck2fmoduledevkit); "
-                            "or pass the path of a profile YAML file.")
+    assert str(e.value) == (
+        "unknown target 'speck2g'. Fix: did you mean 'speck2f'? Known profiles: "
+        f"{', '.join(list_profiles())} (other names: dynapcnndevkit, generic_45nm, speck, "
+        "speck2edevkit, speck2etestboard, speck2fdevkit, speck2fmodule, speck2fmoduledevkit); "
+        "or pass the path of a profile YAML file."
+    )
 
 
 def test_missing_file(tmp_path):
@@ -108,18 +120,21 @@ def test_missing_file(tmp_path):
 def test_unknown_key_with_suggestion(tmp_path):
     def edit(raw):
         raw["cores"]["kernel_memmory"] = raw["cores"].pop("kernel_memory")
+
     path = write_variant(tmp_path, edit)
     with pytest.raises(InputError) as e:
         load_profile(path)
     assert str(e.value) == (
         f"unknown key 'kernel_memmory' in hardware profile. Where: {path}, key 'cores.kernel_memmory'. "
         "Fix: did you mean 'kernel_memory'? allowed keys here: count, kernel_memory, neuron_memory, bias_memory, "
-        "destinations, synops_ceiling, neurons, synaptic_memory, fan_in.")
+        "destinations, synops_ceiling, neurons, synaptic_memory, fan_in."
+    )
 
 
 def test_unknown_key_inside_a_quantity(tmp_path):
     def edit(raw):
         raw["power"]["static"]["sorce"] = raw["power"]["static"].pop("source")
+
     path = write_variant(tmp_path, edit)
     with pytest.raises(InputError, match=r"unknown key 'sorce'.*key 'power.static.sorce'.*did you mean 'source'"):
         load_profile(path)
@@ -134,12 +149,14 @@ def test_unknown_top_level_key(tmp_path):
 def test_bad_value_names_file_and_key(tmp_path):
     def edit(raw):
         raw["cores"]["kernel_memory"]["value"] = [16384, -1, 16384, 32768, 32768, 65536, 65536, 16384, 16384]
+
     path = write_variant(tmp_path, edit)
     with pytest.raises(InputError) as e:
         load_profile(path)
     assert str(e.value) == (
         "invalid hardware profile: expected a list of non-negative integers, got (16384, -1, 16384, 32768, 32768, "
-        f"65536, 65536, 16384, 16384). Where: {path}, key 'cores.kernel_memory.value'.")
+        f"65536, 65536, 16384, 16384). Where: {path}, key 'cores.kernel_memory.value'."
+    )
 
 
 def test_bad_confidence_suggests(tmp_path):
@@ -148,7 +165,8 @@ def test_bad_confidence_suggests(tmp_path):
         load_profile(path)
     assert str(e.value) == (
         "invalid hardware profile: confidence 'measurd' is not one of measured, published, simulated, derived, "
-        f"secondary, assumed. Where: {path}, key 'power.static'. Fix: did you mean 'measured'.")
+        f"secondary, assumed. Where: {path}, key 'power.static'. Fix: did you mean 'measured'."
+    )
 
 
 def test_missing_source(tmp_path):
@@ -225,10 +243,12 @@ def test_loihi_profiles():
     assert vars(l1.neuro_cores) == {"count": 128, "neurons": 1024, "synaptic_memory_bytes": 131072, "fan_in": 4096}
     assert vars(l2.neuro_cores) == {"count": 128, "neurons": 8192, "synaptic_memory_bytes": 196608, "fan_in": None}
     assert l1.quantity("energy.per_synop").value == pytest.approx(23.6e-12)
-    assert {l1.quantity(f"energy.{k}").confidence for k in ("per_synop", "per_spike", "per_neuron_update")} == \
-        {"simulated"}
-    assert {l2.quantity(f"energy.{k}").confidence for k in ("per_synop", "per_spike", "per_neuron_update")} == \
-        {"assumed"}
+    assert {l1.quantity(f"energy.{k}").confidence for k in ("per_synop", "per_spike", "per_neuron_update")} == {
+        "simulated"
+    }
+    assert {l2.quantity(f"energy.{k}").confidence for k in ("per_synop", "per_spike", "per_neuron_update")} == {
+        "assumed"
+    }
     assert (l1.weight_bits, l2.weight_bits) == (9, 8)
     assert l2.quantity("latency.per_synop").value == pytest.approx(3.5e-9 / 5)
 
@@ -258,23 +278,30 @@ def test_neuron_cores_profile_needs_its_core_limits(tmp_path):
     path = _loihi_variant(tmp_path, lambda raw: raw["cores"].pop("neurons"))
     with pytest.raises(InputError) as e:
         load_profile(path)
-    assert str(e.value) == (f"invalid hardware profile: required key is missing. Where: {path}, key 'cores.neurons'. "
-                            "Fix: a neuron-cores profile needs cores.neurons.")
+    assert str(e.value) == (
+        f"invalid hardware profile: required key is missing. Where: {path}, key 'cores.neurons'. "
+        "Fix: a neuron-cores profile needs cores.neurons."
+    )
 
 
 def test_core_keys_of_another_architecture_are_refused(tmp_path):
     def edit(raw):
         raw["cores"]["neurons"] = {"value": 1024, "source": "x", "confidence": "assumed"}
+
     path = write_variant(tmp_path, edit)
     with pytest.raises(InputError) as e:
         load_profile(path)
     assert str(e.value) == (
         f"invalid hardware profile: does not apply to a layer-per-core chip. Where: {path}, key 'cores.neurons'. "
-        "Fix: remove it, or set 'architecture' to the chip's kind (layer-per-core, neuron-cores, dense-accelerator).")
+        "Fix: remove it, or set 'architecture' to the chip's kind (layer-per-core, neuron-cores, dense-accelerator)."
+    )
 
 
 def test_unknown_architecture_suggests(tmp_path):
     path = _loihi_variant(tmp_path, lambda raw: raw.update(architecture="neuron-core"))
-    with pytest.raises(InputError, match=r"unknown architecture 'neuron-core'.*did you mean 'neuron-cores'.*"
-                                         r"key 'architecture'"):
+    with pytest.raises(
+        InputError,
+        match=r"unknown architecture 'neuron-core'.*did you mean 'neuron-cores'.*"
+        r"key 'architecture'",
+    ):
         load_profile(path)

@@ -9,7 +9,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import numpy as np  # noqa: E402
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 from qsnn_deploy.hw import check, layer_memory, load_profile, map_layers  # noqa: E402
 from qsnn_deploy.ir import ChipLayer, Network  # noqa: E402
@@ -26,8 +27,16 @@ def to_sinabs(net):
         if layer.kind == "linear":
             mods += [nn.Flatten(), nn.Linear(layer.c_in * kh * kw, layer.c_out, bias=layer.bias is not None)]
         else:
-            mods.append(nn.Conv2d(layer.c_in, layer.c_out, (kh, kw), stride=layer.stride, padding=layer.padding,
-                                  bias=layer.bias is not None))
+            mods.append(
+                nn.Conv2d(
+                    layer.c_in,
+                    layer.c_out,
+                    (kh, kw),
+                    stride=layer.stride,
+                    padding=layer.padding,
+                    bias=layer.bias is not None,
+                )
+            )
         mods.append(sl.IAFSqueeze(batch_size=1))
         if layer.pool > 1:
             mods.append(sl.SumPool2d(layer.pool))
@@ -43,8 +52,10 @@ def sinabs_view(dynapcnn, net, builder="Speck2FConfigBuilder"):
     summary = dn.memory_summary()
     names = [layer.name for layer in net.layers]
     assert sorted(dn.dynapcnn_layers) == list(range(len(names)))
-    memory = {names[i]: (int(summary["kernel"][i]), int(summary["neuron"][i]), int(summary["bias"][i]))
-              for i in range(len(names))}
+    memory = {
+        names[i]: (int(summary["kernel"][i]), int(summary["neuron"][i]), int(summary["bias"][i]))
+        for i in range(len(names))
+    }
     try:
         mapping = get_valid_mapping(dn.dynapcnn_layers, getattr(chips, builder).get_constraints())
     except ValueError as e:
@@ -64,8 +75,11 @@ def test_core_tables_equal_sinabs_constraints(sinabs_dynapcnn):
     from sinabs.backend.dynapcnn.chips.speck2f import Speck2FConfigBuilder
 
     # the legacy DYNAP-CNN devkit used DynapcnnConfigBuilder's table, which the Speck builders inherit
-    for builder, profile in ((Speck2FConfigBuilder, "speck2f"), (Speck2EConfigBuilder, "speck2e"),
-                             (DynapcnnConfigBuilder, "dynapcnn")):
+    for builder, profile in (
+        (Speck2FConfigBuilder, "speck2f"),
+        (Speck2EConfigBuilder, "speck2e"),
+        (DynapcnnConfigBuilder, "dynapcnn"),
+    ):
         theirs = [(c.kernel_memory, c.neuron_memory, c.bias_memory) for c in builder.get_constraints()]
         assert [(c.kernel_memory, c.neuron_memory, c.bias_memory) for c in load_profile(profile).cores] == theirs
 
@@ -84,8 +98,10 @@ def test_nine_layers_that_fit_only_after_the_matching_moves_layers(sinabs_dynapc
 
 
 def test_layer_too_big_for_any_core(sinabs_dynapcnn, layers):
-    net = layers.chain(layers.conv("conv1", 2, 32, 3, (64, 64), padding=1),
-                       layers.conv("conv2", 32, 4, 3, (64, 64), padding=1, stride=2))
+    net = layers.chain(
+        layers.conv("conv1", 2, 32, 3, (64, 64), padding=1),
+        layers.conv("conv2", 32, 4, 3, (64, 64), padding=1, stride=2),
+    )
     theirs = sinabs_view(sinabs_dynapcnn, net)
     assert ours(net) == theirs and theirs[1] is None
     assert theirs[0]["conv1"] == (1024, 131072, 0)
@@ -95,8 +111,10 @@ def test_layer_too_big_for_any_core(sinabs_dynapcnn, layers):
 
 
 def test_core_contention(sinabs_dynapcnn, layers):
-    net = layers.chain(layers.conv("conv1", 2, 16, 3, (64, 64), padding=1),
-                       *[layers.conv(f"conv{i}", 16, 16, 3, (64, 64), padding=1) for i in (2, 3, 4)])
+    net = layers.chain(
+        layers.conv("conv1", 2, 16, 3, (64, 64), padding=1),
+        *[layers.conv(f"conv{i}", 16, 16, 3, (64, 64), padding=1) for i in (2, 3, 4)],
+    )
     theirs = sinabs_view(sinabs_dynapcnn, net)
     assert ours(net) == theirs and theirs[1] is None
     m = map_layers(net, load_profile("speck2f"))
@@ -122,16 +140,30 @@ def small_nets(draw):
     k = draw(st.integers(1, min(h, 7)))
     c1 = draw(st.integers(1, 70))
     stride, padding, pool = draw(st.sampled_from([1, 2, 4])), draw(st.integers(0, 3)), draw(st.sampled_from([1, 2]))
-    first = _conv("a", c_in, c1, k, (h, h), stride=stride, padding=padding, pool=pool,
-                  bias=np.zeros(c1) if draw(st.booleans()) else None)
+    first = _conv(
+        "a",
+        c_in,
+        c1,
+        k,
+        (h, h),
+        stride=stride,
+        padding=padding,
+        pool=pool,
+        bias=np.zeros(c1) if draw(st.booleans()) else None,
+    )
     _, ho, wo = first.output_shape
     if ho < 1 or draw(st.booleans()):
         first = first.replace(pool=1)
         _, ho, wo = first.output_shape
     if draw(st.booleans()):
         n = draw(st.integers(1, 40))
-        second = ChipLayer("b", np.zeros((n, c1, ho, wo)), (c1, ho, wo), kind="linear",
-                           bias=np.zeros(n) if draw(st.booleans()) else None)
+        second = ChipLayer(
+            "b",
+            np.zeros((n, c1, ho, wo)),
+            (c1, ho, wo),
+            kind="linear",
+            bias=np.zeros(n) if draw(st.booleans()) else None,
+        )
     else:
         second = _conv("b", c1, draw(st.integers(1, 300)), 1, (ho, wo))
     return Network((first, second), first.input_shape)

@@ -30,8 +30,10 @@ def sinabs_dict(module: str, name: str) -> dict:
         if isinstance(node, ast.AnnAssign | ast.Assign) and isinstance(node.value, ast.Dict):
             target = node.target if isinstance(node, ast.AnnAssign) else node.targets[0]
             if getattr(target, "id", None) == name:
-                return {k.value: getattr(v, "value", getattr(v, "id", None)) for k, v in
-                        zip(node.value.keys, node.value.values)}
+                return {
+                    k.value: getattr(v, "value", getattr(v, "id", None))
+                    for k, v in zip(node.value.keys, node.value.values)
+                }
     raise AssertionError(f"no {name} in {path}")
 
 
@@ -54,8 +56,13 @@ def test_profile_names_resolve_silently_and_any_case():
 
 def test_every_alias_resolves_to_its_profile():
     aliases = profile_aliases()
-    assert {"speck": "speck2f", "speck2fdevkit": "speck2f", "speck2fmodule": "speck2f", "speck2edevkit": "speck2e",
-            "dynapcnndevkit": "dynapcnn"}.items() <= aliases.items()
+    assert {
+        "speck": "speck2f",
+        "speck2fdevkit": "speck2f",
+        "speck2fmodule": "speck2f",
+        "speck2edevkit": "speck2e",
+        "dynapcnndevkit": "dynapcnn",
+    }.items() <= aliases.items()
     for alias, name in aliases.items():
         assert load_profile(alias).name == name
         assert resolve_target(alias).note is not None
@@ -76,8 +83,10 @@ def test_a_path_is_passed_through():
 
 def test_an_alias_claimed_twice_is_refused():
     def prof(name):
-        return profile_from_dict({"schema_version": 1, "name": name, "architecture": "dense-accelerator",
-                                  "aliases": ["board"]})
+        return profile_from_dict(
+            {"schema_version": 1, "name": name, "architecture": "dense-accelerator", "aliases": ["board"]}
+        )
+
     with pytest.raises(InputError, match="the name 'board' is claimed by profiles a and b"):
         profile_aliases([prof("a"), prof("b")])
 
@@ -139,14 +148,19 @@ def test_every_board_sinabs_knows_is_the_same_profile_for_targets_and_for_the_ch
         assert boards[type_name] == (board, chip)
         assert resolve_target(board).name == chip and resolve_target(type_name).name == chip
         assert resolve_deploy_target(board).name == chip and resolve_deploy_target(type_name).name == chip
-        fake = SimpleNamespace(device=SimpleNamespace(get_all_devices=lambda t=type_name: [
-            SimpleNamespace(device_type_name=t, usb_device_address=3)]))
+        fake = SimpleNamespace(
+            device=SimpleNamespace(
+                get_all_devices=lambda t=type_name: [SimpleNamespace(device_type_name=t, usb_device_address=3)]
+            )
+        )
         (entry,) = list_devices(fake)
         assert (entry.id, entry.family) == (f"{board}:0", chip)
     # every board a deployable profile claims is one sinabs can build a configuration for
     assert {b for b, chip in boards.values() if chip in CHIP_TARGETS} == set(builders)
-    assert {chip: default_device_type(chip) for chip in CHIP_TARGETS} == {"speck2f": "speck2fdevkit",
-                                                                         "speck2e": "speck2edevkit"}
+    assert {chip: default_device_type(chip) for chip in CHIP_TARGETS} == {
+        "speck2f": "speck2fdevkit",
+        "speck2e": "speck2edevkit",
+    }
 
 
 def test_a_board_no_profile_claims_is_listed_without_a_chip():
@@ -154,8 +168,11 @@ def test_a_board_no_profile_claims_is_listed_without_a_chip():
 
     from qsnn_deploy.deploy.samna_backend import list_devices
 
-    fake = SimpleNamespace(device=SimpleNamespace(get_all_devices=lambda: [
-        SimpleNamespace(device_type_name="Davis 346", usb_device_address=1)]))
+    fake = SimpleNamespace(
+        device=SimpleNamespace(
+            get_all_devices=lambda: [SimpleNamespace(device_type_name="Davis 346", usb_device_address=1)]
+        )
+    )
     (entry,) = list_devices(fake)
     assert (entry.id, entry.family) == ("davis346:0", None)
 
@@ -164,11 +181,19 @@ def test_a_samna_board_claimed_by_two_profiles_is_refused():
     from qsnn_deploy.hw.profile import samna_boards
 
     def prof(name, sinabs_name):
-        return profile_from_dict({"schema_version": 1, "name": name, "architecture": "dense-accelerator",
-                                  "samna_devices": {"SomeDevKit": sinabs_name}})
+        return profile_from_dict(
+            {
+                "schema_version": 1,
+                "name": name,
+                "architecture": "dense-accelerator",
+                "samna_devices": {"SomeDevKit": sinabs_name},
+            }
+        )
+
     assert samna_boards([prof("a", "some")]) == {"SomeDevKit": ("some", "a")}
     with pytest.raises(InputError, match="samna board 'SomeDevKit' is claimed by profiles a and b"):
         samna_boards([prof("a", "some"), prof("b", "some")])
     with pytest.raises(InputError, match="samna device type names to sinabs board names"):
-        profile_from_dict({"schema_version": 1, "name": "c", "architecture": "dense-accelerator",
-                           "samna_devices": ["SomeDevKit"]})
+        profile_from_dict(
+            {"schema_version": 1, "name": "c", "architecture": "dense-accelerator", "samna_devices": ["SomeDevKit"]}
+        )

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from helpers import run_cli
-from qsnn_deploy.cli.main import cli
 from test_hw_estimate_cli import write_float_nir
+
+from qsnn_deploy.cli.main import cli
 
 REFERENCE = Path(__file__).resolve().parents[2] / "models" / "digits_speck.pt"
 SPECK_NOTE = "note: target 'speck' is the Speck family: using speck2f; name a profile to choose another (speck2e)"
@@ -28,8 +28,9 @@ def test_convert_checkpoint_with_target_speck(tmp_path):
 
 
 def test_estimate_with_a_board_name_and_the_family(float_nir):
-    proc = run_cli("estimate", float_nir, "--samples", "0", "--target", "speck2fdevkit,speck2e,speck", "--format",
-                   "json")
+    proc = run_cli(
+        "estimate", float_nir, "--samples", "0", "--target", "speck2fdevkit,speck2e,speck", "--format", "json"
+    )
     assert [d["target"] for d in json.loads(proc.stdout)] == ["speck2f", "speck2e"]
     assert "note: target 'speck2fdevkit' is another name of the speck2f profile" in proc.stderr
     assert SPECK_NOTE in proc.stderr
@@ -80,8 +81,9 @@ def test_pipeline_resolves_its_target_before_training(monkeypatch):
     import qsnn_deploy.pipeline
 
     seen = {}
-    monkeypatch.setattr(qsnn_deploy.pipeline, "run_pipeline", lambda out, target, **kw: seen.update(target=target)
-                        or {"target": target})
+    monkeypatch.setattr(
+        qsnn_deploy.pipeline, "run_pipeline", lambda out, target, **kw: seen.update(target=target) or {"target": target}
+    )
     result = CliRunner().invoke(cli, ["pipeline", "--target", "speck", "--format", "json"])
     assert result.exit_code == 0 and seen == {"target": "speck2f"}
     result = CliRunner().invoke(cli, ["pipeline", "--target", "spek"])

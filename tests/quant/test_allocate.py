@@ -9,27 +9,50 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qsnn_deploy.errors import UsageError
-from qsnn_deploy.quant.allocate import (DEFAULT_CHOICES, Allocation, Budget, allocate_bits, apply_bits, auto_bits,
-                                        check_budget, parse_bit_budget, reduction_vs_fp32, weight_memory_bits,
-                                        weight_perturbations)
+from qsnn_deploy.quant.allocate import (
+    DEFAULT_CHOICES,
+    Allocation,
+    Budget,
+    allocate_bits,
+    apply_bits,
+    auto_bits,
+    check_budget,
+    parse_bit_budget,
+    reduction_vs_fp32,
+    weight_memory_bits,
+    weight_perturbations,
+)
 
 # --- budgets ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text, avg, total", [
-    ("4", 4.0, None), ("4.5", 4.5, None), (" 2 ", 2.0, None), ("8", 8.0, None),
-    ("12kB", None, 96_000), ("12KB", None, 96_000), ("12KiB", None, 98_304), ("96kbit", None, 96_000),
-    ("1500B", None, 12_000), ("1500 B", None, 12_000), ("0.5MiB", None, 4 * 1024 ** 2), ("1e3bit", None, 1000),
-    ("2Mbit", None, 2e6),
-])
+@pytest.mark.parametrize(
+    "text, avg, total",
+    [
+        ("4", 4.0, None),
+        ("4.5", 4.5, None),
+        (" 2 ", 2.0, None),
+        ("8", 8.0, None),
+        ("12kB", None, 96_000),
+        ("12KB", None, 96_000),
+        ("12KiB", None, 98_304),
+        ("96kbit", None, 96_000),
+        ("1500B", None, 12_000),
+        ("1500 B", None, 12_000),
+        ("0.5MiB", None, 4 * 1024**2),
+        ("1e3bit", None, 1000),
+        ("2Mbit", None, 2e6),
+    ],
+)
 def test_parse_bit_budget(text, avg, total):
     b = parse_bit_budget(text)
     assert b.avg_bits == avg and b.total_bits == total
     assert str(b)
 
 
-@pytest.mark.parametrize("text", ["", "abc", "-4", "0", "0kB", "12kb", "12 b", "5 parsecs", "nan", "inf", "4..5",
-                                  "40", "1e3", "kB"])
+@pytest.mark.parametrize(
+    "text", ["", "abc", "-4", "0", "0kB", "12kb", "12 b", "5 parsecs", "nan", "inf", "4..5", "40", "1e3", "kB"]
+)
 def test_parse_bit_budget_refuses(text):
     with pytest.raises(UsageError) as err:
         parse_bit_budget(text)
@@ -38,7 +61,7 @@ def test_parse_bit_budget_refuses(text):
 
 def test_budget_limit_and_number_input():
     assert parse_bit_budget(4.5).limit(100) == 450
-    assert parse_bit_budget("1500B").limit(10 ** 6) == 12_000
+    assert parse_bit_budget("1500B").limit(10**6) == 12_000
     b = Budget(total_bits=80.0)
     assert parse_bit_budget(b) is b
     with pytest.raises(ValueError):
@@ -114,12 +137,11 @@ def test_larger_budget_never_gives_a_worse_objective(problem, extra):
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.integers(2, 5), st.integers(1, 50), st.lists(st.floats(0, 10), min_size=5, max_size=5),
-       st.floats(2, 8))
+@given(st.integers(2, 5), st.integers(1, 50), st.lists(st.floats(0, 10), min_size=5, max_size=5), st.floats(2, 8))
 def test_equal_layers_more_sensitive_gets_at_least_as_many_bits(layers, size, sens, avg):
     """Same size and same error curve: bits never decrease with trace per parameter."""
     sens = sens[:layers]
-    curve = {b: 4.0 ** -b for b in DEFAULT_CHOICES}
+    curve = {b: 4.0**-b for b in DEFAULT_CHOICES}
     alloc = _alloc([size] * layers, sens, [curve] * layers, avg, DEFAULT_CHOICES)
     for i, j in itertools.permutations(range(layers), 2):
         if sens[i] > sens[j] * (1 + 1e-9) + 1e-12:
@@ -141,7 +163,7 @@ def test_budget_below_the_minimum_is_a_usage_error():
 
 
 def test_allocation_basics_and_dict():
-    pert = {"big": {b: 2.0 ** -b for b in DEFAULT_CHOICES}, "small": {b: 2.0 ** -b for b in DEFAULT_CHOICES}}
+    pert = {"big": {b: 2.0**-b for b in DEFAULT_CHOICES}, "small": {b: 2.0**-b for b in DEFAULT_CHOICES}}
     alloc = allocate_bits(["big", "small"], [1000, 10], [1e-3, 5.0], pert, "8")
     assert alloc.bits == (8, 8) and alloc.avg_bits == 8 and alloc.reduction_pct == 75
     negative = allocate_bits(["big", "small"], [1000, 10], [1e-3, -5.0], pert, "2.05")
@@ -164,9 +186,17 @@ def _tiny_model(quantize=True):
     from qsnn_deploy.zoo import spec_from_dict
 
     torch.manual_seed(0)
-    spec = spec_from_dict({"name": "tiny", "input_shape": [1, 6, 6], "n_classes": 3,
-                           "layers": [{"type": "conv", "name": "c1", "out_channels": 2, "kernel_size": 3},
-                                      {"type": "linear", "name": "fc", "out_features": 3, "weight_bits": 6}]})
+    spec = spec_from_dict(
+        {
+            "name": "tiny",
+            "input_shape": [1, 6, 6],
+            "n_classes": 3,
+            "layers": [
+                {"type": "conv", "name": "c1", "out_channels": 2, "kernel_size": 3},
+                {"type": "linear", "name": "fc", "out_features": 3, "weight_bits": 6},
+            ],
+        }
+    )
     return SpikingCNN(spec, quantize=quantize)
 
 

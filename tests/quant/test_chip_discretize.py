@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hypothesis import example, given, settings, strategies as st
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from qsnn_deploy.errors import InputError
@@ -37,8 +38,12 @@ def test_discretised_values_in_range_and_torch_agrees(w, thr, low_frac):
     assert np.abs(q.weight).max() <= 128 and q.weight.min() >= -128 and q.weight.max() <= 127
     assert -32768 <= q.min_v_mem <= 0 < q.threshold <= 32767
     assert np.array_equal(q.weight, np.round(q.weight))
-    s_t = chip_scale_t(torch.from_numpy(w), None, torch.tensor(thr, dtype=torch.float32),
-                       torch.tensor(-thr * low_frac, dtype=torch.float32))
+    s_t = chip_scale_t(
+        torch.from_numpy(w),
+        None,
+        torch.tensor(thr, dtype=torch.float32),
+        torch.tensor(-thr * low_frac, dtype=torch.float32),
+    )
     s_np = layer_scale(w.astype(np.float64), None, float(np.float32(thr)), float(np.float32(-thr * low_frac))).scale
     assert float(s_t) == s_np
     assert float(range_scale_t(torch.from_numpy(w), 8)) == range_scale(w, 8)
@@ -102,8 +107,10 @@ def test_weights_rounding_to_zero_warn():
 
 # --- edge values: zeros, subnormals, values near the float maximum, NaN/inf (issue 15) ---------------------
 
-edge64 = st.one_of(st.floats(allow_nan=False, allow_infinity=False),
-                   st.sampled_from([0.0, -0.0, 5e-324, -5e-324, 1e-310, 1e-45, 1e38, -1.7976931348623157e308]))
+edge64 = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from([0.0, -0.0, 5e-324, -5e-324, 1e-310, 1e-45, 1e38, -1.7976931348623157e308]),
+)
 
 
 @settings(max_examples=200, deadline=None)
@@ -121,20 +128,29 @@ def test_range_scale_on_any_finite_values_and_torch_agrees(v, bits):
 
 
 @settings(max_examples=200, deadline=None)
-@given(arrays(np.float32, (2, 1, 2, 2), elements=st.floats(width=32, allow_nan=False, allow_infinity=False)),
-       st.floats(1e-30, 1e30), st.floats(0.1, 2))
+@given(
+    arrays(np.float32, (2, 1, 2, 2), elements=st.floats(width=32, allow_nan=False, allow_infinity=False)),
+    st.floats(1e-30, 1e30),
+    st.floats(0.1, 2),
+)
 def test_discretise_any_finite_float32_weights(w, thr, low_frac):
     """Subnormal, zero and near-maximum float32 weights give chip integers in range, never NaN or inf."""
     q = discretize_layer_quiet(ChipLayer("l", w, (1, 3, 3), threshold=thr, min_v_mem=-thr * low_frac))
     assert np.isfinite(q.weight).all() and -128 <= q.weight.min() and q.weight.max() <= 127
     assert 1 <= q.threshold <= 32767 and -32768 <= q.min_v_mem <= 0 and 0 < q.scale < np.inf
-    s_t = chip_scale_t(torch.from_numpy(w), None, torch.tensor(thr, dtype=torch.float64),
-                       torch.tensor(-thr * low_frac, dtype=torch.float64))
+    s_t = chip_scale_t(
+        torch.from_numpy(w),
+        None,
+        torch.tensor(thr, dtype=torch.float64),
+        torch.tensor(-thr * low_frac, dtype=torch.float64),
+    )
     assert float(s_t) == q.scale
 
 
-@pytest.mark.parametrize("field, bad", [("weight", np.nan), ("weight", np.inf), ("bias", -np.inf),
-                                        ("min_v_mem", np.nan), ("min_v_mem", -np.inf)])
+@pytest.mark.parametrize(
+    "field, bad",
+    [("weight", np.nan), ("weight", np.inf), ("bias", -np.inf), ("min_v_mem", np.nan), ("min_v_mem", -np.inf)],
+)
 def test_non_finite_parameters_are_an_input_error(field, bad):
     w = np.full((1, 1, 1, 1), 0.5)
     kw = {"bias": np.zeros(1), "min_v_mem": -1.0}

@@ -7,15 +7,28 @@ import pytest
 import torch
 
 from qsnn_deploy.errors import UsageError
-from qsnn_deploy.quant.hessian import (HessianResult, exact_hessian, exact_layer_traces, hutchinson_traces,
-                                       layer_weights, rademacher)
+from qsnn_deploy.quant.hessian import (
+    HessianResult,
+    exact_hessian,
+    exact_layer_traces,
+    hutchinson_traces,
+    layer_weights,
+    rademacher,
+)
 from qsnn_deploy.train.losses import count_cross_entropy
 from qsnn_deploy.train.network import MultiSpikeFn, SpikingCNN
 from qsnn_deploy.zoo import spec_from_dict
 
-TINY = {"name": "tiny", "input_shape": [1, 6, 6], "n_classes": 3, "neuron": {"threshold": 1.0},
-        "layers": [{"type": "conv", "name": "c1", "out_channels": 2, "kernel_size": 3},
-                   {"type": "linear", "name": "fc", "out_features": 3}]}
+TINY = {
+    "name": "tiny",
+    "input_shape": [1, 6, 6],
+    "n_classes": 3,
+    "neuron": {"threshold": 1.0},
+    "layers": [
+        {"type": "conv", "name": "c1", "out_channels": 2, "kernel_size": 3},
+        {"type": "linear", "name": "fc", "out_features": 3},
+    ],
+}
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny graphs: one thread is fastest on shared cores
@@ -121,7 +134,7 @@ def _probe_std(h: torch.Tensor, sizes) -> list[float]:
     out, start = [], 0
     for n in sizes:
         inside = torch.zeros(h.shape[0], dtype=torch.float64)
-        inside[start:start + n] = 1
+        inside[start : start + n] = 1
         c = h.T * inside[:, None] + h * inside[None, :]
         out.append(float(torch.triu(c, diagonal=1).pow(2).sum().sqrt()))
         start += n
@@ -160,8 +173,13 @@ def test_qat_hessian_is_the_integer_unit_hessian_times_the_scale_squared():
     scales = []
     with torch.no_grad():
         for block in model.blocks:
-            scales.append(float(chip_scale_t(block.conv.weight, block.conv.bias, block.threshold, block.min_v_mem,
-                                             block.weight_bits)))
+            scales.append(
+                float(
+                    chip_scale_t(
+                        block.conv.weight, block.conv.bias, block.threshold, block.min_v_mem, block.weight_bits
+                    )
+                )
+            )
             wq, _, thr, low = block.params(quantize=True)
             block.conv.weight.copy_(wq)
             block.threshold.fill_(float(thr))
@@ -230,10 +248,16 @@ def test_exact_traces_of_a_closure():
 
 
 def test_result_ranking_and_dict():
-    res = HessianResult(names=("a", "b", "c"), traces=(10.0, 4.0, -1.0), n_params=(100, 10, 5),
-                        stderr=(1.0, 0.5, 0.2), stderr_batches=(2.0, None, 0.1), estimates=((9.0, 4.5, -1.2),
-                                                                                           (11.0, 3.5, -0.8)),
-                        iterations=2, samples=8)
+    res = HessianResult(
+        names=("a", "b", "c"),
+        traces=(10.0, 4.0, -1.0),
+        n_params=(100, 10, 5),
+        stderr=(1.0, 0.5, 0.2),
+        stderr_batches=(2.0, None, 0.1),
+        estimates=((9.0, 4.5, -1.2), (11.0, 3.5, -0.8)),
+        iterations=2,
+        samples=8,
+    )
     assert res.trace_per_param == (0.1, 0.4, -0.2)
     assert res.ranking == ("b", "a", "c") and res.ranking_by_trace == ("a", "b", "c")
     d = res.to_dict()

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from qsnn_deploy.errors import UsageError
@@ -25,12 +26,17 @@ from qsnn_deploy.quant.quantizers import (
 
 values = arrays(np.float32, st.integers(1, 40), elements=st.floats(-8, 8, allow_nan=False, width=32))
 # the whole finite float range: zeros, subnormals (down to 1.4e-45 / 5e-324) and values near the maximum
-edge32 = st.one_of(st.floats(width=32, allow_nan=False, allow_infinity=False),
-                   st.sampled_from([0.0, -0.0, 1e-45, -1e-45, 1e-40, 1.1754942e-38, 1e38, -3.4028235e38]))
-edge64 = st.one_of(st.floats(allow_nan=False, allow_infinity=False),
-                   st.sampled_from([0.0, 5e-324, -5e-324, 2.2250738585072014e-308, 1e300, -1.7976931348623157e308]))
-edge_values = st.one_of(arrays(np.float32, st.integers(1, 20), elements=edge32),
-                        arrays(np.float64, st.integers(1, 20), elements=edge64))
+edge32 = st.one_of(
+    st.floats(width=32, allow_nan=False, allow_infinity=False),
+    st.sampled_from([0.0, -0.0, 1e-45, -1e-45, 1e-40, 1.1754942e-38, 1e38, -3.4028235e38]),
+)
+edge64 = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from([0.0, 5e-324, -5e-324, 2.2250738585072014e-308, 1e300, -1.7976931348623157e308]),
+)
+edge_values = st.one_of(
+    arrays(np.float32, st.integers(1, 20), elements=edge32), arrays(np.float64, st.integers(1, 20), elements=edge64)
+)
 
 
 @settings(max_examples=100, deadline=None)
@@ -79,11 +85,11 @@ def test_error_and_gradient_quantisers_on_edge_values(x, bits, rng_bits, lr_int)
         assert not err.any() and not grad.any()
         return
     assert float(err.abs().max()) <= 1 and float(err.abs().max()) >= (0.5 if bits > 1 else 1)
-    top = 2.0 if float(t.abs().max()) > 2.0 ** 1023 else 2 ** 0.5  # the shift stops at 2^1023, float64's largest
+    top = 2.0 if float(t.abs().max()) > 2.0**1023 else 2**0.5  # the shift stops at 2^1023, float64's largest
     steps = grad.double() * 2 ** (bits - 1)
     assert torch.equal(steps, steps.round()) and float(steps.abs().max()) <= np.ceil(lr_int * top + 1e-9)
     n = pow2_normalise(t)
-    assert n.dtype == torch.float64 and 2 ** -0.5 - 1e-9 <= float(n.abs().max()) <= top + 1e-9
+    assert n.dtype == torch.float64 and 2**-0.5 - 1e-9 <= float(n.abs().max()) <= top + 1e-9
 
 
 @settings(max_examples=100, deadline=None)
@@ -92,7 +98,7 @@ def test_fixed_grids_on_edge_values(x, bits):
     """wage_quant/quant01/quant11: on the grid within half a step of x, finite for finite x (x·2^31 overflows
     float32 from 1.6e29 on); fixed_point clamps into its range."""
     t = torch.from_numpy(x)
-    for fn, per_unit in ((wage_quant, 2.0 ** (bits - 1)), (quant01, 2.0 ** bits), (quant11, 2.0 ** (bits - 1) - 1)):
+    for fn, per_unit in ((wage_quant, 2.0 ** (bits - 1)), (quant01, 2.0**bits), (quant11, 2.0 ** (bits - 1) - 1)):
         q = fn(t, bits)
         assert q.dtype == t.dtype and torch.isfinite(q).all()
         err = (q.double() - t.double()).abs()
@@ -122,8 +128,14 @@ def test_training_quantisers_never_read_back_to_the_host():
     backward of training, where a host read is a CUDA sync each time."""
     for dtype in (torch.float32, torch.float64):
         x = torch.empty(3, 5, device="meta", dtype=dtype)
-        outputs = [symmetric(x, 4), quant_error(x, 4), quant_gradient(x, 4, 8), pow2_normalise(x),
-                   range_scale_t(x, 8), chip_scale_t(x, x[0], x[0, 0], x[0, 1])]
+        outputs = [
+            symmetric(x, 4),
+            quant_error(x, 4),
+            quant_gradient(x, 4, 8),
+            pow2_normalise(x),
+            range_scale_t(x, 8),
+            chip_scale_t(x, x[0], x[0, 0], x[0, 1]),
+        ]
         assert all(o.device.type == "meta" for o in outputs)
 
 
@@ -132,7 +144,7 @@ def test_training_quantisers_never_read_back_to_the_host():
 def test_fixed_point_range_grid_idempotence(x, word, data):
     frac = data.draw(st.integers(0, word - 1))
     q = fixed_point(torch.from_numpy(x).double(), word, frac)
-    step = 2.0 ** -frac
+    step = 2.0**-frac
     lo, hi = -(2.0 ** (word - frac - 1)), 2.0 ** (word - frac - 1) - step
     assert float(q.min()) >= lo and float(q.max()) <= hi
     assert torch.equal(q / step, torch.round(q / step))

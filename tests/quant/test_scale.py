@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from qsnn_deploy.errors import InputError
@@ -15,14 +16,19 @@ from qsnn_deploy.ir import ChipLayer, Network
 from qsnn_deploy.quant.scale import ratio_to, usable_divisor
 from qsnn_deploy.train.integer_only import update_steps
 
-edge = st.one_of(st.floats(allow_nan=False, allow_infinity=False),
-                 st.sampled_from([0.0, 5e-324, 1e-310, 1.4e-45, 1e-40, 1e38, 1.7976931348623157e308]))
+edge = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from([0.0, 5e-324, 1e-310, 1.4e-45, 1e-40, 1e38, 1.7976931348623157e308]),
+)
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.one_of(arrays(np.float64, st.integers(0, 8), elements=edge),
-                 arrays(np.float32, st.integers(0, 8), elements=st.floats(width=32, allow_nan=False,
-                                                                          allow_infinity=False))))
+@given(
+    st.one_of(
+        arrays(np.float64, st.integers(0, 8), elements=edge),
+        arrays(np.float32, st.integers(0, 8), elements=st.floats(width=32, allow_nan=False, allow_infinity=False)),
+    )
+)
 def test_ratio_on_edge_values(v):
     peak = float(np.abs(v).max()) if v.size else 0.0
     r = ratio_to(127, peak)
@@ -62,9 +68,17 @@ def _float_model():
     from qsnn_deploy.zoo import spec_from_dict
 
     torch.manual_seed(0)
-    spec = spec_from_dict({"name": "t", "input_shape": [1, 6, 6], "n_classes": 2, "layers": [
-        {"type": "conv", "name": "c1", "out_channels": 2, "kernel_size": 3, "padding": 1},
-        {"type": "linear", "name": "fc", "out_features": 2}]})
+    spec = spec_from_dict(
+        {
+            "name": "t",
+            "input_shape": [1, 6, 6],
+            "n_classes": 2,
+            "layers": [
+                {"type": "conv", "name": "c1", "out_channels": 2, "kernel_size": 3, "padding": 1},
+                {"type": "linear", "name": "fc", "out_features": 2},
+            ],
+        }
+    )
     return SpikingCNN(spec, quantize=False).eval()
 
 

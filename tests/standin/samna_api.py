@@ -20,8 +20,12 @@ from __future__ import annotations
 _SINABS = "sinabs 3.1.3 sinabs/backend/dynapcnn/"
 IO, NET, CB = _SINABS + "io.py", _SINABS + "dynapcnn_network.py", _SINABS + "config_builder.py"
 DYN, S2F, S2E = _SINABS + "chips/dynapcnn.py", _SINABS + "chips/speck2f.py", _SINABS + "chips/speck2e.py"
-CF, VIZ, SIM, DVS = (_SINABS + "chip_factory.py", _SINABS + "dynapcnn_visualizer.py", _SINABS + "specksim.py",
-                     _SINABS + "dvs_layer.py")
+CF, VIZ, SIM, DVS = (
+    _SINABS + "chip_factory.py",
+    _SINABS + "dynapcnn_visualizer.py",
+    _SINABS + "specksim.py",
+    _SINABS + "dvs_layer.py",
+)
 _DOCS = "sinabs docs (github.com/synsense/sinabs) "
 NB_READOUT = _DOCS + "docs/speck/notebooks/using_readout_layer.ipynb"
 NB_POWER = _DOCS + "docs/speck/notebooks/power_monitoring.ipynb"
@@ -80,8 +84,10 @@ API: dict[str, tuple[str | None, str]] = {
     "PowerMonitor.get_source_node": ("PowerSource", VIZ + ":520"),
     "PowerMonitor.start_auto_power_measurement": (None, VIZ + ":516 (rate in Hz: " + NB_POWER + ")"),
     "PowerMonitor.stop_auto_power_measurement": (None, NB_POWER),
-    "Measurement.channel": (None, NB_POWER + " (channel 0..4: VDD_IO, VDD_RAM, VDD_LOGIC, VDD_PIXEL_DIGITAL, "
-                                             "VDD_PIXEL_ANALOG)"),
+    "Measurement.channel": (
+        None,
+        NB_POWER + " (channel 0..4: VDD_IO, VDD_RAM, VDD_LOGIC, VDD_PIXEL_DIGITAL, VDD_PIXEL_ANALOG)",
+    ),
     "Measurement.value": (None, NB_POWER + " (W)"),
     "Measurement.timestamp": (None, NB_POWER),
     # --- graphs and their nodes
@@ -117,16 +123,23 @@ API: dict[str, tuple[str | None, str]] = {
 }
 
 # Names that exist but are not simulated (the GUI, the simulator, a sinabs attribute read nowhere).
-NOT_SIMULATED = {name for name in API if name.startswith(("samna.ui.", "samna.specksim.", "samnagui."))
-                 and API[name][0] is None} | {
-    "samna.BasicSourceNode_ui_event", "samna.BasicSourceNode_specksim_events_spike",
-    "samna.BasicSinkNode_specksim_events_spike", "samna.graph.JitMemberSelect", "samna.graph.JitDvsEventToViz",
-    "samna.graph.JitSpikeCollection", "samna.graph.JitSpikeCount", "samna.graph.JitMajorityReadout",
-    *(f"samna.{c}.configuration.SpeckConfiguration.DVSLayerConfig" for c in CHIPS)}
+NOT_SIMULATED = {
+    name for name in API if name.startswith(("samna.ui.", "samna.specksim.", "samnagui.")) and API[name][0] is None
+} | {
+    "samna.BasicSourceNode_ui_event",
+    "samna.BasicSourceNode_specksim_events_spike",
+    "samna.BasicSinkNode_specksim_events_spike",
+    "samna.graph.JitMemberSelect",
+    "samna.graph.JitDvsEventToViz",
+    "samna.graph.JitSpikeCollection",
+    "samna.graph.JitSpikeCount",
+    "samna.graph.JitMajorityReadout",
+    *(f"samna.{c}.configuration.SpeckConfiguration.DVSLayerConfig" for c in CHIPS),
+}
 
 
 def _chip(c: str) -> dict[str, tuple[str | None, str]]:
-    m, cfg, ev = f"samna.{c}", SAMNA_CFG.format(chip=c), SAMNA_EVENT.format(chip=c)
+    m, cfg = f"samna.{c}", SAMNA_CFG.format(chip=c)
     e, k = f"{m}.event", f"{m}.configuration"
     builder = S2F if c == "speck2f" else S2E
     out: dict[str, tuple[str | None, str]] = {
@@ -154,8 +167,13 @@ def _chip(c: str) -> dict[str, tuple[str | None, str]]:
         f"{e}.ReadNeuronValue.layer": (None, NB_LEAK),
         f"{e}.ReadNeuronValue.address": (None, NB_LEAK),
         # events out: the readout block (its word layout: NB_READOUT, section 2)
-        f"{e}.ReadoutValue": (f"{e}.ReadoutValue", NB_READOUT + f" (type filter '{c}::event::ReadoutValue'); "
-                              + SAMNA_EVENT.format(chip="speck2e") + "#samna.speck2e.event.ReadoutValue"),
+        f"{e}.ReadoutValue": (
+            f"{e}.ReadoutValue",
+            NB_READOUT
+            + f" (type filter '{c}::event::ReadoutValue'); "
+            + SAMNA_EVENT.format(chip="speck2e")
+            + "#samna.speck2e.event.ReadoutValue",
+        ),
         f"{e}.ReadoutValue.value": (None, NB_READOUT + " ('value' is 21 bits; it has no timestamp)"),
         f"{e}.ReadoutPinValue": (f"{e}.ReadoutPinValue", NB_READOUT),
         f"{e}.ReadoutPinValue.index": (None, NB_READOUT),
@@ -210,8 +228,10 @@ def _chip(c: str) -> dict[str, tuple[str | None, str]]:
         f"{k}.ReadoutConfig.output_mode_sel": (None, NB_READOUT),
         f"{k}.ReadoutConfig.low_pass_filter_disable": (None, NB_READOUT),
         f"{k}.ReadoutConfig.threshold": (None, NB_READOUT),
-        f"{k}.ReadoutConfig.monitor_enable": (None, NB_READOUT + " (when True, Spike events are no longer "
-                                                                  "monitored: section 4.3)"),
+        f"{k}.ReadoutConfig.monitor_enable": (
+            None,
+            NB_READOUT + " (when True, Spike events are no longer monitored: section 4.3)",
+        ),
         f"{k}.ReadoutConfig.readout_pin_monitor_enable": (None, NB_READOUT),
     }
     if c == "speck2f":  # the flash image writer is documented for speck2f only
@@ -222,12 +242,17 @@ def _chip(c: str) -> dict[str, tuple[str | None, str]]:
 for _c in CHIPS:
     API.update(_chip(_c))
 
-SHAPES = {"Shape.size": ("XY", DYN + ":100"), "Shape.feature_count": (None, DYN + ":101"),
-          "XY.x": (None, DYN + ":100"), "XY.y": (None, DYN + ":100")}
+SHAPES = {
+    "Shape.size": ("XY", DYN + ":100"),
+    "Shape.feature_count": (None, DYN + ":101"),
+    "XY.x": (None, DYN + ":100"),
+    "XY.y": (None, DYN + ":100"),
+}
 API.update(SHAPES)
 
 # What a sink of chip output events may hold (the static check narrows it with isinstance).
-OUTPUT_EVENTS = tuple(f"samna.{c}.event.{n}" for c in CHIPS for n in ("Spike", "ReadoutValue", "ReadoutPinValue")) \
-    + ("NeuronReply",)
+OUTPUT_EVENTS = tuple(f"samna.{c}.event.{n}" for c in CHIPS for n in ("Spike", "ReadoutValue", "ReadoutPinValue")) + (
+    "NeuronReply",
+)
 # The nodes a graph connects; any of them may be written to or read by the code that made it.
 NODES = ("SourceNode", "SinkNode", "PowerSink", "ModelSink", "ModelSource", "PowerSource")

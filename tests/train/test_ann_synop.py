@@ -5,22 +5,38 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from helpers import run_cli
+
 from qsnn_deploy.convert.ann import load_ann, unscaled_lower_bound
 from qsnn_deploy.emulate.binned import run_binned
 from qsnn_deploy.quant.chip import discretize_network
 from qsnn_deploy.train.ann_synop import FloorReLU, quantized_ann_from_spec, train_ann_synop
 from qsnn_deploy.zoo import load_spec, spec_from_dict
 
-HAND = spec_from_dict({"name": "hand", "input_shape": [1, 4, 4], "n_classes": 3, "layers": [
-    {"type": "conv", "name": "c1", "out_channels": 2, "kernel_size": 3, "padding": 1, "pool": 2},
-    {"type": "linear", "name": "fc", "out_features": 3}]})
+HAND = spec_from_dict(
+    {
+        "name": "hand",
+        "input_shape": [1, 4, 4],
+        "n_classes": 3,
+        "layers": [
+            {"type": "conv", "name": "c1", "out_channels": 2, "kernel_size": 3, "padding": 1, "pool": 2},
+            {"type": "linear", "name": "fc", "out_features": 3},
+        ],
+    }
+)
 
-TINY = spec_from_dict({"name": "tiny", "input_shape": [2, 10, 10], "n_classes": 4, "layers": [
-    {"type": "conv", "name": "c1", "out_channels": 4, "kernel_size": 3, "stride": 2, "padding": 1},
-    {"type": "conv", "name": "c2", "out_channels": 6, "kernel_size": 3, "padding": 1, "pool": 2, "bias": True},
-    {"type": "linear", "name": "fc", "out_features": 4}]})
+TINY = spec_from_dict(
+    {
+        "name": "tiny",
+        "input_shape": [2, 10, 10],
+        "n_classes": 4,
+        "layers": [
+            {"type": "conv", "name": "c1", "out_channels": 4, "kernel_size": 3, "stride": 2, "padding": 1},
+            {"type": "conv", "name": "c2", "out_channels": 6, "kernel_size": 3, "padding": 1, "pool": 2, "bias": True},
+            {"type": "linear", "name": "fc", "out_features": 4},
+        ],
+    }
+)
 
 
 def test_floor_relu_values_and_straight_through_gradient():
@@ -51,8 +67,11 @@ def test_state_dict_loads_as_the_plain_ann(tmp_path):
     ann = quantized_ann_from_spec(load_spec("digits_speck"))
     torch.save(ann.state_dict(), tmp_path / "ann.pt")
     plain = load_ann(load_spec("digits_speck"), tmp_path / "ann.pt")
-    assert set(plain.state_dict()) == set(ann.state_dict()) == {"conv1.weight", "conv2.weight", "conv3.weight",
-                                                                 "fc.weight"}
+    assert (
+        set(plain.state_dict())
+        == set(ann.state_dict())
+        == {"conv1.weight", "conv2.weight", "conv3.weight", "fc.weight"}
+    )
 
 
 def _tiny_ann(bins: int, nonnegative: bool = False, seed: int = 0):
@@ -69,8 +88,11 @@ def _tiny_ann(bins: int, nonnegative: bool = False, seed: int = 0):
 def _ann_run(ann, counts: torch.Tensor) -> dict[str, np.ndarray]:
     with torch.no_grad():
         out = ann.run(counts)
-    return {"synops": np.stack([s.numpy() for s in out.layer_synops], 1),
-            "spikes": np.stack([s.numpy() for s in out.layer_spikes], 1), "counts": out.counts.numpy()}
+    return {
+        "synops": np.stack([s.numpy() for s in out.layer_synops], 1),
+        "spikes": np.stack([s.numpy() for s in out.layer_spikes], 1),
+        "counts": out.counts.numpy(),
+    }
 
 
 def _snn(ann, raster: np.ndarray):
@@ -92,8 +114,8 @@ def test_ann_is_the_snn_when_the_window_is_one_bin():
     assert np.array_equal(out["counts"].argmax(1), res.predictions)
     assert res.layer_spikes.sum() > 0 and len(set(res.predictions)) > 1
     # converted with the headroom lower bound (−2**14 chip units at the weights' scale), not −threshold
-    assert [layer.lower_bound for layer in net.layers] == [-2 ** 14] * 3
-    assert unscaled_lower_bound(np.array([[0.5, -0.25]])) == pytest.approx(-(2 ** 14) / 254)
+    assert [layer.lower_bound for layer in net.layers] == [-(2**14)] * 3
+    assert unscaled_lower_bound(np.array([[0.5, -0.25]])) == pytest.approx(-(2**14) / 254)
     assert unscaled_lower_bound(np.array([[1e-6]])) == -1.0  # never above −threshold
 
 
@@ -116,18 +138,32 @@ def runs(tmp_path_factory):
     base = tmp_path_factory.mktemp("ann_synop")
     kw = {"epochs": 3, "batch_size": 16, "time_bins": 4, "limit": 64, "progress": False, "log": lambda m: None}
     plain = train_ann_synop("digits_speck", None, base / "plain", **kw)
-    low = train_ann_synop("digits_speck", None, base / "low", synop_target=0.3 * plain["ann_synops_per_sample"],
-                          init=base / "plain", **kw)
+    low = train_ann_synop(
+        "digits_speck", None, base / "low", synop_target=0.3 * plain["ann_synops_per_sample"], init=base / "plain", **kw
+    )
     return base, plain, low
 
 
 def test_training_writes_the_run_and_a_target_lowers_synops(runs):
     base, plain, low = runs
-    assert sorted(p.name for p in (base / "plain").iterdir()) == ["ann.pt", "config.yaml", "metrics.json",
-                                                                   "training_curve.png"]
+    assert sorted(p.name for p in (base / "plain").iterdir()) == [
+        "ann.pt",
+        "config.yaml",
+        "metrics.json",
+        "training_curve.png",
+    ]
     metrics = json.loads((base / "plain" / "metrics.json").read_text())
-    for key in ("test_accuracy", "synops_per_sample", "epochs", "seed", "ann_test_accuracy",
-                "ann_synops_per_sample", "snn_layer_synops", "snn_one_bin", "history"):
+    for key in (
+        "test_accuracy",
+        "synops_per_sample",
+        "epochs",
+        "seed",
+        "ann_test_accuracy",
+        "ann_synops_per_sample",
+        "snn_layer_synops",
+        "snn_one_bin",
+        "history",
+    ):
         assert key in metrics
     assert metrics["epochs"] == 3 and len(metrics["history"]) == 3 and metrics["method"] == "ann-synop"
     # the one-bin SNN is the ANN: same SynOps
@@ -141,8 +177,20 @@ def test_convert_no_weight_scaling_gives_the_trained_network(runs, tmp_path):
     from qsnn_deploy.convert.loader import load_network
 
     base, _, _ = runs
-    proc = run_cli("convert", base / "plain" / "ann.pt", "--from-ann", "digits_speck", "--no-weight-scaling",
-                   "--time-bins", "4", "--out", tmp_path / "b", "--format", "json", "-q")
+    proc = run_cli(
+        "convert",
+        base / "plain" / "ann.pt",
+        "--from-ann",
+        "digits_speck",
+        "--no-weight-scaling",
+        "--time-bins",
+        "4",
+        "--out",
+        tmp_path / "b",
+        "--format",
+        "json",
+        "-q",
+    )
     assert "no scaling" in " ".join(json.loads(proc.stdout)["notes"])
     ann = quantized_ann_from_spec(load_spec("digits_speck"), time_bins=4)
     ann.load_state_dict(torch.load(base / "plain" / "ann.pt", weights_only=True))
@@ -154,11 +202,23 @@ def test_convert_no_weight_scaling_gives_the_trained_network(runs, tmp_path):
 
 
 def test_no_weight_scaling_with_percentile_is_a_usage_error(tmp_path):
-    proc = run_cli("convert", tmp_path / "ann.pt", "--from-ann", "digits_speck", "--no-weight-scaling",
-                   "--percentile", "99", "--out", tmp_path / "b", check=False)
+    proc = run_cli(
+        "convert",
+        tmp_path / "ann.pt",
+        "--from-ann",
+        "digits_speck",
+        "--no-weight-scaling",
+        "--percentile",
+        "99",
+        "--out",
+        tmp_path / "b",
+        check=False,
+    )
     assert proc.returncode == 2
-    assert ("Error: --percentile cannot be combined with --no-weight-scaling, which keeps the trained weights and "
-            "calibrates nothing.") in proc.stderr
+    assert (
+        "Error: --percentile cannot be combined with --no-weight-scaling, which keeps the trained weights and "
+        "calibrates nothing."
+    ) in proc.stderr
     proc = run_cli("convert", tmp_path / "ann.pt", "--no-weight-scaling", "--out", tmp_path / "b", check=False)
     assert proc.returncode == 2 and "--no-weight-scaling only apply to ANN conversion" in proc.stderr
     assert not (tmp_path / "b").exists()

@@ -2,10 +2,10 @@
 
 import pytest
 import torch
+from helpers import run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import run_cli
 from qsnn_deploy.errors import UsageError
 from qsnn_deploy.train.augment import epoch_shifts, shift_frames
 from qsnn_deploy.train.trainer import TrainConfig
@@ -28,7 +28,7 @@ def test_shift_keeps_the_counts_that_stay_on_the_input(dy, dx):
     g = torch.Generator().manual_seed(dy * 7 + dx)
     x = torch.randint(0, 3, (2, 2, 2, 6, 5), generator=g).float()
     y = shift_frames(x, torch.tensor([[dy, dx], [0, 0]]))
-    kept = x[0, ..., max(-dy, 0):6 + min(-dy, 0), max(-dx, 0):5 + min(-dx, 0)].sum()
+    kept = x[0, ..., max(-dy, 0) : 6 + min(-dy, 0), max(-dx, 0) : 5 + min(-dx, 0)].sum()
     assert float(y[0].sum()) == float(kept)
     assert torch.equal(y[1], x[1])  # each sample its own shift
 
@@ -50,8 +50,22 @@ def test_shift_px_trains_from_the_cli_and_is_recorded(tmp_path):
     run_cli("train", "--shift-px", "1", "--epochs", "1", "--limit", "32", "--time-bins", "2", "--out", out, "-q")
     assert yaml.safe_load((out / "config.yaml").read_text())["train"]["shift_px"] == 1
     local = tmp_path / "ell"
-    run_cli("train", "--learning-rule", "ell", "--shift-px", "1", "--epochs", "1", "--limit", "32", "--time-bins",
-            "2", "--out", local, "-q")
+    run_cli(
+        "train",
+        "--learning-rule",
+        "ell",
+        "--shift-px",
+        "1",
+        "--epochs",
+        "1",
+        "--limit",
+        "32",
+        "--time-bins",
+        "2",
+        "--out",
+        local,
+        "-q",
+    )
     assert yaml.safe_load((local / "config.yaml").read_text())["train"]["shift_px"] == 1
     proc = run_cli("train", "--integer-only", "--shift-px", "1", "--out", tmp_path / "x", check=False)
     assert proc.returncode == 2 and "does not take --shift-px" in proc.stderr

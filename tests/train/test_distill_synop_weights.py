@@ -6,14 +6,13 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-
 from helpers import run_cli
+
 from qsnn_deploy.errors import UsageError
 from qsnn_deploy.train.checkpoint import save_checkpoint
 from qsnn_deploy.train.losses import distillation, parse_synop_weights, task_loss, weighted_synops
 from qsnn_deploy.train.network import SpikingCNN
-from qsnn_deploy.train.trainer import (TrainConfig, _train_epoch, epoch_order, framed_split, load_teacher,
-                                       train)
+from qsnn_deploy.train.trainer import TrainConfig, _train_epoch, epoch_order, framed_split, load_teacher, train
 from qsnn_deploy.zoo import load_spec, spec_from_dict
 
 NAMES = ["conv1", "conv2", "conv3", "fc"]
@@ -26,7 +25,7 @@ def test_distillation_by_hand():
     s = torch.zeros(2, 1, 3, requires_grad=True)
     tau = 2.0
     p = torch.softmax(t.sum(1) / tau, 1)
-    expected = float((p * (p.log() - torch.log(torch.full_like(p, 1 / 3)))).sum(1).mean()) * tau ** 2
+    expected = float((p * (p.log() - torch.log(torch.full_like(p, 1 / 3)))).sum(1).mean()) * tau**2
     loss = distillation(s, t, tau)
     assert float(loss.detach()) == pytest.approx(expected, rel=1e-5)
     loss.backward()
@@ -41,8 +40,13 @@ def test_weighted_synops_and_their_parser():
     assert parse_synop_weights(NAMES, "conv2=3") == [1.0, 3.0, 1.0, 1.0]
     assert parse_synop_weights(NAMES, "1,3,0.5,0") == [1.0, 3.0, 0.5, 0.0]
     assert parse_synop_weights(NAMES, "2") == [2.0] * 4
-    for bad, words in (("conv9=2", "does not have"), ("conv2=x", "not a number"), ("conv2=-1", ">= 0"),
-                       ("0", "every weight is 0"), ("1,2", "cannot read")):
+    for bad, words in (
+        ("conv9=2", "does not have"),
+        ("conv2=x", "not a number"),
+        ("conv2=-1", ">= 0"),
+        ("0", "every weight is 0"),
+        ("1,2", "cannot read"),
+    ):
         with pytest.raises(UsageError, match=words):
             parse_synop_weights(NAMES, bad)
 
@@ -53,12 +57,14 @@ def test_train_epoch_adds_the_distillation_term_and_weights_the_synop_term():
     student = SpikingCNN(spec)
     teacher = load_teacher(REFERENCE, spec, torch.device("cpu"))
     data = framed_split("digits-dvs", "test", 4, progress=False, limit=32)
-    cfg = TrainConfig(batch_size=32, epochs=1, synop_target=1e5, distill="teacher", distill_weight=0.5,
-                      distill_temperature=3.0)
+    cfg = TrainConfig(
+        batch_size=32, epochs=1, synop_target=1e5, distill="teacher", distill_weight=0.5, distill_temperature=3.0
+    )
     opt = torch.optim.SGD(student.parameters(), lr=0.0)  # no update: the epoch's loss is the first batch's
     weights = [1.0, 3.0, 1.0, 1.0]
-    loss, _ = _train_epoch(student, opt, None, data, cfg, 1, torch.device("cpu"), False, teacher=teacher,
-                           synop_weights=weights)
+    loss, _ = _train_epoch(
+        student, opt, None, data, cfg, 1, torch.device("cpu"), False, teacher=teacher, synop_weights=weights
+    )
     with torch.no_grad():
         order = epoch_order(32, cfg.seed, 1)
         x, y = data.frames[order], data.labels[order]
@@ -72,10 +78,13 @@ def test_train_epoch_adds_the_distillation_term_and_weights_the_synop_term():
 
 def test_weighting_conv1_spikes_makes_training_spend_fewer_of_them(tmp_path):
     common = dict(epochs=2, limit=96, time_bins=4, batch_size=16, lr=1e-2, synop_penalty=5e-5, init=str(REFERENCE))
-    dear = train(TrainConfig(synop_weights="conv2=1,conv1=0,conv3=0,fc=0", **common), tmp_path / "dear",
-                 progress=False, log=lambda m: None)
-    free = train(TrainConfig(synop_weights="conv2=0", **common), tmp_path / "free", progress=False,
-                 log=lambda m: None)
+    dear = train(
+        TrainConfig(synop_weights="conv2=1,conv1=0,conv3=0,fc=0", **common),
+        tmp_path / "dear",
+        progress=False,
+        log=lambda m: None,
+    )
+    free = train(TrainConfig(synop_weights="conv2=0", **common), tmp_path / "free", progress=False, log=lambda m: None)
     # layer_spikes[0] are conv1's output spikes; layer_synops[1] the SynOps they cause in conv2
     assert dear["layer_spikes"][0] < 0.7 * free["layer_spikes"][0]
     assert dear["layer_synops"][1] < 0.7 * free["layer_synops"][1]
@@ -84,9 +93,17 @@ def test_weighting_conv1_spikes_makes_training_spend_fewer_of_them(tmp_path):
 
 
 def test_teacher_must_take_the_same_input_and_classes(tmp_path):
-    tiny = spec_from_dict({"name": "tiny", "input_shape": [2, 8, 8], "n_classes": 3, "layers": [
-        {"type": "conv", "name": "c1", "out_channels": 4, "kernel_size": 3, "padding": 1, "pool": 2},
-        {"type": "linear", "name": "fc", "out_features": 3}]})
+    tiny = spec_from_dict(
+        {
+            "name": "tiny",
+            "input_shape": [2, 8, 8],
+            "n_classes": 3,
+            "layers": [
+                {"type": "conv", "name": "c1", "out_channels": 4, "kernel_size": 3, "padding": 1, "pool": 2},
+                {"type": "linear", "name": "fc", "out_features": 3},
+            ],
+        }
+    )
     save_checkpoint(tmp_path / "tiny.pt", SpikingCNN(tiny), {"dt_us": 1000.0, "time_bins": 4})
     with pytest.raises(UsageError, match="teacher takes"):
         load_teacher(tmp_path / "tiny.pt", load_spec("digits_speck"), torch.device("cpu"))
@@ -99,27 +116,52 @@ def test_teacher_must_take_the_same_input_and_classes(tmp_path):
 
 def test_distilled_run_from_the_cli(tmp_path):
     out = tmp_path / "kd"
-    proc = run_cli("train", "--init", REFERENCE, "--distill", REFERENCE, "--distill-temperature", "2",
-                   "--synop-target", "3e5", "--synop-weights", "conv2=3", "--epochs", "1", "--limit", "48",
-                   "--time-bins", "4", "--out", out, "--format", "json", "-q")
+    proc = run_cli(
+        "train",
+        "--init",
+        REFERENCE,
+        "--distill",
+        REFERENCE,
+        "--distill-temperature",
+        "2",
+        "--synop-target",
+        "3e5",
+        "--synop-weights",
+        "conv2=3",
+        "--epochs",
+        "1",
+        "--limit",
+        "48",
+        "--time-bins",
+        "4",
+        "--out",
+        out,
+        "--format",
+        "json",
+        "-q",
+    )
     assert json.loads(proc.stdout)["epochs_run"] == 1
     assert f"distilling from {REFERENCE}" in proc.stderr
     cfg = yaml.safe_load((out / "config.yaml").read_text())["train"]
     assert cfg["distill"] == str(REFERENCE) and cfg["distill_temperature"] == 2.0 and cfg["synop_weights"] == "conv2=3"
 
 
-@pytest.mark.parametrize("args, words", [
-    (("--synop-weights", "conv2=3"), "--synop-target N or --synop-penalty"),
-    (("--distill-weight", "2"), "go with --distill"),
-    (("--synop-target", "1e5", "--synop-weights", "conv9=3"), "did you mean 'conv3'"),
-    (("--distill", "nowhere/run"), "does not exist"),
-    (("--learning-rule", "ell", "--distill", "x"), "does not take --distill"),
-    (("--ann", "--synop-target", "1e5", "--synop-weights", "conv2=2"), "does not take --synop-weights"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (("--synop-weights", "conv2=3"), "--synop-target N or --synop-penalty"),
+        (("--distill-weight", "2"), "go with --distill"),
+        (("--synop-target", "1e5", "--synop-weights", "conv9=3"), "did you mean 'conv3'"),
+        (("--distill", "nowhere/run"), "does not exist"),
+        (("--learning-rule", "ell", "--distill", "x"), "does not take --distill"),
+        (("--ann", "--synop-target", "1e5", "--synop-weights", "conv2=2"), "does not take --synop-weights"),
+    ],
+)
 def test_bad_distill_and_weight_options(tmp_path, args, words):
     out = tmp_path / "run"
-    proc = run_cli("train", *args, "--epochs", "1", "--limit", "16", "--time-bins", "2", "-q", "--out", out,
-                   check=False)
+    proc = run_cli(
+        "train", *args, "--epochs", "1", "--limit", "16", "--time-bins", "2", "-q", "--out", out, check=False
+    )
     assert proc.returncode in (2, 3), proc.stderr
     assert words in proc.stderr
     assert not out.exists()

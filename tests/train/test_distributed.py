@@ -8,8 +8,8 @@ import sys
 
 import pytest
 import torch
-
 from helpers import run_cli
+
 from qsnn_deploy.train.distributed import SINGLE, Group, free_port, spawn
 
 
@@ -71,8 +71,20 @@ def test_two_process_ddp_matches_one_process_with_the_same_global_batch(single_r
 
 def test_torchrun_runs_the_same_training(single_run, tmp_path):
     out = tmp_path / "torchrun"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
-           str(free_port()), "-m", "qsnn_deploy.cli.main", *RUN, "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-port",
+        str(free_port()),
+        "-m",
+        "qsnn_deploy.cli.main",
+        *RUN,
+        "--out",
+        str(out),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     _assert_same_training(single_run, out)
@@ -103,6 +115,15 @@ def test_an_epoch_trains_each_process_on_its_share_only():
     model.register_forward_pre_hook(lambda module, args: seen.append(len(args[0])))
     data = FramedSplit(torch.zeros(20, 2, *spec.input_shape), torch.zeros(20, dtype=torch.long), 1.0)
     cfg = TrainConfig(epochs=1, batch_size=8, time_bins=2, lr=1e-3)
-    _train_epoch(model, torch.optim.SGD(model.parameters(), lr=0.0), None, data, cfg, 1, torch.device("cpu"),
-                 False, LocalHalf(rank=1, world=2))
+    _train_epoch(
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.0),
+        None,
+        data,
+        cfg,
+        1,
+        torch.device("cpu"),
+        False,
+        LocalHalf(rank=1, world=2),
+    )
     assert seen == [4, 4, 2]  # global batches of 8, 8, 4 → this process's halves

@@ -20,9 +20,15 @@ from qsnn_deploy.train.integer_only import (
 )
 from qsnn_deploy.zoo import load_spec, spec_from_dict
 
-TINY = {"name": "tiny", "input_shape": [2, 8, 8], "n_classes": 3, "layers": [
-    {"type": "conv", "name": "c1", "out_channels": 4, "kernel_size": 3, "padding": 1, "pool": 2},
-    {"type": "linear", "name": "fc", "out_features": 3}]}
+TINY = {
+    "name": "tiny",
+    "input_shape": [2, 8, 8],
+    "n_classes": 3,
+    "layers": [
+        {"type": "conv", "name": "c1", "out_channels": 4, "kernel_size": 3, "padding": 1, "pool": 2},
+        {"type": "linear", "name": "fc", "out_features": 3},
+    ],
+}
 
 
 def _on_grid(x: torch.Tensor, step: float) -> bool:
@@ -39,8 +45,9 @@ def _tiny_batch(seed=0, n=6, t=4):
     return x, torch.arange(n) % 3
 
 
-@pytest.mark.parametrize("bad", [{"wb": 9}, {"wb": 1}, {"ub": 17}, {"ub": 8}, {"eb": 1}, {"gb": 0}, {"rb": 25},
-                                 {"sb": 2.5}, {"ab": True}])
+@pytest.mark.parametrize(
+    "bad", [{"wb": 9}, {"wb": 1}, {"ub": 17}, {"ub": 8}, {"eb": 1}, {"gb": 0}, {"rb": 25}, {"sb": 2.5}, {"ab": True}]
+)
 def test_bad_bit_widths_are_usage_errors(bad):
     with pytest.raises(UsageError, match="IntegerBits"):
         IntegerBits(**bad)
@@ -57,7 +64,7 @@ def test_bad_training_arguments_are_usage_errors(tmp_path):
 def test_errors_are_on_the_eb_grid():
     x = torch.randn(50, requires_grad=True)
     error_point(x, 6).backward(torch.randn(50) * 123.0)
-    assert _on_grid(x.grad, 2.0 ** -5) and float(x.grad.abs().max()) <= 1 - 2.0 ** -5
+    assert _on_grid(x.grad, 2.0**-5) and float(x.grad.abs().max()) <= 1 - 2.0**-5
 
 
 def test_weight_gradients_come_from_eb_errors_and_integer_inputs():
@@ -130,14 +137,36 @@ def test_memory_footprint_by_hand():
 
 def test_short_run_learns_writes_a_loadable_checkpoint(tmp_path):
     out = tmp_path / "run"
-    m = train_integer_only("digits_speck", "digits-dvs", out, epochs=3, batch_size=16, time_bins=4, seed=0,
-                           limit=64, progress=False, device="cpu")
+    m = train_integer_only(
+        "digits_speck",
+        "digits-dvs",
+        out,
+        epochs=3,
+        batch_size=16,
+        time_bins=4,
+        seed=0,
+        limit=64,
+        progress=False,
+        device="cpu",
+    )
     assert m["history"][-1]["loss"] < m["history"][0]["loss"]
     assert m["integer_only"] and m["bits"] == IntegerBits().as_dict()
-    assert {"test_accuracy", "chip_test_accuracy", "local_accuracies", "synops_per_sample", "train_time_s",
-            "memory_saved"} <= set(m)
-    assert {p.name for p in out.iterdir()} >= {"checkpoint.pt", "metrics.json", "memory.json", "memory.md",
-                                                "config.yaml", "training_curve.png"}
+    assert {
+        "test_accuracy",
+        "chip_test_accuracy",
+        "local_accuracies",
+        "synops_per_sample",
+        "train_time_s",
+        "memory_saved",
+    } <= set(m)
+    assert {p.name for p in out.iterdir()} >= {
+        "checkpoint.pt",
+        "metrics.json",
+        "memory.json",
+        "memory.md",
+        "config.yaml",
+        "training_curve.png",
+    }
     assert json.loads((out / "metrics.json").read_text())["epochs"] == 3
     assert 0.6 < json.loads((out / "memory.json").read_text())["saved"]["total_bits"] < 0.8
     model, payload = load_checkpoint(out / "checkpoint.pt")
@@ -151,10 +180,20 @@ def test_short_run_learns_writes_a_loadable_checkpoint(tmp_path):
         model.quantize = False
         assert torch.equal(model(x).sum(1), counts)
     for block in model.blocks:
-        assert _on_grid(block.conv.weight.detach(), 2.0 ** -7)
+        assert _on_grid(block.conv.weight.detach(), 2.0**-7)
 
 
 def test_full_precision_twin_runs(tmp_path):
-    m = train_integer_only("digits_speck", "digits-dvs", tmp_path / "fp", epochs=1, batch_size=16, time_bins=3,
-                           limit=32, bits=None, progress=False, device="cpu")
+    m = train_integer_only(
+        "digits_speck",
+        "digits-dvs",
+        tmp_path / "fp",
+        epochs=1,
+        batch_size=16,
+        time_bins=3,
+        limit=32,
+        bits=None,
+        progress=False,
+        device="cpu",
+    )
     assert not m["integer_only"] and m["bits"] is None and m["memory_saved"] == 0.0

@@ -4,8 +4,8 @@ import json
 
 import pytest
 import torch
-
 from helpers import run_cli
+
 from qsnn_deploy.convert.bundle import convert_model
 from qsnn_deploy.errors import UsageError
 from qsnn_deploy.train.checkpoint import load_checkpoint
@@ -19,10 +19,17 @@ from qsnn_deploy.train.local_rules import (
 )
 from qsnn_deploy.zoo import spec_from_dict
 
-TINY = {"name": "tiny", "input_shape": [2, 8, 8], "n_classes": 3, "neuron": {"threshold": 0.5}, "layers": [
-    {"type": "conv", "name": "c1", "out_channels": 4, "kernel_size": 3, "padding": 1, "pool": 2},
-    {"type": "conv", "name": "c2", "out_channels": 4, "kernel_size": 3, "padding": 1},
-    {"type": "linear", "name": "fc", "out_features": 3}]}
+TINY = {
+    "name": "tiny",
+    "input_shape": [2, 8, 8],
+    "n_classes": 3,
+    "neuron": {"threshold": 0.5},
+    "layers": [
+        {"type": "conv", "name": "c1", "out_channels": 4, "kernel_size": 3, "padding": 1, "pool": 2},
+        {"type": "conv", "name": "c2", "out_channels": 4, "kernel_size": 3, "padding": 1},
+        {"type": "linear", "name": "fc", "out_features": 3},
+    ],
+}
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny graphs: one thread is fastest on shared cores
@@ -62,8 +69,9 @@ def test_decolle_and_ell_detach_time_but_bell_does_not():
 def test_readout_options():
     spec = spec_from_dict(TINY)
     assert all(p.requires_grad for r in LocalRuleNet(spec, "ell").readouts for p in r.parameters())
-    assert not any(p.requires_grad for r in LocalRuleNet(spec, "ell", freeze_readouts=True).readouts
-                   for p in r.parameters())
+    assert not any(
+        p.requires_grad for r in LocalRuleNet(spec, "ell", freeze_readouts=True).readouts for p in r.parameters()
+    )
     x, w, b = torch.randn(2, 5, requires_grad=True), torch.randn(3, 5), torch.zeros(3)
     fb = torch.randn(3, 5)
     g = torch.randn(2, 3)
@@ -95,21 +103,45 @@ def test_bad_arguments_are_usage_errors(tmp_path):
     with pytest.raises(UsageError, match="learning rule"):
         train_local_rule("digits_speck", "digits-dvs", tmp_path / "r", rule="sgd", progress=False)
     with pytest.raises(UsageError, match="burn_in"):
-        train_local_rule("digits_speck", "digits-dvs", tmp_path / "r", rule="decolle", time_bins=4, burn_in=4,
-                         progress=False)
+        train_local_rule(
+            "digits_speck", "digits-dvs", tmp_path / "r", rule="decolle", time_bins=4, burn_in=4, progress=False
+        )
     assert not (tmp_path / "r").exists()
 
 
 @pytest.mark.parametrize("rule", ["decolle", "ell", "bell", "fell"])
 def test_rule_writes_a_convertible_run(tmp_path, rule):
     out = tmp_path / rule
-    m = train_local_rule("digits_speck", "digits-dvs", out, rule=rule, epochs=1, batch_size=8, time_bins=3,
-                         limit=16, progress=False, device="cpu", feedback_alignment=rule == "ell")
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "config.yaml", "metrics.json",
-                                                      "training_curve.png"]
+    m = train_local_rule(
+        "digits_speck",
+        "digits-dvs",
+        out,
+        rule=rule,
+        epochs=1,
+        batch_size=8,
+        time_bins=3,
+        limit=16,
+        progress=False,
+        device="cpu",
+        feedback_alignment=rule == "ell",
+    )
+    assert sorted(p.name for p in out.iterdir()) == [
+        "checkpoint.pt",
+        "config.yaml",
+        "metrics.json",
+        "training_curve.png",
+    ]
     saved = json.loads((out / "metrics.json").read_text())
-    for key in ("test_accuracy", "synops_per_sample", "epochs", "seed", "rule", "local_accuracies",
-                "peak_state_bytes", "epoch_time_s"):
+    for key in (
+        "test_accuracy",
+        "synops_per_sample",
+        "epochs",
+        "seed",
+        "rule",
+        "local_accuracies",
+        "peak_state_bytes",
+        "epoch_time_s",
+    ):
         assert key in saved
     assert saved["rule"] == rule and set(saved["local_accuracies"]) == {"conv1", "conv2", "conv3", "fc"}
     assert m["peak_state_bytes"] > 0
@@ -121,7 +153,17 @@ def test_rule_writes_a_convertible_run(tmp_path, rule):
 
 def test_convert_cli_logs_dropped_readouts(tmp_path):
     out = tmp_path / "r"
-    train_local_rule("digits_speck", "digits-dvs", out, rule="ell", epochs=1, batch_size=8, time_bins=2, limit=8,
-                     progress=False, device="cpu")
+    train_local_rule(
+        "digits_speck",
+        "digits-dvs",
+        out,
+        rule="ell",
+        epochs=1,
+        batch_size=8,
+        time_bins=2,
+        limit=8,
+        progress=False,
+        device="cpu",
+    )
     proc = run_cli("convert", out / "checkpoint.pt", "--out", tmp_path / "b")
     assert "note: dropped 3 auxiliary readout(s)" in proc.stderr

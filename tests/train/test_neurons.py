@@ -3,17 +3,23 @@
 import pytest
 import torch
 import torch.nn.functional as F
-
 from helpers import run_cli
+
 from qsnn_deploy.errors import InputError, UsageError
 from qsnn_deploy.train.checkpoint import save_checkpoint
 from qsnn_deploy.train.network import ChipBlock, MultiSpikeFn, SpikingCNN
 from qsnn_deploy.train.neurons import FastSigmoidSpike, SmoothStepSpike, make_neuron
 from qsnn_deploy.zoo import spec_from_dict, with_neuron
 
-TINY = {"name": "tiny", "input_shape": [2, 8, 8], "n_classes": 3, "layers": [
-    {"type": "conv", "name": "c1", "out_channels": 4, "kernel_size": 3, "padding": 1, "pool": 2},
-    {"type": "linear", "name": "fc", "out_features": 3}]}
+TINY = {
+    "name": "tiny",
+    "input_shape": [2, 8, 8],
+    "n_classes": 3,
+    "layers": [
+        {"type": "conv", "name": "c1", "out_channels": 4, "kernel_size": 3, "padding": 1, "pool": 2},
+        {"type": "linear", "name": "fc", "out_features": 3},
+    ],
+}
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny graphs: one thread is fastest on shared cores
@@ -51,8 +57,9 @@ def test_fast_sigmoid_surrogate_value():
     FastSigmoidSpike.apply(x, 25.0).backward()
     assert float(x.grad) == pytest.approx(1 / 36)  # 1/(25·0.2 + 1)²
     u = torch.tensor(1.2, requires_grad=True)  # through the Leaky neuron: ∂S/∂U at U − θ = 0.2
-    s, _ = make_neuron("leaky").step(u, (torch.tensor(0.0), torch.tensor(0.0)), torch.tensor(1.0),
-                                     torch.tensor(-1.0), "subtract")
+    s, _ = make_neuron("leaky").step(
+        u, (torch.tensor(0.0), torch.tensor(0.0)), torch.tensor(1.0), torch.tensor(-1.0), "subtract"
+    )
     s.backward()
     assert float(s.detach()) == 1 and float(u.grad) == pytest.approx(1 / 36)
 
@@ -124,13 +131,16 @@ def test_yaml_neuron_types():
     assert with_neuron(iaf, "leaky", beta=0.6).neuron_params == {"beta": 0.6, "slope": 25.0}
 
 
-@pytest.mark.parametrize("neuron, match", [
-    ({"type": "izhikevich"}, "neuron types: iaf, lif, leaky, decolle, decolle-simple"),
-    ({"type": "lif", "beta": 1.5}, "decay"),
-    ({"type": "lif", "slope": 3}, "unknown key 'slope'.*allowed keys: beta"),
-    ({"type": "iaf", "beta": 0.9}, "unknown key 'beta'"),
-    ({"type": "leaky", "slope": 0}, "slope"),
-])
+@pytest.mark.parametrize(
+    "neuron, match",
+    [
+        ({"type": "izhikevich"}, "neuron types: iaf, lif, leaky, decolle, decolle-simple"),
+        ({"type": "lif", "beta": 1.5}, "decay"),
+        ({"type": "lif", "slope": 3}, "unknown key 'slope'.*allowed keys: beta"),
+        ({"type": "iaf", "beta": 0.9}, "unknown key 'beta'"),
+        ({"type": "leaky", "slope": 0}, "slope"),
+    ],
+)
 def test_bad_neuron_is_an_input_error(neuron, match):
     with pytest.raises(InputError, match=match):
         spec_from_dict({**TINY, "neuron": neuron})

@@ -44,7 +44,7 @@ def test_data_is_deterministic_and_shaped():
 def test_van_rossum_by_hand():
     out, target = torch.zeros(3, 1), torch.tensor([[1.0], [0.0], [0.0]])
     # filtered difference: -1, -0.75, -0.5625; D = sqrt(Σ² · (1 − 0.75))
-    expected = ((1 + 0.75 ** 2 + 0.5625 ** 2) * 0.25) ** 0.5
+    expected = ((1 + 0.75**2 + 0.5625**2) * 0.25) ** 0.5
     assert float(van_rossum(out, target)) == pytest.approx(expected)
     assert float(van_rossum(target, target)) == 0.0
 

@@ -8,7 +8,6 @@ import sys
 import time
 
 import torch
-
 from helpers import run_cli
 
 ARGS = ("train", "--limit", "48", "--time-bins", "4", "--batch-size", "16", "--lr-schedule", "one-cycle", "-q")
@@ -43,8 +42,22 @@ def test_sigkill_then_resume_reaches_identical_weights(tmp_path):
     run_cli(*ARGS, "--epochs", EPOCHS, "--out", ref)
     log = tmp_path / "stderr.txt"
     with open(log, "w") as err:
-        proc = subprocess.Popen([sys.executable, "-c", HELD_RUN, str(marker), str(KILL_AFTER), *ARGS,
-                                 "--epochs", str(EPOCHS), "--out", str(out)], stdout=subprocess.DEVNULL, stderr=err)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                HELD_RUN,
+                str(marker),
+                str(KILL_AFTER),
+                *ARGS,
+                "--epochs",
+                str(EPOCHS),
+                "--out",
+                str(out),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
     hang_guard = time.monotonic() + 900  # not a speed limit: only a run that never gets there ends the wait
     try:
         while not marker.exists() and proc.poll() is None and time.monotonic() < hang_guard:

@@ -56,7 +56,8 @@ def test_bad_schedule_options_are_usage_errors():
 
 
 def test_cli_lists_the_library_schedules_and_losses():
-    from qsnn_deploy.cli.train_cmd import LOSSES as CLI_LOSSES, SCHEDULES as CLI_SCHEDULES
+    from qsnn_deploy.cli.train_cmd import LOSSES as CLI_LOSSES
+    from qsnn_deploy.cli.train_cmd import SCHEDULES as CLI_SCHEDULES
     from qsnn_deploy.train.losses import LOSSES
 
     assert CLI_SCHEDULES == SCHEDULES and CLI_LOSSES == LOSSES
@@ -69,14 +70,15 @@ def test_mse_count_loss_by_hand():
     out[0, :8, 1] = 1  # label 1 fires 8/10, others 2/10 → exactly on target
     out[0, :2, 0] = out[0, :2, 2] = 1
     labels = torch.tensor([1, 0])  # sample 1: silent → errors 0.8, 0.2, 0.2
-    expected = (0.8 ** 2 + 0.2 ** 2 + 0.2 ** 2) / 6
+    expected = (0.8**2 + 0.2**2 + 0.2**2) / 6
     assert float(mse_count(out, labels)) == pytest.approx(expected)
     assert float(task_loss("mse-count", out, labels)) == pytest.approx(expected)
     out.requires_grad_(True)
     mse_count(out, labels).backward()
     assert out.grad is not None and float(out.grad.abs().sum()) > 0
     assert float(task_loss("ce", out, labels).detach()) == pytest.approx(
-        float(torch.nn.functional.cross_entropy(out.sum(1), labels).detach()))
+        float(torch.nn.functional.cross_entropy(out.sum(1), labels).detach())
+    )
 
 
 def test_bad_loss_and_patience_are_usage_errors():

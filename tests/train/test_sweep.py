@@ -6,18 +6,24 @@ import numpy as np
 import pytest
 import torch
 import yaml
-
 from helpers import run_cli
+
 from qsnn_deploy.errors import UsageError
 from qsnn_deploy.train.network import SpikingCNN
 from qsnn_deploy.train.sweep import SweepPoint, matched_baseline, parse_values, summarise
 from qsnn_deploy.train.weight_scaling import _drive, percentile_normalise, scale_first_layer
 from qsnn_deploy.zoo import spec_from_dict
 
-TINY = {"name": "tiny", "input_shape": [2, 8, 8], "n_classes": 3,
-        "layers": [{"type": "conv", "name": "c1", "out_channels": 4, "kernel_size": 3, "padding": 1, "pool": 2},
-                   {"type": "conv", "name": "c2", "out_channels": 4, "kernel_size": 3, "padding": 1},
-                   {"type": "linear", "name": "fc", "out_features": 3}]}
+TINY = {
+    "name": "tiny",
+    "input_shape": [2, 8, 8],
+    "n_classes": 3,
+    "layers": [
+        {"type": "conv", "name": "c1", "out_channels": 4, "kernel_size": 3, "padding": 1, "pool": 2},
+        {"type": "conv", "name": "c2", "out_channels": 4, "kernel_size": 3, "padding": 1},
+        {"type": "linear", "name": "fc", "out_features": 3},
+    ],
+}
 
 
 def _model_and_data(seed=0):
@@ -62,10 +68,16 @@ def test_percentile_normalisation_maps_each_layers_drive_to_the_threshold():
 
 def test_summary_picks_the_sparsest_model_within_one_point():
     base = SweepPoint("baseline", None, 0.98, 1e6)
-    trained = [SweepPoint("synop-target", 5e5, 0.978, 5e5), SweepPoint("synop-target", 2e5, 0.975, 2e5),
-               SweepPoint("synop-target", 1e5, 0.95, 1e5)]
-    scaling = [SweepPoint("first-layer", 0.5, 0.97, 3e5), SweepPoint("first-layer", 0.9, 0.979, 8e5),
-               SweepPoint("percentile", 99.0, 0.99, 2e6)]
+    trained = [
+        SweepPoint("synop-target", 5e5, 0.978, 5e5),
+        SweepPoint("synop-target", 2e5, 0.975, 2e5),
+        SweepPoint("synop-target", 1e5, 0.95, 1e5),
+    ]
+    scaling = [
+        SweepPoint("first-layer", 0.5, 0.97, 3e5),
+        SweepPoint("first-layer", 0.9, 0.979, 8e5),
+        SweepPoint("percentile", 99.0, 0.99, 2e6),
+    ]
     s = summarise(base, trained, scaling)
     assert s["best"]["setting"] == 2e5 and s["reduction"] == pytest.approx(5.0)
     assert s["matched_baseline"]["setting"] == 0.9  # cheapest scaling point at ≥ 97.5 %
@@ -82,13 +94,38 @@ def test_sweep_cli_end_to_end(tmp_path):
     base = tmp_path / "base"
     run_cli("train", "--limit", 48, "--epochs", 1, "--time-bins", 3, "--batch-size", 16, "--out", base, "--quiet")
     out = tmp_path / "sweep"
-    proc = run_cli("sweep", "--synop-targets", "2e5,1e5", "--baseline", base, "--start", "chain", "--epochs", 1,
-                   "--limit", 48, "--first-layer-factors", "0.5", "--percentiles", "99,100", "--out", out,
-                   "--format", "json", "--quiet")
+    proc = run_cli(
+        "sweep",
+        "--synop-targets",
+        "2e5,1e5",
+        "--baseline",
+        base,
+        "--start",
+        "chain",
+        "--epochs",
+        1,
+        "--limit",
+        48,
+        "--first-layer-factors",
+        "0.5",
+        "--percentiles",
+        "99,100",
+        "--out",
+        out,
+        "--format",
+        "json",
+        "--quiet",
+    )
     result = json.loads(proc.stdout)
     methods = [p["method"] for p in result["points"]]
-    assert methods == ["baseline", "synop-target-chain", "synop-target-chain", "first-layer", "percentile",
-                       "percentile"]
+    assert methods == [
+        "baseline",
+        "synop-target-chain",
+        "synop-target-chain",
+        "first-layer",
+        "percentile",
+        "percentile",
+    ]
     assert [p["setting"] for p in result["points"][1:3]] == [2e5, 1e5]  # chain: decreasing targets
     assert result["time_bins"] == 3
     for name in ("sweep.png", "sweep.json", "sweep.md", "target_200000/checkpoint.pt", "target_100000/metrics.json"):
@@ -101,10 +138,33 @@ def test_sweep_with_distillation_and_layer_weights(tmp_path):
     base = tmp_path / "base"
     run_cli("train", "--limit", 48, "--epochs", 1, "--time-bins", 3, "--batch-size", 16, "--out", base, "--quiet")
     out = tmp_path / "sweep"
-    proc = run_cli("sweep", "--synop-targets", "2e5", "--baseline", base, "--start", "chain", "--epochs", 1,
-                   "--limit", 48, "--distill", "--synop-weights", "conv2=3", "--shift-px", 1,
-                   "--first-layer-factors", "0.5",
-                   "--percentiles", "100", "--out", out, "--format", "json", "--quiet")
+    proc = run_cli(
+        "sweep",
+        "--synop-targets",
+        "2e5",
+        "--baseline",
+        base,
+        "--start",
+        "chain",
+        "--epochs",
+        1,
+        "--limit",
+        48,
+        "--distill",
+        "--synop-weights",
+        "conv2=3",
+        "--shift-px",
+        1,
+        "--first-layer-factors",
+        "0.5",
+        "--percentiles",
+        "100",
+        "--out",
+        out,
+        "--format",
+        "json",
+        "--quiet",
+    )
     result = json.loads(proc.stdout)
     assert [p["method"] for p in result["points"]][:2] == ["baseline", "synop-target-chain-distill"]
     assert result["distill"] is True and result["synop_weights"] == "conv2=3" and result["shift_px"] == 1

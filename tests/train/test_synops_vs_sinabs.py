@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import torch
-
 from helpers import random_network, random_raster
+
 from qsnn_deploy.emulate.binned import run_binned
 
 
@@ -28,6 +28,19 @@ def test_synops_equal_snn_analyzer(seed):
     from qsnn_deploy.train.network import ChipBlock
 
     first = net.layers[0]
-    block = ChipBlock("c1", first.c_in, first.c_out, first.kernel_size[0], first.stride, first.padding, first.pool,
-                      False, first.input_shape[1:], "conv", 1.0, None, "subtract")
+    block = ChipBlock(
+        "c1",
+        first.c_in,
+        first.c_out,
+        first.kernel_size[0],
+        first.stride,
+        first.padding,
+        first.pool,
+        False,
+        first.input_shape[1:],
+        "conv",
+        1.0,
+        None,
+        "subtract",
+    )
     assert np.allclose(block.synops(torch.from_numpy(x)).mean().item(), theirs[0])

@@ -3,8 +3,8 @@
 import json
 
 import pytest
-
 from helpers import run_cli
+
 from qsnn_deploy.train.trainer import TrainConfig, split_validation, train
 
 TINY = dict(limit=48, time_bins=4, batch_size=16)
@@ -12,8 +12,9 @@ TINY = dict(limit=48, time_bins=4, batch_size=16)
 
 def test_early_stopping_stops_and_keeps_the_best_epoch(tmp_path):
     # an lr this small cannot change the int8 weights: validation accuracy never improves after epoch 1
-    m = train(TrainConfig(epochs=6, lr=1e-12, patience=1, **TINY), tmp_path / "es", progress=False,
-              log=lambda msg: None)
+    m = train(
+        TrainConfig(epochs=6, lr=1e-12, patience=1, **TINY), tmp_path / "es", progress=False, log=lambda msg: None
+    )
     assert m["stopped_early"] is True and m["best_epoch"] == 1 and m["epochs_run"] == 2 and m["epochs"] == 6
     assert [h["epoch"] for h in m["history"]] == [1, 2] and all("val_accuracy" in h for h in m["history"])
     assert m["val_accuracy"] == m["history"][0]["val_accuracy"]
@@ -35,8 +36,12 @@ def test_validation_split_is_carved_from_train_and_seeded():
 
 
 def test_mse_count_and_one_cycle_run_end_to_end(tmp_path):
-    m = train(TrainConfig(epochs=2, lr=5e-3, loss="mse-count", lr_schedule="one-cycle", **TINY), tmp_path / "oc",
-              progress=False, log=lambda msg: None)
+    m = train(
+        TrainConfig(epochs=2, lr=5e-3, loss="mse-count", lr_schedule="one-cycle", **TINY),
+        tmp_path / "oc",
+        progress=False,
+        log=lambda msg: None,
+    )
     assert m["loss"] == "mse-count" and m["lr_schedule"] == "one-cycle" and m["stopped_early"] is False
     lrs = [h["lr"] for h in m["history"]]
     assert lrs[0] < 5e-3 / 10 and lrs[1] > lrs[0]  # one-cycle starts at max_lr/25 and warms up within the run
@@ -45,8 +50,7 @@ def test_mse_count_and_one_cycle_run_end_to_end(tmp_path):
 
 def test_seeds_write_one_run_each_and_a_summary(tmp_path):
     out = tmp_path / "seeds"
-    proc = run_cli("train", "--seeds", "0,1", "--epochs", "1", "--limit", "32", "--time-bins", "2", "--out", out,
-                   "-q")
+    proc = run_cli("train", "--seeds", "0,1", "--epochs", "1", "--limit", "32", "--time-bins", "2", "--out", out, "-q")
     assert "2 seeds: test accuracy" in proc.stdout and "±" in proc.stdout
     summary = json.loads((out / "summary.json").read_text())
     assert summary["seeds"] == [0, 1] and [r["out"] for r in summary["runs"]] == ["seed_0", "seed_1"]

@@ -14,9 +14,15 @@ from qsnn_deploy.train.network import SpikingCNN
 from qsnn_deploy.train.trainer import initial_weights, weight_memory
 from qsnn_deploy.zoo import load_spec, spec_from_dict, with_weight_bits
 
-TINY = {"name": "tiny", "input_shape": [2, 8, 8], "n_classes": 3,
-        "layers": [{"type": "conv", "name": "c1", "out_channels": 4, "kernel_size": 3, "padding": 1, "pool": 2},
-                   {"type": "linear", "name": "fc", "out_features": 3}]}
+TINY = {
+    "name": "tiny",
+    "input_shape": [2, 8, 8],
+    "n_classes": 3,
+    "layers": [
+        {"type": "conv", "name": "c1", "out_channels": 4, "kernel_size": 3, "padding": 1, "pool": 2},
+        {"type": "linear", "name": "fc", "out_features": 3},
+    ],
+}
 
 
 def test_bits_from_cli_text():
@@ -25,8 +31,13 @@ def test_bits_from_cli_text():
     assert [layer.weight_bits for layer in with_weight_bits(spec, "4").layers] == [4, 4, 4, 4]
     assert [layer.weight_bits for layer in with_weight_bits(spec, "8,4,4,8").layers] == [8, 4, 4, 8]
     assert [layer.weight_bits for layer in with_weight_bits(spec, "conv2=3, fc=6").layers] == [8, 3, 8, 6]
-    for bad, match in [("9", "not a width in 2..8"), ("8,4", "cannot read"), ("conv7=4", "did you mean 'conv3'"),
-                       ("x", "not a width"), ("conv1=4,8", "cannot read")]:
+    for bad, match in [
+        ("9", "not a width in 2..8"),
+        ("8,4", "cannot read"),
+        ("conv7=4", "did you mean 'conv3'"),
+        ("x", "not a width"),
+        ("conv1=4,8", "cannot read"),
+    ]:
         with pytest.raises(UsageError, match=match):
             with_weight_bits(spec, bad)
 

@@ -50,8 +50,10 @@ class _StrictModule(_types.ModuleType):
     def __getattr__(self, name: str):
         if name.startswith("__"):
             raise AttributeError(name)
-        raise AttributeError(f"module '{self.__name__}' has no attribute '{name}' (the samna stand-in knows only "
-                             "the names listed, with their sources, in tests/standin/samna_api.py)")
+        raise AttributeError(
+            f"module '{self.__name__}' has no attribute '{name}' (the samna stand-in knows only "
+            "the names listed, with their sources, in tests/standin/samna_api.py)"
+        )
 
 
 def _module(name: str) -> _StrictModule:
@@ -67,8 +69,9 @@ class _NotSimulated:
         self._name = name
 
     def __call__(self, *args, **kwargs):
-        raise NotImplementedError(f"{self._name} is samna API ({_API[self._name][1]}) that the stand-in does not "
-                                  "simulate")
+        raise NotImplementedError(
+            f"{self._name} is samna API ({_API[self._name][1]}) that the stand-in does not simulate"
+        )
 
     def __getattr__(self, attr):
         if attr.startswith("__"):
@@ -92,6 +95,7 @@ class _Strict:
 
 # --- plain data objects with samna's field names ---------------------------------------------------
 
+
 class _Record(_Strict):
     """Fields with defaults, filled one by one after a no-argument construction."""
 
@@ -114,8 +118,9 @@ class _Record(_Strict):
             if hasattr(value, "item") and not isinstance(value, (list, tuple)):
                 value = value.item()  # numpy / torch scalars
             if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"{type(self).__name__}.{name}: incompatible function arguments, an int is "
-                                f"required, got {value!r}")
+                raise TypeError(
+                    f"{type(self).__name__}.{name}: incompatible function arguments, an int is required, got {value!r}"
+                )
         elif isinstance(self._fields.get(name), bool) and not isinstance(value, bool):
             value = bool(value)  # samna's bindings convert numpy/torch booleans the same way
         super().__setattr__(name, value)
@@ -211,23 +216,47 @@ def _configuration_module(name: str, chip: str) -> _StrictModule:
         return [CnnLayerDestination(), CnnLayerDestination()]
 
     class CnnLayerConfig(_Record):
-        _fields = {"dimensions": _CnnLayerDimensions, "destinations": two_destinations, "weights": [], "biases": [],
-                   "neurons_initial_value": [], "threshold_high": 0, "threshold_low": 0, "return_to_zero": False,
-                   "leak_enable": False, "monitor_enable": False, "input_congestion_balancer_enable": False,
-                   "leak_internal_slow_clk_enable": False}
+        _fields = {
+            "dimensions": _CnnLayerDimensions,
+            "destinations": two_destinations,
+            "weights": [],
+            "biases": [],
+            "neurons_initial_value": [],
+            "threshold_high": 0,
+            "threshold_low": 0,
+            "return_to_zero": False,
+            "leak_enable": False,
+            "monitor_enable": False,
+            "input_congestion_balancer_enable": False,
+            "leak_internal_slow_clk_enable": False,
+        }
         _nested = {"dimensions": _CnnLayerDimensions}
         _ints = frozenset({"threshold_high", "threshold_low"})
 
     class DvsLayerConfig(_Record):
-        _fields = {"destinations": two_destinations, "pass_sensor_events": True, "merge": False,
-                   "monitor_enable": False, "pooling": _XY, "mirror": _XY, "mirror_diagonal": False, "cut": _XY,
-                   "origin": _XY}
+        _fields = {
+            "destinations": two_destinations,
+            "pass_sensor_events": True,
+            "merge": False,
+            "monitor_enable": False,
+            "pooling": _XY,
+            "mirror": _XY,
+            "mirror_diagonal": False,
+            "cut": _XY,
+            "origin": _XY,
+        }
         _nested = {"pooling": _XY, "mirror": _XY, "cut": _XY, "origin": _XY}
 
     class ReadoutConfig(_Record):
-        _fields = {"enable": False, "readout_configuration_sel": 0, "output_mode_sel": 0,
-                   "low_pass_filter_disable": False, "threshold": 0, "monitor_enable": False,
-                   "readout_pin_monitor_enable": False}
+        _fields = {
+            "enable": False,
+            "readout_configuration_sel": 0,
+            "output_mode_sel": 0,
+            "low_pass_filter_disable": False,
+            "threshold": 0,
+            "monitor_enable": False,
+            "readout_pin_monitor_enable": False,
+        }
         _ints = frozenset({"readout_configuration_sel", "output_mode_sel", "threshold"})
 
     class FactoryConfig(_Record):
@@ -235,12 +264,15 @@ def _configuration_module(name: str, chip: str) -> _StrictModule:
         _ints = frozenset({"io_sel"})
 
     class SpeckConfiguration(_Record):
-        _fields = {"cnn_layers": lambda: [CnnLayerConfig() for _ in range(9)], "dvs_layer": DvsLayerConfig,
-                   "readout": ReadoutConfig, "factory_config": FactoryConfig,
-                   "DVSLayerConfig": lambda: _NotSimulated(f"{name}.SpeckConfiguration.DVSLayerConfig")}
+        _fields = {
+            "cnn_layers": lambda: [CnnLayerConfig() for _ in range(9)],
+            "dvs_layer": DvsLayerConfig,
+            "readout": ReadoutConfig,
+            "factory_config": FactoryConfig,
+            "DVSLayerConfig": lambda: _NotSimulated(f"{name}.SpeckConfiguration.DVSLayerConfig"),
+        }
 
-    for cls in (CnnLayerDestination, CnnLayerConfig, DvsLayerConfig, ReadoutConfig, FactoryConfig,
-                SpeckConfiguration):
+    for cls in (CnnLayerDestination, CnnLayerConfig, DvsLayerConfig, ReadoutConfig, FactoryConfig, SpeckConfiguration):
         cls.__module__ = name
     # only the class names a source gives are exposed (DvsLayerConfig and FactoryConfig are not)
     for cls in (CnnLayerDestination, CnnLayerConfig, ReadoutConfig, SpeckConfiguration):
@@ -267,7 +299,7 @@ def _validate_configuration(config) -> tuple[bool, str]:
         if w.min() < -128 or w.max() > 127:
             return False, f"layer {core}: weights outside int8"
         for name in ("threshold_high", "threshold_low"):
-            if not -2 ** 15 <= getattr(layer, name) < 2 ** 15:
+            if not -(2**15) <= getattr(layer, name) < 2**15:
                 return False, f"layer {core}: {name} outside int16"
         for dest in layer.destinations:
             if dest.enable and dest.layer not in (*range(9), 12):
@@ -287,22 +319,30 @@ def _chip_module(chip: str) -> _StrictModule:
 
 # --- the recorded "hardware" ---------------------------------------------------------------------
 
+
 class _DeviceInfo(_Strict):
     """``samna.device.DeviceInfo``."""
 
-    _public = frozenset({"device_type_name", "usb_bus_number", "usb_device_address", "serial_number",
-                         "logic_version"})
+    _public = frozenset({"device_type_name", "usb_bus_number", "usb_device_address", "serial_number", "logic_version"})
 
-    def __init__(self, device_type_name: str = "", usb_bus_number: int = 1, usb_device_address: int = 1,
-                 serial_number: str = "", logic_version: int = 0):
+    def __init__(
+        self,
+        device_type_name: str = "",
+        usb_bus_number: int = 1,
+        usb_device_address: int = 1,
+        serial_number: str = "",
+        logic_version: int = 0,
+    ):
         self.device_type_name, self.usb_bus_number = device_type_name, usb_bus_number
         self.usb_device_address, self.serial_number = usb_device_address, serial_number
         self.logic_version = logic_version
 
     def __repr__(self):  # as sinabs' device_management FAQ shows it
-        return (f"device::DeviceInfo(serial_number={self.serial_number}, usb_bus_number={self.usb_bus_number}, "
-                f"usb_device_address={self.usb_device_address}, logic_version={self.logic_version}, "
-                f"device_type_name={self.device_type_name})")
+        return (
+            f"device::DeviceInfo(serial_number={self.serial_number}, usb_bus_number={self.usb_bus_number}, "
+            f"usb_device_address={self.usb_device_address}, logic_version={self.logic_version}, "
+            f"device_type_name={self.device_type_name})"
+        )
 
 
 class _Node(_Strict):
@@ -394,8 +434,14 @@ class _Model(_Strict):
             if kind == "WriteNeuronValue":
                 rec.neuron_states[(e.layer, e.address)] = e.neuron_state
             elif kind == "ReadNeuronValue":
-                out.append(standin.event(_NeuronReply, layer=e.layer, address=e.address,
-                                         neuron_state=rec.neuron_states.get((e.layer, e.address), 0)))
+                out.append(
+                    standin.event(
+                        _NeuronReply,
+                        layer=e.layer,
+                        address=e.address,
+                        neuron_state=rec.neuron_states.get((e.layer, e.address), 0),
+                    )
+                )
         if standin.responder is not None:
             out = list(standin.responder(rec, list(events)) or []) + out
         if out:
@@ -492,9 +538,11 @@ class _PowerMonitor(_Strict):
         elapsed = _time.monotonic() - self._start
         n = max(1, int(elapsed * self._rate))
         extra = standin.power_active_watts if self._record.spiking else {}
-        events = [standin.event(_Measurement, channel=ch, value=w + extra.get(ch, 0.0),
-                                timestamp=int(i * 1e6 / self._rate))
-                  for i in range(n) for ch, w in sorted(standin.power_watts.items())]
+        events = [
+            standin.event(_Measurement, channel=ch, value=w + extra.get(ch, 0.0), timestamp=int(i * 1e6 / self._rate))
+            for i in range(n)
+            for ch, w in sorted(standin.power_watts.items())
+        ]
         self._start = None
         self._source._emit(events)
 
@@ -651,8 +699,9 @@ speck2f, speck2e = (_chip_module(c) for c in _CHIPS)
 
 device.DeviceInfo = _DeviceInfo
 device.get_all_devices = lambda: list(standin.devices)
-device.get_unopened_devices = lambda: [d for d in standin.devices
-                                       if not any(r.info is d and not r.closed for r in standin.opened)]
+device.get_unopened_devices = lambda: [
+    d for d in standin.devices if not any(r.info is d and not r.closed for r in standin.opened)
+]
 device.open_device = _open_device
 device.close_device = _close_device
 graph.EventFilterGraph = _Graph
