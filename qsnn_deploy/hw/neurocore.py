@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..ir import Network
-from ..quant.chip import WEIGHT_BITS
 from .counts import fan_in, layer_weight_bits, neurons
 from .profile import Profile
 
@@ -54,11 +53,12 @@ def place_neurons(network: Network, profile: Profile) -> NeuroPlacement:
     if nc is None:
         raise ValueError(f"profile {profile.name} has no neuron-core limits")
     # integer weights: the bits each layer's weights need (Loihi sets the synapse width per synapse group,
-    # so mixed precision saves memory); a float network: the chip's weight bits (or the discretiser's)
+    # so mixed precision saves memory); a float network: the chip's weight bits (or the layer's, the bits the
+    # discretiser will use)
     memory_bits = nc.synaptic_memory_bytes * 8
     out = []
     for i, layer in enumerate(network.layers):
-        bits = layer_weight_bits(layer) or profile.weight_bits or WEIGHT_BITS
+        bits = layer_weight_bits(layer) or profile.weight_bits or layer.weight_bits
         n, f = neurons(layer), fan_in(network, i)
         by_memory = memory_bits // (f * bits)
         per_core = min(nc.neurons, by_memory)
