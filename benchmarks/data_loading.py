@@ -9,11 +9,16 @@ A synthetic dataset in N-MNIST's real on-disk layout (``NMNIST/Train/<digit>/*.b
 - ``read_cache_warm``: the same again — reads only the cache (raw files are not opened);
 - ``read_nocache_denoise`` / ``read_cache_warm_denoise``: with ``denoise_us=10000`` (tonic's Denoise is a
   Python loop per event, so this is where the cache pays most);
-- ``frame``: ``to_frames(events, (34, 34, 2), T)`` of the loaded recordings.
+- ``frame``: ``to_frames(events, (34, 34, 2), T)`` of the loaded recordings;
+- ``file_<format>``: ``formats.read_recording`` (what ``folder:PATH`` datasets, MNIST-DVS and ``--input`` use)
+  on ``--format-recordings`` files of each event-file format, written here in its real byte layout with the
+  same events: N-MNIST ``.bin``, AEDAT 4 (uncompressed, LZ4, ZSTD; packets of 1000 events as DV writes them),
+  jAER AEDAT 2.0 (DVS128) and AEDAT 3.1.
 
 Each timing is the median of ``--repeats`` runs (the cold-cache run clears the cache first).
 
 Run: .venv/bin/python benchmarks/data_loading.py [--recordings 300] [--events 4000] [--repeats 3] [--time-bins 30]
+[--format-recordings 300] [--format-repeats 7]
 (writes benchmarks/results/data_loading.{md,json})
 """
 
@@ -25,6 +30,7 @@ import json
 import platform
 import shutil
 import statistics
+import struct
 import sys
 import tempfile
 import time
@@ -34,6 +40,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from qsnn_deploy.data.formats import read_recording  # noqa: E402
 from qsnn_deploy.data.framing import to_frames  # noqa: E402
 from qsnn_deploy.data.options import DataOptions  # noqa: E402
 from qsnn_deploy.data.tonic_sets import load_tonic  # noqa: E402
@@ -50,6 +57,114 @@ def encode_nmnist(x, y, t, p) -> bytes:
     raw[:, 3] = (t >> 8) & 0xFF
     raw[:, 4] = t & 0xFF
     return raw.tobytes()
+
+
+def recording(rng, n_events: int, w: int, h: int) -> tuple[np.ndarray, ...]:
+    """One recording's x, y, t (µs, sorted, < 310 ms), p: a blob that moves (as :func:`write_dataset`)."""
+    n = int(rng.integers(n_events // 2, n_events * 3 // 2))
+    t = np.sort(rng.integers(0, 310_000, n))
+    cx = w / 2 + w / 8 * np.sin(2 * np.pi * t / 300_000)
+    x = np.clip(np.round(cx + rng.normal(0, w / 7, n)), 0, w - 1).astype(np.int64)
+    y = np.clip(np.round(h / 2 + rng.normal(0, h / 7, n)), 0, h - 1).astype(np.int64)
+    return x, y, t, rng.integers(0, 2, n)
+
+
+_AEDAT4_EVENT = np.dtype(
+    {"names": ["t", "x", "y", "on"], "formats": ["<i8", "<i2", "<i2", "u1"], "offsets": [0, 8, 10, 12], "itemsize": 16}
+)
+AEDAT4_T0 = 1_700_000_000_000_000  # DV stores absolute µs
+
+
+def _aedat4_header(compression: int, w: int, h: int) -> bytes:
+    """``#!AER-DAT4.0`` and a size-prefixed flatbuffer IOHeader {compression, dataTablePosition -1, infoNode}
+    describing one event stream (id 0) of ``w`` x ``h`` pixels."""
+    info = (
+        '<dv version="2.0"><node name="outInfo" path="/mainModule/output/"><node name="0" path="/mainModule/output/0/">'
+        '<attr key="typeIdentifier" type="string">EVTS</attr><node name="info" path="/mainModule/output/0/info/">'
+        f'<attr key="sizeX" type="int">{w}</attr><attr key="sizeY" type="int">{h}</attr></node></node></node></dv>'
+    ).encode() + b"\0"
+    vtable = struct.pack("<5H", 10, 20, 4, 8, 16)  # vtable at 4, table at 16: compression, position, info
+    table = struct.pack("<iiqI", 12, compression, -1, 4)
+    buf = struct.pack("<I", 16) + vtable + b"\0\0" + table + struct.pack("<I", len(info) - 1) + info
+    buf += b"\0" * (-len(buf) % 4)
+    return b"#!AER-DAT4.0\r\n" + struct.pack("<I", len(buf)) + buf
+
+
+def encode_aedat4(x, y, t, p, compression: int, w: int, h: int, packet: int = 1000) -> bytes:
+    """AEDAT 4.0: packets ``int32 stream, uint32 size, size-prefixed EventPacket flatbuffer`` (identifier EVTS,
+    16-byte events); compression 0 NONE, 1 LZ4, 3 ZSTD (each packet alone, as DV does)."""
+    if compression == 1:
+        import lz4.frame
+
+        pack = lz4.frame.compress
+    elif compression == 3:
+        import zstandard
+
+        pack = zstandard.ZstdCompressor().compress
+    else:
+
+        def pack(b):
+            return b
+
+    ev = np.zeros(len(t), _AEDAT4_EVENT)
+    ev["t"], ev["x"], ev["y"], ev["on"] = t + AEDAT4_T0, x, y, p
+    out = [_aedat4_header(compression, w, h)]
+    for i in range(0, len(ev), packet):
+        part = ev[i : i + packet]
+        # root table at 16 (vtable at 8: 3 fields of 2 bytes, elements at +4), the vector at 24
+        body = struct.pack("<I", 16) + b"EVTS" + struct.pack("<3H", 6, 8, 4) + b"\0\0" + struct.pack("<iI", 8, 4)
+        body += struct.pack("<I", len(part)) + part.tobytes()
+        pk = pack(struct.pack("<I", len(body)) + body)
+        out.append(struct.pack("<iI", 0, len(pk)) + pk)
+    return b"".join(out)
+
+
+def encode_aedat2(x, y, t, p) -> bytes:
+    """jAER AEDAT 2.0, DVS128 addresses (raw x = 127 - x in bits 1-7, raw y = 127 - y in bits 8-14, bit 0 set =
+    OFF), big-endian (address, timestamp) pairs after the ``#`` header."""
+    head = b"#!AER-DAT2.0\r\n# AEChip: ch.unizh.ini.jaer.chip.retina.DVS128\r\n"
+    rec = np.empty(len(t), [("addr", ">u4"), ("t", ">i4")])
+    rec["addr"] = ((127 - y) << 8) | ((127 - x) << 1) | (1 - p)
+    rec["t"] = t
+    return head + rec.tobytes()
+
+
+def encode_aedat31(x, y, t, p, packet: int = 1000) -> bytes:
+    """cAER AEDAT 3.1: polarity packets (type 1, 8-byte events ``data = x << 17 | y << 2 | p << 1 | valid``,
+    int32 timestamp) of ``packet`` events behind 28-byte headers."""
+    out = [b"#!AER-DAT3.1\r\n#Format: RAW\r\n#Source 1: DVS128\r\n#!END-HEADER\r\n"]
+    ev = np.empty(len(t), [("data", "<u4"), ("ts", "<i4")])
+    ev["data"] = (x << 17) | (y << 2) | (p << 1) | 1
+    ev["ts"] = t
+    for i in range(0, len(ev), packet):
+        part = ev[i : i + packet]
+        out.append(struct.pack("<hhiiiiii", 1, 1, 8, 4, 0, len(part), len(part), len(part)) + part.tobytes())
+    return b"".join(out)
+
+
+FILE_FORMATS = {  # step: (suffix, sensor width, height, encoder of x, y, t, p)
+    "file_bin": (".bin", 34, 34, encode_nmnist),
+    "file_aedat4": (".aedat4", 346, 260, lambda *e: encode_aedat4(*e, compression=0, w=346, h=260)),
+    "file_aedat4_lz4": (".aedat4", 346, 260, lambda *e: encode_aedat4(*e, compression=1, w=346, h=260)),
+    "file_aedat4_zstd": (".aedat4", 346, 260, lambda *e: encode_aedat4(*e, compression=3, w=346, h=260)),
+    "file_aedat2": (".aedat", 128, 128, encode_aedat2),
+    "file_aedat31": (".aedat", 128, 128, encode_aedat31),
+}
+
+
+def write_format_files(root: Path, n_recordings: int, n_events: int, seed: int = 1) -> dict[str, list[Path]]:
+    """``n_recordings`` files of each format of :data:`FILE_FORMATS`, the same recordings (seeded) in each."""
+    files: dict[str, list[Path]] = {}
+    for step, (suffix, w, h, encode) in FILE_FORMATS.items():
+        rng = np.random.default_rng(seed)
+        d = root / step
+        d.mkdir(parents=True)
+        files[step] = []
+        for i in range(n_recordings):
+            path = d / f"{i:05d}{suffix}"
+            path.write_bytes(encode(*recording(rng, n_events, w, h)))
+            files[step].append(path)
+    return files
 
 
 def write_dataset(root: Path, n_recordings: int, n_events: int, seed: int = 0) -> int:
@@ -96,6 +211,8 @@ def main() -> None:
         default=100,
         help="recordings (first N of the split) for the denoise runs (slow: a Python loop per event)",
     )
+    ap.add_argument("--format-recordings", type=int, default=300, help="files of each event-file format read")
+    ap.add_argument("--format-repeats", type=int, default=7, help="runs of each file_* step (each takes ~0.1 s)")
     args = ap.parse_args()
 
     wall0 = time.perf_counter()
@@ -145,6 +262,12 @@ def main() -> None:
 
         med, times, frames = timed(lambda: to_frames(events, (34, 34, 2), args.time_bins, 300_000), args.repeats)
         results["frame"] = (med, times, n_ev, len(events))
+
+        files = write_format_files(tmp / "formats", args.format_recordings, args.events)
+        for step, paths in files.items():
+            [read_recording(f) for f in paths]  # warm-up: imports (lz4, zstandard, tonic) and the OS file cache
+            med, times, evs = timed(lambda paths=paths: [read_recording(f) for f in paths], args.format_repeats)
+            results[step] = (med, times, sum(len(e) for e in evs), len(evs))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     wall = time.perf_counter() - wall0
@@ -180,18 +303,21 @@ def main() -> None:
         "time_bins": args.time_bins,
         "window_us": 300_000,
         "events_written_train": n_events_written,
+        "format_recordings": args.format_recordings,
+        "format_repeats": args.format_repeats,
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "data_loading.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
     lines = [
-        "# Data loading: read (tonic N-MNIST layout) and frame",
+        "# Data loading: read (tonic N-MNIST layout; event files per format) and frame",
         "",
         f"Command: `{meta['command']}` — wall time {meta['wall_s']} s, {meta['date']}, Python {meta['python']}, "
         f"numpy {meta['numpy']}, tonic {meta['tonic']}, {meta['cpus']} CPUs (shared machine).",
         "",
         f"Synthetic N-MNIST-layout dataset written by the script: {args.recordings} recordings per split, "
         f"~{args.events} events each, 34x34x2, window 300 ms. Median of {args.repeats} runs "
-        "(denoise without cache: 1 run), after one untimed warm-up load (imports, OS file cache).",
+        f"(denoise without cache: 1 run; file_*: median of {args.format_repeats}), after one untimed warm-up load "
+        "(imports, OS file cache).",
         "",
         "| step | recordings | events | median s | events/s | recordings/s |",
         "|---|---:|---:|---:|---:|---:|",
@@ -207,7 +333,11 @@ def main() -> None:
         "optional denoise, EVENT_DTYPE). cache_cold: empty cache, writes tonic DiskCachedDataset HDF5 "
         "files; cache_warm: reads only the cache. *_denoise: `denoise_us=10000` on the first "
         f"{args.denoise_recordings} recordings (events = before denoising). frame: "
-        f"`to_frames(events, (34, 34, 2), {args.time_bins}, 300000)`.",
+        f"`to_frames(events, (34, 34, 2), {args.time_bins}, 300000)`. file_*: `formats.read_recording` on "
+        f"{args.format_recordings} files of each format holding the same recordings (~{args.events} events, 310 ms; "
+        "34x34 for .bin, 346x260 for AEDAT 4, 128x128 for AEDAT 2.0/3.1): decode, checks, EVENT_DTYPE, sorted by t "
+        "(`folder:PATH` datasets, MNIST-DVS and `--input` read files this way). AEDAT 4 packets hold 1000 events; "
+        "_lz4/_zstd: each packet compressed.",
         "",
     ]
     r = {row["step"]: row for row in rows}
