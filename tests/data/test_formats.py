@@ -269,6 +269,29 @@ def test_nmnist_truncated_and_empty(tmp_path):
     _raises_naming(tmp_path / "e.bin", "empty")
 
 
+def test_nmnist_errors_of_tonics_reader_name_the_file(tmp_path, monkeypatch):
+    """The .bin records are decoded by tonic.io.read_mnist_file; what it raises is an InputError naming the file."""
+    tonic_io = pytest.importorskip("tonic.io")
+
+    def broken(*args, **kwargs):
+        raise ValueError("operands could not be broadcast together")
+
+    monkeypatch.setattr(tonic_io, "read_mnist_file", broken)
+    write_nmnist(tmp_path / "a.bin", make_events(n=4))
+    err = _raises_naming(tmp_path / "a.bin", "tonic's N-MNIST reader could not decode the file")
+    assert "ValueError: operands could not be broadcast" in err.message
+
+
+def test_nmnist_file_of_overflow_records_is_refused_before_tonic_reads_it(tmp_path, monkeypatch):
+    """tonic adds 2^13 to every later record once per overflow record: 10^5 of them would be 5 G updates."""
+    tonic_io = pytest.importorskip("tonic.io")
+    monkeypatch.setattr(tonic_io, "read_mnist_file", lambda *a, **k: pytest.fail("tonic's reader was called"))
+    n = 100_000
+    raw = bytes([0, 240, 0, 0, 0]) * (n - 1) + bytes([1, 2, 0, 0, 5])
+    (tmp_path / "o.bin").write_bytes(raw)
+    _raises_naming(tmp_path / "o.bin", f"holds {n - 1} timestamp-overflow records \\(y = 240\\) among {n} records")
+
+
 def test_aedat4_corrupt(tmp_path):
     raw = aedat4_bytes(make_events(n=10))
     (tmp_path / "t.aedat4").write_bytes(raw[:-7])
