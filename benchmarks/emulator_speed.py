@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from qsnn_deploy.emulate.binned import run_binned  # noqa: E402
 from qsnn_deploy.emulate.event import EventEmulator, raster_to_events  # noqa: E402
 from qsnn_deploy.ir import Network  # noqa: E402
+from qsnn_deploy.nets.network import SpikingCNN  # noqa: E402
+from qsnn_deploy.nets.zoo import spec_from_dict  # noqa: E402
 from qsnn_deploy.quant.chip import discretize_network  # noqa: E402
-from qsnn_deploy.train.network import SpikingCNN  # noqa: E402
-from qsnn_deploy.zoo import spec_from_dict  # noqa: E402
 
 OUT = Path(__file__).parent / "results"
 T, DT_US, ACTIVITY = 300, 1000.0, 0.02

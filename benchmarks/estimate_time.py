@@ -57,9 +57,9 @@ def build_models(folder: Path) -> dict[str, Path]:
     import torch
 
     from qsnn_deploy.convert.nir_io import write_nir
+    from qsnn_deploy.nets.network import SpikingCNN
+    from qsnn_deploy.nets.zoo import spec_from_dict
     from qsnn_deploy.quant.chip import discretize_network
-    from qsnn_deploy.train.network import SpikingCNN
-    from qsnn_deploy.zoo import spec_from_dict
 
     torch.manual_seed(0)
     net = SpikingCNN(spec_from_dict(NINE_LAYERS)).to_network(1000.0, {"duration_us": 100_000.0})

@@ -28,12 +28,13 @@ import torch
 
 from qsnn_deploy.hw.neurocore import place_neurons
 from qsnn_deploy.hw.profile import load_profile
+from qsnn_deploy.nets.checkpoint import load_checkpoint
+from qsnn_deploy.nets.framed import framed_split
 from qsnn_deploy.progress import log
-from qsnn_deploy.quant.allocate import FP32_BITS, apply_bits
 from qsnn_deploy.quant.chip import discretize_network
-from qsnn_deploy.quant.hessian import HessianResult, plot_traces
-from qsnn_deploy.train.checkpoint import load_checkpoint
-from qsnn_deploy.train.trainer import TrainConfig, evaluate, framed_split, train
+from qsnn_deploy.train.allocate import FP32_BITS, apply_bits
+from qsnn_deploy.train.hessian import HessianResult, plot_traces
+from qsnn_deploy.train.trainer import TrainConfig, evaluate, train
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -45,7 +45,7 @@ def _chip_accuracy(run: Path, dataset: str, time_bins: int, limit: int | None) -
     """Accuracy and SynOps of the checkpoint after chip conversion (integer binned emulation)."""
     from qsnn_deploy.convert.loader import load_network
     from qsnn_deploy.emulate.binned import ensure_quantized, run_binned
-    from qsnn_deploy.train.trainer import framed_split
+    from qsnn_deploy.nets.framed import framed_split
 
     test = framed_split(dataset, "test", time_bins, progress=False, limit=limit)
     qnet = ensure_quantized(load_network(run / "checkpoint.pt"))
@@ -110,10 +110,10 @@ def train_rule(rule: str, args, work: Path) -> dict:
 
 def memory_vs_bins(args) -> dict:
     """State bytes per sample kept for backprop, one training batch of ``--mem-limit`` samples per T."""
+    from qsnn_deploy.nets.framed import framed_split
+    from qsnn_deploy.nets.network import SpikingCNN
+    from qsnn_deploy.nets.zoo import load_spec
     from qsnn_deploy.train.local_rules import LocalRuleNet, StateMeter, bptt_state_bytes, run_batch
-    from qsnn_deploy.train.network import SpikingCNN
-    from qsnn_deploy.train.trainer import framed_split
-    from qsnn_deploy.zoo import load_spec
 
     spec = load_spec(args.model)
     res: dict[str, list[float]] = {r: [] for r in RULES}

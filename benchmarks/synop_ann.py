@@ -25,9 +25,9 @@ from pathlib import Path
 
 import torch
 
+from qsnn_deploy.nets.framed import framed_split
+from qsnn_deploy.nets.zoo import load_spec
 from qsnn_deploy.train.ann_synop import emulate_snn, quantized_ann_from_spec, train_ann_synop
-from qsnn_deploy.train.trainer import framed_split
-from qsnn_deploy.zoo import load_spec
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -42,10 +42,10 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from qsnn_deploy.nets.framed import framed_split  # noqa: E402
+from qsnn_deploy.nets.network import SpikingCNN  # noqa: E402
+from qsnn_deploy.nets.zoo import load_spec  # noqa: E402
 from qsnn_deploy.train.losses import count_cross_entropy, synop_target  # noqa: E402
-from qsnn_deploy.train.network import SpikingCNN  # noqa: E402
-from qsnn_deploy.train.trainer import framed_split  # noqa: E402
-from qsnn_deploy.zoo import load_spec  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ACCEPT_RATIO = 1.3

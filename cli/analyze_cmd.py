@@ -109,7 +109,7 @@ def hessian(
 ) -> None:
     """Per-layer Hessian traces of a trained run (which layers need more bits)."""
     from qsnn_deploy.errors import InputError, UsageError
-    from qsnn_deploy.quant.allocate import (
+    from qsnn_deploy.train.allocate import (
         DEFAULT_CHOICES,
         allocate_for_model,
         check_budget,
@@ -138,9 +138,10 @@ def hessian(
 
     import torch
 
-    from qsnn_deploy.quant.hessian import hutchinson_traces, layer_weights
-    from qsnn_deploy.train.checkpoint import load_checkpoint
-    from qsnn_deploy.train.trainer import framed_split, pick_device
+    from qsnn_deploy.nets.checkpoint import load_checkpoint
+    from qsnn_deploy.nets.framed import framed_split
+    from qsnn_deploy.train.hessian import hutchinson_traces, layer_weights
+    from qsnn_deploy.train.trainer import pick_device
 
     if threads:
         torch.set_num_threads(threads)
@@ -259,7 +260,7 @@ def _write_outputs(report, result, allocation, json_file, plot_file, model_name)
     from contextlib import ExitStack
 
     from qsnn_deploy.outputs import atomic_path
-    from qsnn_deploy.quant.hessian import plot_traces
+    from qsnn_deploy.train.hessian import plot_traces
 
     written: list[str] = []
     with ExitStack() as staged:  # the renames happen when every file is written

@@ -249,7 +249,7 @@ def _with_recipe(ctx: click.Context, params: dict) -> dict:
     """The options with a model YAML's dataset and `train:` recipe filled in where not given on the command line."""
     if params["model"] is None or params["resume"] is not None:
         return params
-    from qsnn_deploy.zoo import load_spec
+    from qsnn_deploy.nets.zoo import load_spec
 
     spec = load_spec(params["model"])
     used = {}
@@ -393,9 +393,9 @@ def _train(
                 fix="pick one",
             )
         _refuse(f"--learning-rule {learning_rule}", given, allowed=("--lr", "--no-qat", "--neuron", "--shift-px"))
+        from qsnn_deploy.nets.zoo import with_neuron_option
         from qsnn_deploy.train.local_rules import train_local_rule
         from qsnn_deploy.train.trainer import data_options, model_spec
-        from qsnn_deploy.zoo import with_neuron_option
 
         data_cfg = TrainConfig(
             model=model,

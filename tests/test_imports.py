@@ -11,7 +11,7 @@ import qsnn_deploy
 MODULES = sorted(m.name for m in pkgutil.walk_packages(qsnn_deploy.__path__, "qsnn_deploy."))
 TORCH_FREE = [
     "qsnn_deploy.ir",
-    "qsnn_deploy.zoo",
+    "qsnn_deploy.nets.zoo",
     "qsnn_deploy.hw",
     "qsnn_deploy.convert.nir_io",
     "qsnn_deploy.convert.loader",

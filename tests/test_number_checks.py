@@ -11,8 +11,8 @@ import torch
 
 from qsnn_deploy.errors import InputError
 from qsnn_deploy.inputs import is_number, is_whole_number
-from qsnn_deploy.train.checkpoint import load_checkpoint
-from qsnn_deploy.zoo import load_spec, spec_from_dict
+from qsnn_deploy.nets.checkpoint import load_checkpoint
+from qsnn_deploy.nets.zoo import load_spec, spec_from_dict
 
 REFERENCE = Path(__file__).resolve().parents[1] / "models" / "digits_speck.pt"
 HUGE = 10**400  # an int a float cannot hold: math.isfinite and float() raise OverflowError on it

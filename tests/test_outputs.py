@@ -186,9 +186,9 @@ def _site_nir(path: Path, monkeypatch, fail: bool) -> None:
 
 
 def _site_checkpoint(path: Path, monkeypatch, fail: bool) -> None:
-    from qsnn_deploy.train.checkpoint import save_checkpoint
-    from qsnn_deploy.train.network import SpikingCNN
-    from qsnn_deploy.zoo import spec_from_dict
+    from qsnn_deploy.nets.checkpoint import save_checkpoint
+    from qsnn_deploy.nets.network import SpikingCNN
+    from qsnn_deploy.nets.zoo import spec_from_dict
 
     tiny = spec_from_dict(
         {

@@ -6,7 +6,7 @@ import pytest
 from helpers import run_cli
 
 from qsnn_deploy.data.tonic_sets import KNOWN
-from qsnn_deploy.zoo import RECIPE_KEYS, load_spec, zoo_names
+from qsnn_deploy.nets.zoo import RECIPE_KEYS, load_spec, zoo_names
 
 RECIPES = [name for name in zoo_names() if name != "digits_speck"]
 

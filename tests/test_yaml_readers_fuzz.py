@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from qsnn_deploy.errors import InputError
 from qsnn_deploy.hw.profile import Profile, load_profile
-from qsnn_deploy.zoo import ModelSpec, load_spec
+from qsnn_deploy.nets.zoo import ModelSpec, load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE = (ROOT / "hw_profiles" / "speck2f.yaml").read_bytes()

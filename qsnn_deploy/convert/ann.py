@@ -37,10 +37,10 @@ from torch import nn
 
 from ..errors import InputError, UsageError
 from ..ir import Network
+from ..nets.zoo import ModelSpec
 from ..progress import ProgressMode
 from ..quant.chip import WEIGHT_BITS, range_scale
 from ..quant.scale import usable_divisor
-from ..zoo import ModelSpec
 from .from_torch import chain_modules, module_ops
 from .ops import Neurons, Synapse, assemble
 
@@ -67,7 +67,7 @@ def ann_from_spec(spec: ModelSpec) -> nn.Sequential:
 
 def load_ann(spec: ModelSpec, path: str | Path) -> nn.Sequential:
     """The ANN of ``spec`` with the weights of a state-dict file (never executes code from it)."""
-    from ..train.checkpoint import read_torch_file
+    from ..nets.checkpoint import read_torch_file
 
     path = Path(path)
     state = read_torch_file(
@@ -311,7 +311,7 @@ def calibration_frames(
     dataset: str, time_bins: int, samples: int, seed: int = 0, progress: ProgressMode = False
 ) -> tuple[torch.Tensor, float]:
     """ANN inputs (mean counts per bin, (N, C, H, W)) from the training split, and the bin width in µs."""
-    from ..train.trainer import framed_split
+    from ..nets.framed import framed_split
 
     if samples < 1:
         raise UsageError("--calibration-samples must be >= 1")

@@ -170,7 +170,7 @@ def convert_ann(
     progress: ProgressMode = False,
 ) -> ConvertResult:
     """ANN state dict + model YAML → weight-scaled IAF network → bundle (see :mod:`.ann`)."""
-    from ..zoo import load_spec
+    from ..nets.zoo import load_spec
     from .ann import ann_to_network, calibration_frames, load_ann
 
     check_writable(out, overwrite, OVERWRITE)

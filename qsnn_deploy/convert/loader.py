@@ -45,7 +45,7 @@ def load_network(path: str | Path, options: ImportOptions | None = None) -> Netw
 
 
 def _checkpoint_network(path: Path, options: ImportOptions | None) -> Network:
-    from ..train.checkpoint import load_checkpoint
+    from ..nets.checkpoint import load_checkpoint
 
     model, payload = load_checkpoint(path)
     meta = {k: payload[k] for k in ("time_bins", "duration_us", "dataset") if k in payload}

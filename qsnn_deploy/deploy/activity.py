@@ -31,7 +31,7 @@ class Activity:
 
 
 def measure_activity(net: Network, inputs, progress: ProgressMode = False) -> Activity:
-    """Emulate ``inputs`` (:class:`~qsnn_deploy.deploy.emulator.Inputs`) and average per sample."""
+    """Emulate ``inputs`` (:class:`~qsnn_deploy.emulate.samples.Samples`) and average per sample."""
     from .emulator import run_emulator
 
     res = run_emulator(net, inputs, progress=progress)

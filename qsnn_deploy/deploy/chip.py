@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
+from ..emulate.samples import Samples
 from ..errors import UsageError
 from ..progress import Log, Progress, ProgressMode
 from ..progress import log as default_log
 from .chip_events import (
-    EventSamples,
     check_events,
     class_counts,
     decode_readout,
@@ -86,7 +86,7 @@ def export_config(plan: ChipPlan, path: str | Path, driver: str, device_type: st
     return {"file": str(path), "kind": kind, "integers_verified": True}
 
 
-def dry_run(plan: ChipPlan, samples: EventSamples | None, driver: str, options: ChipOptions) -> dict:
+def dry_run(plan: ChipPlan, samples: Samples | None, driver: str, options: ChipOptions) -> dict:
     """Every step short of opening the board; what was done and what could not be without the driver."""
     steps: list[dict[str, str]] = [
         {
@@ -106,10 +106,10 @@ def dry_run(plan: ChipPlan, samples: EventSamples | None, driver: str, options: 
     }
     n_events = 0
     if samples is not None:
-        for i, ev in enumerate(samples.events):
+        for i, ev in enumerate(samples.event_list()):
             check_events(ev, plan.network, f"sample {i} of {samples.source}")
             n_events += len(ev)
-        span = [float(ev["t"].max()) / 1e6 if len(ev) else 0.0 for ev in samples.events]
+        span = [float(ev["t"].max()) / 1e6 if len(ev) else 0.0 for ev in samples.event_list()]
         out.update(
             {"input": samples.source, "samples": len(samples), "input_events": n_events, "stream_s": float(sum(span))}
         )
@@ -157,7 +157,7 @@ def dry_run(plan: ChipPlan, samples: EventSamples | None, driver: str, options: 
         )
         if samples is not None:
             module, _ = samna_chip_module(device_type)
-            made = sum(len(spike_events(module, ev, plan.input_core)) for ev in samples.events)
+            made = sum(len(spike_events(module, ev, plan.input_core)) for ev in samples.event_list())
             steps.append(
                 {
                     "step": "encode the input as samna Spike events",
@@ -179,7 +179,7 @@ def _mean_counts(values: list[np.ndarray]) -> list[float]:
 
 
 def run_on_chip(
-    plan: ChipPlan, samples: EventSamples, options: ChipOptions, progress: ProgressMode = False, log: Log | None = None
+    plan: ChipPlan, samples: Samples, options: ChipOptions, progress: ProgressMode = False, log: Log | None = None
 ) -> dict:
     """Configure the board, stream every sample with its timestamps, decode what comes back (``progress``: a
     mode of :mod:`qsnn_deploy.progress`)."""
@@ -193,7 +193,7 @@ def run_on_chip(
     )
 
     log = log or default_log
-    for i, ev in enumerate(samples.events):
+    for i, ev in enumerate(samples.event_list()):
         check_events(ev, plan.network, f"sample {i} of {samples.source}")
     device = choose_device(list_devices(), plan.target, options.device)
     _, config = build_config(plan, device.id.split(":")[0])
@@ -217,7 +217,7 @@ def run_on_chip(
         t0 = time.monotonic()
         items = range(len(samples))
         for k in Progress(items, desc="on chip", unit="sample", progress=progress):
-            r = session.run_sample(samples.events[k])
+            r = session.run_sample(samples.event_list()[k])
             counts.append(class_counts(r.spikes, plan))
             for i in plan.monitor:
                 per_layer[i].append(pooled_counts(r.spikes, plan, i))
@@ -296,7 +296,7 @@ def run_on_chip(
     return result
 
 
-def compare_with_emulator(plan: ChipPlan, samples: EventSamples, chip: dict) -> dict:
+def compare_with_emulator(plan: ChipPlan, samples: Samples, chip: dict) -> dict:
     """Run the emulator on the same samples and report, per layer, how the chip's spikes differ.
 
     The emulator is time-binned with multi-spike neurons; the chip is event-driven and fires at most

@@ -8,10 +8,9 @@ counted per layer the way the emulator counts them, and the readout block's valu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from ..emulate.samples import Samples
 from ..errors import InputError
 from ..ir import Network
 from ..progress import ProgressMode
@@ -26,36 +25,18 @@ output channel ``feature`` and timestamp ``t`` (µs since the stop watch was res
 MAX_TIMESTAMP_US = 2**32 - 1
 
 
-@dataclass
-class EventSamples:
-    """What to stream: per-sample events, labels when known, and the emulator's raster of them."""
-
-    events: list[np.ndarray]
-    labels: np.ndarray | None
-    source: str
-    raster: np.ndarray  # (N, T, C, H, W), exactly what ``deploy --target emulator`` runs
-
-    def __len__(self) -> int:
-        return len(self.events)
-
-
-def samples_from_file(net: Network, path) -> EventSamples:
+def samples_from_file(net: Network, path) -> Samples:
     """An event file (one sample, streamed with its own timestamps) or a raster file (N samples)."""
     from .emulator import inputs_from_file
 
-    binned = inputs_from_file(net, path)
-    events = [binned.sample_events(i, net.dt_us) for i in range(len(binned.raster))]
-    return EventSamples(events, binned.labels, binned.source, binned.raster)
+    return inputs_from_file(net, path).with_events(net.dt_us)
 
 
-def samples_from_dataset(
-    net: Network, name: str, split: str, limit: int | None, progress: ProgressMode
-) -> EventSamples:
+def samples_from_dataset(net: Network, name: str, split: str, limit: int | None, progress: ProgressMode) -> Samples:
     """A dataset split: the recorded events of each sample, and the emulator's framing of them."""
     from .emulator import inputs_from_dataset
 
-    binned = inputs_from_dataset(net, name, split, limit, progress)
-    return EventSamples(list(binned.events), binned.labels, binned.source, binned.raster)
+    return inputs_from_dataset(net, name, split, limit, progress).with_events(net.dt_us)
 
 
 def check_events(events: np.ndarray, net: Network, where: str) -> None:

@@ -8,36 +8,17 @@ and event mode on the same input and says where they part ways.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..emulate.samples import Samples
 from ..errors import InputError, UsageError
 from ..ir import Network
 from ..progress import ProgressMode, progress_wrapper
 
 MODES = ("binned", "event")
-
-
-@dataclass
-class Inputs:
-    """Samples to run: rasters for binned mode and, when the source has them, the events."""
-
-    raster: np.ndarray  # (N, T, C, H, W)
-    labels: np.ndarray | None
-    source: str
-    events: list[np.ndarray] | None = None  # per sample, structured x, y, t, p (after the sensor stage)
-    duration_us: float | None = None
-
-    def sample_events(self, i: int, dt_us: float) -> np.ndarray:
-        """Events of sample ``i`` (rebuilt from the raster when the input was a raster)."""
-        if self.events is not None:
-            return self.events[i]
-        from ..emulate.event import raster_to_events
-
-        return raster_to_events(self.raster[i], dt_us)
 
 
 def sensor_size(net: Network) -> tuple[int, int, int]:
@@ -61,7 +42,7 @@ def _through_sensor(events: list[np.ndarray], size: tuple[int, int, int], net: N
 
 def inputs_from_file(
     net: Network, path: str | Path, sensor=None, sensor_size_in: tuple[int, int, int] | None = None
-) -> Inputs:
+) -> Samples:
     """An event file (structured x, y, t, p) binned at the model's time step, or a raster file."""
     from ..data.events import read_event_file
     from ..data.framing import to_frames
@@ -79,13 +60,13 @@ def inputs_from_file(
                 f"(T, {', '.join(map(str, net.input_shape))})",
                 where=str(path),
             )
-        return Inputs(got.raster, None, str(path))
+        return Samples(got.raster, None, str(path))
     ev = _through_sensor([got.events], size, net, sensor)[0]
     t_end = float(ev["t"].max(initial=0) + 1)
     span = max(float(net.metadata.get("duration_us", 0) or 0), t_end)
     bins = max(1, math.ceil(span / net.dt_us))
     frames = to_frames([ev], sensor_size(net), bins, duration_us=bins * net.dt_us)
-    return Inputs(frames, None, str(path), [ev], bins * net.dt_us)
+    return Samples(frames, None, str(path), [ev], bins * net.dt_us)
 
 
 def _recording_size(events: np.ndarray, net: Network, sensor) -> tuple[int, int, int]:
@@ -103,7 +84,7 @@ def _recording_size(events: np.ndarray, net: Network, sensor) -> tuple[int, int,
 
 def inputs_from_dataset(
     net: Network, name: str, split: str, limit: int | None, progress: ProgressMode, sensor=None
-) -> Inputs:
+) -> Samples:
     """A dataset split framed like the model was trained: for real data (tonic, ``folder:PATH``) cut to the
     training window and pooled to the model's input, unless the sensor-stage options do the pooling."""
     from ..data import DataOptions, load_dataset
@@ -125,46 +106,12 @@ def inputs_from_dataset(
         )
     bins = int(net.metadata.get("time_bins") or max(1, round(ds.duration_us / net.dt_us)))
     frames = to_frames(events, size, bins, duration_us=ds.duration_us)
-    return Inputs(frames, np.asarray(ds.labels), f"{name}:{split}", events, float(ds.duration_us))
-
-
-def run_event_mode(
-    net: Network,
-    inputs: Inputs,
-    progress: ProgressMode = False,
-    slow_clock_us: float | None = None,
-    monitor: tuple[str, ...] = (),
-) -> dict[str, np.ndarray]:
-    """Event mode over every sample: output counts, per-layer spikes and SynOps, monitored events."""
-    from ..emulate.event import MONITOR_DTYPE, EventEmulator
-
-    emu = EventEmulator(net, slow_clock_us=slow_clock_us, monitor=monitor)
-    n = inputs.raster.shape[0]
-    duration = inputs.duration_us or inputs.raster.shape[1] * net.dt_us
-    outs, spikes, synops, mon = [], [], [], []
-    bar = progress_wrapper(progress, "event", "sample")
-    for i in bar(range(n)) if bar else range(n):
-        res = emu.run(inputs.sample_events(i, net.dt_us), duration_us=duration)
-        outs.append(res.output_counts)
-        spikes.append(res.layer_spikes)
-        synops.append(res.layer_synops)
-        if len(res.monitored):
-            rec = np.zeros(len(res.monitored), MONITOR_DTYPE.descr + [("sample", "<i4")])
-            for name in MONITOR_DTYPE.names:
-                rec[name] = res.monitored[name]
-            rec["sample"] = i
-            mon.append(rec)
-    return {
-        "output_counts": np.array(outs),
-        "layer_spikes": np.array(spikes),
-        "layer_synops": np.array(synops),
-        "monitored": np.concatenate(mon) if mon else None,
-    }
+    return Samples(frames, np.asarray(ds.labels), f"{name}:{split}", events, float(ds.duration_us))
 
 
 def run_emulator(
     net: Network,
-    inputs: Inputs,
+    inputs: Samples,
     batch_size: int = 64,
     device: str = "cpu",
     progress: ProgressMode = True,
@@ -174,6 +121,7 @@ def run_emulator(
 ) -> dict[str, Any]:
     """Run ``mode`` and return the JSON fields of DESIGN.md §3 for deploy (``_monitored`` holds events)."""
     from ..emulate.binned import ensure_quantized, run_binned
+    from ..emulate.event_mode import run_event_mode
 
     if mode not in MODES:
         raise UsageError(f"unknown emulator mode '{mode}'", fix=f"use one of {', '.join(MODES)}")

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..ir import Network
 from ..progress import ProgressMode
+from .samples import Samples
 
 MODES = ("float", "binned", "event")
 
@@ -65,11 +66,11 @@ def float_reference(net: Network) -> Network:
 
 
 def compare_modes(
-    net: Network, inputs, slow_clock_us: float | None = None, progress: ProgressMode = False
+    net: Network, inputs: Samples, slow_clock_us: float | None = None, progress: ProgressMode = False
 ) -> Comparison:
-    """Run float, binned and event mode on the same ``inputs`` (a deploy.emulator.Inputs)."""
-    from ..deploy.emulator import run_event_mode
+    """Run float, binned and event mode on the same ``inputs`` (:class:`~.samples.Samples`)."""
     from .binned import ensure_quantized, run_binned
+    from .event_mode import run_event_mode
 
     qnet = ensure_quantized(net)
     flt = run_binned(float_reference(net), inputs.raster, integer=False)

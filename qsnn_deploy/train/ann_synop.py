@@ -50,9 +50,9 @@ import yaml
 from torch import nn
 
 from ..ir import Network, fanout_map
+from ..nets.zoo import ModelSpec, load_spec
 from ..progress import Log, Progress, ProgressMode, progress_wrapper
 from ..progress import log as default_log
-from ..zoo import ModelSpec, load_spec
 
 _THRESHOLD = 1.0  # of the converted IAF neurons
 SILENT_SCORE = 1.0  # the readout's "no spike" score, in threshold units

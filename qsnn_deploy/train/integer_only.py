@@ -18,7 +18,7 @@ U(−1, 1) on the ``sb`` grid) fed with the block's spike rate over the window, 
 two to about 4×4 and cut to ``sig`` bits; its output ``a`` is clipped and quantised to ``ab`` bits and scored by a
 cross-entropy on ``4·a``. The spikes a block passes on are detached: no gradient crosses blocks, and none goes through
 the reset. The last (classifier) block is trained by the cross-entropy of its own spike counts (surrogate
-gradient of :class:`~qsnn_deploy.train.network.MultiSpikeFn`). Prediction = the arg-max of the classifier's
+gradient of :class:`~qsnn_deploy.nets.network.MultiSpikeFn`). Prediction = the arg-max of the classifier's
 spike counts, so the trained network *is* the deployed one: the run folder's ``checkpoint.pt`` converts
 like any other (``qsnn-deploy convert RUN/checkpoint.pt``).
 
@@ -61,6 +61,10 @@ import yaml
 from torch import nn
 
 from ..errors import UsageError
+from ..nets.checkpoint import save_checkpoint
+from ..nets.framed import FramedSplit
+from ..nets.network import ChipBlock, MultiSpikeFn, SpikingCNN
+from ..nets.zoo import ModelSpec, load_spec
 from ..outputs import staged_folder
 from ..progress import Log, Progress, ProgressMode
 from ..progress import log as default_log
@@ -76,10 +80,7 @@ from ..quant.quantizers import (
     wage_clip,
     wage_quant,
 )
-from ..zoo import ModelSpec, load_spec
-from .checkpoint import save_checkpoint
-from .network import ChipBlock, MultiSpikeFn, SpikingCNN
-from .trainer import FramedSplit, evaluate, pick_device, plot_training_curves, train_test_splits
+from .trainer import evaluate, pick_device, plot_training_curves, train_test_splits
 
 INIT_RANGE = 0.25  # initial weights ≈ U(±INIT_RANGE) in WAGE units (a quarter of the wb range)
 TARGET_RATE = 0.05  # activity calibration: spikes per neuron and time bin a block reaches at init

@@ -43,15 +43,15 @@ from torch import nn
 
 from ..data import DataOptions
 from ..errors import UsageError
+from ..nets.checkpoint import save_checkpoint
+from ..nets.network import SpikingCNN
+from ..nets.neurons import detach_state, make_neuron
+from ..nets.zoo import ModelSpec, load_spec
 from ..outputs import staged_folder
 from ..progress import Log, Progress, ProgressMode
 from ..progress import log as default_log
-from ..zoo import ModelSpec, load_spec
 from .augment import batch_frames, epoch_shifts
-from .checkpoint import save_checkpoint
 from .integer_only import readout_pool
-from .network import SpikingCNN
-from .neurons import detach_state, make_neuron
 from .trainer import evaluate, pick_device, plot_training_curves, train_test_splits
 
 RULES = ("decolle", "ell", "bell", "fell")

@@ -2,7 +2,7 @@
 (seed 2) and knowledge distillation from a teacher network.
 
 SynOps per sample are differentiable (input spike counts × fan-out per layer, see
-:meth:`qsnn_deploy.train.network.ChipBlock.synops`); both forms act on their batch mean, optionally with a
+:meth:`qsnn_deploy.nets.network.ChipBlock.synops`); both forms act on their batch mean, optionally with a
 weight per layer (:func:`weighted_synops`).
 """
 
@@ -70,7 +70,7 @@ def weighted_synops(layer_synops: list[torch.Tensor], weights: list[float] | Non
 
 def parse_synop_weights(names: list[str], text: str, model: str = "the model") -> list[float]:
     """``--synop-weights``: '1,3,1,1' (one per layer), '2' (all) or 'conv2=3' (by name, others 1) → floats."""
-    from ..zoo import per_layer_values
+    from ..nets.zoo import per_layer_values
 
     table = per_layer_values(names, text, "--synop-weights", model)
     weights = []

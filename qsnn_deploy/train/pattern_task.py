@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from ..errors import UsageError
+from ..nets.neurons import FastSigmoidSpike
 from ..quant.quantizers import (
     memory_bits,
     pow2_shift,
@@ -44,7 +45,6 @@ from ..quant.quantizers import (
     wage_quant,
 )
 from .integer_only import error_point, quantize_weight
-from .neurons import FastSigmoidSpike
 
 ALPHA, BETA, THRESHOLD, SUPERSPIKE_SCALE, VR_ALPHA = 0.75, 0.875, 0.9, 100.0, 0.75
 STROKE_SPACING = 3.0  # pixels of stroke between two target spikes

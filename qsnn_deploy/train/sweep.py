@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, UsageError
+from ..nets.zoo import load_spec
 from ..outputs import staged_folder
 from ..progress import Log, ProgressMode
 from ..progress import log as default_log
-from ..zoo import load_spec
 
 
 @dataclass
@@ -201,8 +201,9 @@ def run_sweep(
     baseline's output distribution (``train --distill``); ``synop_weights``: per-layer weights of the SynOp
     term (``train --synop-weights``); ``shift_px``: random shifts of the training samples (``train --shift-px``).
     """
-    from .checkpoint import load_checkpoint
-    from .trainer import TrainConfig, evaluate, framed_split, pick_device, train
+    from ..nets.checkpoint import load_checkpoint
+    from ..nets.framed import framed_split
+    from .trainer import TrainConfig, evaluate, pick_device, train
     from .weight_scaling import percentile_normalise, scale_first_layer
 
     if not targets:

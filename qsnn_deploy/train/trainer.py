@@ -13,17 +13,18 @@ import numpy as np
 import torch
 import yaml
 
-from ..data import DataOptions, load_dataset, to_frames
+from ..data import DataOptions, load_dataset
 from ..errors import UsageError
+from ..nets.checkpoint import read_torch_file, save_checkpoint
+from ..nets.framed import FramedSplit, framed_split
+from ..nets.network import SpikingCNN, count_parameters
+from ..nets.zoo import ModelSpec, default_spec, load_spec, spec_from_dict, with_neuron_option, with_weight_bits
 from ..outputs import atomic_path, check_writable, replace_folder, write_atomic
 from ..progress import Log, Progress, ProgressMode, silent
 from ..progress import log as default_log
-from ..zoo import ModelSpec, default_spec, load_spec, spec_from_dict, with_neuron_option, with_weight_bits
 from .augment import batch_frames, epoch_shifts
-from .checkpoint import read_torch_file, save_checkpoint
 from .distributed import SINGLE, Group, backend_for, check_nproc, from_environment, process_device, spawn, wrap
 from .losses import LOSSES, distillation, parse_synop_weights, synop_penalty, synop_target, task_loss, weighted_synops
-from .network import SpikingCNN, count_parameters
 from .schedules import check_schedule, make_scheduler
 
 
@@ -181,7 +182,7 @@ def data_options(cfg: TrainConfig, spec: ModelSpec | None) -> DataOptions:
 
 def model_spec(config: TrainConfig, progress: ProgressMode = True, log: Log = default_log) -> ModelSpec:
     """The network of a run: the zoo model or YAML ``config.model``, or for ``"auto"`` the default Speck-ready
-    network sized to the dataset's sensor and classes (:func:`qsnn_deploy.zoo.default_spec`)."""
+    network sized to the dataset's sensor and classes (:func:`qsnn_deploy.nets.zoo.default_spec`)."""
     if config.model != "auto":
         return load_spec(config.model)
     ds = load_dataset(config.dataset, "train", progress=progress, options=data_options(config, None))
@@ -207,8 +208,8 @@ def allocate_auto_bits(
 ) -> dict[str, Any]:
     """``--bits auto``: Hessian traces on a training subset, bits per layer under ``cfg.bit_budget``, applied
     to ``model`` (and its spec); writes ``out/hessian.json`` and ``out/hessian.png``; returns the record."""
-    from ..quant.allocate import apply_bits, auto_bits
-    from ..quant.hessian import plot_traces
+    from .allocate import apply_bits, auto_bits
+    from .hessian import plot_traces
 
     log(
         f"--bits auto: Hessian traces on {min(HESSIAN_SAMPLES, len(data.labels))} training samples, "
@@ -240,7 +241,7 @@ def allocate_auto_bits(
 
 def initial_weights(path: str | Path, spec: ModelSpec) -> dict[str, torch.Tensor]:
     """The state dict of a checkpoint (or run folder) whose layers have the shapes of ``spec``."""
-    from .checkpoint import load_checkpoint
+    from ..nets.checkpoint import load_checkpoint
 
     path = Path(path)
     model, _ = load_checkpoint(path / "checkpoint.pt" if path.is_dir() else path)
@@ -257,7 +258,7 @@ def initial_weights(path: str | Path, spec: ModelSpec) -> dict[str, torch.Tensor
 def load_teacher(path: str | Path, spec: ModelSpec, device: torch.device) -> SpikingCNN:
     """The ``--distill`` teacher: a trained network (run folder or checkpoint) with ``spec``'s input and classes,
     in eval mode on ``device``, without gradients."""
-    from .checkpoint import load_checkpoint
+    from ..nets.checkpoint import load_checkpoint
 
     path = Path(path)
     teacher, _ = load_checkpoint(path / "checkpoint.pt" if path.is_dir() else path)
@@ -280,7 +281,7 @@ def bits_label(spec: ModelSpec) -> str:
 
 def weight_memory(model: SpikingCNN) -> int:
     """Bits the model's weights take at their per-layer widths (biases at the same width)."""
-    from ..quant.allocate import weight_memory_bits
+    from .allocate import weight_memory_bits
 
     sizes = [sum(p.numel() for p in block.conv.parameters()) for block in model.blocks]
     return weight_memory_bits(sizes, [block.weight_bits for block in model.blocks])
@@ -298,34 +299,6 @@ def pick_device(name: str) -> torch.device:
         return torch.device(name)
     except RuntimeError:
         raise UsageError(f"unknown device '{name}'", fix="use auto, cpu, cuda or cuda:N") from None
-
-
-@dataclass
-class FramedSplit:
-    """A dataset split as dense spike-count rasters (N, T, C, H, W)."""
-
-    frames: torch.Tensor
-    labels: torch.Tensor
-    duration_us: float
-
-
-def framed_split(
-    dataset: str,
-    split: str,
-    time_bins: int,
-    seed: int = 0,
-    progress: ProgressMode = True,
-    limit: int | None = None,
-    options: DataOptions | None = None,
-) -> FramedSplit:
-    """Load a split of a named dataset and frame it into ``time_bins`` bins."""
-    ds = load_dataset(dataset, split, seed=seed, progress=progress, options=options).head(limit)
-    frames = to_frames(ds.events, ds.sensor_size, time_bins, duration_us=ds.duration_us)
-    return FramedSplit(
-        torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32)),
-        torch.as_tensor(ds.labels, dtype=torch.long),
-        float(ds.duration_us),
-    )
 
 
 def train_test_splits(
@@ -777,8 +750,8 @@ def _train_into(
     dt_us = train_all.duration_us / cfg.time_bins
     model = SpikingCNN(spec, quantize=cfg.quantize)
     if state is None and cfg.bits == "auto":  # an impossible budget fails now, not after the warm-up
-        from ..quant.allocate import check_budget
-        from ..quant.hessian import layer_weights
+        from .allocate import check_budget
+        from .hessian import layer_weights
 
         check_budget([w.numel() for w in layer_weights(model)], cfg.bit_budget)
     if state is None and cfg.init is not None:

@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError, UsageError
+from ..nets.network import SpikingCNN
 from ..quant.scale import usable_divisor
-from .network import SpikingCNN
 
 
 def scale_first_layer(model: SpikingCNN, factor: float) -> SpikingCNN:

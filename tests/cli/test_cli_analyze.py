@@ -13,9 +13,9 @@ FAST = ["--samples", "8", "--iters", "2", "--batch-size", "4", "--threads", "1",
 @pytest.fixture(scope="module")
 def run_folder(tmp_path_factory):
     """A run folder with a tiny digits-dvs model (untrained: no training needed to analyse it)."""
-    from qsnn_deploy.train.checkpoint import save_checkpoint
-    from qsnn_deploy.train.network import SpikingCNN
-    from qsnn_deploy.zoo import spec_from_dict
+    from qsnn_deploy.nets.checkpoint import save_checkpoint
+    from qsnn_deploy.nets.network import SpikingCNN
+    from qsnn_deploy.nets.zoo import spec_from_dict
 
     torch.manual_seed(0)
     spec = spec_from_dict(

@@ -97,9 +97,9 @@ def test_existing_output_is_kept(tiny_run, tmp_path):
 def test_model_that_does_not_fit_exits_4(tmp_path):
     import torch
 
-    from qsnn_deploy.train.checkpoint import save_checkpoint
-    from qsnn_deploy.train.network import SpikingCNN
-    from qsnn_deploy.zoo import spec_from_dict
+    from qsnn_deploy.nets.checkpoint import save_checkpoint
+    from qsnn_deploy.nets.network import SpikingCNN
+    from qsnn_deploy.nets.zoo import spec_from_dict
 
     spec = spec_from_dict(
         {

@@ -35,8 +35,8 @@ def test_bundle_emulates_exactly_like_the_qat_checkpoint(tiny_run, tiny_bundle):
     """checkpoint (QAT torch) → convert → model.nir → emulator: identical output spike counts."""
     from qsnn_deploy.convert.loader import load_network
     from qsnn_deploy.emulate.binned import run_binned
-    from qsnn_deploy.train.checkpoint import load_checkpoint
-    from qsnn_deploy.train.trainer import framed_split
+    from qsnn_deploy.nets.checkpoint import load_checkpoint
+    from qsnn_deploy.nets.framed import framed_split
 
     model, payload = load_checkpoint(tiny_run / "checkpoint.pt")
     data = framed_split("digits-dvs", "test", payload["time_bins"], progress=False, limit=40)

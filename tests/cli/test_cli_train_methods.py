@@ -119,7 +119,7 @@ def test_bad_neuron_option(tmp_path, value, words):
 def test_a_model_yaml_recipe_fills_options_the_command_line_does_not_give(tmp_path):
     import yaml
 
-    from qsnn_deploy.zoo import load_spec
+    from qsnn_deploy.nets.zoo import load_spec
 
     recipe = load_spec("digits_speck").to_dict() | {"name": "recipe", "train": {"lr_schedule": "multistep", "bits": 4}}
     path = tmp_path / "recipe.yaml"

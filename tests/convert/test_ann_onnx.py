@@ -9,7 +9,7 @@ from qsnn_deploy.convert.ann import activation_percentiles, ann_from_spec, ann_t
 from qsnn_deploy.convert.onnx_export import export_onnx, state_names
 from qsnn_deploy.convert.torch_model import FramedNetwork
 from qsnn_deploy.emulate.binned import run_binned
-from qsnn_deploy.zoo import spec_from_dict
+from qsnn_deploy.nets.zoo import spec_from_dict
 
 SPEC = spec_from_dict(
     {

@@ -87,7 +87,7 @@ def test_ann_conversion(tmp_path):
         "  - {type: linear, name: fc, out_features: 10}\n"
     )
     from qsnn_deploy.convert.ann import ann_from_spec
-    from qsnn_deploy.zoo import load_spec
+    from qsnn_deploy.nets.zoo import load_spec
 
     torch.manual_seed(0)
     torch.save(ann_from_spec(load_spec(spec)).state_dict(), tmp_path / "ann.pt")

@@ -92,7 +92,7 @@ def _clean_exit_3(proc, *fragments):
 def test_ann_state_dict_with_non_finite_weight_exits_3(tmp_path, bad):
     """A NaN/inf ANN weight used to reach the discretiser's ValueError (exit 1) with --no-weight-scaling."""
     from qsnn_deploy.convert.ann import ann_from_spec
-    from qsnn_deploy.zoo import load_spec
+    from qsnn_deploy.nets.zoo import load_spec
 
     state = ann_from_spec(load_spec("digits_speck")).state_dict()
     name = next(k for k in state if k.endswith(".weight"))
@@ -143,11 +143,11 @@ def test_nir_too_small_for_a_chip_scale_exits_3_naming_file_and_layer(tmp_path):
 def test_sweep_names_the_baseline_whose_drive_overflows(tmp_path, monkeypatch):
     """Percentile normalisation of a baseline with weights near float32's maximum: an InputError naming the
     baseline checkpoint and the layer (was a ValueError: exit 1). The SynOp-target training is stubbed."""
+    from qsnn_deploy.nets.checkpoint import save_checkpoint
+    from qsnn_deploy.nets.network import SpikingCNN
+    from qsnn_deploy.nets.zoo import load_spec
     from qsnn_deploy.train import sweep as sweep_mod
     from qsnn_deploy.train import trainer
-    from qsnn_deploy.train.checkpoint import save_checkpoint
-    from qsnn_deploy.train.network import SpikingCNN
-    from qsnn_deploy.zoo import load_spec
 
     model = SpikingCNN(load_spec("digits_speck"), quantize=False)
     with torch.no_grad():

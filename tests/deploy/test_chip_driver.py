@@ -17,18 +17,21 @@ from qsnn_deploy.deploy.chip import (
     export_config,
     run_on_chip,
 )
-from qsnn_deploy.deploy.chip_events import EventSamples
 from qsnn_deploy.deploy.chip_plan import READOUT_LAYER, plan_chip
 from qsnn_deploy.emulate.event import raster_to_events
+from qsnn_deploy.emulate.samples import Samples
 from qsnn_deploy.errors import BackendUnavailable, UsageError
 
 FAST = ChipOptions(timeout_s=1.0, quiet_s=0.02, idle_s=0.05)
 
 
-def _samples(net, n=3, t=5, seed=3, labels=True) -> EventSamples:
+def _samples(net, n=3, t=5, seed=3, labels=True) -> Samples:
     r = random_raster(n, t, net.input_shape, rate=0.2, seed=seed)
-    return EventSamples(
-        [raster_to_events(x, net.dt_us) for x in r], np.arange(n) % net.n_classes if labels else None, "test", r
+    return Samples(
+        raster=r,
+        labels=np.arange(n) % net.n_classes if labels else None,
+        source="test",
+        events=[raster_to_events(x, net.dt_us) for x in r],
     )
 
 

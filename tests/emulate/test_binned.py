@@ -74,8 +74,8 @@ def test_synops_count_fanout_with_borders():
 @pytest.mark.parametrize("engine", ["compiled", "torch"])
 @pytest.mark.parametrize("bias", [False, True])
 def test_matches_quantised_torch_model_exactly(bias, engine):
-    from qsnn_deploy.train.network import SpikingCNN
-    from qsnn_deploy.zoo import spec_from_dict
+    from qsnn_deploy.nets.network import SpikingCNN
+    from qsnn_deploy.nets.zoo import spec_from_dict
 
     spec = spec_from_dict(
         {

@@ -64,8 +64,8 @@ def test_network_time_step_must_be_positive_and_finite():
 
 
 def _float_model():
-    from qsnn_deploy.train.network import SpikingCNN
-    from qsnn_deploy.zoo import spec_from_dict
+    from qsnn_deploy.nets.network import SpikingCNN
+    from qsnn_deploy.nets.zoo import spec_from_dict
 
     torch.manual_seed(0)
     spec = spec_from_dict(

@@ -9,11 +9,12 @@ import yaml
 from helpers import run_cli
 
 from qsnn_deploy.errors import UsageError
-from qsnn_deploy.train.checkpoint import save_checkpoint
+from qsnn_deploy.nets.checkpoint import save_checkpoint
+from qsnn_deploy.nets.framed import framed_split
+from qsnn_deploy.nets.network import SpikingCNN
+from qsnn_deploy.nets.zoo import load_spec, spec_from_dict
 from qsnn_deploy.train.losses import distillation, parse_synop_weights, task_loss, weighted_synops
-from qsnn_deploy.train.network import SpikingCNN
-from qsnn_deploy.train.trainer import TrainConfig, _train_epoch, epoch_order, framed_split, load_teacher, train
-from qsnn_deploy.zoo import load_spec, spec_from_dict
+from qsnn_deploy.train.trainer import TrainConfig, _train_epoch, epoch_order, load_teacher, train
 
 NAMES = ["conv1", "conv2", "conv3", "fc"]
 REFERENCE = Path(__file__).parents[2] / "models" / "digits_speck.pt"  # a trained digits_speck, kept in the repo

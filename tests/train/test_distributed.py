@@ -40,7 +40,7 @@ RUN = ("train", "--limit", "64", "--time-bins", "4", "--epochs", "3", "--batch-s
 
 
 def _weights(run):
-    from qsnn_deploy.train.checkpoint import load_checkpoint
+    from qsnn_deploy.nets.checkpoint import load_checkpoint
 
     return load_checkpoint(run / "checkpoint.pt")[0].state_dict()
 
@@ -101,9 +101,10 @@ def test_bad_nproc_is_a_usage_error(tmp_path):
 
 def test_an_epoch_trains_each_process_on_its_share_only():
     """_train_epoch feeds the model only this process's part of every global batch."""
-    from qsnn_deploy.train.network import SpikingCNN
-    from qsnn_deploy.train.trainer import FramedSplit, TrainConfig, _train_epoch
-    from qsnn_deploy.zoo import load_spec
+    from qsnn_deploy.nets.framed import FramedSplit
+    from qsnn_deploy.nets.network import SpikingCNN
+    from qsnn_deploy.nets.zoo import load_spec
+    from qsnn_deploy.train.trainer import TrainConfig, _train_epoch
 
     class LocalHalf(Group):  # rank 1 of 2, without a process group: sums stay local
         def sum(self, values):

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from qsnn_deploy.errors import UsageError
-from qsnn_deploy.train.checkpoint import load_checkpoint
+from qsnn_deploy.nets.checkpoint import load_checkpoint
+from qsnn_deploy.nets.zoo import load_spec, spec_from_dict
 from qsnn_deploy.train.integer_only import (
     IntegerBits,
     LocalNet,
@@ -18,7 +19,6 @@ from qsnn_deploy.train.integer_only import (
     train_integer_only,
     update_steps,
 )
-from qsnn_deploy.zoo import load_spec, spec_from_dict
 
 TINY = {
     "name": "tiny",

@@ -8,7 +8,8 @@ from helpers import run_cli
 
 from qsnn_deploy.convert.bundle import convert_model
 from qsnn_deploy.errors import UsageError
-from qsnn_deploy.train.checkpoint import load_checkpoint
+from qsnn_deploy.nets.checkpoint import load_checkpoint
+from qsnn_deploy.nets.zoo import spec_from_dict
 from qsnn_deploy.train.local_rules import (
     LocalRuleNet,
     StateMeter,
@@ -17,7 +18,6 @@ from qsnn_deploy.train.local_rules import (
     run_batch,
     train_local_rule,
 )
-from qsnn_deploy.zoo import spec_from_dict
 
 TINY = {
     "name": "tiny",

@@ -82,8 +82,8 @@ def test_mse_count_loss_by_hand():
 
 
 def test_bad_loss_and_patience_are_usage_errors():
+    from qsnn_deploy.nets.zoo import load_spec
     from qsnn_deploy.train.trainer import TrainConfig
-    from qsnn_deploy.zoo import load_spec
 
     spec = load_spec("digits_speck")
     with pytest.raises(UsageError, match="unknown loss 'hinge'"):

@@ -9,10 +9,10 @@ import yaml
 from helpers import run_cli
 
 from qsnn_deploy.errors import UsageError
-from qsnn_deploy.train.network import SpikingCNN
+from qsnn_deploy.nets.network import SpikingCNN
+from qsnn_deploy.nets.zoo import spec_from_dict
 from qsnn_deploy.train.sweep import SweepPoint, matched_baseline, parse_values, summarise
 from qsnn_deploy.train.weight_scaling import _drive, percentile_normalise, scale_first_layer
-from qsnn_deploy.zoo import spec_from_dict
 
 TINY = {
     "name": "tiny",

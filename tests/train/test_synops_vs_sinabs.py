@@ -25,7 +25,7 @@ def test_synops_equal_snn_analyzer(seed):
     ours = run_binned(net, x).layer_synops.mean(0)  # per sample, as sinabs reports
     assert np.allclose(ours, theirs) and min(theirs) > 0
     # the differentiable count used in training gives the same numbers
-    from qsnn_deploy.train.network import ChipBlock
+    from qsnn_deploy.nets.network import ChipBlock
 
     first = net.layers[0]
     block = ChipBlock(

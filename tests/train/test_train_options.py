@@ -25,7 +25,7 @@ def test_early_stopping_stops_and_keeps_the_best_epoch(tmp_path):
 def test_validation_split_is_carved_from_train_and_seeded():
     import torch
 
-    from qsnn_deploy.train.trainer import FramedSplit
+    from qsnn_deploy.nets.framed import FramedSplit
 
     data = FramedSplit(torch.arange(20.0).view(20, 1, 1, 1, 1), torch.arange(20), 1.0)
     tr, val = split_validation(data, 0.2, seed=3)

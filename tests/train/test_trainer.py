@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from qsnn_deploy.errors import UsageError
-from qsnn_deploy.train.network import SpikingCNN
+from qsnn_deploy.nets.network import SpikingCNN
+from qsnn_deploy.nets.zoo import load_spec
 from qsnn_deploy.train.trainer import TrainConfig, train
-from qsnn_deploy.zoo import load_spec
 
 
 def test_synops_are_differentiable():

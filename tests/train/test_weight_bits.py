@@ -9,10 +9,10 @@ from hypothesis import strategies as st
 
 from qsnn_deploy.errors import InputError, UsageError
 from qsnn_deploy.ir import ChipLayer
+from qsnn_deploy.nets.network import SpikingCNN
+from qsnn_deploy.nets.zoo import load_spec, spec_from_dict, with_weight_bits
 from qsnn_deploy.quant.chip import discretize_network
-from qsnn_deploy.train.network import SpikingCNN
 from qsnn_deploy.train.trainer import initial_weights, weight_memory
-from qsnn_deploy.zoo import load_spec, spec_from_dict, with_weight_bits
 
 TINY = {
     "name": "tiny",
@@ -98,7 +98,7 @@ def test_nir_round_trip_keeps_bits_and_loihi_memory_shrinks(tmp_path):
 
 
 def test_weight_memory_and_init_checks(tmp_path):
-    from qsnn_deploy.train.checkpoint import save_checkpoint
+    from qsnn_deploy.nets.checkpoint import save_checkpoint
 
     model = SpikingCNN(with_weight_bits(spec_from_dict(TINY), "4,8"))
     n1, n2 = (sum(p.numel() for p in b.conv.parameters()) for b in model.blocks)

@@ -3,7 +3,7 @@
 import pytest
 
 from qsnn_deploy.errors import InputError
-from qsnn_deploy.zoo import load_spec, zoo_names
+from qsnn_deploy.nets.zoo import load_spec, zoo_names
 
 
 def test_digits_speck_shapes():
@@ -15,7 +15,7 @@ def test_digits_speck_shapes():
 
 @pytest.mark.parametrize("name", zoo_names())
 def test_every_zoo_model_builds(name):
-    from qsnn_deploy.train.network import SpikingCNN
+    from qsnn_deploy.nets.network import SpikingCNN
 
     spec = load_spec(name)
     net = SpikingCNN(spec).to_network(1000.0)

@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from qsnn_deploy.errors import UsageError
-from qsnn_deploy.quant.hessian import (
+from qsnn_deploy.nets.network import MultiSpikeFn, SpikingCNN
+from qsnn_deploy.nets.zoo import spec_from_dict
+from qsnn_deploy.train.hessian import (
     HessianResult,
     exact_hessian,
     exact_layer_traces,
@@ -16,8 +18,6 @@ from qsnn_deploy.quant.hessian import (
     rademacher,
 )
 from qsnn_deploy.train.losses import count_cross_entropy
-from qsnn_deploy.train.network import MultiSpikeFn, SpikingCNN
-from qsnn_deploy.zoo import spec_from_dict
 
 TINY = {
     "name": "tiny",

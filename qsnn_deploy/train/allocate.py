@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
-from .quantizers import memory_bits
+from ..quant.quantizers import memory_bits
 
 if TYPE_CHECKING:  # torch is only needed by the helpers that take a model
-    from ..train.network import SpikingCNN
+    from ..nets.network import SpikingCNN
     from .hessian import HessianResult
 
 DEFAULT_CHOICES: tuple[int, ...] = (2, 3, 4, 5, 6, 7, 8)
@@ -252,7 +252,7 @@ def weight_perturbations(model: SpikingCNN, choices: Sequence[int] = DEFAULT_CHO
     The model is left unchanged."""
     import torch
 
-    from .fake import chip_scale_t
+    from ..quant.fake import chip_scale_t
 
     out: dict[str, dict[int, float]] = {}
     with torch.no_grad():
@@ -306,7 +306,7 @@ def auto_bits(
     **hessian_kwargs: Any,
 ) -> tuple[Allocation, HessianResult]:
     """Hessian traces of ``model`` on ``data`` (keyword arguments go to
-    :func:`qsnn_deploy.quant.hessian.hutchinson_traces`), then the allocation under ``budget``.
+    :func:`qsnn_deploy.train.hessian.hutchinson_traces`), then the allocation under ``budget``.
 
     Checks the budget before the (costly) Hessian. Does not change the model: apply the result with
     :func:`apply_bits`.

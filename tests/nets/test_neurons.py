@@ -6,10 +6,10 @@ import torch.nn.functional as F
 from helpers import run_cli
 
 from qsnn_deploy.errors import InputError, UsageError
-from qsnn_deploy.train.checkpoint import save_checkpoint
-from qsnn_deploy.train.network import ChipBlock, MultiSpikeFn, SpikingCNN
-from qsnn_deploy.train.neurons import FastSigmoidSpike, SmoothStepSpike, make_neuron
-from qsnn_deploy.zoo import spec_from_dict, with_neuron
+from qsnn_deploy.nets.checkpoint import save_checkpoint
+from qsnn_deploy.nets.network import ChipBlock, MultiSpikeFn, SpikingCNN
+from qsnn_deploy.nets.neurons import FastSigmoidSpike, SmoothStepSpike, make_neuron
+from qsnn_deploy.nets.zoo import spec_from_dict, with_neuron
 
 TINY = {
     "name": "tiny",

@@ -186,9 +186,9 @@ NEURONS: dict[str, type[Neuron]] = {cls.type: cls for cls in (IAF, LIF, Leaky, D
 
 
 def make_neuron(ntype: str = "iaf", params: dict | None = None, surrogate_width: float = 0.5) -> Neuron:
-    """A neuron of ``ntype`` with ``params`` (validated, defaults filled in by :mod:`qsnn_deploy.zoo`)."""
+    """A neuron of ``ntype`` with ``params`` (validated, defaults filled in by :mod:`qsnn_deploy.nets.zoo`)."""
     from ..errors import UsageError
-    from ..zoo import neuron_type_params
+    from .zoo import neuron_type_params
 
     ntype, full = neuron_type_params(ntype, dict(params or {}), "neuron", UsageError)
     return NEURONS[ntype](surrogate_width, **full)

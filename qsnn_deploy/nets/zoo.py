@@ -21,9 +21,9 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
-from .inputs import is_number, is_whole_number, read_bytes, short_repr, yaml_from_bytes
-from .ir import RESETS, conv_out_size
+from ..errors import InputError
+from ..inputs import is_number, is_whole_number, read_bytes, short_repr, yaml_from_bytes
+from ..ir import RESETS, conv_out_size
 
 _LAYER_KEYS = {
     "conv": {"type", "name", "out_channels", "kernel_size", "stride", "padding", "pool", "bias", "weight_bits"},
@@ -50,7 +50,7 @@ RECIPE_KEYS = {
     "patience",
 }
 _NEURON_KEYS = {"threshold", "min_v_mem", "reset"}
-# Neuron types and their parameters with defaults (qsnn_deploy.train.neurons implements them). Only
+# Neuron types and their parameters with defaults (qsnn_deploy.nets.neurons implements them). Only
 # "iaf" is the chip's neuron; the others leak and convert needs --approximate-leak for them.
 NEURON_PARAMS: dict[str, dict[str, float]] = {
     "iaf": {},
@@ -369,7 +369,7 @@ def neuron_type_params(ntype: Any, params: dict, where: str, error: type = Input
 
 def with_neuron(spec: ModelSpec, ntype: str, **params: float) -> ModelSpec:
     """The spec with another neuron type (CLI ``--neuron``); bad values are usage errors (exit 2)."""
-    from .errors import UsageError
+    from ..errors import UsageError
 
     ntype, nparams = neuron_type_params(ntype, params, "--neuron", UsageError)
     return replace(spec, neuron_type=ntype, neuron_params=nparams)
@@ -377,7 +377,7 @@ def with_neuron(spec: ModelSpec, ntype: str, **params: float) -> ModelSpec:
 
 def with_neuron_option(spec: ModelSpec, text: str) -> ModelSpec:
     """The spec with the neuron of a CLI value ``TYPE`` or ``TYPE:name=value,...`` (e.g. ``lif:beta=0.8``)."""
-    from .errors import UsageError
+    from ..errors import UsageError
 
     ntype, _, rest = str(text).partition(":")
     params: dict[str, float] = {}
@@ -399,7 +399,7 @@ def with_neuron_option(spec: ModelSpec, text: str) -> ModelSpec:
 def per_layer_values(names: list[str], text: str, option: str, model: str = "the model") -> dict[str, str]:
     """Per-layer values from a CLI value: ``v`` (every layer), ``v1,v2,...`` (one per layer, in order) or
     ``name=v,...`` (by name; layers not named are left out). Values stay text for the caller to check."""
-    from .errors import UsageError
+    from ..errors import UsageError
 
     items = [p.strip() for p in str(text).split(",") if p.strip()]
     if items and all("=" in p for p in items):
@@ -427,7 +427,7 @@ def per_layer_values(names: list[str], text: str, option: str, model: str = "the
 def with_weight_bits(spec: ModelSpec, bits: str) -> ModelSpec:
     """The spec with per-layer weight bits from a CLI value: ``4`` (every layer), ``8,4,4,8`` (one per
     layer, in order) or ``conv2=4,conv3=4`` (by name; the others keep theirs)."""
-    from .errors import UsageError
+    from ..errors import UsageError
 
     table = per_layer_values([layer.name for layer in spec.layers], bits, "--bits", f"model '{spec.name}'")
     out = []
@@ -484,7 +484,7 @@ def default_spec(sensor_size: tuple[int, int, int], n_classes: int, dataset: str
     )
     _, fh, fw = spec.layer_input_shapes()[-1]
     if fh != fw:
-        from .errors import UsageError
+        from ..errors import UsageError
 
         raise UsageError(
             f"the default network's readout needs a square feature map, but a {sensor_size[0]}x"

@@ -15,8 +15,8 @@ from .. import SCHEMA_VERSION, __version__
 from ..errors import InputError
 from ..inputs import is_number, is_whole_number, short_repr
 from ..outputs import atomic_path
-from ..zoo import spec_from_dict, spec_weight_count
 from .network import SpikingCNN
+from .zoo import spec_from_dict, spec_weight_count
 
 FORMAT = "qsnn-deploy-checkpoint"
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qsnn_deploy.errors import UsageError
-from qsnn_deploy.quant.allocate import (
+from qsnn_deploy.train.allocate import (
     DEFAULT_CHOICES,
     Allocation,
     Budget,
@@ -182,8 +182,8 @@ def test_allocation_basics_and_dict():
 
 
 def _tiny_model(quantize=True):
-    from qsnn_deploy.train.network import SpikingCNN
-    from qsnn_deploy.zoo import spec_from_dict
+    from qsnn_deploy.nets.network import SpikingCNN
+    from qsnn_deploy.nets.zoo import spec_from_dict
 
     torch.manual_seed(0)
     spec = spec_from_dict(
@@ -226,7 +226,7 @@ def test_weight_perturbations_follow_qat_and_leave_the_model_alone():
 
 
 def test_apply_bits_updates_blocks_and_spec_so_checkpoints_keep_them(tmp_path):
-    from qsnn_deploy.train.checkpoint import load_checkpoint, save_checkpoint
+    from qsnn_deploy.nets.checkpoint import load_checkpoint, save_checkpoint
 
     model = _tiny_model()
     apply_bits(model, {"c1": 3, "fc": 5})

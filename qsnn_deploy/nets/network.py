@@ -1,4 +1,4 @@
-"""The trainable spiking CNN built from a :class:`~qsnn_deploy.zoo.ModelSpec`.
+"""The trainable spiking CNN built from a :class:`~qsnn_deploy.nets.zoo.ModelSpec`.
 
 Each block is one chip core: conv → integrate-and-fire (multi-spike, subtract or zero reset, lower
 membrane bound) → sum pooling. With ``quantize=True`` (quantisation-aware training) a block runs in
@@ -20,8 +20,8 @@ from torch import nn
 from ..ir import ChipLayer, Network, fanout_map
 from ..quant.fake import chip_scale_t, ste_round
 from ..quant.quantizers import symmetric
-from ..zoo import ModelSpec
 from .neurons import MultiSpikeFn, Neuron, make_neuron  # noqa: F401  (MultiSpikeFn: re-exported)
+from .zoo import ModelSpec
 
 
 class ChipBlock(nn.Module):

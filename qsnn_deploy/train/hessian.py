@@ -1,4 +1,4 @@
-"""Per-layer Hessian traces of a :class:`~qsnn_deploy.train.network.SpikingCNN` (seed 0, HAWQ-v2).
+"""Per-layer Hessian traces of a :class:`~qsnn_deploy.nets.network.SpikingCNN` (seed 0, HAWQ-v2).
 
 Hutchinson's estimator: for Rademacher probes ``v`` (±1 entries), ``E[vᵀHv] = Tr(H)``. ``Hv`` is a
 Hessian-vector product by double backward through BPTT: the loss is the count cross-entropy of the
@@ -7,7 +7,7 @@ spike counts summed over the whole time window, so the trace covers every time s
 Facts worth knowing when reading the numbers:
 
 - **Surrogate Hessian.** The spike count n(v) is piecewise constant; its gradient is the surrogate
-  σ of :class:`~qsnn_deploy.train.network.MultiSpikeFn`, whose backward is written in differentiable
+  σ of :class:`~qsnn_deploy.nets.network.MultiSpikeFn`, whose backward is written in differentiable
   torch ops, so double backward works (and gives σ' — checked in the tests against the closed form).
   What comes out is the formal second-order chain rule with n' := σ and n'' := σ', at the actual
   forward values: a Gauss-Newton part (the loss curvature carried back through surrogate Jacobians,
@@ -23,7 +23,7 @@ Facts worth knowing when reading the numbers:
   QAT Hessian is ``s²`` × the Hessian w.r.t. the integer weights (tested); as the surrogate is
   relative to the (integer) threshold, that equals the float network's Hessian at ``Q(w)/s`` up to
   threshold rounding and integer ties. So QAT and float traces are in the same units as the weight
-  perturbations ``‖Q_b(W) − W‖²`` of :mod:`qsnn_deploy.quant.allocate`, as the HAWQ-v2 objective needs.
+  perturbations ``‖Q_b(W) − W‖²`` of :mod:`qsnn_deploy.train.allocate`, as the HAWQ-v2 objective needs.
 - **Cost.** For each batch the forward pass and the first (graph-building) backward are done once
   and reused for ``probes_per_pass`` probes, which is ~3× cheaper than one full pass per probe; the
   early stop (relative change of every layer's running mean < ``tol``) is checked probe by probe and
@@ -48,9 +48,9 @@ import numpy as np
 import torch
 
 from ..errors import UsageError
+from ..nets.network import SpikingCNN
 from ..progress import Progress, ProgressMode
-from ..train.losses import count_cross_entropy
-from ..train.network import SpikingCNN
+from .losses import count_cross_entropy
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Data = Any  # a FramedSplit (frames, labels) or a (frames, labels) pair of tensors
