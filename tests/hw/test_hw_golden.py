@@ -17,8 +17,8 @@ import pytest
 from qsnn_deploy.data.digits_dvs import DURATION_US
 from qsnn_deploy.hw import estimate, load_profile
 from qsnn_deploy.ir import ChipLayer, Network
+from qsnn_deploy.nets.zoo import load_spec
 from qsnn_deploy.quant.chip import discretize_network
-from qsnn_deploy.zoo import load_spec
 
 GOLDEN = Path(__file__).parent / "golden" / "digits_speck.json"
 TARGETS = ("speck2f", "loihi", "generic-45nm")
