@@ -5,6 +5,9 @@ Every error carries one paragraph: what went wrong, where, and how to fix it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Protocol
+
 
 class QsnnError(Exception):
     """Base class; ``exit_code`` is what the CLI returns."""
@@ -44,13 +47,33 @@ class InputError(QsnnError):
     exit_code = 3
 
 
+class ViolationLike(Protocol):
+    """The shape of one broken rule a :class:`ConstraintError` lists (:class:`qsnn_deploy.hw.rules.Violation`
+    has it; this module sits below ``hw`` and does not import it)."""
+
+    @property
+    def code(self) -> str: ...
+    @property
+    def layer(self) -> str | None: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def fix(self) -> str: ...
+
+
 class ConstraintError(QsnnError):
     """The model violates the target's constraints."""
 
     exit_code = 4
 
-    def __init__(self, what: str, where: str | None = None, fix: str | None = None, violations=()):
-        self.violations = list(violations)
+    def __init__(
+        self,
+        what: str,
+        where: str | None = None,
+        fix: str | None = None,
+        violations: Iterable[ViolationLike] = (),
+    ):
+        self.violations: list[ViolationLike] = list(violations)
         super().__init__(what, where, fix)
 
 

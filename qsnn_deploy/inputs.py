@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import reprlib
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from .errors import InputError, QsnnError
 
@@ -24,7 +24,7 @@ def short_repr(value: Any) -> str:
     return text if len(text) <= 200 else text[:196] + " ..."
 
 
-def is_number(value: Any) -> bool:
+def is_number(value: Any) -> TypeGuard[float]:
     """A finite real number as a file holds one: an int or a float (numpy's float64 included), not NaN, not
     infinite and not an int beyond a float's range (10**400, which ``float()`` would refuse); never a bool."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):

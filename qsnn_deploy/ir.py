@@ -175,8 +175,10 @@ class Network:
     layers: tuple[ChipLayer, ...]
     input_shape: tuple[int, int, int]
     dt_us: float = 1000.0  # time-bin width used in training/emulation
-    metadata: dict = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
     unsupported: tuple[tuple[str, str], ...] = ()  # (node name, node type) an importer could not place in a core
+    _targets: tuple[tuple[int, ...], ...] = field(init=False, repr=False)  # set by __post_init__
+    _sources: tuple[tuple[int, ...], ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(self.layers))

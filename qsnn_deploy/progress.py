@@ -17,7 +17,16 @@ import math
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Generic, Literal, TextIO
+
+if TYPE_CHECKING:  # typing.TypeVar takes a default from Python 3.13 on
+    from typing_extensions import TypeVar
+
+    T = TypeVar("T", default=Any)  # the item type; Any for a Progress made from a count alone
+else:
+    from typing import TypeVar
+
+    T = TypeVar("T")
 
 Mode = Literal["auto", "on", "off"]
 MODES: tuple[str, ...] = ("auto", "on", "off")
@@ -38,7 +47,7 @@ def resolve(progress: ProgressMode) -> Mode:
     if progress is True:
         return "auto"
     if progress in MODES:
-        return progress  # type: ignore[return-value]
+        return progress
     raise ValueError(f"progress must be one of {', '.join(MODES)} or a bool, not {progress!r}")
 
 
@@ -77,7 +86,7 @@ def silent(message: str) -> None:
     """A ``log`` that drops its line (processes that do not report)."""
 
 
-class Progress:
+class Progress(Generic[T]):
     """Progress over an iterable or a count, shown as ``progress`` says (see the module docstring).
 
     Use it like tqdm: iterate over it, or call :meth:`update` (as a context manager, or call :meth:`close`);
@@ -87,7 +96,7 @@ class Progress:
 
     def __init__(
         self,
-        iterable: Iterable | None = None,
+        iterable: Iterable[T] | None = None,
         *,
         total: int | None = None,
         desc: str = "",
@@ -118,7 +127,7 @@ class Progress:
             self._bar = tqdm(total=total, desc=desc or None, unit=unit, file=self.stream, leave=leave)
             _live_bars += 1
 
-    def __iter__(self) -> Iterator:
+    def __iter__(self) -> Iterator[T]:
         if self.iterable is None:
             raise TypeError("Progress was made without an iterable; call update() instead")
         try:
@@ -128,7 +137,7 @@ class Progress:
         finally:
             self.close()
 
-    def __enter__(self) -> Progress:
+    def __enter__(self) -> Progress[T]:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -187,7 +196,7 @@ class Progress:
 
 def progress_wrapper(
     progress: ProgressMode, desc: str, unit: str = "it", **options: Any
-) -> Callable[[Iterable], Progress] | None:
+) -> Callable[[Iterable[Any]], Progress[Any]] | None:
     """``iterable -> Progress`` for APIs that take a wrapping callable (None when ``progress`` is off)."""
     if not enabled(progress):
         return None
