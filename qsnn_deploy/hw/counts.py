@@ -43,4 +43,5 @@ def layer_weight_bits(layer: ChipLayer) -> int | None:
 def weight_bits(network: Network) -> int | None:
     """Signed bits the network's largest integer weight needs (None for a float network)."""
     bits = [layer_weight_bits(layer) for layer in network.layers]
-    return None if None in bits else max(bits)
+    known = [b for b in bits if b is not None]
+    return None if len(known) < len(bits) else max(known)

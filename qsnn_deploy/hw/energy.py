@@ -22,7 +22,9 @@ core's work: neurons × ``latency.per_neuron_update`` + SynOps × ``latency.per_
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from .profile import Profile, Quantity, weakest_confidence
 
@@ -50,9 +52,11 @@ class PowerTerm:
 
     @property
     def energy_per_inference_j(self) -> float | None:
-        return None if self.count is None else self.count * self.energy_per_event_j
+        if self.count is None or self.energy_per_event_j is None:
+            return None
+        return self.count * self.energy_per_event_j
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "label": self.label,
@@ -87,7 +91,7 @@ class EnergyPart:
     range_w: tuple[float, float] | None = None
     energy_per_inference_j: float | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "status": self.status,
             "power_w": self.power_w,
@@ -112,7 +116,7 @@ class PowerModel:
 
 
 def _range(q: Quantity) -> tuple[float, float]:
-    return q.range if q.range is not None else (float(q.value), float(q.value))
+    return q.range if q.range is not None else (float(q.number), float(q.number))
 
 
 def _part(name: str, terms: list[PowerTerm], status: str, duration_s: float) -> EnergyPart:
@@ -130,16 +134,16 @@ def power_model(
     prov: dict[str, Quantity] = {}
     warnings: list[str] = []
     static = profile.quantity("power.static")
-    parts = [("resting", "resting", static)]
+    fixed = [("resting", "resting", static)]  # powers that do not depend on the activity
     if include_sensor:
         sensor = profile.quantity("power.sensor")
         if sensor is None:
             warnings.append(f"{profile.name} has no sensor power figure; the sensor is not counted")
-        parts.append(("sensor", "sensor", sensor))
-    for name, label, q in parts:
+        fixed.append(("sensor", "sensor", sensor))
+    for name, label, q in fixed:
         if q is not None:
             lo, hi = _range(q)
-            terms.append(PowerTerm(name, label, float(q.value), lo, hi, q.confidence))
+            terms.append(PowerTerm(name, label, float(q.number), lo, hi, q.confidence))
             prov[f"power_{'static' if name == 'resting' else name}"] = q
     missing = []
     for key, (count_name, label) in ENERGY_TERMS.items():
@@ -155,7 +159,7 @@ def power_model(
         rate = count / duration_s
         terms.append(
             PowerTerm(
-                count_name, label, float(q.value) * rate, lo * rate, hi * rate, q.confidence, count, float(q.value)
+                count_name, label, float(q.number) * rate, lo * rate, hi * rate, q.confidence, count, float(q.number)
             )
         )
     dynamic = [t for t in terms if t.count is not None]
@@ -175,13 +179,18 @@ def power_model(
     elif missing:
         warnings.append(f"unknown activity ({', '.join(missing)}): power and energy per inference are unknown")
         status["dynamic"] = UNKNOWN_ACTIVITY
-    groups = {"static": [by_name.get("resting")], "sensor": [by_name.get("sensor")], "dynamic": dynamic}
+    groups: dict[str, Sequence[PowerTerm | None]] = {
+        "static": [by_name.get("resting")],
+        "sensor": [by_name.get("sensor")],
+        "dynamic": dynamic,
+    }
     parts = tuple(_part(n, [t for t in groups[n] if t is not None], status[n], duration_s) for n in PARTS)
-    static_w = None if static is None else float(static.value)
+    static_w = None if static is None else float(static.number)
     if status["dynamic"] != INCLUDED:
         why = "no energy terms in profile" if status["dynamic"] == NOT_IN_PROFILE else "activity not measured"
         return PowerModel(tuple(terms), None, None, None, static_w, None, None, prov, tuple(warnings), parts, why)
-    dyn_w, dyn_j = sum(t.power_w for t in dynamic), sum(t.energy_per_inference_j for t in dynamic)
+    energies = [t.energy_per_inference_j for t in dynamic]  # every dynamic term has a count: none is None
+    dyn_w, dyn_j = sum(t.power_w for t in dynamic), sum(e for e in energies if e is not None)
     if static is None:
         warnings.append(
             f"{profile.name} declares no resting (static) power: its total power and energy are "
@@ -238,7 +247,7 @@ class LatencyModel:
 
 
 def latency_model(
-    profile: Profile, n_layers: int, core_work: list[tuple[float, float | None]], dt_s: float | None = None
+    profile: Profile, n_layers: int, core_work: Sequence[tuple[float, float | None]], dt_s: float | None = None
 ) -> LatencyModel:
     """Latency of one event through ``n_layers`` layers.
 
@@ -249,10 +258,10 @@ def latency_model(
     per_layer = profile.quantity("latency.per_layer")
     if per_layer is not None:
         return LatencyModel(
-            float(per_layer.value) * n_layers,
+            float(per_layer.number) * n_layers,
             "pipeline",
             n_layers,
-            float(per_layer.value),
+            float(per_layer.number),
             per_layer.confidence,
             {"latency_per_layer": per_layer},
         )
@@ -269,9 +278,7 @@ def latency_model(
         )
     prov = {f"latency_{k}": q for k, q in qs.items() if q is not None}
     warnings = []
-    floor = 0.0 if qs["timestep_min"] is None else float(qs["timestep_min"].value)
-    t_neuron = 0.0 if qs["per_neuron_update"] is None else float(qs["per_neuron_update"].value)
-    t_synop = 0.0 if qs["per_synop"] is None else float(qs["per_synop"].value)
+    floor, t_neuron, t_synop = (0.0 if q is None else float(q.number) for q in qs.values())  # in the order of keys
     work = [n * t_neuron + (synops or 0.0) * t_synop for n, synops in core_work]
     if qs["per_synop"] is not None and any(s is None for _, s in core_work):
         warnings.append("SynOps unknown: the time step counts neuron updates only (a lower bound)")

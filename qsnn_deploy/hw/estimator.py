@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping as TMapping
 from dataclasses import dataclass, field
+from typing import Any, TypedDict
 
 from ..errors import InputError
 from ..ir import Network
@@ -67,7 +68,7 @@ class LayerEstimate:
             return None
         return self.synops_per_s / (self.cores or 1)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "kind": self.kind,
@@ -145,7 +146,7 @@ class Estimate:
         """Layers whose core receives more SynOps/s than its ceiling."""
         return [row for row in self.layers if row.stalls]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "schema_version": ESTIMATE_SCHEMA_VERSION,
             "target": self.target,
@@ -241,8 +242,9 @@ def estimate(
     mapping = map_layers(network, profile) if profile.has_layer_cores else None
     placement = place_neurons(network, profile) if profile.architecture == "neuron-cores" else None
     rows = _rows(network, profile, synops, spikes, duration, violations, mapping, placement)
-    if any(r.ceiling_utilisation is not None for r in rows):
-        provenance["synops_ceiling"] = profile.quantity("cores.synops_ceiling")
+    ceiling = profile.quantity("cores.synops_ceiling")
+    if ceiling is not None and any(r.ceiling_utilisation is not None for r in rows):  # a utilisation needs a ceiling
+        provenance["synops_ceiling"] = ceiling
     for r in rows:
         if r.stalls:
             warnings.append(
@@ -257,12 +259,8 @@ def estimate(
         warnings.append(f"SynOps unknown for layers {', '.join(missing)}: SynOps, power and energy are lower bounds")
     steps = duration / (network.dt_us * 1e-6)
     n_neurons = sum(r.neurons for r in rows)
-    counts = {
-        "synops": total,
-        "spikes": spike_total,
-        "neuron_updates": n_neurons * steps,
-        "macs": float(sum(r.macs for r in rows)),
-    }
+    neuron_updates, macs_total = n_neurons * steps, float(sum(r.macs for r in rows))
+    counts = {"synops": total, "spikes": spike_total, "neuron_updates": neuron_updates, "macs": macs_total}
     pm = power_model(profile, counts, duration, include_sensor)
     provenance.update(pm.provenance)
     warnings += pm.warnings
@@ -275,8 +273,9 @@ def estimate(
     provenance.update(lm.provenance)
     warnings += lm.warnings
     for kind in ("kernel_memory", "neuron_memory", "bias_memory", "neurons", "synaptic_memory", "fan_in"):
-        if profile.quantity(f"cores.{kind}") is not None:
-            provenance[kind] = profile.quantity(f"cores.{kind}")
+        q = profile.quantity(f"cores.{kind}")
+        if q is not None:
+            provenance[kind] = q
 
     if profile.architecture == "dense-accelerator":
         warnings.append(f"{profile.name} is a dense accelerator: no capacity limits are modelled")
@@ -284,8 +283,10 @@ def estimate(
     elif placement is not None:
         fits, used, available = not violations and placement.ok, placement.cores_used, placement.cores_available
     else:
+        assert mapping is not None  # a layer-per-core profile, the one architecture left
         fits = not violations and mapping.ok
-        used, available = (len(mapping.assignment) if mapping.ok else None), len(profile.cores)
+        used = None if mapping.assignment is None else len(mapping.assignment)  # None: no valid mapping
+        available = len(profile.cores)
     return Estimate(
         target=profile.name,
         fits=fits,
@@ -310,8 +311,8 @@ def estimate(
         latency=lm,
         spikes=spike_total,
         spikes_per_s=None if spike_total is None else spike_total / duration,
-        macs=int(counts["macs"]),
-        neuron_updates=counts["neuron_updates"] if placement is not None else None,
+        macs=int(macs_total),
+        neuron_updates=neuron_updates if placement is not None else None,
         placement=placement,
         cores_used=used,
         cores_available=available,
@@ -321,14 +322,35 @@ def estimate(
     )
 
 
-def _rows(network, profile, synops, spikes, duration, violations, mapping, placement) -> list[LayerEstimate]:
+class _Activity(TypedDict):
+    """The fields of a :class:`LayerEstimate` that every architecture fills the same way."""
+
+    synops: float | None
+    synops_per_s: float | None
+    spikes: float | None
+    spikes_per_s: float | None
+    neurons: int
+    macs: int
+    scale: float | None
+
+
+def _rows(
+    network: Network,
+    profile: Profile,
+    synops: dict[str, float | None],
+    spikes: dict[str, float | None],
+    duration: float,
+    violations: tuple[Violation, ...],
+    mapping: Mapping | None,
+    placement: NeuroPlacement | None,
+) -> list[LayerEstimate]:
     bad_layers = {v.layer for v in violations}
     cores = {c.index: c for c in profile.cores}
     rows = []
     for layer in network.layers:
         s, sp = synops[layer.name], spikes[layer.name]
         rate = None if s is None else s / duration
-        common = {
+        common: _Activity = {
             "synops": s,
             "synops_per_s": rate,
             "spikes": sp,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import InputError
 from ..ir import Network
@@ -50,11 +51,13 @@ class _FlowGraph:
                         queue.append(v)
             if pred[sink] is None:
                 return total
-            path, v = [], sink
+            path: list[int] = []
+            v = sink
             while v != source:
-                e = pred[v]
-                path.append(e)
-                v = self.head[e ^ 1]
+                edge = pred[v]
+                assert edge is not None  # every node on the path was reached through an edge
+                path.append(edge)
+                v = self.head[edge ^ 1]
             delta = min(self.cap[e] - self.flow[e] for e in path)
             for e in path:
                 self.flow[e] += delta
@@ -121,7 +124,7 @@ class Mapping:
     def ok(self) -> bool:
         return self.assignment is not None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "assignment": None if self.assignment is None else dict(self.assignment),
             "candidates": {k: list(v) for k, v in self.candidates.items()},
@@ -132,7 +135,7 @@ class Mapping:
         }
 
 
-def _names(items: Sequence) -> str:
+def _names(items: Sequence[str | int]) -> str:
     return ", ".join(str(x) for x in items)
 
 
@@ -165,7 +168,7 @@ def map_layers(network: Network, profile: Profile) -> Mapping:
     candidates = {n: tuple(c.index for c in profile.cores if c.fits(memory[n])) for n in names}
     matched = match([candidates[n] for n in names], len(profile.cores))
     if all(c is not None for c in matched):
-        return Mapping(dict(zip(names, matched)), candidates, memory)
+        return Mapping({n: c for n, c in zip(names, matched) if c is not None}, candidates, memory)
     unplaceable = tuple(n for n in names if not candidates[n])
     items, cores = hall_violator([candidates[n] for n in names], matched)
     conflict = tuple(names[i] for i in items)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ..ir import Network
 from .counts import fan_in, layer_weight_bits, neurons
-from .profile import Profile
+from .profile import NeuroCores, Profile
 
 
 @dataclass(frozen=True)
@@ -47,11 +47,17 @@ class NeuroPlacement:
         return next(p for p in self.layers if p.name == name)
 
 
+def neuro_cores(profile: Profile) -> NeuroCores:
+    """The neuron-core limits of ``profile`` (a ``neuron-cores`` profile always has them; any other kind is a
+    caller's bug: ValueError)."""
+    if profile.neuro_cores is None:
+        raise ValueError(f"profile {profile.name} has no neuron-core limits")
+    return profile.neuro_cores
+
+
 def place_neurons(network: Network, profile: Profile) -> NeuroPlacement:
     """Cores each layer needs on ``profile`` (a ``neuron-cores`` profile)."""
-    nc = profile.neuro_cores
-    if nc is None:
-        raise ValueError(f"profile {profile.name} has no neuron-core limits")
+    nc = neuro_cores(profile)
     # integer weights: the bits each layer's weights need (Loihi sets the synapse width per synapse group,
     # so mixed precision saves memory); a float network: the chip's weight bits (or the layer's, the bits the
     # discretiser will use)

@@ -19,14 +19,16 @@ import difflib
 import importlib.resources
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeAlias, TypeGuard
 
 from ..errors import InputError
 from ..inputs import read_bytes, yaml_from_bytes
+from .memory import LayerMemory
 
 PROFILE_SCHEMA_VERSION = 1
 PROFILE_PACKAGE = "qsnn_deploy.hw_profiles"
@@ -38,26 +40,30 @@ CONFIDENCES = ("measured", "published", "simulated", "derived", "secondary", "as
 QUANTITY_KEYS = ("value", "unit", "source", "confidence", "note", "range")
 
 
-def suggest(word: str, choices) -> str | None:
+#: a quantity's value once validated: a number (an int stays an int), a bool, or a non-empty tuple of numbers
+QuantityValue: TypeAlias = bool | float | tuple[float, ...]
+
+
+def suggest(word: object, choices: Iterable[str]) -> str | None:
     match = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
     return match[0] if match else None
 
 
-def weakest_confidence(tags) -> str | None:
+def weakest_confidence(tags: Iterable[str | None]) -> str | None:
     """The least trustworthy tag among ``tags`` (None if empty)."""
     tags = [t for t in tags if t]
     return max(tags, key=CONFIDENCES.index) if tags else None
 
 
-def is_number(v: Any) -> bool:
+def is_number(v: Any) -> TypeGuard[float]:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 @dataclass(frozen=True)
 class Quantity:
-    """One chip fact: a value (number, bool or tuple of numbers) with unit and provenance."""
+    """One chip fact: a value (number, bool or tuple of numbers; a list is made a tuple) with unit and provenance."""
 
-    value: Any
+    value: QuantityValue
     unit: str
     source: str
     confidence: str
@@ -101,8 +107,16 @@ class Quantity:
                 raise InputError(f"value {v} lies outside its range [{r[0]}, {r[1]}]")
             object.__setattr__(self, "range", r)
 
-    def to_dict(self) -> dict:
-        d = {
+    @property
+    def number(self) -> float:
+        """The value of a one-number quantity as given (an int stays an int; a bool counts as 0 or 1). The schema
+        decides which keys hold lists: asking a list for its number is a caller's bug (TypeError)."""
+        if isinstance(self.value, tuple):
+            raise TypeError(f"quantity {list(self.value)} is a list, not one number")
+        return self.value
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
             "value": list(self.value) if isinstance(self.value, tuple) else self.value,
             "unit": self.unit,
             "source": self.source,
@@ -133,8 +147,8 @@ class Core:
         if self.synops_ceiling is not None and not (is_number(self.synops_ceiling) and self.synops_ceiling > 0):
             raise InputError(f"core synops_ceiling must be a positive number, got {self.synops_ceiling!r}")
 
-    def fits(self, memory) -> bool:
-        """True if a layer memory (anything with ``kernel``, ``neuron``, ``bias``) fits this core."""
+    def fits(self, memory: LayerMemory) -> bool:
+        """True if a layer's memory fits this core."""
         return (
             memory.kernel <= self.kernel_memory
             and memory.neuron <= self.neuron_memory
@@ -239,7 +253,7 @@ class Profile:
 
     def _int(self, key: str) -> int | None:
         q = self.quantity(key)
-        return None if q is None else int(q.value)
+        return None if q is None else int(q.number)
 
     @property
     def weight_bits(self) -> int | None:
@@ -274,7 +288,7 @@ class Profile:
     def has_layer_cores(self) -> bool:
         return self.architecture == "layer-per-core"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """Plain values, for ``profiles show --format json``."""
         return {
             "name": self.name,
@@ -318,7 +332,7 @@ class Profile:
 # Loading
 
 
-def _package_dir():
+def _package_dir() -> Traversable:
     return importlib.resources.files(PROFILE_PACKAGE)
 
 
@@ -405,7 +419,7 @@ def _family_note(given: str, family: str, name: str, members: list[str]) -> str:
     )
 
 
-def resolve_target(target: str | os.PathLike) -> TargetName:
+def resolve_target(target: str | os.PathLike[str]) -> TargetName:
     """The one resolution of a ``--target`` name: a packaged profile's name, one of its aliases (samna's
     board names such as ``speck2fdevkit``), a family name (``speck``: its default member), or a path
     to a profile YAML (returned as given). Unknown names raise :class:`InputError` with a suggestion."""
@@ -440,7 +454,7 @@ def resolve_target(target: str | os.PathLike) -> TargetName:
     raise InputError(f"unknown target '{given}'", fix=fix)
 
 
-def load_profile(name_or_path: str | os.PathLike) -> Profile:
+def load_profile(name_or_path: str | os.PathLike[str]) -> Profile:
     """Load a packaged profile by name, alias or family (``"speck2f"``, ``"speck2fdevkit"``,
     ``"speck"``; see :func:`resolve_target`) or a user's YAML file by path."""
     target = resolve_target(name_or_path)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from .energy import NOT_REQUESTED
+from .energy import NOT_REQUESTED, PowerTerm
 from .estimator import Estimate
+from .profile import Profile
 
 _PREFIXES = (
     (1e12, "T"),
@@ -41,6 +42,8 @@ def _pct(x: float | None) -> str:
 
 def _columns(est: Estimate) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
     """Header and rows of the per-layer table for the estimate's architecture."""
+    header: tuple[str, ...]
+    rows: list[tuple[str, ...]]
     if est.architecture == "neuron-cores":
         header = (
             "layer",
@@ -128,9 +131,12 @@ def _placement(est: Estimate) -> str:
 _PART_LABEL = {"static": "static (resting)", "dynamic": "dynamic", "sensor": "sensor"}
 
 
-def _spread(value: float | None, rng: tuple[float, float] | None, terms, confidence: str | None) -> str:
-    """``"521 µW (range 496 µW–672 µW; resting 420 µW + SynOps 101 µW; confidence: derived)"``."""
-    lo, hi = (si(x, "W") for x in rng)
+def _spread(
+    value: float | None, rng: tuple[float, float] | None, terms: Sequence[PowerTerm], confidence: str | None
+) -> str:
+    """``"521 µW (range 496 µW–672 µW; resting 420 µW + SynOps 101 µW; confidence: derived)"``; a known power
+    always has a range (``rng`` None shows none)."""
+    lo, hi = (si(x, "W") for x in rng) if rng is not None else ("", "")
     span = f"range {lo}–{hi}; " if lo != hi else ""
     parts = " + ".join(f"{t.label} {si(t.power_w, 'W')}" for t in terms)
     return f"{si(value, 'W')} ({span}{parts}; confidence: {confidence})"
@@ -225,7 +231,9 @@ def _sources(est: Estimate) -> list[str]:
     return out
 
 
-def _aligned(header: Sequence[str], rows: list[Sequence[str]], left: int = 2, text: Sequence[int] = ()) -> list[str]:
+def _aligned(
+    header: Sequence[str], rows: Sequence[Sequence[str]], left: int = 2, text: Sequence[int] = ()
+) -> list[str]:
     """Columns before ``left`` and those in ``text`` are left-aligned, the others (numbers) right-aligned."""
     table = [tuple(header)] + [tuple(r) for r in rows]
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
@@ -385,7 +393,7 @@ def format_comparison_markdown(ests: Sequence[Estimate]) -> str:
     return "\n".join(lines) + "\n\n" + "\n".join(format_markdown(e, level=3) for e in ests)
 
 
-def format_profile(profile) -> str:
+def format_profile(profile: Profile) -> str:
     """A profile for people: cores, constraints, then every quantity with its source and confidence."""
     lines = [f"{profile.name}: {profile.description}".rstrip(": "), f"architecture: {profile.architecture}"]
     lines += [f"note: {n}" for n in profile.notes]

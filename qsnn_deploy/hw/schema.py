@@ -6,9 +6,9 @@ Every numeric fact is a quantity mapping ``{value, unit, source, confidence[, no
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 from ..errors import InputError
 from ..inputs import short_repr
@@ -123,7 +123,7 @@ def _architecture(v: Any) -> str:
             f"unknown architecture {short_repr(v)} (known: {', '.join(ARCHITECTURES)})"
             + (f"; did you mean '{near}'?" if near else "")
         )
-    return v
+    return str(v)
 
 
 def _version(v: Any) -> int:
@@ -132,7 +132,10 @@ def _version(v: Any) -> int:
     return v
 
 
-SCHEMA: dict = {
+#: a level of the schema: key → leaf, or a nested level
+Schema: TypeAlias = "dict[str, _Q | _Meta | Schema]"
+
+SCHEMA: Schema = {
     "schema_version": _Meta(_version, required=True),
     "name": _Meta(_str, required=True),
     "description": _Meta(_str),
@@ -190,7 +193,7 @@ def _err(file: str, key: str, what: str, fix: str | None = None) -> InputError:
     return InputError(f"invalid hardware profile: {what}", where=f"{file}, key '{key}'", fix=fix)
 
 
-def _check_keys(raw: dict, allowed, file: str, prefix: str) -> None:
+def _check_keys(raw: Mapping[Any, Any], allowed: Sequence[str], file: str, prefix: str) -> None:
     for k in raw:
         if k not in allowed:
             dotted = f"{prefix}{k}"
@@ -239,13 +242,14 @@ def _quantity(raw: Any, leaf: _Q, file: str, key: str) -> Quantity:
     return q
 
 
-def _walk(raw: Any, schema: dict, file: str, prefix: str, out: dict) -> None:
+def _walk(raw: Any, schema: Schema, file: str, prefix: str, out: dict[str, Any]) -> None:
     if not isinstance(raw, dict):
         raise _err(file, prefix.rstrip(".") or "<top level>", f"expected a mapping, got {short_repr(raw)}")
     if "*" not in schema:
         _check_keys(raw, list(schema), file, prefix)
     for k, v in raw.items():
         leaf = schema.get(k, schema.get("*"))
+        assert leaf is not None  # _check_keys refused the keys the schema does not name
         key = f"{prefix}{k}"
         if isinstance(leaf, dict):
             _walk(v, leaf, file, key + ".", out)
@@ -306,20 +310,23 @@ def profile_from_dict(raw: Any, file: str = "<profile>") -> Profile:
             )
     neuro = None
     if arch == "neuron-cores":
+        count, neurons, synaptic_memory = (int(quantities[f"cores.{k}"].number) for k in needed)
         neuro = NeuroCores(
-            *(int(quantities[f"cores.{k}"].value) for k in needed),
-            fan_in=None if "cores.fan_in" not in quantities else int(quantities["cores.fan_in"].value),
+            count,
+            neurons,
+            synaptic_memory,
+            fan_in=None if "cores.fan_in" not in quantities else int(quantities["cores.fan_in"].number),
         )
     if arch != "layer-per-core":
         return _build(flat, quantities, (), file, arch, neuro)
-    mems = {k: quantities[f"cores.{k}"].value for k in ("kernel_memory", "neuron_memory", "bias_memory")}
+    mems = {k: _ints(quantities[f"cores.{k}"]) for k in ("kernel_memory", "neuron_memory", "bias_memory")}
     n = len(mems["kernel_memory"])
     for k, v in mems.items():
         if len(v) != n:
             raise _err(file, f"cores.{k}", f"lists {len(v)} cores but cores.kernel_memory lists {n}")
     if "cores.count" in quantities and quantities["cores.count"].value != n:
         raise _err(file, "cores.count", f"says {quantities['cores.count'].value} cores but the memory lists have {n}")
-    ceiling: tuple = (None,) * n
+    ceiling: tuple[float | None, ...] = (None,) * n
     if "cores.synops_ceiling" in quantities:
         c = quantities["cores.synops_ceiling"].value
         c = c if isinstance(c, tuple) else (c,)
@@ -333,22 +340,53 @@ def profile_from_dict(raw: Any, file: str = "<profile>") -> Profile:
     return _build(flat, quantities, cores, file, arch, None)
 
 
-def _build(flat: dict, quantities: dict, cores: tuple, file: str, arch: str, neuro: NeuroCores | None) -> Profile:
-    def cv(key, conv=lambda x: x):
-        q = quantities.get(f"constraints.{key}")
-        return None if q is None else conv(q.value)
+def _ints(q: Quantity) -> tuple[int, ...]:
+    """The value of a quantity whose leaf check allowed only a list of integers."""
+    if not isinstance(q.value, tuple) or not all(isinstance(x, int) for x in q.value):
+        raise TypeError(f"quantity {q.value!r} is not a list of integers")
+    return tuple(int(x) for x in q.value)
+
+
+def _build(
+    flat: dict[str, Any],
+    quantities: dict[str, Quantity],
+    cores: tuple[Core, ...],
+    file: str,
+    arch: str,
+    neuro: NeuroCores | None,
+) -> Profile:
+    def get(key: str) -> Quantity | None:
+        return quantities.get(f"constraints.{key}")
+
+    def integer(key: str) -> int | None:
+        q = get(key)
+        return None if q is None else int(q.number)
+
+    def integers(key: str) -> tuple[int, ...] | None:
+        q = get(key)
+        return None if q is None else _ints(q)
+
+    def pair(key: str) -> tuple[int, int] | None:
+        q = get(key)
+        if q is None:
+            return None
+        a, b = _ints(q)  # the leaf check allowed two numbers only
+        return a, b
 
     try:
+        square = get("square_kernel")
         constraints = LayerConstraints(
-            square_kernel=bool(cv("square_kernel") or False),
-            max_kernel_size=cv("max_kernel_size"),
-            strides=cv("strides", tuple),
-            padding=cv("padding", tuple),
-            pooling=cv("pooling", tuple),
-            max_channels=cv("max_channels"),
-            max_input_size=cv("max_input_size", tuple),
-            max_output_size=cv("max_output_size", tuple),
-            destinations=None if "cores.destinations" not in quantities else quantities["cores.destinations"].value,
+            square_kernel=bool(square is not None and square.value),
+            max_kernel_size=integer("max_kernel_size"),
+            strides=integers("strides"),
+            padding=pair("padding"),
+            pooling=integers("pooling"),
+            max_channels=integer("max_channels"),
+            max_input_size=pair("max_input_size"),
+            max_output_size=pair("max_output_size"),
+            destinations=None
+            if "cores.destinations" not in quantities
+            else int(quantities["cores.destinations"].number),
         )
         return Profile(
             name=flat["name"],
