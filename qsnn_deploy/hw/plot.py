@@ -6,15 +6,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .estimator import Estimate
+from .neurocore import neuro_cores
 from .profile import Profile
 from .report import si
+
+if TYPE_CHECKING:  # matplotlib is imported when a plot is drawn
+    from matplotlib.axes import Axes
 
 _KERNEL, _NEURON, _STALL, _OK = "tab:blue", "tab:orange", "tab:red", "tab:green"
 
 
-def _memory_layer_cores(ax, est: Estimate, profile: Profile) -> None:
+def _memory_layer_cores(ax: Axes, est: Estimate, profile: Profile) -> None:
     """Per core: kernel and neuron words used (filled) against the core's capacity (outline)."""
     from matplotlib.patches import Patch
 
@@ -30,7 +35,8 @@ def _memory_layer_cores(ax, est: Estimate, profile: Profile) -> None:
             if cap:
                 ax.bar(x + dx, cap / 1024, 0.38, fill=False, edgecolor=color, lw=1.2)
             if used:
-                over = used > cap if cap else not row.candidate_cores  # unplaced: red only if it fits no core
+                # unplaced (no core): red only if it fits no core; a used memory comes from a row
+                over = used > cap if cap else row is not None and not row.candidate_cores
                 ax.bar(x + dx, used / 1024, 0.38, color=_STALL if over else color, alpha=0.85)
             top = max(top, (used or 0) / 1024, (cap or 0) / 1024)
     labels = [(str(core.index) if core else "none") + (f"\n{row.name}" if row else "") for core, row in slots]
@@ -54,12 +60,12 @@ def _memory_layer_cores(ax, est: Estimate, profile: Profile) -> None:
     )
 
 
-def _memory_neuron_cores(ax, est: Estimate, profile: Profile) -> None:
+def _memory_neuron_cores(ax: Axes, est: Estimate, profile: Profile) -> None:
     """Per layer: neurons and synaptic memory on its fullest core, as a share of the core's limits."""
-    nc = profile.neuro_cores
+    nc = neuro_cores(profile)
     names = [r.name for r in est.layers]
     neur, syn = [], []
-    for p in est.placement.layers:
+    for p in est.placement.layers if est.placement is not None else ():
         on_core = p.neurons if not p.cores else -(-p.neurons // p.cores)
         neur.append(100 * on_core / nc.neurons)
         syn.append(100 * on_core * p.fan_in * p.synapse_bits / 8 / nc.synaptic_memory_bytes)
@@ -82,7 +88,7 @@ def _memory_neuron_cores(ax, est: Estimate, profile: Profile) -> None:
     )
 
 
-def _macs(ax, est: Estimate) -> None:
+def _macs(ax: Axes, est: Estimate) -> None:
     x = list(range(len(est.layers)))
     ax.bar(x, [r.macs for r in est.layers], 0.6, color="tab:gray")
     ax.set_yscale("log")
@@ -90,7 +96,7 @@ def _macs(ax, est: Estimate) -> None:
     ax.set(ylabel="MACs per inference", title=f"MACs per layer as an ANN on {est.target}")
 
 
-def _synops(ax, est: Estimate) -> None:
+def _synops(ax: Axes, est: Estimate) -> None:
     if est.architecture == "dense-accelerator":
         return _macs(ax, est)
     rows = est.layers
@@ -112,7 +118,8 @@ def _synops(ax, est: Estimate) -> None:
     for i, r in enumerate(rows):
         if r.synops_ceiling:
             ax.hlines(r.synops_ceiling, i - 0.35, i + 0.35, color=_STALL, lw=2)
-            ax.text(i, max(rates[i], 1) * 1.15, f"{100 * r.ceiling_utilisation:.1f} %", ha="center", fontsize=8)
+            if r.ceiling_utilisation is not None:  # None: the layer's SynOps are unknown
+                ax.text(i, max(rates[i], 1) * 1.15, f"{100 * r.ceiling_utilisation:.1f} %", ha="center", fontsize=8)
     ax.set_yscale("log")
     ax.set_xticks(x, [f"{r.name}" + (f"\ncore {r.core}" if r.core is not None else "") for r in rows])
     per = "per core " if est.architecture == "neuron-cores" else ""
@@ -123,7 +130,7 @@ def _synops(ax, est: Estimate) -> None:
     ax.set(ylabel="SynOps / s", title=title)
 
 
-def _power(ax, est: Estimate) -> None:
+def _power(ax: Axes, est: Estimate) -> None:
     terms = [t for t in est.power_terms]
     if not terms:
         ax.text(0.5, 0.5, "no power figures", ha="center", va="center", transform=ax.transAxes)
@@ -144,7 +151,7 @@ def _power(ax, est: Estimate) -> None:
     ax.set(xlabel="power (mW)", title=f"Power on {est.target}: {total} (bars: range)")
 
 
-def _energy_across(ax, ests: Sequence[Estimate]) -> None:
+def _energy_across(ax: Axes, ests: Sequence[Estimate]) -> None:
     """Dynamic energy per inference for every target (the comparable figure); the total beside it only
     where the profile gives a static power, else 'total n/a'."""
     x = list(range(len(ests)))
@@ -215,7 +222,7 @@ def plot_estimates(ests: Sequence[Estimate], profiles: Sequence[Profile], path: 
     return path
 
 
-def _spikes(ax, est: Estimate) -> None:
+def _spikes(ax: Axes, est: Estimate) -> None:
     rows = est.layers
     if not any(r.spikes_per_s for r in rows):
         ax.text(0.5, 0.5, "no spike counts measured", ha="center", va="center", transform=ax.transAxes)
