@@ -1,18 +1,20 @@
 """Design rules: small named checks in one registry, each with a stable code.
 
 A rule takes ``(network, profile)`` and returns a list of :class:`Violation` s, each naming the
-layer, what it needs vs. what the chip has (in the chip's units), and one concrete fix. Each rule
+layer, what it needs vs. what the chip has (in the chip's units, in words and as ``need``, ``have``
+and ``unit``), and one concrete fix. Each rule
 applies to one profile architecture (``SPK`` codes: layer-per-core chips such as Speck; ``LOI``
 codes: neuron-cores chips such as Loihi, in :mod:`qsnn_deploy.hw.rules_neurocore`), and a rule whose
 limit the profile does not define is skipped, so the same registry serves every chip.
-Add a rule with ``@rule("SPK0NN", "name", "summary")``.
+Add a rule with ``@rule("SPK0NN", "name", "summary")``, or a per-layer one with ``@layer_rule``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple, TypeAlias
 
 from ..ir import ChipLayer, Network, conv_out_size
 from .mapping import map_layers
@@ -22,16 +24,42 @@ from .profile import Core, Profile
 
 @dataclass(frozen=True)
 class Violation:
-    """One broken constraint; ``layer`` is None for network-wide problems."""
+    """One broken constraint; ``layer`` is None for network-wide problems.
+
+    ``need`` is what the network (or layer) needs and ``have`` what the chip offers, both in ``unit``
+    (``"words"``, ``"B"``, ``"bits"``, ``"cores"``, ...): a violation has ``need > have``. All three are None
+    for a rule whose limit is not one number (a yes/no property, an allowed set or range, an unsupported node,
+    several memories that fit no single core). Sizes in two dimensions give the side over its limit by the
+    largest factor (the height on a tie). :meth:`to_dict` (the estimate's JSON) leaves them out.
+    """
 
     code: str
     rule: str
     layer: str | None
     message: str
     fix: str
+    need: float | None = None  # a count or size; an int stays an int
+    have: float | None = None
+    unit: str | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"code": self.code, "rule": self.rule, "layer": self.layer, "message": self.message, "fix": self.fix}
+
+
+class Finding(NamedTuple):
+    """What a per-layer rule reports for one layer; :func:`layer_rule` makes it a :class:`Violation`."""
+
+    message: str
+    fix: str
+    need: float | None = None
+    have: float | None = None
+    unit: str | None = None
+
+
+#: a network-level rule: ``fn(network, profile) -> list[Violation]``
+NetworkCheck: TypeAlias = Callable[[Network, Profile], list[Violation]]
+#: a per-layer rule: ``fn(layer, index, network, profile) -> [Finding, ...] | None``
+LayerCheck: TypeAlias = Callable[[ChipLayer, int, Network, Profile], "list[Finding] | None"]
 
 
 @dataclass(frozen=True)
@@ -39,17 +67,19 @@ class Rule:
     code: str
     name: str
     summary: str
-    check: Callable[[Network, Profile], list[Violation]]
+    check: NetworkCheck
     architecture: str = "layer-per-core"
 
 
 RULES: dict[str, Rule] = {}
 
 
-def rule(code: str, name: str, summary: str, architecture: str = "layer-per-core"):
+def rule(
+    code: str, name: str, summary: str, architecture: str = "layer-per-core"
+) -> Callable[[NetworkCheck], NetworkCheck]:
     """Register a network-level rule ``fn(network, profile) -> list[Violation]``."""
 
-    def deco(fn):
+    def deco(fn: NetworkCheck) -> NetworkCheck:
         if code in RULES:
             raise ValueError(f"rule code {code} registered twice")
         RULES[code] = Rule(code, name, summary, fn, architecture)
@@ -58,15 +88,17 @@ def rule(code: str, name: str, summary: str, architecture: str = "layer-per-core
     return deco
 
 
-def layer_rule(code: str, name: str, summary: str, architecture: str = "layer-per-core"):
-    """Register a per-layer rule ``fn(layer, index, network, profile) -> [(message, fix), ...] | None``."""
+def layer_rule(
+    code: str, name: str, summary: str, architecture: str = "layer-per-core"
+) -> Callable[[LayerCheck], LayerCheck]:
+    """Register a per-layer rule ``fn(layer, index, network, profile) -> [Finding, ...] | None``."""
 
-    def deco(fn):
+    def deco(fn: LayerCheck) -> LayerCheck:
         def check(network: Network, profile: Profile) -> list[Violation]:
             out = []
             for i, layer in enumerate(network.layers):
-                for msg, fix in fn(layer, i, network, profile) or ():
-                    out.append(Violation(code, name, layer.name, msg, fix))
+                for f in fn(layer, i, network, profile) or ():
+                    out.append(Violation(code, name, layer.name, f.message, f.fix, f.need, f.have, f.unit))
             return out
 
         rule(code, name, summary, architecture)(check)
@@ -84,7 +116,7 @@ def check(network: Network, profile: Profile, codes: list[str] | None = None) ->
         r = RULES[code]
         if r.architecture == profile.architecture and (codes is None or code in codes):
             found.extend(r.check(network, profile))
-    return sorted(found, key=lambda v: (order.get(v.layer, len(order)), v.code))
+    return sorted(found, key=lambda v: (len(order) if v.layer is None else order.get(v.layer, len(order)), v.code))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -104,7 +136,7 @@ def _prev(network: Network, i: int) -> str | None:
     return network.layers[i - 1].name if i > 0 else None
 
 
-def _nearest(value: int, allowed) -> int:
+def _nearest(value: int, allowed: Iterable[int]) -> int:
     return min(sorted(allowed), key=lambda a: abs(a - value))
 
 
@@ -151,8 +183,13 @@ def _shortfall(mem: LayerMemory, core: Core) -> float:
     return max(ratios)
 
 
-def _best_core(mem: LayerMemory, cores) -> Core:
+def _best_core(mem: LayerMemory, cores: Iterable[Core]) -> Core:
     return min(cores, key=lambda c: (_shortfall(mem, c), c.index))
+
+
+def _worst_side(size: tuple[int, int], limit: tuple[int, int]) -> tuple[int, int]:
+    """(size, limit) of the side over its limit by the largest factor (the height on a tie)."""
+    return max(zip(size, limit), key=lambda side: side[0] / side[1])
 
 
 def shrink_fix(layer: ChipLayer, core: Core, network: Network, index: int, profile: Profile) -> str:
@@ -174,12 +211,12 @@ def shrink_fix(layer: ChipLayer, core: Core, network: Network, index: int, profi
         opts.append(f"drop the bias of {layer.name}")
     if not opts and mem.kernel > core.kernel_memory:
         kh, kw = layer.kernel_size
-        m = core.kernel_memory >> (ceil_log2(kh * kw) + ceil_log2(layer.c_out))
+        most_in = core.kernel_memory >> (ceil_log2(kh * kw) + ceil_log2(layer.c_out))
         prev = _prev(network, index)
-        if m >= 1 and prev is not None:
-            opts.append(f"reduce out_channels of {prev} ({c_in} → {m})")
-        elif m >= 1:
-            opts.append(f"reduce the input channels of {layer.name} ({c_in} → {m})")
+        if most_in >= 1 and prev is not None:
+            opts.append(f"reduce out_channels of {prev} ({c_in} → {most_in})")
+        elif most_in >= 1:
+            opts.append(f"reduce the input channels of {layer.name} ({c_in} → {most_in})")
         else:
             opts.append(f"use a smaller kernel in {layer.name}")
     if not opts:
@@ -192,7 +229,7 @@ def shrink_fix(layer: ChipLayer, core: Core, network: Network, index: int, profi
 
 
 @layer_rule("SPK001", "square-kernel", "kernels must be square")
-def _square_kernel(layer, i, network, profile):
+def _square_kernel(layer: ChipLayer, i: int, network: Network, profile: Profile) -> list[Finding] | None:
     kh, kw = layer.kernel_size
     if not profile.constraints.square_kernel or kh == kw:
         return None
@@ -201,11 +238,11 @@ def _square_kernel(layer, i, network, profile):
         fix = f"make the input of {layer.name} square (e.g. pad {kh}×{kw} to {m}×{m})"
     else:
         fix = f"use a square {m}×{m} kernel in {layer.name} (zero-pad the {kh}×{kw} weights)"
-    return [(f"kernel {kh}×{kw} is not square; the chip supports square kernels only", fix)]
+    return [Finding(f"kernel {kh}×{kw} is not square; the chip supports square kernels only", fix)]
 
 
 @layer_rule("SPK002", "kernel-size", "kernel side <= max_kernel_size")
-def _kernel_size(layer, i, network, profile):
+def _kernel_size(layer: ChipLayer, i: int, network: Network, profile: Profile) -> list[Finding] | None:
     limit = profile.constraints.max_kernel_size
     kh, kw = layer.kernel_size
     if limit is None or max(kh, kw) <= limit:
@@ -220,16 +257,16 @@ def _kernel_size(layer, i, network, profile):
         )
     else:
         fix = f"use a kernel of at most {limit}×{limit} in {layer.name}"
-    return [(msg, fix)]
+    return [Finding(msg, fix, max(kh, kw), limit, "px")]
 
 
 @layer_rule("SPK003", "stride", "stride in the allowed set")
-def _stride(layer, i, network, profile):
+def _stride(layer: ChipLayer, i: int, network: Network, profile: Profile) -> list[Finding] | None:
     allowed = profile.constraints.strides
     if allowed is None or layer.stride in allowed:
         return None
     return [
-        (
+        Finding(
             f"stride {layer.stride} is not supported (allowed: {', '.join(map(str, allowed))})",
             f"use stride {_nearest(layer.stride, allowed)} in {layer.name}",
         )
@@ -237,13 +274,13 @@ def _stride(layer, i, network, profile):
 
 
 @layer_rule("SPK004", "padding", "padding within the allowed range")
-def _padding(layer, i, network, profile):
+def _padding(layer: ChipLayer, i: int, network: Network, profile: Profile) -> list[Finding] | None:
     rng = profile.constraints.padding
     if rng is None or rng[0] <= layer.padding <= rng[1]:
         return None
     target = min(max(layer.padding, rng[0]), rng[1])
     return [
-        (
+        Finding(
             f"padding {layer.padding} is outside the supported range {rng[0]}–{rng[1]}",
             f"use padding {target} in {layer.name}",
         )
@@ -251,13 +288,13 @@ def _padding(layer, i, network, profile):
 
 
 @layer_rule("SPK005", "pooling", "sum-pool size in the allowed set")
-def _pooling(layer, i, network, profile):
+def _pooling(layer: ChipLayer, i: int, network: Network, profile: Profile) -> list[Finding] | None:
     allowed = profile.constraints.pooling
     if allowed is None or layer.pool in allowed:
         return None
     n = _nearest(layer.pool, allowed)
     return [
-        (
+        Finding(
             f"sum-pool {layer.pool}×{layer.pool} is not supported (allowed: {', '.join(map(str, allowed))})",
             f"use a {n}×{n} sum-pool after {layer.name}",
         )
@@ -265,7 +302,7 @@ def _pooling(layer, i, network, profile):
 
 
 @layer_rule("SPK006", "channels", "input and output channels <= max_channels")
-def _channels(layer, i, network, profile):
+def _channels(layer: ChipLayer, i: int, network: Network, profile: Profile) -> list[Finding] | None:
     limit = profile.constraints.max_channels
     if limit is None:
         return None
@@ -273,9 +310,12 @@ def _channels(layer, i, network, profile):
     what = "output features" if layer.kind == "linear" else "output channels"
     if layer.c_out > limit:
         out.append(
-            (
+            Finding(
                 f"{layer.c_out} {what} exceed the maximum {limit}",
                 f"reduce {_chan(layer)} of {layer.name} ({layer.c_out} → {limit})",
+                layer.c_out,
+                limit,
+                "channels",
             )
         )
     if layer.c_in > limit:
@@ -285,12 +325,14 @@ def _channels(layer, i, network, profile):
             if prev
             else f"reduce the input channels ({layer.c_in} → {limit})"
         )
-        out.append((f"{layer.c_in} input channels exceed the maximum {limit}", fix))
+        out.append(
+            Finding(f"{layer.c_in} input channels exceed the maximum {limit}", fix, layer.c_in, limit, "channels")
+        )
     return out
 
 
 @layer_rule("SPK007", "input-size", "layer input H×W <= max_input_size")
-def _input_size(layer, i, network, profile):
+def _input_size(layer: ChipLayer, i: int, network: Network, profile: Profile) -> list[Finding] | None:
     limit = profile.constraints.max_input_size
     _, h, w = layer.input_shape
     if limit is None or (h <= limit[0] and w <= limit[1]):
@@ -303,11 +345,12 @@ def _input_size(layer, i, network, profile):
         fix = f"sum-pool the input by {p} ({h}×{w} → {h // p}×{w // p})"
     else:
         fix = f"downsample by {p} before {layer.name} (e.g. a {p}×{p} sum-pool in {prev}: {h}×{w} → {h // p}×{w // p})"
-    return [(f"input {h}×{w} exceeds the maximum {limit[0]}×{limit[1]}", fix)]
+    need, have = _worst_side((h, w), limit)
+    return [Finding(f"input {h}×{w} exceeds the maximum {limit[0]}×{limit[1]}", fix, need, have, "px")]
 
 
 @layer_rule("SPK008", "output-size", "convolution output H×W <= max_output_size")
-def _output_size(layer, i, network, profile):
+def _output_size(layer: ChipLayer, i: int, network: Network, profile: Profile) -> list[Finding] | None:
     limit = profile.constraints.max_output_size
     _, ho, wo = layer.conv_shape
     if limit is None or (ho <= limit[0] and wo <= limit[1]):
@@ -322,17 +365,17 @@ def _output_size(layer, i, network, profile):
         if h2 <= limit[0] and w2 <= limit[1]:
             fix = f"use stride {s} in {layer.name} (output {ho}×{wo} → {h2}×{w2})"
             break
-    return [(f"convolution output {ho}×{wo} exceeds the maximum {limit[0]}×{limit[1]}", fix)]
+    need, have = _worst_side((ho, wo), limit)
+    return [Finding(f"convolution output {ho}×{wo} exceeds the maximum {limit[0]}×{limit[1]}", fix, need, have, "px")]
 
 
-def _memory_rule(kind: str):
-    def fn(layer, i, network, profile):
+def _memory_rule(kind: Literal["kernel", "neuron", "bias"]) -> LayerCheck:
+    def fn(layer: ChipLayer, i: int, network: Network, profile: Profile) -> list[Finding] | None:
         mem = layer_memory(layer)
-        need = getattr(mem, kind)
-        have = {
-            "kernel": profile.max_kernel_memory,
-            "neuron": profile.max_neuron_memory,
-            "bias": profile.max_bias_memory,
+        need, have = {
+            "kernel": (mem.kernel, profile.max_kernel_memory),
+            "neuron": (mem.neuron, profile.max_neuron_memory),
+            "bias": (mem.bias, profile.max_bias_memory),
         }[kind]
         if need <= have:
             return None
@@ -352,9 +395,12 @@ def _memory_rule(kind: str):
             detail = ""
         core = _best_core(mem, profile.cores)
         return [
-            (
+            Finding(
                 f"needs {_w(need)} {kind} words{detail} but the largest core has {_w(have)}",
                 shrink_fix(layer, core, network, i, profile),
+                need,
+                have,
+                "words",
             )
         ]
 
@@ -367,7 +413,7 @@ layer_rule("SPK011", "bias-memory", "bias memory <= the largest core's")(_memory
 
 
 @layer_rule("SPK012", "memory-combination", "some single core holds kernel, neuron and bias memory together")
-def _memory_combination(layer, i, network, profile):
+def _memory_combination(layer: ChipLayer, i: int, network: Network, profile: Profile) -> list[Finding] | None:
     mem = layer_memory(layer)
     if (
         mem.kernel > profile.max_kernel_memory
@@ -382,7 +428,7 @@ def _memory_combination(layer, i, network, profile):
         f"core but no single core holds all three (closest: core {core.index} with {_w(core.kernel_memory)} "
         f"kernel and {_w(core.neuron_memory)} neuron words)"
     )
-    return [(msg, f"{shrink_fix(layer, core, network, i, profile)} so that {layer.name} fits core {core.index}")]
+    return [Finding(msg, f"{shrink_fix(layer, core, network, i, profile)} so that {layer.name} fits core {core.index}")]
 
 
 @rule("SPK013", "core-count", "no more layers than cores")
@@ -398,6 +444,9 @@ def _core_count(network: Network, profile: Profile) -> list[Violation]:
             None,
             f"the network has {n} layers but {profile.name} has {m} cores (one layer per core)",
             f"remove or merge {extra} layer{'s' if extra > 1 else ''}",
+            need=n,
+            have=m,
+            unit="cores",
         )
     ]
 
@@ -425,32 +474,35 @@ def _core_mapping(network: Network, profile: Profile) -> list[Violation]:
         f"{shrink_fix(layer, core, network, index[name], profile)} so that {name} fits core {core.index} "
         f"({_w(core.kernel_memory)} kernel, {_w(core.neuron_memory)} neuron words)"
     )
-    return [Violation("SPK014", "core-mapping", None, msg, fix)]
+    return [Violation("SPK014", "core-mapping", None, msg, fix, need=len(names), have=len(cores), unit="cores")]
 
 
 @layer_rule("SPK015", "destinations", "each core sends its output to at most cores.destinations cores")
-def _destinations(layer, i, network, profile):
+def _destinations(layer: ChipLayer, i: int, network: Network, profile: Profile) -> list[Finding] | None:
     limit = profile.constraints.destinations
     targets = [d for d in (layer.destinations or ()) if d != "output"]  # the readout needs no destination
     if limit is None or len(targets) <= limit:
         return None
     drop = targets[limit:]
     return [
-        (
+        Finding(
             f"sends its output to {len(targets)} layers ({', '.join(targets)}) but a core has {limit} destinations",
             f"duplicate {layer.name} onto a free core (same weights and input) and send {', '.join(drop)} "
             "from the copy",
+            len(targets),
+            limit,
+            "destinations",
         )
     ]
 
 
 @layer_rule("SPK016", "iaf-only", "neurons are integrate-and-fire (no leak)")
-def _iaf_only(layer, i, network, profile):
+def _iaf_only(layer: ChipLayer, i: int, network: Network, profile: Profile) -> list[Finding] | None:
     if layer.neuron.lower() == "iaf":
         return None
     kind = layer.neuron.upper()
     return [
-        (
+        Finding(
             f"uses {kind} neurons; the chip's cores run integrate-and-fire (IAF) neurons only",
             f"replace the {kind} neurons of {layer.name} by IAF neurons and fine-tune",
         )

@@ -3,11 +3,11 @@ number of cores, unsupported nodes. Codes ``LOI0NN``; see :mod:`qsnn_deploy.hw.n
 
 from __future__ import annotations
 
-from ..ir import Network
+from ..ir import ChipLayer, Network
 from .counts import fan_in, layer_weight_bits
-from .neurocore import place_neurons
+from .neurocore import neuro_cores, place_neurons
 from .profile import Profile
-from .rules import Violation, layer_rule, rule, unsupported_fix
+from .rules import Finding, Violation, layer_rule, rule, unsupported_fix
 
 ARCH = "neuron-cores"
 
@@ -32,47 +32,56 @@ def _fewer_inputs(network: Network, i: int, per_channel_limit: int) -> str:
 
 
 @layer_rule("LOI001", "weight-bits", "integer weights fit the chip's weight bits", ARCH)
-def _weight_bits(layer, i, network, profile):
+def _weight_bits(layer: ChipLayer, i: int, network: Network, profile: Profile) -> list[Finding] | None:
     have, need = profile.weight_bits, layer_weight_bits(layer)
     if have is None or need is None or need <= have:
         return None
     return [
-        (
+        Finding(
             f"weights need {need} bits (largest |w| = {int(abs(layer.weight).max())}) but the chip stores "
             f"{have}-bit weights",
             f"re-discretise {layer.name} to {have}-bit weights (one scale per layer)",
+            need,
+            have,
+            "bits",
         )
     ]
 
 
 @layer_rule("LOI002", "fan-in", "one neuron's inputs <= input axons per core", ARCH)
-def _fan_in(layer, i, network, profile):
-    limit = profile.neuro_cores.fan_in
+def _fan_in(layer: ChipLayer, i: int, network: Network, profile: Profile) -> list[Finding] | None:
+    limit = neuro_cores(profile).fan_in
     f = fan_in(network, i)
     if limit is None or f <= limit:
         return None
     per_channel = f // layer.c_in
     return [
-        (
+        Finding(
             f"each neuron has {f} inputs ({_inputs(network, i)}) but a core receives at most {limit} input axons",
             _fewer_inputs(network, i, limit // per_channel),
+            f,
+            limit,
+            "inputs",
         )
     ]
 
 
 @layer_rule("LOI003", "synaptic-memory", "one neuron's synapses fit a core's synaptic memory", ARCH)
-def _synaptic_memory(layer, i, network, profile):
+def _synaptic_memory(layer: ChipLayer, i: int, network: Network, profile: Profile) -> list[Finding] | None:
     p = place_neurons(network, profile).layers[i]
     if p.neurons_per_core > 0:
         return None
-    have = profile.neuro_cores.synaptic_memory_bytes
+    have = neuro_cores(profile).synaptic_memory_bytes
     need = -(-p.fan_in * p.synapse_bits // 8)
     per_channel = p.fan_in // layer.c_in
     return [
-        (
+        Finding(
             f"one neuron's {p.fan_in} synapses × {p.synapse_bits} bits need {need} bytes but a core has {have} "
             f"bytes of synaptic memory",
             _fewer_inputs(network, i, have * 8 // (per_channel * p.synapse_bits)),
+            need,
+            have,
+            "B",
         )
     ]
 
@@ -83,7 +92,7 @@ def _core_count(network: Network, profile: Profile) -> list[Violation]:
     if placement.cores_used <= placement.cores_available:
         return []
     per_layer = ", ".join(f"{p.name} {p.cores}" for p in placement.layers if p.cores)
-    worst = max((p for p in placement.layers if p.cores), key=lambda p: p.cores)
+    worst = max((p for p in placement.layers if p.cores), key=lambda p: p.cores or 0)
     layer = network.layer(worst.name)
     chan = "out_features" if layer.kind == "linear" else "out_channels"
     fix = (
@@ -99,6 +108,9 @@ def _core_count(network: Network, profile: Profile) -> list[Violation]:
             f"the network needs {placement.cores_used} cores ({per_layer}) but {profile.name} has "
             f"{placement.cores_available}",
             fix,
+            need=placement.cores_used,
+            have=placement.cores_available,
+            unit="cores",
         )
     ]
 
