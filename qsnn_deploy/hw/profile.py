@@ -17,17 +17,16 @@ from __future__ import annotations
 
 import difflib
 import importlib.resources
-import math
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, TypeAlias, TypeGuard
+from typing import Any, TypeAlias
 
 from ..errors import InputError
-from ..inputs import read_bytes, yaml_from_bytes
+from ..inputs import is_number, read_bytes, yaml_from_bytes
 from .memory import LayerMemory
 
 PROFILE_SCHEMA_VERSION = 1
@@ -53,10 +52,6 @@ def weakest_confidence(tags: Iterable[str | None]) -> str | None:
     """The least trustworthy tag among ``tags`` (None if empty)."""
     tags = [t for t in tags if t]
     return max(tags, key=CONFIDENCES.index) if tags else None
-
-
-def is_number(v: Any) -> TypeGuard[float]:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from ..errors import InputError
-from ..inputs import short_repr
+from ..inputs import is_number, short_repr
 from .profile import (
     ARCHITECTURES,
     PROFILE_SCHEMA_VERSION,
@@ -21,7 +21,6 @@ from .profile import (
     NeuroCores,
     Profile,
     Quantity,
-    is_number,
     suggest,
 )
 

@@ -185,6 +185,18 @@ def test_exponent_without_sign_is_explained(tmp_path):
         load_profile(path)
 
 
+def test_an_integer_beyond_a_float_is_refused_by_key(tmp_path):
+    # 10**400 made math.isfinite raise OverflowError (exit 1); it is refused like any other non-number
+    big = "1" + "0" * 400
+    path = tmp_path / "chip.yaml"
+    path.write_text(packaged_text("speck2f").replace("value: 4.2e-4", f"value: {big}"))
+    with pytest.raises(InputError, match=r"is not a number.*key 'power.static'"):
+        load_profile(path)
+    path.write_text(packaged_text("speck2f").replace("value: 4.2e-4", "value: 4.2e-4\n    range: [0, " + big + "]"))
+    with pytest.raises(InputError, match=r"expected \[low, high\].*key 'power.static.range'"):
+        load_profile(path)
+
+
 def test_core_lists_of_different_length(tmp_path):
     path = write_variant(tmp_path, lambda raw: raw["cores"]["bias_memory"].update(value=[1024] * 8))
     with pytest.raises(InputError, match=r"lists 8 cores but cores.kernel_memory lists 9.*key 'cores.bias_memory'"):
