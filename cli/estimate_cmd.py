@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from .common import format_option, import_options, log, nir_import_options, progress_option
@@ -76,17 +74,19 @@ def estimate(
     progress,
 ) -> None:
     """Will it fit, where does each layer go, how many SynOps, what power, energy and latency."""
-    from qsnn_deploy.convert.bundle import discretize_with_warnings
+    from qsnn_deploy.convert.bundle import chip_widths
     from qsnn_deploy.convert.loader import load_network
-    from qsnn_deploy.errors import UsageError
+    from qsnn_deploy.errors import ConstraintError, UsageError
     from qsnn_deploy.hw import estimate as run_estimate
     from qsnn_deploy.hw import load_profile, report
+    from qsnn_deploy.quant.chip import discretize_with_warnings
 
     if input_file and dataset:
         raise UsageError("--input and --dataset both choose the activity source", fix="give only one of them")
     profiles = [load_profile(t) for t in targets]
     net, notes = discretize_with_warnings(
-        load_network(model, import_options(input_shape, approximate_leak, reset, dt_us))
+        load_network(model, import_options(input_shape, approximate_leak, reset, dt_us)),
+        **chip_widths(*profiles),
     )
     for note in notes:
         log(f"warning: {note}")
@@ -118,8 +118,14 @@ def estimate(
 
         plot_estimates(ests, profiles, plot_file)
         log(f"plot written to {plot_file}")
-    if not all(e.fits for e in ests):
-        sys.exit(4)
+    misfits = [e for e in ests if not e.fits]
+    if misfits:
+        raise ConstraintError(
+            f"the model does not fit {', '.join(e.target for e in misfits)}",
+            where=str(model),
+            fix="see the report above: each violation with its fix, and the core mapping",
+            violations=[v for e in misfits for v in e.violations],
+        )
 
 
 def _activity(net, input_file, dataset, samples, progress):

@@ -39,7 +39,7 @@ from ..errors import InputError, UsageError
 from ..ir import Network
 from ..nets.zoo import ModelSpec
 from ..progress import ProgressMode
-from ..quant.chip import WEIGHT_BITS, range_scale
+from ..quant.chip import SPECK_WEIGHT_BITS, range_scale
 from ..quant.scale import usable_divisor
 from .from_torch import chain_modules, module_ops
 from .ops import Neurons, Synapse, assemble
@@ -224,9 +224,9 @@ def unscaled_lower_bound(weight, bias=None, threshold: float = 1.0) -> float:
     )
     if not (np.isfinite(w).all() and (b is None or np.isfinite(b).all())):
         return -threshold
-    scale = range_scale(w, WEIGHT_BITS)
+    scale = range_scale(w, SPECK_WEIGHT_BITS)
     if b is not None:
-        scale = min(scale, range_scale(b, WEIGHT_BITS))
+        scale = min(scale, range_scale(b, SPECK_WEIGHT_BITS))
     if not np.isfinite(scale):
         return -threshold
     # weights beyond ~1e304 would put the bound below float64's range: keep it finite

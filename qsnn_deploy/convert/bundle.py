@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import ConstraintError, InputError
 from ..ir import Network
-from ..outputs import check_writable, staged_folder
+from ..outputs import check_writable, staged_folder, write_atomic
 from ..progress import ProgressMode
-from ..quant.chip import STATE_BITS, WEIGHT_BITS, discretize_layer
+from ..quant.chip import SPECK_STATE_BITS, SPECK_WEIGHT_BITS, discretize_with_warnings
 from .loader import load_network
 from .nir_import import ImportOptions
 from .nir_io import write_nir
+
+if TYPE_CHECKING:
+    from ..hw.profile import Profile
 
 
 @dataclass
@@ -33,18 +36,16 @@ class ConvertResult:
     files: list[str] = field(default_factory=list)
 
 
-def discretize_with_warnings(net: Network, zero_weight_warn: float = 0.5) -> tuple[Network, list[str]]:
-    """Discretise (sinabs' rule) and collect the discretiser's warnings, each naming its layer.
-
-    ``zero_weight_warn``: warn when more than this share of a layer's non-zero weights round to zero.
-    """
-    if net.quantized:
-        return net, []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        layers = tuple(discretize_layer(layer, zero_weight_warn) for layer in net.layers)
-    meta = {**net.metadata, "weight_bits": WEIGHT_BITS, "state_bits": STATE_BITS}
-    return dataclasses.replace(net, layers=layers, metadata=meta), [str(w.message) for w in caught]
+def chip_widths(*profiles: Profile) -> dict[str, int]:
+    """The ``weight_bits`` and ``state_bits`` to discretise for, from the targets' profiles (``numerics``):
+    the narrowest any of them gives, so that one set of integers fits every target compared; Speck's
+    widths (:data:`~qsnn_deploy.quant.chip.SPECK_WEIGHT_BITS`, ``SPECK_STATE_BITS``) where none gives one."""
+    weight = [p.weight_bits for p in profiles if p.weight_bits is not None]
+    state = [p.state_bits for p in profiles if p.state_bits is not None]
+    return {
+        "weight_bits": min(weight, default=SPECK_WEIGHT_BITS),
+        "state_bits": min(state, default=SPECK_STATE_BITS),
+    }
 
 
 def _scales_markdown(net: Network) -> str:
@@ -83,7 +84,7 @@ def convert_network(
     check_writable(out, overwrite, OVERWRITE)
     profile = load_profile(target)
     try:
-        qnet, notes = discretize_with_warnings(net, zero_weight_warn)
+        qnet, notes = discretize_with_warnings(net, zero_weight_warn, **chip_widths(profile))
     except InputError as exc:  # the discretiser names the layer; say which file it is in
         raise exc.located(source) from None
     qnet = dataclasses.replace(qnet, metadata={**qnet.metadata, "target": profile.name})
@@ -106,7 +107,7 @@ def convert_network(
             **mapping.to_dict(),
             "scales": {layer.name: layer.scale for layer in qnet.layers},
         }
-        (tmp / "mapping.json").write_text(json.dumps(mapping_doc, indent=2))
+        write_atomic(tmp / "mapping.json", json.dumps(mapping_doc, indent=2))
         if onnx:
             from .onnx_export import export_onnx
 
@@ -135,7 +136,7 @@ def convert_network(
                 "",
             ]
         report.append(format_markdown(estimate(qnet, profile, None, duration_s)))
-        (tmp / "report.md").write_text("\n".join(report))
+        write_atomic(tmp / "report.md", "\n".join(report))
     return ConvertResult(qnet, out, mapping_doc, notes, import_notes, files)
 
 

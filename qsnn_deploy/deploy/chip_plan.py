@@ -138,11 +138,12 @@ def plan_chip(
     it needs a (C ≤ 15, 1, 1) output. The slow clock is set to one tick per time bin when a layer
     has a bias (the chip adds the bias once per tick), else to 20 Hz for the readout, else left off.
     """
+    from ..convert.bundle import chip_widths
     from ..hw import load_profile
     from ..quant.chip import discretize_network
 
     profile = load_profile(target)
-    model = net if net.quantized else discretize_network(net)
+    model = discretize_network(net, **chip_widths(profile))
     _check_chain(model)
     cores = _fit(model, profile, "model")
     chip_net, notes = model, []

@@ -95,9 +95,8 @@ class BinnedResult:
 
 
 def ensure_quantized(net: Network) -> Network:
-    """Discretise a float network exactly as ``convert`` would."""
-    if net.quantized:
-        return net
+    """A float network discretised exactly as ``convert`` would for a Speck target (the chip the emulator
+    emulates): :func:`~qsnn_deploy.quant.chip.discretize_network` with Speck's widths; a discretised one as it is."""
     return discretize_network(net)
 
 

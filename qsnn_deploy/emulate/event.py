@@ -290,7 +290,7 @@ class EventEmulator:
     ):
         from numba.typed import List
 
-        self.net = net if net.quantized else discretize_network(net)
+        self.net = discretize_network(net)
         names = [layer.name for layer in self.net.layers]
         unknown = [m for m in monitor if m not in names and m != "all"]
         if unknown:

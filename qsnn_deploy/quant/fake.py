@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .chip import STATE_BITS, WEIGHT_BITS, int_range
+from .chip import SPECK_STATE_BITS, SPECK_WEIGHT_BITS, int_range
 
 
 def ste_round(x: torch.Tensor) -> torch.Tensor:
@@ -36,7 +36,7 @@ def chip_scale_t(
     bias: torch.Tensor | None,
     threshold: torch.Tensor,
     lower: torch.Tensor,
-    weight_bits: int = WEIGHT_BITS,
+    weight_bits: int = SPECK_WEIGHT_BITS,
 ) -> torch.Tensor:
     """Shared per-layer scale (float64 scalar tensor), as the chip discretiser picks it.
 
@@ -44,7 +44,7 @@ def chip_scale_t(
     """
     scales = [
         range_scale_t(weight, weight_bits),
-        range_scale_t(torch.stack([lower.double(), threshold.double()]), STATE_BITS),
+        range_scale_t(torch.stack([lower.double(), threshold.double()]), SPECK_STATE_BITS),
     ]
     if bias is not None:
         scales.append(range_scale_t(bias, weight_bits))
