@@ -17,6 +17,7 @@ from .neurocore import NeuroPlacement, place_neurons
 from .profile import (
     ARCHITECTURES,
     CONFIDENCES,
+    Architecture,
     Core,
     LayerConstraints,
     NeuroCores,
@@ -39,6 +40,7 @@ from .schema import profile_from_dict
 __all__ = [
     "ARCHITECTURES",
     "CONFIDENCES",
+    "Architecture",
     "Core",
     "Estimate",
     "LayerConstraints",

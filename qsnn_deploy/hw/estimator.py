@@ -25,7 +25,7 @@ from .energy import INCLUDED, EnergyPart, LatencyModel, PowerTerm, latency_model
 from .mapping import Mapping, map_layers
 from .memory import layer_memory
 from .neurocore import NeuroPlacement, place_neurons
-from .profile import Profile, Quantity
+from .profile import Architecture, Profile, Quantity
 from .rules import Violation, check
 
 #: 3: ``power_w`` / ``energy_per_inference_j`` are null for a profile without static power (they were its
@@ -117,7 +117,7 @@ class Estimate:
     latency_s: float | None
     provenance: TMapping[str, Quantity] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
-    architecture: str = "layer-per-core"
+    architecture: Architecture = Architecture.LAYER_PER_CORE
     power_terms: tuple[PowerTerm, ...] = ()
     latency: LatencyModel | None = None
     spikes: float | None = None
@@ -150,7 +150,7 @@ class Estimate:
         return {
             "schema_version": ESTIMATE_SCHEMA_VERSION,
             "target": self.target,
-            "architecture": self.architecture,
+            "architecture": self.architecture.value,
             "fits": self.fits,
             "layers": [row.to_dict() for row in self.layers],
             "violations": [v.to_dict() for v in self.violations],
@@ -240,7 +240,7 @@ def estimate(
     provenance: dict[str, Quantity] = {}
 
     mapping = map_layers(network, profile) if profile.has_layer_cores else None
-    placement = place_neurons(network, profile) if profile.architecture == "neuron-cores" else None
+    placement = place_neurons(network, profile) if profile.architecture == Architecture.NEURON_CORES else None
     rows = _rows(network, profile, synops, spikes, duration, violations, mapping, placement)
     ceiling = profile.quantity("cores.synops_ceiling")
     if ceiling is not None and any(r.ceiling_utilisation is not None for r in rows):  # a utilisation needs a ceiling
@@ -277,7 +277,7 @@ def estimate(
         if q is not None:
             provenance[kind] = q
 
-    if profile.architecture == "dense-accelerator":
+    if profile.architecture == Architecture.DENSE_ACCELERATOR:
         warnings.append(f"{profile.name} is a dense accelerator: no capacity limits are modelled")
         fits, used, available = True, None, None
     elif placement is not None:

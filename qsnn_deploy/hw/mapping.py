@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import InputError
 from ..ir import Network
 from .memory import LayerMemory, layer_memory
-from .profile import Profile
+from .profile import Architecture, Profile
 
 
 class _FlowGraph:
@@ -161,7 +161,7 @@ def map_layers(network: Network, profile: Profile) -> Mapping:
         raise InputError(
             f"{profile.name} is a {profile.architecture} chip: it has no per-layer cores to map onto",
             fix=f"use `qsnn-deploy estimate --target {profile.name}` to compare it; convert and deploy "
-            "need a layer-per-core target such as speck2f",
+            f"need a {Architecture.LAYER_PER_CORE} target such as speck2f",
         )
     names = [layer.name for layer in network.layers]
     memory = {layer.name: layer_memory(layer) for layer in network.layers}

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from .estimator import Estimate
 from .neurocore import neuro_cores
-from .profile import Profile
+from .profile import Architecture, Profile
 from .report import si
 
 if TYPE_CHECKING:  # matplotlib is imported when a plot is drawn
@@ -97,7 +97,7 @@ def _macs(ax: Axes, est: Estimate) -> None:
 
 
 def _synops(ax: Axes, est: Estimate) -> None:
-    if est.architecture == "dense-accelerator":
+    if est.architecture == Architecture.DENSE_ACCELERATOR:
         return _macs(ax, est)
     rows = est.layers
     x = list(range(len(rows)))
@@ -122,7 +122,7 @@ def _synops(ax: Axes, est: Estimate) -> None:
                 ax.text(i, max(rates[i], 1) * 1.15, f"{100 * r.ceiling_utilisation:.1f} %", ha="center", fontsize=8)
     ax.set_yscale("log")
     ax.set_xticks(x, [f"{r.name}" + (f"\ncore {r.core}" if r.core is not None else "") for r in rows])
-    per = "per core " if est.architecture == "neuron-cores" else ""
+    per = "per core " if est.architecture == Architecture.NEURON_CORES else ""
     title = f"SynOps/s {per}per layer"
     if any(r.synops_ceiling for r in rows):
         title += " vs. the core's ceiling (red; above it the chip stalls)"
@@ -198,9 +198,9 @@ def plot_estimates(ests: Sequence[Estimate], profiles: Sequence[Profile], path: 
 
     est, profile = ests[0], profiles[0]
     fig, ax = plt.subplots(2, 2, figsize=(13, 8.5))
-    if est.architecture == "layer-per-core":
+    if est.architecture == Architecture.LAYER_PER_CORE:
         _memory_layer_cores(ax[0, 0], est, profile)
-    elif est.architecture == "neuron-cores":
+    elif est.architecture == Architecture.NEURON_CORES:
         _memory_neuron_cores(ax[0, 0], est, profile)
     else:
         ax[0, 0].text(

@@ -16,6 +16,7 @@ A profile declares its ``architecture``, which decides how the network is placed
 from __future__ import annotations
 
 import difflib
+import enum
 import importlib.resources
 import os
 from collections.abc import Iterable, Mapping
@@ -32,7 +33,18 @@ from .memory import LayerMemory
 PROFILE_SCHEMA_VERSION = 1
 PROFILE_PACKAGE = "qsnn_deploy.hw_profiles"
 
-ARCHITECTURES = ("layer-per-core", "neuron-cores", "dense-accelerator")
+
+class Architecture(enum.StrEnum):
+    """How a chip places and checks a network: a profile's ``architecture`` (see the module docstring). A
+    ``StrEnum``: each member is its YAML text, so it compares equal to that text and prints and serialises as it."""
+
+    LAYER_PER_CORE = "layer-per-core"
+    NEURON_CORES = "neuron-cores"
+    DENSE_ACCELERATOR = "dense-accelerator"
+
+
+#: every architecture, in the order error messages list them
+ARCHITECTURES: tuple[Architecture, ...] = tuple(Architecture)
 
 #: Provenance tags, strongest first (reference/chips.md §0).
 CONFIDENCES = ("measured", "published", "simulated", "derived", "secondary", "assumed")
@@ -210,7 +222,7 @@ class Profile:
     sources: Mapping[str, str] = field(default_factory=dict)
     path: str | None = None
     schema_version: int = PROFILE_SCHEMA_VERSION
-    architecture: str = "layer-per-core"
+    architecture: Architecture = Architecture.LAYER_PER_CORE
     neuro_cores: NeuroCores | None = None
     notes: tuple[str, ...] = ()
 
@@ -230,9 +242,10 @@ class Profile:
                 f"unknown architecture '{self.architecture}' (known: {', '.join(ARCHITECTURES)})",
                 fix=f"did you mean '{near}'" if near else None,
             )
-        if self.architecture == "layer-per-core" and not self.cores:
+        object.__setattr__(self, "architecture", Architecture(self.architecture))  # text given: its member
+        if self.architecture == Architecture.LAYER_PER_CORE and not self.cores:
             raise InputError(f"profile {self.name} has no cores")
-        if self.architecture == "neuron-cores" and self.neuro_cores is None:
+        if self.architecture == Architecture.NEURON_CORES and self.neuro_cores is None:
             raise InputError(f"profile {self.name} is a neuron-cores chip but gives no neuron-core limits")
         if [c.index for c in self.cores] != list(range(len(self.cores))):
             raise InputError(f"profile {self.name}: core indices must be 0..{len(self.cores) - 1} in order")
@@ -281,7 +294,7 @@ class Profile:
 
     @property
     def has_layer_cores(self) -> bool:
-        return self.architecture == "layer-per-core"
+        return self.architecture == Architecture.LAYER_PER_CORE
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values, for ``profiles show --format json``."""
@@ -289,7 +302,7 @@ class Profile:
             "name": self.name,
             "description": self.description,
             "family": self.family,
-            "architecture": self.architecture,
+            "architecture": self.architecture.value,
             "notes": list(self.notes),
             "neuro_cores": None if self.neuro_cores is None else vars(self.neuro_cores),
             "aliases": list(self.aliases),

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from .energy import NOT_REQUESTED, PowerTerm
 from .estimator import Estimate
-from .profile import Profile
+from .profile import Architecture, Profile
 
 _PREFIXES = (
     (1e12, "T"),
@@ -44,7 +44,7 @@ def _columns(est: Estimate) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
     """Header and rows of the per-layer table for the estimate's architecture."""
     header: tuple[str, ...]
     rows: list[tuple[str, ...]]
-    if est.architecture == "neuron-cores":
+    if est.architecture == Architecture.NEURON_CORES:
         header = (
             "layer",
             "kind",
@@ -72,7 +72,7 @@ def _columns(est: Estimate) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
             )
             for r in est.layers
         ]
-    elif est.architecture == "dense-accelerator":
+    elif est.architecture == Architecture.DENSE_ACCELERATOR:
         header = ("layer", "kind", "outputs", "MACs/inference")
         rows = [(r.name, r.kind, str(r.neurons), si(r.macs)) for r in est.layers]
     else:
@@ -108,17 +108,17 @@ def _columns(est: Estimate) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
     return header, rows
 
 
-_LEGEND = {
-    "layer-per-core": "(memory in words: kernel / neuron / bias; ceiling = the core's SynOps/s against its throughput "
-    "ceiling)",
-    "neuron-cores": "(neurons before pooling; fan-in with the previous sum-pool folded into the synapses; synapses = "
-    "layer's synaptic memory, stored per neuron)",
-    "dense-accelerator": "(the same network run as an ANN: one dense pass per inference)",
+_LEGEND: dict[Architecture, str] = {
+    Architecture.LAYER_PER_CORE: "(memory in words: kernel / neuron / bias; ceiling = the core's SynOps/s against "
+    "its throughput ceiling)",
+    Architecture.NEURON_CORES: "(neurons before pooling; fan-in with the previous sum-pool folded into the synapses; "
+    "synapses = layer's synaptic memory, stored per neuron)",
+    Architecture.DENSE_ACCELERATOR: "(the same network run as an ANN: one dense pass per inference)",
 }
 
 
 def _placement(est: Estimate) -> str:
-    if est.architecture == "dense-accelerator":
+    if est.architecture == Architecture.DENSE_ACCELERATOR:
         return "no capacity model (estimate only)"
     if est.cores_used is None:
         return f"no valid mapping onto the {est.cores_available} cores"
@@ -195,7 +195,7 @@ def _latency(est: Estimate) -> str:
 
 
 def _activity(est: Estimate) -> str:
-    if est.architecture == "dense-accelerator":
+    if est.architecture == Architecture.DENSE_ACCELERATOR:
         return f"{si(est.macs)} MACs per inference ({si(est.macs / est.sample_duration_s)} per second)"
     if est.synops is None and est.spikes is None:
         return f"not measured (give --input FILE or --samples N); sample {si(est.sample_duration_s, 's')}"
@@ -330,7 +330,7 @@ def _cmp_legend(ests: Sequence[Estimate]) -> str:
 
 
 def _work(est: Estimate) -> str:
-    if est.architecture == "dense-accelerator":
+    if est.architecture == Architecture.DENSE_ACCELERATOR:
         return f"{si(est.macs)} MACs"
     return "—" if est.synops is None else f"{si(est.synops)} SynOps"
 

@@ -19,7 +19,7 @@ from typing import Any, Literal, NamedTuple, TypeAlias
 from ..ir import ChipLayer, Network, conv_out_size
 from .mapping import map_layers
 from .memory import LayerMemory, ceil_log2, kernel_words, layer_memory, neuron_words
-from .profile import Core, Profile
+from .profile import Architecture, Core, Profile
 
 
 @dataclass(frozen=True)
@@ -68,14 +68,14 @@ class Rule:
     name: str
     summary: str
     check: NetworkCheck
-    architecture: str = "layer-per-core"
+    architecture: Architecture = Architecture.LAYER_PER_CORE
 
 
 RULES: dict[str, Rule] = {}
 
 
 def rule(
-    code: str, name: str, summary: str, architecture: str = "layer-per-core"
+    code: str, name: str, summary: str, architecture: Architecture = Architecture.LAYER_PER_CORE
 ) -> Callable[[NetworkCheck], NetworkCheck]:
     """Register a network-level rule ``fn(network, profile) -> list[Violation]``."""
 
@@ -89,7 +89,7 @@ def rule(
 
 
 def layer_rule(
-    code: str, name: str, summary: str, architecture: str = "layer-per-core"
+    code: str, name: str, summary: str, architecture: Architecture = Architecture.LAYER_PER_CORE
 ) -> Callable[[LayerCheck], LayerCheck]:
     """Register a per-layer rule ``fn(layer, index, network, profile) -> [Finding, ...] | None``."""
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from ..ir import ChipLayer, Network
 from .counts import fan_in, layer_weight_bits
 from .neurocore import neuro_cores, place_neurons
-from .profile import Profile
+from .profile import Architecture, Profile
 from .rules import Finding, Violation, layer_rule, rule, unsupported_fix
 
-ARCH = "neuron-cores"
+ARCH = Architecture.NEURON_CORES
 
 
 def _inputs(network: Network, i: int) -> str:

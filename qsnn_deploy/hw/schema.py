@@ -16,6 +16,7 @@ from .profile import (
     ARCHITECTURES,
     PROFILE_SCHEMA_VERSION,
     QUANTITY_KEYS,
+    Architecture,
     Core,
     LayerConstraints,
     NeuroCores,
@@ -115,14 +116,14 @@ def _board_map(v: Any) -> dict[str, str]:
     return dict(v)
 
 
-def _architecture(v: Any) -> str:
+def _architecture(v: Any) -> Architecture:
     if v not in ARCHITECTURES:
         near = suggest(str(v), ARCHITECTURES)
         raise ValueError(
             f"unknown architecture {short_repr(v)} (known: {', '.join(ARCHITECTURES)})"
             + (f"; did you mean '{near}'?" if near else "")
         )
-    return str(v)
+    return Architecture(v)
 
 
 def _version(v: Any) -> int:
@@ -282,11 +283,11 @@ def profile_from_dict(raw: Any, file: str = "<profile>") -> Profile:
             fix=f"use schema_version: {PROFILE_SCHEMA_VERSION}",
         )
     quantities = {k: v for k, v in flat.items() if isinstance(v, Quantity)}
-    arch = flat.get("architecture", "layer-per-core")
+    arch: Architecture = flat.get("architecture", Architecture.LAYER_PER_CORE)
     needed = {
-        "layer-per-core": ("kernel_memory", "neuron_memory", "bias_memory"),
-        "neuron-cores": ("count", "neurons", "synaptic_memory"),
-        "dense-accelerator": (),
+        Architecture.LAYER_PER_CORE: ("kernel_memory", "neuron_memory", "bias_memory"),
+        Architecture.NEURON_CORES: ("count", "neurons", "synaptic_memory"),
+        Architecture.DENSE_ACCELERATOR: (),
     }[arch]
     for k in needed:
         if f"cores.{k}" not in quantities:
@@ -294,9 +295,9 @@ def profile_from_dict(raw: Any, file: str = "<profile>") -> Profile:
     allowed = (
         set(needed)
         | {
-            "layer-per-core": {"count", "destinations", "synops_ceiling"},
-            "neuron-cores": {"fan_in"},
-            "dense-accelerator": set(),
+            Architecture.LAYER_PER_CORE: {"count", "destinations", "synops_ceiling"},
+            Architecture.NEURON_CORES: {"fan_in"},
+            Architecture.DENSE_ACCELERATOR: set(),
         }[arch]
     )
     for key in quantities:
@@ -308,7 +309,7 @@ def profile_from_dict(raw: Any, file: str = "<profile>") -> Profile:
                 fix=f"remove it, or set 'architecture' to the chip's kind ({', '.join(ARCHITECTURES)})",
             )
     neuro = None
-    if arch == "neuron-cores":
+    if arch == Architecture.NEURON_CORES:
         count, neurons, synaptic_memory = (int(quantities[f"cores.{k}"].number) for k in needed)
         neuro = NeuroCores(
             count,
@@ -316,7 +317,7 @@ def profile_from_dict(raw: Any, file: str = "<profile>") -> Profile:
             synaptic_memory,
             fan_in=None if "cores.fan_in" not in quantities else int(quantities["cores.fan_in"].number),
         )
-    if arch != "layer-per-core":
+    if arch != Architecture.LAYER_PER_CORE:
         return _build(flat, quantities, (), file, arch, neuro)
     mems = {k: _ints(quantities[f"cores.{k}"]) for k in ("kernel_memory", "neuron_memory", "bias_memory")}
     n = len(mems["kernel_memory"])
@@ -351,7 +352,7 @@ def _build(
     quantities: dict[str, Quantity],
     cores: tuple[Core, ...],
     file: str,
-    arch: str,
+    arch: Architecture,
     neuro: NeuroCores | None,
 ) -> Profile:
     def get(key: str) -> Quantity | None:
