@@ -140,7 +140,7 @@ _PAYLOAD_CHECKS: dict[str, Callable[[Any], bool]] = {
 }
 
 
-def _check_payload(payload: dict, path: Path) -> None:
+def _check_payload(payload: dict[str, Any], path: Path) -> None:
     for key, ok in _PAYLOAD_CHECKS.items():
         if key not in payload:
             if key in ("model_spec", "state_dict"):

@@ -13,6 +13,8 @@ weights instead.
 
 from __future__ import annotations
 
+from typing import Any, Literal, cast, overload
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -26,6 +28,11 @@ from .zoo import ModelSpec
 
 class ChipBlock(nn.Module):
     """conv → neuron (IAF by default) → sum-pool, the work of one core."""
+
+    # buffers (register_buffer): declared so that they type as tensors, not as nn.Module's Tensor | Module
+    threshold: torch.Tensor
+    min_v_mem: torch.Tensor
+    fanout: torch.Tensor
 
     def __init__(
         self,
@@ -45,7 +52,7 @@ class ChipBlock(nn.Module):
         surrogate_width: float = 0.5,
         weight_bits: int = 8,
         neuron: Neuron | None = None,
-    ):
+    ) -> None:
         super().__init__()
         self.neuron = neuron or make_neuron("iaf")
         self.neuron.surrogate_width = surrogate_width
@@ -125,10 +132,10 @@ class ChipBlock(nn.Module):
 class SpikingCNN(nn.Module):
     """A chain of :class:`ChipBlock` s; the last block's spike counts are the class scores."""
 
-    def __init__(self, spec: ModelSpec, quantize: bool = True):
+    def __init__(self, spec: ModelSpec, quantize: bool = True) -> None:
         super().__init__()
         self.spec, self.quantize = spec, quantize
-        blocks = []
+        blocks: list[ChipBlock] = []
         for layer, (c, h, w) in zip(spec.layers, spec.layer_input_shapes()):
             if layer.type == "linear":
                 if h != w:
@@ -174,13 +181,34 @@ class SpikingCNN(nn.Module):
                 )
         self.blocks = nn.ModuleList(blocks)
 
-    def forward(self, x: torch.Tensor, record: bool = False):
+    @property
+    def chip_blocks(self) -> list[ChipBlock]:
+        """The blocks, typed as what they are (iterating the ``nn.ModuleList`` ``blocks`` gives ``nn.Module``)."""
+        return cast("list[ChipBlock]", list(self.blocks))
+
+    @overload
+    def forward(self, x: torch.Tensor, record: Literal[False] = False) -> torch.Tensor: ...
+
+    @overload
+    def forward(
+        self, x: torch.Tensor, record: Literal[True]
+    ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]: ...
+
+    @overload
+    def forward(
+        self, x: torch.Tensor, record: bool
+    ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]: ...
+
+    def forward(
+        self, x: torch.Tensor, record: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
         """x: (N, T, C, H, W) → output spike counts (N, T, n_classes).
 
         With ``record=True`` also returns per-layer lists of SynOps (N,) and output spike totals (N,).
         """
-        synops, spikes = [], []
-        for block in self.blocks:
+        synops: list[torch.Tensor] = []
+        spikes: list[torch.Tensor] = []
+        for block in self.chip_blocks:
             if record:
                 synops.append(block.synops(x))
             x = block(x, self.quantize)
@@ -189,10 +217,11 @@ class SpikingCNN(nn.Module):
         out = x.flatten(2)
         return (out, synops, spikes) if record else out
 
-    def to_network(self, dt_us: float, metadata: dict | None = None) -> Network:
+    def to_network(self, dt_us: float, metadata: dict[str, Any] | None = None) -> Network:
         """Float chip description of the trained parameters (discretise it with quant.chip)."""
-        layers, shape = [], self.spec.input_shape
-        for block in self.blocks:
+        layers: list[ChipLayer] = []
+        shape = self.spec.input_shape
+        for block in self.chip_blocks:
             conv = block.conv
             layer = ChipLayer(
                 name=block.name,
@@ -210,7 +239,7 @@ class SpikingCNN(nn.Module):
             )
             layers.append(layer)
             shape = layer.output_shape
-        meta = {"model": self.spec.name, "quantization_aware": bool(self.quantize)}
+        meta: dict[str, Any] = {"model": self.spec.name, "quantization_aware": bool(self.quantize)}
         if self.spec.neuron_type != "iaf":
             meta["neuron"] = {"type": self.spec.neuron_type, **self.spec.neuron_params}
         meta.update(metadata or {})

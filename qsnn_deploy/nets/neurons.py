@@ -27,10 +27,14 @@ Binary neurons ignore ``reset`` and ``low`` (their reset is part of the dynamics
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Any
 
 import torch
 
 State = tuple[torch.Tensor, ...]
+
+# ``ctx`` of the autograd functions below is torch's context object, to which ``forward`` adds attributes
+# of its own (``ctx.width``): typed ``Any`` because torch's ``FunctionCtx`` declares none of them.
 
 
 class MultiSpikeFn(torch.autograd.Function):
@@ -41,7 +45,7 @@ class MultiSpikeFn(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, v: torch.Tensor, thr: torch.Tensor, width: float) -> torch.Tensor:
+    def forward(ctx: Any, v: torch.Tensor, thr: torch.Tensor, width: float) -> torch.Tensor:
         ctx.save_for_backward(v, thr)
         ctx.width = width
         n = torch.floor(v / thr).clamp_min(0)
@@ -49,7 +53,7 @@ class MultiSpikeFn(torch.autograd.Function):
         return n.clamp_min(0)
 
     @staticmethod
-    def backward(ctx, grad_out: torch.Tensor):
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         v, thr = ctx.saved_tensors
         u = v / thr
         periodic = 2 * ((u - 0.5) - torch.floor(u - 0.5)) - 1
@@ -62,13 +66,13 @@ class FastSigmoidSpike(torch.autograd.Function):
     """Heaviside ``x ≥ 0`` forward; fast-sigmoid surrogate ``1/(slope·|x| + 1)²`` (snnTorch's)."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, slope: float) -> torch.Tensor:
+    def forward(ctx: Any, x: torch.Tensor, slope: float) -> torch.Tensor:
         ctx.save_for_backward(x)
         ctx.slope = slope
         return (x >= 0).to(x.dtype)
 
     @staticmethod
-    def backward(ctx, grad_out: torch.Tensor):
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor, None]:
         (x,) = ctx.saved_tensors
         return grad_out / (ctx.slope * x.abs() + 1) ** 2, None
 
@@ -77,12 +81,12 @@ class SmoothStepSpike(torch.autograd.Function):
     """Heaviside ``x ≥ 0`` forward; SmoothStep surrogate: gradient 1 on ``−½ < x ≤ ½``, else 0 (seed 0)."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(x)
         return (x >= 0).to(x.dtype)
 
     @staticmethod
-    def backward(ctx, grad_out: torch.Tensor):
+    def backward(ctx: Any, grad_out: torch.Tensor) -> torch.Tensor:
         (x,) = ctx.saved_tensors
         return grad_out * ((x > -0.5) & (x <= 0.5)).to(grad_out.dtype)
 
@@ -94,7 +98,7 @@ class Neuron(ABC):
     n_states = 1
     leaky = True
 
-    def __init__(self, surrogate_width: float = 0.5, **params: float):
+    def __init__(self, surrogate_width: float = 0.5, **params: float) -> None:
         self.surrogate_width = surrogate_width
         self.params = dict(params)
 
@@ -123,7 +127,9 @@ class IAF(Neuron):
 
     type, leaky = "iaf", False
 
-    def step(self, i, state, thr, low, reset):
+    def step(
+        self, i: torch.Tensor, state: State, thr: torch.Tensor, low: torch.Tensor, reset: str
+    ) -> tuple[torch.Tensor, State]:
         v = state[0] + i
         spikes = MultiSpikeFn.apply(v, thr, self.surrogate_width)
         return spikes, (_chip_reset(v, spikes, thr, low, reset),)
@@ -134,7 +140,9 @@ class LIF(Neuron):
 
     type = "lif"
 
-    def step(self, i, state, thr, low, reset):
+    def step(
+        self, i: torch.Tensor, state: State, thr: torch.Tensor, low: torch.Tensor, reset: str
+    ) -> tuple[torch.Tensor, State]:
         v = self.params["beta"] * state[0] + i
         spikes = MultiSpikeFn.apply(v, thr, self.surrogate_width)
         return spikes, (_chip_reset(v, spikes, thr, low, reset),)
@@ -145,7 +153,9 @@ class Leaky(Neuron):
 
     type, n_states = "leaky", 2
 
-    def step(self, i, state, thr, low, reset):
+    def step(
+        self, i: torch.Tensor, state: State, thr: torch.Tensor, low: torch.Tensor, reset: str
+    ) -> tuple[torch.Tensor, State]:
         u, s_prev = state
         u = self.params["beta"] * u + i - s_prev.detach() * thr
         spikes = FastSigmoidSpike.apply(u - thr, self.params["slope"])
@@ -157,7 +167,9 @@ class DecolleLIF(Neuron):
 
     type, n_states = "decolle", 4
 
-    def step(self, i, state, thr, low, reset):
+    def step(
+        self, i: torch.Tensor, state: State, thr: torch.Tensor, low: torch.Tensor, reset: str
+    ) -> tuple[torch.Tensor, State]:
         q, p, r, s_prev = state
         a, b = self.params["alpha"], self.params["beta"]
         q = b * q + (1 - b) * i
@@ -172,7 +184,9 @@ class DecolleSimple(Neuron):
 
     type, n_states = "decolle-simple", 4
 
-    def step(self, i, state, thr, low, reset):
+    def step(
+        self, i: torch.Tensor, state: State, thr: torch.Tensor, low: torch.Tensor, reset: str
+    ) -> tuple[torch.Tensor, State]:
         p, r, u_prev, s_prev = state
         a = self.params["alpha"]
         p = a * p + i
@@ -185,7 +199,7 @@ class DecolleSimple(Neuron):
 NEURONS: dict[str, type[Neuron]] = {cls.type: cls for cls in (IAF, LIF, Leaky, DecolleLIF, DecolleSimple)}
 
 
-def make_neuron(ntype: str = "iaf", params: dict | None = None, surrogate_width: float = 0.5) -> Neuron:
+def make_neuron(ntype: str = "iaf", params: dict[str, float] | None = None, surrogate_width: float = 0.5) -> Neuron:
     """A neuron of ``ntype`` with ``params`` (validated, defaults filled in by :mod:`qsnn_deploy.nets.zoo`)."""
     from ..errors import UsageError
     from .zoo import neuron_type_params
