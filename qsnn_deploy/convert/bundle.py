@@ -164,7 +164,7 @@ def convert_ann(
     dataset: str | None = None,
     samples: int = 256,
     time_bins: int | None = None,
-    percentile: float = 99.99,
+    percentile: float | None = 99.99,
     first_layer_scale: float = 1.0,
     onnx: bool = False,
     zero_weight_warn: float = 0.5,
