@@ -38,6 +38,17 @@ def check_writable(out: str | Path, overwrite: bool, option: str = "--overwrite"
         )
 
 
+def check_file_writable(path: str | Path, overwrite: bool, option: str = "--overwrite") -> None:
+    """Refuse to replace an existing file unless ``overwrite``, and a folder always; ``option`` names the flag."""
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"output file '{path}' is a folder", fix="give a file name")
+    if path.exists() and not overwrite:
+        raise UsageError(
+            f"output file '{path}' exists", fix=f"choose another file name, or pass {option} to replace it"
+        )
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to ``path`` (same suffix) for a writer that wants a file name (``torch.save``,

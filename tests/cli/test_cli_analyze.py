@@ -69,6 +69,12 @@ def test_run_folder_json_report_and_plot(run_folder, tmp_path):
     png = (run / "hessian.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
     assert not [p.name for p in run.iterdir() if p.name.startswith(".")]  # no temporary files left
+    # the report exists now: refused before any work unless --overwrite
+    proc = run_inprocess("analyze", "hessian", run)
+    assert proc.returncode == 2 and "hessian.json' exists" in proc.stderr and "pass --overwrite" in proc.stderr
+    assert json.loads((run / "hessian.json").read_text()) == saved
+    again = json.loads(run_cli("analyze", "hessian", run, *FAST, "--format", "json", "--overwrite").stdout)
+    assert again["allocation"] is None and json.loads((run / "hessian.json").read_text())["allocation"] is None
 
 
 def test_checkpoint_text_table_writes_only_what_is_asked(run_folder, tmp_path):
@@ -133,3 +139,22 @@ def test_bad_budget_and_options_exit_2(run_folder, tmp_path):
 def test_help_has_examples():
     assert "Examples:" in run_cli("analyze", "hessian", "--help").stdout
     assert "analyze" in run_cli("--help").stdout
+
+
+def test_resolve_run_picks_the_files_and_refuses_existing_ones(run_folder, tmp_path):
+    from qsnn_deploy.errors import InputError, UsageError
+    from qsnn_deploy.train.analyze import resolve_run
+
+    paths = resolve_run(run_folder)
+    assert paths.checkpoint == run_folder / "checkpoint.pt"
+    assert (paths.json_file, paths.plot_file) == (run_folder / "hessian.json", run_folder / "hessian.png")
+    bare = resolve_run(run_folder / "checkpoint.pt", plot_file=tmp_path / "h.svg")
+    assert (bare.json_file, bare.plot_file) == (None, tmp_path / "h.svg")
+    (tmp_path / "h.svg").write_text("old")
+    with pytest.raises(UsageError, match="exists"):
+        resolve_run(run_folder / "checkpoint.pt", plot_file=tmp_path / "h.svg")
+    assert resolve_run(run_folder / "checkpoint.pt", plot_file=tmp_path / "h.svg", overwrite=True).plot_file
+    with pytest.raises(UsageError, match="is a folder"):
+        resolve_run(run_folder / "checkpoint.pt", json_file=tmp_path, overwrite=True)
+    with pytest.raises(InputError, match="does not exist"):
+        resolve_run(tmp_path / "nope")
