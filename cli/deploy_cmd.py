@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import emit_json, format_option, import_options, log, nir_import_options, progress_option
+from .common import emit_json, format_option, import_options, log, nir_import_options, overwrite_option, progress_option
 from .target_option import resolve_deploy
 
 CHIP_ONLY = ("export_config", "dry_run", "measure_power", "list_devices", "monitor_all")
@@ -119,6 +119,7 @@ A chip target needs SynSense's real samna driver (`qsnn-deploy doctor` checks); 
     help="chip or event mode: slow clock (bias/leak and readout); default one tick per time bin",
 )
 @format_option("text", "json")
+@overwrite_option("--export-config or --save-events file")
 @nir_import_options
 @progress_option
 def deploy(
@@ -150,6 +151,7 @@ def deploy(
     timeout_s,
     slow_clk_hz,
     fmt,
+    overwrite,
     input_shape,
     approximate_leak,
     reset,
@@ -157,10 +159,6 @@ def deploy(
     progress,
 ) -> None:
     """Run a converted model on the emulator or a Speck chip and report outputs and accuracy."""
-    if data_root is not None:  # read by the tonic loaders (qsnn_deploy.data.tonic_sets.default_data_root)
-        import os
-
-        os.environ["QSNN_DEPLOY_DATA"] = str(data_root)
     from qsnn_deploy.deploy.targets import check_target
     from qsnn_deploy.errors import UsageError
 
@@ -209,6 +207,8 @@ def deploy(
             readout=readout,
             slow_clk_hz=slow_clk_hz,
             sensor=_sensor(sensor_pool, roi, merge_polarity, flip_x, flip_y),
+            data_root=data_root,
+            overwrite=overwrite,
         )
     used = [f"--{k.replace('_', '-')}" for k in EMULATOR_ONLY if flags[k]]
     if used or mode != "binned" or compare == "modes":
@@ -244,6 +244,8 @@ def deploy(
         fmt,
         progress,
         options,
+        data_root,
+        overwrite,
     )
 
 
@@ -252,21 +254,13 @@ def _dataset(net, dataset: str | None) -> str:
     return dataset or net.metadata.get("dataset") or "digits-dvs"
 
 
-def _inputs(net, input_file, dataset, split, limit, progress, events: bool):
-    if events:
-        from qsnn_deploy.deploy.chip_events import (
-            samples_from_dataset,
-            samples_from_file,
-        )
-
-        if input_file:
-            return samples_from_file(net, input_file)
-        return samples_from_dataset(net, _dataset(net, dataset), split, limit, progress=progress)
-    from qsnn_deploy.deploy.emulator import inputs_from_dataset, inputs_from_file
+def _inputs(net, input_file, dataset, split, limit, progress, data_root=None):
+    """The samples streamed to a chip: an event or raster file, or a dataset split (with their events)."""
+    from qsnn_deploy.deploy.chip_events import samples_from_dataset, samples_from_file
 
     if input_file:
-        return inputs_from_file(net, input_file)
-    return inputs_from_dataset(net, _dataset(net, dataset), split, limit, progress=progress)
+        return samples_from_file(net, input_file)
+    return samples_from_dataset(net, _dataset(net, dataset), split, limit, progress=progress, data_root=data_root)
 
 
 def _sensor(pool, roi, merge_polarity, flip_x, flip_y):
@@ -304,10 +298,13 @@ def _emulator(
     readout=False,
     slow_clk_hz=None,
     sensor=None,
+    data_root=None,
+    overwrite=False,
 ) -> None:
     from qsnn_deploy.convert.loader import load_network
-    from qsnn_deploy.deploy.emulator import inputs_from_dataset, inputs_from_file, run_emulator
+    from qsnn_deploy.deploy.emulator import inputs_from_dataset, inputs_from_file, readout_report, run_emulator
     from qsnn_deploy.errors import UsageError
+    from qsnn_deploy.outputs import check_file_writable
 
     if (save_events or monitor or readout) and mode != "event":
         raise UsageError("--save-events, --monitor and --readout need --mode event")
@@ -315,11 +312,15 @@ def _emulator(
         raise UsageError("--plot draws the --compare result", fix="add --compare")
     if slow_clk_hz is not None and not slow_clk_hz > 0:
         raise UsageError(f"--slow-clk-hz must be positive, got {slow_clk_hz}")
+    if save_events:
+        check_file_writable(save_events, overwrite)
     net = load_network(model, options)
     if input_file:
         inputs = inputs_from_file(net, input_file, sensor=sensor)
     else:
-        inputs = inputs_from_dataset(net, _dataset(net, dataset), split, limit, progress=progress, sensor=sensor)
+        inputs = inputs_from_dataset(
+            net, _dataset(net, dataset), split, limit, progress=progress, sensor=sensor, data_root=data_root
+        )
     slow_us = None if slow_clk_hz is None else 1e6 / slow_clk_hz
     if compare:
         return _compare(net, inputs, slow_us, plot_file, fmt, progress)
@@ -337,7 +338,7 @@ def _emulator(
     )
     monitored = result.pop("_monitored", None)
     if readout:
-        result["readout"] = _readout(net, inputs, monitored, slow_us)
+        result["readout"] = readout_report(net, inputs, monitored, slow_us)
     if save_events:
         _save_events(save_events, monitored)
         result["saved_events"] = save_events
@@ -357,27 +358,6 @@ def _emulator(
         click.echo(f"readout block: {result['readout']}")
     if save_events:
         click.echo(f"monitored spikes saved to {save_events}")
-
-
-def _readout(net, inputs, monitored, slow_us) -> dict:
-    """The readout block's class per sample from the monitored last layer (-1 = idle)."""
-    import numpy as np
-
-    from qsnn_deploy.emulate.readout import readout
-
-    last = len(net.layers) - 1
-    tick = slow_us or net.dt_us
-    duration = inputs.duration_us or inputs.raster.shape[1] * net.dt_us
-    classes = []
-    for i in range(inputs.raster.shape[0]):
-        ev = monitored[(monitored["sample"] == i) & (monitored["layer"] == last)] if monitored is not None else None
-        times = ev["t"] if ev is not None else np.zeros(0)
-        chans = ev["p"] if ev is not None else np.zeros(0)
-        classes.append(readout(times, chans, duration, tick, n_classes=net.n_classes)[0])
-    out = {"class": classes if len(classes) > 1 else classes[0], "idle": -1}
-    if inputs.labels is not None:
-        out["accuracy"] = float(np.mean(np.array(classes) == inputs.labels))
-    return out
 
 
 def _save_events(path, monitored) -> None:
@@ -456,6 +436,8 @@ def _chip(
     fmt,
     progress,
     options=None,
+    data_root=None,
+    overwrite=False,
 ) -> None:
     from qsnn_deploy.convert.loader import load_network
     from qsnn_deploy.deploy.chip import (
@@ -468,9 +450,11 @@ def _chip(
     from qsnn_deploy.deploy.chip import dry_run as plan_dry_run
     from qsnn_deploy.deploy.chip import export_config as export
     from qsnn_deploy.deploy.chip_plan import plan_chip
+    from qsnn_deploy.outputs import check_file_writable
 
     if export_config:
         check_export_path(export_config, driver)
+        check_file_writable(export_config, overwrite)
     net = load_network(model, options)
     plan = plan_chip(net, target, readout=readout, monitor_all=monitor_all or bool(compare), slow_clk_hz=slow_clk_hz)
     options = ChipOptions(device=device, measure_power=measure_power, timeout_s=timeout_s)
@@ -480,7 +464,7 @@ def _chip(
             plan, export_config, driver, None if device is None or device.isdigit() else device.split(":")[0]
         )
     if dry_run:
-        samples = _inputs(net, input_file, dataset, split, limit, progress, events=True)
+        samples = _inputs(net, input_file, dataset, split, limit, progress, data_root)
         result = {**plan_dry_run(plan, samples, driver, options), **result}
     elif export_config:
         result = {
@@ -492,7 +476,7 @@ def _chip(
             **result,
         }
     else:
-        samples = _inputs(net, input_file, dataset, split, limit, progress, events=True)
+        samples = _inputs(net, input_file, dataset, split, limit, progress, data_root)
         log(f"streaming {len(samples)} sample(s) from {samples.source} to {target}")
         chip = run_on_chip(plan, samples, options, progress=progress, log=log)
         if compare:

@@ -8,6 +8,8 @@ counted per layer the way the emulator counts them, and the readout block's valu
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from ..emulate.samples import Samples
@@ -32,11 +34,18 @@ def samples_from_file(net: Network, path) -> Samples:
     return inputs_from_file(net, path).with_events(net.dt_us)
 
 
-def samples_from_dataset(net: Network, name: str, split: str, limit: int | None, progress: ProgressMode) -> Samples:
+def samples_from_dataset(
+    net: Network,
+    name: str,
+    split: str,
+    limit: int | None,
+    progress: ProgressMode,
+    data_root: str | Path | None = None,
+) -> Samples:
     """A dataset split: the recorded events of each sample, and the emulator's framing of them."""
     from .emulator import inputs_from_dataset
 
-    return inputs_from_dataset(net, name, split, limit, progress).with_events(net.dt_us)
+    return inputs_from_dataset(net, name, split, limit, progress, data_root=data_root).with_events(net.dt_us)
 
 
 def check_events(events: np.ndarray, net: Network, where: str) -> None:

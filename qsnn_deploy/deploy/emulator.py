@@ -83,15 +83,23 @@ def _recording_size(events: np.ndarray, net: Network, sensor) -> tuple[int, int,
 
 
 def inputs_from_dataset(
-    net: Network, name: str, split: str, limit: int | None, progress: ProgressMode, sensor=None
+    net: Network,
+    name: str,
+    split: str,
+    limit: int | None,
+    progress: ProgressMode,
+    sensor=None,
+    data_root: str | Path | None = None,
 ) -> Samples:
     """A dataset split framed like the model was trained: for real data (tonic, ``folder:PATH``) cut to the
-    training window and pooled to the model's input, unless the sensor-stage options do the pooling."""
+    training window and pooled to the model's input, unless the sensor-stage options do the pooling.
+    ``data_root``: where tonic datasets are (default: ``$QSNN_DEPLOY_DATA`` or the user cache)."""
     from ..data import DataOptions, load_dataset
     from ..data.framing import to_frames
 
     window = net.metadata.get("duration_us")
     options = DataOptions(
+        data_root=None if data_root is None else Path(data_root),
         input_size=None if sensor is not None else (net.input_shape[2], net.input_shape[1]),
         window_us=None if window is None else int(round(float(window))),
     )
@@ -163,4 +171,26 @@ def run_emulator(
         out["silent_samples"] = int((counts.sum(1) == 0).sum())
     if monitored is not None:
         out["_monitored"] = monitored
+    return out
+
+
+def readout_report(
+    net: Network, inputs: Samples, monitored: np.ndarray | None, slow_clock_us: float | None = None
+) -> dict[str, Any]:
+    """The readout block's class per sample (-1 = idle) from the monitored spikes of the last layer (event
+    mode's ``_monitored``), on the slow clock (default one tick per time bin); with labels, its accuracy."""
+    from ..emulate.readout import IDLE, readout
+
+    last = len(net.layers) - 1
+    tick = slow_clock_us or net.dt_us
+    duration = inputs.duration_us or inputs.raster.shape[1] * net.dt_us
+    classes = []
+    for i in range(inputs.raster.shape[0]):
+        ev = monitored[(monitored["sample"] == i) & (monitored["layer"] == last)] if monitored is not None else None
+        times = ev["t"] if ev is not None else np.zeros(0)
+        chans = ev["p"] if ev is not None else np.zeros(0)
+        classes.append(readout(times, chans, duration, tick, n_classes=net.n_classes)[0])
+    out: dict[str, Any] = {"class": classes if len(classes) > 1 else classes[0], "idle": IDLE}
+    if inputs.labels is not None:
+        out["accuracy"] = float(np.mean(np.array(classes) == inputs.labels))
     return out

@@ -45,6 +45,15 @@ def test_save_events_and_readout(tiny_bundle, tmp_path):
     per_layer = np.bincount(saved["layer"], minlength=4)
     assert per_layer.sum() == len(saved) and set(np.unique(saved["sample"])) <= {0, 1, 2}
     assert len(out["readout"]["class"]) == 3
+    # the file exists now: refused (exit 2, before any run) unless --overwrite
+    before = (tmp_path / "spikes.npy").read_bytes()
+    args = [tiny_bundle, "--mode", "event", "--limit", "1", "--save-events", tmp_path / "spikes.npy"]
+    proc = run_cli("deploy", *args, check=False)
+    assert proc.returncode == 2 and "exists" in proc.stderr and "pass --overwrite" in proc.stderr
+    assert (tmp_path / "spikes.npy").read_bytes() == before
+    again = _json(*args, "--overwrite")
+    assert again["saved_events"] == str(tmp_path / "spikes.npy")
+    assert set(np.unique(np.load(tmp_path / "spikes.npy")["sample"])) <= {0}
 
 
 def test_sensor_stage_options(tiny_bundle, tmp_path):
@@ -75,3 +84,16 @@ def test_option_combinations_are_usage_errors(tiny_bundle, tmp_path):
     assert run_cli("deploy", tiny_bundle, "--compare", "emulator", check=False).returncode == 2
     assert run_cli("deploy", tiny_bundle, "--plot", tmp_path / "p.png", check=False).returncode == 2
     assert not (tmp_path / "x.npy").exists()
+
+
+def test_data_root_reaches_the_dataset_loader(tiny_bundle, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from qsnn_deploy.cli.main import cli
+
+    monkeypatch.delenv("QSNN_DEPLOY_DATA", raising=False)
+    root = tmp_path / "data"
+    root.mkdir()
+    result = CliRunner().invoke(cli, ["deploy", str(tiny_bundle), "--dataset", "nmnist", "--data-root", str(root)])
+    assert result.exit_code == 3 and f"not found under {root}" in result.stderr, result.output
+    assert "QSNN_DEPLOY_DATA" not in __import__("os").environ  # passed as an option, not through the environment

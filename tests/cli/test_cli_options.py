@@ -26,7 +26,7 @@ FORMATS = {
     "sweep": (["text", "json"], "text"),
     "train": (["text", "json"], "text"),
 }
-OVERWRITES = {"convert", "sweep", "train"}
+OVERWRITES = {"analyze hessian", "convert", "deploy", "sweep", "train"}
 
 
 def _commands(group: click.Group = cli, prefix: str = ""):

@@ -136,6 +136,20 @@ def test_export_and_dry_run_with_the_driver(board, model_file, raster_file, tmp_
     assert board.opened == []
 
 
+def test_export_config_replaces_a_file_only_with_overwrite(board, model_file, tmp_path):
+    out = tmp_path / "c.bin"
+    out.write_bytes(b"old")
+    res = _run("deploy", model_file, "--target", "speck2f", "--export-config", out)
+    assert res.exit_code == 2 and f"output file '{out}' exists" in res.stderr and "pass --overwrite" in res.stderr
+    assert out.read_bytes() == b"old" and board.opened == []
+    res = _run("deploy", model_file, "--target", "speck2f", "--export-config", out, "--overwrite")
+    assert res.exit_code == 0, res.output
+    assert out.read_bytes().startswith(b"STANDIN")
+    (tmp_path / "d.json").mkdir()
+    res = _run("deploy", model_file, "--target", "speck2f", "--export-config", tmp_path / "d.json", "--overwrite")
+    assert res.exit_code == 2 and "is a directory" in res.stderr  # a folder is never replaced
+
+
 def test_chip_only_flags_need_a_chip_target(model_file):
     for flags in (["--dry-run"], ["--export-config", "x.json"], ["--measure-power"]):
         res = _run("deploy", model_file, "--target", "emulator", *flags)
