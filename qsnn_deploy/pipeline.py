@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .outputs import check_writable
+from .outputs import check_writable, write_atomic
 from .progress import Log, ProgressMode
 from .progress import log as default_log
 
@@ -51,22 +51,23 @@ def run_pipeline(
     inputs = inputs_from_dataset(net, metrics["dataset"], "test", None, progress)
     dep = run_emulator(net, inputs, progress=progress)
     dep_event = run_emulator(net, inputs, progress=progress, mode="event")
-    (out / "deploy.json").write_text(
+    write_atomic(
+        out / "deploy.json",
         json.dumps(
             {
                 mode: {k: v for k, v in d.items() if k not in ("output_spike_counts", "prediction")}
                 for mode, d in (("binned", dep), ("event", dep_event))
             },
             indent=2,
-        )
+        ),
     )
     times["deploy_s"] = time.time() - t
 
     log("== 4/4 estimate ==")
     t = time.time()
     est = estimate(net, load_profile(target), dep["layer_synops"], metrics["duration_us"] / 1e6)
-    (out / "estimate.json").write_text(json.dumps(est.to_dict(), indent=2))
-    (out / "estimate.txt").write_text(format_table(est) + "\n")
+    write_atomic(out / "estimate.json", json.dumps(est.to_dict(), indent=2))
+    write_atomic(out / "estimate.txt", format_table(est) + "\n")
     times["estimate_s"] = time.time() - t
     times["total_s"] = time.time() - t0
 
@@ -82,8 +83,8 @@ def run_pipeline(
         "times_s": {k: round(v, 1) for k, v in times.items()},
         "out": str(out),
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    (out / "summary.md").write_text(format_summary(summary) + "\n")
+    write_atomic(out / "summary.json", json.dumps(summary, indent=2))
+    write_atomic(out / "summary.md", format_summary(summary) + "\n")
     return summary
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..ir import Network
+from ..outputs import atomic_path
 from ..progress import ProgressMode
 from .samples import Samples
 
@@ -108,6 +109,9 @@ def plot_comparison(cmp: Comparison, path: str | Path) -> Path:
     ax[1].legend()
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".") or "png")
+    finally:
+        plt.close(fig)
     return path

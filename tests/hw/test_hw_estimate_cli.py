@@ -127,6 +127,7 @@ def test_exit_4_when_a_target_does_not_fit_with_the_report_printed(tmp_path):
     assert proc.stdout.splitlines()[4].split()[:3] == ["loihi", "neuron-cores", "yes"]
     assert proc.stdout.splitlines()[5].split()[:3] == ["speck2f", "layer-per-core", "NO"]
     assert "SPK010 neuron-memory [c]" in proc.stdout
+    assert "Error: the model does not fit speck2f." in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_usage_and_profile_errors(float_nir):
