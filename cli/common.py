@@ -6,14 +6,22 @@ import functools
 import json
 import sys
 import traceback
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeAlias, overload
 
 import click
 
 from qsnn_deploy.errors import QsnnError
-from qsnn_deploy.progress import MODES
+from qsnn_deploy.progress import MODES, Mode
 from qsnn_deploy.progress import log as log  # the one log function; re-exported for the commands
+
+if TYPE_CHECKING:  # imported inside import_options: --help stays fast
+    from qsnn_deploy.convert.nir_import import ImportOptions
+
+#: a command's function as click's decorators take it (each option adds a keyword argument)
+CommandFunction: TypeAlias = Callable[..., Any]
+#: what an option decorator does to a command's function
+OptionDecorator: TypeAlias = Callable[[CommandFunction], CommandFunction]
 
 
 class QsnnGroup(click.Group):
@@ -22,7 +30,34 @@ class QsnnGroup(click.Group):
     One clear paragraph on stderr, no traceback unless ``--debug``.
     """
 
-    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+    @overload
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: Literal[True] = True,
+        **extra: Any,
+    ) -> NoReturn: ...
+
+    @overload
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = ...,
+        **extra: Any,
+    ) -> Any: ...
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
         debug = "--debug" in argv
         try:
@@ -67,7 +102,7 @@ def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=_json_default))
 
 
-def _json_default(value: Any):
+def _json_default(value: Any) -> object:
     try:
         import numpy as np
 
@@ -88,7 +123,7 @@ class OverwriteOption(click.Option):
     """The ``--overwrite`` option made by :func:`overwrite_option`."""
 
 
-def format_option(*choices: str, default: str | None = None, help: str | None = None) -> Callable:
+def format_option(*choices: str, default: str | None = None, help: str | None = None) -> OptionDecorator:
     """``--format`` with these choices (the first is the default unless ``default`` says otherwise), handed to the
     command as ``fmt``. Without ``help``: "<first> for people, json (on stdout) for scripts"."""
     if not choices:
@@ -109,7 +144,7 @@ def format_option(*choices: str, default: str | None = None, help: str | None = 
     )
 
 
-def overwrite_option(what: str, deprecated: str | None = None) -> Callable:
+def overwrite_option(what: str, deprecated: str | None = None) -> OptionDecorator:
     """``--overwrite``: replace an existing ``what`` (e.g. "run folder"), handed to the command as ``overwrite``.
 
     ``deprecated`` is an old spelling (convert's ``--force``) that still works, hidden from ``--help``, and prints a
@@ -117,12 +152,12 @@ def overwrite_option(what: str, deprecated: str | None = None) -> Callable:
 
     option = click.option("--overwrite", cls=OverwriteOption, is_flag=True, help=f"replace an existing {what}")
 
-    def decorate(command: Callable) -> Callable:
+    def decorate(command: CommandFunction) -> CommandFunction:
         if not deprecated:
             return option(command)
 
         @functools.wraps(command)
-        def with_alias(*args, overwrite: bool, overwrite_deprecated: bool, **kwargs):
+        def with_alias(*args: Any, overwrite: bool, overwrite_deprecated: bool, **kwargs: Any) -> Any:
             if overwrite_deprecated:
                 click.echo(f"warning: {deprecated} is deprecated, use --overwrite (it does the same)", err=True)
             return command(*args, overwrite=overwrite or overwrite_deprecated, **kwargs)
@@ -136,13 +171,13 @@ def overwrite_option(what: str, deprecated: str | None = None) -> Callable:
     return decorate
 
 
-def progress_option(command: Callable) -> Callable:
+def progress_option(command: CommandFunction) -> CommandFunction:
     """``--progress auto|on|off`` and ``-q/--quiet`` (the same as ``--progress off``), handed to the command as
     one ``progress`` argument: the mode of :mod:`qsnn_deploy.progress` (auto: redrawn bars on a terminal, one
     plain line per epoch, stage or 10 % of a long loop elsewhere)."""
 
     @functools.wraps(command)
-    def with_progress(*args, progress: str, quiet: bool, **kwargs):
+    def with_progress(*args: Any, progress: Mode, quiet: bool, **kwargs: Any) -> Any:
         return command(*args, progress="off" if quiet else progress, **kwargs)
 
     with_progress = click.option("--quiet", "-q", is_flag=True, help="no progress (the same as --progress off)")(
@@ -158,7 +193,7 @@ def progress_option(command: Callable) -> Callable:
     )(with_progress)
 
 
-def _shape(ctx, param, value):
+def _shape(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...] | None:
     if value is None:
         return None
     try:
@@ -170,7 +205,7 @@ def _shape(ctx, param, value):
     return dims
 
 
-def nir_import_options(command):
+def nir_import_options(command: CommandFunction) -> CommandFunction:
     """What a foreign NIR graph may leave open: the same options on convert, estimate and deploy."""
     for option in reversed(
         [
@@ -198,7 +233,9 @@ def nir_import_options(command):
     return command
 
 
-def import_options(input_shape, approximate_leak, reset, dt_us):
+def import_options(
+    input_shape: tuple[int, ...] | None, approximate_leak: bool, reset: str | None, dt_us: float | None
+) -> ImportOptions:
     """The library's ImportOptions from the CLI values."""
     from qsnn_deploy.convert.nir_import import ImportOptions
 

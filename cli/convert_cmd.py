@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from qsnn_deploy.progress import Mode
+
 from .common import (
     emit_json,
     format_option,
@@ -68,24 +70,24 @@ written on failure."""
 @click.option("--time-bins", type=int, default=None, help="time bins per sample [the model's default]")
 @progress_option
 def convert(
-    model,
-    target,
-    out,
-    overwrite,
-    fmt,
-    input_shape,
-    approximate_leak,
-    reset,
-    dt_us,
-    zero_weight_warn,
-    ann_model,
-    percentile,
-    no_weight_scaling,
-    first_layer_scale,
-    calibration,
-    calibration_samples,
-    time_bins,
-    progress,
+    model: str,
+    target: str,
+    out: str,
+    overwrite: bool,
+    fmt: str,
+    input_shape: tuple[int, ...] | None,
+    approximate_leak: bool,
+    reset: str | None,
+    dt_us: float | None,
+    zero_weight_warn: float,
+    ann_model: str | None,
+    percentile: float | None,
+    no_weight_scaling: bool,
+    first_layer_scale: float | None,
+    calibration: str | None,
+    calibration_samples: int | None,
+    time_bins: int | None,
+    progress: Mode,
 ) -> None:
     """Convert a checkpoint, NIR graph or ANN into a chip-ready bundle for a target."""
     from qsnn_deploy.errors import UsageError
@@ -116,22 +118,23 @@ def convert(
                 fix="drop them; the model YAML gives the ANN's shapes",
             )
         if no_weight_scaling and (percentile is not None or calibration_samples is not None):
-            given = " and ".join(
+            clash = " and ".join(
                 k
                 for k, v in (("--percentile", percentile), ("--calibration-samples", calibration_samples))
                 if v is not None
             )
             raise UsageError(
-                f"{given} cannot be combined with --no-weight-scaling, which keeps the trained weights "
+                f"{clash} cannot be combined with --no-weight-scaling, which keeps the trained weights "
                 "and calibrates nothing",
-                fix=f"drop {given}, or drop --no-weight-scaling to scale the weights by activation percentiles",
+                fix=f"drop {clash}, or drop --no-weight-scaling to scale the weights by activation percentiles",
             )
         from qsnn_deploy.convert.bundle import convert_ann
 
+        scale_at: float | None  # the activation percentile weights are scaled by; None: keep the weights
         if no_weight_scaling:  # no calibration: one sample only gives the bin width
-            scaling = {"percentile": None, "samples": 1}
+            scale_at, samples = None, 1
         else:
-            scaling = {"percentile": 99.99 if percentile is None else percentile, "samples": calibration_samples or 256}
+            scale_at, samples = 99.99 if percentile is None else percentile, calibration_samples or 256
         res = convert_ann(
             model,
             ann_model,
@@ -140,7 +143,8 @@ def convert(
             overwrite=overwrite,
             dataset=calibration,
             time_bins=time_bins,
-            **scaling,
+            percentile=scale_at,
+            samples=samples,
             first_layer_scale=1.0 if first_layer_scale is None else first_layer_scale,
             onnx=onnx,
             zero_weight_warn=zero_weight_warn,

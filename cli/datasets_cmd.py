@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from .common import emit_json, format_option
@@ -27,13 +29,13 @@ sub-folder per class (optionally inside train/ and test/)."""
 )
 @format_option("text", "json")
 @click.option("--quiet", "-q", is_flag=True, help="no hints below the table")
-def datasets(data_root, fmt, quiet) -> None:
+def datasets(data_root: str | None, fmt: str, quiet: bool) -> None:
     """List the datasets known by name, their sensor, classes, download size, and whether each is on disk."""
     from qsnn_deploy.data.registry import DATASETS
     from qsnn_deploy.data.tonic_sets import KNOWN, default_data_root, describe
 
     root = default_data_root() if data_root is None else data_root
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, spec in DATASETS.items():
         rows.append(
             {
@@ -85,7 +87,7 @@ def datasets(data_root, fmt, quiet) -> None:
         )
 
 
-def _builtin_sensor(name: str):
+def _builtin_sensor(name: str) -> list[int] | None:
     if name == "digits-dvs":
         from qsnn_deploy.data.digits_dvs import SENSOR_SIZE
 

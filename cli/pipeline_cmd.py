@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from qsnn_deploy.progress import Mode
+
 from .common import emit_json, format_option, progress_option
 from .target_option import resolve_one
 
@@ -33,7 +35,18 @@ OUT/summary.md."""
 @click.option("--synop-penalty", type=float, default=0.0, show_default=True)
 @format_option("text", "json")
 @progress_option
-def pipeline(out, model, dataset, target, epochs, seed, device, synop_penalty, fmt, progress) -> None:
+def pipeline(
+    out: str,
+    model: str,
+    dataset: str,
+    target: str,
+    epochs: int | None,
+    seed: int,
+    device: str,
+    synop_penalty: float,
+    fmt: str,
+    progress: Mode,
+) -> None:
     """Train → convert → estimate → deploy (emulator) in one go, replacing OUT."""
     from qsnn_deploy.pipeline import format_summary, run_pipeline
 

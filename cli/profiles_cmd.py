@@ -35,7 +35,7 @@ Every name in the 'also' column works wherever a --target is taken: the family n
 current Speck, speck2f) and samna's board names as sinabs spells them (speck2fdevkit, ...).""",
 )
 @format_option("text", "json")
-def list_cmd(fmt) -> None:
+def list_cmd(fmt: str) -> None:
     """Names, other names (family, samna boards), architectures and descriptions of the packaged profiles."""
     from qsnn_deploy.hw import list_profiles, load_profile
 
@@ -70,7 +70,7 @@ Examples:
 )
 @click.argument("name", callback=resolve_one)
 @format_option("text", "json")
-def show(name, fmt) -> None:
+def show(name: str, fmt: str) -> None:
     """Every number of a profile with its source and confidence."""
     from qsnn_deploy.hw import load_profile
     from qsnn_deploy.hw.report import format_profile

@@ -4,9 +4,14 @@ and a note on stderr says which profile a family or board name stands for."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from .common import log
+
+if TYPE_CHECKING:  # the library is imported inside the callbacks: --help stays fast
+    from qsnn_deploy.hw.profile import TargetName
 
 TARGET_HELP = (
     "profile name (speck2f), family (speck: the current Speck, speck2f), samna board name "
@@ -14,7 +19,7 @@ TARGET_HELP = (
 )
 
 
-def _resolved(name: str, deploy: bool = False):
+def _resolved(name: str, deploy: bool = False) -> TargetName:
     """The :class:`~qsnn_deploy.hw.profile.TargetName` of ``name``; its note, if any, goes to stderr."""
     if deploy:
         from qsnn_deploy.deploy.targets import resolve_deploy_target as resolve
