@@ -13,7 +13,7 @@ from pathlib import Path
 # From the bottom. A module may import its own layer and the layers below it, never one above.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("qsnn_deploy", "errors"),  # the package root holds only its version
-    ("inputs", "outputs", "progress"),
+    ("inputs", "outputs", "progress", "lazy"),
     ("data",),
     ("ir",),
     ("quant",),
