@@ -12,7 +12,9 @@ Integer values are exact: the convolution runs in float32 when its largest possi
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numba
 import numpy as np
@@ -21,14 +23,30 @@ import torch.nn.functional as F
 
 from ..errors import InputError
 from ..ir import ChipLayer, Network
-from ..progress import ProgressMode
 from ..quant.chip import discretize_network
 
 _EXACT_F32 = 2**24
 
+#: wraps the loop over batch starts to show progress (:func:`~qsnn_deploy.progress.progress_wrapper` makes one)
+BatchProgress = Callable[[Iterable[int]], Iterable[int]]
+#: spike counts of the torch engine (tensors) or of the compiled one (arrays)
+Counts = TypeVar("Counts", np.ndarray, torch.Tensor)
+
 
 @numba.njit(cache=True, nogil=True)
-def sparse_layer(x, w, bias, stride, pad, ho, wo, thr, low, zero_reset, pool):
+def sparse_layer(
+    x: np.ndarray,
+    w: np.ndarray,
+    bias: np.ndarray,
+    stride: int,
+    pad: int,
+    ho: int,
+    wo: int,
+    thr: int,
+    low: int,
+    zero_reset: bool,
+    pool: int,
+) -> tuple[np.ndarray, np.ndarray]:
     """One core over time bins, event-driven and exact in int64 (the CPU path).
 
     x: (N, T, C, H, W) input counts; w: (C, k, k, C_out). Each non-zero input count adds
@@ -107,7 +125,7 @@ class _Layer:
         self.layer, self.device, self.integer = layer, device, integer
         self.weight_sum = float(np.abs(layer.weight).sum(axis=(1, 2, 3)).max())
         self.bias_max = 0.0 if layer.bias is None else float(np.abs(layer.bias).max())
-        self._params: dict[torch.dtype, tuple] = {}
+        self._params: dict[torch.dtype, tuple[torch.Tensor, torch.Tensor | None]] = {}
         self.threshold = int(layer.threshold) if integer else float(layer.threshold)
         self.lower = int(layer.lower_bound) if integer else float(layer.lower_bound)
         self.fanout = torch.as_tensor(layer.fanout_map(), dtype=torch.float64, device=device)
@@ -161,7 +179,7 @@ def run_binned(
     raster: np.ndarray | torch.Tensor,
     batch_size: int = 64,
     device: str | torch.device = "cpu",
-    progress: ProgressMode = None,
+    progress: BatchProgress | None = None,
     integer: bool = True,
     engine: str = "auto",
 ) -> BinnedResult:
@@ -221,7 +239,7 @@ def run_binned(
     )
 
 
-def _merged(net: Network, j: int, network_input, outputs: list):
+def _merged(net: Network, j: int, network_input: Counts, outputs: list[Counts]) -> Counts:
     """Input of layer ``j``: the network input for layer 0, else the sum of its sources' pooled spikes."""
     if j == 0:
         return network_input
@@ -232,7 +250,7 @@ def _merged(net: Network, j: int, network_input, outputs: list):
     return total
 
 
-def _run_sparse(net: Network, x_all: np.ndarray, batch_size: int, progress: ProgressMode) -> BinnedResult:
+def _run_sparse(net: Network, x_all: np.ndarray, batch_size: int, progress: BatchProgress | None) -> BinnedResult:
     """The compiled, event-driven CPU path of :func:`run_binned` (integer networks)."""
     params = []
     for layer in net.layers:
@@ -254,7 +272,8 @@ def _run_sparse(net: Network, x_all: np.ndarray, batch_size: int, progress: Prog
     batches = range(0, x_all.shape[0], batch_size)
     for i in progress(batches) if progress else batches:
         x = np.ascontiguousarray(x_all[i : i + batch_size], dtype=np.int32)
-        lsp, lsy, outputs = [], [], []
+        lsp, lsy = [], []
+        outputs: list[np.ndarray] = []
         for j, p in enumerate(params):
             x, syn = sparse_layer(np.ascontiguousarray(_merged(net, j, x, outputs)), *p)
             outputs.append(x)

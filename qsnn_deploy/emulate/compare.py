@@ -54,6 +54,7 @@ def float_reference(net: Network) -> Network:
     layers = []
     for layer in net.layers:
         s = layer.scale
+        assert s is not None  # net.quantized: every layer has its scale
         layers.append(
             layer.replace(
                 weight=layer.weight / s,

@@ -19,6 +19,7 @@ pooling are recorded as ``x, y, t, p=channel, layer``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numba
@@ -29,6 +30,7 @@ from ..ir import Network
 from ..quant.chip import discretize_network
 
 MONITOR_DTYPE = np.dtype([("x", "<i2"), ("y", "<i2"), ("t", "<i8"), ("p", "<i2"), ("layer", "<i1")])
+MONITOR_FIELDS: tuple[str, ...] = tuple(MONITOR_DTYPE.names or ())  # x, y, t, p, layer
 # per-layer integer parameters, one row each
 _C_IN, _H_IN, _W_IN, _C_OUT, _H_OUT, _W_OUT, _K, _STRIDE, _PAD, _POOL, _THR, _LOW, _ZERO_RESET, _HP, _WP = range(15)
 
@@ -45,24 +47,24 @@ class EventResult:
 
 @numba.njit(cache=True, nogil=True)
 def process(
-    layer,
-    c,
-    y,
-    x,
-    t,
-    weights,
-    states,
-    params,
-    dests,
-    counts,
-    synops,
-    out_counts,
-    stack,
-    stack_layer,
-    mon_mask,
-    mon,
-    n_mon,
-):
+    layer: int,
+    c: int,
+    y: int,
+    x: int,
+    t: int,
+    weights: Sequence[np.ndarray],
+    states: Sequence[np.ndarray],
+    params: np.ndarray,
+    dests: np.ndarray,
+    counts: np.ndarray,
+    synops: np.ndarray,
+    out_counts: np.ndarray,
+    stack: np.ndarray,
+    stack_layer: np.ndarray,
+    mon_mask: np.ndarray,
+    mon: np.ndarray,
+    n_mon: int,
+) -> int:
     """Push one event into ``layer`` and propagate every spike depth-first. Returns n_mon."""
     n_layers = params.shape[0]
     top = 0
@@ -124,22 +126,22 @@ def process(
 
 @numba.njit(cache=True, nogil=True)
 def tick(
-    layer,
-    t,
-    weights,
-    biases,
-    states,
-    params,
-    dests,
-    counts,
-    synops,
-    out_counts,
-    stack,
-    stack_layer,
-    mon_mask,
-    mon,
-    n_mon,
-):
+    layer: int,
+    t: int,
+    weights: Sequence[np.ndarray],
+    biases: Sequence[np.ndarray],
+    states: Sequence[np.ndarray],
+    params: np.ndarray,
+    dests: np.ndarray,
+    counts: np.ndarray,
+    synops: np.ndarray,
+    out_counts: np.ndarray,
+    stack: np.ndarray,
+    stack_layer: np.ndarray,
+    mon_mask: np.ndarray,
+    mon: np.ndarray,
+    n_mon: int,
+) -> int:
     """Add the bias to every neuron of ``layer`` (a slow-clock tick) and propagate its spikes."""
     n_layers = params.shape[0]
     p = params[layer]
@@ -194,25 +196,25 @@ def tick(
 
 @numba.njit(cache=True, nogil=True)
 def run(
-    ev_c,
-    ev_y,
-    ev_x,
-    ev_t,
-    tick_times,
-    bias_layers,
-    weights,
-    biases,
-    states,
-    params,
-    dests,
-    counts,
-    synops,
-    out_counts,
-    stack,
-    stack_layer,
-    mon_mask,
-    mon,
-):
+    ev_c: np.ndarray,
+    ev_y: np.ndarray,
+    ev_x: np.ndarray,
+    ev_t: np.ndarray,
+    tick_times: np.ndarray,
+    bias_layers: np.ndarray,
+    weights: Sequence[np.ndarray],
+    biases: Sequence[np.ndarray],
+    states: Sequence[np.ndarray],
+    params: np.ndarray,
+    dests: np.ndarray,
+    counts: np.ndarray,
+    synops: np.ndarray,
+    out_counts: np.ndarray,
+    stack: np.ndarray,
+    stack_layer: np.ndarray,
+    mon_mask: np.ndarray,
+    mon: np.ndarray,
+) -> int:
     n_mon = 0
     j = 0
     for i in range(ev_t.shape[0]):
@@ -410,7 +412,7 @@ class EventEmulator:
                 break
             cap *= 4  # the monitor buffer overflowed: run again with room to spare
         rec = np.zeros(n_mon, MONITOR_DTYPE)
-        for i, name in enumerate(("x", "y", "t", "p", "layer")):
+        for i, name in enumerate(MONITOR_FIELDS):
             rec[name] = mon[:n_mon, i]
         return EventResult(out, counts, synops, rec)
 

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import numpy as np
 
 from ..ir import Network
 from ..progress import ProgressMode, progress_wrapper
-from .event import MONITOR_DTYPE, EventEmulator
+from .event import MONITOR_DTYPE, MONITOR_FIELDS, EventEmulator
 from .samples import Samples
+
+
+class EventModeResult(TypedDict):
+    """What :func:`run_event_mode` returns (a plain dict)."""
+
+    output_counts: np.ndarray  # (N, n_outputs)
+    layer_spikes: np.ndarray  # (N, L)
+    layer_synops: np.ndarray  # (N, L)
+    monitored: np.ndarray | None  # MONITOR_DTYPE fields plus "sample"; None when nothing was monitored
 
 
 def run_event_mode(
@@ -16,7 +27,7 @@ def run_event_mode(
     progress: ProgressMode = False,
     slow_clock_us: float | None = None,
     monitor: tuple[str, ...] = (),
-) -> dict[str, np.ndarray | None]:
+) -> EventModeResult:
     """Event mode over every sample: output counts, per-layer spikes and SynOps, monitored events."""
     emu = EventEmulator(net, slow_clock_us=slow_clock_us, monitor=monitor)
     n = len(samples)
@@ -30,7 +41,7 @@ def run_event_mode(
         synops.append(res.layer_synops)
         if len(res.monitored):
             rec = np.zeros(len(res.monitored), MONITOR_DTYPE.descr + [("sample", "<i4")])
-            for name in MONITOR_DTYPE.names:
+            for name in MONITOR_FIELDS:
                 rec[name] = res.monitored[name]
             rec["sample"] = i
             mon.append(rec)
