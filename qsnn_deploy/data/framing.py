@@ -26,7 +26,7 @@ def events_to_raster(
     events: np.ndarray,
     sensor_size: tuple[int, int, int],
     n_time_bins: int,
-    duration_us: int,
+    duration_us: float,
 ) -> np.ndarray:
     """Spike counts of one sample, float32 ``(T, P, H, W)``, over ``[0, duration_us)``.
 
@@ -64,7 +64,7 @@ def to_frames(
     events_list: Sequence[np.ndarray],
     sensor_size: tuple[int, int, int],
     n_time_bins: int,
-    duration_us: int | None = None,
+    duration_us: float | None = None,
 ) -> np.ndarray:
     """Spike-count rasters of many samples, float32 ``(N, T, P, H, W)``.
 
