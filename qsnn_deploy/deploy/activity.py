@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..emulate.samples import Samples
 from ..ir import Network
 from ..progress import ProgressMode
 
@@ -30,7 +31,7 @@ class Activity:
         return f"measured by emulating {n} of {self.source}"
 
 
-def measure_activity(net: Network, inputs, progress: ProgressMode = False) -> Activity:
+def measure_activity(net: Network, inputs: Samples, progress: ProgressMode = False) -> Activity:
     """Emulate ``inputs`` (:class:`~qsnn_deploy.emulate.samples.Samples`) and average per sample."""
     from .emulator import run_emulator
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,8 +28,12 @@ from .chip_plan import (
     ChipPlan,
     chip_description,
     default_device_type,
+    device_type_for,
     write_description,
 )
+
+if TYPE_CHECKING:
+    from .samna_backend import DeviceEntry, SampleRun
 
 
 @dataclass
@@ -62,11 +66,10 @@ def check_export_path(path: str | Path, driver: str) -> Path:
     return path
 
 
-def export_config(plan: ChipPlan, path: str | Path, driver: str, device_type: str | None = None) -> dict:
+def export_config(plan: ChipPlan, path: str | Path, driver: str, device_type: str | None = None) -> dict[str, Any]:
     """Write the chip configuration for later: samna's (``.bin`` flash image, or JSON with samna's own
     configuration) with the real driver, our complete chip-ready description (``.json``) without it."""
     path = check_export_path(path, driver)
-    device_type = device_type or default_device_type(plan.target)
     if driver != "real":
         write_description(
             plan,
@@ -81,12 +84,13 @@ def export_config(plan: ChipPlan, path: str | Path, driver: str, device_type: st
         return {"file": str(path), "kind": "chip description (JSON, no samna driver here)"}
     from .samna_backend import build_config, export_samna_config
 
-    _, config = build_config(plan, device_type)
-    kind = export_samna_config(config, plan, path, device_type, chip_description(plan, device_type))
+    board = device_type_for(plan.target, device_type)
+    _, config = build_config(plan, board)
+    kind = export_samna_config(config, plan, path, board, chip_description(plan, board))
     return {"file": str(path), "kind": kind, "integers_verified": True}
 
 
-def dry_run(plan: ChipPlan, samples: Samples | None, driver: str, options: ChipOptions) -> dict:
+def dry_run(plan: ChipPlan, samples: Samples | None, driver: str, options: ChipOptions) -> dict[str, Any]:
     """Every step short of opening the board; what was done and what could not be without the driver."""
     steps: list[dict[str, str]] = [
         {
@@ -139,24 +143,26 @@ def dry_run(plan: ChipPlan, samples: Samples | None, driver: str, options: ChipO
             spike_events,
         )
 
-        device, device_type = None, default_device_type(plan.target)
+        device: DeviceEntry | None = None
+        device_type = default_device_type(plan.target)
         try:
             device = choose_device(list_devices(), plan.target, options.device)
             device_type = device.id.split(":")[0]
             steps.append({"step": "find the board", "status": "done", "detail": device.id})
         except Exception as exc:  # a dry run reports a missing board instead of failing
             steps.append({"step": "find the board", "status": "failed", "detail": str(exc)})
-        build_config(plan, device_type)
+        board = device_type_for(plan.target, device_type)
+        build_config(plan, board)
         steps.append(
             {
                 "step": "build sinabs' DynapcnnNetwork and the samna configuration, check its integers",
                 "status": "done",
-                "detail": f"for {device_type}; every weight, threshold, bound, reset, "
+                "detail": f"for {board}; every weight, threshold, bound, reset, "
                 "destination and monitor matches the model",
             }
         )
         if samples is not None:
-            module, _ = samna_chip_module(device_type)
+            module, _ = samna_chip_module(board)
             made = sum(len(spike_events(module, ev, plan.input_core)) for ev in samples.event_list())
             steps.append(
                 {
@@ -180,7 +186,7 @@ def _mean_counts(values: list[np.ndarray]) -> list[float]:
 
 def run_on_chip(
     plan: ChipPlan, samples: Samples, options: ChipOptions, progress: ProgressMode = False, log: Log | None = None
-) -> dict:
+) -> dict[str, Any]:
     """Configure the board, stream every sample with its timestamps, decode what comes back (``progress``: a
     mode of :mod:`qsnn_deploy.progress`)."""
     from ..hw import load_profile
@@ -201,7 +207,11 @@ def run_on_chip(
         f"configuration built and checked: the integers on {device.id} are the model's "
         f"({', '.join(f'{k}→core {v}' for k, v in plan.core_map.items())})"
     )
-    counts, readout, per_layer, timed_out, runs = [], [], {i: [] for i in plan.monitor}, [], []
+    counts: list[np.ndarray] = []
+    readout: list[dict[str, int]] = []  # decoded readout words per sample, with the readout block on
+    per_layer: dict[int, list[np.ndarray]] = {i: [] for i in plan.monitor}
+    timed_out: list[bool] = []
+    runs: list[SampleRun] = []
     power = None
     with ChipSession(
         plan,
@@ -221,7 +231,8 @@ def run_on_chip(
             counts.append(class_counts(r.spikes, plan))
             for i in plan.monitor:
                 per_layer[i].append(pooled_counts(r.spikes, plan, i))
-            readout.append(decode_readout(r.readout) if plan.readout else None)
+            if plan.readout:
+                readout.append(decode_readout(r.readout))
             timed_out.append(r.timed_out)
             runs.append(r)
         run_s = time.monotonic() - t0
@@ -230,7 +241,7 @@ def run_on_chip(
         if options.measure_power and session.power_monitor is not None:
             prof = load_profile(plan.target)
             pub = {
-                name: q.value
+                name: q.number
                 for name in ("io", "ram", "logic", "pixel_digital", "pixel_analog")
                 if (q := prof.quantity(f"power.idle_rails.{name}")) is not None
             }
@@ -296,7 +307,7 @@ def run_on_chip(
     return result
 
 
-def compare_with_emulator(plan: ChipPlan, samples: Samples, chip: dict) -> dict:
+def compare_with_emulator(plan: ChipPlan, samples: Samples, chip: dict[str, Any]) -> dict[str, Any]:
     """Run the emulator on the same samples and report, per layer, how the chip's spikes differ.
 
     The emulator is time-binned with multi-spike neurons; the chip is event-driven and fires at most
@@ -341,6 +352,6 @@ def compare_with_emulator(plan: ChipPlan, samples: Samples, chip: dict) -> dict:
     return out
 
 
-def public(result: dict) -> dict:
+def public(result: dict[str, Any]) -> dict[str, Any]:
     """The result without its private arrays (for JSON)."""
     return {k: v for k, v in result.items() if not k.startswith("_")}

@@ -27,7 +27,7 @@ output channel ``feature`` and timestamp ``t`` (µs since the stop watch was res
 MAX_TIMESTAMP_US = 2**32 - 1
 
 
-def samples_from_file(net: Network, path) -> Samples:
+def samples_from_file(net: Network, path: str | Path) -> Samples:
     """An event file (one sample, streamed with its own timestamps) or a raster file (N samples)."""
     from .emulator import inputs_from_file
 
@@ -101,7 +101,7 @@ def class_counts(out: np.ndarray, plan: ChipPlan) -> np.ndarray:
     return counts.reshape(-1)
 
 
-def decode_readout(values: list[int]) -> dict:
+def decode_readout(values: list[int]) -> dict[str, int]:
     """ReadoutValue words: bit 20 'data valid', bits 19:16 the channel (1..15) with the largest average.
 
     Source: sinabs' using_readout_layer notebook (docs/speck/notebooks/using_readout_layer.ipynb,

@@ -12,13 +12,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import ConstraintError, UsageError
+from ..errors import ConstraintError, InputError, UsageError
 from ..ir import ChipLayer, Network
 from ..outputs import write_atomic
+
+if TYPE_CHECKING:
+    from ..hw import Profile
 
 DESCRIPTION_FORMAT = "qsnn-deploy-chip-config"
 DESCRIPTION_SCHEMA_VERSION = 1
@@ -34,6 +37,19 @@ def default_device_type(target: str) -> str | None:
     from ..hw import load_profile
 
     return load_profile(target).default_board
+
+
+def device_type_for(target: str, device_type: str | None = None) -> str:
+    """``device_type``, else :func:`default_device_type`: the board sinabs builds a configuration for. A
+    profile that names no board (``samna_devices``) has none to build for."""
+    board = device_type or default_device_type(target)
+    if board is None:
+        raise InputError(
+            f"the {target} profile names no samna board to build a configuration for",
+            where=f"profile {target}",
+            fix="list the chip's boards under samna_devices in the profile (see hw_profiles/speck2f.yaml)",
+        )
+    return board
 
 
 @dataclass(frozen=True, eq=False)
@@ -114,19 +130,20 @@ def _check_chain(net: Network) -> None:
             )
 
 
-def _fit(net: Network, profile, what: str) -> tuple[int, ...]:
+def _fit(net: Network, profile: Profile, what: str) -> tuple[int, ...]:
     from ..hw import check, map_layers
 
     violations = check(net, profile)
     mapping = map_layers(net, profile)
-    if violations or not mapping.ok:
+    assignment = mapping.assignment  # None: no valid mapping
+    if violations or assignment is None:
         listed = "; ".join(f"[{v.code}] {v.layer}: {v.message} (fix: {v.fix})" for v in violations)
         raise ConstraintError(
             f"the {what} does not fit {profile.name}: " + (listed or mapping.explanation),
             fix="apply the fixes above, or run `qsnn-deploy estimate` for the full report",
             violations=violations,
         )
-    return tuple(mapping.assignment[layer.name] for layer in net.layers)
+    return tuple(assignment[layer.name] for layer in net.layers)
 
 
 def plan_chip(
@@ -177,7 +194,7 @@ def plan_chip(
     return ChipPlan(profile.name, chip_net, model, cores, monitor, readout, slow_clk_hz, tuple(notes))
 
 
-def _shape(c: int, h: int, w: int) -> dict:
+def _shape(c: int, h: int, w: int) -> dict[str, Any]:
     return {"feature_count": int(c), "size": {"x": int(w), "y": int(h)}}
 
 
@@ -258,7 +275,7 @@ def chip_description(plan: ChipPlan, device_type: str | None = None) -> dict[str
 
 
 def write_description(
-    plan: ChipPlan, path: str | Path, extra: dict | None = None, device_type: str | None = None
+    plan: ChipPlan, path: str | Path, extra: dict[str, Any] | None = None, device_type: str | None = None
 ) -> Path:
     """Write :func:`chip_description` (plus ``extra`` keys) as JSON, atomically."""
     doc = chip_description(plan, device_type)

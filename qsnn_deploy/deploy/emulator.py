@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -17,6 +17,9 @@ from ..emulate.samples import Samples
 from ..errors import InputError, UsageError
 from ..ir import Network
 from ..progress import ProgressMode, progress_wrapper
+
+if TYPE_CHECKING:
+    from ..emulate.sensor import SensorStage
 
 MODES = ("binned", "event")
 
@@ -27,7 +30,9 @@ def sensor_size(net: Network) -> tuple[int, int, int]:
     return w, h, c
 
 
-def _through_sensor(events: list[np.ndarray], size: tuple[int, int, int], net: Network, sensor) -> list[np.ndarray]:
+def _through_sensor(
+    events: list[np.ndarray], size: tuple[int, int, int], net: Network, sensor: SensorStage | None
+) -> list[np.ndarray]:
     if sensor is None:
         return events
     out_size = sensor.output_size(size)
@@ -41,17 +46,17 @@ def _through_sensor(events: list[np.ndarray], size: tuple[int, int, int], net: N
 
 
 def inputs_from_file(
-    net: Network, path: str | Path, sensor=None, sensor_size_in: tuple[int, int, int] | None = None
+    net: Network,
+    path: str | Path,
+    sensor: SensorStage | None = None,
+    sensor_size_in: tuple[int, int, int] | None = None,
 ) -> Samples:
     """An event file (structured x, y, t, p) binned at the model's time step, or a raster file."""
     from ..data.events import read_event_file
     from ..data.framing import to_frames
 
-    size = sensor_size_in or (None if sensor is not None else sensor_size(net))
-    got = read_event_file(path, sensor_size=size)
-    if size is None and got.kind == "events":  # a sensor stage in front: the recording's own size
-        size = _recording_size(got.events, net, sensor)
-    if got.kind == "raster":
+    got = read_event_file(path, sensor_size=sensor_size_in or (None if sensor is not None else sensor_size(net)))
+    if got.raster is not None:  # kind "raster"
         if sensor is not None:
             raise UsageError("the sensor-stage options apply to event files, not to rasters")
         if tuple(got.raster.shape[2:]) != net.input_shape:
@@ -61,7 +66,10 @@ def inputs_from_file(
                 where=str(path),
             )
         return Samples(got.raster, None, str(path))
-    ev = _through_sensor([got.events], size, net, sensor)[0]
+    ev = got.events
+    assert ev is not None  # EventInput holds events when it holds no raster
+    if sensor is not None:  # without a size given, the recording's own size
+        ev = _through_sensor([ev], sensor_size_in or _recording_size(ev, net, sensor), net, sensor)[0]
     t_end = float(ev["t"].max(initial=0) + 1)
     span = max(float(net.metadata.get("duration_us", 0) or 0), t_end)
     bins = max(1, math.ceil(span / net.dt_us))
@@ -69,7 +77,7 @@ def inputs_from_file(
     return Samples(frames, None, str(path), [ev], bins * net.dt_us)
 
 
-def _recording_size(events: np.ndarray, net: Network, sensor) -> tuple[int, int, int]:
+def _recording_size(events: np.ndarray, net: Network, sensor: SensorStage) -> tuple[int, int, int]:
     """(W, H, P) of a recording fed through ``sensor``: what the model input implies, grown to hold every
     event (rounded up to whole pooling windows)."""
     w, h, p = sensor_size(net)
@@ -88,7 +96,7 @@ def inputs_from_dataset(
     split: str,
     limit: int | None,
     progress: ProgressMode,
-    sensor=None,
+    sensor: SensorStage | None = None,
     data_root: str | Path | None = None,
 ) -> Samples:
     """A dataset split framed like the model was trained: for real data (tonic, ``folder:PATH``) cut to the

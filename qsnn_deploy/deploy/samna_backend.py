@@ -35,22 +35,29 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
 from ..errors import BackendUnavailable, ConstraintError, QsnnError, UsageError
 from ..outputs import write_atomic
 from .chip_events import OUT_DTYPE
-from .chip_plan import READOUT_LAYER, ChipPlan, default_device_type
+from .chip_plan import READOUT_LAYER, ChipPlan, default_device_type, device_type_for
 from .targets import driver_unavailable, samna_info
+
+if TYPE_CHECKING:
+    from ..ir import ChipLayer
+
+# samna's and sinabs' objects (devices, configurations, events, graph nodes, DynapcnnNetwork) are typed Any:
+# neither package ships type information, and samna is imported only inside functions, over the real driver.
 
 # the devkit's power tracks by channel (sinabs docs, docs/speck/notebooks/power_monitoring.ipynb)
 POWER_RAILS = {0: "io", 1: "ram", 2: "logic", 3: "pixel_digital", 4: "pixel_analog"}
 POWER_RAIL_NAMES = {0: "VDD_IO", 1: "VDD_RAM", 2: "VDD_LOGIC", 3: "VDD_PIXEL_DIGITAL", 4: "VDD_PIXEL_ANALOG"}
 
 
-def import_samna():
+def import_samna() -> ModuleType:
     """The samna module — only when the real driver is installed (never the placeholder)."""
     info = samna_info()
     if info.status != "real":
@@ -66,7 +73,7 @@ def import_samna():
     return samna
 
 
-def import_dynapcnn():
+def import_dynapcnn() -> ModuleType:
     """``sinabs.backend.dynapcnn`` (it imports samna and samnagui), only over the real driver."""
     import_samna()
     try:
@@ -92,7 +99,7 @@ class DeviceEntry:
     family: str | None
     info: Any = field(repr=False, compare=False)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         i = self.info
         return {
             "id": self.id,
@@ -103,9 +110,10 @@ class DeviceEntry:
         }
 
 
-def list_devices(samna=None) -> list[DeviceEntry]:
+def list_devices(samna: Any = None) -> list[DeviceEntry]:
     """Every board samna sees, numbered per type in USB-address order (as sinabs numbers them), named
-    and given its chip (profile) by the profiles' ``samna_devices`` (hw.profile.samna_boards)."""
+    and given its chip (profile) by the profiles' ``samna_devices`` (hw.profile.samna_boards). ``samna``:
+    the samna module (default: imported over the real driver) or anything with its ``device`` API."""
     from ..hw.profile import board_key, samna_boards
 
     samna = samna or import_samna()
@@ -117,7 +125,8 @@ def list_devices(samna=None) -> list[DeviceEntry]:
             f"samna could not list the USB devices ({type(exc).__name__}: {exc})",
             fix="check the USB connection and permissions (udev rules on Linux)",
         ) from exc
-    out, seen = [], {}
+    out: list[DeviceEntry] = []
+    seen: dict[str, int] = {}  # boards so far per sinabs name
     for info in sorted(infos, key=lambda d: (d.device_type_name, getattr(d, "usb_device_address", 0))):
         name, family = boards.get(info.device_type_name, (board_key(info.device_type_name), None))
         idx = seen[name] = seen.get(name, -1) + 1
@@ -165,7 +174,7 @@ def choose_device(devices: list[DeviceEntry], target: str, wanted: str | None) -
 # --- the vendor configuration ---------------------------------------------------------------------
 
 
-def vendor_network(plan: ChipPlan):
+def vendor_network(plan: ChipPlan) -> Any:
     """sinabs' ``DynapcnnNetwork`` holding exactly our integers (``discretize=False``)."""
     dynapcnn = import_dynapcnn()
     from ..convert.to_sinabs import sinabs_sequential
@@ -192,13 +201,13 @@ def vendor_network(plan: ChipPlan):
     return net
 
 
-def _readout_modifier(plan: ChipPlan) -> Callable:
+def _readout_modifier(plan: ChipPlan) -> Callable[[Any], Any]:
     """The readout set-up of sinabs' using_readout_layer notebook (docs/speck/notebooks): last core →
     destination 12, readout enabled, readout_configuration_sel 0b11, output_mode_sel 0b01 (bits 15:0 of
     each ReadoutValue: threshold compare), low-pass filter off, threshold 1, readout monitored. The same
     notebook says that with ``readout.monitor_enable`` the chip no longer monitors Spike events."""
 
-    def modify(config):
+    def modify(config: Any) -> Any:
         last = config.cnn_layers[plan.cores[-1]]
         last.destinations[0].layer = READOUT_LAYER
         last.destinations[0].enable = True
@@ -214,7 +223,7 @@ def _readout_modifier(plan: ChipPlan) -> Callable:
     return modify
 
 
-def vendor_config(net, plan: ChipPlan, device_type: str):
+def vendor_config(net: Any, plan: ChipPlan, device_type: str) -> Any:
     """``make_config`` with our core map and monitors (its prints and warnings are captured)."""
     printed = io.StringIO()
     try:
@@ -235,7 +244,7 @@ def vendor_config(net, plan: ChipPlan, device_type: str):
     return config
 
 
-def verify_config(config, plan: ChipPlan) -> list[str]:
+def verify_config(config: Any, plan: ChipPlan) -> list[str]:
     """Compare the vendor configuration with our network, value by value; the differences found."""
     bad: list[str] = []
     for i, (layer, core) in enumerate(zip(plan.layers, plan.cores)):
@@ -279,11 +288,11 @@ def verify_config(config, plan: ChipPlan) -> list[str]:
     return bad
 
 
-def build_config(plan: ChipPlan, device_type: str | None = None):
-    """The vendor network and configuration for ``plan``, checked against our integers."""
-    device_type = device_type or default_device_type(plan.target)
+def build_config(plan: ChipPlan, device_type: str | None = None) -> tuple[Any, Any]:
+    """The vendor network and configuration for ``plan`` (for ``device_type``, default the target's first
+    board), checked against our integers."""
     net = vendor_network(plan)
-    config = vendor_config(net, plan, device_type)
+    config = vendor_config(net, plan, device_type_for(plan.target, device_type))
     bad = verify_config(config, plan)
     if bad:
         raise QsnnError(
@@ -293,7 +302,7 @@ def build_config(plan: ChipPlan, device_type: str | None = None):
     return net, config
 
 
-def samna_chip_module(device_type: str):
+def samna_chip_module(device_type: str) -> tuple[Any, Any]:
     """``samna.speck2f`` / ``samna.speck2e`` and sinabs' config builder for a device type."""
     import_dynapcnn()
     from sinabs.backend.dynapcnn.chip_factory import ChipFactory
@@ -302,7 +311,9 @@ def samna_chip_module(device_type: str):
     return builder.get_samna_module(), builder
 
 
-def export_samna_config(config, plan: ChipPlan, path: str | Path, device_type: str, description: dict) -> str:
+def export_samna_config(
+    config: Any, plan: ChipPlan, path: str | Path, device_type: str, description: dict[str, Any]
+) -> str:
     """``.bin``: samna's flash image (``configuration_to_flash_binary``, sinabs' FAQ
     save_hardware_config_as_binary, documented for speck2f); ``.json``: our description of the
     configuration sinabs built and we checked. Written atomically; returns what was written.
@@ -329,7 +340,7 @@ def export_samna_config(config, plan: ChipPlan, path: str | Path, device_type: s
     return "chip description, checked against the samna configuration (JSON)"
 
 
-def spike_events(module, events: np.ndarray, core: int) -> list:
+def spike_events(module: Any, events: np.ndarray, core: int) -> list[Any]:
     """samna ``Spike`` events for the input core, with the sample's timestamps (µs)."""
     Spike = module.event.Spike
     out = []
@@ -340,7 +351,7 @@ def spike_events(module, events: np.ndarray, core: int) -> list:
     return out
 
 
-def decode_output(module, events: list) -> tuple[np.ndarray, list[int], int]:
+def decode_output(module: Any, events: list[Any]) -> tuple[np.ndarray, list[int], int]:
     """Output events → spike rows (``OUT_DTYPE``), readout words, and how many other events there were."""
     Spike = module.event.Spike
     Readout = module.event.ReadoutValue  # one per slow-clock tick, no timestamp (using_readout_layer notebook)
@@ -369,7 +380,7 @@ class SampleRun:
     events_in: int
 
 
-def neuron_words(layer) -> int:
+def neuron_words(layer: ChipLayer) -> int:
     """Neuron addresses a layer may occupy: 2^(bits of channel + row + column), the address layout of
     sinabs' ``calculate_neuron_address`` whatever the bit order (capped by the core's memory)."""
     c, h, w = layer.conv_shape
@@ -380,26 +391,33 @@ def neuron_words(layer) -> int:
 class ChipSession:
     """An open board running a plan: ``with ChipSession(...) as s: s.run_sample(events)``."""
 
+    # set by _setup once the board is open
+    source: Any  # the model's input buffer
+    sink: Any  # its output buffer
+    stop_watch: Any
+    power_monitor: Any  # None without power measurement
+    power_sink: Any
+
     def __init__(
         self,
         plan: ChipPlan,
         device: DeviceEntry,
-        config,
+        config: Any,
         timeout_s: float = 5.0,
         quiet_s: float = 0.1,
         probe_timeout_s: float = 2.0,
         power_rate_hz: float | None = None,
-    ):
+    ) -> None:
         self.samna = import_samna()
         self.plan, self.entry, self.config = plan, device, config
         self.module, self.builder = samna_chip_module(device.id.split(":")[0])
         self.timeout_s, self.quiet_s, self.probe_timeout_s = timeout_s, quiet_s, probe_timeout_s
         self.power_rate_hz = power_rate_hz
-        self.handle = None
-        self.graphs: list = []
+        self.handle: Any = None  # the open device
+        self.graphs: list[Any] = []
         self.warnings: list[str] = []
         self._probe_ok = True  # after one unanswered probe, stop probing (and say so once)
-        self._reset_events: list | None = None
+        self._reset_events: list[Any] | None = None
 
     # -- opening and closing
     def __enter__(self) -> ChipSession:
@@ -419,7 +437,7 @@ class ChipSession:
             raise
         return self
 
-    def _graph(self, nodes: list):
+    def _graph(self, nodes: list[Any]) -> Any:
         g = self.samna.graph.EventFilterGraph()
         g.sequential(nodes)
         self.graphs.append(g)
@@ -451,7 +469,7 @@ class ChipSession:
                 self._graph([self.power_monitor.get_source_node(), self.power_sink]).start()
         self.probe("after the configuration was applied")
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         pm = getattr(self, "power_monitor", None)
         for step in (
             (pm.stop_auto_power_measurement if pm is not None else lambda: None),
@@ -466,7 +484,7 @@ class ChipSession:
         self.graphs = []
 
     # -- waiting on the device
-    def _read(self, timeout_s: float) -> list:
+    def _read(self, timeout_s: float) -> list[Any]:
         """Output events, waiting at most ``timeout_s`` for the first one (``get_events_blocking`` takes
         milliseconds: SynSense rockpool's afe_samna_pdm.py; sinabs' specksim.py:381 calls it too)."""
         getter = getattr(self.sink, "get_events_blocking", None)
@@ -528,7 +546,7 @@ class ChipSession:
         t0 = time.monotonic()
         self.source.write(spikes)
         end, deadline = t0 + span_s, t0 + span_s + self.timeout_s
-        got: list = []
+        got: list[Any] = []
         Spike = self.module.event.Spike
         timed_out = False
         while True:
@@ -548,6 +566,7 @@ class ChipSession:
     # -- power
     def start_power(self) -> None:
         if self.power_monitor is not None:
+            assert self.power_rate_hz is not None  # _setup opens the monitor only with a rate
             self.power_sink.get_events()
             self.power_monitor.start_auto_power_measurement(float(self.power_rate_hz))
 
@@ -574,15 +593,27 @@ class ChipSession:
         return self.stop_power()
 
 
+class RailPower(TypedDict):
+    """One rail of :func:`power_report` (W; None where there were no measurements)."""
+
+    channel: int
+    rail: str
+    idle_w: float | None
+    active_w: float | None
+    dynamic_w: float | None
+    samples: int
+    published_idle_w: float | None
+
+
 def power_report(
     idle: dict[int, list[float]],
     active: dict[int, list[float]],
     run_s: float,
     n: int,
     profile_idle: dict[str, float] | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Per rail: mean idle and active power (W), their difference; totals and dynamic energy per sample."""
-    rails = {}
+    rails: dict[str, RailPower] = {}
     for ch in sorted(set(idle) | set(active)):
         name = POWER_RAILS.get(ch, f"channel{ch}")
         i = float(np.mean(idle[ch])) if idle.get(ch) else None
