@@ -18,6 +18,7 @@ from qsnn_deploy.deploy.chip_events import (
 )
 from qsnn_deploy.deploy.chip_plan import (
     chip_description,
+    device_type_for,
     plan_chip,
     write_atomic,
     write_description,
@@ -86,6 +87,14 @@ def test_a_model_that_does_not_fit_is_exit_4(qnet):
     with pytest.raises(ConstraintError, match="does not fit speck2f") as err:
         plan_chip(net, "speck2f")
     assert err.value.exit_code == 4
+
+
+def test_the_board_sinabs_builds_for():
+    assert device_type_for("speck2f") == "speck2fdevkit"
+    assert device_type_for("speck2f", "speck2fmodule") == "speck2fmodule"
+    with pytest.raises(InputError, match="names no samna board") as err:
+        device_type_for("loihi")  # an estimate-only profile: no samna_devices
+    assert err.value.exit_code == 3 and err.value.fix and "samna_devices" in err.value.fix
 
 
 def test_write_atomic_leaves_nothing_behind_on_failure(tmp_path):
