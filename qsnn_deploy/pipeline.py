@@ -22,7 +22,7 @@ def run_pipeline(
     overwrite: bool = True,
     log: Log = default_log,
     **train_options: Any,
-) -> dict:
+) -> dict[str, Any]:
     """Run every stage into ``out/`` (run/, bundle/, estimate.json, deploy.json, summary.md)."""
     from .convert.bundle import convert_model
     from .convert.loader import load_network
@@ -88,7 +88,7 @@ def run_pipeline(
     return summary
 
 
-def estimate_summary(est: Estimate) -> dict:
+def estimate_summary(est: Estimate) -> dict[str, Any]:
     """The summary's part of an :class:`~qsnn_deploy.hw.estimator.Estimate`: fit, cores, power, energy
     (with what the totals include, or why there is none) and latency."""
     return {
@@ -106,7 +106,7 @@ def estimate_summary(est: Estimate) -> dict:
     }
 
 
-def _energy_lines(s: dict) -> tuple[str, str]:
+def _energy_lines(s: dict[str, Any]) -> tuple[str, str]:
     """The summary's power and energy: the total and the parts it adds up (static, dynamic, sensor), or,
     without a total, why not and the part that is known."""
     from .hw.energy import INCLUDED, NOT_REQUESTED
@@ -134,7 +134,7 @@ def _energy_lines(s: dict) -> tuple[str, str]:
     return power, energy
 
 
-def format_summary(s: dict) -> str:
+def format_summary(s: dict[str, Any]) -> str:
     """The demo's closing lines."""
     from .hw.report import si
 
