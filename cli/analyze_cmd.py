@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from qsnn_deploy.progress import Mode
+
 from .common import emit_json, format_option, log, overwrite_option, progress_option
 
 
@@ -86,23 +88,23 @@ for a bare checkpoint only what --out / --plot ask for. An existing file is repl
 @overwrite_option("report or plot file")
 @progress_option
 def hessian(
-    run,
-    dataset,
-    split,
-    samples,
-    iters,
-    tol,
-    batch_size,
-    seed,
-    device,
-    threads,
-    as_float,
-    bit_budget,
-    json_file,
-    plot_file,
-    fmt,
-    overwrite,
-    progress,
+    run: str,
+    dataset: str | None,
+    split: str,
+    samples: int,
+    iters: int,
+    tol: float,
+    batch_size: int,
+    seed: int,
+    device: str,
+    threads: int | None,
+    as_float: bool,
+    bit_budget: str | None,
+    json_file: str | None,
+    plot_file: str | None,
+    fmt: str,
+    overwrite: bool,
+    progress: Mode,
 ) -> None:
     """Per-layer Hessian traces of a trained run (which layers need more bits)."""
     from qsnn_deploy.train.allocate import parse_bit_budget

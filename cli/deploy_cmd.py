@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, cast
+
 import click
+
+from qsnn_deploy.progress import Mode
 
 from .common import emit_json, format_option, import_options, log, nir_import_options, overwrite_option, progress_option
 from .target_option import resolve_deploy
+
+if TYPE_CHECKING:  # imported inside the functions: --help stays fast
+    import numpy as np
+
+    from qsnn_deploy.convert.nir_import import ImportOptions
+    from qsnn_deploy.emulate.samples import Samples
+    from qsnn_deploy.emulate.sensor import SensorStage
+    from qsnn_deploy.ir import Network
 
 CHIP_ONLY = ("export_config", "dry_run", "measure_power", "list_devices", "monitor_all")
 EMULATOR_ONLY = ("save_events", "monitor", "plot", "sensor_pool", "roi", "merge_polarity", "flip_x", "flip_y")
@@ -123,40 +135,40 @@ A chip target needs SynSense's real samna driver (`qsnn-deploy doctor` checks); 
 @nir_import_options
 @progress_option
 def deploy(
-    model,
-    target,
-    input_file,
-    dataset,
-    data_root,
-    split,
-    limit,
-    batch_size,
-    device,
-    list_devices,
-    export_config,
-    dry_run,
-    mode,
-    compare,
-    plot_file,
-    save_events,
-    monitor,
-    sensor_pool,
-    roi,
-    merge_polarity,
-    flip_x,
-    flip_y,
-    measure_power,
-    readout,
-    monitor_all,
-    timeout_s,
-    slow_clk_hz,
-    fmt,
-    overwrite,
-    input_shape,
-    approximate_leak,
-    reset,
-    dt_us,
-    progress,
+    model: str | None,
+    target: str,
+    input_file: str | None,
+    dataset: str | None,
+    data_root: str | None,
+    split: str,
+    limit: int | None,
+    batch_size: int,
+    device: str | None,
+    list_devices: bool,
+    export_config: str | None,
+    dry_run: bool,
+    mode: str,
+    compare: str | None,
+    plot_file: str | None,
+    save_events: str | None,
+    monitor: tuple[str, ...],
+    sensor_pool: str | None,
+    roi: str | None,
+    merge_polarity: bool,
+    flip_x: bool,
+    flip_y: bool,
+    measure_power: bool,
+    readout: bool,
+    monitor_all: bool,
+    timeout_s: float,
+    slow_clk_hz: float | None,
+    fmt: str,
+    overwrite: bool,
+    input_shape: tuple[int, ...] | None,
+    approximate_leak: bool,
+    reset: str | None,
+    dt_us: float | None,
+    progress: Mode,
 ) -> None:
     """Run a converted model on the emulator or a Speck chip and report outputs and accuracy."""
     from qsnn_deploy.deploy.targets import check_target
@@ -188,6 +200,7 @@ def deploy(
             raise UsageError(f"{', '.join(used)} only apply to a chip target", fix="add --target speck2f")
         if compare == "emulator":
             raise UsageError("--compare emulator compares a chip with the emulator", fix="use --compare (modes)")
+        assert model is not None  # MODEL may be left out only with --list-devices, refused above
         return _emulator(
             model,
             input_file,
@@ -224,6 +237,7 @@ def deploy(
     driver = check_target(target, need_driver=not (export_config or dry_run))
     if list_devices:
         return _list_devices(fmt)
+    assert model is not None  # MODEL may be left out only with --list-devices
     _chip(
         model,
         target,
@@ -249,12 +263,20 @@ def deploy(
     )
 
 
-def _dataset(net, dataset: str | None) -> str:
+def _dataset(net: Network, dataset: str | None) -> str:
     """--dataset, else the dataset the model was trained on, else digits-dvs."""
     return dataset or net.metadata.get("dataset") or "digits-dvs"
 
 
-def _inputs(net, input_file, dataset, split, limit, progress, data_root=None):
+def _inputs(
+    net: Network,
+    input_file: str | None,
+    dataset: str | None,
+    split: str,
+    limit: int | None,
+    progress: Mode,
+    data_root: str | None = None,
+) -> Samples:
     """The samples streamed to a chip: an event or raster file, or a dataset split (with their events)."""
     from qsnn_deploy.deploy.chip_events import samples_from_dataset, samples_from_file
 
@@ -263,7 +285,7 @@ def _inputs(net, input_file, dataset, split, limit, progress, data_root=None):
     return samples_from_dataset(net, _dataset(net, dataset), split, limit, progress=progress, data_root=data_root)
 
 
-def _sensor(pool, roi, merge_polarity, flip_x, flip_y):
+def _sensor(pool: str | None, roi: str | None, merge_polarity: bool, flip_x: bool, flip_y: bool) -> SensorStage | None:
     """The sensor input stage from the CLI options, or None when none is given."""
     from qsnn_deploy.emulate.sensor import SensorStage
     from qsnn_deploy.errors import UsageError
@@ -272,34 +294,34 @@ def _sensor(pool, roi, merge_polarity, flip_x, flip_y):
         return None
     box = None
     if roi:
-        try:
-            box = tuple(int(v) for v in roi.split(","))
+        try:  # SensorStage refuses a box of other than four numbers
+            box = cast("tuple[int, int, int, int]", tuple(int(v) for v in roi.split(",")))
         except ValueError:
             raise UsageError(f"--roi takes x0,y0,width,height as integers, got '{roi}'") from None
     return SensorStage(pool=int(pool or 1), roi=box, flip_x=flip_x, flip_y=flip_y, merge_polarity=merge_polarity)
 
 
 def _emulator(
-    model,
-    input_file,
-    dataset,
-    split,
-    limit,
-    batch_size,
-    device,
-    fmt,
-    progress,
-    options=None,
-    mode="binned",
-    compare=False,
-    plot_file=None,
-    save_events=None,
-    monitor=(),
-    readout=False,
-    slow_clk_hz=None,
-    sensor=None,
-    data_root=None,
-    overwrite=False,
+    model: str,
+    input_file: str | None,
+    dataset: str | None,
+    split: str,
+    limit: int | None,
+    batch_size: int,
+    device: str,
+    fmt: str,
+    progress: Mode,
+    options: ImportOptions | None = None,
+    mode: str = "binned",
+    compare: bool = False,
+    plot_file: str | None = None,
+    save_events: str | None = None,
+    monitor: tuple[str, ...] = (),
+    readout: bool = False,
+    slow_clk_hz: float | None = None,
+    sensor: SensorStage | None = None,
+    data_root: str | None = None,
+    overwrite: bool = False,
 ) -> None:
     from qsnn_deploy.convert.loader import load_network
     from qsnn_deploy.deploy.emulator import inputs_from_dataset, inputs_from_file, readout_report, run_emulator
@@ -360,7 +382,7 @@ def _emulator(
         click.echo(f"monitored spikes saved to {save_events}")
 
 
-def _save_events(path, monitored) -> None:
+def _save_events(path: str, monitored: np.ndarray | None) -> None:
     import numpy as np
 
     from qsnn_deploy.emulate.event import MONITOR_DTYPE
@@ -371,7 +393,9 @@ def _save_events(path, monitored) -> None:
         np.save(f, data)
 
 
-def _compare(net, inputs, slow_us, plot_file, fmt, progress) -> None:
+def _compare(
+    net: Network, inputs: Samples, slow_us: float | None, plot_file: str | None, fmt: str, progress: Mode
+) -> None:
     from qsnn_deploy.emulate.compare import compare_modes, plot_comparison
 
     log(f"comparing float, binned and event mode on {inputs.raster.shape[0]} sample(s) from {inputs.source}")
@@ -417,27 +441,27 @@ def _list_devices(fmt: str) -> None:
 
 
 def _chip(
-    model,
-    target,
-    driver,
-    input_file,
-    dataset,
-    split,
-    limit,
-    device,
-    export_config,
-    dry_run,
-    compare,
-    measure_power,
-    readout,
-    monitor_all,
-    timeout_s,
-    slow_clk_hz,
-    fmt,
-    progress,
-    options=None,
-    data_root=None,
-    overwrite=False,
+    model: str,
+    target: str,
+    driver: str,
+    input_file: str | None,
+    dataset: str | None,
+    split: str,
+    limit: int | None,
+    device: str | None,
+    export_config: str | None,
+    dry_run: bool,
+    compare: str | None,
+    measure_power: bool,
+    readout: bool,
+    monitor_all: bool,
+    timeout_s: float,
+    slow_clk_hz: float | None,
+    fmt: str,
+    progress: Mode,
+    options: ImportOptions | None = None,
+    data_root: str | None = None,
+    overwrite: bool = False,
 ) -> None:
     from qsnn_deploy.convert.loader import load_network
     from qsnn_deploy.deploy.chip import (
@@ -457,15 +481,15 @@ def _chip(
         check_file_writable(export_config, overwrite)
     net = load_network(model, options)
     plan = plan_chip(net, target, readout=readout, monitor_all=monitor_all or bool(compare), slow_clk_hz=slow_clk_hz)
-    options = ChipOptions(device=device, measure_power=measure_power, timeout_s=timeout_s)
-    result: dict = {}
+    chip_options = ChipOptions(device=device, measure_power=measure_power, timeout_s=timeout_s)
+    result: dict[str, Any] = {}
     if export_config:
         result["export"] = export(
             plan, export_config, driver, None if device is None or device.isdigit() else device.split(":")[0]
         )
     if dry_run:
         samples = _inputs(net, input_file, dataset, split, limit, progress, data_root)
-        result = {**plan_dry_run(plan, samples, driver, options), **result}
+        result = {**plan_dry_run(plan, samples, driver, chip_options), **result}
     elif export_config:
         result = {
             "target": target,
@@ -478,7 +502,7 @@ def _chip(
     else:
         samples = _inputs(net, input_file, dataset, split, limit, progress, data_root)
         log(f"streaming {len(samples)} sample(s) from {samples.source} to {target}")
-        chip = run_on_chip(plan, samples, options, progress=progress, log=log)
+        chip = run_on_chip(plan, samples, chip_options, progress=progress, log=log)
         if compare:
             chip["compare"] = compare_with_emulator(plan, samples, chip)
         result = public(chip)
@@ -488,7 +512,7 @@ def _chip(
     _print_chip(result)
 
 
-def _print_chip(r: dict) -> None:
+def _print_chip(r: dict[str, Any]) -> None:
     if r["mode"] == "dry-run":
         click.echo(f"dry run for {r['target']} (samna driver: {r['driver']}):")
         for s in r["steps"]:
@@ -551,5 +575,5 @@ def _print_chip(r: dict) -> None:
         log(f"note: {n}")
 
 
-def _uw(w) -> str:
+def _uw(w: float | None) -> str:
     return "-" if w is None else f"{w * 1e6:.1f}"

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
+
+from qsnn_deploy.progress import Mode
 
 from .common import format_option, import_options, log, nir_import_options, progress_option
 from .target_option import TARGET_HELP, resolve_many
+
+if TYPE_CHECKING:  # imported inside the functions: --help stays fast
+    from qsnn_deploy.deploy.activity import Activity
+    from qsnn_deploy.ir import Network
 
 
 @click.command(
@@ -59,19 +67,19 @@ Exits 4 (after printing the report) when the model does not fit a target."""
 @nir_import_options
 @progress_option
 def estimate(
-    model,
-    targets,
-    fmt,
-    input_file,
-    dataset,
-    samples,
-    sensor,
-    plot_file,
-    input_shape,
-    approximate_leak,
-    reset,
-    dt_us,
-    progress,
+    model: str,
+    targets: tuple[str, ...],
+    fmt: str,
+    input_file: str | None,
+    dataset: str | None,
+    samples: int,
+    sensor: bool,
+    plot_file: str | None,
+    input_shape: tuple[int, ...] | None,
+    approximate_leak: bool,
+    reset: str | None,
+    dt_us: float | None,
+    progress: Mode,
 ) -> None:
     """Will it fit, where does each layer go, how many SynOps, what power, energy and latency."""
     from qsnn_deploy.convert.bundle import chip_widths
@@ -92,6 +100,8 @@ def estimate(
         log(f"warning: {note}")
 
     activity = _activity(net, input_file, dataset, samples, progress)
+    synops: dict[str, float] | None  # per layer, measured
+    spikes: dict[str, float] | None
     if activity is not None:
         synops, spikes, duration_s, source = activity.synops, activity.spikes, activity.duration_s, activity.description
     else:
@@ -128,7 +138,9 @@ def estimate(
         )
 
 
-def _activity(net, input_file, dataset, samples, progress):
+def _activity(
+    net: Network, input_file: str | None, dataset: str | None, samples: int, progress: Mode
+) -> Activity | None:
     """Measured activity, or None when none is asked for (or the model has no known dataset)."""
     if input_file:
         from qsnn_deploy.deploy.activity import activity_from_file
