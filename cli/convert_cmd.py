@@ -151,9 +151,9 @@ def convert(
             progress=progress,
         )
     for note in res.notes:
-        log(note if note.startswith("warning: ") else f"note: {note}")
-    for note in res.warnings:
-        log(f"warning: {note}")
+        log(f"note: {note}")
+    for warning in res.warnings:
+        log(f"warning: {warning}")
     if fmt == "json":
         emit_json(
             {

@@ -10,14 +10,64 @@ threshold and lower bound hold integers (stored as float64 arrays / floats).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
 from .errors import InputError
 
 RESETS = ("subtract", "zero")
+
+
+class NetworkMetadata(TypedDict, total=False):
+    """What a :class:`Network` carries beyond its layers: provenance, timing, the widths it was discretised for.
+
+    A plain dict at run time. Bundles store it as JSON (``model.nir``: ``metadata.qsnn_deploy.extra``) and
+    read it back as written, so a file may carry keys this record does not list; readers use ``.get``.
+    Each key: what it is, its unit, who writes it.
+    """
+
+    model: str  # zoo model / model YAML name; nets.network.SpikingCNN.to_network, train.ann_synop, convert_ann
+    model_class: str  # class name of the torch module imported; convert.from_torch.network_from_module
+    source_format: str  # what was imported: "torch", "nir" or "ann"; convert.from_torch, nir_import, ann
+    source: str  # the file converted (checkpoint, ANN weights) or "train_ann_synop"; convert.loader, convert_ann
+    nir_version: str  # nir version a foreign graph was written with ("in memory" if none); convert.nir_import
+    dataset: str  # dataset the model was trained or calibrated on; convert.loader (checkpoint), convert_ann
+    time_bins: int  # time bins per sample (count); convert.loader (checkpoint), train.ann_synop, convert_ann
+    duration_us: float  # length of one sample, µs; convert.loader (checkpoint), train.ann_synop, convert_ann
+    quantization_aware: bool  # trained with quantisation-aware training; nets.network.SpikingCNN.to_network
+    neuron: dict[str, Any]  # {"type": name, **parameters} of a non-IAF trained neuron; nets.network
+    percentile: float | None  # activation percentile weights were scaled by (None: unscaled); convert.ann
+    first_layer_scale: float  # extra factor on the first layer's weights (ratio); convert.ann
+    import_notes: list[str]  # what import changed, in order; IMPORT_WARNING marks warnings; convert importers
+    weight_bits: int  # widest signed weight width any layer was discretised to, bits; quant.chip
+    state_bits: int  # neuron state width discretised for, bits; quant.chip.discretize_network
+    target: str  # hardware profile the bundle was converted for; convert.bundle.convert_network
+
+
+IMPORT_WARNING = "warning: "
+"""Marks an ``import_notes`` entry that is a warning (an approximation to re-check), not a note: the record
+is one list of strings in the bundle format, so severity is this prefix there and nowhere else."""
+
+
+def import_record(notes: Iterable[str], warnings: Iterable[str] = ()) -> list[str]:
+    """The ``import_notes`` record of ``notes`` then ``warnings`` (each marked :data:`IMPORT_WARNING`)."""
+    return [*notes, *(IMPORT_WARNING + w for w in warnings)]
+
+
+def split_import_record(record: Iterable[str]) -> tuple[list[str], list[str]]:
+    """``(notes, warnings)`` of an ``import_notes`` record, in order, the warnings' mark removed."""
+    notes: list[str] = []
+    warnings: list[str] = []
+    for entry in record:
+        entry = str(entry)
+        if entry.startswith(IMPORT_WARNING):
+            warnings.append(entry[len(IMPORT_WARNING) :])
+        else:
+            notes.append(entry)
+    return notes, warnings
 
 
 def conv_out_size(size: int, kernel: int, stride: int, padding: int) -> int:
@@ -175,7 +225,7 @@ class Network:
     layers: tuple[ChipLayer, ...]
     input_shape: tuple[int, int, int]
     dt_us: float = 1000.0  # time-bin width used in training/emulation
-    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata: NetworkMetadata = field(default_factory=NetworkMetadata)  # a plain dict at run time
     unsupported: tuple[tuple[str, str], ...] = ()  # (node name, node type) an importer could not place in a core
     _targets: tuple[tuple[int, ...], ...] = field(init=False, repr=False)  # set by __post_init__
     _sources: tuple[tuple[int, ...], ...] = field(init=False, repr=False)

@@ -11,10 +11,10 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConstraintError, InputError
-from ..ir import Network
+from ..ir import Network, split_import_record
 from ..outputs import check_writable, staged_folder, write_atomic
 from ..progress import ProgressMode
 from ..quant.chip import SPECK_STATE_BITS, SPECK_WEIGHT_BITS, discretize_with_warnings
@@ -28,11 +28,15 @@ if TYPE_CHECKING:
 
 @dataclass
 class ConvertResult:
+    """What :func:`convert_network` wrote. Notes inform; warnings ask for a check (of accuracy, mostly).
+    Neither carries a severity prefix: the CLI adds ``note: `` / ``warning: `` when it prints them."""
+
     network: Network  # the discretised network that was written
     out: Path
-    mapping: dict
+    mapping: dict[str, Any]  # mapping.json: target, the layer → core assignment, scales
+    # approximations to re-check: import's (a leak dropped) first, then the discretiser's (weights rounded to zero)
     warnings: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)  # what import changed (AvgPool → SumPool, leak dropped...)
+    notes: list[str] = field(default_factory=list)  # what import changed (AvgPool → SumPool, batch norm folded...)
     files: list[str] = field(default_factory=list)
 
 
@@ -84,7 +88,7 @@ def convert_network(
     check_writable(out, overwrite, OVERWRITE)
     profile = load_profile(target)
     try:
-        qnet, notes = discretize_with_warnings(net, zero_weight_warn, **chip_widths(profile))
+        qnet, discretise_warnings = discretize_with_warnings(net, zero_weight_warn, **chip_widths(profile))
     except InputError as exc:  # the discretiser names the layer; say which file it is in
         raise exc.located(source) from None
     qnet = dataclasses.replace(qnet, metadata={**qnet.metadata, "target": profile.name})
@@ -98,7 +102,9 @@ def convert_network(
             fix="apply the fixes above, or run `qsnn-deploy estimate` for the full report",
             violations=violations,
         )
+    # the bundle's import record, as report.md lists it (warnings in it keep their mark, as stored)
     import_notes = [str(n) for n in net.metadata.get("import_notes", [])]
+    notes, import_warnings = split_import_record(import_notes)
     files = ["model.nir", "mapping.json", "report.md"] + (["model.onnx"] if onnx else [])
     with staged_folder(out, overwrite=True) as tmp:
         write_nir(qnet, tmp / "model.nir")
@@ -122,8 +128,8 @@ def convert_network(
         if import_notes:
             report += ["## Import", "", "What was changed to make the model run on the chip:", ""]
             report += [f"- {n}" for n in import_notes] + [""]
-        if notes:
-            report += ["## Warnings", ""] + [f"- {n}" for n in notes] + [""]
+        if discretise_warnings:
+            report += ["## Warnings", ""] + [f"- {w}" for w in discretise_warnings] + [""]
         report.append(_scales_markdown(qnet))
         if onnx:
             report += [
@@ -137,7 +143,7 @@ def convert_network(
             ]
         report.append(format_markdown(estimate(qnet, profile, None, duration_s)))
         write_atomic(tmp / "report.md", "\n".join(report))
-    return ConvertResult(qnet, out, mapping_doc, notes, import_notes, files)
+    return ConvertResult(qnet, out, mapping_doc, import_warnings + discretise_warnings, notes, files)
 
 
 def convert_model(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from ..errors import ConstraintError, InputError, QsnnError
 from ..inputs import name_file
-from ..ir import Network
+from ..ir import Network, NetworkMetadata, import_record
 from .nir_import import ImportOptions
 
 
@@ -48,18 +49,25 @@ def _checkpoint_network(path: Path, options: ImportOptions | None) -> Network:
     from ..nets.checkpoint import load_checkpoint
 
     model, payload = load_checkpoint(path)
-    meta = {k: payload[k] for k in ("time_bins", "duration_us", "dataset") if k in payload}
+    meta: NetworkMetadata = {}
+    for key in ("time_bins", "duration_us", "dataset"):  # as the checkpoint stores them
+        if key in payload:
+            meta[key] = payload[key]
     meta["source"] = str(path)
-    notes = checkpoint_notes(model.spec, payload, options, str(path))
-    if notes:
-        meta["import_notes"] = notes
+    notes, warnings = checkpoint_notes(model.spec, payload, options, str(path))
+    if notes or warnings:
+        meta["import_notes"] = import_record(notes, warnings)
     return model.to_network(float(payload.get("dt_us", 1000.0)), meta)
 
 
-def checkpoint_notes(spec, payload: dict, options: ImportOptions | None, where: str) -> list[str]:
-    """What converting a checkpoint drops: training-only auxiliary readouts, and a neuron leak (only with
-    ``approximate_leak``; otherwise a :class:`ConstraintError`, exit 4: Speck's neurons do not leak)."""
-    notes = []
+def checkpoint_notes(
+    spec: Any, payload: dict[str, Any], options: ImportOptions | None, where: str
+) -> tuple[list[str], list[str]]:
+    """What converting a checkpoint drops, as ``(notes, warnings)``: training-only auxiliary readouts (a note),
+    and a neuron leak (a warning, only with ``approximate_leak``; otherwise a :class:`ConstraintError`, exit 4:
+    Speck's neurons do not leak)."""
+    notes: list[str] = []
+    warnings: list[str] = []
     aux = int(payload.get("auxiliary_readouts", 0) or 0)
     if aux:
         notes.append(
@@ -78,8 +86,8 @@ def checkpoint_notes(spec, payload: dict, options: ImportOptions | None, where: 
                 "as IAF (drops the leak) and re-check the accuracy with "
                 "`qsnn-deploy deploy --target emulator`",
             )
-        notes.append(
-            f"warning: '{ntype}' neurons ({params}) run as IAF: leak, traces and refractory term dropped "
+        warnings.append(
+            f"'{ntype}' neurons ({params}) run as IAF: leak, traces and refractory term dropped "
             "(--approximate-leak); accuracy must be re-checked with `qsnn-deploy deploy --target emulator`"
         )
-    return notes
+    return notes, warnings

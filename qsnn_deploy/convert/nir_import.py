@@ -18,7 +18,7 @@ import numpy as np
 from .. import SCHEMA_VERSION
 from ..errors import ConstraintError, InputError, QsnnError
 from ..inputs import is_number, is_whole_number, name_file, short_repr
-from ..ir import RESETS, Network
+from ..ir import RESETS, Network, NetworkMetadata
 from .nir_file import RawGraph, RawNode
 from .ops import Assembled, Flatten, Neurons, Op, Pool, Synapse, assemble
 
@@ -552,6 +552,7 @@ def _network_from_raw(graph: RawGraph, options: ImportOptions | None, where: str
         if graph.nodes[order[0]].fields.get("shape") is None and options.input_shape is None:
             tr.notes.append(f"input shape {'x'.join(map(str, shape))} inferred from the first layer")
     dt_us = options.dt_us or float(meta.get("dt_us", 0)) or (tr.lif_dt_s * 1e6 if tr.lif_dt_s else 1000.0)
+    extra: NetworkMetadata  # our own file's record as written (_check_meta checked it is a JSON object)
     if meta:
         extra = json.loads(meta["extra"]) if "extra" in meta else {}
     else:

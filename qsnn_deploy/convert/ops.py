@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ConstraintError, InputError
-from ..ir import ChipLayer, Network
+from ..ir import ChipLayer, Network, NetworkMetadata
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ def _conv_weight(syn: Synapse, shape: tuple[int, int, int]) -> np.ndarray:
 
 
 def assemble(
-    ops: list[Op], input_shape: tuple[int, ...], dt_us: float = 1000.0, metadata: dict | None = None
+    ops: list[Op], input_shape: tuple[int, ...], dt_us: float = 1000.0, metadata: NetworkMetadata | None = None
 ) -> Assembled:
     """Group ``ops`` into chip layers (synapse → neurons → [sum pool]) and build the network.
 
@@ -227,7 +227,7 @@ def assemble(
             f"{scale_source} at the end of the model became sum pooling: output counts are "
             f"{1 / next_scale:g}x larger (the class ranking is unchanged)"
         )
-    meta = dict(metadata or {})
+    meta: NetworkMetadata = {**(metadata or {})}  # a copy: the caller's record is not changed
     if notes:
         meta["import_notes"] = list(meta.get("import_notes", [])) + notes
     return Assembled(Network(tuple(layers), net_input, float(dt_us), meta), notes)

@@ -13,13 +13,13 @@ weights instead.
 
 from __future__ import annotations
 
-from typing import Any, Literal, cast, overload
+from typing import Literal, cast, overload
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..ir import ChipLayer, Network, fanout_map
+from ..ir import ChipLayer, Network, NetworkMetadata, fanout_map
 from ..quant.fake import chip_scale_t, ste_round
 from ..quant.quantizers import symmetric
 from .neurons import MultiSpikeFn, Neuron, make_neuron  # noqa: F401  (MultiSpikeFn: re-exported)
@@ -217,7 +217,7 @@ class SpikingCNN(nn.Module):
         out = x.flatten(2)
         return (out, synops, spikes) if record else out
 
-    def to_network(self, dt_us: float, metadata: dict[str, Any] | None = None) -> Network:
+    def to_network(self, dt_us: float, metadata: NetworkMetadata | None = None) -> Network:
         """Float chip description of the trained parameters (discretise it with quant.chip)."""
         layers: list[ChipLayer] = []
         shape = self.spec.input_shape
@@ -239,7 +239,7 @@ class SpikingCNN(nn.Module):
             )
             layers.append(layer)
             shape = layer.output_shape
-        meta: dict[str, Any] = {"model": self.spec.name, "quantization_aware": bool(self.quantize)}
+        meta: NetworkMetadata = {"model": self.spec.name, "quantization_aware": bool(self.quantize)}
         if self.spec.neuron_type != "iaf":
             meta["neuron"] = {"type": self.spec.neuron_type, **self.spec.neuron_params}
         meta.update(metadata or {})
