@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError, UsageError
-from ..ir import Network
+from ..ir import Network, NetworkMetadata
 from ..nets.zoo import ModelSpec
 from ..progress import ProgressMode
 from ..quant.chip import SPECK_WEIGHT_BITS, range_scale
@@ -119,13 +119,13 @@ class ScalingReport:
         ]
 
 
-def _param_layers(model: nn.Module) -> list[tuple[str, nn.Module, nn.Module | None]]:
+def _param_layers(model: nn.Module) -> list[tuple[str, nn.Conv2d | nn.Linear, nn.Module]]:
     """(name, conv/linear, the module whose output is its activation: its ReLU, or itself if last)."""
     chain = [(n, m) for n, m in chain_modules(model) if isinstance(m, nn.Module)]
-    out: list[tuple[str, nn.Module, nn.Module | None]] = []
+    out: list[tuple[str, nn.Conv2d | nn.Linear, nn.Module]] = []
     for i, (name, m) in enumerate(chain):
         if isinstance(m, (nn.Conv2d, nn.Linear)):
-            act = m
+            act: nn.Module = m
             for _, later in chain[i + 1 :]:
                 if isinstance(later, (nn.Conv2d, nn.Linear)):
                     break
@@ -241,7 +241,7 @@ def ann_to_network(
     first_layer_scale: float = 1.0,
     threshold: float = 1.0,
     dt_us: float = 1000.0,
-    metadata: dict | None = None,
+    metadata: NetworkMetadata | None = None,
 ) -> tuple[Network, ScalingReport]:
     """Scale a ReLU CNN's weights on ``calibration`` ANN inputs (N, C, H, W) and turn it into IAF layers.
 
@@ -288,7 +288,7 @@ def ann_to_network(
             f"{first_layer_scale:g}"
         )
     notes = [f"ANN → SNN: ReLU → IAF (threshold {threshold:g}, subtract reset, {how}", *report.lines(), *notes]
-    meta = {
+    meta: NetworkMetadata = {
         "source_format": "ann",
         "percentile": percentile,
         "first_layer_scale": first_layer_scale,

@@ -16,16 +16,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any, overload
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..errors import ConstraintError, InputError
-from ..ir import Network
+from ..ir import Network, NetworkMetadata
 from .ops import Flatten, Neurons, Op, Pool, Synapse, assemble
 
 _SKIP = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Identity)
+_BATCH_NORMS = (nn.BatchNorm2d, nn.BatchNorm1d)
 
 
 def _sinabs_layers():
@@ -46,6 +48,10 @@ def _single(value, what: str, name: str) -> int:
     return vals[0]
 
 
+@overload
+def _np(t: torch.Tensor) -> np.ndarray: ...
+@overload
+def _np(t: torch.Tensor | None) -> np.ndarray | None: ...
 def _np(t: torch.Tensor | None) -> np.ndarray | None:
     return None if t is None else t.detach().cpu().double().numpy()
 
@@ -176,10 +182,13 @@ class _Walker:
             low = float(torch.as_tensor(low).flatten()[0])
         return Neurons(name, float(threshold[0]), low, reset, gain)
 
-    def op(self, name: str, m: nn.Module | str) -> Op | str | None:
+    def op(self, name: str, m: nn.Module | str) -> Op | nn.BatchNorm2d | nn.BatchNorm1d | None:
+        """The op of one chain entry; a batch norm is returned as it is (:func:`module_ops` folds it)."""
         sl = _sinabs_layers()
         if m == "flatten" or isinstance(m, nn.Flatten):
             return Flatten(name)
+        if isinstance(m, str):  # pragma: no cover - chain_modules gives no other string
+            raise TypeError(f"unknown chain entry {m!r}")
         if isinstance(m, _SKIP):
             return None
         if isinstance(m, nn.Conv2d):
@@ -191,7 +200,7 @@ class _Walker:
                 raise ConstraintError(
                     f"'{name}' pads with '{m.padding_mode}'; Speck pads with zeros", where=f"module {name}"
                 )
-            padding = m.padding
+            padding: Any = m.padding  # an int, a pair or a name ("valid", "same")
             if isinstance(padding, str):
                 padding = 0 if padding == "valid" else m.kernel_size[0] // 2
             return Synapse(
@@ -199,8 +208,8 @@ class _Walker:
             )
         if isinstance(m, nn.Linear):
             return Synapse(name, _np(m.weight), _np(m.bias), dense=True)
-        if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
-            return "batchnorm"
+        if isinstance(m, _BATCH_NORMS):
+            return m
         if isinstance(m, nn.AvgPool2d):
             k = _single(m.kernel_size, "kernel size", name)
             s = _single(m.stride if m.stride is not None else m.kernel_size, "stride", name)
@@ -247,7 +256,7 @@ class _Walker:
         )
 
 
-def _fold_batchnorm(syn: Synapse, name: str, bn: nn.Module) -> Synapse:
+def _fold_batchnorm(syn: Synapse, name: str, bn: nn.BatchNorm2d | nn.BatchNorm1d) -> Synapse:
     if bn.running_mean is None or bn.running_var is None:
         raise ConstraintError(
             f"batch norm '{name}' has no running statistics, so it cannot be folded",
@@ -284,7 +293,7 @@ def module_ops(
     ops: list[Op] = []
     for name, m in chain_modules(module):
         op = walker.op(name, m)
-        if op == "batchnorm":
+        if isinstance(op, _BATCH_NORMS):
             if not ops or not isinstance(ops[-1], Synapse):
                 raise ConstraintError(
                     f"batch norm '{name}' does not follow a convolution or linear layer, so it "
@@ -292,7 +301,7 @@ def module_ops(
                     where=f"module {name}",
                     fix="put it right after a Conv2d/Linear, or remove it",
                 )
-            ops[-1] = _fold_batchnorm(ops[-1], name, m)
+            ops[-1] = _fold_batchnorm(ops[-1], name, op)
             walker.notes.append(f"batch norm '{name}' folded into the weights and bias of '{ops[-1].name}'")
         elif op is not None:
             ops.append(op)
@@ -304,11 +313,11 @@ def network_from_module(
     input_shape: tuple[int, int, int],
     dt_us: float = 1000.0,
     approximate_leak: bool = False,
-    metadata: dict | None = None,
+    metadata: NetworkMetadata | None = None,
 ) -> Network:
     """The float chip network of a spiking torch/sinabs module (discretise it with quant.chip)."""
     ops, notes = module_ops(module, approximate_leak)
-    meta = {"source_format": "torch", "model_class": type(module).__name__, **(metadata or {})}
+    meta: NetworkMetadata = {"source_format": "torch", "model_class": type(module).__name__, **(metadata or {})}
     if notes:
         meta["import_notes"] = notes
     return assemble(ops, tuple(input_shape), dt_us, meta).network

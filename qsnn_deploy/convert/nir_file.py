@@ -285,7 +285,7 @@ def _not_started(how: str, detail: str = "") -> RuntimeError:
     )
 
 
-def _via_fork(path: Path, limit: float) -> tuple | None:
+def _via_fork(path: Path, limit: float) -> tuple[Any, ...]:
     """The child's message (("crashed", how) if it died after it started); raises on a time-out or a failed start."""
     import multiprocessing as mp
     import time
@@ -325,7 +325,7 @@ def _via_fork(path: Path, limit: float) -> tuple | None:
     return result if result is not None else _crashed_result(child.exitcode)
 
 
-def _crashed_result(code: int | None) -> tuple:
+def _crashed_result(code: int | None) -> tuple[str, str]:
     return ("crashed", _ended(code))
 
 
@@ -344,7 +344,7 @@ def _read_with_timeout(stream: Any, n: int, timeout: float) -> bytes | None:
     return box[0] if box else None
 
 
-def _via_subprocess(path: Path, limit: float) -> tuple:
+def _via_subprocess(path: Path, limit: float) -> tuple[Any, ...]:
     """The same in a fresh interpreter; its start-up (imports) is not counted in the limit."""
     import pickle
     import subprocess

@@ -103,7 +103,7 @@ def network_metadata(net: Network) -> dict[str, Any]:
             entry["neuron"] = str(layer.neuron)
         if layer.weight_bits != 8:
             entry["weight_bits"] = int(layer.weight_bits)
-        if getattr(layer, "destinations", None) is not None:
+        if layer.destinations is not None:
             entry["destinations"] = json.dumps(list(layer.destinations))
         layers[layer.name] = entry
     unsupported = (

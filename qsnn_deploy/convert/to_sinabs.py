@@ -27,7 +27,7 @@ def sinabs_sequential(layers: tuple[ChipLayer, ...] | list[ChipLayer], batch_siz
         )
         with torch.no_grad():
             conv.weight.copy_(torch.as_tensor(layer.weight, dtype=torch.float32))
-            if layer.bias is not None:
+            if conv.bias is not None and layer.bias is not None:  # one has a bias when the other has
                 conv.bias.copy_(torch.as_tensor(layer.bias, dtype=torch.float32))
         reset = MembraneReset() if layer.reset == "zero" else MembraneSubtract()
         mods += [

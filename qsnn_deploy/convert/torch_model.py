@@ -11,11 +11,13 @@ form that :mod:`.onnx_export` writes.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..ir import Network
+from ..ir import ChipLayer, Network
 
 
 def multi_spike(v: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
@@ -28,7 +30,13 @@ def multi_spike(v: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
 class LayerModule(nn.Module):
     """One core: conv → IAF → sum-pool, with its membrane state passed in and out."""
 
-    def __init__(self, layer, dtype: torch.dtype = torch.float32):
+    # buffers (register_buffer): declared so that they type as tensors, not as nn.Module's Tensor | Module
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+    threshold: torch.Tensor
+    lower: torch.Tensor
+
+    def __init__(self, layer: ChipLayer, dtype: torch.dtype = torch.float32):
         super().__init__()
         self.name, self.stride, self.padding, self.pool = layer.name, layer.stride, layer.padding, layer.pool
         self.subtract = layer.reset == "subtract"
@@ -57,15 +65,20 @@ class StepModule(nn.Module):
         self.layers = nn.ModuleList(LayerModule(layer, dtype) for layer in net.layers)
         self.input_shape = net.input_shape
 
-    def forward(self, x: torch.Tensor, *states: torch.Tensor):
+    @property
+    def layer_modules(self) -> list[LayerModule]:
+        """The layers, typed as what they are (iterating the ``nn.ModuleList`` ``layers`` gives ``nn.Module``)."""
+        return cast("list[LayerModule]", list(self.layers))
+
+    def forward(self, x: torch.Tensor, *states: torch.Tensor) -> tuple[torch.Tensor, ...]:
         new_states = []
-        for layer, v in zip(self.layers, states):
+        for layer, v in zip(self.layer_modules, states):
             x, v = layer(x, v)
             new_states.append(v)
         return (x.flatten(1), *new_states)
 
     def initial_states(self, batch: int, dtype: torch.dtype = torch.float32) -> list[torch.Tensor]:
-        return [torch.zeros(batch, *layer.state_shape, dtype=dtype) for layer in self.layers]
+        return [torch.zeros(batch, *layer.state_shape, dtype=dtype) for layer in self.layer_modules]
 
 
 class FramedNetwork(nn.Module):
