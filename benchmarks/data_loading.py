@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import platform
 import shutil
 import statistics
@@ -296,7 +297,7 @@ def main() -> None:
         "numpy": np.__version__,
         "tonic": tonic.__version__,
         "machine": platform.machine(),
-        "cpus": __import__("os").cpu_count(),
+        "cpus": os.cpu_count(),
         "recordings_per_split": args.recordings,
         "mean_events": args.events,
         "repeats": args.repeats,
@@ -349,6 +350,11 @@ def main() -> None:
         f"{r['read_cache_warm_denoise']['events_per_s'] / r['read_nocache_denoise']['events_per_s']:.1f}x faster: "
         "the cache pays where transforms are costly (tonic's Denoise is a Python loop per event) or raw files are "
         "large/slow (DVS Gesture .npy, cold disks).",
+        "",
+        "Event files (M events/s): "
+        + ", ".join(f"{step[5:]} {r[step]['events_per_s'] / 1e6:.1f}" for step in FILE_FORMATS)
+        + ". The .bin records are decoded by tonic's `tonic.io.read_mnist_file`, the AEDAT formats by our readers "
+        "(`qsnn_deploy/data/formats.py` says why: tonic's and aedat's readers are unsafe or broken on them).",
         "",
     ]
     (RESULTS / "data_loading.md").write_text("\n".join(lines))
