@@ -16,7 +16,7 @@ import numpy as np
 from ..emulate.samples import Samples
 from ..errors import InputError, UsageError
 from ..ir import Network
-from ..progress import ProgressMode, progress_wrapper
+from ..progress import ProgressMode
 
 if TYPE_CHECKING:
     from ..emulate.sensor import SensorStage
@@ -149,7 +149,7 @@ def run_emulator(
             inputs.raster,
             batch_size=batch_size,
             device=device,
-            progress=progress_wrapper(progress, "binned", "batch"),
+            progress=progress,
         )
         counts, spikes, synops, monitored = res.output_counts, res.layer_spikes, res.layer_synops, None
     else:

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from ..errors import InputError
 from ..ir import ChipLayer, Network
+from ..progress import ProgressMode, progress_wrapper
 from ..quant.chip import discretize_network
 
 _EXACT_F32 = 2**24
@@ -179,7 +180,7 @@ def run_binned(
     raster: np.ndarray | torch.Tensor,
     batch_size: int = 64,
     device: str | torch.device = "cpu",
-    progress: BatchProgress | None = None,
+    progress: ProgressMode = None,
     integer: bool = True,
     engine: str = "auto",
 ) -> BinnedResult:
@@ -188,6 +189,8 @@ def run_binned(
     ``integer=False`` runs the same time-stepped model in float64 without discretising (the float
     reference of ``deploy --compare``). ``engine``: "compiled" (event-driven numba kernel, CPU, integer
     networks), "torch" (dense convolutions; any device) or "auto" (compiled where it applies).
+    ``progress``: a mode of :mod:`qsnn_deploy.progress` for a bar over the batches (a wrapper made by
+    :func:`~qsnn_deploy.progress.progress_wrapper` is taken as it is).
     """
     if engine not in ("auto", "compiled", "torch"):
         raise ValueError(f"unknown engine {engine!r}")
@@ -208,14 +211,15 @@ def run_binned(
     if bool((x_all < 0).any()):
         raise InputError("input raster has negative spike counts", fix="pass event counts (>= 0)")
     device = torch.device(device)
+    bar = _batch_bar(progress)
     if engine == "compiled" or (engine == "auto" and integer and device.type == "cpu"):
         if not integer or device.type != "cpu":
             raise ValueError("the compiled engine runs integer networks on the CPU")
-        return _run_sparse(net, x_all.numpy(), batch_size, progress)
+        return _run_sparse(net, x_all.numpy(), batch_size, bar)
     layers = [_Layer(layer, device, integer) for layer in net.layers]
     outs, traces, spikes, synops = [], [], [], []
     batches = range(0, x_all.shape[0], batch_size)
-    for i in progress(batches) if progress else batches:
+    for i in bar(batches) if bar else batches:
         x = x_all[i : i + batch_size].to(device=device, dtype=torch.float32).transpose(0, 1).contiguous()
         lsp, lsy = [], []
         outputs: list[torch.Tensor] = []
@@ -250,7 +254,15 @@ def _merged(net: Network, j: int, network_input: Counts, outputs: list[Counts]) 
     return total
 
 
-def _run_sparse(net: Network, x_all: np.ndarray, batch_size: int, progress: BatchProgress | None) -> BinnedResult:
+def _batch_bar(given: ProgressMode | BatchProgress) -> BatchProgress | None:
+    """The wrapper of the batch loop: a "binned" bar for a progress mode (None when off), or the wrapper a
+    caller made."""
+    if callable(given):
+        return given
+    return progress_wrapper(given, "binned", "batch")
+
+
+def _run_sparse(net: Network, x_all: np.ndarray, batch_size: int, bar: BatchProgress | None) -> BinnedResult:
     """The compiled, event-driven CPU path of :func:`run_binned` (integer networks)."""
     params = []
     for layer in net.layers:
@@ -270,7 +282,7 @@ def _run_sparse(net: Network, x_all: np.ndarray, batch_size: int, progress: Batc
         )
     traces, spikes, synops = [], [], []
     batches = range(0, x_all.shape[0], batch_size)
-    for i in progress(batches) if progress else batches:
+    for i in bar(batches) if bar else batches:
         x = np.ascontiguousarray(x_all[i : i + batch_size], dtype=np.int32)
         lsp, lsy = [], []
         outputs: list[np.ndarray] = []

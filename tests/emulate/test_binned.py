@@ -130,3 +130,19 @@ def test_wrong_input_shape_is_an_input_error():
         run_binned(random_network(0, quantized=True), np.zeros((1, 4, 2, 10, 10), np.float32))
     with pytest.raises(InputError, match="negative"):
         run_binned(random_network(0, quantized=True), -np.ones((1, 4, 2, 12, 12), np.float32))
+
+
+@pytest.mark.parametrize("engine", ["compiled", "torch"])
+def test_progress_takes_a_mode_or_a_wrapper(engine, capsys):
+    """A progress mode gives a "binned" bar over the batches; a wrapper (progress_wrapper's) is used as given."""
+    net = random_network(1, quantized=True)
+    x = random_raster(5, 4, net.input_shape, rate=0.3, seed=3)
+    quiet = run_binned(net, x, batch_size=2, engine=engine)
+    capsys.readouterr()
+    shown = run_binned(net, x, batch_size=2, engine=engine, progress="auto")  # plain lines: not a terminal
+    assert "binned: 3/3 batch" in capsys.readouterr().err
+    starts: list[int] = []
+    wrapped = run_binned(net, x, batch_size=2, engine=engine, progress=lambda it: starts.extend(it) or starts)
+    assert starts == [0, 2, 4]
+    for res in (shown, wrapped):
+        assert np.array_equal(res.output_trace, quiet.output_trace)
