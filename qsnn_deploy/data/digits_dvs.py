@@ -18,7 +18,7 @@ import numpy as np
 
 from qsnn_deploy.data.dataset import EventDataset
 from qsnn_deploy.data.dvs_pixel import PixelParams, draw_thresholds, simulate
-from qsnn_deploy.data.events import EVENT_DTYPE
+from qsnn_deploy.data.events import EVENT_DTYPE, EVENT_FIELDS
 from qsnn_deploy.errors import InputError
 from qsnn_deploy.outputs import atomic_path
 from qsnn_deploy.progress import Progress, ProgressMode
@@ -118,11 +118,11 @@ def generate(
     seeds = np.random.SeedSequence([GENERATOR_VERSION, seed]).spawn(1 + (n + CHUNK - 1) // CHUNK)
     thresholds = draw_thresholds(SENSOR_SIZE[1::-1], PIXEL_PARAMS, np.random.default_rng(seeds[0]))
     times = np.arange(0, DURATION_US + 1, STEP_US)
-    shifts = [displacement(t) for t in times]
+    shifts = [displacement(float(t)) for t in times]
 
     def run(i: int) -> list[np.ndarray]:
         part = canvas[i * CHUNK : (i + 1) * CHUNK]
-        frames = ((t, _shifted(part, dx, dy)) for t, (dx, dy) in zip(times, shifts))
+        frames = ((int(t), _shifted(part, dx, dy)) for t, (dx, dy) in zip(times, shifts))
         rng = np.random.default_rng(seeds[1 + i])
         return simulate(frames, PIXEL_PARAMS, rng, thresholds)
 
@@ -156,7 +156,7 @@ def _load(path: Path, seed: int):
     """Cached arrays, or None (with a warning) when the file is unusable."""
     try:
         with np.load(path, allow_pickle=False) as z:
-            fields = {f: z[f] for f in EVENT_DTYPE.names}
+            fields = {f: z[f] for f in EVENT_FIELDS}
             offsets, labels = z["offsets"], z["labels"].astype(np.int64)
             version, stored_seed = int(z["version"]), int(z["seed"])
         events = np.empty(len(fields["t"]), EVENT_DTYPE)

@@ -12,8 +12,9 @@ deterministic for a given generator state.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -190,9 +191,8 @@ def simulate(
     """
     params = params or PixelParams()
     rng = rng if rng is not None else np.random.default_rng(0)
-    if times_us is not None:
-        frames = zip(times_us, frames, strict=True)
-    it = iter(frames)
+    pairs = zip(times_us, frames, strict=True) if times_us is not None else frames
+    it = cast(Iterator[tuple[int, np.ndarray]], iter(pairs))
     try:
         t0, first = next(it)
     except StopIteration:

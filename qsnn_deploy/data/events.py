@@ -210,6 +210,7 @@ def _load_npy(path: Path) -> np.ndarray:
             "re-save it with np.save(path, array)",
         )
     _check_npy_header(path)
+    error: Exception
     try:
         return np.load(path, allow_pickle=False)
     except ValueError as exc:

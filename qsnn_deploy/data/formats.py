@@ -614,7 +614,7 @@ def read_npy_columns(path: str | Path, order: str = "xytp", time_scale: float = 
         raise InputError(
             f"Columns x, y, p (order {order!r}) hold non-integer values", _where(path), "check the column order"
         )
-    return _events(*(xyp[k].astype(np.int64) for k in "xy"), t, xyp["p"].astype(np.int64), path)
+    return _events(xyp["x"].astype(np.int64), xyp["y"].astype(np.int64), t, xyp["p"].astype(np.int64), path)
 
 
 # --------------------------------------------------------------------------- dispatch

@@ -324,6 +324,7 @@ def _download(info: TonicSetInfo, split: str, root: Path) -> None:
         )
     import tonic.datasets
 
+    assert info.tonic_class is not None, info.name  # only tonic datasets reach here
     cls = getattr(tonic.datasets, info.tonic_class)
     fname, url = next((f, u) for s, f, u in info.archives if s == split)
     try:
@@ -366,6 +367,7 @@ class _RawSplit:
     def _init_tonic(self, root: Path, split: str) -> None:
         import tonic.datasets
 
+        assert self.info.tonic_class is not None, self.info.name  # only tonic datasets reach here
         base = getattr(tonic.datasets, self.info.tonic_class)
 
         def _refuse(self_):  # pragma: no cover - only hit if our presence check is wrong

@@ -14,6 +14,7 @@ comes from the ``numpy.random.Generator`` passed in, so a seed reproduces the au
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,9 +76,10 @@ def downsample_factor(sensor_size, input_size) -> tuple[int, int]:
     return out[0], out[1]
 
 
-def plan(sensor_size, options: DataOptions, window_us: int | None = None) -> TransformPlan:
+def plan(sensor_size: Sequence[int], options: DataOptions, window_us: int | None = None) -> TransformPlan:
     """Resolve ``options`` against ``sensor_size``; ``window_us`` overrides ``options.window_us``."""
-    size = tuple(int(s) for s in sensor_size)
+    w, h, p = (int(s) for s in sensor_size)
+    size = (w, h, p)
     fx, fy = downsample_factor(size, options.input_size)
     out = (math.ceil(size[0] / fx), math.ceil(size[1] / fy), size[2])
     window = options.window_us if window_us is None else window_us
