@@ -3,9 +3,9 @@
 Public API::
 
     load_profile(name_or_path) -> Profile          list_profiles() -> list[str]
-    layer_memory(layer) -> LayerMemory             check(network, profile) -> list[Violation]
-    map_layers(network, profile) -> Mapping        place_neurons(network, profile) -> NeuroPlacement
-    estimate(network, profile, synops, duration, spikes_per_layer=...) -> Estimate
+    layer_memory(layer) -> LayerMemory             check(net, profile) -> list[Violation]
+    map_layers(net, profile) -> Mapping        place_neurons(net, profile) -> NeuroPlacement
+    estimate(net, profile, synops, duration, spikes_per_layer=...) -> Estimate
     format_table / format_json / format_markdown (Estimate) -> str
     format_comparison_table / _json / _markdown ([Estimate, ...]) -> str
 """

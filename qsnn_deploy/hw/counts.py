@@ -19,15 +19,15 @@ def macs(layer: ChipLayer) -> int:
     return neurons(layer) * layer.c_in * kh * kw
 
 
-def fan_in(network: Network, index: int) -> int:
+def fan_in(net: Network, index: int) -> int:
     """Inputs of one neuron of layer ``index`` on a chip without pooling stages.
 
     The previous layer's p×p sum-pool is folded into the synapses, so each pooled input stands for
     p² presynaptic neurons.
     """
-    layer = network.layers[index]
+    layer = net.layers[index]
     kh, kw = layer.kernel_size
-    pool = network.layers[index - 1].pool if index > 0 else 1
+    pool = net.layers[index - 1].pool if index > 0 else 1
     return layer.c_in * kh * kw * pool * pool
 
 
@@ -40,8 +40,8 @@ def layer_weight_bits(layer: ChipLayer) -> int | None:
     return 1 + max(math.ceil(math.log2(hi + 1)), math.ceil(math.log2(-lo)) if lo < 0 else 0)
 
 
-def weight_bits(network: Network) -> int | None:
+def weight_bits(net: Network) -> int | None:
     """Signed bits the network's largest integer weight needs (None for a float network)."""
-    bits = [layer_weight_bits(layer) for layer in network.layers]
+    bits = [layer_weight_bits(layer) for layer in net.layers]
     known = [b for b in bits if b is not None]
     return None if len(known) < len(bits) else max(known)

@@ -194,8 +194,8 @@ def _finite(x: float, what: str, allow_zero: bool = True) -> float:
     return x
 
 
-def _per_layer(network: Network, given: dict[str, float] | None, what: str) -> dict[str, float | None]:
-    names = [layer.name for layer in network.layers]
+def _per_layer(net: Network, given: dict[str, float] | None, what: str) -> dict[str, float | None]:
+    names = [layer.name for layer in net.layers]
     given = dict(given or {})
     unknown = sorted(set(given) - set(names))
     if unknown:
@@ -212,7 +212,7 @@ def _total(values: dict[str, float | None]) -> float | None:
 
 
 def estimate(
-    network: Network,
+    net: Network,
     profile: Profile,
     synops_per_layer: dict[str, float] | None,
     sample_duration_s: float,
@@ -230,18 +230,18 @@ def estimate(
     adds the idle power of the on-chip sensor.
     """
     duration = _finite(sample_duration_s, "sample duration (s)", allow_zero=False)
-    synops = _per_layer(network, synops_per_layer, "SynOps")
-    spikes = _per_layer(network, spikes_per_layer, "spikes")
-    if input_events_per_sample is not None and synops[network.layers[0].name] is None:
+    synops = _per_layer(net, synops_per_layer, "SynOps")
+    spikes = _per_layer(net, spikes_per_layer, "spikes")
+    if input_events_per_sample is not None and synops[net.layers[0].name] is None:
         events = _finite(input_events_per_sample, "input events per sample")
-        synops[network.layers[0].name] = events * float(network.layers[0].fanout_map().mean())
-    violations = tuple(check(network, profile))
+        synops[net.layers[0].name] = events * float(net.layers[0].fanout_map().mean())
+    violations = tuple(check(net, profile))
     warnings: list[str] = []
     provenance: dict[str, Quantity] = {}
 
-    mapping = map_layers(network, profile) if profile.has_layer_cores else None
-    placement = place_neurons(network, profile) if profile.architecture == Architecture.NEURON_CORES else None
-    rows = _rows(network, profile, synops, spikes, duration, violations, mapping, placement)
+    mapping = map_layers(net, profile) if profile.has_layer_cores else None
+    placement = place_neurons(net, profile) if profile.architecture == Architecture.NEURON_CORES else None
+    rows = _rows(net, profile, synops, spikes, duration, violations, mapping, placement)
     ceiling = profile.quantity("cores.synops_ceiling")
     if ceiling is not None and any(r.ceiling_utilisation is not None for r in rows):  # a utilisation needs a ceiling
         provenance["synops_ceiling"] = ceiling
@@ -257,7 +257,7 @@ def estimate(
     missing = [n for n, s in synops.items() if s is None]
     if missing and total is not None:
         warnings.append(f"SynOps unknown for layers {', '.join(missing)}: SynOps, power and energy are lower bounds")
-    steps = duration / (network.dt_us * 1e-6)
+    steps = duration / (net.dt_us * 1e-6)
     n_neurons = sum(r.neurons for r in rows)
     neuron_updates, macs_total = n_neurons * steps, float(sum(r.macs for r in rows))
     counts = {"synops": total, "spikes": spike_total, "neuron_updates": neuron_updates, "macs": macs_total}
@@ -269,7 +269,7 @@ def estimate(
     for r in rows:
         on_core = -(-r.neurons // r.cores) if r.cores else r.neurons
         work.append((on_core, None if r.synops is None else r.synops / steps / (r.cores or 1)))
-    lm = latency_model(profile, len(network.layers), work, network.dt_us * 1e-6)
+    lm = latency_model(profile, len(net.layers), work, net.dt_us * 1e-6)
     provenance.update(lm.provenance)
     warnings += lm.warnings
     for kind in ("kernel_memory", "neuron_memory", "bias_memory", "neurons", "synaptic_memory", "fan_in"):
@@ -335,7 +335,7 @@ class _Activity(TypedDict):
 
 
 def _rows(
-    network: Network,
+    net: Network,
     profile: Profile,
     synops: dict[str, float | None],
     spikes: dict[str, float | None],
@@ -347,7 +347,7 @@ def _rows(
     bad_layers = {v.layer for v in violations}
     cores = {c.index: c for c in profile.cores}
     rows = []
-    for layer in network.layers:
+    for layer in net.layers:
         s, sp = synops[layer.name], spikes[layer.name]
         rate = None if s is None else s / duration
         common: _Activity = {

@@ -155,7 +155,7 @@ def _unplaceable_reason(mem: LayerMemory, profile: Profile) -> str:
     )
 
 
-def map_layers(network: Network, profile: Profile) -> Mapping:
+def map_layers(net: Network, profile: Profile) -> Mapping:
     """Assign each layer of ``network`` to its own core of ``profile`` (memory fit only)."""
     if not profile.has_layer_cores:
         raise InputError(
@@ -163,8 +163,8 @@ def map_layers(network: Network, profile: Profile) -> Mapping:
             fix=f"use `qsnn-deploy estimate --target {profile.name}` to compare it; convert and deploy "
             f"need a {Architecture.LAYER_PER_CORE} target such as speck2f",
         )
-    names = [layer.name for layer in network.layers]
-    memory = {layer.name: layer_memory(layer) for layer in network.layers}
+    names = [layer.name for layer in net.layers]
+    memory = {layer.name: layer_memory(layer) for layer in net.layers}
     candidates = {n: tuple(c.index for c in profile.cores if c.fits(memory[n])) for n in names}
     matched = match([candidates[n] for n in names], len(profile.cores))
     if all(c is not None for c in matched):

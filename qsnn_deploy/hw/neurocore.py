@@ -55,7 +55,7 @@ def neuro_cores(profile: Profile) -> NeuroCores:
     return profile.neuro_cores
 
 
-def place_neurons(network: Network, profile: Profile) -> NeuroPlacement:
+def place_neurons(net: Network, profile: Profile) -> NeuroPlacement:
     """Cores each layer needs on ``profile`` (a ``neuron-cores`` profile)."""
     nc = neuro_cores(profile)
     # integer weights: the bits each layer's weights need (Loihi sets the synapse width per synapse group,
@@ -63,9 +63,9 @@ def place_neurons(network: Network, profile: Profile) -> NeuroPlacement:
     # discretiser will use)
     memory_bits = nc.synaptic_memory_bytes * 8
     out = []
-    for i, layer in enumerate(network.layers):
+    for i, layer in enumerate(net.layers):
         bits = layer_weight_bits(layer) or profile.weight_bits or layer.weight_bits
-        n, f = neurons(layer), fan_in(network, i)
+        n, f = neurons(layer), fan_in(net, i)
         by_memory = memory_bits // (f * bits)
         per_core = min(nc.neurons, by_memory)
         cores = -(-n // per_core) if per_core > 0 else None

@@ -94,10 +94,10 @@ def layer_rule(
     """Register a per-layer rule ``fn(layer, index, network, profile) -> [Finding, ...] | None``."""
 
     def deco(fn: LayerCheck) -> LayerCheck:
-        def check(network: Network, profile: Profile) -> list[Violation]:
+        def check(net: Network, profile: Profile) -> list[Violation]:
             out = []
-            for i, layer in enumerate(network.layers):
-                for f in fn(layer, i, network, profile) or ():
+            for i, layer in enumerate(net.layers):
+                for f in fn(layer, i, net, profile) or ():
                     out.append(Violation(code, name, layer.name, f.message, f.fix, f.need, f.have, f.unit))
             return out
 
@@ -107,15 +107,15 @@ def layer_rule(
     return deco
 
 
-def check(network: Network, profile: Profile, codes: list[str] | None = None) -> list[Violation]:
+def check(net: Network, profile: Profile, codes: list[str] | None = None) -> list[Violation]:
     """Run every rule for the profile's architecture (or only ``codes``); all violations, in layer order
     then code (network-wide problems and unsupported nodes last)."""
-    order = {layer.name: i for i, layer in enumerate(network.layers)}
+    order = {layer.name: i for i, layer in enumerate(net.layers)}
     found: list[Violation] = []
     for code in sorted(RULES):
         r = RULES[code]
         if r.architecture == profile.architecture and (codes is None or code in codes):
-            found.extend(r.check(network, profile))
+            found.extend(r.check(net, profile))
     return sorted(found, key=lambda v: (len(order) if v.layer is None else order.get(v.layer, len(order)), v.code))
 
 
@@ -132,8 +132,8 @@ def _chan(layer: ChipLayer) -> str:
     return "out_features" if layer.kind == "linear" else "out_channels"
 
 
-def _prev(network: Network, i: int) -> str | None:
-    return network.layers[i - 1].name if i > 0 else None
+def _prev(net: Network, i: int) -> str | None:
+    return net.layers[i - 1].name if i > 0 else None
 
 
 def _nearest(value: int, allowed: Iterable[int]) -> int:
@@ -192,7 +192,7 @@ def _worst_side(size: tuple[int, int], limit: tuple[int, int]) -> tuple[int, int
     return max(zip(size, limit), key=lambda side: side[0] / side[1])
 
 
-def shrink_fix(layer: ChipLayer, core: Core, network: Network, index: int, profile: Profile) -> str:
+def shrink_fix(layer: ChipLayer, core: Core, net: Network, index: int, profile: Profile) -> str:
     """One concrete change (or two alternatives) that makes ``layer`` fit ``core``."""
     mem = layer_memory(layer)
     c_in, h, w = layer.input_shape
@@ -212,7 +212,7 @@ def shrink_fix(layer: ChipLayer, core: Core, network: Network, index: int, profi
     if not opts and mem.kernel > core.kernel_memory:
         kh, kw = layer.kernel_size
         most_in = core.kernel_memory >> (ceil_log2(kh * kw) + ceil_log2(layer.c_out))
-        prev = _prev(network, index)
+        prev = _prev(net, index)
         if most_in >= 1 and prev is not None:
             opts.append(f"reduce out_channels of {prev} ({c_in} → {most_in})")
         elif most_in >= 1:
@@ -229,7 +229,7 @@ def shrink_fix(layer: ChipLayer, core: Core, network: Network, index: int, profi
 
 
 @layer_rule("SPK001", "square-kernel", "kernels must be square")
-def _square_kernel(layer: ChipLayer, i: int, network: Network, profile: Profile) -> list[Finding] | None:
+def _square_kernel(layer: ChipLayer, i: int, net: Network, profile: Profile) -> list[Finding] | None:
     kh, kw = layer.kernel_size
     if not profile.constraints.square_kernel or kh == kw:
         return None
@@ -242,7 +242,7 @@ def _square_kernel(layer: ChipLayer, i: int, network: Network, profile: Profile)
 
 
 @layer_rule("SPK002", "kernel-size", "kernel side <= max_kernel_size")
-def _kernel_size(layer: ChipLayer, i: int, network: Network, profile: Profile) -> list[Finding] | None:
+def _kernel_size(layer: ChipLayer, i: int, net: Network, profile: Profile) -> list[Finding] | None:
     limit = profile.constraints.max_kernel_size
     kh, kw = layer.kernel_size
     if limit is None or max(kh, kw) <= limit:
@@ -261,7 +261,7 @@ def _kernel_size(layer: ChipLayer, i: int, network: Network, profile: Profile) -
 
 
 @layer_rule("SPK003", "stride", "stride in the allowed set")
-def _stride(layer: ChipLayer, i: int, network: Network, profile: Profile) -> list[Finding] | None:
+def _stride(layer: ChipLayer, i: int, net: Network, profile: Profile) -> list[Finding] | None:
     allowed = profile.constraints.strides
     if allowed is None or layer.stride in allowed:
         return None
@@ -274,7 +274,7 @@ def _stride(layer: ChipLayer, i: int, network: Network, profile: Profile) -> lis
 
 
 @layer_rule("SPK004", "padding", "padding within the allowed range")
-def _padding(layer: ChipLayer, i: int, network: Network, profile: Profile) -> list[Finding] | None:
+def _padding(layer: ChipLayer, i: int, net: Network, profile: Profile) -> list[Finding] | None:
     rng = profile.constraints.padding
     if rng is None or rng[0] <= layer.padding <= rng[1]:
         return None
@@ -288,7 +288,7 @@ def _padding(layer: ChipLayer, i: int, network: Network, profile: Profile) -> li
 
 
 @layer_rule("SPK005", "pooling", "sum-pool size in the allowed set")
-def _pooling(layer: ChipLayer, i: int, network: Network, profile: Profile) -> list[Finding] | None:
+def _pooling(layer: ChipLayer, i: int, net: Network, profile: Profile) -> list[Finding] | None:
     allowed = profile.constraints.pooling
     if allowed is None or layer.pool in allowed:
         return None
@@ -302,7 +302,7 @@ def _pooling(layer: ChipLayer, i: int, network: Network, profile: Profile) -> li
 
 
 @layer_rule("SPK006", "channels", "input and output channels <= max_channels")
-def _channels(layer: ChipLayer, i: int, network: Network, profile: Profile) -> list[Finding] | None:
+def _channels(layer: ChipLayer, i: int, net: Network, profile: Profile) -> list[Finding] | None:
     limit = profile.constraints.max_channels
     if limit is None:
         return None
@@ -319,7 +319,7 @@ def _channels(layer: ChipLayer, i: int, network: Network, profile: Profile) -> l
             )
         )
     if layer.c_in > limit:
-        prev = _prev(network, i)
+        prev = _prev(net, i)
         fix = (
             f"reduce out_channels of {prev} ({layer.c_in} → {limit})"
             if prev
@@ -332,13 +332,13 @@ def _channels(layer: ChipLayer, i: int, network: Network, profile: Profile) -> l
 
 
 @layer_rule("SPK007", "input-size", "layer input H×W <= max_input_size")
-def _input_size(layer: ChipLayer, i: int, network: Network, profile: Profile) -> list[Finding] | None:
+def _input_size(layer: ChipLayer, i: int, net: Network, profile: Profile) -> list[Finding] | None:
     limit = profile.constraints.max_input_size
     _, h, w = layer.input_shape
     if limit is None or (h <= limit[0] and w <= limit[1]):
         return None
     p = next((p for p in _pool_factors(profile) if h // p <= limit[0] and w // p <= limit[1]), None)
-    prev = _prev(network, i)
+    prev = _prev(net, i)
     if p is None:
         fix = f"downsample the input of {layer.name} to at most {limit[0]}×{limit[1]}"
     elif prev is None:
@@ -350,7 +350,7 @@ def _input_size(layer: ChipLayer, i: int, network: Network, profile: Profile) ->
 
 
 @layer_rule("SPK008", "output-size", "convolution output H×W <= max_output_size")
-def _output_size(layer: ChipLayer, i: int, network: Network, profile: Profile) -> list[Finding] | None:
+def _output_size(layer: ChipLayer, i: int, net: Network, profile: Profile) -> list[Finding] | None:
     limit = profile.constraints.max_output_size
     _, ho, wo = layer.conv_shape
     if limit is None or (ho <= limit[0] and wo <= limit[1]):
@@ -370,7 +370,7 @@ def _output_size(layer: ChipLayer, i: int, network: Network, profile: Profile) -
 
 
 def _memory_rule(kind: Literal["kernel", "neuron", "bias"]) -> LayerCheck:
-    def fn(layer: ChipLayer, i: int, network: Network, profile: Profile) -> list[Finding] | None:
+    def fn(layer: ChipLayer, i: int, net: Network, profile: Profile) -> list[Finding] | None:
         mem = layer_memory(layer)
         need, have = {
             "kernel": (mem.kernel, profile.max_kernel_memory),
@@ -397,7 +397,7 @@ def _memory_rule(kind: Literal["kernel", "neuron", "bias"]) -> LayerCheck:
         return [
             Finding(
                 f"needs {_w(need)} {kind} words{detail} but the largest core has {_w(have)}",
-                shrink_fix(layer, core, network, i, profile),
+                shrink_fix(layer, core, net, i, profile),
                 need,
                 have,
                 "words",
@@ -413,7 +413,7 @@ layer_rule("SPK011", "bias-memory", "bias memory <= the largest core's")(_memory
 
 
 @layer_rule("SPK012", "memory-combination", "some single core holds kernel, neuron and bias memory together")
-def _memory_combination(layer: ChipLayer, i: int, network: Network, profile: Profile) -> list[Finding] | None:
+def _memory_combination(layer: ChipLayer, i: int, net: Network, profile: Profile) -> list[Finding] | None:
     mem = layer_memory(layer)
     if (
         mem.kernel > profile.max_kernel_memory
@@ -428,12 +428,12 @@ def _memory_combination(layer: ChipLayer, i: int, network: Network, profile: Pro
         f"core but no single core holds all three (closest: core {core.index} with {_w(core.kernel_memory)} "
         f"kernel and {_w(core.neuron_memory)} neuron words)"
     )
-    return [Finding(msg, f"{shrink_fix(layer, core, network, i, profile)} so that {layer.name} fits core {core.index}")]
+    return [Finding(msg, f"{shrink_fix(layer, core, net, i, profile)} so that {layer.name} fits core {core.index}")]
 
 
 @rule("SPK013", "core-count", "no more layers than cores")
-def _core_count(network: Network, profile: Profile) -> list[Violation]:
-    n, m = len(network.layers), len(profile.cores)
+def _core_count(net: Network, profile: Profile) -> list[Violation]:
+    n, m = len(net.layers), len(profile.cores)
     if n <= m:
         return []
     extra = n - m
@@ -452,33 +452,33 @@ def _core_count(network: Network, profile: Profile) -> list[Violation]:
 
 
 @rule("SPK014", "core-mapping", "layers that each fit some core can share the cores out (Hall's condition)")
-def _core_mapping(network: Network, profile: Profile) -> list[Violation]:
-    if len(network.layers) > len(profile.cores):
+def _core_mapping(net: Network, profile: Profile) -> list[Violation]:
+    if len(net.layers) > len(profile.cores):
         return []  # SPK013 reports it
-    mapping = map_layers(network, profile)
+    mapping = map_layers(net, profile)
     if mapping.ok or mapping.unplaceable or not mapping.conflict_layers:
         return []  # fits, or SPK009–SPK012 report the layers that fit no core
     names, cores = mapping.conflict_layers, mapping.conflict_cores
     others = [c for c in profile.cores if c.index not in cores]
-    index = {layer.name: i for i, layer in enumerate(network.layers)}
+    index = {layer.name: i for i, layer in enumerate(net.layers)}
     name, core = min(
         ((n, c) for n in names for c in others),
         key=lambda nc: (_shortfall(mapping.memory[nc[0]], nc[1]), -index[nc[0]], nc[1].index),
     )
-    layer = network.layers[index[name]]
+    layer = net.layers[index[name]]
     msg = (
         f"layers {', '.join(names)} can only use cores {', '.join(map(str, cores))}: "
         f"{len(names)} layers compete for {len(cores)} cores"
     )
     fix = (
-        f"{shrink_fix(layer, core, network, index[name], profile)} so that {name} fits core {core.index} "
+        f"{shrink_fix(layer, core, net, index[name], profile)} so that {name} fits core {core.index} "
         f"({_w(core.kernel_memory)} kernel, {_w(core.neuron_memory)} neuron words)"
     )
     return [Violation("SPK014", "core-mapping", None, msg, fix, need=len(names), have=len(cores), unit="cores")]
 
 
 @layer_rule("SPK015", "destinations", "each core sends its output to at most cores.destinations cores")
-def _destinations(layer: ChipLayer, i: int, network: Network, profile: Profile) -> list[Finding] | None:
+def _destinations(layer: ChipLayer, i: int, net: Network, profile: Profile) -> list[Finding] | None:
     limit = profile.constraints.destinations
     targets = [d for d in (layer.destinations or ()) if d != "output"]  # the readout needs no destination
     if limit is None or len(targets) <= limit:
@@ -497,7 +497,7 @@ def _destinations(layer: ChipLayer, i: int, network: Network, profile: Profile) 
 
 
 @layer_rule("SPK016", "iaf-only", "neurons are integrate-and-fire (no leak)")
-def _iaf_only(layer: ChipLayer, i: int, network: Network, profile: Profile) -> list[Finding] | None:
+def _iaf_only(layer: ChipLayer, i: int, net: Network, profile: Profile) -> list[Finding] | None:
     if layer.neuron.lower() == "iaf":
         return None
     kind = layer.neuron.upper()
@@ -522,7 +522,7 @@ def unsupported_fix(name: str, node_type: str, allowed: str) -> str:
 
 
 @rule("SPK017", "unsupported-module", "only Conv2d/Linear → IAF → SumPool layers")
-def _unsupported(network: Network, profile: Profile) -> list[Violation]:
+def _unsupported(net: Network, profile: Profile) -> list[Violation]:
     allowed = "Conv2d, Linear, SumPool2d/AvgPool2d, Flatten, IAF"
     return [
         Violation(
@@ -532,7 +532,7 @@ def _unsupported(network: Network, profile: Profile) -> list[Violation]:
             f"node {name} ({node_type}) has no place in a core (conv → IAF → sum-pool)",
             unsupported_fix(name, node_type, allowed),
         )
-        for name, node_type in network.unsupported
+        for name, node_type in net.unsupported
     ]
 
 

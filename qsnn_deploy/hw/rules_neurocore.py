@@ -12,27 +12,27 @@ from .rules import Finding, Violation, layer_rule, rule, unsupported_fix
 ARCH = Architecture.NEURON_CORES
 
 
-def _inputs(network: Network, i: int) -> str:
-    layer = network.layers[i]
+def _inputs(net: Network, i: int) -> str:
+    layer = net.layers[i]
     kh, kw = layer.kernel_size
-    pool = network.layers[i - 1].pool if i > 0 else 1
+    pool = net.layers[i - 1].pool if i > 0 else 1
     folded = f" × {pool}×{pool} folded sum-pool" if pool > 1 else ""
     return f"{layer.c_in} channels × {kh}×{kw} kernel{folded}"
 
 
-def _fewer_inputs(network: Network, i: int, per_channel_limit: int) -> str:
+def _fewer_inputs(net: Network, i: int, per_channel_limit: int) -> str:
     """Fix: fewer input channels so that each neuron has at most ``per_channel_limit`` × c_in inputs."""
-    layer = network.layers[i]
+    layer = net.layers[i]
     m = per_channel_limit
     if i > 0 and m >= 1:
-        return f"reduce out_channels of {network.layers[i - 1].name} ({layer.c_in} → {m})"
+        return f"reduce out_channels of {net.layers[i - 1].name} ({layer.c_in} → {m})"
     if m >= 1:
         return f"reduce the input channels of {layer.name} ({layer.c_in} → {m})"
     return f"use a smaller kernel in {layer.name}"
 
 
 @layer_rule("LOI001", "weight-bits", "integer weights fit the chip's weight bits", ARCH)
-def _weight_bits(layer: ChipLayer, i: int, network: Network, profile: Profile) -> list[Finding] | None:
+def _weight_bits(layer: ChipLayer, i: int, net: Network, profile: Profile) -> list[Finding] | None:
     have, need = profile.weight_bits, layer_weight_bits(layer)
     if have is None or need is None or need <= have:
         return None
@@ -49,16 +49,16 @@ def _weight_bits(layer: ChipLayer, i: int, network: Network, profile: Profile) -
 
 
 @layer_rule("LOI002", "fan-in", "one neuron's inputs <= input axons per core", ARCH)
-def _fan_in(layer: ChipLayer, i: int, network: Network, profile: Profile) -> list[Finding] | None:
+def _fan_in(layer: ChipLayer, i: int, net: Network, profile: Profile) -> list[Finding] | None:
     limit = neuro_cores(profile).fan_in
-    f = fan_in(network, i)
+    f = fan_in(net, i)
     if limit is None or f <= limit:
         return None
     per_channel = f // layer.c_in
     return [
         Finding(
-            f"each neuron has {f} inputs ({_inputs(network, i)}) but a core receives at most {limit} input axons",
-            _fewer_inputs(network, i, limit // per_channel),
+            f"each neuron has {f} inputs ({_inputs(net, i)}) but a core receives at most {limit} input axons",
+            _fewer_inputs(net, i, limit // per_channel),
             f,
             limit,
             "inputs",
@@ -67,8 +67,8 @@ def _fan_in(layer: ChipLayer, i: int, network: Network, profile: Profile) -> lis
 
 
 @layer_rule("LOI003", "synaptic-memory", "one neuron's synapses fit a core's synaptic memory", ARCH)
-def _synaptic_memory(layer: ChipLayer, i: int, network: Network, profile: Profile) -> list[Finding] | None:
-    p = place_neurons(network, profile).layers[i]
+def _synaptic_memory(layer: ChipLayer, i: int, net: Network, profile: Profile) -> list[Finding] | None:
+    p = place_neurons(net, profile).layers[i]
     if p.neurons_per_core > 0:
         return None
     have = neuro_cores(profile).synaptic_memory_bytes
@@ -78,7 +78,7 @@ def _synaptic_memory(layer: ChipLayer, i: int, network: Network, profile: Profil
         Finding(
             f"one neuron's {p.fan_in} synapses × {p.synapse_bits} bits need {need} bytes but a core has {have} "
             f"bytes of synaptic memory",
-            _fewer_inputs(network, i, have * 8 // (per_channel * p.synapse_bits)),
+            _fewer_inputs(net, i, have * 8 // (per_channel * p.synapse_bits)),
             need,
             have,
             "B",
@@ -87,13 +87,13 @@ def _synaptic_memory(layer: ChipLayer, i: int, network: Network, profile: Profil
 
 
 @rule("LOI004", "core-budget", "cores needed by all layers <= cores on the chip", ARCH)
-def _core_count(network: Network, profile: Profile) -> list[Violation]:
-    placement = place_neurons(network, profile)
+def _core_count(net: Network, profile: Profile) -> list[Violation]:
+    placement = place_neurons(net, profile)
     if placement.cores_used <= placement.cores_available:
         return []
     per_layer = ", ".join(f"{p.name} {p.cores}" for p in placement.layers if p.cores)
     worst = max((p for p in placement.layers if p.cores), key=lambda p: p.cores or 0)
-    layer = network.layer(worst.name)
+    layer = net.layer(worst.name)
     chan = "out_features" if layer.kind == "linear" else "out_channels"
     fix = (
         f"halve {chan} of {worst.name} ({layer.c_out} → {layer.c_out // 2}), which alone uses {worst.cores} cores"
@@ -116,7 +116,7 @@ def _core_count(network: Network, profile: Profile) -> list[Violation]:
 
 
 @rule("LOI005", "unsupported-node", "only Conv2d/Linear → spiking neuron layers", ARCH)
-def _unsupported(network: Network, profile: Profile) -> list[Violation]:
+def _unsupported(net: Network, profile: Profile) -> list[Violation]:
     allowed = "Conv2d, Linear, SumPool2d/AvgPool2d, Flatten, IF/LIF"
     return [
         Violation(
@@ -126,5 +126,5 @@ def _unsupported(network: Network, profile: Profile) -> list[Violation]:
             f"node {name} ({node_type}) has no equivalent on the chip",
             unsupported_fix(name, node_type, allowed),
         )
-        for name, node_type in network.unsupported
+        for name, node_type in net.unsupported
     ]
