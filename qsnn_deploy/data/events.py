@@ -44,7 +44,7 @@ def _check_sensor_size(sensor_size, where: str) -> tuple[int, int, int] | None:
             where,
             "give the sensor size as (width, height, polarities), e.g. (34, 34, 2)",
         )
-    return size  # type: ignore[return-value]
+    return (size[0], size[1], size[2])
 
 
 def validate_events(ev: np.ndarray, sensor_size: tuple[int, int, int] | None, where: str) -> np.ndarray:

@@ -292,7 +292,7 @@ def _decompressor(kind: str, path: Path) -> tuple[Any, tuple[type[BaseException]
         return (lambda b, limit: b), ()
     if kind.startswith("LZ4"):
         try:
-            import lz4.frame  # type: ignore[import-not-found]
+            import lz4.frame
         except ImportError:
             raise InputError(
                 "The AEDAT4 file is LZ4-compressed and the 'lz4' package is not installed",
@@ -317,7 +317,7 @@ def _decompressor(kind: str, path: Path) -> tuple[Any, tuple[type[BaseException]
         return unlz4, (RuntimeError, ValueError)  # lz4.frame raises RuntimeError on damaged data
     if kind.startswith("ZSTD"):
         try:
-            import zstandard  # type: ignore[import-not-found]
+            import zstandard
         except ImportError:
             raise InputError(
                 "The AEDAT4 file is ZSTD-compressed and the 'zstandard' package is not installed",

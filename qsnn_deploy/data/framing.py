@@ -19,7 +19,7 @@ def _check(sensor_size, n_time_bins: int, duration_us) -> tuple[tuple[int, int, 
         raise ValueError(f"n_time_bins must be >= 1, got {n_time_bins}")
     if duration_us is not None and duration_us <= 0:
         raise ValueError(f"duration_us must be > 0, got {duration_us}")
-    return size, int(n_time_bins)  # type: ignore[return-value]
+    return (size[0], size[1], size[2]), int(n_time_bins)
 
 
 def events_to_raster(
