@@ -175,7 +175,7 @@ def plan_chip(
                 fix="deploy without --readout (predictions then come from the output spike counts)",
             )
         chip_net = Network(
-            model.layers[:-1] + (widen_for_readout(last),), model.input_shape, model.dt_us, dict(model.metadata)
+            model.layers[:-1] + (widen_for_readout(last),), model.input_shape, model.dt_us, model.metadata.copy()
         )
         cores = _fit(chip_net, profile, "model with the readout erratum applied (last layer widened ×4)")
         notes.append(f"readout: class k is channel {READOUT_STRIDE}k of {last.name} (speck2e/2f readout erratum)")

@@ -159,7 +159,8 @@ def discretize_network(
     if net.quantized:
         return net
     layers = tuple(discretize_layer(layer, zero_share_warn, weight_bits, state_bits) for layer in net.layers)
-    meta = {**net.metadata, "weight_bits": max(layer.weight_bits for layer in layers), "state_bits": state_bits}
+    meta = net.metadata.copy()
+    meta["weight_bits"], meta["state_bits"] = max(layer.weight_bits for layer in layers), state_bits
     return dataclasses.replace(net, layers=layers, metadata=meta)
 
 
