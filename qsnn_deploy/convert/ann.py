@@ -1,4 +1,4 @@
-"""ANN → SNN conversion with weight scaling (Rueckauer et al. 2017, as in SynOpLoss, seed 2).
+"""ANN → SNN conversion with weight scaling (Rueckauer et al. 2017, as in SynOpLoss).
 
 A ReLU CNN becomes an IAF network with the same weights: each ReLU becomes integrate-and-fire
 neurons (threshold 1, subtract reset, lower bound −1), average pooling becomes sum pooling (next
@@ -14,7 +14,7 @@ that a neuron's spikes per bin in the SNN approximate its normalised ANN activat
 the chip as trained, with threshold 1. This is for ANNs trained with integer (floor) activations on
 whole-window event counts (:mod:`qsnn_deploy.train.ann_synop`), whose activations already are the
 spike counts of IAF neurons with threshold 1 and subtract reset. Such an ANN counts ⌊total drive⌋,
-which the SNN reproduces only if the membrane is not clipped (the seed converts with no lower
+which the SNN reproduces only if the membrane is not clipped (SynOpLoss converts with no lower
 bound), so these layers get a lower bound of −2**14 chip units at the scale their weights set (far
 below what the drive reaches, and it does not lower that scale; :func:`unscaled_lower_bound`)
 instead of −threshold.

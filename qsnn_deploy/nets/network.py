@@ -87,7 +87,7 @@ class ChipBlock(nn.Module):
         w = self.conv.weight if weight is None else weight
         b = self.conv.bias if bias is None else bias
         if not quantize:
-            if self.weight_bits < 8:  # float model with n-bit weights: per-tensor symmetric (seed 3's setting)
+            if self.weight_bits < 8:  # float model with n-bit weights: per-tensor symmetric (the 4-bit QSNN's setting)
                 w = symmetric(w, self.weight_bits)
             return w, b, self.threshold, self.min_v_mem
         s = chip_scale_t(w, b, self.threshold, self.min_v_mem, self.weight_bits)

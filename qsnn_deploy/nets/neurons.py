@@ -11,15 +11,15 @@ A neuron acts on the input current ``i`` (the conv output of one time step) and 
 - ``iaf``: Speck's integrate-and-fire, ``v ← max(v + i − n·θ, v_min)`` with ``n = ⌊v/θ⌋`` spikes
   (:class:`MultiSpikeFn`). The only type Speck runs.
 - ``lif``: the same with membrane decay, ``v ← β·v + i``.
-- ``leaky`` (seed 3, snnTorch ``Leaky``): ``U ← β·U + I − S_prev·θ`` (reset by subtraction with the previous,
+- ``leaky`` (4-bit QSNN, snnTorch ``Leaky``): ``U ← β·U + I − S_prev·θ`` (reset by subtraction with the previous,
   detached spike), binary ``S = Θ(U − θ)``, fast-sigmoid surrogate ``1/(k·|U − θ| + 1)²``; no lower bound.
-- ``decolle`` (seed 0, DECOLLE ``LIFLayer``): synaptic and membrane traces on the current,
+- ``decolle`` (DECOLLE ``LIFLayer``): synaptic and membrane traces on the current,
   ``Q ← βQ + (1−β)I``, ``P ← αP + (1−α)Q``, refractory ``R ← α_rp·R − w_rp·S_prev``, ``U = P + R``,
   binary ``S = Θ(U − θ)``, surrogate ``1/(k|U − θ| + 1)²`` (k = 10). The conv is linear, so filtering its
   output equals DECOLLE's ``W·P`` of filtered input spikes (the bias is filtered along).
-- ``decolle-simple`` (seed 0, Lui & Neftci ``SimpleLIFLayer``): ``P ← αP + I``, ``R ← αR + α·U_prev·S_prev``,
+- ``decolle-simple`` (DECOLLE, Lui & Neftci ``SimpleLIFLayer``): ``P ← αP + I``, ``R ← αR + α·U_prev·S_prev``,
   ``U = P − R``, binary ``S = Θ(U − θ)``, SmoothStep surrogate (1 on ``−½ < U − θ ≤ ½``). Filtering the
-  current with its bias equals the seed's bias correction ``−α·b`` in ``R``. ``U_prev`` is stored detached.
+  current with its bias equals DECOLLE's bias correction ``−α·b`` in ``R``. ``U_prev`` is stored detached.
 
 Binary neurons ignore ``reset`` and ``low`` (their reset is part of the dynamics).
 """
@@ -78,7 +78,7 @@ class FastSigmoidSpike(torch.autograd.Function):
 
 
 class SmoothStepSpike(torch.autograd.Function):
-    """Heaviside ``x ≥ 0`` forward; SmoothStep surrogate: gradient 1 on ``−½ < x ≤ ½``, else 0 (seed 0)."""
+    """Heaviside ``x ≥ 0`` forward; SmoothStep surrogate: gradient 1 on ``−½ < x ≤ ½``, else 0 (DECOLLE)."""
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:

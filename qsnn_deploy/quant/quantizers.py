@@ -1,13 +1,13 @@
 """Fake quantisers of the research seeds (torch, straight-through gradients).
 
-- :func:`symmetric` — per-tensor symmetric n-bit weights with a float scale (seed 3, Brevitas'
+- :func:`symmetric` — per-tensor symmetric n-bit weights with a float scale (4-bit QSNN, Brevitas'
   narrow-range default): ``q = clamp(round(x / s), ±(2^(b−1) − 1)) · s``, ``s = max|x| / (2^(b−1) − 1)``.
 - :func:`fixed_point` — signed fixed point with ``word`` bits of which ``frac`` are fractional
-  (seed 0, qtorch's ``FixedPoint(wl, fl)``), nearest or stochastic rounding, optional zero gradient
+  (DECOLLE, qtorch's ``FixedPoint(wl, fl)``), nearest or stochastic rounding, optional zero gradient
   where the value was clamped.
 - :func:`stochastic_round` — unbiased rounding, optionally driven by an RNG of only ``rng_bits`` bits
-  (seed 1's "gradient RNG bits").
-- The WAGE family of seed 1: :func:`wage_clip`, :func:`wage_quant`, :func:`quant01`, :func:`quant11`,
+  (the integer-only QSNN's "gradient RNG bits").
+- The WAGE family of the integer-only QSNN: :func:`wage_clip`, :func:`wage_quant`, :func:`quant01`, :func:`quant11`,
   :func:`pow2_shift`, :func:`quant_error`, :func:`quant_gradient`.
 
 The chip-exact int8/int16 quantiser with one shared scale per layer is :mod:`qsnn_deploy.quant.fake`.
@@ -66,7 +66,7 @@ def stochastic_round(
     """Round down or up with probability given by the fraction (unbiased), no gradient.
 
     With ``rng_bits`` the fraction and the uniform draw are both cut to that many bits and the value
-    rounds up when ``frac ≥ u`` (seed 1's rule; unbiased up to the ``2^-rng_bits`` resolution).
+    rounds up when ``frac ≥ u`` (the integer-only QSNN's rule; unbiased up to the ``2^-rng_bits`` resolution).
     """
     x = x.detach()
     low = torch.floor(x)
@@ -112,7 +112,7 @@ def fixed_point(
     return out
 
 
-# --- seed 1: WAGE-style integer quantisation ---------------------------------------------------
+# --- integer-only QSNN: WAGE-style integer quantisation ---------------------------------------------------
 
 
 def wage_clip(x: torch.Tensor, bits: int) -> torch.Tensor:
