@@ -32,9 +32,11 @@ from qsnn_deploy.nets.checkpoint import load_checkpoint
 from qsnn_deploy.nets.framed import framed_split
 from qsnn_deploy.progress import log
 from qsnn_deploy.quant.chip import discretize_network
+from qsnn_deploy.train import TrainConfig, train
 from qsnn_deploy.train.allocate import FP32_BITS, apply_bits
-from qsnn_deploy.train.hessian import HessianResult, plot_traces
-from qsnn_deploy.train.trainer import TrainConfig, evaluate, train
+from qsnn_deploy.train.evaluation import evaluate
+from qsnn_deploy.train.hessian import HessianResult
+from qsnn_deploy.train.plots import plot_traces
 
 RESULTS = Path(__file__).parent / "results"
 

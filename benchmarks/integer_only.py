@@ -47,7 +47,8 @@ def _digits(integer: bool, epochs: int, seed: int, limit: int | None, workdir: s
     import torch
 
     torch.set_num_threads(1)
-    from qsnn_deploy.train.integer_only import IntegerBits, train_integer_only
+    from qsnn_deploy.train.integer_bits import IntegerBits
+    from qsnn_deploy.train.integer_only import train_integer_only
 
     name = "int" if integer else "fp"
     return train_integer_only(

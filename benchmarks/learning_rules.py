@@ -113,7 +113,7 @@ def memory_vs_bins(args) -> dict:
     from qsnn_deploy.nets.framed import framed_split
     from qsnn_deploy.nets.network import SpikingCNN
     from qsnn_deploy.nets.zoo import load_spec
-    from qsnn_deploy.train.local_rules import LocalRuleNet, StateMeter, bptt_state_bytes, run_batch
+    from qsnn_deploy.train.local_net import LocalRuleNet, StateMeter, bptt_state_bytes, run_batch
 
     spec = load_spec(args.model)
     res: dict[str, list[float]] = {r: [] for r in RULES}

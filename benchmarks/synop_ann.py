@@ -27,7 +27,8 @@ import torch
 
 from qsnn_deploy.nets.framed import framed_split
 from qsnn_deploy.nets.zoo import load_spec
-from qsnn_deploy.train.ann_synop import emulate_snn, quantized_ann_from_spec, train_ann_synop
+from qsnn_deploy.train.ann_net import emulate_snn, quantized_ann_from_spec
+from qsnn_deploy.train.ann_synop import train_ann_synop
 
 RESULTS = Path(__file__).parent / "results"
 

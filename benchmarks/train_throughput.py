@@ -7,7 +7,7 @@ One step = forward over T time bins + loss + backward + Adam step, on a batch of
 (``framed_split('digits-dvs', 'train', T)``), model ``digits_speck``. Variants:
 
 - ``ours_qat_synop`` (a): ``SpikingCNN(spec, quantize=True)``, count cross-entropy + ``synop_target`` term, exactly
-  as ``trainer._train_epoch`` does a step (``model(x, record=True)``).
+  as ``bptt._train_epoch`` does a step (``model(x, record=True)``).
 - ``sinabs`` (b): the same architecture as plain sinabs layers (nn.Conv2d + ``sinabs.layers.IAFSqueeze`` with
   MultiSpike, subtract reset, the same lower bound and the same periodic-exponential surrogate of width 0.5,
   ``SumPool2d``, Flatten + Linear readout with an IAF), float weights, CE on output spike counts, no quantisation,
@@ -133,7 +133,7 @@ class Ours(Variant):
         super().__init__(name, label, SpikingCNN(spec, quantize=quantize), device)
         self.synop = synop
 
-    def loss(self, x, y):  # as trainer._train_epoch (loss "ce", --synop-target)
+    def loss(self, x, y):  # as bptt._train_epoch (loss "ce", --synop-target)
         if self.synop:
             out_spikes, synops, _ = self.model(x, record=True)
             return count_cross_entropy(out_spikes, y) + synop_target(torch.stack(synops).sum(0), SYNOP_TARGET)

@@ -205,11 +205,11 @@ def _site_checkpoint(path: Path, monkeypatch, fail: bool) -> None:
 
 
 def _site_train_state(path: Path, monkeypatch, fail: bool) -> None:
-    from qsnn_deploy.train import trainer
+    from qsnn_deploy.train import runs
 
     if fail:
         monkeypatch.setattr(torch, "save", lambda obj, f: _half_write_then_fail(f))
-    trainer._save_state(path, {"epoch": 1})
+    runs._save_state(path, {"epoch": 1})
 
 
 def _site_digits_cache(path: Path, monkeypatch, fail: bool) -> None:

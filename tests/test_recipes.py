@@ -6,7 +6,8 @@ import pytest
 from helpers import run_cli
 
 from qsnn_deploy.data.tonic_sets import KNOWN
-from qsnn_deploy.nets.zoo import RECIPE_KEYS, load_spec, zoo_names
+from qsnn_deploy.nets.zoo import load_spec, zoo_names
+from qsnn_deploy.train.config import RECIPE_KEYS
 
 RECIPES = [name for name in zoo_names() if name != "digits_speck"]
 

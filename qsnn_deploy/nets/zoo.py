@@ -30,25 +30,6 @@ _LAYER_KEYS = {
     "linear": {"type", "name", "out_features", "bias", "weight_bits"},
 }
 _TOP_KEYS = {"name", "description", "input_shape", "n_classes", "neuron", "layers", "defaults", "dataset", "train"}
-# `train:` in a model YAML (a recipe): `qsnn-deploy train` options, each used unless given on the command line
-RECIPE_KEYS = {
-    "learning_rule",
-    "lr_schedule",
-    "lr_period",
-    "loss",
-    "bits",
-    "synop_target",
-    "synop_penalty",
-    "synop_weights",
-    "shift_px",
-    "window_ms",
-    "denoise_us",
-    "augment",
-    "test_fraction",
-    "readouts",
-    "feedback_alignment",
-    "patience",
-}
 _NEURON_KEYS = {"threshold", "min_v_mem", "reset"}
 # Neuron types and their parameters with defaults (qsnn_deploy.nets.neurons implements them). Only
 # "iaf" is the chip's neuron; the others leak and convert needs --approximate-leak for them.
@@ -100,7 +81,7 @@ class ModelSpec:
     defaults: dict = field(default_factory=dict)
     dataset: str = "digits-dvs"
     description: str = ""
-    recipe: dict = field(default_factory=dict)  # the YAML's `train:` options (RECIPE_KEYS)
+    recipe: dict = field(default_factory=dict)  # the YAML's `train:` options (train.config.RECIPE_KEYS checks them)
 
     def layer_input_shapes(self) -> list[tuple[int, int, int]]:
         """Input (C, H, W) of every layer; linear layers take the whole previous output."""
@@ -254,8 +235,9 @@ def spec_from_dict(data: Any, where: str = "model") -> ModelSpec:
     defaults = _mapping(data.get("defaults"), "defaults", where)
     _unknown(set(defaults), _DEFAULT_KEYS, f"{where}: defaults")
     _check_defaults(defaults, where)
+    # `train:` (a recipe): `qsnn-deploy train` options, each used unless given on the command line; which keys
+    # it may hold is the train layer's to say (qsnn_deploy.train.config.RECIPE_KEYS), checked when it trains
     recipe = _mapping(data.get("train"), "train", where)
-    _unknown(set(recipe), RECIPE_KEYS, f"{where}: train")
     for key, value in recipe.items():
         if not isinstance(value, (str, int, float, bool)):
             raise InputError(f"train.{key} must be a single value, got {short_repr(value)}", where=where)

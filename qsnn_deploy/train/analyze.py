@@ -97,8 +97,8 @@ def analyze_hessian(
     from ..nets.checkpoint import load_checkpoint
     from ..nets.framed import framed_split
     from .allocate import DEFAULT_CHOICES, allocate_for_model, check_budget, weight_perturbations
+    from .device import pick_device
     from .hessian import hutchinson_traces, layer_weights
-    from .trainer import pick_device
 
     checkpoint = Path(checkpoint)
     dev = pick_device(device)
@@ -183,7 +183,7 @@ def hessian_report(
 def write_outputs(analysis: HessianAnalysis, json_file: str | Path | None, plot_file: str | Path | None) -> list[str]:
     """Write the plot and the JSON, each under a temporary name renamed when complete; the plot is renamed
     only when the JSON is written too (nothing half-written, no plot without its report)."""
-    from .hessian import plot_traces
+    from .plots import plot_traces
 
     result, allocation = analysis.result, analysis.allocation
     written: list[str] = []

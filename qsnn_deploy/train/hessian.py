@@ -38,10 +38,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -386,58 +385,3 @@ def exact_layer_traces(
         model_or_fn, data, params=params, loss_fn=loss_fn, batch_size=batch_size, quantize=quantize
     ).diagonal()
     return [float(d.sum()) for d in torch.split(diag, sizes)]
-
-
-def plot_traces(
-    result: HessianResult,
-    path: str | Path,
-    bits: Mapping[str, int] | None = None,
-    title: str | None = None,
-    fmt: str | None = None,
-) -> None:
-    """Bar chart of trace per parameter per layer (log scale, ± the larger standard error), annotated with
-    ``bits`` per layer when given (e.g. an allocation). ``fmt``: image format when the name has none."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    values = np.asarray(result.trace_per_param, dtype=float)
-    between = result.stderr_batches or (None,) * len(result.names)
-    errors = np.asarray(
-        [
-            max(0.0 if s is None else s, 0.0 if sb is None else sb / n)  # the larger error
-            for s, sb, n in zip(result.stderr_per_param, between, result.n_params)
-        ],
-        dtype=float,
-    )
-    x = np.arange(len(values))
-    fig, ax = plt.subplots(figsize=(max(4.5, 1.1 * len(values) + 2), 3.6))
-    colors = ["tab:blue" if v > 0 else "tab:red" for v in values]
-    ax.bar(x, values, 0.6, yerr=errors, capsize=4, color=colors, alpha=0.85, ecolor="black")
-    positive = np.abs(values[values != 0])
-    if np.all(values > 0):
-        ax.set_yscale("log")
-    elif positive.size:  # a negative (or zero) trace: symmetric log keeps the sign visible
-        ax.set_yscale("symlog", linthresh=float(positive.min()) / 2)
-    if bits:
-        for xi, name, v, e in zip(x, result.names, values, errors):
-            if name in bits:
-                ax.annotate(
-                    f"{bits[name]} bit",
-                    (xi, max(v, 0) + e),
-                    textcoords="offset points",
-                    xytext=(0, 4),
-                    ha="center",
-                    fontsize=9,
-                    fontweight="bold",
-                )
-        ax.margins(y=0.25)
-    ax.set_xticks(x, [f"{n}\n{p:,} w" for n, p in zip(result.names, result.n_params)])
-    ax.set_ylabel("Hessian trace / parameter")
-    ax.set_title(
-        title or f"Layer sensitivity ({result.iterations} probes, {result.samples} samples; red: negative)", fontsize=10
-    )
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, format=fmt)
-    plt.close(fig)

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import UsageError
+from .config import LOSSES  # the names --loss offers (torch-free there)
 
 
 def count_cross_entropy(out_spikes: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -19,7 +20,6 @@ def count_cross_entropy(out_spikes: torch.Tensor, labels: torch.Tensor) -> torch
     return F.cross_entropy(out_spikes.sum(1), labels)
 
 
-LOSSES = ("ce", "mse-count")
 TARGET_RATE_CORRECT = 0.8  # seed 3: the correct class fires in 80 % of the time bins ...
 TARGET_RATE_WRONG = 0.2  # ... every other class in 20 %
 

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from ..errors import UsageError
+from ..inputs import is_whole_number
 from ..nets.neurons import FastSigmoidSpike
 from ..quant.quantizers import (
     memory_bits,
@@ -44,7 +45,7 @@ from ..quant.quantizers import (
     wage_clip,
     wage_quant,
 )
-from .integer_only import error_point, quantize_weight
+from .integer_net import error_point, quantize_weight
 
 ALPHA, BETA, THRESHOLD, SUPERSPIKE_SCALE, VR_ALPHA = 0.75, 0.875, 0.9, 100.0, 0.75
 STROKE_SPACING = 3.0  # pixels of stroke between two target spikes
@@ -65,7 +66,7 @@ class PatternBits:
         limits = {"wb": (1, 16), "ab": (2, 16), "eb": (2, 16), "gb": (2, 24), "rb": (1, 24)}
         for f in fields(self):
             value, (lo, hi) = getattr(self, f.name), limits[f.name]
-            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            if not is_whole_number(value, lo, hi):
                 raise UsageError(
                     f"pattern-task bit width {f.name}={value!r} is out of range",
                     where=f"PatternBits.{f.name}",
@@ -179,7 +180,7 @@ def run_pattern_task(
     ``lr`` is Adamax's: default 1 when quantised (the seed's), 0.01 in full precision.
     """
     for name, value in (("epochs", epochs), ("n_in", n_in), ("n_hidden", n_hidden), ("n_out", n_out), ("steps", steps)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if not is_whole_number(value, 1):
             raise UsageError(f"{name} must be an integer >= 1, got {value!r}", where="run_pattern_task")
     if lr is None:
         lr = 1.0 if bits is not None else 0.01

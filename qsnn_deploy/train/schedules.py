@@ -11,10 +11,13 @@
 
 from __future__ import annotations
 
-import torch
-from torch.optim import lr_scheduler
+from typing import TYPE_CHECKING
 
 from ..errors import UsageError
+
+if TYPE_CHECKING:  # torch only where a scheduler is made: the option checks stay torch-free
+    import torch
+    from torch.optim import lr_scheduler
 
 SCHEDULES = ("constant", "multistep", "cosine", "periodic-cosine", "warm-restarts", "one-cycle")
 PERIODIC = ("periodic-cosine", "warm-restarts")
@@ -25,7 +28,7 @@ def default_period(epochs: int) -> int:
     return max(1, epochs // 3)
 
 
-def check_schedule(name: str, epochs: int, period: int | None) -> None:
+def check_schedule(name: str, epochs: int | None, period: int | None) -> None:
     """Raise :class:`UsageError` for an unknown schedule or a period that does not fit it."""
     if name not in SCHEDULES:
         raise UsageError(
@@ -45,6 +48,8 @@ def make_scheduler(
     name: str, optimizer: torch.optim.Optimizer, epochs: int, steps_per_epoch: int, period: int | None = None
 ) -> tuple[lr_scheduler.LRScheduler, bool]:
     """The scheduler for ``name`` and whether it is stepped after every batch (True) or every epoch (False)."""
+    from torch.optim import lr_scheduler
+
     check_schedule(name, epochs, period)
     if steps_per_epoch < 1:
         raise UsageError("the training split has no batches", fix="use more samples (raise --limit)")

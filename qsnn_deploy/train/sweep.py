@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import InputError, UsageError
 from ..nets.zoo import load_spec
-from ..outputs import staged_folder
+from ..outputs import atomic_path, staged_folder, write_atomic
 from ..progress import Log, ProgressMode
 from ..progress import log as default_log
 
@@ -203,7 +203,10 @@ def run_sweep(
     """
     from ..nets.checkpoint import load_checkpoint
     from ..nets.framed import framed_split
-    from .trainer import TrainConfig, evaluate, pick_device, train
+    from .config import TrainConfig
+    from .device import pick_device
+    from .evaluation import evaluate
+    from .trainer import train
     from .weight_scaling import percentile_normalise, scale_first_layer
 
     if not targets:
@@ -296,8 +299,9 @@ def run_sweep(
             "points": [asdict(p) for p in points],
             "summary": summary,
         }
-        (tmp / "sweep.json").write_text(json.dumps(result, indent=2))
-        (tmp / "sweep.md").write_text(
+        write_atomic(tmp / "sweep.json", json.dumps(result, indent=2))
+        write_atomic(
+            tmp / "sweep.md",
             sweep_markdown(
                 points,
                 summary,
@@ -306,7 +310,8 @@ def run_sweep(
                     "",
                     f"Test split ({len(test.labels)} samples), {time_bins} time bins, chip integer units.",
                 ],
-            )
+            ),
         )
-        plot_sweep(points, tmp / "sweep.png", f"{base_model.spec.name} on {dataset}: accuracy vs SynOps")
+        with atomic_path(tmp / "sweep.png") as png:
+            plot_sweep(points, png, f"{base_model.spec.name} on {dataset}: accuracy vs SynOps")
     return result

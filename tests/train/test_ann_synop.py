@@ -11,7 +11,8 @@ from qsnn_deploy.convert.ann import load_ann, unscaled_lower_bound
 from qsnn_deploy.emulate.binned import run_binned
 from qsnn_deploy.nets.zoo import load_spec, spec_from_dict
 from qsnn_deploy.quant.chip import discretize_network
-from qsnn_deploy.train.ann_synop import FloorReLU, quantized_ann_from_spec, train_ann_synop
+from qsnn_deploy.train.ann_net import FloorReLU, quantized_ann_from_spec
+from qsnn_deploy.train.ann_synop import train_ann_synop
 
 HAND = spec_from_dict(
     {

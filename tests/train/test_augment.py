@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from qsnn_deploy.errors import UsageError
 from qsnn_deploy.nets.zoo import load_spec
 from qsnn_deploy.train.augment import epoch_shifts, shift_frames
-from qsnn_deploy.train.trainer import TrainConfig
+from qsnn_deploy.train.config import TrainConfig
 
 
 def test_shift_by_hand():

@@ -13,8 +13,11 @@ from qsnn_deploy.nets.checkpoint import save_checkpoint
 from qsnn_deploy.nets.framed import framed_split
 from qsnn_deploy.nets.network import SpikingCNN
 from qsnn_deploy.nets.zoo import load_spec, spec_from_dict
+from qsnn_deploy.train import TrainConfig, train
+from qsnn_deploy.train.bptt import _train_epoch
 from qsnn_deploy.train.losses import distillation, parse_synop_weights, task_loss, weighted_synops
-from qsnn_deploy.train.trainer import TrainConfig, _train_epoch, epoch_order, load_teacher, train
+from qsnn_deploy.train.pretrained import load_teacher
+from qsnn_deploy.train.splits import epoch_order
 
 NAMES = ["conv1", "conv2", "conv3", "fc"]
 REFERENCE = Path(__file__).parents[2] / "models" / "digits_speck.pt"  # a trained digits_speck, kept in the repo

@@ -104,7 +104,8 @@ def test_an_epoch_trains_each_process_on_its_share_only():
     from qsnn_deploy.nets.framed import FramedSplit
     from qsnn_deploy.nets.network import SpikingCNN
     from qsnn_deploy.nets.zoo import load_spec
-    from qsnn_deploy.train.trainer import TrainConfig, _train_epoch
+    from qsnn_deploy.train.bptt import _train_epoch
+    from qsnn_deploy.train.config import TrainConfig
 
     class LocalHalf(Group):  # rank 1 of 2, without a process group: sums stay local
         def sum(self, values):

@@ -8,17 +8,10 @@ import torch
 from qsnn_deploy.errors import UsageError
 from qsnn_deploy.nets.checkpoint import load_checkpoint
 from qsnn_deploy.nets.zoo import load_spec, spec_from_dict
-from qsnn_deploy.train.integer_only import (
-    IntegerBits,
-    LocalNet,
-    apply_update,
-    error_point,
-    local_loss,
-    memory_footprint,
-    memory_report,
-    train_integer_only,
-    update_steps,
-)
+from qsnn_deploy.train.integer_bits import IntegerBits
+from qsnn_deploy.train.integer_memory import memory_footprint, memory_report
+from qsnn_deploy.train.integer_net import LocalNet, error_point, local_loss
+from qsnn_deploy.train.integer_only import apply_update, train_integer_only, update_steps
 
 TINY = {
     "name": "tiny",

@@ -10,14 +10,8 @@ from qsnn_deploy.convert.bundle import convert_model
 from qsnn_deploy.errors import UsageError
 from qsnn_deploy.nets.checkpoint import load_checkpoint
 from qsnn_deploy.nets.zoo import spec_from_dict
-from qsnn_deploy.train.local_rules import (
-    LocalRuleNet,
-    StateMeter,
-    _LinearFA,
-    bptt_state_bytes,
-    run_batch,
-    train_local_rule,
-)
+from qsnn_deploy.train.local_net import LocalRuleNet, StateMeter, _LinearFA, bptt_state_bytes, run_batch
+from qsnn_deploy.train.local_rules import train_local_rule
 
 TINY = {
     "name": "tiny",

@@ -19,7 +19,7 @@ KILL_AFTER = 2  # the run is held once the state of this epoch is on disk, and k
 HELD_RUN = """
 import sys, threading
 from pathlib import Path
-import qsnn_deploy.train.trainer as trainer
+import qsnn_deploy.train.runs as trainer
 from qsnn_deploy.cli.main import main
 marker, kill_after, sys.argv = Path(sys.argv[1]), int(sys.argv[2]), ["qsnn-deploy", *sys.argv[3:]]
 save = trainer._save_state
@@ -93,7 +93,9 @@ def test_resume_of_finished_or_absent_run_is_a_usage_error(tmp_path):
 
 
 def test_interrupted_run_blocks_a_fresh_start_and_refuses_conflicting_options(tmp_path):
-    from qsnn_deploy.train.trainer import STATE_FORMAT, TrainConfig, _save_state
+    from qsnn_deploy.train.config import TrainConfig
+    from qsnn_deploy.train.resume import STATE_FORMAT
+    from qsnn_deploy.train.runs import _save_state
 
     partial = tmp_path / "r.partial"
     partial.mkdir()

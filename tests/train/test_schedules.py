@@ -83,7 +83,7 @@ def test_mse_count_loss_by_hand():
 
 def test_bad_loss_and_patience_are_usage_errors():
     from qsnn_deploy.nets.zoo import load_spec
-    from qsnn_deploy.train.trainer import TrainConfig
+    from qsnn_deploy.train.config import TrainConfig
 
     spec = load_spec("digits_speck")
     with pytest.raises(UsageError, match="unknown loss 'hinge'"):

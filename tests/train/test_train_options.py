@@ -5,7 +5,8 @@ import json
 import pytest
 from helpers import run_cli
 
-from qsnn_deploy.train.trainer import TrainConfig, split_validation, train
+from qsnn_deploy.train import TrainConfig, train
+from qsnn_deploy.train.splits import split_validation
 
 TINY = dict(limit=48, time_bins=4, batch_size=16)
 

@@ -12,7 +12,8 @@ from qsnn_deploy.ir import ChipLayer
 from qsnn_deploy.nets.network import SpikingCNN
 from qsnn_deploy.nets.zoo import load_spec, spec_from_dict, with_weight_bits
 from qsnn_deploy.quant.chip import discretize_network
-from qsnn_deploy.train.trainer import initial_weights, weight_memory
+from qsnn_deploy.train.pretrained import initial_weights
+from qsnn_deploy.train.weight_bits import weight_memory
 
 TINY = {
     "name": "tiny",

@@ -1,0 +1,377 @@
+"""BPTT training with surrogate gradients, quantisation-aware by default, with a SynOp penalty.
+
+:func:`train_bptt` trains ``config`` into a run folder built in ``OUT.partial/`` with the state of the last
+finished epoch (:mod:`.runs`), so a killed or interrupted run continues with :func:`resume_bptt` and ends with
+the weights an uninterrupted one would have. The epochs follow :func:`.loop.fit`; :class:`BPTT` says what one
+is: a pass over a (seed, epoch)-determined order (:func:`_train_epoch`), the test (and validation) accuracy,
+early stopping, the state. ``--nproc N`` (or ``torchrun``) trains data-parallel (:mod:`.distributed`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import UsageError
+from ..nets.framed import FramedSplit
+from ..nets.network import SpikingCNN, count_parameters
+from ..nets.zoo import ModelSpec, spec_from_dict, with_neuron_option, with_weight_bits
+from ..outputs import check_writable
+from ..progress import Log, ProgressMode, silent
+from ..progress import log as default_log
+from .allocate import check_budget
+from .augment import batch_frames, epoch_shifts
+from .config import TrainConfig
+from .device import cpu_state, pick_device, rng_states, set_rng_states
+from .distributed import (
+    SINGLE,
+    Group,
+    backend_for,
+    barrier,
+    check_nproc,
+    from_environment,
+    join,
+    leave,
+    process_device,
+    spawn,
+    wrap,
+)
+from .early_stopping import EarlyStopping
+from .evaluation import evaluate
+from .hessian import layer_weights
+from .loop import Epochs, fit, train_pass
+from .losses import distillation, parse_synop_weights, synop_penalty, synop_target, task_loss, weighted_synops
+from .pretrained import initial_weights, load_teacher
+from .resume import STATE_FORMAT
+from .runs import STATE_FILE, RunFolder, complete, new_partial, partial_folder, partial_run
+from .schedules import make_scheduler
+from .splits import data_options, epoch_order, model_spec, split_validation, train_test_splits
+from .weight_bits import allocate_auto_bits, bits_label, warmup_epochs, weight_memory
+
+
+def _train_epoch(
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    batch_sched: torch.optim.lr_scheduler.LRScheduler | None,
+    data: FramedSplit,
+    cfg: TrainConfig,
+    epoch: int,
+    device: torch.device,
+    progress: ProgressMode,
+    group: Group = SINGLE,
+    teacher: SpikingCNN | None = None,
+    synop_weights: list[float] | None = None,
+) -> tuple[float, float]:
+    """One pass over ``data``; steps ``batch_sched`` after every batch when given. Returns (loss, accuracy) over
+    all processes of ``group``, each of which takes its share of every global batch. ``teacher``: add the
+    distillation term; ``synop_weights``: per-layer weights of the SynOp term."""
+    model.train()
+    n = len(data.labels)
+    shifts = epoch_shifts(n, cfg.shift_px, cfg.seed, epoch) if cfg.shift_px else None
+
+    def step(idx: torch.Tensor) -> tuple[float, int, dict[str, str]]:
+        x, y = batch_frames(data.frames, idx, shifts).to(device), data.labels[idx].to(device)
+        out_spikes, synops, _ = model(x, record=True)
+        loss = task_loss(cfg.loss, out_spikes, y)
+        if teacher is not None:
+            with torch.no_grad():
+                teacher_spikes = teacher(x)
+            loss = loss + cfg.distill_weight * distillation(out_spikes, teacher_spikes, cfg.distill_temperature)
+        if cfg.synop_penalty > 0:
+            loss = loss + synop_penalty(weighted_synops(synops, synop_weights), cfg.synop_penalty)
+        elif cfg.synop_target is not None:
+            loss = loss + synop_target(weighted_synops(synops, synop_weights), cfg.synop_target)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if batch_sched is not None:
+            batch_sched.step()
+        return float(loss.detach()), int((out_spikes.sum(1).argmax(1) == y).sum()), {}
+
+    order = epoch_order(n, cfg.seed, epoch)
+    desc = f"epoch {epoch}/{cfg.epochs}"
+    return train_pass(order, cfg.batch_size, step, desc=desc, progress=progress, group=group)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One BPTT run as each of its processes needs it: from scratch (``state`` None) or from a saved state."""
+
+    cfg: TrainConfig
+    spec: ModelSpec
+    device: torch.device
+    state: dict[str, Any] | None
+    overwrite: bool
+    progress: ProgressMode
+
+
+class BPTT(Epochs):
+    """The epochs of one BPTT run: data, network, optimiser and schedule (restored from the job's state when it
+    has one). ``folder``: where the writer of ``group`` writes (None for the other processes)."""
+
+    def __init__(self, job: _Job, log: Log, folder: RunFolder | None, group: Group = SINGLE):
+        self.cfg = cfg = job.cfg
+        spec, state = job.spec, job.state
+        self.device = device = process_device(job.device, group)
+        self.progress = progress = job.progress if group.writer else "off"
+        self.overwrite, self.log, self.folder, self.group, self.epochs = job.overwrite, log, folder, group, cfg.epochs
+        torch.manual_seed(cfg.seed)
+        self.train_all, self.test_set = train_test_splits(
+            cfg.dataset, spec, cfg.time_bins, progress=progress, limit=cfg.limit, options=data_options(cfg, spec)
+        )
+        self.train_set, self.val_set = split_validation(self.train_all, cfg.val_fraction, cfg.seed)
+        self.dt_us = self.train_all.duration_us / cfg.time_bins
+        model = self.model = SpikingCNN(spec, quantize=cfg.quantize)
+        if state is None and cfg.bits == "auto":  # an impossible budget fails now, not after the warm-up
+            check_budget([w.numel() for w in layer_weights(model)], cfg.bit_budget)
+        if state is None and cfg.init is not None:
+            model.load_state_dict(initial_weights(cfg.init, spec))
+            log(f"starting from the weights of {cfg.init}")
+        model.to(device)
+        self.teacher = None if cfg.distill is None else load_teacher(cfg.distill, spec, device)
+        if self.teacher is not None:
+            log(
+                f"distilling from {cfg.distill} (weight {cfg.distill_weight:g}, temperature "
+                f"{cfg.distill_temperature:g})"
+            )
+        names = [layer.name for layer in spec.layers]
+        self.synop_weights = None if cfg.synop_weights is None else parse_synop_weights(names, cfg.synop_weights)
+        self.opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        n = len(self.train_set.labels)
+        self.sched, self.per_batch = make_scheduler(
+            cfg.lr_schedule, self.opt, cfg.epochs, -(-n // cfg.batch_size), cfg.lr_period
+        )
+        self.warmup = warmup_epochs(cfg)
+        self.auto: dict[str, Any] | None = None
+        self.history = []
+        self.stopping = EarlyStopping(cfg.patience or 0)
+        if state is not None:
+            model.load_state_dict(state["model"])
+            self.opt.load_state_dict(state["optimizer"])
+            self.sched.load_state_dict(state["scheduler"])
+            set_rng_states(state["rng"])
+            self.first_epoch, self.history, self.auto = state["epoch"] + 1, state["history"], state["auto"]
+            self.elapsed_s = state["elapsed_s"]
+            self.stopping.restore(state)
+        elif cfg.bits == "auto" and self.warmup == 0:
+            self.auto = allocate_auto_bits(model, self.train_set, cfg, folder, progress, log)
+        self.net = wrap(model, group, device)
+        val = self.val_set
+        log(
+            f"training {model.spec.name} ({count_parameters(model)} parameters, "
+            f"{'quantisation-aware ' + bits_label(model.spec) if cfg.quantize else 'float'}) on {cfg.dataset}: "
+            f"{n} train / "
+            + (f"{len(val.labels)} validation / " if val is not None else "")
+            + f"{len(self.test_set.labels)} test samples, {cfg.time_bins} time bins of {self.dt_us / 1000:g} ms, "
+            f"lr schedule {cfg.lr_schedule}, loss {cfg.loss}, device {device}"
+        )
+
+    @property
+    def stopped(self) -> bool:
+        return self.stopping.stopped_early
+
+    def start_epoch(self, epoch: int) -> None:
+        if self.cfg.bits == "auto" and self.auto is None and epoch == self.warmup + 1:
+            self.auto = allocate_auto_bits(self.model, self.train_set, self.cfg, self.folder, self.progress, self.log)
+        self.lr = self.opt.param_groups[0]["lr"]
+
+    def train_epoch(self, epoch: int) -> tuple[float, float]:
+        batch_sched = self.sched if self.per_batch else None
+        return _train_epoch(
+            self.net,
+            self.opt,
+            batch_sched,
+            self.train_set,
+            self.cfg,
+            epoch,
+            self.device,
+            self.progress,
+            self.group,
+            self.teacher,
+            self.synop_weights,
+        )
+
+    def after_pass(self, epoch: int, pass_s: float) -> dict[str, Any]:
+        if not self.per_batch:
+            self.sched.step()
+        ev = evaluate(self.model, self.test_set, self.cfg.batch_size, self.device)
+        entry = {"test_accuracy": ev["accuracy"], "synops_per_sample": ev["synops_per_sample"], "lr": self.lr}
+        if self.val_set is not None:
+            entry["val_accuracy"] = evaluate(self.model, self.val_set, self.cfg.batch_size, self.device)["accuracy"]
+            self.stopping.update(epoch, entry["val_accuracy"], self.model)
+        return entry
+
+    def describe(self, entry: dict[str, Any]) -> str:
+        val = f"val {100 * entry['val_accuracy']:.1f}%  " if "val_accuracy" in entry else ""
+        return (
+            f"{val}test {100 * entry['test_accuracy']:.1f}%  SynOps/sample {entry['synops_per_sample']:.3g}  "
+            f"lr {entry['lr']:.3g}"
+        )
+
+    def end_epoch(self, entry: dict[str, Any], elapsed_s: float) -> None:
+        if self.stopping.stopped_early:
+            self.log(
+                f"early stop: no better validation accuracy for {self.cfg.patience} epochs; keeping epoch "
+                f"{self.stopping.best_epoch}"
+            )
+        if self.folder is not None:
+            self.folder.save_state(
+                {
+                    "format": STATE_FORMAT,
+                    "config": self.cfg.record(),
+                    "model_spec": self.model.spec.to_dict(),
+                    "overwrite": self.overwrite,
+                    "model": cpu_state(self.model),
+                    "optimizer": self.opt.state_dict(),
+                    "scheduler": self.sched.state_dict(),
+                    "rng": rng_states(),
+                    "epoch": entry["epoch"],
+                    "history": self.history,
+                    "auto": self.auto,
+                    **self.stopping.state(),
+                    "elapsed_s": elapsed_s,
+                }
+            )
+
+    def finish(self, folder: RunFolder, t0: float) -> dict[str, Any]:
+        """Final evaluation (of the best validation epoch's weights with ``--patience``); writes checkpoint.pt,
+        metrics.json, config.yaml and training_curve.png to ``folder``; returns the metrics."""
+        cfg, model, device, test_set = self.cfg, self.model, self.device, self.test_set
+        if self.stopping.best_state is not None:
+            model.load_state_dict(self.stopping.best_state)
+        spec = model.spec
+        final = evaluate(model, test_set, cfg.batch_size, device)
+        float_ev = evaluate(model, test_set, cfg.batch_size, device, quantize=False)
+        metrics = {
+            "test_accuracy": final["accuracy"],
+            "float_test_accuracy": float_ev["accuracy"],
+            "synops_per_sample": final["synops_per_sample"],
+            "layer_synops": final["layer_synops"],
+            "layer_spikes": final["layer_spikes"],
+            "epochs": cfg.epochs,
+            "epochs_run": len(self.history),
+            "seed": cfg.seed,
+            "model": spec.name,
+            "dataset": cfg.dataset,
+            "quantize": cfg.quantize,
+            "time_bins": cfg.time_bins,
+            "dt_us": self.dt_us,
+            "duration_us": self.train_all.duration_us,
+            "n_parameters": count_parameters(model),
+            "device": str(device),
+            "nproc": cfg.nproc,
+            "weight_bits": {layer.name: layer.weight_bits for layer in spec.layers},
+            "bits_label": bits_label(spec),
+            "weight_memory_bits": weight_memory(model),
+            "bit_allocation": None if self.auto is None else self.auto["allocation"] | {"warmup_epochs": self.warmup},
+            "lr_schedule": cfg.lr_schedule,
+            "loss": cfg.loss,
+            "stopped_early": bool(self.stopping.stopped_early),
+            "best_epoch": self.stopping.best_epoch,
+            "val_accuracy": self.stopping.best_val,
+            "train_time_s": round(time.time() - t0, 2),
+            "history": self.history,
+        }
+        model.cpu()
+        folder.checkpoint(
+            model,
+            {
+                "dt_us": self.dt_us,
+                "time_bins": cfg.time_bins,
+                "duration_us": self.train_all.duration_us,
+                "dataset": cfg.dataset,
+                "metrics": {k: v for k, v in metrics.items() if k != "history"},
+            },
+        )
+        folder.metrics(metrics)
+        folder.config(cfg.record(), spec)
+        folder.curve(self.history)
+        return metrics
+
+
+def _train_into(job: _Job, folder: RunFolder, log: Log, group: Group = SINGLE) -> dict[str, Any]:
+    """The training proper; the writer of ``group`` logs, writes the run files to ``folder`` and gets the metrics
+    (the other processes stay quiet and get an empty dict)."""
+    run = BPTT(job, log if group.writer else silent, folder if group.writer else None, group)
+    t0 = time.time() - run.elapsed_s
+    fit(run, run.log)
+    return run.finish(folder, t0) if group.writer else {}
+
+
+def train_bptt(
+    config: TrainConfig, out: str | Path, overwrite: bool = False, progress: ProgressMode = True, log: Log = default_log
+) -> dict[str, Any]:
+    """Train ``config`` by BPTT and write the run folder ``out``; returns the metrics written to ``metrics.json``
+    (an empty dict in a ``torchrun`` process other than rank 0)."""
+    spec = model_spec(config, progress, log)
+    cfg = config.resolve(spec)
+    if cfg.bits is not None and cfg.bits != "auto":
+        spec = with_weight_bits(spec, cfg.bits)
+    if cfg.neuron is not None:
+        spec = with_neuron_option(spec, cfg.neuron)
+    device = pick_device(cfg.device)
+    out = Path(out)
+    check_writable(out, overwrite)
+    group = from_environment()
+    if group is not None and group.world > 1:
+        if cfg.nproc > 1:
+            raise UsageError(
+                "--nproc starts its own processes; under torchrun the processes are torchrun's",
+                fix="drop --nproc (torchrun --nproc-per-node N sets the number)",
+            )
+        job = _Job(replace(cfg, nproc=group.world), spec, device, None, overwrite, progress)
+        return _under_torchrun(group, out, job, log)
+    if cfg.nproc > 1:
+        check_nproc(cfg.nproc, device)
+    return _run(new_partial(out, overwrite), out, _Job(cfg, spec, device, None, overwrite, progress), log)
+
+
+def resume_bptt(
+    out: Path, partial: Path, state: dict[str, Any], progress: ProgressMode = True, log: Log = default_log
+) -> dict[str, Any]:
+    """Continue the interrupted run in ``partial`` (its ``state``, :func:`.resume.read_resume_state`) from its last
+    finished epoch, with the config it was started with; finishes writing ``out``."""
+    cfg = TrainConfig(**state["config"])
+    spec = spec_from_dict(state["model_spec"], where=str(partial / STATE_FILE))
+    device = pick_device(cfg.device)
+    check_writable(out, bool(state["overwrite"]))
+    log(f"resuming {out} after epoch {state['epoch']}/{cfg.epochs}")
+    return _run(partial, out, _Job(cfg, spec, device, state, bool(state["overwrite"]), progress), log)
+
+
+def _run(partial: Path, out: Path, job: _Job, log: Log) -> dict[str, Any]:
+    """Train in ``partial`` (in ``nproc`` processes) and rename it to ``out``."""
+    with partial_run(partial, out, job.state is not None, log) as folder:
+        if job.cfg.nproc == 1:
+            return _train_into(job, folder, log)
+        log(
+            f"data-parallel training: {job.cfg.nproc} processes, {backend_for(job.device)}, each with its share of "
+            f"every batch of {job.cfg.batch_size}"
+        )
+        spawn(_process, job.cfg.nproc, job.device, args=(job, partial))
+        return json.loads((partial / "metrics.json").read_text())
+
+
+def _process(group: Group, job: _Job, partial: Path) -> None:
+    """One process of a data-parallel run (started by :func:`~qsnn_deploy.train.distributed.spawn`)."""
+    _train_into(job, RunFolder(partial), default_log, group)
+
+
+def _under_torchrun(group: Group, out: Path, job: _Job, log: Log) -> dict[str, Any]:
+    """This process's part of a run that ``torchrun`` started; rank 0 writes ``out`` (the others return {})."""
+    join(group, backend_for(job.device))
+    try:
+        partial = new_partial(out, job.overwrite) if group.writer else partial_folder(out)
+        barrier(group)
+        metrics = _train_into(job, RunFolder(partial), log, group)
+        if group.writer:
+            complete(partial, out)
+        barrier(group)
+        return metrics
+    finally:
+        leave()

@@ -1,0 +1,400 @@
+"""What a training run depends on: :class:`TrainConfig`, a frozen record whose fields are also the options of
+``qsnn-deploy train`` (torch-free, so the command's ``--help`` stays fast).
+
+Each field carries its option in ``field(metadata=...)`` (see :func:`option`): the help text, which training
+methods take it, whether a model YAML's ``train:`` recipe may set it. The command-line options
+(:func:`options`), the keys a recipe may use (:data:`RECIPE_KEYS`), the options a resumed run checks against
+its own (:func:`record`) and the options each method refuses are all read from these fields. The checks run in
+``__post_init__`` (:mod:`.checks`); :meth:`TrainConfig.resolve` fills the model's defaults. Change one with
+``dataclasses.replace``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import InputError
+from ..inputs import short_repr
+from ..progress import Log
+from .schedules import SCHEDULES
+
+if TYPE_CHECKING:
+    from ..nets.zoo import ModelSpec
+
+METHODS = ("bptt", "ann", "integer-only", "local-rule")  # the training methods (qsnn_deploy.train.trainer.METHODS)
+LOSSES = ("ce", "mse-count")  # qsnn_deploy.train.losses implements them
+LEARNING_RULES = ("bptt", "decolle", "ell", "bell", "fell")  # bptt, then the local rules
+MODEL_DEFAULTS = {"epochs": 15, "batch_size": 32, "lr": 2e-3, "time_bins": 10}  # when a model YAML gives none
+DEFAULT_VAL_FRACTION = 0.1  # with --patience and no --val-fraction
+
+_ALL = METHODS
+_BPTT = ("bptt",)
+_DATA = ("bptt", "local-rule")  # the methods that read recordings from disk
+
+
+def option(
+    default: Any,
+    help: str | None,
+    *,
+    takes: tuple[str, ...] = _ALL,
+    recipe: bool = False,
+    disk: bool = False,
+    flag: str | None = None,
+    choices: tuple[str, ...] | None = None,
+    path: str | None = None,
+    unset_on_cli: bool = False,
+) -> Any:
+    """A field that is also a ``qsnn-deploy train`` option.
+
+    ``takes``: the methods that use it (the others refuse it when it differs from ``default``; a BPTT run
+    records the options BPTT takes). ``recipe``: a model YAML's ``train:`` may set it. ``disk``: it only applies
+    to recordings read from disk. ``flag``: the option's name when it is not ``--field-name`` (a bool field whose
+    flag sets it to False, like ``--no-qat``, is inverted). ``choices``: the values it takes. ``path``: "dir" or
+    "any" for a path option. ``unset_on_cli``: the option has no default on the command line (the help says
+    which one applies).
+    """
+    meta = {
+        "help": help,
+        "takes": takes,
+        "recipe": recipe,
+        "disk": disk,
+        "flag": flag,
+        "choices": choices,
+        "path": path,
+        "unset_on_cli": unset_on_cli,
+    }
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a run depends on; a BPTT run writes :func:`record` to ``config.yaml``."""
+
+    model: str = option(
+        "digits_speck",
+        "zoo model name or model YAML path [digits_speck on digits-dvs; for other data a default Speck-ready "
+        "network sized to the sensor and classes]",
+        unset_on_cli=True,
+    )
+    dataset: str = option(
+        "digits-dvs",
+        "digits-dvs (built in), nmnist, dvsgesture, pokerdvs, mnist-dvs (from --data-root), or folder:PATH (one "
+        "sub-folder per class); `qsnn-deploy datasets` lists them",
+    )
+    epochs: int | None = option(None, "training epochs [model default]")
+    batch_size: int | None = option(None, "samples per batch [model default]")
+    lr: float | None = option(
+        None, "Adam learning rate (scheduled by --lr-schedule) [model default]", takes=("bptt", "ann", "local-rule")
+    )
+    time_bins: int | None = option(None, "time bins per sample [model default]")
+    seed: int = option(0, None)
+    device: str = option("auto", "auto, cpu, cuda or cuda:N")
+    quantize: bool = option(
+        True,
+        "train in float (no chip quantisation during training)",
+        takes=("bptt", "ann", "local-rule"),
+        flag="--no-qat",
+    )
+    synop_penalty: float = option(
+        0.0, "α in loss = CE + α·SynOps per sample (try 1e-8 … 1e-6)", takes=("bptt", "ann"), recipe=True
+    )
+    synop_target: float | None = option(
+        None,
+        "target SynOps per sample: loss = CE + ((SynOps − N)/N)² (SynOpLoss' target form)",
+        takes=("bptt", "ann"),
+        recipe=True,
+    )
+    synop_weights: str | None = option(
+        None,
+        "weight of each layer's SynOps in the SynOp loss: '1,3,1,1' (in layer order) or 'conv2=3' (by name, "
+        "others 1); a layer's SynOps are those its input spikes cause, so conv2=3 makes conv1's spikes dearer. "
+        "Reported SynOps stay unweighted [all 1]",
+        takes=_BPTT,
+        recipe=True,
+    )
+    distill: str | None = option(
+        None,
+        "knowledge distillation: add τ²·KL(teacher ‖ student) on the output spike counts, the teacher being this "
+        "run folder or checkpoint (e.g. the unpenalised model)",
+        takes=_BPTT,
+        path="any",
+    )
+    distill_weight: float = option(1.0, "with --distill: weight of the distillation term", takes=_BPTT)
+    distill_temperature: float = option(4.0, "with --distill: softmax temperature τ on the spike counts", takes=_BPTT)
+    limit: int | None = option(
+        None, "use only N samples of each split, the first of each class in turn (quick smoke runs)"
+    )
+    bits: str | None = option(
+        None,
+        "weight bits per layer, 2..8: '4' (all), '8,4,4,8' (in layer order), 'conv2=4' (by name), or 'auto' "
+        "(Hessian-aware, with --bit-budget) [model YAML weight_bits, default 8]",
+        takes=_BPTT,
+        recipe=True,
+    )
+    bit_budget: str | None = option(
+        None, "with --bits auto: average bits per weight ('4') or a total size ('12kB')", takes=_BPTT
+    )
+    init: str | None = option(
+        None, "start from the weights of this run folder or checkpoint", takes=("bptt", "ann"), path="any"
+    )
+    lr_schedule: str = option(
+        "cosine",
+        "learning-rate schedule (torch.optim.lr_scheduler): constant, multistep (÷10 at 50%/75%), cosine, "
+        "periodic-cosine (cosine stepped past its period: the LR rises again, seed 3), warm-restarts, one-cycle "
+        "(per batch, peak = --lr) [cosine]",
+        takes=_BPTT,
+        recipe=True,
+        choices=SCHEDULES,
+        unset_on_cli=True,
+    )
+    lr_period: int | None = option(
+        None, "with periodic-cosine / warm-restarts: epochs per period [epochs // 3]", takes=_BPTT, recipe=True
+    )
+    loss: str = option(
+        "ce",
+        "ce: cross-entropy on output spike counts; mse-count: MSE of output spike rates against 0.8 (correct "
+        "class) / 0.2 (others) (seed 3) [ce]",
+        takes=_BPTT,
+        recipe=True,
+        choices=LOSSES,
+        unset_on_cli=True,
+    )
+    patience: int | None = option(
+        None,
+        "early stopping: stop after N epochs without a better validation accuracy and keep the best epoch's "
+        "weights (validation is held out of the train split)",
+        takes=_BPTT,
+        recipe=True,
+    )
+    val_fraction: float | None = option(
+        None, "with --patience: share of the train split held out for validation [0.1]", takes=_BPTT
+    )
+    neuron: str | None = option(
+        None,
+        "neuron model instead of the YAML's: iaf (Speck's), lif, leaky, decolle, decolle-simple, with parameters "
+        "as TYPE:name=value,... (e.g. lif:beta=0.8); Speck has no leak",
+        takes=("bptt", "local-rule"),
+    )
+    data_root: str | None = option(
+        None, "where tonic datasets are [$QSNN_DEPLOY_DATA or the user cache]", takes=_DATA, disk=True, path="dir"
+    )
+    download: bool = option(False, "download a tonic dataset that is not under --data-root", takes=_DATA, disk=True)
+    window_ms: float | None = option(
+        None, "time window framed per recording [the longest recording]", takes=_DATA, recipe=True, disk=True
+    )
+    test_fraction: float = option(
+        0.2,
+        "folder:PATH without train/ and test/ sub-folders: share of each class held out for testing",
+        takes=_DATA,
+        recipe=True,
+    )
+    denoise_us: int | None = option(
+        None,
+        "drop events with no neighbour within this many µs (tonic's Denoise)",
+        takes=_DATA,
+        recipe=True,
+        disk=True,
+    )
+    augment: bool = option(
+        False,
+        "recordings on disk: random left-right flips and spatial jitter of the training split, drawn once when "
+        "they are loaded (flips are wrong for classes with a handedness, such as DVS Gesture's arm gestures: use "
+        "--shift-px there)",
+        takes=_DATA,
+        recipe=True,
+        disk=True,
+    )
+    shift_px: int = option(
+        0,
+        "move each training sample by a random offset of up to N input pixels per axis, drawn anew every epoch "
+        "(any dataset)",
+        takes=_DATA,
+        recipe=True,
+    )
+    sensor_size: str | None = option(
+        None, "folder:PATH: the recordings' sensor as WxHxP, e.g. 346x260x2 [inferred]", takes=_DATA, disk=True
+    )
+    nproc: int = option(
+        1,
+        "data-parallel processes (DistributedDataParallel: gloo on CPU, NCCL with one GPU each); each takes its "
+        "share of every batch. Under torchrun leave it out",
+        takes=_BPTT,
+    )
+    # the other methods and their own options (a BPTT run does not record them)
+    ann: bool = option(
+        False,
+        "train the network as a floor-ReLU ANN (integer activations) with the SynOp loss, then convert it to the "
+        "SNN without weight scaling (writes ann.pt)",
+        takes=("ann",),
+    )
+    integer_only: bool = option(
+        False,
+        "integer-only local learning: integer weights, states, errors and gradients (seed 1); writes a "
+        "memory-footprint report",
+        takes=("integer-only",),
+    )
+    integer_bits: str | None = option(
+        None,
+        "with --integer-only: widths such as 'wb=8,ub=16,eb=6,gb=10' [wb=8,ub=16,sb=6,ab=6,sig=6,eb=6,gb=10,rb=16]",
+        takes=("integer-only",),
+    )
+    lr_int: float = option(
+        8.0,
+        "with --integer-only: integer learning rate (a power of two), halved every third of the epochs",
+        takes=("integer-only",),
+    )
+    full_precision_twin: bool = option(
+        False,
+        "with --integer-only: the same local learning in float (the reference for the memory report)",
+        takes=("integer-only",),
+    )
+    learning_rule: str = option(
+        "bptt",
+        "bptt; decolle (fixed random readout and local loss per layer, seed 0); ell / bell / fell (local spiking "
+        "classifiers per block: same-step gradients / block-local BPTT / online, seed 4). Local readouts are "
+        "training-only: convert drops them",
+        takes=("local-rule",),
+        recipe=True,
+        choices=LEARNING_RULES,
+    )
+    feedback_alignment: bool = option(
+        False,
+        "with a local rule: fixed random backward weights for the readouts",
+        takes=("local-rule",),
+        recipe=True,
+    )
+    readouts: str | None = option(
+        None,
+        "with a local rule: keep the local classifiers fixed or train them [frozen for decolle, trained for "
+        "ell/bell/fell]",
+        takes=("local-rule",),
+        recipe=True,
+        choices=("frozen", "trained"),
+    )
+
+    def __post_init__(self) -> None:
+        from .checks import check_config
+
+        check_config(self)
+
+    @property
+    def method(self) -> str:
+        """The training method: "ann", "integer-only", "local-rule" (a --learning-rule other than bptt) or "bptt"."""
+        if self.ann:
+            return "ann"
+        if self.integer_only:
+            return "integer-only"
+        return "local-rule" if self.learning_rule != "bptt" else "bptt"
+
+    @property
+    def method_flag(self) -> str:
+        """The option that chose the method, as messages name it ("--ann", "--learning-rule ell"...)."""
+        return {"ann": "--ann", "integer-only": "--integer-only", "bptt": "BPTT"}.get(
+            self.method, f"--learning-rule {self.learning_rule}"
+        )
+
+    def resolve(self, spec: ModelSpec) -> TrainConfig:
+        """Fill unset values from the model's defaults (and the validation share of ``--patience``)."""
+        from .losses import parse_synop_weights
+
+        d = MODEL_DEFAULTS | spec.defaults
+        fill: dict[str, Any] = {
+            key: float(d[key]) if key == "lr" else type(d[key])(d[key])
+            for key in ("epochs", "batch_size", "lr", "time_bins")
+            if getattr(self, key) is None
+        }
+        if self.synop_weights is not None:
+            parse_synop_weights([layer.name for layer in spec.layers], self.synop_weights, f"model '{spec.name}'")
+        if self.patience is not None and self.val_fraction is None:
+            fill["val_fraction"] = DEFAULT_VAL_FRACTION
+        return replace(self, **fill)
+
+    def record(self) -> dict[str, Any]:
+        """The options a BPTT run depends on (``config.yaml``'s ``train:``, the resume state, ``summary.json``)."""
+        return {name: getattr(self, name) for name in RECORDED}
+
+    def given(self) -> list[str]:
+        """The fields that differ from their defaults, in order."""
+        return [f.name for f in fields(self) if getattr(self, f.name) != f.default]
+
+
+def flag(name: str) -> str:
+    """The command-line option of field ``name``: ``--no-qat`` for quantize, else ``--field-name``."""
+    return _FIELDS[name].metadata["flag"] or "--" + name.replace("_", "-")
+
+
+_FIELDS = {f.name: f for f in fields(TrainConfig)}
+RECIPE_KEYS = frozenset(name for name, f in _FIELDS.items() if f.metadata["recipe"])
+RECORDED = tuple(name for name, f in _FIELDS.items() if "bptt" in f.metadata["takes"])
+
+
+@dataclass(frozen=True)
+class Option:
+    """One ``qsnn-deploy train`` option of a :class:`TrainConfig` field, as the command line declares it."""
+
+    name: str  # the field
+    flag: str  # "--batch-size"
+    type: type  # int, float, str or bool (a flag)
+    default: Any  # on the command line (None: not given)
+    help: str | None
+    choices: tuple[str, ...] | None
+    path: str | None  # "dir" or "any"
+    invert: bool  # a flag that sets the field to False
+
+    @property
+    def show_default(self) -> bool:
+        return self.default is not None and self.type is not bool
+
+
+def options() -> list[Option]:
+    """The command-line options of the fields, in field order."""
+    types = {"int": int, "float": float, "str": str, "bool": bool}
+    out = []
+    for f in fields(TrainConfig):
+        meta = f.metadata
+        kind = types[str(f.type).removesuffix(" | None")]
+        invert = kind is bool and f.default is True
+        default = None if meta["unset_on_cli"] else (False if invert else f.default)
+        out.append(Option(f.name, flag(f.name), kind, default, meta["help"], meta["choices"], meta["path"], invert))
+    return out
+
+
+def recipe_options(spec: ModelSpec, where: str, values: Mapping[str, Any], given: Collection[str]) -> dict[str, Any]:
+    """The options a model YAML's dataset and ``train:`` recipe set that are not in ``given``; an unknown key
+    in the recipe is an :class:`InputError` at ``where`` (the YAML)."""
+    for key in sorted((k for k in spec.recipe if k not in RECIPE_KEYS), key=str):
+        close = difflib.get_close_matches(str(key), sorted(RECIPE_KEYS), n=1)
+        hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(sorted(RECIPE_KEYS))}"
+        raise InputError(f"unknown key {short_repr(key)}", where=f"{where}: train", fix=hint)
+    used: dict[str, Any] = {}
+    if "dataset" not in given and spec.dataset != values.get("dataset", _FIELDS["dataset"].default):
+        used["dataset"] = spec.dataset
+    used |= {key: value for key, value in spec.recipe.items() if key not in given}
+    for key in ("bits", "synop_weights"):  # YAML may give a number
+        if key in used:
+            used[key] = str(used[key])
+    return used
+
+
+def from_options(values: Mapping[str, Any], given: Collection[str] = (), log: Log | None = None) -> TrainConfig:
+    """The config of command-line option values (by field name; None: not given, the field's default). With a
+    ``model``, its YAML's dataset and ``train:`` recipe fill the options that are not in ``given`` (each said to
+    ``log``); without one the model is digits_speck on digits-dvs and "auto" (sized to the data) elsewhere."""
+    values = {name: value for name, value in values.items() if name in _FIELDS}
+    model = values.get("model")
+    if model is not None:
+        from ..nets.zoo import load_spec
+
+        spec = load_spec(model)
+        where = str(Path(model)) if str(model).endswith((".yaml", ".yml")) or Path(model).exists() else None
+        used = recipe_options(spec, where or f"zoo model {model}", values, given)
+        if used and log is not None:
+            log(f"from {spec.name}'s YAML: " + ", ".join(f"{flag(k)} {v}" for k, v in used.items()))
+        values |= used
+    else:
+        values["model"] = "digits_speck" if values.get("dataset", "digits-dvs") == "digits-dvs" else "auto"
+    return TrainConfig(**{name: value for name, value in values.items() if value is not None})
