@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..outputs import atomic_path
 from .estimator import Estimate
 from .neurocore import neuro_cores
 from .profile import Architecture, Profile
@@ -217,7 +218,8 @@ def plot_estimates(ests: Sequence[Estimate], profiles: Sequence[Profile], path: 
     fig.suptitle(f"qsnn-deploy estimate — {source}", fontsize=10)
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as tmp:  # a failed write keeps what was there
+        fig.savefig(tmp, dpi=110, format=path.suffix[1:] or "png")
     plt.close(fig)
     return path
 

@@ -27,7 +27,7 @@ from types import MappingProxyType
 from typing import Any, TypeAlias
 
 from ..errors import InputError
-from ..inputs import is_number, read_bytes, yaml_from_bytes
+from ..inputs import is_number, is_whole_number, read_bytes, yaml_from_bytes
 from .memory import LayerMemory
 
 PROFILE_SCHEMA_VERSION = 1
@@ -149,7 +149,7 @@ class Core:
     def __post_init__(self) -> None:
         for name in ("index", "kernel_memory", "neuron_memory", "bias_memory"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            if not is_whole_number(v, 0):
                 raise InputError(f"core {name} must be a non-negative integer, got {v!r}")
         if self.synops_ceiling is not None and not (is_number(self.synops_ceiling) and self.synops_ceiling > 0):
             raise InputError(f"core synops_ceiling must be a positive number, got {self.synops_ceiling!r}")
@@ -177,7 +177,7 @@ class NeuroCores:
             v = getattr(self, name)
             if v is None and name == "fan_in":
                 continue
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            if not is_whole_number(v, 1):
                 raise InputError(f"neuron-core {name} must be a positive integer, got {v!r}")
 
 

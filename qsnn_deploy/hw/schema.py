@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from ..errors import InputError
-from ..inputs import is_number, short_repr
+from ..inputs import is_number, is_whole_number, short_repr
 from .profile import (
     ARCHITECTURES,
     PROFILE_SCHEMA_VERSION,
@@ -50,7 +50,7 @@ def _any(v: Any) -> None:
 
 
 def _pos_int(v: Any) -> None:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+    if not is_whole_number(v, 1):
         raise ValueError(f"expected a positive integer, got {short_repr(v)}")
 
 
@@ -65,12 +65,12 @@ def _bool(v: Any) -> None:
 
 
 def _pos_int_list(v: Any) -> None:
-    if not isinstance(v, tuple) or any(isinstance(x, bool) or not isinstance(x, int) or x < 1 for x in v):
+    if not isinstance(v, tuple) or not all(is_whole_number(x, 1) for x in v):
         raise ValueError(f"expected a list of positive integers, got {short_repr(v)}")
 
 
 def _nonneg_int_list(v: Any) -> None:
-    if not isinstance(v, tuple) or any(isinstance(x, bool) or not isinstance(x, int) or x < 0 for x in v):
+    if not isinstance(v, tuple) or not all(is_whole_number(x, 0) for x in v):
         raise ValueError(f"expected a list of non-negative integers, got {short_repr(v)}")
 
 
@@ -127,9 +127,9 @@ def _architecture(v: Any) -> Architecture:
 
 
 def _version(v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, int):
+    if not is_whole_number(v):
         raise ValueError(f"expected an integer, got {short_repr(v)}")
-    return v
+    return int(v)
 
 
 #: a level of the schema: key → leaf, or a nested level
