@@ -48,7 +48,7 @@ from ..nets.zoo import ModelSpec, load_spec
 from ..progress import Log, ProgressMode
 from ..progress import log as default_log
 from .ann_net import emulate_snn, evaluate_ann, quantized_ann_from_spec, readout_loss
-from .config import TrainConfig
+from .config import ResolvedConfig, TrainConfig
 from .device import pick_device
 from .loop import Epochs, fit, train_pass
 from .losses import synop_penalty as penalty_loss
@@ -62,7 +62,7 @@ class _ANNRun(Epochs):
 
     def __init__(
         self,
-        cfg: TrainConfig,
+        cfg: ResolvedConfig,
         spec: ModelSpec,
         device: torch.device,
         quantize_weights: bool,

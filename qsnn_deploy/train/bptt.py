@@ -26,7 +26,7 @@ from ..progress import Log, ProgressMode, silent
 from ..progress import log as default_log
 from .allocate import check_budget
 from .augment import batch_frames, epoch_shifts
-from .config import TrainConfig
+from .config import ResolvedConfig, TrainConfig
 from .device import cpu_state, pick_device, rng_states, set_rng_states
 from .distributed import (
     SINGLE,
@@ -59,7 +59,7 @@ def _train_epoch(
     opt: torch.optim.Optimizer,
     batch_sched: torch.optim.lr_scheduler.LRScheduler | None,
     data: FramedSplit,
-    cfg: TrainConfig,
+    cfg: ResolvedConfig,
     epoch: int,
     device: torch.device,
     progress: ProgressMode,
@@ -102,7 +102,7 @@ def _train_epoch(
 class _Job:
     """One BPTT run as each of its processes needs it: from scratch (``state`` None) or from a saved state."""
 
-    cfg: TrainConfig
+    cfg: ResolvedConfig
     spec: ModelSpec
     device: torch.device
     state: dict[str, Any] | None
@@ -128,6 +128,7 @@ class BPTT(Epochs):
         self.dt_us = self.train_all.duration_us / cfg.time_bins
         model = self.model = SpikingCNN(spec, quantize=cfg.quantize)
         if state is None and cfg.bits == "auto":  # an impossible budget fails now, not after the warm-up
+            assert cfg.bit_budget is not None  # check_config: --bits auto goes with --bit-budget
             check_budget([w.numel() for w in layer_weights(model)], cfg.bit_budget)
         if state is None and cfg.init is not None:
             model.load_state_dict(initial_weights(cfg.init, spec))
@@ -336,7 +337,7 @@ def resume_bptt(
 ) -> dict[str, Any]:
     """Continue the interrupted run in ``partial`` (its ``state``, :func:`.resume.read_resume_state`) from its last
     finished epoch, with the config it was started with; finishes writing ``out``."""
-    cfg = TrainConfig(**state["config"])
+    cfg = ResolvedConfig(**state["config"])
     spec = spec_from_dict(state["model_spec"], where=str(partial / STATE_FILE))
     device = pick_device(cfg.device)
     check_writable(out, bool(state["overwrite"]))

@@ -5,15 +5,15 @@ Each field carries its option in ``field(metadata=...)`` (see :func:`option`): t
 methods take it, whether a model YAML's ``train:`` recipe may set it. The command-line options
 (:func:`options`), the keys a recipe may use (:data:`RECIPE_KEYS`), the options a resumed run checks against
 its own (:func:`record`) and the options each method refuses are all read from these fields. The checks run in
-``__post_init__`` (:mod:`.checks`); :meth:`TrainConfig.resolve` fills the model's defaults. Change one with
-``dataclasses.replace``.
+``__post_init__`` (:mod:`.checks`); :meth:`TrainConfig.resolve` fills the model's defaults into a
+:class:`ResolvedConfig`, the form a run takes. Change one with ``dataclasses.replace``.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -297,7 +297,7 @@ class TrainConfig:
             self.method, f"--learning-rule {self.learning_rule}"
         )
 
-    def resolve(self, spec: ModelSpec) -> TrainConfig:
+    def resolve(self, spec: ModelSpec) -> ResolvedConfig:
         """Fill unset values from the model's defaults (and the validation share of ``--patience``)."""
         from .losses import parse_synop_weights
 
@@ -311,15 +311,16 @@ class TrainConfig:
             parse_synop_weights([layer.name for layer in spec.layers], self.synop_weights, f"model '{spec.name}'")
         if self.patience is not None and self.val_fraction is None:
             fill["val_fraction"] = DEFAULT_VAL_FRACTION
-        return replace(self, **fill)
+        return ResolvedConfig(**{f.name: getattr(self, f.name) for f in fields(self)} | fill)
 
     def record(self) -> dict[str, Any]:
         """The options a BPTT run depends on (``config.yaml``'s ``train:``, the resume state, ``summary.json``)."""
         return {name: getattr(self, name) for name in RECORDED}
 
     def given(self) -> list[str]:
-        """The fields that differ from their defaults, in order."""
-        return [f.name for f in fields(self) if getattr(self, f.name) != f.default]
+        """The fields that differ from their defaults (:class:`TrainConfig`'s, also for a :class:`ResolvedConfig`),
+        in order."""
+        return [name for name, f in _FIELDS.items() if getattr(self, name) != f.default]
 
 
 def flag(name: str) -> str:
@@ -330,6 +331,23 @@ def flag(name: str) -> str:
 _FIELDS = {f.name: f for f in fields(TrainConfig)}
 RECIPE_KEYS = frozenset(name for name, f in _FIELDS.items() if f.metadata["recipe"])
 RECORDED = tuple(name for name, f in _FIELDS.items() if "bptt" in f.metadata["takes"])
+
+
+def _resolved(name: str) -> Any:
+    """A field of :class:`ResolvedConfig`: the option ``name`` of :class:`TrainConfig`, without a default."""
+    return field(kw_only=True, metadata=_FIELDS[name].metadata)
+
+
+@dataclass(frozen=True)
+class ResolvedConfig(TrainConfig):
+    """A :class:`TrainConfig` after :meth:`~TrainConfig.resolve`: the values it fills from the model are set.
+    What the runs of :mod:`.bptt` and :mod:`.ann_synop` take (and a BPTT run records, so a resumed run rebuilds
+    it from ``config.yaml``'s options)."""
+
+    epochs: int = _resolved("epochs")
+    batch_size: int = _resolved("batch_size")
+    lr: float = _resolved("lr")
+    time_bins: int = _resolved("time_bins")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from ..nets.network import SpikingCNN
 from ..nets.zoo import ModelSpec
 from ..progress import Log, ProgressMode
 from .allocate import apply_bits, auto_bits, weight_memory_bits
-from .config import TrainConfig
+from .config import ResolvedConfig
 
 if TYPE_CHECKING:
     from .runs import RunFolder
@@ -29,11 +29,11 @@ def bits_label(spec: ModelSpec) -> str:
 
 def weight_memory(model: SpikingCNN) -> int:
     """Bits the model's weights take at their per-layer widths (biases at the same width)."""
-    sizes = [sum(p.numel() for p in block.conv.parameters()) for block in model.blocks]
-    return weight_memory_bits(sizes, [block.weight_bits for block in model.blocks])
+    sizes = [sum(p.numel() for p in block.conv.parameters()) for block in model.chip_blocks]
+    return weight_memory_bits(sizes, [block.weight_bits for block in model.chip_blocks])
 
 
-def warmup_epochs(cfg: TrainConfig) -> int:
+def warmup_epochs(cfg: ResolvedConfig) -> int:
     """Epochs trained at the model's widths before ``--bits auto`` allocates (0 when starting from ``--init``)."""
     if cfg.bits != "auto" or cfg.init is not None:
         return 0
@@ -43,7 +43,7 @@ def warmup_epochs(cfg: TrainConfig) -> int:
 def allocate_auto_bits(
     model: SpikingCNN,
     data: FramedSplit,
-    cfg: TrainConfig,
+    cfg: ResolvedConfig,
     folder: RunFolder | None,
     progress: ProgressMode,
     log: Log,
@@ -51,6 +51,7 @@ def allocate_auto_bits(
     """``--bits auto``: Hessian traces on a training subset, bits per layer under ``cfg.bit_budget``, applied to
     ``model`` (and its spec); ``folder`` gets ``hessian.json`` and ``hessian.png`` (None: a data-parallel process
     other than the writer). Returns the record."""
+    assert cfg.bit_budget is not None  # check_config: --bits auto goes with --bit-budget
     log(
         f"--bits auto: Hessian traces on {min(HESSIAN_SAMPLES, len(data.labels))} training samples, "
         f"{HESSIAN_PROBES} probes, budget {cfg.bit_budget}"

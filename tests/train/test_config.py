@@ -10,7 +10,7 @@ import yaml
 from helpers import run_cli
 
 from qsnn_deploy.errors import UsageError
-from qsnn_deploy.train.config import RECIPE_KEYS, TrainConfig, from_options, options
+from qsnn_deploy.train.config import MODEL_DEFAULTS, RECIPE_KEYS, ResolvedConfig, TrainConfig, from_options, options
 from qsnn_deploy.train.resume import check_resume_options
 
 # the `train:` keys of a BPTT run's config.yaml (and of its resume state): the file format, unchanged
@@ -117,6 +117,27 @@ def test_options_and_recipe(tmp_path):
     cfg = from_options({"model": str(path), "loss": None, "bits": "8"}, given={"model", "bits"}, log=said.append)
     assert cfg.loss == "mse-count" and cfg.bits == "8" and said == ["from r's YAML: --loss mse-count"]
     assert set(recipe["train"]) <= RECIPE_KEYS
+
+
+def test_resolve_sets_the_model_defaults_in_a_resolved_config():
+    from qsnn_deploy.nets.zoo import load_spec
+
+    spec = load_spec("digits_speck")
+    cfg = TrainConfig(epochs=3, shift_px=1).resolve(spec)
+    defaults = MODEL_DEFAULTS | spec.defaults
+    assert isinstance(cfg, ResolvedConfig)
+    assert (cfg.epochs, cfg.batch_size, cfg.lr, cfg.time_bins, cfg.shift_px) == (
+        3,
+        defaults["batch_size"],
+        defaults["lr"],
+        defaults["time_bins"],
+        1,
+    )
+    assert [f.name for f in dataclasses.fields(cfg)] == [f.name for f in dataclasses.fields(TrainConfig)]
+    assert cfg.given() == ["epochs", "batch_size", "lr", "time_bins", "shift_px"]  # against TrainConfig's defaults
+    assert ResolvedConfig(**cfg.record()).record() == cfg.record()  # what a resumed run rebuilds
+    with pytest.raises(TypeError, match="epochs"):  # a resolved config has them all
+        ResolvedConfig(**{k: v for k, v in cfg.record().items() if k != "epochs"})
 
 
 def test_an_unknown_recipe_key_is_a_bad_model_file(tmp_path):
