@@ -66,7 +66,10 @@ class Budget:
 
     def limit(self, n_weights: int) -> float:
         """The budget in bits for a model of ``n_weights`` weights."""
-        return self.total_bits if self.total_bits is not None else self.avg_bits * n_weights
+        if self.total_bits is not None:
+            return self.total_bits
+        assert self.avg_bits is not None  # __post_init__: exactly one of the two is set
+        return self.avg_bits * n_weights
 
     def __str__(self) -> str:
         if self.text:
@@ -256,7 +259,7 @@ def weight_perturbations(model: SpikingCNN, choices: Sequence[int] = DEFAULT_CHO
 
     out: dict[str, dict[int, float]] = {}
     with torch.no_grad():
-        for block in model.blocks:
+        for block in model.chip_blocks:
             keep = block.weight_bits
             w = block.conv.weight
             out[block.name] = {}
@@ -274,10 +277,10 @@ def weight_perturbations(model: SpikingCNN, choices: Sequence[int] = DEFAULT_CHO
 def apply_bits(model: SpikingCNN, bits: Mapping[str, int] | Allocation) -> None:
     """Set each block's ``weight_bits`` and the model's spec to match (so checkpoints record them)."""
     by_layer = bits.by_layer if isinstance(bits, Allocation) else dict(bits)
-    unknown = set(by_layer) - {b.name for b in model.blocks}
+    unknown = set(by_layer) - {b.name for b in model.chip_blocks}
     if unknown:
         raise ValueError(f"no such layers in the model: {sorted(unknown)}")
-    for block in model.blocks:
+    for block in model.chip_blocks:
         if block.name in by_layer:
             block.weight_bits = int(by_layer[block.name])
     model.spec = dataclasses.replace(

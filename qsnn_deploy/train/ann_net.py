@@ -14,7 +14,7 @@ from torch import nn
 
 from ..ir import Network, fanout_map
 from ..nets.zoo import ModelSpec
-from ..progress import ProgressMode, progress_wrapper
+from ..progress import ProgressMode
 
 _THRESHOLD = 1.0  # of the converted IAF neurons
 SILENT_SCORE = 1.0  # the readout's "no spike" score, in threshold units
@@ -135,8 +135,8 @@ class FloorReLUANN(nn.Module):
         from ..convert.ann import unscaled_lower_bound
         from ..quant.fake import chip_scale_t, ste_round
 
-        low = unscaled_lower_bound(w, b, _THRESHOLD)
-        thr, low = (torch.tensor(v, dtype=torch.float64, device=w.device) for v in (_THRESHOLD, low))
+        thr = torch.tensor(_THRESHOLD, dtype=torch.float64, device=w.device)
+        low = torch.tensor(unscaled_lower_bound(w, b, _THRESHOLD), dtype=torch.float64, device=w.device)
         s = chip_scale_t(w, b, thr, low)
         wq = ste_round(w.double() * s).to(w.dtype)
         bq = None if b is None else ste_round(b.double() * s).to(b.dtype)
@@ -225,7 +225,8 @@ def evaluate_ann(
             count_correct += int((p == y).sum())
             s = torch.stack([v.sum() for v in out.layer_synops]).cpu().double()
             k = torch.stack([v.sum() for v in out.layer_spikes]).cpu().double()
-            syn, spk = (s, k) if syn is None else (syn + s, spk + k)
+            syn = s if syn is None else syn + s
+            spk = k if spk is None else spk + k
     finally:
         model.train(was)
     n = max(len(labels), 1)
@@ -247,8 +248,7 @@ def emulate_snn(
     from ..emulate.binned import run_binned
 
     qnet, warns = discretize_with_warnings(net)
-    bar = progress_wrapper(progress, "emulating SNN", "batch")
-    res = run_binned(qnet, raster.numpy() if isinstance(raster, torch.Tensor) else raster, progress=bar)
+    res = run_binned(qnet, raster.numpy() if isinstance(raster, torch.Tensor) else raster, progress=progress)
     y = np.asarray(labels)
     n = max(len(y), 1)
     return {

@@ -225,7 +225,7 @@ def parse_sensor_size(text: str) -> tuple[int, int, int]:
         raise UsageError(
             f"--sensor-size '{text}' is not WxHxP", where="--sensor-size", fix="e.g. --sensor-size 128x128x2"
         )
-    return size  # type: ignore[return-value]
+    return size
 
 
 def parse_seeds(text: str) -> list[int]:

@@ -21,7 +21,9 @@ def evaluate(
     if quantize is not None:
         model.quantize = quantize
     model.eval()
-    correct, synops, spikes = 0, None, None
+    correct = 0
+    synops = torch.zeros(len(model.chip_blocks))  # per layer, summed over the batches
+    spikes = torch.zeros(len(model.chip_blocks))
     try:
         for i in range(0, len(data.labels), batch_size):
             x = data.frames[i : i + batch_size].to(device)
@@ -29,8 +31,8 @@ def evaluate(
             correct += int((out.sum(1).argmax(1).cpu() == data.labels[i : i + batch_size]).sum())
             s = torch.stack([v.sum() for v in syn]).cpu()
             k = torch.stack([v.sum() for v in spk]).cpu()
-            synops = s if synops is None else synops + s
-            spikes = k if spikes is None else spikes + k
+            synops = synops + s
+            spikes = spikes + k
     finally:
         model.quantize = keep
     n = len(data.labels)

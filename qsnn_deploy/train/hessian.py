@@ -135,7 +135,7 @@ class HessianResult:
 
 def layer_weights(model: SpikingCNN) -> list[torch.Tensor]:
     """The weight tensor of each block, in order (the parameters whose traces are taken)."""
-    return [block.conv.weight for block in model.blocks]
+    return [block.conv.weight for block in model.chip_blocks]
 
 
 def rademacher(shapes: Sequence[torch.Size], generator: torch.Generator) -> list[torch.Tensor]:
@@ -295,7 +295,7 @@ def hutchinson_traces(
         var = (sizes[:, None] * (t_b - mean) ** 2).sum(axis=0) / (n_batches - 1)
         between = [float(v) for v in np.sqrt(var / n)]
     return HessianResult(
-        names=tuple(b.name for b in model.blocks),
+        names=tuple(b.name for b in model.chip_blocks),
         traces=tuple(float(t) for t in arr.mean(axis=0)),
         n_params=tuple(int(p.numel()) for p in params),
         stderr=tuple(stderr),

@@ -66,7 +66,7 @@ class LocalNet(nn.Module):
         n_classes = spec.n_classes
         self.readout_shift: list[float] = []
         self.readout_pool: list[int] = []
-        for i, block in enumerate(self.cnn.blocks):
+        for i, block in enumerate(self.cnn.chip_blocks):
             self._init_block(block, gen)
             if i < len(self.cnn.blocks) - 1:
                 hc, wc = _conv_hw(block)
@@ -116,7 +116,7 @@ class LocalNet(nn.Module):
         """
         halvings = []
         step = 0.0 if self.bits is None else 2.0 ** -(self.bits.wb - 1)
-        for i, block in enumerate(self.cnn.blocks):
+        for i, block in enumerate(self.cnn.chip_blocks):
             k = 0
             while k < max_halvings and float(block.threshold) / 2 >= max(step, 1e-6):
                 out, _ = self.block_forward(i, x)
@@ -137,7 +137,7 @@ class LocalNet(nn.Module):
         The signal carries the surrogate gradient: for a hidden block its spike rate per bin, pooled to about
         READOUT_GRID² and cut to ``sig`` bits (N, F); for the last block its spike counts (N, classes).
         """
-        block, bits = self.cnn.blocks[i], self.bits
+        block, bits = self.cnn.chip_blocks[i], self.bits
         wb = None if bits is None else bits.wb
         w = quantize_weight(block.conv.weight, wb)
         b = None if block.conv.bias is None else quantize_weight(block.conv.bias, wb)
@@ -186,7 +186,7 @@ class LocalNet(nn.Module):
         ab = None if bits is None else bits.ab
         logits, synops = [], []
         counts = torch.empty(0)
-        for i, block in enumerate(self.cnn.blocks):
+        for i, block in enumerate(self.cnn.chip_blocks):
             synops.append(block.synops(x))
             x, signal = self.block_forward(i, x)
             if i < len(self.cnn.blocks) - 1:
@@ -231,7 +231,7 @@ def evaluate_local(net: LocalNet, data: FramedSplit, batch_size: int, device: to
         loss_sum += float(local_loss(outputs, y)[0]) * len(y)
         synops += torch.stack([s.sum() for s in syn]).cpu()
     n = len(data.labels)
-    names = [b.name for b in net.cnn.blocks]
+    names = [b.name for b in net.cnn.chip_blocks]
     return {
         "accuracy": correct / n,
         "loss": loss_sum / n,

@@ -237,7 +237,7 @@ def train_integer_only(
             "lr_int": lr_int,
             "lr_halve_every": halve,
             "threshold_halvings": run.calibration,
-            "thresholds": [float(b.threshold) for b in net.cnn.blocks],
+            "thresholds": [float(b.threshold) for b in net.cnn.chip_blocks],
             "batch_size": batch_size,
             "time_bins": time_bins,
             "dt_us": run.dt_us,

@@ -4,6 +4,8 @@ meter of the state autograd keeps for backward (:class:`StateMeter`)."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -105,6 +107,11 @@ class LocalRuleNet(nn.Module):
             for c, h, w in shapes
         )
 
+    @property
+    def local_readouts(self) -> list[Readout]:
+        """The readouts, typed as what they are (iterating the ``nn.ModuleList`` ``readouts`` gives ``nn.Module``)."""
+        return cast("list[Readout]", list(self.readouts))
+
     def forward_step(
         self,
         x_t: torch.Tensor,
@@ -118,9 +125,9 @@ class LocalRuleNet(nn.Module):
         ``states``/``dstates`` are ``None`` at the first step. States are detached before the step for
         DECOLLE/ELL (no gradient across time), kept for BELL/FELL.
         """
-        blocks, rule = self.cnn.blocks, self.rule
+        blocks, readouts, rule = self.cnn.chip_blocks, self.local_readouts, self.rule
         states = states or [None] * len(blocks)
-        dstates = dstates or [None] * len(self.readouts)
+        dstates = dstates or [None] * len(readouts)
         target = F.one_hot(y, self.cnn.spec.n_classes).to(x_t.dtype)
         losses, outputs, new_s, new_d = [], [], [], []
         inp = x_t
@@ -139,7 +146,7 @@ class LocalRuleNet(nn.Module):
             if i == len(blocks) - 1:
                 z = out.flatten(1)
             else:
-                ro = self.readouts[i]
+                ro = readouts[i]
                 z = ro(out)
                 if ro.neuron is not None:
                     ds = dstates[i] if dstates[i] is not None else ro.neuron.init_state(z)
@@ -215,7 +222,7 @@ def run_batch(
                 outs.append(z)
                 loss = torch.stack(losses).sum()
                 loss_sum += float(loss.detach())
-            if not graded:
+            if opt is None or t < burn_in:  # not graded
                 continue
             if rule == "bell":
                 total = loss if total is None else total + loss
@@ -225,7 +232,7 @@ def run_batch(
             opt.step()
             if meter is not None and rule != "fell":
                 meter.release()
-        if total is not None:
+        if opt is not None and total is not None:
             opt.zero_grad(set_to_none=True)
             total.backward()
             opt.step()
@@ -251,4 +258,4 @@ def evaluate_local_rule(
         _, preds = run_batch(net, x, y, None, burn_in)
         for k, p in enumerate(preds):
             correct[k] += int((p == y).sum())
-    return {b.name: c / len(data.labels) for b, c in zip(net.cnn.blocks, correct)}
+    return {b.name: c / len(data.labels) for b, c in zip(net.cnn.chip_blocks, correct)}

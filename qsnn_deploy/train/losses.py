@@ -65,7 +65,7 @@ def weighted_synops(layer_synops: list[torch.Tensor], weights: list[float] | Non
     convention): weighting ``conv2`` weights the cost of ``conv1``'s spikes."""
     if weights is None:
         return torch.stack(layer_synops).sum(0)
-    return sum(w * s for w, s in zip(weights, layer_synops))
+    return sum((w * s for w, s in zip(weights, layer_synops)), torch.zeros(()))
 
 
 def parse_synop_weights(names: list[str], text: str, model: str = "the model") -> list[float]:

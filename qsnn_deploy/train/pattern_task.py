@@ -214,11 +214,11 @@ def run_pattern_task(
         loss = van_rossum(out, target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        with torch.no_grad():
-            for w in weights:
-                g = w.grad
-                if bits is not None:
-                    w.grad = quant_gradient(g, bits.gb, bits.rb, lr_int=global_lr, generator=rng)
+        if bits is not None:
+            with torch.no_grad():
+                for w in weights:
+                    assert w.grad is not None  # both weights are in the loss's graph
+                    w.grad = quant_gradient(w.grad, bits.gb, bits.rb, lr_int=global_lr, generator=rng)
         opt.step()
         if bits is not None:
             with torch.no_grad():

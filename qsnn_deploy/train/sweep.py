@@ -279,8 +279,11 @@ def run_sweep(
                 raise exc.located(str(base_path) if baseline is not None else "the baseline trained here") from None
             ev = evaluate(normed.to(dev), test, 64, dev)
             scaled_points.append(SweepPoint("percentile", p, ev["accuracy"], ev["synops_per_sample"]))
-        for p in scaled_points:
-            log(f"{p.method} {p.setting:g}: {100 * p.accuracy:.2f}%, {p.synops_per_sample:.3g} SynOps/sample")
+        for point in scaled_points:
+            log(
+                f"{point.method} {point.setting:g}: {100 * point.accuracy:.2f}%, "
+                f"{point.synops_per_sample:.3g} SynOps/sample"
+            )
         points += scaled_points
         trained = [p for p in points if p.method.startswith("synop-target")]
         summary = summarise(points[0], trained, scaled_points)

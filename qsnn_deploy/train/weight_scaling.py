@@ -29,7 +29,7 @@ def scale_first_layer(model: SpikingCNN, factor: float) -> SpikingCNN:
         raise UsageError(f"the first-layer factor must be positive, got {factor}")
     out = copy.deepcopy(model)
     with torch.no_grad():
-        conv = out.blocks[0].conv
+        conv = out.chip_blocks[0].conv
         conv.weight.mul_(factor)
         if conv.bias is not None:
             conv.bias.mul_(factor)
@@ -42,12 +42,11 @@ def _drive(model: SpikingCNN, index: int, frames: torch.Tensor, batch_size: int)
     values = []
     for start in range(0, len(frames), batch_size):
         x = frames[start : start + batch_size]
-        for block in model.blocks[:index]:
+        for block in model.chip_blocks[:index]:
             x = block(x, model.quantize)
-        block = model.blocks[index]
+        block = model.chip_blocks[index]
         w, b, thr, _ = block.params(model.quantize)
-        current = F.conv2d(x.flatten(0, 1), w, b, stride=block.stride, padding=block.padding) / thr
-        current = current.flatten().numpy()
+        current = (F.conv2d(x.flatten(0, 1), w, b, stride=block.stride, padding=block.padding) / thr).flatten().numpy()
         values.append(current[current > 0])
     return np.concatenate(values) if values else np.zeros(0)
 
@@ -65,7 +64,7 @@ def percentile_normalise(
         raise UsageError(f"the percentile must be in (0, 100], got {percentile}")
     out = copy.deepcopy(model).eval()
     lambdas = []
-    for i, block in enumerate(out.blocks):
+    for i, block in enumerate(out.chip_blocks):
         drive = _drive(out, i, frames, batch_size)
         name = block.name
         if not np.all(np.isfinite(drive)):
