@@ -11,12 +11,16 @@ import json
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError, UsageError
 from ..outputs import atomic_path, check_file_writable, write_atomic
 from ..progress import Log, ProgressMode
 from ..progress import log as default_log
+
+if TYPE_CHECKING:  # torch-free at import time
+    from .allocate import Allocation, Budget
+    from .hessian import HessianResult
 
 REPORT_FORMAT = "qsnn-deploy-hessian"
 REPORT_VERSION = 1
@@ -70,8 +74,8 @@ def resolve_run(
 class HessianAnalysis:
     """What :func:`analyze_hessian` measured: the traces, the allocation (with a budget) and the report."""
 
-    result: Any  # train.hessian.HessianResult
-    allocation: Any  # train.allocate.Allocation or None
+    result: HessianResult
+    allocation: Allocation | None
     current_bits: dict[str, int]
     report: dict[str, Any]
     model_name: str
@@ -88,7 +92,7 @@ def analyze_hessian(
     seed: int = 0,
     device: str = "auto",
     as_float: bool = False,
-    budget: Any = None,
+    budget: Budget | str | float | None = None,
     progress: ProgressMode = True,
     log: Log = default_log,
 ) -> HessianAnalysis:
@@ -137,8 +141,7 @@ def analyze_hessian(
         progress=progress,
     )
     allocation = None if budget is None else allocate_for_model(model, result, budget)
-    blocks: list[Any] = list(model.blocks)  # nn.ModuleList: its items are the blocks, typed as modules
-    current: dict[str, int] = {b.name: b.weight_bits for b in blocks}
+    current = {b.name: b.weight_bits for b in model.chip_blocks}
     report = hessian_report(
         checkpoint,
         model.spec.name,
@@ -160,9 +163,9 @@ def hessian_report(
     split: str,
     time_bins: int,
     weight_bits: dict[str, int],
-    result: Any,
+    result: HessianResult,
     perturbations: dict[str, dict[int, float]],
-    allocation: Any = None,
+    allocation: Allocation | None = None,
 ) -> dict[str, Any]:
     """The JSON report (``format`` qsnn-deploy-hessian, ``version`` 1)."""
     return {
@@ -211,7 +214,7 @@ def write_outputs(analysis: HessianAnalysis, json_file: str | Path | None, plot_
     return written
 
 
-def format_text(result: Any, allocation: Any, current_bits: dict[str, int]) -> str:
+def format_text(result: HessianResult, allocation: Allocation | None, current_bits: dict[str, int]) -> str:
     """The table people read: layer, params, trace, trace/param ± stderr, rank (and bits)."""
     rank = {name: i + 1 for i, name in enumerate(result.ranking)}
     chosen = allocation.by_layer if allocation is not None else {}
