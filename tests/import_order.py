@@ -62,20 +62,38 @@ def modules(root: Path) -> dict[str, Path]:
     return found
 
 
+def _absolute(module: str, is_package: bool, level: int, name: str | None) -> str:
+    """``name`` imported with ``level`` leading dots from ``module``, as an absolute dotted name."""
+    if not level:
+        return name or ""
+    base = module.split(".") if is_package else module.split(".")[:-1]
+    base = base[: len(base) - level + 1]
+    return ".".join(base + ([name] if name else []))
+
+
+def _dynamic(node: ast.Call) -> list[str]:
+    """Module names a call imports by string: ``import_module("x")`` and ``lazy_exports(pkg, {"n": ".x"})``."""
+    func = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+    if func == "import_module" and node.args and isinstance(node.args[0], ast.Constant):
+        return [str(node.args[0].value)]
+    if func == "lazy_exports" and len(node.args) > 1 and isinstance(node.args[1], ast.Dict):
+        return [str(v.value) for v in node.args[1].values if isinstance(v, ast.Constant)]
+    return []
+
+
 def imported_modules(module: str, path: Path) -> list[tuple[int, str]]:
-    """(line, absolute module) of every import in ``path``, at any depth."""
+    """(line, absolute module) of every import in ``path``, at any depth, string imports included."""
     is_package = path.name == "__init__.py"
     out = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
         if isinstance(node, ast.Import):
             out += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.Call):
+            for name in _dynamic(node):
+                level = len(name) - len(name.lstrip("."))
+                out.append((node.lineno, _absolute(module, True, level, name.lstrip(".") or None)))
         elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = module.split(".") if is_package else module.split(".")[:-1]
-                base = base[: len(base) - node.level + 1]
-                target = ".".join(base + ([node.module] if node.module else []))
-            else:
-                target = node.module or ""
+            target = _absolute(module, is_package, node.level, node.module)
             # ``from pkg import x``: x may be a module of pkg (or a name defined in it)
             out += [(node.lineno, f"{target}.{alias.name}") for alias in node.names]
     return out
@@ -88,6 +106,8 @@ def upward_imports(root: Path) -> list[Upward]:
     for module, path in known.items():
         mine = RANK[part(module)]
         for line, target in imported_modules(module, path):
+            if target.split(".")[0] == "cli":  # the source folder of qsnn_deploy.cli
+                target = "qsnn_deploy." + target
             if target.split(".")[0] != "qsnn_deploy":
                 continue
             while target not in known and "." in target:  # ``from pkg import name``: the module is pkg

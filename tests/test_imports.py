@@ -19,6 +19,13 @@ TORCH_FREE = [
     "qsnn_deploy.data",
     "qsnn_deploy.cli.main",
     "qsnn_deploy.deploy.targets",
+    # the packages themselves: their exports load on first use
+    "qsnn_deploy.convert",
+    "qsnn_deploy.deploy",
+    "qsnn_deploy.emulate",
+    "qsnn_deploy.quant",
+    "qsnn_deploy.nets",
+    "qsnn_deploy.train",
 ]
 
 
@@ -52,3 +59,18 @@ def test_help_does_not_load_torch():
         "assert 'torch' not in sys.modules"
     )
     assert proc.returncode == 0, proc.stderr
+
+
+PACKAGES = ["convert", "data", "deploy", "emulate", "hw", "nets", "quant", "train"]
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_package_says_what_it_offers(package):
+    """Each package's docstring names its public API, every name in __all__ resolves and dir() lists it."""
+    import importlib
+
+    mod = importlib.import_module(f"qsnn_deploy.{package}")
+    assert mod.__doc__ and len(mod.__doc__.strip()) > 40
+    for name in getattr(mod, "__all__", []):
+        assert getattr(mod, name) is not None, name
+        assert name in dir(mod), name

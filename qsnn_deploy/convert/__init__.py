@@ -34,7 +34,7 @@ __all__ = [
     "read_nir",
     "write_nir",
 ]
-__getattr__ = lazy_exports(
+__getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "ConvertResult": ".bundle",

@@ -33,7 +33,7 @@ __all__ = [
     "run_on_chip",
     "samna_status",
 ]
-__getattr__ = lazy_exports(
+__getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "Activity": ".activity",

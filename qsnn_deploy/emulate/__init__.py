@@ -32,7 +32,7 @@ __all__ = [
     "run_binned",
     "run_event_mode",
 ]
-__getattr__ = lazy_exports(
+__getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "BinnedResult": ".binned",

@@ -16,4 +16,6 @@ if TYPE_CHECKING:
     from .chip import discretize_network, int_range, range_scale
 
 __all__ = ["discretize_network", "int_range", "range_scale"]
-__getattr__ = lazy_exports(__name__, {"discretize_network": ".chip", "int_range": ".chip", "range_scale": ".chip"})
+__getattr__, __dir__ = lazy_exports(
+    __name__, {"discretize_network": ".chip", "int_range": ".chip", "range_scale": ".chip"}
+)

@@ -19,18 +19,15 @@ Where to look:
 ``TrainConfig`` imports without torch; ``train``, ``resume`` and ``train_seeds`` load it on first use.
 """
 
-from __future__ import annotations
+from typing import TYPE_CHECKING
 
-from typing import Any
-
+from ..lazy import lazy_exports
 from .config import TrainConfig
 
-__all__ = ["TrainConfig", "resume", "train", "train_seeds"]
+if TYPE_CHECKING:
+    from .trainer import METHODS, resume, train, train_seeds
 
-
-def __getattr__(name: str) -> Any:
-    if name in ("train", "resume", "train_seeds", "METHODS"):
-        from . import trainer
-
-        return getattr(trainer, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = ["METHODS", "TrainConfig", "resume", "train", "train_seeds"]
+__getattr__, __dir__ = lazy_exports(
+    __name__, {"METHODS": ".trainer", "resume": ".trainer", "train": ".trainer", "train_seeds": ".trainer"}
+)
