@@ -81,7 +81,7 @@ class ModelSpec:
     defaults: dict = field(default_factory=dict)
     dataset: str = "digits-dvs"
     description: str = ""
-    recipe: dict = field(default_factory=dict)  # the YAML's `train:` options (train.config.RECIPE_KEYS checks them)
+    recipe: dict = field(default_factory=dict)  # the YAML's `train:` options (keys in RECIPE_KEYS)
 
     def layer_input_shapes(self) -> list[tuple[int, int, int]]:
         """Input (C, H, W) of every layer; linear layers take the whole previous output."""
@@ -125,7 +125,31 @@ def _layer_to_dict(layer: LayerDef) -> dict[str, Any]:
     return {f.name: getattr(layer, f.name) for f in fields(layer)}
 
 
-def _unknown(keys: set, allowed: set, where: str) -> None:
+# The `train:` keys a model YAML may hold: the TrainConfig fields marked recipe=True (train.config sits above this
+# module in the dependency order, so the list stands here; tests/nets/test_zoo.py keeps the two equal).
+RECIPE_KEYS = frozenset(
+    {
+        "augment",
+        "bits",
+        "denoise_us",
+        "feedback_alignment",
+        "learning_rule",
+        "loss",
+        "lr_period",
+        "lr_schedule",
+        "patience",
+        "readouts",
+        "shift_px",
+        "synop_penalty",
+        "synop_target",
+        "synop_weights",
+        "test_fraction",
+        "window_ms",
+    }
+)
+
+
+def _unknown(keys: set[Any], allowed: set[str] | frozenset[str], where: str) -> None:
     for key in sorted((k for k in keys if k not in allowed), key=str):
         close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
         hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(sorted(allowed))}"
@@ -235,9 +259,9 @@ def spec_from_dict(data: Any, where: str = "model") -> ModelSpec:
     defaults = _mapping(data.get("defaults"), "defaults", where)
     _unknown(set(defaults), _DEFAULT_KEYS, f"{where}: defaults")
     _check_defaults(defaults, where)
-    # `train:` (a recipe): `qsnn-deploy train` options, each used unless given on the command line; which keys
-    # it may hold is the train layer's to say (qsnn_deploy.train.config.RECIPE_KEYS), checked when it trains
+    # `train:` (a recipe): `qsnn-deploy train` options, each used unless given on the command line
     recipe = _mapping(data.get("train"), "train", where)
+    _unknown(set(recipe), RECIPE_KEYS, f"{where}: train")
     for key, value in recipe.items():
         if not isinstance(value, (str, int, float, bool)):
             raise InputError(f"train.{key} must be a single value, got {short_repr(value)}", where=where)

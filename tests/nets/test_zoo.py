@@ -1,9 +1,11 @@
 """The model zoo: every shipped model loads; bad model files give clear errors."""
 
+from pathlib import Path
+
 import pytest
 
 from qsnn_deploy.errors import InputError
-from qsnn_deploy.nets.zoo import load_spec, zoo_names
+from qsnn_deploy.nets.zoo import RECIPE_KEYS, load_spec, zoo_names
 
 
 def test_digits_speck_shapes():
@@ -45,3 +47,18 @@ def test_bad_model_files(tmp_path, text, message):
 def test_unknown_zoo_name_suggests():
     with pytest.raises(InputError, match="did you mean 'digits_speck'"):
         load_spec("digit_speck")
+
+
+def test_recipe_keys_are_the_train_options_a_recipe_may_set():
+    from qsnn_deploy.train.config import RECIPE_KEYS as TRAIN_RECIPE_KEYS
+
+    assert RECIPE_KEYS == TRAIN_RECIPE_KEYS
+
+
+def test_an_unknown_recipe_key_is_refused_when_the_yaml_is_read(tmp_path):
+    text = (Path(__file__).resolve().parents[2] / "models" / "nmnist_speck.yaml").read_text()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.replace("train: {window_ms: 300}", "train: {window_ms: 300, lr_shedule: cosine}", 1))
+    with pytest.raises(InputError, match="unknown key 'lr_shedule'") as exc:
+        load_spec(bad)
+    assert "lr_schedule" in str(exc.value.fix)
