@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 OUT    ?= runs/demo
 
-.PHONY: install demo test test-all fuzz clean
+.PHONY: install demo lint test test-all fuzz clean
 
 install: $(STAMP)
 
@@ -18,8 +18,14 @@ $(STAMP): pyproject.toml constraints.txt
 demo: install
 	$(BIN)/qsnn-deploy pipeline --out $(OUT)
 
+# Lint, format and types: configured in pyproject.toml, so a bare `ruff check .` / `mypy` check the same.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
 # Hypothesis profiles are registered in tests/conftest.py: "ci" draws the same examples everywhere.
-test: install
+test: lint
 	$(BIN)/python -m pytest -q -n 2 --hypothesis-profile=ci
 
 test-all: install
