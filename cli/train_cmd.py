@@ -49,14 +49,14 @@ Examples:
                                                      # ... keeping close to its outputs, conv1 spikes weighted ×3
   qsnn-deploy train --bits auto --bit-budget 4 --out runs/hawq     # Hessian-aware bits per layer, 4 on average
   qsnn-deploy train --ann --synop-target 5e5 --out runs/ann       # floor-ReLU ANN + SynOp loss, converted to an SNN
-  qsnn-deploy train --integer-only --out runs/int                 # integer-only local learning (seed 1)
+  qsnn-deploy train --integer-only --out runs/int                 # integer-only local learning (integer-only QSNN)
   qsnn-deploy train --model my_net.yaml --device cuda --out runs/gpu
-  qsnn-deploy train --lr-schedule periodic-cosine --lr-period 5 --out runs/boost   # seed 3's LR boosting
+  qsnn-deploy train --lr-schedule periodic-cosine --lr-period 5 --out runs/boost   # the 4-bit QSNN's LR boosting
   qsnn-deploy train --lr-schedule one-cycle --loss mse-count --out runs/oc  # per-batch one-cycle, count MSE
   qsnn-deploy train --epochs 40 --patience 5 --out runs/es   # early stopping on 10% of the train split
   qsnn-deploy train --resume runs/es                         # continue a killed/interrupted run exactly
   qsnn-deploy train --seeds 0,1,2 --out runs/seeds           # one run per seed + summary.json (mean ± std)
-  qsnn-deploy train --learning-rule ell --out runs/ell       # local spiking classifiers per block (seed 4)
+  qsnn-deploy train --learning-rule ell --out runs/ell       # local spiking classifiers per block
   qsnn-deploy train --nproc 2 --out runs/ddp                 # data-parallel over 2 processes (or under torchrun)
 Writes OUT/checkpoint.pt, OUT/metrics.json, OUT/config.yaml and OUT/training_curve.png
 (--bits auto adds hessian.json/png; --ann writes ann.pt; --integer-only adds memory.json/md).
@@ -91,7 +91,8 @@ def train(
     progress: Mode,
     **values: Any,
 ) -> None:
-    """Train a spiking CNN with quantisation-aware BPTT; writes a run folder."""
+    """Train a spiking CNN: quantisation-aware BPTT, a floor-ReLU ANN converted to an SNN (--ann), integer-only
+    local learning (--integer-only) or a local learning rule (--learning-rule); writes a run folder."""
     from qsnn_deploy.train import trainer
 
     given = {name for name in ctx.params if _explicit(ctx, name)}

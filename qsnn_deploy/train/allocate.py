@@ -1,11 +1,11 @@
-"""Mixed-precision bit allocation from Hessian traces (HAWQ-v2 objective, seed 0's ranking rule).
+"""Mixed-precision bit allocation from Hessian traces (HAWQ-v2 objective, the DECOLLE code base's ranking rule).
 
 One weight bit width per layer minimising ``Ω = Σ_l Tr(H_l)/n_l · ‖Q_b(W_l) − W_l‖²`` subject to a
 budget on the weight memory ``Σ_l n_l·b_l`` — given as an average number of bits per weight or as a
 total size. Solved exactly by a Pareto-front dynamic program over layers (states: (size, Ω) pairs
 not dominated by another state).
 
-Weight memory here is the model-size measure of seed 0 (``Σ n·b``, the "58 % smaller than FP32"
+Weight memory here is the model-size measure of the DECOLLE code base (``Σ n·b``, the "58 % smaller than FP32"
 number). Speck's kernel memory has fixed-width words: fewer bits do not free chip memory there, but
 they shrink the stored/transferred model and chips with packed weights.
 """

@@ -1,4 +1,4 @@
-"""The floor-ReLU ANN of SynOpLoss' ANN mode (seed 2) and how it is scored: :class:`FloorReLUANN`, the readout
+"""The floor-ReLU ANN of SynOpLoss' ANN mode and how it is scored: :class:`FloorReLUANN`, the readout
 loss, the ANN's accuracy and SynOps, and the converted SNN on the chip emulator. :mod:`.ann_synop` trains it and
 explains why the converted SNN matches."""
 
@@ -36,9 +36,9 @@ class _FloorReLUFn(torch.autograd.Function):
 
 
 class FloorReLU(nn.Module):
-    """The seed's NeuromorphicReLU: ``⌊relu(x)⌋`` with a straight-through gradient.
+    """SynOpLoss' NeuromorphicReLU: ``⌊relu(x)⌋`` with a straight-through gradient.
 
-    ``floor=False`` gives relu(x) with the same gradient (the float ANN of the seed's ablation).
+    ``floor=False`` gives relu(x) with the same gradient (the float ANN of SynOpLoss' ablation).
     """
 
     def __init__(self, floor: bool = True):

@@ -1,4 +1,4 @@
-"""SynOpLoss in ANN mode (seed 2): a floor-ReLU CNN trained with a SynOp loss, then converted to IAF.
+"""SynOpLoss in ANN mode: a floor-ReLU CNN trained with a SynOp loss, then converted to IAF.
 
 **The ANN.** :func:`quantized_ann_from_spec` builds the twin of a zoo model with :class:`FloorReLU`
 activations ``⌊relu(z)⌋``: integer activations, the spike counts of IAF neurons with threshold 1 and
@@ -10,7 +10,7 @@ Its state dict has the keys of :func:`qsnn_deploy.convert.ann.ann_from_spec`, so
 with ``load_ann`` and converts with ``qsnn-deploy convert ann.pt --from-ann MODEL --no-weight-scaling``.
 
 **What the ANN sees:** the event counts of the *whole sample window* (the raster summed over its T
-bins), as in the seed. A bias is a per-bin bias (what the chip adds once per bin), so the ANN adds
+bins), as in the original SynOpLoss code. A bias is a per-bin bias (what the chip adds once per bin), so the ANN adds
 it T times.
 
 **Why the converted SNN matches.** With threshold 1, subtract reset and multi-spike neurons, a

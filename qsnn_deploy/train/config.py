@@ -144,8 +144,8 @@ class TrainConfig:
     lr_schedule: str = option(
         "cosine",
         "learning-rate schedule (torch.optim.lr_scheduler): constant, multistep (÷10 at 50%/75%), cosine, "
-        "periodic-cosine (cosine stepped past its period: the LR rises again, seed 3), warm-restarts, one-cycle "
-        "(per batch, peak = --lr) [cosine]",
+        "periodic-cosine (cosine stepped past its period: the LR rises again: the 4-bit QSNN's LR boosting), "
+        "warm-restarts, one-cycle (per batch, peak = --lr) [cosine]",
         takes=_BPTT,
         recipe=True,
         choices=SCHEDULES,
@@ -157,7 +157,7 @@ class TrainConfig:
     loss: str = option(
         "ce",
         "ce: cross-entropy on output spike counts; mse-count: MSE of output spike rates against 0.8 (correct "
-        "class) / 0.2 (others) (seed 3) [ce]",
+        "class) / 0.2 (others), as in the 4-bit QSNN [ce]",
         takes=_BPTT,
         recipe=True,
         choices=LOSSES,
@@ -233,7 +233,7 @@ class TrainConfig:
     )
     integer_only: bool = option(
         False,
-        "integer-only local learning: integer weights, states, errors and gradients (seed 1); writes a "
+        "integer-only local learning: integer weights, states, errors and gradients (integer-only QSNN); writes a "
         "memory-footprint report",
         takes=("integer-only",),
     )
@@ -254,8 +254,8 @@ class TrainConfig:
     )
     learning_rule: str = option(
         "bptt",
-        "bptt; decolle (fixed random readout and local loss per layer, seed 0); ell / bell / fell (local spiking "
-        "classifiers per block: same-step gradients / block-local BPTT / online, seed 4). Local readouts are "
+        "bptt; decolle (DECOLLE: fixed random readout and local loss per layer); ell / bell / fell (local spiking "
+        "classifiers per block: same-step gradients / block-local BPTT / online). Local readouts are "
         "training-only: convert drops them",
         takes=("local-rule",),
         recipe=True,

@@ -1,4 +1,4 @@
-"""Per-layer Hessian traces of a :class:`~qsnn_deploy.nets.network.SpikingCNN` (seed 0, HAWQ-v2).
+"""Per-layer Hessian traces of a :class:`~qsnn_deploy.nets.network.SpikingCNN` (HAWQ-v2, as in the DECOLLE code base).
 
 Hutchinson's estimator: for Rademacher probes ``v`` (±1 entries), ``E[vᵀHv] = Tr(H)``. ``Hv`` is a
 Hessian-vector product by double backward through BPTT: the loss is the count cross-entropy of the
@@ -88,7 +88,7 @@ class HessianResult:
 
     @property
     def ranking_by_trace(self) -> tuple[str, ...]:
-        """Layer names by raw trace, largest first (the seed's convention)."""
+        """Layer names by raw trace, largest first (the DECOLLE code base's convention)."""
         order = sorted(range(len(self.names)), key=lambda i: (-self.traces[i], i))
         return tuple(self.names[i] for i in order)
 

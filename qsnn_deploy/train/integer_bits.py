@@ -11,13 +11,14 @@ from ..inputs import is_whole_number
 
 @dataclass(frozen=True)
 class IntegerBits:
-    """Bit widths of integer-only training (seed 1's ``qsnn_decolle.py`` defaults, adapted to Speck's IAF)."""
+    """Bit widths of integer-only training (the integer-only QSNN's ``qsnn_decolle.py`` defaults, adapted to
+    Speck's IAF)."""
 
     wb: int = 8  # forward weights, stored and used as wb-bit integers (Speck: int8)
     ub: int = 16  # membrane state, saturating signed integer in weight steps (Speck: int16)
     sb: int = 6  # fixed random readout weights of the local classifiers (training only)
-    ab: int = 6  # local readout outputs (the seed's quant_act of its readout activations)
-    sig: int = 6  # local readout input, unsigned (the seed's sigmoid; here the pooled spike rate)
+    ab: int = 6  # local readout outputs (the original's quant_act of its readout activations)
+    sig: int = 6  # local readout input, unsigned (the original's sigmoid; here the pooled spike rate)
     eb: int = 6  # back-propagated errors
     gb: int = 10  # weight gradients (integer steps of 2^−(gb−1))
     rb: int = 16  # bits of the uniform random numbers used by stochastic rounding

@@ -1,4 +1,4 @@
-"""Integer-only local learning of a chip network (seed 1: "Quantizing SNNs with Integers", ICONS'20).
+"""Integer-only local learning of a chip network (integer-only QSNN: "Quantizing SNNs with Integers", ICONS'20).
 
 Every number of training lives on a small integer grid, WAGE style (:mod:`qsnn_deploy.quant.quantizers`):
 
@@ -22,23 +22,23 @@ gradient of :class:`~qsnn_deploy.nets.network.MultiSpikeFn`). Prediction = the a
 spike counts, so the trained network *is* the deployed one: the run folder's ``checkpoint.pt`` converts
 like any other (``qsnn-deploy convert RUN/checkpoint.pt``).
 
-**Where we differ from the seed.**
+**Where we differ from the original code.**
 
 - Neuron: Speck's integrate-and-fire (no leak, multi-spike, subtract reset, lower bound −θ) instead of the
-  seed's LIF with P/Q/R traces (``qb``/``pb``/``rfb`` bits); the IAF state is the membrane alone. The seed's
+  original's LIF with P/Q/R traces (``qb``/``pb``/``rfb`` bits); the IAF state is the membrane alone. The original's
   ``ub`` (6 bits over a ±64 range) becomes the chip's int16 state.
-- Readout input: the block's pooled spike rate (what the next block sees) instead of ``σ(U)``; the seed's
+- Readout input: the block's pooled spike rate (what the next block sees) instead of ``σ(U)``; the original's
   sigmoid bits ``sig`` quantise it. With ``σ(U)`` the IAF classifier on top stalled near chance.
-- Loss: cross-entropy instead of the seed's sum of squared errors (which stalled on multi-spike counts);
+- Loss: cross-entropy instead of the original's sum of squared errors (which stalled on multi-spike counts);
   its error ``softmax − onehot`` is bounded and is cut to ``eb`` bits like every error.
-- Per-layer scale: the seed divides a layer's output by a power of two ``≥ 1`` from its WAGE init; we fold a
+- Per-layer scale: the original divides a layer's output by a power of two ``≥ 1`` from its WAGE init; we fold a
   power of two into the threshold instead (``θ' = θ / α``, IAF is scale-free), allow ``α < 1`` so the initial
   weights use about a quarter of the int8 range, then halve thresholds until each block fires (activity
   calibration on one batch: zero-mean weights leave deep IAF blocks silent).
 - One update per batch over the whole window (``T`` bins; the membrane recursion is differentiated inside
   each block) instead of one update per time step after a burn-in; no dropout, no sign-concordant feedback
   (the readout's own fixed weights carry the error back), no activity regulariser.
-- Weights are kept on the ``wb`` grid (int8 memory), not on the finer ``gb`` grid as in the seed.
+- Weights are kept on the ``wb`` grid (int8 memory), not on the finer ``gb`` grid as in the original.
 
 The full-precision twin (``bits=None``) runs the same rule with nothing rounded or clipped: float weights,
 membranes, readouts, errors and the same power-of-two-normalised update ``lr_int · g / shift(max|g|) / 2^(gb−1)``
@@ -71,7 +71,7 @@ from .loop import Epochs, fit, train_pass
 from .runs import RunFolder, staged_run
 from .splits import train_test_splits
 
-DEFAULT_BITS = IntegerBits()  # seed 1's widths, adapted to Speck's IAF
+DEFAULT_BITS = IntegerBits()  # the integer-only QSNN's widths, adapted to Speck's IAF
 
 
 @torch.no_grad()

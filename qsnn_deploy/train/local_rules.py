@@ -1,4 +1,4 @@
-"""Local learning rules with training-only auxiliary classifiers: DECOLLE (seed 0) and ELL/BELL/FELL (seed 4).
+"""Local learning rules with training-only auxiliary classifiers: DECOLLE and ELL/BELL/FELL (local classifiers).
 
 Every hidden block gets an auxiliary readout fed with its pooled output spikes of each time step
 (average-pooled to about 4×4 like :mod:`.integer_only`); the last block is the classifier and is scored on its

@@ -1,5 +1,5 @@
-"""Losses: cross-entropy or spike-count MSE (seed 3) on output spike counts, plus the SynOp terms of SynOpLoss
-(seed 2) and knowledge distillation from a teacher network.
+"""Losses: cross-entropy or spike-count MSE (4-bit QSNN) on output spike counts, plus the SynOp terms of SynOpLoss
+and knowledge distillation from a teacher network.
 
 SynOps per sample are differentiable (input spike counts × fan-out per layer, see
 :meth:`qsnn_deploy.nets.network.ChipBlock.synops`); both forms act on their batch mean, optionally with a
@@ -20,7 +20,7 @@ def count_cross_entropy(out_spikes: torch.Tensor, labels: torch.Tensor) -> torch
     return F.cross_entropy(out_spikes.sum(1), labels)
 
 
-TARGET_RATE_CORRECT = 0.8  # seed 3: the correct class fires in 80 % of the time bins ...
+TARGET_RATE_CORRECT = 0.8  # 4-bit QSNN: the correct class fires in 80 % of the time bins ...
 TARGET_RATE_WRONG = 0.2  # ... every other class in 20 %
 
 
@@ -30,7 +30,7 @@ def mse_count(
     correct_rate: float = TARGET_RATE_CORRECT,
     wrong_rate: float = TARGET_RATE_WRONG,
 ) -> torch.Tensor:
-    """Spike-count MSE (seed 3): mean over samples and classes of ``(count / T − target rate)²``, the target
+    """Spike-count MSE (4-bit QSNN): mean over samples and classes of ``(count / T − target rate)²``, the target
     rate being ``correct_rate`` for the label and ``wrong_rate`` for every other class. out: (N, T, classes)."""
     steps = out_spikes.shape[1]
     rates = out_spikes.sum(1) / steps

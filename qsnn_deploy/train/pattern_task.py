@@ -1,4 +1,5 @@
-"""The spatio-temporal pattern task of seed 1's ISCAS'20 script (``qsnn_precise.py``, after Zenke's spytorch).
+"""The spatio-temporal pattern task of the integer-only QSNN's ISCAS'20 script (``qsnn_precise.py``, after
+Zenke's spytorch).
 
 A two-layer current-based LIF network (700 → 400 → 250) learns to answer one fixed Poisson input
 (700 channels × 250 steps) with one fixed target raster (250 neurons × 250 steps: a smiling face drawn as
@@ -17,7 +18,7 @@ Quantised run (:class:`PatternBits`, the ``qsnn_precise.py`` defaults): weights 
 to ``wb`` bits (straight-through) with the WAGE power-of-two layer scale; ``syn`` and ``mem`` clipped and
 quantised to ``ab`` bits; errors :func:`quant_error` to ``eb`` bits at every layer's input current and
 output spikes; weight gradients :func:`quant_gradient` (``gb`` bits, ``rb``-bit RNG, integer learning
-rate ``global_lr``), then Adamax(lr = 1) as in the seed, weights re-clipped to the ``gb`` range. The
+rate ``global_lr``), then Adamax(lr = 1) as in the original, weights re-clipped to the ``gb`` range. The
 full-precision run (``bits=None``) has nothing rounded or clipped and hands the raw gradient to Adamax with
 the usual float learning rate (0.01): Adamax(lr = 1) on float gradients moves every weight by about 1 per
 step, while on the sparse quantised gradients (mostly 0 or one step ``2^−(gb−1)``) it moves them by about
@@ -107,7 +108,7 @@ def _err(x: torch.Tensor, bits: PatternBits | None) -> torch.Tensor:
 
 
 def _state(x: torch.Tensor, bits: PatternBits | None) -> torch.Tensor:
-    """quant_act of the seed: clip to the ``ab`` range (zero gradient outside), quantise, straight-through."""
+    """The original's quant_act: clip to the ``ab`` range (zero gradient outside), quantise, straight-through."""
     if bits is None:
         return x
     clipped = wage_clip(x, bits.ab)
@@ -115,7 +116,7 @@ def _state(x: torch.Tensor, bits: PatternBits | None) -> torch.Tensor:
 
 
 def wage_scale(fan_in: int, wb: int) -> tuple[float, float]:
-    """WAGE init of seed 1: (bound L of U(±L), power-of-two output divisor ≥ 1) for ``fan_in`` inputs."""
+    """WAGE init of the integer-only QSNN: (bound L of U(±L), power-of-two output divisor ≥ 1) for ``fan_in`` inputs."""
     stdv, l_min = 1.0 / math.sqrt(fan_in), 1.5 / 2 ** (wb - 1)
     return max(stdv, l_min), max(1.0, float(pow2_shift(l_min / stdv)))
 
@@ -177,7 +178,7 @@ def run_pattern_task(
     of a silent output, the trivial baseline), the per-epoch history, the memory footprint (and its saving
     against FP32) and, with ``rasters``, the numpy input, target and final output rasters.
 
-    ``lr`` is Adamax's: default 1 when quantised (the seed's), 0.01 in full precision.
+    ``lr`` is Adamax's: default 1 when quantised (the original's), 0.01 in full precision.
     """
     for name, value in (("epochs", epochs), ("n_in", n_in), ("n_hidden", n_hidden), ("n_out", n_out), ("steps", steps)):
         if not is_whole_number(value, 1):

@@ -3,7 +3,7 @@
 - ``constant``: ``ConstantLR(factor=1)`` — the learning rate never changes.
 - ``multistep``: ``MultiStepLR`` dividing by 10 after 50 % and 75 % of the epochs.
 - ``cosine`` (default): ``CosineAnnealingLR(T_max=epochs)`` — one half cosine down to 0.
-- ``periodic-cosine``: seed 3's "LR boosting": ``CosineAnnealingLR(T_max=P)`` stepped past ``T_max``, so the
+- ``periodic-cosine``: the 4-bit QSNN's "LR boosting": ``CosineAnnealingLR(T_max=P)`` stepped past ``T_max``, so the
   learning rate falls to 0 over P epochs and climbs back over the next P (a full cosine of period 2P).
 - ``warm-restarts``: ``CosineAnnealingWarmRestarts(T_0=P)`` — falls over P epochs, then jumps back up.
 - ``one-cycle``: ``OneCycleLR(max_lr=lr)`` stepped after every batch (warm-up, then annealing).

@@ -1,4 +1,4 @@
-"""Accuracy against SynOps: a series of SynOp-loss targets next to weight-scaling baselines (seed 2).
+"""Accuracy against SynOps: a series of SynOp-loss targets next to weight-scaling baselines (SynOpLoss).
 
 :func:`run_sweep` trains (or reuses) an unpenalised baseline, trains one model per SynOp target,
 evaluates the weight-scaling baselines on the baseline model (first-layer factor sweep and

@@ -1,6 +1,6 @@
 """Weight bits per layer in a BPTT run: the label of a mixed-precision model (``int8/4/4/8``), the memory its
-weights take, and ``--bits auto`` (HAWQ-v2, seed 0): after :func:`warmup_epochs` at the model's widths,
-Hessian traces on a training subset choose the bits per layer under ``--bit-budget``
+weights take, and ``--bits auto`` (HAWQ-v2, as in the DECOLLE code base): after :func:`warmup_epochs` at the
+model's widths, Hessian traces on a training subset choose the bits per layer under ``--bit-budget``
 (:mod:`.allocate`, :mod:`.hessian`), recorded in ``hessian.json`` and ``hessian.png``."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""Weight-scaling baselines for SynOp reduction (SynOpLoss, seed 2), applied to a trained SNN.
+"""Weight-scaling baselines for SynOp reduction (SynOpLoss), applied to a trained SNN.
 
 - :func:`scale_first_layer`: multiply the first layer's weights by a factor < 1 (fewer input-driven
-  spikes, hence fewer SynOps downstream; the seed's "naive" baseline).
+  spikes, hence fewer SynOps downstream; SynOpLoss' "naive" baseline).
 - :func:`percentile_normalise`: Rueckauer et al.'s robust normalisation, layer by layer: divide each
   layer's weights (and bias) by the ``percentile`` of its positive input drive per time bin over
   calibration data, measured after the layers before it have been normalised, so that drive maps
