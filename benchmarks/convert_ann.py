@@ -19,10 +19,10 @@ import torch
 import torch.nn.functional as F
 
 from qsnn_deploy.convert.ann import ann_from_spec, ann_to_network
-from qsnn_deploy.convert.bundle import discretize_with_warnings
 from qsnn_deploy.emulate.binned import run_binned
 from qsnn_deploy.nets.framed import framed_split
 from qsnn_deploy.nets.zoo import load_spec
+from qsnn_deploy.quant.chip import discretize_with_warnings
 
 
 def train_ann(model: str, time_bins: int, epochs: int, seed: int):

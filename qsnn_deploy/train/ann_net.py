@@ -244,8 +244,8 @@ def emulate_snn(
     net: Network, raster: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray, progress: ProgressMode = False
 ) -> dict[str, Any]:
     """Discretise ``net`` (convert's rule) and run it on the chip emulator over rasters (N, T, C, H, W)."""
-    from ..convert.bundle import discretize_with_warnings
     from ..emulate.binned import run_binned
+    from ..quant.chip import discretize_with_warnings
 
     qnet, warns = discretize_with_warnings(net)
     res = run_binned(qnet, raster.numpy() if isinstance(raster, torch.Tensor) else raster, progress=progress)

@@ -65,8 +65,6 @@ class _ANNRun(Epochs):
         cfg: ResolvedConfig,
         spec: ModelSpec,
         device: torch.device,
-        quantize_weights: bool,
-        init: str | Path | None,
         progress: ProgressMode,
         log: Log,
     ):
@@ -80,11 +78,11 @@ class _ANNRun(Epochs):
         self.dt_us = self.train_set.duration_us / cfg.time_bins
         # whole-window event counts
         self.x_train, self.x_test = self.train_set.frames.sum(1), self.test_set.frames.sum(1)
-        ann = self.ann = quantized_ann_from_spec(spec, cfg.time_bins, quantize_weights)
-        if init is not None:
+        ann = self.ann = quantized_ann_from_spec(spec, cfg.time_bins, cfg.quantize)
+        if cfg.init is not None:
             from ..convert.ann import load_ann
 
-            start = Path(init) / "ann.pt" if Path(init).is_dir() else Path(init)
+            start = Path(cfg.init) / "ann.pt" if Path(cfg.init).is_dir() else Path(cfg.init)
             ann.load_state_dict(load_ann(spec, start).state_dict())
             log(f"starting from the weights of {start}")
         ann.to(device)
@@ -98,7 +96,7 @@ class _ANNRun(Epochs):
             else "no SynOp loss"
         )
         log(
-            f"training the floor-ReLU ANN of {spec.name} ({'chip-integer' if quantize_weights else 'float'} "
+            f"training the floor-ReLU ANN of {spec.name} ({'chip-integer' if cfg.quantize else 'float'} "
             f"weights, {loss_text}) on {cfg.dataset}: {len(self.train_set.labels)} train / "
             f"{len(self.test_set.labels)} test samples of whole-window counts; SNN test over {cfg.time_bins} bins "
             f"of {self.dt_us / 1000:g} ms; device {device}"
@@ -138,7 +136,7 @@ class _ANNRun(Epochs):
     def describe(self, entry: dict[str, Any]) -> str:
         return f"ANN test {100 * entry['test_accuracy']:.1f}%  ANN SynOps/sample {entry['synops_per_sample']:.3g}"
 
-    def finish(self, folder: RunFolder, quantize_weights: bool, init: str | Path | None, log: Log) -> dict[str, Any]:
+    def finish(self, folder: RunFolder, log: Log) -> dict[str, Any]:
         """Convert the trained ANN, emulate the SNN on the test split, write the run files; the metrics."""
         cfg, ann, spec, test_set = self.cfg, self.ann, self.spec, self.test_set
         train_s = time.time() - self.t0
@@ -162,7 +160,7 @@ class _ANNRun(Epochs):
             "method": "ann-synop",
             "synop_target": cfg.synop_target,
             "synop_penalty": cfg.synop_penalty,
-            "init": None if init is None else str(init),
+            "init": cfg.init,
             "ann_test_accuracy": ann_ev["accuracy"],
             "ann_score_accuracy": ann_ev["score_accuracy"],
             "ann_synops_per_sample": ann_ev["synops_per_sample"],
@@ -182,7 +180,7 @@ class _ANNRun(Epochs):
             "seed": cfg.seed,
             "model": spec.name,
             "dataset": cfg.dataset,
-            "quantize_weights": quantize_weights,
+            "quantize_weights": cfg.quantize,
             "time_bins": cfg.time_bins,
             "dt_us": self.dt_us,
             "duration_us": self.train_set.duration_us,
@@ -194,7 +192,7 @@ class _ANNRun(Epochs):
         }
         folder.torch_file("ann.pt", ann.state_dict())
         folder.metrics(metrics)
-        folder.config({**cfg.record(), "method": "ann-synop", "init": None if init is None else str(init)}, spec)
+        folder.config({**cfg.record(), "method": "ann-synop"}, spec)
         folder.curve(self.history, accuracy_label="ANN accuracy (%)", synops_label="ANN SynOps / sample (test)")
         return metrics
 
@@ -230,7 +228,6 @@ def train_ann_synop(
     ``snn_one_bin``: the SNN given the whole window as one bin, which equals the ANN for models
     without bias — a bias is added once per bin).
     """
-    log = log or default_log
     spec = load_spec(model)
     cfg = TrainConfig(
         model=model,
@@ -245,34 +242,20 @@ def train_ann_synop(
         synop_penalty=synop_penalty,
         synop_target=synop_target,
         limit=limit,
-    ).resolve(spec)
-    dev = pick_device(cfg.device)
-    with staged_run(out, overwrite) as folder:
-        run = _ANNRun(cfg, spec, dev, quantize_weights, init, progress, log)
-        fit(run, log)
-        return run.finish(folder, quantize_weights, init, log)
+        init=None if init is None else str(init),
+    )
+    return run_ann(cfg, Path(out), overwrite, progress, log or default_log)
 
 
 def run_ann(
     config: TrainConfig, out: Path, overwrite: bool = False, progress: ProgressMode = True, log: Log = default_log
 ) -> dict[str, Any]:
-    """``train --ann``: :func:`train_ann_synop` with the options of ``config``."""
-    return train_ann_synop(
-        config.model,
-        config.dataset,
-        out,
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        lr=config.lr,
-        time_bins=config.time_bins,
-        seed=config.seed,
-        synop_target=config.synop_target,
-        synop_penalty=config.synop_penalty,
-        limit=config.limit,
-        overwrite=overwrite,
-        progress=progress,
-        device=config.device,
-        quantize_weights=config.quantize,
-        init=config.init,
-        log=log,
-    )
+    """``train --ann``: train the ANN of ``config`` (its model's defaults filled in) into the run folder ``out``,
+    as :func:`train_ann_synop` describes."""
+    spec = load_spec(config.model)
+    cfg = config.resolve(spec)
+    dev = pick_device(cfg.device)
+    with staged_run(out, overwrite) as folder:
+        run = _ANNRun(cfg, spec, dev, progress, log)
+        fit(run, log)
+        return run.finish(folder, log)

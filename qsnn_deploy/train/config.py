@@ -341,8 +341,8 @@ def _resolved(name: str) -> Any:
 @dataclass(frozen=True)
 class ResolvedConfig(TrainConfig):
     """A :class:`TrainConfig` after :meth:`~TrainConfig.resolve`: the values it fills from the model are set.
-    What the runs of :mod:`.bptt` and :mod:`.ann_synop` take (and a BPTT run records, so a resumed run rebuilds
-    it from ``config.yaml``'s options)."""
+    What the runs of :mod:`.bptt`, :mod:`.ann_synop` and :mod:`.local_rules` take (and a BPTT run records, so a
+    resumed run rebuilds it from ``config.yaml``'s options)."""
 
     epochs: int = _resolved("epochs")
     batch_size: int = _resolved("batch_size")

@@ -104,36 +104,30 @@ def apply_update(net: LocalNet, opt: torch.optim.Optimizer, lr_int: float, gener
 
 
 class _IntegerRun(Epochs):
-    """The epochs of integer-only (or full-precision twin) local learning: one update per batch, ``lr_int`` halved
-    every ``halve`` epochs."""
+    """The epochs of integer-only (or full-precision twin) local learning of ``cfg``: one update per batch,
+    ``lr_int`` halved every ``halve_every`` epochs (default: a third of the epochs)."""
 
     def __init__(
         self,
+        cfg: TrainConfig,
         spec: ModelSpec,
-        dataset: str,
-        epochs: int,
-        batch_size: int,
-        time_bins: int,
-        seed: int,
         bits: IntegerBits | None,
-        limit: int | None,
+        halve_every: int | None,
         progress: ProgressMode,
         device: torch.device,
-        lr_int: float,
-        halve: int,
         log: Log,
     ):
-        self.epochs, self.batch_size, self.device, self.progress, self.halve = (
-            epochs,
-            batch_size,
-            device,
-            progress,
-            halve,
-        )
+        self.cfg, self.device, self.progress = cfg, device, progress
+        # integer-only's own defaults, not the model's: 10 epochs, batches of 32, 10 time bins
+        self.epochs, self.batch_size, time_bins = cfg.epochs or 10, cfg.batch_size or 32, cfg.time_bins or 10
+        self.time_bins, self.halve = time_bins, halve_every or max(1, math.ceil(self.epochs / 3))
+        seed, halve, lr_int = cfg.seed, self.halve, cfg.lr_int
         self.history = []
         torch.manual_seed(seed)
         self.rng = np.random.default_rng(seed)
-        self.train_set, self.test_set = train_test_splits(dataset, spec, time_bins, progress=progress, limit=limit)
+        self.train_set, self.test_set = train_test_splits(
+            cfg.dataset, spec, time_bins, progress=progress, limit=cfg.limit
+        )
         self.dt_us = self.train_set.duration_us / time_bins
         net = self.net = LocalNet(spec, bits, seed=seed).to(device)
         sample = self.rng.permutation(len(self.train_set.labels))[:64]
@@ -142,7 +136,7 @@ class _IntegerRun(Epochs):
         self.gen = torch.Generator(device=device).manual_seed(seed + 1)
         self.kind = "integer-only" if bits is not None else "full-precision"
         log(
-            f"{self.kind} local learning of {spec.name} on {dataset}: {len(self.train_set.labels)} train / "
+            f"{self.kind} local learning of {spec.name} on {cfg.dataset}: {len(self.train_set.labels)} train / "
             f"{len(self.test_set.labels)} test samples, {time_bins} bins, lr_int {lr_int:g} halved every {halve} "
             "epochs"
         )
@@ -208,18 +202,51 @@ def train_integer_only(
     check_integer_only_args(epochs, batch_size, time_bins, limit, lr_int, lr_halve_every)
     if bits is not None and not isinstance(bits, IntegerBits):
         raise UsageError(f"bits must be an IntegerBits or None, got {type(bits).__name__}", where="train_integer_only")
-    halve = lr_halve_every or max(1, math.ceil(epochs / 3))
-    spec = load_spec(model)
-    dev = pick_device(device)
+    config = TrainConfig(
+        model=model,
+        dataset=dataset,
+        epochs=epochs,
+        batch_size=batch_size,
+        time_bins=time_bins,
+        seed=seed,
+        limit=limit,
+        device=device,
+        integer_only=True,
+        lr_int=lr_int,
+        full_precision_twin=bits is None,
+    )
+    return _train(config, bits, lr_halve_every, Path(out), overwrite, progress, log)
+
+
+def run_integer_only(
+    config: TrainConfig, out: Path, overwrite: bool = False, progress: ProgressMode = True, log: Log = default_log
+) -> dict[str, Any]:
+    """``train --integer-only``: train ``config`` as :func:`train_integer_only` describes (10 epochs, batches of
+    32 and 10 time bins unless given; ``--full-precision-twin``: the float reference)."""
+    bits = None if config.full_precision_twin else parse_integer_bits(config.integer_bits or "")
+    return _train(config, bits, None, out, overwrite, progress, log)
+
+
+def _train(
+    cfg: TrainConfig,
+    bits: IntegerBits | None,
+    halve_every: int | None,
+    out: Path,
+    overwrite: bool,
+    progress: ProgressMode,
+    log: Log,
+) -> dict[str, Any]:
+    """Integer-only local learning of ``cfg`` with ``bits`` (None: the full-precision twin) into ``out``; the
+    metrics."""
+    spec = load_spec(cfg.model)
+    dev = pick_device(cfg.device)
     with staged_run(out, overwrite) as folder:
-        run = _IntegerRun(
-            spec, dataset, epochs, batch_size, time_bins, seed, bits, limit, progress, dev, lr_int, halve, log
-        )
+        run = _IntegerRun(cfg, spec, bits, halve_every, progress, dev, log)
         fit(run, log)
         train_time = time.time() - run.t0
         net, test_set = run.net, run.test_set
-        final = evaluate_local(net, test_set, batch_size, dev)
-        chip = evaluate(net.cnn, test_set, batch_size, dev, quantize=True)
+        final = evaluate_local(net, test_set, run.batch_size, dev)
+        chip = evaluate(net.cnn, test_set, run.batch_size, dev, quantize=True)
         memory = memory_report(spec, bits)
         metrics = {
             "test_accuracy": final["accuracy"],
@@ -228,21 +255,21 @@ def train_integer_only(
             "test_loss": final["loss"],
             "synops_per_sample": final["synops_per_sample"],
             "layer_synops": final["layer_synops"],
-            "epochs": epochs,
-            "seed": seed,
+            "epochs": run.epochs,
+            "seed": cfg.seed,
             "model": spec.name,
-            "dataset": dataset,
+            "dataset": cfg.dataset,
             "integer_only": bits is not None,
             "bits": None if bits is None else bits.as_dict(),
-            "lr_int": lr_int,
-            "lr_halve_every": halve,
+            "lr_int": cfg.lr_int,
+            "lr_halve_every": run.halve,
             "threshold_halvings": run.calibration,
             "thresholds": [float(b.threshold) for b in net.cnn.chip_blocks],
-            "batch_size": batch_size,
-            "time_bins": time_bins,
+            "batch_size": run.batch_size,
+            "time_bins": run.time_bins,
             "dt_us": run.dt_us,
             "duration_us": run.train_set.duration_us,
-            "limit": limit,
+            "limit": cfg.limit,
             "device": str(dev),
             "memory_bits": memory["integer"]["totals"]["total_bits"],
             "memory_saved": memory["saved"]["total_bits"],
@@ -251,16 +278,16 @@ def train_integer_only(
         }
         train_args = {
             "mode": run.kind,
-            "model": model,
-            "dataset": dataset,
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "time_bins": time_bins,
-            "seed": seed,
-            "limit": limit,
-            "device": device,
-            "lr_int": lr_int,
-            "lr_halve_every": halve,
+            "model": cfg.model,
+            "dataset": cfg.dataset,
+            "epochs": run.epochs,
+            "batch_size": run.batch_size,
+            "time_bins": run.time_bins,
+            "seed": cfg.seed,
+            "limit": cfg.limit,
+            "device": cfg.device,
+            "lr_int": cfg.lr_int,
+            "lr_halve_every": run.halve,
         }
         _write(folder, run, spec, metrics, memory, train_args, bits)
     return metrics
@@ -295,27 +322,3 @@ def _write(
     folder.text("memory.md", f"# Training memory of {spec.name} ({kind})\n\n" + memory_table(memory))
     folder.config(train_args, spec, bits=None if bits is None else bits.as_dict())
     folder.curve(run.history, loss_label="Σ local losses", accuracy_title=f"{kind} local learning")
-
-
-def run_integer_only(
-    config: TrainConfig, out: Path, overwrite: bool = False, progress: ProgressMode = True, log: Log = default_log
-) -> dict[str, Any]:
-    """``train --integer-only``: :func:`train_integer_only` with the options of ``config`` (10 epochs, batches of
-    32 and 10 time bins unless given; ``--full-precision-twin``: the float reference)."""
-    bits = None if config.full_precision_twin else parse_integer_bits(config.integer_bits or "")
-    return train_integer_only(
-        config.model,
-        config.dataset,
-        out,
-        epochs=config.epochs or 10,
-        batch_size=config.batch_size or 32,
-        time_bins=config.time_bins or 10,
-        seed=config.seed,
-        bits=bits,
-        limit=config.limit,
-        overwrite=overwrite,
-        progress=progress,
-        device=config.device,
-        lr_int=config.lr_int,
-        log=log,
-    )
