@@ -51,3 +51,16 @@ def run_cli(*args, check=True, timeout=600):
     if check and proc.returncode != 0:
         raise AssertionError(f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
     return proc
+
+
+# The smallest model spec (spec_from_dict) the training, neuron and metadata tests build on: conv 2→4 on 8x8,
+# sum-pool 2, linear to 3 classes.
+TINY = {
+    "name": "tiny",
+    "input_shape": [2, 8, 8],
+    "n_classes": 3,
+    "layers": [
+        {"type": "conv", "name": "c1", "out_channels": 4, "kernel_size": 3, "padding": 1, "pool": 2},
+        {"type": "linear", "name": "fc", "out_features": 3},
+    ],
+}

@@ -9,7 +9,7 @@ import json
 import pytest
 import sinabs.layers as sl
 import torch
-from helpers import run_cli
+from helpers import TINY, run_cli
 from test_nir_import import NIR100, SNNTORCH
 
 from qsnn_deploy.convert.ann import ann_from_spec, ann_to_network
@@ -24,15 +24,6 @@ from qsnn_deploy.nets.checkpoint import save_checkpoint
 from qsnn_deploy.nets.network import SpikingCNN
 from qsnn_deploy.nets.zoo import spec_from_dict
 
-TINY = {
-    "name": "tiny",
-    "input_shape": [2, 8, 8],
-    "n_classes": 3,
-    "layers": [
-        {"type": "conv", "name": "c1", "out_channels": 4, "kernel_size": 3, "padding": 1, "pool": 2},
-        {"type": "linear", "name": "fc", "out_features": 3},
-    ],
-}
 KEYS = NetworkMetadata.__optional_keys__
 
 

@@ -3,24 +3,13 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import run_cli
+from helpers import TINY, run_cli
 
 from qsnn_deploy.errors import InputError, UsageError
 from qsnn_deploy.nets.checkpoint import save_checkpoint
 from qsnn_deploy.nets.network import ChipBlock, MultiSpikeFn, SpikingCNN
 from qsnn_deploy.nets.neurons import FastSigmoidSpike, SmoothStepSpike, make_neuron
 from qsnn_deploy.nets.zoo import spec_from_dict, with_neuron
-
-TINY = {
-    "name": "tiny",
-    "input_shape": [2, 8, 8],
-    "n_classes": 3,
-    "layers": [
-        {"type": "conv", "name": "c1", "out_channels": 4, "kernel_size": 3, "padding": 1, "pool": 2},
-        {"type": "linear", "name": "fc", "out_features": 3},
-    ],
-}
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny graphs: one thread is fastest on shared cores
 

@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+from helpers import TINY
 
 from qsnn_deploy.errors import UsageError
 from qsnn_deploy.nets.checkpoint import load_checkpoint
@@ -12,16 +13,6 @@ from qsnn_deploy.train.integer_bits import IntegerBits
 from qsnn_deploy.train.integer_memory import memory_footprint, memory_report
 from qsnn_deploy.train.integer_net import LocalNet, error_point, local_loss
 from qsnn_deploy.train.integer_only import apply_update, train_integer_only, update_steps
-
-TINY = {
-    "name": "tiny",
-    "input_shape": [2, 8, 8],
-    "n_classes": 3,
-    "layers": [
-        {"type": "conv", "name": "c1", "out_channels": 4, "kernel_size": 3, "padding": 1, "pool": 2},
-        {"type": "linear", "name": "fc", "out_features": 3},
-    ],
-}
 
 
 def _on_grid(x: torch.Tensor, step: float) -> bool:

@@ -4,6 +4,7 @@ convert, NIR round trip, and what they save on a profile with configurable synap
 import numpy as np
 import pytest
 import torch
+from helpers import TINY
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,16 +15,6 @@ from qsnn_deploy.nets.zoo import load_spec, spec_from_dict, with_weight_bits
 from qsnn_deploy.quant.chip import discretize_network
 from qsnn_deploy.train.pretrained import initial_weights
 from qsnn_deploy.train.weight_bits import weight_memory
-
-TINY = {
-    "name": "tiny",
-    "input_shape": [2, 8, 8],
-    "n_classes": 3,
-    "layers": [
-        {"type": "conv", "name": "c1", "out_channels": 4, "kernel_size": 3, "padding": 1, "pool": 2},
-        {"type": "linear", "name": "fc", "out_features": 3},
-    ],
-}
 
 
 def test_bits_from_cli_text():
