@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from qsnn_deploy.data.dataset import EventDataset
-from qsnn_deploy.data.dvs_pixel import PixelParams, draw_thresholds, simulate
-from qsnn_deploy.data.events import EVENT_DTYPE, EVENT_FIELDS
-from qsnn_deploy.errors import InputError
-from qsnn_deploy.outputs import atomic_path
-from qsnn_deploy.progress import Progress, ProgressMode
+from ..errors import InputError
+from ..outputs import atomic_path
+from ..progress import Progress, ProgressMode
+from .dataset import EventDataset
+from .dvs_pixel import PixelParams, draw_thresholds, simulate
+from .events import EVENT_DTYPE, EVENT_FIELDS
 
 NAME = "digits-dvs"
 GENERATOR_VERSION = 1  # bump whenever generated events change

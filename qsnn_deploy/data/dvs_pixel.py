@@ -18,7 +18,7 @@ from typing import cast
 
 import numpy as np
 
-from qsnn_deploy.data.events import EVENT_DTYPE
+from .events import EVENT_DTYPE
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qsnn_deploy.errors import InputError
+from ..errors import InputError
 
 EVENT_DTYPE = np.dtype([("x", "<i2"), ("y", "<i2"), ("t", "<i8"), ("p", "<i1")])
 """Structured dtype of one event: pixel column ``x``, row ``y``, time ``t`` (µs), polarity ``p``."""

@@ -31,14 +31,14 @@ from pathlib import Path
 
 import numpy as np
 
-from qsnn_deploy.data.dataset import EventDataset
-from qsnn_deploy.data.events import validate_events
-from qsnn_deploy.data.formats import SUPPORTED_SUFFIXES, read_recording, relative_time
-from qsnn_deploy.data.options import DataOptions
-from qsnn_deploy.data.transforms import apply_transforms, plan
-from qsnn_deploy.errors import InputError
-from qsnn_deploy.progress import Log, Progress, ProgressMode
-from qsnn_deploy.progress import log as default_log
+from ..errors import InputError
+from ..progress import Log, Progress, ProgressMode
+from ..progress import log as default_log
+from .dataset import EventDataset
+from .events import validate_events
+from .formats import SUPPORTED_SUFFIXES, read_recording, relative_time
+from .options import DataOptions
+from .transforms import apply_transforms, plan
 
 __all__ = ["KNOWN_SENSORS", "SPLITS", "load_folder", "infer_sensor_size", "list_recordings", "split_recordings"]
 

@@ -63,9 +63,9 @@ from typing import Any
 
 import numpy as np
 
-from qsnn_deploy.data.events import EVENT_DTYPE, _load_npy, validate_events
-from qsnn_deploy.errors import InputError
-from qsnn_deploy.inputs import existing_file, read_bytes
+from ..errors import InputError
+from ..inputs import existing_file, read_bytes
+from .events import EVENT_DTYPE, _load_npy, validate_events
 
 __all__ = [
     "READERS",

@@ -8,11 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from qsnn_deploy.data.dataset import EventDataset
-from qsnn_deploy.data.digits_dvs import load_digits_dvs
-from qsnn_deploy.data.options import DataOptions
-from qsnn_deploy.errors import InputError
-from qsnn_deploy.progress import ProgressMode
+from ..errors import InputError
+from ..progress import ProgressMode
+from .dataset import EventDataset
+from .digits_dvs import load_digits_dvs
+from .options import DataOptions
 
 
 @dataclass(frozen=True)
@@ -53,10 +53,10 @@ def load_dataset(
     if spec is not None:
         return spec.loader(split=split, seed=seed, cache_dir=cache_dir, progress=progress)
     if str(name).startswith(FOLDER_PREFIX):
-        from qsnn_deploy.data.folder import load_folder
+        from .folder import load_folder
 
         return load_folder(Path(str(name)[len(FOLDER_PREFIX) :]), split, seed=seed, options=options, progress=progress)
-    from qsnn_deploy.data.tonic_sets import KNOWN, load_tonic
+    from .tonic_sets import KNOWN, load_tonic
 
     if name in KNOWN:
         return load_tonic(name, split, options, seed=seed, progress=progress)

@@ -48,13 +48,13 @@ from pathlib import Path
 
 import numpy as np
 
-from qsnn_deploy.data.dataset import EventDataset
-from qsnn_deploy.data.events import EVENT_DTYPE, validate_events
-from qsnn_deploy.data.options import DataOptions
-from qsnn_deploy.data.transforms import apply_deterministic, augment, plan
-from qsnn_deploy.errors import BackendUnavailable, InputError
-from qsnn_deploy.outputs import write_atomic
-from qsnn_deploy.progress import Progress, ProgressMode
+from ..errors import BackendUnavailable, InputError
+from ..outputs import write_atomic
+from ..progress import Progress, ProgressMode
+from .dataset import EventDataset
+from .events import EVENT_DTYPE, validate_events
+from .options import DataOptions
+from .transforms import apply_deterministic, augment, plan
 
 CACHE_VERSION = 1
 """Bump when the cached content of a recording changes."""
@@ -400,7 +400,7 @@ class _RawSplit:
 
     def raw(self, i: int) -> np.ndarray:
         if self.info.tonic_class is None:
-            from qsnn_deploy.data.formats import read_recording
+            from .formats import read_recording
 
             rec = read_recording(self.files[i])
             ev = rec[0] if isinstance(rec, tuple) else getattr(rec, "events", rec)

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qsnn_deploy.data.events import EVENT_DTYPE
-from qsnn_deploy.data.options import DataOptions
-from qsnn_deploy.errors import InputError
+from ..errors import InputError
+from .events import EVENT_DTYPE
+from .options import DataOptions
 
 JITTER_PX = 2
 """Largest random shift (pixels, each axis) of the spatial-jitter augmentation."""
