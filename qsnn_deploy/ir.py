@@ -1,8 +1,10 @@
 """The chip-level network description every stage shares (no torch needed).
 
-A :class:`Network` is a chain of :class:`ChipLayer` s. Each layer is what one Speck/DynapCNN core
-runs: a square convolution, integrate-and-fire neurons, then square sum pooling. A Linear layer is a
-convolution whose kernel covers its whole input (``kind="linear"``).
+A :class:`Network` is a directed acyclic graph of :class:`ChipLayer` s; a chain is the graph whose every
+layer feeds the next. Each layer is what one Speck/DynapCNN core runs: a square convolution,
+integrate-and-fire neurons, then, per :class:`Destination`, square sum pooling on the way to the layer it
+feeds. A layer fed by several layers receives the sum of their events. A Linear layer is a convolution
+whose kernel covers its whole input (``kind="linear"``).
 
 Parameters are float for a float model; after discretisation ``scale`` is set and weights, bias,
 threshold and lower bound hold integers (stored as float64 arrays / floats).
@@ -93,6 +95,35 @@ def fanout_map(in_hw: tuple[int, int], kernel: int, stride: int, padding: int) -
     return np.outer(counts[0], counts[1])
 
 
+OUTPUT = "output"
+"""The destination name of the network's readout (only the last layer may send there)."""
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where a core sends its spikes: a later layer (or :data:`OUTPUT`) and the sum pooling on the way.
+
+    ``pool=None`` takes the source layer's ``pool``, so a chain written with ``pool=`` alone and a graph
+    written with destinations describe the same edges.
+    """
+
+    name: str
+    pool: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", str(self.name))
+        if self.pool is not None:
+            if isinstance(self.pool, bool) or not isinstance(self.pool, (int, np.integer)) or self.pool < 1:
+                raise InputError(
+                    f"destination pooling must be a positive integer, got {self.pool!r}",
+                    where=f"destination {self.name}",
+                )
+            object.__setattr__(self, "pool", int(self.pool))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "pool": self.pool}
+
+
 @dataclass(frozen=True, eq=False)
 class ChipLayer:
     """One core's work: conv → IAF → sum-pool."""
@@ -103,14 +134,14 @@ class ChipLayer:
     bias: np.ndarray | None = None  # (c_out,)
     stride: int = 1
     padding: int = 0
-    pool: int = 1
+    pool: int = 1  # sum pooling towards every destination that names none of its own (and towards the output)
     threshold: float = 1.0
     min_v_mem: float | None = None  # None: not given (convert fills in -threshold)
     reset: str = "subtract"
     kind: str = "conv"  # "conv" or "linear"
     scale: float | None = None  # set once discretised
     neuron: str = "iaf"  # neuron model of the source graph ("iaf", "lif", ...); Speck runs "iaf" only
-    destinations: tuple[str, ...] | None = None  # layers fed by this one; None: the next layer of the chain
+    destinations: tuple[Destination, ...] | None = None  # layers fed by this one (names accepted); None: the next layer
     weight_bits: int = 8  # signed bits the discretiser may use for weights and bias (2..8; 8 = the chip's int8)
 
     def __post_init__(self) -> None:
@@ -140,8 +171,23 @@ class ChipLayer:
             raise InputError(f"unknown layer kind '{self.kind}'", where=f"layer {self.name}")
         if not isinstance(self.neuron, str) or not self.neuron:
             raise InputError(f"neuron model must be a non-empty name, got {self.neuron!r}", where=f"layer {self.name}")
+        if isinstance(self.pool, bool) or not isinstance(self.pool, (int, np.integer)) or self.pool < 1:
+            raise InputError(f"pooling must be a positive integer, got {self.pool!r}", where=f"layer {self.name}")
         if self.destinations is not None:
-            object.__setattr__(self, "destinations", tuple(str(d) for d in self.destinations))
+            if isinstance(self.destinations, (str, Destination)):
+                raise InputError(
+                    f"destinations must be a list, got {self.destinations!r}",
+                    where=f"layer {self.name}",
+                    fix="write destinations=(name, ...)",
+                )
+            dests = tuple(d if isinstance(d, Destination) else Destination(str(d)) for d in self.destinations)
+            names = [d.name for d in dests]
+            twice = sorted({n for n in names if names.count(n) > 1})
+            if twice:
+                raise InputError(
+                    f"sends to {', '.join(twice)} twice", where=f"layer {self.name}", fix="list each destination once"
+                )
+            object.__setattr__(self, "destinations", dests)
         if (
             isinstance(self.weight_bits, bool)
             or not isinstance(self.weight_bits, int)
@@ -192,9 +238,17 @@ class ChipLayer:
 
     @property
     def output_shape(self) -> tuple[int, int, int]:
-        """(C_out, H, W) after sum pooling: what the next layer receives."""
+        """(C_out, H, W) after the layer's own ``pool``: what a chain's next layer (or the output) receives."""
+        return self.pooled_shape(self.pool)
+
+    def pooled_shape(self, pool: int) -> tuple[int, int, int]:
+        """(C_out, H, W) after sum pooling by ``pool``: what a destination with that pooling receives."""
         c, h, w = self.conv_shape
-        return c, h // self.pool, w // self.pool
+        return c, h // pool, w // pool
+
+    def pool_to(self, dest: Destination) -> int:
+        """The pooling on the way to ``dest`` (its own, else the layer's)."""
+        return self.pool if dest.pool is None else dest.pool
 
     @property
     def quantized(self) -> bool:
@@ -217,9 +271,11 @@ class ChipLayer:
 class Network:
     """Chip layers in feed-forward order plus what NIR lacks (time step, target, provenance).
 
-    By default each layer feeds the next (a chain). A layer's ``destinations`` may instead name up to
-    two later layers (a branch); a layer fed by several sources receives the sum of their events (a
-    merge). Layer 0 takes the network input; the last layer's spikes are the outputs.
+    By default each layer feeds the next (a chain). A layer's ``destinations`` may instead name later
+    layers, each with its own pooling (a branch; the chip allows ``constraints.destinations`` of them, a
+    design rule checked by ``hw``, not here); a layer fed by several sources receives the sum of their
+    events, which must have equal shapes (a merge). Layer 0 alone takes the network input; the last
+    layer alone is the output; every other layer feeds a later one.
     """
 
     layers: tuple[ChipLayer, ...]
@@ -228,6 +284,7 @@ class Network:
     metadata: NetworkMetadata = field(default_factory=NetworkMetadata)  # a plain dict at run time
     unsupported: tuple[tuple[str, str], ...] = ()  # (node name, node type) an importer could not place in a core
     _targets: tuple[tuple[int, ...], ...] = field(init=False, repr=False)  # set by __post_init__
+    _pools: tuple[tuple[int, ...], ...] = field(init=False, repr=False)  # pooling per target, aligned with _targets
     _sources: tuple[tuple[int, ...], ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -238,30 +295,49 @@ class Network:
             raise InputError("the network has no layers")
         if not 0 < self.dt_us < np.inf:  # every time step and rate divides by it
             raise InputError(f"the time step must be positive and finite, got {self.dt_us} µs")
-        names = {layer.name for layer in self.layers}
-        for layer in self.layers:
-            unknown = sorted(set(layer.destinations or ()) - names - {"output"})
+        index: dict[str, int] = {}
+        for i, layer in enumerate(self.layers):
+            if layer.name in index or layer.name == OUTPUT:
+                raise InputError(
+                    f"layer name '{layer.name}' is used twice"
+                    if layer.name in index
+                    else f"'{OUTPUT}' names the readout",
+                    where=f"layer {i}",
+                    fix="give every layer its own name",
+                )
+            index[layer.name] = i
+        last = len(self.layers) - 1
+        targets: list[tuple[int, ...]] = []
+        pools: list[tuple[int, ...]] = []
+        for i, layer in enumerate(self.layers):
+            if layer.destinations is None:
+                targets.append((i + 1,) if i < last else ())
+                pools.append((layer.pool,) if i < last else ())
+                continue
+            unknown = sorted({d.name for d in layer.destinations} - set(index) - {OUTPUT})
             if unknown:
                 raise InputError(
                     f"destination {', '.join(unknown)} is not a layer of the network",
                     where=f"layer {layer.name}",
-                    fix="name existing layers, or 'output' for the readout",
+                    fix=f"name existing layers, or '{OUTPUT}' for the readout",
                 )
-        index = {layer.name: i for i, layer in enumerate(self.layers)}
-        targets: list[tuple[int, ...]] = []
-        for i, layer in enumerate(self.layers):
-            if layer.destinations is None:
-                targets.append((i + 1,) if i + 1 < len(self.layers) else ())
-                continue
-            ids = tuple(index[d] for d in layer.destinations if d != "output")
-            if any(j <= i for j in ids):
+            if any(d.name == OUTPUT for d in layer.destinations) and i < last:
+                raise InputError(
+                    f"only the last layer feeds the '{OUTPUT}': a network has a single output",
+                    where=f"layer {layer.name}",
+                    fix=f"list this layer last, or send it on to the output layer instead of '{OUTPUT}'",
+                )
+            edges = [(index[d.name], layer.pool_to(d)) for d in layer.destinations if d.name != OUTPUT]
+            if any(j <= i for j, _ in edges):
                 raise InputError(
                     "a destination points back to an earlier layer (recurrence), which is not supported",
                     where=f"layer {layer.name}",
                     fix="list layers in feed-forward order",
                 )
-            targets.append(ids)
+            targets.append(tuple(j for j, _ in edges))
+            pools.append(tuple(p for _, p in edges))
         object.__setattr__(self, "_targets", tuple(targets))
+        object.__setattr__(self, "_pools", tuple(pools))
         sources = [tuple(i for i, t in enumerate(targets) if j in t) for j in range(len(self.layers))]
         object.__setattr__(self, "_sources", tuple(sources))
         if self.layers[0].input_shape != self.input_shape:
@@ -282,28 +358,74 @@ class Network:
                     fix="list it in the destinations of an earlier layer",
                 )
             for i in sources[j]:
-                if self.layers[i].output_shape != layer.input_shape:
-                    raise InputError(
-                        f"layer expects input {layer.input_shape} but receives "
-                        f"{self.layers[i].output_shape} from {self.layers[i].name}",
-                        where=f"layer {layer.name}",
+                received = self.edge_shape(i, j)
+                if received != layer.input_shape:
+                    merge = (
+                        f" (a merge adds its {len(sources[j])} inputs, so their shapes must agree)"
+                        if len(sources[j]) > 1
+                        else ""
                     )
+                    raise InputError(
+                        f"layer expects input {layer.input_shape} but receives {received} from "
+                        f"{self.layers[i].name}{merge}",
+                        where=f"layer {layer.name}",
+                        fix="change the pooling on that edge or the layer's input shape",
+                    )
+        for i, layer in enumerate(self.layers[:-1]):
+            if not targets[i]:
+                raise InputError(
+                    "the layer's spikes go nowhere: only the last layer is the output",
+                    where=f"layer {layer.name}",
+                    fix="send it to a later layer, or remove it",
+                )
 
     def targets(self, i: int) -> tuple[int, ...]:
         """Indices of the layers that layer ``i`` feeds."""
         return self._targets[i]
 
+    def target_pools(self, i: int) -> tuple[int, ...]:
+        """The sum pooling on each edge out of layer ``i``, aligned with :meth:`targets`."""
+        return self._pools[i]
+
     def sources(self, i: int) -> tuple[int, ...]:
         """Indices of the layers that feed layer ``i`` (empty for layer 0, which takes the input)."""
         return self._sources[i]
 
+    def edge_pool(self, i: int, j: int) -> int:
+        """The sum pooling on the edge from layer ``i`` to layer ``j``."""
+        return self._pools[i][self._targets[i].index(j)]
+
+    def edge_shape(self, i: int, j: int) -> tuple[int, int, int]:
+        """What layer ``i`` sends to layer ``j``: its convolution output pooled by that edge's pooling."""
+        return self.layers[i].pooled_shape(self.edge_pool(i, j))
+
+    @property
+    def edges(self) -> tuple[tuple[int, int, int], ...]:
+        """Every ``(source, destination, pool)`` between layers, sources in order."""
+        return tuple((i, j, p) for i in range(len(self.layers)) for j, p in zip(self._targets[i], self._pools[i]))
+
     @property
     def is_chain(self) -> bool:
-        return all(self.targets(i) == ((i + 1,) if i + 1 < len(self.layers) else ()) for i in range(len(self.layers)))
+        """Every layer feeds the next only, with the layer's own pooling."""
+        last = len(self.layers) - 1
+        return (
+            all(
+                self.targets(i) == ((i + 1,) if i < last else ()) and all(p == layer.pool for p in self.target_pools(i))
+                for i, layer in enumerate(self.layers)
+            )
+            and self.output_pool == self.layers[-1].pool
+        )
+
+    @property
+    def output_pool(self) -> int:
+        """The sum pooling between the last layer and the readout."""
+        last = self.layers[-1]
+        dest = [d for d in last.destinations or () if d.name == OUTPUT]
+        return last.pool_to(dest[0]) if dest else last.pool
 
     @property
     def output_shape(self) -> tuple[int, int, int]:
-        return self.layers[-1].output_shape
+        return self.layers[-1].pooled_shape(self.output_pool)
 
     @property
     def n_classes(self) -> int:

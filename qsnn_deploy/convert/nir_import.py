@@ -18,7 +18,7 @@ import numpy as np
 from .. import SCHEMA_VERSION
 from ..errors import ConstraintError, InputError, QsnnError
 from ..inputs import is_number, is_whole_number, name_file, short_repr
-from ..ir import RESETS, Network, NetworkMetadata
+from ..ir import RESETS, Destination, Network, NetworkMetadata
 from .nir_file import RawGraph, RawNode
 from .ops import Assembled, Flatten, Neurons, Op, Pool, Synapse, assemble
 
@@ -466,6 +466,18 @@ class _Translator:
         return Flatten(node.name, None if declared is None else _ints(node, "input_type"))
 
 
+def _destination_entry(d: Any) -> bool:
+    """A metadata destination: a layer name, or ``{"name": str, "pool": int | None}``."""
+    if isinstance(d, str):
+        return True
+    return (
+        isinstance(d, dict)
+        and set(d) == {"name", "pool"}
+        and isinstance(d["name"], str)
+        and (d["pool"] is None or (is_whole_number(d["pool"]) and d["pool"] >= 1))
+    )
+
+
 def _check_meta(meta: Any, where: str) -> None:
     """The types of what our own files carry in ``metadata.qsnn_deploy`` (a damaged file may hold anything)."""
 
@@ -500,7 +512,7 @@ def _check_meta(meta: Any, where: str) -> None:
         "pool": lambda v: whole(v) and v >= 1,
         "neuron": lambda v: isinstance(v, str),
         "kind": lambda v: v in ("conv", "linear"),
-        "destinations": lambda v: json_text(v, list) and all(isinstance(d, str) for d in json.loads(v)),
+        "destinations": lambda v: json_text(v, list) and all(_destination_entry(d) for d in json.loads(v)),
         "weight_bits": whole,
         "reset": lambda v: v in RESETS,
         "min_v_mem": is_number,
@@ -586,7 +598,10 @@ def _apply_layer_meta(net: Network, meta: dict, where: str) -> Network:
         if "neuron" in m and hasattr(layer, "neuron"):
             changes["neuron"] = str(m["neuron"])
         if "destinations" in m and hasattr(layer, "destinations"):
-            changes["destinations"] = tuple(json.loads(m["destinations"]))
+            changes["destinations"] = tuple(
+                Destination(d) if isinstance(d, str) else Destination(d["name"], d["pool"])
+                for d in json.loads(m["destinations"])
+            )
         if "kind" in m and m["kind"] != layer.kind:
             changes["kind"] = str(m["kind"])
         if "weight_bits" in m:

@@ -104,7 +104,7 @@ def network_metadata(net: Network) -> dict[str, Any]:
         if layer.weight_bits != 8:
             entry["weight_bits"] = int(layer.weight_bits)
         if layer.destinations is not None:
-            entry["destinations"] = json.dumps(list(layer.destinations))
+            entry["destinations"] = json.dumps([d.name if d.pool is None else d.to_dict() for d in layer.destinations])
         layers[layer.name] = entry
     unsupported = (
         {"unsupported": json.dumps([list(p) for p in net.unsupported])} if getattr(net, "unsupported", ()) else {}

@@ -480,15 +480,18 @@ def _core_mapping(net: Network, profile: Profile) -> list[Violation]:
 @layer_rule("SPK015", "destinations", "each core sends its output to at most cores.destinations cores")
 def _destinations(layer: ChipLayer, i: int, net: Network, profile: Profile) -> list[Finding] | None:
     limit = profile.constraints.destinations
-    targets = [d for d in (layer.destinations or ()) if d != "output"]  # the readout needs no destination
+    targets = [net.layers[j].name for j in net.targets(i)]  # the readout needs no destination
     if limit is None or len(targets) <= limit:
         return None
-    drop = targets[limit:]
+    keep, move = targets[: limit - 1], targets[limit - 1 :]
     return [
         Finding(
-            f"sends its output to {len(targets)} layers ({', '.join(targets)}) but a core has {limit} destinations",
-            f"duplicate {layer.name} onto a free core (same weights and input) and send {', '.join(drop)} "
-            "from the copy",
+            f"sends its output to {len(targets)} layers ({', '.join(targets)}) but a core has {limit} destinations "
+            f"(the chip's limit)",
+            f"insert a 1×1 relay layer (identity weights, threshold 1) fed by {layer.name} that sends on to "
+            f"{', '.join(move)}, and keep {', '.join(keep)} as {layer.name}'s other destination"
+            f"{'s' if len(keep) > 1 else ''}; or duplicate {layer.name} onto a free core (same weights and input) "
+            f"and send {', '.join(targets[limit:])} from the copy",
             len(targets),
             limit,
             "destinations",

@@ -82,6 +82,7 @@ def test_per_neuron_thresholds_that_differ_are_refused(tmp_path):
         read_nir(tmp_path / "t.nir")
 
 
+@pytest.mark.xfail(strict=True, reason="issue 17: ir refuses output from a non-last layer; nir_io writes graphs next")
 def test_a_branch_whose_shapes_break_the_chain_is_refused(tmp_path):
     """A NIR file lists the layers as a chain; a layer that does not take the one before's output cannot be typed."""
     from qsnn_deploy.ir import ChipLayer, Network

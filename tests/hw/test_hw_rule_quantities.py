@@ -20,7 +20,7 @@ def _weights_of_9_bits(L) -> Network:
 
 def _four_destinations(L) -> Network:
     convs = [L.conv(f"conv{i}", 2, 2, 1, (8, 8)) for i in range(1, 5)]
-    convs[0] = convs[0].replace(destinations=("conv2", "conv3", "conv4", "output"))
+    convs[0] = convs[0].replace(destinations=("conv2", "conv3", "conv4"))
     return L.chain(*convs)
 
 

@@ -198,12 +198,14 @@ def test_every_registered_rule_has_a_test_here():
 
 def test_spk015_destinations(layers, speck2f):
     convs = [layers.conv(f"conv{i}", 2, 2, 1, (8, 8)) for i in range(1, 5)]
-    convs[0] = convs[0].replace(destinations=("conv2", "conv3", "conv4", "output"))  # the readout takes no slot
+    convs[0] = convs[0].replace(destinations=("conv2", "conv3", "conv4"))
     assert only(check(layers.chain(*convs), speck2f), "SPK015") == [
         (
             "conv1",
-            "sends its output to 3 layers (conv2, conv3, conv4) but a core has 2 destinations",
-            "duplicate conv1 onto a free core (same weights and input) and send conv4 from the copy",
+            "sends its output to 3 layers (conv2, conv3, conv4) but a core has 2 destinations (the chip's limit)",
+            "insert a 1×1 relay layer (identity weights, threshold 1) fed by conv1 that sends on to conv3, conv4, "
+            "and keep conv2 as conv1's other destination; or duplicate conv1 onto a free core (same weights and "
+            "input) and send conv4 from the copy",
         )
     ]
     convs[0] = convs[0].replace(destinations=("conv2", "conv4"))
