@@ -3,7 +3,13 @@
 Per time bin and layer: the input spike counts are convolved with the int8 weights (plus the bias
 once per bin), added to the int16-range membrane state, each neuron emits ⌊v/θ⌋ spikes (multi-spike,
 as sinabs' ``DynapcnnNetwork`` forward does), the state is reduced by the spikes times θ (or set to
-zero), clipped at the lower bound, and the spikes are sum-pooled on their way to the next layer.
+zero), clipped at the lower bound, and the spikes are sum-pooled on their way to each destination by
+that edge's pooling (:meth:`~qsnn_deploy.ir.Network.edge_pool`). A layer's input is the sum over its
+sources of what each sends it (a merge); the output is the last layer pooled by
+:attr:`~qsnn_deploy.ir.Network.output_pool`. A chain is the graph whose every layer feeds the next.
+
+SynOps are counted where they happen, in the destination core: each layer counts its input events times
+their fan-out, so a spike sent to two destinations costs both destinations' fan-outs.
 
 Integer values are exact: the convolution runs in float32 when its largest possible sum stays below
 2**24 and in float64 otherwise; the membrane state is kept in int64.
@@ -25,6 +31,7 @@ from ..errors import InputError
 from ..ir import ChipLayer, Network
 from ..progress import ProgressMode, progress_wrapper
 from ..quant.chip import discretize_network
+from .routing import layer_pools, own_pool
 
 _EXACT_F32 = 2**24
 
@@ -104,8 +111,8 @@ class BinnedResult:
 
     output_counts: np.ndarray  # (N, n_outputs): spikes of the last layer summed over time
     output_trace: np.ndarray  # (N, T, n_outputs)
-    layer_spikes: np.ndarray  # (N, L): output spikes per layer (after pooling)
-    layer_synops: np.ndarray  # (N, L): synaptic operations per layer
+    layer_spikes: np.ndarray  # (N, L): output spikes per layer, pooled by own_pool (its pool; the output pooling last)
+    layer_synops: np.ndarray  # (N, L): synaptic operations per layer (its input events × their fan-out)
     layer_names: list[str]
 
     @property
@@ -142,7 +149,7 @@ class _Layer:
         return self._params[dtype]
 
     def run(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x: (T, N, C, H, W) counts, time-major → (spikes (T, N, C', H', W') after pooling, SynOps (N,)).
+        """x: (T, N, C, H, W) counts, time-major → (spikes (T, N, *conv_shape) before pooling, SynOps (N,)).
 
         Integer values stay exact in float32 while every membrane value stays below 2**24 (then even
         ``floor(v / θ)`` is exact); otherwise the layer runs in float64.
@@ -168,11 +175,24 @@ class _Layer:
             else:
                 v.masked_fill_(spikes > 0, 0)
             v.clamp_min_(low)
-        out = out.to(torch.float32)
-        p = self.layer.pool
-        if p > 1:
-            out = F.avg_pool2d(out.flatten(0, 1), p).mul_(p * p).round_().unflatten(0, (t, n))
-        return out, synops
+        return out.to(torch.float32), synops
+
+
+def _pool_torch(x: torch.Tensor, p: int) -> torch.Tensor:
+    """Sum pooling of (T, N, C, H, W) counts by ``p`` (rows and columns past a whole window dropped)."""
+    if p == 1:
+        return x
+    t, n = x.shape[:2]
+    return F.avg_pool2d(x.flatten(0, 1), p).mul_(p * p).round_().unflatten(0, (t, n))
+
+
+def _pool_numpy(x: np.ndarray, p: int) -> np.ndarray:
+    """Sum pooling of (N, T, C, H, W) int32 counts by ``p`` (rows and columns past a whole window dropped)."""
+    if p == 1:
+        return x
+    n, t, c, h, w = x.shape
+    hp, wp = h // p, w // p
+    return x[..., : hp * p, : wp * p].reshape(n, t, c, hp, p, wp, p).sum(axis=(4, 6), dtype=np.int32)
 
 
 def run_binned(
@@ -222,14 +242,14 @@ def run_binned(
     for i in bar(batches) if bar else batches:
         x = x_all[i : i + batch_size].to(device=device, dtype=torch.float32).transpose(0, 1).contiguous()
         lsp, lsy = [], []
-        outputs: list[torch.Tensor] = []
+        outputs: list[dict[int, torch.Tensor]] = []
         with torch.no_grad():
             for j, lay in enumerate(layers):
-                x, syn = lay.run(_merged(net, j, x, outputs))
-                outputs.append(x)
-                lsp.append(x.sum(dim=(0, 2, 3, 4)))
+                spikes_j, syn = lay.run(_merged(net, j, x, outputs))
+                outputs.append({p: _pool_torch(spikes_j, p) for p in layer_pools(net, j)})
+                lsp.append(outputs[j][own_pool(net, j)].sum(dim=(0, 2, 3, 4)))
                 lsy.append(syn)
-        trace = x.transpose(0, 1).flatten(2)
+        trace = outputs[-1][net.output_pool].transpose(0, 1).flatten(2)
         traces.append(trace.cpu().numpy())
         outs.append(trace.sum(1).cpu().numpy())
         spikes.append(torch.stack(lsp, 1).cpu().numpy())
@@ -243,14 +263,15 @@ def run_binned(
     )
 
 
-def _merged(net: Network, j: int, network_input: Counts, outputs: list[Counts]) -> Counts:
-    """Input of layer ``j``: the network input for layer 0, else the sum of its sources' pooled spikes."""
+def _merged(net: Network, j: int, network_input: Counts, outputs: list[dict[int, Counts]]) -> Counts:
+    """Input of layer ``j``: the network input for layer 0, else the sum over its sources of each source's
+    spikes pooled by that edge's pooling (``outputs[i]`` maps a pooling to layer ``i``'s pooled spikes)."""
     if j == 0:
         return network_input
     src = net.sources(j)
-    total = outputs[src[0]]
+    total = outputs[src[0]][net.edge_pool(src[0], j)]
     for i in src[1:]:
-        total = total + outputs[i]
+        total = total + outputs[i][net.edge_pool(i, j)]
     return total
 
 
@@ -265,7 +286,8 @@ def _batch_bar(given: ProgressMode | BatchProgress) -> BatchProgress | None:
 def _run_sparse(net: Network, x_all: np.ndarray, batch_size: int, bar: BatchProgress | None) -> BinnedResult:
     """The compiled, event-driven CPU path of :func:`run_binned` (integer networks)."""
     params = []
-    for layer in net.layers:
+    pools = [layer_pools(net, i) for i in range(len(net.layers))]
+    for layer, needed in zip(net.layers, pools):
         bias = np.zeros(layer.c_out) if layer.bias is None else layer.bias
         params.append(
             (
@@ -277,7 +299,7 @@ def _run_sparse(net: Network, x_all: np.ndarray, batch_size: int, bar: BatchProg
                 int(layer.threshold),
                 int(layer.lower_bound),
                 layer.reset == "zero",
-                layer.pool,
+                needed[0] if len(needed) == 1 else 1,  # one pooling: the kernel pools; several: pooled below
             )
         )
     traces, spikes, synops = [], [], []
@@ -285,13 +307,14 @@ def _run_sparse(net: Network, x_all: np.ndarray, batch_size: int, bar: BatchProg
     for i in bar(batches) if bar else batches:
         x = np.ascontiguousarray(x_all[i : i + batch_size], dtype=np.int32)
         lsp, lsy = [], []
-        outputs: list[np.ndarray] = []
+        outputs: list[dict[int, np.ndarray]] = []
         for j, p in enumerate(params):
-            x, syn = sparse_layer(np.ascontiguousarray(_merged(net, j, x, outputs)), *p)
-            outputs.append(x)
-            lsp.append(x.sum(axis=(1, 2, 3, 4), dtype=np.int64))
+            spikes_j, syn = sparse_layer(np.ascontiguousarray(_merged(net, j, x, outputs)), *p)
+            outputs.append({q: spikes_j if len(pools[j]) == 1 else _pool_numpy(spikes_j, q) for q in pools[j]})
+            lsp.append(outputs[j][own_pool(net, j)].sum(axis=(1, 2, 3, 4), dtype=np.int64))
             lsy.append(syn)
-        traces.append(x.reshape(x.shape[0], x.shape[1], -1).astype(np.int64))
+        out = outputs[-1][net.output_pool]
+        traces.append(out.reshape(out.shape[0], out.shape[1], -1).astype(np.int64))
         spikes.append(np.stack(lsp, 1))
         synops.append(np.stack(lsy, 1).astype(np.float64))
     trace = np.concatenate(traces)

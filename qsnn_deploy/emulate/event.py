@@ -7,14 +7,18 @@ Semantics (DESIGN.md §4), per sample:
   one SynOp each).
 - After each update a neuron fires **at most once** if ``v >= threshold``; it is then reset by
   subtracting the threshold (or set to zero) and clipped at the lower bound.
-- A spike at (c, y, x) is sum-pooled to (c, y // pool, x // pool) and travels, with the same time
-  stamp, to the next layer before the next input event is taken (the pipeline's latency, a few µs,
-  is far below typical inter-event intervals).
+- A spike at (c, y, x) travels to each of the layer's destinations (at most two on the chip), sum-pooled
+  by that destination's pooling ``q`` to (c, y // q, x // q) (dropped past the last whole window), with
+  the same time stamp, before the next input event is taken (the pipeline's latency, a few µs, is far
+  below typical inter-event intervals). A layer fed by several layers takes each one's events as they
+  come (a merge is a sum).
 - Bias (the chip's "leak") is added to every neuron of a layer on each tick of a slow clock; a tick
   can make neurons fire like an input event does.
 
-Spikes of the last layer are the outputs; any layer can be monitored (its neuron addresses before
-pooling are recorded as ``x, y, t, p=channel, layer``).
+Spikes of the last layer, pooled by the output pooling, are the outputs; a layer's spike count is taken
+under its own ``pool`` (the output pooling for the last layer), as binned mode counts it. SynOps are
+counted in the core that performs them. Any layer can be monitored (its neuron addresses before pooling
+are recorded as ``x, y, t, p=channel, layer``).
 """
 
 from __future__ import annotations
@@ -28,11 +32,14 @@ import numpy as np
 from ..errors import InputError
 from ..ir import Network
 from ..quant.chip import discretize_network
+from .routing import own_pool
 
 MONITOR_DTYPE = np.dtype([("x", "<i2"), ("y", "<i2"), ("t", "<i8"), ("p", "<i2"), ("layer", "<i1")])
 MONITOR_FIELDS: tuple[str, ...] = tuple(MONITOR_DTYPE.names or ())  # x, y, t, p, layer
-# per-layer integer parameters, one row each
+# per-layer integer parameters, one row each (_POOL, _HP, _WP: the pooling the layer's spikes are counted under)
 _C_IN, _H_IN, _W_IN, _C_OUT, _H_OUT, _W_OUT, _K, _STRIDE, _PAD, _POOL, _THR, _LOW, _ZERO_RESET, _HP, _WP = range(15)
+# per destination (the columns of EventEmulator.dests): target layer (-1: none), pooling on the way
+_TARGET, _DPOOL = range(2)
 
 
 @dataclass
@@ -40,7 +47,7 @@ class EventResult:
     """What one event-mode run produced for one sample."""
 
     output_counts: np.ndarray  # (n_outputs,) spikes of the last layer after pooling
-    layer_spikes: np.ndarray  # (L,) output spikes per layer (pooled addresses inside the next input)
+    layer_spikes: np.ndarray  # (L,) output spikes per layer (pooled by the layer's own pool, inside its window)
     layer_synops: np.ndarray  # (L,) synaptic updates per layer
     monitored: np.ndarray = field(default_factory=lambda: np.zeros(0, MONITOR_DTYPE))
 
@@ -116,11 +123,13 @@ def process(
                             counts[lay] += 1
                             if lay == n_layers - 1:
                                 out_counts[(co * hp + py) * wp + px] += 1
-                            for d in range(dests.shape[1]):
-                                if dests[lay, d] >= 0:
-                                    stack[top, 0], stack[top, 1], stack[top, 2] = co, py, px
-                                    stack_layer[top] = dests[lay, d]
-                                    top += 1
+                        for d in range(dests.shape[1]):
+                            q = dests[lay, d, _DPOOL]
+                            qy, qx = oy // q, ox // q
+                            if dests[lay, d, _TARGET] >= 0 and qy < p[_H_OUT] // q and qx < p[_W_OUT] // q:
+                                stack[top, 0], stack[top, 1], stack[top, 2] = co, qy, qx
+                                stack_layer[top] = dests[lay, d, _TARGET]
+                                top += 1
     return n_mon
 
 
@@ -170,27 +179,29 @@ def tick(
                         counts[layer] += 1
                         if layer == n_layers - 1:
                             out_counts[(co * hp + py) * wp + px] += 1
-                        for d in range(dests.shape[1]):
-                            if dests[layer, d] >= 0:
-                                n_mon = process(
-                                    dests[layer, d],
-                                    co,
-                                    py,
-                                    px,
-                                    t,
-                                    weights,
-                                    states,
-                                    params,
-                                    dests,
-                                    counts,
-                                    synops,
-                                    out_counts,
-                                    stack,
-                                    stack_layer,
-                                    mon_mask,
-                                    mon,
-                                    n_mon,
-                                )
+                    for d in range(dests.shape[1]):
+                        q = dests[layer, d, _DPOOL]
+                        qy, qx = oy // q, ox // q
+                        if dests[layer, d, _TARGET] >= 0 and qy < p[_H_OUT] // q and qx < p[_W_OUT] // q:
+                            n_mon = process(
+                                dests[layer, d, _TARGET],
+                                co,
+                                qy,
+                                qx,
+                                t,
+                                weights,
+                                states,
+                                params,
+                                dests,
+                                counts,
+                                synops,
+                                out_counts,
+                                stack,
+                                stack_layer,
+                                mon_mask,
+                                mon,
+                                n_mon,
+                            )
     return n_mon
 
 
@@ -304,10 +315,11 @@ class EventEmulator:
         if not self.slow_clock_us > 0:
             raise InputError("the slow-clock period must be positive")
         rows, self.weights, self.biases = [], List(), List()
-        for layer in self.net.layers:
+        for i, layer in enumerate(self.net.layers):
             c, h, w = layer.input_shape
             c_out, ho, wo = layer.conv_shape
-            _, hp, wp = layer.output_shape
+            pool = own_pool(self.net, i)
+            _, hp, wp = layer.pooled_shape(pool)
             if layer.kernel_size[0] != layer.kernel_size[1]:
                 raise InputError("event mode needs square kernels", where=f"layer {layer.name}")
             rows.append(
@@ -321,7 +333,7 @@ class EventEmulator:
                     layer.kernel_size[0],
                     layer.stride,
                     layer.padding,
-                    layer.pool,
+                    pool,
                     int(layer.threshold),
                     int(layer.lower_bound),
                     int(layer.reset == "zero"),
@@ -338,11 +350,15 @@ class EventEmulator:
             [i for i, layer in enumerate(self.net.layers) if layer.bias is not None and np.any(layer.bias != 0)],
             dtype=np.int64,
         )
-        # where each layer's spikes go (-1: nowhere); up to two destinations per core, as on the chip
+        # where each layer's spikes go and the pooling on the way, (L, width, [_TARGET, _DPOOL]); target -1 (pool
+        # 1): nowhere. Up to two destinations per core on the chip (the hw rule SPK015 checks that, not this)
         width = max(1, max(len(self.net.targets(i)) for i in range(len(rows))))
-        self.dests = np.full((len(rows), width), -1, dtype=np.int64)
+        self.dests = np.zeros((len(rows), width, 2), dtype=np.int64)
+        self.dests[:, :, _TARGET], self.dests[:, :, _DPOOL] = -1, 1
         for i in range(len(rows)):
-            self.dests[i, : len(self.net.targets(i))] = self.net.targets(i)
+            n_dest = len(self.net.targets(i))
+            self.dests[i, :n_dest, _TARGET] = self.net.targets(i)
+            self.dests[i, :n_dest, _DPOOL] = self.net.target_pools(i)
         # depth-first: at most one unfinished burst per level of the longest path, each of at most
         # (neurons one event reaches) × (destinations) entries
         burst = max(int(p[_C_OUT]) * (-(-int(p[_K]) // int(p[_STRIDE]))) ** 2 + 1 for p in rows)
