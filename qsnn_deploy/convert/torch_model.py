@@ -2,8 +2,10 @@
 
 Per time bin and layer: convolution (+ bias), membrane ``v += current``, ``n = ⌊v/θ⌋`` spikes for
 ``v ≥ θ`` (several per bin, as sinabs' ``MultiSpike``), subtract ``n·θ`` (or reset to zero), clip at
-the lower bound, sum-pool the spikes. Float parameters give the float model; a discretised network
-gives the chip's integers, exactly (float32 holds them exactly), like the emulator.
+the lower bound, sum-pool the spikes on each edge by that edge's pooling. A layer's input is the sum over
+its sources (a merge); the output is the last layer pooled by the output pooling; a chain is the graph
+whose every layer feeds the next. Float parameters give the float model; a discretised network gives the
+chip's integers, exactly (float32 holds them exactly), like the emulator.
 
 :class:`StepModule` is one time bin with the membrane states as explicit inputs and outputs: the
 form that :mod:`.onnx_export` writes.
@@ -27,8 +29,15 @@ def multi_spike(v: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
     return n.clamp(min=0)
 
 
+def sum_pool(spikes: torch.Tensor, pool: int) -> torch.Tensor:
+    """Square sum pooling of (N, C, H, W) counts (rows and columns past a whole window dropped)."""
+    if pool == 1:
+        return spikes
+    return torch.round(F.avg_pool2d(spikes, pool) * (pool * pool))
+
+
 class LayerModule(nn.Module):
-    """One core: conv → IAF → sum-pool, with its membrane state passed in and out."""
+    """One core: conv → IAF, with its membrane state passed in and out (pooling is per edge: :func:`sum_pool`)."""
 
     # buffers (register_buffer): declared so that they type as tensors, not as nn.Module's Tensor | Module
     weight: torch.Tensor
@@ -38,7 +47,7 @@ class LayerModule(nn.Module):
 
     def __init__(self, layer: ChipLayer, dtype: torch.dtype = torch.float32):
         super().__init__()
-        self.name, self.stride, self.padding, self.pool = layer.name, layer.stride, layer.padding, layer.pool
+        self.name, self.stride, self.padding = layer.name, layer.stride, layer.padding
         self.subtract = layer.reset == "subtract"
         self.register_buffer("weight", torch.as_tensor(layer.weight, dtype=dtype))
         self.register_buffer("bias", None if layer.bias is None else torch.as_tensor(layer.bias, dtype=dtype))
@@ -47,23 +56,31 @@ class LayerModule(nn.Module):
         self.state_shape = layer.conv_shape
 
     def forward(self, x: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x: (N, C, H, W) input counts of one bin; v: (N, *conv_shape) → (spikes after pooling, new v)."""
+        """x: (N, C, H, W) input counts of one bin; v: (N, *conv_shape) → (spikes before pooling, new v)."""
         v = v + F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding)
         spikes = multi_spike(v, self.threshold)
         v = v - spikes * self.threshold if self.subtract else v * (spikes == 0).to(v.dtype)
         v = torch.maximum(v, self.lower)
-        if self.pool > 1:
-            spikes = torch.round(F.avg_pool2d(spikes, self.pool) * (self.pool * self.pool))
         return spikes, v
 
 
 class StepModule(nn.Module):
-    """One time bin of the whole network: ``(x_t, v_1, …, v_L) → (out_t, v_1', …, v_L')``."""
+    """One time bin of the whole network: ``(x_t, v_1, …, v_L) → (out_t, v_1', …, v_L')``.
+
+    Layer ``j`` (after the first) takes the sum over its sources ``i`` of ``i``'s spikes pooled by the edge's
+    pooling; ``out_t`` is the last layer's spikes pooled by the output pooling, flattened.
+    """
 
     def __init__(self, net: Network, dtype: torch.dtype = torch.float32):
         super().__init__()
         self.layers = nn.ModuleList(LayerModule(layer, dtype) for layer in net.layers)
         self.input_shape = net.input_shape
+        # plain ints (fixed when traced for ONNX): the pooled copies each layer sends (its edges' poolings; the
+        # output pooling for the last layer, the only one that feeds no layer) and each layer's (source, pooling)
+        last = len(net.layers) - 1
+        self.pools = [tuple(dict.fromkeys(net.target_pools(i))) for i in range(last)] + [(net.output_pool,)]
+        self.inputs = [tuple((i, net.edge_pool(i, j)) for i in net.sources(j)) for j in range(len(net.layers))]
+        self.output_pool = net.output_pool
 
     @property
     def layer_modules(self) -> list[LayerModule]:
@@ -72,10 +89,17 @@ class StepModule(nn.Module):
 
     def forward(self, x: torch.Tensor, *states: torch.Tensor) -> tuple[torch.Tensor, ...]:
         new_states = []
-        for layer, v in zip(self.layer_modules, states):
-            x, v = layer(x, v)
+        pooled: list[dict[int, torch.Tensor]] = []
+        for j, (layer, v) in enumerate(zip(self.layer_modules, states)):
+            if j:
+                i, p = self.inputs[j][0]
+                x = pooled[i][p]
+                for i, p in self.inputs[j][1:]:
+                    x = x + pooled[i][p]
+            spikes, v = layer(x, v)
+            pooled.append({p: sum_pool(spikes, p) for p in self.pools[j]})
             new_states.append(v)
-        return (x.flatten(1), *new_states)
+        return (pooled[-1][self.output_pool].flatten(1), *new_states)
 
     def initial_states(self, batch: int, dtype: torch.dtype = torch.float32) -> list[torch.Tensor]:
         return [torch.zeros(batch, *layer.state_shape, dtype=dtype) for layer in self.layer_modules]
