@@ -4,7 +4,8 @@ One ONNX inference is **one time bin** of ``dt_us``: inputs ``events`` (N, C, H,
 of that bin — and ``v_<layer>`` (the membrane state of each layer, zeros at the start of a sample);
 outputs ``spikes`` (N, n_outputs) and ``v_<layer>_next``, to be fed back as the next bin's states.
 Running T bins this way gives exactly the outputs of :class:`~.torch_model.FramedNetwork` and of the
-emulator on a (T, C, H, W) raster. The graph holds each layer once, whatever T is. The exported
+emulator on a (T, C, H, W) raster, for chains and graph networks alike (each edge sum-pooled by its own
+pooling, a merge an ``Add``). The graph holds each layer once, whatever T is. The exported
 parameters are those of the network given: chip integers (as float32) for a discretised one.
 """
 

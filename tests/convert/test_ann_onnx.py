@@ -1,5 +1,6 @@
 """ANN → SNN with weight scaling, and the ONNX export (checker, onnxruntime = torch = emulator)."""
 
+import graph_nets
 import numpy as np
 import pytest
 import torch
@@ -66,11 +67,20 @@ def test_rates_follow_the_ann():
     assert np.corrcoef(ann_out.ravel(), snn_rate.ravel())[0, 1] > 0.9
 
 
-def test_onnx_step_matches_torch_and_emulator(tmp_path):
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: random_network(3, quantized=True, bias=True),
+        lambda: graph_nets.residual(3, quantized=True),  # a merge, a layer with two destinations
+        lambda: graph_nets.mixed_pooling(3, quantized=True),  # one pooled and one unpooled destination
+    ],
+    ids=["chain", "residual", "mixed_pooling"],
+)
+def test_onnx_step_matches_torch_and_emulator(tmp_path, build):
     import onnx
     import onnxruntime as ort
 
-    net = random_network(3, quantized=True, bias=True)
+    net = build()
     x = random_raster(4, 6, net.input_shape, seed=1)
     path = export_onnx(net, tmp_path / "m.onnx")
     onnx.checker.check_model(onnx.load(str(path)), full_check=True)
