@@ -15,9 +15,11 @@ accelerator) has no total power or energy (``None``), only the dynamic part, whi
 energy terms has and which is therefore what targets are compared on. :class:`EnergyPart` says, per
 part (static, dynamic, sensor), whether it is in the total and why not.
 
-Latency: ``latency.per_layer`` × layers for an event-driven pipeline; for a time-stepped chip a
-spike crosses one layer per time step, and a step lasts max(``latency.timestep_min``, the busiest
-core's work: neurons × ``latency.per_neuron_update`` + SynOps × ``latency.per_synop``).
+Latency: ``latency.per_layer`` × the layers on the longest path from the input to the output (the
+critical path: every layer of a chain; in a graph, the branch with the most layers) for an event-driven
+pipeline; for a time-stepped chip a spike crosses one layer per time step, and a step lasts
+max(``latency.timestep_min``, the busiest core's work: neurons × ``latency.per_neuron_update`` + SynOps ×
+``latency.per_synop``).
 """
 
 from __future__ import annotations
@@ -228,7 +230,8 @@ def power_model(
 
 @dataclass(frozen=True)
 class LatencyModel:
-    """Latency of one event through the network: ``steps`` × ``per_step_s``."""
+    """Latency of one event through the network: ``steps`` × ``per_step_s``; ``steps`` counts the layers on
+    the longest path (``path``, their names, when the caller gave them)."""
 
     latency_s: float | None
     kind: str  # "pipeline" (per layer), "time-stepped" (one layer per time step) or "unknown"
@@ -237,6 +240,7 @@ class LatencyModel:
     confidence: str | None
     provenance: dict[str, Quantity] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    path: tuple[str, ...] = ()  # the layers on the longest path, input to output
 
     @property
     def description(self) -> str:
@@ -247,14 +251,20 @@ class LatencyModel:
 
 
 def latency_model(
-    profile: Profile, n_layers: int, core_work: Sequence[tuple[float, float | None]], dt_s: float | None = None
+    profile: Profile,
+    n_layers: int,
+    core_work: Sequence[tuple[float, float | None]],
+    dt_s: float | None = None,
+    path: Sequence[str] = (),
 ) -> LatencyModel:
-    """Latency of one event through ``n_layers`` layers.
+    """Latency of one event through ``n_layers`` layers: those on the longest path from input to output
+    (every layer of a chain), named in ``path`` when given.
 
-    ``core_work`` holds, per layer, (neurons on its busiest core, SynOps per time step on that core
-    or None when unknown); used by time-stepped profiles. ``dt_s`` is the network's time step,
-    to warn when a step cannot keep up with real time.
+    ``core_work`` holds, per layer (all of them: every core works in each time step), (neurons on its busiest
+    core, SynOps per time step on that core or None when unknown); used by time-stepped profiles. ``dt_s`` is
+    the network's time step, to warn when a step cannot keep up with real time.
     """
+    path = tuple(path)
     per_layer = profile.quantity("latency.per_layer")
     if per_layer is not None:
         return LatencyModel(
@@ -264,6 +274,7 @@ def latency_model(
             float(per_layer.number),
             per_layer.confidence,
             {"latency_per_layer": per_layer},
+            path=path,
         )
     keys = ("timestep_min", "per_neuron_update", "per_synop")
     qs = {k: profile.quantity(f"latency.{k}") for k in keys}
@@ -275,6 +286,7 @@ def latency_model(
             None,
             None,
             warnings=(f"{profile.name} declares no latency terms: latency is unknown",),
+            path=path,
         )
     prov = {f"latency_{k}": q for k, q in qs.items() if q is not None}
     warnings = []
@@ -296,4 +308,5 @@ def latency_model(
         weakest_confidence(q.confidence for q in prov.values()),
         prov,
         tuple(warnings),
+        path,
     )

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
 from ..errors import InputError
-from ..ir import Network
-from .counts import macs, neurons
+from ..ir import OUTPUT, Network
+from .counts import input_events, longest_path, macs, neurons
 from .energy import INCLUDED, EnergyPart, LatencyModel, PowerTerm, latency_model, power_model
 from .mapping import Mapping, map_layers
 from .memory import layer_memory
@@ -31,6 +31,19 @@ from .rules import Violation, check
 #: 3: ``power_w`` / ``energy_per_inference_j`` are null for a profile without static power (they were its
 #: dynamic part); ``includes``, ``energy_breakdown`` and ``total_unknown_reason`` added.
 ESTIMATE_SCHEMA_VERSION = 3
+
+
+@dataclass(frozen=True)
+class Route:
+    """One destination of a layer: the layer it feeds (``"output"``: the readout), that layer's core (None
+    when unplaced, for the readout and on chips without per-layer cores) and the sum pooling on the way."""
+
+    layer: str
+    core: int | None
+    pool: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"layer": self.layer, "core": self.core, "pool": self.pool}
 
 
 @dataclass(frozen=True)
@@ -57,6 +70,10 @@ class LayerEstimate:
     fan_in: int | None = None
     synaptic_memory_bytes: int | None = None
     scale: float | None = None  # the layer's discretisation scale (None for a float layer)
+    sources: tuple[str, ...] = ()  # the layers whose events add into this one's input (none: the network input)
+    destinations: tuple[Route, ...] = ()  # where its events go, the readout ("output") included
+    input_events: float | None = None  # per sample: the sum of its sources' output events (layer 0: the input's)
+    input_events_per_s: float | None = None
 
     @property
     def stalls(self) -> bool:
@@ -92,6 +109,10 @@ class LayerEstimate:
             "fan_in": self.fan_in,
             "synaptic_memory_bytes": self.synaptic_memory_bytes,
             "scale": self.scale,
+            "sources": list(self.sources),
+            "destinations": [d.to_dict() for d in self.destinations],
+            "input_events": self.input_events,
+            "input_events_per_s": self.input_events_per_s,
         }
 
 
@@ -130,6 +151,7 @@ class Estimate:
     activity_source: str = ""
     energy_parts: tuple[EnergyPart, ...] = ()  # static, dynamic, sensor: value and status
     total_unknown: str | None = None  # why power_w is None
+    chain: bool = True  # every layer feeds the next with its own pooling (reports then show no routes)
 
     @property
     def includes(self) -> tuple[str, ...]:
@@ -164,6 +186,7 @@ class Estimate:
             "energy_per_inference_j": self.energy_per_inference_j,
             "latency_s": self.latency_s,
             "latency_model": None if self.latency is None else self.latency.description,
+            "latency_path": None if self.latency is None else list(self.latency.path),
             "power_static_w": self.power_static_w,
             "power_dynamic_w": self.power_dynamic_w,
             "power_w_range": None if self.power_w_range is None else list(self.power_w_range),
@@ -224,31 +247,34 @@ def estimate(
 ) -> Estimate:
     """Estimate fit, placement, activity, power, energy and latency of ``network`` on ``profile``.
 
-    ``synops_per_layer`` holds SynOps per sample (events arriving at a layer × its fan-out); the
-    first layer's may instead come from ``input_events_per_sample`` (events assumed spread uniformly
-    over the input pixels). ``spikes_per_layer`` holds output events per sample. ``include_sensor``
-    adds the idle power of the on-chip sensor.
+    ``synops_per_layer`` holds SynOps per sample (events arriving at a layer × its fan-out; a layer fed by
+    several sources receives all their events, so a spike sent to two layers costs both fan-outs, and a core's
+    SynOps/s, checked against its ceiling, sums every source); the first layer's may instead come from
+    ``input_events_per_sample`` (events assumed spread uniformly over the input pixels). ``spikes_per_layer``
+    holds output events per sample; each row's ``input_events`` adds up its sources'. Latency follows the
+    longest path from input to output. ``include_sensor`` adds the idle power of the on-chip sensor.
     """
     duration = _finite(sample_duration_s, "sample duration (s)", allow_zero=False)
     synops = _per_layer(net, synops_per_layer, "SynOps")
     spikes = _per_layer(net, spikes_per_layer, "spikes")
-    if input_events_per_sample is not None and synops[net.layers[0].name] is None:
-        events = _finite(input_events_per_sample, "input events per sample")
-        synops[net.layers[0].name] = events * float(net.layers[0].fanout_map().mean())
+    events_in = None if input_events_per_sample is None else _finite(input_events_per_sample, "input events per sample")
+    if events_in is not None and synops[net.layers[0].name] is None:
+        synops[net.layers[0].name] = events_in * float(net.layers[0].fanout_map().mean())
     violations = tuple(check(net, profile))
     warnings: list[str] = []
     provenance: dict[str, Quantity] = {}
 
     mapping = map_layers(net, profile) if profile.has_layer_cores else None
     placement = place_neurons(net, profile) if profile.architecture == Architecture.NEURON_CORES else None
-    rows = _rows(net, profile, synops, spikes, duration, violations, mapping, placement)
+    rows = _rows(net, profile, synops, spikes, events_in, duration, violations, mapping, placement)
     ceiling = profile.quantity("cores.synops_ceiling")
     if ceiling is not None and any(r.ceiling_utilisation is not None for r in rows):  # a utilisation needs a ceiling
         provenance["synops_ceiling"] = ceiling
     for r in rows:
         if r.stalls:
+            fed = f", fed by {' and '.join(r.sources)}" if len(r.sources) > 1 else ""
             warnings.append(
-                f"core {r.core} ({r.name}) receives {r.synops_per_s:.3g} SynOps/s, "
+                f"core {r.core} ({r.name}{fed}) receives {r.synops_per_s:.3g} SynOps/s, "
                 f"{r.ceiling_utilisation:.1f}× its ceiling of {r.synops_ceiling:.3g}: "
                 "this core would stall the chip (mean rate over the sample; bursts go higher)"
             )
@@ -269,7 +295,8 @@ def estimate(
     for r in rows:
         on_core = -(-r.neurons // r.cores) if r.cores else r.neurons
         work.append((on_core, None if r.synops is None else r.synops / steps / (r.cores or 1)))
-    lm = latency_model(profile, len(net.layers), work, net.dt_us * 1e-6)
+    path = [net.layers[i].name for i in longest_path(net)]
+    lm = latency_model(profile, len(path), work, net.dt_us * 1e-6, path)
     provenance.update(lm.provenance)
     warnings += lm.warnings
     for kind in ("kernel_memory", "neuron_memory", "bias_memory", "neurons", "synaptic_memory", "fan_in"):
@@ -319,6 +346,7 @@ def estimate(
         activity_source=activity_source,
         energy_parts=pm.parts,
         total_unknown=pm.total_unknown,
+        chain=net.is_chain,
     )
 
 
@@ -332,6 +360,10 @@ class _Activity(TypedDict):
     neurons: int
     macs: int
     scale: float | None
+    sources: tuple[str, ...]
+    destinations: tuple[Route, ...]
+    input_events: float | None
+    input_events_per_s: float | None
 
 
 def _rows(
@@ -339,6 +371,7 @@ def _rows(
     profile: Profile,
     synops: dict[str, float | None],
     spikes: dict[str, float | None],
+    events_in: float | None,
     duration: float,
     violations: tuple[Violation, ...],
     mapping: Mapping | None,
@@ -346,10 +379,15 @@ def _rows(
 ) -> list[LayerEstimate]:
     bad_layers = {v.layer for v in violations}
     cores = {c.index: c for c in profile.cores}
+    assignment = mapping.assignment if mapping is not None and mapping.assignment else {}
     rows = []
-    for layer in net.layers:
+    for i, layer in enumerate(net.layers):
         s, sp = synops[layer.name], spikes[layer.name]
         rate = None if s is None else s / duration
+        arriving = input_events(net, i, spikes, events_in)
+        routes = [(net.layers[j].name, p) for j, p in zip(net.targets(i), net.target_pools(i))]
+        if i == len(net.layers) - 1:
+            routes.append((OUTPUT, net.output_pool))
         common: _Activity = {
             "synops": s,
             "synops_per_s": rate,
@@ -358,6 +396,10 @@ def _rows(
             "neurons": neurons(layer),
             "macs": macs(layer),
             "scale": layer.scale,
+            "sources": tuple(net.layers[j].name for j in net.sources(i)),
+            "destinations": tuple(Route(name, assignment.get(name), p) for name, p in routes),
+            "input_events": arriving,
+            "input_events_per_s": None if arriving is None else arriving / duration,
         }
         if mapping is not None:
             mem = layer_memory(layer)

@@ -191,7 +191,22 @@ def _latency(est: Estimate) -> str:
     if lm is None or lm.latency_s is None:
         return "—"
     unit = "layers" if lm.kind == "pipeline" else "time steps"
-    return f"{si(lm.latency_s, 's')} ({lm.steps} {unit} × {si(lm.per_step_s, 's')}; confidence: {lm.confidence})"
+    path = f", along the longest path {' → '.join(lm.path)}" if not est.chain and lm.path else ""
+    return f"{si(lm.latency_s, 's')} ({lm.steps} {unit} × {si(lm.per_step_s, 's')}{path}; confidence: {lm.confidence})"
+
+
+def _routes(est: Estimate) -> list[str]:
+    """One line per layer of a graph: what feeds it and where it sends (core, pooling); none for a chain."""
+    if est.chain:
+        return []
+    lines = []
+    for r in est.layers:
+        fed = " + ".join(r.sources) if r.sources else "input"
+        to = ", ".join(
+            f"{d.layer} ({'' if d.core is None else f'core {d.core}, '}pool {d.pool})" for d in r.destinations
+        )
+        lines.append(f"{fed} → {r.name}{'' if r.core is None else f' (core {r.core})'} → {to}")
+    return lines
 
 
 def _activity(est: Estimate) -> str:
@@ -254,6 +269,8 @@ def format_table(est: Estimate) -> str:
     lines += [_LEGEND[est.architecture], ""]
     label_w = max(len(k) for k, _ in _summary(est))
     lines += [f"{k.ljust(label_w)}  {v}" for k, v in _summary(est)]
+    if _routes(est):
+        lines += ["", "Routes (sources → layer → destinations):"] + [f"  {r}" for r in _routes(est)]
     if est.violations:
         lines += ["", f"Violations ({len(est.violations)}):"]
         for v in est.violations:
@@ -287,6 +304,8 @@ def format_markdown(est: Estimate, level: int = 2) -> str:
     lines += ["| " + " | ".join(_md(c) for c in r) + " |" for r in rows]
     lines += ["", _LEGEND[est.architecture].strip("()").capitalize() + ".", ""]
     lines += [f"- **{k}**: {_md(v)}" for k, v in _summary(est)]
+    if _routes(est):
+        lines += ["", f"{h}# Routes", ""] + [f"- {_md(r)}" for r in _routes(est)]
     if est.violations:
         lines += ["", f"{h}# Violations", "", "| code | rule | layer | problem | fix |", "|---|---|---|---|---|"]
         lines += [

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, TypeAlias
 
-from ..ir import ChipLayer, Network, conv_out_size
+from ..ir import OUTPUT, ChipLayer, Network, conv_out_size
 from .mapping import map_layers
 from .memory import LayerMemory, ceil_log2, kernel_words, layer_memory, neuron_words
 from .profile import Architecture, Core, Profile
@@ -133,7 +133,15 @@ def _chan(layer: ChipLayer) -> str:
 
 
 def _prev(net: Network, i: int) -> str | None:
-    return net.layers[i - 1].name if i > 0 else None
+    """The layers that feed layer ``i`` ("a and b" for a merge, whose sources all send its input shape); None
+    for layer 0, which takes the network input."""
+    return " and ".join(net.layers[s].name for s in net.sources(i)) or None
+
+
+def _in_prev(net: Network, i: int) -> str:
+    """Where a pooling before layer ``i`` goes: in its one source, or on the edges from each of several."""
+    prev = _prev(net, i)
+    return f"in {prev}" if len(net.sources(i)) == 1 else f"on the edges from {prev}"
 
 
 def _nearest(value: int, allowed: Iterable[int]) -> int:
@@ -287,18 +295,25 @@ def _padding(layer: ChipLayer, i: int, net: Network, profile: Profile) -> list[F
     ]
 
 
-@layer_rule("SPK005", "pooling", "sum-pool size in the allowed set")
+@layer_rule("SPK005", "pooling", "sum-pool size towards every destination in the allowed set")
 def _pooling(layer: ChipLayer, i: int, net: Network, profile: Profile) -> list[Finding] | None:
     allowed = profile.constraints.pooling
-    if allowed is None or layer.pool in allowed:
+    if allowed is None:
         return None
-    n = _nearest(layer.pool, allowed)
-    return [
-        Finding(
-            f"sum-pool {layer.pool}×{layer.pool} is not supported (allowed: {', '.join(map(str, allowed))})",
-            f"use a {n}×{n} sum-pool after {layer.name}",
-        )
-    ]
+    edges = [(net.layers[j].name, p) for j, p in zip(net.targets(i), net.target_pools(i))]
+    if i == len(net.layers) - 1:
+        edges.append((OUTPUT, net.output_pool))
+    found = []
+    for pool in dict.fromkeys(p for _, p in edges if p not in allowed):  # each pooling once, in order
+        n = _nearest(pool, allowed)
+        towards = [name for name, p in edges if p == pool]
+        if len(towards) == len(edges):  # every edge out of the layer (a chain's one edge)
+            msg, fix = f"sum-pool {pool}×{pool}", f"use a {n}×{n} sum-pool after {layer.name}"
+        else:
+            msg = f"sum-pool {pool}×{pool} towards {', '.join(towards)}"
+            fix = f"use a {n}×{n} sum-pool on the way from {layer.name} to {', '.join(towards)}"
+        found.append(Finding(f"{msg} is not supported (allowed: {', '.join(map(str, allowed))})", fix))
+    return found
 
 
 @layer_rule("SPK006", "channels", "input and output channels <= max_channels")
@@ -344,7 +359,10 @@ def _input_size(layer: ChipLayer, i: int, net: Network, profile: Profile) -> lis
     elif prev is None:
         fix = f"sum-pool the input by {p} ({h}×{w} → {h // p}×{w // p})"
     else:
-        fix = f"downsample by {p} before {layer.name} (e.g. a {p}×{p} sum-pool in {prev}: {h}×{w} → {h // p}×{w // p})"
+        fix = (
+            f"downsample by {p} before {layer.name} (e.g. a {p}×{p} sum-pool {_in_prev(net, i)}: "
+            f"{h}×{w} → {h // p}×{w // p})"
+        )
     need, have = _worst_side((h, w), limit)
     return [Finding(f"input {h}×{w} exceeds the maximum {limit[0]}×{limit[1]}", fix, need, have, "px")]
 

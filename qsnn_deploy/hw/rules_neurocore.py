@@ -4,7 +4,7 @@ number of cores, unsupported nodes. Codes ``LOI0NN``; see :mod:`qsnn_deploy.hw.n
 from __future__ import annotations
 
 from ..ir import ChipLayer, Network
-from .counts import fan_in, layer_weight_bits
+from .counts import fan_in, input_pools, layer_weight_bits
 from .neurocore import neuro_cores, place_neurons
 from .profile import Architecture, Profile
 from .rules import Finding, Violation, layer_rule, rule, unsupported_fix
@@ -12,20 +12,28 @@ from .rules import Finding, Violation, layer_rule, rule, unsupported_fix
 ARCH = Architecture.NEURON_CORES
 
 
+def _folded(pool: int) -> str:
+    return f"{pool}×{pool} folded sum-pool" if pool > 1 else "no sum-pool"
+
+
 def _inputs(net: Network, i: int) -> str:
     layer = net.layers[i]
     kh, kw = layer.kernel_size
-    pool = net.layers[i - 1].pool if i > 0 else 1
-    folded = f" × {pool}×{pool} folded sum-pool" if pool > 1 else ""
-    return f"{layer.c_in} channels × {kh}×{kw} kernel{folded}"
+    pools = input_pools(net, i)
+    text = f"{layer.c_in} channels × {kh}×{kw} kernel"
+    if len(pools) == 1:
+        return text + (f" × {_folded(pools[0])}" if pools[0] > 1 else "")
+    each = ", ".join(f"{net.layers[s].name}: {_folded(p)}" for s, p in zip(net.sources(i), pools))
+    return text + f" from each of {len(pools)} sources ({each})"
 
 
 def _fewer_inputs(net: Network, i: int, per_channel_limit: int) -> str:
     """Fix: fewer input channels so that each neuron has at most ``per_channel_limit`` × c_in inputs."""
     layer = net.layers[i]
     m = per_channel_limit
-    if i > 0 and m >= 1:
-        return f"reduce out_channels of {net.layers[i - 1].name} ({layer.c_in} → {m})"
+    sources = " and ".join(net.layers[s].name for s in net.sources(i))  # a merge: every source has c_in channels
+    if sources and m >= 1:
+        return f"reduce out_channels of {sources} ({layer.c_in} → {m})"
     if m >= 1:
         return f"reduce the input channels of {layer.name} ({layer.c_in} → {m})"
     return f"use a smaller kernel in {layer.name}"
