@@ -1,10 +1,20 @@
 """A torch ``nn.Module`` made of torch and sinabs layers → chip :class:`~qsnn_deploy.ir.Network`.
 
-Supported, in a chain (``nn.Sequential``, nested or not, or any module whose forward calls them one
-after the other): ``Conv2d``, ``Linear``, ``BatchNorm2d/1d`` right after a convolution or linear layer
+Supported layers: ``Conv2d``, ``Linear``, ``BatchNorm2d/1d`` right after a convolution or linear layer
 (folded into it), ``AvgPool2d``, sinabs ``SumPool2d``, ``Flatten``, sinabs ``IAF``/``IAFSqueeze``
 (and ``LIF``/``LIFSqueeze`` with ``approximate_leak``), ``Dropout``/``Identity`` (skipped). ``ReLU``
 belongs to ANNs: convert those with :mod:`.ann`.
+
+The forward is traced with ``torch.fx`` (``nn.Sequential`` nested or not, or any module with its own
+forward), so it may be a graph: each conv → neurons → [pooling] group is one chip layer; a layer's spikes
+may go to several layers, each edge with the pooling applied on that branch; spikes added with ``+``,
+``torch.add``, ``Tensor.add`` or sinabs ``Merge`` (two inputs, ``sinabs/layers/merge.py:13``; nested
+Merges are one sum of all their inputs, which sinabs' own ``DynapcnnNetwork`` builds but cannot run,
+``sinabs/backend/dynapcnn/dynapcnnnetwork_module.py:258-262``) are a merge: a layer fed by several
+sources. Refused (exit 4): channel concatenation (``torch.cat``/``stack``, sinabs ``ChannelShift``; see
+:data:`CONCAT_REASON`; sinabs silently drops ``torch.cat``, docs/design/graph_networks.md §1), recurrence
+(a layer called on its own spikes; sinabs refuses cycles too, ``nir_graph_extractor.py:330-335``), a
+stateful module called twice, and adding currents or constants.
 
 Example::
 
@@ -15,7 +25,7 @@ Example::
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, overload
 
 import numpy as np
@@ -23,7 +33,7 @@ import torch
 from torch import nn
 
 from ..errors import ConstraintError, InputError
-from ..ir import Network, NetworkMetadata
+from ..ir import OUTPUT, ChipLayer, Destination, Network, NetworkMetadata
 from .ops import Flatten, Neurons, Op, Pool, Synapse, assemble
 
 _SKIP = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Identity)
@@ -56,18 +66,64 @@ def _np(t: torch.Tensor | None) -> np.ndarray | None:
     return None if t is None else t.detach().cpu().double().numpy()
 
 
-def chain_modules(module: nn.Module) -> list[tuple[str, nn.Module | str]]:
-    """The modules of ``module`` in call order; reshapes between them appear as ``"flatten"``."""
-    if isinstance(module, nn.Sequential):
-        out: list[tuple[str, nn.Module | str]] = []
-        for name, child in module.named_children():
-            inner = chain_modules(child) if isinstance(child, nn.Sequential) else [("", child)]
-            out += [(f"{name}.{n}" if n else name, m) for n, m in inner]
-        return out
-    return _traced_chain(module)
+INPUT = -1
+"""The index of the network input among a :class:`Call`'s inputs."""
+
+_ADD = ("add", "iadd")
+_CONCATS = ("cat", "concat", "concatenate", "stack", "hstack", "vstack", "dstack", "column_stack")
+_RESHAPES = ("flatten", "view", "reshape")
+
+CONCAT_REASON = (
+    "samna documents a per-destination channel offset, `feature_shift`, on DynapCNN's CNNLayerDestination "
+    "(sinabs FAQ docs/speck/faqs/available_network_arch.md, item 5), but no speck2f source reachable here "
+    "confirms it, sinabs 3.1.3 never sets it, and there is nothing to check its result against, so "
+    "qsnn-deploy does not emit it"
+)
+CONCAT_FIX = (
+    "add the branches instead (a sum merge, which every Speck core does: events from several cores add): "
+    "zero-pad each branch's last convolution to the full channel count, its own weights at its channel offset "
+    "and zeros elsewhere (the padded channels never spike, as sinabs.layers.ChannelShift pads spikes with zero "
+    "channels), then add the branches with + or sinabs.layers.Merge; the sum holds each branch in its own channels"
+)
 
 
-def _traced_chain(module: nn.Module) -> list[tuple[str, nn.Module | str]]:
+@dataclass(frozen=True)
+class Call:
+    """One step of a module's forward: a module, a reshape (``"flatten"``) or a sum (``"add"``).
+
+    ``inputs`` index earlier calls (:data:`INPUT` is the network input); a sum has two or more.
+    ``fn`` is what the forward called, for messages (``"add"``, ``"Merge"``, ``"flatten"``, a module's class).
+    """
+
+    name: str
+    what: nn.Module | str
+    inputs: tuple[int, ...]
+    fn: str = ""
+
+
+def _concat_refusal(what: str, name: str) -> ConstraintError:
+    return ConstraintError(
+        f"{what} concatenates channels, which qsnn-deploy does not convert: {CONCAT_REASON}",
+        where=f"operation {name}",
+        fix=CONCAT_FIX,
+    )
+
+
+def _reusable(m: nn.Module) -> bool:
+    """A module that may be called more than once: no weights, no buffers, no neuron state."""
+    return (
+        not any(True for _ in m.parameters()) and not any(True for _ in m.buffers()) and not hasattr(m, "reset_states")
+    )
+
+
+def module_graph(module: nn.Module) -> tuple[list[Call], int]:
+    """The calls of ``module``'s forward in order (traced with ``torch.fx``) and the index of the output.
+
+    Sums (``+``, ``torch.add``, ``Tensor.add``, sinabs ``Merge``) are calls with several inputs; sinabs'
+    ``Merge`` takes two (``sinabs/layers/merge.py:13``), so ``Merge(Merge(a, b), c)`` is a three-input
+    sum here. Refused with :class:`ConstraintError` (exit 4): channel concatenation, a module called on
+    its own output (recurrence), a stateful module called twice, and calls Speck cannot run.
+    """
     import torch.fx as fx
 
     class LeafTracer(fx.Tracer):
@@ -76,34 +132,148 @@ def _traced_chain(module: nn.Module) -> list[tuple[str, nn.Module | str]]:
                 not list(m.children()) or super().is_leaf_module(m, qualname) or type(m).__module__.startswith("sinabs")
             )
 
+    cls = type(module).__name__
     try:
         graph = LeafTracer().trace(module)
     except Exception as exc:
         raise ConstraintError(
-            f"cannot follow the forward of {type(module).__name__} ({type(exc).__name__}: {exc})",
-            fix="wrap the layers in an nn.Sequential",
+            f"cannot follow the forward of {cls} ({type(exc).__name__}: {exc})",
+            fix="write the forward so torch.fx can trace it (no branching on tensor values), "
+            "or wrap the layers in an nn.Sequential",
         ) from None
     modules = dict(module.named_modules())
-    chain: list[tuple[str, nn.Module | str]] = []
+    sl = _sinabs_layers()
+    index: dict[fx.Node, int] = {}
+    calls: list[Call] = []
+    first_call: dict[int, fx.Node] = {}  # id(module) → the node of its first call
+    ancestors: dict[fx.Node, set[fx.Node]] = {}
+    output: int | None = None
+
+    def tensor_inputs(node: fx.Node, args: Any) -> tuple[int, ...]:
+        found: list[int] = []
+        for a in args:
+            if isinstance(a, fx.Node):
+                if a not in index:  # a parameter (get_attr) or a helper value: not a tensor flowing through
+                    raise ConstraintError(
+                        f"the forward of {cls} passes '{a.name}' to '{node.name}', which is not a layer's output",
+                        where=f"operation {node.name}",
+                        fix="pass tensors only from layer to layer",
+                    )
+                found.append(index[a])
+        return tuple(found)
+
     for node in graph.nodes:
-        if node.op == "call_module":
-            chain.append((str(node.target), modules[str(node.target)]))
+        ancestors[node] = set().union(*(ancestors[a] | {a} for a in node.all_input_nodes))
+        if node.op == "placeholder":
+            if INPUT in index.values():
+                raise ConstraintError(
+                    f"the forward of {cls} takes several inputs; Speck takes one event stream",
+                    where=f"argument {node.name}",
+                    fix="give the forward one input tensor",
+                )
+            index[node] = INPUT
+        elif node.op == "get_attr":
+            continue
+        elif node.op == "call_module":
+            name = str(node.target)
+            m = modules[name]
+            if sl is not None and isinstance(m, sl.ChannelShift):
+                raise _concat_refusal(f"'{name}' (sinabs ChannelShift)", name)
+            earlier = first_call.get(id(m))
+            if earlier is not None and not _reusable(m):
+                if earlier in ancestors[node]:
+                    raise ConstraintError(
+                        f"'{name}' is called again on spikes that come from its own earlier call: a "
+                        "recurrence (feedback loop), which Speck does not run",
+                        where=f"module {name}",
+                        fix="Speck runs feed-forward networks (sinabs refuses loops too, a deadlock risk on the "
+                        "chip): remove the feedback path, or give each step its own layers",
+                    )
+                raise ConstraintError(
+                    f"'{name}' is called twice in the forward of {cls}; a Speck core runs each layer once",
+                    where=f"module {name}",
+                    fix="give each call its own module (copy the weights if they are shared)",
+                )
+            first_call.setdefault(id(m), node)
+            inputs = tensor_inputs(node, (*node.args, *node.kwargs.values()))
+            if earlier is not None:
+                name = node.name  # a second call of a stateless module (a pooling, a merge): a name of its own
+            if sl is not None and isinstance(m, sl.Merge):
+                calls.append(Call(name, "add", inputs, "Merge"))
+            else:
+                if len(inputs) != 1:
+                    raise ConstraintError(
+                        f"'{name}' takes {len(inputs)} tensors; a layer takes one",
+                        where=f"module {name}",
+                        fix="add several inputs with + or sinabs.layers.Merge before the layer",
+                    )
+                calls.append(Call(name, m, inputs, type(m).__name__))
+            index[node] = len(calls) - 1
         elif node.op in ("call_function", "call_method"):
-            fn = getattr(node.target, "__name__", str(node.target))
-            if fn in ("flatten", "view", "reshape"):
-                chain.append((node.name, "flatten"))
+            fn = str(node.target) if node.op == "call_method" else getattr(node.target, "__name__", str(node.target))
+            if fn in _CONCATS:
+                raise _concat_refusal(f"the forward of {cls} calls '{fn}', which", node.name)
+            if fn in _RESHAPES:
+                inputs = tensor_inputs(node, node.args[:1])
+                calls.append(Call(node.name, "flatten", inputs, fn))
+            elif fn in _ADD:
+                alpha = node.kwargs.get("alpha", 1)
+                others = [a for a in node.args if not isinstance(a, fx.Node)]
+                if alpha != 1 or any(a != 0 for a in others) or set(node.kwargs) - {"alpha"}:
+                    raise ConstraintError(
+                        f"the forward of {cls} calls '{fn}' with a constant or a factor; a merge on Speck "
+                        "adds spikes as they are",
+                        where=f"operation {node.name}",
+                        fix="add layer outputs only (a + b), and scale the weights of the layer after instead",
+                    )
+                inputs = tensor_inputs(node, node.args)
+                if len(inputs) == 1:  # 0 + x, the start of Python's sum([...])
+                    index[node] = inputs[0]
+                    continue
+                calls.append(Call(node.name, "add", inputs, fn))
             else:
                 raise ConstraintError(
-                    f"the forward of {type(module).__name__} calls '{fn}', which is not a chain of "
-                    "layers (Speck runs conv → IAF → pool chains)",
+                    f"the forward of {cls} calls '{fn}', which Speck cannot run (a core runs conv → IAF → sum "
+                    "pooling; layers may branch, and their spikes may be added)",
                     where=f"operation {node.name}",
-                    fix="wrap the layers in an nn.Sequential",
+                    fix="use layers only, joined with + or sinabs.layers.Merge, or wrap them in an nn.Sequential",
                 )
-        if node.op == "call_function" and len([a for a in node.all_input_nodes if a.op != "get_attr"]) > 1:
+            index[node] = len(calls) - 1
+        elif node.op == "output":
+            outs = tensor_inputs(node, node.args if not isinstance(node.args[0], (tuple, list)) else node.args[0])
+            if len(outs) != 1:
+                raise ConstraintError(
+                    f"the forward of {cls} returns {len(outs)} tensors; Speck has a single output",
+                    where="the forward's return value",
+                    fix="return the spikes of the last layer only",
+                )
+            output = outs[0]
+    if output is None:  # pragma: no cover - fx always adds an output node
+        raise ConstraintError(f"the forward of {cls} returns nothing")
+    return calls, output
+
+
+def chain_modules(module: nn.Module) -> list[tuple[str, nn.Module | str]]:
+    """The modules of ``module`` in call order; reshapes between them appear as ``"flatten"``.
+
+    For chains only (ANN conversion); graphs go through :func:`module_graph`.
+    """
+    calls, output = module_graph(module)
+    for k, call in enumerate(calls):
+        if call.inputs != (k - 1,):
             raise ConstraintError(
-                "the forward merges several tensors; only chains are supported", where=f"operation {node.name}"
+                "the forward merges several tensors; only chains are supported"
+                if len(call.inputs) > 1
+                else f"the forward of {type(module).__name__} is not a chain of layers: '{call.name}' does not "
+                "take the output of the call before it",
+                where=f"operation {call.name}",
             )
-    return chain
+    if calls and output != len(calls) - 1:
+        raise ConstraintError(
+            f"the forward of {type(module).__name__} does not return the output of its last call",
+            where=f"operation {calls[-1].name}",
+        )
+    return [(call.name, call.what) for call in calls]
 
 
 @dataclass
@@ -308,6 +478,290 @@ def module_ops(
     return ops, walker.notes
 
 
+@dataclass(frozen=True)
+class _Part:
+    """One layer's spikes inside a value: pooled by ``pool`` on the way; ``scale`` (average pooling turned
+    into sum pooling) is owed by the weights of the layer that receives them."""
+
+    layer: int
+    pool: int = 1
+    scale: float = 1.0
+    scale_source: str = ""
+
+
+@dataclass(frozen=True)
+class _Spikes:
+    """The sum of the parts' spikes (one part unless a merge added several), all of ``shape``."""
+
+    parts: tuple[_Part, ...]
+    shape: tuple[int, int, int]
+
+
+@dataclass(frozen=True, eq=False)
+class _Pending:
+    """A convolution or dense layer's output, waiting for its neurons; ``source`` None: the network input."""
+
+    syn: Synapse
+    source: _Spikes | None
+    shape: tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class _Input:
+    shape: tuple[int, int, int]
+
+
+_Value = _Spikes | _Pending | _Input
+
+
+@dataclass
+class _GraphBuilder:
+    """Groups the calls of a forward into chip layers (conv → neurons → [sum pooling per destination]).
+
+    Values flow along the calls: the network input, a pending convolution, or spikes (a sum of layers'
+    outputs, each pooled on its way). A pooling applies to every part of the spikes it pools, so a pooling
+    on one branch is that destination's pooling (and pooling after a merge pools each input: sum pooling is
+    linear). Each layer is built by :func:`~.ops.assemble` from its synapse and neurons, so a chain gets the
+    very layers it got as a chain.
+    """
+
+    walker: _Walker
+    cls: str
+    layers: list[ChipLayer] = field(default_factory=list)
+    edges: list[list[tuple[str, int]]] = field(default_factory=list)  # per layer: (destination, pool)
+    notes: list[str] = field(default_factory=list)  # what assembling changed (after the walker's notes)
+    used: set[int] = field(default_factory=set)  # ids of the pending convolutions already consumed
+
+    def take(self, pending: _Pending, by: str) -> None:
+        if id(pending) in self.used:
+            raise ConstraintError(
+                f"the output of '{pending.syn.name}' is used twice before its neurons ('{by}' is the second); "
+                "a Speck core is one convolution → IAF neurons",
+                where=f"module {by}",
+                fix="branch after the neurons (their spikes may go to two layers)",
+            )
+        self.used.add(id(pending))
+
+    def apply(self, name: str, op: Op | nn.BatchNorm2d | nn.BatchNorm1d | None, value: _Value) -> _Value:
+        if op is None or isinstance(op, Flatten):
+            return value
+        if isinstance(op, _BATCH_NORMS):
+            if not isinstance(value, _Pending):
+                raise ConstraintError(
+                    f"batch norm '{name}' does not follow a convolution or linear layer, so it "
+                    "cannot be folded into weights",
+                    where=f"module {name}",
+                    fix="put it right after a Conv2d/Linear, or remove it",
+                )
+            self.take(value, name)
+            syn = _fold_batchnorm(value.syn, name, op)
+            self.walker.notes.append(f"batch norm '{name}' folded into the weights and bias of '{syn.name}'")
+            return _Pending(syn, value.source, value.shape)
+        if isinstance(op, Synapse):
+            if isinstance(value, _Pending):
+                raise ConstraintError(
+                    f"'{value.syn.name}' feeds '{op.name}' directly, without spiking neurons between "
+                    "them; a Speck core is weights → IAF neurons",
+                    where=f"node {op.name}",
+                    fix="insert an IF node between them or merge the two linear maps",
+                )
+            if isinstance(value, _Input):
+                return _Pending(op, None, value.shape)
+            scales = {p.scale for p in value.parts}
+            if len(scales) > 1:
+                raise ConstraintError(
+                    f"'{op.name}' receives a sum of spikes that were average-pooled differently "
+                    f"({', '.join(self._part_text(p) for p in value.parts)}); average pooling becomes sum pooling "
+                    "with the next weights scaled by 1/k², which one weight tensor cannot do per input",
+                    where=f"node {op.name}",
+                    fix="use sinabs.layers.SumPool2d on the branches (or the same average pooling on every input "
+                    "of the sum)",
+                )
+            (scale,) = scales
+            if scale != 1.0:
+                sources = " and ".join(dict.fromkeys(p.scale_source for p in value.parts))
+                self.notes.append(f"weights of '{op.name}' scaled by {scale:g} because {sources} became sum pooling")
+                op = replace(op, weight=op.weight * scale)
+            return _Pending(op, value, value.shape)
+        if isinstance(op, Neurons):
+            if not isinstance(value, _Pending):
+                raise ConstraintError(
+                    f"neurons '{op.name}' do not follow a convolution or dense layer; a Speck core "
+                    "is weights → IAF neurons",
+                    where=f"node {op.name}",
+                    fix="remove the node or put a weight layer before it",
+                )
+            self.take(value, op.name)
+            if value.source is None and self.layers:
+                raise ConstraintError(
+                    f"'{value.syn.name}' takes the network input, like '{self.layers[0].name}'; only the first "
+                    "layer of a Speck network receives the input events",
+                    where=f"module {value.syn.name}",
+                    fix="start with one layer and branch after its neurons",
+                )
+            layer = assemble([value.syn, op], value.shape).network.layers[0]
+            j = len(self.layers)
+            for part in value.source.parts if value.source is not None else ():
+                self.edges[part.layer].append((layer.name, part.pool))
+            self.layers.append(layer)
+            self.edges.append([])
+            return _Spikes((_Part(j),), layer.conv_shape)
+        if isinstance(op, Pool):
+            if isinstance(value, _Pending):
+                raise ConstraintError(
+                    f"pooling '{op.name}' sits between '{value.syn.name}' and its neurons; Speck pools "
+                    "the spikes after the neurons",
+                    where=f"node {op.name}",
+                    fix="move the pooling after the spiking layer",
+                )
+            if isinstance(value, _Input):
+                raise ConstraintError(
+                    f"pooling '{op.name}' acts on the network input; Speck pools only after a spiking layer",
+                    where=f"node {op.name}",
+                    fix="bin the events at a lower resolution instead",
+                )
+            parts = []
+            for part in value.parts:
+                src = self.layers[part.layer]
+                c, h, w = src.conv_shape
+                if op.kernel < 1 or part.pool * op.kernel > min(h, w):
+                    raise InputError(
+                        f"pooling '{op.name}' with kernel {op.kernel} does not fit the {h}x{w} output of '{src.name}'",
+                        where=f"node {op.name}",
+                    )
+                if op.average:
+                    parts.append(
+                        _Part(
+                            part.layer, part.pool * op.kernel, part.scale / op.kernel**2, f"average pooling '{op.name}'"
+                        )
+                    )
+                else:
+                    parts.append(replace(part, pool=part.pool * op.kernel))
+            first = parts[0]
+            return _Spikes(tuple(parts), self.layers[first.layer].pooled_shape(first.pool))
+        raise TypeError(f"unknown op {op!r}")  # pragma: no cover - the walker gives no other op
+
+    def _part_text(self, part: _Part) -> str:
+        pooled = f" pooled by {part.pool}" if part.pool > 1 else ""
+        scaled = f" (average: weights × {part.scale:g})" if part.scale != 1.0 else ""
+        return f"'{self.layers[part.layer].name}'{pooled}{scaled}"
+
+    def add(self, call: Call, values: list[_Value]) -> _Spikes:
+        """The sum of ``values`` (a merge): spikes of equal shape from different layers."""
+        parts: list[_Part] = []
+        spikes: list[_Spikes] = []
+        for v in values:
+            if isinstance(v, _Pending):
+                raise ConstraintError(
+                    f"'{call.name}' ({call.fn}) adds the output of '{v.syn.name}' before its neurons; a Speck core "
+                    "has one convolution, and cores add spikes, not currents",
+                    where=f"operation {call.name}",
+                    fix="add the spikes after each branch's neurons",
+                )
+            if isinstance(v, _Input):
+                raise ConstraintError(
+                    f"'{call.name}' ({call.fn}) adds the network input; only the first layer of a Speck network "
+                    "receives the input events",
+                    where=f"operation {call.name}",
+                    fix="add the spikes of a layer instead (a 1×1 relay layer can carry the input)",
+                )
+            for part in v.parts:
+                twice = [p for p in parts if p.layer == part.layer]
+                if twice:
+                    how = (
+                        " and ".join(f"pooled by {p.pool}" for p in (*twice, part))
+                        if part.pool > 1 or twice[0].pool > 1
+                        else ""
+                    )
+                    raise ConstraintError(
+                        f"'{call.name}' calls '{call.fn}' on the spikes of '{self.layers[part.layer].name}' twice"
+                        + (f" ({how})" if how else "")
+                        + "; a Speck core sends its spikes to each destination once",
+                        where=f"operation {call.name}",
+                        fix="add different layers' spikes, or double the next layer's weights instead of adding "
+                        "a layer's spikes to themselves",
+                    )
+                parts.append(part)
+            spikes.append(v)
+        shapes = {v.shape for v in spikes}
+        if len(shapes) > 1:
+            listed = ", ".join(
+                f"{'x'.join(map(str, v.shape))} from {' + '.join(self._part_text(p) for p in v.parts)}" for v in spikes
+            )
+            raise ConstraintError(
+                f"'{call.name}' ({call.fn}) adds spikes of different shapes ({listed}); a merge on Speck sums "
+                "equal shapes (sinabs' Merge zero-pads the smaller input, sinabs/layers/merge.py:17-30; a core "
+                "cannot)",
+                where=f"operation {call.name}",
+                fix="make the branches' shapes agree (pooling, padding, stride or channels)",
+            )
+        return _Spikes(tuple(parts), spikes[0].shape)
+
+    def finish(self, out: _Value) -> tuple[list[ChipLayer], list[str]]:
+        """The layers with their destinations, given the value the forward returns."""
+        if isinstance(out, _Pending):
+            raise ConstraintError(
+                f"the model ends in '{out.syn.name}' without spiking neurons after it",
+                where=f"node {out.syn.name}",
+                fix="add an IF node after the last weight layer",
+            )
+        if isinstance(out, _Input) or not self.layers:
+            raise InputError(
+                "the model has no weight layer followed by spiking neurons",
+                fix="Speck runs chains of Conv2d/Linear → IF → [SumPool2d]",
+            )
+        if len(out.parts) > 1:
+            raise ConstraintError(
+                "the model returns a sum of several layers' spikes "
+                f"({', '.join(self._part_text(p) for p in out.parts)}); a Speck network has a single output layer",
+                where="the forward's return value",
+                fix="send the sum into one more layer (for example a Linear head with IAF neurons) and return "
+                "its spikes",
+            )
+        (last,) = out.parts
+        for i, layer in enumerate(self.layers):
+            if i != last.layer and not self.edges[i]:
+                raise ConstraintError(
+                    f"the spikes of '{layer.name}' do not reach the output",
+                    where=f"module {layer.name}",
+                    fix="add them into a later layer, or remove the layer from the forward",
+                )
+        if last.scale != 1.0:
+            self.notes.append(
+                f"{last.scale_source} at the end of the model became sum pooling: output counts are "
+                f"{1 / last.scale:g}x larger (the class ranking is unchanged)"
+            )
+        names = [layer.name for layer in self.layers]
+        out_layers = []
+        for i, layer in enumerate(self.layers):
+            edges = self.edges[i] if i != last.layer else [(OUTPUT, last.pool)]
+            pools = {p for _, p in edges}
+            if i == len(self.layers) - 1 and edges == [(OUTPUT, last.pool)]:
+                out_layers.append(layer.replace(pool=last.pool))
+            elif i + 1 < len(names) and len(edges) == 1 and edges[0][0] == names[i + 1]:
+                out_layers.append(layer.replace(pool=edges[0][1]))  # the chain's edge: to the next layer
+            else:
+                pool = pools.pop() if len(pools) == 1 else 1
+                dests = tuple(Destination(n, None if p == pool else p) for n, p in edges)
+                out_layers.append(layer.replace(pool=pool, destinations=dests))
+        return out_layers, self.notes
+
+
+def _graph_layers(
+    module: nn.Module, input_shape: tuple[int, int, int], walker: _Walker
+) -> tuple[list[ChipLayer], list[str]]:
+    calls, output = module_graph(module)
+    builder = _GraphBuilder(walker, type(module).__name__)
+    values: dict[int, _Value] = {INPUT: _Input(input_shape)}
+    for k, call in enumerate(calls):
+        ins = [values[i] for i in call.inputs]
+        if call.what == "add":
+            values[k] = builder.add(call, ins)
+        else:
+            values[k] = builder.apply(call.name, walker.op(call.name, call.what), ins[0])
+    return builder.finish(values[output])
+
+
 def network_from_module(
     module: nn.Module,
     input_shape: tuple[int, int, int],
@@ -316,8 +770,16 @@ def network_from_module(
     metadata: NetworkMetadata | None = None,
 ) -> Network:
     """The float chip network of a spiking torch/sinabs module (discretise it with quant.chip)."""
-    ops, notes = module_ops(module, approximate_leak)
+    shape = tuple(int(v) for v in input_shape)
+    if len(shape) == 1:
+        shape = (shape[0], 1, 1)
+    if len(shape) != 3 or min(shape) < 1:
+        raise InputError(f"input shape {input_shape} is not (C, H, W)", fix="give --input-shape C,H,W")
+    walker = _Walker(approximate_leak, None, [])
+    layers, notes = _graph_layers(module, (shape[0], shape[1], shape[2]), walker)
     meta: NetworkMetadata = {"source_format": "torch", "model_class": type(module).__name__, **(metadata or {})}
+    if walker.notes:
+        meta["import_notes"] = walker.notes
     if notes:
-        meta["import_notes"] = notes
-    return assemble(ops, tuple(input_shape), dt_us, meta).network
+        meta["import_notes"] = list(meta.get("import_notes", [])) + notes
+    return Network(tuple(layers), shape, float(dt_us), meta)
