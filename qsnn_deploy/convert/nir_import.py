@@ -18,9 +18,10 @@ import numpy as np
 from .. import SCHEMA_VERSION
 from ..errors import ConstraintError, InputError, QsnnError
 from ..inputs import is_number, is_whole_number, name_file, short_repr
+from ..ir import OUTPUT as OUTPUT_NAME
 from ..ir import RESETS, Destination, Network, NetworkMetadata
 from .nir_file import RawGraph, RawNode
-from .ops import Assembled, Flatten, Neurons, Op, Pool, Synapse, assemble
+from .ops import INPUT, OUTPUT, Assembled, Flatten, Neurons, Op, Pool, Synapse, assemble_graph
 
 META_KEY = "qsnn_deploy"
 NEWEST_KNOWN_NIR = "1.0.8"
@@ -187,8 +188,9 @@ def _find_cycle(graph: RawGraph) -> tuple[str, str] | None:
     return None
 
 
-def chain_order(graph: RawGraph, where: str) -> list[str]:
-    """Node names from the input to the output; refuses cycles, branches and stray nodes."""
+def graph_order(graph: RawGraph, where: str) -> list[str]:
+    """Node names in a feed-forward order, the input first (Kahn's order; ties go to the node named first in
+    the edge list); refuses cycles, nested subgraphs, several inputs or outputs and stray nodes."""
     for a, b in graph.edges:
         for n in (a, b):
             if n not in graph.nodes:
@@ -212,46 +214,65 @@ def chain_order(graph: RawGraph, where: str) -> list[str]:
                     fix="remove the recurrent connection and retrain",
                 )
             raise ConstraintError(
-                f"node '{node.name}' is a nested subgraph; only flat chains are supported",
+                f"node '{node.name}' is a nested subgraph; only flat graphs are supported",
                 where=f"node {node.name}",
                 fix="export the model as one flat graph",
             )
     inputs = [n for n, node in graph.nodes.items() if node.type == "Input"]
     if len(inputs) != 1:
         raise InputError(f"the graph has {len(inputs)} Input nodes; a Speck network has exactly one", where=where)
+    outputs = [n for n, node in graph.nodes.items() if node.type == "Output"]
+    if len(outputs) > 1:
+        raise ConstraintError(
+            f"the graph has {len(outputs)} Output nodes ({', '.join(outputs)}); a Speck network has a single output",
+            where=where,
+            fix="export a model with one output",
+        )
     succ: dict[str, list[str]] = {}
     pred: dict[str, list[str]] = {}
-    for a, b in graph.edges:
+    first: dict[str, int] = {inputs[0]: -1}
+    for k, (a, b) in enumerate(graph.edges):
         succ.setdefault(a, []).append(b)
         pred.setdefault(b, []).append(a)
-    order, cur = [], inputs[0]
-    while True:
-        nxt = succ.get(cur, [])
-        if len(nxt) > 1:
-            raise ConstraintError(
-                f"node '{cur}' feeds {len(nxt)} nodes ({', '.join(nxt)}); this importer takes chains only",
-                where=f"node {cur}",
-                fix="export a sequential model",
-            )
-        if not nxt:
-            break
-        cur = nxt[0]
-        if len(pred.get(cur, [])) > 1:
-            raise ConstraintError(
-                f"node '{cur}' merges {len(pred[cur])} inputs ({', '.join(pred[cur])}); this "
-                "importer takes chains only",
-                where=f"node {cur}",
-                fix="export a sequential model",
-            )
-        order.append(cur)
-    stray = sorted(set(graph.nodes) - set(order) - {inputs[0]})
+        first.setdefault(a, k)
+        first.setdefault(b, k)
+
+    def reach(start: str, step: dict[str, list[str]]) -> set[str]:
+        seen, todo = {start}, [start]
+        while todo:
+            for m in step.get(todo.pop(), []):
+                if m not in seen:
+                    seen.add(m)
+                    todo.append(m)
+        return seen
+
+    forward = reach(inputs[0], succ)
+    ends = outputs or [n for n in forward if not succ.get(n)]
+    if len(ends) > 1:
+        raise ConstraintError(
+            f"the graph ends in {len(ends)} nodes ({', '.join(sorted(ends))}) and has no Output node; a Speck "
+            "network has a single output",
+            where=where,
+            fix="export a model with one output",
+        )
+    stray = sorted(set(graph.nodes) - (forward & reach(ends[0], pred)))
     if stray:
         raise InputError(
             f"node '{stray[0]}' is not on the path from the input to the output",
             where=f"node {stray[0]}",
             fix="remove unconnected nodes or add the missing edges",
         )
-    return [inputs[0], *order]
+    waiting = {n: len(pred.get(n, [])) for n in graph.nodes}
+    ready, order = [inputs[0]], []
+    while ready:
+        ready.sort(key=lambda n: first[n])
+        n = ready.pop(0)
+        order.append(n)
+        for m in succ.get(n, []):
+            waiting[m] -= 1
+            if not waiting[m]:
+                ready.append(m)
+    return order
 
 
 def _meta_value(value: Any) -> Any:
@@ -466,6 +487,38 @@ class _Translator:
         return Flatten(node.name, None if declared is None else _ints(node, "input_type"))
 
 
+_SYNAPSES = ("Conv2d", "Affine", "Linear")
+_NEURONS = ("IF", "LIF", "CubaLIF")
+
+
+def _ops_and_edges(graph: RawGraph, order: list[str], tr: _Translator) -> tuple[list[Op], list[tuple[int, int]]]:
+    """The ops of the nodes in ``order`` and the graph's edges between them (:data:`.ops.INPUT`,
+    :data:`.ops.OUTPUT` for the Input node and the Output node, or the last node when there is none)."""
+    pred: dict[str, list[str]] = {}
+    for a, b in graph.edges:
+        pred.setdefault(b, []).append(a)
+    index: dict[str, int] = {}
+    ops: list[Op] = []
+    for name in order:
+        node = graph.nodes[name]
+        if node.type in _NEURONS:  # the layer whose neurons these are: the synapse before (through Flatten)
+            before = pred.get(name, [])
+            while len(before) == 1 and graph.nodes[before[0]].type == "Flatten":
+                before = pred.get(before[0], [])
+            if len(before) == 1 and graph.nodes[before[0]].type in _SYNAPSES:
+                tr.current = tr.layer_name(before[0])
+        op = tr.op(node)
+        if op is None:
+            index[name] = INPUT if node.type == "Input" else OUTPUT
+        else:
+            index[name] = len(ops)
+            ops.append(op)
+    edges = [(index[a], index[b]) for a, b in graph.edges]
+    if order[-1] != order[0] and index[order[-1]] != OUTPUT:  # no Output node: the last node is the output
+        edges.append((index[order[-1]], OUTPUT))
+    return ops, edges
+
+
 def _destination_entry(d: Any) -> bool:
     """A metadata destination: a layer name, or ``{"name": str, "pool": int | None}``."""
     if isinstance(d, str):
@@ -551,10 +604,10 @@ def _network_from_raw(graph: RawGraph, options: ImportOptions | None, where: str
             )
     for node in graph.nodes.values():
         _check_fields(node, graph.version)
-    order = chain_order(graph, where)
+    order = graph_order(graph, where)
     shape = _input_shape(graph, order, options, meta)
     tr = _Translator(graph, options, meta)
-    ops = [op for op in (tr.op(graph.nodes[n]) for n in order) if op is not None]
+    ops, edges = _ops_and_edges(graph, order, tr)
     if not meta:
         if any(isinstance(op, Neurons) for op in ops) and options.reset is None:
             tr.notes.append(
@@ -569,7 +622,7 @@ def _network_from_raw(graph: RawGraph, options: ImportOptions | None, where: str
         extra = json.loads(meta["extra"]) if "extra" in meta else {}
     else:
         extra = {"source_format": "nir", "nir_version": graph.version or "in memory"}
-    assembled = assemble(ops, shape, dt_us, extra)
+    assembled = assemble_graph(ops, edges, shape, dt_us, extra)
     assembled.notes[:0] = tr.notes
     net = assembled.network
     if tr.notes:
@@ -581,23 +634,35 @@ def _network_from_raw(graph: RawGraph, options: ImportOptions | None, where: str
     return assembled
 
 
+def _recorded_edges(net: Network) -> dict[str, list[tuple[str, int]]]:
+    """Each layer's ``(destination, pool)`` edges, the output's included."""
+    edges: dict[str, list[tuple[str, int]]] = {layer.name: [] for layer in net.layers}
+    for i, j, pool in net.edges:
+        edges[net.layers[i].name].append((net.layers[j].name, pool))
+    edges[net.layers[-1].name].append((OUTPUT_NAME, net.output_pool))
+    return edges
+
+
+def _text(edges: list[tuple[str, int]]) -> str:
+    return ", ".join(f"{name} (pool {pool})" for name, pool in sorted(edges)) or "nothing"
+
+
 def _apply_layer_meta(net: Network, meta: dict, where: str) -> Network:
-    """What our own files carry beyond NIR: scales, pooling, neuron model, destinations, weight bits, unplaced nodes."""
+    """What our own files carry beyond NIR: scales, neuron model, weight bits, unplaced nodes, and the
+    layer order, pooling and destinations as written, which must describe the graph the edges do."""
+    inconsistent = "the file was edited inconsistently; convert the model again"
     layers = []
     for layer in net.layers:
         m = meta.get("layers", {}).get(layer.name, {})
         changes: dict[str, Any] = {}
         if "scale" in m:
             changes["scale"] = float(m["scale"])
-        if "pool" in m and int(m["pool"]) != layer.pool:
-            raise InputError(
-                f"layer {layer.name}: the graph pools by {layer.pool} but its metadata says {m['pool']}",
-                where=where,
-                fix="the file was edited inconsistently; convert the model again",
-            )
+        if "pool" in m:
+            changes["pool"] = int(m["pool"])
         if "neuron" in m and hasattr(layer, "neuron"):
             changes["neuron"] = str(m["neuron"])
-        if "destinations" in m and hasattr(layer, "destinations"):
+        changes["destinations"] = None
+        if "destinations" in m:
             changes["destinations"] = tuple(
                 Destination(d) if isinstance(d, str) else Destination(d["name"], d["pool"])
                 for d in json.loads(m["destinations"])
@@ -610,11 +675,41 @@ def _apply_layer_meta(net: Network, meta: dict, where: str) -> Network:
                 raise InputError(
                     f"layer {layer.name}: weight_bits {bits} is outside 2..8",
                     where=where,
-                    fix="the file was edited inconsistently; convert the model again",
+                    fix=inconsistent,
                 )
             changes["weight_bits"] = bits
-        layers.append(layer.replace(**changes) if changes else layer)
+        layers.append(layer.replace(**changes))
+    if "layer_order" in meta:
+        try:
+            names = [str(n) for n in json.loads(meta["layer_order"])]
+        except (TypeError, ValueError):
+            names = []
+        by_name = {layer.name: layer for layer in layers}
+        if sorted(names) != sorted(by_name):
+            raise InputError(
+                f"the graph has layers {', '.join(by_name)} but its metadata lists {short_repr(meta['layer_order'])}",
+                where=where,
+                fix=inconsistent,
+            )
+        layers = [by_name[n] for n in names]
     extra: dict[str, Any] = {}
     if "unsupported" in meta and "unsupported" in getattr(Network, "__dataclass_fields__", {}):
         extra["unsupported"] = tuple(tuple(p) for p in json.loads(meta["unsupported"]))
-    return Network(tuple(layers), net.input_shape, net.dt_us, net.metadata, **extra)
+    try:
+        recorded = Network(tuple(layers), net.input_shape, net.dt_us, net.metadata, **extra)
+    except InputError as exc:
+        raise InputError(
+            f"the metadata's layer order, pooling or destinations do not make a network: {exc.what}",
+            where=where,
+            fix=inconsistent,
+        ) from None
+    graph, said = _recorded_edges(net), _recorded_edges(recorded)
+    for name in graph:
+        if sorted(graph[name]) != sorted(said[name]):
+            raise InputError(
+                f"layer {name}: the graph sends its spikes to {_text(graph[name])} but its metadata says "
+                f"{_text(said[name])}",
+                where=where,
+                fix=inconsistent,
+            )
+    return recorded

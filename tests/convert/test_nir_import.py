@@ -223,10 +223,13 @@ def test_recurrent_graphs_are_refused(tmp_path):
         read_nir(tmp_path / "r.nir")
 
 
-def test_branches_are_refused(tmp_path):
+def test_a_branch_to_a_second_output_is_refused(tmp_path):
+    """A node feeding two nodes is a branch (tests/convert/test_nir_graphs.py); the output takes one layer."""
     nodes, edges = _chain_nodes(np.random.default_rng(0))
     write_layout(tmp_path / "g.nir", nodes, edges + [("if1", "output")], "1.0.8")
-    with pytest.raises(ConstraintError, match=r"node 'if1' feeds 2 nodes"):
+    with pytest.raises(
+        ConstraintError, match=r"the output receives the spikes of 'fc', 'conv'; a network has a single output"
+    ):
         read_nir(tmp_path / "g.nir")
 
 

@@ -82,21 +82,34 @@ def test_per_neuron_thresholds_that_differ_are_refused(tmp_path):
         read_nir(tmp_path / "t.nir")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17: ir refuses output from a non-last layer; nir_io writes graphs next")
-def test_a_branch_whose_shapes_break_the_chain_is_refused(tmp_path):
-    """A NIR file lists the layers as a chain; a layer that does not take the one before's output cannot be typed."""
-    from qsnn_deploy.ir import ChipLayer, Network
+def test_a_graph_is_written_as_a_graph(tmp_path):
+    """A branch, a merge and per-destination pooling are the file's edges (metadata only records them)."""
+    from qsnn_deploy.convert.nir_file import read_nir_file
+    from qsnn_deploy.ir import ChipLayer, Destination, Network
 
-    a = ChipLayer("a", np.ones((4, 2, 3, 3)), (2, 8, 8), padding=1, destinations=("b", "c"))
-    b = ChipLayer("b", np.ones((6, 4, 3, 3)), (4, 8, 8), padding=1, pool=2, destinations=("output",))
-    c = ChipLayer("c", np.ones((3, 4, 3, 3)), (4, 8, 8), padding=1)
-    with pytest.raises(
-        ConstraintError,
-        match=r"^layer c takes input 4x8x8 but the layer before it in the file outputs "
-        r"6x4x4: a NIR file lists the layers as a chain",
-    ):
-        write_nir(Network((a, b, c), (2, 8, 8)), tmp_path / "branch.nir")
-    assert not list(tmp_path.iterdir())  # nothing half-written
+    a = ChipLayer("a", np.ones((4, 2, 3, 3)), (2, 8, 8), padding=1, destinations=("b", Destination("c", pool=2)))
+    b = ChipLayer("b", np.ones((4, 4, 3, 3)), (4, 8, 8), padding=1, pool=2, destinations=("c",))
+    c = ChipLayer("c", np.ones((3, 4, 3, 3)), (4, 4, 4), padding=1)
+    net = Network((a, b, c), (2, 8, 8))
+    raw = read_nir_file(write_nir(net, tmp_path / "graph.nir"))
+    assert raw.edges == [
+        ("input", "a.conv"),
+        ("a.conv", "a.if"),
+        ("a.if", "b.conv"),  # unpooled: straight to the destination
+        ("a.if", "a.pool_to_c"),  # pooled: a SumPool2d node of that edge alone
+        ("a.pool_to_c", "c.conv"),
+        ("b.conv", "b.if"),
+        ("b.if", "b.pool"),  # the layer's one edge: named like a chain's
+        ("b.pool", "c.conv"),  # two edges into c.conv: their sum
+        ("c.conv", "c.if"),
+        ("c.if", "output"),
+    ]
+    pool = raw.nodes["a.pool_to_c"]
+    assert pool.type == "SumPool2d" and pool.fields["kernel_size"].tolist() == [2, 2]
+    assert raw.nodes["b.pool"].fields["stride"].tolist() == [2, 2]
+    back = read_nir(tmp_path / "graph.nir")
+    assert back.edges == net.edges == ((0, 1, 1), (0, 2, 2), (1, 2, 2))
+    assert [layer.destinations for layer in back.layers] == [layer.destinations for layer in net.layers]
 
 
 def test_zero_weight_share_warning_names_the_layer():
