@@ -13,13 +13,14 @@ weights instead.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal, cast, overload
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..ir import ChipLayer, Network, NetworkMetadata, fanout_map
+from ..ir import ChipLayer, Destination, Network, NetworkMetadata, fanout_map
 from ..quant.fake import chip_scale_t, ste_round
 from ..quant.quantizers import symmetric
 from .neurons import MultiSpikeFn, Neuron, make_neuron  # noqa: F401  (MultiSpikeFn: re-exported)
@@ -108,17 +109,18 @@ class ChipBlock(nn.Module):
         n, t = x.shape[:2]
         return F.conv2d(x.flatten(0, 1), w, b, stride=self.stride, padding=self.padding).unflatten(0, (n, t))
 
-    def pool_spikes(self, s: torch.Tensor) -> torch.Tensor:
-        """Sum pooling of spikes (N, T, C, H, W) or (N, C, H, W)."""
-        if self.pool <= 1:
+    def pool_spikes(self, s: torch.Tensor, pool: int | None = None) -> torch.Tensor:
+        """Sum pooling of spikes (N, T, C, H, W) or (N, C, H, W) by ``pool`` (default: the block's own)."""
+        pool = self.pool if pool is None else pool
+        if pool <= 1:
             return s
         if s.dim() == 4:
-            return F.avg_pool2d(s, self.pool) * (self.pool * self.pool)
+            return F.avg_pool2d(s, pool) * (pool * pool)
         n, t = s.shape[:2]
-        return (F.avg_pool2d(s.flatten(0, 1), self.pool) * (self.pool * self.pool)).unflatten(0, (n, t))
+        return (F.avg_pool2d(s.flatten(0, 1), pool) * (pool * pool)).unflatten(0, (n, t))
 
-    def forward(self, x: torch.Tensor, quantize: bool = False) -> torch.Tensor:
-        """x: (N, T, C, H, W) input counts → (N, T, C_out, H', W') output spike counts after pooling."""
+    def spikes(self, x: torch.Tensor, quantize: bool = False) -> torch.Tensor:
+        """x: (N, T, C, H, W) input counts → (N, T, C_out, H_conv, W_conv) spike counts before pooling."""
         w, b, thr, low = self.params(quantize)
         steps = self.current(x, w, b).unbind(1)  # unbind: its backward stacks, where indexing would zero-fill T times
         state = self.neuron.init_state(steps[0])
@@ -126,15 +128,33 @@ class ChipBlock(nn.Module):
         for current in steps:
             spikes, state = self.neuron.step(current, state, thr, low, self.reset)
             out.append(spikes)
-        return self.pool_spikes(torch.stack(out, 1))
+        return torch.stack(out, 1)
+
+    def forward(self, x: torch.Tensor, quantize: bool = False) -> torch.Tensor:
+        """x: (N, T, C, H, W) input counts → (N, T, C_out, H', W') output spike counts after the block's pooling."""
+        return self.pool_spikes(self.spikes(x, quantize))
 
 
 class SpikingCNN(nn.Module):
-    """A chain of :class:`ChipBlock` s; the last block's spike counts are the class scores."""
+    """:class:`ChipBlock` s wired as the spec's graph (a chain unless layers name their ``inputs:``); the last
+    block's spike counts are the class scores.
+
+    A block's input is the sum over its inputs of each input's spikes, sum-pooled by that edge's pooling: the
+    chip adds the events every source core sends to a core (a merge), and each destination of a core has its
+    own pooling. A chain is the graph whose every block takes the previous one pooled by its own ``pool``.
+    """
 
     def __init__(self, spec: ModelSpec, quantize: bool = True) -> None:
         super().__init__()
         self.spec, self.quantize = spec, quantize
+        self._sources = [spec.sources(j) for j in range(len(spec.layers))]  # (source index, edge pooling) per block
+        # the poolings of each block's spikes the forward uses: its edges' and its own (readout, spike record)
+        self._pools = [{layer.pool} for layer in spec.layers]
+        self._last_use = list(range(len(spec.layers)))  # the last block that takes each block's spikes
+        for j, sources in enumerate(self._sources):
+            for i, pool in sources:
+                self._pools[i].add(pool)
+                self._last_use[i] = max(self._last_use[i], j)
         blocks: list[ChipBlock] = []
         for layer, (c, h, w) in zip(spec.layers, spec.layer_input_shapes()):
             if layer.type == "linear":
@@ -204,29 +224,78 @@ class SpikingCNN(nn.Module):
     ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
         """x: (N, T, C, H, W) → output spike counts (N, T, n_classes).
 
-        With ``record=True`` also returns per-layer lists of SynOps (N,) and output spike totals (N,).
+        With ``record=True`` also returns per-layer lists of SynOps (N,) and output spike totals (N,) (after the
+        layer's own pooling). A layer's SynOps are its summed input × its fan-out, so a spike sent to two
+        destinations costs both destinations' fan-outs (SynOps per edge, summed per destination).
         """
         synops: list[torch.Tensor] = []
         spikes: list[torch.Tensor] = []
-        for block in self.chip_blocks:
+        last = len(self.blocks) - 1
+
+        def layer(j: int, block: ChipBlock, inp: torch.Tensor, out: torch.Tensor) -> None:
             if record:
-                synops.append(block.synops(x))
-            x = block(x, self.quantize)
-            if record:
-                spikes.append(x.sum(dim=(1, 2, 3, 4)))
-        out = x.flatten(2)
+                synops.append(block.synops(inp))
+                spikes.append(out.sum(dim=(1, 2, 3, 4)))
+
+        sent = self._run(x, last, layer)
+        out = sent(last, self.chip_blocks[last].pool).flatten(2)
         return (out, synops, spikes) if record else out
 
+    def block_input(self, x: torch.Tensor, index: int) -> torch.Tensor:
+        """The input counts (N, T, C, H, W) block ``index`` receives for network input ``x``: the sum of what its
+        inputs send (``x`` itself for block 0)."""
+        got: list[torch.Tensor] = []
+        self._run(x, index, lambda j, _b, inp, _o: got.append(inp) if j == index else None)
+        return got[0]
+
+    def _run(
+        self, x: torch.Tensor, stop: int, visit: Callable[[int, ChipBlock, torch.Tensor, torch.Tensor], None]
+    ) -> Callable[[int, int], torch.Tensor]:
+        """Run blocks 0..``stop``, calling ``visit(j, block, input, spikes after its own pooling)`` after each has
+        run; returns ``sent(i, p)``:
+        block ``i``'s spikes sum-pooled by ``p``. Each block's spikes are pooled once per pooling its edges, its
+        readout and ``visit`` use, is not kept unpooled, and is let go after the last block that takes it has run
+        (a chain holds what it always held)."""
+        blocks = self.chip_blocks
+        raw: dict[int, torch.Tensor] = {}
+        pooled: dict[tuple[int, int], torch.Tensor] = {}
+
+        def sent(i: int, pool: int) -> torch.Tensor:
+            if (i, pool) not in pooled:
+                pooled[i, pool] = blocks[i].pool_spikes(raw[i], pool)
+            return pooled[i, pool]
+
+        for j, block in enumerate(blocks[: stop + 1]):
+            inp = x
+            for k, (i, pool) in enumerate(self._sources[j]):
+                inp = sent(i, pool) if k == 0 else inp + sent(i, pool)
+            raw[j] = block.spikes(inp, self.quantize)
+            for pool in self._pools[j]:
+                sent(j, pool)
+            visit(j, block, inp, sent(j, block.pool))
+            raw.pop(j)
+            for i, _ in self._sources[j]:
+                if self._last_use[i] == j:  # no later block takes it: free it (without autograd it was the last ref)
+                    for pool in self._pools[i]:
+                        pooled.pop((i, pool), None)
+        return sent
+
     def to_network(self, dt_us: float, metadata: NetworkMetadata | None = None) -> Network:
-        """Float chip description of the trained parameters (discretise it with quant.chip)."""
+        """Float chip description of the trained parameters (discretise it with quant.chip); a graph spec gives
+        every layer but the last its ``destinations`` (with the pooling its edges name), a chain none."""
         layers: list[ChipLayer] = []
-        shape = self.spec.input_shape
-        for block in self.chip_blocks:
+        spec = self.spec
+        chain = spec.is_chain
+        names = [layer.name for layer in spec.layers]
+        last = len(spec.layers) - 1
+        for j, (block, shape) in enumerate(zip(self.chip_blocks, spec.layer_input_shapes())):
             conv = block.conv
+            dests = None if chain or j == last else tuple(Destination(names[d], p) for d, p in spec.destinations(j))
             layer = ChipLayer(
                 name=block.name,
                 weight=conv.weight.detach().cpu().double().numpy(),
                 input_shape=shape,
+                destinations=dests,
                 bias=None if conv.bias is None else conv.bias.detach().cpu().double().numpy(),
                 stride=block.stride,
                 padding=block.padding,
@@ -238,7 +307,6 @@ class SpikingCNN(nn.Module):
                 weight_bits=block.weight_bits,
             )
             layers.append(layer)
-            shape = layer.output_shape
         meta: NetworkMetadata = {"model": self.spec.name, "quantization_aware": bool(self.quantize)}
         if self.spec.neuron_type != "iaf":
             meta["neuron"] = {"type": self.spec.neuron_type, **self.spec.neuron_params}

@@ -11,6 +11,22 @@ A model YAML lists chip layers (each one core: conv → IAF → sum-pool) and tr
       - {type: conv, out_channels: 16, kernel_size: 3, padding: 1, pool: 2}
       - {type: linear, out_features: 10, weight_bits: 4}   # weight_bits: 2..8, default 8 (int8)
     defaults: {epochs: 15, batch_size: 32, lr: 0.002, time_bins: 15}
+
+Graphs (residual blocks, parallel branches, merges): a layer may name its ``inputs:``, a list of earlier
+layers (default: the previous layer, so a model without ``inputs:`` is a chain). A layer's input is the sum
+of what its inputs send, so their shapes must agree. Each edge is sum-pooled by its source layer's
+``pool:``; an input written ``{from: NAME, pool: P}`` pools that edge by ``P`` instead (on the chip each
+destination of a core has its own pooling, and a core has two destinations). Layers stay listed in
+feed-forward order (no recurrence), the first layer alone takes the network input, and every layer but the
+last must be an input of a later one. A residual block::
+
+    layers:
+      - {type: conv, name: stem, out_channels: 16, kernel_size: 3, stride: 2, padding: 1}
+      - {type: conv, name: res1, out_channels: 16, kernel_size: 3, padding: 1}
+      - {type: conv, name: res2, out_channels: 16, kernel_size: 3, padding: 1, pool: 2}
+      - {type: conv, name: conv3, out_channels: 32, kernel_size: 3, padding: 1, pool: 2,
+         inputs: [res2, {from: stem, pool: 2}]}     # res2 (pooled by its own pool: 2) + stem pooled by 2
+      - {type: linear, name: fc, out_features: 10}
 """
 
 from __future__ import annotations
@@ -26,9 +42,21 @@ from ..inputs import is_number, is_whole_number, read_bytes, short_repr, yaml_fr
 from ..ir import RESETS, conv_out_size
 
 _LAYER_KEYS = {
-    "conv": {"type", "name", "out_channels", "kernel_size", "stride", "padding", "pool", "bias", "weight_bits"},
-    "linear": {"type", "name", "out_features", "bias", "weight_bits"},
+    "conv": {
+        "type",
+        "name",
+        "out_channels",
+        "kernel_size",
+        "stride",
+        "padding",
+        "pool",
+        "bias",
+        "weight_bits",
+        "inputs",
+    },
+    "linear": {"type", "name", "out_features", "bias", "weight_bits", "inputs"},
 }
+_INPUT_KEYS = {"from", "pool"}  # an input written as a mapping: {from: NAME, pool: P}
 _TOP_KEYS = {"name", "description", "input_shape", "n_classes", "neuron", "layers", "defaults", "dataset", "train"}
 _NEURON_KEYS = {"threshold", "min_v_mem", "reset"}
 # Neuron types and their parameters with defaults (qsnn_deploy.nets.neurons implements them). Only
@@ -51,6 +79,17 @@ MAX_WEIGHTS = 2**28
 
 
 @dataclass(frozen=True)
+class LayerInput:
+    """One edge into a layer: the source layer's name and the sum pooling on the way (None: the source's ``pool``)."""
+
+    name: str
+    pool: int | None = None
+
+    def to_yaml(self) -> str | dict[str, Any]:
+        return self.name if self.pool is None else {"from": self.name, "pool": self.pool}
+
+
+@dataclass(frozen=True)
 class LayerDef:
     """One core of the model, as declared."""
 
@@ -63,6 +102,7 @@ class LayerDef:
     pool: int = 1
     bias: bool = False
     weight_bits: int = 8  # signed weight bits in quantisation-aware training and on chip (2..8)
+    inputs: tuple[LayerInput, ...] | None = None  # the layers whose spikes add into this one; None: the previous
 
 
 @dataclass(frozen=True)
@@ -83,19 +123,52 @@ class ModelSpec:
     description: str = ""
     recipe: dict = field(default_factory=dict)  # the YAML's `train:` options (keys in RECIPE_KEYS)
 
+    def sources(self, j: int) -> list[tuple[int, int]]:
+        """``(source index, pooling)`` of every edge into layer ``j`` (none for layer 0, which takes the input).
+
+        Assumes a validated spec (:func:`spec_from_dict` checks that every input names an earlier layer)."""
+        if j == 0:
+            return []
+        layer = self.layers[j]
+        if layer.inputs is None:
+            return [(j - 1, self.layers[j - 1].pool)]
+        index = {d.name: i for i, d in enumerate(self.layers)}
+        return [(index[e.name], self.layers[index[e.name]].pool if e.pool is None else e.pool) for e in layer.inputs]
+
+    def destinations(self, i: int) -> list[tuple[int, int | None]]:
+        """``(destination index, pooling named on that edge or None)`` of every edge out of layer ``i``, in layer
+        order (the ``destinations`` of the chip layer; None = the layer's own ``pool``)."""
+        name = self.layers[i].name
+        out: list[tuple[int, int | None]] = []
+        for j, layer in enumerate(self.layers[i + 1 :], start=i + 1):
+            if layer.inputs is None:
+                if j == i + 1:
+                    out.append((j, None))
+                continue
+            out += [(j, e.pool) for e in layer.inputs if e.name == name]
+        return out
+
+    @property
+    def is_chain(self) -> bool:
+        """Every layer takes the previous one's output pooled by that layer's ``pool`` (no ``inputs:`` graph)."""
+        return all(self.sources(j) == [(j - 1, self.layers[j - 1].pool)] for j in range(1, len(self.layers)))
+
+    def conv_shapes(self) -> list[tuple[int, int, int]]:
+        """(C, H, W) of every layer's output before pooling (a linear layer: (out_features, 1, 1))."""
+        return [shape for _, shape in self._shapes()]
+
     def layer_input_shapes(self) -> list[tuple[int, int, int]]:
-        """Input (C, H, W) of every layer; linear layers take the whole previous output."""
-        shapes, shape = [], self.input_shape
-        for layer in self.layers:
-            shapes.append(shape)
-            c, h, w = shape
-            if layer.type == "linear":
-                shape = (layer.out_channels, 1, 1)
-            else:
-                ho = conv_out_size(h, layer.kernel_size, layer.stride, layer.padding) // layer.pool
-                wo = conv_out_size(w, layer.kernel_size, layer.stride, layer.padding) // layer.pool
-                shape = (layer.out_channels, ho, wo)
-        return shapes
+        """Input (C, H, W) of every layer (what its first input sends: the merge check makes them all agree);
+        linear layers take their whole input."""
+        return [shape for shape, _ in self._shapes()]
+
+    def _shapes(self) -> list[tuple[tuple[int, int, int], tuple[int, int, int]]]:
+        out: list[tuple[tuple[int, int, int], tuple[int, int, int]]] = []
+        for j, layer in enumerate(self.layers):
+            src = self.sources(j)
+            shape = self.input_shape if j == 0 else _pooled(out[src[0][0]][1], src[0][1])
+            out.append((shape, _conv_shape(layer, shape)))
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         neuron = {"threshold": self.threshold, "min_v_mem": self.min_v_mem, "reset": self.reset}
@@ -113,16 +186,37 @@ class ModelSpec:
         } | ({"train": dict(self.recipe)} if self.recipe else {})
 
 
+def _conv_shape(layer: LayerDef, shape: tuple[int, int, int]) -> tuple[int, int, int]:
+    """A layer's output (C, H, W) before pooling for input ``shape``."""
+    if layer.type == "linear":
+        return (layer.out_channels, 1, 1)
+    _, h, w = shape
+    return (
+        layer.out_channels,
+        conv_out_size(h, layer.kernel_size, layer.stride, layer.padding),
+        conv_out_size(w, layer.kernel_size, layer.stride, layer.padding),
+    )
+
+
+def _pooled(shape: tuple[int, int, int], pool: int) -> tuple[int, int, int]:
+    c, h, w = shape
+    return (c, h // pool, w // pool)
+
+
 def _layer_to_dict(layer: LayerDef) -> dict[str, Any]:
     if layer.type == "linear":
-        return {
+        out = {
             "type": "linear",
             "name": layer.name,
             "out_features": layer.out_channels,
             "bias": layer.bias,
             "weight_bits": layer.weight_bits,
         }
-    return {f.name: getattr(layer, f.name) for f in fields(layer)}
+    else:
+        out = {f.name: getattr(layer, f.name) for f in fields(layer) if f.name != "inputs"}
+    if layer.inputs is not None:
+        out["inputs"] = [e.to_yaml() for e in layer.inputs]
+    return out
 
 
 # The `train:` keys a model YAML may hold: the TrainConfig fields marked recipe=True (train.config sits above this
@@ -277,6 +371,7 @@ def spec_from_dict(data: Any, where: str = "model") -> ModelSpec:
         if not isinstance(name, (str, int)):
             raise InputError(f"a layer name must be text, got {short_repr(name)}", where=lw)
         name = str(name)
+        inputs = _inputs(raw["inputs"], lw) if "inputs" in raw else None
         bits = _int(raw.get("weight_bits", 8), "weight_bits", lw, 2)
         if bits > 8:
             raise InputError(
@@ -293,6 +388,7 @@ def spec_from_dict(data: Any, where: str = "model") -> ModelSpec:
                     kernel_size=0,
                     bias=_flag(raw.get("bias", False), "bias", lw),
                     weight_bits=bits,
+                    inputs=inputs,
                 )
             )
         else:
@@ -307,8 +403,10 @@ def spec_from_dict(data: Any, where: str = "model") -> ModelSpec:
                     pool=_int(raw.get("pool", 1), "pool", lw, 1, MAX_SIDE),
                     bias=_flag(raw.get("bias", False), "bias", lw),
                     weight_bits=bits,
+                    inputs=inputs,
                 )
             )
+    _check_graph(layers, where)
     n_classes = _int(data.get("n_classes", layers[-1].out_channels), "n_classes", where, 1)
     spec = ModelSpec(
         name=str(data["name"]),
@@ -326,21 +424,129 @@ def spec_from_dict(data: Any, where: str = "model") -> ModelSpec:
         recipe=dict(recipe),
     )
     _check_size(spec, where)
-    for i, (layer, (_c, h, w)) in enumerate(zip(spec.layers, spec.layer_input_shapes())):
+    _check_shapes(spec, where)
+    if spec.layers[-1].out_channels != spec.n_classes:
+        raise InputError(
+            f"the last layer has {spec.layers[-1].out_channels} outputs but n_classes is {spec.n_classes}", where=where
+        )
+    return spec
+
+
+def _inputs(value: Any, where: str) -> tuple[LayerInput, ...]:
+    """The ``inputs:`` of a layer: a non-empty list of names or ``{from: NAME, pool: P}`` mappings."""
+    fix = "write inputs: [NAME, {from: NAME, pool: P}, ...] naming earlier layers"
+    if not isinstance(value, list) or not value:
+        raise InputError(f"'inputs' must be a non-empty list of layer names, got {short_repr(value)}", where, fix)
+    out = []
+    for k, item in enumerate(value):
+        iw = f"{where}: inputs[{k}]"
+        pool = None
+        if isinstance(item, dict):
+            _unknown(set(item), _INPUT_KEYS, iw)
+            if "from" not in item:
+                raise InputError("an input written as a mapping needs 'from: NAME'", where=iw, fix=fix)
+            if "pool" in item:
+                pool = _int(item["pool"], "pool", iw, 1, MAX_SIDE)
+            item = item["from"]
+        if isinstance(item, bool) or not isinstance(item, (str, int)):
+            raise InputError(f"an input must name a layer, got {short_repr(item)}", where=iw, fix=fix)
+        out.append(LayerInput(str(item), pool))
+    names = [e.name for e in out]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise InputError(f"input {', '.join(twice)} is listed twice", where=where, fix="list each input once")
+    return tuple(out)
+
+
+def _check_graph(layers: list[LayerDef], where: str) -> None:
+    """Names unique, every input an earlier layer, the first layer fed by the network input alone, every layer
+    but the last an input of a later one."""
+    index: dict[str, int] = {}
+    for i, layer in enumerate(layers):
+        if layer.name in index:
+            raise InputError(
+                f"layers {index[layer.name]} and {i} are both named '{layer.name}'",
+                where=f"{where}: layers[{i}]",
+                fix="give every layer its own name",
+            )
+        if layer.name == "output":
+            raise InputError(
+                "'output' names the readout, not a layer", where=f"{where}: layers[{i}]", fix="rename the layer"
+            )
+        index[layer.name] = i
+    if layers[0].inputs is not None:
+        raise InputError(
+            f"the first layer '{layers[0].name}' takes the network input and cannot have inputs",
+            where=f"{where}: layers[0]",
+            fix="drop its 'inputs:', or list the layers it should take first",
+        )
+    fed: set[int] = set()
+    for j, layer in enumerate(layers[1:], start=1):
+        if layer.inputs is None:
+            fed.add(j - 1)
+            continue
+        for e in layer.inputs:
+            lw = f"{where}: layers[{j}] ({layer.name})"
+            if e.name not in index:
+                close = difflib.get_close_matches(e.name, list(index), n=1)
+                raise InputError(
+                    f"input '{e.name}' is not a layer of the model",
+                    where=lw,
+                    fix=(f"did you mean '{close[0]}'? " if close else "") + "layers: " + ", ".join(index),
+                )
+            i = index[e.name]
+            if i >= j:
+                raise InputError(
+                    f"input '{e.name}' is "
+                    + ("this layer itself" if i == j else f"a later layer (layers[{i}])")
+                    + ": that would be a cycle, and the chip runs feed-forward networks only",
+                    where=lw,
+                    fix="list layers in feed-forward order and take inputs from earlier layers only",
+                )
+            fed.add(i)
+    last = len(layers) - 1
+    idle = [layers[i].name for i in range(last) if i not in fed]
+    if idle:
+        raise InputError(
+            f"layer {', '.join(repr(n) for n in idle)} feeds no later layer: only the last layer is the output",
+            where=where,
+            fix="name it in a later layer's 'inputs:', or remove it",
+        )
+
+
+def _check_shapes(spec: ModelSpec, where: str) -> None:
+    """Layer by layer: the pooling an input names leaves something, the inputs send equal shapes (they add), and
+    the layer's convolution and own pooling leave something."""
+    conv = spec.conv_shapes()
+    for j, (layer, (_c, h, w)) in enumerate(zip(spec.layers, spec.layer_input_shapes())):
+        lw = f"{where}: layers[{j}]"
+        sources = spec.sources(j)
+        for e, (i, p) in zip(layer.inputs or (), sources):
+            if e.pool is not None and min(conv[i][1:]) // p < 1:
+                raise InputError(
+                    f"pooling by {p} on the edge from '{e.name}' to '{layer.name}' shrinks its "
+                    f"{conv[i][1]}x{conv[i][2]} output to nothing",
+                    where=lw,
+                    fix=f"pool that edge less: {{from: {e.name}, pool: P}} with P at most {min(conv[i][1:])}",
+                )
+        sent = [(spec.layers[i].name, p, _pooled(conv[i], p)) for i, p in sources]
+        if len({shape for _, _, shape in sent}) > 1:
+            listed = ", ".join(f"'{name}' (pool {p}) sends {list(shape)}" for name, p, shape in sent)
+            raise InputError(
+                f"layer '{layer.name}' adds its inputs, so their shapes must agree: {listed}",
+                where=lw,
+                fix="change one edge's pooling ({from: NAME, pool: P}) or a layer's stride or padding so that "
+                "every input sends the same [C, H, W]",
+            )
         if (
             layer.type == "conv"
             and (conv_out_size(min(h, w), layer.kernel_size, layer.stride, layer.padding) // layer.pool) < 1
         ):
             raise InputError(
                 f"layer '{layer.name}' shrinks its {h}x{w} input to nothing",
-                where=f"{where}: layers[{i}]",
+                where=lw,
                 fix="use a smaller kernel, stride or pool, or more padding",
             )
-    if spec.layers[-1].out_channels != spec.n_classes:
-        raise InputError(
-            f"the last layer has {spec.layers[-1].out_channels} outputs but n_classes is {spec.n_classes}", where=where
-        )
-    return spec
 
 
 def neuron_type_params(ntype: Any, params: dict, where: str, error: type = InputError) -> tuple[str, dict]:
