@@ -48,6 +48,7 @@ from ..nets.zoo import ModelSpec, load_spec
 from ..progress import Log, ProgressMode
 from ..progress import log as default_log
 from .ann_net import emulate_snn, evaluate_ann, quantized_ann_from_spec, readout_loss
+from .checks import check_chain
 from .config import ResolvedConfig, TrainConfig
 from .device import pick_device
 from .loop import Epochs, fit, train_pass
@@ -253,6 +254,7 @@ def run_ann(
     """``train --ann``: train the ANN of ``config`` (its model's defaults filled in) into the run folder ``out``,
     as :func:`train_ann_synop` describes."""
     spec = load_spec(config.model)
+    check_chain(spec, config.method_flag)
     cfg = config.resolve(spec)
     dev = pick_device(cfg.device)
     with staged_run(out, overwrite) as folder:

@@ -19,6 +19,7 @@ from .integer_bits import parse_integer_bits
 from .schedules import check_schedule
 
 if TYPE_CHECKING:
+    from ..nets.zoo import ModelSpec
     from .config import TrainConfig
 
 LOCAL_RULES = LEARNING_RULES[1:]
@@ -213,6 +214,20 @@ def check_integer_only_args(
         )
     if lr_halve_every is not None and not is_whole_number(lr_halve_every, 1):
         raise UsageError(f"lr_halve_every must be an integer >= 1, got {lr_halve_every!r}", where="train_integer_only")
+
+
+def check_chain(spec: ModelSpec, method_flag: str) -> None:
+    """Refuse a graph model (a layer with ``inputs:``) for a method whose network runs layer after layer: only BPTT
+    trains graphs (residual blocks, branches, merges)."""
+    if spec.is_chain:
+        return
+    graph = next(layer for layer in spec.layers if layer.inputs is not None)
+    assert graph.inputs is not None  # is_chain is false only where a layer names its inputs
+    raise UsageError(
+        f"model '{spec.name}' is a graph (layer '{graph.name}' takes {', '.join(e.name for e in graph.inputs)}), "
+        f"and {method_flag} trains chains only",
+        fix=f"train it with BPTT (drop {method_flag}), the method that trains graphs, or pick a chain model",
+    )
 
 
 def parse_sensor_size(text: str) -> tuple[int, int, int]:

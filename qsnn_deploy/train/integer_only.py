@@ -60,7 +60,7 @@ from ..nets.zoo import ModelSpec, load_spec
 from ..progress import Log, ProgressMode
 from ..progress import log as default_log
 from ..quant.quantizers import pow2_normalise, quant_gradient, stochastic_round, wage_clip
-from .checks import check_integer_only_args
+from .checks import check_chain, check_integer_only_args
 from .config import TrainConfig
 from .device import pick_device
 from .evaluation import evaluate
@@ -239,6 +239,7 @@ def _train(
     """Integer-only local learning of ``cfg`` with ``bits`` (None: the full-precision twin) into ``out``; the
     metrics."""
     spec = load_spec(cfg.model)
+    check_chain(spec, cfg.method_flag)
     dev = pick_device(cfg.device)
     with staged_run(out, overwrite) as folder:
         run = _IntegerRun(cfg, spec, bits, halve_every, progress, dev, log)

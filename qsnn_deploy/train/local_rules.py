@@ -42,7 +42,7 @@ from ..nets.zoo import ModelSpec, load_spec, with_neuron_option
 from ..progress import Log, ProgressMode
 from ..progress import log as default_log
 from .augment import batch_frames, epoch_shifts
-from .checks import check_local_rule_args
+from .checks import check_chain, check_local_rule_args
 from .config import ResolvedConfig, TrainConfig
 from .device import pick_device
 from .evaluation import evaluate
@@ -253,6 +253,7 @@ def _train(
 ) -> dict[str, Any]:
     """Train ``config`` (its unset values from ``spec``'s defaults) with its local rule into ``out``; the metrics.
     ``model_name``: the model as ``config.yaml`` records it; ``burn_in``: None for the rule's default."""
+    check_chain(spec, config.method_flag)
     cfg = config.resolve(spec)
     if burn_in is None:
         burn_in = cfg.time_bins // 4 if cfg.learning_rule == "decolle" else 0

@@ -41,9 +41,7 @@ def _drive(model: SpikingCNN, index: int, frames: torch.Tensor, batch_size: int)
     """Positive input currents per time bin (in threshold units) of block ``index`` over ``frames``."""
     values = []
     for start in range(0, len(frames), batch_size):
-        x = frames[start : start + batch_size]
-        for block in model.chip_blocks[:index]:
-            x = block(x, model.quantize)
+        x = model.block_input(frames[start : start + batch_size], index)
         block = model.chip_blocks[index]
         w, b, thr, _ = block.params(model.quantize)
         current = (F.conv2d(x.flatten(0, 1), w, b, stride=block.stride, padding=block.padding) / thr).flatten().numpy()
