@@ -25,7 +25,7 @@ Example::
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import Any, overload
 
 import numpy as np
@@ -33,8 +33,8 @@ import torch
 from torch import nn
 
 from ..errors import ConstraintError, InputError
-from ..ir import OUTPUT, ChipLayer, Destination, Network, NetworkMetadata
-from .ops import Flatten, Neurons, Op, Pool, Synapse, assemble
+from ..ir import Network, NetworkMetadata
+from .ops import INPUT, OUTPUT, Flatten, Neurons, Op, Pool, Synapse, assemble_graph
 
 _SKIP = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Identity)
 _BATCH_NORMS = (nn.BatchNorm2d, nn.BatchNorm1d)
@@ -65,9 +65,6 @@ def _np(t: torch.Tensor | None) -> np.ndarray | None: ...
 def _np(t: torch.Tensor | None) -> np.ndarray | None:
     return None if t is None else t.detach().cpu().double().numpy()
 
-
-INPUT = -1
-"""The index of the network input among a :class:`Call`'s inputs."""
 
 _ADD = ("add", "iadd")
 _CONCATS = ("cat", "concat", "concatenate", "stack", "hstack", "vstack", "dstack", "column_stack")
@@ -455,311 +452,77 @@ def _fold_batchnorm(syn: Synapse, name: str, bn: nn.BatchNorm2d | nn.BatchNorm1d
     return Synapse(syn.name, weight, (bias - _np(bn.running_mean)) * factor + beta, syn.stride, syn.padding, syn.dense)
 
 
+def module_op_graph(
+    module: nn.Module, approximate_leak: bool = False, relu_threshold: float | None = None
+) -> tuple[list[Op], list[tuple[int, int]], list[str]]:
+    """The ops of a module's forward and the edges between them, for :func:`~.ops.assemble_graph`.
+
+    Skipped modules and sums (``+``, sinabs ``Merge``) are no ops: a sum becomes several edges into the op
+    that receives it (nested Merges: one edge per input). Batch norms are folded into the convolution or
+    linear layer before them. Returns ``(ops, edges, notes)``; edges join op indices, ``ops.INPUT`` and
+    ``ops.OUTPUT``.
+    """
+    calls, output = module_graph(module)
+    walker = _Walker(approximate_leak, relu_threshold, [])
+    ops: list[Op] = []
+    edges: list[tuple[int, int]] = []
+    carries: dict[int, list[int]] = {INPUT: [INPUT]}  # call → the ops whose outputs it carries (summed)
+
+    def op_name(i: int) -> str:
+        return "the network input" if i == INPUT else f"the output of '{ops[i].name}'"
+
+    for k, call in enumerate(calls):
+        received = [i for c in call.inputs for i in carries[c]]
+        if call.what == "add":
+            twice = next((i for n, i in enumerate(received) if i in received[:n]), None)
+            if twice is not None:
+                raise ConstraintError(
+                    f"'{call.name}' calls '{call.fn}' on {op_name(twice)} twice; a Speck core sends its spikes "
+                    "to each destination once",
+                    where=f"operation {call.name}",
+                    fix="add different layers' outputs (to double a layer's spikes, double the weights of the "
+                    "layer that receives them)",
+                )
+            carries[k] = received
+            continue
+        op = walker.op(call.name, call.what)
+        if op is None:
+            carries[k] = received
+        elif isinstance(op, _BATCH_NORMS):
+            syn = ops[received[0]] if len(received) == 1 and received[0] != INPUT else None
+            if not isinstance(syn, Synapse):
+                raise ConstraintError(
+                    f"batch norm '{call.name}' does not follow a convolution or linear layer, so it "
+                    "cannot be folded into weights",
+                    where=f"module {call.name}",
+                    fix="put it right after a Conv2d/Linear, or remove it",
+                )
+            ops[received[0]] = _fold_batchnorm(syn, call.name, op)
+            walker.notes.append(f"batch norm '{call.name}' folded into the weights and bias of '{syn.name}'")
+            carries[k] = received
+        else:
+            edges += [(i, len(ops)) for i in received]
+            carries[k] = [len(ops)]
+            ops.append(op)
+    edges += [(i, OUTPUT) for i in carries[output]]
+    return ops, edges, walker.notes
+
+
 def module_ops(
     module: nn.Module, approximate_leak: bool = False, relu_threshold: float | None = None
 ) -> tuple[list[Op], list[str]]:
-    """The ops of a module's layer chain, with batch norms folded; plus notes on what was changed."""
-    walker = _Walker(approximate_leak, relu_threshold, [])
-    ops: list[Op] = []
-    for name, m in chain_modules(module):
-        op = walker.op(name, m)
-        if isinstance(op, _BATCH_NORMS):
-            if not ops or not isinstance(ops[-1], Synapse):
-                raise ConstraintError(
-                    f"batch norm '{name}' does not follow a convolution or linear layer, so it "
-                    "cannot be folded into weights",
-                    where=f"module {name}",
-                    fix="put it right after a Conv2d/Linear, or remove it",
-                )
-            ops[-1] = _fold_batchnorm(ops[-1], name, op)
-            walker.notes.append(f"batch norm '{name}' folded into the weights and bias of '{ops[-1].name}'")
-        elif op is not None:
-            ops.append(op)
-    return ops, walker.notes
+    """The ops of a module's layer chain, with batch norms folded; plus notes on what was changed.
 
-
-@dataclass(frozen=True)
-class _Part:
-    """One layer's spikes inside a value: pooled by ``pool`` on the way; ``scale`` (average pooling turned
-    into sum pooling) is owed by the weights of the layer that receives them."""
-
-    layer: int
-    pool: int = 1
-    scale: float = 1.0
-    scale_source: str = ""
-
-
-@dataclass(frozen=True)
-class _Spikes:
-    """The sum of the parts' spikes (one part unless a merge added several), all of ``shape``."""
-
-    parts: tuple[_Part, ...]
-    shape: tuple[int, int, int]
-
-
-@dataclass(frozen=True, eq=False)
-class _Pending:
-    """A convolution or dense layer's output, waiting for its neurons; ``source`` None: the network input."""
-
-    syn: Synapse
-    source: _Spikes | None
-    shape: tuple[int, int, int]
-
-
-@dataclass(frozen=True)
-class _Input:
-    shape: tuple[int, int, int]
-
-
-_Value = _Spikes | _Pending | _Input
-
-
-@dataclass
-class _GraphBuilder:
-    """Groups the calls of a forward into chip layers (conv → neurons → [sum pooling per destination]).
-
-    Values flow along the calls: the network input, a pending convolution, or spikes (a sum of layers'
-    outputs, each pooled on its way). A pooling applies to every part of the spikes it pools, so a pooling
-    on one branch is that destination's pooling (and pooling after a merge pools each input: sum pooling is
-    linear). Each layer is built by :func:`~.ops.assemble` from its synapse and neurons, so a chain gets the
-    very layers it got as a chain.
+    For chains (ANN conversion appends to them); graphs: :func:`module_op_graph`.
     """
-
-    walker: _Walker
-    cls: str
-    layers: list[ChipLayer] = field(default_factory=list)
-    edges: list[list[tuple[str, int]]] = field(default_factory=list)  # per layer: (destination, pool)
-    notes: list[str] = field(default_factory=list)  # what assembling changed (after the walker's notes)
-    used: set[int] = field(default_factory=set)  # ids of the pending convolutions already consumed
-
-    def take(self, pending: _Pending, by: str) -> None:
-        if id(pending) in self.used:
-            raise ConstraintError(
-                f"the output of '{pending.syn.name}' is used twice before its neurons ('{by}' is the second); "
-                "a Speck core is one convolution → IAF neurons",
-                where=f"module {by}",
-                fix="branch after the neurons (their spikes may go to two layers)",
-            )
-        self.used.add(id(pending))
-
-    def apply(self, name: str, op: Op | nn.BatchNorm2d | nn.BatchNorm1d | None, value: _Value) -> _Value:
-        if op is None or isinstance(op, Flatten):
-            return value
-        if isinstance(op, _BATCH_NORMS):
-            if not isinstance(value, _Pending):
-                raise ConstraintError(
-                    f"batch norm '{name}' does not follow a convolution or linear layer, so it "
-                    "cannot be folded into weights",
-                    where=f"module {name}",
-                    fix="put it right after a Conv2d/Linear, or remove it",
-                )
-            self.take(value, name)
-            syn = _fold_batchnorm(value.syn, name, op)
-            self.walker.notes.append(f"batch norm '{name}' folded into the weights and bias of '{syn.name}'")
-            return _Pending(syn, value.source, value.shape)
-        if isinstance(op, Synapse):
-            if isinstance(value, _Pending):
-                raise ConstraintError(
-                    f"'{value.syn.name}' feeds '{op.name}' directly, without spiking neurons between "
-                    "them; a Speck core is weights → IAF neurons",
-                    where=f"node {op.name}",
-                    fix="insert an IF node between them or merge the two linear maps",
-                )
-            if isinstance(value, _Input):
-                return _Pending(op, None, value.shape)
-            scales = {p.scale for p in value.parts}
-            if len(scales) > 1:
-                raise ConstraintError(
-                    f"'{op.name}' receives a sum of spikes that were average-pooled differently "
-                    f"({', '.join(self._part_text(p) for p in value.parts)}); average pooling becomes sum pooling "
-                    "with the next weights scaled by 1/k², which one weight tensor cannot do per input",
-                    where=f"node {op.name}",
-                    fix="use sinabs.layers.SumPool2d on the branches (or the same average pooling on every input "
-                    "of the sum)",
-                )
-            (scale,) = scales
-            if scale != 1.0:
-                sources = " and ".join(dict.fromkeys(p.scale_source for p in value.parts))
-                self.notes.append(f"weights of '{op.name}' scaled by {scale:g} because {sources} became sum pooling")
-                op = replace(op, weight=op.weight * scale)
-            return _Pending(op, value, value.shape)
-        if isinstance(op, Neurons):
-            if not isinstance(value, _Pending):
-                raise ConstraintError(
-                    f"neurons '{op.name}' do not follow a convolution or dense layer; a Speck core "
-                    "is weights → IAF neurons",
-                    where=f"node {op.name}",
-                    fix="remove the node or put a weight layer before it",
-                )
-            self.take(value, op.name)
-            if value.source is None and self.layers:
-                raise ConstraintError(
-                    f"'{value.syn.name}' takes the network input, like '{self.layers[0].name}'; only the first "
-                    "layer of a Speck network receives the input events",
-                    where=f"module {value.syn.name}",
-                    fix="start with one layer and branch after its neurons",
-                )
-            layer = assemble([value.syn, op], value.shape).network.layers[0]
-            j = len(self.layers)
-            for part in value.source.parts if value.source is not None else ():
-                self.edges[part.layer].append((layer.name, part.pool))
-            self.layers.append(layer)
-            self.edges.append([])
-            return _Spikes((_Part(j),), layer.conv_shape)
-        if isinstance(op, Pool):
-            if isinstance(value, _Pending):
-                raise ConstraintError(
-                    f"pooling '{op.name}' sits between '{value.syn.name}' and its neurons; Speck pools "
-                    "the spikes after the neurons",
-                    where=f"node {op.name}",
-                    fix="move the pooling after the spiking layer",
-                )
-            if isinstance(value, _Input):
-                raise ConstraintError(
-                    f"pooling '{op.name}' acts on the network input; Speck pools only after a spiking layer",
-                    where=f"node {op.name}",
-                    fix="bin the events at a lower resolution instead",
-                )
-            parts = []
-            for part in value.parts:
-                src = self.layers[part.layer]
-                c, h, w = src.conv_shape
-                if op.kernel < 1 or part.pool * op.kernel > min(h, w):
-                    raise InputError(
-                        f"pooling '{op.name}' with kernel {op.kernel} does not fit the {h}x{w} output of '{src.name}'",
-                        where=f"node {op.name}",
-                    )
-                if op.average:
-                    parts.append(
-                        _Part(
-                            part.layer, part.pool * op.kernel, part.scale / op.kernel**2, f"average pooling '{op.name}'"
-                        )
-                    )
-                else:
-                    parts.append(replace(part, pool=part.pool * op.kernel))
-            first = parts[0]
-            return _Spikes(tuple(parts), self.layers[first.layer].pooled_shape(first.pool))
-        raise TypeError(f"unknown op {op!r}")  # pragma: no cover - the walker gives no other op
-
-    def _part_text(self, part: _Part) -> str:
-        pooled = f" pooled by {part.pool}" if part.pool > 1 else ""
-        scaled = f" (average: weights × {part.scale:g})" if part.scale != 1.0 else ""
-        return f"'{self.layers[part.layer].name}'{pooled}{scaled}"
-
-    def add(self, call: Call, values: list[_Value]) -> _Spikes:
-        """The sum of ``values`` (a merge): spikes of equal shape from different layers."""
-        parts: list[_Part] = []
-        spikes: list[_Spikes] = []
-        for v in values:
-            if isinstance(v, _Pending):
-                raise ConstraintError(
-                    f"'{call.name}' ({call.fn}) adds the output of '{v.syn.name}' before its neurons; a Speck core "
-                    "has one convolution, and cores add spikes, not currents",
-                    where=f"operation {call.name}",
-                    fix="add the spikes after each branch's neurons",
-                )
-            if isinstance(v, _Input):
-                raise ConstraintError(
-                    f"'{call.name}' ({call.fn}) adds the network input; only the first layer of a Speck network "
-                    "receives the input events",
-                    where=f"operation {call.name}",
-                    fix="add the spikes of a layer instead (a 1×1 relay layer can carry the input)",
-                )
-            for part in v.parts:
-                twice = [p for p in parts if p.layer == part.layer]
-                if twice:
-                    how = (
-                        " and ".join(f"pooled by {p.pool}" for p in (*twice, part))
-                        if part.pool > 1 or twice[0].pool > 1
-                        else ""
-                    )
-                    raise ConstraintError(
-                        f"'{call.name}' calls '{call.fn}' on the spikes of '{self.layers[part.layer].name}' twice"
-                        + (f" ({how})" if how else "")
-                        + "; a Speck core sends its spikes to each destination once",
-                        where=f"operation {call.name}",
-                        fix="add different layers' spikes, or double the next layer's weights instead of adding "
-                        "a layer's spikes to themselves",
-                    )
-                parts.append(part)
-            spikes.append(v)
-        shapes = {v.shape for v in spikes}
-        if len(shapes) > 1:
-            listed = ", ".join(
-                f"{'x'.join(map(str, v.shape))} from {' + '.join(self._part_text(p) for p in v.parts)}" for v in spikes
-            )
-            raise ConstraintError(
-                f"'{call.name}' ({call.fn}) adds spikes of different shapes ({listed}); a merge on Speck sums "
-                "equal shapes (sinabs' Merge zero-pads the smaller input, sinabs/layers/merge.py:17-30; a core "
-                "cannot)",
-                where=f"operation {call.name}",
-                fix="make the branches' shapes agree (pooling, padding, stride or channels)",
-            )
-        return _Spikes(tuple(parts), spikes[0].shape)
-
-    def finish(self, out: _Value) -> tuple[list[ChipLayer], list[str]]:
-        """The layers with their destinations, given the value the forward returns."""
-        if isinstance(out, _Pending):
-            raise ConstraintError(
-                f"the model ends in '{out.syn.name}' without spiking neurons after it",
-                where=f"node {out.syn.name}",
-                fix="add an IF node after the last weight layer",
-            )
-        if isinstance(out, _Input) or not self.layers:
-            raise InputError(
-                "the model has no weight layer followed by spiking neurons",
-                fix="Speck runs chains of Conv2d/Linear → IF → [SumPool2d]",
-            )
-        if len(out.parts) > 1:
-            raise ConstraintError(
-                "the model returns a sum of several layers' spikes "
-                f"({', '.join(self._part_text(p) for p in out.parts)}); a Speck network has a single output layer",
-                where="the forward's return value",
-                fix="send the sum into one more layer (for example a Linear head with IAF neurons) and return "
-                "its spikes",
-            )
-        (last,) = out.parts
-        for i, layer in enumerate(self.layers):
-            if i != last.layer and not self.edges[i]:
-                raise ConstraintError(
-                    f"the spikes of '{layer.name}' do not reach the output",
-                    where=f"module {layer.name}",
-                    fix="add them into a later layer, or remove the layer from the forward",
-                )
-        if last.scale != 1.0:
-            self.notes.append(
-                f"{last.scale_source} at the end of the model became sum pooling: output counts are "
-                f"{1 / last.scale:g}x larger (the class ranking is unchanged)"
-            )
-        names = [layer.name for layer in self.layers]
-        out_layers = []
-        for i, layer in enumerate(self.layers):
-            edges = self.edges[i] if i != last.layer else [(OUTPUT, last.pool)]
-            pools = {p for _, p in edges}
-            if i == len(self.layers) - 1 and edges == [(OUTPUT, last.pool)]:
-                out_layers.append(layer.replace(pool=last.pool))
-            elif i + 1 < len(names) and len(edges) == 1 and edges[0][0] == names[i + 1]:
-                out_layers.append(layer.replace(pool=edges[0][1]))  # the chain's edge: to the next layer
-            else:
-                pool = pools.pop() if len(pools) == 1 else 1
-                dests = tuple(Destination(n, None if p == pool else p) for n, p in edges)
-                out_layers.append(layer.replace(pool=pool, destinations=dests))
-        return out_layers, self.notes
-
-
-def _graph_layers(
-    module: nn.Module, input_shape: tuple[int, int, int], walker: _Walker
-) -> tuple[list[ChipLayer], list[str]]:
-    calls, output = module_graph(module)
-    builder = _GraphBuilder(walker, type(module).__name__)
-    values: dict[int, _Value] = {INPUT: _Input(input_shape)}
-    for k, call in enumerate(calls):
-        ins = [values[i] for i in call.inputs]
-        if call.what == "add":
-            values[k] = builder.add(call, ins)
-        else:
-            values[k] = builder.apply(call.name, walker.op(call.name, call.what), ins[0])
-    return builder.finish(values[output])
+    ops, edges, notes = module_op_graph(module, approximate_leak, relu_threshold)
+    ends = [INPUT, *range(len(ops)), OUTPUT]
+    if edges != list(zip(ends[:-1], ends[1:])):
+        raise ConstraintError(
+            f"the forward of {type(module).__name__} is not a chain of layers; only chains are supported here",
+            fix="convert graphs with network_from_module",
+        )
+    return ops, notes
 
 
 def network_from_module(
@@ -770,16 +533,8 @@ def network_from_module(
     metadata: NetworkMetadata | None = None,
 ) -> Network:
     """The float chip network of a spiking torch/sinabs module (discretise it with quant.chip)."""
-    shape = tuple(int(v) for v in input_shape)
-    if len(shape) == 1:
-        shape = (shape[0], 1, 1)
-    if len(shape) != 3 or min(shape) < 1:
-        raise InputError(f"input shape {input_shape} is not (C, H, W)", fix="give --input-shape C,H,W")
-    walker = _Walker(approximate_leak, None, [])
-    layers, notes = _graph_layers(module, (shape[0], shape[1], shape[2]), walker)
+    ops, edges, notes = module_op_graph(module, approximate_leak)
     meta: NetworkMetadata = {"source_format": "torch", "model_class": type(module).__name__, **(metadata or {})}
-    if walker.notes:
-        meta["import_notes"] = walker.notes
     if notes:
-        meta["import_notes"] = list(meta.get("import_notes", [])) + notes
-    return Network(tuple(layers), shape, float(dt_us), meta)
+        meta["import_notes"] = notes
+    return assemble_graph(ops, edges, tuple(input_shape), dt_us, meta).network
