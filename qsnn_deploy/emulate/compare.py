@@ -18,14 +18,15 @@ MODES = ("float", "binned", "event")
 
 @dataclass
 class Comparison:
-    """Per mode: output counts (N, outputs) and layer spikes (N, L)."""
+    """Per mode: output counts (N, outputs) and layer spikes (N, L): one column per layer, chain or graph."""
 
     layer_names: list[str]
     outputs: dict[str, np.ndarray]
     layer_spikes: dict[str, np.ndarray]
 
     def first_divergence(self, a: str, b: str) -> str | None:
-        """The first layer whose spike counts differ between modes ``a`` and ``b`` in any sample."""
+        """The first layer, in feed-forward order (a graph's layers are listed sources first), whose spike
+        counts differ between modes ``a`` and ``b`` in any sample."""
         diff = np.any(self.layer_spikes[a] != self.layer_spikes[b], axis=0)
         return self.layer_names[int(np.argmax(diff))] if diff.any() else None
 

@@ -233,3 +233,19 @@ def test_compare_has_one_row_per_layer_of_a_graph(name):
         assert len(doc["mean_layer_spikes"][mode]) == len(names)
     assert np.array_equal(cmp.layer_spikes["binned"], run_binned(net, x).layer_spikes)
     assert doc["first_divergent_layer"]["binned/event"] is None  # exact where both are (see above)
+
+
+def test_compare_from_the_cli_prints_one_row_per_layer(tmp_path):
+    """``deploy MODEL.nir --input RASTER --compare`` on a graph written by us: a row for each layer, in order."""
+    from helpers import run_cli
+
+    from qsnn_deploy.convert.nir_io import write_nir
+
+    net = graph_nets.mixed_pooling(2, quantized=True)
+    write_nir(net, tmp_path / "m.nir")
+    np.save(tmp_path / "x.npy", random_raster(1, 4, net.input_shape, rate=0.1, seed=2)[0])
+    out = run_cli("deploy", tmp_path / "m.nir", "--input", tmp_path / "x.npy", "--compare", "-q").stdout
+    lines = out.splitlines()
+    assert lines[0].split() == ["layer", "float", "binned", "event"]
+    assert [line.split()[0] for line in lines[1 : 1 + len(net.layers)]] == [layer.name for layer in net.layers]
+    assert lines[1 + len(net.layers)] == "(mean spikes per sample)"
