@@ -54,7 +54,7 @@ def device_type_for(target: str, device_type: str | None = None) -> str:
 
 @dataclass(frozen=True, eq=False)
 class ChipPlan:
-    """A quantised chain network placed on cores.
+    """A quantised network (a chain or a graph) placed on cores.
 
     ``network`` is what the chip runs (with the readout erratum applied to its last layer when
     ``readout``); ``model`` is the converted model in its own class order (what the emulator runs).
@@ -90,12 +90,22 @@ class ChipPlan:
         return any(layer.bias is not None and np.any(layer.bias != 0) for layer in self.layers)
 
     def destinations(self, i: int) -> list[dict[str, Any]]:
-        """Where layer ``i`` sends its spikes, as samna's destination fields."""
-        if i + 1 < len(self.layers):
-            return [{"layer": self.cores[i + 1], "enable": True, "pooling": int(self.layers[i].pool)}]
-        if self.readout:
-            return [{"layer": READOUT_LAYER, "enable": True, "pooling": int(self.layers[i].pool)}]
-        return []
+        """Where layer ``i`` sends its spikes, as samna's destination fields: the core of each layer it
+        feeds with that edge's pooling (``Network.targets`` / ``target_pools``), and for the last layer
+        the readout block (with the output pooling) when it is used."""
+        net = self.network
+        dests = [
+            {"layer": self.cores[j], "enable": True, "pooling": int(p)}
+            for j, p in zip(net.targets(i), net.target_pools(i))
+        ]
+        if self.readout and i == len(self.layers) - 1:
+            dests.append({"layer": READOUT_LAYER, "enable": True, "pooling": int(net.output_pool)})
+        return dests
+
+    def counted_pool(self, i: int) -> int:
+        """The pooling under which layer ``i``'s spikes are counted, as the emulator counts them: the
+        layer's ``pool``, for the last layer the output pooling (the same in a chain)."""
+        return self.network.output_pool if i == len(self.layers) - 1 else self.layers[i].pool
 
     def class_channels(self) -> list[int]:
         """The last layer's output channel that carries each class."""
@@ -116,20 +126,6 @@ def widen_for_readout(layer: ChipLayer) -> ChipLayer:
     return layer.replace(weight=weight, bias=bias)
 
 
-def _check_chain(net: Network) -> None:
-    """The chip path deploys chains: every layer feeds the next one, the last one the output."""
-    for i, layer in enumerate(net.layers):
-        dest = getattr(layer, "destinations", None)
-        ok = {(net.layers[i + 1].name,)} if i + 1 < len(net.layers) else {(), ("output",)}
-        if dest is not None and tuple(dest) not in ok:
-            raise ConstraintError(
-                f"layer {layer.name} sends to {', '.join(dest) or 'nothing'}; the chip path deploys "
-                "chains (each layer feeding the next)",
-                where=f"layer {layer.name}",
-                fix="deploy a sequential model, or run it with --target emulator",
-            )
-
-
 def _fit(net: Network, profile: Profile, what: str) -> tuple[int, ...]:
     from ..hw import check, map_layers
 
@@ -144,6 +140,21 @@ def _fit(net: Network, profile: Profile, what: str) -> tuple[int, ...]:
             violations=violations,
         )
     return tuple(assignment[layer.name] for layer in net.layers)
+
+
+def check_destinations(plan: ChipPlan) -> None:
+    """Refuse a plan with a core that sends to more layers than the chip's cores have destinations (design
+    rule SPK015; ``plan_chip`` refuses it already, this guards plans made otherwise): exit 4."""
+    from ..hw import check, load_profile
+
+    found = [v for v in check(plan.network, load_profile(plan.target)) if v.code == "SPK015"]
+    if found:
+        listed = "; ".join(f"[{v.code}] {v.layer}: {v.message} (fix: {v.fix})" for v in found)
+        raise ConstraintError(
+            f"the model does not fit {plan.target}: {listed}",
+            fix="apply the fixes above, or run `qsnn-deploy estimate` for the full report",
+            violations=found,
+        )
 
 
 def plan_chip(
@@ -161,7 +172,6 @@ def plan_chip(
 
     profile = load_profile(target)
     model = discretize_network(net, **chip_widths(profile))
-    _check_chain(model)
     cores = _fit(model, profile, "model")
     chip_net, notes = model, []
     if readout:
@@ -225,8 +235,8 @@ def layer_description(plan: ChipPlan, i: int) -> dict[str, Any]:
         "return_to_zero": layer.reset == "zero",
         "neurons_initial_value": 0,
         "scale": layer.scale,
-        "pooling": int(layer.pool),
-        "output_shape": list(layer.output_shape),
+        "pooling": plan.counted_pool(i),
+        "output_shape": list(layer.pooled_shape(plan.counted_pool(i))),
         "destinations": plan.destinations(i),
         "monitor_enable": i in plan.monitor,
     }
@@ -236,6 +246,7 @@ def chip_description(plan: ChipPlan, device_type: str | None = None) -> dict[str
     """The complete chip-ready description (JSON-serialisable) of a plan, for flashing later."""
     from .. import __version__
 
+    check_destinations(plan)
     layers = [layer_description(plan, i) for i in range(len(plan.layers))]
     readout: dict[str, Any] = {"enabled": plan.readout}
     if plan.readout:

@@ -9,7 +9,8 @@ notebooks, with timeouts where those sleep):
 
 1. devices: ``samna.device.get_all_devices()`` → ``DeviceInfo``; named ``speck2fdevkit:0`` like sinabs;
 2. configuration: our integers in torch layers → ``DynapcnnNetwork(..., discretize=False)`` →
-   ``make_config(layer2core_map, device, monitor_layers, config_modifier)``, then checked value by
+   ``make_config(layer2core_map, device, monitor_layers, config_modifier)`` (for a graph sinabs cannot
+   build: written from our plan field by field as ``make_config`` writes it), then checked value by
    value against our network;
 3. ``open_device`` → input graph (source node → model sink) and output graph (model source → sink
    node), ``apply_configuration``, slow clock, stop watch;
@@ -43,7 +44,7 @@ import numpy as np
 from ..errors import BackendUnavailable, ConstraintError, QsnnError, UsageError
 from ..outputs import write_atomic
 from .chip_events import OUT_DTYPE
-from .chip_plan import READOUT_LAYER, ChipPlan, default_device_type, device_type_for
+from .chip_plan import READOUT_LAYER, ChipPlan, check_destinations, default_device_type, device_type_for
 from .targets import driver_unavailable, samna_info
 
 if TYPE_CHECKING:
@@ -175,13 +176,15 @@ def choose_device(devices: list[DeviceEntry], target: str, wanted: str | None) -
 
 
 def vendor_network(plan: ChipPlan) -> Any:
-    """sinabs' ``DynapcnnNetwork`` holding exactly our integers (``discretize=False``)."""
+    """sinabs' ``DynapcnnNetwork`` holding exactly our integers (``discretize=False``), built from the
+    plan's network as one module (``convert.to_sinabs.sinabs_model``: a chain is the graph whose every
+    layer feeds the next). :func:`vendor_layers` matches its layers with ours."""
     dynapcnn = import_dynapcnn()
-    from ..convert.to_sinabs import sinabs_sequential
+    from ..convert.to_sinabs import sinabs_model
 
     try:
-        net = dynapcnn.DynapcnnNetwork(
-            sinabs_sequential(plan.layers),
+        return dynapcnn.DynapcnnNetwork(
+            sinabs_model(plan.network),
             input_shape=plan.network.input_shape,
             batch_size=1,
             discretize=False,
@@ -192,13 +195,41 @@ def vendor_network(plan: ChipPlan) -> Any:
             f"sinabs cannot build a DynapcnnNetwork from the model: {exc}",
             fix="run `qsnn-deploy estimate` to see which layer breaks the chip's rules",
         ) from exc
-    if sorted(net.dynapcnn_layers) != list(range(len(plan.layers))):
+
+
+def vendor_layers(net: Any, plan: ChipPlan) -> dict[int, int]:
+    """Our layer index of each of sinabs' layers, checked: sinabs numbers its layers in a topological
+    order of its own (``setup_dynapcnnlayer_graph(index_layers_topologically=True)``,
+    sinabs/backend/dynapcnn/dynapcnn_network.py:105), so each is told by the tag ``sinabs_model`` puts on
+    its convolution; its ``layer_destination_map`` (exits negative, dynapcnn_layer_utils.py:277-302)
+    must then give every layer exactly our destinations, and only the last layer an exit."""
+    from ..convert.to_sinabs import LAYER_TAG
+
+    names = [layer.name for layer in plan.layers]
+    ours: dict[int, int] = {}
+    for k, layer in net.dynapcnn_layers.items():
+        name = getattr(layer.conv_layer, LAYER_TAG, None)
+        if name in names and names.index(name) not in ours.values():
+            ours[int(k)] = names.index(name)
+    bad: list[str] = []
+    if len(ours) != len(net.dynapcnn_layers) or sorted(ours.values()) != list(range(len(names))):
+        bad.append(f"sinabs made {len(net.dynapcnn_layers)} cores of the model's {len(names)} layers")
+    else:
+        last = len(names) - 1
+        for k, dests in net.layer_destination_map.items():
+            i = ours[int(k)]
+            got = sorted(ours[int(d)] for d in dests if d >= 0)
+            exits = sum(1 for d in dests if d < 0)
+            if got != sorted(plan.network.targets(i)) or exits != int(i == last):
+                want = ", ".join(names[j] for j in plan.network.targets(i)) or "the output"
+                have = ", ".join([names[j] for j in got] + ["the output"] * exits) or "nothing"
+                bad.append(f"layer {names[i]} sends to {have} in sinabs' network, to {want} in the model")
+    if bad:
         raise QsnnError(
-            f"sinabs grouped the model into cores {sorted(net.dynapcnn_layers)}, expected "
-            f"{len(plan.layers)} chained layers",
-            fix="report this with the model file",
+            "sinabs' DynapcnnNetwork does not have the model's layers and edges: " + "; ".join(bad),
+            fix="report this with the model file and the sinabs version (`qsnn-deploy doctor`)",
         )
-    return net
+    return ours
 
 
 def _readout_modifier(plan: ChipPlan) -> Callable[[Any], Any]:
@@ -225,14 +256,15 @@ def _readout_modifier(plan: ChipPlan) -> Callable[[Any], Any]:
 
 def vendor_config(net: Any, plan: ChipPlan, device_type: str) -> Any:
     """``make_config`` with our core map and monitors (its prints and warnings are captured)."""
+    ours = vendor_layers(net, plan)
     printed = io.StringIO()
     try:
         with contextlib.redirect_stdout(printed), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*pooling will not be reflected.*")
             config = net.make_config(
-                layer2core_map=dict(enumerate(plan.cores)),
+                layer2core_map={k: plan.cores[i] for k, i in ours.items()},
                 device=device_type,
-                monitor_layers=list(plan.monitor),
+                monitor_layers=[k for k, i in ours.items() if i in plan.monitor],
                 config_modifier=_readout_modifier(plan) if plan.readout else None,
             )
     except ValueError as exc:
@@ -241,6 +273,60 @@ def vendor_config(net: Any, plan: ChipPlan, device_type: str) -> Any:
             f"samna rejected the configuration: {exc}" + (f" samna says: {said}" if said else ""),
             fix="run `qsnn-deploy estimate` for the per-layer memory and rules",
         ) from exc
+    return config
+
+
+def _dimensions(layer: ChipLayer) -> dict[str, Any]:
+    """samna's ``CnnLayerDimensions`` of a layer, as the dict sinabs assigns
+    (sinabs/backend/dynapcnn/chips/dynapcnn.py:97-118): input shape, neuron (convolution output) shape,
+    padding, stride, kernel size."""
+    c_in, h, w = layer.input_shape
+    c_out, ho, wo = layer.conv_shape
+    return {
+        "input_shape": {"size": {"x": w, "y": h}, "feature_count": c_in},
+        "output_shape": {"size": {"x": wo, "y": ho}, "feature_count": c_out},
+        "padding": {"x": layer.padding, "y": layer.padding},
+        "stride": {"x": layer.stride, "y": layer.stride},
+        "kernel_size": layer.kernel_size[0],
+    }
+
+
+def plan_config(plan: ChipPlan, device_type: str) -> Any:
+    """The samna configuration written from the plan itself, field by field as sinabs' ``make_config``
+    writes it (sinabs/backend/dynapcnn/chips/dynapcnn.py:75-192 per core, :231-243 destinations,
+    :264 sensor events off, :354-355 monitors; then the readout modifier and samna's
+    ``validate_configuration``, dynapcnn_network.py:722-728). For the graphs sinabs 3.1.3 cannot build
+    (``convert.to_sinabs.sinabs_limitation``); the tests check it equals sinabs' own configuration, value by
+    value, on the networks sinabs can build."""
+    check_destinations(plan)
+    module, _ = samna_chip_module(device_type)
+    config = module.configuration.SpeckConfiguration()
+    config.dvs_layer.pass_sensor_events = False
+    for i, (layer, core) in enumerate(zip(plan.layers, plan.cores)):
+        c = config.cnn_layers[core]
+        c.dimensions = _dimensions(layer)
+        for k, dest in enumerate(plan.destinations(i)):  # as many as the chip has: checked above
+            c.destinations[k].layer = dest["layer"]
+            c.destinations[k].enable = dest["enable"]
+            c.destinations[k].pooling = dest["pooling"]
+        bias = np.zeros(layer.c_out) if layer.bias is None else layer.bias
+        c.weights = layer.weight.transpose(0, 1, 3, 2).astype(np.int64).tolist()  # samna: [o][i][x][y]
+        c.biases = bias.astype(np.int64).tolist()
+        c.leak_enable = bool(np.any(bias != 0))
+        c.return_to_zero = layer.reset == "zero"
+        c.threshold_high = int(layer.threshold)
+        c.threshold_low = int(layer.lower_bound)
+        c.monitor_enable = i in plan.monitor
+        f, h, w = layer.conv_shape
+        c.neurons_initial_value = np.zeros((f, w, h), dtype=np.int64).tolist()  # [feature][x][y]
+    if plan.readout:
+        config = _readout_modifier(plan)(config)
+    valid, message = module.validate_configuration(config)
+    if not valid:
+        raise ConstraintError(
+            f"samna rejected the configuration: {message}",
+            fix="run `qsnn-deploy estimate` for the per-layer memory and rules",
+        )
     return config
 
 
@@ -274,13 +360,20 @@ def verify_config(config: Any, plan: ChipPlan) -> list[str]:
         want_dims = (layer.kernel_size[0], layer.stride, layer.stride, layer.padding, layer.padding)
         if got != want_dims:
             bad.append(f"{where}: kernel/stride/padding {got} on the chip, {want_dims} in the model")
-        for k, dest in enumerate(plan.destinations(i)):
-            cd = c.destinations[k]
-            if (int(cd.layer), bool(cd.enable), int(cd.pooling)) != (dest["layer"], True, dest["pooling"]):
+        for what, shape, want_shape in (
+            ("input", d.input_shape, layer.input_shape),
+            ("neuron", d.output_shape, layer.conv_shape),
+        ):
+            have_shape = (int(shape.feature_count), int(shape.size.y), int(shape.size.x))
+            if have_shape != tuple(want_shape):
                 bad.append(
-                    f"{where}: destination {k} is core {cd.layer} (enable {cd.enable}, pooling {cd.pooling}), "
-                    f"expected {dest['layer']} with pooling {dest['pooling']}"
+                    f"{where}: {what} shape (C, H, W) {have_shape} on the chip, {tuple(want_shape)} in the model"
                 )
+        # the order of a core's destinations does not matter to the chip: compare them as sets
+        want_dest = sorted((dest["layer"], dest["pooling"]) for dest in plan.destinations(i))
+        have_dest = sorted((int(cd.layer), int(cd.pooling)) for cd in c.destinations if cd.enable)
+        if have_dest != want_dest:
+            bad.append(f"{where}: destinations {_cores(have_dest)} on the chip, {_cores(want_dest)} in the model")
     if plan.readout:
         ro = config.readout
         if not (ro.enable and ro.monitor_enable):
@@ -288,11 +381,25 @@ def verify_config(config: Any, plan: ChipPlan) -> list[str]:
     return bad
 
 
+def _cores(dests: list[tuple[int, int]]) -> str:
+    return ", ".join(f"core {core} with pooling {pool}" for core, pool in dests) or "none"
+
+
 def build_config(plan: ChipPlan, device_type: str | None = None) -> tuple[Any, Any]:
     """The vendor network and configuration for ``plan`` (for ``device_type``, default the target's first
-    board), checked against our integers."""
-    net = vendor_network(plan)
-    config = vendor_config(net, plan, device_type_for(plan.target, device_type))
+    board), checked against our integers. Through sinabs' ``DynapcnnNetwork`` where sinabs can build the
+    network; for the graphs it cannot (``convert.to_sinabs.sinabs_limitation``) the network is None and the
+    configuration is written from the plan (:func:`plan_config`)."""
+    from ..convert.to_sinabs import sinabs_limitation
+
+    check_destinations(plan)  # sinabs would take a third destination and fail in make_config (IndexError)
+    board = device_type_for(plan.target, device_type)
+    net = None
+    if sinabs_limitation(plan.network) is None:
+        net = vendor_network(plan)
+        config = vendor_config(net, plan, board)
+    else:
+        config = plan_config(plan, board)
     bad = verify_config(config, plan)
     if bad:
         raise QsnnError(
