@@ -47,7 +47,13 @@ from .ops import Neurons, Synapse, assemble
 
 def ann_from_spec(spec: ModelSpec) -> nn.Sequential:
     """The ReLU CNN of a zoo model: conv → ReLU → [AvgPool] per layer, Flatten → Linear for linear
-    layers; the last layer has no ReLU. Module names are the layer names (``conv1``, ``conv1_relu``...)."""
+    layers; the last layer has no ReLU. Module names are the layer names (``conv1``, ``conv1_relu``...).
+    A graph model (a layer with ``inputs:``) is refused: this ANN is a chain."""
+    if not spec.is_chain:
+        raise UsageError(
+            f"model '{spec.name}' is a graph (its layers name their inputs), and the ANN path builds chains only",
+            fix=f"train it with BPTT (qsnn-deploy train --model {spec.name}) and convert its checkpoint",
+        )
     mods: dict[str, nn.Module] = {}
     for i, (layer, (c, h, w)) in enumerate(zip(spec.layers, spec.layer_input_shapes())):
         last = i == len(spec.layers) - 1

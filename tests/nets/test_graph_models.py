@@ -376,3 +376,11 @@ def test_methods_that_train_chains_only_refuse_a_graph(trained_graph, tmp_path, 
     with pytest.raises(UsageError, match=f"model 'tiny_residual' is a graph .*{cfg.method_flag} trains chains only"):
         train(cfg, tmp_path / "r", progress=False, log=lambda m: None)
     assert not (tmp_path / "r").exists()
+
+
+def test_the_ann_path_refuses_a_graph_instead_of_dropping_its_skips():
+    from qsnn_deploy.convert.ann import ann_from_spec
+
+    with pytest.raises(UsageError, match="model 'residual' is a graph .* the ANN path builds chains only") as err:
+        ann_from_spec(_spec(RESIDUAL))
+    assert "train --model residual" in str(err.value.fix)
