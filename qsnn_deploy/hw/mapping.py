@@ -5,6 +5,11 @@ and searched in the same order as sinabs' ``get_valid_mapping`` (layers in netwo
 index order, breadth-first augmenting paths), so a sequential network lands on the same cores as
 sinabs puts it. When no complete matching exists the failure is explained: layers that fit no core,
 and a Hall-violating set (k layers whose candidate cores number fewer than k).
+
+Graphs map the same way: any core may send to any other, so placement depends on memory alone, as in sinabs 3.1.3
+(``layer2core_map`` from ``get_valid_mapping``, ``sinabs/backend/dynapcnn/mapping.py:44-73``; destinations play no
+part). How many cores a core sends to is design rule SPK015, and the estimate lists each layer's destinations with
+the cores they landed on.
 """
 
 from __future__ import annotations

@@ -326,3 +326,16 @@ def test_a_chain_reports_no_routes_and_its_latency_over_every_layer(nmnist_net):
     graph = estimate(residual(0), load_profile("speck2f"), None, 0.1)
     md = report.format_markdown(graph)
     assert "### Routes" in md and "- stem + body → join (core 2) → fc (core 3, pool 2)" in md
+
+
+def test_fixes_name_every_source_of_a_merge_not_the_layer_listed_before_it(layers):
+    a = layers.conv("a", 2, 2, 1, (200, 200), destinations=("b", "c"))
+    b = layers.conv("b", 2, 2, 1, (200, 200))
+    c = layers.conv("c", 2, 2, 1, (200, 200))
+    net = Network((a, b, c), a.input_shape)  # c sums a and b; speck2f takes inputs up to 128×128
+    fixes = {v.layer: v.fix for v in check(net, load_profile("speck2f"), ["SPK007"])}
+    assert fixes == {
+        "a": "sum-pool the input by 2 (200×200 → 100×100)",
+        "b": "downsample by 2 before b (e.g. a 2×2 sum-pool in a: 200×200 → 100×100)",
+        "c": "downsample by 2 before c (e.g. a 2×2 sum-pool on the edges from a and b: 200×200 → 100×100)",
+    }
