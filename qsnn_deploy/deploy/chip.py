@@ -152,13 +152,18 @@ def dry_run(plan: ChipPlan, samples: Samples | None, driver: str, options: ChipO
         except Exception as exc:  # a dry run reports a missing board instead of failing
             steps.append({"step": "find the board", "status": "failed", "detail": str(exc)})
         board = device_type_for(plan.target, device_type)
-        build_config(plan, board)
+        vendor, _ = build_config(plan, board)
+        how = ""
+        if vendor is None:
+            from ..convert.to_sinabs import sinabs_limitation
+
+            how = f"; written from the plan, since {sinabs_limitation(plan.network)}"
         steps.append(
             {
                 "step": "build sinabs' DynapcnnNetwork and the samna configuration, check its integers",
                 "status": "done",
                 "detail": f"for {board}; every weight, threshold, bound, reset, "
-                "destination and monitor matches the model",
+                f"destination and monitor matches the model{how}",
             }
         )
         if samples is not None:
