@@ -98,10 +98,10 @@ class Call:
     fn: str = ""
 
 
-def _concat_refusal(what: str, name: str) -> ConstraintError:
+def _concat_refusal(what: str, where: str) -> ConstraintError:
     return ConstraintError(
-        f"{what} concatenates channels, which qsnn-deploy does not convert: {CONCAT_REASON}",
-        where=f"operation {name}",
+        f"{what} to concatenate channels, which qsnn-deploy does not convert: {CONCAT_REASON}",
+        where=where,
         fix=CONCAT_FIX,
     )
 
@@ -175,7 +175,7 @@ def module_graph(module: nn.Module) -> tuple[list[Call], int]:
             name = str(node.target)
             m = modules[name]
             if sl is not None and isinstance(m, sl.ChannelShift):
-                raise _concat_refusal(f"'{name}' (sinabs ChannelShift)", name)
+                raise _concat_refusal(f"'{name}' (sinabs ChannelShift) shifts channels", f"module {name}")
             earlier = first_call.get(id(m))
             if earlier is not None and not _reusable(m):
                 if earlier in ancestors[node]:
@@ -209,7 +209,7 @@ def module_graph(module: nn.Module) -> tuple[list[Call], int]:
         elif node.op in ("call_function", "call_method"):
             fn = str(node.target) if node.op == "call_method" else getattr(node.target, "__name__", str(node.target))
             if fn in _CONCATS:
-                raise _concat_refusal(f"the forward of {cls} calls '{fn}', which", node.name)
+                raise _concat_refusal(f"the forward of {cls} calls '{fn}'", f"operation {node.name}")
             if fn in _RESHAPES:
                 inputs = tensor_inputs(node, node.args[:1])
                 calls.append(Call(node.name, "flatten", inputs, fn))
@@ -477,8 +477,8 @@ def module_op_graph(
             twice = next((i for n, i in enumerate(received) if i in received[:n]), None)
             if twice is not None:
                 raise ConstraintError(
-                    f"'{call.name}' calls '{call.fn}' on {op_name(twice)} twice; a Speck core sends its spikes "
-                    "to each destination once",
+                    f"the forward of {type(module).__name__} calls '{call.fn}' on {op_name(twice)} twice; a Speck "
+                    "core sends its spikes to each destination once",
                     where=f"operation {call.name}",
                     fix="add different layers' outputs (to double a layer's spikes, double the weights of the "
                     "layer that receives them)",

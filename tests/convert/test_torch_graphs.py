@@ -242,7 +242,7 @@ def test_channel_concatenation_is_refused_with_the_reason(how):
         network_from_module(_Concat(how), (2, 8, 8))
     assert err.value.exit_code == 4
     message = str(err.value)
-    assert "concatenates channels" in message and CONCAT_REASON in message
+    assert "to concatenate channels, which qsnn-deploy does not convert" in message and CONCAT_REASON in message
     assert "feature_shift" in message and "sinabs 3.1.3 never sets it" in message
     assert "Fix: add the branches instead (a sum merge" in message and "ChannelShift" in message
 
