@@ -16,7 +16,6 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from graph_nets import GRAPHS, mixed_pooling, residual, three_destinations, three_way_merge
 
 from qsnn_deploy.hw import check, estimate, layer_memory, load_profile, map_layers, report
@@ -180,22 +179,21 @@ def test_mixed_pooling_memory_is_the_chip_formula_where_sinabs_cannot_build_it(s
     assert f"b + c → d (core {cores['d']})" in text
 
 
-def test_three_destinations_exit_4_through_the_cli_naming_the_limit_and_a_relay(monkeypatch):
-    from qsnn_deploy.cli.main import cli
-    from qsnn_deploy.convert import loader
+def test_three_destinations_exit_4_through_the_cli_naming_the_limit_and_a_relay(tmp_path):
+    pytest.importorskip("nir")
+    from helpers import run_cli
 
-    net = three_destinations(0)
-    monkeypatch.setattr(loader, "load_network", lambda path, options=None: net)  # the Network as a file would give
-    result = CliRunner().invoke(cli, ["estimate", "graph.nir", "--samples", "0"])
-    assert result.exit_code == 4, result.output
+    from qsnn_deploy.convert.nir_io import write_nir
+
+    path = write_nir(three_destinations(0), tmp_path / "graph.nir")  # a NIR graph: a feeds b, c and d
+    proc = run_cli("estimate", path, "--samples", "0", check=False)
+    assert proc.returncode == 4, proc.stderr
     assert (
-        "SPK015 destinations [a]: sends its output to 3 layers (b, c, d) but a core has 2 destinations" in result.output
+        "SPK015 destinations [a]: sends its output to 3 layers (b, c, d) but a core has 2 destinations" in proc.stdout
     )
-    assert (
-        "fix: insert a 1×1 relay layer (identity weights, threshold 1) fed by a that sends on to c, d" in result.output
-    )
-    assert "the model does not fit speck2f" in result.output
-    doc = json.loads(CliRunner().invoke(cli, ["estimate", "graph.nir", "--samples", "0", "--format", "json"]).stdout)
+    assert "fix: insert a 1×1 relay layer (identity weights, threshold 1) fed by a that sends on to c, d" in proc.stdout
+    assert "Error: the model does not fit speck2f." in proc.stderr and "Traceback" not in proc.stderr
+    doc = json.loads(run_cli("estimate", path, "--samples", "0", "--format", "json", check=False).stdout)
     assert [(v["code"], v["layer"]) for v in doc["violations"]] == [("SPK015", "a")]
     assert [d["layer"] for d in doc["layers"][0]["destinations"]] == ["b", "c", "d"]
 
@@ -339,3 +337,18 @@ def test_fixes_name_every_source_of_a_merge_not_the_layer_listed_before_it(layer
         "b": "downsample by 2 before b (e.g. a 2×2 sum-pool in a: 200×200 → 100×100)",
         "c": "downsample by 2 before c (e.g. a 2×2 sum-pool on the edges from a and b: 200×200 → 100×100)",
     }
+
+
+def test_graph_files_estimate_with_their_routes_through_the_cli(tmp_path):
+    pytest.importorskip("nir")
+    from helpers import run_cli
+
+    from qsnn_deploy.convert.nir_io import write_nir
+
+    for build in (residual, mixed_pooling):
+        net = build(0)
+        path = write_nir(net, tmp_path / f"{build.__name__}.nir")
+        doc = json.loads(run_cli("estimate", path, "--samples", "0", "--format", "json", "-q").stdout)
+        want = json.loads(report.format_json(estimate(net, load_profile("speck2f"), None, 1.0)))
+        assert doc["fits"] is True and _routes(doc) == _routes(want), build.__name__
+        assert doc["latency_path"] == want["latency_path"]
