@@ -187,17 +187,24 @@ def test_a_compressed_record_is_refused_before_torch_reads_it(tmp_path):
 
 
 @functools.cache
-def _nir_bytes() -> bytes:
+def _nir_bytes(kind: str = "chain") -> bytes:
+    """A chip-ready NIR file: a chain, or a graph with a branch, a merge and per-destination pooling."""
+    from graph_nets import mixed_pooling
+
+    net = mixed_pooling(0, quantized=True) if kind == "graph" else random_network(0, quantized=True, bias=True)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.nir"
-        write_nir(random_network(0, quantized=True, bias=True), path)
+        write_nir(net, path)
         return path.read_bytes()
+
+
+NIR_KINDS = st.sampled_from(["chain", "graph"])
 
 
 @CHEAP
 @given(data=st.data())
 def test_damaged_nir_bytes(tmp_path, data):
-    nir_bytes = _nir_bytes()
+    nir_bytes = _nir_bytes(data.draw(NIR_KINDS))
     raw = data.draw(damaged(nir_bytes, prefix=nir_bytes[:8]))
     loads_or_names_file(_read, tmp_path / "model.nir", raw, MODEL_ERRORS)
 
@@ -259,7 +266,7 @@ NIR_GARBAGE = st.recursive(
 def test_nir_with_wrong_fields_types_and_nesting(tmp_path, data):
     """A readable HDF5 file whose NIR tree has a value replaced (wrong type, shape, NaN, nested garbage) or
     removed."""
-    nir_bytes = _nir_bytes()
+    nir_bytes = _nir_bytes("chain" if data is None else data.draw(NIR_KINDS))
     tree = _h5_tree(nir_bytes, tmp_path / "valid.nir")
     if data is None:  # nested garbage: a subgraph in a subgraph in ... deeper than any real graph
         node = tree["node"]["nodes"]["c1.conv"]
@@ -325,7 +332,7 @@ def test_cli_convert_of_damaged_checkpoint_never_exits_1(tmp_path, raw):
 @settings(CHEAP, max_examples=12)
 @given(data=st.data())
 def test_cli_convert_of_damaged_nir_never_exits_1(tmp_path, data):
-    nir_bytes = _nir_bytes()
+    nir_bytes = _nir_bytes(data.draw(NIR_KINDS))
     _convert_exit(tmp_path / "model.nir", data.draw(damaged(nir_bytes, prefix=nir_bytes[:8])), tmp_path / "out")
 
 

@@ -34,6 +34,8 @@ import numpy as np
 import pytest
 from graph_nets import GRAPHS, mixed_pooling, three_way_merge
 from helpers import random_raster
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from nir_newest_env import IndexUnreachable, newest_nir_python
 
 from qsnn_deploy.convert.nir_file import read_nir_file
@@ -400,3 +402,33 @@ def test_metadata_that_disagrees_with_the_edges_is_refused(tmp_path):
         InputError, match=r"the metadata's layer order, pooling or destinations do not make a network: layer expects"
     ):
         read_nir(tmp_path / "p.nir")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_rewired_graphs_load_or_are_refused_by_name(files, data):
+    """Edges dropped, added or reversed (with or without our metadata): a network, or an error of the model
+    (exit 3 or 4) — never another exception."""
+    from qsnn_deploy.convert.nir_file import RawGraph
+    from qsnn_deploy.convert.nir_import import network_from_raw
+    from qsnn_deploy.errors import InputError
+
+    raw = read_nir_file(files[(data.draw(st.sampled_from(list(GRAPHS))), True)])
+    names = list(raw.nodes)
+    edges = list(raw.edges)
+    for _ in range(data.draw(st.integers(1, 4))):
+        how = data.draw(st.sampled_from(["drop", "add", "reverse"]))
+        if how == "add" or not edges:
+            edges.append((data.draw(st.sampled_from(names)), data.draw(st.sampled_from(names))))
+            continue
+        k = data.draw(st.integers(0, len(edges) - 1))
+        a, b = edges.pop(k)
+        if how == "reverse":
+            edges.insert(k, (b, a))
+    meta = raw.metadata if data.draw(st.booleans()) else {}
+    try:
+        net = network_from_raw(RawGraph(raw.nodes, edges, meta, raw.version)).network
+    except (InputError, ConstraintError) as exc:
+        assert exc.exit_code in (3, 4) and exc.what
+    else:
+        assert isinstance(net, Network) and net.layers
