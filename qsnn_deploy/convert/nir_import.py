@@ -2,9 +2,12 @@
 
 Accepts what sinabs, snnTorch, norse and rockpool write, with any nir 1.x layout:
 Conv2d, Linear/Affine, SumPool2d/AvgPool2d, Flatten, IF, and LIF/CubaLIF when the leak may be
-dropped (``approximate_leak``). Anything else is refused with the node's name and the reason:
+dropped (``approximate_leak``), as chains or graphs (a node feeding several nodes = several
+destinations, several edges into a node = their sum, a pooling node on one branch = that
+destination's pooling). Anything else is refused with the node's name and the reason:
 :class:`InputError` (exit 3) for what is malformed or unknown, :class:`ConstraintError` (exit 4)
-for valid models Speck cannot run (leak, recurrence, branches, other node types).
+for valid models Speck cannot run (leak, recurrence, merges of unequal shapes, several outputs,
+other node types).
 """
 
 from __future__ import annotations
