@@ -76,5 +76,67 @@ def three_destinations(seed: int = 0, quantized: bool = False) -> Network:
     return _finish(Network((a, b, c, d, e), (2, 8, 8), metadata={"model": "three_destinations"}), quantized)
 
 
+def pooled_branches(seed: int = 0, quantized: bool = False) -> Network:
+    """Two branches of one layer with different pooling (2 and 4), merged later; sinabs 3.1.3 builds this one.
+
+    a (2→4, 16×16) sends pooled by 2 to b and pooled by 4 to c; b (4→4, 8×8) sends pooled by 2 to d;
+    c (4→4, 4×4) → d; d sums b and c (4×4, pool 2) → fc (→5).
+    """
+    rng = np.random.default_rng(seed)
+    a = ChipLayer("a", _w(rng, (4, 2, 3, 3)), (2, 16, 16), padding=1, pool=2, destinations=("b", Destination("c", 4)))
+    b = ChipLayer("b", _w(rng, (4, 4, 3, 3)), (4, 8, 8), padding=1, pool=2, destinations=("d",))
+    c = ChipLayer("c", _w(rng, (4, 4, 3, 3)), (4, 4, 4), padding=1, destinations=("d",))
+    d = ChipLayer("d", _w(rng, (6, 4, 3, 3)), (4, 4, 4), padding=1, pool=2)
+    fc = ChipLayer("fc", _w(rng, (5, 6, 2, 2), 0.3), (6, 2, 2), kind="linear")
+    return _finish(Network((a, b, c, d, fc), (2, 16, 16), metadata={"model": "pooled_branches"}), quantized)
+
+
+def sinabs_graph_model(net: Network):
+    """A float ``net`` as a sinabs graph model ``DynapcnnNetwork`` can trace: per layer ``Conv2d → IAFSqueeze``,
+    one ``SumPool2d`` per (layer, pooling) shared by the edges with that pooling, ``sl.Merge`` (two inputs,
+    ``S/layers/merge.py:4-30``) at a merge.
+
+    Moved here from tests/emulate/test_graphs.py unchanged, to be shared with tests/convert/test_graphs_vs_sinabs.py.
+    """
+    import sinabs.layers as sl
+    import torch
+
+    class Graph(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.convs = torch.nn.ModuleList()
+            self.iafs = torch.nn.ModuleList()
+            self.pools = torch.nn.ModuleDict()
+            self.merges = torch.nn.ModuleDict()
+            for j, layer in enumerate(net.layers):
+                conv = torch.nn.Conv2d(layer.c_in, layer.c_out, layer.kernel_size[0], stride=layer.stride,
+                                       padding=layer.padding, bias=layer.bias is not None)  # fmt: skip
+                with torch.no_grad():
+                    conv.weight.copy_(torch.as_tensor(layer.weight, dtype=torch.float32))
+                    if layer.bias is not None:
+                        conv.bias.copy_(torch.as_tensor(layer.bias, dtype=torch.float32))
+                self.convs.append(conv)
+                thr = float(layer.threshold)
+                self.iafs.append(sl.IAFSqueeze(batch_size=1, spike_threshold=thr, min_v_mem=float(layer.lower_bound)))
+                pools = set(net.target_pools(j)) | ({net.output_pool} if j == len(net.layers) - 1 else set())
+                for p in pools - {1}:
+                    self.pools[f"{j}_{p}"] = sl.SumPool2d(p)
+                if len(net.sources(j)) == 2:
+                    self.merges[str(j)] = sl.Merge()
+
+        def _pooled(self, out: dict[int, torch.Tensor], i: int, p: int) -> torch.Tensor:
+            return self.pools[f"{i}_{p}"](out[i]) if p > 1 else out[i]
+
+        def forward(self, x):
+            out: dict[int, torch.Tensor] = {}
+            for j in range(len(net.layers)):
+                ins = [self._pooled(out, i, net.edge_pool(i, j)) for i in net.sources(j)] or [x]
+                inp = self.merges[str(j)](*ins) if len(ins) == 2 else ins[0]
+                out[j] = self.iafs[j](self.convs[j](inp))
+            return self._pooled(out, len(net.layers) - 1, net.output_pool)
+
+    return Graph()
+
+
 GRAPHS = {"residual": residual, "mixed_pooling": mixed_pooling, "three_way_merge": three_way_merge}
 """The graphs the chip can run (at most two destinations per core)."""

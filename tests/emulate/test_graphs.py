@@ -99,49 +99,6 @@ def test_binned_equals_sinabs_layers_by_hand(name, engine):
             assert (caused > per_edge[i, net.targets(i)[0]]).all()
 
 
-def _sinabs_module(net: Network):
-    """A float ``net`` as a sinabs graph model ``DynapcnnNetwork`` can trace: per layer ``Conv2d → IAFSqueeze``,
-    one ``SumPool2d`` per (layer, pooling) shared by the edges with that pooling, ``sl.Merge`` (two inputs,
-    ``S/layers/merge.py:4-30``) at a merge."""
-    import sinabs.layers as sl
-
-    class Graph(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.convs = torch.nn.ModuleList()
-            self.iafs = torch.nn.ModuleList()
-            self.pools = torch.nn.ModuleDict()
-            self.merges = torch.nn.ModuleDict()
-            for j, layer in enumerate(net.layers):
-                conv = torch.nn.Conv2d(layer.c_in, layer.c_out, layer.kernel_size[0], stride=layer.stride,
-                                       padding=layer.padding, bias=layer.bias is not None)  # fmt: skip
-                with torch.no_grad():
-                    conv.weight.copy_(torch.as_tensor(layer.weight, dtype=torch.float32))
-                    if layer.bias is not None:
-                        conv.bias.copy_(torch.as_tensor(layer.bias, dtype=torch.float32))
-                self.convs.append(conv)
-                thr = float(layer.threshold)
-                self.iafs.append(sl.IAFSqueeze(batch_size=1, spike_threshold=thr, min_v_mem=float(layer.lower_bound)))
-                pools = set(net.target_pools(j)) | ({net.output_pool} if j == len(net.layers) - 1 else set())
-                for p in pools - {1}:
-                    self.pools[f"{j}_{p}"] = sl.SumPool2d(p)
-                if len(net.sources(j)) == 2:
-                    self.merges[str(j)] = sl.Merge()
-
-        def _pooled(self, out: dict[int, torch.Tensor], i: int, p: int) -> torch.Tensor:
-            return self.pools[f"{i}_{p}"](out[i]) if p > 1 else out[i]
-
-        def forward(self, x):
-            out: dict[int, torch.Tensor] = {}
-            for j in range(len(net.layers)):
-                ins = [self._pooled(out, i, net.edge_pool(i, j)) for i in net.sources(j)] or [x]
-                inp = self.merges[str(j)](*ins) if len(ins) == 2 else ins[0]
-                out[j] = self.iafs[j](self.convs[j](inp))
-            return self._pooled(out, len(net.layers) - 1, net.output_pool)
-
-    return Graph()
-
-
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_binned_equals_dynapcnn_network_on_a_residual_block(sinabs_dynapcnn, seed):
     """sinabs' own discretisation and forward of the same float graph, spike for spike on every edge.
@@ -152,7 +109,9 @@ def test_binned_equals_dynapcnn_network_on_a_residual_block(sinabs_dynapcnn, see
     order; the destination map says so.
     """
     net = graph_nets.residual(seed)
-    dyn = sinabs_dynapcnn.DynapcnnNetwork(_sinabs_module(net), input_shape=net.input_shape, discretize=True)
+    dyn = sinabs_dynapcnn.DynapcnnNetwork(
+        graph_nets.sinabs_graph_model(net), input_shape=net.input_shape, discretize=True
+    )
     ours_map = {i: sorted(net.targets(i)) or [-1] for i in range(len(net.layers))}
     assert {k: sorted(v) for k, v in dyn.layer_destination_map.items()} == ours_map
     x = random_raster(1, 12, net.input_shape, rate=0.25, seed=seed)
@@ -177,7 +136,9 @@ def test_sinabs_cannot_build_a_pooled_and_an_unpooled_destination(sinabs_dynapcn
     is pooled and another is not. If this starts passing, add mixed_pooling to the DynapcnnNetwork check."""
     net = graph_nets.mixed_pooling(0)
     with pytest.raises(IndexError):
-        sinabs_dynapcnn.DynapcnnNetwork(_sinabs_module(net), input_shape=net.input_shape, discretize=True)
+        sinabs_dynapcnn.DynapcnnNetwork(
+            graph_nets.sinabs_graph_model(net), input_shape=net.input_shape, discretize=True
+        )
 
 
 def _monotone(net: Network) -> Network:
