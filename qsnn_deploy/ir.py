@@ -416,6 +416,11 @@ class Network:
             and self.output_pool == self.layers[-1].pool
         )
 
+    def counted_pool(self, i: int) -> int:
+        """The pooling under which layer ``i``'s spikes are counted (emulators' ``layer_spikes``, chip monitors):
+        the layer's ``pool``, for the last layer :attr:`output_pool`; in a chain, what the next layer receives."""
+        return self.output_pool if i == len(self.layers) - 1 else self.layers[i].pool
+
     @property
     def output_pool(self) -> int:
         """The sum pooling between the last layer and the readout."""

@@ -28,6 +28,7 @@ def test_a_residual_block_has_edges_sources_and_one_output():
     assert net.targets(0) == (1, 2) and net.sources(2) == (0, 1) and not net.is_chain
     assert net.edges == ((0, 1, 1), (0, 2, 1), (1, 2, 1))
     assert net.output_shape == (3, 4, 4) and net.output_pool == 2
+    assert [net.counted_pool(i) for i in range(3)] == [1, 1, 2]  # spikes are counted under the layer's own pool
 
 
 def test_each_destination_has_its_own_pooling():

@@ -76,7 +76,7 @@ def check_events(events: np.ndarray, net: Network, where: str) -> None:
 
 def pooled_counts(out: np.ndarray, plan: ChipPlan, i: int) -> np.ndarray:
     """Spikes of layer ``i`` as the emulator counts them: (C, H, W) after the pooling they are counted
-    under (:meth:`~qsnn_deploy.deploy.chip_plan.ChipPlan.counted_pool`).
+    under (:meth:`~qsnn_deploy.ir.Network.counted_pool`).
 
     Monitored spikes carry the neuron before pooling (sinabs: "pooling will not be reflected in the
     monitored events"); pooling sums them, and the border rows/columns a floor-division pool drops
@@ -84,7 +84,7 @@ def pooled_counts(out: np.ndarray, plan: ChipPlan, i: int) -> np.ndarray:
     """
     layer, core = plan.layers[i], plan.cores[i]
     c, ho, wo = layer.conv_shape
-    p = plan.counted_pool(i)
+    p = plan.network.counted_pool(i)
     hp, wp = ho // p, wo // p
     ev = out[out["core"] == core]
     keep = (ev["x"] >= 0) & (ev["x"] < wp * p) & (ev["y"] >= 0) & (ev["y"] < hp * p)

@@ -102,11 +102,6 @@ class ChipPlan:
             dests.append({"layer": READOUT_LAYER, "enable": True, "pooling": int(net.output_pool)})
         return dests
 
-    def counted_pool(self, i: int) -> int:
-        """The pooling under which layer ``i``'s spikes are counted, as the emulator counts them: the
-        layer's ``pool``, for the last layer the output pooling (the same in a chain)."""
-        return self.network.output_pool if i == len(self.layers) - 1 else self.layers[i].pool
-
     def class_channels(self) -> list[int]:
         """The last layer's output channel that carries each class."""
         step = READOUT_STRIDE if self.readout else 1
@@ -235,8 +230,8 @@ def layer_description(plan: ChipPlan, i: int) -> dict[str, Any]:
         "return_to_zero": layer.reset == "zero",
         "neurons_initial_value": 0,
         "scale": layer.scale,
-        "pooling": plan.counted_pool(i),
-        "output_shape": list(layer.pooled_shape(plan.counted_pool(i))),
+        "pooling": plan.network.counted_pool(i),
+        "output_shape": list(layer.pooled_shape(plan.network.counted_pool(i))),
         "destinations": plan.destinations(i),
         "monitor_enable": i in plan.monitor,
     }

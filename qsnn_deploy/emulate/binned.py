@@ -31,7 +31,7 @@ from ..errors import InputError
 from ..ir import ChipLayer, Network
 from ..progress import ProgressMode, progress_wrapper
 from ..quant.chip import discretize_network
-from .routing import layer_pools, own_pool
+from .routing import layer_pools
 
 _EXACT_F32 = 2**24
 
@@ -111,7 +111,9 @@ class BinnedResult:
 
     output_counts: np.ndarray  # (N, n_outputs): spikes of the last layer summed over time
     output_trace: np.ndarray  # (N, T, n_outputs)
-    layer_spikes: np.ndarray  # (N, L): output spikes per layer, pooled by own_pool (its pool; the output pooling last)
+    layer_spikes: (
+        np.ndarray
+    )  # (N, L): output spikes per layer, pooled by Network.counted_pool (its pool; the output pooling last)
     layer_synops: np.ndarray  # (N, L): synaptic operations per layer (its input events × their fan-out)
     layer_names: list[str]
 
@@ -247,7 +249,7 @@ def run_binned(
             for j, lay in enumerate(layers):
                 spikes_j, syn = lay.run(_merged(net, j, x, outputs))
                 outputs.append({p: _pool_torch(spikes_j, p) for p in layer_pools(net, j)})
-                lsp.append(outputs[j][own_pool(net, j)].sum(dim=(0, 2, 3, 4)))
+                lsp.append(outputs[j][net.counted_pool(j)].sum(dim=(0, 2, 3, 4)))
                 lsy.append(syn)
         trace = outputs[-1][net.output_pool].transpose(0, 1).flatten(2)
         traces.append(trace.cpu().numpy())
@@ -311,7 +313,7 @@ def _run_sparse(net: Network, x_all: np.ndarray, batch_size: int, bar: BatchProg
         for j, p in enumerate(params):
             spikes_j, syn = sparse_layer(np.ascontiguousarray(_merged(net, j, x, outputs)), *p)
             outputs.append({q: spikes_j if len(pools[j]) == 1 else _pool_numpy(spikes_j, q) for q in pools[j]})
-            lsp.append(outputs[j][own_pool(net, j)].sum(axis=(1, 2, 3, 4), dtype=np.int64))
+            lsp.append(outputs[j][net.counted_pool(j)].sum(axis=(1, 2, 3, 4), dtype=np.int64))
             lsy.append(syn)
         out = outputs[-1][net.output_pool]
         traces.append(out.reshape(out.shape[0], out.shape[1], -1).astype(np.int64))

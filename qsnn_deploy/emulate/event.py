@@ -32,7 +32,6 @@ import numpy as np
 from ..errors import InputError
 from ..ir import Network
 from ..quant.chip import discretize_network
-from .routing import own_pool
 
 MONITOR_DTYPE = np.dtype([("x", "<i2"), ("y", "<i2"), ("t", "<i8"), ("p", "<i2"), ("layer", "<i1")])
 MONITOR_FIELDS: tuple[str, ...] = tuple(MONITOR_DTYPE.names or ())  # x, y, t, p, layer
@@ -318,7 +317,7 @@ class EventEmulator:
         for i, layer in enumerate(self.net.layers):
             c, h, w = layer.input_shape
             c_out, ho, wo = layer.conv_shape
-            pool = own_pool(self.net, i)
+            pool = self.net.counted_pool(i)
             _, hp, wp = layer.pooled_shape(pool)
             if layer.kernel_size[0] != layer.kernel_size[1]:
                 raise InputError("event mode needs square kernels", where=f"layer {layer.name}")
