@@ -352,6 +352,18 @@ def assemble_graph(
             values[k] = got
         else:  # pragma: no cover - importers only produce the ops above
             raise TypeError(f"unknown op {op!r}")
+    fed = [j for j, srcs in enumerate(layer_sources) if any(i == INPUT for i, _ in srcs)]
+    if len(fed) > 1 or any(len(layer_sources[j]) > 1 for j in fed):
+        names = ", ".join(layers[j].name for j in fed)
+        raise ConstraintError(
+            f"the network input feeds {names}"
+            + (" (merged with other layers' spikes)" if len(fed) == 1 else "")
+            + "; qsnn-deploy takes the input into one layer only (Speck's DVS layer could feed two cores, "
+            "which is not supported yet)",
+            where=f"node {layers[fed[0]].name}",
+            fix="let one layer take the input and branch after its neurons (for the raw events on a branch, "
+            "a 1×1 relay layer with identity weights and threshold 1)",
+        )
     end = _flows_of("output", [values[i] for i in incoming.get(OUTPUT, [])])
     if isinstance(end, _Pending):
         raise ConstraintError(

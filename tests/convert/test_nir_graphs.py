@@ -432,3 +432,25 @@ def test_rewired_graphs_load_or_are_refused_by_name(files, data):
         assert exc.exit_code in (3, 4) and exc.what
     else:
         assert isinstance(net, Network) and net.layers
+
+
+def test_the_input_feeding_two_layers_is_exit_4_with_a_relay_fix(tmp_path):
+    """The network input enters one layer; a graph whose input feeds two is refused, not half-read."""
+    import nir
+
+    rng = np.random.default_rng(5)
+    nodes = {
+        "input": nir.Input(input_type={"input": np.array([2, 8, 8])}),
+        "a": _conv(rng.normal(0, 1, (4, 2, 3, 3)), (8, 8)),
+        "a_if": _spikes((4, 8, 8)),
+        "b": _conv(rng.normal(0, 1, (4, 2, 3, 3)), (8, 8)),
+        "b_if": _spikes((4, 8, 8)),
+        "c": _conv(rng.normal(0, 1, (3, 4, 3, 3)), (8, 8)),
+        "c_if": _spikes((3, 8, 8)),
+        "output": nir.Output(output_type={"output": np.array([3, 8, 8])}),
+    }
+    chain = [("a", "a_if"), ("b", "b_if"), ("a_if", "c"), ("b_if", "c"), ("c", "c_if"), ("c_if", "output")]
+    path = _write_plain(tmp_path / "two_inputs.nir", nodes, [("input", "a"), ("input", "b"), *chain])
+    with pytest.raises(ConstraintError, match=r"the network input feeds a, b; .*takes the input into one layer") as err:
+        read_nir(path)
+    assert err.value.exit_code == 4 and "1×1 relay layer" in err.value.fix
