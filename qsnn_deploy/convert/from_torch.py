@@ -419,7 +419,7 @@ class _Walker:
         raise ConstraintError(
             f"'{name}' is a {type(m).__name__}, which cannot run on Speck",
             where=f"module {name}",
-            fix="Speck runs chains of Conv2d/Linear → IAF → SumPool2d/AvgPool2d",
+            fix="a Speck core is Conv2d/Linear → IAF → SumPool2d/AvgPool2d",
         )
 
 

@@ -374,7 +374,7 @@ def assemble_graph(
     if not layers:
         raise InputError(
             "the model has no weight layer followed by spiking neurons",
-            fix="Speck runs chains of Conv2d/Linear → IF → [SumPool2d]",
+            fix="a Speck core is Conv2d/Linear → IF → [SumPool2d]; cores feed each other",
         )
     if len({f.source for f in end}) != 1 or len(end) != 1:
         raise ConstraintError(
