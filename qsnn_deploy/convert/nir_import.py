@@ -322,7 +322,7 @@ def _input_shape(graph: RawGraph, order: list[str], options: ImportOptions, meta
 
 
 class _Translator:
-    """Walks the chain once, turning nodes into ops and collecting notes."""
+    """Turns each node into an op, once, in the graph's feed-forward order, collecting notes."""
 
     def __init__(self, graph: RawGraph, options: ImportOptions, meta: dict):
         self.graph, self.options, self.meta = graph, options, meta

@@ -1,9 +1,10 @@
 """Chip-ready NIR graphs: write a :class:`~qsnn_deploy.ir.Network`, read one back (no torch).
 
 Layout of a written chain: ``input → L.conv → L.if → [L.pool] → … → output``; a layer of the linear
-head is ``L.flatten → L.affine → L.if`` (a linear layer before a conv stays a conv over its whole
-input). A graph is written as its edges, with a ``SumPool2d`` node per pooled edge and several edges
-into a node for a merge (:func:`to_nir`). Every edge joins equal types, as nir's type check wants.
+head is ``L.flatten → L.affine → L.if`` (a linear layer that feeds a conv, or merges with a conv's
+spikes, stays a conv over its whole input). A graph is written as its edges, with a ``SumPool2d`` node
+per pooled edge and several edges into a node for a merge (:func:`to_nir`). Every edge joins equal
+types, as nir's type check wants.
 NIR has no field for the chip's shared scale, lower membrane bound, reset mode or time step, so those
 travel in the graph's metadata under ``qsnn_deploy`` (which also records each layer's pooling and
 destinations; readers take the graph from the edges and check the record against them).
@@ -121,6 +122,25 @@ def network_metadata(net: Network) -> dict[str, Any]:
     }
 
 
+def _affine_head(net: Network) -> list[bool]:
+    """Which layers are written as ``flatten → affine`` (they send flat vectors): linear layers whose every
+    destination is one too, and whose merges receive flat vectors from every source (a merge adds one type)."""
+    affine = [layer.kind == "linear" for layer in net.layers]
+    changed = True
+    while changed:
+        changed = False
+        for i in range(len(net.layers)):
+            if affine[i] and not all(affine[j] for j in net.targets(i)):
+                affine[i], changed = False, True
+        for j in range(len(net.layers)):
+            sources = net.sources(j)
+            if any(affine[i] for i in sources) and not all(affine[i] for i in sources):
+                for i in sources:
+                    affine[i] = False
+                changed = True
+    return affine
+
+
 def to_nir(net: Network):
     """Build the ``nir.NIRGraph`` of a network, edges as the network's graph.
 
@@ -138,7 +158,7 @@ def to_nir(net: Network):
     nodes: dict[str, Any] = {"input": nir.Input(input_type={"input": np.array(net.input_shape)})}
     edges: list[tuple[str, str]] = []
     last = len(net.layers) - 1
-    affine = [all(later.kind == "linear" for later in net.layers[i:]) for i in range(len(net.layers))]
+    affine = _affine_head(net)
 
     def add(name: str, node: Any) -> None:
         if name in nodes:

@@ -5,7 +5,7 @@ function, :func:`assemble_graph`, then applies every normalisation Speck needs, 
 the graph whose every op feeds the next: :func:`assemble`):
 
 - a dense (Linear/Affine) layer becomes a convolution whose kernel covers its whole input;
-- average pooling becomes sum pooling, and the next layer's weights are scaled by 1/k²;
+- average pooling becomes sum pooling, and the weights of the layer it feeds are scaled by 1/k²;
 - a neuron's input gain (NIR ``r``, a LIF's ``r·dt/τ``) is folded into the weights before it;
 - shapes are inferred from the input shape, and shapes the source declares are checked against them;
 - several edges into an op add (a merge of equal shapes); the pooling between a layer's neurons and a

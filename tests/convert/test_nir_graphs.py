@@ -454,3 +454,19 @@ def test_the_input_feeding_two_layers_is_exit_4_with_a_relay_fix(tmp_path):
     with pytest.raises(ConstraintError, match=r"the network input feeds a, b; .*takes the input into one layer") as err:
         read_nir(path)
     assert err.value.exit_code == 4 and "1×1 relay layer" in err.value.fix
+
+
+def test_a_linear_head_fed_by_a_conv_and_a_linear_layer_round_trips(tmp_path):
+    """A merge into the linear head from a conv layer and a linear layer: both are written to send the same type
+    (the linear source as a whole-input conv), whatever the order the layers are listed in."""
+    from qsnn_deploy.ir import ChipLayer
+
+    rng = np.random.default_rng(6)
+    a = ChipLayer("a", rng.normal(0, 1, (4, 2, 3, 3)), (2, 8, 8), padding=1, pool=2, destinations=("b", "l1"))
+    b = ChipLayer("b", rng.normal(0, 1, (10, 4, 4, 4)), (4, 4, 4), destinations=("fc",))
+    l1 = ChipLayer("l1", rng.normal(0, 1, (10, 4, 4, 4)), (4, 4, 4), kind="linear", destinations=("fc",))
+    fc = ChipLayer("fc", rng.normal(0, 1, (5, 10, 1, 1)), (10, 1, 1), kind="linear")
+    for order in ((a, b, l1, fc), (a, l1, b, fc)):
+        net = Network(order, (2, 8, 8))
+        back = read_nir(write_nir(net, tmp_path / f"{order[1].name}.nir"))
+        _assert_same_network(net, back)
