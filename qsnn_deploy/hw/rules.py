@@ -495,21 +495,40 @@ def _core_mapping(net: Network, profile: Profile) -> list[Violation]:
     return [Violation("SPK014", "core-mapping", None, msg, fix, need=len(names), have=len(cores), unit="cores")]
 
 
+def _relay_fix(name: str, targets: list[str], limit: int) -> str:
+    """How to reach ``targets`` from a core with ``limit`` destinations: relay layers, or copies of the layer."""
+    if limit < 2:  # a relay could not fan out either
+        return (
+            f"duplicate {name} onto {len(targets) - limit} free core{'s' if len(targets) - limit > 1 else ''} "
+            f"(same weights and input) and send to {', '.join(targets[limit:])} from the copies, one each"
+        )
+    keep, move = targets[: limit - 1], targets[limit - 1 :]
+    relays = -(-(len(targets) - limit) // (limit - 1))  # each relay forwards to limit layers, one the next relay
+    first = (
+        f"insert a 1×1 relay layer (identity weights, threshold 1) fed by {name} that sends on to {', '.join(move)}"
+        if relays == 1
+        else f"insert {relays} chained 1×1 relay layers (identity weights, threshold 1; each sends to up to {limit} "
+        f"layers, one of them the next relay) fed by {name} that carry its spikes on to {', '.join(move)}"
+    )
+    copies = -(-(len(targets) - limit) // limit)
+    return (
+        f"{first}, and keep {', '.join(keep)} as {name}'s other destination{'s' if len(keep) > 1 else ''}; or "
+        f"duplicate {name} onto {'a free core' if copies == 1 else f'{copies} free cores'} (same weights and input) "
+        f"and send {', '.join(targets[limit:])} from the cop{'y' if copies == 1 else 'ies'}"
+    )
+
+
 @layer_rule("SPK015", "destinations", "each core sends its output to at most cores.destinations cores")
 def _destinations(layer: ChipLayer, i: int, net: Network, profile: Profile) -> list[Finding] | None:
     limit = profile.constraints.destinations
     targets = [net.layers[j].name for j in net.targets(i)]  # the readout needs no destination
     if limit is None or len(targets) <= limit:
         return None
-    keep, move = targets[: limit - 1], targets[limit - 1 :]
     return [
         Finding(
             f"sends its output to {len(targets)} layers ({', '.join(targets)}) but a core has {limit} destinations "
             f"(the chip's limit)",
-            f"insert a 1×1 relay layer (identity weights, threshold 1) fed by {layer.name} that sends on to "
-            f"{', '.join(move)}, and keep {', '.join(keep)} as {layer.name}'s other destination"
-            f"{'s' if len(keep) > 1 else ''}; or duplicate {layer.name} onto a free core (same weights and input) "
-            f"and send {', '.join(targets[limit:])} from the copy",
+            _relay_fix(layer.name, targets, limit),
             len(targets),
             limit,
             "destinations",

@@ -212,6 +212,27 @@ def test_spk015_destinations(layers, speck2f):
     assert check(layers.chain(*convs), speck2f) == []
 
 
+def test_spk015_fix_keeps_every_relay_and_copy_within_the_limit(layers, speck2f):
+    import dataclasses
+
+    convs = [layers.conv(f"conv{i}", 2, 2, 1, (8, 8)) for i in range(1, 7)]
+    convs[0] = convs[0].replace(destinations=("conv2", "conv3", "conv4", "conv5", "conv6"))
+    [(_, message, fix)] = only(check(layers.chain(*convs), speck2f), "SPK015")
+    assert message.startswith("sends its output to 5 layers")
+    assert fix == (
+        "insert 3 chained 1×1 relay layers (identity weights, threshold 1; each sends to up to 2 layers, one of them "
+        "the next relay) fed by conv1 that carry its spikes on to conv3, conv4, conv5, conv6, and keep conv2 as "
+        "conv1's other destination; or duplicate conv1 onto 2 free cores (same weights and input) and send conv4, "
+        "conv5, conv6 from the copies"
+    )
+    one = dataclasses.replace(speck2f, constraints=dataclasses.replace(speck2f.constraints, destinations=1))
+    two = [convs[0].replace(destinations=("conv2", "conv3")), *convs[1:3]]
+    [(_, _, fix)] = only(check(layers.chain(*two), one), "SPK015")
+    assert (
+        fix == "duplicate conv1 onto 1 free core (same weights and input) and send to conv3 from the copies, one each"
+    )
+
+
 def test_spk016_iaf_only(layers, speck2f):
     net = layers.chain(layers.conv("conv1", 2, 4, 3, (16, 16), neuron="lif"))
     assert only(check(net, speck2f), "SPK016") == [
