@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..emulate.pooling import sum_pool_t
 from ..ir import ChipLayer, Network
 
 
@@ -29,15 +30,9 @@ def multi_spike(v: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
     return n.clamp(min=0)
 
 
-def sum_pool(spikes: torch.Tensor, pool: int) -> torch.Tensor:
-    """Square sum pooling of (N, C, H, W) counts (rows and columns past a whole window dropped)."""
-    if pool == 1:
-        return spikes
-    return torch.round(F.avg_pool2d(spikes, pool) * (pool * pool))
-
-
 class LayerModule(nn.Module):
-    """One core: conv → IAF, with its membrane state passed in and out (pooling is per edge: :func:`sum_pool`)."""
+    """One core: conv → IAF, with its membrane state passed in and out (pooling is per edge:
+    :func:`~qsnn_deploy.emulate.pooling.sum_pool_t`)."""
 
     # buffers (register_buffer): declared so that they type as tensors, not as nn.Module's Tensor | Module
     weight: torch.Tensor
@@ -97,7 +92,7 @@ class StepModule(nn.Module):
                 for i, p in self.inputs[j][1:]:
                     x = x + pooled[i][p]
             spikes, v = layer(x, v)
-            pooled.append({p: sum_pool(spikes, p) for p in self.pools[j]})
+            pooled.append({p: sum_pool_t(spikes, p) for p in self.pools[j]})
             new_states.append(v)
         return (pooled[-1][self.output_pool].flatten(1), *new_states)
 

@@ -31,6 +31,7 @@ from ..errors import InputError
 from ..ir import ChipLayer, Network
 from ..progress import ProgressMode, progress_wrapper
 from ..quant.chip import discretize_network
+from .pooling import sum_pool_t
 from .routing import layer_pools
 
 _EXACT_F32 = 2**24
@@ -180,14 +181,6 @@ class _Layer:
         return out.to(torch.float32), synops
 
 
-def _pool_torch(x: torch.Tensor, p: int) -> torch.Tensor:
-    """Sum pooling of (T, N, C, H, W) counts by ``p`` (rows and columns past a whole window dropped)."""
-    if p == 1:
-        return x
-    t, n = x.shape[:2]
-    return F.avg_pool2d(x.flatten(0, 1), p).mul_(p * p).round_().unflatten(0, (t, n))
-
-
 def _pool_numpy(x: np.ndarray, p: int) -> np.ndarray:
     """Sum pooling of (N, T, C, H, W) int32 counts by ``p`` (rows and columns past a whole window dropped)."""
     if p == 1:
@@ -248,7 +241,7 @@ def run_binned(
         with torch.no_grad():
             for j, lay in enumerate(layers):
                 spikes_j, syn = lay.run(_merged(net, j, x, outputs))
-                outputs.append({p: _pool_torch(spikes_j, p) for p in layer_pools(net, j)})
+                outputs.append({p: sum_pool_t(spikes_j, p) for p in layer_pools(net, j)})
                 lsp.append(outputs[j][net.counted_pool(j)].sum(dim=(0, 2, 3, 4)))
                 lsy.append(syn)
         trace = outputs[-1][net.output_pool].transpose(0, 1).flatten(2)

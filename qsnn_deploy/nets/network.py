@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..emulate.pooling import sum_pool_t
 from ..ir import ChipLayer, Destination, Network, NetworkMetadata, fanout_map
 from ..quant.fake import chip_scale_t, ste_round
 from ..quant.quantizers import symmetric
@@ -110,14 +111,9 @@ class ChipBlock(nn.Module):
         return F.conv2d(x.flatten(0, 1), w, b, stride=self.stride, padding=self.padding).unflatten(0, (n, t))
 
     def pool_spikes(self, s: torch.Tensor, pool: int | None = None) -> torch.Tensor:
-        """Sum pooling of spikes (N, T, C, H, W) or (N, C, H, W) by ``pool`` (default: the block's own)."""
-        pool = self.pool if pool is None else pool
-        if pool <= 1:
-            return s
-        if s.dim() == 4:
-            return F.avg_pool2d(s, pool) * (pool * pool)
-        n, t = s.shape[:2]
-        return (F.avg_pool2d(s.flatten(0, 1), pool) * (pool * pool)).unflatten(0, (n, t))
+        """Sum pooling of spikes (N, T, C, H, W) or (N, C, H, W) by ``pool`` (default: the block's own), not rounded:
+        the gradient flows straight through the pooling."""
+        return sum_pool_t(s, self.pool if pool is None else pool, rounded=False)
 
     def spikes(self, x: torch.Tensor, quantize: bool = False) -> torch.Tensor:
         """x: (N, T, C, H, W) input counts → (N, T, C_out, H_conv, W_conv) spike counts before pooling."""
