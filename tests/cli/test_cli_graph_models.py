@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
+import torch
 from helpers import run_cli
 
 from qsnn_deploy.convert.loader import load_network
+from qsnn_deploy.emulate.binned import run_binned
+from qsnn_deploy.nets.checkpoint import load_checkpoint
+from qsnn_deploy.nets.framed import framed_split
 
 # model → (layer, its destinations as (layer, pool)) that makes it a graph
 GRAPH_MODELS = {
@@ -27,6 +32,13 @@ def test_a_graph_model_goes_through_every_command(model, tmp_path):
     i = [x.name for x in net.layers].index(layer)
     assert [(net.layers[j].name, p) for j, p in zip(net.targets(i), net.target_pools(i))] == want
 
+    # the bundle emulates exactly like the QAT checkpoint it was converted from
+    model, payload = load_checkpoint(run / "checkpoint.pt")
+    data = framed_split("digits-dvs", "test", payload["time_bins"], progress=False, limit=12)
+    with torch.no_grad():
+        torch_counts = model(data.frames).sum(1).numpy()
+    assert np.array_equal(torch_counts, run_binned(net, data.frames.numpy()).output_counts)
+
     est = json.loads(run_cli("estimate", bundle, "--format", "json", "--samples", "4", "-q").stdout)
     assert est["fits"] is True and est["violations"] == []
     rows = {row["name"]: row for row in est["layers"]}
@@ -42,6 +54,8 @@ def test_a_graph_model_goes_through_every_command(model, tmp_path):
             ).stdout
         )
         assert out["mode"] == mode and out["samples"] == 12 and 0 <= out["accuracy"] <= 1
+        if mode == "binned":  # the CLI's emulator on the same 12 samples gives the checkpoint's answers
+            assert out["accuracy"] == pytest.approx(float((torch_counts.argmax(1) == data.labels.numpy()).mean()))
         assert set(out["layer_spike_counts"]) == {x.name for x in net.layers}
 
     config = tmp_path / "chip.json"
