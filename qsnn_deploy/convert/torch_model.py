@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..emulate.pooling import sum_pool_t
+from ..emulate.routing import layer_pools
 from ..ir import ChipLayer, Network
 
 
@@ -70,10 +71,10 @@ class StepModule(nn.Module):
         super().__init__()
         self.layers = nn.ModuleList(LayerModule(layer, dtype) for layer in net.layers)
         self.input_shape = net.input_shape
-        # plain ints (fixed when traced for ONNX): the pooled copies each layer sends (its edges' poolings; the
-        # output pooling for the last layer, the only one that feeds no layer) and each layer's (source, pooling)
-        last = len(net.layers) - 1
-        self.pools = [tuple(dict.fromkeys(net.target_pools(i))) for i in range(last)] + [(net.output_pool,)]
+        # plain ints (fixed when traced for ONNX): the pooled copies of each layer's spikes (the emulators' rule:
+        # its edges' poolings and its counted one, the output pooling for the last layer) and each layer's
+        # (source, pooling)
+        self.pools = [layer_pools(net, i) for i in range(len(net.layers))]
         self.inputs = [tuple((i, net.edge_pool(i, j)) for i in net.sources(j)) for j in range(len(net.layers))]
         self.output_pool = net.output_pool
 

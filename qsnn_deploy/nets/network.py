@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..emulate.pooling import sum_pool_t
+from ..emulate.routing import layer_pools
 from ..ir import ChipLayer, Destination, Network, NetworkMetadata, fanout_map
 from ..quant.fake import chip_scale_t, ste_round
 from ..quant.quantizers import symmetric
@@ -144,12 +145,9 @@ class SpikingCNN(nn.Module):
         super().__init__()
         self.spec, self.quantize = spec, quantize
         self._sources = [spec.sources(j) for j in range(len(spec.layers))]  # (source index, edge pooling) per block
-        # the poolings of each block's spikes the forward uses: its edges' and its own (readout, spike record)
-        self._pools = [{layer.pool} for layer in spec.layers]
         self._last_use = list(range(len(spec.layers)))  # the last block that takes each block's spikes
         for j, sources in enumerate(self._sources):
-            for i, pool in sources:
-                self._pools[i].add(pool)
+            for i, _ in sources:
                 self._last_use[i] = max(self._last_use[i], j)
         blocks: list[ChipBlock] = []
         for layer, (c, h, w) in zip(spec.layers, spec.layer_input_shapes()):
@@ -196,6 +194,11 @@ class SpikingCNN(nn.Module):
                     )
                 )
         self.blocks = nn.ModuleList(blocks)
+        # the poolings of each block's spikes the forward uses: its edges' and its counted one (readout, spike
+        # record), by the emulators' rule on this model's graph; a set, so that the copies are made in the order
+        # they always were (that order orders the sums of their gradients)
+        graph = self.to_network(1.0)
+        self._pools = [set(layer_pools(graph, i)) for i in range(len(graph.layers))]
 
     @property
     def chip_blocks(self) -> list[ChipBlock]:
