@@ -221,13 +221,13 @@ def check_chain(spec: ModelSpec, method_flag: str) -> None:
     trains graphs (residual blocks, branches, merges)."""
     if spec.is_chain:
         return
-    graph = next(layer for layer in spec.layers if layer.inputs is not None)
-    assert graph.inputs is not None  # is_chain is false only where a layer names its inputs
-    raise UsageError(
-        f"model '{spec.name}' is a graph (layer '{graph.name}' takes {', '.join(e.name for e in graph.inputs)}), "
-        f"and {method_flag} trains chains only",
-        fix=f"train it with BPTT (drop {method_flag}), the method that trains graphs, or pick a chain model",
-    )
+    for layer in spec.layers:  # is_chain is false only where a layer names its inputs: the first one is named
+        if layer.inputs is not None:
+            raise UsageError(
+                f"model '{spec.name}' is a graph (layer '{layer.name}' takes "
+                f"{', '.join(e.name for e in layer.inputs)}), and {method_flag} trains chains only",
+                fix=f"train it with BPTT (drop {method_flag}), the method that trains graphs, or pick a chain model",
+            )
 
 
 def parse_sensor_size(text: str) -> tuple[int, int, int]:
