@@ -532,11 +532,18 @@ def _check_shapes(spec: ModelSpec, where: str) -> None:
         sent = [(spec.layers[i].name, p, _pooled(conv[i], p)) for i, p in sources]
         if len({shape for _, _, shape in sent}) > 1:
             listed = ", ".join(f"'{name}' (pool {p}) sends {list(shape)}" for name, p, shape in sent)
+            same_channels = f"give {', '.join(repr(name) for name, _, _ in sent)} the same out_channels"
+            if len({shape[1:] for _, _, shape in sent}) == 1:  # only the channel counts differ
+                fix = same_channels + " (pooling, stride and padding change H and W, not C)"
+            else:
+                fix = (
+                    "change one edge's pooling ({from: NAME, pool: P}) or a layer's stride or padding so that "
+                    "every input sends the same [C, H, W]"
+                )
+                if len({shape[0] for _, _, shape in sent}) > 1:
+                    fix += ", and " + same_channels
             raise InputError(
-                f"layer '{layer.name}' adds its inputs, so their shapes must agree: {listed}",
-                where=lw,
-                fix="change one edge's pooling ({from: NAME, pool: P}) or a layer's stride or padding so that "
-                "every input sends the same [C, H, W]",
+                f"layer '{layer.name}' adds its inputs, so their shapes must agree: {listed}", where=lw, fix=fix
             )
         if (
             layer.type == "conv"

@@ -191,6 +191,36 @@ def test_bad_graphs_are_refused_with_what_and_where(data, message):
     assert err.value.fix or "must be an integer" in message  # a range states its own fix
 
 
+@pytest.mark.parametrize(
+    "data, sends, fix, not_in_fix",
+    [
+        (  # only C differs: pooling, stride or padding cannot fix it
+            _with(RESIDUAL, 1, out_channels=6),
+            r"'body' \(pool 1\) sends \[6, 8, 8\], 'stem' \(pool 2\) sends \[4, 8, 8\]",
+            "give 'body', 'stem' the same out_channels",
+            "pooling ({from",
+        ),
+        (  # only H, W differ: the pooling fix, no word of channels
+            _with(RESIDUAL, 2, inputs=["body", {"from": "stem", "pool": 1}]),
+            r"'body' \(pool 1\) sends \[4, 8, 8\], 'stem' \(pool 1\) sends \[4, 16, 16\]",
+            "change one edge's pooling ({from: NAME, pool: P}) or a layer's stride or padding",
+            "out_channels",
+        ),
+        (  # both: the pooling fix and the channels
+            _with(_with(RESIDUAL, 1, out_channels=6), 2, inputs=["body", {"from": "stem", "pool": 1}]),
+            r"'body' \(pool 1\) sends \[6, 8, 8\], 'stem' \(pool 1\) sends \[4, 16, 16\]",
+            "so that every input sends the same [C, H, W], and give 'body', 'stem' the same out_channels",
+            None,
+        ),
+    ],
+)
+def test_an_unequal_merge_names_the_fix_for_what_differs(data, sends, fix, not_in_fix):
+    with pytest.raises(InputError, match="layer 'join' adds its inputs, so their shapes must agree: " + sends) as err:
+        spec_from_dict(data, where="m.yaml")
+    assert fix in str(err.value.fix)
+    assert not_in_fix is None or not_in_fix not in str(err.value.fix)
+
+
 GRAPH_YAML = yaml.safe_dump(RESIDUAL).encode()
 CHEAP = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
