@@ -26,6 +26,7 @@ from ..progress import Log, ProgressMode, silent
 from ..progress import log as default_log
 from .allocate import check_budget
 from .augment import batch_frames, epoch_shifts
+from .checks import destination_warnings
 from .config import ResolvedConfig, TrainConfig
 from .device import cpu_state, pick_device, rng_states, set_rng_states
 from .distributed import (
@@ -315,6 +316,8 @@ def train_bptt(
         spec = with_weight_bits(spec, cfg.bits)
     if cfg.neuron is not None:
         spec = with_neuron_option(spec, cfg.neuron)
+    for warning in destination_warnings(spec):
+        log(f"warning: {warning}")
     device = pick_device(cfg.device)
     out = Path(out)
     check_writable(out, overwrite)
@@ -342,6 +345,8 @@ def resume_bptt(
     device = pick_device(cfg.device)
     check_writable(out, bool(state["overwrite"]))
     log(f"resuming {out} after epoch {state['epoch']}/{cfg.epochs}")
+    for warning in destination_warnings(spec):
+        log(f"warning: {warning}")
     return _run(partial, out, _Job(cfg, spec, device, state, bool(state["overwrite"]), progress), log)
 
 

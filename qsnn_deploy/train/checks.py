@@ -230,6 +230,30 @@ def check_chain(spec: ModelSpec, method_flag: str) -> None:
             )
 
 
+def destination_warnings(spec: ModelSpec) -> list[str]:
+    """One warning per layer that sends to more layers than a Speck core has destinations (speck2f's profile,
+    ``constraints.destinations``): such a model trains and runs on the emulator, but ``convert`` and ``estimate``
+    refuse it (exit 4, hw rule SPK015), so say it before training, with the rule's relay fix."""
+    from ..hw.profile import load_profile
+    from ..hw.rules import _relay_fix
+
+    limit = load_profile("speck2f").constraints.destinations
+    if limit is None:
+        return []
+    out = []
+    for i, layer in enumerate(spec.layers):
+        targets = [spec.layers[j].name for j, _ in spec.destinations(i)]
+        if len(targets) > limit:
+            out.append(
+                f"layer '{layer.name}' sends to {len(targets)} layers ({', '.join(targets)}) but a Speck core has "
+                f"{limit} destinations: the model trains and runs on the emulator, but `qsnn-deploy convert` (and "
+                f"`estimate`) will refuse it (exit 4, rule SPK015). Fix: {_relay_fix(layer.name, targets, limit)}. "
+                f"In the model YAML a relay is a conv layer with kernel_size: 1 and inputs: [{layer.name}]; the "
+                f"layers it sends on to name it in their inputs: instead of {layer.name}"
+            )
+    return out
+
+
 def parse_sensor_size(text: str) -> tuple[int, int, int]:
     """'346x260x2' → (346, 260, 2) (width, height, polarities)."""
     try:

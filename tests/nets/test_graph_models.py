@@ -414,3 +414,58 @@ def test_the_ann_path_refuses_a_graph_instead_of_dropping_its_skips():
     with pytest.raises(UsageError, match="model 'residual' is a graph .* the ANN path builds chains only") as err:
         ann_from_spec(_spec(RESIDUAL))
     assert "train --model residual" in str(err.value.fix)
+
+
+# a digits-dvs-sized graph whose stem sends to three layers: it trains, but a Speck core has two destinations
+TINY_THREE_DESTINATIONS = {
+    "name": "tiny_three_destinations",
+    "input_shape": [2, 34, 34],
+    "n_classes": 10,
+    "layers": [
+        {"type": "conv", "name": "stem", "out_channels": 4, "stride": 2, "padding": 1, "pool": 2},
+        {"type": "conv", "name": "a", "out_channels": 4, "padding": 1, "inputs": ["stem"]},
+        {"type": "conv", "name": "b", "out_channels": 4, "padding": 1, "inputs": ["stem"]},
+        {"type": "conv", "name": "c", "out_channels": 4, "padding": 1, "inputs": ["stem"]},
+        {"type": "conv", "name": "m", "out_channels": 6, "padding": 1, "pool": 2, "inputs": ["a", "b", "c"]},
+        {"type": "linear", "name": "fc", "out_features": 10},
+    ],
+    "defaults": {"epochs": 1, "batch_size": 16, "lr": 0.002, "time_bins": 4},
+}
+
+
+def test_destination_warnings_name_the_layer_the_limit_and_the_relay_fix(monkeypatch):
+    import dataclasses
+
+    import qsnn_deploy.hw.profile as hw_profile
+    from qsnn_deploy.train.checks import destination_warnings
+
+    (warning,) = destination_warnings(_spec(TINY_THREE_DESTINATIONS))
+    assert "layer 'stem' sends to 3 layers (a, b, c) but a Speck core has 2 destinations" in warning
+    assert "`qsnn-deploy convert`" in warning and "will refuse it (exit 4, rule SPK015)" in warning
+    assert "insert a 1×1 relay layer (identity weights, threshold 1) fed by stem that sends on to b, c" in warning
+    assert "kernel_size: 1 and inputs: [stem]" in warning
+    assert all(destination_warnings(_spec(data)) == [] for data in (*GRAPH_SPECS.values(), TINY_RESIDUAL))
+    # the limit is speck2f's profile's, not a number of its own
+    speck = hw_profile.load_profile("speck2f")
+    wider = dataclasses.replace(speck, constraints=dataclasses.replace(speck.constraints, destinations=3))
+    monkeypatch.setattr(hw_profile, "load_profile", lambda name: wider if name == "speck2f" else None)
+    assert destination_warnings(_spec(TINY_THREE_DESTINATIONS)) == []
+
+
+def test_training_a_layer_with_three_destinations_warns_that_convert_will_refuse_it(tmp_path):
+    from qsnn_deploy.convert.loader import load_network
+    from qsnn_deploy.hw import check, load_profile
+    from qsnn_deploy.train.config import TrainConfig
+    from qsnn_deploy.train.trainer import train
+
+    path = tmp_path / "tiny_three_destinations.yaml"
+    path.write_text(yaml.safe_dump(TINY_THREE_DESTINATIONS))
+    lines: list[str] = []
+    metrics = train(TrainConfig(model=str(path), limit=32), tmp_path / "run", progress=False, log=lines.append)
+    assert metrics["epochs"] == 1
+    warned = [i for i, line in enumerate(lines) if line.startswith("warning: layer 'stem' sends to 3 layers")]
+    started = [i for i, line in enumerate(lines) if line.startswith("training tiny_three_destinations")]
+    assert len(warned) == 1 and started and warned[0] < started[0], lines
+    # what the warning foretells: the hw rules refuse the trained model
+    net = load_network(tmp_path / "run" / "checkpoint.pt")
+    assert [v.code for v in check(net, load_profile("speck2f")) if v.layer == "stem"] == ["SPK015"]
