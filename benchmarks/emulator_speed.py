@@ -77,7 +77,7 @@ def sinabs_model(net: Network, batch: int) -> torch.nn.Sequential:
     """sinabs' float forward of the same (integer) parameters."""
     from qsnn_deploy.convert.to_sinabs import sinabs_sequential
 
-    return sinabs_sequential(net.layers, batch_size=batch)
+    return sinabs_sequential(net, batch_size=batch)
 
 
 def raster(batch: int, activity: float = ACTIVITY, seed: int = 1) -> np.ndarray:

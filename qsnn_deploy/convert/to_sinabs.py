@@ -4,8 +4,8 @@
 runs the cores in order, each core's input the sum of its sources, each source's spikes sum-pooled by the
 pooling of that edge (a ``SumPool2d`` per pooled edge, a ``sinabs.layers.Merge`` where two sources meet —
 what ``DynapcnnNetwork`` traces: only ``Merge`` nodes may have several inputs,
-``sinabs/backend/dynapcnn/connectivity_specs.py:45``). :func:`sinabs_sequential` is the chain as a
-``torch.nn.Sequential`` of the same cores, for code that takes a list of layers.
+``sinabs/backend/dynapcnn/connectivity_specs.py:45``). :func:`sinabs_sequential` is a chain as a
+``torch.nn.Sequential`` of the same cores (sinabs code that iterates over its modules wants one).
 
 Only ``sinabs.layers`` is used (never ``sinabs.backend.dynapcnn``, which imports samna).
 """
@@ -54,14 +54,21 @@ def _core(layer: ChipLayer, batch_size: int) -> tuple[Any, Any]:
     return conv, neurons
 
 
-def sinabs_sequential(layers: tuple[ChipLayer, ...] | list[ChipLayer], batch_size: int = 1):
+def sinabs_sequential(net: Network, batch_size: int = 1):
     """``torch.nn.Sequential`` of a chain's cores (see :func:`_core`), each followed by its square sum
-    pooling."""
+    pooling. A graph is refused (:func:`sinabs_model` builds those)."""
     import sinabs.layers as sl
     import torch
 
+    if not net.is_chain:
+        raise ConstraintError(
+            "a torch.nn.Sequential holds a chain, and this network is a graph (a layer feeds several layers, "
+            "or an edge pools differently from its layer)",
+            where=f"model {net.metadata.get('model', '')}".strip(),
+            fix="build it with sinabs_model(net)",
+        )
     mods: list[torch.nn.Module] = []
-    for layer in layers:
+    for layer in net.layers:
         mods += _core(layer, batch_size)
         if layer.pool > 1:
             mods.append(sl.SumPool2d(layer.pool))

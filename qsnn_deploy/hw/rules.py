@@ -495,7 +495,7 @@ def _core_mapping(net: Network, profile: Profile) -> list[Violation]:
     return [Violation("SPK014", "core-mapping", None, msg, fix, need=len(names), have=len(cores), unit="cores")]
 
 
-def _relay_fix(name: str, targets: list[str], limit: int) -> str:
+def relay_fix(name: str, targets: list[str], limit: int) -> str:
     """How to reach ``targets`` from a core with ``limit`` destinations: relay layers, or copies of the layer."""
     if limit < 2:  # a relay could not fan out either
         return (
@@ -528,7 +528,7 @@ def _destinations(layer: ChipLayer, i: int, net: Network, profile: Profile) -> l
         Finding(
             f"sends its output to {len(targets)} layers ({', '.join(targets)}) but a core has {limit} destinations "
             f"(the chip's limit)",
-            _relay_fix(layer.name, targets, limit),
+            relay_fix(layer.name, targets, limit),
             len(targets),
             limit,
             "destinations",

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..emulate.pooling import sum_pool_t
 from ..ir import Network, fanout_map
 from ..nets.zoo import ModelSpec
 from ..progress import ProgressMode
@@ -160,8 +161,7 @@ class FloorReLUANN(nn.Module):
                 spikes.append(torch.floor(torch.relu(z.detach())).flatten(1).sum(1))
                 return ANNOutput(z.flatten(1), synops, spikes)
             x = self.act(z)
-            if core.pool > 1:
-                x = F.avg_pool2d(x, core.pool) * (core.pool * core.pool)
+            x = sum_pool_t(x, core.pool, rounded=False)
             spikes.append(x.detach().flatten(1).sum(1))
         raise AssertionError("unreachable: the last core returns")  # pragma: no cover
 

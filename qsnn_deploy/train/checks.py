@@ -235,7 +235,7 @@ def destination_warnings(spec: ModelSpec) -> list[str]:
     ``constraints.destinations``): such a model trains and runs on the emulator, but ``convert`` and ``estimate``
     refuse it (exit 4, hw rule SPK015), so say it before training, with the rule's relay fix."""
     from ..hw.profile import load_profile
-    from ..hw.rules import _relay_fix
+    from ..hw.rules import relay_fix
 
     limit = load_profile("speck2f").constraints.destinations
     if limit is None:
@@ -247,7 +247,7 @@ def destination_warnings(spec: ModelSpec) -> list[str]:
             out.append(
                 f"layer '{layer.name}' sends to {len(targets)} layers ({', '.join(targets)}) but a Speck core has "
                 f"{limit} destinations: the model trains and runs on the emulator, but `qsnn-deploy convert` (and "
-                f"`estimate`) will refuse it (exit 4, rule SPK015). Fix: {_relay_fix(layer.name, targets, limit)}. "
+                f"`estimate`) will refuse it (exit 4, rule SPK015). Fix: {relay_fix(layer.name, targets, limit)}. "
                 f"In the model YAML a relay is a conv layer with kernel_size: 1 and inputs: [{layer.name}]; the "
                 f"layers it sends on to name it in their inputs: instead of {layer.name}"
             )

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..emulate.pooling import sum_pool_t
 from ..errors import UsageError
 from ..nets.framed import FramedSplit
 from ..nets.network import ChipBlock, MultiSpikeFn, SpikingCNN
@@ -162,8 +163,7 @@ class LocalNet(nn.Module):
             v = torch.maximum(v, low)
         graded = torch.stack(spikes, 1)  # (N, T, C, H', W') before pooling, with gradient
         out = graded.detach()
-        if block.pool > 1:
-            out = (F.avg_pool2d(out.flatten(0, 1), block.pool) * block.pool**2).unflatten(0, (n, t))
+        out = sum_pool_t(out, block.pool, rounded=False)
         if i == len(self.cnn.blocks) - 1:
             return out, graded.sum(1).flatten(1)
         rate = graded.mean(1)

@@ -126,8 +126,10 @@ def test_the_chain_model_runs_like_the_sequential_one():
     x = torch.from_numpy(random_raster(3, 6, net.input_shape, rate=0.3, seed=2)).flatten(0, 1)
     with torch.no_grad():
         a = sinabs_model(net, batch_size=3)(x)
-        b = sinabs_sequential(net.layers, batch_size=3)(x)
+        b = sinabs_sequential(net, batch_size=3)(x)
     assert torch.equal(a, b) and a.sum() > 0
+    with pytest.raises(ConstraintError, match="this network is a graph.*sinabs_model"):
+        sinabs_sequential(residual(0))
 
 
 def test_the_residual_model_adds_its_pooled_sources():
@@ -222,7 +224,7 @@ def test_the_chain_configuration_is_the_one_sinabs_sequential_gave(standin_samna
     for readout in (False, True):
         plan = plan_chip(random_network(1, quantized=True), "speck2f", readout=readout, monitor_all=True)
         seq = dynapcnn.DynapcnnNetwork(
-            sinabs_sequential(plan.layers), input_shape=plan.network.input_shape, discretize=False, dvs_input=False
+            sinabs_sequential(plan.network), input_shape=plan.network.input_shape, discretize=False, dvs_input=False
         )
         before = seq.make_config(  # what samna_backend called before graphs
             layer2core_map=dict(enumerate(plan.cores)),

@@ -110,7 +110,7 @@ def test_matches_sinabs_layers_on_integer_parameters(engine):
     net = random_network(1, quantized=True)
     n, t = 4, 10
     x = random_raster(n, t, net.input_shape, rate=0.3, seed=2)
-    snn = sinabs_sequential(net.layers, batch_size=n)
+    snn = sinabs_sequential(net, batch_size=n)
     with torch.no_grad():
         y = snn(torch.from_numpy(x).flatten(0, 1)).unflatten(0, (n, t))
     res = run_binned(net, x, engine=engine)

@@ -65,7 +65,9 @@ def sinabs_by_hand(net: Network, x: np.ndarray):
                 inp = edges[src[0], j]
                 for i in src[1:]:
                     inp = inp + edges[i, j]
-            out = sinabs_sequential([layer.replace(pool=1, destinations=None)], batch_size=n)(inp)
+            out = sinabs_sequential(
+                Network((layer.replace(pool=1, destinations=None),), layer.input_shape), batch_size=n
+            )(inp)
             spikes.append(out)
             for k, p in zip(net.targets(j), net.target_pools(j)):
                 edges[j, k] = _sum_pool(out, p)

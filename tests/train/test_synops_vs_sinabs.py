@@ -17,7 +17,7 @@ def test_synops_equal_snn_analyzer(seed):
     net = random_network(seed, quantized=True)
     n, t = 3, 8
     x = random_raster(n, t, net.input_shape, rate=0.3, seed=seed)
-    snn = sinabs_sequential(net.layers, batch_size=n)
+    snn = sinabs_sequential(net, batch_size=n)
     analyzer = sinabs.SNNAnalyzer(snn, dt=1.0)
     with torch.no_grad():
         snn(torch.from_numpy(x).flatten(0, 1))
