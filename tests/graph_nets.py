@@ -140,3 +140,51 @@ def sinabs_graph_model(net: Network):
 
 GRAPHS = {"residual": residual, "mixed_pooling": mixed_pooling, "three_way_merge": three_way_merge}
 """The graphs the chip can run (at most two destinations per core)."""
+
+
+def sinabs_mixed_pooling_model():
+    """mixed_pooling as sinabs 3.1 takes graphs: a → b unpooled, a → SumPool2d(2) → c; b → SumPool2d(2) →
+    Merge ← c (weights do not matter: sinabs fails while building the graph)."""
+    import sinabs.layers as sl
+    from torch import nn
+
+    class Mixed(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a, self.a_iaf, self.a_pool = (
+                nn.Conv2d(2, 4, 3, padding=1, bias=False),
+                sl.IAFSqueeze(1),
+                sl.SumPool2d(2),
+            )
+            self.b, self.b_iaf, self.b_pool = (
+                nn.Conv2d(4, 4, 3, padding=1, bias=False),
+                sl.IAFSqueeze(1),
+                sl.SumPool2d(2),
+            )
+            self.c, self.c_iaf, self.merge = nn.Conv2d(4, 4, 3, padding=1, bias=False), sl.IAFSqueeze(1), sl.Merge()
+            self.d, self.d_iaf, self.d_pool = (
+                nn.Conv2d(4, 6, 3, padding=1, bias=False),
+                sl.IAFSqueeze(1),
+                sl.SumPool2d(2),
+            )
+            self.flat, self.fc, self.fc_iaf = nn.Flatten(), nn.Linear(96, 5, bias=False), sl.IAFSqueeze(1)
+
+        def forward(self, x):
+            a = self.a_iaf(self.a(x))
+            b = self.b_pool(self.b_iaf(self.b(a)))
+            c = self.c_iaf(self.c(self.a_pool(a)))
+            d = self.d_pool(self.d_iaf(self.d(self.merge(b, c))))
+            return self.fc_iaf(self.fc(self.flat(d)))
+
+    return Mixed()
+
+
+def log2_ceil(n: int) -> int:
+    return int(np.ceil(np.log2(n)))
+
+
+def chip_words(c_in: int, k: int, c_out: int, h_conv: int, w_conv: int) -> tuple[int, int]:
+    """Kernel and neuron words by the chip formula (docs/design/graph_networks.md §3, ``D/dynapcnn_layer.py:213-245``):
+    ``c_in·2^(⌈log2 k²⌉+⌈log2 c_out⌉)`` and ``c_out·2^(⌈log2 H⌉+⌈log2 W⌉)`` of the convolution output, before any
+    pooling towards a destination."""
+    return c_in * 2 ** (log2_ceil(k * k) + log2_ceil(c_out)), c_out * 2 ** (log2_ceil(h_conv) + log2_ceil(w_conv))

@@ -39,7 +39,7 @@ import numpy as np
 import pytest
 import torch
 from helpers import random_raster
-from test_nir_graphs import _plain_from, _write_plain
+from nir_plain import plain_from, write_plain
 
 from qsnn_deploy.convert.bundle import convert_model
 from qsnn_deploy.convert.loader import load_network
@@ -74,8 +74,8 @@ def cases(tmp_path_factory) -> dict[str, Case]:
     out = {}
     for name, build in BUILDERS.items():
         ints = build(SEED, quantized=True)
-        nodes, edges = _plain_from(ints, shared=name == "residual")
-        path = _write_plain(folder / f"{name}.nir", nodes, edges)
+        nodes, edges = plain_from(ints, shared=name == "residual")
+        path = write_plain(folder / f"{name}.nir", nodes, edges)
         result = convert_model(path, "speck2f", folder / name)
         mapping = json.loads((folder / name / "mapping.json").read_text())
         out[name] = Case(ints, path, load_network(folder / name), mapping, result.notes + result.warnings)
@@ -204,81 +204,35 @@ def test_binned_spike_counts_equal_dynapcnn_network(cases, sinabs_dynapcnn, name
     assert (res.layer_spikes > 0).all()  # every layer of every branch spiked
 
 
-def _sinabs_mixed_pooling_model():
-    """mixed_pooling as sinabs 3.1 takes graphs: a → b unpooled, a → SumPool2d(2) → c; b → SumPool2d(2) →
-    Merge ← c (weights do not matter: sinabs fails while building the graph)."""
-    import sinabs.layers as sl
-    from torch import nn
-
-    class Mixed(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.a, self.a_iaf, self.a_pool = (
-                nn.Conv2d(2, 4, 3, padding=1, bias=False),
-                sl.IAFSqueeze(1),
-                sl.SumPool2d(2),
-            )
-            self.b, self.b_iaf, self.b_pool = (
-                nn.Conv2d(4, 4, 3, padding=1, bias=False),
-                sl.IAFSqueeze(1),
-                sl.SumPool2d(2),
-            )
-            self.c, self.c_iaf, self.merge = nn.Conv2d(4, 4, 3, padding=1, bias=False), sl.IAFSqueeze(1), sl.Merge()
-            self.d, self.d_iaf, self.d_pool = (
-                nn.Conv2d(4, 6, 3, padding=1, bias=False),
-                sl.IAFSqueeze(1),
-                sl.SumPool2d(2),
-            )
-            self.flat, self.fc, self.fc_iaf = nn.Flatten(), nn.Linear(96, 5, bias=False), sl.IAFSqueeze(1)
-
-        def forward(self, x):
-            a = self.a_iaf(self.a(x))
-            b = self.b_pool(self.b_iaf(self.b(a)))
-            c = self.c_iaf(self.c(self.a_pool(a)))
-            d = self.d_pool(self.d_iaf(self.d(self.merge(b, c))))
-            return self.fc_iaf(self.fc(self.flat(d)))
-
-    return Mixed()
-
-
 def test_sinabs_cannot_build_mixed_pooling(sinabs_dynapcnn):
     """A layer with a pooled and an unpooled destination: sinabs 3.1.3 fails at ``destination["pooling_ids"][-1]``
     (``D/sinabs_edges_handler.py:902``; docs/design/graph_networks.md §1). If this starts passing, compare
     mixed_pooling with DynapcnnNetwork as the two graphs above."""
     with pytest.raises(IndexError) as failed:
-        sinabs_dynapcnn.DynapcnnNetwork(_sinabs_mixed_pooling_model(), input_shape=(2, 16, 16), discretize=True)
+        sinabs_dynapcnn.DynapcnnNetwork(
+            graph_nets.sinabs_mixed_pooling_model(), input_shape=(2, 16, 16), discretize=True
+        )
     assert failed.traceback[-1].path.name == "sinabs_edges_handler.py"
-
-
-def _log2(n: int) -> int:
-    return int(np.ceil(np.log2(n)))
-
-
-def _words(c_in: int, k: int, c_out: int, h_conv: int, w_conv: int) -> tuple[int, int]:
-    """Kernel and neuron words by the chip formula (docs/design/graph_networks.md §3, ``D/dynapcnn_layer.py:213-245``):
-    ``c_in·2^(⌈log2 k²⌉+⌈log2 c_out⌉)`` and ``c_out·2^(⌈log2 H⌉+⌈log2 W⌉)`` of the convolution output, before any
-    pooling towards a destination."""
-    return c_in * 2 ** (_log2(k * k) + _log2(c_out)), c_out * 2 ** (_log2(h_conv) + _log2(w_conv))
 
 
 BY_HAND = {
     # a: 2→4 on 16×16 (its neurons are the 16×16 convolution, whatever each destination pools); b: 4→4 on a's
     # unpooled 16×16; c: 4→4 on a's 2×2-pooled 8×8; d: 4→6 on 8×8; fc: 6×4×4 → 5 (a 4×4 kernel, one pixel)
     "mixed_pooling": {
-        "a": _words(2, 3, 4, 16, 16),
-        "b": _words(4, 3, 4, 16, 16),
-        "c": _words(4, 3, 4, 8, 8),
-        "d": _words(4, 3, 6, 8, 8),
-        "fc": _words(6, 4, 5, 1, 1),
+        "a": graph_nets.chip_words(2, 3, 4, 16, 16),
+        "b": graph_nets.chip_words(4, 3, 4, 16, 16),
+        "c": graph_nets.chip_words(4, 3, 4, 8, 8),
+        "d": graph_nets.chip_words(4, 3, 6, 8, 8),
+        "fc": graph_nets.chip_words(6, 4, 5, 1, 1),
     },
     # a → b, c; b → d, e; c → e; d → e (three sources, 8×8 each); e: 4→6, pooled by 2 towards fc
     "three_way_merge": {
-        "a": _words(2, 3, 4, 8, 8),
-        "b": _words(4, 3, 4, 8, 8),
-        "c": _words(4, 3, 4, 8, 8),
-        "d": _words(4, 3, 4, 8, 8),
-        "e": _words(4, 3, 6, 8, 8),
-        "fc": _words(6, 4, 5, 1, 1),
+        "a": graph_nets.chip_words(2, 3, 4, 8, 8),
+        "b": graph_nets.chip_words(4, 3, 4, 8, 8),
+        "c": graph_nets.chip_words(4, 3, 4, 8, 8),
+        "d": graph_nets.chip_words(4, 3, 4, 8, 8),
+        "e": graph_nets.chip_words(4, 3, 6, 8, 8),
+        "fc": graph_nets.chip_words(6, 4, 5, 1, 1),
     },
 }
 ROUTES_BY_HAND = {

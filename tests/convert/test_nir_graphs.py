@@ -37,6 +37,7 @@ from helpers import random_raster
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from nir_newest_env import IndexUnreachable, newest_nir_python
+from nir_plain import plain_conv, plain_from, plain_spikes, plain_sum_pool, write_plain
 
 from qsnn_deploy.convert.nir_file import read_nir_file
 from qsnn_deploy.convert.nir_import import NEWEST_KNOWN_NIR, graph_order
@@ -219,39 +220,6 @@ def test_sinabs_own_forward_is_not_a_graph_forward(files, name):
 # ------------------------------------------------------------------------------------------ plain NIR in
 
 
-def _conv(weight, hw, padding=1, stride=1):
-    import nir
-
-    return nir.Conv2d(
-        input_shape=np.array(hw),
-        weight=weight,
-        stride=np.array([stride, stride]),
-        padding=np.array([padding, padding]),
-        dilation=np.array([1, 1]),
-        groups=1,
-        bias=np.zeros(weight.shape[0]),
-    )
-
-
-def _spikes(shape, threshold=1.0):
-    import nir
-
-    return nir.IF(r=np.ones(shape), v_threshold=np.full(shape, threshold))
-
-
-def _sum_pool(k):
-    import nir
-
-    return nir.SumPool2d(kernel_size=np.array([k, k]), stride=np.array([k, k]), padding=np.array([0, 0]))
-
-
-def _write_plain(path: Path, nodes: dict, edges: list[tuple[str, str]]) -> Path:
-    import nir
-
-    nir.write(path, nir.NIRGraph(nodes=nodes, edges=edges))
-    return path
-
-
 def _pooled_skip(rng, skip_pool: int = 2):
     """conv1 (2→4, 16x16) → conv2 (stride 2: 8x8) → conv3; conv1 → SumPool2d(skip_pool) → conv3 (sum); head."""
     import nir
@@ -259,17 +227,17 @@ def _pooled_skip(rng, skip_pool: int = 2):
     w = [rng.normal(0.1, 0.5, s) for s in ((4, 2, 3, 3), (4, 4, 3, 3), (6, 4, 3, 3), (5, 96))]
     nodes = {
         "input": nir.Input(input_type={"input": np.array([2, 16, 16])}),
-        "conv1": _conv(w[0], (16, 16)),
-        "spk1": _spikes((4, 16, 16)),
-        "skip": _sum_pool(skip_pool),
-        "conv2": _conv(w[1], (16, 16), stride=2),
-        "spk2": _spikes((4, 8, 8)),
-        "conv3": _conv(w[2], (8, 8)),
-        "spk3": _spikes((6, 8, 8), 0.5),
-        "pool3": _sum_pool(2),
+        "conv1": plain_conv(w[0], (16, 16)),
+        "spk1": plain_spikes((4, 16, 16)),
+        "skip": plain_sum_pool(skip_pool),
+        "conv2": plain_conv(w[1], (16, 16), stride=2),
+        "spk2": plain_spikes((4, 8, 8)),
+        "conv3": plain_conv(w[2], (8, 8)),
+        "spk3": plain_spikes((6, 8, 8), 0.5),
+        "pool3": plain_sum_pool(2),
         "flat": nir.Flatten(input_type={"input": np.array([6, 4, 4])}, start_dim=0, end_dim=-1),
         "fc": nir.Affine(weight=w[3], bias=np.zeros(5)),
-        "spk4": _spikes((5,)),
+        "spk4": plain_spikes((5,)),
         "output": nir.Output(output_type={"output": np.array([5])}),
     }
     edges = [
@@ -292,7 +260,7 @@ def _pooled_skip(rng, skip_pool: int = 2):
 
 def test_plain_residual_with_a_pooled_skip(tmp_path):
     nodes, edges, w = _pooled_skip(np.random.default_rng(4))
-    net = read_nir(_write_plain(tmp_path / "residual.nir", nodes, edges))
+    net = read_nir(write_plain(tmp_path / "residual.nir", nodes, edges))
     assert [layer.name for layer in net.layers] == ["conv1", "conv2", "conv3", "fc"]
     assert net.edges == ((0, 1, 1), (0, 2, 2), (1, 2, 1), (2, 3, 2)) and net.output_pool == 1
     conv1, conv2, conv3, fc = net.layers
@@ -303,53 +271,13 @@ def test_plain_residual_with_a_pooled_skip(tmp_path):
     assert net.metadata["source_format"] == "nir"
 
 
-def _plain_from(net: Network, shared: bool) -> tuple[dict, list[tuple[str, str]]]:
-    """A network written with nir's API in another style than ours: nodes "<name>" and "<name>_spk", one
-    pooling node per layer and pooling shared by the destinations that take it (``shared``), edges by layer
-    of destination."""
-    import nir
-
-    nodes: dict = {"in": nir.Input(input_type={"input": np.array(net.input_shape)})}
-    edges: list[tuple[str, str]] = []
-    head = [layer.kind == "linear" and j == len(net.layers) - 1 for j, layer in enumerate(net.layers)]
-    for j, layer in enumerate(net.layers):
-        if head[j]:
-            nodes[f"{layer.name}_flat"] = nir.Flatten(
-                input_type={"input": np.array(layer.input_shape)}, start_dim=0, end_dim=-1
-            )
-            nodes[layer.name] = nir.Affine(weight=layer.weight.reshape(layer.c_out, -1), bias=np.zeros(layer.c_out))
-            edges.append((f"{layer.name}_flat", layer.name))
-            entry, out_shape = f"{layer.name}_flat", (layer.c_out,)
-        else:
-            nodes[layer.name] = _conv(layer.weight, layer.input_shape[1:], layer.padding, layer.stride)
-            entry, out_shape = layer.name, layer.conv_shape
-        nodes[f"{layer.name}_spk"] = _spikes(out_shape, layer.threshold)
-        edges.append((layer.name, f"{layer.name}_spk"))
-        for i in net.sources(j) or [None]:
-            if i is None:
-                edges.append(("in", entry))
-                continue
-            src, pool = net.layers[i].name, net.edge_pool(i, j)
-            if pool == 1:
-                edges.append((f"{src}_spk", entry))
-                continue
-            node = f"{src}_sum{pool}" if shared else f"{src}_to_{layer.name}"
-            if node not in nodes:
-                nodes[node] = _sum_pool(pool)
-                edges.append((f"{src}_spk", node))
-            edges.append((node, entry))
-    nodes["out"] = nir.Output(output_type={"output": np.array([net.layers[-1].c_out])})
-    edges.append((f"{net.layers[-1].name}_spk", "out"))
-    return nodes, edges
-
-
 @pytest.mark.parametrize("build", [mixed_pooling, three_way_merge], ids=["mixed_pooling", "three_way_merge"])
 @pytest.mark.parametrize("shared", [False, True], ids=["pool_per_edge", "pool_shared"])
 def test_plain_graphs_read_into_the_right_network(tmp_path, build, shared):
     """One neuron sending pooled and unpooled (mixed_pooling), a merge of three sources (three_way_merge)."""
     net = build(0)
-    nodes, edges = _plain_from(net, shared)
-    back = read_nir(_write_plain(tmp_path / "g.nir", nodes, edges))
+    nodes, edges = plain_from(net, shared)
+    back = read_nir(write_plain(tmp_path / "g.nir", nodes, edges))
     assert [layer.name for layer in back.layers] == [layer.name for layer in net.layers]
     assert back.edges == net.edges and back.output_pool == net.output_pool
     for a, b in zip(net.layers, back.layers, strict=True):
@@ -360,7 +288,7 @@ def test_plain_graphs_read_into_the_right_network(tmp_path, build, shared):
 
 def test_plain_merge_of_unequal_shapes_is_exit_4(tmp_path):
     nodes, edges, _ = _pooled_skip(np.random.default_rng(4), skip_pool=1)  # the skip stays 16x16
-    path = _write_plain(tmp_path / "unequal.nir", nodes, edges)
+    path = write_plain(tmp_path / "unequal.nir", nodes, edges)
     with pytest.raises(ConstraintError) as err:
         read_nir(path)
     assert err.value.exit_code == 4 and str(path) in err.value.message
@@ -372,7 +300,7 @@ def test_plain_merge_of_unequal_shapes_is_exit_4(tmp_path):
 
 def test_plain_cycle_is_exit_4(tmp_path):
     nodes, edges, _ = _pooled_skip(np.random.default_rng(4))
-    path = _write_plain(tmp_path / "cycle.nir", nodes, [*edges, ("spk3", "conv2")])
+    path = write_plain(tmp_path / "cycle.nir", nodes, [*edges, ("spk3", "conv2")])
     with pytest.raises(ConstraintError, match=r"the graph is recurrent \(edge .* closes a loop\)") as err:
         read_nir(path)
     assert err.value.exit_code == 4
@@ -441,16 +369,16 @@ def test_the_input_feeding_two_layers_is_exit_4_with_a_relay_fix(tmp_path):
     rng = np.random.default_rng(5)
     nodes = {
         "input": nir.Input(input_type={"input": np.array([2, 8, 8])}),
-        "a": _conv(rng.normal(0, 1, (4, 2, 3, 3)), (8, 8)),
-        "a_if": _spikes((4, 8, 8)),
-        "b": _conv(rng.normal(0, 1, (4, 2, 3, 3)), (8, 8)),
-        "b_if": _spikes((4, 8, 8)),
-        "c": _conv(rng.normal(0, 1, (3, 4, 3, 3)), (8, 8)),
-        "c_if": _spikes((3, 8, 8)),
+        "a": plain_conv(rng.normal(0, 1, (4, 2, 3, 3)), (8, 8)),
+        "a_if": plain_spikes((4, 8, 8)),
+        "b": plain_conv(rng.normal(0, 1, (4, 2, 3, 3)), (8, 8)),
+        "b_if": plain_spikes((4, 8, 8)),
+        "c": plain_conv(rng.normal(0, 1, (3, 4, 3, 3)), (8, 8)),
+        "c_if": plain_spikes((3, 8, 8)),
         "output": nir.Output(output_type={"output": np.array([3, 8, 8])}),
     }
     chain = [("a", "a_if"), ("b", "b_if"), ("a_if", "c"), ("b_if", "c"), ("c", "c_if"), ("c_if", "output")]
-    path = _write_plain(tmp_path / "two_inputs.nir", nodes, [("input", "a"), ("input", "b"), *chain])
+    path = write_plain(tmp_path / "two_inputs.nir", nodes, [("input", "a"), ("input", "b"), *chain])
     with pytest.raises(ConstraintError, match=r"the network input feeds a, b; .*takes the input into one layer") as err:
         read_nir(path)
     assert err.value.exit_code == 4 and "1×1 relay layer" in err.value.fix

@@ -16,7 +16,15 @@ import json
 
 import numpy as np
 import pytest
-from graph_nets import GRAPHS, mixed_pooling, residual, three_destinations, three_way_merge
+from graph_nets import (
+    GRAPHS,
+    chip_words,
+    mixed_pooling,
+    residual,
+    sinabs_mixed_pooling_model,
+    three_destinations,
+    three_way_merge,
+)
 
 from qsnn_deploy.hw import check, estimate, layer_memory, load_profile, map_layers, report
 from qsnn_deploy.hw.counts import fan_in, longest_path
@@ -59,43 +67,6 @@ def _torch_residual(net: Network):
             return self.fc_iaf(self.fc(self.flatten(j)))
 
     return Residual()
-
-
-def _sinabs_mixed_pooling(net: Network):
-    """tests/graph_nets.mixed_pooling as a sinabs graph: a → b unpooled, a → 2×2 pool → c; b → pool → Merge ← c."""
-    import sinabs.layers as sl
-    from torch import nn
-
-    class Mixed(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.a, self.a_iaf, self.a_pool = (
-                nn.Conv2d(2, 4, 3, padding=1, bias=False),
-                sl.IAFSqueeze(1),
-                sl.SumPool2d(2),
-            )
-            self.b, self.b_iaf, self.b_pool = (
-                nn.Conv2d(4, 4, 3, padding=1, bias=False),
-                sl.IAFSqueeze(1),
-                sl.SumPool2d(2),
-            )
-            self.c, self.c_iaf = nn.Conv2d(4, 4, 3, padding=1, bias=False), sl.IAFSqueeze(1)
-            self.merge = sl.Merge()
-            self.d, self.d_iaf, self.d_pool = (
-                nn.Conv2d(4, 6, 3, padding=1, bias=False),
-                sl.IAFSqueeze(1),
-                sl.SumPool2d(2),
-            )
-            self.flatten, self.fc, self.fc_iaf = nn.Flatten(), nn.Linear(96, 5, bias=False), sl.IAFSqueeze(1)
-
-        def forward(self, x):
-            a = self.a_iaf(self.a(x))
-            b = self.b_pool(self.b_iaf(self.b(a)))
-            c = self.c_iaf(self.c(self.a_pool(a)))
-            d = self.d_pool(self.d_iaf(self.d(self.merge(b, c))))
-            return self.fc_iaf(self.fc(self.flatten(d)))
-
-    return Mixed()
 
 
 def _routes(est) -> dict[str, list[tuple[str, int | None, int]]]:
@@ -149,23 +120,17 @@ def test_residual_memory_destinations_and_fit_equal_sinabs(sinabs_dynapcnn):
 def test_mixed_pooling_memory_is_the_chip_formula_where_sinabs_cannot_build_it(sinabs_dynapcnn):
     net = mixed_pooling(0)
     with pytest.raises(IndexError) as failed:  # a pooled and an unpooled destination of one layer
-        sinabs_dynapcnn.DynapcnnNetwork(_sinabs_mixed_pooling(net), input_shape=net.input_shape, discretize=False)
+        sinabs_dynapcnn.DynapcnnNetwork(sinabs_mixed_pooling_model(), input_shape=net.input_shape, discretize=False)
     assert failed.traceback[-1].path.name == "sinabs_edges_handler.py"  # set_pooling_layer_destination, :902
-
-    def words(c_in, k, c_out, h_out, w_out):
-        """Kernel and neuron words by the chip formula (D/dynapcnn_layer.py:213-245):
-        c_in·2^(⌈log2 k²⌉+⌈log2 c_out⌉) and c_out·2^(⌈log2 H_out⌉+⌈log2 W_out⌉)."""
-        log2 = lambda n: int(np.ceil(np.log2(n)))  # noqa: E731
-        return c_in * 2 ** (log2(k * k) + log2(c_out)), c_out * 2 ** (log2(h_out) + log2(w_out))
 
     # a: 2→4 on 16×16 (its neurons are the 16×16 convolution output, whatever each destination's pooling);
     # b: 4→4 on a's unpooled 16×16; c: 4→4 on a's 2×2-pooled 8×8; d: 4→6 on 8×8; fc: 6×4×4 → 5
     by_hand = {
-        "a": words(2, 3, 4, 16, 16),
-        "b": words(4, 3, 4, 16, 16),
-        "c": words(4, 3, 4, 8, 8),
-        "d": words(4, 3, 6, 8, 8),
-        "fc": words(6, 4, 5, 1, 1),
+        "a": chip_words(2, 3, 4, 16, 16),
+        "b": chip_words(4, 3, 4, 16, 16),
+        "c": chip_words(4, 3, 4, 8, 8),
+        "d": chip_words(4, 3, 6, 8, 8),
+        "fc": chip_words(6, 4, 5, 1, 1),
     }
     assert by_hand == {"a": (128, 1024), "b": (256, 1024), "c": (256, 256), "d": (512, 384), "fc": (768, 5)}
     assert {lay.name: (layer_memory(lay).kernel, layer_memory(lay).neuron) for lay in net.layers} == by_hand
