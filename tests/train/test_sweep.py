@@ -66,23 +66,29 @@ def test_percentile_normalisation_maps_each_layers_drive_to_the_threshold():
         percentile_normalise(model, x, 0.0)
 
 
+def _point(method, setting, accuracy, synops):
+    """A point measured alike on the validation and the test split (choices on validation: test_selection_uses_
+    validation.py makes the two disagree)."""
+    return SweepPoint(method, setting, accuracy, synops, None, accuracy, synops)
+
+
 def test_summary_picks_the_sparsest_model_within_one_point():
-    base = SweepPoint("baseline", None, 0.98, 1e6)
+    base = _point("baseline", None, 0.98, 1e6)
     trained = [
-        SweepPoint("synop-target", 5e5, 0.978, 5e5),
-        SweepPoint("synop-target", 2e5, 0.975, 2e5),
-        SweepPoint("synop-target", 1e5, 0.95, 1e5),
+        _point("synop-target", 5e5, 0.978, 5e5),
+        _point("synop-target", 2e5, 0.975, 2e5),
+        _point("synop-target", 1e5, 0.95, 1e5),
     ]
     scaling = [
-        SweepPoint("first-layer", 0.5, 0.97, 3e5),
-        SweepPoint("first-layer", 0.9, 0.979, 8e5),
-        SweepPoint("percentile", 99.0, 0.99, 2e6),
+        _point("first-layer", 0.5, 0.97, 3e5),
+        _point("first-layer", 0.9, 0.979, 8e5),
+        _point("percentile", 99.0, 0.99, 2e6),
     ]
     s = summarise(base, trained, scaling)
     assert s["best"]["setting"] == 2e5 and s["reduction"] == pytest.approx(5.0)
     assert s["matched_baseline"]["setting"] == 0.9  # cheapest scaling point at ≥ 97.5 %
     assert s["fewer_synops_than_matched_baseline"] == pytest.approx(4.0)
-    assert matched_baseline(SweepPoint("x", 1, 0.995, 1), scaling) is None
+    assert matched_baseline(_point("x", 1, 0.995, 1), scaling) is None
     assert summarise(base, [trained[-1]], scaling)["best"] is None
     assert parse_values("1e5, 2e5", "--t") == [1e5, 2e5]
     for bad in ("", "a", "-1", "0"):
@@ -130,8 +136,20 @@ def test_sweep_cli_end_to_end(tmp_path):
     assert result["time_bins"] == 3
     for name in ("sweep.png", "sweep.json", "sweep.md", "target_200000/checkpoint.pt", "target_100000/metrics.json"):
         assert (out / name).is_file()
+    # every point is scored on the validation split its runs held out: a trained run's own validation accuracy
+    # (metrics.json) is the sweep's, and the split sizes agree
+    assert result["selected_on"] == "validation" and result["val_fraction"] == 0.1
+    for point in result["points"]:
+        assert 0 <= point["validation_accuracy"] <= 1 and point["validation_synops_per_sample"] > 0
+    for point in result["points"][1:3]:
+        metrics = json.loads((out / point["run"] / "metrics.json").read_text())
+        assert metrics["split_sizes"]["validation"] == result["validation_samples"]
+        assert metrics["validation_accuracy"] == pytest.approx(point["validation_accuracy"], abs=1e-12)
+    assert "validation accuracy" in (out / "sweep.md").read_text()
     bad = run_cli("sweep", "--synop-targets", "x", "--out", tmp_path / "bad", check=False)
     assert bad.returncode == 2 and "comma-separated" in bad.stderr
+    bad = run_cli("sweep", "--synop-targets", "1e5", "--val-fraction", 0, "--out", tmp_path / "bad", check=False)
+    assert bad.returncode == 2 and "--val-fraction" in bad.stderr
 
 
 def test_sweep_with_distillation_and_layer_weights(tmp_path):
