@@ -39,7 +39,14 @@ for a bare checkpoint only what --out / --plot ask for. An existing file is repl
 )
 @click.argument("run", type=click.Path())
 @click.option("--dataset", help="dataset to measure on [the checkpoint's]")
-@click.option("--split", type=click.Choice(["train", "test"]), default="test", show_default=True)
+@click.option(
+    "--split",
+    type=click.Choice(["train", "test"]),
+    default="train",
+    show_default=True,
+    help="the samples the traces are measured on; the bits --bit-budget chooses come from them, so keep the test "
+    "split out of it (as train --bits auto does)",
+)
 @click.option(
     "--samples",
     type=click.IntRange(min=1),

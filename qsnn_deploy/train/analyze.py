@@ -84,7 +84,7 @@ class HessianAnalysis:
 def analyze_hessian(
     checkpoint: str | Path,
     dataset: str | None = None,
-    split: str = "test",
+    split: str = "train",
     samples: int = 256,
     iters: int = 10,
     tol: float = 1e-3,
@@ -97,7 +97,9 @@ def analyze_hessian(
     log: Log = default_log,
 ) -> HessianAnalysis:
     """Hutchinson traces of a checkpoint on ``split`` of ``dataset`` (the checkpoint's by default) and, with
-    ``budget`` (a :class:`~qsnn_deploy.train.allocate.Budget`), bits per layer within it."""
+    ``budget`` (a :class:`~qsnn_deploy.train.allocate.Budget`), bits per layer within it. The allocation is a
+    choice: made from the test split it is logged with a warning (the test accuracy of a model at those widths is
+    then no longer an unbiased estimate); the training split is the default, as for ``train --bits auto``."""
     from ..nets.checkpoint import load_checkpoint
     from ..nets.framed import framed_split
     from .allocate import DEFAULT_CHOICES, allocate_for_model, check_budget, weight_perturbations
@@ -115,6 +117,11 @@ def analyze_hessian(
         raise InputError(
             f"checkpoint '{checkpoint}' does not say how many time bins it was trained with",
             fix="use a checkpoint written by `qsnn-deploy train`",
+        )
+    if budget is not None and split == "test":
+        log(
+            "warning: the bits are chosen from Hessian traces on the test split, so the test accuracy of a model "
+            "at these widths is no longer an unbiased estimate (use --split train)"
         )
     data = framed_split(dataset, split, time_bins, progress=progress)
     if tuple(data.frames.shape[2:]) != model.spec.input_shape:
