@@ -22,7 +22,17 @@ import platform
 import time
 from pathlib import Path
 
-from qsnn_deploy.train.sweep import SweepPoint, plot_sweep, run_sweep, summarise, sweep_markdown
+from qsnn_deploy.nets.zoo import load_spec
+from qsnn_deploy.train.device import pick_device
+from qsnn_deploy.train.sweep import (
+    SweepPoint,
+    measure_run,
+    plot_sweep,
+    run_sweep,
+    summarise,
+    sweep_markdown,
+    sweep_splits,
+)
 from qsnn_deploy.train.trainer import TrainConfig, train
 
 RESULTS = Path(__file__).parent / "results"
@@ -94,14 +104,15 @@ def main() -> None:
                 synop_weights=args.kd_weights,
                 shift_px=args.kd_shift_px,
                 time_bins=result["time_bins"],
+                dataset=result["dataset"],
+                seed=result["seed"],
+                val_fraction=result["val_fraction"],
             )
             polish = args.work / "distill" / f"target_{last:g}_polished"
             m = train(cfg, polish, overwrite=True, progress=False)
-            points.append(
-                SweepPoint(
-                    "synop-target-chain-distill-polished", last, m["test_accuracy"], m["synops_per_sample"], polish.name
-                )
-            )
+            # scored on the validation split the sweeps held out (same seed and fraction as their runs)
+            val, _ = sweep_splits(cfg, load_spec(result["model"]), progress=False)
+            points.append(measure_run(polish, "synop-target-chain-distill-polished", last, m, val, pick_device("auto")))
             last5 = [h["test_accuracy"] for h in m["history"][-5:]]
     baseline = points[0]
     trained = [p for p in points if p.method.startswith("synop-target")]
@@ -122,7 +133,9 @@ def main() -> None:
         [
             f"# SynOp sweep: {result['model']} on {result['dataset']}",
             "",
-            f"Test split ({result['test_samples']} samples), {result['time_bins']} time bins, chip integer units.",
+            f"Choices on the validation split ({result['validation_samples']} samples held out of the train split, "
+            f"seed {result['seed']}); the test split ({result['test_samples']} samples) is only reported. "
+            f"{result['time_bins']} time bins, chip integer units.",
             f"`synop-target-chain`: {args.epochs} epochs per target at lr {args.lr:g}. "
             + (
                 ""
