@@ -190,7 +190,7 @@ def plot_sweep(points: list[SweepPoint], path: Path, title: str) -> None:
     near = [synops for synops, acc in both if acc >= top - 6]
     if base is not None:  # the acceptance box of issue 7: ≥ 5× fewer SynOps at ≤ 1 point lower accuracy
         guides = [
-            axes[1].axhline(100 * base.accuracy - 1, color="gray", ls=":", lw=1, label="baseline − 1 point"),
+            axes[1].axhline(100 * base.accuracy - 1, color="gray", ls=":", lw=1, label="baseline − 1 point (test)"),
             axes[1].axvline(base.synops_per_sample / 5, color="gray", ls="--", lw=1, label="baseline SynOps / 5"),
         ]
         axes[1].legend(handles=guides, fontsize=8, loc="lower left")
