@@ -53,12 +53,15 @@ Examples:
   qsnn-deploy train --model my_net.yaml --device cuda --out runs/gpu
   qsnn-deploy train --lr-schedule periodic-cosine --lr-period 5 --out runs/boost   # the 4-bit QSNN's LR boosting
   qsnn-deploy train --lr-schedule one-cycle --loss mse-count --out runs/oc  # per-batch one-cycle, count MSE
-  qsnn-deploy train --epochs 40 --patience 5 --out runs/es   # early stopping on 10% of the train split
+  qsnn-deploy train --epochs 40 --patience 5 --out runs/es   # stop when validation (10% of train) stalls
+  qsnn-deploy train --val-fraction 0 --out runs/all          # train on the whole train split, keep the last epoch
   qsnn-deploy train --resume runs/es                         # continue a killed/interrupted run exactly
   qsnn-deploy train --seeds 0,1,2 --out runs/seeds           # one run per seed + summary.json (mean ± std)
   qsnn-deploy train --learning-rule ell --out runs/ell       # local spiking classifiers per block
   qsnn-deploy train --nproc 2 --out runs/ddp                 # data-parallel over 2 processes (or under torchrun)
 Writes OUT/checkpoint.pt, OUT/metrics.json, OUT/config.yaml and OUT/training_curve.png
+(BPTT keeps the epoch with the best accuracy on a validation split held out of the train split;
+test accuracy is measured on that model and only reported.)
 (--bits auto adds hessian.json/png; --ann writes ann.pt; --integer-only adds memory.json/md).
 While it runs, the run lives in OUT.partial/ with the state of the last finished epoch (last.pt);
 --resume OUT continues from there with the run's own options and finishes OUT.
@@ -148,8 +151,14 @@ def _summary(method: str, m: dict[str, Any]) -> str:
             f"{acc} ({m['rule']}); {synops}; state kept for backprop {m['peak_state_bytes_per_sample'] / 1e3:.1f} kB "
             f"per sample (BPTT: {m['bptt_state_bytes_per_sample'] / 1e3:.1f} kB)"
         )
+    chosen = (
+        f"epoch {m['selected_epoch']}, best validation accuracy {100 * m['validation_accuracy']:.2f}%"
+        if m["validation_accuracy"] is not None
+        else f"last epoch {m['selected_epoch']}, no validation split"
+    )
     return (
-        f"{acc} ({m['bits_label']} QAT model), {100 * m['float_test_accuracy']:.2f}% (same weights in float); {synops}"
+        f"{acc} ({m['bits_label']} QAT model, {chosen}), {100 * m['float_test_accuracy']:.2f}% (same weights in "
+        f"float); {synops}"
     )
 
 

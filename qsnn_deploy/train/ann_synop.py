@@ -55,7 +55,7 @@ from .loop import Epochs, fit, train_pass
 from .losses import synop_penalty as penalty_loss
 from .losses import synop_target as target_loss
 from .runs import RunFolder, staged_run
-from .splits import train_test_splits
+from .splits import train_test_splits, without_validation
 
 
 class _ANNRun(Epochs):
@@ -189,6 +189,7 @@ class _ANNRun(Epochs):
             "device": str(self.device),
             "train_time_s": round(train_s, 2),
             "total_time_s": round(time.time() - self.t0, 2),
+            **without_validation(self.train_set, test_set, self.history),
             "history": self.history,
         }
         folder.torch_file("ann.pt", ann.state_dict())

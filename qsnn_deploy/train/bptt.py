@@ -3,8 +3,9 @@
 :func:`train_bptt` trains ``config`` into a run folder built in ``OUT.partial/`` with the state of the last
 finished epoch (:mod:`.runs`), so a killed or interrupted run continues with :func:`resume_bptt` and ends with
 the weights an uninterrupted one would have. The epochs follow :func:`.loop.fit`; :class:`BPTT` says what one
-is: a pass over a (seed, epoch)-determined order (:func:`_train_epoch`), the test (and validation) accuracy,
-early stopping, the state. ``--nproc N`` (or ``torchrun``) trains data-parallel (:mod:`.distributed`).
+is: a pass over a (seed, epoch)-determined order (:func:`_train_epoch`), the validation accuracy that chooses the
+kept epoch (:class:`.early_stopping.EarlyStopping`; the last epoch without a validation split), the test accuracy
+(reported, never used to choose), the state. ``--nproc N`` (or ``torchrun``) trains data-parallel (:mod:`.distributed`).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ from .pretrained import initial_weights, load_teacher
 from .resume import STATE_FORMAT
 from .runs import STATE_FILE, RunFolder, complete, new_partial, partial_folder, partial_run
 from .schedules import make_scheduler
-from .splits import data_options, epoch_order, model_spec, split_validation, train_test_splits
+from .splits import data_options, epoch_order, model_spec, split_sizes, split_validation, train_test_splits
 from .weight_bits import allocate_auto_bits, bits_label, warmup_epochs, weight_memory
 
 
@@ -151,7 +152,7 @@ class BPTT(Epochs):
         self.warmup = warmup_epochs(cfg)
         self.auto: dict[str, Any] | None = None
         self.history = []
-        self.stopping = EarlyStopping(cfg.patience or 0)
+        self.stopping = EarlyStopping(cfg.patience)
         if state is not None:
             model.load_state_dict(state["model"])
             self.opt.load_state_dict(state["optimizer"])
@@ -204,7 +205,8 @@ class BPTT(Epochs):
         ev = evaluate(self.model, self.test_set, self.cfg.batch_size, self.device)
         entry = {"test_accuracy": ev["accuracy"], "synops_per_sample": ev["synops_per_sample"], "lr": self.lr}
         if self.val_set is not None:
-            entry["val_accuracy"] = evaluate(self.model, self.val_set, self.cfg.batch_size, self.device)["accuracy"]
+            val = evaluate(self.model, self.val_set, self.cfg.batch_size, self.device)
+            entry |= {"val_accuracy": val["accuracy"], "val_synops_per_sample": val["synops_per_sample"]}
             self.stopping.update(epoch, entry["val_accuracy"], self.model)
         return entry
 
@@ -241,11 +243,20 @@ class BPTT(Epochs):
             )
 
     def finish(self, folder: RunFolder, t0: float) -> dict[str, Any]:
-        """Final evaluation (of the best validation epoch's weights with ``--patience``); writes checkpoint.pt,
-        metrics.json, config.yaml and training_curve.png to ``folder``; returns the metrics."""
+        """Final evaluation of the kept model (the best validation epoch's weights; the last epoch's without a
+        validation split); writes checkpoint.pt, metrics.json, config.yaml and training_curve.png to ``folder``;
+        returns the metrics."""
         cfg, model, device, test_set = self.cfg, self.model, self.device, self.test_set
-        if self.stopping.best_state is not None:
+        best_val = self.stopping.best_val
+        if self.stopping.best_state is not None and best_val is not None and self.val_set is not None:
             model.load_state_dict(self.stopping.best_state)
+            selected = self.stopping.best_epoch
+            self.log(
+                f"keeping epoch {selected} (best validation accuracy {100 * best_val:.2f}% on "
+                f"{len(self.val_set.labels)} samples)"
+            )
+        else:
+            selected = self.history[-1]["epoch"]
         spec = model.spec
         final = evaluate(model, test_set, cfg.batch_size, device)
         float_ev = evaluate(model, test_set, cfg.batch_size, device, quantize=False)
@@ -274,8 +285,10 @@ class BPTT(Epochs):
             "lr_schedule": cfg.lr_schedule,
             "loss": cfg.loss,
             "stopped_early": bool(self.stopping.stopped_early),
-            "best_epoch": self.stopping.best_epoch,
-            "val_accuracy": self.stopping.best_val,
+            "validation_accuracy": self.stopping.best_val,
+            "selected_epoch": selected,
+            "val_fraction": cfg.val_fraction or 0.0,
+            "split_sizes": split_sizes(self.train_set, self.val_set, test_set),
             "train_time_s": round(time.time() - t0, 2),
             "history": self.history,
         }

@@ -124,16 +124,16 @@ def _check_bptt(cfg: TrainConfig) -> None:
         raise UsageError(f"unknown loss '{cfg.loss}'", where="--loss", fix=f"use one of {', '.join(LOSSES)}")
     if cfg.patience is not None and cfg.patience < 1:
         raise UsageError(f"--patience must be >= 1 epoch, got {cfg.patience}", fix="e.g. --patience 3")
-    if cfg.val_fraction is not None:
-        if cfg.patience is None:
-            raise UsageError(
-                "--val-fraction holds out a validation set for early stopping",
-                fix="add --patience N, or drop --val-fraction",
-            )
-        if not 0 < cfg.val_fraction < 1:
-            raise UsageError(
-                f"--val-fraction must be between 0 and 1, got {cfg.val_fraction}", fix="e.g. --val-fraction 0.1"
-            )
+    if cfg.val_fraction is not None and not 0 <= cfg.val_fraction < 1:  # None: a state written before the default
+        raise UsageError(
+            f"--val-fraction must be >= 0 and < 1, got {cfg.val_fraction}",
+            fix="e.g. --val-fraction 0.1 (or 0 for no validation split)",
+        )
+    if cfg.patience is not None and not cfg.val_fraction:
+        raise UsageError(
+            "--patience stops on the validation accuracy, and --val-fraction 0 holds out no validation split",
+            fix="drop --patience, or give --val-fraction a share such as 0.1",
+        )
     if cfg.bits == "auto" and cfg.init is None and cfg.epochs is not None and cfg.epochs < 2:
         raise UsageError(
             "--bits auto without --init needs at least 2 epochs (warm-up at the model's widths, "

@@ -29,7 +29,7 @@ METHODS = ("bptt", "ann", "integer-only", "local-rule")  # the training methods 
 LOSSES = ("ce", "mse-count")  # qsnn_deploy.train.losses implements them
 LEARNING_RULES = ("bptt", "decolle", "ell", "bell", "fell")  # bptt, then the local rules
 MODEL_DEFAULTS = {"epochs": 15, "batch_size": 32, "lr": 2e-3, "time_bins": 10}  # when a model YAML gives none
-DEFAULT_VAL_FRACTION = 0.1  # with --patience and no --val-fraction
+DEFAULT_VAL_FRACTION = 0.1  # share of the train split a BPTT run holds out for validation
 
 _ALL = METHODS
 _BPTT = ("bptt",)
@@ -165,13 +165,16 @@ class TrainConfig:
     )
     patience: int | None = option(
         None,
-        "early stopping: stop after N epochs without a better validation accuracy and keep the best epoch's "
-        "weights (validation is held out of the train split)",
+        "early stopping: stop after N epochs without a better validation accuracy (the best epoch's weights are "
+        "kept either way)",
         takes=_BPTT,
         recipe=True,
     )
-    val_fraction: float | None = option(
-        None, "with --patience: share of the train split held out for validation [0.1]", takes=_BPTT
+    val_fraction: float = option(
+        DEFAULT_VAL_FRACTION,
+        "share of the train split held out for validation (seeded, stratified by class): the run keeps the epoch "
+        "with the best validation accuracy and reports test accuracy on it; 0: no validation, the last epoch is kept",
+        takes=_BPTT,
     )
     neuron: str | None = option(
         None,
@@ -298,7 +301,7 @@ class TrainConfig:
         )
 
     def resolve(self, spec: ModelSpec) -> ResolvedConfig:
-        """Fill unset values from the model's defaults (and the validation share of ``--patience``)."""
+        """Fill unset values from the model's defaults."""
         from .losses import parse_synop_weights
 
         d = MODEL_DEFAULTS | spec.defaults
@@ -309,8 +312,6 @@ class TrainConfig:
         }
         if self.synop_weights is not None:
             parse_synop_weights([layer.name for layer in spec.layers], self.synop_weights, f"model '{spec.name}'")
-        if self.patience is not None and self.val_fraction is None:
-            fill["val_fraction"] = DEFAULT_VAL_FRACTION
         return ResolvedConfig(**{f.name: getattr(self, f.name) for f in fields(self)} | fill)
 
     def record(self) -> dict[str, Any]:

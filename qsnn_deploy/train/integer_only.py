@@ -69,7 +69,7 @@ from .integer_memory import memory_report, memory_table
 from .integer_net import LocalNet, evaluate_local, local_loss
 from .loop import Epochs, fit, train_pass
 from .runs import RunFolder, staged_run
-from .splits import train_test_splits
+from .splits import train_test_splits, without_validation
 
 DEFAULT_BITS = IntegerBits()  # the integer-only QSNN's widths, adapted to Speck's IAF
 
@@ -275,6 +275,7 @@ def _train(
             "memory_bits": memory["integer"]["totals"]["total_bits"],
             "memory_saved": memory["saved"]["total_bits"],
             "train_time_s": round(train_time, 2),
+            **without_validation(run.train_set, test_set, run.history),
             "history": run.history,
         }
         train_args = {

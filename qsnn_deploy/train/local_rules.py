@@ -49,7 +49,7 @@ from .evaluation import evaluate
 from .local_net import LocalRuleNet, StateMeter, bptt_state_bytes, evaluate_local_rule, run_batch
 from .loop import Epochs, fit, train_pass
 from .runs import RunFolder, staged_run
-from .splits import data_options, model_spec, train_test_splits
+from .splits import data_options, model_spec, train_test_splits, without_validation
 
 
 class _LocalRun(Epochs):
@@ -155,6 +155,7 @@ class _LocalRun(Epochs):
             "limit": cfg.limit,
             "device": str(self.device),
             "train_time_s": round(time.time() - self.t0, 2),
+            **without_validation(self.train_set, self.test_set, history),
             "history": history,
         }
         net.cnn.cpu()

@@ -4,6 +4,7 @@ share held out of the train split, and the sample order of each epoch."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -65,22 +66,75 @@ def train_test_splits(
 
 
 def split_validation(data: FramedSplit, fraction: float | None, seed: int) -> tuple[FramedSplit, FramedSplit | None]:
-    """Carve a seeded validation set (``fraction`` of the samples, at least one) out of a training split."""
-    if fraction is None:
+    """Carve a seeded, stratified validation set out of a training split: ``round(fraction · n)`` samples (at
+    least one), shared among the classes in proportion to their counts (largest remainders first), with at least
+    one per class when there are as many as classes and the class keeps a training sample. The samples of each
+    class are drawn in a (seed)-determined order; both sets keep the split's order. ``fraction`` None or 0: no
+    validation set."""
+    if not fraction:
         return data, None
     n = len(data.labels)
     n_val = max(1, int(round(fraction * n)))
     if n_val >= n:
         raise UsageError(
             f"--val-fraction {fraction} leaves no training samples out of {n}",
-            fix="lower --val-fraction or use more samples",
+            fix="lower --val-fraction, use more samples, or --val-fraction 0 (no validation: the last epoch is kept)",
         )
-    order = torch.from_numpy(np.random.default_rng([seed, 0x7A1]).permutation(n))
-    val, keep = order[:n_val].sort().values, order[n_val:].sort().values
+    rng = np.random.default_rng([seed, 0x7A1])
+    labels = data.labels.numpy()
+    classes, counts = np.unique(labels, return_counts=True)
+    take = _stratified_counts(counts, n_val, rng)
+    val = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:k] for c, k in zip(classes, take, strict=True)])
+    is_val = np.zeros(n, dtype=bool)
+    is_val[val] = True
+    keep, held = torch.from_numpy(np.flatnonzero(~is_val)), torch.from_numpy(np.flatnonzero(is_val))
     return (
         FramedSplit(data.frames[keep], data.labels[keep], data.duration_us),
-        FramedSplit(data.frames[val], data.labels[val], data.duration_us),
+        FramedSplit(data.frames[held], data.labels[held], data.duration_us),
     )
+
+
+def _stratified_counts(counts: np.ndarray, n_val: int, rng: np.random.Generator) -> np.ndarray:
+    """How many of each class's ``counts`` samples go to a validation set of ``n_val`` (< sum of counts); equal
+    remainders are served in an order drawn from ``rng``."""
+    room = counts - (counts > 1)  # a class with two or more samples keeps one for training
+    if room.sum() < n_val:
+        room = counts.copy()
+    share = n_val * counts / counts.sum()
+    take = np.minimum(np.floor(share).astype(int), room)
+    if n_val >= int((room > 0).sum()):
+        take = np.maximum(take, (room > 0).astype(int))
+    while take.sum() > n_val:  # the minimum of one per class overshot: take back from the largest shares
+        i = int(np.argmax(np.where(take > 1, take - share, -np.inf)))
+        take[i] -= 1
+    remainder = share - take
+    for i in np.lexsort((rng.permutation(len(counts)), -remainder)):
+        if take.sum() == n_val:
+            break
+        if take[i] < room[i]:
+            take[i] += 1
+    while take.sum() < n_val:  # a few classes full: fill wherever there is room
+        take[int(np.argmax(room - take))] += 1
+    return take
+
+
+def split_sizes(train: FramedSplit, validation: FramedSplit | None, test: FramedSplit) -> dict[str, int]:
+    """``metrics.json``'s ``split_sizes``: the samples a run trained on, validated on (0: none) and tested on."""
+    return {
+        "train": len(train.labels),
+        "validation": 0 if validation is None else len(validation.labels),
+        "test": len(test.labels),
+    }
+
+
+def without_validation(train: FramedSplit, test: FramedSplit, history: list[dict[str, Any]]) -> dict[str, Any]:
+    """The validation fields of ``metrics.json`` for a method that holds out no validation split (``--ann``,
+    ``--integer-only``, the local rules): no validation accuracy, the last epoch kept, the split sizes."""
+    return {
+        "validation_accuracy": None,
+        "selected_epoch": history[-1]["epoch"] if history else 0,
+        "split_sizes": split_sizes(train, None, test),
+    }
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:

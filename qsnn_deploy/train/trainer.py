@@ -66,7 +66,8 @@ def train_seeds(
     log: Log = default_log,
 ) -> dict[str, Any]:
     """One run per seed into ``OUT/seed_S``, then ``OUT/summary.json`` with mean ± std (sample std, ddof 1) of
-    test accuracy and SynOps per sample. Returns the summary."""
+    test accuracy, SynOps per sample and validation accuracy (None without a validation split). Returns the
+    summary."""
     if config.method != "bptt":
         raise UsageError(f"{config.method_flag} does not take --seeds", fix="drop --seeds")
     out = Path(out)
@@ -85,7 +86,8 @@ def train_seeds(
                 "out": f"seed_{seed}",
                 "test_accuracy": metrics["test_accuracy"],
                 "synops_per_sample": metrics["synops_per_sample"],
-                "best_epoch": metrics["best_epoch"],
+                "validation_accuracy": metrics["validation_accuracy"],
+                "selected_epoch": metrics["selected_epoch"],
             }
         )
 
@@ -99,6 +101,7 @@ def train_seeds(
         "runs": runs,
         "test_accuracy": stats("test_accuracy"),
         "synops_per_sample": stats("synops_per_sample"),
+        "validation_accuracy": None if runs[0]["validation_accuracy"] is None else stats("validation_accuracy"),
     }
     write_atomic(out / "summary.json", json.dumps(summary, indent=2))
     return summary

@@ -106,7 +106,7 @@ def test_the_method_registry_covers_every_method():
 
 
 def test_options_and_recipe(tmp_path):
-    assert TrainConfig(patience=2).val_fraction is None  # resolve() fills the default share
+    assert TrainConfig(patience=2).val_fraction == 0.1  # every BPTT run holds out 10% for validation
     cfg = from_options({"model": None, "dataset": "nmnist", "epochs": None}, given={"dataset"})
     assert cfg.model == "auto" and cfg.epochs is None
     recipe = {"name": "r", "input_shape": [2, 34, 34], "n_classes": 10, "dataset": "digits-dvs"}

@@ -76,10 +76,13 @@ def test_sigkill_then_resume_reaches_identical_weights(tmp_path):
     a = torch.load(ref / "checkpoint.pt", weights_only=True)["state_dict"]
     b = torch.load(out / "checkpoint.pt", weights_only=True)["state_dict"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    ha = json.loads((ref / "metrics.json").read_text())["history"]
-    hb = json.loads((out / "metrics.json").read_text())["history"]
+    ma = json.loads((ref / "metrics.json").read_text())
+    mb = json.loads((out / "metrics.json").read_text())
+    ha, hb = ma["history"], mb["history"]
     drop = lambda h: [{k: v for k, v in e.items() if k != "elapsed_s"} for e in h]  # noqa: E731
     assert drop(ha) == drop(hb) and len(hb) == EPOCHS
+    for key in ("selected_epoch", "validation_accuracy", "split_sizes", "test_accuracy"):
+        assert ma[key] == mb[key]
 
 
 def test_resume_of_finished_or_absent_run_is_a_usage_error(tmp_path):

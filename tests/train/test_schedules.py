@@ -90,6 +90,6 @@ def test_bad_loss_and_patience_are_usage_errors():
         TrainConfig(loss="hinge").resolve(spec)
     with pytest.raises(UsageError, match="--patience must be >= 1"):
         TrainConfig(patience=0).resolve(spec)
-    with pytest.raises(UsageError, match="--val-fraction holds out a validation set"):
-        TrainConfig(val_fraction=0.2).resolve(spec)
+    with pytest.raises(UsageError, match="--val-fraction 0 holds out no validation split"):
+        TrainConfig(val_fraction=0.0, patience=2).resolve(spec)
     assert TrainConfig(patience=2).resolve(spec).val_fraction == 0.1

@@ -12,15 +12,16 @@ TINY = dict(limit=48, time_bins=4, batch_size=16)
 
 
 def test_early_stopping_stops_and_keeps_the_best_epoch(tmp_path):
-    # an lr this small cannot change the int8 weights: validation accuracy never improves after epoch 1
+    # an lr this small cannot change the int8 weights: validation accuracy never improves after epoch 1, and
+    # the tie with epoch 1 keeps the later epoch (the contract of issue 18)
     m = train(
         TrainConfig(epochs=6, lr=1e-12, patience=1, **TINY), tmp_path / "es", progress=False, log=lambda msg: None
     )
-    assert m["stopped_early"] is True and m["best_epoch"] == 1 and m["epochs_run"] == 2 and m["epochs"] == 6
+    assert m["stopped_early"] is True and m["selected_epoch"] == 2 and m["epochs_run"] == 2 and m["epochs"] == 6
     assert [h["epoch"] for h in m["history"]] == [1, 2] and all("val_accuracy" in h for h in m["history"])
-    assert m["val_accuracy"] == m["history"][0]["val_accuracy"]
+    assert m["validation_accuracy"] == m["history"][0]["val_accuracy"] == m["history"][1]["val_accuracy"]
     on_disk = json.loads((tmp_path / "es" / "metrics.json").read_text())
-    assert on_disk["stopped_early"] is True and on_disk["best_epoch"] == 1
+    assert on_disk["stopped_early"] is True and on_disk["selected_epoch"] == 2
 
 
 def test_validation_split_is_carved_from_train_and_seeded():
@@ -33,7 +34,9 @@ def test_validation_split_is_carved_from_train_and_seeded():
     assert len(val.labels) == 4 and len(tr.labels) == 16
     assert set(tr.labels.tolist()).isdisjoint(val.labels.tolist())
     assert split_validation(data, 0.2, seed=3)[1].labels.tolist() == val.labels.tolist()
+    assert split_validation(data, 0.2, seed=4)[1].labels.tolist() != val.labels.tolist()
     assert split_validation(data, None, seed=3) == (data, None)
+    assert split_validation(data, 0.0, seed=3) == (data, None)
 
 
 def test_mse_count_and_one_cycle_run_end_to_end(tmp_path):
