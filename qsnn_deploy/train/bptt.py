@@ -11,6 +11,7 @@ kept epoch (:class:`.early_stopping.EarlyStopping`; the last epoch without a val
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -43,7 +44,7 @@ from .distributed import (
     spawn,
     wrap,
 )
-from .early_stopping import EarlyStopping
+from .early_stopping import GOAL_HEADROOM, EarlyStopping
 from .evaluation import evaluate
 from .hessian import layer_weights
 from .loop import Epochs, fit, train_pass
@@ -68,10 +69,12 @@ def _train_epoch(
     group: Group = SINGLE,
     teacher: SpikingCNN | None = None,
     synop_weights: list[float] | None = None,
+    target: float | None = None,
 ) -> tuple[float, float]:
     """One pass over ``data``; steps ``batch_sched`` after every batch when given. Returns (loss, accuracy) over
     all processes of ``group``, each of which takes its share of every global batch. ``teacher``: add the
-    distillation term; ``synop_weights``: per-layer weights of the SynOp term."""
+    distillation term; ``synop_weights``: per-layer weights of the SynOp term; ``target``: this epoch's SynOp
+    target (:func:`synop_target_at`)."""
     model.train()
     n = len(data.labels)
     shifts = epoch_shifts(n, cfg.shift_px, cfg.seed, epoch) if cfg.shift_px else None
@@ -86,8 +89,8 @@ def _train_epoch(
             loss = loss + cfg.distill_weight * distillation(out_spikes, teacher_spikes, cfg.distill_temperature)
         if cfg.synop_penalty > 0:
             loss = loss + synop_penalty(weighted_synops(synops, synop_weights), cfg.synop_penalty)
-        elif cfg.synop_target is not None:
-            loss = loss + synop_target(weighted_synops(synops, synop_weights), cfg.synop_target)
+        elif target is not None:
+            loss = loss + synop_target(weighted_synops(synops, synop_weights), target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -98,6 +101,16 @@ def _train_epoch(
     order = epoch_order(n, cfg.seed, epoch)
     desc = f"epoch {epoch}/{cfg.epochs}"
     return train_pass(order, cfg.batch_size, step, desc=desc, progress=progress, group=group)
+
+
+def synop_target_at(cfg: ResolvedConfig, epoch: int) -> float | None:
+    """The SynOp target of ``epoch`` (1-based): ``--synop-target``, or with ``--synop-anneal A`` the geometric way
+    from ``--synop-start`` down to it, reached at epoch A · epochs and held after."""
+    if cfg.synop_target is None or not cfg.synop_anneal:
+        return cfg.synop_target
+    assert cfg.synop_start is not None  # resolve() sets the start of an annealed target
+    done = min(1.0, epoch / (cfg.synop_anneal * cfg.epochs))
+    return float(cfg.synop_start * (cfg.synop_target / cfg.synop_start) ** done)
 
 
 @dataclass(frozen=True)
@@ -142,6 +155,17 @@ class BPTT(Epochs):
                 f"distilling from {cfg.distill} (weight {cfg.distill_weight:g}, temperature "
                 f"{cfg.distill_temperature:g})"
             )
+        if cfg.synop_anneal and cfg.synop_target is not None and state is None:
+            log(
+                f"SynOp target {cfg.synop_start:.3g} → {cfg.synop_target:.3g} per sample (geometric, reached at "
+                f"epoch {math.ceil(cfg.synop_anneal * cfg.epochs)}/{cfg.epochs}, then held)"
+            )
+        if cfg.synop_goal is not None and state is None:
+            log(
+                f"keeping the best validation epoch among those at ≤ {(1 - GOAL_HEADROOM) * cfg.synop_goal:.3g} "
+                f"SynOps per sample on the validation split (goal {cfg.synop_goal:.3g}, {100 * GOAL_HEADROOM:g}% "
+                "headroom)"
+            )
         names = [layer.name for layer in spec.layers]
         self.synop_weights = None if cfg.synop_weights is None else parse_synop_weights(names, cfg.synop_weights)
         self.opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -152,7 +176,7 @@ class BPTT(Epochs):
         self.warmup = warmup_epochs(cfg)
         self.auto: dict[str, Any] | None = None
         self.history = []
-        self.stopping = EarlyStopping(cfg.patience)
+        self.stopping = EarlyStopping(cfg.patience, cfg.synop_goal if self.val_set is not None else None)
         if state is not None:
             model.load_state_dict(state["model"])
             self.opt.load_state_dict(state["optimizer"])
@@ -197,6 +221,7 @@ class BPTT(Epochs):
             self.group,
             self.teacher,
             self.synop_weights,
+            synop_target_at(self.cfg, epoch),
         )
 
     def after_pass(self, epoch: int, pass_s: float) -> dict[str, Any]:
@@ -204,14 +229,20 @@ class BPTT(Epochs):
             self.sched.step()
         ev = evaluate(self.model, self.test_set, self.cfg.batch_size, self.device)
         entry = {"test_accuracy": ev["accuracy"], "synops_per_sample": ev["synops_per_sample"], "lr": self.lr}
+        if self.cfg.synop_anneal:
+            entry["synop_target"] = synop_target_at(self.cfg, epoch)
         if self.val_set is not None:
             val = evaluate(self.model, self.val_set, self.cfg.batch_size, self.device)
             entry |= {"val_accuracy": val["accuracy"], "val_synops_per_sample": val["synops_per_sample"]}
-            self.stopping.update(epoch, entry["val_accuracy"], self.model)
+            self.stopping.update(epoch, entry["val_accuracy"], self.model, val["synops_per_sample"])
         return entry
 
     def describe(self, entry: dict[str, Any]) -> str:
         val = f"val {100 * entry['val_accuracy']:.1f}%  " if "val_accuracy" in entry else ""
+        if "synop_target" in entry:
+            val = f"target {entry['synop_target']:.3g}  " + val
+        if self.cfg.synop_goal is not None and "val_synops_per_sample" in entry:
+            val += f"val SynOps {entry['val_synops_per_sample']:.3g}  "
         return (
             f"{val}test {100 * entry['test_accuracy']:.1f}%  SynOps/sample {entry['synops_per_sample']:.3g}  "
             f"lr {entry['lr']:.3g}"
@@ -251,6 +282,11 @@ class BPTT(Epochs):
         if self.stopping.best_state is not None and best_val is not None and self.val_set is not None:
             model.load_state_dict(self.stopping.best_state)
             selected = self.stopping.best_epoch
+            if self.stopping.goal is not None and not (self.stopping.best_key and self.stopping.best_key[0]):
+                self.log(
+                    f"warning: no epoch reached {(1 - GOAL_HEADROOM) * self.stopping.goal:.3g} SynOps per sample on "
+                    "the validation split; keeping the one with the fewest (raise --epochs or lower the target)"
+                )
             self.log(
                 f"keeping epoch {selected} (best validation accuracy {100 * best_val:.2f}% on "
                 f"{len(self.val_set.labels)} samples)"
@@ -289,6 +325,12 @@ class BPTT(Epochs):
             "selected_epoch": selected,
             "val_fraction": cfg.val_fraction or 0.0,
             "split_sizes": split_sizes(self.train_set, self.val_set, test_set),
+            "synop_target": cfg.synop_target,
+            "synop_goal": cfg.synop_goal,
+            "synop_goal_met": None
+            if self.stopping.goal is None
+            else bool(self.stopping.best_key and self.stopping.best_key[0]),
+            "synop_start": cfg.synop_start,
             "train_time_s": round(time.time() - t0, 2),
             "history": self.history,
         }

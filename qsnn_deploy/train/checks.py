@@ -84,11 +84,35 @@ def _check_bptt(cfg: TrainConfig) -> None:
         raise UsageError("epochs, batch size and time bins must be >= 1 and the learning rate > 0")
     if cfg.limit is not None and cfg.limit < 1:
         raise UsageError("--limit must be >= 1")
-    if cfg.synop_target is not None and (not cfg.synop_target > 0 or cfg.synop_penalty > 0):
+    kind, value = parse_synop_target(cfg.synop_target)
+    if kind is not None and cfg.synop_penalty > 0:
         raise UsageError(
-            "--synop-target must be > 0 and cannot be combined with --synop-penalty",
-            fix="pick one form of the SynOp loss",
+            "--synop-target cannot be combined with --synop-penalty", fix="pick one form of the SynOp loss"
         )
+    if kind == "relative" and cfg.init is None:
+        raise UsageError(
+            f"--synop-target {cfg.synop_target} is relative to the SynOps per sample of the run it fine-tunes, "
+            "and there is no --init RUN",
+            where="--synop-target",
+            fix="add --init RUN (a finished `qsnn-deploy train` run), or give SynOps per sample such as 3e5",
+        )
+    if kind == "relative" and cfg.method != "bptt":
+        raise UsageError(
+            f"a relative --synop-target fine-tunes a BPTT run; {cfg.method_flag} takes an absolute one",
+            where="--synop-target",
+            fix="give SynOps per sample, e.g. --synop-target 5e5",
+        )
+    if cfg.synop_anneal is not None and not 0 <= cfg.synop_anneal <= 1:
+        raise UsageError(f"--synop-anneal must be between 0 and 1, got {cfg.synop_anneal}", fix="e.g. 0.6")
+    if (cfg.synop_anneal or cfg.synop_start is not None) and kind is None:
+        raise UsageError(
+            "--synop-anneal and --synop-start shape the target of --synop-target",
+            fix="add --synop-target N (or Kx with --init RUN), or drop them",
+        )
+    for name in ("synop_start", "synop_goal"):
+        number = getattr(cfg, name)
+        if number is not None and not (number > 0 and math.isfinite(number)):
+            raise UsageError(f"{flag(name)} must be a positive number of SynOps per sample, got {number}")
     if cfg.synop_penalty < 0:
         raise UsageError("--synop-penalty must be >= 0")
     if cfg.synop_weights is not None and cfg.synop_target is None and cfg.synop_penalty == 0:
@@ -155,8 +179,36 @@ def _check_data(cfg: TrainConfig) -> None:
         raise UsageError(f"--denoise-us must be >= 1, got {cfg.denoise_us}", fix="e.g. --denoise-us 10000")
 
 
-def check_shift(shift_px: int) -> None:
-    if shift_px < 0:
+def parse_synop_target(value: float | str | None) -> tuple[str | None, float | None]:
+    """``--synop-target``: ``("absolute", N)`` for SynOps per sample (a number, or text such as '3e5'),
+    ``("relative", K)`` for 'Kx' (K times fewer than the ``--init`` run's, K > 1), ``(None, None)`` when unset."""
+    if value is None:
+        return None, None
+    text = str(value).strip()
+    relative = text.lower().endswith(("x", "×"))
+    try:
+        number = float(text[:-1] if relative else text)
+    except ValueError:
+        raise UsageError(
+            f"--synop-target '{value}' is neither SynOps per sample nor a factor",
+            where="--synop-target",
+            fix="give SynOps per sample (3e5), or Kx for K times fewer than --init RUN's (5x)",
+        ) from None
+    if relative:
+        if not (number > 1 and math.isfinite(number)):
+            raise UsageError(
+                f"--synop-target {text} must ask for fewer SynOps than the run it fine-tunes: K in Kx must be > 1",
+                where="--synop-target",
+                fix="e.g. --synop-target 5x (a fifth of RUN's SynOps per sample)",
+            )
+        return "relative", number
+    if not (number > 0 and math.isfinite(number)):
+        raise UsageError(f"--synop-target must be > 0, got {text}", where="--synop-target", fix="e.g. 3e5")
+    return "absolute", number
+
+
+def check_shift(shift_px: int | None) -> None:
+    if shift_px is not None and shift_px < 0:
         raise UsageError(f"--shift-px must be >= 0, got {shift_px}", fix="e.g. --shift-px 1")
 
 

@@ -30,6 +30,13 @@ LOSSES = ("ce", "mse-count")  # qsnn_deploy.train.losses implements them
 LEARNING_RULES = ("bptt", "decolle", "ell", "bell", "fell")  # bptt, then the local rules
 MODEL_DEFAULTS = {"epochs": 15, "batch_size": 32, "lr": 2e-3, "time_bins": 10}  # when a model YAML gives none
 DEFAULT_VAL_FRACTION = 0.1  # share of the train split a BPTT run holds out for validation
+# --synop-target Kx (relative to --init RUN): the defaults of the recipe that reached 5x on digits-dvs (README
+# "SynOp loss", benchmarks/results/synop_sweep.md and synop_5x.md)
+RELATIVE_AIM = 0.9  # the loss's final target, as a share of the goal (the chain ended at 280 k for a 314 k goal)
+RELATIVE_ANNEAL = 0.6  # share of the epochs over which the target falls from RUN's SynOps to its final value
+RELATIVE_SHIFT_PX = 2
+RELATIVE_EPOCHS = 40
+RELATIVE_LR = 1e-3
 
 _ALL = METHODS
 _BPTT = ("bptt",)
@@ -102,11 +109,29 @@ class TrainConfig:
     synop_penalty: float = option(
         0.0, "α in loss = CE + α·SynOps per sample (try 1e-8 … 1e-6)", takes=("bptt", "ann"), recipe=True
     )
-    synop_target: float | None = option(
+    synop_target: float | str | None = option(
         None,
-        "target SynOps per sample: loss = CE + ((SynOps − N)/N)² (SynOpLoss' target form)",
+        "target SynOps per sample N: loss = CE + ((SynOps − N)/N)² (SynOpLoss' target form); or Kx: K times fewer "
+        "than --init RUN's (its metrics.json), which fine-tunes RUN with the recipe found to reach 5x on "
+        "digits-dvs, each part an option: --distill RUN, --synop-weights ×3 on the second layer, --shift-px 2, "
+        "--epochs 40, --lr 1e-3, --synop-anneal 0.6, --synop-goal RUN's / K, the loss aiming at 0.9 × the goal",
         takes=("bptt", "ann"),
         recipe=True,
+    )
+    synop_anneal: float | None = option(
+        None,
+        "with --synop-target: lower the loss's target geometrically from --synop-start to the target over this "
+        "share of the epochs, then hold it (0: the target from the first epoch) [0.6 with Kx, else 0]",
+        takes=_BPTT,
+    )
+    synop_start: float | None = option(
+        None, "with --synop-anneal: the SynOps per sample the target starts from [--init RUN's]", takes=_BPTT
+    )
+    synop_goal: float | None = option(
+        None,
+        "keep the epoch with the best validation accuracy among those whose SynOps per sample on the validation "
+        "split are at most 0.98 × this (when none is, the one with the fewest) [with Kx: RUN's / K]",
+        takes=_BPTT,
     )
     synop_weights: str | None = option(
         None,
@@ -119,7 +144,8 @@ class TrainConfig:
     distill: str | None = option(
         None,
         "knowledge distillation: add τ²·KL(teacher ‖ student) on the output spike counts, the teacher being this "
-        "run folder or checkpoint (e.g. the unpenalised model)",
+        "run folder or checkpoint (e.g. the unpenalised model); 'none': no distillation (with --synop-target Kx, "
+        "whose default teacher is RUN)",
         takes=_BPTT,
         path="any",
     )
@@ -211,12 +237,13 @@ class TrainConfig:
         recipe=True,
         disk=True,
     )
-    shift_px: int = option(
-        0,
+    shift_px: int | None = option(
+        None,
         "move each training sample by a random offset of up to N input pixels per axis, drawn anew every epoch "
-        "(any dataset)",
+        "(any dataset) [0; 2 with --synop-target Kx]",
         takes=_DATA,
         recipe=True,
+        unset_on_cli=True,
     )
     sensor_size: str | None = option(
         None, "folder:PATH: the recordings' sensor as WxHxP, e.g. 346x260x2 [inferred]", takes=_DATA, disk=True
@@ -310,9 +337,55 @@ class TrainConfig:
             for key in ("epochs", "batch_size", "lr", "time_bins")
             if getattr(self, key) is None
         }
-        if self.synop_weights is not None:
-            parse_synop_weights([layer.name for layer in spec.layers], self.synop_weights, f"model '{spec.name}'")
+        fill |= self._synop_fill(spec)
+        if self.method in ("bptt", "local-rule") and self.shift_px is None and "shift_px" not in fill:
+            fill["shift_px"] = 0
+        weights = fill.get("synop_weights", self.synop_weights)
+        if weights is not None:
+            parse_synop_weights([layer.name for layer in spec.layers], weights, f"model '{spec.name}'")
         return ResolvedConfig(**{f.name: getattr(self, f.name) for f in fields(self)} | fill)
+
+    def _synop_fill(self, spec: ModelSpec) -> dict[str, Any]:
+        """The SynOp options :meth:`resolve` fills: an absolute ``--synop-target`` as a number; for a relative one
+        (``Kx``) the goal, the loss's target and the recipe's defaults (see the option's help); the start of an
+        annealed target (``--init`` RUN's SynOps per sample); ``--distill none`` as no teacher."""
+        from .checks import parse_synop_target
+
+        fill: dict[str, Any] = {}
+        if self.distill is not None and self.distill.lower() == "none":
+            fill["distill"] = None
+        kind, value = parse_synop_target(self.synop_target)
+        if kind == "absolute":
+            fill["synop_target"] = value
+        elif kind == "relative":
+            assert self.init is not None and value is not None  # check_config: Kx goes with --init
+            base = run_synops_per_sample(self.init)
+            goal = self.synop_goal if self.synop_goal is not None else base / value
+            fill |= {"synop_target": RELATIVE_AIM * goal, "synop_goal": goal}
+            defaults: dict[str, Any] = {
+                "synop_anneal": RELATIVE_ANNEAL,
+                "synop_start": base,
+                "shift_px": RELATIVE_SHIFT_PX,
+                "epochs": RELATIVE_EPOCHS,
+                "lr": RELATIVE_LR,
+                "synop_weights": ",".join("3" if i == 1 else "1" for i in range(len(spec.layers)))
+                if len(spec.layers) > 1
+                else None,
+            }
+            fill |= {key: value for key, value in defaults.items() if getattr(self, key) is None}
+            if self.distill is None:
+                fill["distill"] = self.init
+        if fill.get("synop_anneal", self.synop_anneal) and self.synop_start is None and "synop_start" not in fill:
+            if self.init is None:
+                from ..errors import UsageError
+
+                raise UsageError(
+                    "--synop-anneal lowers the target from a start, and there is no --synop-start or --init RUN "
+                    "to take it from",
+                    fix="add --synop-start N (SynOps per sample), or --init RUN",
+                )
+            fill["synop_start"] = run_synops_per_sample(self.init)
+        return fill
 
     def record(self) -> dict[str, Any]:
         """The options a BPTT run depends on (``config.yaml``'s ``train:``, the resume state, ``summary.json``)."""
@@ -322,6 +395,35 @@ class TrainConfig:
         """The fields that differ from their defaults (:class:`TrainConfig`'s, also for a :class:`ResolvedConfig`),
         in order."""
         return [name for name, f in _FIELDS.items() if getattr(self, name) != f.default]
+
+
+def run_synops_per_sample(path: str) -> float:
+    """``synops_per_sample`` of the run a relative ``--synop-target`` refers to: RUN's ``metrics.json`` (RUN a run
+    folder, or a checkpoint in one)."""
+    import json
+
+    from ..errors import InputError, UsageError
+
+    run = Path(path)
+    metrics = (run if run.is_dir() else run.parent) / "metrics.json"
+    if not metrics.is_file():
+        raise UsageError(
+            f"a relative --synop-target reads the SynOps per sample of --init {path} from its metrics.json, "
+            f"and there is none at '{metrics}'",
+            where="--synop-target",
+            fix="pass the folder of a finished `qsnn-deploy train` run to --init, or give an absolute target (3e5)",
+        )
+    try:
+        value = json.loads(metrics.read_text())["synops_per_sample"]
+    except (ValueError, KeyError, TypeError):
+        value = None
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+        raise InputError(
+            "no positive 'synops_per_sample' in it",
+            where=str(metrics),
+            fix="pass a run written by `qsnn-deploy train`, or give an absolute --synop-target",
+        )
+    return float(value)
 
 
 def flag(name: str) -> str:
@@ -346,6 +448,7 @@ class ResolvedConfig(TrainConfig):
     resumed run rebuilds it from ``config.yaml``'s options)."""
 
     epochs: int = _resolved("epochs")
+    synop_target: float | None = _resolved("synop_target")
     batch_size: int = _resolved("batch_size")
     lr: float = _resolved("lr")
     time_bins: int = _resolved("time_bins")
@@ -371,7 +474,7 @@ class Option:
 
 def options() -> list[Option]:
     """The command-line options of the fields, in field order."""
-    types = {"int": int, "float": float, "str": str, "bool": bool}
+    types = {"int": int, "float": float, "str": str, "bool": bool, "float | str": str}
     out = []
     for f in fields(TrainConfig):
         meta = f.metadata
