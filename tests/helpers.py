@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -64,3 +65,20 @@ TINY = {
         {"type": "linear", "name": "fc", "out_features": 3},
     ],
 }
+
+
+def checkpoint_predictions(run, limit: int | None = None, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
+    """A run's QAT checkpoint through torch, not the CLI: its predictions (argmax of the output spike counts,
+    numpy's first-maximum rule as the emulator's) and the labels, on the first ``limit`` samples of the
+    built-in dataset's ``split`` framed with the run's time bins."""
+    import torch
+
+    from qsnn_deploy.nets.checkpoint import load_checkpoint
+    from qsnn_deploy.nets.framed import framed_split
+
+    model, payload = load_checkpoint(Path(run) / "checkpoint.pt")
+    data = framed_split(str(payload["dataset"]), split, int(payload["time_bins"]), progress=False, limit=limit)
+    model.eval()
+    with torch.no_grad():
+        counts = model(data.frames).sum(1).numpy()
+    return counts.argmax(1), data.labels.numpy()

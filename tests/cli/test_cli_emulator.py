@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from helpers import run_cli
+from helpers import checkpoint_predictions, run_cli
 
 from qsnn_deploy.data.events import EVENT_DTYPE
 
@@ -14,9 +14,14 @@ def _json(*args):
 
 
 @pytest.mark.parametrize("mode", ["binned", "event"])
-def test_whole_test_split_in_both_modes(tiny_bundle, mode):
+def test_whole_test_split_in_both_modes(tiny_run, tiny_bundle, mode):
     out = _json(tiny_bundle, "--mode", mode)
-    assert out["mode"] == mode and out["samples"] == 359 and 0 <= out["accuracy"] <= 1
+    assert out["mode"] == mode and out["samples"] == 359
+    # the accuracy is the share of the predictions that match the test split's labels, in their order
+    want, labels = checkpoint_predictions(tiny_run)
+    assert out["accuracy"] == pytest.approx(float((np.array(out["prediction"]) == labels).mean()))
+    if mode == "binned":  # and binned mode answers as the QAT checkpoint does, sample by sample
+        assert out["prediction"] == want.tolist()
     assert set(out["layer_spike_counts"]) == {"conv1", "conv2", "conv3", "fc"}
 
 

@@ -53,8 +53,11 @@ def test_a_graph_model_goes_through_every_command(model, tmp_path):
                 "deploy", bundle, "--target", "emulator", "--mode", mode, "--limit", "12", "--format", "json", "-q"
             ).stdout
         )
-        assert out["mode"] == mode and out["samples"] == 12 and 0 <= out["accuracy"] <= 1
+        assert out["mode"] == mode and out["samples"] == 12
+        # the accuracy is the share of the predictions that match the labels of the same 12 samples
+        assert out["accuracy"] == pytest.approx(float((np.array(out["prediction"]) == data.labels.numpy()).mean()))
         if mode == "binned":  # the CLI's emulator on the same 12 samples gives the checkpoint's answers
+            assert out["prediction"] == torch_counts.argmax(1).tolist()
             assert out["accuracy"] == pytest.approx(float((torch_counts.argmax(1) == data.labels.numpy()).mean()))
         assert set(out["layer_spike_counts"]) == {x.name for x in net.layers}
 

@@ -3,8 +3,9 @@
 import json
 
 import numpy as np
+import pytest
 import torch
-from helpers import run_cli
+from helpers import checkpoint_predictions, run_cli
 
 
 def test_train_writes_the_run_folder(tiny_run):
@@ -63,11 +64,14 @@ def test_estimate_table_and_plot(tiny_bundle, tmp_path):
     assert "conv1" in proc.stdout and (tmp_path / "est.png").stat().st_size > 1000
 
 
-def test_deploy_dataset_json(tiny_bundle):
+def test_deploy_dataset_json(tiny_run, tiny_bundle):
     proc = run_cli("deploy", tiny_bundle, "--target", "emulator", "--limit", "20", "--format", "json", "-q")
     out = json.loads(proc.stdout)
     assert out["target"] == "emulator" and out["mode"] == "binned" and out["samples"] == 20
-    assert 0 <= out["accuracy"] <= 1 and len(out["prediction"]) == 20
+    # the same 20 samples through the QAT checkpoint in torch: the same predictions, the same accuracy
+    want, labels = checkpoint_predictions(tiny_run, limit=20)
+    assert out["prediction"] == want.tolist()
+    assert out["accuracy"] == pytest.approx(float((want == labels).mean()))
     assert set(out["layer_spike_counts"]) == {"conv1", "conv2", "conv3", "fc"}
 
 
