@@ -45,6 +45,7 @@ Examples:
   qsnn-deploy train --synop-target 5e5 --out runs/t500k      # aim at 500 k SynOps per sample
   qsnn-deploy train --bits 8,4,4,8 --out runs/mixed          # weight bits per layer (or --bits 4, --bits conv2=4)
   qsnn-deploy train --init runs/r1 --synop-target 3e5 --out runs/ft   # fine-tune a trained run
+  qsnn-deploy train --init runs/r1 --synop-target 5x --out runs/5x    # 5x fewer SynOps than runs/r1, its recipe
   qsnn-deploy train --init runs/r1 --distill runs/r1 --synop-target 3e5 --synop-weights conv2=3 --out runs/kd
                                                      # ... keeping close to its outputs, conv1 spikes weighted ×3
   qsnn-deploy train --bits auto --bit-budget 4 --out runs/hawq     # Hessian-aware bits per layer, 4 on average
@@ -156,9 +157,13 @@ def _summary(method: str, m: dict[str, Any]) -> str:
         if m["validation_accuracy"] is not None
         else f"last epoch {m['selected_epoch']}, no validation split"
     )
+    goal = ""
+    if m.get("synop_goal") is not None:
+        met = "met" if m["synop_goal_met"] else "NOT met: the epoch with the fewest SynOps is kept"
+        goal = f"; SynOp goal {m['synop_goal']:.3g} per sample on the validation split {met}"
     return (
         f"{acc} ({m['bits_label']} QAT model, {chosen}), {100 * m['float_test_accuracy']:.2f}% (same weights in "
-        f"float); {synops}"
+        f"float); {synops}{goal}"
     )
 
 
