@@ -15,7 +15,7 @@ import yaml
 from byte_mutations import damaged, loads_or_names_file
 from graph_nets import mixed_pooling
 from graph_nets import residual as residual_net
-from helpers import TINY, random_raster
+from helpers import TINY, checkpoint_predictions, random_raster
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -381,8 +381,10 @@ def trained_graph(tmp_path_factory):
 
 def test_one_epoch_of_bptt_on_a_graph(trained_graph):
     _, run, metrics = trained_graph
-    assert metrics["epochs"] == 1 and 0 <= metrics["test_accuracy"] <= 1 and metrics["synops_per_sample"] > 0
-    assert (run / "checkpoint.pt").is_file()
+    assert metrics["epochs"] == 1 and metrics["synops_per_sample"] > 0
+    # the reported accuracy is the saved graph checkpoint's on the same 64 test samples
+    want, labels = checkpoint_predictions(run, limit=64)
+    assert metrics["test_accuracy"] == pytest.approx(float((want == labels).mean()))
 
 
 def test_a_graph_checkpoint_loads_and_converts(trained_graph):
