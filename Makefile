@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 OUT    ?= runs/demo
 
-.PHONY: install demo lint test test-all fuzz clean
+.PHONY: install demo lint test test-slow test-all fuzz clean
 
 install: $(STAMP)
 
@@ -28,8 +28,15 @@ lint: install
 test: lint
 	$(BIN)/python -m pytest -q -n 2 --hypothesis-profile=ci
 
+# The slow tier (tests marked slow, tests/slow/): the headline results re-measured with real thresholds, the
+# pipeline with the model's defaults included (under ~30 min on 2 cores). One process: its tests share one demo run.
+test-slow: install
+	$(BIN)/python -m pytest -q -p no:xdist --hypothesis-profile=ci -m 'slow and not hardware'
+
+# Everything but the tests that need a chip: the default suite, then the slow tier.
 test-all: install
-	$(BIN)/python -m pytest -q -n 2 --hypothesis-profile=ci -m 'not hardware'
+	$(BIN)/python -m pytest -q -n 2 --hypothesis-profile=ci -m 'not slow and not hardware'
+	$(MAKE) test-slow
 
 # The property tests with random draws and 20x their examples (a few minutes); FUZZ_JOBS=1 on a busy machine.
 FUZZ_JOBS ?= 2
