@@ -198,8 +198,9 @@ class TrainConfig:
     )
     val_fraction: float = option(
         DEFAULT_VAL_FRACTION,
-        "share of the train split held out for validation (seeded, stratified by class): the run keeps the epoch "
-        "with the best validation accuracy and reports test accuracy on it; 0: no validation, the last epoch is kept",
+        "share of the train split held out for validation (seeded, stratified by class): with --patience or a SynOp "
+        "goal the run keeps the epoch with the best validation accuracy, else its last; test accuracy is only "
+        "reported; 0: no validation split",
         takes=_BPTT,
     )
     neuron: str | None = option(

@@ -62,8 +62,10 @@ def test_default_share_and_its_checks():
         TrainConfig(val_fraction=0.0, patience=3)
 
 
-def test_the_kept_epoch_is_the_best_validation_one_not_the_best_test_one(tmp_path, monkeypatch):
-    """Scripted accuracies: validation peaks at epoch 2, test at epoch 3; the run keeps epoch 2's weights."""
+@pytest.mark.parametrize("patience", [5, None])
+def test_the_kept_epoch_is_the_best_validation_one_not_the_best_test_one(tmp_path, monkeypatch, patience):
+    """Scripted accuracies: validation peaks at epoch 2, test at epoch 3; with --patience (a choice) the run keeps
+    epoch 2's weights; without, it chooses nothing and keeps its last epoch (never the best test one)."""
     val_acc, test_acc = [0.2, 0.8, 0.4], [0.9, 0.1, 0.95]
     real, split = bptt.evaluate, bptt.split_validation
     held: dict = {}
@@ -87,20 +89,25 @@ def test_the_kept_epoch_is_the_best_validation_one_not_the_best_test_one(tmp_pat
 
     monkeypatch.setattr(bptt, "split_validation", split_and_remember)
     monkeypatch.setattr(bptt, "evaluate", scripted)
-    m = train(TrainConfig(epochs=3, lr=5e-3, **TINY), tmp_path / "r", progress=False, log=lambda msg: None)
+    cfg = TrainConfig(epochs=3, lr=5e-3, patience=patience, **TINY)
+    m = train(cfg, tmp_path / "r", progress=False, log=lambda msg: None)
     assert [h["val_accuracy"] for h in m["history"]] == val_acc
     assert [h["test_accuracy"] for h in m["history"]] == test_acc
-    assert m["selected_epoch"] == 2 and m["validation_accuracy"] == 0.8 and m["epochs_run"] == 3
     kept = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=True)["state_dict"]
-    assert all(torch.equal(kept[k], snapshots[1][k]) for k in snapshots[1])
-    assert any(not torch.equal(kept[k], snapshots[2][k]) for k in snapshots[2])  # training moved the weights
+    if patience is None:
+        assert m["selected_epoch"] == 3 and m["validation_accuracy"] == 0.4 and m["epochs_run"] == 3
+        assert all(torch.equal(kept[k], snapshots[2][k]) for k in snapshots[2])
+    else:
+        assert m["selected_epoch"] == 2 and m["validation_accuracy"] == 0.8 and m["epochs_run"] == 3
+        assert all(torch.equal(kept[k], snapshots[1][k]) for k in snapshots[1])
+        assert any(not torch.equal(kept[k], snapshots[2][k]) for k in snapshots[2])  # training moved the weights
     # the test accuracy reported is the kept model's, measured once after training
     accuracy, evaluated = held["final"]
     assert m["test_accuracy"] == accuracy and all(torch.equal(kept[k], evaluated[k]) for k in kept)
 
 
 def test_metrics_fields_and_history(tmp_path):
-    m = train(TrainConfig(epochs=2, **TINY), tmp_path / "r", progress=False, log=lambda msg: None)
+    m = train(TrainConfig(epochs=2, patience=5, **TINY), tmp_path / "r", progress=False, log=lambda msg: None)
     on_disk = json.loads((tmp_path / "r" / "metrics.json").read_text())
     for metrics in (m, on_disk):
         assert isinstance(metrics["validation_accuracy"], float) and 0 <= metrics["validation_accuracy"] <= 1
