@@ -60,7 +60,7 @@ def test_relative_target_needs_init_and_bptt(tmp_path):
 def test_relative_target_resolves_to_the_recipe(tmp_path):
     run = _run(tmp_path)
     cfg = TrainConfig(synop_target="5x", init=run).resolve(SPEC)
-    assert cfg.synop_goal == pytest.approx(2e5) and cfg.synop_target == pytest.approx(0.9 * 2e5)
+    assert cfg.synop_goal == pytest.approx(2e5) and cfg.synop_target == pytest.approx(0.8 * 2e5)
     assert (cfg.synop_start, cfg.synop_anneal, cfg.distill, cfg.synop_weights) == (1e6, 0.6, run, "1,3,1,1")
     assert (cfg.shift_px, cfg.epochs, cfg.lr, cfg.val_fraction) == (2, 40, 1e-3, 0.1)
     # each default is an option
@@ -75,7 +75,7 @@ def test_relative_target_resolves_to_the_recipe(tmp_path):
         synop_anneal=0.0,
         synop_goal=3e5,
     ).resolve(SPEC)
-    assert own.synop_goal == 3e5 and own.synop_target == pytest.approx(2.7e5) and own.distill is None
+    assert own.synop_goal == 3e5 and own.synop_target == pytest.approx(2.4e5) and own.distill is None
     assert (own.synop_weights, own.shift_px, own.epochs, own.lr, own.synop_anneal) == ("1", 0, 5, 2e-3, 0.0)
     # an absolute target keeps its old meaning: no goal, no anneal, no recipe
     plain = TrainConfig(synop_target="3e5", init=run).resolve(SPEC)
@@ -116,7 +116,7 @@ def test_relative_run_end_to_end(tmp_path):
     m = train(TrainConfig(synop_target="5x", init=str(tmp_path / "base"), epochs=2, **tiny), tmp_path / "ft", **quiet)
     assert m["synop_goal"] == pytest.approx(base["synops_per_sample"] / 5)
     assert m["synop_start"] == base["synops_per_sample"] and isinstance(m["synop_goal_met"], bool)
-    assert [h["synop_target"] for h in m["history"]][-1] == pytest.approx(0.9 * m["synop_goal"])
+    assert [h["synop_target"] for h in m["history"]][-1] == pytest.approx(0.8 * m["synop_goal"])
     kept = m["history"][m["selected_epoch"] - 1]
     assert m["validation_accuracy"] == kept["val_accuracy"]
     assert m["synop_goal_met"] == (kept["val_synops_per_sample"] <= 0.98 * m["synop_goal"])
