@@ -1,6 +1,8 @@
 """Scale computations of the converters on edge values: ANN weight scaling by a subnormal percentile, the
 unscaled lower bound of huge weights, batch norm with zero variance, a LIF time constant of zero (issue 15)."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import sinabs.layers as sl
@@ -153,7 +155,14 @@ def test_sweep_names_the_baseline_whose_drive_overflows(tmp_path, monkeypatch):
     with torch.no_grad():
         model.blocks[0].conv.weight.fill_(3e38)
     save_checkpoint(tmp_path / "base.pt", model, {"dt_us": 1000.0, "time_bins": 3})
-    monkeypatch.setattr(trainer, "train", lambda *a, **k: {"test_accuracy": 0.0, "synops_per_sample": 0.0})
+
+    def fake_train(cfg, out, **kwargs):  # the target runs: an ordinary checkpoint the sweep can score
+        save_checkpoint(
+            Path(out) / "checkpoint.pt", SpikingCNN(load_spec("digits_speck")), {"dt_us": 1000.0, "time_bins": 3}
+        )
+        return {"test_accuracy": 0.0, "synops_per_sample": 0.0, "validation_accuracy": 0.0}
+
+    monkeypatch.setattr(trainer, "train", fake_train)
     with pytest.raises(InputError, match="input drive of layer 'conv1' overflows") as caught:
         sweep_mod.run_sweep(
             [1e5],

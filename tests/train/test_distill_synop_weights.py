@@ -67,7 +67,7 @@ def test_train_epoch_adds_the_distillation_term_and_weights_the_synop_term():
     opt = torch.optim.SGD(student.parameters(), lr=0.0)  # no update: the epoch's loss is the first batch's
     weights = [1.0, 3.0, 1.0, 1.0]
     loss, _ = _train_epoch(
-        student, opt, None, data, cfg, 1, torch.device("cpu"), False, teacher=teacher, synop_weights=weights
+        student, opt, None, data, cfg, 1, torch.device("cpu"), False, teacher=teacher, synop_weights=weights, target=1e5
     )
     with torch.no_grad():
         order = epoch_order(32, cfg.seed, 1)

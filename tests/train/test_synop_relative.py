@@ -86,9 +86,9 @@ def test_relative_target_resolves_to_the_recipe(tmp_path):
 def test_annealed_target_is_geometric_then_held(tmp_path):
     cfg = TrainConfig(synop_target="5x", init=_run(tmp_path), epochs=10).resolve(SPEC)
     targets = [synop_target_at(cfg, e) for e in range(1, 11)]
-    assert targets[0] == pytest.approx(1e6 * (0.18 ** (1 / 6)))
+    assert targets[0] == pytest.approx(1e6 * (0.16 ** (1 / 6)))
     assert all(a > b for a, b in zip(targets[:6], targets[1:6], strict=False))
-    assert targets[5:] == pytest.approx([1.8e5] * 5)  # reached at 60 % of the epochs, then held
+    assert targets[5:] == pytest.approx([1.6e5] * 5)  # reached at 60 % of the epochs, then held
     assert synop_target_at(TrainConfig(synop_target=3e5).resolve(SPEC), 1) == 3e5
 
 
