@@ -55,6 +55,7 @@ from .resume import STATE_FORMAT
 from .runs import STATE_FILE, RunFolder, complete, new_partial, partial_folder, partial_run
 from .schedules import make_scheduler
 from .splits import data_options, epoch_order, model_spec, split_sizes, split_validation, train_test_splits
+from .synop_control import AIM, SynOpControl
 from .weight_bits import allocate_auto_bits, bits_label, warmup_epochs, weight_memory
 
 
@@ -178,6 +179,20 @@ class BPTT(Epochs):
         self.auto: dict[str, Any] | None = None
         self.history = []
         self.stopping = EarlyStopping(cfg.patience, cfg.synop_goal if self.val_set is not None else None)
+        self.control = None
+        if (
+            cfg.synop_goal is not None
+            and cfg.synop_target is not None
+            and self.val_set is not None
+            and cfg.synop_control
+        ):
+            hold_from = math.ceil((cfg.synop_anneal or 0) * cfg.epochs) or 1
+            self.control = SynOpControl(cfg.synop_goal, hold_from, cfg.synop_control)
+            if state is None:
+                log(
+                    f"from epoch {hold_from} on, the SynOp target follows the validation SynOps towards "
+                    f"{AIM * cfg.synop_goal:.3g} per sample (--synop-control {cfg.synop_control:g})"
+                )
         if state is not None:
             model.load_state_dict(state["model"])
             self.opt.load_state_dict(state["optimizer"])
@@ -186,6 +201,8 @@ class BPTT(Epochs):
             self.first_epoch, self.history, self.auto = state["epoch"] + 1, state["history"], state["auto"]
             self.elapsed_s = state["elapsed_s"]
             self.stopping.restore(state)
+            if self.control is not None:
+                self.control.correction = state.get("synop_correction", 1.0)
         elif cfg.bits == "auto" and self.warmup == 0:
             self.auto = allocate_auto_bits(model, self.train_set, cfg, folder, progress, log)
         self.net = wrap(model, group, device)
@@ -222,20 +239,28 @@ class BPTT(Epochs):
             self.group,
             self.teacher,
             self.synop_weights,
-            synop_target_at(self.cfg, epoch),
+            self.synop_target(epoch),
         )
+
+    def synop_target(self, epoch: int) -> float | None:
+        """The loss's SynOp target of ``epoch``: the scheduled one (:func:`synop_target_at`), corrected by the
+        closed loop when there is one."""
+        scheduled = synop_target_at(self.cfg, epoch)
+        return scheduled if self.control is None or scheduled is None else self.control.target(scheduled)
 
     def after_pass(self, epoch: int, pass_s: float) -> dict[str, Any]:
         if not self.per_batch:
             self.sched.step()
         ev = evaluate(self.model, self.test_set, self.cfg.batch_size, self.device)
         entry = {"test_accuracy": ev["accuracy"], "synops_per_sample": ev["synops_per_sample"], "lr": self.lr}
-        if self.cfg.synop_anneal:
-            entry["synop_target"] = synop_target_at(self.cfg, epoch)
+        if self.cfg.synop_anneal or self.control is not None:
+            entry["synop_target"] = self.synop_target(epoch)
         if self.val_set is not None:
             val = evaluate(self.model, self.val_set, self.cfg.batch_size, self.device)
             entry |= {"val_accuracy": val["accuracy"], "val_synops_per_sample": val["synops_per_sample"]}
             self.stopping.update(epoch, entry["val_accuracy"], self.model, val["synops_per_sample"])
+            if self.control is not None:
+                self.control.update(epoch, val["synops_per_sample"])
         return entry
 
     def describe(self, entry: dict[str, Any]) -> str:
@@ -270,6 +295,7 @@ class BPTT(Epochs):
                     "history": self.history,
                     "auto": self.auto,
                     **self.stopping.state(),
+                    "synop_correction": None if self.control is None else self.control.correction,
                     "elapsed_s": elapsed_s,
                 }
             )
@@ -337,6 +363,7 @@ class BPTT(Epochs):
             if self.stopping.goal is None
             else bool(self.stopping.best_key and self.stopping.best_key[0]),
             "synop_start": cfg.synop_start,
+            "synop_control": None if self.control is None else cfg.synop_control,
             "train_time_s": round(time.time() - t0, 2),
             "history": self.history,
         }

@@ -113,6 +113,13 @@ def _check_bptt(cfg: TrainConfig) -> None:
         number = getattr(cfg, name)
         if number is not None and not (number > 0 and math.isfinite(number)):
             raise UsageError(f"{flag(name)} must be a positive number of SynOps per sample, got {number}")
+    if cfg.synop_control is not None and not (cfg.synop_control >= 0 and math.isfinite(cfg.synop_control)):
+        raise UsageError(f"--synop-control must be a gain >= 0, got {cfg.synop_control}", fix="e.g. 1, or 0 for none")
+    if cfg.synop_control and cfg.synop_goal is None and kind != "relative":
+        raise UsageError(
+            "--synop-control steers the SynOp target to a goal, and there is none",
+            fix="add --synop-goal N (or a relative --synop-target Kx), or drop --synop-control",
+        )
     if cfg.synop_penalty < 0:
         raise UsageError("--synop-penalty must be >= 0")
     if cfg.synop_weights is not None and cfg.synop_target is None and cfg.synop_penalty == 0:

@@ -33,7 +33,7 @@ DEFAULT_VAL_FRACTION = 0.1  # share of the train split a BPTT run holds out for 
 # --synop-target Kx (relative to --init RUN): the defaults of the recipe that reached 5x on digits-dvs (README
 # "SynOp loss", benchmarks/results/synop_sweep.md and synop_5x.md)
 RELATIVE_AIM = 0.8  # the loss's final target, as a share of the goal: SynOps settle ~16 % above it (330 k for 285 k)
-RELATIVE_ANNEAL = 0.6  # share of the epochs over which the target falls from RUN's SynOps to its final value
+RELATIVE_ANNEAL = 0.5  # share of the epochs over which the target falls from RUN's SynOps to its final value
 RELATIVE_SHIFT_PX = 2
 RELATIVE_EPOCHS = 40
 RELATIVE_LR = 1e-3
@@ -114,7 +114,8 @@ class TrainConfig:
         "target SynOps per sample N: loss = CE + ((SynOps − N)/N)² (SynOpLoss' target form); or Kx: K times fewer "
         "than --init RUN's (its metrics.json), which fine-tunes RUN with the recipe found to reach 5x on "
         "digits-dvs, each part an option: --distill RUN, --synop-weights ×3 on the second layer, --shift-px 2, "
-        "--epochs 40, --lr 1e-3, --synop-anneal 0.6, --synop-goal RUN's / K, the loss aiming at 0.8 × the goal",
+        "--epochs 40, --lr 1e-3, --synop-anneal 0.5, --synop-goal RUN's / K (validation SynOps), the loss aiming "
+        "at 0.8 × the goal and then steered by --synop-control 1",
         takes=("bptt", "ann"),
         recipe=True,
     )
@@ -131,6 +132,13 @@ class TrainConfig:
         None,
         "keep the epoch with the best validation accuracy among those whose SynOps per sample on the validation "
         "split are at most 0.98 × this (when none is, the one with the fewest) [with Kx: RUN's / K]",
+        takes=_BPTT,
+    )
+    synop_control: float | None = option(
+        None,
+        "with a SynOp goal: once the annealed target holds, correct it after every epoch by (0.95 × goal / "
+        "validation SynOps)^GAIN, at most ×1.25 either way, so the SynOps settle just under the goal (0: keep the "
+        "target as scheduled) [1 with a goal]",
         takes=_BPTT,
     )
     synop_weights: str | None = option(
@@ -386,6 +394,8 @@ class TrainConfig:
                     fix="add --synop-start N (SynOps per sample), or --init RUN",
                 )
             fill["synop_start"] = run_synops_per_sample(self.init)
+        if fill.get("synop_goal", self.synop_goal) is not None and self.synop_control is None:
+            fill["synop_control"] = 1.0
         return fill
 
     def record(self) -> dict[str, Any]:
@@ -399,8 +409,9 @@ class TrainConfig:
 
 
 def run_synops_per_sample(path: str) -> float:
-    """``synops_per_sample`` of the run a relative ``--synop-target`` refers to: RUN's ``metrics.json`` (RUN a run
-    folder, or a checkpoint in one)."""
+    """The SynOps per sample of the run a relative ``--synop-target`` refers to, from RUN's ``metrics.json`` (RUN
+    a run folder, or a checkpoint in one): its kept epoch's on the validation split, the split the goal is checked
+    on, when it has one; else its ``synops_per_sample`` (test split)."""
     import json
 
     from ..errors import InputError, UsageError
@@ -415,8 +426,13 @@ def run_synops_per_sample(path: str) -> float:
             fix="pass the folder of a finished `qsnn-deploy train` run to --init, or give an absolute target (3e5)",
         )
     try:
-        value = json.loads(metrics.read_text())["synops_per_sample"]
-    except (ValueError, KeyError, TypeError):
+        record = json.loads(metrics.read_text())
+        value = record["synops_per_sample"]
+        kept = record.get("selected_epoch")
+        history = record.get("history")
+        if isinstance(kept, int) and isinstance(history, list) and 1 <= kept <= len(history):
+            value = history[kept - 1].get("val_synops_per_sample", value)
+    except (ValueError, KeyError, TypeError, AttributeError):
         value = None
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
         raise InputError(

@@ -29,6 +29,7 @@ RECORD_KEYS = [
     "synop_anneal",
     "synop_start",
     "synop_goal",
+    "synop_control",
     "synop_weights",
     "distill",
     "distill_weight",

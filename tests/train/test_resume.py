@@ -10,7 +10,9 @@ import time
 import torch
 from helpers import run_cli
 
+# a SynOp goal: the closed-loop target's correction travels in the state too
 ARGS = ("train", "--limit", "48", "--time-bins", "4", "--batch-size", "16", "--lr-schedule", "one-cycle", "-q")
+ARGS += ("--synop-target", "2e5", "--synop-goal", "2e5")
 EPOCHS = 4
 KILL_AFTER = 2  # the run is held once the state of this epoch is on disk, and killed there
 

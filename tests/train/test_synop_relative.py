@@ -61,7 +61,7 @@ def test_relative_target_resolves_to_the_recipe(tmp_path):
     run = _run(tmp_path)
     cfg = TrainConfig(synop_target="5x", init=run).resolve(SPEC)
     assert cfg.synop_goal == pytest.approx(2e5) and cfg.synop_target == pytest.approx(0.8 * 2e5)
-    assert (cfg.synop_start, cfg.synop_anneal, cfg.distill, cfg.synop_weights) == (1e6, 0.6, run, "1,3,1,1")
+    assert (cfg.synop_start, cfg.synop_anneal, cfg.distill, cfg.synop_weights) == (1e6, 0.5, run, "1,3,1,1")
     assert (cfg.shift_px, cfg.epochs, cfg.lr, cfg.val_fraction) == (2, 40, 1e-3, 0.1)
     # each default is an option
     own = TrainConfig(
@@ -86,9 +86,9 @@ def test_relative_target_resolves_to_the_recipe(tmp_path):
 def test_annealed_target_is_geometric_then_held(tmp_path):
     cfg = TrainConfig(synop_target="5x", init=_run(tmp_path), epochs=10).resolve(SPEC)
     targets = [synop_target_at(cfg, e) for e in range(1, 11)]
-    assert targets[0] == pytest.approx(1e6 * (0.16 ** (1 / 6)))
-    assert all(a > b for a, b in zip(targets[:6], targets[1:6], strict=False))
-    assert targets[5:] == pytest.approx([1.6e5] * 5)  # reached at 60 % of the epochs, then held
+    assert targets[0] == pytest.approx(1e6 * (0.16 ** (1 / 5)))
+    assert all(a > b for a, b in zip(targets[:5], targets[1:5], strict=False))
+    assert targets[4:] == pytest.approx([1.6e5] * 6)  # reached at half the epochs, then held
     assert synop_target_at(TrainConfig(synop_target=3e5).resolve(SPEC), 1) == 3e5
 
 
@@ -114,11 +114,29 @@ def test_relative_run_end_to_end(tmp_path):
     tiny = dict(limit=48, time_bins=4, batch_size=16)
     base = train(TrainConfig(epochs=1, **tiny), tmp_path / "base", **quiet)
     m = train(TrainConfig(synop_target="5x", init=str(tmp_path / "base"), epochs=2, **tiny), tmp_path / "ft", **quiet)
-    assert m["synop_goal"] == pytest.approx(base["synops_per_sample"] / 5)
-    assert m["synop_start"] == base["synops_per_sample"] and isinstance(m["synop_goal_met"], bool)
-    assert [h["synop_target"] for h in m["history"]][-1] == pytest.approx(0.8 * m["synop_goal"])
+    base_val = base["history"][base["selected_epoch"] - 1]["val_synops_per_sample"]  # the goal's split
+    assert m["synop_goal"] == pytest.approx(base_val / 5) and m["synop_control"] == 1.0
+    assert m["synop_start"] == base_val and isinstance(m["synop_goal_met"], bool)
+    # epoch 1 holds the end of the annealed target (half of 2 epochs), epoch 2 is steered by epoch 1's SynOps
+    first, second = (h["synop_target"] for h in m["history"])
+    assert first == pytest.approx(0.8 * m["synop_goal"])
+    steer = min(1.25, max(0.8, 0.95 * m["synop_goal"] / m["history"][0]["val_synops_per_sample"]))
+    assert second == pytest.approx(first * steer)
     kept = m["history"][m["selected_epoch"] - 1]
     assert m["validation_accuracy"] == kept["val_accuracy"]
     assert m["synop_goal_met"] == (kept["val_synops_per_sample"] <= 0.98 * m["synop_goal"])
     config = (tmp_path / "ft" / "config.yaml").read_text()
     assert f"distill: {tmp_path / 'base'}" in config and "shift_px: 2" in config and "synop_weights: 1,3,1,1" in config
+
+
+def test_relative_target_counts_from_the_kept_epochs_validation_synops(tmp_path):
+    run = tmp_path / "base"
+    run.mkdir()
+    history = [{"val_synops_per_sample": 9e5}, {"val_synops_per_sample": 1.2e6}, {"val_synops_per_sample": 8e5}]
+    record = {"synops_per_sample": 1e6, "selected_epoch": 2, "history": history}
+    (run / "metrics.json").write_text(json.dumps(record))
+    cfg = TrainConfig(synop_target="4x", init=str(run)).resolve(SPEC)
+    assert cfg.synop_start == 1.2e6 and cfg.synop_goal == pytest.approx(3e5)
+    record["history"] = [{}, {}, {}]  # no validation split in RUN: its test split figure
+    (run / "metrics.json").write_text(json.dumps(record))
+    assert TrainConfig(synop_target="4x", init=str(run)).resolve(SPEC).synop_goal == pytest.approx(2.5e5)
