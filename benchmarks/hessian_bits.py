@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 from qsnn_deploy.hw.neurocore import place_neurons
 from qsnn_deploy.hw.profile import load_profile
@@ -124,15 +125,23 @@ def bits_text(bits: dict[str, int]) -> str:
     return "/".join(str(b) for b in bits.values())
 
 
+def train_or_reuse(options: dict, out: Path, resume: bool) -> dict:
+    """``train(TrainConfig(**options), out)``; with ``resume``, a finished run in ``out`` (its ``metrics.json``
+    written) whose ``config.yaml`` has these options (None ones: only ``limit``, the others are model defaults) is
+    reused instead, so an interrupted benchmark goes on where it stopped."""
+    if resume and (out / "metrics.json").is_file() and (out / "checkpoint.pt").is_file():
+        done = (yaml.safe_load((out / "config.yaml").read_text()) or {}).get("train", {})
+        if all(done.get(k) == v for k, v in options.items() if v is not None or k == "limit"):
+            log(f"reusing the finished run {out}")
+            return json.loads((out / "metrics.json").read_text())
+    return train(TrainConfig(**options), out, overwrite=True, progress=False, log=log)
+
+
 def run_seed(seed: int, args: argparse.Namespace, runs: list[tuple[str, float]], loihi: bool) -> dict:
     work = args.work / f"seed_{seed}"
     log(f"== seed {seed}: 1. full-precision training (--no-qat)")
-    fp = train(
-        TrainConfig(quantize=False, epochs=args.fp32_epochs, limit=args.limit, seed=seed),
-        work / "fp32",
-        overwrite=True,
-        progress=False,
-        log=log,
+    fp = train_or_reuse(
+        {"quantize": False, "epochs": args.fp32_epochs, "limit": args.limit, "seed": seed}, work / "fp32", args.resume
     )
     fp_ckpt = work / "fp32" / "checkpoint.pt"
     fp_model, _ = load_checkpoint(fp_ckpt)
@@ -154,17 +163,17 @@ def run_seed(seed: int, args: argparse.Namespace, runs: list[tuple[str, float]],
     rows, hessians = [], {}
     for kind, budget in runs:
         name = f"{'mixed' if kind == MIXED else 'uniform'}_{budget:g}"
-        cfg = TrainConfig(
-            init=str(fp_ckpt),
-            epochs=args.epochs,
-            lr=args.lr,
-            limit=args.limit,
-            seed=seed,
-            bits="auto" if kind == MIXED else f"{budget:g}",
-            bit_budget=f"{budget:g}" if kind == MIXED else None,
-        )
+        options = {
+            "init": str(fp_ckpt),
+            "epochs": args.epochs,
+            "lr": args.lr,
+            "limit": args.limit,
+            "seed": seed,
+            "bits": "auto" if kind == MIXED else f"{budget:g}",
+            "bit_budget": f"{budget:g}" if kind == MIXED else None,
+        }
         log(f"== seed {seed}: 3. {kind}, {budget:g} bits on average")
-        m = train(cfg, work / name, overwrite=True, progress=False, log=log)
+        m = train_or_reuse(options, work / name, args.resume)
         bits = m["weight_bits"]
         if kind == MIXED:
             record = json.loads((work / name / "hessian.json").read_text())
@@ -303,6 +312,15 @@ def markdown(res: dict, args: argparse.Namespace) -> str:
     md = [
         "# Hessian-aware mixed precision: digits_speck on digits-dvs",
         "",
+        *(
+            [
+                f"**Partial: {len(seeds)} of {len(res['seeds_asked'])} seeds done** "
+                f"({', '.join(map(str, res['seeds_done']))}); the run goes on.",
+                "",
+            ]
+            if res["partial"]
+            else []
+        ),
         f"Seeds {', '.join(str(s['seed']) for s in seeds)} (n = {n}); each figure is mean ± sample std (ddof=1) over "
         "the seeds, the per-seed values in brackets. Per seed: its own full-precision model, its own Hessian traces, "
         "its own allocation, its own fine-tuned models. "
@@ -480,6 +498,9 @@ def main() -> None:
     ap.add_argument("--limit", type=int, help="first N samples of each split (smoke runs only)")
     ap.add_argument("--fp32-epochs", type=int, help="epochs of the full-precision model [model default]")
     ap.add_argument("--threads", type=int, default=1, help="torch threads [1: the machine is shared]")
+    ap.add_argument(
+        "--resume", action="store_true", help="reuse finished runs in --work with the same options (after a stop)"
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     t0 = time.time()
@@ -487,8 +508,22 @@ def main() -> None:
     uniform = [int(b) for b in args.uniform.split(",")]
     runs = sorted([(MIXED, b) for b in budgets] + [(UNIFORM, float(b)) for b in uniform], key=lambda r: (-r[1], r[0]))
     seed_list = [int(s) for s in args.seeds.split(",")]
-    seeds = [run_seed(seed, args, runs, loihi=i == 0) for i, seed in enumerate(seed_list)]
+    seeds: list[dict] = []
+    for i, seed in enumerate(seed_list):
+        seeds.append(run_seed(seed, args, runs, loihi=i == 0))
+        # written after every seed, so an interrupted run leaves the seeds it finished (marked partial)
+        write_results(seeds, seed_list, runs, budgets, uniform, args, t0)
 
+
+def write_results(
+    seeds: list[dict],
+    seed_list: list[int],
+    runs: list[tuple[str, float]],
+    budgets: list[float],
+    uniform: list[int],
+    args: argparse.Namespace,
+    t0: float,
+) -> None:
     agg = aggregate(seeds, runs)
     mixed = [r for r in agg if r["kind"] == MIXED]
     # the acceptance choice, on the seeds' mean validation figures (test figures only reported)
@@ -507,6 +542,9 @@ def main() -> None:
     fp_model, _ = load_checkpoint(args.work / f"seed_{s0['seed']}" / "fp32" / "checkpoint.pt")
     result = {
         "command": " ".join(["python benchmarks/hessian_bits.py", *sys.argv[1:]]),
+        "seeds_done": [s["seed"] for s in seeds],
+        "seeds_asked": seed_list,
+        "partial": len(seeds) < len(seed_list),
         "budgets": budgets,
         "uniform": uniform,
         "epochs": args.epochs,
