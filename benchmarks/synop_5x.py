@@ -8,7 +8,7 @@ meet the goal). Reports per seed and mean ± std (sample std) the SynOps ratio a
 the validation and the test split, and the goal of issue 18: ≥ 5× fewer SynOps per sample (test split) at
 ≤ 1 point below BASE's test accuracy, for every seed. Writes ``benchmarks/results/synop_5x.{md,json}``.
 
-    python benchmarks/synop_5x.py                  # 3 seeds, the full data (about 40 min on 2 busy CPU cores)
+    python benchmarks/synop_5x.py                  # 3 seeds at once, the full data (about 30 min on 2 busy CPU cores)
     python benchmarks/synop_5x.py --limit 200 --epochs 3 --out /tmp/s5   # a quick development run
 """
 
@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +33,8 @@ def _train(*args: str | Path) -> dict:
     """One ``qsnn-deploy train`` run (its own process, as a user runs it); its metrics.json."""
     cmd = [str(Path(sys.executable).parent / "qsnn-deploy"), "train", *map(str, args), "--overwrite", "-q"]
     print("$ qsnn-deploy", " ".join(cmd[1:]), flush=True)
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    env = os.environ | {"OMP_NUM_THREADS": "1"}  # one thread per run: the seeds run side by side
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr}")
     out = Path(args[args.index("--out") + 1])
@@ -43,6 +46,37 @@ def _stats(values: list[float]) -> dict[str, float]:
     return {"mean": float(a.mean()), "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0, "n": len(a)}
 
 
+def _row(seed: int, base: dict, sparse: dict, base_s: float, sparse_s: float) -> dict:
+    """One seed's line of the results: both runs' figures, the ratios and differences, whether the goal held."""
+    base_val_synops = base["history"][base["selected_epoch"] - 1]["val_synops_per_sample"]
+    sparse_val_synops = sparse["history"][sparse["selected_epoch"] - 1]["val_synops_per_sample"]
+    row = {
+        "seed": seed,
+        "base": {k: base[k] for k in ("test_accuracy", "validation_accuracy", "synops_per_sample", "selected_epoch")}
+        | {"val_synops_per_sample": base_val_synops, "wall_s": round(base_s, 1)},
+        "sparse": {
+            k: sparse[k]
+            for k in (
+                "test_accuracy",
+                "validation_accuracy",
+                "synops_per_sample",
+                "selected_epoch",
+                "synop_goal",
+                "synop_goal_met",
+                "synop_target",
+            )
+        }
+        | {"val_synops_per_sample": sparse_val_synops, "epochs": sparse["epochs"], "wall_s": round(sparse_s, 1)},
+        "test_ratio": base["synops_per_sample"] / sparse["synops_per_sample"],
+        "val_ratio": base_val_synops / sparse_val_synops,
+        "test_points": 100 * (sparse["test_accuracy"] - base["test_accuracy"]),
+        "val_points": 100 * (sparse["validation_accuracy"] - base["validation_accuracy"]),
+        "split_sizes": sparse["split_sizes"],
+    }
+    row["goal_met"] = row["test_ratio"] >= 5 and row["test_points"] >= -1
+    return row
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", default="0,1,2")
@@ -51,6 +85,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, help="epochs of both runs (development runs) [the defaults]")
     ap.add_argument("--work", type=Path, default=Path("runs/synop_5x"))
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--jobs", type=int, default=3, help="seeds trained side by side, one thread each")
     args = ap.parse_args()
     extra: list[str] = []
     if args.limit:
@@ -58,47 +93,22 @@ def main() -> None:
     if args.epochs:
         extra += ["--epochs", str(args.epochs)]
     t0 = time.time()
-    rows = []
-    for seed in [int(s) for s in args.seeds.split(",")]:
+
+    def one_seed(seed: int) -> dict:
         base_dir, sparse_dir = args.work / f"seed_{seed}" / "base", args.work / f"seed_{seed}" / "sparse"
         t = time.time()
         base = _train("--seed", seed, "--out", base_dir, *extra)
         base_s = time.time() - t
         t = time.time()
         sparse = _train("--init", base_dir, "--synop-target", args.factor, "--seed", seed, "--out", sparse_dir, *extra)
-        sparse_s = time.time() - t
-        base_val_synops = base["history"][base["selected_epoch"] - 1]["val_synops_per_sample"]
-        sparse_val_synops = sparse["history"][sparse["selected_epoch"] - 1]["val_synops_per_sample"]
-        row = {
-            "seed": seed,
-            "base": {
-                k: base[k] for k in ("test_accuracy", "validation_accuracy", "synops_per_sample", "selected_epoch")
-            }
-            | {"val_synops_per_sample": base_val_synops, "wall_s": round(base_s, 1)},
-            "sparse": {
-                k: sparse[k]
-                for k in (
-                    "test_accuracy",
-                    "validation_accuracy",
-                    "synops_per_sample",
-                    "selected_epoch",
-                    "synop_goal",
-                    "synop_goal_met",
-                    "synop_target",
-                )
-            }
-            | {"val_synops_per_sample": sparse_val_synops, "epochs": sparse["epochs"], "wall_s": round(sparse_s, 1)},
-            "test_ratio": base["synops_per_sample"] / sparse["synops_per_sample"],
-            "val_ratio": base_val_synops / sparse_val_synops,
-            "test_points": 100 * (sparse["test_accuracy"] - base["test_accuracy"]),
-            "val_points": 100 * (sparse["validation_accuracy"] - base["validation_accuracy"]),
-            "split_sizes": sparse["split_sizes"],
-        }
-        row["goal_met"] = row["test_ratio"] >= 5 and row["test_points"] >= -1
-        rows.append(row)
+        return _row(seed, base, sparse, base_s, time.time() - t)
+
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        rows = list(pool.map(one_seed, [int(s) for s in args.seeds.split(",")]))
+    for row in rows:
         print(
-            f"seed {seed}: {row['test_ratio']:.2f}x fewer SynOps (test), {row['test_points']:+.2f} points (test); "
-            f"validation {row['val_ratio']:.2f}x, {row['val_points']:+.2f} points",
+            f"seed {row['seed']}: {row['test_ratio']:.2f}x fewer SynOps (test), {row['test_points']:+.2f} points "
+            f"(test); validation {row['val_ratio']:.2f}x, {row['val_points']:+.2f} points",
             flush=True,
         )
     summary = {k: _stats([r[k] for r in rows]) for k in ("test_ratio", "val_ratio", "test_points", "val_points")}

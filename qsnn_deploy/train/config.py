@@ -136,7 +136,7 @@ class TrainConfig:
     )
     synop_control: float | None = option(
         None,
-        "with a SynOp goal: once the annealed target holds, correct it after every epoch by (0.95 × goal / "
+        "with a SynOp goal: once the annealed target holds, correct it after every epoch by (0.97 × goal / "
         "validation SynOps)^GAIN, at most ×1.25 either way, so the SynOps settle just under the goal (0: keep the "
         "target as scheduled) [1 with a goal]",
         takes=_BPTT,

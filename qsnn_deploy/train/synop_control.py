@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 #: the validation SynOps per sample the loop steers to, as a share of the goal (an epoch is kept at ≤ 0.98 ×)
-AIM = 0.95
+AIM = 0.97
 #: the most the correction changes in one epoch (× or ÷)
 STEP = 1.25
 #: bounds of the correction

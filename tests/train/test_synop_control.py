@@ -1,5 +1,5 @@
 """The closed-loop SynOp target (issue 18): after the annealed target holds, each epoch's validation SynOps steer
-the loss's target towards 0.95 × the goal, at most ×1.25 per epoch, within bounds."""
+the loss's target towards 0.97 × the goal, at most ×1.25 per epoch, within bounds."""
 
 import pytest
 
