@@ -11,6 +11,7 @@ SynOps, cores, latency along the longest path, and the fit report of the first s
 
     python benchmarks/graph_networks.py      # 3 models × 3 seeds × 12 epochs, about 9 min on 2 CPU cores
     python benchmarks/graph_networks.py --seeds 0 --epochs 1 --limit 60 --out /tmp/gn   # quick check
+    python benchmarks/graph_networks.py --resume   # after a stop: reuses the finished runs in --work
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 from qsnn_deploy.pipeline import run_pipeline
 from qsnn_deploy.progress import log
@@ -45,6 +47,26 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0
 
 
+def finished_run(out: Path, options: dict) -> tuple[dict, dict] | None:
+    """The summary and metrics of a finished pipeline run in ``out`` made with ``options`` (its ``config.yaml``;
+    ``limit`` must match even when None), or None: a run without a validation split, an unfinished one (its
+    summary older than its metrics or of another training), or one with other options is not reused."""
+    files = [out / "summary.json", out / "estimate.txt", out / "run" / "metrics.json", out / "run" / "config.yaml"]
+    if not all(f.is_file() for f in files):
+        return None
+    done = (yaml.safe_load(files[3].read_text()) or {}).get("train", {})
+    if any(done.get(k) != v for k, v in options.items()):
+        return None
+    summary, metrics = json.loads(files[0].read_text()), json.loads(files[2].read_text())
+    if (
+        metrics.get("validation_accuracy") is None
+        or files[0].stat().st_mtime < files[2].stat().st_mtime
+        or summary.get("qat_test_accuracy") != metrics.get("test_accuracy")
+    ):
+        return None
+    return summary, metrics
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default=",".join(MODELS))
@@ -55,6 +77,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: the cores are shared)")
     ap.add_argument("--work", type=Path, default=Path("runs/graph_networks"))
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument(
+        "--resume", action="store_true", help="reuse finished runs in --work with the same options (after a stop)"
+    )
     args = ap.parse_args()
     if args.val_fraction <= 0:
         ap.error("--val-fraction must be > 0: the benchmark reports the validation accuracy")
@@ -66,20 +91,24 @@ def main() -> None:
         for seed in seeds:
             log(f"== {model}, seed {seed} ==")
             out = args.work / f"{model}_seed{seed}"
-            s = run_pipeline(
-                out,
-                model=model,
-                seed=seed,
-                epochs=args.epochs,
-                limit=args.limit,
-                val_fraction=args.val_fraction,
-                progress=False,
-                log=log,
-            )
-            metrics = json.loads((out / "run" / "metrics.json").read_text())
+            options = {
+                "model": model,
+                "seed": seed,
+                "epochs": args.epochs,
+                "limit": args.limit,
+                "val_fraction": args.val_fraction,
+            }
+            done = finished_run(out, options) if args.resume else None
+            if done is not None:
+                log(f"reusing the finished run {out}")
+                s, metrics = done
+            else:
+                s = run_pipeline(out, progress=False, log=log, **options)
+                metrics = json.loads((out / "run" / "metrics.json").read_text())
             runs[model].append(
                 {
                     "seed": seed,
+                    "reused": done is not None,
                     "validation_accuracy": metrics["validation_accuracy"],  # the kept epoch's, QAT in torch
                     **{k: s[k] for k in KEYS if k != "validation_accuracy"},
                     "selected_epoch": metrics["selected_epoch"],
@@ -164,8 +193,18 @@ def main() -> None:
             fit.read_text().rstrip(),
             "```",
         ]
+    reused = [f"{m} seed {r['seed']}" for m in models for r in runs[m] if r["reused"]]
     md += [
         "",
+        *(
+            [
+                f"Reused from an earlier, stopped invocation (`--resume`): {', '.join(reused)}; the wall time below "
+                "counts this invocation only.",
+                "",
+            ]
+            if reused
+            else []
+        ),
         f"Measured with `{cmd}` ({args.threads} torch thread(s)) on {platform.machine()} with {os.cpu_count()} "
         f"cores shared with other jobs (shared machine: times are not comparable), torch {torch.__version__}, "
         f"{wall / 60:.1f} min in all.",
