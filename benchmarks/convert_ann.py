@@ -11,6 +11,7 @@ validation accuracy (ties: fewer validation SynOps); the test split is only repo
 
     python benchmarks/convert_ann.py --save-ann runs/ann.pt     # 3 seeds; writes benchmarks/results/convert_ann.*
     python benchmarks/convert_ann.py --seeds 0,1 --epochs 1 --limit 100 --out /tmp/ca   # quick check
+    python benchmarks/convert_ann.py --resume   # after a stop: reuses the seeds finished in --work
 """
 
 from __future__ import annotations
@@ -130,6 +131,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: the cores are shared)")
     ap.add_argument("--out", type=Path, default=RESULTS, help="folder for convert_ann.md and convert_ann.json")
     ap.add_argument("--save-ann", type=Path, default=None, help="the first seed's ANN state dict")
+    ap.add_argument("--work", type=Path, default=Path("runs/convert_ann"), help="each seed's results and ANN")
+    ap.add_argument(
+        "--resume", action="store_true", help="reuse seeds finished in --work with the same options (after a stop)"
+    )
     args = ap.parse_args()
     if args.val_fraction <= 0:
         ap.error("--val-fraction must be > 0: the setting is chosen on the validation split")
@@ -139,12 +144,36 @@ def main() -> None:
     spec = load_spec(args.model)
     train_all = framed_split(spec.dataset, "train", args.time_bins, progress=False, limit=args.limit)
     test = framed_split(spec.dataset, "test", args.time_bins, progress=False, limit=args.limit)
-    runs = [run_seed(args, spec, train_all, test, seed) for seed in seeds]
+    options = {
+        k: getattr(args, k)
+        for k in (
+            "model",
+            "epochs",
+            "time_bins",
+            "calibration_samples",
+            "percentiles",
+            "first_layer_scales",
+            "val_fraction",
+            "limit",
+        )
+    }
+    runs = []
+    args.work.mkdir(parents=True, exist_ok=True)
+    for seed in seeds:
+        done, ann_file = args.work / f"seed{seed}.json", args.work / f"seed{seed}_ann.pt"
+        if args.resume and done.is_file() and ann_file.is_file():
+            saved = json.loads(done.read_text())
+            if saved.get("options") == options:
+                log(f"seed {seed}: reusing the finished seed in {done}")
+                runs.append(saved["run"] | {"reused": True})
+                continue
+        r = run_seed(args, spec, train_all, test, seed)
+        torch.save(r.pop("ann").state_dict(), ann_file)
+        done.write_text(json.dumps({"options": options, "run": r}, indent=2) + "\n")
+        runs.append(r | {"reused": False})
     if args.save_ann:
         args.save_ann.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(runs[0]["ann"].state_dict(), args.save_ann)
-    for r in runs:
-        del r["ann"]
+        torch.save(torch.load(args.work / f"seed{seeds[0]}_ann.pt", weights_only=True), args.save_ann)
     wall = time.time() - t0
 
     def per_seed(values: list[float], scale: float = 100, fmt: str = ".2f", unit: str = "%") -> str:
@@ -254,6 +283,16 @@ def main() -> None:
         f"{best_mean['first_layer_scale']:g} (validation {pm(best_mean['validation_accuracy'])}, test "
         f"{pm(best_mean['test_accuracy'])}).",
         "",
+        *(
+            [
+                "Reused from an earlier, stopped invocation (`--resume`): seed "
+                f"{', '.join(str(r['seed']) for r in runs if r['reused'])}; the wall time below counts this "
+                "invocation only.",
+                "",
+            ]
+            if any(r["reused"] for r in runs)
+            else []
+        ),
         f"Measured with `{cmd}` ({args.threads} torch thread(s)) on {platform.machine()} with {os.cpu_count()} "
         f"cores shared with other jobs (shared machine: times are not comparable), torch {torch.__version__}, "
         f"{wall / 60:.1f} min in all (ANN training {sum(r['ann_train_s'] for r in runs):.0f} s).",
@@ -265,7 +304,7 @@ def main() -> None:
     (args.out / "convert_ann.json").write_text(
         json.dumps(
             {
-                "settings": vars(args) | {"out": str(args.out), "save_ann": str(args.save_ann)},
+                "settings": vars(args) | {"out": str(args.out), "save_ann": str(args.save_ann), "work": str(args.work)},
                 "ann": {"validation_accuracy": ann_val, "test_accuracy": ann_test, "n": n},
                 "table": table,
                 "chosen_on_validation": chosen,
