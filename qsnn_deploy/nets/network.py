@@ -121,9 +121,10 @@ class ChipBlock(nn.Module):
         w, b, thr, low = self.params(quantize)
         steps = self.current(x, w, b).unbind(1)  # unbind: its backward stacks, where indexing would zero-fill T times
         state = self.neuron.init_state(steps[0])
+        unit = thr / self.threshold  # one float unit of membrane in the units of the current (1 in float)
         out = []
         for current in steps:
-            spikes, state = self.neuron.step(current, state, thr, low, self.reset)
+            spikes, state = self.neuron.step(current, state, thr, low, self.reset, unit)
             out.append(spikes)
         return torch.stack(out, 1)
 

@@ -3,10 +3,19 @@
 A neuron acts on the input current ``i`` (the conv output of one time step) and a state tuple::
 
     state = neuron.init_state(i0)             # zeros shaped like one step's current
-    spikes, state = neuron.step(i, state, thr, low, reset)
+    spikes, state = neuron.step(i, state, thr, low, reset, unit)
 
 ``thr``/``low`` are the block's threshold and lower bound (integer units when quantised), ``reset`` is
-"subtract" or "zero". :func:`make_neuron` builds one from a model spec (``neuron: {type: ...}``).
+"subtract" or "zero", ``unit`` is one float unit of membrane in the units of ``i`` and ``thr`` (``thr / θ``:
+the layer's integer scale when quantised, 1 in float). :func:`make_neuron` builds one from a model spec
+(``neuron: {type: ...}``).
+
+The binary neurons' surrogates and DECOLLE's refractory weight ``w_rp`` read the membrane in float units,
+``(U − θ)/unit``, so that quantisation-aware training gets the float model's gradients (per float weight), as
+the multi-spike surrogate's width, relative to the threshold, gives IAF and LIF. Read in integer units
+(θ ≈ 500–3000 on digits_speck) the fast-sigmoid gradient of a silent neuron was ~1e-8, the SmoothStep window
+±½ of one unit and the refractory kick one unit: leaky, decolle and decolle-simple stayed at chance under
+QAT (issue 18).
 
 - ``iaf``: Speck's integrate-and-fire, ``v ← max(v + i − n·θ, v_min)`` with ``n = ⌊v/θ⌋`` spikes
   (:class:`MultiSpikeFn`). The only type Speck runs.
@@ -16,10 +25,15 @@ A neuron acts on the input current ``i`` (the conv output of one time step) and 
 - ``decolle`` (DECOLLE ``LIFLayer``): synaptic and membrane traces on the current,
   ``Q ← βQ + (1−β)I``, ``P ← αP + (1−α)Q``, refractory ``R ← α_rp·R − w_rp·S_prev``, ``U = P + R``,
   binary ``S = Θ(U − θ)``, surrogate ``1/(k|U − θ| + 1)²`` (k = 10). The conv is linear, so filtering its
-  output equals DECOLLE's ``W·P`` of filtered input spikes (the bias is filtered along).
+  output equals DECOLLE's ``W·P`` of filtered input spikes (the bias is filtered along). Its decays are
+  DECOLLE's per 1 ms step; per 30 ms bin (digits-dvs, 10 bins) the unit-gain traces average the current over
+  the whole sample, P stays far below θ = 1 and digits_speck is silent from conv1 on: it does not learn there.
 - ``decolle-simple`` (DECOLLE, Lui & Neftci ``SimpleLIFLayer``): ``P ← αP + I``, ``R ← αR + α·U_prev·S_prev``,
-  ``U = P − R``, binary ``S = Θ(U − θ)``, SmoothStep surrogate (1 on ``−½ < U − θ ≤ ½``). Filtering the
-  current with its bias equals DECOLLE's bias correction ``−α·b`` in ``R``. ``U_prev`` is stored detached.
+  ``U = P − R``, binary ``S = Θ(U − θ)``, SmoothStep surrogate: 1 on ``−½ < U ≤ θ + ½`` (float units). DECOLLE's
+  window ``(−½, ½]`` lies around its threshold 0, which is also the rest potential; with a positive θ it is
+  stretched from ½ below rest to ½ above θ (the same window for θ = 0), else a silent neuron (U = 0, θ = 1) had no
+  gradient and digits_speck never woke from its silent conv3/fc. Filtering the current with its bias equals
+  DECOLLE's bias correction ``−α·b`` in ``R``. ``U_prev`` is stored detached.
 
 Binary neurons ignore ``reset`` and ``low`` (their reset is part of the dynamics).
 """
@@ -78,17 +92,19 @@ class FastSigmoidSpike(torch.autograd.Function):
 
 
 class SmoothStepSpike(torch.autograd.Function):
-    """Heaviside ``x ≥ 0`` forward; SmoothStep surrogate: gradient 1 on ``−½ < x ≤ ½``, else 0 (DECOLLE)."""
+    """Heaviside ``x ≥ 0`` forward; SmoothStep surrogate: gradient 1 on ``−below < x ≤ ½``, else 0 (DECOLLE's
+    ``below`` is ½)."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+    def forward(ctx: Any, x: torch.Tensor, below: torch.Tensor | float = 0.5) -> torch.Tensor:
         ctx.save_for_backward(x)
+        ctx.below = below
         return (x >= 0).to(x.dtype)
 
     @staticmethod
-    def backward(ctx: Any, grad_out: torch.Tensor) -> torch.Tensor:
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor, None]:
         (x,) = ctx.saved_tensors
-        return grad_out * ((x > -0.5) & (x <= 0.5)).to(grad_out.dtype)
+        return grad_out * ((x > -ctx.below) & (x <= 0.5)).to(grad_out.dtype), None
 
 
 class Neuron(ABC):
@@ -107,9 +123,16 @@ class Neuron(ABC):
 
     @abstractmethod
     def step(
-        self, i: torch.Tensor, state: State, thr: torch.Tensor, low: torch.Tensor, reset: str
+        self,
+        i: torch.Tensor,
+        state: State,
+        thr: torch.Tensor,
+        low: torch.Tensor,
+        reset: str,
+        unit: torch.Tensor | float = 1.0,
     ) -> tuple[torch.Tensor, State]:
-        """One time step: input current ``i`` → (spikes, new state)."""
+        """One time step: input current ``i`` → (spikes, new state); ``unit``: one float unit of membrane in the
+        units of ``i`` and ``thr`` (see the module docstring)."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{k}={v:g}' for k, v in self.params.items())})"
@@ -128,7 +151,13 @@ class IAF(Neuron):
     type, leaky = "iaf", False
 
     def step(
-        self, i: torch.Tensor, state: State, thr: torch.Tensor, low: torch.Tensor, reset: str
+        self,
+        i: torch.Tensor,
+        state: State,
+        thr: torch.Tensor,
+        low: torch.Tensor,
+        reset: str,
+        unit: torch.Tensor | float = 1.0,
     ) -> tuple[torch.Tensor, State]:
         v = state[0] + i
         spikes = MultiSpikeFn.apply(v, thr, self.surrogate_width)
@@ -141,7 +170,13 @@ class LIF(Neuron):
     type = "lif"
 
     def step(
-        self, i: torch.Tensor, state: State, thr: torch.Tensor, low: torch.Tensor, reset: str
+        self,
+        i: torch.Tensor,
+        state: State,
+        thr: torch.Tensor,
+        low: torch.Tensor,
+        reset: str,
+        unit: torch.Tensor | float = 1.0,
     ) -> tuple[torch.Tensor, State]:
         v = self.params["beta"] * state[0] + i
         spikes = MultiSpikeFn.apply(v, thr, self.surrogate_width)
@@ -154,11 +189,17 @@ class Leaky(Neuron):
     type, n_states = "leaky", 2
 
     def step(
-        self, i: torch.Tensor, state: State, thr: torch.Tensor, low: torch.Tensor, reset: str
+        self,
+        i: torch.Tensor,
+        state: State,
+        thr: torch.Tensor,
+        low: torch.Tensor,
+        reset: str,
+        unit: torch.Tensor | float = 1.0,
     ) -> tuple[torch.Tensor, State]:
         u, s_prev = state
         u = self.params["beta"] * u + i - s_prev.detach() * thr
-        spikes = FastSigmoidSpike.apply(u - thr, self.params["slope"])
+        spikes = FastSigmoidSpike.apply((u - thr) / unit, self.params["slope"])
         return spikes, (u, spikes)
 
 
@@ -168,14 +209,20 @@ class DecolleLIF(Neuron):
     type, n_states = "decolle", 4
 
     def step(
-        self, i: torch.Tensor, state: State, thr: torch.Tensor, low: torch.Tensor, reset: str
+        self,
+        i: torch.Tensor,
+        state: State,
+        thr: torch.Tensor,
+        low: torch.Tensor,
+        reset: str,
+        unit: torch.Tensor | float = 1.0,
     ) -> tuple[torch.Tensor, State]:
         q, p, r, s_prev = state
         a, b = self.params["alpha"], self.params["beta"]
         q = b * q + (1 - b) * i
         p = a * p + (1 - a) * q
-        r = self.params["alpha_rp"] * r - self.params["w_rp"] * s_prev
-        spikes = FastSigmoidSpike.apply(p + r - thr, self.params["slope"])
+        r = self.params["alpha_rp"] * r - self.params["w_rp"] * unit * s_prev
+        spikes = FastSigmoidSpike.apply((p + r - thr) / unit, self.params["slope"])
         return spikes, (q, p, r, spikes)
 
 
@@ -185,14 +232,22 @@ class DecolleSimple(Neuron):
     type, n_states = "decolle-simple", 4
 
     def step(
-        self, i: torch.Tensor, state: State, thr: torch.Tensor, low: torch.Tensor, reset: str
+        self,
+        i: torch.Tensor,
+        state: State,
+        thr: torch.Tensor,
+        low: torch.Tensor,
+        reset: str,
+        unit: torch.Tensor | float = 1.0,
     ) -> tuple[torch.Tensor, State]:
         p, r, u_prev, s_prev = state
         a = self.params["alpha"]
         p = a * p + i
         r = a * r + a * u_prev * s_prev
         u = p - r
-        spikes = SmoothStepSpike.apply(u - thr)
+        # DECOLLE's window (−½, ½] lies around its threshold 0, which is also the rest potential: stretched here
+        # from ½ below rest to ½ above θ, so that a silent neuron (U = 0) has a gradient, as in DECOLLE
+        spikes = SmoothStepSpike.apply((u - thr) / unit, thr / unit + 0.5)
         return spikes, (p, r, u.detach(), spikes)
 
 

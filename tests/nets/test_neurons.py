@@ -152,3 +152,42 @@ def test_convert_refuses_leak_unless_approximated(tmp_path):
     proc = run_cli("convert", ckpt, "--target", "speck2f", "--out", tmp_path / "b", "--approximate-leak")
     assert "warning: 'lif' neurons" in proc.stderr and "deploy --target emulator" in proc.stderr
     assert (tmp_path / "b" / "model.nir").is_file()
+
+
+@pytest.mark.parametrize(
+    "ntype, params",
+    [("leaky", {}), ("decolle", {"alpha": 0.5, "beta": 0.5}), ("decolle-simple", {"alpha": 0.5})],
+)
+def test_binary_neurons_are_unit_free(ntype, params):
+    """In integer units (current, θ and the unit all × s) a binary neuron spikes as in float and its gradient per
+    float current is the float one: surrogates and DECOLLE's refractory kick read float units (issue 18: under
+    QAT, θ ≈ 500–3000 units, they were read in integer units and these neurons did not learn)."""
+    torch.manual_seed(0)
+    currents = torch.rand(6, 50) * 1.5
+
+    def run(scale):
+        neuron = make_neuron(ntype, params)
+        i = (currents * scale).requires_grad_()
+        thr, unit = torch.tensor(0.8 * scale), torch.tensor(scale)
+        state, out = neuron.init_state(i[0]), []
+        for step in i:
+            s, state = neuron.step(step, state, thr, -thr, "subtract", unit)
+            out.append(s)
+        spikes = torch.stack(out)
+        (spikes * torch.linspace(-1, 1, 50)).sum().backward()
+        return spikes.detach(), i.grad * scale
+
+    (s_float, g_float), (s_int, g_int) = run(1.0), run(300.0)
+    assert torch.equal(s_float, s_int) and s_float.sum() > 0
+    assert g_float.abs().sum() > 0
+    torch.testing.assert_close(g_int, g_float, rtol=1e-4, atol=1e-6)
+
+
+def test_decolle_simple_window_reaches_rest():
+    """DECOLLE's SmoothStep window (−½, ½] sits around its threshold 0, the rest potential: here it spans ½ below
+    rest to ½ above θ, so that a silent neuron (U = 0) gets a gradient."""
+    u = torch.tensor([-0.6, -0.4, 0.0, 1.0, 1.4, 1.6], requires_grad=True)
+    zeros = torch.zeros(6)
+    s, _ = make_neuron("decolle-simple").step(u, (zeros, zeros, zeros, zeros), torch.tensor(1.0), -torch.ones(()), "")
+    s.sum().backward()
+    assert s.tolist() == [0, 0, 0, 1, 1, 1] and u.grad.tolist() == [0, 1, 1, 1, 1, 0]
