@@ -330,7 +330,13 @@ def markdown(r: dict[str, Any], ann: list[dict[str, Any]]) -> str:
         "`benchmarks/synop_5x.py` ([synop_5x.md](synop_5x.md)).",
         "",
         f"Measured with `{r['command']}` on {r['machine']}, a shared machine (other jobs on the same cores), "
-        f"{r['wall_s'] / 60:.0f} min of training and evaluation summed over the seeds.",
+        f"{r['wall_s'] / 60:.0f} min of training and evaluation summed over the seeds"
+        + (
+            f" (seeds {', '.join(str(x['seed']) for x in r['runs'] if x.get('reused'))} trained by an earlier run "
+            "of this command, this file then written from their runs with `--reuse`)."
+            if any(x.get("reused") for x in r["runs"])
+            else "."
+        ),
     ]
     return "\n".join(lines) + "\n"
 
@@ -457,7 +463,9 @@ def main() -> None:
         if ann_file.is_file():
             ann = json.loads(ann_file.read_text()).get("rows", [])
         wall = sum(r["wall_s"] for r in runs)  # per seed: training and evaluation (reused: training)
-        command = " ".join(["nice -n 10 python benchmarks/synop_sweep.py", *sys.argv[1:]])
+        command = " ".join(
+            ["nice -n 10 python benchmarks/synop_sweep.py", *(a for a in sys.argv[1:] if a != "--reuse")]
+        )
         result = {
             "command": command,
             "seeds": done,
@@ -470,19 +478,7 @@ def main() -> None:
             "validation_samples": plain["validation_samples"],
             "test_samples": plain["test_samples"],
             "selected_on": "validation",
-            "settings": {
-                "targets": targets,
-                "epochs": args.epochs,
-                "lr": args.lr,
-                "kd_targets": kd_targets,
-                "kd_weights": args.kd_weights,
-                "kd_epochs": args.kd_epochs,
-                "kd_lr": args.kd_lr,
-                "kd_shift_px": args.kd_shift_px,
-                "base_epochs": args.base_epochs,
-                "base_options": base_options,
-                "limit": args.limit,
-            },
+            "settings": settings,
             "rows": rows,
             "chosen": chosen(done, summaries, points),
             "runs": list(runs),
@@ -503,6 +499,25 @@ def main() -> None:
         (args.out / "synop_sweep.json").write_text(json.dumps(result, indent=2))
         print(md)
 
+    settings = {
+        "targets": targets,
+        "epochs": args.epochs,
+        "lr": args.lr,
+        "kd_targets": kd_targets,
+        "kd_weights": args.kd_weights,
+        "kd_epochs": args.kd_epochs,
+        "kd_lr": args.kd_lr,
+        "kd_shift_px": args.kd_shift_px,
+        "base_epochs": args.base_epochs,
+        "base_options": base_options,
+        "limit": args.limit,
+    }
+    # --reuse: a reused seed's time as the results file written by the run that made it recorded it (same settings)
+    earlier_wall_s: dict[int, float] = {}
+    if args.reuse and (args.out / "synop_sweep.json").is_file():
+        earlier = json.loads((args.out / "synop_sweep.json").read_text())
+        if earlier.get("settings") == settings:
+            earlier_wall_s = {r["seed"]: r["wall_s"] for r in earlier.get("runs", []) if not r.get("reused")}
     for seed in seeds:
         work = args.work / f"seed_{seed}"
         ts = time.time()
@@ -544,7 +559,9 @@ def main() -> None:
                 "plain_series": plain,
                 "distill_series": kd,
                 "summary": summaries[seed],
-                "wall_s": training_s(work) if found is not None else round(time.time() - ts, 1),
+                "wall_s": earlier_wall_s.get(seed, training_s(work))
+                if found is not None
+                else round(time.time() - ts, 1),
                 "reused": found is not None,
             }
         )
