@@ -48,6 +48,7 @@ from qsnn_deploy.train.allocate import FP32_BITS, apply_bits, weight_memory_bits
 from qsnn_deploy.train.evaluation import evaluate
 from qsnn_deploy.train.hessian import HessianResult
 from qsnn_deploy.train.plots import plot_traces
+from qsnn_deploy.train.seed_stats import seed_stats as stats
 
 RESULTS = Path(__file__).parent / "results"
 MIXED, UNIFORM = "mixed (Hessian)", "uniform"
@@ -103,21 +104,10 @@ def spearman(a: list[float], b: list[float]) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def stats(values: list[float]) -> dict:
-    """Mean, sample std (ddof=1), n and the values themselves."""
-    a = np.asarray(values, dtype=float)
-    return {
-        "mean": float(a.mean()),
-        "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0,
-        "n": len(a),
-        "values": [float(v) for v in a],
-    }
-
-
 def pm(s: dict, scale: float = 100.0, digits: int = 2, unit: str = " %", signed: bool = False) -> str:
     """'98.61 ± 0.28 % (n=3: 98.89, 98.61, 98.33)'."""
     sign = "+" if signed else ""
-    per = ", ".join(f"{scale * v:{sign}.{digits}f}" for v in s["values"])
+    per = ", ".join(f"{scale * v:{sign}.{digits}f}" for v in s["per_seed"])
     return f"{scale * s['mean']:{sign}.{digits}f} ± {scale * s['std']:.{digits}f}{unit} (n={s['n']}: {per})"
 
 
@@ -390,7 +380,7 @@ def markdown(res: dict, args: argparse.Namespace) -> str:
         md.append(
             f"| {r['budget']:g} | "
             + " | ".join(
-                f"{bits_text(per[str(s['seed'])])} ({r['avg_bits']['values'][i]:.2f})" for i, s in enumerate(seeds)
+                f"{bits_text(per[str(s['seed'])])} ({r['avg_bits']['per_seed'][i]:.2f})" for i, s in enumerate(seeds)
             )
             + f" | {'yes' if r['allocation_same_across_seeds'] else 'no'} |"
         )
@@ -418,7 +408,7 @@ def markdown(res: dict, args: argparse.Namespace) -> str:
         avg_text = f"{avg['mean']:.2f}" if avg["std"] == 0 else f"{avg['mean']:.2f} ± {avg['std']:.2f}"
         red = r["reduction_vs_fp32_pct"]
         red_text = f"{red['mean']:.1f} %" if red["std"] == 0 else f"{red['mean']:.1f} ± {red['std']:.1f} %"
-        gain = stats([0.0 - v for v in r["drop_vs_fp32_points"]["values"]])
+        gain = stats([0.0 - v for v in r["drop_vs_fp32_points"]["per_seed"]])
         md.append(
             f"| {label} | {bits} | {avg_text} | {red_text} | {pm(r['accuracy'])} | {pm(r['validation_accuracy'])} | "
             f"{pm(gain, 1.0, 2, '', True)} |"

@@ -43,6 +43,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from qsnn_deploy.train.seed_stats import mean_pm_std, per_seed_text  # noqa: E402
+from qsnn_deploy.train.seed_stats import seed_stats as stats  # noqa: E402
+
 OUT = Path(__file__).parent / "results"
 SEED_RESULT = {
     "fp_accuracy": 0.9410,
@@ -50,17 +53,6 @@ SEED_RESULT = {
     "memory_saved": 0.7378,
     "source": "ICONS'20 abstract (73.78 %) and the repo's figure_scripts/eval_icons.py (94.10 vs 91.67 %), DVS Gesture",
 }
-
-
-def stats(values: list[float]) -> dict:
-    """Mean, sample std (ddof 1; 0 for one value), n and the values themselves, in seed order."""
-    a = np.asarray(values, dtype=float)
-    return {
-        "mean": float(a.mean()),
-        "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0,
-        "n": len(a),
-        "per_seed": [float(v) for v in a],
-    }
 
 
 def _digits(integer: bool, epochs: int, seed: int, limit: int | None, workdir: str) -> dict:
@@ -162,14 +154,6 @@ def _plot(digits: dict, pattern: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def _pm(s: dict, scale: float = 100, digits: int = 2) -> str:
-    return f"{scale * s['mean']:.{digits}f} ± {scale * s['std']:.{digits}f}"
-
-
-def _seeds(s: dict, scale: float = 100, digits: int = 2) -> str:
-    return ", ".join(f"{scale * v:.{digits}f}" for v in s["per_seed"])
-
-
 def _markdown(res: dict) -> str:
     d, p, m, summ = res["digits"], res["pattern"], res["machine"], res["summary"]
     di = next(iter(d["int"].values()))
@@ -209,14 +193,15 @@ def _markdown(res: dict) -> str:
         loc = " / ".join(f"{100 * v['mean']:.1f}" for v in summ[f"{key}_local_accuracies"].values())
         mem = summ["memory_bits_int" if key == "int" else "memory_bits_fp32"]
         lines.append(
-            f"| {name} | {_pm(acc)} % | {_seeds(acc)} | {_pm(chip)} % | {loc} % | "
-            f"{_pm(summ[f'{key}_synops_per_sample'], 1e-6)} M | {mem / 8e3:.1f} kB | "
+            f"| {name} | {mean_pm_std(acc)} % | {per_seed_text(acc)} | {mean_pm_std(chip)} % | {loc} % | "
+            f"{mean_pm_std(summ[f'{key}_synops_per_sample'], 1e-6)} M | {mem / 8e3:.1f} kB | "
             f"{summ[f'{key}_train_time_s']['mean'] / 60:.1f} min |"
         )
     lines += [
         "",
         (
-            f"Full precision minus integer-only, per seed: **{_pm(gap, 1)} points** (n = {n}; {_seeds(gap, 1)}), "
+            f"Full precision minus integer-only, per seed: **{mean_pm_std(gap, 1)} points** "
+            f"(n = {n}; {per_seed_text(gap, 1)}), "
             f"for **{100 * summ['memory_saved']:.1f} % less training memory** (computed, see below). "
             '"After chip discretisation" is the checkpoint as `qsnn-deploy convert` rescales it to Speck\'s '
             "int8/int16 (the spikes of the emulator)."

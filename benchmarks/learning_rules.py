@@ -39,21 +39,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from qsnn_deploy.train.seed_stats import mean_pm_std, per_seed_text
+from qsnn_deploy.train.seed_stats import seed_stats as stats
+
 torch.set_num_threads(int(os.environ.get("LEARNING_RULES_THREADS", "1")))  # see --threads
 
 OUT = Path(__file__).parent / "results"
 RULES = ("bptt", "decolle", "ell", "bell", "fell")
-
-
-def stats(values: list[float]) -> dict:
-    """Mean, sample std (ddof 1; 0 for one value), n and the values themselves, in seed order."""
-    a = np.asarray(values, dtype=float)
-    return {
-        "mean": float(a.mean()),
-        "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0,
-        "n": len(a),
-        "per_seed": [float(v) for v in a],
-    }
 
 
 def _epoch_times(history: list[dict]) -> list[float]:
@@ -263,14 +255,6 @@ def _plot(runs: dict, mem: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def _pm(s: dict, scale: float = 100, digits: int = 2) -> str:
-    return f"{scale * s['mean']:.{digits}f} ± {scale * s['std']:.{digits}f}"
-
-
-def _seeds(s: dict, scale: float = 100, digits: int = 2) -> str:
-    return ", ".join(f"{scale * v:.{digits}f}" for v in s["per_seed"])
-
-
 def _markdown(res: dict) -> str:
     s, summ, mem, mach = res["settings"], res["summary"], res["memory_vs_time_bins"], res["machine"]
     seeds = res["seeds"]
@@ -318,9 +302,9 @@ def _markdown(res: dict) -> str:
         loc = r["local_accuracies"]
         loc = " / ".join(f"{100 * v['mean']:.1f}" for v in loc.values()) + " %" if loc else "—"
         lines.append(
-            f"| {rule} | {_pm(r['test_accuracy'])} % | {_seeds(r['test_accuracy'])} | "
-            f"{_pm(r['chip_test_accuracy'])} % | {loc} | {r['state_bytes_per_sample'] / 1024:.0f} KiB | "
-            f"{r['time_per_epoch_s_first_seed']:.1f} s | {_pm(r['synops_per_sample'], 1e-6)} M |"
+            f"| {rule} | {mean_pm_std(r['test_accuracy'])} % | {per_seed_text(r['test_accuracy'])} | "
+            f"{mean_pm_std(r['chip_test_accuracy'])} % | {loc} | {r['state_bytes_per_sample'] / 1024:.0f} KiB | "
+            f"{r['time_per_epoch_s_first_seed']:.1f} s | {mean_pm_std(r['synops_per_sample'], 1e-6)} M |"
         )
     tail = next(iter(summ.values()))["last_half_epochs"]
     first_tail = s["epochs"] - tail + 1
@@ -337,7 +321,10 @@ def _markdown(res: dict) -> str:
     ]
     for rule, r in summ.items():
         rng, sw = r["test_range_last_half"], r["largest_epoch_change_last_half"]
-        lines.append(f"| {rule} | {_pm(rng)} points | {_seeds(rng)} | {_pm(sw)} points | {_seeds(sw)} |")
+        lines.append(
+            f"| {rule} | {mean_pm_std(rng)} points | {per_seed_text(rng)} | "
+            f"{mean_pm_std(sw)} points | {per_seed_text(sw)} |"
+        )
     lines += [
         "",
         "- *test accuracy*: the quantisation-aware model of the last epoch on the test split (the local rules "

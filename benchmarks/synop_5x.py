@@ -24,7 +24,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
+from qsnn_deploy.train.seed_stats import seed_stats as stats
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -39,11 +39,6 @@ def _train(*args: str | Path) -> dict:
         raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr}")
     out = Path(args[args.index("--out") + 1])
     return json.loads((out / "metrics.json").read_text())
-
-
-def _stats(values: list[float]) -> dict[str, float]:
-    a = np.array(values, dtype=float)
-    return {"mean": float(a.mean()), "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0, "n": len(a)}
 
 
 def _row(seed: int, base: dict, sparse: dict, base_s: float, sparse_s: float) -> dict:
@@ -111,7 +106,7 @@ def main() -> None:
             f"(test); validation {row['val_ratio']:.2f}x, {row['val_points']:+.2f} points",
             flush=True,
         )
-    summary = {k: _stats([r[k] for r in rows]) for k in ("test_ratio", "val_ratio", "test_points", "val_points")}
+    summary = {k: stats([r[k] for r in rows]) for k in ("test_ratio", "val_ratio", "test_points", "val_points")}
     result = {
         "command": f"qsnn-deploy train --seed S; qsnn-deploy train --init BASE --synop-target {args.factor} --seed S",
         "extra_options": extra,

@@ -29,8 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from qsnn_deploy.train.seed_stats import seed_stats as stats
 from qsnn_deploy.train.sweep import SweepPoint, run_sweep, summarise
 from qsnn_deploy.train.trainer import TrainConfig, train
 
@@ -39,23 +38,12 @@ SCALING = ("first-layer", "percentile")
 PLAIN, DISTILL = "synop-target-chain", "synop-target-chain-distill"
 
 
-def stats(values: list[float]) -> dict[str, Any]:
-    """Mean, sample std (ddof 1; 0 for one value), n and the values themselves."""
-    a = np.array(values, dtype=float)
-    return {
-        "mean": float(a.mean()),
-        "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0,
-        "n": len(a),
-        "values": [float(v) for v in a],
-    }
-
-
 def pm(s: dict[str, Any], scale: float = 1.0, fmt: str = ".2f") -> str:
     return f"{scale * s['mean']:{fmt}} ± {scale * s['std']:{fmt.lstrip('+')}}"
 
 
 def per_seed(s: dict[str, Any], scale: float = 1.0, fmt: str = ".2f") -> str:
-    return " / ".join(f"{scale * v:{fmt}}" for v in s["values"])
+    return " / ".join(f"{scale * v:{fmt}}" for v in s["per_seed"])
 
 
 def aggregate(seeds: list[int], points: dict[int, list[SweepPoint]]) -> list[dict[str, Any]]:

@@ -10,8 +10,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..errors import UsageError
 from ..nets.zoo import load_spec
 from ..outputs import check_writable, write_atomic
@@ -23,6 +21,7 @@ from .config import TrainConfig
 from .integer_only import run_integer_only
 from .local_rules import run_local_rule
 from .resume import check_resume_options, read_resume_state
+from .seed_stats import seed_stats
 
 #: a method's runner: (config, out, overwrite, progress, log) → the metrics it wrote to ``out/metrics.json``
 Runner = Callable[[TrainConfig, Path, bool, ProgressMode, Log], dict[str, Any]]
@@ -92,8 +91,8 @@ def train_seeds(
         )
 
     def stats(key: str) -> dict[str, float]:
-        values = np.array([r[key] for r in runs], dtype=float)
-        return {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
+        s = seed_stats([r[key] for r in runs])
+        return {"mean": s["mean"], "std": s["std"]}
 
     summary = {
         "seeds": seeds,
