@@ -115,6 +115,11 @@ def synop_target_at(cfg: ResolvedConfig, epoch: int) -> float | None:
     return float(cfg.synop_start * (cfg.synop_target / cfg.synop_start) ** done)
 
 
+def anneal_end(cfg: ResolvedConfig) -> int:
+    """The first epoch at which the annealed SynOp target holds its end value (1 without annealing)."""
+    return max(1, math.ceil(round((cfg.synop_anneal or 0) * cfg.epochs, 9)))
+
+
 @dataclass(frozen=True)
 class _Job:
     """One BPTT run as each of its processes needs it: from scratch (``state`` None) or from a saved state."""
@@ -160,7 +165,7 @@ class BPTT(Epochs):
         if cfg.synop_anneal and cfg.synop_target is not None and state is None:
             log(
                 f"SynOp target {cfg.synop_start:.3g} → {cfg.synop_target:.3g} per sample (geometric, reached at "
-                f"epoch {math.ceil(cfg.synop_anneal * cfg.epochs)}/{cfg.epochs}, then held)"
+                f"epoch {anneal_end(cfg)}/{cfg.epochs}, then held)"
             )
         if cfg.synop_goal is not None and state is None:
             log(
@@ -186,7 +191,7 @@ class BPTT(Epochs):
             and self.val_set is not None
             and cfg.synop_control
         ):
-            hold_from = math.ceil((cfg.synop_anneal or 0) * cfg.epochs) or 1
+            hold_from = anneal_end(cfg)
             self.control = SynOpControl(cfg.synop_goal, hold_from, cfg.synop_control)
             if state is None:
                 log(
@@ -364,6 +369,7 @@ class BPTT(Epochs):
             else bool(self.stopping.best_key and self.stopping.best_key[0]),
             "synop_start": cfg.synop_start,
             "synop_control": None if self.control is None else cfg.synop_control,
+            "synop_correction": None if self.control is None else self.control.correction,
             "train_time_s": round(time.time() - t0, 2),
             "history": self.history,
         }

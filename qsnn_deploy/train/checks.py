@@ -115,10 +115,18 @@ def _check_bptt(cfg: TrainConfig) -> None:
             raise UsageError(f"{flag(name)} must be a positive number of SynOps per sample, got {number}")
     if cfg.synop_control is not None and not (cfg.synop_control >= 0 and math.isfinite(cfg.synop_control)):
         raise UsageError(f"--synop-control must be a gain >= 0, got {cfg.synop_control}", fix="e.g. 1, or 0 for none")
-    if cfg.synop_control and cfg.synop_goal is None and kind != "relative":
+    if cfg.synop_control and (kind is None or (cfg.synop_goal is None and kind != "relative")):
         raise UsageError(
-            "--synop-control steers the SynOp target to a goal, and there is none",
-            fix="add --synop-goal N (or a relative --synop-target Kx), or drop --synop-control",
+            "--synop-control steers a SynOp target (--synop-target) towards a goal (--synop-goal, or the one a "
+            "relative target sets), and this run lacks one",
+            where="--synop-control",
+            fix="add --synop-target N --synop-goal G (or --init RUN --synop-target Kx), or drop --synop-control",
+        )
+    if (cfg.synop_goal is not None or kind == "relative") and cfg.val_fraction == 0:
+        raise UsageError(
+            "a SynOp goal is checked on the validation split, and --val-fraction 0 holds none out",
+            where="--val-fraction",
+            fix="keep a validation split (--val-fraction 0.1, the default), or drop --synop-goal",
         )
     if cfg.synop_penalty < 0:
         raise UsageError("--synop-penalty must be >= 0")

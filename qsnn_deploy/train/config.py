@@ -429,14 +429,14 @@ def run_synops_per_sample(path: str) -> float:
         record = json.loads(metrics.read_text())
         value = record["synops_per_sample"]
         kept = record.get("selected_epoch")
-        history = record.get("history")
-        if isinstance(kept, int) and isinstance(history, list) and 1 <= kept <= len(history):
-            value = history[kept - 1].get("val_synops_per_sample", value)
+        entries = [h for h in record.get("history") or [] if h.get("epoch") == kept]
+        if entries and "val_synops_per_sample" in entries[0]:
+            value = entries[0]["val_synops_per_sample"]
     except (ValueError, KeyError, TypeError, AttributeError):
         value = None
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
         raise InputError(
-            "no positive 'synops_per_sample' in it",
+            "no positive 'synops_per_sample' (nor the kept epoch's 'val_synops_per_sample') in it",
             where=str(metrics),
             fix="pass a run written by `qsnn-deploy train`, or give an absolute --synop-target",
         )

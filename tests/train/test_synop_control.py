@@ -51,3 +51,13 @@ def test_control_defaults_to_on_with_a_goal_and_needs_one():
         check_config(TrainConfig(synop_target=3e5, synop_control=1.0))
     with pytest.raises(UsageError, match="gain >= 0"):
         check_config(TrainConfig(synop_target=3e5, synop_goal=3e5, synop_control=-1.0))
+
+
+def test_control_refuses_runs_where_it_would_do_nothing():
+    with pytest.raises(UsageError, match="lacks one") as err:
+        check_config(TrainConfig(synop_goal=3e5, synop_control=1.0))  # a goal but no target to steer
+    assert err.value.fix and "--synop-target" in err.value.fix
+    with pytest.raises(UsageError, match="lacks one"):
+        check_config(TrainConfig(synop_penalty=1e-7, synop_control=1.0))
+    with pytest.raises(UsageError, match="--val-fraction 0 holds none out"):
+        check_config(TrainConfig(synop_target=3e5, synop_goal=3e5, val_fraction=0.0))

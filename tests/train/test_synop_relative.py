@@ -132,11 +132,12 @@ def test_relative_run_end_to_end(tmp_path):
 def test_relative_target_counts_from_the_kept_epochs_validation_synops(tmp_path):
     run = tmp_path / "base"
     run.mkdir()
-    history = [{"val_synops_per_sample": 9e5}, {"val_synops_per_sample": 1.2e6}, {"val_synops_per_sample": 8e5}]
+    # the kept epoch found by its number (a resumed or early-stopped history is still in epoch order, but say so)
+    history = [{"epoch": e, "val_synops_per_sample": v} for e, v in ((1, 9e5), (2, 1.2e6), (3, 8e5))]
     record = {"synops_per_sample": 1e6, "selected_epoch": 2, "history": history}
     (run / "metrics.json").write_text(json.dumps(record))
     cfg = TrainConfig(synop_target="4x", init=str(run)).resolve(SPEC)
     assert cfg.synop_start == 1.2e6 and cfg.synop_goal == pytest.approx(3e5)
-    record["history"] = [{}, {}, {}]  # no validation split in RUN: its test split figure
+    record["history"] = [{"epoch": e} for e in (1, 2, 3)]  # no validation split in RUN: its test split figure
     (run / "metrics.json").write_text(json.dumps(record))
     assert TrainConfig(synop_target="4x", init=str(run)).resolve(SPEC).synop_goal == pytest.approx(2.5e5)
