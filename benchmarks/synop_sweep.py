@@ -321,7 +321,8 @@ def markdown(r: dict[str, Any], ann: list[dict[str, Any]]) -> str:
         f"{r['wall_s'] / 60:.0f} min of training and evaluation summed over the seeds"
         + (
             f" (seeds {', '.join(str(x['seed']) for x in r['runs'] if x.get('reused'))} trained by an earlier run "
-            "of this command, this file then written from their runs with `--reuse`)."
+            "of this command, this file then written from their runs with `--reuse`; a reused seed counts the time "
+            "the earlier results file recorded for it, else the training time its runs recorded)."
             if any(x.get("reused") for x in r["runs"])
             else "."
         ),
@@ -339,23 +340,31 @@ def run_seed(
     )
     common = {"baseline": str(work / "base"), "seed": seed, "limit": args.limit, "overwrite": True}
     plain = run_sweep(targets, work / "plain", start="chain", epochs=args.epochs, lr=args.lr, progress=False, **common)
-    kd = None
-    if kd_targets:
-        kd = run_sweep(
-            kd_targets,
-            work / "distill",
-            start="chain",
-            epochs=args.kd_epochs,
-            lr=args.kd_lr,
-            distill=True,
-            synop_weights=args.kd_weights,
-            shift_px=args.kd_shift_px,
-            first_layer_factors=[],
-            percentiles=[],
-            progress=False,
-            **common,
-        )
-    return base, plain, kd
+    return base, plain, run_distill(work, seed, args, kd_targets)
+
+
+def run_distill(work: Path, seed: int, args: argparse.Namespace, kd_targets: list[float]) -> dict[str, Any] | None:
+    """Seed ``seed``'s second series (distillation from its baseline, layer weights, shifts), or None without
+    targets."""
+    if not kd_targets:
+        return None
+    return run_sweep(
+        kd_targets,
+        work / "distill",
+        baseline=str(work / "base"),
+        seed=seed,
+        limit=args.limit,
+        overwrite=True,
+        start="chain",
+        epochs=args.kd_epochs,
+        lr=args.kd_lr,
+        distill=True,
+        synop_weights=args.kd_weights,
+        shift_px=args.kd_shift_px,
+        first_layer_factors=[],
+        percentiles=[],
+        progress=False,
+    )
 
 
 def _limit(run: Path) -> Any:
@@ -368,14 +377,15 @@ def reused(
     work: Path, seed: int, args: argparse.Namespace, targets: list[float], kd_targets: list[float]
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None] | None:
     """``--reuse``: seed ``seed``'s finished runs in ``work`` when they were made with these settings (seed, limit,
-    baseline epochs, targets, epochs, lr and the second series' options), else None (they are trained anew)."""
+    baseline epochs, targets, epochs, lr and the second series' options), else None (they are trained anew). A seed
+    whose baseline and plain series finished but not its second series gets that series trained here."""
     files = [work / "base" / "metrics.json", work / "plain" / "sweep.json"]
-    files += [work / "distill" / "sweep.json"] if kd_targets else []
     if not all(f.is_file() for f in files):
         return None
     base = json.loads(files[0].read_text())
     plain = json.loads(files[1].read_text())
-    kd = json.loads(files[2].read_text()) if kd_targets else None
+    kd_file = work / "distill" / "sweep.json"
+    kd = json.loads(kd_file.read_text()) if kd_targets and kd_file.is_file() else None
     same = (
         base.get("seed") == seed
         and _limit(work / "base") == args.limit
@@ -384,6 +394,10 @@ def reused(
         == (seed, sorted(targets, reverse=True), args.epochs, args.lr, False)
         and _limit(work / "plain" / f"target_{targets[0]:g}") == args.limit
     )
+    if not same:
+        return None
+    if kd_targets and kd is None:  # the baseline and the plain series finished, the second series did not
+        return base, plain, run_distill(work, seed, args, kd_targets)
     if kd is not None:
         same = same and (
             (kd["seed"], kd["targets"], kd["epochs"], kd["lr"], kd["distill"], kd["synop_weights"], kd["shift_px"])
