@@ -116,12 +116,17 @@ class ChipBlock(nn.Module):
         the gradient flows straight through the pooling."""
         return sum_pool_t(s, self.pool if pool is None else pool, rounded=False)
 
+    def membrane_unit(self, thr: torch.Tensor) -> torch.Tensor:
+        """One float unit of membrane in the units of the current: ``thr / θ`` (the layer's integer scale under
+        QAT, 1 in float); binary neurons read their surrogates in it."""
+        return thr / self.threshold
+
     def spikes(self, x: torch.Tensor, quantize: bool = False) -> torch.Tensor:
         """x: (N, T, C, H, W) input counts → (N, T, C_out, H_conv, W_conv) spike counts before pooling."""
         w, b, thr, low = self.params(quantize)
         steps = self.current(x, w, b).unbind(1)  # unbind: its backward stacks, where indexing would zero-fill T times
         state = self.neuron.init_state(steps[0])
-        unit = thr / self.threshold  # one float unit of membrane in the units of the current (1 in float)
+        unit = self.membrane_unit(thr)
         out = []
         for current in steps:
             spikes, state = self.neuron.step(current, state, thr, low, self.reset, unit)

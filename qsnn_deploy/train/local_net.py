@@ -140,7 +140,7 @@ class LocalRuleNet(nn.Module):
             state = states[i] if states[i] is not None else block.neuron.init_state(current)
             if rule in ("decolle", "ell"):
                 state = detach_state(state)
-            spikes, state = block.neuron.step(current, state, thr, low, block.reset, thr / block.threshold)
+            spikes, state = block.neuron.step(current, state, thr, low, block.reset, block.membrane_unit(thr))
             new_s.append(state)
             out = block.pool_spikes(spikes)
             if i == len(blocks) - 1:
