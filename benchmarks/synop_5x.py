@@ -2,13 +2,13 @@
 
 For each seed S: a baseline ``qsnn-deploy train --seed S`` with the model's defaults, then
 ``qsnn-deploy train --init BASE --synop-target 5x --seed S`` (a fifth of BASE's SynOps per sample, with the
-defaults of a relative target: distillation from BASE, conv1's spikes weighted ×3, shifts of 2 pixels, 40
+defaults of a relative target: distillation from BASE, conv1's spikes weighted ×3, shifts of 2 pixels, 80
 epochs at lr 1e-3, the target annealed from BASE's SynOps, the kept epoch chosen on validation among those that
 meet the goal). Reports per seed and mean ± std (sample std) the SynOps ratio and the accuracy difference, on
 the validation and the test split, and the goal of issue 18: ≥ 5× fewer SynOps per sample (test split) at
 ≤ 1 point below BASE's test accuracy, for every seed. Writes ``benchmarks/results/synop_5x.{md,json}``.
 
-    python benchmarks/synop_5x.py                  # 3 seeds at once, the full data (about 30 min on 2 busy CPU cores)
+    python benchmarks/synop_5x.py                  # 3 seeds at once, the full data (about 30 min on 2 quiet CPU cores)
     python benchmarks/synop_5x.py --limit 200 --epochs 3 --out /tmp/s5   # a quick development run
 """
 

@@ -92,7 +92,7 @@ def _train_epoch(
         if cfg.synop_penalty > 0:
             loss = loss + synop_penalty(weighted_synops(synops, synop_weights), cfg.synop_penalty)
         elif target is not None:
-            loss = loss + synop_target(weighted_synops(synops, synop_weights), target)
+            loss = loss + synop_target(synops, target, synop_weights)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

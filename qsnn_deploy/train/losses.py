@@ -53,9 +53,17 @@ def synop_penalty(synops_per_sample: torch.Tensor, alpha: float) -> torch.Tensor
     return alpha * synops_per_sample.mean()
 
 
-def synop_target(synops_per_sample: torch.Tensor, target: float) -> torch.Tensor:
-    """Target form (the paper's): ``((mean SynOps − target) / target)²``."""
-    return ((synops_per_sample.mean() - target) / target) ** 2
+def synop_target(layer_synops: list[torch.Tensor], target: float, weights: list[float] | None = None) -> torch.Tensor:
+    """Target form (the paper's): ``((S − target) / target)²`` of the batch's mean SynOps per sample ``S``, counted
+    as they are reported (every layer once), so ``target`` is in the units of a goal or ``--synop-target``.
+
+    ``weights`` (:func:`weighted_synops`) tilt only the gradient, towards the layers whose SynOps weigh more: the
+    term is taken on the weighted SynOps rescaled to ``S`` by their batch's (constant) ratio."""
+    total = weighted_synops(layer_synops).mean()
+    if weights is not None:
+        weighted = weighted_synops(layer_synops, weights).mean()
+        total = weighted * (total / weighted.clamp_min(1e-12)).detach()
+    return ((total - target) / target) ** 2
 
 
 def weighted_synops(layer_synops: list[torch.Tensor], weights: list[float] | None = None) -> torch.Tensor:

@@ -15,7 +15,7 @@ from qsnn_deploy.nets.network import SpikingCNN
 from qsnn_deploy.nets.zoo import load_spec, spec_from_dict
 from qsnn_deploy.train import TrainConfig, train
 from qsnn_deploy.train.bptt import _train_epoch
-from qsnn_deploy.train.losses import distillation, parse_synop_weights, task_loss, weighted_synops
+from qsnn_deploy.train.losses import distillation, parse_synop_weights, synop_target, task_loss, weighted_synops
 from qsnn_deploy.train.pretrained import load_teacher
 from qsnn_deploy.train.splits import epoch_order
 
@@ -74,7 +74,7 @@ def test_train_epoch_adds_the_distillation_term_and_weights_the_synop_term():
         x, y = data.frames[order], data.labels[order]
         out, synops, _ = student(x, record=True)
         kd = distillation(out, teacher(x), 3.0)
-        syn = sum(w * s for w, s in zip(weights, synops)).mean()
+        syn = sum(synops).mean()  # the term's value counts the SynOps as reported; the weights tilt its gradient
         expected = task_loss("ce", out, y) + 0.5 * kd + ((syn - 1e5) / 1e5) ** 2
     assert float(kd) > 0
     assert loss == pytest.approx(float(expected), rel=1e-5)
@@ -169,3 +169,20 @@ def test_bad_distill_and_weight_options(tmp_path, args, words):
     assert proc.returncode in (2, 3), proc.stderr
     assert words in proc.stderr
     assert not out.exists()
+
+
+def test_synop_target_counts_reported_synops_and_tilts_only_the_gradient():
+    """The target term's value is that of the SynOps as reported (every layer once), whatever the layer weights;
+    the weights only make the gradient cut the heavier layers' SynOps harder."""
+
+    def term(weights):
+        layers = [torch.tensor([100.0, 300.0], requires_grad=True), torch.tensor([50.0, 150.0], requires_grad=True)]
+        loss = synop_target(layers, 150.0, weights)
+        loss.backward()
+        return float(loss), [float(t.grad.sum()) for t in layers]
+
+    plain, plain_grads = term(None)
+    tilted, tilted_grads = term([1.0, 3.0])
+    assert plain == pytest.approx(((300.0 - 150.0) / 150.0) ** 2) and tilted == pytest.approx(plain)
+    assert plain_grads[0] == pytest.approx(plain_grads[1]) and plain_grads[0] > 0
+    assert tilted_grads[1] == pytest.approx(3 * tilted_grads[0]) and tilted_grads[0] < plain_grads[0]

@@ -60,9 +60,9 @@ def test_relative_target_needs_init_and_bptt(tmp_path):
 def test_relative_target_resolves_to_the_recipe(tmp_path):
     run = _run(tmp_path)
     cfg = TrainConfig(synop_target="5x", init=run).resolve(SPEC)
-    assert cfg.synop_goal == pytest.approx(2e5) and cfg.synop_target == pytest.approx(0.8 * 2e5)
+    assert cfg.synop_goal == pytest.approx(2e5) and cfg.synop_target == pytest.approx(0.5 * 2e5)
     assert (cfg.synop_start, cfg.synop_anneal, cfg.distill, cfg.synop_weights) == (1e6, 0.5, run, "1,3,1,1")
-    assert (cfg.shift_px, cfg.epochs, cfg.lr, cfg.val_fraction) == (2, 40, 1e-3, 0.1)
+    assert (cfg.shift_px, cfg.epochs, cfg.lr, cfg.val_fraction) == (2, 80, 1e-3, 0.1)
     # each default is an option
     own = TrainConfig(
         synop_target="4x",
@@ -75,7 +75,7 @@ def test_relative_target_resolves_to_the_recipe(tmp_path):
         synop_anneal=0.0,
         synop_goal=3e5,
     ).resolve(SPEC)
-    assert own.synop_goal == 3e5 and own.synop_target == pytest.approx(2.4e5) and own.distill is None
+    assert own.synop_goal == 3e5 and own.synop_target == pytest.approx(1.5e5) and own.distill is None
     assert (own.synop_weights, own.shift_px, own.epochs, own.lr, own.synop_anneal) == ("1", 0, 5, 2e-3, 0.0)
     # an absolute target keeps its old meaning: no goal, no anneal, no recipe
     plain = TrainConfig(synop_target="3e5", init=run).resolve(SPEC)
@@ -86,9 +86,9 @@ def test_relative_target_resolves_to_the_recipe(tmp_path):
 def test_annealed_target_is_geometric_then_held(tmp_path):
     cfg = TrainConfig(synop_target="5x", init=_run(tmp_path), epochs=10).resolve(SPEC)
     targets = [synop_target_at(cfg, e) for e in range(1, 11)]
-    assert targets[0] == pytest.approx(1e6 * (0.16 ** (1 / 5)))
+    assert targets[0] == pytest.approx(1e6 * (0.1 ** (1 / 5)))
     assert all(a > b for a, b in zip(targets[:5], targets[1:5], strict=False))
-    assert targets[4:] == pytest.approx([1.6e5] * 6)  # reached at half the epochs, then held
+    assert targets[4:] == pytest.approx([1e5] * 6)  # reached at half the epochs, then held
     assert synop_target_at(TrainConfig(synop_target=3e5).resolve(SPEC), 1) == 3e5
 
 
@@ -119,7 +119,7 @@ def test_relative_run_end_to_end(tmp_path):
     assert m["synop_start"] == base_val and isinstance(m["synop_goal_met"], bool)
     # epoch 1 holds the end of the annealed target (half of 2 epochs), epoch 2 is steered by epoch 1's SynOps
     first, second = (h["synop_target"] for h in m["history"])
-    assert first == pytest.approx(0.8 * m["synop_goal"])
+    assert first == pytest.approx(0.5 * m["synop_goal"])
     steer = min(1.25, max(0.8, 0.97 * m["synop_goal"] / m["history"][0]["val_synops_per_sample"]))
     assert second == pytest.approx(first * steer)
     kept = m["history"][m["selected_epoch"] - 1]
