@@ -262,10 +262,13 @@ class BPTT(Epochs):
             entry["synop_target"] = self.synop_target(epoch)
         if self.val_set is not None:
             val = evaluate(self.model, self.val_set, self.cfg.batch_size, self.device)
-            entry |= {"val_accuracy": val["accuracy"], "val_synops_per_sample": val["synops_per_sample"]}
-            self.stopping.update(epoch, entry["val_accuracy"], self.model, val["synops_per_sample"])
+            # every process evaluates the whole split; their mean (the same on CPU, not always on CUDA) lets
+            # the kept epoch, an early stop and the SynOp loop agree across processes
+            accuracy, synops = self.group.mean([val["accuracy"], val["synops_per_sample"]])
+            entry |= {"val_accuracy": accuracy, "val_synops_per_sample": synops}
+            self.stopping.update(epoch, accuracy, self.model, synops)
             if self.control is not None:
-                self.control.update(epoch, val["synops_per_sample"])
+                self.control.update(epoch, synops)
         return entry
 
     def describe(self, entry: dict[str, Any]) -> str:

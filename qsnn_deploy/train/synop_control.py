@@ -2,10 +2,11 @@
 the network measures on the validation split, until they sit just under the goal.
 
 The target form ``((S − T)/T)²`` balances the task and distillation terms: SynOps settle where the pulls meet,
-some way above ``T`` (about 45 % above it on digits-dvs with distillation, differently per seed), so an open-loop target meets a goal on some seeds and misses it on others. Once the annealed target has
-reached its end (``--synop-anneal``), each epoch multiplies a correction ``c`` by ``(wanted / measured)^gain``,
-at most :data:`STEP` either way, and the loss's target is ``c × the scheduled target``; ``wanted`` is
-:data:`AIM` × the goal, under the 0.98 × goal an epoch must meet to be kept (the split's spread).
+some way above ``T`` (about 45 % above it on digits-dvs with distillation, differently per seed), so an
+open-loop target meets a goal on some seeds and misses it on others. Once the annealed target has reached its end
+(``--synop-anneal``), each epoch multiplies a correction ``c`` by ``(wanted / measured)^gain``, at most
+:data:`STEP` either way, and the loss's target is ``c × the scheduled target``; ``wanted`` is :data:`AIM` × the
+goal, under the 0.98 × goal an epoch must meet to be kept (the split's spread).
 """
 
 from __future__ import annotations

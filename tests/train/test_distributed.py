@@ -17,7 +17,11 @@ def _worker(group: Group, path: str) -> None:
     idx = torch.arange(10)
     part = group.shard(idx)
     total = group.sum([float(part.sum()), len(part)])
-    torch.save({"rank": group.rank, "part": part, "total": torch.tensor(total)}, f"{path}.{group.rank}")
+    mean = group.mean([float(group.rank)])  # e.g. a validation figure that differs between processes on CUDA
+    torch.save(
+        {"rank": group.rank, "part": part, "total": torch.tensor(total), "mean": torch.tensor(mean)},
+        f"{path}.{group.rank}",
+    )
 
 
 def test_two_processes_share_each_batch_and_sum_over_the_group(tmp_path):
@@ -25,12 +29,16 @@ def test_two_processes_share_each_batch_and_sum_over_the_group(tmp_path):
     parts = [torch.load(tmp_path / f"out.{r}", weights_only=True) for r in range(2)]
     assert torch.equal(torch.sort(torch.cat([p["part"] for p in parts])).values, torch.arange(10))
     for p in parts:
-        assert p["total"].tolist() == [45.0, 10.0]
+        assert p["total"].tolist() == [45.0, 10.0] and p["mean"].tolist() == [0.5]
 
 
 def test_one_process_is_the_identity():
     idx = torch.arange(5)
-    assert SINGLE.writer and torch.equal(SINGLE.shard(idx), idx) and SINGLE.sum([1, 2]) == [1.0, 2.0]
+    assert (
+        SINGLE.writer
+        and torch.equal(SINGLE.shard(idx), idx)
+        and SINGLE.sum([1, 2]) == [1.0, 2.0] == SINGLE.mean([1, 2])
+    )
 
 
 # --- data-parallel training end to end -------------------------------------------------------------------------
@@ -129,3 +137,17 @@ def test_an_epoch_trains_each_process_on_its_share_only():
         LocalHalf(rank=1, world=2),
     )
     assert seen == [4, 4, 2]  # global batches of 8, 8, 4 → this process's halves
+
+
+def test_two_processes_steer_a_synop_goal_as_one(tmp_path):
+    """With a SynOp goal the validation figures choose the kept epoch and steer the loss's target; every process
+    acts on the group's figures, so two processes keep the epoch and the correction one process does."""
+    goal = ("--synop-target", "2e5", "--synop-goal", "3e5", "--val-fraction", "0.25")
+    one, two = tmp_path / "one", tmp_path / "two"
+    run_cli(*RUN, *goal, "--out", one)
+    run_cli(*RUN, *goal, "--nproc", "2", "--out", two)
+    # the SynOp term is not linear in the batch's mean, so half-batch gradients differ slightly (seen: 4e-5)
+    m1, m2 = (json.loads((run / "metrics.json").read_text()) for run in (one, two))
+    assert m1["synop_control"] == m2["synop_control"] == 1.0
+    assert m1["selected_epoch"] == m2["selected_epoch"] and m1["synop_goal_met"] == m2["synop_goal_met"]
+    assert m1["synop_correction"] == pytest.approx(m2["synop_correction"], rel=1e-3) and m1["synop_correction"] != 1
