@@ -52,7 +52,10 @@ def _row(seed: int, base: dict, sparse: dict, base_s: float, sparse_s: float, fa
     sparse_val_synops = _kept(sparse)["val_synops_per_sample"]
     row = {
         "seed": seed,
-        "base": {k: base[k] for k in ("test_accuracy", "validation_accuracy", "synops_per_sample", "selected_epoch")}
+        "base": {
+            k: base[k]
+            for k in ("test_accuracy", "validation_accuracy", "synops_per_sample", "layer_synops", "selected_epoch")
+        }
         | {"val_synops_per_sample": base_val_synops, "wall_s": round(base_s, 1)},
         "sparse": {
             k: sparse.get(k)
@@ -60,6 +63,7 @@ def _row(seed: int, base: dict, sparse: dict, base_s: float, sparse_s: float, fa
                 "test_accuracy",
                 "validation_accuracy",
                 "synops_per_sample",
+                "layer_synops",
                 "selected_epoch",
                 "synop_goal",
                 "synop_goal_met",

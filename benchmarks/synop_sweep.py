@@ -314,7 +314,7 @@ def markdown(r: dict[str, Any], ann: list[dict[str, Any]]) -> str:
         f"- fewer SynOps than the cheapest weight-scaling baseline as accurate (on validation): "
         f"**{ch['beats_scaling_seeds']} of {n} seeds**",
         "",
-        "The one-command result (`train --init RUN --synop-target 5x`, 40 epochs) is measured by "
+        "The one-command result (`train --init RUN --synop-target 5x`, 80 epochs) is measured by "
         "`benchmarks/synop_5x.py` ([synop_5x.md](synop_5x.md)).",
         "",
         f"Measured with `{r['command']}` on {r['machine']}, a shared machine (other jobs on the same cores), "

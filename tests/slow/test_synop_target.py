@@ -3,9 +3,10 @@ demo run RUN (seed 0, the model's defaults) to at least 5x fewer SynOps per samp
 validation.
 
 The closed-loop target (--synop-control) meets the SynOp goal on every seed: benchmarks/results/synop_5x.md,
-3 seeds, 5.23 ± 0.03x at -1.86 ± 0.58 points (seeds -1.67, -2.51, -1.39). Issue 18 asks for <= 1 point, which
-this recipe does not reach yet; the accuracy threshold here guards the level it does reach (3 points), and the
-benchmark reports the 1-point goal per seed."""
+3 seeds, 5.23 ± 0.06x at -0.93 ± 0.64 points (seeds -0.56, -0.56, -1.67). Issue 18 asks for <= 1 point on every
+seed, which seed 2 misses; seed 0 (this run) reaches -0.56, and the threshold here (1.5 points) leaves room for
+another CPU's rounding to take a different path through 80 epochs. The benchmark reports the 1-point goal per
+seed."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def test_one_command_gives_5x_fewer_synops(demo, tmp_path):
     assert metrics.pop("out") == str(out)
     assert metrics == {k: v for k, v in json.loads((out / "metrics.json").read_text()).items() if k != "history"}
     assert metrics["synops_per_sample"] <= base["synops_per_sample"] / 5
-    assert metrics["test_accuracy"] >= base["test_accuracy"] - 0.03
+    assert metrics["test_accuracy"] >= base["test_accuracy"] - 0.015
     assert metrics["synop_goal_met"] is True and metrics["synop_control"] == 1.0
     # the kept model was chosen on validation, and the split is recorded
     assert isinstance(metrics["validation_accuracy"], float) and metrics["selected_epoch"] >= 1
