@@ -8,7 +8,7 @@ meet the goal). Reports per seed and mean ± std (sample std) the SynOps ratio a
 the validation and the test split, and the goal of issue 18: ≥ 5× fewer SynOps per sample (test split) at
 ≤ 1 point below BASE's test accuracy, for every seed. Writes ``benchmarks/results/synop_5x.{md,json}``.
 
-    python benchmarks/synop_5x.py                  # 3 seeds at once, the full data (about 30 min on 2 quiet CPU cores)
+    python benchmarks/synop_5x.py                  # 3 seeds at once, the full data (about 20 min on 2 quiet CPU cores)
     python benchmarks/synop_5x.py --limit 200 --epochs 3 --out /tmp/s5   # a quick development run
 """
 

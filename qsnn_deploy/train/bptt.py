@@ -49,9 +49,17 @@ from .early_stopping import GOAL_HEADROOM, EarlyStopping
 from .evaluation import evaluate
 from .hessian import layer_weights
 from .loop import Epochs, fit, train_pass
-from .losses import distillation, parse_synop_weights, synop_penalty, synop_target, task_loss, weighted_synops
+from .losses import (
+    distillation,
+    parse_synop_weights,
+    synop_penalty,
+    synop_target,
+    task_loss,
+    tilted_synops,
+    weighted_synops,
+)
 from .pretrained import initial_weights, load_teacher
-from .resume import STATE_FORMAT
+from .resume import STATE_FORMAT, SYNOP_UNITS
 from .runs import STATE_FILE, RunFolder, complete, new_partial, partial_folder, partial_run
 from .schedules import make_scheduler
 from .splits import data_options, epoch_order, model_spec, split_sizes, split_validation, train_test_splits
@@ -92,7 +100,7 @@ def _train_epoch(
         if cfg.synop_penalty > 0:
             loss = loss + synop_penalty(weighted_synops(synops, synop_weights), cfg.synop_penalty)
         elif target is not None:
-            loss = loss + synop_target(synops, target, synop_weights)
+            loss = loss + synop_target(tilted_synops(synops, synop_weights), target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -292,6 +300,7 @@ class BPTT(Epochs):
             self.folder.save_state(
                 {
                     "format": STATE_FORMAT,
+                    "synop_units": SYNOP_UNITS,
                     "config": self.cfg.record(),
                     "model_spec": self.model.spec.to_dict(),
                     "overwrite": self.overwrite,

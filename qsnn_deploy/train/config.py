@@ -122,7 +122,7 @@ class TrainConfig:
     synop_anneal: float | None = option(
         None,
         "with --synop-target: lower the loss's target geometrically from --synop-start to the target over this "
-        "share of the epochs, then hold it (0: the target from the first epoch) [0.6 with Kx, else 0]",
+        "share of the epochs, then hold it (0: the target from the first epoch) [0.5 with Kx, else 0]",
         takes=_BPTT,
     )
     synop_start: float | None = option(
@@ -145,7 +145,9 @@ class TrainConfig:
         None,
         "weight of each layer's SynOps in the SynOp loss: '1,3,1,1' (in layer order) or 'conv2=3' (by name, "
         "others 1); a layer's SynOps are those its input spikes cause, so conv2=3 makes conv1's spikes dearer. "
-        "Reported SynOps stay unweighted [all 1]",
+        "--synop-penalty counts weighted SynOps; --synop-target counts them as reported (its target keeps its "
+        "meaning) and the weights only steer which layers' SynOps its gradient cuts first. Reported SynOps stay "
+        "unweighted [all 1]",
         takes=_BPTT,
         recipe=True,
     )

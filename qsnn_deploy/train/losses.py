@@ -2,8 +2,9 @@
 and knowledge distillation from a teacher network.
 
 SynOps per sample are differentiable (input spike counts × fan-out per layer, see
-:meth:`qsnn_deploy.nets.network.ChipBlock.synops`); both forms act on their batch mean, optionally with a
-weight per layer (:func:`weighted_synops`).
+:meth:`qsnn_deploy.nets.network.ChipBlock.synops`); both forms act on their batch mean. With a weight per layer
+the penalty form counts weighted SynOps (:func:`weighted_synops`), the target form counts them as reported and
+lets the weights tilt only its gradient (:func:`tilted_synops`).
 """
 
 from __future__ import annotations
@@ -53,17 +54,26 @@ def synop_penalty(synops_per_sample: torch.Tensor, alpha: float) -> torch.Tensor
     return alpha * synops_per_sample.mean()
 
 
-def synop_target(layer_synops: list[torch.Tensor], target: float, weights: list[float] | None = None) -> torch.Tensor:
-    """Target form (the paper's): ``((S − target) / target)²`` of the batch's mean SynOps per sample ``S``, counted
-    as they are reported (every layer once), so ``target`` is in the units of a goal or ``--synop-target``.
+def synop_target(synops_per_sample: torch.Tensor, target: float) -> torch.Tensor:
+    """Target form (the paper's): ``((mean SynOps − target) / target)²``."""
+    return ((synops_per_sample.mean() - target) / target) ** 2
 
-    ``weights`` (:func:`weighted_synops`) tilt only the gradient, towards the layers whose SynOps weigh more: the
-    term is taken on the weighted SynOps rescaled to ``S`` by their batch's (constant) ratio."""
+
+def tilted_synops(layer_synops: list[torch.Tensor], weights: list[float] | None = None) -> torch.Tensor:
+    """The batch's mean SynOps per sample as reported (every layer once) in value, with the gradient of the SynOps
+    weighted by ``weights`` (:func:`weighted_synops`) rescaled to that mean: what the target form acts on, so a
+    target is in the units a goal is checked in and the weights only choose which layers' SynOps it cuts first.
+    The rescale is at most 1 / the smallest positive weight, so a 0 weight on a busy layer cannot blow it up."""
     total = weighted_synops(layer_synops).mean()
-    if weights is not None:
-        weighted = weighted_synops(layer_synops, weights).mean()
-        total = weighted * (total / weighted.clamp_min(1e-12)).detach()
-    return ((total - target) / target) ** 2
+    if weights is None:
+        return total
+    weighted = weighted_synops(layer_synops, weights).mean()
+    floor = min((w for w in weights if w > 0), default=1.0) * total.detach()
+    scale = (total / weighted.clamp_min(floor).clamp_min(1e-12)).detach()
+    # above the floor: the weighted SynOps rescaled; below it the rescale is capped, and the value kept exact
+    return torch.where(
+        weighted.detach() >= floor, weighted * scale, total.detach() + scale * (weighted - weighted.detach())
+    )
 
 
 def weighted_synops(layer_synops: list[torch.Tensor], weights: list[float] | None = None) -> torch.Tensor:

@@ -14,6 +14,8 @@ from .config import RECORDED, TrainConfig, flag
 from .runs import STATE_FILE, partial_folder
 
 STATE_FORMAT = "qsnn-deploy-train-state"
+#: what a state's SynOp target counts; states without it (before aa7f08d) counted SynOps weighted by --synop-weights
+SYNOP_UNITS = "reported"
 RUN_OPTIONS = ("seeds", "overwrite")  # options of `train` a resumed run cannot take (it has its own)
 
 
@@ -60,6 +62,14 @@ def read_resume_state(path: str | Path) -> tuple[Path, Path, dict[str, Any]]:
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
         raise UsageError(
             f"'{partial / STATE_FILE}' is not a qsnn-deploy training state",
+            where="--resume",
+            fix=f"start again with --out {out} --overwrite",
+        )
+    config = state.get("config") or {}
+    if state.get("synop_units") != SYNOP_UNITS and config.get("synop_target") and config.get("synop_weights"):
+        raise UsageError(
+            f"'{partial / STATE_FILE}' was saved by a version whose SynOp target counted SynOps weighted by "
+            "--synop-weights; this one counts them as reported, so resuming would change the run's loss midway",
             where="--resume",
             fix=f"start again with --out {out} --overwrite",
         )

@@ -13,9 +13,16 @@ from qsnn_deploy.nets.checkpoint import save_checkpoint
 from qsnn_deploy.nets.framed import framed_split
 from qsnn_deploy.nets.network import SpikingCNN
 from qsnn_deploy.nets.zoo import load_spec, spec_from_dict
-from qsnn_deploy.train import TrainConfig, train
+from qsnn_deploy.train import TrainConfig, bptt, train
 from qsnn_deploy.train.bptt import _train_epoch
-from qsnn_deploy.train.losses import distillation, parse_synop_weights, synop_target, task_loss, weighted_synops
+from qsnn_deploy.train.losses import (
+    distillation,
+    parse_synop_weights,
+    synop_target,
+    task_loss,
+    tilted_synops,
+    weighted_synops,
+)
 from qsnn_deploy.train.pretrained import load_teacher
 from qsnn_deploy.train.splits import epoch_order
 
@@ -55,7 +62,7 @@ def test_weighted_synops_and_their_parser():
             parse_synop_weights(NAMES, bad)
 
 
-def test_train_epoch_adds_the_distillation_term_and_weights_the_synop_term():
+def test_train_epoch_adds_the_distillation_term_and_weights_the_synop_term(monkeypatch):
     torch.manual_seed(0)
     spec = load_spec("digits_speck")
     student = SpikingCNN(spec)
@@ -66,9 +73,12 @@ def test_train_epoch_adds_the_distillation_term_and_weights_the_synop_term():
     )
     opt = torch.optim.SGD(student.parameters(), lr=0.0)  # no update: the epoch's loss is the first batch's
     weights = [1.0, 3.0, 1.0, 1.0]
+    seen = []
+    monkeypatch.setattr(bptt, "tilted_synops", lambda layers, w: seen.append(w) or tilted_synops(layers, w))
     loss, _ = _train_epoch(
         student, opt, None, data, cfg, 1, torch.device("cpu"), False, teacher=teacher, synop_weights=weights, target=1e5
     )
+    assert seen == [weights]  # the layer weights reach the target term
     with torch.no_grad():
         order = epoch_order(32, cfg.seed, 1)
         x, y = data.frames[order], data.labels[order]
@@ -177,7 +187,7 @@ def test_synop_target_counts_reported_synops_and_tilts_only_the_gradient():
 
     def term(weights):
         layers = [torch.tensor([100.0, 300.0], requires_grad=True), torch.tensor([50.0, 150.0], requires_grad=True)]
-        loss = synop_target(layers, 150.0, weights)
+        loss = synop_target(tilted_synops(layers, weights), 150.0)
         loss.backward()
         return float(loss), [float(t.grad.sum()) for t in layers]
 
@@ -186,3 +196,15 @@ def test_synop_target_counts_reported_synops_and_tilts_only_the_gradient():
     assert plain == pytest.approx(((300.0 - 150.0) / 150.0) ** 2) and tilted == pytest.approx(plain)
     assert plain_grads[0] == pytest.approx(plain_grads[1]) and plain_grads[0] > 0
     assert tilted_grads[1] == pytest.approx(3 * tilted_grads[0]) and tilted_grads[0] < plain_grads[0]
+    equal, equal_grads = term([2.0, 2.0])  # equal weights tilt nothing
+    assert equal == pytest.approx(plain) and equal_grads == pytest.approx(plain_grads)
+
+
+def test_a_zero_weight_keeps_the_target_term_finite():
+    """A 0 weight on the input layer (its SynOps are fixed by the data) and a silent next layer: the value stays
+    the reported SynOps and the rescale is capped at 1 / the smallest positive weight."""
+    layers = [torch.full((4,), 1.29e5, requires_grad=True), torch.zeros(4, requires_grad=True)]
+    value = tilted_synops(layers, [0.0, 2.0])
+    value.backward()
+    assert float(value) == pytest.approx(1.29e5)
+    assert layers[0].grad.abs().sum() == 0 and layers[1].grad.tolist() == pytest.approx([0.25] * 4)  # 2 × ½ / 4

@@ -151,3 +151,29 @@ def test_two_processes_steer_a_synop_goal_as_one(tmp_path):
     assert m1["synop_control"] == m2["synop_control"] == 1.0
     assert m1["selected_epoch"] == m2["selected_epoch"] and m1["synop_goal_met"] == m2["synop_goal_met"]
     assert m1["synop_correction"] == pytest.approx(m2["synop_correction"], rel=1e-3) and m1["synop_correction"] != 1
+
+
+class _Skewed(Group):
+    """One process whose group reports validation figures of its own: what the mean over several would be."""
+
+    def mean(self, values):
+        return [0.123, 1234.0]
+
+
+def test_every_choice_of_an_epoch_reads_the_group_figures():
+    """The kept epoch, the SynOp loop and the history use the group's mean validation figures, not this
+    process's own (on CUDA, processes can measure slightly different ones)."""
+    from qsnn_deploy.train.bptt import BPTT, _Job
+    from qsnn_deploy.train.config import TrainConfig
+    from qsnn_deploy.train.splits import model_spec
+    from qsnn_deploy.train.synop_control import STEP
+
+    config = TrainConfig(limit=32, time_bins=4, batch_size=16, epochs=2, synop_target=2e5, synop_goal=3e5)
+    spec = model_spec(config, False, lambda msg: None)
+    job = _Job(config.resolve(spec), spec, torch.device("cpu"), None, False, False)
+    run = BPTT(job, lambda msg: None, None, _Skewed())
+    run.start_epoch(1)
+    entry = run.after_pass(1, 0.0)
+    assert (entry["val_accuracy"], entry["val_synops_per_sample"]) == (0.123, 1234.0)
+    assert run.stopping.best_val == 0.123 and run.stopping.meets_goal(1234.0)
+    assert run.control.correction == STEP  # 0.97 × 3e5 / 1234 is far above one step

@@ -111,3 +111,20 @@ def test_interrupted_run_blocks_a_fresh_start_and_refuses_conflicting_options(tm
     conflict = run_cli("train", "--resume", tmp_path / "r.partial", "--epochs", "5", "--lr", "1e-3", check=False)
     assert conflict.returncode == 2
     assert "--epochs 5 (the run has 3)" in conflict.stderr and "--lr" not in conflict.stderr.split("disagree")[1]
+
+
+def test_a_state_from_before_reported_synop_units_is_refused(tmp_path):
+    """A state saved when the SynOp target counted weighted SynOps would resume under another loss: refused."""
+    from qsnn_deploy.train.config import TrainConfig
+    from qsnn_deploy.train.resume import STATE_FORMAT, SYNOP_UNITS
+    from qsnn_deploy.train.runs import _save_state
+
+    partial = tmp_path / "r.partial"
+    partial.mkdir()
+    cfg = TrainConfig(epochs=3, batch_size=16, time_bins=4, limit=16, synop_target=2e5, synop_weights="1,3,1,1")
+    _save_state(partial / "last.pt", {"format": STATE_FORMAT, "config": cfg.__dict__, "epoch": 1})
+    old = run_cli("train", "--resume", partial, check=False)
+    assert old.returncode == 2 and "counted SynOps weighted by --synop-weights" in old.stderr
+    assert f"--out {tmp_path / 'r'} --overwrite" in old.stderr
+    _save_state(partial / "last.pt", {"format": STATE_FORMAT, "synop_units": SYNOP_UNITS, "config": cfg.__dict__})
+    assert "counted SynOps weighted" not in run_cli("train", "--resume", partial, check=False).stderr
