@@ -104,15 +104,17 @@ def spearman(a: list[float], b: list[float]) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
+def rounded(v: float, digits: int = 2) -> float:
+    """``v`` rounded to ``digits``, so a float error of -4e-15 prints as +0.00, not -0.00."""
+    return round(v, digits) + 0.0
+
+
 def pm(s: dict, scale: float = 100.0, digits: int = 2, unit: str = " %", signed: bool = False) -> str:
     """'98.61 ± 0.28 % (n=3: 98.89, 98.61, 98.33)'."""
     sign = "+" if signed else ""
-
-    def num(v: float) -> float:  # rounded first, so a float error of -4e-15 prints as +0.00, not -0.00
-        return round(scale * v, digits) + 0.0
-
-    per = ", ".join(f"{num(v):{sign}.{digits}f}" for v in s["per_seed"])
-    return f"{num(s['mean']):{sign}.{digits}f} ± {scale * s['std']:.{digits}f}{unit} (n={s['n']}: {per})"
+    per = ", ".join(f"{rounded(scale * v, digits):{sign}.{digits}f}" for v in s["per_seed"])
+    mean = rounded(scale * s["mean"], digits)
+    return f"{mean:{sign}.{digits}f} ± {scale * s['std']:.{digits}f}{unit} (n={s['n']}: {per})"
 
 
 def bits_text(bits: dict[str, int]) -> str:
@@ -467,8 +469,8 @@ def markdown(res: dict, args: argparse.Namespace) -> str:
         f"its test accuracy reported: **{'yes' if res['accepted'] else 'no'}**"
         + (
             f" ({chosen['run']}: {chosen['reduction_vs_fp32_pct']:.1f}% smaller, "
-            f"{round(-chosen['validation_drop_vs_fp32_points'], 2) + 0.0:+.2f} points on validation, "
-            f"{round(-chosen['drop_vs_fp32_points'], 2) + 0.0:+.2f} on test, means over {n} seeds)"
+            f"{rounded(-chosen['validation_drop_vs_fp32_points']):+.2f} points on validation, "
+            f"{rounded(-chosen['drop_vs_fp32_points']):+.2f} on test, means over {n} seeds)"
             if chosen
             else " (no mixed-precision model within 1 point on the validation split)"
         ),

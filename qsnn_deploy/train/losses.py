@@ -70,7 +70,8 @@ def tilted_synops(layer_synops: list[torch.Tensor], weights: list[float] | None 
     weighted = weighted_synops(layer_synops, weights).mean()
     floor = min((w for w in weights if w > 0), default=1.0) * total.detach()
     scale = (total / weighted.clamp_min(floor).clamp_min(1e-12)).detach()
-    # above the floor: the weighted SynOps rescaled; below it the rescale is capped, and the value kept exact
+    # above the floor: the weighted SynOps rescaled (bit for bit the form the committed 5x results were measured
+    # with); below it the rescale is capped and the value is kept exact
     return torch.where(
         weighted.detach() >= floor, weighted * scale, total.detach() + scale * (weighted - weighted.detach())
     )
