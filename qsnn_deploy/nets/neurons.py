@@ -25,15 +25,18 @@ QAT (issue 18).
 - ``decolle`` (DECOLLE ``LIFLayer``): synaptic and membrane traces on the current,
   ``Q ← βQ + (1−β)I``, ``P ← αP + (1−α)Q``, refractory ``R ← α_rp·R − w_rp·S_prev``, ``U = P + R``,
   binary ``S = Θ(U − θ)``, surrogate ``1/(k|U − θ| + 1)²`` (k = 10). The conv is linear, so filtering its
-  output equals DECOLLE's ``W·P`` of filtered input spikes (the bias is filtered along). Its decays are
-  DECOLLE's per 1 ms step; per 30 ms bin (digits-dvs, 10 bins) the unit-gain traces average the current over
-  the whole sample, P stays far below θ = 1 and digits_speck is silent from conv1 on: it does not learn there.
+  output equals DECOLLE's ``W·P`` of filtered input spikes (the bias is filtered along). DECOLLE's decays are
+  per 1 ms step (``step_ms``); training raises them to the run's bin, ``α^(dt/1 ms)``
+  (:func:`~qsnn_deploy.nets.zoo.at_time_step`). Applied per 30 ms bin as they were (digits-dvs, 10 bins), the
+  unit-gain traces averaged the current over the whole sample, P stayed far below θ = 1 and digits_speck was
+  silent from conv1 on.
 - ``decolle-simple`` (DECOLLE, Lui & Neftci ``SimpleLIFLayer``): ``P ← αP + I``, ``R ← αR + α·U_prev·S_prev``,
   ``U = P − R``, binary ``S = Θ(U − θ)``, SmoothStep surrogate: 1 on ``−½ < U ≤ θ + ½`` (float units). DECOLLE's
   window ``(−½, ½]`` lies around its threshold 0, which is also the rest potential; with a positive θ it is
   stretched from ½ below rest to ½ above θ (the same window for θ = 0), else a silent neuron (U = 0, θ = 1) had no
   gradient and digits_speck never woke from its silent conv3/fc. Filtering the current with its bias equals
-  DECOLLE's bias correction ``−α·b`` in ``R``. ``U_prev`` is stored detached.
+  DECOLLE's bias correction ``−α·b`` in ``R``. ``U_prev`` is stored detached. Its α is per 1 ms too, raised to
+  the run's bin like ``decolle``'s.
 
 Binary neurons ignore ``reset`` and ``low`` (their reset is part of the dynamics).
 """

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.resources
+import sys
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -65,8 +66,10 @@ NEURON_PARAMS: dict[str, dict[str, float]] = {
     "iaf": {},
     "lif": {"beta": 0.9},  # membrane decay per step
     "leaky": {"beta": 0.9, "slope": 25.0},  # snnTorch Leaky, fast-sigmoid surrogate slope
-    "decolle": {"alpha": 0.9, "beta": 0.85, "alpha_rp": 0.65, "w_rp": 1.0, "slope": 10.0},
-    "decolle-simple": {"alpha": 0.97},
+    # DECOLLE's constants are per 1 ms step (its DVS inputs are 1 ms frames): ``step_ms`` says how long the step
+    # of the decays is, and :func:`at_time_step` turns them into decays per bin of the run before training
+    "decolle": {"alpha": 0.9, "beta": 0.85, "alpha_rp": 0.65, "w_rp": 1.0, "slope": 10.0, "step_ms": 1.0},
+    "decolle-simple": {"alpha": 0.97, "step_ms": 1.0},
 }
 _DECAYS = {"alpha", "beta", "alpha_rp"}  # must lie in (0, 1]
 _DEFAULT_KEYS = {"epochs", "batch_size", "lr", "time_bins"}
@@ -582,6 +585,11 @@ def neuron_type_params(ntype: Any, params: dict, where: str, error: type = Input
             )
         if key == "slope" and not value > 0:
             raise error(f"surrogate slope must be > 0, got {value!r}", where=where)
+        if key == "step_ms" and not value > 0:
+            raise error(
+                f"neuron parameter 'step_ms' (the time step its decays are given for) must be > 0 ms, got {value!r}",
+                where=where,
+            )
         out[key] = float(value)
     return ntype, out
 
@@ -592,6 +600,20 @@ def with_neuron(spec: ModelSpec, ntype: str, **params: float) -> ModelSpec:
 
     ntype, nparams = neuron_type_params(ntype, params, "--neuron", UsageError)
     return replace(spec, neuron_type=ntype, neuron_params=nparams)
+
+
+def at_time_step(spec: ModelSpec, dt_us: float) -> ModelSpec:
+    """The spec with its neuron's decays per time bin of ``dt_us``: a neuron whose decays are given per ``step_ms``
+    (DECOLLE's types) gets ``d ** (dt / step_ms)`` and ``step_ms = dt``; unchanged when they already are (or the
+    neuron has no ``step_ms``). Training calls it once the data's bin length is known."""
+    params = spec.neuron_params
+    step_ms, dt_ms = params.get("step_ms"), dt_us / 1000
+    if step_ms is None or step_ms == dt_ms:
+        return spec
+    ratio = dt_ms / step_ms
+    # a decay too small for a float is a complete one; kept positive so that the spec stays valid
+    scaled = {k: max(v**ratio, sys.float_info.min) if k in _DECAYS else v for k, v in params.items()}
+    return replace(spec, neuron_params=scaled | {"step_ms": dt_ms})
 
 
 def with_neuron_option(spec: ModelSpec, text: str) -> ModelSpec:

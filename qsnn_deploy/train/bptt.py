@@ -23,7 +23,7 @@ import torch
 from ..errors import UsageError
 from ..nets.framed import FramedSplit
 from ..nets.network import SpikingCNN, count_parameters
-from ..nets.zoo import ModelSpec, spec_from_dict, with_neuron_option, with_weight_bits
+from ..nets.zoo import ModelSpec, at_time_step, spec_from_dict, with_neuron_option, with_weight_bits
 from ..outputs import check_writable
 from ..progress import Log, ProgressMode, silent
 from ..progress import log as default_log
@@ -156,6 +156,7 @@ class BPTT(Epochs):
         )
         self.train_set, self.val_set = split_validation(self.train_all, cfg.val_fraction, cfg.seed)
         self.dt_us = self.train_all.duration_us / cfg.time_bins
+        spec = at_time_step(spec, self.dt_us)  # DECOLLE's per-1-ms decays → per bin (a resumed spec has them already)
         model = self.model = SpikingCNN(spec, quantize=cfg.quantize)
         if state is None and cfg.bits == "auto":  # an impossible budget fails now, not after the warm-up
             assert cfg.bit_budget is not None  # check_config: --bits auto goes with --bit-budget

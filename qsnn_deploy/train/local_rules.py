@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from ..data import DataOptions
-from ..nets.zoo import ModelSpec, load_spec, with_neuron_option
+from ..nets.zoo import ModelSpec, at_time_step, load_spec, with_neuron_option
 from ..progress import Log, ProgressMode
 from ..progress import log as default_log
 from .augment import batch_frames, epoch_shifts
@@ -73,6 +73,7 @@ class _LocalRun(Epochs):
             cfg.dataset, spec, cfg.time_bins, progress=progress, limit=cfg.limit, options=options
         )
         self.dt_us = self.train_set.duration_us / cfg.time_bins
+        spec = self.spec = at_time_step(spec, self.dt_us)  # DECOLLE's per-1-ms decays → per bin
         freeze_readouts = None if cfg.readouts is None else cfg.readouts == "frozen"
         net = self.net = LocalRuleNet(
             spec, cfg.learning_rule, cfg.quantize, cfg.feedback_alignment, freeze_readouts, cfg.seed
@@ -118,9 +119,9 @@ class _LocalRun(Epochs):
         local = " ".join(f"{k} {100 * v:.1f}%" for k, v in entry["local_accuracies"].items())
         return f"test {100 * entry['test_accuracy']:.1f}%  local {local}"
 
-    def finish(self, folder: RunFolder, spec: ModelSpec, model_name: str) -> dict[str, Any]:
+    def finish(self, folder: RunFolder, model_name: str) -> dict[str, Any]:
         """The final test, checkpoint.pt (the SpikingCNN, readouts dropped), metrics.json, config.yaml, curve."""
-        cfg, net, history = self.cfg, self.net, self.history
+        cfg, net, history, spec = self.cfg, self.net, self.history, self.spec
         final = evaluate(net.cnn, self.test_set, cfg.batch_size, self.device)
         n_blocks = len(net.cnn.blocks)
         metrics = {
@@ -263,4 +264,4 @@ def _train(
     with staged_run(out, overwrite) as folder:
         run = _LocalRun(cfg, spec, burn_in, options, dev, progress, log)
         fit(run, log)
-        return run.finish(folder, spec, model_name)
+        return run.finish(folder, model_name)

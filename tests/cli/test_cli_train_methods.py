@@ -124,6 +124,18 @@ def test_neuron_option_trains_bptt_with_that_neuron_and_convert_refuses_the_leak
     assert proc.returncode == 4 and "leak" in proc.stderr
 
 
+def test_decolle_decays_are_per_millisecond_and_training_turns_them_into_decays_per_bin(tmp_path):
+    run_cli("train", "--neuron", "decolle", "--epochs", "1", *SMALL, "--out", tmp_path / "bptt")
+    spec = torch.load(tmp_path / "bptt" / "checkpoint.pt", weights_only=True)["model_spec"]["neuron"]
+    dt_ms = json.loads((tmp_path / "bptt" / "metrics.json").read_text())["dt_us"] / 1000
+    assert dt_ms > 1 and spec["step_ms"] == dt_ms
+    assert spec["alpha"] == pytest.approx(0.9**dt_ms) and spec["alpha_rp"] == pytest.approx(0.65**dt_ms)
+    rule = ("--learning-rule", "ell", "--neuron", "decolle-simple:alpha=0.5,step_ms=2")
+    run_cli("train", *rule, "--epochs", "1", *SMALL, "--out", tmp_path / "local")
+    metrics = json.loads((tmp_path / "local" / "metrics.json").read_text())
+    assert metrics["neuron_params"] == {"alpha": pytest.approx(0.5 ** (metrics["dt_us"] / 2000)), "step_ms": dt_ms}
+
+
 @pytest.mark.parametrize(
     "value, words", [("lfi", "lif"), ("lif:beta", "no value"), ("lif:beta=x", "cannot read"), ("lif:gamma=1", "gamma")]
 )

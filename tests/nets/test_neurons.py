@@ -9,7 +9,7 @@ from qsnn_deploy.errors import InputError, UsageError
 from qsnn_deploy.nets.checkpoint import save_checkpoint
 from qsnn_deploy.nets.network import ChipBlock, MultiSpikeFn, SpikingCNN
 from qsnn_deploy.nets.neurons import FastSigmoidSpike, SmoothStepSpike, make_neuron
-from qsnn_deploy.nets.zoo import spec_from_dict, with_neuron
+from qsnn_deploy.nets.zoo import at_time_step, spec_from_dict, with_neuron
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny graphs: one thread is fastest on shared cores
 
@@ -113,7 +113,7 @@ def test_yaml_neuron_types():
     assert spec_from_dict(spec.to_dict()) == spec
     assert all(type(b.neuron).__name__ == "LIF" for b in SpikingCNN(spec).blocks)
     d = spec_from_dict({**TINY, "neuron": {"type": "decolle"}}).neuron_params
-    assert d == {"alpha": 0.9, "beta": 0.85, "alpha_rp": 0.65, "w_rp": 1.0, "slope": 10.0}
+    assert d == {"alpha": 0.9, "beta": 0.85, "alpha_rp": 0.65, "w_rp": 1.0, "slope": 10.0, "step_ms": 1.0}
     assert spec_from_dict({**TINY, "neuron": {"type": "leaky"}}).neuron_params["slope"] == 25.0
     iaf = spec_from_dict(TINY)
     assert iaf.neuron_type == "iaf" and "type" not in iaf.to_dict()["neuron"]  # IAF models' files unchanged
@@ -128,11 +128,32 @@ def test_yaml_neuron_types():
         ({"type": "lif", "slope": 3}, "unknown key 'slope'.*allowed keys: beta"),
         ({"type": "iaf", "beta": 0.9}, "unknown key 'beta'"),
         ({"type": "leaky", "slope": 0}, "slope"),
+        ({"type": "decolle", "step_ms": 0}, "step_ms"),
     ],
 )
 def test_bad_neuron_is_an_input_error(neuron, match):
     with pytest.raises(InputError, match=match):
         spec_from_dict({**TINY, "neuron": neuron})
+
+
+def test_decays_per_millisecond_become_decays_per_bin():
+    decolle = with_neuron(spec_from_dict(TINY), "decolle", beta=0.5)
+    per_bin = at_time_step(decolle, 30_000.0)
+    assert per_bin.neuron_params == {
+        "alpha": pytest.approx(0.9**30),
+        "beta": pytest.approx(0.5**30),
+        "alpha_rp": pytest.approx(0.65**30),
+        "w_rp": 1.0,
+        "slope": 10.0,
+        "step_ms": 30.0,
+    }
+    assert at_time_step(per_bin, 30_000.0) is per_bin  # a resumed run's spec is not raised twice
+    assert at_time_step(per_bin, 60_000.0).neuron_params["beta"] == pytest.approx(0.5**60)
+    assert at_time_step(decolle, 1000.0) is decolle
+    lif = with_neuron(decolle, "lif", beta=0.8)
+    assert at_time_step(lif, 30_000.0) is lif  # decays per step of the run: unchanged
+    whole = at_time_step(decolle, 1e9)  # a decay too small for a float stays a valid, complete one
+    assert spec_from_dict(whole.to_dict()).neuron_params["alpha_rp"] > 0
 
 
 def test_with_neuron_bad_type_is_usage_error():
