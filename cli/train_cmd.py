@@ -152,8 +152,12 @@ def _summary(method: str, m: dict[str, Any]) -> str:
             f"{acc} ({m['rule']}); {synops}; state kept for backprop {m['peak_state_bytes_per_sample'] / 1e3:.1f} kB "
             f"per sample (BPTT: {m['bptt_state_bytes_per_sample'] / 1e3:.1f} kB)"
         )
+    averaged = m.get("averaged_epochs")
     chosen = (
-        f"epoch {m['selected_epoch']}, best validation accuracy {100 * m['validation_accuracy']:.2f}%"
+        f"the mean weights of epochs {averaged[0]}–{averaged[-1]} ({len(averaged)}), validation accuracy "
+        f"{100 * m['validation_accuracy']:.2f}%"
+        if averaged
+        else f"epoch {m['selected_epoch']}, best validation accuracy {100 * m['validation_accuracy']:.2f}%"
         if m["validation_accuracy"] is not None
         else f"last epoch {m['selected_epoch']}, no validation split"
     )

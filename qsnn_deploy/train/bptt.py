@@ -64,6 +64,7 @@ from .runs import STATE_FILE, RunFolder, complete, new_partial, partial_folder, 
 from .schedules import make_scheduler
 from .splits import data_options, epoch_order, model_spec, split_sizes, split_validation, train_test_splits
 from .synop_control import AIM, SynOpControl
+from .weight_average import WeightAverage, first_averaged_epoch
 from .weight_bits import allocate_auto_bits, bits_label, warmup_epochs, weight_memory
 
 
@@ -193,6 +194,15 @@ class BPTT(Epochs):
         self.auto: dict[str, Any] | None = None
         self.history = []
         self.stopping = EarlyStopping(cfg.patience, cfg.synop_goal if self.val_set is not None else None)
+        self.average = None
+        if cfg.average_weights and self.val_set is not None:
+            self.average = WeightAverage(first_averaged_epoch(cfg.average_weights, cfg.epochs))
+            if state is None:
+                log(
+                    f"averaging the weights of the epochs from {self.average.first_epoch} on"
+                    + (" that meet the SynOp goal" if cfg.synop_goal is not None else "")
+                    + " (--average-weights); kept if the mean does too"
+                )
         self.control = None
         if (
             cfg.synop_goal is not None
@@ -215,6 +225,8 @@ class BPTT(Epochs):
             self.first_epoch, self.history, self.auto = state["epoch"] + 1, state["history"], state["auto"]
             self.elapsed_s = state["elapsed_s"]
             self.stopping.restore(state)
+            if self.average is not None:
+                self.average.restore(state)
             if self.control is not None:
                 self.control.correction = state.get("synop_correction", 1.0)
         elif cfg.bits == "auto" and self.warmup == 0:
@@ -276,6 +288,8 @@ class BPTT(Epochs):
             accuracy, synops = self.group.mean([val["accuracy"], val["synops_per_sample"]])
             entry |= {"val_accuracy": accuracy, "val_synops_per_sample": synops}
             self.stopping.update(epoch, accuracy, self.model, synops)
+            if self.average is not None and self.stopping.meets_goal(synops):
+                self.average.add(epoch, self.model)
             if self.control is not None:
                 self.control.update(epoch, synops)
         return entry
@@ -313,6 +327,7 @@ class BPTT(Epochs):
                     "history": self.history,
                     "auto": self.auto,
                     **self.stopping.state(),
+                    **(self.average.state() if self.average is not None else {}),
                     "synop_correction": None if self.control is None else self.control.correction,
                     "elapsed_s": elapsed_s,
                 }
@@ -336,13 +351,18 @@ class BPTT(Epochs):
                     f"warning: no epoch reached {(1 - GOAL_HEADROOM) * self.stopping.goal:.3g} SynOps per sample on "
                     "the validation split; keeping the one with the fewest (raise --epochs or lower the target)"
                 )
+        else:
+            chooses, selected = False, self.history[-1]["epoch"]
+            best_val = self.history[-1].get("val_accuracy")
+        val_synops = next((h for h in self.history if h["epoch"] == selected), {}).get("val_synops_per_sample")
+        averaged = self._keep_average(model)
+        if averaged is not None:
+            best_val, val_synops, selected = averaged["accuracy"], averaged["synops_per_sample"], averaged["epochs"][-1]
+        elif chooses and self.val_set is not None and best_val is not None:
             self.log(
                 f"keeping epoch {selected} (best validation accuracy {100 * best_val:.2f}% on "
                 f"{len(self.val_set.labels)} samples)"
             )
-        else:
-            selected = self.history[-1]["epoch"]
-            best_val = self.history[-1].get("val_accuracy")
         spec = model.spec
         final = evaluate(model, test_set, cfg.batch_size, device)
         float_ev = evaluate(model, test_set, cfg.batch_size, device, quantize=False)
@@ -372,7 +392,9 @@ class BPTT(Epochs):
             "loss": cfg.loss,
             "stopped_early": bool(self.stopping.stopped_early),
             "validation_accuracy": best_val,
+            "validation_synops_per_sample": val_synops,
             "selected_epoch": selected,
+            "averaged_epochs": None if averaged is None else averaged["epochs"],
             "val_fraction": cfg.val_fraction or 0.0,
             "split_sizes": split_sizes(self.train_set, self.val_set, test_set),
             "synop_target": cfg.synop_target,
@@ -401,6 +423,32 @@ class BPTT(Epochs):
         folder.config(cfg.record(), spec)
         folder.curve(self.history)
         return metrics
+
+    def _keep_average(self, model: SpikingCNN) -> dict[str, Any] | None:
+        """With ``--average-weights``: load the mean weights into ``model`` if they meet the SynOp goal on the
+        validation split (every mean does, without a goal) and return their validation figures and epochs; else
+        leave ``model`` as it is (the kept epoch) and return None."""
+        average, val_set = self.average, self.val_set
+        mean = None if average is None else average.mean(model.state_dict())
+        if average is None or mean is None or val_set is None:
+            return None
+        kept = cpu_state(model)
+        model.load_state_dict(mean)
+        ev = evaluate(model, val_set, self.cfg.batch_size, self.device)
+        first, last, n = average.epochs[0], average.epochs[-1], len(average.epochs)
+        what = f"the mean weights of {n} epochs ({first}–{last})"
+        if not self.stopping.meets_goal(ev["synops_per_sample"]):
+            model.load_state_dict(kept)
+            self.log(
+                f"{what} spend {ev['synops_per_sample']:.3g} SynOps per sample on the validation split, over the "
+                "goal: keeping the best epoch"
+            )
+            return None
+        self.log(
+            f"keeping {what}: validation accuracy {100 * ev['accuracy']:.2f}%, {ev['synops_per_sample']:.3g} SynOps "
+            "per sample"
+        )
+        return {"accuracy": ev["accuracy"], "synops_per_sample": ev["synops_per_sample"], "epochs": average.epochs}
 
 
 def _train_into(job: _Job, folder: RunFolder, log: Log, group: Group = SINGLE) -> dict[str, Any]:

@@ -168,6 +168,16 @@ def _check_bptt(cfg: TrainConfig) -> None:
             f"--val-fraction must be >= 0 and < 1, got {cfg.val_fraction}",
             fix="e.g. --val-fraction 0.1 (or 0 for no validation split)",
         )
+    if cfg.average_weights is not None and not 0 <= cfg.average_weights < 1:
+        raise UsageError(
+            f"--average-weights must be >= 0 and < 1 (a share of the epochs), got {cfg.average_weights}",
+            fix="e.g. 0.5: the mean of the second half's epochs, or 0 for none",
+        )
+    if cfg.average_weights and not cfg.val_fraction:
+        raise UsageError(
+            "--average-weights checks the mean weights on the validation split, and --val-fraction 0 holds none out",
+            fix="drop --average-weights, or give --val-fraction a share such as 0.1",
+        )
     if cfg.patience is not None and not cfg.val_fraction:
         raise UsageError(
             "--patience stops on the validation accuracy, and --val-fraction 0 holds out no validation split",

@@ -37,6 +37,7 @@ RELATIVE_ANNEAL = 0.5  # share of the epochs over which the target falls from RU
 RELATIVE_SHIFT_PX = 2
 RELATIVE_EPOCHS = 80  # 40 lost 1.9 ± 0.6 points at 5x on digits-dvs; 80 leave time to recover
 RELATIVE_LR = 1e-3
+RELATIVE_AVERAGE = 0.5  # the mean of the goal-meeting epochs once the target holds (weight_average.py)
 
 _ALL = METHODS
 _BPTT = ("bptt",)
@@ -139,6 +140,13 @@ class TrainConfig:
         "with a SynOp goal: once the annealed target holds, correct it after every epoch by (0.97 × goal / "
         "validation SynOps)^GAIN, at most ×1.25 either way, so the SynOps settle just under the goal (0: keep the "
         "target as scheduled) [1 with a goal]",
+        takes=_BPTT,
+    )
+    average_weights: float | None = option(
+        None,
+        "keep the mean of the weights of the epochs after this share of the run that meet the SynOp goal on "
+        "validation (every epoch, without a goal), if that mean meets the goal too; else the best epoch "
+        "(0: the best epoch) [0.5 with Kx, else 0]",
         takes=_BPTT,
     )
     synop_weights: str | None = option(
@@ -379,6 +387,7 @@ class TrainConfig:
                 "shift_px": RELATIVE_SHIFT_PX,
                 "epochs": RELATIVE_EPOCHS,
                 "lr": RELATIVE_LR,
+                "average_weights": RELATIVE_AVERAGE,
                 "synop_weights": ",".join("3" if i == 1 else "1" for i in range(len(spec.layers)))
                 if len(spec.layers) > 1
                 else None,
@@ -431,6 +440,8 @@ def run_synops_per_sample(path: str) -> float:
         record = json.loads(metrics.read_text())
         value = record["synops_per_sample"]
         kept = record.get("selected_epoch")
+        if "validation_synops_per_sample" in record:  # the kept model's (an averaged one has no epoch of its own)
+            value, kept = record["validation_synops_per_sample"] or value, None
         entries = [h for h in record.get("history") or [] if h.get("epoch") == kept]
         if entries and "val_synops_per_sample" in entries[0]:
             value = entries[0]["val_synops_per_sample"]

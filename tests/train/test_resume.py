@@ -10,9 +10,10 @@ import time
 import torch
 from helpers import run_cli
 
-# a SynOp goal: the closed-loop target's correction travels in the state too
+# a SynOp goal: the closed-loop target's correction travels in the state too, and so do the weight sums of
+# --average-weights (epochs 2..4 join the mean)
 ARGS = ("train", "--limit", "48", "--time-bins", "4", "--batch-size", "16", "--lr-schedule", "one-cycle", "-q")
-ARGS += ("--synop-target", "2e5", "--synop-goal", "2e5")
+ARGS += ("--synop-target", "2e5", "--synop-goal", "3.2e5", "--average-weights", "0.25")
 EPOCHS = 4
 KILL_AFTER = 2  # the run is held once the state of this epoch is on disk, and killed there
 
@@ -83,8 +84,9 @@ def test_sigkill_then_resume_reaches_identical_weights(tmp_path):
     ha, hb = ma["history"], mb["history"]
     drop = lambda h: [{k: v for k, v in e.items() if k != "elapsed_s"} for e in h]  # noqa: E731
     assert drop(ha) == drop(hb) and len(hb) == EPOCHS
-    for key in ("selected_epoch", "validation_accuracy", "split_sizes", "test_accuracy"):
+    for key in ("selected_epoch", "validation_accuracy", "split_sizes", "test_accuracy", "averaged_epochs"):
         assert ma[key] == mb[key]
+    assert mb["averaged_epochs"] and mb["averaged_epochs"][0] <= KILL_AFTER < mb["averaged_epochs"][-1], mb
 
 
 def test_resume_of_finished_or_absent_run_is_a_usage_error(tmp_path):

@@ -62,7 +62,7 @@ def test_relative_target_resolves_to_the_recipe(tmp_path):
     cfg = TrainConfig(synop_target="5x", init=run).resolve(SPEC)
     assert cfg.synop_goal == pytest.approx(2e5) and cfg.synop_target == pytest.approx(0.5 * 2e5)
     assert (cfg.synop_start, cfg.synop_anneal, cfg.distill, cfg.synop_weights) == (1e6, 0.5, run, "1,3,1,1")
-    assert (cfg.shift_px, cfg.epochs, cfg.lr, cfg.val_fraction) == (2, 80, 1e-3, 0.1)
+    assert (cfg.shift_px, cfg.epochs, cfg.lr, cfg.val_fraction, cfg.average_weights) == (2, 80, 1e-3, 0.1, 0.5)
     # each default is an option
     own = TrainConfig(
         synop_target="4x",
@@ -74,13 +74,16 @@ def test_relative_target_resolves_to_the_recipe(tmp_path):
         lr=2e-3,
         synop_anneal=0.0,
         synop_goal=3e5,
+        average_weights=0,
     ).resolve(SPEC)
     assert own.synop_goal == 3e5 and own.synop_target == pytest.approx(1.5e5) and own.distill is None
     assert (own.synop_weights, own.shift_px, own.epochs, own.lr, own.synop_anneal) == ("1", 0, 5, 2e-3, 0.0)
+    assert own.average_weights == 0
     # an absolute target keeps its old meaning: no goal, no anneal, no recipe
     plain = TrainConfig(synop_target="3e5", init=run).resolve(SPEC)
     assert plain.synop_target == 3e5 and plain.synop_goal is None and not plain.synop_anneal
     assert plain.distill is None and plain.shift_px == 0 and plain.epochs == SPEC.defaults["epochs"]
+    assert not plain.average_weights
 
 
 def test_annealed_target_is_geometric_then_held(tmp_path):
@@ -141,3 +144,6 @@ def test_relative_target_counts_from_the_kept_epochs_validation_synops(tmp_path)
     record["history"] = [{"epoch": e} for e in (1, 2, 3)]  # no validation split in RUN: its test split figure
     (run / "metrics.json").write_text(json.dumps(record))
     assert TrainConfig(synop_target="4x", init=str(run)).resolve(SPEC).synop_goal == pytest.approx(2.5e5)
+    # the kept model's own figure when RUN records it (a mean of epochs' weights has no epoch of its own)
+    (run / "metrics.json").write_text(json.dumps(record | {"validation_synops_per_sample": 6e5}))
+    assert TrainConfig(synop_target="4x", init=str(run)).resolve(SPEC).synop_goal == pytest.approx(1.5e5)

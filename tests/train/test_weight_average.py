@@ -1,0 +1,111 @@
+"""--average-weights: the kept model is the mean of the weights of the epochs after the share that meet the SynOp
+goal on validation, when that mean meets it too; else the best epoch. A relative target turns it on."""
+
+import json
+
+import pytest
+import torch
+
+import qsnn_deploy.train.bptt as bptt
+from qsnn_deploy.errors import UsageError
+from qsnn_deploy.train import TrainConfig, train
+from qsnn_deploy.train.weight_average import WeightAverage, first_averaged_epoch
+
+TINY = dict(limit=48, time_bins=4, batch_size=16, lr=5e-3)
+
+
+def test_first_epoch_and_the_running_mean():
+    assert first_averaged_epoch(0.5, 80) == 41 and first_averaged_epoch(0.5, 3) == 2
+    assert first_averaged_epoch(0.1, 10) == 2 and first_averaged_epoch(0.0, 5) == 1
+    layer = torch.nn.Linear(2, 1)
+    average = WeightAverage(first_epoch=2)
+    seen = []
+    for epoch, value in enumerate([9.0, 1.0, 2.0, 4.5], start=1):
+        torch.nn.init.constant_(layer.weight, value)
+        average.add(epoch, layer)
+        seen.append(value)
+    assert average.epochs == [2, 3, 4]
+    mean = average.mean(layer.state_dict())
+    assert mean is not None and mean["weight"].dtype == torch.float32
+    assert torch.equal(mean["weight"], torch.full((1, 2), 2.5))  # epoch 1's 9.0 left out
+    again = WeightAverage(first_epoch=2)
+    again.restore(average.state())
+    assert again.epochs == [2, 3, 4] and torch.equal(again.mean(layer.state_dict())["weight"], mean["weight"])
+    assert WeightAverage(first_epoch=1).mean(layer.state_dict()) is None
+
+
+def test_its_checks():
+    with pytest.raises(UsageError, match="--average-weights must be >= 0 and < 1"):
+        TrainConfig(average_weights=1.0)
+    with pytest.raises(UsageError, match="--val-fraction 0 holds none out"):
+        TrainConfig(average_weights=0.5, val_fraction=0.0)
+
+
+def _scripted(monkeypatch, val_synops: list[float]):
+    """Record the weights at every validation evaluation; the n-th one reports ``val_synops[n]`` SynOps."""
+    real, split = bptt.evaluate, bptt.split_validation
+    held: dict = {"snapshots": []}
+
+    def split_and_remember(data, fraction, seed):
+        tr, val = split(data, fraction, seed)
+        held["val"] = val
+        return tr, val
+
+    def scripted(model, data, batch_size, device, quantize=None):
+        ev = real(model, data, batch_size, device, quantize)
+        if data is held["val"]:
+            held["snapshots"].append({k: v.clone() for k, v in model.state_dict().items()})
+            return ev | {"synops_per_sample": val_synops[len(held["snapshots"]) - 1]}
+        return ev
+
+    monkeypatch.setattr(bptt, "split_validation", split_and_remember)
+    monkeypatch.setattr(bptt, "evaluate", scripted)
+    return held
+
+
+def _mean(states: list[dict]) -> dict:
+    return {k: (sum(s[k].double() for s in states) / len(states)).float() for k in states[0]}
+
+
+def test_the_mean_of_the_goal_meeting_epochs_is_kept(tmp_path, monkeypatch):
+    """Goal 100 (kept at ≤ 98): epochs 1..5 spend 50, 500, 60, 70, 500 SynOps; from epoch 3 on (share 0.4), the
+    goal-meeting epochs are 3 and 4; their mean (60 on validation) is kept, and metrics say so."""
+    held = _scripted(monkeypatch, [50, 500, 60, 70, 500, 60])
+    goal = dict(synop_target=1e12, synop_goal=100, synop_control=0)
+    logs: list[str] = []
+    cfg = TrainConfig(epochs=5, average_weights=0.4, **goal, **TINY)
+    m = train(cfg, tmp_path / "r", progress=False, log=logs.append)
+    snapshots = held["snapshots"]
+    assert len(snapshots) == 6  # 5 epochs, then the mean
+    expected = _mean([snapshots[2], snapshots[3]])
+    kept = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=True)["state_dict"]
+    assert all(torch.allclose(kept[k], expected[k], atol=1e-7) for k in kept)
+    assert all(torch.equal(kept[k], snapshots[5][k]) for k in kept)  # the model checked on validation is kept
+    assert m["averaged_epochs"] == [3, 4] and m["selected_epoch"] == 4
+    assert m["validation_synops_per_sample"] == 60 and m["synop_goal_met"] is True
+    assert any("keeping the mean weights of 2 epochs (3–4)" in line for line in logs)
+    assert json.loads((tmp_path / "r" / "metrics.json").read_text())["averaged_epochs"] == [3, 4]
+
+
+def test_a_mean_over_the_goal_gives_way_to_the_best_epoch(tmp_path, monkeypatch):
+    held = _scripted(monkeypatch, [50, 60, 70, 500])  # the mean (4th evaluation) spends 500 > 98
+    goal = dict(synop_target=1e12, synop_goal=100, synop_control=0)
+    logs: list[str] = []
+    m = train(
+        TrainConfig(epochs=3, average_weights=0.5, **goal, **TINY), tmp_path / "r", progress=False, log=logs.append
+    )
+    assert m["averaged_epochs"] is None and m["selected_epoch"] in (2, 3)
+    best = held["snapshots"][m["selected_epoch"] - 1]
+    kept = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(kept[k], best[k]) for k in kept)
+    assert m["validation_synops_per_sample"] == [60, 70][m["selected_epoch"] - 2]
+    assert any("over the goal: keeping the best epoch" in line for line in logs)
+
+
+def test_without_a_goal_every_epoch_after_the_share_joins(tmp_path, monkeypatch):
+    held = _scripted(monkeypatch, [1.0] * 4)
+    m = train(TrainConfig(epochs=3, average_weights=0.5, **TINY), tmp_path / "r", progress=False, log=print)
+    assert m["averaged_epochs"] == [2, 3]
+    expected = _mean(held["snapshots"][1:3])
+    kept = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=True)["state_dict"]
+    assert all(torch.allclose(kept[k], expected[k], atol=1e-7) for k in kept)
