@@ -24,7 +24,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -34,14 +33,10 @@ from qsnn_deploy.nets.framed import FramedSplit, framed_split
 from qsnn_deploy.nets.zoo import load_spec
 from qsnn_deploy.progress import log
 from qsnn_deploy.quant.chip import discretize_with_warnings
+from qsnn_deploy.train.seed_stats import mean_and_std
 from qsnn_deploy.train.splits import split_sizes, split_validation
 
 RESULTS = Path(__file__).parent / "results"
-
-
-def mean_std(values: list[float]) -> tuple[float, float]:
-    a = np.asarray(values, dtype=float)
-    return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0
 
 
 def ann_accuracy(ann: torch.nn.Module, data: FramedSplit) -> float:
@@ -182,8 +177,8 @@ def main() -> None:
     def pm(ms: tuple[float, float], unit: str = "%") -> str:
         return f"{100 * ms[0]:.2f} ± {100 * ms[1]:.2f}{unit}"
 
-    ann_val = mean_std([r["ann_validation_accuracy"] for r in runs])
-    ann_test = mean_std([r["ann_test_accuracy"] for r in runs])
+    ann_val = mean_and_std([r["ann_validation_accuracy"] for r in runs])
+    ann_test = mean_and_std([r["ann_test_accuracy"] for r in runs])
     table = []
     for i, row0 in enumerate(runs[0]["settings"]):
         rows = [r["settings"][i] for r in runs]
@@ -193,10 +188,10 @@ def main() -> None:
                 "first_layer_scale": row0["first_layer_scale"],
                 "n": len(rows),
                 **{
-                    k: mean_std([row[k] for row in rows])
+                    k: mean_and_std([row[k] for row in rows])
                     for k in ("validation_accuracy", "test_accuracy", "synops_per_sample")
                 },
-                "test_minus_ann": mean_std(
+                "test_minus_ann": mean_and_std(
                     [row["test_accuracy"] - r["ann_test_accuracy"] for row, r in zip(rows, runs)]
                 ),
                 "per_seed": {
@@ -211,10 +206,12 @@ def main() -> None:
     best_mean = max(table, key=lambda t: (t["validation_accuracy"][0], -t["synops_per_sample"][0]))
     chosen = {
         "per_seed": [r["chosen"] | {k: s[k] for k in s if k not in r["chosen"]} for r, s in zip(runs, chosen_rows)],
-        "validation_accuracy": mean_std([s["validation_accuracy"] for s in chosen_rows]),
-        "test_accuracy": mean_std([s["test_accuracy"] for s in chosen_rows]),
-        "synops_per_sample": mean_std([s["synops_per_sample"] for s in chosen_rows]),
-        "test_minus_ann": mean_std([s["test_accuracy"] - r["ann_test_accuracy"] for s, r in zip(chosen_rows, runs)]),
+        "validation_accuracy": mean_and_std([s["validation_accuracy"] for s in chosen_rows]),
+        "test_accuracy": mean_and_std([s["test_accuracy"] for s in chosen_rows]),
+        "synops_per_sample": mean_and_std([s["synops_per_sample"] for s in chosen_rows]),
+        "test_minus_ann": mean_and_std(
+            [s["test_accuracy"] - r["ann_test_accuracy"] for s, r in zip(chosen_rows, runs)]
+        ),
         "best_mean_validation": {
             "percentile": best_mean["percentile"],
             "first_layer_scale": best_mean["first_layer_scale"],

@@ -24,12 +24,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import yaml
 
 from qsnn_deploy.pipeline import run_pipeline
 from qsnn_deploy.progress import log
+from qsnn_deploy.train.seed_stats import mean_and_std
 
 RESULTS = Path(__file__).parent / "results"
 MODELS = ("digits_speck", "digits_residual", "digits_branching")
@@ -40,11 +40,6 @@ KEYS = (
     "event_mode_test_accuracy",
     "synops_per_sample",
 )
-
-
-def mean_std(values: list[float]) -> tuple[float, float]:
-    a = np.asarray(values, dtype=float)
-    return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0
 
 
 def finished_run(out: Path, options: dict) -> tuple[dict, dict] | None:
@@ -123,7 +118,7 @@ def main() -> None:
                 }
             )
     wall = time.time() - t0
-    summary = {m: {k: mean_std([r[k] for r in runs[m]]) for k in KEYS} | {"n": len(runs[m])} for m in models}
+    summary = {m: {k: mean_and_std([r[k] for r in runs[m]]) for k in KEYS} | {"n": len(runs[m])} for m in models}
     niceness, omp = os.nice(0), os.environ.get("OMP_NUM_THREADS")
     cmd = " ".join(
         [

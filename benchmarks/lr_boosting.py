@@ -26,15 +26,11 @@ import numpy as np
 import torch
 
 from qsnn_deploy.progress import log
+from qsnn_deploy.train.seed_stats import mean_and_std
 from qsnn_deploy.train.trainer import TrainConfig, train
 
 RESULTS = Path(__file__).parent / "results"
 SCHEDULES = ("constant", "periodic-cosine")
-
-
-def mean_std(values: list[float]) -> tuple[float, float]:
-    a = np.asarray(values, dtype=float)
-    return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0
 
 
 def plot(runs: dict[str, list[dict]], path: Path, title: str) -> None:
@@ -115,11 +111,11 @@ def main() -> None:
     plot(runs, args.out / "lr_boosting.png", title)
     summary = {
         name: {
-            "final": mean_std([f["test_accuracy"] for f in finals[name]]),
+            "final": mean_and_std([f["test_accuracy"] for f in finals[name]]),
             "validation": None
             if any(f["validation_accuracy"] is None for f in finals[name])
-            else mean_std([f["validation_accuracy"] for f in finals[name]]),
-            "synops": mean_std([f["synops_per_sample"] for f in finals[name]]),
+            else mean_and_std([f["validation_accuracy"] for f in finals[name]]),
+            "synops": mean_and_std([f["synops_per_sample"] for f in finals[name]]),
             "n": len(finals[name]),
         }
         for name in SCHEDULES

@@ -20,6 +20,12 @@ def seed_stats(values: Sequence[float]) -> dict[str, Any]:
     }
 
 
+def mean_and_std(values: Sequence[float]) -> tuple[float, float]:
+    """``(mean, std)`` of :func:`seed_stats`: the pair the benchmarks that write ``[mean, std]`` keep."""
+    s = seed_stats(values)
+    return s["mean"], s["std"]
+
+
 def mean_pm_std(s: dict[str, Any], scale: float = 100, digits: int = 2) -> str:
     """'98.61 ± 0.28' from a :func:`seed_stats` record (``scale`` 100: fractions as percent)."""
     return f"{scale * s['mean']:.{digits}f} ± {scale * s['std']:.{digits}f}"
