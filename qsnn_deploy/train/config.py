@@ -116,7 +116,7 @@ class TrainConfig:
         "than --init RUN's (its metrics.json), which fine-tunes RUN with the recipe found to reach 5x on "
         "digits-dvs, each part an option: --distill RUN, --synop-weights ×3 on the second layer, --shift-px 2, "
         "--epochs 80, --lr 1e-3, --synop-anneal 0.5, --synop-goal RUN's / K (validation SynOps), the loss aiming "
-        "at 0.5 × the goal and then steered by --synop-control 1",
+        "at 0.5 × the goal and then steered by --synop-control 1, --average-weights 0.5",
         takes=("bptt", "ann"),
         recipe=True,
     )

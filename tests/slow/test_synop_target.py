@@ -1,10 +1,10 @@
 """The one-command SynOp result (issue 18): `qsnn-deploy train --init RUN --synop-target 5x` fine-tunes the
-demo run RUN (seed 0, the model's defaults) to at least 5x fewer SynOps per sample, choosing its kept epoch on
-validation.
+demo run RUN (seed 0, the model's defaults) to at least 5x fewer SynOps per sample, choosing what it keeps on
+validation (the mean weights of the second half's goal-meeting epochs).
 
 The closed-loop target (--synop-control) meets the SynOp goal on every seed: benchmarks/results/synop_5x.md,
-3 seeds, 5.23 ± 0.06x at -0.93 ± 0.64 points (seeds -0.56, -0.56, -1.67). Issue 18 asks for <= 1 point on every
-seed, which seed 2 misses; seed 0 (this run) reaches -0.56, and the threshold here (1.5 points) leaves room for
+3 seeds, 5.19 ± 0.03x at -1.02 ± 0.32 points (seeds -0.84, -1.39, -0.84). Issue 18 asks for <= 1 point on every
+seed, which seed 1 misses; seed 0 (this run) reaches -0.84, and the threshold here (1.5 points) leaves room for
 another CPU's rounding to take a different path through 80 epochs. The benchmark reports the 1-point goal per
 seed."""
 
@@ -31,4 +31,5 @@ def test_one_command_gives_5x_fewer_synops(demo, tmp_path):
     assert metrics["synop_goal_met"] is True and metrics["synop_control"] == 1.0
     # the kept model was chosen on validation, and the split is recorded
     assert isinstance(metrics["validation_accuracy"], float) and metrics["selected_epoch"] >= 1
+    assert metrics["averaged_epochs"] and metrics["averaged_epochs"][0] > 40  # the second half's epochs
     assert metrics["split_sizes"]["validation"] > 0 and metrics["split_sizes"]["test"] == 359
