@@ -11,9 +11,11 @@ Semantics (DESIGN.md §4), per sample:
   by that destination's pooling ``q`` to (c, y // q, x // q) (dropped past the last whole window), with
   the same time stamp, before the next input event is taken (the pipeline's latency, a few µs, is far
   below typical inter-event intervals). A layer fed by several layers takes each one's events as they
-  come (a merge is a sum).
-- Bias (the chip's "leak") is added to every neuron of a layer on each tick of a slow clock; a tick
-  can make neurons fire like an input event does.
+  come (a merge is a sum). The neurons an event reaches are updated in order of output row, column and
+  channel, and the events their spikes send wait on one stack, last in first out, across layers.
+- Bias (the chip's "leak") is added to every neuron of a layer on each tick of a slow clock (layers in order,
+  neurons by row, column, channel); a tick can make neurons fire like an input event does, and each such
+  spike is carried through the network (its stack emptied) before the next neuron's bias.
 
 Spikes of the last layer, pooled by the output pooling, are the outputs; a layer's spike count is taken
 under its own ``pool`` (the output pooling for the last layer), as binned mode counts it. SynOps are
@@ -49,6 +51,7 @@ class EventResult:
     layer_spikes: np.ndarray  # (L,) output spikes per layer (pooled by the layer's own pool, inside its window)
     layer_synops: np.ndarray  # (L,) synaptic updates per layer
     monitored: np.ndarray = field(default_factory=lambda: np.zeros(0, MONITOR_DTYPE))
+    states: list[np.ndarray] = field(default_factory=list)  # per layer (C_out, H_out, W_out): membranes at the end
 
 
 @numba.njit(cache=True, nogil=True)
@@ -72,11 +75,32 @@ def process(
     n_mon: int,
 ) -> int:
     """Push one event into ``layer`` and propagate every spike depth-first. Returns n_mon."""
+    stack[0, 0], stack[0, 1], stack[0, 2] = c, y, x
+    stack_layer[0] = layer
+    return drain(
+        1, t, weights, states, params, dests, counts, synops, out_counts, stack, stack_layer, mon_mask, mon, n_mon
+    )
+
+
+@numba.njit(cache=True, nogil=True)
+def drain(
+    top: int,
+    t: int,
+    weights: Sequence[np.ndarray],
+    states: Sequence[np.ndarray],
+    params: np.ndarray,
+    dests: np.ndarray,
+    counts: np.ndarray,
+    synops: np.ndarray,
+    out_counts: np.ndarray,
+    stack: np.ndarray,
+    stack_layer: np.ndarray,
+    mon_mask: np.ndarray,
+    mon: np.ndarray,
+    n_mon: int,
+) -> int:
+    """Deliver the ``top`` events on the stack and every spike they cause, last in first out. Returns n_mon."""
     n_layers = params.shape[0]
-    top = 0
-    stack[top, 0], stack[top, 1], stack[top, 2] = c, y, x
-    stack_layer[top] = layer
-    top += 1
     while top > 0:
         top -= 1
         lay = stack_layer[top]
@@ -178,29 +202,31 @@ def tick(
                         counts[layer] += 1
                         if layer == n_layers - 1:
                             out_counts[(co * hp + py) * wp + px] += 1
+                    # the spike's events wait on the stack like those of an input event's spikes
+                    top = 0
                     for d in range(dests.shape[1]):
                         q = dests[layer, d, _DPOOL]
                         qy, qx = oy // q, ox // q
                         if dests[layer, d, _TARGET] >= 0 and qy < p[_H_OUT] // q and qx < p[_W_OUT] // q:
-                            n_mon = process(
-                                dests[layer, d, _TARGET],
-                                co,
-                                qy,
-                                qx,
-                                t,
-                                weights,
-                                states,
-                                params,
-                                dests,
-                                counts,
-                                synops,
-                                out_counts,
-                                stack,
-                                stack_layer,
-                                mon_mask,
-                                mon,
-                                n_mon,
-                            )
+                            stack[top, 0], stack[top, 1], stack[top, 2] = co, qy, qx
+                            stack_layer[top] = dests[layer, d, _TARGET]
+                            top += 1
+                    n_mon = drain(
+                        top,
+                        t,
+                        weights,
+                        states,
+                        params,
+                        dests,
+                        counts,
+                        synops,
+                        out_counts,
+                        stack,
+                        stack_layer,
+                        mon_mask,
+                        mon,
+                        n_mon,
+                    )
     return n_mon
 
 
@@ -429,7 +455,7 @@ class EventEmulator:
         rec = np.zeros(n_mon, MONITOR_DTYPE)
         for i, name in enumerate(MONITOR_FIELDS):
             rec[name] = mon[:n_mon, i]
-        return EventResult(out, counts, synops, rec)
+        return EventResult(out, counts, synops, rec, [np.asarray(v).transpose(2, 0, 1) for v in states])
 
 
 def raster_to_events(raster: np.ndarray, dt_us: float) -> np.ndarray:

@@ -1,0 +1,124 @@
+"""The compiled event mode against the plain reference (tests/event_reference.py): Hypothesis draws small
+integer networks (kernels, strides, padding, pooling, biases on the slow clock, subtract and zero reset, lower
+bounds, chains, two destinations with their own poolings, merges, a linear readout) and event streams (bursts
+at one time stamp included); both must agree exactly: outputs, spikes per layer, SynOps per layer, every spike
+with its address and time, in order, and every membrane at the end."""
+
+from __future__ import annotations
+
+import numpy as np
+from event_reference import reference_run
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from qsnn_deploy.data.events import EVENT_DTYPE
+from qsnn_deploy.emulate.event import EventEmulator
+from qsnn_deploy.ir import ChipLayer, Destination, Network, conv_out_size
+
+SLOW_CLOCK_US = 700.0
+
+
+@st.composite
+def _core(draw, name: str, c_in: int, side: int, c_out: int | None = None, pool: bool = True) -> dict:
+    """One conv core's integer parameters on a ``c_in`` × ``side`` × ``side`` input."""
+    k = draw(st.integers(1, min(3, side)))
+    stride = draw(st.integers(1, 2))
+    padding = draw(st.integers(0, k - 1))
+    out = conv_out_size(side, k, stride, padding)
+    c_out = c_out or draw(st.integers(1, 3))
+    threshold = draw(st.integers(1, 8))
+    return {
+        "name": name,
+        "weight": _weights(draw, (c_out, c_in, k, k)),
+        "input_shape": (c_in, side, side),
+        "stride": stride,
+        "padding": padding,
+        "pool": draw(st.sampled_from([1, 2])) if pool and out >= 2 else 1,
+        "threshold": float(threshold),
+        "min_v_mem": float(draw(st.integers(-2 * threshold, 0))),
+        "reset": draw(st.sampled_from(["subtract", "zero"])),
+        "bias": draw(st.none() | st.lists(st.integers(-2, 3), min_size=c_out, max_size=c_out).map(np.array)),
+        "scale": 1.0,
+    }
+
+
+def _after(core: dict) -> tuple[int, int]:
+    """(channels, side) a core sends under its own pooling."""
+    c = ChipLayer(**core)
+    return c.output_shape[0], c.output_shape[1]
+
+
+def _weights(draw, shape: tuple[int, ...], low: int = -4, high: int = 9) -> np.ndarray:
+    n = int(np.prod(shape))
+    return np.array(draw(st.lists(st.integers(low, high), min_size=n, max_size=n)), dtype=float).reshape(shape)
+
+
+@st.composite
+def networks(draw) -> Network:
+    c_in, side = draw(st.integers(1, 2)), draw(st.integers(3, 7))
+    shape = (c_in, side, side)
+    if draw(st.booleans()):  # a chain of 1 to 3 cores, maybe ending in a linear readout
+        cores = [draw(_core("c0", c_in, side))]
+        for i in range(1, draw(st.integers(1, 3))):
+            c, s = _after(cores[-1])
+            if s < 1:
+                break
+            cores.append(draw(_core(f"c{i}", c, s)))
+        c, s = _after(cores[-1])
+        if s >= 1 and draw(st.booleans()):
+            fc = draw(_core("fc", c, s, c_out=2, pool=False))
+            fc.update(weight=_weights(draw, (2, c, s, s), -3, 6), stride=1, padding=0, kind="linear")
+            cores.append(fc)
+        return Network(tuple(ChipLayer(**core) for core in cores), shape)
+    # a diamond: stem → two branches → a merge (the sum of both). Either both branches see the stem alike, or
+    # a sees it pooled by 2 on the way (1×1 kernel) and b unpooled through a 2×2 kernel of stride 2: each
+    # destination with its own pooling, and equal shapes where they merge
+    stem = draw(_core("stem", c_in, side, pool=False))
+    c_stem, ho, _ = ChipLayer(**stem).conv_shape
+    c_mid = draw(st.integers(1, 3))
+    if ho >= 2 and ho % 2 == 0 and draw(st.booleans()):
+        pools = (2, 1)
+        a = draw(_core("a", c_stem, ho // 2, c_out=c_mid, pool=False))
+        a.update(weight=_weights(draw, (c_mid, c_stem, 1, 1)), stride=1, padding=0)
+        b = draw(_core("b", c_stem, ho, c_out=c_mid, pool=False))
+        b.update(weight=_weights(draw, (c_mid, c_stem, 2, 2)), stride=2, padding=0)
+    else:
+        pools = (1, 1)
+        a = draw(_core("a", c_stem, ho, c_out=c_mid, pool=False))
+        b = dict(draw(_core("b", c_stem, ho, c_out=c_mid, pool=False)), stride=a["stride"], padding=a["padding"])
+        b["weight"] = _weights(draw, a["weight"].shape)
+    stem["destinations"] = (Destination("a", pools[0]), Destination("b", pools[1]))
+    a["destinations"] = b["destinations"] = ("merge",)
+    _, mid, _ = ChipLayer(**a).conv_shape
+    merge = draw(_core("merge", c_mid, mid))
+    return Network(tuple(ChipLayer(**core) for core in (stem, a, b, merge)), shape)
+
+
+@st.composite
+def event_streams(draw, shape: tuple[int, int, int]) -> np.ndarray:
+    c, h, w = shape
+    n = draw(st.integers(0, 30))
+    ev = np.zeros(n, EVENT_DTYPE)
+    if n:
+        ev["x"] = draw(st.lists(st.integers(0, w - 1), min_size=n, max_size=n))
+        ev["y"] = draw(st.lists(st.integers(0, h - 1), min_size=n, max_size=n))
+        ev["p"] = draw(st.lists(st.integers(0, c - 1), min_size=n, max_size=n))
+        ev["t"] = np.sort(draw(st.lists(st.integers(0, 3000), min_size=n, max_size=n)))  # bursts: equal times
+    return ev
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_the_compiled_event_mode_equals_the_plain_reference(data):
+    net = data.draw(networks())
+    ev = data.draw(event_streams(net.input_shape))
+    duration = data.draw(st.integers(0, 4000))
+    fast = EventEmulator(net, slow_clock_us=SLOW_CLOCK_US, monitor=("all",)).run(ev, duration_us=duration)
+    ref = reference_run(net, ev, SLOW_CLOCK_US, duration)
+    assert fast.layer_synops.tolist() == ref.layer_synops
+    assert fast.layer_spikes.tolist() == ref.layer_spikes
+    assert fast.output_counts.tolist() == ref.output_counts
+    assert fast.monitored[["x", "y", "t", "p", "layer"]].tolist() == ref.spikes
+    assert len(fast.states) == len(ref.states)
+    for mine, theirs in zip(fast.states, ref.states):
+        assert np.array_equal(mine, theirs)
