@@ -25,7 +25,6 @@ are recorded as ``x, y, t, p=channel, layer``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numba
@@ -39,8 +38,9 @@ MONITOR_DTYPE = np.dtype([("x", "<i2"), ("y", "<i2"), ("t", "<i8"), ("p", "<i2")
 MONITOR_FIELDS: tuple[str, ...] = tuple(MONITOR_DTYPE.names or ())  # x, y, t, p, layer
 # per-layer integer parameters, one row each (_POOL, _HP, _WP: the pooling the layer's spikes are counted under)
 _C_IN, _H_IN, _W_IN, _C_OUT, _H_OUT, _W_OUT, _K, _STRIDE, _PAD, _POOL, _THR, _LOW, _ZERO_RESET, _HP, _WP = range(15)
-# per destination (the columns of EventEmulator.dests): target layer (-1: none), pooling on the way
-_TARGET, _DPOOL = range(2)
+# per destination (the columns of EventEmulator.dests): target layer (-1: none), pooling on the way, and the
+# pooled size a spike must fall inside (the source's output rows and columns // pooling)
+_TARGET, _DPOOL, _DH, _DW = range(4)
 
 
 @dataclass
@@ -54,42 +54,78 @@ class EventResult:
     states: list[np.ndarray] = field(default_factory=list)  # per layer (C_out, H_out, W_out): membranes at the end
 
 
-@numba.njit(cache=True, nogil=True)
-def process(
-    layer: int,
-    c: int,
-    y: int,
-    x: int,
+# The compiled kernel takes every array as an argument of its own (tuples of arrays cost a copy per call):
+#   weights: every layer's weights flat, as (c_in, k, k, c_out), from w_off[layer]; biases flat from b_off[layer]
+#   states: every layer's membranes flat, as (h_out, w_out, c_out), from v_off[layer]
+#   params, dests: as above; counts, synops, out_counts: per layer and output; stack, stack_layer: the spike
+#   stack; mon_mask, mon: the monitor
+# One input event reads c_out contiguous weights per kernel tap and updates c_out contiguous membranes.
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _floor_div(a: int, b: int) -> int:
+    """``a // b`` for b ≥ 1; the chip's strides and poolings (1, 2, 4, 8) as shifts, far cheaper than a division
+    (an arithmetic shift floors negative values too)."""
+    if b == 1:
+        return a
+    if b == 2:
+        return a >> 1
+    if b == 4:
+        return a >> 2
+    if b == 8:
+        return a >> 3
+    return a // b
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _send(
+    lay: int,
+    co: int,
+    oy: int,
+    ox: int,
     t: int,
-    weights: Sequence[np.ndarray],
-    states: Sequence[np.ndarray],
     params: np.ndarray,
     dests: np.ndarray,
     counts: np.ndarray,
-    synops: np.ndarray,
     out_counts: np.ndarray,
     stack: np.ndarray,
     stack_layer: np.ndarray,
+    top: int,
     mon_mask: np.ndarray,
     mon: np.ndarray,
     n_mon: int,
-) -> int:
-    """Push one event into ``layer`` and propagate every spike depth-first. Returns n_mon."""
-    stack[0, 0], stack[0, 1], stack[0, 2] = c, y, x
-    stack_layer[0] = layer
-    return drain(
-        1, t, weights, states, params, dests, counts, synops, out_counts, stack, stack_layer, mon_mask, mon, n_mon
-    )
+) -> tuple[int, int]:
+    """A spike of neuron (co, oy, ox) of ``lay``: monitor it, count it, push its events; (top, n_mon)."""
+    if mon_mask[lay] and n_mon < mon.shape[0]:
+        mon[n_mon, 0], mon[n_mon, 1], mon[n_mon, 2] = ox, oy, t
+        mon[n_mon, 3], mon[n_mon, 4] = co, lay
+        n_mon += 1
+    pool, hp, wp = params[lay, _POOL], params[lay, _HP], params[lay, _WP]
+    py, px = _floor_div(oy, pool), _floor_div(ox, pool)
+    if py < hp and px < wp:
+        counts[lay] += 1
+        if lay == params.shape[0] - 1:
+            out_counts[(co * hp + py) * wp + px] += 1
+    for d in range(dests.shape[1]):
+        target, q = dests[lay, d, _TARGET], dests[lay, d, _DPOOL]
+        qy, qx = _floor_div(oy, q), _floor_div(ox, q)
+        if target >= 0 and qy < dests[lay, d, _DH] and qx < dests[lay, d, _DW]:
+            stack[top, 0], stack[top, 1], stack[top, 2] = co, qy, qx
+            stack_layer[top] = target
+            top += 1
+    return top, n_mon
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def drain(
     top: int,
     t: int,
-    weights: Sequence[np.ndarray],
-    states: Sequence[np.ndarray],
+    weights: np.ndarray,
+    w_off: np.ndarray,
     params: np.ndarray,
     dests: np.ndarray,
+    states: np.ndarray,
+    v_off: np.ndarray,
     counts: np.ndarray,
     synops: np.ndarray,
     out_counts: np.ndarray,
@@ -100,71 +136,76 @@ def drain(
     n_mon: int,
 ) -> int:
     """Deliver the ``top`` events on the stack and every spike they cause, last in first out. Returns n_mon."""
-    n_layers = params.shape[0]
     while top > 0:
         top -= 1
         lay = stack_layer[top]
         ci, yi, xi = stack[top, 0], stack[top, 1], stack[top, 2]
-        p = params[lay]
-        w = weights[lay]
-        v = states[lay]
-        k, s, pad = p[_K], p[_STRIDE], p[_PAD]
-        thr, low, zero_reset, pool = p[_THR], p[_LOW], p[_ZERO_RESET], p[_POOL]
-        hp, wp = p[_HP], p[_WP]
-        c_out = p[_C_OUT]
+        k, s, pad = params[lay, _K], params[lay, _STRIDE], params[lay, _PAD]
+        c_out, wo = params[lay, _C_OUT], params[lay, _W_OUT]
+        # int32 like the membranes: mixed widths keep the compiler from vectorising the update
+        thr, low = np.int32(params[lay, _THR]), np.int32(params[lay, _LOW])
+        zero_reset = params[lay, _ZERO_RESET]
         yy, xx = yi + pad, xi + pad
-        oy0 = max(0, (yy - k + s) // s)
-        oy1 = min(p[_H_OUT] - 1, yy // s)
-        ox0 = max(0, (xx - k + s) // s)
-        ox1 = min(p[_W_OUT] - 1, xx // s)
+        oy0, oy1 = max(0, _floor_div(yy - k + s, s)), min(params[lay, _H_OUT] - 1, _floor_div(yy, s))
+        ox0, ox1 = max(0, _floor_div(xx - k + s, s)), min(wo - 1, _floor_div(xx, s))
+        if oy1 < oy0 or ox1 < ox0:
+            continue
+        synops[lay] += (oy1 - oy0 + 1) * (ox1 - ox0 + 1) * c_out
+        w_in = w_off[lay] + ci * k * k * c_out
         for oy in range(oy0, oy1 + 1):
-            ky = yy - oy * s
+            w_row = w_in + (yy - oy * s) * k * c_out
+            v_row = v_off[lay] + oy * wo * c_out
             for ox in range(ox0, ox1 + 1):
-                kx = xx - ox * s
-                synops[lay] += c_out
-                wk = w[ci, ky, kx]
-                row = v[oy, ox]
-                # pass 1, branch-free (vectorised): integrate and clip; a clipped value (< low) cannot fire
-                fired = False
+                wi = w_row + (xx - ox * s) * c_out
+                vi = v_row + ox * c_out
+                v, w = states[vi : vi + c_out], weights[wi : wi + c_out]  # views: the loop below vectorises
+                # pass 1, branch-free: integrate and clip; a clipped value (< low) cannot fire
+                highest = low
                 for co in range(c_out):
-                    val = max(row[co] + wk[co], low)
-                    row[co] = val
-                    fired |= val >= thr
-                if not fired:
+                    val = v[co] + w[co]
+                    val = val if val > low else low
+                    v[co] = val
+                    highest = highest if highest > val else val
+                if highest < thr:
                     continue
                 # pass 2, rare: fire at most once, reset, clip again
                 for co in range(c_out):
-                    val = row[co]
+                    val = v[co]
                     if val >= thr:
-                        row[co] = max(0 if zero_reset else val - thr, low)
-                        if mon_mask[lay] and n_mon < mon.shape[0]:
-                            mon[n_mon, 0], mon[n_mon, 1], mon[n_mon, 2] = ox, oy, t
-                            mon[n_mon, 3], mon[n_mon, 4] = co, lay
-                            n_mon += 1
-                        py, px = oy // pool, ox // pool
-                        if py < hp and px < wp:
-                            counts[lay] += 1
-                            if lay == n_layers - 1:
-                                out_counts[(co * hp + py) * wp + px] += 1
-                        for d in range(dests.shape[1]):
-                            q = dests[lay, d, _DPOOL]
-                            qy, qx = oy // q, ox // q
-                            if dests[lay, d, _TARGET] >= 0 and qy < p[_H_OUT] // q and qx < p[_W_OUT] // q:
-                                stack[top, 0], stack[top, 1], stack[top, 2] = co, qy, qx
-                                stack_layer[top] = dests[lay, d, _TARGET]
-                                top += 1
+                        val = 0 if zero_reset else val - thr
+                        v[co] = val if val > low else low
+                        top, n_mon = _send(
+                            lay,
+                            co,
+                            oy,
+                            ox,
+                            t,
+                            params,
+                            dests,
+                            counts,
+                            out_counts,
+                            stack,
+                            stack_layer,
+                            top,
+                            mon_mask,
+                            mon,
+                            n_mon,
+                        )
     return n_mon
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def tick(
     layer: int,
     t: int,
-    weights: Sequence[np.ndarray],
-    biases: Sequence[np.ndarray],
-    states: Sequence[np.ndarray],
+    weights: np.ndarray,
+    w_off: np.ndarray,
+    biases: np.ndarray,
+    b_off: np.ndarray,
     params: np.ndarray,
     dests: np.ndarray,
+    states: np.ndarray,
+    v_off: np.ndarray,
     counts: np.ndarray,
     synops: np.ndarray,
     out_counts: np.ndarray,
@@ -174,50 +215,49 @@ def tick(
     mon: np.ndarray,
     n_mon: int,
 ) -> int:
-    """Add the bias to every neuron of ``layer`` (a slow-clock tick) and propagate its spikes."""
-    n_layers = params.shape[0]
-    p = params[layer]
-    b = biases[layer]
-    v = states[layer]
-    thr, low, zero_reset, pool, hp, wp = p[_THR], p[_LOW], p[_ZERO_RESET], p[_POOL], p[_HP], p[_WP]
-    for oy in range(p[_H_OUT]):
-        for ox in range(p[_W_OUT]):
-            for co in range(p[_C_OUT]):
-                if b[co] == 0:
+    """Add the bias to every neuron of ``layer`` (a slow-clock tick) and carry its spikes through."""
+    thr, low, zero_reset = params[layer, _THR], params[layer, _LOW], params[layer, _ZERO_RESET]
+    c_out, ho, wo = params[layer, _C_OUT], params[layer, _H_OUT], params[layer, _W_OUT]
+    for oy in range(ho):
+        for ox in range(wo):
+            vi = v_off[layer] + (oy * wo + ox) * c_out
+            for co in range(c_out):
+                b = biases[b_off[layer] + co]
+                if b == 0:
                     continue
-                val = v[oy, ox, co] + b[co]
+                val = states[vi + co] + b
                 fired = val >= thr
                 if fired:
                     val = 0 if zero_reset else val - thr
-                if val < low:
-                    val = low
-                v[oy, ox, co] = val
+                states[vi + co] = max(val, low)
                 if fired:
-                    if mon_mask[layer] and n_mon < mon.shape[0]:
-                        mon[n_mon, 0], mon[n_mon, 1], mon[n_mon, 2] = ox, oy, t
-                        mon[n_mon, 3], mon[n_mon, 4] = co, layer
-                        n_mon += 1
-                    py, px = oy // pool, ox // pool
-                    if py < hp and px < wp:
-                        counts[layer] += 1
-                        if layer == n_layers - 1:
-                            out_counts[(co * hp + py) * wp + px] += 1
                     # the spike's events wait on the stack like those of an input event's spikes
-                    top = 0
-                    for d in range(dests.shape[1]):
-                        q = dests[layer, d, _DPOOL]
-                        qy, qx = oy // q, ox // q
-                        if dests[layer, d, _TARGET] >= 0 and qy < p[_H_OUT] // q and qx < p[_W_OUT] // q:
-                            stack[top, 0], stack[top, 1], stack[top, 2] = co, qy, qx
-                            stack_layer[top] = dests[layer, d, _TARGET]
-                            top += 1
+                    top, n_mon = _send(
+                        layer,
+                        co,
+                        oy,
+                        ox,
+                        t,
+                        params,
+                        dests,
+                        counts,
+                        out_counts,
+                        stack,
+                        stack_layer,
+                        0,
+                        mon_mask,
+                        mon,
+                        n_mon,
+                    )
                     n_mon = drain(
                         top,
                         t,
                         weights,
-                        states,
+                        w_off,
                         params,
                         dests,
+                        states,
+                        v_off,
                         counts,
                         synops,
                         out_counts,
@@ -230,7 +270,7 @@ def tick(
     return n_mon
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def run(
     ev_c: np.ndarray,
     ev_y: np.ndarray,
@@ -238,11 +278,14 @@ def run(
     ev_t: np.ndarray,
     tick_times: np.ndarray,
     bias_layers: np.ndarray,
-    weights: Sequence[np.ndarray],
-    biases: Sequence[np.ndarray],
-    states: Sequence[np.ndarray],
+    weights: np.ndarray,
+    w_off: np.ndarray,
+    biases: np.ndarray,
+    b_off: np.ndarray,
     params: np.ndarray,
     dests: np.ndarray,
+    states: np.ndarray,
+    v_off: np.ndarray,
     counts: np.ndarray,
     synops: np.ndarray,
     out_counts: np.ndarray,
@@ -251,19 +294,24 @@ def run(
     mon_mask: np.ndarray,
     mon: np.ndarray,
 ) -> int:
+    """Every input event in order, the slow clock's ticks before the events at or after their time; n_mon."""
     n_mon = 0
     j = 0
-    for i in range(ev_t.shape[0]):
-        while j < tick_times.shape[0] and tick_times[j] <= ev_t[i]:
+    for i in range(ev_t.shape[0] + 1):
+        last = i == ev_t.shape[0]  # after the last event: the remaining ticks
+        while j < tick_times.shape[0] and (last or tick_times[j] <= ev_t[i]):
             for lay in bias_layers:
                 n_mon = tick(
                     lay,
                     tick_times[j],
                     weights,
+                    w_off,
                     biases,
-                    states,
+                    b_off,
                     params,
                     dests,
+                    states,
+                    v_off,
                     counts,
                     synops,
                     out_counts,
@@ -274,16 +322,19 @@ def run(
                     n_mon,
                 )
             j += 1
-        n_mon = process(
-            0,
-            ev_c[i],
-            ev_y[i],
-            ev_x[i],
+        if last:
+            break
+        stack[0, 0], stack[0, 1], stack[0, 2] = ev_c[i], ev_y[i], ev_x[i]
+        stack_layer[0] = 0
+        n_mon = drain(
+            1,
             ev_t[i],
             weights,
-            states,
+            w_off,
             params,
             dests,
+            states,
+            v_off,
             counts,
             synops,
             out_counts,
@@ -293,26 +344,6 @@ def run(
             mon,
             n_mon,
         )
-    while j < tick_times.shape[0]:
-        for lay in bias_layers:
-            n_mon = tick(
-                lay,
-                tick_times[j],
-                weights,
-                biases,
-                states,
-                params,
-                dests,
-                counts,
-                synops,
-                out_counts,
-                stack,
-                stack_layer,
-                mon_mask,
-                mon,
-                n_mon,
-            )
-        j += 1
     return n_mon
 
 
@@ -326,8 +357,6 @@ class EventEmulator:
         monitor: tuple[str, ...] = (),
         max_monitored: int = 1 << 22,
     ):
-        from numba.typed import List
-
         self.net = discretize_network(net)
         names = [layer.name for layer in self.net.layers]
         unknown = [m for m in monitor if m not in names and m != "all"]
@@ -339,7 +368,9 @@ class EventEmulator:
         self.slow_clock_us = float(slow_clock_us or self.net.dt_us)
         if not self.slow_clock_us > 0:
             raise InputError("the slow-clock period must be positive")
-        rows, self.weights, self.biases = [], List(), List()
+        rows: list[list[int]] = []
+        weights: list[np.ndarray] = []
+        biases: list[np.ndarray] = []
         for i, layer in enumerate(self.net.layers):
             c, h, w = layer.input_shape
             c_out, ho, wo = layer.conv_shape
@@ -367,10 +398,13 @@ class EventEmulator:
                 ]
             )
             # (c_in, k, k, c_out): one input event reads a contiguous run of weights per kernel tap
-            self.weights.append(np.ascontiguousarray(layer.weight.transpose(1, 2, 3, 0), dtype=np.int32))
-            b = np.zeros(c_out) if layer.bias is None else layer.bias
-            self.biases.append(np.ascontiguousarray(b, dtype=np.int32))
+            weights.append(layer.weight.transpose(1, 2, 3, 0).astype(np.int32).ravel())
+            biases.append((np.zeros(c_out) if layer.bias is None else layer.bias).astype(np.int32))
         self.params = np.array(rows, dtype=np.int64)
+        sizes = [int(p[_H_OUT] * p[_W_OUT] * p[_C_OUT]) for p in self.params]
+        self._shapes = [(int(p[_H_OUT]), int(p[_W_OUT]), int(p[_C_OUT])) for p in self.params]
+        self._states = np.zeros(sum(sizes), dtype=np.int32)  # allocated once, zeroed for every sample
+        self._v_off = _offsets(sizes)
         self.bias_layers = np.array(
             [i for i, layer in enumerate(self.net.layers) if layer.bias is not None and np.any(layer.bias != 0)],
             dtype=np.int64,
@@ -378,12 +412,24 @@ class EventEmulator:
         # where each layer's spikes go and the pooling on the way, (L, width, [_TARGET, _DPOOL]); target -1 (pool
         # 1): nowhere. Up to two destinations per core on the chip (the hw rule SPK015 checks that, not this)
         width = max(1, max(len(self.net.targets(i)) for i in range(len(rows))))
-        self.dests = np.zeros((len(rows), width, 2), dtype=np.int64)
+        self.dests = np.zeros((len(rows), width, 4), dtype=np.int64)
         self.dests[:, :, _TARGET], self.dests[:, :, _DPOOL] = -1, 1
         for i in range(len(rows)):
             n_dest = len(self.net.targets(i))
+            pools = np.array(self.net.target_pools(i), dtype=np.int64)
             self.dests[i, :n_dest, _TARGET] = self.net.targets(i)
-            self.dests[i, :n_dest, _DPOOL] = self.net.target_pools(i)
+            self.dests[i, :n_dest, _DPOOL] = pools
+            self.dests[i, :n_dest, _DH] = rows[i][_H_OUT] // pools
+            self.dests[i, :n_dest, _DW] = rows[i][_W_OUT] // pools
+        # the kernel's view of the network, in run()'s order (see the comment above _send)
+        self._net = (
+            np.concatenate(weights),
+            _offsets([len(w) for w in weights]),
+            np.concatenate(biases),
+            _offsets([len(b) for b in biases]),
+            self.params,
+            self.dests,
+        )
         # depth-first: at most one unfinished burst per level of the longest path, each of at most
         # (neurons one event reaches) × (destinations) entries
         burst = max(int(p[_C_OUT]) * (-(-int(p[_K]) // int(p[_STRIDE]))) ** 2 + 1 for p in rows)
@@ -419,28 +465,18 @@ class EventEmulator:
             else np.zeros(0, dtype=np.int64)
         )
         cap = self.max_monitored if self.monitor_mask.any() else 0
+        channels = np.ascontiguousarray(ev["p"], dtype=np.int64)
+        rows = np.ascontiguousarray(ev["y"], dtype=np.int64)
+        columns = np.ascontiguousarray(ev["x"], dtype=np.int64)
         while True:
-            from numba.typed import List
-
-            states = List(
-                [np.zeros((int(p[_H_OUT]), int(p[_W_OUT]), int(p[_C_OUT])), dtype=np.int32) for p in self.params]
-            )
+            self._states[:] = 0
             counts = np.zeros(len(self.params), dtype=np.int64)
             synops = np.zeros(len(self.params), dtype=np.int64)
             out = np.zeros(self.n_outputs, dtype=np.int64)
             mon = np.zeros((cap, 5), dtype=np.int64)
-            n_mon = run(
-                np.ascontiguousarray(ev["p"], dtype=np.int64),
-                np.ascontiguousarray(ev["y"], dtype=np.int64),
-                np.ascontiguousarray(ev["x"], dtype=np.int64),
-                t,
-                ticks,
-                self.bias_layers,
-                self.weights,
-                self.biases,
-                states,
-                self.params,
-                self.dests,
+            buf = (
+                self._states,
+                self._v_off,
                 counts,
                 synops,
                 out,
@@ -449,13 +485,23 @@ class EventEmulator:
                 self.monitor_mask,
                 mon,
             )
+            n_mon = run(channels, rows, columns, t, ticks, self.bias_layers, *self._net, *buf)
             if n_mon < cap or cap == 0:
                 break
             cap *= 4  # the monitor buffer overflowed: run again with room to spare
         rec = np.zeros(n_mon, MONITOR_DTYPE)
         for i, name in enumerate(MONITOR_FIELDS):
             rec[name] = mon[:n_mon, i]
-        return EventResult(out, counts, synops, rec, [np.asarray(v).transpose(2, 0, 1) for v in states])
+        states = [
+            self._states[o : o + h * w * c].reshape(h, w, c).transpose(2, 0, 1).copy()
+            for o, (h, w, c) in zip(self._v_off, self._shapes)
+        ]
+        return EventResult(out, counts, synops, rec, states)
+
+
+def _offsets(sizes: list[int]) -> np.ndarray:
+    """Where each of the concatenated pieces of ``sizes`` starts."""
+    return np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
 
 
 def raster_to_events(raster: np.ndarray, dt_us: float) -> np.ndarray:

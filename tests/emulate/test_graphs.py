@@ -159,7 +159,7 @@ def test_event_equals_binned_on_graphs_when_no_neuron_can_fire_twice(name, seed,
     x = random_raster(2, t, net.input_shape, rate=rate, seed=seed)
     binned = run_binned(net, x)
     emu = EventEmulator(net)
-    assert emu.dests.shape == (len(net.layers), 2, 2)  # (target, pooling) for up to two destinations
+    assert emu.dests.shape == (len(net.layers), 2, 4)  # (target, pooling, rows, columns) for up to two destinations
     for i in range(2):
         res = emu.run(raster_to_events(x[i], net.dt_us), duration_us=t * net.dt_us)
         assert np.array_equal(res.output_counts, binned.output_counts[i])
@@ -174,7 +174,9 @@ def test_event_mode_routes_each_destination_with_its_pooling():
     emu = EventEmulator(net)
     names = [layer.name for layer in net.layers]
     a = names.index("a")
-    assert emu.dests[a].tolist() == [[names.index("b"), 1], [names.index("c"), 2]]
+    assert emu.dests[a, :, :2].tolist() == [[names.index("b"), 1], [names.index("c"), 2]]
+    _, ho, wo = net.layers[a].conv_shape
+    assert emu.dests[a, :, 2:].tolist() == [[ho, wo], [ho // 2, wo // 2]]
     x = random_raster(1, 4, net.input_shape, rate=0.1, seed=7)
     res = emu.run(raster_to_events(x[0], net.dt_us), duration_us=4 * net.dt_us)
     _, edges, _ = sinabs_by_hand(net, x)
