@@ -504,14 +504,35 @@ def _offsets(sizes: list[int]) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
 
 
+@numba.njit(cache=True, nogil=True)
+def _raster_events(raster: np.ndarray, stamps: np.ndarray, out: np.ndarray) -> int:
+    """Write the events of ``raster`` (T, C, H, W) into ``out`` (columns t, p, y, x) in (t, c, y, x) order, each
+    count rounded half to even and repeated (counts ≤ 0: none); returns how many there are (``out`` None-sized:
+    only counts)."""
+    n = 0
+    n_t, n_c, n_h, n_w = raster.shape
+    for t in range(n_t):
+        for c in range(n_c):
+            for y in range(n_h):
+                for x in range(n_w):
+                    k = int(np.rint(raster[t, c, y, x]))
+                    for _ in range(k):
+                        if n < out.shape[0]:
+                            out[n, 0], out[n, 1], out[n, 2], out[n, 3] = stamps[t], c, y, x
+                        n += 1
+    return n
+
+
 def raster_to_events(raster: np.ndarray, dt_us: float) -> np.ndarray:
     """(T, C, H, W) spike counts → time-sorted events, one per count, stamped at the start of their bin."""
     from ..data.events import EVENT_DTYPE
 
-    counts = np.rint(np.asarray(raster)).astype(np.int64)
-    t_idx, c, y, x = np.nonzero(counts)
-    reps = counts[t_idx, c, y, x]
-    ev = np.zeros(int(reps.sum()), EVENT_DTYPE)
-    for name, vals in (("t", np.rint(t_idx * dt_us).astype(np.int64)), ("p", c), ("y", y), ("x", x)):
-        ev[name] = np.repeat(vals, reps)
-    return ev  # np.nonzero walks T first, so the times are already sorted
+    raster = np.ascontiguousarray(raster, dtype=np.float32)
+    stamps = np.rint(np.arange(raster.shape[0]) * dt_us).astype(np.int64)
+    n = _raster_events(raster, stamps, np.zeros((0, 4), dtype=np.int64))  # count, then fill
+    table = np.empty((n, 4), dtype=np.int64)
+    _raster_events(raster, stamps, table)
+    ev = np.empty(n, EVENT_DTYPE)
+    for i, name in enumerate(("t", "p", "y", "x")):
+        ev[name] = table[:, i]
+    return ev  # bins in order, so the times are already sorted

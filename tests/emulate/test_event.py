@@ -124,6 +124,21 @@ def test_raster_to_events_round_trip():
     assert np.array_equal(back, x)
 
 
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 10_000), st.floats(1.0, 3000.0))
+def test_raster_to_events_orders_rounds_and_stamps_like_numpy(seed, dt_us):
+    """The compiled conversion against the plain numpy one: events in (t, c, y, x) order, each count rounded
+    half to even and repeated, nothing for counts ≤ 0, bins stamped at round(t · dt)."""
+    rng = np.random.default_rng(seed)
+    x = rng.choice([0.0, 0.0, 0.0, 1.0, 2.0, 0.5, 1.5, 2.5, -1.0, 0.49], size=(4, 2, 3, 5)).astype(np.float32)
+    counts = np.maximum(np.rint(x), 0).astype(np.int64)
+    t, c, y, w = np.nonzero(counts)
+    reps = counts[t, c, y, w]
+    ev = raster_to_events(x, dt_us)
+    assert ev["t"].tolist() == np.repeat(np.rint(t * dt_us).astype(np.int64), reps).tolist()
+    assert [ev[k].tolist() for k in ("p", "y", "x")] == [np.repeat(v, reps).tolist() for v in (c, y, w)]
+
+
 def _branching(seed: int, two_destinations: bool = True) -> Network:
     """c1 feeds c2 and c3 (two destinations); both feed fc (a merge)."""
     rng = np.random.default_rng(seed)
