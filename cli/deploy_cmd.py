@@ -68,6 +68,12 @@ A chip target needs SynSense's real samna driver (`qsnn-deploy doctor` checks); 
 @click.option("--limit", type=int, help="only N samples of the split, the first of each class in turn")
 @click.option("--batch-size", type=int, default=64, show_default=True)
 @click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="emulator: threads that run samples side by side (results do not depend on it) [every core]",
+)
+@click.option(
     "--device",
     default=None,
     help="emulator: torch device (default cpu); chip: the board, e.g. speck2fdevkit:0 or an index "
@@ -143,6 +149,7 @@ def deploy(
     split: str,
     limit: int | None,
     batch_size: int,
+    workers: int | None,
     device: str | None,
     list_devices: bool,
     export_config: str | None,
@@ -222,6 +229,7 @@ def deploy(
             sensor=_sensor(sensor_pool, roi, merge_polarity, flip_x, flip_y),
             data_root=data_root,
             overwrite=overwrite,
+            workers=workers,
         )
     used = [f"--{k.replace('_', '-')}" for k in EMULATOR_ONLY if flags[k]]
     if used or mode != "binned" or compare == "modes":
@@ -322,6 +330,7 @@ def _emulator(
     sensor: SensorStage | None = None,
     data_root: str | None = None,
     overwrite: bool = False,
+    workers: int | None = None,
 ) -> None:
     from qsnn_deploy.convert.loader import load_network
     from qsnn_deploy.deploy.emulator import inputs_from_dataset, inputs_from_file, readout_report, run_emulator
@@ -345,7 +354,7 @@ def _emulator(
         )
     slow_us = None if slow_clk_hz is None else 1e6 / slow_clk_hz
     if compare:
-        return _compare(net, inputs, slow_us, plot_file, fmt, progress)
+        return _compare(net, inputs, slow_us, plot_file, fmt, progress, workers)
     monitor = tuple(monitor) + ((net.layers[-1].name,) if readout or (save_events and not monitor) else ())
     log(f"running {inputs.raster.shape[0]} sample(s) from {inputs.source} on the emulator ({mode} mode)")
     result = run_emulator(
@@ -357,6 +366,7 @@ def _emulator(
         mode=mode,
         slow_clock_us=slow_us,
         monitor=monitor,
+        workers=workers,
     )
     monitored = result.pop("_monitored", None)
     if readout:
@@ -394,12 +404,18 @@ def _save_events(path: str, monitored: np.ndarray | None) -> None:
 
 
 def _compare(
-    net: Network, inputs: Samples, slow_us: float | None, plot_file: str | None, fmt: str, progress: Mode
+    net: Network,
+    inputs: Samples,
+    slow_us: float | None,
+    plot_file: str | None,
+    fmt: str,
+    progress: Mode,
+    workers: int | None = None,
 ) -> None:
     from qsnn_deploy.emulate.compare import compare_modes, plot_comparison
 
     log(f"comparing float, binned and event mode on {inputs.raster.shape[0]} sample(s) from {inputs.source}")
-    cmp = compare_modes(net, inputs, slow_clock_us=slow_us, progress=progress)
+    cmp = compare_modes(net, inputs, slow_clock_us=slow_us, progress=progress, workers=workers)
     doc = {
         "target": "emulator",
         "mode": "compare",

@@ -134,8 +134,10 @@ def run_emulator(
     mode: str = "binned",
     slow_clock_us: float | None = None,
     monitor: tuple[str, ...] = (),
+    workers: int | None = None,
 ) -> dict[str, Any]:
-    """Run ``mode`` and return the JSON fields of DESIGN.md §3 for deploy (``_monitored`` holds events)."""
+    """Run ``mode`` and return the JSON fields of DESIGN.md §3 for deploy (``_monitored`` holds events);
+    ``workers``: threads of the compiled modes (None: every core; the results do not depend on it)."""
     from ..emulate.binned import ensure_quantized, run_binned
     from ..emulate.event_mode import run_event_mode
 
@@ -150,10 +152,11 @@ def run_emulator(
             batch_size=batch_size,
             device=device,
             progress=progress,
+            workers=workers,
         )
         counts, spikes, synops, monitored = res.output_counts, res.layer_spikes, res.layer_synops, None
     else:
-        ev = run_event_mode(qnet, inputs, progress, slow_clock_us, monitor)
+        ev = run_event_mode(qnet, inputs, progress, slow_clock_us, monitor, workers)
         counts, spikes, synops, monitored = ev["output_counts"], ev["layer_spikes"], ev["layer_synops"], ev["monitored"]
     names = [layer.name for layer in qnet.layers]
     predictions = counts.argmax(axis=1)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numba
 import numpy as np
@@ -33,11 +33,13 @@ from ..progress import ProgressMode, progress_wrapper
 from ..quant.chip import discretize_network
 from .pooling import sum_pool_t
 from .routing import layer_pools
+from .workers import ordered_map, resolve_workers
 
 _EXACT_F32 = 2**24
 
-#: wraps the loop over batch starts to show progress (:func:`~qsnn_deploy.progress.progress_wrapper` makes one)
-BatchProgress = Callable[[Iterable[int]], Iterable[int]]
+#: wraps the loop over batches (their starts, or their results as they finish) to show progress
+#: (:func:`~qsnn_deploy.progress.progress_wrapper` makes one)
+BatchProgress = Callable[[Iterable[Any]], Iterable[Any]]
 #: spike counts of the torch engine (tensors) or of the compiled one (arrays)
 Counts = TypeVar("Counts", np.ndarray, torch.Tensor)
 
@@ -198,6 +200,7 @@ def run_binned(
     progress: ProgressMode = None,
     integer: bool = True,
     engine: str = "auto",
+    workers: int | None = None,
 ) -> BinnedResult:
     """Emulate ``net`` on spike-count rasters (N, T, C, H, W) or (T, C, H, W).
 
@@ -205,7 +208,8 @@ def run_binned(
     reference of ``deploy --compare``). ``engine``: "compiled" (event-driven numba kernel, CPU, integer
     networks), "torch" (dense convolutions; any device) or "auto" (compiled where it applies).
     ``progress``: a mode of :mod:`qsnn_deploy.progress` for a bar over the batches (a wrapper made by
-    :func:`~qsnn_deploy.progress.progress_wrapper` is taken as it is).
+    :func:`~qsnn_deploy.progress.progress_wrapper` is taken as it is). ``workers``: threads of the compiled
+    engine (None: every core); the results do not depend on it.
     """
     if engine not in ("auto", "compiled", "torch"):
         raise ValueError(f"unknown engine {engine!r}")
@@ -230,7 +234,7 @@ def run_binned(
     if engine == "compiled" or (engine == "auto" and integer and device.type == "cpu"):
         if not integer or device.type != "cpu":
             raise ValueError("the compiled engine runs integer networks on the CPU")
-        return _run_sparse(net, x_all.numpy(), batch_size, bar)
+        return _run_sparse(net, x_all.numpy(), batch_size, bar, resolve_workers(workers))
     layers = [_Layer(layer, device, integer) for layer in net.layers]
     outs, traces, spikes, synops = [], [], [], []
     batches = range(0, x_all.shape[0], batch_size)
@@ -278,8 +282,11 @@ def _batch_bar(given: ProgressMode | BatchProgress) -> BatchProgress | None:
     return progress_wrapper(given, "binned", "batch")
 
 
-def _run_sparse(net: Network, x_all: np.ndarray, batch_size: int, bar: BatchProgress | None) -> BinnedResult:
-    """The compiled, event-driven CPU path of :func:`run_binned` (integer networks)."""
+def _run_sparse(
+    net: Network, x_all: np.ndarray, batch_size: int, bar: BatchProgress | None, workers: int
+) -> BinnedResult:
+    """The compiled, event-driven CPU path of :func:`run_binned` (integer networks), its batches on ``workers``
+    threads."""
     params = []
     pools = [layer_pools(net, i) for i in range(len(net.layers))]
     for layer, needed in zip(net.layers, pools):
@@ -297,10 +304,11 @@ def _run_sparse(net: Network, x_all: np.ndarray, batch_size: int, bar: BatchProg
                 needed[0] if len(needed) == 1 else 1,  # one pooling: the kernel pools; several: pooled below
             )
         )
-    traces, spikes, synops = [], [], []
-    batches = range(0, x_all.shape[0], batch_size)
-    for i in bar(batches) if bar else batches:
-        x = np.ascontiguousarray(x_all[i : i + batch_size], dtype=np.int32)
+    n = x_all.shape[0]
+    size = max(1, min(batch_size, -(-n // workers)))  # every worker gets samples; batches do not change results
+
+    def one_batch(i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        x = np.ascontiguousarray(x_all[i : i + size], dtype=np.int32)
         lsp, lsy = [], []
         outputs: list[dict[int, np.ndarray]] = []
         for j, p in enumerate(params):
@@ -309,9 +317,14 @@ def _run_sparse(net: Network, x_all: np.ndarray, batch_size: int, bar: BatchProg
             lsp.append(outputs[j][net.counted_pool(j)].sum(axis=(1, 2, 3, 4), dtype=np.int64))
             lsy.append(syn)
         out = outputs[-1][net.output_pool]
-        traces.append(out.reshape(out.shape[0], out.shape[1], -1).astype(np.int64))
-        spikes.append(np.stack(lsp, 1))
-        synops.append(np.stack(lsy, 1).astype(np.float64))
+        return (
+            out.reshape(out.shape[0], out.shape[1], -1).astype(np.int64),
+            np.stack(lsp, 1),
+            np.stack(lsy, 1).astype(np.float64),
+        )
+
+    parts = ordered_map(one_batch, range(0, n, size), workers, bar)
+    traces, spikes, synops = (list(k) for k in zip(*parts)) if parts else ([], [], [])
     trace = np.concatenate(traces)
     return BinnedResult(
         trace.sum(1), trace, np.concatenate(spikes), np.concatenate(synops), [layer.name for layer in net.layers]

@@ -69,16 +69,21 @@ def float_reference(net: Network) -> Network:
 
 
 def compare_modes(
-    net: Network, inputs: Samples, slow_clock_us: float | None = None, progress: ProgressMode = False
+    net: Network,
+    inputs: Samples,
+    slow_clock_us: float | None = None,
+    progress: ProgressMode = False,
+    workers: int | None = None,
 ) -> Comparison:
-    """Run float, binned and event mode on the same ``inputs`` (:class:`~.samples.Samples`)."""
+    """Run float, binned and event mode on the same ``inputs`` (:class:`~.samples.Samples`); ``workers``:
+    threads of the compiled modes (None: every core)."""
     from .binned import ensure_quantized, run_binned
     from .event_mode import run_event_mode
 
     qnet = ensure_quantized(net)
     flt = run_binned(float_reference(net), inputs.raster, integer=False)
-    binned = run_binned(qnet, inputs.raster)
-    event = run_event_mode(qnet, inputs, progress, slow_clock_us)
+    binned = run_binned(qnet, inputs.raster, workers=workers)
+    event = run_event_mode(qnet, inputs, progress, slow_clock_us, workers=workers)
     return Comparison(
         [layer.name for layer in qnet.layers],
         {"float": flt.output_counts, "binned": binned.output_counts, "event": event["output_counts"]},

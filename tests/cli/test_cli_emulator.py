@@ -25,6 +25,14 @@ def test_whole_test_split_in_both_modes(tiny_run, tiny_bundle, mode):
     assert set(out["layer_spike_counts"]) == {"conv1", "conv2", "conv3", "fc"}
 
 
+@pytest.mark.parametrize("mode", ["binned", "event"])
+def test_workers_do_not_change_the_results(tiny_bundle, mode):
+    one = _json(tiny_bundle, "--mode", mode, "--limit", "24", "--workers", "1")
+    assert _json(tiny_bundle, "--mode", mode, "--limit", "24", "--workers", "3") == one
+    proc = run_cli("deploy", tiny_bundle, "--workers", "0", check=False)
+    assert proc.returncode == 2 and "--workers" in proc.stderr
+
+
 def test_compare_modes_with_plot(tiny_bundle, tmp_path):
     out = _json(tiny_bundle, "--compare", "--limit", "8", "--plot", tmp_path / "cmp.png")
     assert out["modes"] == ["float", "binned", "event"]
