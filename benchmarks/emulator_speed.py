@@ -7,7 +7,11 @@ scaled up until every layer fires a lot (a stress case):
 - event mode vs sinabs at batch 1 (300 bins of 1 ms, 2 % random input activity):
   events/s, synaptic updates/s, real-time factor;
 - how event-mode cost grows with input activity and with network width (plot);
-- the memory of the emulator state for a full 9-core Speck model.
+- the memory of the emulator state for a full 9-core Speck model;
+- issue 19's busy network, everything on one thread and batch 1: conv 2→8, conv 8→16 (each 3x3, pooled by 2),
+  linear → 10, random weights scaled to ≈ 5.8 M SynOps per sample at 2 % input activity: event mode (from
+  events, and from the raster including the conversion), binned mode and sinabs against input activity
+  (0.5–10 %) and weight gain.
 
 Run: .venv/bin/python benchmarks/emulator_speed.py  (writes benchmarks/results/emulator_speed.{json,md,png})
 Timings are medians of interleaved repeats, so both sides see the same machine load.
@@ -140,6 +144,80 @@ def compare_event(net: Network, repeats: int = 5) -> dict:
     }
 
 
+BUSY_GAIN = 2.6  # scales the busy network's random weights to ≈ 5.8 M SynOps per sample at 2 % activity
+
+
+def busy_network(gain: float = BUSY_GAIN, seed: int = 0) -> Network:
+    """Issue 19's N-MNIST-sized busy network: conv 2→8, conv 8→16 (3x3, padding 1, pooled by 2), linear → 10."""
+    spec = {
+        "name": "busy",
+        "input_shape": [2, 34, 34],
+        "n_classes": 10,
+        "layers": [
+            {"type": "conv", "name": "conv1", "out_channels": 8, "kernel_size": 3, "padding": 1, "pool": 2},
+            {"type": "conv", "name": "conv2", "out_channels": 16, "kernel_size": 3, "padding": 1, "pool": 2},
+            {"type": "linear", "name": "fc", "out_features": 10},
+        ],
+    }
+    torch.manual_seed(seed)
+    model = SpikingCNN(spec_from_dict(spec), quantize=False)
+    for block in model.blocks:
+        block.conv.weight.data *= gain
+    return discretize_network(model.to_network(DT_US))
+
+
+def one_thread_row(net: Network, activity: float, repeats: int = 5) -> dict:
+    """Event mode (from events; from the raster with the conversion), binned mode and sinabs on one sample,
+    one thread each, timed interleaved (medians)."""
+    x = raster(1, activity)
+    ev = raster_to_events(x[0], DT_US)
+    emu = EventEmulator(net)
+    res = emu.run(ev, duration_us=T * DT_US)
+    snn = sinabs_model(net, 1)
+    runs = {
+        "event_s": lambda: emu.run(ev, duration_us=T * DT_US),
+        "event_from_raster_s": lambda: emu.run(raster_to_events(x[0], DT_US), duration_us=T * DT_US),
+        "binned_s": lambda: run_binned(net, x, batch_size=1, workers=1),
+        "sinabs_s": lambda: sinabs_forward(snn, x),
+    }
+    for fn in runs.values():
+        fn()  # warm-up (and compile, or load the cached compile)
+    times: dict[str, list[float]] = {k: [] for k in runs}
+    for _ in range(repeats):
+        for k, fn in runs.items():
+            times[k].append(timed(fn, 1))
+    row = {k: statistics.median(v) for k, v in times.items()}
+    updates = int(res.layer_synops.sum())
+    return row | {
+        "activity": activity,
+        "input_events": int(len(ev)),
+        "synaptic_updates": updates,
+        "event_updates_per_s": updates / row["event_s"],
+        "event_speedup": row["sinabs_s"] / row["event_s"],
+        "event_from_raster_speedup": row["sinabs_s"] / row["event_from_raster_s"],
+        "binned_speedup": row["sinabs_s"] / row["binned_s"],
+    }
+
+
+def busy_sweep() -> dict:
+    """Issue 19's comparison on one thread: the busy network against input activity, and against weight gain."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        net = busy_network()
+        by_activity = [one_thread_row(net, a) for a in (0.005, 0.01, 0.02, 0.05, 0.1)]
+        by_gain = [one_thread_row(busy_network(g), ACTIVITY) | {"gain": g} for g in (1.0, 2.0, BUSY_GAIN, 3.5)]
+    finally:
+        torch.set_num_threads(threads)
+    at = next(r for r in by_activity if r["activity"] == ACTIVITY)
+    goals = {
+        "event_10x": at["event_speedup"] >= 10,
+        "binned_3x": at["binned_speedup"] >= 3,
+        "event_1g_updates_per_s": at["event_updates_per_s"] >= 1e9,
+    }
+    return {"gain": BUSY_GAIN, "by_activity": by_activity, "by_gain": by_gain, "at_2_percent": at, "goals": goals}
+
+
 def scaling(net_by_width: dict[int, Network]) -> dict:
     rows = []
     for width, net in net_by_width.items():
@@ -236,6 +314,72 @@ def plot(scal: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def busy_markdown(busy: dict) -> list[str]:
+    at, goals = busy["at_2_percent"], busy["goals"]
+
+    def line(r: dict, first: str) -> str:
+        return (
+            f"| {first} | {r['synaptic_updates'] / 1e6:.2f} M | {r['event_s'] * 1e3:.1f} ms "
+            f"({r['event_speedup']:.1f}x) | {r['event_from_raster_s'] * 1e3:.1f} ms "
+            f"({r['event_from_raster_speedup']:.1f}x) | {r['binned_s'] * 1e3:.1f} ms ({r['binned_speedup']:.1f}x) "
+            f"| {r['sinabs_s'] * 1e3:.1f} ms | {r['event_updates_per_s'] / 1e6:.0f} M/s |"
+        )
+
+    head = [
+        "| SynOps / sample | event (from events) | event (from the raster) | binned | sinabs float | event updates/s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    return [
+        "## Issue 19's busy network, one thread, batch 1",
+        "",
+        f"conv 2→8, conv 8→16 (3x3, pooled by 2), linear → 10; random weights × {busy['gain']:g}; 300 bins of "
+        "1 ms; torch and the emulator on one thread each; medians of interleaved repeats (speed-up over sinabs "
+        "in brackets).",
+        "",
+        "| input activity " + head[0],
+        "|---" + head[1],
+        *[line(r, f"{100 * r['activity']:g} %") for r in busy["by_activity"]],
+        "",
+        "| weight gain (2 % activity) " + head[0],
+        "|---" + head[1],
+        *[line(r, f"x{r['gain']:g}") for r in busy["by_gain"]],
+        "",
+        f"At 2 %: event mode {at['event_speedup']:.1f}x sinabs (goal 10x: "
+        f"{'met' if goals['event_10x'] else 'not met'}), binned {at['binned_speedup']:.1f}x (goal 3x: "
+        f"{'met' if goals['binned_3x'] else 'not met'}), {at['event_updates_per_s'] / 1e6:.0f} M synaptic updates/s "
+        f"in event mode (goal 1 G/s: {'met' if goals['event_1g_updates_per_s'] else 'not met'}).",
+        "",
+        "![busy network](emulator_speed_busy.png)",
+        "",
+    ]
+
+
+def plot_busy(busy: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
+    rows = busy["by_activity"]
+    act = [100 * r["activity"] for r in rows]
+    for key, label in (("event_s", "event"), ("event_from_raster_s", "event + raster"), ("binned_s", "binned")):
+        ax[0].plot(act, [1e3 * r[key] for r in rows], marker="o", label=label)
+    ax[0].plot(act, [1e3 * r["sinabs_s"] for r in rows], marker="s", color="k", label="sinabs float")
+    ax[0].set(xscale="log", yscale="log", xlabel="input activity (%)", ylabel="ms per sample (one thread)")
+    ax[0].set_title("busy network: time vs activity")
+    ax[1].plot(act, [r["event_updates_per_s"] / 1e6 for r in rows], marker="o")
+    ax[1].axhline(1000, color="grey", ls="--", label="1 G/s goal")
+    ax[1].set(xscale="log", xlabel="input activity (%)", ylabel="M synaptic updates / s")
+    ax[1].set_title("event mode throughput")
+    for a in ax:
+        a.legend()
+        a.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main() -> None:
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     OUT.mkdir(parents=True, exist_ok=True)
@@ -262,9 +406,11 @@ def main() -> None:
         "dense_event_vs_sinabs": compare_event(dense),
         "scaling": scaling({1: dense, 2: make_network(2)}),
         "memory_9_cores": state_memory(),
+        "busy_one_thread": busy_sweep(),
     }
     (OUT / "emulator_speed.json").write_text(json.dumps(result, indent=2))
     plot(result["scaling"], OUT / "emulator_speed.png")
+    plot_busy(result["busy_one_thread"], OUT / "emulator_speed_busy.png")
     b1, b32, ev = result["binned_vs_sinabs"][0], result["binned_vs_sinabs"][1], result["event_vs_sinabs"]
     d1, d32, dev = (
         result["dense_binned_vs_sinabs"][0],
@@ -320,6 +466,7 @@ def main() -> None:
         "",
         "![scaling](emulator_speed.png)",
         "",
+        *busy_markdown(result["busy_one_thread"]),
     ]
     (OUT / "emulator_speed.md").write_text("\n".join(md))
     print("\n".join(md))

@@ -20,7 +20,17 @@ if TYPE_CHECKING:  # imported inside the functions: --help stays fast
     from qsnn_deploy.ir import Network
 
 CHIP_ONLY = ("export_config", "dry_run", "measure_power", "list_devices", "monitor_all")
-EMULATOR_ONLY = ("save_events", "monitor", "plot", "sensor_pool", "roi", "merge_polarity", "flip_x", "flip_y")
+EMULATOR_ONLY = (
+    "save_events",
+    "monitor",
+    "plot",
+    "sensor_pool",
+    "roi",
+    "merge_polarity",
+    "flip_x",
+    "flip_y",
+    "workers",
+)
 
 
 @click.command(
@@ -200,6 +210,7 @@ def deploy(
         merge_polarity=merge_polarity,
         flip_x=flip_x,
         flip_y=flip_y,
+        workers=workers,
     )
     if target == "emulator":
         used = [f"--{k.replace('_', '-')}" for k in CHIP_ONLY if flags[k]]

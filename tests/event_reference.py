@@ -121,7 +121,11 @@ class _Chip:
 
 
 def reference_run(net: Network, events: np.ndarray, slow_clock_us: float, duration_us: float) -> ReferenceResult:
-    """Run one sample of ``events`` (``x, y, t, p``, sorted by time) through the discretised ``net``."""
+    """Run one sample of ``events`` (``x, y, t, p``, sorted by time) through ``net``, whose weights, biases,
+    thresholds and lower bounds must be integers already (the chip's numbers)."""
+    for layer in net.layers:
+        numbers = [layer.weight, layer.threshold, layer.lower_bound] + ([] if layer.bias is None else [layer.bias])
+        assert all(np.array_equal(np.rint(v), v) for v in numbers), f"layer {layer.name} is not integer"
     chip = _Chip(net)
     period = int(slow_clock_us)
     ticks = [period * n for n in range(1, int(duration_us // slow_clock_us) + 1)]

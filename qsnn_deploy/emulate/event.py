@@ -51,7 +51,7 @@ class EventResult:
     layer_spikes: np.ndarray  # (L,) output spikes per layer (pooled by the layer's own pool, inside its window)
     layer_synops: np.ndarray  # (L,) synaptic updates per layer
     monitored: np.ndarray = field(default_factory=lambda: np.zeros(0, MONITOR_DTYPE))
-    states: list[np.ndarray] = field(default_factory=list)  # per layer (C_out, H_out, W_out): membranes at the end
+    states: list[np.ndarray] = field(default_factory=list)  # per layer (C_out, H_out, W_out), with keep_states
 
 
 # The compiled kernel takes every array as an argument of its own (tuples of arrays cost a copy per call):
@@ -142,7 +142,7 @@ def drain(
         ci, yi, xi = stack[top, 0], stack[top, 1], stack[top, 2]
         k, s, pad = params[lay, _K], params[lay, _STRIDE], params[lay, _PAD]
         c_out, wo = params[lay, _C_OUT], params[lay, _W_OUT]
-        # int32 like the membranes: mixed widths keep the compiler from vectorising the update
+        # bounds as int32, like the membranes: int64 ones kept the compiler from vectorising the update
         thr, low = np.int32(params[lay, _THR]), np.int32(params[lay, _LOW])
         zero_reset = params[lay, _ZERO_RESET]
         yy, xx = yi + pad, xi + pad
@@ -439,8 +439,9 @@ class EventEmulator:
         self.max_monitored = max_monitored
         self.n_outputs = int(np.prod(self.net.output_shape))
 
-    def run(self, events: np.ndarray, duration_us: float | None = None) -> EventResult:
-        """Run one sample of structured events (``x, y, t, p``; channel = ``p``), sorted by time."""
+    def run(self, events: np.ndarray, duration_us: float | None = None, keep_states: bool = False) -> EventResult:
+        """Run one sample of structured events (``x, y, t, p``; channel = ``p``), sorted by time; ``keep_states``:
+        return every membrane at the end too (a copy of the whole state: tests, not whole datasets)."""
         c_in, h_in, w_in = self.net.input_shape
         ev = events
         if len(ev) and (
@@ -495,6 +496,7 @@ class EventEmulator:
         states = [
             self._states[o : o + h * w * c].reshape(h, w, c).transpose(2, 0, 1).copy()
             for o, (h, w, c) in zip(self._v_off, self._shapes)
+            if keep_states
         ]
         return EventResult(out, counts, synops, rec, states)
 
@@ -527,7 +529,9 @@ def raster_to_events(raster: np.ndarray, dt_us: float) -> np.ndarray:
     """(T, C, H, W) spike counts → time-sorted events, one per count, stamped at the start of their bin."""
     from ..data.events import EVENT_DTYPE
 
-    raster = np.ascontiguousarray(raster, dtype=np.float32)
+    raster = np.ascontiguousarray(raster)
+    if not np.issubdtype(raster.dtype, np.floating):
+        raster = raster.astype(np.float64)  # counts given as integers (or booleans)
     stamps = np.rint(np.arange(raster.shape[0]) * dt_us).astype(np.int64)
     n = _raster_events(raster, stamps, np.zeros((0, 4), dtype=np.int64))  # count, then fill
     table = np.empty((n, 4), dtype=np.int64)

@@ -55,6 +55,12 @@ def ordered_map(
     if workers <= 1 or len(items) <= 1:
         results = _Counted(map(fn, items), len(items))
         return list(bar(results) if bar else results)
-    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+    pool = ThreadPoolExecutor(max_workers=min(workers, len(items)))
+    try:
         results = _Counted(pool.map(fn, items), len(items))
         return list(bar(results) if bar else results)
+    except BaseException:  # Ctrl-C or an error: the samples not started yet are dropped, not run first
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    finally:
+        pool.shutdown(wait=True)

@@ -72,6 +72,7 @@ NEURON_PARAMS: dict[str, dict[str, float]] = {
     "decolle-simple": {"alpha": 0.97, "step_ms": 1.0},
 }
 _DECAYS = {"alpha", "beta", "alpha_rp"}  # must lie in (0, 1]
+PER_MILLISECOND = tuple(t for t, p in NEURON_PARAMS.items() if "step_ms" in p)  # types whose decays are per ms
 _DEFAULT_KEYS = {"epochs", "batch_size", "lr", "time_bins"}
 # Sizes a declaration may claim (checked before anything is allocated): event coordinates are int16, and
 # MAX_WEIGHTS float32 weights are 1 GiB (all of Speck's kernel memory holds 288 Ki weights).

@@ -146,7 +146,8 @@ class TrainConfig:
         None,
         "keep the mean of the weights of the epochs after this share of the run that meet the SynOp goal on "
         "validation (every epoch, without a goal), if that mean meets the goal too; else the best epoch "
-        "(0: the best epoch) [0.5 with Kx, else 0]",
+        "(0: no averaging) [0.5 with Kx, else 0]; metrics.json lists averaged_epochs, and selected_epoch is the "
+        "last of them",
         takes=_BPTT,
     )
     synop_weights: str | None = option(
@@ -441,7 +442,9 @@ def run_synops_per_sample(path: str) -> float:
         value = record["synops_per_sample"]
         kept = record.get("selected_epoch")
         if "validation_synops_per_sample" in record:  # the kept model's (an averaged one has no epoch of its own)
-            value, kept = record["validation_synops_per_sample"] or value, None
+            if record["validation_synops_per_sample"] is not None:
+                value = record["validation_synops_per_sample"]
+            kept = None
         entries = [h for h in record.get("history") or [] if h.get("epoch") == kept]
         if entries and "val_synops_per_sample" in entries[0]:
             value = entries[0]["val_synops_per_sample"]

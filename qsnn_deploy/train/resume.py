@@ -10,6 +10,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..nets.checkpoint import read_torch_file
+from ..nets.zoo import PER_MILLISECOND
 from .config import RECORDED, TrainConfig, flag
 from .runs import STATE_FILE, partial_folder
 
@@ -73,6 +74,14 @@ def read_resume_state(path: str | Path) -> tuple[Path, Path, dict[str, Any]]:
             where="--resume",
             fix=f"start again with --out {out} --overwrite",
         )
+    neuron = (state.get("model_spec") or {}).get("neuron") or {}
+    if neuron.get("type") in PER_MILLISECOND and "step_ms" not in neuron:
+        raise UsageError(
+            f"'{partial / STATE_FILE}' was saved by a version that applied DECOLLE's decays per time bin as given; "
+            "this one reads them per 1 ms and raises them to the bin, so resuming would change the neuron midway",
+            where="--resume",
+            fix=f"start again with --out {out} --overwrite",
+        )
     return out, partial, state
 
 
@@ -81,11 +90,12 @@ def check_resume_options(path: str | Path, out: Path, stored: Mapping[str, Any],
     the run's: those it records must equal its value, the others (another method's) cannot be given."""
     conflicts = []
     for name in RECORDED:
-        if name in given and given[name] != stored[name]:
+        had = stored.get(name)  # an option a state from an older version lacks: its default then
+        if name in given and given[name] != had:
             if name == "quantize":
-                conflicts.append(f"{flag(name)} (the run has quantize={stored[name]})")
+                conflicts.append(f"{flag(name)} (the run has quantize={had})")
             else:
-                conflicts.append(f"{flag(name)} {given[name]} (the run has {stored[name]})")
+                conflicts.append(f"{flag(name)} {given[name]} (the run has {had})")
     if "out" in given and Path(given["out"]) != out:
         conflicts.append(f"--out {given['out']} (the run writes {out})")
     for f in fields(TrainConfig):

@@ -30,7 +30,7 @@ class WeightAverage:
         """Add ``model``'s weights after ``epoch`` (an epoch before :attr:`first_epoch` is left out)."""
         if epoch < self.first_epoch:
             return
-        state = {k: v.detach().to("cpu", torch.float64) for k, v in model.state_dict().items()}
+        state = {k: v.detach().to("cpu", torch.float64, copy=True) for k, v in model.state_dict().items()}
         self.total = state if self.total is None else {k: self.total[k] + v for k, v in state.items()}
         self.epochs.append(epoch)
 

@@ -29,8 +29,9 @@ def test_whole_test_split_in_both_modes(tiny_run, tiny_bundle, mode):
 def test_workers_do_not_change_the_results(tiny_bundle, mode):
     one = _json(tiny_bundle, "--mode", mode, "--limit", "24", "--workers", "1")
     assert _json(tiny_bundle, "--mode", mode, "--limit", "24", "--workers", "3") == one
-    proc = run_cli("deploy", tiny_bundle, "--workers", "0", check=False)
-    assert proc.returncode == 2 and "--workers" in proc.stderr
+    for args in (("--workers", "0"), ("--workers", "2", "--target", "speck2f")):  # a chip target: emulator only
+        proc = run_cli("deploy", tiny_bundle, *args, check=False)
+        assert proc.returncode == 2 and "--workers" in proc.stderr, proc.stderr
 
 
 def test_compare_modes_with_plot(tiny_bundle, tmp_path):

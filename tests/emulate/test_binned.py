@@ -137,12 +137,14 @@ def test_progress_takes_a_mode_or_a_wrapper(engine, capsys):
     """A progress mode gives a "binned" bar over the batches; a wrapper (progress_wrapper's) is used as given."""
     net = random_network(1, quantized=True)
     x = random_raster(5, 4, net.input_shape, rate=0.3, seed=3)
-    quiet = run_binned(net, x, batch_size=2, engine=engine)
+    quiet = run_binned(
+        net, x, batch_size=2, engine=engine, workers=1
+    )  # one worker: batches of 2 (--workers test_workers)
     capsys.readouterr()
-    shown = run_binned(net, x, batch_size=2, engine=engine, progress="auto")  # plain lines: not a terminal
+    shown = run_binned(net, x, batch_size=2, engine=engine, progress="auto", workers=1)  # plain lines: not a TTY
     assert "binned: 3/3 batch" in capsys.readouterr().err
     seen: list = []  # the batch starts (torch) or the batches' results as they finish (compiled)
-    wrapped = run_binned(net, x, batch_size=2, engine=engine, progress=lambda it: seen.extend(it) or seen)
+    wrapped = run_binned(net, x, batch_size=2, engine=engine, progress=lambda it: seen.extend(it) or seen, workers=1)
     assert len(seen) == 3 and (engine == "compiled" or seen == [0, 2, 4])
     for res in (shown, wrapped):
         assert np.array_equal(res.output_trace, quiet.output_trace)

@@ -137,6 +137,9 @@ def test_raster_to_events_orders_rounds_and_stamps_like_numpy(seed, dt_us):
     ev = raster_to_events(x, dt_us)
     assert ev["t"].tolist() == np.repeat(np.rint(t * dt_us).astype(np.int64), reps).tolist()
     assert [ev[k].tolist() for k in ("p", "y", "x")] == [np.repeat(v, reps).tolist() for v in (c, y, w)]
+    wide = x.astype(np.float64) + 1e-9  # float64 kept as it is: 0.5 + 1e-9 rounds up, 1.5 + 1e-9 too
+    assert len(raster_to_events(wide, dt_us)) == int(np.maximum(np.rint(wide), 0).sum())
+    assert len(raster_to_events(x.astype(np.int64).clip(0), dt_us)) == int(x.astype(np.int64).clip(0).sum())
 
 
 def _branching(seed: int, two_destinations: bool = True) -> Network:

@@ -130,3 +130,24 @@ def test_a_state_from_before_reported_synop_units_is_refused(tmp_path):
     assert f"--out {tmp_path / 'r'} --overwrite" in old.stderr
     _save_state(partial / "last.pt", {"format": STATE_FORMAT, "synop_units": SYNOP_UNITS, "config": cfg.__dict__})
     assert "counted SynOps weighted" not in run_cli("train", "--resume", partial, check=False).stderr
+
+
+def test_a_decolle_state_from_before_per_millisecond_decays_is_refused(tmp_path):
+    """A DECOLLE run saved when its decays were applied per bin as given would resume with them raised to the
+    bin again (step_ms filled in as 1 ms): refused; a state that records step_ms is not."""
+    from qsnn_deploy.nets.zoo import load_spec, with_neuron
+    from qsnn_deploy.train.config import TrainConfig
+    from qsnn_deploy.train.resume import STATE_FORMAT, SYNOP_UNITS, read_resume_state
+    from qsnn_deploy.train.runs import _save_state
+
+    partial = tmp_path / "r.partial"
+    partial.mkdir()
+    cfg = TrainConfig(epochs=3, batch_size=16, time_bins=4, limit=16, neuron="decolle")
+    spec = with_neuron(load_spec("digits_speck"), "decolle").to_dict()
+    before = {**spec, "neuron": {k: v for k, v in spec["neuron"].items() if k != "step_ms"}}
+    state = {"format": STATE_FORMAT, "synop_units": SYNOP_UNITS, "config": cfg.__dict__, "model_spec": before}
+    _save_state(partial / "last.pt", state)
+    old = run_cli("train", "--resume", partial, check=False)
+    assert old.returncode == 2 and "DECOLLE's decays per time bin" in old.stderr
+    _save_state(partial / "last.pt", state | {"model_spec": spec})
+    assert read_resume_state(partial)[2]["model_spec"]["neuron"]["step_ms"] == 1.0
