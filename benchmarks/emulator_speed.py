@@ -327,7 +327,7 @@ def busy_markdown(busy: dict) -> list[str]:
 
     head = [
         "| SynOps / sample | event (from events) | event (from the raster) | binned | sinabs float | event updates/s |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|",
     ]
     return [
         "## Issue 19's busy network, one thread, batch 1",
