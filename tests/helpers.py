@@ -82,3 +82,18 @@ def checkpoint_predictions(run, limit: int | None = None, split: str = "test") -
     with torch.no_grad():
         counts = model(data.frames).sum(1).numpy()
     return counts.argmax(1), data.labels.numpy()
+
+
+def hold_validation_split(monkeypatch, held: dict) -> None:
+    """Make BPTT runs put the validation split they carve into ``held["val"]`` (for a scripted ``evaluate`` that
+    must tell validation evaluations from test ones)."""
+    import qsnn_deploy.train.bptt as bptt
+
+    split = bptt.split_validation
+
+    def split_and_remember(data, fraction, seed):
+        tr, val = split(data, fraction, seed)
+        held["val"] = val
+        return tr, val
+
+    monkeypatch.setattr(bptt, "split_validation", split_and_remember)

@@ -8,6 +8,7 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
+from helpers import hold_validation_split
 
 import qsnn_deploy.train.bptt as bptt
 from qsnn_deploy.errors import UsageError
@@ -67,14 +68,9 @@ def test_the_kept_epoch_is_the_best_validation_one_not_the_best_test_one(tmp_pat
     """Scripted accuracies: validation peaks at epoch 2, test at epoch 3; with --patience (a choice) the run keeps
     epoch 2's weights; without, it chooses nothing and keeps its last epoch (never the best test one)."""
     val_acc, test_acc = [0.2, 0.8, 0.4], [0.9, 0.1, 0.95]
-    real, split = bptt.evaluate, bptt.split_validation
+    real = bptt.evaluate
     held: dict = {}
     snapshots: list = []
-
-    def split_and_remember(data, fraction, seed):
-        tr, val = split(data, fraction, seed)
-        held["val"] = val
-        return tr, val
 
     def scripted(model, data, batch_size, device, quantize=None):
         ev = real(model, data, batch_size, device, quantize)
@@ -87,7 +83,7 @@ def test_the_kept_epoch_is_the_best_validation_one_not_the_best_test_one(tmp_pat
             held["final"] = (ev["accuracy"], {k: v.clone() for k, v in model.state_dict().items()})
         return ev
 
-    monkeypatch.setattr(bptt, "split_validation", split_and_remember)
+    hold_validation_split(monkeypatch, held)
     monkeypatch.setattr(bptt, "evaluate", scripted)
     cfg = TrainConfig(epochs=3, lr=5e-3, patience=patience, **TINY)
     m = train(cfg, tmp_path / "r", progress=False, log=lambda msg: None)

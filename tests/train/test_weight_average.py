@@ -5,6 +5,7 @@ import json
 
 import pytest
 import torch
+from helpers import hold_validation_split
 
 import qsnn_deploy.train.bptt as bptt
 from qsnn_deploy.errors import UsageError
@@ -43,13 +44,8 @@ def test_its_checks():
 
 def _scripted(monkeypatch, val_synops: list[float]):
     """Record the weights at every validation evaluation; the n-th one reports ``val_synops[n]`` SynOps."""
-    real, split = bptt.evaluate, bptt.split_validation
+    real = bptt.evaluate
     held: dict = {"snapshots": []}
-
-    def split_and_remember(data, fraction, seed):
-        tr, val = split(data, fraction, seed)
-        held["val"] = val
-        return tr, val
 
     def scripted(model, data, batch_size, device, quantize=None):
         ev = real(model, data, batch_size, device, quantize)
@@ -58,7 +54,7 @@ def _scripted(monkeypatch, val_synops: list[float]):
             return ev | {"synops_per_sample": val_synops[len(held["snapshots"]) - 1]}
         return ev
 
-    monkeypatch.setattr(bptt, "split_validation", split_and_remember)
+    hold_validation_split(monkeypatch, held)
     monkeypatch.setattr(bptt, "evaluate", scripted)
     return held
 
