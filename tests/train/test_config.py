@@ -13,7 +13,8 @@ from qsnn_deploy.errors import UsageError
 from qsnn_deploy.train.config import MODEL_DEFAULTS, RECIPE_KEYS, ResolvedConfig, TrainConfig, from_options, options
 from qsnn_deploy.train.resume import check_resume_options
 
-# the `train:` keys of a BPTT run's config.yaml (and of its resume state): the file format, unchanged
+# the `train:` keys of a BPTT run's config.yaml (and of its resume state): the file format (keys are added, as
+# average_weights was; a file without one reads its default)
 RECORD_KEYS = [
     "model",
     "dataset",
@@ -30,6 +31,7 @@ RECORD_KEYS = [
     "synop_start",
     "synop_goal",
     "synop_control",
+    "average_weights",
     "synop_weights",
     "distill",
     "distill_weight",
