@@ -3,9 +3,11 @@ by side, each on its own buffers, and the results come back in sample order, ide
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TypeVar
 
 from ..errors import UsageError
@@ -14,12 +16,24 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def available_cores() -> int:
-    """The cores this process may run on (its CPU affinity where the system has one)."""
+#: the CPU quota of this process's cgroup (v2): "QUOTA PERIOD" in µs, or "max PERIOD" for none
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+
+def available_cores(cpu_max: Path = CGROUP_CPU_MAX) -> int:
+    """The cores this process may run on: its CPU affinity where the system has one, capped by a cgroup CPU
+    quota (containers and CI runners often get a share of a larger machine)."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+        cores = max(1, os.cpu_count() or 1)
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):  # no cgroup v2 file, or one this does not understand: no cap
+        pass
+    return cores
 
 
 def resolve_workers(workers: int | None) -> int:

@@ -22,6 +22,19 @@ def test_ordered_map_keeps_the_order_and_counts_for_progress():
     assert ordered_map(lambda i: i, [], 4) == [] and ordered_map(str, [5], 4) == ["5"]
 
 
+def test_a_cgroup_cpu_quota_caps_the_cores(tmp_path):
+    cpu_max = tmp_path / "cpu.max"
+    free = available_cores(tmp_path / "absent")
+    cpu_max.write_text("max 100000\n")
+    assert available_cores(cpu_max) == free
+    cpu_max.write_text("150000 100000\n")  # 1.5 CPUs: 2 threads at most
+    assert available_cores(cpu_max) == min(free, 2)
+    cpu_max.write_text("50000 100000\n")
+    assert available_cores(cpu_max) == 1
+    cpu_max.write_text("garbage\n")
+    assert available_cores(cpu_max) == free
+
+
 def test_workers_option():
     assert resolve_workers(None) == available_cores() >= 1 and resolve_workers(3) == 3
     for bad in (0, -1, 1.5, True):
