@@ -27,13 +27,17 @@ def available_cores(cpu_max: Path = CGROUP_CPU_MAX) -> int:
         cores = max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         cores = max(1, os.cpu_count() or 1)
+    quota = _cgroup_quota(cpu_max)
+    return cores if quota is None else min(cores, quota)
+
+
+def _cgroup_quota(cpu_max: Path) -> int | None:
+    """The whole CPUs a cgroup v2 quota allows (rounded up), or None: no quota, no file, or one not understood."""
     try:
         quota, period = cpu_max.read_text().split()[:2]
-        if quota != "max":
-            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
-    except (OSError, ValueError):  # no cgroup v2 file, or one this does not understand: no cap
-        pass
-    return cores
+        return None if quota == "max" else max(1, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError):
+        return None
 
 
 def resolve_workers(workers: int | None) -> int:
