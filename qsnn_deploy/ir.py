@@ -47,6 +47,8 @@ class NetworkMetadata(TypedDict, total=False):
     weight_bits: int  # widest signed weight width any layer was discretised to, bits; quant.chip
     state_bits: int  # neuron state width discretised for, bits; quant.chip.discretize_network
     target: str  # hardware profile the bundle was converted for; convert.bundle.convert_network
+    classes: list[str]  # class names of the training data, in label order; train (checkpoint), convert.loader
+    input_stage: dict[str, Any]  # the training data's sensor and stages (data.origin.origin_record); train, loader
 
 
 IMPORT_WARNING = "warning: "

@@ -50,7 +50,7 @@ def _checkpoint_network(path: Path, options: ImportOptions | None) -> Network:
 
     model, payload = load_checkpoint(path)
     meta: NetworkMetadata = {}
-    for key in ("time_bins", "duration_us", "dataset"):  # as the checkpoint stores them
+    for key in ("time_bins", "duration_us", "dataset", "classes", "input_stage"):  # as the checkpoint stores them
         if key in payload:
             meta[key] = payload[key]
     meta["source"] = str(path)

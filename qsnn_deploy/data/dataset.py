@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -13,7 +14,8 @@ class EventDataset:
 
     ``events[i]`` is an ``EVENT_DTYPE`` array (time-sorted, ``t`` in µs from the start of
     the recording), ``labels[i]`` its class index, ``sensor_size`` is ``(W, H, P)`` and
-    ``duration_us`` the length of every recording's time window.
+    ``duration_us`` the length of every recording's time window. ``origin``: the sensor the events were
+    recorded with and the stages since (:func:`qsnn_deploy.data.origin.origin_record`), when known.
     """
 
     name: str
@@ -24,6 +26,7 @@ class EventDataset:
     n_classes: int
     duration_us: int
     classes: tuple[str, ...]
+    origin: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if len(self.events) != len(self.labels):

@@ -22,6 +22,7 @@ from ..progress import Progress, ProgressMode
 from .dataset import EventDataset
 from .dvs_pixel import PixelParams, draw_thresholds, simulate
 from .events import EVENT_DTYPE, EVENT_FIELDS
+from .origin import origin_record
 
 NAME = "digits-dvs"
 GENERATOR_VERSION = 1  # bump whenever generated events change
@@ -246,4 +247,5 @@ def load_digits_dvs(
         n_classes=N_CLASSES,
         duration_us=DURATION_US,
         classes=CLASSES,
+        origin=origin_record(SENSOR_SIZE, synthetic=True),
     )

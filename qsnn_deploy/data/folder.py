@@ -16,7 +16,8 @@ class after class) and the first ``ceil(test_fraction · n)`` of them are the te
 the rest the training split. Every class must keep at least one recording in each split.
 
 Each recording's ``t`` is counted from its first event. The sensor size is
-``options.sensor_size`` or inferred over all recordings of both splits (so train and test
+``options.sensor_size``, else the ``output_size`` of the folder's ``recording.json`` (written by
+``qsnn-deploy record``), else inferred over all recordings of both splits (so train and test
 agree): ``(max x + 1, max y + 1, max(2, max p + 1))``, replaced by a known sensor (34x34
 N-MNIST, 128x128 DVS128, 240x180 DAVIS240, 346x260 DAVIS346, 640x480) when the recordings
 fit it and reach at least 90 % of its width and height. The window is ``options.window_us``
@@ -38,6 +39,7 @@ from .dataset import EventDataset
 from .events import validate_events
 from .formats import SUPPORTED_SUFFIXES, read_recording, relative_time
 from .options import DataOptions
+from .origin import RECORDING_FILE, origin_record, read_recording_info
 from .transforms import apply_transforms, plan
 
 __all__ = ["KNOWN_SENSORS", "SPLITS", "load_folder", "infer_sensor_size", "list_recordings", "split_recordings"]
@@ -224,10 +226,15 @@ def load_folder(
 
     # read both splits: sensor size and window must agree between train and test
     other = "test" if split == "train" else "train"
-    ev = {s: _read_all(items[s], options.sensor_size, progress, f"reading {root.name}/{s}") for s in (split, other)}
+    recorded = read_recording_info(root)
+    given = options.sensor_size
+    if given is None and recorded is not None:
+        given = tuple(recorded["output_size"])
+        log(f"folder:{root}: sensor size {given[0]}x{given[1]}x{given[2]} from {RECORDING_FILE}")
+    ev = {s: _read_all(items[s], given, progress, f"reading {root.name}/{s}") for s in (split, other)}
     everything = ev[split] + ev[other]
-    if options.sensor_size is not None:
-        sensor = tuple(int(v) for v in options.sensor_size)
+    if given is not None:
+        sensor = tuple(int(v) for v in given)
     else:
 
         def top(f):
@@ -254,6 +261,10 @@ def load_folder(
         )
     sensor = chain.out_size
     labels = np.array([lbl for _, lbl in items[split]], dtype=np.int64)
+    if recorded is not None and options.sensor_size is None:
+        origin = origin_record(recorded["sensor_size"], chain.factor, recorded["stage"])
+    else:
+        origin = origin_record(chain.sensor_size, chain.factor)
     return EventDataset(
         name=f"folder:{root} [{rule}]",
         split=split,
@@ -263,4 +274,5 @@ def load_folder(
         n_classes=len(classes),
         duration_us=duration,
         classes=classes,
+        origin=origin,
     )

@@ -54,6 +54,7 @@ from ..progress import Progress, ProgressMode
 from .dataset import EventDataset
 from .events import EVENT_DTYPE, validate_events
 from .options import DataOptions
+from .origin import origin_record
 from .transforms import apply_deterministic, augment, plan
 
 CACHE_VERSION = 1
@@ -508,6 +509,7 @@ def load_tonic(
         n_classes=info.n_classes,
         duration_us=int(duration),
         classes=info.classes,
+        origin=origin_record(tplan.sensor_size, tplan.factor),
     )
 
 

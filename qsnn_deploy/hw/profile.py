@@ -284,6 +284,18 @@ class Profile:
         return self.quantity("power.sensor")
 
     @property
+    def sensor_size(self) -> tuple[int, int, int] | None:
+        """(W, H, P) of the on-chip event sensor (``sensor.resolution``, ``sensor.polarities``); None without one."""
+        q = self.quantity("sensor.resolution")
+        if q is None:
+            return None
+        if not isinstance(q.value, tuple) or len(q.value) != 2:  # the schema allows two numbers only
+            return None
+        w, h = (int(v) for v in q.value)
+        p = self._int("sensor.polarities")
+        return w, h, 2 if p is None else p
+
+    @property
     def energy_per_synop(self) -> Quantity | None:
         return self.quantity("energy.per_synop")
 

@@ -170,6 +170,8 @@ SCHEMA: Schema = {
         "max_input_size": _Q(_size2),
         "max_output_size": _Q(_size2),
     },
+    # the on-chip event sensor (DVS) of a sensor-processor chip: pixels (W, H) and polarities
+    "sensor": {"resolution": _Q(_size2), "polarities": _Q(_pos_int)},
     # latency terms: per_layer (event-driven pipeline); per_synop, per_neuron_update, timestep_min (time-stepped)
     "latency": {
         "per_layer": _Q(_nonneg_number),

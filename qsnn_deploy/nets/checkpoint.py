@@ -137,7 +137,19 @@ _PAYLOAD_CHECKS: dict[str, Callable[[Any], bool]] = {
     "dataset": lambda v: isinstance(v, str),
     "training": lambda v: isinstance(v, str),
     "auxiliary_readouts": lambda v: is_whole_number(v, lo=0),
+    "classes": lambda v: isinstance(v, list) and all(isinstance(c, str) for c in v),
+    "input_stage": lambda v: _is_origin(v),
 }
+
+
+def _is_origin(value: Any) -> bool:
+    from ..data.origin import check_origin
+
+    try:
+        check_origin(value, "checkpoint")
+    except InputError:
+        return False
+    return True
 
 
 def _check_payload(payload: dict[str, Any], path: Path) -> None:

@@ -144,7 +144,13 @@ class _ANNRun(Epochs):
         ann_ev = evaluate_ann(ann, self.x_test, test_set.labels, device=self.device)
         ann.cpu()
         net = ann.to_network(
-            self.dt_us, {"duration_us": self.train_set.duration_us, "dataset": cfg.dataset, "source": "train_ann_synop"}
+            self.dt_us,
+            {
+                "duration_us": self.train_set.duration_us,
+                "dataset": cfg.dataset,
+                "source": "train_ann_synop",
+                **self.train_set.provenance(),
+            },
         )
         snn = emulate_snn(net, test_set.frames, test_set.labels, self.progress)
         one_bin = emulate_snn(net, self.x_test.unsqueeze(1), test_set.labels)  # the whole window in one bin

@@ -417,6 +417,7 @@ class BPTT(Epochs):
                 "duration_us": self.train_all.duration_us,
                 "dataset": cfg.dataset,
                 "metrics": {k: v for k, v in metrics.items() if k != "history"},
+                **self.train_all.provenance(),
             },
         )
         folder.metrics(metrics)

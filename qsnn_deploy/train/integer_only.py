@@ -317,6 +317,7 @@ def _write(
             "dataset": train_args["dataset"],
             "training": kind + " local learning",
             "metrics": {k: v for k, v in metrics.items() if k != "history"},
+            **run.train_set.provenance(),
         },
     )
     folder.metrics(metrics)

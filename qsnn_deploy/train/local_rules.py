@@ -170,6 +170,7 @@ class _LocalRun(Epochs):
                 "training": f"{cfg.learning_rule} local learning",
                 "auxiliary_readouts": n_blocks - 1,
                 "metrics": {k: v for k, v in metrics.items() if k != "history"},
+                **self.train_set.provenance(),
             },
         )
         folder.metrics(metrics)

@@ -3,6 +3,7 @@ share held out of the train split, and the sample order of each epoch."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -89,8 +90,8 @@ def split_validation(data: FramedSplit, fraction: float | None, seed: int) -> tu
     is_val[val] = True
     keep, held = torch.from_numpy(np.flatnonzero(~is_val)), torch.from_numpy(np.flatnonzero(is_val))
     return (
-        FramedSplit(data.frames[keep], data.labels[keep], data.duration_us),
-        FramedSplit(data.frames[held], data.labels[held], data.duration_us),
+        replace(data, frames=data.frames[keep], labels=data.labels[keep]),
+        replace(data, frames=data.frames[held], labels=data.labels[held]),
     )
 
 
