@@ -7,7 +7,7 @@ import json
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeAlias, overload
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeAlias, cast, overload
 
 import click
 
@@ -15,8 +15,9 @@ from qsnn_deploy.errors import QsnnError
 from qsnn_deploy.progress import MODES, Mode
 from qsnn_deploy.progress import log as log  # the one log function; re-exported for the commands
 
-if TYPE_CHECKING:  # imported inside import_options: --help stays fast
+if TYPE_CHECKING:  # imported inside the functions: --help stays fast
     from qsnn_deploy.convert.nir_import import ImportOptions
+    from qsnn_deploy.emulate.sensor import SensorStage
 
 #: a command's function as click's decorators take it (each option adds a keyword argument)
 CommandFunction: TypeAlias = Callable[..., Any]
@@ -240,3 +241,41 @@ def import_options(
     from qsnn_deploy.convert.nir_import import ImportOptions
 
     return ImportOptions(input_shape=input_shape, approximate_leak=approximate_leak, reset=reset, dt_us=dt_us)
+
+
+def sensor_options(scope: str = "") -> OptionDecorator:
+    """``--sensor-pool``, ``--roi``, ``--merge-polarity``, ``--flip-x``, ``--flip-y`` (read by :func:`sensor_stage`);
+    ``scope`` starts each help text (e.g. "emulator: ")."""
+
+    def add(command: CommandFunction) -> CommandFunction:
+        for option in reversed(
+            [
+                click.option("--sensor-pool", type=click.Choice(["1", "2", "4"]), help=f"{scope}DVS input sum pooling"),
+                click.option("--roi", help=f"{scope}region of interest x0,y0,width,height (after pooling)"),
+                click.option("--merge-polarity", is_flag=True, help=f"{scope}merge ON and OFF events into one channel"),
+                click.option("--flip-x", is_flag=True, help=f"{scope}mirror the sensor horizontally"),
+                click.option("--flip-y", is_flag=True, help=f"{scope}mirror the sensor vertically"),
+            ]
+        ):
+            command = option(command)
+        return command
+
+    return add
+
+
+def sensor_stage(
+    pool: str | None, roi: str | None, merge_polarity: bool, flip_x: bool, flip_y: bool
+) -> SensorStage | None:
+    """The sensor input stage of the sensor options (:func:`sensor_options`), or None when none is given."""
+    from qsnn_deploy.emulate.sensor import SensorStage
+    from qsnn_deploy.errors import UsageError
+
+    if not (pool or roi or merge_polarity or flip_x or flip_y):
+        return None
+    box = None
+    if roi:
+        try:  # SensorStage refuses a box of other than four numbers
+            box = cast("tuple[int, int, int, int]", tuple(int(v) for v in roi.split(",")))
+        except ValueError:
+            raise UsageError(f"--roi takes x0,y0,width,height as integers, got '{roi}'") from None
+    return SensorStage(pool=int(pool or 1), roi=box, flip_x=flip_x, flip_y=flip_y, merge_polarity=merge_polarity)

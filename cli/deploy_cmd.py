@@ -2,35 +2,40 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from qsnn_deploy.progress import Mode
 
-from .common import emit_json, format_option, import_options, log, nir_import_options, overwrite_option, progress_option
+from .common import (
+    emit_json,
+    format_option,
+    import_options,
+    log,
+    nir_import_options,
+    overwrite_option,
+    progress_option,
+    sensor_options,
+    sensor_stage,
+)
 from .target_option import resolve_deploy
 
 if TYPE_CHECKING:  # imported inside the functions: --help stays fast
     import numpy as np
 
     from qsnn_deploy.convert.nir_import import ImportOptions
+    from qsnn_deploy.deploy.chip import ChipOptions
+    from qsnn_deploy.deploy.chip_plan import ChipPlan
     from qsnn_deploy.emulate.samples import Samples
     from qsnn_deploy.emulate.sensor import SensorStage
     from qsnn_deploy.ir import Network
 
 CHIP_ONLY = ("export_config", "dry_run", "measure_power", "list_devices", "monitor_all")
-EMULATOR_ONLY = (
-    "save_events",
-    "monitor",
-    "plot",
-    "sensor_pool",
-    "roi",
-    "merge_polarity",
-    "flip_x",
-    "flip_y",
-    "workers",
-)
+SENSOR_OPTIONS = ("sensor_pool", "roi", "merge_polarity", "flip_x", "flip_y")
+EMULATOR_ONLY = ("save_events", "monitor", "plot", *SENSOR_OPTIONS, "workers")
+NOT_LIVE = ("dataset", "compare", "save_events", "monitor", "plot", "dry_run", "list_devices")
+DEFAULT_WINDOW_S = 0.5
 
 
 @click.command(
@@ -48,11 +53,17 @@ Examples:
   qsnn-deploy deploy bundles/r1 --target speck2f --export-config chip.json # no board or driver needed
   qsnn-deploy deploy bundles/r1 --target speck2f --dry-run --limit 20
   qsnn-deploy deploy --target speck2f --list-devices
+  qsnn-deploy deploy bundles/r1 --target speck2f --live                    # the chip's own sensor, live
+  qsnn-deploy deploy bundles/r1 --live --input rec.npy --duration 2        # the same view, no chip
 MODEL is a bundle folder, a model.nir or a checkpoint.pt (discretised exactly as convert would).
 --input takes a .npy of structured events (x, y, t, p; t in µs; streamed to a chip with these
 timestamps) or a spike-count raster (T, C, H, W) / (N, T, C, H, W).
 A chip target needs SynSense's real samna driver (`qsnn-deploy doctor` checks); without it,
---export-config and --dry-run still work and everything else exits 5 at once."""
+--export-config and --dry-run still work and everything else exits 5 at once.
+--live shows a prediction every half window over the last --window seconds (one JSON line
+each with --format json) and a summary at the end; Ctrl-C stops it. On a chip the sensor's
+stage (pooling, region, flips, polarity merge) follows the model's training data unless the
+sensor options say otherwise; on the emulator --input is replayed in event mode at its pace."""
 )
 @click.argument("model", type=click.Path(), required=False)
 @click.option(
@@ -120,11 +131,26 @@ A chip target needs SynSense's real samna driver (`qsnn-deploy doctor` checks); 
     help="emulator, event mode: save the monitored layers' spikes (x, y, t, p, layer, sample) to a .npy",
 )
 @click.option("--monitor", multiple=True, help="emulator, event mode: layer name to record (repeat; 'all')")
-@click.option("--sensor-pool", type=click.Choice(["1", "2", "4"]), help="emulator: DVS input sum pooling")
-@click.option("--roi", help="emulator: region of interest x0,y0,width,height (after pooling)")
-@click.option("--merge-polarity", is_flag=True, help="emulator: merge ON and OFF events into one channel")
-@click.option("--flip-x", is_flag=True, help="emulator: mirror the sensor horizontally")
-@click.option("--flip-y", is_flag=True, help="emulator: mirror the sensor vertically")
+@click.option(
+    "--live",
+    is_flag=True,
+    help="chip: the chip's own sensor feeds the network, predictions shown as they come; emulator: replay "
+    "--input through event mode at its real pace, with the same display",
+)
+@click.option(
+    "--duration",
+    "duration_s",
+    type=float,
+    help="--live: stop after S seconds [chip: at Ctrl-C; emulator: at the recording's end]",
+)
+@click.option(
+    "--window",
+    "window_s",
+    type=float,
+    help=f"--live: predict over the last S seconds, a new window every S/2 [the model's sample length, else "
+    f"{DEFAULT_WINDOW_S:g}]",
+)
+@sensor_options("emulator or --live: ")
 @click.option("--measure-power", is_flag=True, help="chip: read the board's power monitor, rails separately")
 @click.option(
     "--readout",
@@ -169,6 +195,9 @@ def deploy(
     plot_file: str | None,
     save_events: str | None,
     monitor: tuple[str, ...],
+    live: bool,
+    duration_s: float | None,
+    window_s: float | None,
     sensor_pool: str | None,
     roi: str | None,
     merge_polarity: bool,
@@ -212,6 +241,11 @@ def deploy(
         flip_y=flip_y,
         workers=workers,
     )
+    _check_live(live, duration_s, window_s, {**flags, "dataset": dataset, "compare": compare}, target, input_file)
+    sensor = sensor_stage(sensor_pool, roi, merge_polarity, flip_x, flip_y)
+    if live and target == "emulator":
+        assert model is not None and input_file is not None  # both checked above
+        return _live_emulator(model, input_file, sensor, duration_s, window_s, slow_clk_hz, fmt, options)
     if target == "emulator":
         used = [f"--{k.replace('_', '-')}" for k in CHIP_ONLY if flags[k]]
         if used:
@@ -237,12 +271,12 @@ def deploy(
             monitor=tuple(monitor),
             readout=readout,
             slow_clk_hz=slow_clk_hz,
-            sensor=_sensor(sensor_pool, roi, merge_polarity, flip_x, flip_y),
+            sensor=sensor,
             data_root=data_root,
             overwrite=overwrite,
             workers=workers,
         )
-    used = [f"--{k.replace('_', '-')}" for k in EMULATOR_ONLY if flags[k]]
+    used = [f"--{k.replace('_', '-')}" for k in EMULATOR_ONLY if flags[k] and not (live and k in SENSOR_OPTIONS)]
     if used or mode != "binned" or compare == "modes":
         raise UsageError(f"{', '.join(used) or '--mode/--compare modes'} only apply to --target emulator")
     compare = "emulator" if compare else None
@@ -253,7 +287,13 @@ def deploy(
             f"--device {device} is a torch device; for {target} it names a board",
             fix="e.g. --device speck2fdevkit:0, or leave it out for the first board",
         )
-    driver = check_target(target, need_driver=not (export_config or dry_run))
+    live_instead = (
+        "replay a recording with the same display here: --target emulator --live --input REC.npy; or write the "
+        "chip configuration (with the sensor's stage) for later with --export-config FILE"
+    )
+    driver = check_target(
+        target, not (export_config or dry_run), "run live on" if live else "deploy to", live_instead if live else None
+    )
     if list_devices:
         return _list_devices(fmt)
     assert model is not None  # MODEL may be left out only with --list-devices
@@ -279,7 +319,97 @@ def deploy(
         options,
         data_root,
         overwrite,
+        live=live,
+        sensor=sensor,
+        duration_s=duration_s,
+        window_s=window_s,
     )
+
+
+def _check_live(
+    live: bool,
+    duration_s: float | None,
+    window_s: float | None,
+    given: dict[str, Any],
+    target: str,
+    input_file: str | None,
+) -> None:
+    """``--duration`` and ``--window`` only with ``--live``; with it, no option that runs samples (exit 2)."""
+    from qsnn_deploy.deploy.live import check_windows
+    from qsnn_deploy.errors import UsageError
+
+    if not live:
+        if duration_s is not None or window_s is not None:
+            raise UsageError("--duration and --window apply to --live", fix="add --live")
+        return
+    window = DEFAULT_WINDOW_S if window_s is None else window_s
+    check_windows(window, window / 2, duration_s)
+    used = [f"--{k.replace('_', '-')}" for k in NOT_LIVE if given.get(k)]
+    if used:
+        raise UsageError(f"{', '.join(used)} do not go with --live", fix="leave them out, or drop --live")
+    if target == "emulator" and not input_file:
+        raise UsageError(
+            "--live on the emulator replays a recording", fix="add --input REC.npy (events x, y, t, p; t in µs)"
+        )
+    if target != "emulator" and input_file:
+        raise UsageError(
+            "--live on a chip takes its input from the chip's own sensor",
+            fix="leave out --input, or drop --live to stream the file",
+        )
+
+
+def _window(net: Network, window_s: float | None) -> float:
+    """--window, else the model's sample length (its training window), else DEFAULT_WINDOW_S."""
+    if window_s is not None:
+        return window_s
+    duration = net.metadata.get("duration_us")
+    return float(duration) / 1e6 if isinstance(duration, (int, float)) and duration > 0 else DEFAULT_WINDOW_S
+
+
+def _live_emulator(
+    model: str,
+    input_file: str,
+    sensor: SensorStage | None,
+    duration_s: float | None,
+    window_s: float | None,
+    slow_clk_hz: float | None,
+    fmt: str,
+    options: ImportOptions | None,
+) -> None:
+    from qsnn_deploy.convert.loader import load_network
+    from qsnn_deploy.deploy.emulator import inputs_from_file
+    from qsnn_deploy.deploy.live import LiveTally, RecordingReplay, class_names, live_windows
+    from qsnn_deploy.errors import UsageError
+
+    from .live_view import WindowPrinter, show_summary
+
+    if slow_clk_hz is not None and not slow_clk_hz > 0:
+        raise UsageError(f"--slow-clk-hz must be positive, got {slow_clk_hz}")
+    net = load_network(model, options)
+    inputs = inputs_from_file(net, input_file, sensor=sensor)
+    if inputs.events is None:
+        raise UsageError(
+            "--live replays events, and this file is a raster", fix="give a .npy of structured events (x, y, t, p)"
+        )
+    window = _window(net, window_s)
+    replay = RecordingReplay(
+        net, inputs.events[0], duration_s, window / 2, None if slow_clk_hz is None else 1e6 / slow_clk_hz
+    )
+    log(
+        f"replaying {replay.end_s:.2f} s of {input_file} through the emulator (event mode) at its pace; "
+        f"a {window:g} s window every {window / 2:g} s; Ctrl-C stops"
+    )
+    tally = LiveTally(class_names(net), layer_spikes=replay.layer_spikes)
+    tally.stopped = "end of recording" if replay.runs_out else "duration"
+    show = WindowPrinter(fmt)
+    try:
+        for w in live_windows((tally.step(x) for x in replay.steps()), window, window / 2, tally.names):
+            show(tally.window(w))
+    except KeyboardInterrupt:
+        tally.stopped = "interrupted"
+    show.close()
+    tally.extra["input"] = input_file
+    show_summary(tally, fmt)
 
 
 def _dataset(net: Network, dataset: str | None) -> str:
@@ -302,22 +432,6 @@ def _inputs(
     if input_file:
         return samples_from_file(net, input_file)
     return samples_from_dataset(net, _dataset(net, dataset), split, limit, progress=progress, data_root=data_root)
-
-
-def _sensor(pool: str | None, roi: str | None, merge_polarity: bool, flip_x: bool, flip_y: bool) -> SensorStage | None:
-    """The sensor input stage from the CLI options, or None when none is given."""
-    from qsnn_deploy.emulate.sensor import SensorStage
-    from qsnn_deploy.errors import UsageError
-
-    if not (pool or roi or merge_polarity or flip_x or flip_y):
-        return None
-    box = None
-    if roi:
-        try:  # SensorStage refuses a box of other than four numbers
-            box = cast("tuple[int, int, int, int]", tuple(int(v) for v in roi.split(",")))
-        except ValueError:
-            raise UsageError(f"--roi takes x0,y0,width,height as integers, got '{roi}'") from None
-    return SensorStage(pool=int(pool or 1), roi=box, flip_x=flip_x, flip_y=flip_y, merge_polarity=merge_polarity)
 
 
 def _emulator(
@@ -489,6 +603,10 @@ def _chip(
     options: ImportOptions | None = None,
     data_root: str | None = None,
     overwrite: bool = False,
+    live: bool = False,
+    sensor: SensorStage | None = None,
+    duration_s: float | None = None,
+    window_s: float | None = None,
 ) -> None:
     from qsnn_deploy.convert.loader import load_network
     from qsnn_deploy.deploy.chip import (
@@ -507,8 +625,18 @@ def _chip(
         check_export_path(export_config, driver)
         check_file_writable(export_config, overwrite)
     net = load_network(model, options)
-    plan = plan_chip(net, target, readout=readout, monitor_all=monitor_all or bool(compare), slow_clk_hz=slow_clk_hz)
+    plan = plan_chip(
+        net,
+        target,
+        readout=readout,
+        monitor_all=monitor_all or bool(compare),
+        slow_clk_hz=slow_clk_hz,
+        live=live,
+        sensor_options=sensor,
+    )
     chip_options = ChipOptions(device=device, measure_power=measure_power, timeout_s=timeout_s)
+    if live and not export_config:
+        return _live_chip(plan, chip_options, duration_s, _window(net, window_s), fmt)
     result: dict[str, Any] = {}
     if export_config:
         result["export"] = export(
@@ -537,6 +665,20 @@ def _chip(
         emit_json(result)
         return
     _print_chip(result)
+
+
+def _live_chip(plan: ChipPlan, options: ChipOptions, duration_s: float | None, window_s: float, fmt: str) -> None:
+    from qsnn_deploy.deploy.chip_live import run_live_chip
+
+    from .live_view import WindowPrinter, show_summary
+
+    for n in plan.notes:
+        log(f"note: {n}")
+    show = WindowPrinter(fmt)
+    tally = run_live_chip(plan, options, duration_s, window_s, window_s / 2, show, log=log)
+    show.close()
+    tally.extra.pop("notes", None)  # said above
+    show_summary(tally, fmt)
 
 
 def _print_chip(r: dict[str, Any]) -> None:

@@ -15,6 +15,7 @@ from .doctor_cmd import doctor
 from .estimate_cmd import estimate
 from .pipeline_cmd import pipeline
 from .profiles_cmd import profiles
+from .record_cmd import record
 from .sweep_cmd import sweep
 from .train_cmd import train
 
@@ -30,6 +31,7 @@ Examples:
   qsnn-deploy convert runs/r1/checkpoint.pt --target speck2f --out bundles/r1
   qsnn-deploy estimate bundles/r1 --target speck2f --format json
   qsnn-deploy deploy bundles/r1 --target emulator --dataset digits-dvs
+  qsnn-deploy record --target speck2f --out data/mine --label wave --count 10
 
 Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input file/config/profile,
 4 model violates the target's constraints, 5 backend or device unavailable.""",
@@ -40,7 +42,7 @@ def cli(debug: bool) -> None:
     """Take spiking CNNs from training to SynSense Speck / DynapCNN chips."""
 
 
-for command in (train, convert, estimate, deploy, profiles, pipeline, doctor, sweep, analyze, datasets):
+for command in (train, convert, estimate, deploy, record, profiles, pipeline, doctor, sweep, analyze, datasets):
     cli.add_command(command)
 
 

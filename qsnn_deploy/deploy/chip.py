@@ -189,12 +189,23 @@ def _mean_counts(values: list[np.ndarray]) -> list[float]:
     return np.mean(np.stack(values), axis=0).tolist() if values else []
 
 
+def published_idle_rails(target: str) -> dict[str, float]:
+    """The profile's published idle power per devkit rail (W), to show next to the measured one."""
+    from ..hw import load_profile
+
+    prof = load_profile(target)
+    return {
+        name: q.number
+        for name in ("io", "ram", "logic", "pixel_digital", "pixel_analog")
+        if (q := prof.quantity(f"power.idle_rails.{name}")) is not None
+    }
+
+
 def run_on_chip(
     plan: ChipPlan, samples: Samples, options: ChipOptions, progress: ProgressMode = False, log: Log | None = None
 ) -> dict[str, Any]:
     """Configure the board, stream every sample with its timestamps, decode what comes back (``progress``: a
     mode of :mod:`qsnn_deploy.progress`)."""
-    from ..hw import load_profile
     from .samna_backend import (
         ChipSession,
         build_config,
@@ -244,13 +255,7 @@ def run_on_chip(
         active = session.stop_power()
         warnings_ = list(session.warnings)
         if options.measure_power and session.power_monitor is not None:
-            prof = load_profile(plan.target)
-            pub = {
-                name: q.number
-                for name in ("io", "ram", "logic", "pixel_digital", "pixel_analog")
-                if (q := prof.quantity(f"power.idle_rails.{name}")) is not None
-            }
-            power = power_report(idle, active, run_s, len(samples), pub)
+            power = power_report(idle, active, run_s, len(samples), published_idle_rails(plan.target))
     out_counts = np.stack(counts).astype(np.int64)
     preds = out_counts.argmax(axis=1)
     n = len(samples)

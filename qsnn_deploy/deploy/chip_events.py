@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..emulate.routing import counted_index
 from ..emulate.samples import Samples
 from ..errors import InputError
 from ..ir import Network
@@ -82,16 +83,22 @@ def pooled_counts(out: np.ndarray, plan: ChipPlan, i: int) -> np.ndarray:
     monitored events"); pooling sums them, and the border rows/columns a floor-division pool drops
     are dropped here too.
     """
-    layer, core = plan.layers[i], plan.cores[i]
-    c, ho, wo = layer.conv_shape
+    c, ho, wo = plan.layers[i].conv_shape
     p = plan.network.counted_pool(i)
-    hp, wp = ho // p, wo // p
-    ev = out[out["core"] == core]
-    keep = (ev["x"] >= 0) & (ev["x"] < wp * p) & (ev["y"] >= 0) & (ev["y"] < hp * p)
-    keep &= (ev["feature"] >= 0) & (ev["feature"] < c)
-    ev = ev[keep]
-    flat = (ev["feature"].astype(np.int64) * hp + ev["y"] // p) * wp + ev["x"] // p
-    return np.bincount(flat, minlength=c * hp * wp).reshape(c, hp, wp)
+    ev = out[out["core"] == plan.cores[i]]
+    flat = counted_index(plan.network, i, ev["feature"], ev["y"], ev["x"])
+    return np.bincount(flat[flat >= 0], minlength=c * (ho // p) * (wo // p)).reshape(c, ho // p, wo // p)
+
+
+def output_classes(out: np.ndarray, plan: ChipPlan) -> np.ndarray:
+    """The class of each spike of the last layer in ``out`` (the emulator's order, readout erratum undone);
+    -1 for other spikes."""
+    last = len(plan.layers) - 1
+    flat = counted_index(plan.network, last, out["feature"], out["y"], out["x"])
+    flat[out["core"] != plan.cores[last]] = -1
+    if plan.readout:
+        flat = np.where(flat % READOUT_STRIDE == 0, flat // READOUT_STRIDE, -1)
+    return flat
 
 
 def class_counts(out: np.ndarray, plan: ChipPlan) -> np.ndarray:

@@ -21,6 +21,7 @@ from ..ir import ChipLayer, Network
 from ..outputs import write_atomic
 
 if TYPE_CHECKING:
+    from ..emulate.sensor import SensorStage
     from ..hw import Profile
 
 DESCRIPTION_FORMAT = "qsnn-deploy-chip-config"
@@ -68,6 +69,10 @@ class ChipPlan:
     readout: bool = False
     slow_clk_hz: float | None = None
     notes: tuple[str, ...] = ()
+    #: the chip's own sensor feeding the first core through this DVS stage (``deploy --live``); None: the
+    #: host streams the input (the DVS layer passes no sensor events)
+    sensor: SensorStage | None = None
+    sensor_size: tuple[int, int, int] | None = None  # (W, H, P) of that sensor
 
     @property
     def layers(self) -> tuple[ChipLayer, ...]:
@@ -101,6 +106,15 @@ class ChipPlan:
         if self.readout and i == len(self.layers) - 1:
             dests.append({"layer": READOUT_LAYER, "enable": True, "pooling": int(net.output_pool)})
         return dests
+
+    def dvs_layer(self) -> dict[str, Any]:
+        """samna's ``DvsLayerConfig`` values of this plan (:func:`.sensor_input.dvs_layer_fields`), or only
+        ``pass_sensor_events: False`` when the host streams the input."""
+        if self.sensor is None or self.sensor_size is None:
+            return {"pass_sensor_events": False}
+        from .sensor_input import dvs_layer_fields
+
+        return dvs_layer_fields(self.sensor, self.sensor_size, self.input_core)
 
     def class_channels(self) -> list[int]:
         """The last layer's output channel that carries each class."""
@@ -153,9 +167,18 @@ def check_destinations(plan: ChipPlan) -> None:
 
 
 def plan_chip(
-    net: Network, target: str, readout: bool = False, monitor_all: bool = False, slow_clk_hz: float | None = None
+    net: Network,
+    target: str,
+    readout: bool = False,
+    monitor_all: bool = False,
+    slow_clk_hz: float | None = None,
+    live: bool = False,
+    sensor_options: SensorStage | None = None,
 ) -> ChipPlan:
     """Discretise (as ``convert`` does), check the target's rules, map layers to cores.
+
+    With ``live`` the chip's own sensor feeds the first core, through the DVS stage
+    :func:`.sensor_input.live_input` chooses (``sensor_options``: the user's, else from the model's metadata).
 
     With ``readout`` the last layer is widened per the readout erratum and the mapping is redone;
     it needs a (C ≤ 15, 1, 1) output. The slow clock is set to one tick per time bin when a layer
@@ -196,7 +219,17 @@ def plan_chip(
             slow_clk_hz = DEFAULT_READOUT_CLK_HZ
     if slow_clk_hz is not None and not slow_clk_hz > 0:
         raise UsageError(f"--slow-clk-hz must be positive, got {slow_clk_hz}")
-    return ChipPlan(profile.name, chip_net, model, cores, monitor, readout, slow_clk_hz, tuple(notes))
+    sensor = sensor_size = None
+    if live:
+        from .sensor_input import live_input
+
+        chosen = live_input(model, profile.sensor_size, sensor_options)
+        sensor, sensor_size = chosen.stage, chosen.sensor_size
+        notes.append(f"live input: the on-chip sensor, DVS stage from the {chosen.how}: {sensor.to_dict()}")
+        notes.extend(chosen.notes)
+    return ChipPlan(
+        profile.name, chip_net, model, cores, monitor, readout, slow_clk_hz, tuple(notes), sensor, sensor_size
+    )
 
 
 def _shape(c: int, h: int, w: int) -> dict[str, Any]:
@@ -271,7 +304,7 @@ def chip_description(plan: ChipPlan, device_type: str | None = None) -> dict[str
         "input": {"core": plan.input_core, "event": "Spike(layer=core, x, y, feature=polarity, timestamp in µs)"},
         "core_map": plan.core_map,
         "monitor_cores": [plan.cores[i] for i in plan.monitor],
-        "dvs_layer": {"pass_sensor_events": False},
+        "dvs_layer": plan.dvs_layer(),
         "slow_clk_hz": plan.slow_clk_hz,
         "layers": layers,
         "readout": readout,

@@ -33,11 +33,11 @@ import io
 import json
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, Self, TypedDict
 
 import numpy as np
 
@@ -301,7 +301,7 @@ def plan_config(plan: ChipPlan, device_type: str) -> Any:
     check_destinations(plan)
     module, _ = samna_chip_module(device_type)
     config = module.configuration.SpeckConfiguration()
-    config.dvs_layer.pass_sensor_events = False
+    apply_dvs_layer(config, plan.dvs_layer())
     for i, (layer, core) in enumerate(zip(plan.layers, plan.cores)):
         c = config.cnn_layers[core]
         c.dimensions = _dimensions(layer)
@@ -321,18 +321,68 @@ def plan_config(plan: ChipPlan, device_type: str) -> Any:
         c.neurons_initial_value = np.zeros((f, w, h), dtype=np.int64).tolist()  # [feature][x][y]
     if plan.readout:
         config = _readout_modifier(plan)(config)
+    _validate(config, device_type)
+    return config
+
+
+def _validate(config: Any, device_type: str) -> None:
+    """samna's ``validate_configuration`` (sinabs dynapcnn_network.py:722-728); a refusal is exit 4."""
+    module, _ = samna_chip_module(device_type)
     valid, message = module.validate_configuration(config)
     if not valid:
         raise ConstraintError(
             f"samna rejected the configuration: {message}",
             fix="run `qsnn-deploy estimate` for the per-layer memory and rules",
         )
-    return config
+
+
+def apply_dvs_layer(config: Any, fields: dict[str, Any]) -> None:
+    """Write DVS layer values (:meth:`ChipPlan.dvs_layer`, :func:`.sensor_input.dvs_layer_fields`) onto
+    ``config.dvs_layer`` the way sinabs' ``write_dvs_layer_config`` does (sinabs chips/dynapcnn.py:61-72: each
+    value assigned, a dict for the XY fields; destinations one by one)."""
+    dvs = config.dvs_layer
+    dvs.pass_sensor_events = fields["pass_sensor_events"]
+    if "pooling" not in fields:  # the host streams the input: the sensor stays off, nothing else changes
+        return
+    dvs.pooling = fields["pooling"]
+    dvs.origin = fields["origin"]
+    dvs.cut = fields["cut"]
+    dvs.mirror = fields["mirror"]
+    dvs.mirror_diagonal = fields["mirror_diagonal"]
+    dvs.merge = fields["merge"]
+    dvs.monitor_enable = fields["monitor_enable"]
+    for k, dest in enumerate(fields["destinations"]):
+        dvs.destinations[k].layer = dest["layer"]
+        dvs.destinations[k].enable = dest["enable"]
+
+
+def _dvs_values(dvs: Any) -> dict[str, Any]:
+    """``config.dvs_layer`` as the plain values :meth:`ChipPlan.dvs_layer` gives."""
+    return {
+        "pooling": {"x": dvs.pooling.x, "y": dvs.pooling.y},
+        "origin": {"x": dvs.origin.x, "y": dvs.origin.y},
+        "cut": {"x": dvs.cut.x, "y": dvs.cut.y},
+        "mirror": {"x": dvs.mirror.x, "y": dvs.mirror.y},
+        "mirror_diagonal": dvs.mirror_diagonal,
+        "merge": dvs.merge,
+        "pass_sensor_events": dvs.pass_sensor_events,
+        "monitor_enable": dvs.monitor_enable,
+        "destinations": [{"layer": int(d.layer), "enable": True} for d in dvs.destinations if d.enable],
+    }
+
+
+def _dvs_differences(dvs: Any, want: dict[str, Any]) -> list[str]:
+    have = _dvs_values(dvs)
+    return [
+        f"the DVS layer's {name} is {have[name]!r}, the plan has {value!r}"
+        for name, value in want.items()
+        if have[name] != value
+    ]
 
 
 def verify_config(config: Any, plan: ChipPlan) -> list[str]:
     """Compare the vendor configuration with our network, value by value; the differences found."""
-    bad: list[str] = []
+    bad: list[str] = _dvs_differences(config.dvs_layer, plan.dvs_layer())
     for i, (layer, core) in enumerate(zip(plan.layers, plan.cores)):
         c = config.cnn_layers[core]
         where = f"layer {layer.name} (core {core})"
@@ -398,6 +448,9 @@ def build_config(plan: ChipPlan, device_type: str | None = None) -> tuple[Any, A
     if sinabs_limitation(plan.network) is None:
         net = vendor_network(plan)
         config = vendor_config(net, plan, board)
+        if plan.sensor is not None:  # sinabs' network has no DVS layer (dvs_input=False): the stage goes on here
+            apply_dvs_layer(config, plan.dvs_layer())
+            _validate(config, board)
     else:
         config = plan_config(plan, board)
     bad = verify_config(config, plan)
@@ -495,39 +548,22 @@ def neuron_words(layer: ChipLayer) -> int:
     return 2**bits
 
 
-class ChipSession:
-    """An open board running a plan: ``with ChipSession(...) as s: s.run_sample(events)``."""
+class BoardSession:
+    """An open board: opening, graphs of nodes, reading and closing, shared by the sessions below
+    (``with Session(...) as s``; ``_setup`` configures the open board)."""
 
-    # set by _setup once the board is open
-    source: Any  # the model's input buffer
-    sink: Any  # its output buffer
+    sink: Any  # the host's buffer of the model's output events
     stop_watch: Any
-    power_monitor: Any  # None without power measurement
-    power_sink: Any
 
-    def __init__(
-        self,
-        plan: ChipPlan,
-        device: DeviceEntry,
-        config: Any,
-        timeout_s: float = 5.0,
-        quiet_s: float = 0.1,
-        probe_timeout_s: float = 2.0,
-        power_rate_hz: float | None = None,
-    ) -> None:
+    def __init__(self, device: DeviceEntry) -> None:
         self.samna = import_samna()
-        self.plan, self.entry, self.config = plan, device, config
+        self.entry = device
         self.module, self.builder = samna_chip_module(device.id.split(":")[0])
-        self.timeout_s, self.quiet_s, self.probe_timeout_s = timeout_s, quiet_s, probe_timeout_s
-        self.power_rate_hz = power_rate_hz
         self.handle: Any = None  # the open device
         self.graphs: list[Any] = []
         self.warnings: list[str] = []
-        self._probe_ok = True  # after one unanswered probe, stop probing (and say so once)
-        self._reset_events: list[Any] | None = None
 
-    # -- opening and closing
-    def __enter__(self) -> ChipSession:
+    def __enter__(self) -> Self:
         try:
             self.handle = self.samna.device.open_device(self.entry.info)
         except Exception as exc:
@@ -544,11 +580,67 @@ class ChipSession:
             raise
         return self
 
+    def _setup(self) -> None:
+        raise NotImplementedError
+
     def _graph(self, nodes: list[Any]) -> Any:
         g = self.samna.graph.EventFilterGraph()
         g.sequential(nodes)
         self.graphs.append(g)
         return g
+
+    def _stops(self) -> list[Callable[[], object]]:
+        """What to stop before the graphs stop and the board closes."""
+        return [lambda: self.stop_watch.stop()]
+
+    def __exit__(self, *exc: object) -> None:
+        for step in (
+            *self._stops(),
+            *[g.stop for g in self.graphs],
+            lambda: self.samna.device.close_device(self.handle),
+        ):
+            try:
+                step()
+            except Exception:  # closing must not hide the real error
+                pass
+        self.graphs = []
+
+    def _read(self, timeout_s: float) -> list[Any]:
+        """Output events, waiting at most ``timeout_s`` for the first one (``get_events_blocking`` takes
+        milliseconds: SynSense rockpool's afe_samna_pdm.py; sinabs' specksim.py:381 calls it too)."""
+        getter = getattr(self.sink, "get_events_blocking", None)
+        if getter is not None:
+            return list(getter(max(1, int(timeout_s * 1000))))
+        got = list(self.sink.get_events())
+        if not got:
+            time.sleep(min(timeout_s, 0.005))  # samna without blocking reads: poll
+        return got
+
+
+class ChipSession(BoardSession):
+    """An open board running a plan: ``with ChipSession(...) as s: s.run_sample(events)``."""
+
+    # set by _setup once the board is open
+    source: Any  # the model's input buffer
+    power_monitor: Any  # None without power measurement
+    power_sink: Any
+
+    def __init__(
+        self,
+        plan: ChipPlan,
+        device: DeviceEntry,
+        config: Any,
+        timeout_s: float = 5.0,
+        quiet_s: float = 0.1,
+        probe_timeout_s: float = 2.0,
+        power_rate_hz: float | None = None,
+    ) -> None:
+        super().__init__(device)
+        self.plan, self.config = plan, config
+        self.timeout_s, self.quiet_s, self.probe_timeout_s = timeout_s, quiet_s, probe_timeout_s
+        self.power_rate_hz = power_rate_hz
+        self._probe_ok = True  # after one unanswered probe, stop probing (and say so once)
+        self._reset_events: list[Any] | None = None
 
     def _setup(self) -> None:
         model = self.handle.get_model()
@@ -576,31 +668,19 @@ class ChipSession:
                 self._graph([self.power_monitor.get_source_node(), self.power_sink]).start()
         self.probe("after the configuration was applied")
 
-    def __exit__(self, *exc: object) -> None:
+    def _stops(self) -> list[Callable[[], object]]:
         pm = getattr(self, "power_monitor", None)
-        for step in (
-            (pm.stop_auto_power_measurement if pm is not None else lambda: None),
-            lambda: self.stop_watch.stop(),
-            *[g.stop for g in self.graphs],
-            lambda: self.samna.device.close_device(self.handle),
-        ):
-            try:
-                step()
-            except Exception:  # closing must not hide the real error
-                pass
-        self.graphs = []
+        return [pm.stop_auto_power_measurement if pm is not None else lambda: None, *super()._stops()]
 
-    # -- waiting on the device
-    def _read(self, timeout_s: float) -> list[Any]:
-        """Output events, waiting at most ``timeout_s`` for the first one (``get_events_blocking`` takes
-        milliseconds: SynSense rockpool's afe_samna_pdm.py; sinabs' specksim.py:381 calls it too)."""
-        getter = getattr(self.sink, "get_events_blocking", None)
-        if getter is not None:
-            return list(getter(max(1, int(timeout_s * 1000))))
-        got = list(self.sink.get_events())
-        if not got:
-            time.sleep(min(timeout_s, 0.005))  # samna without blocking reads: poll
-        return got
+    def listen(self, read_s: float = 0.05) -> Iterator[tuple[np.ndarray, list[int]]]:
+        """Live input from the chip's sensor: zero the neurons, reset the stop watch, then per read the spike
+        rows (``OUT_DTYPE``, t in µs since the reset) and readout words the chip sent; the caller stops."""
+        self.reset_states()
+        self.sink.get_events()  # drop anything left from before
+        self.stop_watch.reset()
+        while True:
+            rows, readout, _ = decode_output(self.module, self._read(read_s))
+            yield rows, readout
 
     def probe(self, what: str) -> bool:
         """Ask the device for a neuron value and wait for the answer: everything written before it
@@ -698,6 +778,52 @@ class ChipSession:
         self.start_power()
         time.sleep(seconds)
         return self.stop_power()
+
+
+def decode_sensor(module: Any, events: list[Any]) -> np.ndarray:
+    """The sensor's ``DvsEvent`` objects among ``events`` as a time-sorted ``x, y, t, p`` array (t in µs since
+    the stop watch was reset; fields: sinabs' using_readout_layer notebook and samna's event pages)."""
+    from ..data.events import EVENT_DTYPE
+
+    Dvs = module.event.DvsEvent
+    rows = []
+    for ev in events:
+        if isinstance(ev, Dvs):
+            rows.append((ev.x, ev.y, ev.timestamp, int(ev.p)))
+    out = np.array(rows, dtype=EVENT_DTYPE) if rows else np.zeros(0, EVENT_DTYPE)
+    return out[np.argsort(out["t"], kind="stable")]
+
+
+class SensorSession(BoardSession):
+    """The board's sensor alone, every pixel event sent to the host (``qsnn-deploy record``): the DVS layer
+    monitored, unpooled and uncropped (monitored events do not show the DVS pooling: sinabs
+    chips/dynapcnn.py:348-352), sending to no core."""
+
+    def __init__(self, device: DeviceEntry, sensor_size: tuple[int, int, int]) -> None:
+        super().__init__(device)
+        self.sensor_size = sensor_size
+
+    def _setup(self) -> None:
+        from ..emulate.sensor import SensorStage
+        from .sensor_input import dvs_layer_fields
+
+        model = self.handle.get_model()
+        self.sink = self.builder.get_output_buffer()
+        self._graph([model.get_source_node(), self.sink]).start()
+        config = self.module.configuration.SpeckConfiguration()
+        apply_dvs_layer(config, dvs_layer_fields(SensorStage(), self.sensor_size, None, monitor=True))
+        model.apply_configuration(config)
+        self.stop_watch = self.handle.get_stop_watch()
+        self.stop_watch.start()
+
+    def restart(self) -> None:
+        """Drop what the sensor sent so far and count time from now."""
+        self.sink.get_events()
+        self.stop_watch.reset()
+
+    def read(self, timeout_s: float) -> np.ndarray:
+        """The pixel events that arrived, waiting at most ``timeout_s`` for the first (:func:`decode_sensor`)."""
+        return decode_sensor(self.module, self._read(timeout_s))
 
 
 class RailPower(TypedDict):

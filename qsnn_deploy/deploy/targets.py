@@ -81,21 +81,27 @@ def samna_status() -> str:
     return samna_info().status
 
 
-def driver_unavailable(target: str, info: SamnaInfo | None = None) -> BackendUnavailable:
-    """The exit-5 error for a chip target without the real driver: what, and the three ways out."""
+def driver_unavailable(
+    target: str, info: SamnaInfo | None = None, action: str = "deploy to", instead: str | None = None
+) -> BackendUnavailable:
+    """The exit-5 error for a chip target without the real driver: what (``action`` the target), and the ways
+    out: the driver, and ``instead`` (default: the emulator, or the configuration written for later)."""
     info = info or samna_info()
     what = (
         "only PyPI's samna placeholder is installed (importing it would run pip, so qsnn-deploy does not)"
         if info.status == "placeholder"
         else "the samna driver is not installed"
     )
+    instead = instead or (
+        "run the same model here with --target emulator; or write the chip configuration for later with "
+        "--export-config FILE"
+    )
     return BackendUnavailable(
-        f"cannot deploy to {target}: {what}",
+        f"cannot {action} {target}: {what}",
         where=info.path,
         fix=(
             f"install the real driver from SynSense's package index ({info.install_command}) and check it "
-            f"with `qsnn-deploy doctor`; or run the same model here with --target emulator; or write the "
-            f"chip configuration for later with --export-config FILE"
+            f"with `qsnn-deploy doctor`; or {instead}"
         ),
     )
 
@@ -129,14 +135,15 @@ def resolve_deploy_target(target: str) -> TargetName:
     )
 
 
-def check_target(target: str, need_driver: bool = True) -> str:
+def check_target(target: str, need_driver: bool = True, action: str = "deploy to", instead: str | None = None) -> str:
     """Refuse unknown targets (exit 3) and, when ``need_driver``, chip targets without the real driver
-    (exit 5), at once. Returns the samna status ('' for the emulator). Names resolve as
+    (exit 5), at once (``action``, ``instead``: as :func:`driver_unavailable` says them). Returns the samna status
+    ('' for the emulator). Names resolve as
     :func:`resolve_deploy_target` does."""
     name = resolve_deploy_target(target).name
     if name == "emulator":
         return ""
     info = samna_info()
     if need_driver and info.status != "real":
-        raise driver_unavailable(name, info)
+        raise driver_unavailable(name, info, action, instead)
     return info.status

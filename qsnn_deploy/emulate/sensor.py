@@ -8,6 +8,7 @@ pixels now share an address.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -31,6 +32,28 @@ class SensorStage:
             raise InputError(
                 f"region of interest must be (x0, y0, width, height) with width, height >= 1, got {self.roi}"
             )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stage as plain JSON values (the keys of :data:`qsnn_deploy.data.origin.STAGE_KEYS`)."""
+        return {
+            "pool": self.pool,
+            "roi": None if self.roi is None else list(self.roi),
+            "flip_x": self.flip_x,
+            "flip_y": self.flip_y,
+            "merge_polarity": self.merge_polarity,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SensorStage:
+        """The stage of a dict checked by :func:`qsnn_deploy.data.origin.check_stage`."""
+        roi = data["roi"]
+        return cls(
+            pool=int(data["pool"]),
+            roi=None if roi is None else (int(roi[0]), int(roi[1]), int(roi[2]), int(roi[3])),
+            flip_x=bool(data["flip_x"]),
+            flip_y=bool(data["flip_y"]),
+            merge_polarity=bool(data["merge_polarity"]),
+        )
 
     def output_size(self, sensor_size: tuple[int, int, int]) -> tuple[int, int, int]:
         """(W, H, P) after the stage, for a sensor of ``sensor_size`` (W, H, P)."""

@@ -23,6 +23,7 @@ FORMATS = {
     "pipeline": (["text", "json"], "text"),
     "profiles list": (["text", "json"], "text"),
     "profiles show": (["text", "json"], "text"),
+    "record": (["text", "json"], "text"),
     "sweep": (["text", "json"], "text"),
     "train": (["text", "json"], "text"),
 }

@@ -108,6 +108,7 @@ class Checker:
         self.trees = {name: ast.parse(text) for name, text in sources.items()}
         self.funcs: dict[str, list] = defaultdict(list)  # key -> FunctionDef (methods as "Class.method")
         self.classes: dict[str, ast.ClassDef] = {}
+        self.bases: dict[str, list[str]] = {}  # class -> the classes it derives from (by name, in this code)
         self.types: dict = defaultdict(frozenset)  # (scope, name) / ("attr", class, name) / ("return", key)
         self.consts: dict = defaultdict(set)  # (scope, name) -> constant strings it takes in a loop
         self.errors: dict[str, str] = {}
@@ -120,12 +121,24 @@ class Checker:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.ClassDef):
                 self.classes[child.name] = child
+                self.bases[child.name] = [b.id for b in child.bases if isinstance(b, ast.Name)]
                 self._collect(child, child.name)
             elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 self.funcs[f"{cls}.{child.name}" if cls else child.name].append(child)
                 self._collect(child, None)
             else:
                 self._collect(child, cls)
+
+    def mro(self, cls: str) -> list[str]:
+        """``cls`` then its bases, depth first (enough for the single inheritance used here)."""
+        out = [cls]
+        for base in self.bases.get(cls, []):
+            out += [c for c in self.mro(base) if c not in out]
+        return out
+
+    def family(self, cls: str) -> frozenset:
+        """Instances ``self`` may be in a method of ``cls``: of ``cls`` and of every class derived from it."""
+        return frozenset(("inst", c) for c in self.classes if cls in self.mro(c))
 
     # -- the type store
     def join(self, key, t: frozenset) -> None:
@@ -165,7 +178,7 @@ class Checker:
             inner = (key, scope)
             args = s.args.posonlyargs + s.args.args
             if cls and args:
-                self.join((inner, args[0].arg), frozenset({("inst", cls)}))
+                self.join((inner, args[0].arg), self.family(cls))
             for a in args + s.args.kwonlyargs:
                 self.join((inner, a.arg), self.types[("param", key, a.arg)])
             self.block(s.body, inner, None, {})
@@ -309,8 +322,9 @@ class Checker:
                     missing.append(key)
             elif atom[0] == "inst":
                 out |= self.types[("attr", atom[1], attr)]
-                if f"{atom[1]}.{attr}" in self.funcs:
-                    out.add(("func", f"{atom[1]}.{attr}"))
+                owner = next((c for c in self.mro(atom[1]) if f"{c}.{attr}" in self.funcs), None)
+                if owner is not None:
+                    out.add(("func", f"{owner}.{attr}"))
         if missing and not (probe and listed):
             for key in missing:
                 self.report(f"{self.module}:{node.lineno}", key)

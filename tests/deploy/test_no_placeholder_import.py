@@ -188,6 +188,36 @@ def test_export_and_dry_run_work_without_the_driver(placeholder_env, model_file,
     assert [s["status"] for s in res["steps"]] == ["done", "done", "skipped", "skipped", "not run"]
 
 
+def test_live_and_record_on_a_chip_exit_5_at_once_and_write_nothing(placeholder_env, model_file, tmp_path):
+    proc, heavy = _run(placeholder_env, "deploy", model_file, "--target", "speck2f", "--live", "--duration", "5")
+    assert proc.returncode == 5, proc.stderr
+    assert proc.stderr.startswith("Error: cannot run live on speck2f: only PyPI's samna placeholder is installed")
+    assert "--target emulator --live --input REC.npy" in proc.stderr and "Traceback" not in proc.stderr
+    assert not {"torch", "sinabs", "h5py", "nir"} & set(heavy), heavy  # refused before the model is read
+    out = tmp_path / "recordings"
+    proc, heavy = _run(placeholder_env, "record", "--target", "speck2f", "--out", out, "--label", "wave")
+    assert proc.returncode == 5, proc.stderr
+    assert proc.stderr.startswith("Error: cannot record from speck2f: only PyPI's samna placeholder is installed")
+    assert "--index-url https://gitlab.example" in proc.stderr and "folder:DIR" in proc.stderr
+    assert not out.exists() and not {"torch", "sinabs", "h5py", "nir"} & set(heavy), heavy
+    # the sensor's configuration can still be written for later
+    proc, _ = _run(
+        placeholder_env,
+        "deploy",
+        model_file,
+        "--target",
+        "speck2f",
+        "--live",
+        "--export-config",
+        tmp_path / "live.json",
+        reads_model=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    dvs = json.loads((tmp_path / "live.json").read_text())["dvs_layer"]
+    assert dvs["pass_sensor_events"] is True and dvs["pooling"] == {"x": 4, "y": 4}  # 12x12 input: centred
+    assert dvs["origin"] == {"x": 10, "y": 10} and dvs["cut"] == {"x": 21, "y": 21}
+
+
 @pytest.mark.parametrize("fmt", ["text", "json"])
 def test_doctor(placeholder_env, fmt):
     proc, _ = _run(placeholder_env, "doctor", "--format", fmt)

@@ -154,7 +154,7 @@ def test_our_chip_path_uses_only_listed_samna_names():
         ("rails.setdefault(int(ev.channel)", "rails.setdefault(int(ev.chanel)", "Measurement.chanel"),
         ("dk_io.set_slow_clk(True)", "dk_io.set_slowclk(True)", "IoModule.set_slowclk"),
         ("ro.threshold = 1", "ro.treshold = 1", "samna.speck2f.configuration.ReadoutConfig.treshold"),
-        ("self.stop_watch.reset()", "self.stop_watch.rest()", "StopWatch.rest"),
+        ("self.stop_watch.reset()\n        t0", "self.stop_watch.rest()\n        t0", "StopWatch.rest"),
         (
             'getattr(self.sink, "get_events_blocking", None)',
             'getattr(self.sink, "get_events_block", None)',

@@ -477,6 +477,16 @@ class _ModelRecord:
         not depend on how threads are scheduled."""
         self._record.on_read.append((list(events), int(min_wait_ms), bool(every_read)))
 
+    def sensor(self, batches) -> None:
+        """Script the chip's own sensor: from the first read of this model's output buffer after the stop watch
+        is reset, each blocking read (``get_events_blocking``: the host waits, the sensor senses) makes the next
+        batch of ``DvsEvent`` s happen (an exception instance in the list is
+        raised by that read instead, e.g. KeyboardInterrupt for Ctrl-C). What the configuration applied last does
+        with them is what the chip does: with ``dvs_layer.monitor_enable`` they go to the host as they are; with
+        ``dvs_layer.pass_sensor_events`` and a DVS destination enabled they go into the network, i.e. to the
+        test's ``standin.responder``, whose answer goes to the host. A configuration with neither: nothing."""
+        self._record.sensor_script.extend(batches)
+
 
 class _DeviceRecord:
     """The stand-in's record of one opened device (``standin.device``, ``standin.opened``)."""
@@ -487,11 +497,16 @@ class _DeviceRecord:
         self.writes: list = []  # one entry per batch: {"time": wall, "events": [...]}
         self.neuron_states: dict = {}  # (core, address) -> state written with WriteNeuronValue
         self.on_read: list = []  # (events, min_wait_ms, every_read) from model.emit_on_read
+        self.sensor_script: list = []  # batches of DvsEvents (or exceptions) from model.sensor
+        self.sensor_armed = False  # set when the stop watch is reset: the scripted sensor runs from then on
         self.model = _ModelRecord(self)
         self.handle = None
 
 
 class _StopWatch(_Strict):
+    def __init__(self, record=None):
+        self._record = record
+
     def start(self):
         standin.log.append(("stop_watch.start", None))
 
@@ -500,6 +515,8 @@ class _StopWatch(_Strict):
 
     def reset(self):
         standin.log.append(("stop_watch.reset", None))
+        if self._record is not None:
+            self._record.sensor_armed = True  # the scripted sensor (model.sensor) starts with the clock
 
     def set_enable_value(self, value: bool):
         standin.log.append(("stop_watch.set_enable_value", bool(value)))
@@ -552,7 +569,7 @@ class _Device(_Strict):
 
     def __init__(self, record: _DeviceRecord):
         self._record, self._model = record, _Model(record)
-        self._stop_watch, self._io, self._power = _StopWatch(), _IoModule(), _PowerMonitor(record)
+        self._stop_watch, self._io, self._power = _StopWatch(record), _IoModule(), _PowerMonitor(record)
         record.handle = self
 
     def get_model(self):
@@ -609,7 +626,7 @@ class _State:
     def _on_read(self, sink, timeout_ms: int) -> None:
         """Before ``sink`` is read: release the outputs that ``model.emit_on_read`` holds for it."""
         for rec in self.opened:
-            if rec.handle is None or not rec.on_read:
+            if rec.handle is None or not (rec.on_read or rec.sensor_script):
                 continue
             source = rec.handle._model._source
             if not any(node is sink and graph._started for graph, node in source._edges):
@@ -623,6 +640,22 @@ class _State:
             rec.on_read = held
             for events in due:
                 source._emit(_copy.deepcopy(events))
+            if rec.sensor_script and rec.sensor_armed and timeout_ms > 0:
+                self._sense(rec, source, rec.sensor_script.pop(0))
+
+    def _sense(self, rec, source, batch) -> None:
+        """One scripted sensor batch through the DVS layer of the configuration applied last (model.sensor)."""
+        if isinstance(batch, BaseException):
+            raise batch
+        dvs = rec.configurations[-1].dvs_layer if rec.configurations else None
+        if dvs is None:
+            return
+        self.log.append(("sensor", len(batch)))
+        out = list(batch) if dvs.monitor_enable else []
+        if dvs.pass_sensor_events and any(d.enable for d in dvs.destinations) and self.responder is not None:
+            out += list(self.responder(rec, list(batch)) or [])
+        if out:
+            source._emit(_copy.deepcopy(out))
 
     @staticmethod
     def event(cls, **fields):

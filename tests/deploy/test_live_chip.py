@@ -1,0 +1,260 @@
+"""``deploy --live`` and ``record`` at the driver boundary: the DVS layer's configuration, a scripted sensor's
+events through to the display and to the recording files, Ctrl-C mid-stream.
+
+Each test runs against the samna stand-in (its sensor scripted with ``model.sensor``) and, marked ``hardware``,
+against a real Speck2f board, where the stand-in's recorded traffic is not asserted and the sensor sees
+whatever is in front of it.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from qsnn_deploy.cli.main import cli
+from qsnn_deploy.data.origin import RECORDING_FILE, origin_record
+from qsnn_deploy.deploy.chip import ChipOptions
+from qsnn_deploy.deploy.chip_live import run_live_chip
+from qsnn_deploy.deploy.chip_plan import chip_description, plan_chip
+from qsnn_deploy.deploy.recording import RecordingInterrupted, record_takes
+from qsnn_deploy.deploy.samna_backend import SensorSession, build_config, choose_device, list_devices
+from qsnn_deploy.deploy.sensor_input import dvs_layer_fields
+from qsnn_deploy.emulate.sensor import SensorStage
+from qsnn_deploy.ir import ChipLayer, Network
+from qsnn_deploy.quant.chip import discretize_network
+
+SPECK = (128, 128, 2)
+FAST = ChipOptions(timeout_s=1.0, quiet_s=0.02, idle_s=0.05)
+
+
+def live_net(**metadata) -> Network:
+    """conv(2→4, k3, s2) on 2×32×32 → linear(4·15·15 → 3), trained (says its metadata) on 128×128 pooled by 4."""
+    rng = np.random.default_rng(0)
+    l1 = ChipLayer("c1", rng.normal(0, 0.5, (4, 2, 3, 3)), (2, 32, 32), stride=2)
+    l2 = ChipLayer("fc", rng.normal(0, 0.3, (3, 4, 15, 15)), l1.output_shape, kind="linear")
+    meta = {"input_stage": origin_record(SPECK, (4, 4)), "classes": ["left", "right", "still"], **metadata}
+    return discretize_network(Network((l1, l2), (2, 32, 32), dt_us=1000.0, metadata=meta))
+
+
+class Clock:
+    """A clock that moves ``step`` seconds each time it is read; ``sleep`` moves it too."""
+
+    def __init__(self, step: float = 0.05):
+        self.now, self.step, self.slept = 0.0, step, []
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+    def sleep(self, s: float) -> None:
+        self.slept.append(s)
+        self.now += s
+
+
+def dvs_batch(chip, n: int, x0: int, t0: int, seed: int = 0) -> list:
+    """``n`` DvsEvents of the stand-in's speck2f, at columns x0..x0+9, timestamps t0, t0+10, ..."""
+    rng = np.random.default_rng(seed)
+    Dvs = chip.samna.speck2f.event.DvsEvent
+    out = []
+    for i in range(n):
+        ev = Dvs()
+        ev.x, ev.y, ev.p, ev.timestamp = (
+            int(x0 + rng.integers(0, 10)),
+            int(rng.integers(0, 128)),
+            bool(i % 2),
+            t0 + 10 * i,
+        )
+        out.append(ev)
+    return out
+
+
+def network_on_the_sensor(chip, plan):
+    """A responder standing in for the network on the chip: each sensor event on the left half makes class 0
+    fire, on the right half class 1 (the output layer's core, channel = class)."""
+    Spike, core = chip.samna.speck2f.event.Spike, plan.cores[-1]
+
+    def respond(device, events):
+        out = []
+        for e in events:
+            if type(e).__name__ == "DvsEvent":
+                s = Spike()
+                s.layer, s.x, s.y, s.feature, s.timestamp = core, 0, 0, int(e.x >= 64), e.timestamp
+                out.append(s)
+        return out
+
+    return respond
+
+
+def test_the_dvs_layer_is_configured_from_the_model_metadata(chip, tmp_path):
+    from qsnn_deploy.convert.loader import load_network
+    from qsnn_deploy.convert.nir_io import write_nir
+
+    net = load_network(write_nir(live_net(), tmp_path / "m.nir"))  # the record travels in the NIR file
+    plan = plan_chip(net, "speck2f", live=True)
+    assert plan.sensor == SensorStage(pool=4) and plan.sensor_size == SPECK
+    want = dvs_layer_fields(SensorStage(pool=4), SPECK, plan.input_core)
+    assert chip_description(plan)["dvs_layer"] == want
+    _, config = build_config(plan)
+    dvs = config.dvs_layer
+    assert (dvs.pooling.x, dvs.pooling.y, dvs.origin.x, dvs.origin.y, dvs.cut.x, dvs.cut.y) == (4, 4, 0, 0, 31, 31)
+    assert (dvs.mirror.x, dvs.mirror.y, dvs.mirror_diagonal, dvs.merge) == (False, False, False, False)
+    assert dvs.pass_sensor_events is True and dvs.monitor_enable is False
+    assert [(d.layer, d.enable) for d in dvs.destinations] == [(plan.input_core, True), (0, False)]
+    # without --live the sensor stays off, as before
+    assert build_config(plan_chip(net, "speck2f"))[1].dvs_layer.pass_sensor_events is False
+    flipped = plan_chip(net, "speck2f", live=True, sensor_options=SensorStage(pool=2, roi=(16, 8, 32, 32), flip_y=True))
+    dvs = build_config(flipped)[1].dvs_layer
+    assert (dvs.pooling.x, dvs.origin.x, dvs.origin.y, dvs.cut.x, dvs.cut.y, dvs.mirror.y) == (2, 16, 8, 47, 39, True)
+
+
+def _scripted_open(chip, batches):
+    """Make the next opened stand-in board's sensor play ``batches`` (returns the undo)."""
+    orig = chip.samna.device.open_device
+
+    def opened(info):
+        handle = orig(info)
+        chip.state.device.model.sensor(batches)
+        return handle
+
+    chip.samna.device.open_device = opened
+    return lambda: setattr(chip.samna.device, "open_device", orig)
+
+
+def test_sensor_events_reach_the_display_and_ctrl_c_closes_the_board(chip):
+    plan = plan_chip(live_net(), "speck2f", live=True)
+    windows: list = []
+    if not chip.standin:  # a real board: whatever the sensor sees for half a second
+        tally = run_live_chip(plan, FAST, 0.5, 0.2, 0.1, windows.append, log=lambda m: None)
+        assert tally.stopped == "duration" and tally.windows == len(windows) >= 4
+        return
+    board = chip.state
+    board.responder = network_on_the_sensor(chip, plan)
+    # reads at t = 0.045, 0.09, ..., 0.225 (off the window edges 0.1, 0.2); Ctrl-C on the sixth
+    batches = [
+        dvs_batch(chip, 4, 0, 0),
+        dvs_batch(chip, 6, 100, 50),
+        dvs_batch(chip, 2, 100, 90),
+        [],
+        [],
+        KeyboardInterrupt(),
+    ]
+    undo = _scripted_open(chip, batches)
+    try:
+        tally = run_live_chip(plan, FAST, None, 0.2, 0.1, windows.append, log=lambda m: None, clock=Clock(0.045))
+    finally:
+        undo()
+    assert tally.names == ["left", "right", "still"]
+    assert board.device.closed and tally.stopped == "interrupted"
+    assert [(round(w.t_s, 6), w.counts, w.prediction, w.label) for w in windows] == [
+        (0.1, [4, 6, 0], 1, "right"),  # batches 1 and 2 (t 0.045, 0.09)
+        (0.2, [4, 8, 0], 1, "right"),  # batches 1-4 (t up to 0.18)
+    ]
+    doc = tally.to_dict()
+    assert doc["output_spikes"] == 12 and doc["layer_spike_counts"] == {"fc": 12} and doc["input_events"] is None
+    assert doc["predictions"] == [{"prediction": 1, "label": "right", "windows": 2}]
+    assert ("sensor", 4) in board.log and ("close_device", "Speck2fDevKit") in board.log
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_deploy_live_through_the_cli(chip, tmp_path, fmt):
+    from qsnn_deploy.convert.nir_io import write_nir
+
+    if not chip.standin:
+        pytest.skip("the CLI run stops at Ctrl-C, which only the stand-in's script presses")
+    model = write_nir(live_net(), tmp_path / "m.nir")
+    plan = plan_chip(live_net(), "speck2f", live=True)
+    chip.state.responder = network_on_the_sensor(chip, plan)
+    undo = _scripted_open(chip, [dvs_batch(chip, 5, 0, 0), dvs_batch(chip, 3, 100, 10), KeyboardInterrupt()])
+    try:
+        res = CliRunner().invoke(cli, ["deploy", str(model), "--target", "speck2f", "--live", "--format", fmt])
+    finally:
+        undo()
+    assert res.exit_code == 0, res.output
+    assert chip.state.device.closed
+    if fmt == "json":
+        lines = [json.loads(x) for x in res.stdout.splitlines()]
+        summary = lines[-1]
+        assert all(x["type"] == "window" for x in lines[:-1]) and summary["type"] == "summary"
+        assert summary["stopped"] == "interrupted" and summary["output_spikes"] == 8
+        assert summary["layer_spike_counts"] == {"fc": 8} and summary["device"] == "speck2fdevkit:0"
+    else:
+        assert "stopped: interrupted" in res.stdout and "output spikes 8" in res.stdout
+        assert "DVS stage from the training data" in res.stderr
+
+
+def test_live_runs_for_its_duration(chip):
+    plan = plan_chip(live_net(), "speck2f", live=True)
+    undo = lambda: None  # noqa: E731
+    if chip.standin:
+        chip.state.responder = network_on_the_sensor(chip, plan)
+        undo = _scripted_open(chip, [dvs_batch(chip, 3, 0, 10 * k) for k in range(20)])
+    windows: list = []
+    try:
+        clock = Clock(0.035) if chip.standin else None
+        tally = run_live_chip(plan, FAST, 0.3, 0.2, 0.1, windows.append, log=lambda m: None, clock=clock)
+    finally:
+        undo()
+    assert tally.stopped == "duration" and [round(w.t_s, 6) for w in windows][:3] == [0.1, 0.2, 0.3]
+    if chip.standin:  # reads at 0.035, 0.07, ..., 0.315 (the first past 0.3 ends it): nine batches of three
+        assert [w.counts[0] for w in windows] == [6, 15, 18, 18] and round(windows[-1].t_s, 6) == 0.315
+        assert tally.output_spikes == 27 and chip.state.device.closed
+
+
+def test_takes_are_recorded_with_their_timestamps(chip, tmp_path):
+    device = choose_device(list_devices(), "speck2f", None)
+    out = tmp_path / "data"
+    statuses = []
+    clock = Clock(0.025)  # a take reads at 0.025, 0.075, 0.125, 0.175 of its 0.2 s (two clock reads a step)
+    with SensorSession(device, SPECK) as session:
+        if chip.standin:
+            cfg = chip.state.device.model.configuration.dvs_layer
+            assert cfg.monitor_enable and cfg.pass_sensor_events and not any(d.enable for d in cfg.destinations)
+            assert (cfg.pooling.x, cfg.cut.x, cfg.cut.y) == (1, 127, 127)
+            take1 = [dvs_batch(chip, 5, 20, 300, seed=1), dvs_batch(chip, 4, 50, 100, seed=2)]
+            take2 = [[], dvs_batch(chip, 3, 90, 7, seed=3)]
+            chip.state.device.model.sensor([*take1, [], [], *take2, [], []])
+        summary = record_takes(
+            session, out, "wave", 2, 0.2, 2, SPECK, None, device.id, statuses.append, clock, clock.sleep
+        )
+    assert summary["label"] == "wave" and summary["takes"] == [
+        str(out / "wave" / "000.npy"),
+        str(out / "wave" / "001.npy"),
+    ]
+    assert [s.value for s in statuses if s.kind == "countdown"] == [2, 1, 2, 1]
+    info = json.loads((out / RECORDING_FILE).read_text())
+    assert info["sensor_size"] == [128, 128, 2] and info["stage"] is None and info["output_size"] == [128, 128, 2]
+    if not chip.standin:
+        return
+    first = np.load(out / "wave" / "000.npy")
+    want = sorted((e.timestamp, e.x, e.y, int(e.p)) for e in take1[0] + take1[1])
+    assert [(int(r["t"]), int(r["x"]), int(r["y"]), int(r["p"])) for r in first] == want
+    assert np.all(np.diff(first["t"]) >= 0) and first.dtype.names == ("x", "y", "t", "p")
+    assert len(np.load(out / "wave" / "001.npy")) == 3
+    assert chip.state.device.closed and summary["events"] == [9, 3]
+
+
+def test_a_take_stopped_midway_is_not_written(standin_samna, tmp_path):
+    board = standin_samna.standin
+    board.reset(["Speck2fDevKit"])
+    device = choose_device(list_devices(), "speck2f", None)
+    out = tmp_path / "data"
+    clock = Clock(0.025)  # four reads a take
+
+    class Chip:
+        samna = standin_samna
+
+    with pytest.raises(RecordingInterrupted) as stop:
+        with SensorSession(device, SPECK) as session:
+            board.device.model.sensor(
+                [dvs_batch(Chip, 5, 0, 0), [], [], [], dvs_batch(Chip, 5, 0, 0), KeyboardInterrupt()]
+            )
+            record_takes(session, out, "clap", 3, 0.2, 0, SPECK, SensorStage(pool=4), device.id, lambda s: None, clock)
+    assert stop.value.summary["interrupted"] == 2 and len(stop.value.summary["takes"]) == 1
+    assert sorted(p.name for p in (out / "clap").iterdir()) == ["000.npy"]  # no take 001, no temporary file
+    assert board.device.closed
+    assert np.load(out / "clap" / "000.npy")["x"].max() < 32  # pooled by 4 on the host
+    assert json.loads((out / RECORDING_FILE).read_text())["output_size"] == [32, 32, 2]
+    board.reset()
