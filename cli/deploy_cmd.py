@@ -153,10 +153,10 @@ sensor options say otherwise; on the emulator --input is replayed in event mode 
 @sensor_options("emulator or --live: ")
 @click.option("--measure-power", is_flag=True, help="chip: read the board's power monitor, rails separately")
 @click.option(
-    "--readout",
-    is_flag=True,
+    "--readout/--no-readout",
+    default=None,
     help="route the output layer to the readout block (≤15 classes): chip (erratum applied) or "
-    "emulator event mode (moving average on the slow clock)",
+    "emulator event mode (moving average on the slow clock) [off; chip --live: on when the model allows]",
 )
 @click.option("--monitor-all", is_flag=True, help="chip: send every layer's spikes to the host (default: output)")
 @click.option(
@@ -204,7 +204,7 @@ def deploy(
     flip_x: bool,
     flip_y: bool,
     measure_power: bool,
-    readout: bool,
+    readout: bool | None,
     monitor_all: bool,
     timeout_s: float,
     slow_clk_hz: float | None,
@@ -269,7 +269,7 @@ def deploy(
             plot_file=plot_file,
             save_events=save_events,
             monitor=tuple(monitor),
-            readout=readout,
+            readout=bool(readout),
             slow_clk_hz=slow_clk_hz,
             sensor=sensor,
             data_root=data_root,
@@ -594,7 +594,7 @@ def _chip(
     dry_run: bool,
     compare: str | None,
     measure_power: bool,
-    readout: bool,
+    readout: bool | None,
     monitor_all: bool,
     timeout_s: float,
     slow_clk_hz: float | None,
@@ -628,7 +628,7 @@ def _chip(
     plan = plan_chip(
         net,
         target,
-        readout=readout,
+        readout=(None if live else False) if readout is None else readout,
         monitor_all=monitor_all or bool(compare),
         slow_clk_hz=slow_clk_hz,
         live=live,

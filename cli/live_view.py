@@ -61,7 +61,8 @@ def show_summary(tally: LiveTally, fmt: str) -> None:
     top = ", ".join(f"{p['label']} ×{p['windows']}" for p in doc["predictions"][:5]) or "none"
     ins = "not seen by the host" if doc["input_events"] is None else f"{doc['input_events']}"
     click.echo(
-        f"{doc['windows']} windows over {doc['elapsed_s']:.2f} s (stopped: {doc['stopped']}); predictions (windows): {top}"
+        f"{doc['windows']} windows over {doc['elapsed_s']:.2f} s (stopped: {doc['stopped']}); "
+        f"predictions (windows): {top}"
     )
     click.echo(f"output spikes {doc['output_spikes']}, input events {ins}")
     if doc["layer_spike_counts"]:

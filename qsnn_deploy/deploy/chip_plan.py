@@ -166,10 +166,22 @@ def check_destinations(plan: ChipPlan) -> None:
         )
 
 
+def readout_refusal(model: Network) -> str | None:
+    """Why the readout block cannot give ``model``'s classes (None: it can): it takes up to 15 classes from a
+    layer with a 1x1 output."""
+    c, h, w = model.output_shape
+    if (h, w) != (1, 1) or model.layers[-1].conv_shape[1:] != (1, 1) or c > READOUT_CLASSES:
+        return (
+            f"the readout block takes up to {READOUT_CLASSES} classes from a layer with a 1x1 output; the last "
+            f"layer gives {c}x{h}x{w}"
+        )
+    return None
+
+
 def plan_chip(
     net: Network,
     target: str,
-    readout: bool = False,
+    readout: bool | None = False,
     monitor_all: bool = False,
     slow_clk_hz: float | None = None,
     live: bool = False,
@@ -177,6 +189,7 @@ def plan_chip(
 ) -> ChipPlan:
     """Discretise (as ``convert`` does), check the target's rules, map layers to cores.
 
+    ``readout`` None: the readout block when the model allows it (:func:`readout_refusal`), with a note.
     With ``live`` the chip's own sensor feeds the first core, through the DVS stage
     :func:`.sensor_input.live_input` chooses (``sensor_options``: the user's, else from the model's metadata).
 
@@ -192,13 +205,17 @@ def plan_chip(
     model = discretize_network(net, **chip_widths(profile))
     cores = _fit(model, profile, "model")
     chip_net, notes = model, []
+    refusal = readout_refusal(model)
+    if readout is None:
+        readout = refusal is None
+        notes.append(
+            "predictions from the readout block" if readout else f"predictions from the output spike counts: {refusal}"
+        )
     if readout:
-        c, h, w = model.output_shape
         last = model.layers[-1]
-        if (h, w) != (1, 1) or last.conv_shape[1:] != (1, 1) or c > READOUT_CLASSES:
+        if refusal is not None:
             raise ConstraintError(
-                f"the readout block takes up to {READOUT_CLASSES} classes from a layer with a 1x1 "
-                f"output; the last layer gives {c}x{h}x{w}",
+                refusal,
                 where=f"layer {last.name}",
                 fix="deploy without --readout (predictions then come from the output spike counts)",
             )

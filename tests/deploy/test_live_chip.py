@@ -73,16 +73,25 @@ def dvs_batch(chip, n: int, x0: int, t0: int, seed: int = 0) -> list:
 
 def network_on_the_sensor(chip, plan):
     """A responder standing in for the network on the chip: each sensor event on the left half makes class 0
-    fire, on the right half class 1 (the output layer's core, channel = class)."""
-    Spike, core = chip.samna.speck2f.event.Spike, plan.cores[-1]
+    fire, on the right half class 1 (the output layer's core; channel = class, or 4 x class with the readout
+    erratum). With the readout block on, the chip sends one ReadoutValue word per batch instead (valid bit 20,
+    readout channel = class + 1 in bits 19:16, for the class most events were of) and no spikes."""
+    Spike, Readout, core = chip.samna.speck2f.event.Spike, chip.samna.speck2f.event.ReadoutValue, plan.cores[-1]
 
     def respond(device, events):
+        sensed = [e for e in events if type(e).__name__ == "DvsEvent"]
+        if not sensed:
+            return []
+        if device.model.configuration.readout.enable:
+            word = Readout()
+            word.value = (1 << 20) | ((int(2 * sum(e.x >= 64 for e in sensed) > len(sensed)) + 1) << 16)
+            return [word]
         out = []
-        for e in events:
-            if type(e).__name__ == "DvsEvent":
-                s = Spike()
-                s.layer, s.x, s.y, s.feature, s.timestamp = core, 0, 0, int(e.x >= 64), e.timestamp
-                out.append(s)
+        for e in sensed:
+            s = Spike()
+            cls = int(e.x >= 64)
+            s.layer, s.x, s.y, s.feature, s.timestamp = core, 0, 0, 4 * cls if plan.readout else cls, e.timestamp
+            out.append(s)
         return out
 
     return respond
@@ -158,31 +167,63 @@ def test_sensor_events_reach_the_display_and_ctrl_c_closes_the_board(chip):
     assert ("sensor", 4) in board.log and ("close_device", "Speck2fDevKit") in board.log
 
 
-@pytest.mark.parametrize("fmt", ["json", "text"])
-def test_deploy_live_through_the_cli(chip, tmp_path, fmt):
+@pytest.mark.parametrize("fmt, readout", [("json", "--no-readout"), ("text", "--no-readout"), ("json", None)])
+def test_deploy_live_through_the_cli(chip, tmp_path, fmt, readout):
     from qsnn_deploy.convert.nir_io import write_nir
 
     if not chip.standin:
         pytest.skip("the CLI run stops at Ctrl-C, which only the stand-in's script presses")
     model = write_nir(live_net(), tmp_path / "m.nir")
-    plan = plan_chip(live_net(), "speck2f", live=True)
+    plan = plan_chip(live_net(), "speck2f", live=True, readout=readout is None)
     chip.state.responder = network_on_the_sensor(chip, plan)
     undo = _scripted_open(chip, [dvs_batch(chip, 5, 0, 0), dvs_batch(chip, 3, 100, 10), KeyboardInterrupt()])
+    args = ["deploy", str(model), "--target", "speck2f", "--live", "--format", fmt, *([readout] if readout else [])]
     try:
-        res = CliRunner().invoke(cli, ["deploy", str(model), "--target", "speck2f", "--live", "--format", fmt])
+        res = CliRunner().invoke(cli, args)
     finally:
         undo()
     assert res.exit_code == 0, res.output
     assert chip.state.device.closed
-    if fmt == "json":
-        lines = [json.loads(x) for x in res.stdout.splitlines()]
-        summary = lines[-1]
-        assert all(x["type"] == "window" for x in lines[:-1]) and summary["type"] == "summary"
-        assert summary["stopped"] == "interrupted" and summary["output_spikes"] == 8
-        assert summary["layer_spike_counts"] == {"fc": 8} and summary["device"] == "speck2fdevkit:0"
-    else:
+    assert "DVS stage from the training data" in res.stderr
+    if fmt == "text":
         assert "stopped: interrupted" in res.stdout and "output spikes 8" in res.stdout
-        assert "DVS stage from the training data" in res.stderr
+        return
+    lines = [json.loads(x) for x in res.stdout.splitlines()]
+    summary = lines[-1]
+    assert all(x["type"] == "window" for x in lines[:-1]) and summary["type"] == "summary"
+    assert summary["stopped"] == "interrupted" and summary["device"] == "speck2fdevkit:0"
+    if readout is None:  # a 3-class model with a 1x1 output: the readout block by default, and no spikes sent
+        assert chip.state.device.model.configuration.readout.enable and summary["output_spikes"] == 0
+        assert "predictions from the readout block" in res.stderr
+    else:
+        assert summary["output_spikes"] == 8 and summary["layer_spike_counts"] == {"fc": 8}
+        assert not chip.state.device.model.configuration.readout.enable
+
+
+def test_the_readout_block_predicts_when_it_is_used(chip):
+    plan = plan_chip(live_net(), "speck2f", live=True, readout=None)
+    assert plan.readout and "predictions from the readout block" in plan.notes
+    if not chip.standin:
+        pytest.skip("the readout words are scripted")
+    chip.state.responder = network_on_the_sensor(chip, plan)
+    batches = [dvs_batch(chip, 4, 100, 0), dvs_batch(chip, 4, 0, 50), dvs_batch(chip, 4, 0, 90), KeyboardInterrupt()]
+    windows: list = []
+    undo = _scripted_open(chip, batches)
+    try:
+        tally = run_live_chip(plan, FAST, None, 0.2, 0.1, windows.append, log=lambda m: None, clock=Clock(0.045))
+    finally:
+        undo()
+    # words at t 0.045 (right), 0.09 (left), 0.135 (left); one window at 0.1: a tie, the first class seen most
+    assert [(w.prediction, w.source) for w in windows] == [(0, "readout")]
+    assert tally.output_spikes == 0 and chip.state.device.closed
+    no = plan_chip(net_for_grid(), "speck2f", live=True, readout=None)
+    assert not no.readout and any("from the output spike counts: the readout block takes" in n for n in no.notes)
+
+
+def net_for_grid() -> Network:
+    """A model whose output is a 4x4 map (not a readout shape)."""
+    layer = ChipLayer("c1", np.ones((2, 2, 3, 3)), (2, 32, 32), stride=8)
+    return Network((layer,), (2, 32, 32), dt_us=1000.0, metadata={"input_stage": origin_record(SPECK, (4, 4))})
 
 
 def test_live_runs_for_its_duration(chip):
@@ -194,9 +235,13 @@ def test_live_runs_for_its_duration(chip):
     windows: list = []
     try:
         clock = Clock(0.035) if chip.standin else None
-        tally = run_live_chip(plan, FAST, 0.3, 0.2, 0.1, windows.append, log=lambda m: None, clock=clock)
+        power = ChipOptions(timeout_s=1.0, quiet_s=0.02, idle_s=0.05, measure_power=True)
+        tally = run_live_chip(plan, power, 0.3, 0.2, 0.1, windows.append, log=lambda m: None, clock=clock)
     finally:
         undo()
+    rails = tally.to_dict()["power"]["rails"]
+    assert set(rails) == {"io", "ram", "logic", "pixel_digital", "pixel_analog"}
+    assert all(r["idle_w"] > 0 for r in rails.values())
     assert tally.stopped == "duration" and [round(w.t_s, 6) for w in windows][:3] == [0.1, 0.2, 0.3]
     if chip.standin:  # reads at 0.035, 0.07, ..., 0.315 (the first past 0.3 ends it): nine batches of three
         assert [w.counts[0] for w in windows] == [6, 15, 18, 18] and round(windows[-1].t_s, 6) == 0.315
