@@ -268,14 +268,17 @@ def sensor_stage(
 ) -> SensorStage | None:
     """The sensor input stage of the sensor options (:func:`sensor_options`), or None when none is given."""
     from qsnn_deploy.emulate.sensor import SensorStage
-    from qsnn_deploy.errors import UsageError
+    from qsnn_deploy.errors import InputError, UsageError
 
     if not (pool or roi or merge_polarity or flip_x or flip_y):
         return None
     box = None
     if roi:
-        try:  # SensorStage refuses a box of other than four numbers
+        try:
             box = cast("tuple[int, int, int, int]", tuple(int(v) for v in roi.split(",")))
         except ValueError:
             raise UsageError(f"--roi takes x0,y0,width,height as integers, got '{roi}'") from None
-    return SensorStage(pool=int(pool or 1), roi=box, flip_x=flip_x, flip_y=flip_y, merge_polarity=merge_polarity)
+    try:  # SensorStage refuses a box of other than four numbers, or a negative or empty one
+        return SensorStage(pool=int(pool or 1), roi=box, flip_x=flip_x, flip_y=flip_y, merge_polarity=merge_polarity)
+    except InputError as exc:
+        raise UsageError(exc.what, fix="give --roi as x0,y0,width,height with width and height of at least 1") from None

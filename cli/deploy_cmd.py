@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # imported inside the functions: --help stays fast
 CHIP_ONLY = ("export_config", "dry_run", "measure_power", "list_devices", "monitor_all")
 SENSOR_OPTIONS = ("sensor_pool", "roi", "merge_polarity", "flip_x", "flip_y")
 EMULATOR_ONLY = ("save_events", "monitor", "plot", *SENSOR_OPTIONS, "workers")
-NOT_LIVE = ("dataset", "compare", "save_events", "monitor", "plot", "dry_run", "list_devices")
+NOT_LIVE = ("dataset", "limit", "compare", "save_events", "monitor", "plot", "dry_run", "list_devices", "workers")
 DEFAULT_WINDOW_S = 0.5
 
 
@@ -241,15 +241,21 @@ def deploy(
         flip_y=flip_y,
         workers=workers,
     )
-    _check_live(live, duration_s, window_s, {**flags, "dataset": dataset, "compare": compare}, target, input_file)
+    given = {**flags, "dataset": dataset, "compare": compare, "limit": limit}
+    _check_live(live, duration_s, window_s, given, target, input_file)
     sensor = sensor_stage(sensor_pool, roi, merge_polarity, flip_x, flip_y)
-    if live and target == "emulator":
-        assert model is not None and input_file is not None  # both checked above
-        return _live_emulator(model, input_file, sensor, duration_s, window_s, slow_clk_hz, fmt, options)
     if target == "emulator":
         used = [f"--{k.replace('_', '-')}" for k in CHIP_ONLY if flags[k]]
         if used:
             raise UsageError(f"{', '.join(used)} only apply to a chip target", fix="add --target speck2f")
+    if live and target == "emulator":
+        assert model is not None and input_file is not None  # both checked above
+        if readout:
+            raise UsageError(
+                "the emulator's live view predicts from the output spike counts", fix="leave out --readout"
+            )
+        return _live_emulator(model, input_file, sensor, duration_s, window_s, slow_clk_hz, fmt, options)
+    if target == "emulator":
         if compare == "emulator":
             raise UsageError("--compare emulator compares a chip with the emulator", fix="use --compare (modes)")
         assert model is not None  # MODEL may be left out only with --list-devices, refused above
@@ -377,8 +383,7 @@ def _live_emulator(
     options: ImportOptions | None,
 ) -> None:
     from qsnn_deploy.convert.loader import load_network
-    from qsnn_deploy.deploy.emulator import inputs_from_file
-    from qsnn_deploy.deploy.live import LiveTally, RecordingReplay, class_names, live_windows
+    from qsnn_deploy.deploy.live import LiveTally, RecordingReplay, class_names, live_windows, replay_events
     from qsnn_deploy.errors import UsageError
 
     from .live_view import WindowPrinter, show_summary
@@ -386,15 +391,11 @@ def _live_emulator(
     if slow_clk_hz is not None and not slow_clk_hz > 0:
         raise UsageError(f"--slow-clk-hz must be positive, got {slow_clk_hz}")
     net = load_network(model, options)
-    inputs = inputs_from_file(net, input_file, sensor=sensor)
-    if inputs.events is None:
-        raise UsageError(
-            "--live replays events, and this file is a raster", fix="give a .npy of structured events (x, y, t, p)"
-        )
+    events, notes = replay_events(net, input_file, sensor)
+    for n in notes:
+        log(f"note: {n}")
     window = _window(net, window_s)
-    replay = RecordingReplay(
-        net, inputs.events[0], duration_s, window / 2, None if slow_clk_hz is None else 1e6 / slow_clk_hz
-    )
+    replay = RecordingReplay(net, events, duration_s, window / 2, None if slow_clk_hz is None else 1e6 / slow_clk_hz)
     log(
         f"replaying {replay.end_s:.2f} s of {input_file} through the emulator (event mode) at its pace; "
         f"a {window:g} s window every {window / 2:g} s; Ctrl-C stops"

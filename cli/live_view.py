@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from qsnn_deploy.progress import redraws
+
 from .common import log
 
 if TYPE_CHECKING:  # imported inside the commands: --help stays fast
@@ -22,18 +24,11 @@ def _rate(v: float | None) -> str:
     return f"{v / 1e3:.1f}k" if v >= 1e3 else f"{v:.0f}"
 
 
-def _on_terminal() -> bool:
-    try:
-        return bool(sys.stdout.isatty())
-    except (AttributeError, ValueError):
-        return False
-
-
 class WindowPrinter:
     """Shows each :class:`~qsnn_deploy.deploy.live.LiveWindow`: ``fmt`` "json" (one line each) or "text"."""
 
     def __init__(self, fmt: str) -> None:
-        self.fmt, self.redraw = fmt, fmt == "text" and _on_terminal()
+        self.fmt, self.redraw = fmt, fmt == "text" and redraws("auto", sys.stdout)
 
     def __call__(self, w: LiveWindow) -> None:
         if self.fmt == "json":
@@ -80,7 +75,7 @@ def show_summary(tally: LiveTally, fmt: str) -> None:
 
 def recording_status(status: Status, fmt: str) -> None:
     """Progress of ``record`` on stderr: countdown, event rate, each take written."""
-    redraw = _stderr_terminal()
+    redraw = redraws("auto", sys.stderr)
     if status.kind == "countdown":
         log(f"take {status.take}: starting in {status.value:g} s")
     elif status.kind == "rate":
@@ -98,13 +93,6 @@ def recording_status(status: Status, fmt: str) -> None:
             "interrupted": f"take {status.take}: interrupted, not written",
         }
         log(said[status.kind])
-
-
-def _stderr_terminal() -> bool:
-    try:
-        return bool(sys.stderr.isatty())
-    except (AttributeError, ValueError):
-        return False
 
 
 def show_recording(summary: dict[str, Any], fmt: str) -> None:

@@ -56,7 +56,7 @@ def record(
     from pathlib import Path
 
     from qsnn_deploy.deploy.targets import check_target
-    from qsnn_deploy.errors import UsageError
+    from qsnn_deploy.errors import InputError, UsageError
 
     if target == "emulator":
         raise UsageError("record needs a chip with its own sensor", fix="use --target speck2f")
@@ -80,7 +80,10 @@ def record(
     if size is None:
         raise UsageError(f"the {target} profile names no on-chip sensor", fix="use --target speck2f")
     if stage is not None:
-        stage.output_size(size)  # a region outside the sensor: exit 3 before the board opens
+        try:
+            stage.output_size(size)
+        except InputError as exc:  # a region outside the pooled sensor: before the board opens
+            raise UsageError(exc.what, fix="choose a region inside the pooled sensor") from None
     check_label(label)
     check_folder(Path(out), size, stage)
     board = choose_device(list_devices(), target, device)

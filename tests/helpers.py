@@ -97,3 +97,33 @@ def hold_validation_split(monkeypatch, held: dict) -> None:
         return tr, val
 
     monkeypatch.setattr(bptt, "split_validation", split_and_remember)
+
+
+class FakeClock:
+    """A clock for code that takes ``clock`` and ``sleep``: it moves ``step`` seconds each time it is read,
+    and ``sleep`` moves it (and records the wait) instead of waiting."""
+
+    def __init__(self, step: float = 0.0, start: float = 0.0):
+        self.now, self.step, self.slept = start, step, []
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+    def sleep(self, s: float) -> None:
+        self.slept.append(round(s, 9))
+        self.now += s
+
+
+class FakeTime:
+    """What a module sees of ``time`` (``monkeypatch.setattr(module, "time", FakeTime(...))``): a
+    :class:`FakeClock` as ``monotonic`` and its ``sleep``; nothing waits."""
+
+    def __init__(self, step: float = 0.0):
+        self.clock = FakeClock(step)
+
+    def monotonic(self) -> float:
+        return self.clock()
+
+    def sleep(self, s: float) -> None:
+        self.clock.sleep(s)

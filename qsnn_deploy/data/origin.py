@@ -28,6 +28,10 @@ RECORDING_FILE = "recording.json"
 RECORDING_FORMAT = "qsnn-deploy-recording"
 RECORDING_SCHEMA_VERSION = 1
 STAGE_KEYS = ("pool", "roi", "flip_x", "flip_y", "merge_polarity")
+DVS_POOLINGS = (1, 2, 4)
+"""The sum poolings of a Speck's DVS input stage (sinabs' DVSLayer; reference/chips.md)."""
+MAX_SENSOR_SIDE = 1 << 15
+"""Largest sensor side a description may give (px): far above any event camera, small enough to allocate."""
 
 
 def origin_record(
@@ -46,7 +50,9 @@ def origin_record(
 
 
 def _size(value: Any, n: int, lo: int = 1) -> bool:
-    return isinstance(value, list) and len(value) == n and all(is_whole_number(v, lo=lo) for v in value)
+    if not isinstance(value, list) or len(value) != n:
+        return False
+    return all(is_whole_number(v, lo=lo, hi=MAX_SENSOR_SIDE) for v in value)
 
 
 def check_stage(stage: Any, where: str) -> dict[str, Any] | None:
@@ -58,7 +64,7 @@ def check_stage(stage: Any, where: str) -> dict[str, Any] | None:
             f"the sensor stage must be an object with keys {', '.join(STAGE_KEYS)}, got {short_repr(stage)}",
             where=where,
         )
-    ok = stage["pool"] in (1, 2, 4) and not isinstance(stage["pool"], bool)
+    ok = stage["pool"] in DVS_POOLINGS and not isinstance(stage["pool"], bool)
     ok &= stage["roi"] is None or (_size(stage["roi"], 4, lo=0) and min(stage["roi"][2:]) >= 1)
     ok &= all(isinstance(stage[k], bool) for k in ("flip_x", "flip_y", "merge_polarity"))
     if not ok:

@@ -74,23 +74,26 @@ def run_live_chip(
     tally.extra["device"] = device.id
     rate = options.power_rate_hz if options.measure_power else None
     with ChipSession(plan, device, config, options.timeout_s, options.quiet_s, options.probe_timeout_s, rate) as s:
-        idle = s.measure_idle(options.idle_s) if options.measure_power else {}
-        s.start_power()
+        idle: dict[int, list[float]] = {}
         t0 = time.monotonic()
-        steps = chip_steps(s.listen(READ_S), plan, duration_s, tally.layer_spikes, clock)
         try:
+            idle = s.measure_idle(options.idle_s) if options.measure_power else {}
+            s.start_power()
+            t0 = time.monotonic()
+            steps = chip_steps(s.listen(READ_S), plan, duration_s, tally.layer_spikes, clock)
             for w in live_windows((tally.step(x) for x in steps), window_s, hop_s, tally.names, plan.readout):
                 on_window(tally.window(w))
         except KeyboardInterrupt:
             tally.stopped = "interrupted"
         run_s = time.monotonic() - t0
         active = s.stop_power()
-        if options.measure_power:
-            tally.extra["power"] = (
-                power_report(idle, active, run_s, max(1, tally.windows), published_idle_rails(plan.target))
-                if s.power_monitor is not None
-                else {"available": False}
-            )
+        if options.measure_power and s.power_monitor is not None:
+            power = power_report(idle, active, run_s, max(1, tally.windows), published_idle_rails(plan.target))
+            power["note"] += "; live: the idle run already has the sensor feeding the network"
+            power["energy_per"] = "window"
+            tally.extra["power"] = power
+        elif options.measure_power:
+            tally.extra["power"] = {"available": False}
         tally.extra["warnings"] = list(s.warnings)
     tally.extra["notes"] = list(plan.notes)
     return tally

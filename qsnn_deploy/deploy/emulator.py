@@ -68,13 +68,21 @@ def inputs_from_file(
         return Samples(got.raster, None, str(path))
     ev = got.events
     assert ev is not None  # EventInput holds events when it holds no raster
-    if sensor is not None:  # without a size given, the recording's own size
-        ev = _through_sensor([ev], sensor_size_in or _recording_size(ev, net, sensor), net, sensor)[0]
+    if sensor is not None:
+        ev = sensor_events(ev, net, sensor, sensor_size_in)
     t_end = float(ev["t"].max(initial=0) + 1)
     span = max(float(net.metadata.get("duration_us", 0) or 0), t_end)
     bins = max(1, math.ceil(span / net.dt_us))
     frames = to_frames([ev], sensor_size(net), bins, duration_us=bins * net.dt_us)
     return Samples(frames, None, str(path), [ev], bins * net.dt_us)
+
+
+def sensor_events(
+    events: np.ndarray, net: Network, sensor: SensorStage, size: tuple[int, int, int] | None = None
+) -> np.ndarray:
+    """One recording through ``sensor``, which must give the model's input; ``size`` (W, H, P): the recording's
+    sensor (default: what the model input implies, grown to hold every event)."""
+    return _through_sensor([events], size or _recording_size(events, net, sensor), net, sensor)[0]
 
 
 def _recording_size(events: np.ndarray, net: Network, sensor: SensorStage) -> tuple[int, int, int]:

@@ -17,13 +17,17 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import UsageError
 from ..ir import Network
 from .chip_events import decode_readout
+
+if TYPE_CHECKING:
+    from ..emulate.sensor import SensorStage
 
 IDLE = -1
 
@@ -53,8 +57,13 @@ class LiveWindow:
     events_in_per_s: float | None
 
     @property
+    def span_s(self) -> float:
+        """The time the window covers: ``window_s``, or less before a whole window has passed."""
+        return min(self.window_s, self.t_s) or self.window_s
+
+    @property
     def spikes_per_s(self) -> float:
-        return sum(self.counts) / self.window_s
+        return sum(self.counts) / self.span_s
 
     def to_dict(self) -> dict[str, Any]:
         """One JSON line of ``deploy --live --format json``."""
@@ -108,12 +117,14 @@ def live_windows(
         ins = [(t, k) for t, k in ins if t > since]
         cls = classes[times <= at + 1e-9]
         counts = np.bincount(cls[(cls >= 0) & (cls < n)], minlength=n)
-        if readout:
+        if readout:  # a readout channel beyond the model's classes names none of them: idle
             pred, source = decode_readout([w for t, w in words if t <= at + 1e-9])["prediction"], "readout"
+            pred = pred if pred < n else IDLE
         else:
             pred, source = (int(counts.argmax()) if counts.sum() else IDLE), "output_spike_counts"
         seen = [k for t, k in ins if t <= at + 1e-9]
-        rate = None if any(k is None for k in seen) else sum(k or 0 for k in seen) / window_s
+        span = min(window_s, at) or window_s
+        rate = None if any(k is None for k in seen) else sum(k or 0 for k in seen) / span
         label = "idle" if pred == IDLE else names[pred]
         return LiveWindow(index, at, window_s, pred, label, counts.tolist(), source, rate)
 
@@ -178,6 +189,32 @@ class LiveTally:
             "layer_spike_counts": self.layer_spikes,
             **self.extra,
         }
+
+
+def replay_events(net: Network, path: str | Path, sensor: SensorStage | None = None) -> tuple[np.ndarray, list[str]]:
+    """The events of a recording file as the model takes them, and notes: through ``sensor`` (the user's
+    options), else as they are when they fit the model input, else through the stage the model's training data
+    went through (a raw take of ``qsnn-deploy record`` replayed into a model trained on such takes). No raster
+    is made, so a long recording costs its events only."""
+    from ..data.events import read_event_file
+    from .emulator import sensor_events
+    from .sensor_input import replay_stage
+
+    got = read_event_file(path)
+    if got.events is None:
+        raise UsageError(
+            "--live replays events, and this file is a raster", fix="give a .npy of structured events (x, y, t, p)"
+        )
+    ev = got.events
+    notes: list[str] = []
+    if sensor is not None:
+        return sensor_events(ev, net, sensor), notes
+    found = replay_stage(net, ev)
+    if found is not None:
+        stage, size = found
+        notes.append(f"the recording goes through the stage of the model's training data: {stage.to_dict()}")
+        ev = sensor_events(ev, net, stage, size)
+    return ev, notes
 
 
 class RecordingReplay:

@@ -71,6 +71,7 @@ def check_folder(out: Path, sensor_size: tuple[int, int, int], stage: SensorStag
     known = read_recording_info(out)
     if known is None:
         return
+    stage = own_stage(stage)
     want = (list(sensor_size), None if stage is None else stage.to_dict())
     if (known["sensor_size"], known["stage"]) != want:
         raise UsageError(
@@ -79,6 +80,11 @@ def check_folder(out: Path, sensor_size: tuple[int, int, int], stage: SensorStag
             where=str(out / RECORDING_FILE),
             fix="record into another --out folder, or repeat the sensor options of the earlier takes",
         )
+
+
+def own_stage(stage: SensorStage | None) -> SensorStage | None:
+    """``stage``, or None when it changes nothing (the takes are then the sensor's own events)."""
+    return None if stage == SensorStage() else stage
 
 
 def next_take(folder: Path) -> Path:
@@ -108,6 +114,7 @@ def _take(
             on_status(Status("rate", k, since / (now - last), n))
             last, since = now, 0
     ev = np.concatenate(got) if got else np.zeros(0, EVENT_DTYPE)
+    ev = ev[(ev["t"] >= 0) & (ev["t"] < duration_s * 1e6)]  # the take is its duration, from the clock's reset
     return ev[np.argsort(ev["t"], kind="stable")]
 
 
@@ -129,7 +136,7 @@ def record_takes(
     written. Ctrl-C during a take drops that take, keeps the earlier ones, and raises
     :class:`RecordingInterrupted` (a KeyboardInterrupt carrying the summary). ``clock`` and ``sleep``:
     ``time.monotonic`` and ``time.sleep`` unless a test gives its own."""
-    out = Path(out)
+    out, stage = Path(out), own_stage(stage)
     clock, sleep = clock or time.monotonic, sleep or time.sleep
     check_label(label)
     check_folder(out, sensor_size, stage)
@@ -154,11 +161,11 @@ def record_takes(
         if not len(ev):
             on_status(Status("empty", k))
             continue
+        if read_recording_info(out) is None:  # first, so that no take is ever without it
+            write_recording_info(out, sensor_size, None if stage is None else stage.to_dict(), size, device)
         path = next_take(out / label)
         with atomic_path(path) as tmp, open(tmp, "wb") as f:  # a file object: np.save adds no ".npy"
             np.save(f, ev)
-        if read_recording_info(out) is None:
-            write_recording_info(out, sensor_size, None if stage is None else stage.to_dict(), size, device)
         written.append(str(path))
         events.append(int(len(ev)))
         on_status(Status("written", k, events=len(ev), path=str(path)))

@@ -676,8 +676,8 @@ class ChipSession(BoardSession):
         """Live input from the chip's sensor: zero the neurons, reset the stop watch, then per read the spike
         rows (``OUT_DTYPE``, t in µs since the reset) and readout words the chip sent; the caller stops."""
         self.reset_states()
-        self.sink.get_events()  # drop anything left from before
         self.stop_watch.reset()
+        self.sink.get_events()  # drop anything left from before (stamped before the reset)
         while True:
             rows, readout, _ = decode_output(self.module, self._read(read_s))
             yield rows, readout
@@ -817,9 +817,10 @@ class SensorSession(BoardSession):
         self.stop_watch.start()
 
     def restart(self) -> None:
-        """Drop what the sensor sent so far and count time from now."""
-        self.sink.get_events()
+        """Count time from now and drop what the sensor sent so far (in that order: nothing stamped before the
+        reset stays)."""
         self.stop_watch.reset()
+        self.sink.get_events()
 
     def read(self, timeout_s: float) -> np.ndarray:
         """The pixel events that arrived, waiting at most ``timeout_s`` for the first (:func:`decode_sensor`)."""

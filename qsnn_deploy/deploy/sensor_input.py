@@ -20,12 +20,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..data.origin import check_origin
-from ..emulate.sensor import SensorStage
-from ..errors import ConstraintError, UsageError
-from ..ir import Network
+import numpy as np
 
-DVS_POOLING = (1, 2, 4)
+from ..data.origin import DVS_POOLINGS, check_origin
+from ..emulate.sensor import SensorStage
+from ..errors import ConstraintError, InputError, UsageError
+from ..ir import Network
 
 
 @dataclass(frozen=True)
@@ -49,9 +49,15 @@ def _model_size(net: Network) -> tuple[int, int, int]:
 
 
 def _checked(stage: SensorStage, sensor: tuple[int, int, int], want: tuple[int, int, int], how: str) -> SensorStage:
-    got = stage.output_size(sensor)
+    """``stage`` when it turns ``sensor`` into the model input ``want``; otherwise exit 2 for the user's options
+    (``how`` "from the options"), exit 4 for a stage made from the model."""
+    error = UsageError if how == "from the options" else ConstraintError
+    try:
+        got = stage.output_size(sensor)
+    except InputError as exc:  # a region outside the (pooled) sensor
+        raise error(exc.what, fix="choose a region inside the pooled sensor") from None
     if got != want:
-        raise ConstraintError(
+        raise error(
             f"the sensor stage ({how}) turns the {sensor[0]}x{sensor[1]} sensor into {got[0]}x{got[1]}x{got[2]} "
             f"(W, H, P), but the model takes {want[0]}x{want[1]}x{want[2]}",
             fix="choose --sensor-pool and --roi x0,y0,width,height that give the model's input "
@@ -79,10 +85,10 @@ def _from_training(rec: dict[str, Any], sensor: tuple[int, int, int], merge: boo
             fix=fix,
         )
     pool = int(stage["pool"]) * fx
-    if pool not in DVS_POOLING:
+    if pool not in DVS_POOLINGS:
         raise ConstraintError(
             f"the model saw the {sensor[0]}x{sensor[1]} sensor pooled by {pool}; the chip's DVS layer pools by "
-            f"{', '.join(map(str, DVS_POOLING))}",
+            f"{', '.join(map(str, DVS_POOLINGS))}",
             fix=fix,
         )
     roi = stage["roi"]
@@ -97,7 +103,7 @@ def _from_training(rec: dict[str, Any], sensor: tuple[int, int, int], merge: boo
 
 def _centred(sensor: tuple[int, int, int], want: tuple[int, int, int], merge: bool) -> SensorStage:
     w, h = want[0], want[1]
-    fits = [p for p in DVS_POOLING if sensor[0] // p >= w and sensor[1] // p >= h]
+    fits = [p for p in DVS_POOLINGS if sensor[0] // p >= w and sensor[1] // p >= h]
     if not fits:
         raise ConstraintError(
             f"the model input {w}x{h} is larger than the chip's {sensor[0]}x{sensor[1]} sensor",
@@ -107,6 +113,29 @@ def _centred(sensor: tuple[int, int, int], want: tuple[int, int, int], merge: bo
     pw, ph = sensor[0] // p, sensor[1] // p
     roi = None if (pw, ph) == (w, h) else ((pw - w) // 2, (ph - h) // 2, w, h)
     return SensorStage(pool=p, roi=roi, merge_polarity=merge)
+
+
+def _record(net: Network) -> dict[str, Any] | None:
+    """The model's ``input_stage`` record, checked (exit 3 when damaged), or None."""
+    rec = net.metadata.get("input_stage")
+    where = f"model metadata 'input_stage' ({net.metadata.get('source', 'the model')})"
+    return None if rec is None else check_origin(rec, where)
+
+
+def replay_stage(net: Network, events: np.ndarray) -> tuple[SensorStage, tuple[int, int, int]] | None:
+    """For a recording that does not fit the model input as it is (e.g. a raw take of ``qsnn-deploy record``):
+    the stage the model's training data went through, and the sensor it applies to, when the model records
+    data from a real sensor that holds these events; None otherwise."""
+    c, h, w = net.input_shape
+    if not len(events) or (events["x"].max() < w and events["y"].max() < h and events["p"].max() < c):
+        return None
+    rec = _record(net)
+    if rec is None or rec["synthetic"]:
+        return None
+    sw, sh, sp = (int(v) for v in rec["sensor_size"])
+    if events["x"].max() >= sw or events["y"].max() >= sh or events["p"].max() >= sp:
+        return None
+    return _from_training(rec, (sw, sh, sp), c == 1), (sw, sh, sp)
 
 
 def live_input(net: Network, sensor_size: tuple[int, int, int] | None, options: SensorStage | None = None) -> LiveInput:
@@ -120,9 +149,7 @@ def live_input(net: Network, sensor_size: tuple[int, int, int] | None, options: 
     merge = want[2] == 1
     if options is not None:
         return LiveInput(_checked(options, sensor_size, want, "from the options"), sensor_size, "options")
-    where = f"model metadata 'input_stage' ({net.metadata.get('source', 'the model')})"
-    rec = net.metadata.get("input_stage")
-    rec = None if rec is None else check_origin(rec, where)
+    rec = _record(net)
     dataset = net.metadata.get("dataset") or "unknown data"
     if rec is not None and not rec["synthetic"] and tuple(rec["sensor_size"][:2]) == sensor_size[:2]:
         stage = _checked(_from_training(rec, sensor_size, merge), sensor_size, want, "from the training data")

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data.origin import DVS_POOLINGS
 from ..errors import InputError
 
 
@@ -26,7 +27,7 @@ class SensorStage:
     merge_polarity: bool = False
 
     def __post_init__(self) -> None:
-        if self.pool not in (1, 2, 4):
+        if self.pool not in DVS_POOLINGS:
             raise InputError(f"sensor pooling must be 1, 2 or 4, got {self.pool}")
         if self.roi is not None and (len(self.roi) != 4 or min(self.roi) < 0 or min(self.roi[2:]) < 1):
             raise InputError(

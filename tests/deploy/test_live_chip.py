@@ -13,6 +13,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from helpers import FakeClock
 
 from qsnn_deploy.cli.main import cli
 from qsnn_deploy.data.origin import RECORDING_FILE, origin_record
@@ -20,7 +21,7 @@ from qsnn_deploy.deploy.chip import ChipOptions
 from qsnn_deploy.deploy.chip_live import run_live_chip
 from qsnn_deploy.deploy.chip_plan import chip_description, plan_chip
 from qsnn_deploy.deploy.recording import RecordingInterrupted, record_takes
-from qsnn_deploy.deploy.samna_backend import SensorSession, build_config, choose_device, list_devices
+from qsnn_deploy.deploy.samna_backend import SensorSession, build_config, choose_device, list_devices, verify_config
 from qsnn_deploy.deploy.sensor_input import dvs_layer_fields
 from qsnn_deploy.emulate.sensor import SensorStage
 from qsnn_deploy.ir import ChipLayer, Network
@@ -37,21 +38,6 @@ def live_net(**metadata) -> Network:
     l2 = ChipLayer("fc", rng.normal(0, 0.3, (3, 4, 15, 15)), l1.output_shape, kind="linear")
     meta = {"input_stage": origin_record(SPECK, (4, 4)), "classes": ["left", "right", "still"], **metadata}
     return discretize_network(Network((l1, l2), (2, 32, 32), dt_us=1000.0, metadata=meta))
-
-
-class Clock:
-    """A clock that moves ``step`` seconds each time it is read; ``sleep`` moves it too."""
-
-    def __init__(self, step: float = 0.05):
-        self.now, self.step, self.slept = 0.0, step, []
-
-    def __call__(self) -> float:
-        self.now += self.step
-        return self.now
-
-    def sleep(self, s: float) -> None:
-        self.slept.append(s)
-        self.now += s
 
 
 def dvs_batch(chip, n: int, x0: int, t0: int, seed: int = 0) -> list:
@@ -114,6 +100,12 @@ def test_the_dvs_layer_is_configured_from_the_model_metadata(chip, tmp_path):
     assert [(d.layer, d.enable) for d in dvs.destinations] == [(plan.input_core, True), (0, False)]
     # without --live the sensor stays off, as before
     assert build_config(plan_chip(net, "speck2f"))[1].dvs_layer.pass_sensor_events is False
+    config.dvs_layer.pooling = {"x": 2, "y": 2}  # a configuration that differs from the plan is caught
+    config.dvs_layer.destinations[0].enable = False
+    assert verify_config(config, plan) == [
+        "the DVS layer's pooling is {'x': 2, 'y': 2}, the plan has {'x': 4, 'y': 4}",
+        f"the DVS layer's destinations is [], the plan has [{{'layer': {plan.input_core}, 'enable': True}}]",
+    ]
     flipped = plan_chip(net, "speck2f", live=True, sensor_options=SensorStage(pool=2, roi=(16, 8, 32, 32), flip_y=True))
     dvs = build_config(flipped)[1].dvs_layer
     assert (dvs.pooling.x, dvs.origin.x, dvs.origin.y, dvs.cut.x, dvs.cut.y, dvs.mirror.y) == (2, 16, 8, 47, 39, True)
@@ -152,7 +144,7 @@ def test_sensor_events_reach_the_display_and_ctrl_c_closes_the_board(chip):
     ]
     undo = _scripted_open(chip, batches)
     try:
-        tally = run_live_chip(plan, FAST, None, 0.2, 0.1, windows.append, log=lambda m: None, clock=Clock(0.045))
+        tally = run_live_chip(plan, FAST, None, 0.2, 0.1, windows.append, log=lambda m: None, clock=FakeClock(0.045))
     finally:
         undo()
     assert tally.names == ["left", "right", "still"]
@@ -210,7 +202,7 @@ def test_the_readout_block_predicts_when_it_is_used(chip):
     windows: list = []
     undo = _scripted_open(chip, batches)
     try:
-        tally = run_live_chip(plan, FAST, None, 0.2, 0.1, windows.append, log=lambda m: None, clock=Clock(0.045))
+        tally = run_live_chip(plan, FAST, None, 0.2, 0.1, windows.append, log=lambda m: None, clock=FakeClock(0.045))
     finally:
         undo()
     # words at t 0.045 (right), 0.09 (left), 0.135 (left); one window at 0.1: a tie, the first class seen most
@@ -234,7 +226,7 @@ def test_live_runs_for_its_duration(chip):
         undo = _scripted_open(chip, [dvs_batch(chip, 3, 0, 10 * k) for k in range(20)])
     windows: list = []
     try:
-        clock = Clock(0.035) if chip.standin else None
+        clock = FakeClock(0.035) if chip.standin else None
         power = ChipOptions(timeout_s=1.0, quiet_s=0.02, idle_s=0.05, measure_power=True)
         tally = run_live_chip(plan, power, 0.3, 0.2, 0.1, windows.append, log=lambda m: None, clock=clock)
     finally:
@@ -252,7 +244,10 @@ def test_takes_are_recorded_with_their_timestamps(chip, tmp_path):
     device = choose_device(list_devices(), "speck2f", None)
     out = tmp_path / "data"
     statuses = []
-    clock = Clock(0.025)  # a take reads at 0.025, 0.075, 0.125, 0.175 of its 0.2 s (two clock reads a step)
+    # on the stand-in a take reads at 0.025, 0.075, 0.125, 0.175 of its 0.2 s (two clock reads a step); a
+    # real board records 1 s takes on the real clock
+    clock = FakeClock(0.025) if chip.standin else None
+    duration = 0.2 if chip.standin else 1.0
     with SensorSession(device, SPECK) as session:
         if chip.standin:
             cfg = chip.state.device.model.configuration.dvs_layer
@@ -262,17 +257,15 @@ def test_takes_are_recorded_with_their_timestamps(chip, tmp_path):
             take2 = [[], dvs_batch(chip, 3, 90, 7, seed=3)]
             chip.state.device.model.sensor([*take1, [], [], *take2, [], []])
         summary = record_takes(
-            session, out, "wave", 2, 0.2, 2, SPECK, None, device.id, statuses.append, clock, clock.sleep
+            session, out, "wave", 2, duration, 2, SPECK, None, device.id, statuses.append, clock, clock and clock.sleep
         )
-    assert summary["label"] == "wave" and summary["takes"] == [
-        str(out / "wave" / "000.npy"),
-        str(out / "wave" / "001.npy"),
-    ]
     assert [s.value for s in statuses if s.kind == "countdown"] == [2, 1, 2, 1]
+    if not chip.standin:  # a still scene may give empty takes, which are not written
+        assert len(summary["takes"]) <= 2 and all(np.load(p)["t"].max() < 1e6 for p in summary["takes"])
+        return
+    assert summary["label"] == "wave" and summary["takes"] == [str(out / "wave" / f"00{k}.npy") for k in (0, 1)]
     info = json.loads((out / RECORDING_FILE).read_text())
     assert info["sensor_size"] == [128, 128, 2] and info["stage"] is None and info["output_size"] == [128, 128, 2]
-    if not chip.standin:
-        return
     first = np.load(out / "wave" / "000.npy")
     want = sorted((e.timestamp, e.x, e.y, int(e.p)) for e in take1[0] + take1[1])
     assert [(int(r["t"]), int(r["x"]), int(r["y"]), int(r["p"])) for r in first] == want
@@ -286,7 +279,7 @@ def test_a_take_stopped_midway_is_not_written(standin_samna, tmp_path):
     board.reset(["Speck2fDevKit"])
     device = choose_device(list_devices(), "speck2f", None)
     out = tmp_path / "data"
-    clock = Clock(0.025)  # four reads a take
+    clock = FakeClock(0.025)  # four reads a take
 
     class Chip:
         samna = standin_samna
@@ -303,3 +296,33 @@ def test_a_take_stopped_midway_is_not_written(standin_samna, tmp_path):
     assert np.load(out / "clap" / "000.npy")["x"].max() < 32  # pooled by 4 on the host
     assert json.loads((out / RECORDING_FILE).read_text())["output_size"] == [32, 32, 2]
     board.reset()
+
+
+def test_an_empty_take_is_skipped_and_events_outside_the_take_dropped(standin_samna, tmp_path):
+    board = standin_samna.standin
+    board.reset(["Speck2fDevKit"])
+    device = choose_device(list_devices(), "speck2f", None)
+
+    class Chip:
+        samna = standin_samna
+
+    stale = dvs_batch(Chip, 3, 0, 250_000)  # stamped after the take's 0.2 s (a late or stale event)
+    statuses: list = []
+    with SensorSession(device, SPECK) as session:
+        board.device.model.sensor([[], [], [], [], dvs_batch(Chip, 4, 0, 0) + stale, [], [], []])
+        summary = record_takes(
+            session, tmp_path, "idle", 2, 0.2, 0, SPECK, SensorStage(), device.id, statuses.append, FakeClock(0.025)
+        )
+    assert [s.kind for s in statuses] == ["empty", "written"] and summary["events"] == [4]
+    assert [p.name for p in (tmp_path / "idle").iterdir()] == ["000.npy"]
+    assert json.loads((tmp_path / RECORDING_FILE).read_text())["stage"] is None  # an identity stage is no stage
+    board.reset()
+
+
+def test_a_readout_channel_beyond_the_classes_is_idle():
+    from qsnn_deploy.deploy.live import LiveStep, live_windows
+
+    word = (1 << 20) | (9 << 16)  # channel 9: class 8 of a 3-class model
+    step = LiveStep(0.1, np.zeros(0), np.zeros(0, np.int64), (word,), None)
+    (w,) = live_windows([step], 0.1, 0.1, ["a", "b", "c"], readout=True)
+    assert (w.prediction, w.label, w.source) == (-1, "idle", "readout")

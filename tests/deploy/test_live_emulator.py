@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from helpers import random_network
+from helpers import FakeClock, FakeTime, random_network
 
 from qsnn_deploy.cli.main import cli
 from qsnn_deploy.data.events import EVENT_DTYPE
@@ -26,22 +25,10 @@ def recording(seconds: float, rate_hz: float = 20_000, seed: int = 1) -> np.ndar
     return ev
 
 
-class Clock:
-    def __init__(self):
-        self.now, self.slept = 100.0, []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, s: float) -> None:
-        self.slept.append(round(s, 9))
-        self.now += s
-
-
 def test_the_replay_keeps_the_recording_pace_and_the_emulators_spikes():
     net = random_network(0, quantized=True)
     ev = recording(1.0)
-    clock = Clock()
+    clock = FakeClock(start=100.0)
     replay = RecordingReplay(net, ev, 0.7, 0.2, clock=clock, sleep=clock.sleep)
     steps = list(replay.steps())
     assert [round(s.t_s, 9) for s in steps] == [0.2, 0.4, 0.6, 0.7] and clock.slept == [0.2, 0.2, 0.2, 0.1]
@@ -53,7 +40,7 @@ def test_the_replay_keeps_the_recording_pace_and_the_emulators_spikes():
     classes = np.concatenate([s.spike_class for s in steps])
     assert np.array_equal(np.bincount(classes, minlength=5), direct.output_counts)
     # twice as fast: half the waits
-    fast = Clock()
+    fast = FakeClock(start=100.0)
     list(RecordingReplay(net, ev, 0.7, 0.2, speed=2.0, clock=fast, sleep=fast.sleep).steps())
     assert fast.slept == [0.1, 0.1, 0.1, 0.05]
 
@@ -72,7 +59,8 @@ def test_windows_slide_and_the_tail_gets_one():
         (0.2, [0, 3, 0], 1, "b"),  # (0.05, 0.2]: the spike at 0.05 has left
         (0.25, [0, 2, 1], 1, "b"),  # the tail at the last step; -1 (no class) is not counted
     ]
-    assert got[0].events_in_per_s == pytest.approx(10 / 0.15) and got[1].events_in_per_s == pytest.approx(20 / 0.15)
+    assert got[0].events_in_per_s == pytest.approx(10 / 0.1)  # before a whole window: over the time so far
+    assert got[1].events_in_per_s == pytest.approx(20 / 0.15) and got[0].spikes_per_s == pytest.approx(2 / 0.1)
     assert tally.output_spikes == 5 and tally.events_in == 30 and tally.elapsed_s == 0.25
     assert [w.to_dict()["type"] for w in got] == ["window"] * 3 and tally.to_dict()["predictions"][0]["label"] == "b"
     quiet = list(live_windows([step(0.1, [])], 0.1, 0.1, names))
@@ -90,19 +78,28 @@ def files(tmp_path):
     return net, write_nir(net, tmp_path / "m.nir"), tmp_path
 
 
-def test_live_replay_through_the_cli_at_the_recordings_pace(files):
-    """The acceptance run: --duration 2 shows a window every 0.25 s (the default 0.5 s window) for 2 s of
-    wall-clock time (sleeping never wakes early, so the lower bound holds on any machine) and a summary."""
+@pytest.fixture
+def paced(monkeypatch):
+    """The replay's clock: it waits by moving a fake clock, and says how long it waited."""
+    import qsnn_deploy.deploy.live as live
+
+    fake = FakeTime()
+    monkeypatch.setattr(live, "time", fake)
+    return fake.clock
+
+
+def test_live_replay_through_the_cli_at_the_recordings_pace(files, paced):
+    """The acceptance run: --duration 2 shows a window every 0.25 s (the default 0.5 s window), waiting for the
+    recording's time before each, and a summary."""
     net, model, d = files
-    t0 = time.monotonic()
     res = CliRunner().invoke(
         cli, ["deploy", str(model), "--live", "--input", str(d / "rec.npy"), "--duration", "2", "--format", "json"]
     )
-    elapsed = time.monotonic() - t0
     assert res.exit_code == 0, res.output
+    assert paced.slept == [0.25] * 8  # each window shown when the recording's time has passed, not before
     lines = [json.loads(x) for x in res.stdout.splitlines()]
     windows, summary = lines[:-1], lines[-1]
-    assert [w["t_s"] for w in windows] == [0.25 * k for k in range(1, 9)] and elapsed >= 2.0
+    assert [w["t_s"] for w in windows] == [0.25 * k for k in range(1, 9)]
     assert all(w["window_s"] == 0.5 and w["prediction_from"] == "output_spike_counts" for w in windows)
     assert summary["type"] == "summary" and summary["stopped"] == "duration" and summary["elapsed_s"] == 2.0
     ev = np.load(d / "rec.npy")
@@ -110,17 +107,18 @@ def test_live_replay_through_the_cli_at_the_recordings_pace(files):
     assert summary["output_spikes"] == int(direct.output_counts.sum())
     assert summary["input_events"] == int((ev["t"] < 2_000_000).sum()) and summary["windows"] == 8
     assert sum(p["windows"] for p in summary["predictions"]) == 8
+    assert windows[0]["input_events_per_s"] == pytest.approx((ev["t"] <= 250_000).sum() / 0.25)  # a quarter window
     assert "replaying 2.00 s" in res.stderr
 
 
-def test_live_replay_text_until_the_recording_ends(files):
+def test_live_replay_text_until_the_recording_ends(files, paced):
     _, model, d = files
     res = CliRunner().invoke(cli, ["deploy", str(model), "--live", "--input", str(d / "short.npy"), "--window", "0.2"])
     assert res.exit_code == 0, res.output
     rows = res.stdout.splitlines()
     assert len(rows) == 3 + 2 + 1  # windows at 0.1, 0.2, 0.3 (its end); the summary; spikes per layer
     assert "stopped: end of recording" in res.stdout and "spikes per layer: c1" in res.stdout
-    assert "0.30 s" in rows[2] and "spikes/s" in rows[0]
+    assert "0.30 s" in rows[2] and "spikes/s" in rows[0] and paced.slept[:2] == [0.1, 0.1] and len(paced.slept) == 3
 
 
 @pytest.mark.parametrize(

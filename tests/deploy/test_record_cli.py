@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from test_live_chip import Clock
+from helpers import FakeTime
 
 from qsnn_deploy.cli.main import cli
 from qsnn_deploy.convert.loader import load_network
@@ -16,25 +16,12 @@ from qsnn_deploy.deploy.chip_plan import plan_chip
 from qsnn_deploy.emulate.sensor import SensorStage
 
 
-class FakeTime:
-    """What the recording module sees of ``time``: a clock that moves on every read, sleeps that only move it."""
-
-    def __init__(self):
-        self.clock = Clock(0.025)
-
-    def monotonic(self) -> float:
-        return self.clock()
-
-    def sleep(self, s: float) -> None:
-        self.clock.sleep(s)
-
-
 @pytest.fixture
 def board(standin_samna, monkeypatch):
     import qsnn_deploy.deploy.recording as recording
 
     standin_samna.standin.reset(["Speck2fDevKit"])
-    monkeypatch.setattr(recording, "time", FakeTime())
+    monkeypatch.setattr(recording, "time", FakeTime(0.025))
     yield standin_samna
     standin_samna.standin.reset()
 
@@ -75,7 +62,9 @@ def _record(board, out, label: str, batches_per_take: list[list], *extra: str):
         board.device.open_device = orig
 
 
-def test_record_then_train_then_live(board, tmp_path):
+def test_record_then_train_then_live(board, tmp_path, monkeypatch):
+    import qsnn_deploy.deploy.live as live
+
     out = tmp_path / "gestures"
     for k, label in enumerate(("right", "down")):
         res = _record(board, out, label, [gesture(board, k, t) for t in range(5)], "--format", "json")
@@ -101,6 +90,13 @@ def test_record_then_train_then_live(board, tmp_path):
     plan = plan_chip(net, "speck2f", live=True)
     f = stage["downsample"][0]
     assert plan.sensor == SensorStage(pool=f) and net.input_shape[1:] == (128 // f, 128 // f)
+    # and the emulator replays a raw take through the same stage
+    monkeypatch.setattr(live, "time", FakeTime())
+    args = ["deploy", str(run / "checkpoint.pt"), "--live", "--input", str(out / "down" / "000.npy")]
+    res = CliRunner().invoke(cli, [*args, "--format", "json"])
+    assert res.exit_code == 0, res.output
+    assert f"the stage of the model's training data: {{'pool': {f}," in res.stderr
+    assert json.loads(res.stdout.splitlines()[-1])["input_events"] == 600
 
 
 def test_recording_with_a_sensor_stage_and_refusals(board, tmp_path):
@@ -115,7 +111,8 @@ def test_recording_with_a_sensor_stage_and_refusals(board, tmp_path):
     # the next takes of this folder must be made alike
     res = _record(board, out, "down", [gesture(board, 1, 0)])
     assert res.exit_code == 2 and "repeat the sensor options of the earlier takes" in res.stderr
-    for bad in (["--label", "train"], ["--label", "../x"], ["--target", "emulator"], ["--duration", "0"]):
+    bad_options = (["--label", "train"], ["--label", "../x"], ["--target", "emulator"], ["--duration", "0"])
+    for bad in (*bad_options, ["--roi", "120,0,10,10"], ["--roi", "0,0,0,4"], ["--roi", "1,2"]):
         res = CliRunner().invoke(cli, ["record", "--out", str(tmp_path / "h"), "--label", "a", *bad])
         assert res.exit_code == 2, (bad, res.output)
     assert not (tmp_path / "h").exists()

@@ -68,8 +68,10 @@ def test_options_win_and_must_give_the_model_input():
     net = net_for(2, 32, 32, input_stage=origin_record(SPECK, (4, 4)))
     mine = SensorStage(pool=2, roi=(16, 16, 32, 32), flip_y=True)
     assert live_input(net, SPECK, mine).stage == mine and live_input(net, SPECK, mine).how == "options"
-    with pytest.raises(ConstraintError, match=r"into 64x64x2 .* model takes 32x32x2"):
+    with pytest.raises(UsageError, match=r"into 64x64x2 .* model takes 32x32x2"):  # the user's options: exit 2
         live_input(net, SPECK, SensorStage(pool=2))
+    with pytest.raises(UsageError, match="exceeds the 64x64 pooled sensor"):
+        live_input(net, SPECK, SensorStage(pool=2, roi=(40, 0, 32, 32)))
 
 
 @pytest.mark.parametrize(
