@@ -253,9 +253,9 @@ def run_on_chip(
             runs.append(r)
         run_s = time.monotonic() - t0
         active = session.stop_power()
-        warnings_ = list(session.warnings)
         if options.measure_power and session.power_monitor is not None:
             power = power_report(idle, active, run_s, len(samples), published_idle_rails(plan.target))
+    warnings_ = list(session.warnings)  # after closing: what closing noted too
     out_counts = np.stack(counts).astype(np.int64)
     preds = out_counts.argmax(axis=1)
     n = len(samples)

@@ -94,6 +94,6 @@ def run_live_chip(
             tally.extra["power"] = power
         elif options.measure_power:
             tally.extra["power"] = {"available": False}
-        tally.extra["warnings"] = list(s.warnings)
+    tally.extra["warnings"] = list(s.warnings)  # after closing: what closing noted too
     tally.extra["notes"] = list(plan.notes)
     return tally

@@ -33,6 +33,7 @@ import io
 import json
 import time
 import warnings
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -548,7 +549,7 @@ def neuron_words(layer: ChipLayer) -> int:
     return 2**bits
 
 
-class BoardSession:
+class BoardSession(ABC):
     """An open board: opening, graphs of nodes, reading and closing, shared by the sessions below
     (``with Session(...) as s``; ``_setup`` configures the open board)."""
 
@@ -580,8 +581,9 @@ class BoardSession:
             raise
         return self
 
+    @abstractmethod
     def _setup(self) -> None:
-        raise NotImplementedError
+        """Configure the open board (``self.handle``): graphs, configuration, stop watch."""
 
     def _graph(self, nodes: list[Any]) -> Any:
         g = self.samna.graph.EventFilterGraph()
@@ -601,8 +603,8 @@ class BoardSession:
         ):
             try:
                 step()
-            except Exception:  # closing must not hide the real error
-                pass
+            except Exception as exc:  # closing must not hide the real error: noted, not raised
+                self.warnings.append(f"while closing {self.entry.id}: {type(exc).__name__}: {exc}")
         self.graphs = []
 
     def _read(self, timeout_s: float) -> list[Any]:
