@@ -35,6 +35,9 @@ CHIP_ONLY = ("export_config", "dry_run", "measure_power", "list_devices", "monit
 SENSOR_OPTIONS = ("sensor_pool", "roi", "merge_polarity", "flip_x", "flip_y")
 EMULATOR_ONLY = ("save_events", "monitor", "plot", *SENSOR_OPTIONS, "workers")
 NOT_LIVE = ("dataset", "limit", "compare", "save_events", "monitor", "plot", "dry_run", "list_devices", "workers")
+# options with a default that --live does not use: refused when given (on the emulator also the chip's and torch's)
+LIVE_UNUSED = ("split", "batch_size", "data_root")
+EMULATOR_LIVE_UNUSED = ("mode", "device", "timeout_s")
 DEFAULT_WINDOW_S = 0.5
 
 
@@ -242,7 +245,7 @@ def deploy(
         workers=workers,
     )
     given = {**flags, "dataset": dataset, "compare": compare, "limit": limit}
-    _check_live(live, duration_s, window_s, given, target, input_file)
+    _check_live(live, duration_s, window_s, given, target, input_file, _given_options())
     sensor = sensor_stage(sensor_pool, roi, merge_polarity, flip_x, flip_y)
     if target == "emulator":
         used = [f"--{k.replace('_', '-')}" for k in CHIP_ONLY if flags[k]]
@@ -332,6 +335,15 @@ def deploy(
     )
 
 
+def _given_options() -> dict[str, str]:
+    """The options of this command given on the command line (or by the environment): name → flag."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    unset = (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP, None)
+    return {p.name: p.opts[0] for p in ctx.command.params if p.name and ctx.get_parameter_source(p.name) not in unset}
+
+
 def _check_live(
     live: bool,
     duration_s: float | None,
@@ -339,8 +351,10 @@ def _check_live(
     given: dict[str, Any],
     target: str,
     input_file: str | None,
+    explicit: dict[str, str],
 ) -> None:
-    """``--duration`` and ``--window`` only with ``--live``; with it, no option that runs samples (exit 2)."""
+    """``--duration`` and ``--window`` only with ``--live``; with it, no option that runs samples or that the live
+    view does not use (``explicit``: the options given, name → flag) (exit 2)."""
     from qsnn_deploy.deploy.live import check_windows
     from qsnn_deploy.errors import UsageError
 
@@ -350,7 +364,9 @@ def _check_live(
         return
     window = DEFAULT_WINDOW_S if window_s is None else window_s
     check_windows(window, window / 2, duration_s)
+    unused = LIVE_UNUSED + (EMULATOR_LIVE_UNUSED if target == "emulator" else ())
     used = [f"--{k.replace('_', '-')}" for k in NOT_LIVE if given.get(k)]
+    used += [explicit[k] for k in unused if k in explicit]
     if used:
         raise UsageError(f"{', '.join(used)} do not go with --live", fix="leave them out, or drop --live")
     if target == "emulator" and not input_file:

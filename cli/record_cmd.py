@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from .common import format_option, log, sensor_options, sensor_stage
 from .target_option import resolve_deploy
+
+if TYPE_CHECKING:  # imported inside the command: --help stays fast
+    from qsnn_deploy.deploy.samna_backend import SensorSession
 
 
 @click.command(
@@ -95,6 +100,13 @@ def record(
                 lambda s: recording_status(s, fmt),
             )  # fmt: skip
     except RecordingInterrupted as exc:
+        _closing_warnings(session)
         show_recording(exc.summary, fmt)
         raise click.exceptions.Exit(130) from None
+    _closing_warnings(session)
     show_recording(summary, fmt)
+
+
+def _closing_warnings(session: SensorSession) -> None:
+    for w in session.warnings:
+        log(f"warning: {w}")

@@ -17,7 +17,7 @@ from ..emulate.samples import Samples
 from ..errors import InputError
 from ..ir import Network
 from ..progress import ProgressMode
-from .chip_plan import READOUT_STRIDE, ChipPlan
+from .chip_plan import READOUT_CLASSES, READOUT_STRIDE, ChipPlan
 
 OUT_DTYPE = np.dtype([("core", "<i2"), ("x", "<i4"), ("y", "<i4"), ("feature", "<i4"), ("t", "<i8")])
 """A spike the chip sent: the core that fired, neuron column ``x`` and row ``y`` (before pooling),
@@ -109,7 +109,7 @@ def class_counts(out: np.ndarray, plan: ChipPlan) -> np.ndarray:
     return counts.reshape(-1)
 
 
-def decode_readout(values: list[int]) -> dict[str, int]:
+def decode_readout(values: list[int], n_classes: int | None = None) -> dict[str, int]:
     """ReadoutValue words: bit 20 'data valid', bits 19:16 the channel (1..15) with the largest average.
 
     Source: sinabs' using_readout_layer notebook (docs/speck/notebooks/using_readout_layer.ipynb,
@@ -119,9 +119,11 @@ def decode_readout(values: list[int]) -> dict[str, int]:
     One word comes per slow-clock tick. Unverified: which words a valid bit of 0 marks (no source says);
     assumption: those words carry no class and are skipped.
 
-    Returns the class (channel − 1) seen most often among valid words (-1 when none), and counts.
+    Returns the class (channel − 1) seen most often among valid words (-1 when none), and counts; with
+    ``n_classes``, words naming a channel beyond the model's classes count as invalid.
     """
-    classes = [((v >> 16) & 0xF) - 1 for v in values if (v >> 20) & 1 and (v >> 16) & 0xF]
+    top = READOUT_CLASSES if n_classes is None else n_classes
+    classes = [((v >> 16) & 0xF) - 1 for v in values if (v >> 20) & 1 and 0 < (v >> 16) & 0xF <= top]
     if not classes:
         return {"prediction": -1, "valid_values": 0, "values": len(values)}
     k = np.bincount(classes)

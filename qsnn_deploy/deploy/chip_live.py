@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -60,7 +61,7 @@ def run_live_chip(
 ) -> LiveTally:
     """Configure the board for ``plan`` (its sensor stage included), show windows through ``on_window`` until
     ``duration_s`` (None: until Ctrl-C), close the board; the summary."""
-    from .samna_backend import ChipSession, build_config, choose_device, list_devices, power_report
+    from .samna_backend import ChipSession, build_config, choose_device, list_devices
 
     log = log or default_log
     device = choose_device(list_devices(), plan.target, options.device)
@@ -74,7 +75,7 @@ def run_live_chip(
     tally.extra["device"] = device.id
     rate = options.power_rate_hz if options.measure_power else None
     with ChipSession(plan, device, config, options.timeout_s, options.quiet_s, options.probe_timeout_s, rate) as s:
-        idle: dict[int, list[float]] = {}
+        idle: dict[int, list[float]] | None = None  # None: the idle run did not finish
         t0 = time.monotonic()
         try:
             idle = s.measure_idle(options.idle_s) if options.measure_power else {}
@@ -87,13 +88,29 @@ def run_live_chip(
             tally.stopped = "interrupted"
         run_s = time.monotonic() - t0
         active = s.stop_power()
-        if options.measure_power and s.power_monitor is not None:
-            power = power_report(idle, active, run_s, max(1, tally.windows), published_idle_rails(plan.target))
-            power["note"] += "; live: the idle run already has the sensor feeding the network"
-            power["energy_per"] = "window"
-            tally.extra["power"] = power
-        elif options.measure_power:
-            tally.extra["power"] = {"available": False}
+        if options.measure_power:
+            tally.extra["power"] = _live_power(s.power_monitor is not None, plan, idle, active, run_s, tally.windows)
     tally.extra["warnings"] = list(s.warnings)  # after closing: what closing noted too
     tally.extra["notes"] = list(plan.notes)
     return tally
+
+
+def _live_power(
+    monitored: bool,
+    plan: ChipPlan,
+    idle: dict[int, list[float]] | None,
+    active: dict[int, list[float]],
+    run_s: float,
+    windows: int,
+) -> dict[str, Any]:
+    """The summary's ``power``: per rail as ``deploy`` reports it, the dynamic energy per window."""
+    from .samna_backend import power_report
+
+    if idle is None:
+        return {"available": False, "why": "stopped during the idle measurement"}
+    if not monitored:
+        return {"available": False}
+    power = power_report(idle, active, run_s, max(1, windows), published_idle_rails(plan.target))
+    power["note"] += "; live: the idle run already has the sensor feeding the network"
+    power["dynamic_energy_per_window_j"] = power.pop("dynamic_energy_per_sample_j")
+    return power

@@ -35,9 +35,12 @@ def _through_sensor(
 ) -> list[np.ndarray]:
     if sensor is None:
         return events
-    out_size = sensor.output_size(size)
+    try:
+        out_size = sensor.output_size(size)
+    except InputError as exc:  # the options' region lies outside the (pooled) recording
+        raise UsageError(exc.what, fix="choose a region inside the pooled sensor") from None
     if out_size != sensor_size(net):
-        raise InputError(
+        raise UsageError(
             f"the sensor stage turns the {size} (W, H, P) sensor into {out_size}, but the model takes "
             f"{sensor_size(net)}",
             fix="adjust --sensor-pool / --roi / --merge-polarity",

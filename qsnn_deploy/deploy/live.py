@@ -117,9 +117,8 @@ def live_windows(
         ins = [(t, k) for t, k in ins if t > since]
         cls = classes[times <= at + 1e-9]
         counts = np.bincount(cls[(cls >= 0) & (cls < n)], minlength=n)
-        if readout:  # a readout channel beyond the model's classes names none of them: idle
-            pred, source = decode_readout([w for t, w in words if t <= at + 1e-9])["prediction"], "readout"
-            pred = pred if pred < n else IDLE
+        if readout:  # a readout channel beyond the model's classes names none of them: not counted
+            pred, source = decode_readout([w for t, w in words if t <= at + 1e-9], n)["prediction"], "readout"
         else:
             pred, source = (int(counts.argmax()) if counts.sum() else IDLE), "output_spike_counts"
         seen = [k for t, k in ins if t <= at + 1e-9]

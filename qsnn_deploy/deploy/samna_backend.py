@@ -643,6 +643,7 @@ class ChipSession(BoardSession):
         self.power_rate_hz = power_rate_hz
         self._probe_ok = True  # after one unanswered probe, stop probing (and say so once)
         self._reset_events: list[Any] | None = None
+        self._measuring = False  # the power monitor's automatic measurement is on
 
     def _setup(self) -> None:
         model = self.handle.get_model()
@@ -672,7 +673,9 @@ class ChipSession(BoardSession):
 
     def _stops(self) -> list[Callable[[], object]]:
         pm = getattr(self, "power_monitor", None)
-        return [pm.stop_auto_power_measurement if pm is not None else lambda: None, *super()._stops()]
+        if pm is None or not self._measuring:  # stopped once only
+            return super()._stops()
+        return [pm.stop_auto_power_measurement, *super()._stops()]
 
     def listen(self, read_s: float = 0.05) -> Iterator[tuple[np.ndarray, list[int]]]:
         """Live input from the chip's sensor: zero the neurons, reset the stop watch, then per read the spike
@@ -758,12 +761,14 @@ class ChipSession(BoardSession):
             assert self.power_rate_hz is not None  # _setup opens the monitor only with a rate
             self.power_sink.get_events()
             self.power_monitor.start_auto_power_measurement(float(self.power_rate_hz))
+            self._measuring = True
 
     def stop_power(self) -> dict[int, list[float]]:
         """Stop measuring; the samples per rail (W)."""
         if self.power_monitor is None:
             return {}
         self.power_monitor.stop_auto_power_measurement()
+        self._measuring = False
         rails: dict[int, list[float]] = {}
         for _ in range(3):  # the last measurements may still be in flight
             batch = self.power_sink.get_events()

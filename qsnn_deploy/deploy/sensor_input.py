@@ -123,19 +123,35 @@ def _record(net: Network) -> dict[str, Any] | None:
 
 
 def replay_stage(net: Network, events: np.ndarray) -> tuple[SensorStage, tuple[int, int, int]] | None:
-    """For a recording that does not fit the model input as it is (e.g. a raw take of ``qsnn-deploy record``):
-    the stage the model's training data went through, and the sensor it applies to, when the model records
-    data from a real sensor that holds these events; None otherwise."""
+    """For a recording whose pixels do not fit the model input as they are: the stage that turns it into what the
+    model was trained on, and the sensor size it applies to; None when the model records no real sensor that
+    holds these pixels. Decided on x and y (a polarity mismatch stays the emulator's exit 3):
+
+    - pixels inside the recording stage's output (a take of ``qsnn-deploy record``, written after its stage):
+      the loader's pooling only (and a polarity merge for a 1-channel model);
+    - pixels inside the sensor (a raw recording): the whole stage of the training data.
+    """
     c, h, w = net.input_shape
-    if not len(events) or (events["x"].max() < w and events["y"].max() < h and events["p"].max() < c):
+    if not len(events) or (events["x"].max() < w and events["y"].max() < h):
         return None
     rec = _record(net)
     if rec is None or rec["synthetic"]:
         return None
     sw, sh, sp = (int(v) for v in rec["sensor_size"])
-    if events["x"].max() >= sw or events["y"].max() >= sh or events["p"].max() >= sp:
-        return None
-    return _from_training(rec, (sw, sh, sp), c == 1), (sw, sh, sp)
+    sensor = (sw, sh, sp)
+    recorded = sensor if rec["stage"] is None else SensorStage.from_dict(rec["stage"]).output_size(sensor)
+    xmax, ymax = int(events["x"].max()), int(events["y"].max())
+    if xmax < recorded[0] and ymax < recorded[1]:
+        fx, fy = rec["downsample"]
+        if fx != fy or fx not in DVS_POOLINGS:
+            raise ConstraintError(
+                f"the model saw its recordings pooled by {fx}x{fy}; the sensor stage pools both axes by 1, 2 or 4",
+                fix="pass --sensor-pool and --roi to choose the view yourself",
+            )
+        return SensorStage(pool=fx, merge_polarity=c == 1), recorded
+    if xmax < sw and ymax < sh:
+        return _from_training(rec, sensor, c == 1), sensor
+    return None
 
 
 def live_input(net: Network, sensor_size: tuple[int, int, int] | None, options: SensorStage | None = None) -> LiveInput:

@@ -132,6 +132,14 @@ def test_live_replay_text_until_the_recording_ends(files, paced):
         (["--live", "--input", "rec.npy", "--window", "0"], "--window must be a positive"),
         (["--live", "--input", "rec.npy", "--duration", "-1"], "--duration must be a positive"),
         (["--live", "--target", "speck2f", "--input", "rec.npy"], "from the chip's own sensor"),
+        (["--live", "--input", "rec.npy", "--export-config", "c.json"], "only apply to a chip target"),
+        (["--live", "--input", "rec.npy", "--measure-power"], "only apply to a chip target"),
+        (["--live", "--input", "rec.npy", "--readout"], "predicts from the output spike counts"),
+        (["--live", "--input", "rec.npy", "--limit", "3"], "--limit do not go with --live"),
+        (["--live", "--input", "rec.npy", "--workers", "2"], "--workers do not go with --live"),
+        (["--live", "--input", "rec.npy", "--mode", "event"], "--mode do not go with --live"),
+        (["--live", "--input", "rec.npy", "--device", "cpu", "--batch-size", "8"], "--batch-size, --device do not"),
+        (["--live", "--target", "speck2f", "--split", "train"], "--split do not go with --live"),
     ],
 )
 def test_live_usage_errors(files, args, message):
@@ -139,3 +147,16 @@ def test_live_usage_errors(files, args, message):
     args = [str(d / a) if a.endswith(".npy") else a for a in args]
     res = CliRunner().invoke(cli, ["deploy", str(model), *args])
     assert res.exit_code == 2 and message in res.stderr, res.output
+
+
+def test_the_replay_holds_events_only(files, paced, monkeypatch):
+    """No raster of the whole recording is made (a long recording would take gigabytes)."""
+    import qsnn_deploy.data.framing as framing
+
+    def no_raster(*a, **k):
+        raise AssertionError("a raster was made")
+
+    monkeypatch.setattr(framing, "to_frames", no_raster)
+    _, model, d = files
+    res = CliRunner().invoke(cli, ["deploy", str(model), "--live", "--input", str(d / "short.npy"), "--format", "json"])
+    assert res.exit_code == 0, res.output

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from qsnn_deploy.data.events import EVENT_DTYPE
 from qsnn_deploy.data.origin import origin_record
-from qsnn_deploy.deploy.sensor_input import dvs_layer_fields, live_input
+from qsnn_deploy.deploy.sensor_input import dvs_layer_fields, live_input, replay_stage
 from qsnn_deploy.emulate.sensor import SensorStage
 from qsnn_deploy.errors import ConstraintError, InputError, UsageError
 from qsnn_deploy.ir import ChipLayer, Network
@@ -120,3 +121,27 @@ def test_dvs_layer_fields_as_sinabs_writes_them():
     whole = dvs_layer_fields(SensorStage(merge_polarity=True), SPECK, None, monitor=True)
     assert whole["cut"] == {"x": 127, "y": 127} and whole["merge"] and whole["monitor_enable"]
     assert whole["destinations"] == []
+
+
+def _events(xmax: int, ymax: int, p: int = 2) -> np.ndarray:
+    ev = np.zeros(3, EVENT_DTYPE)
+    ev["x"], ev["y"], ev["p"], ev["t"] = [0, xmax, 1], [0, 1, ymax], [0, p - 1, 0], [0, 1, 2]
+    return ev
+
+
+def test_a_replayed_recording_gets_the_stage_it_needs():
+    # trained on takes recorded with pooling 2 (64x64 files), pooled by 2 more in training: a 32x32 model
+    rec = origin_record(SPECK, (2, 2), SensorStage(pool=2).to_dict())
+    net = net_for(2, 32, 32, input_stage=rec)
+    assert replay_stage(net, _events(31, 31)) is None  # fits the model as it is
+    assert replay_stage(net, _events(63, 40)) == (SensorStage(pool=2), (64, 64, 2))  # a take: the loader's pooling
+    assert replay_stage(net, _events(127, 3)) == (SensorStage(pool=4), SPECK)  # a raw recording: the whole stage
+    assert replay_stage(net, _events(128, 3)) is None  # not from that sensor
+    one = net_for(1, 32, 32, input_stage=rec)
+    assert replay_stage(one, _events(63, 0)) == (SensorStage(pool=2, merge_polarity=True), (64, 64, 2))
+    assert replay_stage(one, _events(31, 31)) is None  # x, y fit: a polarity mismatch is the emulator's exit 3
+    assert (
+        replay_stage(net_for(2, 32, 32, input_stage=origin_record((34, 34, 2), synthetic=True)), _events(33, 0)) is None
+    )
+    with pytest.raises(ConstraintError, match="pooled by 8x8"):
+        replay_stage(net_for(2, 16, 16, input_stage=origin_record(SPECK, (8, 8))), _events(127, 0))
