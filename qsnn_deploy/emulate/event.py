@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 import numba
 import numpy as np
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 from ..errors import InputError
 from ..ir import Network
@@ -60,6 +61,9 @@ class EventResult:
 #   params, dests: as above; counts, synops, out_counts: per layer and output; stack, stack_layer: the spike
 #   stack; mon_mask, mon: the monitor
 # One input event reads c_out contiguous weights per kernel tap and updates c_out contiguous membranes.
+# The kernels allocate nothing, so they are compiled without numba's reference counting (``_nrt=False``): in
+# these branchy loops numba left an atomic increment and decrement per array argument and view, which took
+# three quarters of the time on benchmarks/emulator_speed.py's busy network.
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -77,7 +81,7 @@ def _floor_div(a: int, b: int) -> int:
     return a // b
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@numba.njit(cache=True, _nrt=False, nogil=True, error_model="numpy", inline="always")
 def _send(
     lay: int,
     co: int,
@@ -116,7 +120,7 @@ def _send(
     return top, n_mon
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@numba.njit(cache=True, _nrt=False, nogil=True, error_model="numpy", inline="always")
 def drain(
     top: int,
     t: int,
@@ -134,6 +138,7 @@ def drain(
     mon_mask: np.ndarray,
     mon: np.ndarray,
     n_mon: int,
+    hot: np.ndarray,
 ) -> int:
     """Deliver the ``top`` events on the stack and every spike they cause, last in first out. Returns n_mon."""
     while top > 0:
@@ -152,6 +157,10 @@ def drain(
             continue
         synops[lay] += (oy1 - oy0 + 1) * (ox1 - ox0 + 1) * c_out
         w_in = w_off[lay] + ci * k * k * c_out
+        # pass 1, branch-free: integrate and clip every neuron the event reaches (a clipped value, < low, cannot
+        # fire); note the positions where one may fire. The spikes wait on the stack until the event is done, so
+        # firing after all its updates is the same as firing after each
+        n_hot = 0
         for oy in range(oy0, oy1 + 1):
             w_row = w_in + (yy - oy * s) * k * c_out
             v_row = v_off[lay] + oy * wo * c_out
@@ -159,43 +168,51 @@ def drain(
                 wi = w_row + (xx - ox * s) * c_out
                 vi = v_row + ox * c_out
                 v, w = states[vi : vi + c_out], weights[wi : wi + c_out]  # views: the loop below vectorises
-                # pass 1, branch-free: integrate and clip; a clipped value (< low) cannot fire
-                highest = low
+                fire = False
                 for co in range(c_out):
-                    val = v[co] + w[co]
+                    val = np.int32(v[co] + w[co])  # int32 like the membranes: twice the lanes of int64
                     val = val if val > low else low
                     v[co] = val
-                    highest = highest if highest > val else val
-                if highest < thr:
-                    continue
-                # pass 2, rare: fire at most once, reset, clip again; through ``states``, not the views: a view
-                # used here too made pass 1 about 1.5x slower (measured on benchmarks/emulator_speed.py's busy net)
-                for co in range(c_out):
-                    val = states[vi + co]
-                    if val >= thr:
-                        val = 0 if zero_reset else val - thr
-                        states[vi + co] = val if val > low else low
-                        top, n_mon = _send(
-                            lay,
-                            co,
-                            oy,
-                            ox,
-                            t,
-                            params,
-                            dests,
-                            counts,
-                            out_counts,
-                            stack,
-                            stack_layer,
-                            top,
-                            mon_mask,
-                            mon,
-                            n_mon,
-                        )
+                    fire |= val >= thr
+                hot[n_hot, 0], hot[n_hot, 1], hot[n_hot, 2] = vi, oy, ox
+                n_hot += fire
+        # pass 2, at the noted positions: fire at most once, reset, clip again (vectorised, 64 channels at a time),
+        # then send the spikes in channel order, visiting only the channels that fired
+        for h in range(n_hot):
+            vi, oy, ox = hot[h, 0], hot[h, 1], hot[h, 2]
+            for c0 in range(0, c_out, 64):
+                v = states[vi + c0 : vi + min(c_out, c0 + 64)]
+                fired = np.uint64(0)
+                for j in range(v.shape[0]):
+                    val = v[j]
+                    reset = np.int32(0) if zero_reset else val - thr
+                    reset = reset if reset > low else low
+                    v[j] = reset if val >= thr else val
+                    fired |= np.uint64(val >= thr) << np.uint64(j)
+                while fired:
+                    co = c0 + trailing_zeros(fired)
+                    fired &= fired - np.uint64(1)
+                    top, n_mon = _send(
+                        lay,
+                        co,
+                        oy,
+                        ox,
+                        t,
+                        params,
+                        dests,
+                        counts,
+                        out_counts,
+                        stack,
+                        stack_layer,
+                        top,
+                        mon_mask,
+                        mon,
+                        n_mon,
+                    )
     return n_mon
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, _nrt=False, nogil=True, error_model="numpy")
 def tick(
     layer: int,
     t: int,
@@ -215,6 +232,7 @@ def tick(
     mon_mask: np.ndarray,
     mon: np.ndarray,
     n_mon: int,
+    hot: np.ndarray,
 ) -> int:
     """Add the bias to every neuron of ``layer`` (a slow-clock tick) and carry its spikes through."""
     thr, low, zero_reset = params[layer, _THR], params[layer, _LOW], params[layer, _ZERO_RESET]
@@ -267,11 +285,12 @@ def tick(
                         mon_mask,
                         mon,
                         n_mon,
+                        hot,
                     )
     return n_mon
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, _nrt=False, nogil=True, error_model="numpy")
 def run(
     ev_c: np.ndarray,
     ev_y: np.ndarray,
@@ -294,6 +313,7 @@ def run(
     stack_layer: np.ndarray,
     mon_mask: np.ndarray,
     mon: np.ndarray,
+    hot: np.ndarray,
 ) -> int:
     """Every input event in order, the slow clock's ticks before the events at or after their time; n_mon."""
     n_mon = 0
@@ -321,6 +341,7 @@ def run(
                     mon_mask,
                     mon,
                     n_mon,
+                    hot,
                 )
             j += 1
         if last:
@@ -344,6 +365,7 @@ def run(
             mon_mask,
             mon,
             n_mon,
+            hot,
         )
     return n_mon
 
@@ -433,7 +455,9 @@ class EventEmulator:
         )
         # depth-first: at most one unfinished burst per level of the longest path, each of at most
         # (neurons one event reaches) × (destinations) entries
-        burst = max(int(p[_C_OUT]) * (-(-int(p[_K]) // int(p[_STRIDE]))) ** 2 + 1 for p in rows)
+        reach = max((-(-int(p[_K]) // int(p[_STRIDE]))) ** 2 for p in rows)  # positions one event reaches
+        self._hot = np.zeros((reach, 3), dtype=np.int64)  # drain()'s positions that may fire
+        burst = max(int(p[_C_OUT]) * reach + 1 for p in rows)
         depth = width * len(rows) * burst
         self._stack = np.zeros((max(depth, 16), 3), dtype=np.int64)
         self._stack_layer = np.zeros(max(depth, 16), dtype=np.int64)
@@ -487,7 +511,7 @@ class EventEmulator:
                 self.monitor_mask,
                 mon,
             )
-            n_mon = run(channels, rows, columns, t, ticks, self.bias_layers, *self._net, *buf)
+            n_mon = run(channels, rows, columns, t, ticks, self.bias_layers, *self._net, *buf, self._hot)
             if n_mon < cap or cap == 0:
                 break
             cap *= 4  # the monitor buffer overflowed: run again with room to spare
