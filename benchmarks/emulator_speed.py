@@ -40,6 +40,7 @@ from qsnn_deploy.nets.zoo import spec_from_dict  # noqa: E402
 from qsnn_deploy.quant.chip import discretize_network  # noqa: E402
 
 OUT = Path(__file__).parent / "results"
+ROUNDS = 5  # rounds of the 2 % comparison; the goals are judged on the medians over rounds
 T, DT_US, ACTIVITY = 300, 1000.0, 0.02
 
 
@@ -166,7 +167,7 @@ def busy_network(gain: float = BUSY_GAIN, seed: int = 0) -> Network:
     return discretize_network(model.to_network(DT_US))
 
 
-def one_thread_row(net: Network, activity: float, repeats: int = 5) -> dict:
+def one_thread_row(net: Network, activity: float, repeats: int = 15) -> dict:
     """Event mode (from events; from the raster with the conversion), binned mode and sinabs on one sample,
     one thread each, timed interleaved (medians)."""
     x = raster(1, activity)
@@ -207,9 +208,15 @@ def busy_sweep() -> dict:
         net = busy_network()
         by_activity = [one_thread_row(net, a) for a in (0.005, 0.01, 0.02, 0.05, 0.1)]
         by_gain = [one_thread_row(busy_network(g), ACTIVITY) | {"gain": g} for g in (1.0, 2.0, BUSY_GAIN, 3.5)]
+        # the goals' comparison in rounds (the table's own first): this shared machine's speed drifts between them
+        i = next(i for i, r in enumerate(by_activity) if r["activity"] == ACTIVITY)
+        rounds = [by_activity[i]] + [one_thread_row(net, ACTIVITY) for _ in range(ROUNDS - 1)]
     finally:
         torch.set_num_threads(threads)
-    at = next(r for r in by_activity if r["activity"] == ACTIVITY)
+    at = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]} | {  # each figure's median over rounds
+        f"{k}_rounds": [r[k] for r in rounds] for k in ("event_speedup", "binned_speedup", "event_updates_per_s")
+    }
+    by_activity[i] = at  # the table shows the medians too
     goals = {
         "event_10x": at["event_speedup"] >= 10,
         "binned_3x": at["binned_speedup"] >= 3,
@@ -317,6 +324,10 @@ def plot(scal: dict, path: Path) -> None:
 def busy_markdown(busy: dict) -> list[str]:
     at, goals = busy["at_2_percent"], busy["goals"]
 
+    def spread(key: str, scale: float, fmt: str = ".1f") -> str:
+        values = [scale * v for v in at[f"{key}_rounds"]]
+        return f"{min(values):{fmt}}–{max(values):{fmt}}"
+
     def line(r: dict, first: str) -> str:
         return (
             f"| {first} | {r['synaptic_updates'] / 1e6:.2f} M | {r['event_s'] * 1e3:.1f} ms "
@@ -344,10 +355,13 @@ def busy_markdown(busy: dict) -> list[str]:
         "|---" + head[1],
         *[line(r, f"x{r['gain']:g}") for r in busy["by_gain"]],
         "",
-        f"At 2 %: event mode {at['event_speedup']:.1f}x sinabs (goal 10x: "
-        f"{'met' if goals['event_10x'] else 'not met'}), binned {at['binned_speedup']:.1f}x (goal 3x: "
-        f"{'met' if goals['binned_3x'] else 'not met'}), {at['event_updates_per_s'] / 1e6:.0f} M synaptic updates/s "
-        f"in event mode (goal 1 G/s: {'met' if goals['event_1g_updates_per_s'] else 'not met'}).",
+        f"At 2 % (medians of {len(at['event_speedup_rounds'])} rounds, the row above): event mode "
+        f"{at['event_speedup']:.1f}x sinabs (rounds {spread('event_speedup', 1)}; goal 10x: "
+        f"{'met' if goals['event_10x'] else 'not met'}), binned {at['binned_speedup']:.1f}x (rounds "
+        f"{spread('binned_speedup', 1)}; goal 3x: {'met' if goals['binned_3x'] else 'not met'}), "
+        f"{at['event_updates_per_s'] / 1e6:.0f} M synaptic updates/s in event mode (rounds "
+        f"{spread('event_updates_per_s', 1e-6, '.0f')} M/s; goal 1 G/s: "
+        f"{'met' if goals['event_1g_updates_per_s'] else 'not met'}).",
         "",
         "![busy network](emulator_speed_busy.png)",
         "",

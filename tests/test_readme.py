@@ -130,7 +130,7 @@ def evaluate(expr: str, names: dict[str, float]) -> float:
 
 def source_value(src: dict, root: Path, names: dict[str, float]) -> float | str:
     """One value: ``expr``, or from ``file`` by JSON/YAML ``key``, Markdown ``table`` column + ``where``,
-    or ``regex`` group; ``agg`` (min/max/sum/first) over several; then × ``scale``, rounded to ``round`` digits.
+    or ``regex`` group; ``agg`` (min/max/sum/count/first) over several; then × ``scale``, rounded to ``round`` digits.
     ``text: true`` takes the one value found as a word (a layer name, a ranking), not a number."""
     if "expr" in src:
         value = evaluate(src["expr"], names)
@@ -159,7 +159,7 @@ def source_value(src: dict, root: Path, names: dict[str, float]) -> float | str:
         if "agg" in src:
             if not numbers:
                 raise ValueError(f"nothing found in {src['file']} for {src}")
-            value = {"min": min, "max": max, "sum": sum, "first": lambda n: n[0]}[src["agg"]](numbers)
+            value = {"min": min, "max": max, "sum": sum, "count": len, "first": lambda n: n[0]}[src["agg"]](numbers)
         elif len(numbers) != 1:
             raise ValueError(f"{len(numbers)} values in {src['file']} for {src} (give agg or a narrower key)")
         else:

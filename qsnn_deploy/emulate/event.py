@@ -25,16 +25,20 @@ are recorded as ``x, y, t, p=channel, layer``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import numba
 import numpy as np
-from numba.cpython.unsafe.numbers import trailing_zeros
+from numba.cpython.unsafe import numbers as unsafe_numbers
 
 from ..errors import InputError
 from ..ir import Network
 from ..quant.chip import discretize_network
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+trailing_zeros: Any = unsafe_numbers.trailing_zeros  # LLVM cttz: the lowest set bit of an integer (compiled code only)
 MONITOR_DTYPE = np.dtype([("x", "<i2"), ("y", "<i2"), ("t", "<i8"), ("p", "<i2"), ("layer", "<i1")])
 MONITOR_FIELDS: tuple[str, ...] = tuple(MONITOR_DTYPE.names or ())  # x, y, t, p, layer
 # per-layer integer parameters, one row each (_POOL, _HP, _WP: the pooling the layer's spikes are counted under)
@@ -56,14 +60,21 @@ class EventResult:
 
 
 # The compiled kernel takes every array as an argument of its own (tuples of arrays cost a copy per call):
-#   weights: every layer's weights flat, as (c_in, k, k, c_out), from w_off[layer]; biases flat from b_off[layer]
+#   weights: every layer's weights flat, as (c_in, k, k, c_out) with the kernel columns reversed, from
+#   w_off[layer]; biases flat from b_off[layer]
 #   states: every layer's membranes flat, as (h_out, w_out, c_out), from v_off[layer]
 #   params, dests: as above; counts, synops, out_counts: per layer and output; stack, stack_layer: the spike
 #   stack; mon_mask, mon: the monitor
 # One input event reads c_out contiguous weights per kernel tap and updates c_out contiguous membranes.
-# The kernels allocate nothing, so they are compiled without numba's reference counting (``_nrt=False``): in
-# these branchy loops numba left an atomic increment and decrement per array argument and view, which took
-# three quarters of the time on benchmarks/emulator_speed.py's busy network.
+
+
+def _kernel(inline: bool = False) -> Callable[[_F], _F]:
+    """``numba.njit`` for the kernels below: cached on disk, and without numba's reference counting
+    (``_nrt=False``; they allocate nothing). In these branchy loops numba left an atomic increment and decrement
+    per array argument and view, which took three quarters of the time on benchmarks/emulator_speed.py's busy
+    network."""
+    options = {"cache": True, "_nrt": False, "nogil": True, "error_model": "numpy"}
+    return numba.njit(**options, inline="always" if inline else "never")  # type: ignore[call-overload]
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -81,7 +92,7 @@ def _floor_div(a: int, b: int) -> int:
     return a // b
 
 
-@numba.njit(cache=True, _nrt=False, nogil=True, error_model="numpy", inline="always")
+@_kernel(inline=True)
 def _send(
     lay: int,
     co: int,
@@ -120,7 +131,7 @@ def _send(
     return top, n_mon
 
 
-@numba.njit(cache=True, _nrt=False, nogil=True, error_model="numpy", inline="always")
+@_kernel(inline=True)
 def drain(
     top: int,
     t: int,
@@ -139,6 +150,7 @@ def drain(
     mon: np.ndarray,
     n_mon: int,
     hot: np.ndarray,
+    run_cells: np.ndarray,
 ) -> int:
     """Deliver the ``top`` events on the stack and every spike they cause, last in first out. Returns n_mon."""
     while top > 0:
@@ -158,29 +170,73 @@ def drain(
         synops[lay] += (oy1 - oy0 + 1) * (ox1 - ox0 + 1) * c_out
         w_in = w_off[lay] + ci * k * k * c_out
         # pass 1, branch-free: integrate and clip every neuron the event reaches (a clipped value, < low, cannot
-        # fire); note the positions where one may fire. The spikes wait on the stack until the event is done, so
-        # firing after all its updates is the same as firing after each
+        # fire); note where one may fire. The spikes wait on the stack until the event is done, so firing after all
+        # its updates is the same as firing after each
         n_hot = 0
-        for oy in range(oy0, oy1 + 1):
-            w_row = w_in + (yy - oy * s) * k * c_out
-            v_row = v_off[lay] + oy * wo * c_out
-            for ox in range(ox0, ox1 + 1):
-                wi = w_row + (xx - ox * s) * c_out
-                vi = v_row + ox * c_out
-                v, w = states[vi : vi + c_out], weights[wi : wi + c_out]  # views: the loop below vectorises
-                fire = False
-                for co in range(c_out):
-                    val = np.int32(v[co] + w[co])  # int32 like the membranes: twice the lanes of int64
+        run_len = (ox1 - ox0 + 1) * c_out
+        if s == 1 and run_len <= 64:
+            # stride 1: a row's neurons and their taps (kernel columns stored reversed) are one contiguous run each:
+            # one vectorised loop per row, and a bit for each neuron that may fire
+            for oy in range(oy0, oy1 + 1):
+                vi = v_off[lay] + (oy * wo + ox0) * c_out
+                wi = w_in + ((yy - oy) * k + k - 1 - xx + ox0) * c_out
+                v, w = states[vi : vi + run_len], weights[wi : wi + run_len]  # views: the loop below vectorises
+                bits = np.uint64(0)
+                for j in range(run_len):
+                    val = np.int32(v[j] + w[j])  # int32 like the membranes: twice the lanes of int64
                     val = val if val > low else low
-                    v[co] = val
-                    fire |= val >= thr
-                hot[n_hot, 0], hot[n_hot, 1], hot[n_hot, 2] = vi, oy, ox
-                n_hot += fire
-        # pass 2, at the noted positions: fire at most once, reset, clip again (vectorised, 64 channels at a time),
-        # then send the spikes in channel order, visiting only the channels that fired
+                    v[j] = val
+                    bits |= np.uint64(val >= thr) << np.uint64(j)
+                hot[n_hot, 0], hot[n_hot, 1], hot[n_hot, 2], hot[n_hot, 3] = vi, oy, ox0, np.int64(bits)
+                n_hot += bits != 0
+        else:
+            # one vectorised loop per position; whether one of its neurons may fire
+            for oy in range(oy0, oy1 + 1):
+                w_row = w_in + (yy - oy * s) * k * c_out
+                v_row = v_off[lay] + oy * wo * c_out
+                for ox in range(ox0, ox1 + 1):
+                    wi = w_row + (k - 1 - xx + ox * s) * c_out
+                    vi = v_row + ox * c_out
+                    v, w = states[vi : vi + c_out], weights[wi : wi + c_out]
+                    fire = False
+                    for co in range(c_out):
+                        val = np.int32(v[co] + w[co])
+                        val = val if val > low else low
+                        v[co] = val
+                        fire |= bool(val >= thr)
+                    hot[n_hot, 0], hot[n_hot, 1], hot[n_hot, 2], hot[n_hot, 3] = vi, oy, ox, 0
+                    n_hot += int(fire)
+        # pass 2, where noted: fire at most once, reset, clip again; spikes sent in order of row, column and channel,
+        # visiting only the neurons that fired
         for h in range(n_hot):
             vi, oy, ox = hot[h, 0], hot[h, 1], hot[h, 2]
-            for c0 in range(0, c_out, 64):
+            bits = np.uint64(hot[h, 3])
+            if bits:  # a row's run: the bits are its neurons that fire
+                while bits:
+                    j = trailing_zeros(bits)
+                    bits &= bits - np.uint64(1)
+                    val = states[vi + j]
+                    reset = np.int32(0) if zero_reset else val - thr
+                    states[vi + j] = reset if reset > low else low
+                    top, n_mon = _send(
+                        lay,
+                        run_cells[lay, j, 1],
+                        oy,
+                        ox + run_cells[lay, j, 0],
+                        t,
+                        params,
+                        dests,
+                        counts,
+                        out_counts,
+                        stack,
+                        stack_layer,
+                        top,
+                        mon_mask,
+                        mon,
+                        n_mon,
+                    )
+                continue
+            for c0 in range(0, c_out, 64):  # one position: reset vectorised, 64 channels at a time
                 v = states[vi + c0 : vi + min(c_out, c0 + 64)]
                 fired = np.uint64(0)
                 for j in range(v.shape[0]):
@@ -212,7 +268,7 @@ def drain(
     return n_mon
 
 
-@numba.njit(cache=True, _nrt=False, nogil=True, error_model="numpy")
+@_kernel()
 def tick(
     layer: int,
     t: int,
@@ -233,6 +289,7 @@ def tick(
     mon: np.ndarray,
     n_mon: int,
     hot: np.ndarray,
+    run_cells: np.ndarray,
 ) -> int:
     """Add the bias to every neuron of ``layer`` (a slow-clock tick) and carry its spikes through."""
     thr, low, zero_reset = params[layer, _THR], params[layer, _LOW], params[layer, _ZERO_RESET]
@@ -286,11 +343,12 @@ def tick(
                         mon,
                         n_mon,
                         hot,
+                        run_cells,
                     )
     return n_mon
 
 
-@numba.njit(cache=True, _nrt=False, nogil=True, error_model="numpy")
+@_kernel()
 def run(
     ev_c: np.ndarray,
     ev_y: np.ndarray,
@@ -314,6 +372,7 @@ def run(
     mon_mask: np.ndarray,
     mon: np.ndarray,
     hot: np.ndarray,
+    run_cells: np.ndarray,
 ) -> int:
     """Every input event in order, the slow clock's ticks before the events at or after their time; n_mon."""
     n_mon = 0
@@ -342,6 +401,7 @@ def run(
                     mon,
                     n_mon,
                     hot,
+                    run_cells,
                 )
             j += 1
         if last:
@@ -366,6 +426,7 @@ def run(
             mon,
             n_mon,
             hot,
+            run_cells,
         )
     return n_mon
 
@@ -420,8 +481,8 @@ class EventEmulator:
                     wp,
                 ]
             )
-            # (c_in, k, k, c_out): one input event reads a contiguous run of weights per kernel tap
-            weights.append(layer.weight.transpose(1, 2, 3, 0).astype(np.int32).ravel())
+            # (c_in, k, k, c_out), kernel columns reversed: a row of taps is one contiguous run, like the neurons
+            weights.append(layer.weight.transpose(1, 2, 3, 0)[:, :, ::-1].astype(np.int32).ravel())
             biases.append((np.zeros(c_out) if layer.bias is None else layer.bias).astype(np.int32))
         self.params = np.array(rows, dtype=np.int64)
         sizes = [int(p[_H_OUT] * p[_W_OUT] * p[_C_OUT]) for p in self.params]
@@ -456,7 +517,10 @@ class EventEmulator:
         # depth-first: at most one unfinished burst per level of the longest path, each of at most
         # (neurons one event reaches) × (destinations) entries
         reach = max((-(-int(p[_K]) // int(p[_STRIDE]))) ** 2 for p in rows)  # positions one event reaches
-        self._hot = np.zeros((reach, 3), dtype=np.int64)  # drain()'s positions that may fire
+        self._hot = np.zeros((reach, 4), dtype=np.int64)  # drain()'s positions or rows that may fire
+        # a row's run of at most 64 neurons: bit j is the neuron (column offset j // c_out, channel j % c_out)
+        j = np.arange(64)
+        self._run_cells = np.stack([np.stack([j // int(p[_C_OUT]), j % int(p[_C_OUT])], axis=1) for p in rows])
         burst = max(int(p[_C_OUT]) * reach + 1 for p in rows)
         depth = width * len(rows) * burst
         self._stack = np.zeros((max(depth, 16), 3), dtype=np.int64)
@@ -511,7 +575,8 @@ class EventEmulator:
                 self.monitor_mask,
                 mon,
             )
-            n_mon = run(channels, rows, columns, t, ticks, self.bias_layers, *self._net, *buf, self._hot)
+            scratch = (self._hot, self._run_cells)
+            n_mon = run(channels, rows, columns, t, ticks, self.bias_layers, *self._net, *buf, *scratch)
             if n_mon < cap or cap == 0:
                 break
             cap *= 4  # the monitor buffer overflowed: run again with room to spare

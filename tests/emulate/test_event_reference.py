@@ -7,6 +7,7 @@ with its address and time, in order, and every membrane at the end."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from event_reference import reference_run
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -25,7 +26,8 @@ def _core(draw, name: str, c_in: int, side: int, c_out: int | None = None, pool:
     stride = draw(st.integers(1, 4))  # 3: a stride no shift serves
     padding = draw(st.integers(0, k - 1))
     out = conv_out_size(side, k, stride, padding)
-    c_out = c_out or draw(st.integers(1, 3))
+    # wide cores too: the compiled kernel takes a row of up to 64 neurons as one run, else position by position
+    c_out = c_out or draw(st.integers(1, 3) | st.sampled_from([23, 32, 64, 70]))
     threshold = draw(st.integers(1, 8))
     return {
         "name": name,
@@ -122,5 +124,50 @@ def test_the_compiled_event_mode_equals_the_plain_reference(data):
     assert fast.output_counts.tolist() == ref.output_counts
     assert fast.monitored[["x", "y", "t", "p", "layer"]].tolist() == ref.spikes
     assert len(fast.states) == len(ref.states)
+    for mine, theirs in zip(fast.states, ref.states):
+        assert np.array_equal(mine, theirs)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("c_out", [23, 32, 64, 70])
+def test_wide_cores_equal_the_reference_on_every_path(c_out, stride):
+    """Cores wider than the fixed draws reach: a row's run of exactly 64 neurons (the top bit), runs longer than 64
+    (position by position), and more than 64 channels (fired 64 at a time), each firing a lot."""
+    rng = np.random.default_rng(c_out * 10 + stride)
+    side = 7
+    conv = ChipLayer(
+        name="wide",
+        weight=rng.integers(-2, 10, (c_out, 2, 3, 3)).astype(float),
+        input_shape=(2, side, side),
+        stride=stride,
+        padding=1,
+        threshold=4.0,
+        min_v_mem=-8.0,
+        reset="subtract" if stride == 1 else "zero",
+        scale=1.0,
+    )
+    _, ho, wo = conv.conv_shape
+    fc = ChipLayer(
+        name="fc",
+        weight=rng.integers(-3, 6, (2, c_out, ho, wo)).astype(float),
+        input_shape=(c_out, ho, wo),
+        threshold=40.0,
+        min_v_mem=-40.0,
+        kind="linear",
+        scale=1.0,
+    )
+    net = Network((conv, fc), (2, side, side))
+    ev = np.zeros(60, EVENT_DTYPE)
+    ev["x"], ev["y"], ev["p"] = rng.integers(0, side, 60), rng.integers(0, side, 60), rng.integers(0, 2, 60)
+    ev["x"][:20] = rng.choice([0, side - 1], 20)  # edges: runs of one or two positions (64 neurons at 32 channels)
+    ev["t"] = np.sort(rng.integers(0, 2000, 60))
+    fast = EventEmulator(net, monitor=("all",)).run(ev, duration_us=2000, keep_states=True)
+    ref = reference_run(net, ev, net.dt_us, 2000)
+    assert fast.layer_spikes[0] > 3 * len(ev)  # it fires a lot
+    if c_out in (32, 64):  # the top bit of a 64-neuron run fires somewhere
+        assert np.any(fast.monitored["p"][fast.monitored["layer"] == 0] == c_out - 1)
+    assert fast.layer_synops.tolist() == ref.layer_synops
+    assert fast.monitored[["x", "y", "t", "p", "layer"]].tolist() == ref.spikes
+    assert fast.output_counts.tolist() == ref.output_counts
     for mine, theirs in zip(fast.states, ref.states):
         assert np.array_equal(mine, theirs)
