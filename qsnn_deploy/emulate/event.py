@@ -31,14 +31,12 @@ from typing import Any, TypeVar
 
 import numba
 import numpy as np
-from numba.cpython.unsafe import numbers as unsafe_numbers
 
 from ..errors import InputError
 from ..ir import Network
 from ..quant.chip import discretize_network
 
 _F = TypeVar("_F", bound=Callable[..., Any])
-trailing_zeros: Any = unsafe_numbers.trailing_zeros  # LLVM cttz: the lowest set bit of an integer (compiled code only)
 MONITOR_DTYPE = np.dtype([("x", "<i2"), ("y", "<i2"), ("t", "<i8"), ("p", "<i2"), ("layer", "<i1")])
 MONITOR_FIELDS: tuple[str, ...] = tuple(MONITOR_DTYPE.names or ())  # x, y, t, p, layer
 # per-layer integer parameters, one row each (_POOL, _HP, _WP: the pooling the layer's spikes are counted under)
@@ -64,8 +62,10 @@ class EventResult:
 #   w_off[layer]; biases flat from b_off[layer]
 #   states: every layer's membranes flat, as (h_out, w_out, c_out), from v_off[layer]
 #   params, dests: as above; counts, synops, out_counts: per layer and output; stack, stack_layer: the spike
-#   stack; mon_mask, mon: the monitor
-# One input event reads c_out contiguous weights per kernel tap and updates c_out contiguous membranes.
+#   stack; mon_mask, mon: the monitor; hot, run_cells: drain()'s scratch (the neurons of one event that may fire)
+# At stride 1 the neurons of one output row that an input event reaches, c_out channels at each column, lie side
+# by side, and so do their taps with the kernel columns reversed: one contiguous run of weights and membranes
+# per row. At other strides, one run of c_out per kernel tap.
 
 
 def _kernel(inline: bool = False) -> Callable[[_F], _F]:
@@ -77,7 +77,21 @@ def _kernel(inline: bool = False) -> Callable[[_F], _F]:
     return numba.njit(**options, inline="always" if inline else "never")  # type: ignore[call-overload]
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+try:  # LLVM's cttz, the lowest set bit, from numba's unsafe helpers (there since numba 0.47)
+    from numba.cpython.unsafe.numbers import trailing_zeros as _cttz
+
+    trailing_zeros: Any = _cttz
+except ImportError:  # pragma: no cover - a numba that moved it: the same by a loop
+
+    @_kernel(inline=True)
+    def trailing_zeros(bits: np.uint64) -> int:
+        n = 0
+        while not (bits >> np.uint64(n)) & np.uint64(1):
+            n += 1
+        return n
+
+
+@_kernel(inline=True)
 def _floor_div(a: int, b: int) -> int:
     """``a // b`` for b ≥ 1; the chip's strides and poolings (1, 2, 4, 8) as shifts, far cheaper than a division
     (an arithmetic shift floors negative values too)."""
@@ -90,6 +104,13 @@ def _floor_div(a: int, b: int) -> int:
     if b == 8:
         return a >> 3
     return a // b
+
+
+@_kernel(inline=True)
+def _reset(val: int | np.int32, thr: int | np.int32, low: int | np.int32, zero_reset: int) -> int | np.int32:
+    """A fired neuron's new state: zero, or less the threshold; clipped at the lower bound."""
+    new = 0 if zero_reset else val - thr
+    return new if new > low else low
 
 
 @_kernel(inline=True)
@@ -169,9 +190,9 @@ def drain(
             continue
         synops[lay] += (oy1 - oy0 + 1) * (ox1 - ox0 + 1) * c_out
         w_in = w_off[lay] + ci * k * k * c_out
-        # pass 1, branch-free: integrate and clip every neuron the event reaches (a clipped value, < low, cannot
-        # fire); note where one may fire. The spikes wait on the stack until the event is done, so firing after all
-        # its updates is the same as firing after each
+        # pass 1, branch-free: integrate and clip every neuron the event reaches (the lower bound is below the
+        # threshold, so clipping never decides a spike); note where one may fire. The spikes wait on the stack
+        # until the event is done, so firing after all its updates is the same as firing after each
         n_hot = 0
         run_len = (ox1 - ox0 + 1) * c_out
         if s == 1 and run_len <= 64:
@@ -215,9 +236,7 @@ def drain(
                 while bits:
                     j = trailing_zeros(bits)
                     bits &= bits - np.uint64(1)
-                    val = states[vi + j]
-                    reset = np.int32(0) if zero_reset else val - thr
-                    states[vi + j] = reset if reset > low else low
+                    states[vi + j] = _reset(states[vi + j], thr, low, zero_reset)
                     top, n_mon = _send(
                         lay,
                         run_cells[lay, j, 1],
@@ -241,9 +260,7 @@ def drain(
                 fired = np.uint64(0)
                 for j in range(v.shape[0]):
                     val = v[j]
-                    reset = np.int32(0) if zero_reset else val - thr
-                    reset = reset if reset > low else low
-                    v[j] = reset if val >= thr else val
+                    v[j] = _reset(val, thr, low, zero_reset) if val >= thr else val
                     fired |= np.uint64(val >= thr) << np.uint64(j)
                 while fired:
                     co = c0 + trailing_zeros(fired)
@@ -301,11 +318,9 @@ def tick(
                 b = biases[b_off[layer] + co]
                 if b == 0:
                     continue
-                val = states[vi + co] + b
+                val = np.int32(states[vi + co] + b)  # int32 first, then clip, as drain() does
                 fired = val >= thr
-                if fired:
-                    val = 0 if zero_reset else val - thr
-                states[vi + co] = max(val, low)
+                states[vi + co] = _reset(val, thr, low, zero_reset) if fired else max(val, low)
                 if fired:
                     # the spike's events wait on the stack like those of an input event's spikes
                     top, n_mon = _send(
@@ -462,6 +477,13 @@ class EventEmulator:
             _, hp, wp = layer.pooled_shape(pool)
             if layer.kernel_size[0] != layer.kernel_size[1]:
                 raise InputError("event mode needs square kernels", where=f"layer {layer.name}")
+            if layer.lower_bound >= layer.threshold:
+                raise InputError(
+                    f"the lower bound ({layer.lower_bound:g}) is not below the threshold ({layer.threshold:g}): "
+                    "every neuron would be clipped into firing",
+                    where=f"layer {layer.name}",
+                    fix="give min_v_mem below spike_threshold (by default it is -threshold)",
+                )
             rows.append(
                 [
                     c,
@@ -514,14 +536,16 @@ class EventEmulator:
             self.params,
             self.dests,
         )
-        # depth-first: at most one unfinished burst per level of the longest path, each of at most
-        # (neurons one event reaches) × (destinations) entries
-        reach = max((-(-int(p[_K]) // int(p[_STRIDE]))) ** 2 for p in rows)  # positions one event reaches
-        self._hot = np.zeros((reach, 4), dtype=np.int64)  # drain()'s positions or rows that may fire
-        # a row's run of at most 64 neurons: bit j is the neuron (column offset j // c_out, channel j % c_out)
+        # the output rows and columns one input event reaches, per layer
+        span = [(min(-(-p[_K] // p[_STRIDE]), p[_H_OUT]), min(-(-p[_K] // p[_STRIDE]), p[_W_OUT])) for p in rows]
+        # drain()'s scratch: the positions (or stride-1 rows) that may fire, and for a row's run of at most 64
+        # neurons, bit j's neuron: column offset j // c_out, channel j % c_out
+        self._hot = np.zeros((max(h * w for h, w in span), 4), dtype=np.int64)
         j = np.arange(64)
         self._run_cells = np.stack([np.stack([j // int(p[_C_OUT]), j % int(p[_C_OUT])], axis=1) for p in rows])
-        burst = max(int(p[_C_OUT]) * reach + 1 for p in rows)
+        # depth-first: at most one unfinished burst per level of the longest path, each of at most
+        # (neurons one event reaches) × (destinations) entries
+        burst = max(int(p[_C_OUT]) * h * w + 1 for p, (h, w) in zip(rows, span))
         depth = width * len(rows) * burst
         self._stack = np.zeros((max(depth, 16), 3), dtype=np.int64)
         self._stack_layer = np.zeros(max(depth, 16), dtype=np.int64)
