@@ -228,48 +228,30 @@ def drain(
                     hot[n_hot, 0], hot[n_hot, 1], hot[n_hot, 2], hot[n_hot, 3] = vi, oy, ox, 0
                     n_hot += int(fire)
         # pass 2, where noted: fire at most once, reset, clip again; spikes sent in order of row, column and channel,
-        # visiting only the neurons that fired
+        # visiting only the neurons that fired (the set bits)
         for h in range(n_hot):
             vi, oy, ox = hot[h, 0], hot[h, 1], hot[h, 2]
             bits = np.uint64(hot[h, 3])
-            if bits:  # a row's run: the bits are its neurons that fire
+            in_run = bits != 0  # a row's run: its bits are the neurons that fire; else one position's channels
+            for c0 in range(0, 1 if in_run else c_out, 64):
+                if not in_run:  # reset vectorised, 64 channels at a time; the bits are the channels that fired
+                    v = states[vi + c0 : vi + min(c_out, c0 + 64)]
+                    for j in range(v.shape[0]):
+                        val = v[j]
+                        v[j] = _reset(val, thr, low, zero_reset) if val >= thr else val
+                        bits |= np.uint64(val >= thr) << np.uint64(j)
                 while bits:
                     j = trailing_zeros(bits)
                     bits &= bits - np.uint64(1)
-                    states[vi + j] = _reset(states[vi + j], thr, low, zero_reset)
-                    top, n_mon = _send(
-                        lay,
-                        run_cells[lay, j, 1],
-                        oy,
-                        ox + run_cells[lay, j, 0],
-                        t,
-                        params,
-                        dests,
-                        counts,
-                        out_counts,
-                        stack,
-                        stack_layer,
-                        top,
-                        mon_mask,
-                        mon,
-                        n_mon,
-                    )
-                continue
-            for c0 in range(0, c_out, 64):  # one position: reset vectorised, 64 channels at a time
-                v = states[vi + c0 : vi + min(c_out, c0 + 64)]
-                fired = np.uint64(0)
-                for j in range(v.shape[0]):
-                    val = v[j]
-                    v[j] = _reset(val, thr, low, zero_reset) if val >= thr else val
-                    fired |= np.uint64(val >= thr) << np.uint64(j)
-                while fired:
-                    co = c0 + trailing_zeros(fired)
-                    fired &= fired - np.uint64(1)
+                    co, col = c0 + j, ox
+                    if in_run:
+                        states[vi + j] = _reset(states[vi + j], thr, low, zero_reset)
+                        co, col = run_cells[lay, j, 1], ox + run_cells[lay, j, 0]
                     top, n_mon = _send(
                         lay,
                         co,
                         oy,
-                        ox,
+                        col,
                         t,
                         params,
                         dests,
