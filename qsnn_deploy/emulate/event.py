@@ -39,8 +39,11 @@ from ..quant.chip import discretize_network
 _F = TypeVar("_F", bound=Callable[..., Any])
 MONITOR_DTYPE = np.dtype([("x", "<i2"), ("y", "<i2"), ("t", "<i8"), ("p", "<i2"), ("layer", "<i1")])
 MONITOR_FIELDS: tuple[str, ...] = tuple(MONITOR_DTYPE.names or ())  # x, y, t, p, layer
-# per-layer integer parameters, one row each (_POOL, _HP, _WP: the pooling the layer's spikes are counted under)
-_C_IN, _H_IN, _W_IN, _C_OUT, _H_OUT, _W_OUT, _K, _STRIDE, _PAD, _POOL, _THR, _LOW, _ZERO_RESET, _HP, _WP = range(15)
+# per-layer integer parameters, one row each (_POOL, _HP, _WP: the pooling the layer's spikes are counted under;
+# _SINK: the layer whose events drain() takes at once after this layer's, -1 for none; see EventEmulator)
+_C_IN, _H_IN, _W_IN, _C_OUT, _H_OUT, _W_OUT, _K, _STRIDE, _PAD, _POOL, _THR, _LOW, _ZERO_RESET, _HP, _WP, _SINK = range(
+    16
+)
 # per destination (the columns of EventEmulator.dests): target layer (-1: none), pooling on the way, and the
 # pooled size a spike must fall inside (the source's output rows and columns // pooling)
 _TARGET, _DPOOL, _DH, _DW = range(4)
@@ -178,6 +181,7 @@ def drain(
         top -= 1
         lay = stack_layer[top]
         ci, yi, xi = stack[top, 0], stack[top, 1], stack[top, 2]
+        top0 = top  # this event's spikes push from here
         k, s, pad = params[lay, _K], params[lay, _STRIDE], params[lay, _PAD]
         c_out, wo = params[lay, _C_OUT], params[lay, _W_OUT]
         # bounds as int32, like the membranes: int64 ones kept the compiler from vectorising the update
@@ -264,6 +268,50 @@ def drain(
                         mon,
                         n_mon,
                     )
+        sink = params[lay, _SINK]
+        if sink >= 0 and top > top0:
+            # the events just pushed all go to a sink with one position: take them now, last first, as the loop
+            # would (a sink sends nothing on), with its numbers read once (names of their own: reusing the
+            # layer's cost 15 % in speed)
+            k_s, c_s, pad_s = params[sink, _K], params[sink, _C_OUT], params[sink, _PAD]
+            thr_s, low_s = np.int32(params[sink, _THR]), np.int32(params[sink, _LOW])
+            zero_s = params[sink, _ZERO_RESET]
+            v_s = states[v_off[sink] : v_off[sink] + c_s]
+            for i in range(top - 1, top0 - 1, -1):
+                y_s, x_s = stack[i, 1] + pad_s, stack[i, 2] + pad_s
+                if y_s < 0 or y_s >= k_s or x_s < 0 or x_s >= k_s:
+                    continue
+                synops[sink] += c_s
+                wi = w_off[sink] + ((stack[i, 0] * k_s + y_s) * k_s + k_s - 1 - x_s) * c_s
+                w = weights[wi : wi + c_s]
+                fire = False
+                for co in range(c_s):
+                    val = np.int32(v_s[co] + w[co])
+                    val = val if val > low_s else low_s
+                    v_s[co] = val
+                    fire |= bool(val >= thr_s)
+                if fire:
+                    for co in range(c_s):
+                        if v_s[co] >= thr_s:
+                            v_s[co] = _reset(v_s[co], thr_s, low_s, zero_s)
+                            _, n_mon = _send(
+                                sink,
+                                co,
+                                0,
+                                0,
+                                t,
+                                params,
+                                dests,
+                                counts,
+                                out_counts,
+                                stack,
+                                stack_layer,
+                                top0,
+                                mon_mask,
+                                mon,
+                                n_mon,
+                            )
+            top = top0
     return n_mon
 
 
@@ -488,7 +536,21 @@ class EventEmulator:
             # (c_in, k, k, c_out), kernel columns reversed: a row of taps is one contiguous run, like the neurons
             weights.append(layer.weight.transpose(1, 2, 3, 0)[:, :, ::-1].astype(np.int32).ravel())
             biases.append((np.zeros(c_out) if layer.bias is None else layer.bias).astype(np.int32))
-        self.params = np.array(rows, dtype=np.int64)
+        # a sink: a layer with one output position (a linear readout), fed by one layer whose only destination it
+        # is, and sending nothing on. The stack would take the events its source's event sends right after that
+        # event, last first; drain() takes them there at once (_SINK), without pushing and popping them one by one
+        sinks = [-1] * len(rows)
+        for i in range(1, len(rows)):
+            sources = [j for j in range(len(rows)) if i in self.net.targets(j)]
+            one_position = rows[i][_H_OUT] == rows[i][_W_OUT] == 1
+            if (
+                one_position
+                and not self.net.targets(i)
+                and len(sources) == 1
+                and len(self.net.targets(sources[0])) == 1
+            ):
+                sinks[sources[0]] = i
+        self.params = np.array([row + [sink] for row, sink in zip(rows, sinks)], dtype=np.int64)
         sizes = [int(p[_H_OUT] * p[_W_OUT] * p[_C_OUT]) for p in self.params]
         self._shapes = [(int(p[_H_OUT]), int(p[_W_OUT]), int(p[_C_OUT])) for p in self.params]
         self._states = np.zeros(sum(sizes), dtype=np.int32)  # allocated once, zeroed for every sample

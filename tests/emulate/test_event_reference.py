@@ -164,9 +164,12 @@ def test_wide_cores_equal_the_reference_on_every_path(c_out, stride):
     ev["x"], ev["y"], ev["p"] = rng.integers(0, side, 60), rng.integers(0, side, 60), rng.integers(0, 2, 60)
     ev["x"][:20] = rng.choice([0, side - 1], 20)  # edges: runs of one or two positions (64 neurons at 32 channels)
     ev["t"] = np.sort(rng.integers(0, 2000, 60))
-    fast = EventEmulator(net, monitor=("all",)).run(ev, duration_us=2000, keep_states=True)
+    emu = EventEmulator(net, monitor=("all",))
+    assert emu.params[0, -1] == 1  # the readout is a sink, taken at once after each event of the wide core
+    fast = emu.run(ev, duration_us=2000, keep_states=True)
     ref = reference_run(net, ev, net.dt_us, 2000)
     assert fast.layer_spikes[0] > 3 * len(ev)  # it fires a lot
+    assert fast.layer_spikes[1] > 0  # and so does the readout
     assert fast.layer_synops.tolist() == ref.layer_synops
     assert fast.monitored[["x", "y", "t", "p", "layer"]].tolist() == ref.spikes
     assert fast.output_counts.tolist() == ref.output_counts
