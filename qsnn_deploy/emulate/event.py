@@ -271,8 +271,9 @@ def drain(
         sink = params[lay, _SINK]
         if sink >= 0 and top > top0:
             # the events just pushed all go to a sink with one position: take them now, last first, as the loop
-            # would (a sink sends nothing on), with its numbers read once (names of their own: reusing the
-            # layer's cost 15 % in speed)
+            # would (a sink sends nothing on), with its numbers read once under names of their own (reusing the
+            # layer's cost 15 % in speed). The same update, firing and reset as pass 1 and 2 above and tick()
+            # below: a change to one is a change to all three
             k_s, c_s, pad_s = params[sink, _K], params[sink, _C_OUT], params[sink, _PAD]
             thr_s, low_s = np.int32(params[sink, _THR]), np.int32(params[sink, _LOW])
             zero_s = params[sink, _ZERO_RESET]
@@ -536,21 +537,7 @@ class EventEmulator:
             # (c_in, k, k, c_out), kernel columns reversed: a row of taps is one contiguous run, like the neurons
             weights.append(layer.weight.transpose(1, 2, 3, 0)[:, :, ::-1].astype(np.int32).ravel())
             biases.append((np.zeros(c_out) if layer.bias is None else layer.bias).astype(np.int32))
-        # a sink: a layer with one output position (a linear readout), fed by one layer whose only destination it
-        # is, and sending nothing on. The stack would take the events its source's event sends right after that
-        # event, last first; drain() takes them there at once (_SINK), without pushing and popping them one by one
-        sinks = [-1] * len(rows)
-        for i in range(1, len(rows)):
-            sources = [j for j in range(len(rows)) if i in self.net.targets(j)]
-            one_position = rows[i][_H_OUT] == rows[i][_W_OUT] == 1
-            if (
-                one_position
-                and not self.net.targets(i)
-                and len(sources) == 1
-                and len(self.net.targets(sources[0])) == 1
-            ):
-                sinks[sources[0]] = i
-        self.params = np.array([row + [sink] for row, sink in zip(rows, sinks)], dtype=np.int64)
+        self.params = np.array([row + [-1] for row in rows], dtype=np.int64)  # _SINK: set below
         sizes = [int(p[_H_OUT] * p[_W_OUT] * p[_C_OUT]) for p in self.params]
         self._shapes = [(int(p[_H_OUT]), int(p[_W_OUT]), int(p[_C_OUT])) for p in self.params]
         self._states = np.zeros(sum(sizes), dtype=np.int32)  # allocated once, zeroed for every sample
@@ -571,6 +558,15 @@ class EventEmulator:
             self.dests[i, :n_dest, _DPOOL] = pools
             self.dests[i, :n_dest, _DH] = rows[i][_H_OUT] // pools
             self.dests[i, :n_dest, _DW] = rows[i][_W_OUT] // pools
+        # a sink: a layer with one output position (a linear readout) that sends nothing on, fed by one layer whose
+        # only destination it is. The stack would take the events that layer's event sends right after that event,
+        # last first; drain() takes them there at once (_SINK), without pushing and popping them one by one
+        for i in range(1, len(rows)):
+            sources = [j for j in range(len(rows)) if i in self.net.targets(j)]
+            one_position = rows[i][_H_OUT] == rows[i][_W_OUT] == 1
+            sends_nothing = bool(np.all(self.dests[i, :, _TARGET] < 0))
+            if one_position and sends_nothing and len(sources) == 1 and len(self.net.targets(sources[0])) == 1:
+                self.params[sources[0], _SINK] = i
         # the kernel's view of the network, in run()'s order (see the comment above _send)
         self._net = (
             np.concatenate(weights),

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qsnn_deploy.data.events import EVENT_DTYPE
-from qsnn_deploy.emulate.event import EventEmulator
+from qsnn_deploy.emulate.event import _SINK, EventEmulator
 from qsnn_deploy.errors import InputError
 from qsnn_deploy.ir import ChipLayer, Destination, Network, conv_out_size
 
@@ -165,7 +165,7 @@ def test_wide_cores_equal_the_reference_on_every_path(c_out, stride):
     ev["x"][:20] = rng.choice([0, side - 1], 20)  # edges: runs of one or two positions (64 neurons at 32 channels)
     ev["t"] = np.sort(rng.integers(0, 2000, 60))
     emu = EventEmulator(net, monitor=("all",))
-    assert emu.params[0, -1] == 1  # the readout is a sink, taken at once after each event of the wide core
+    assert emu.params[0, _SINK] == 1  # the readout is a sink, taken at once after each event of the wide core
     fast = emu.run(ev, duration_us=2000, keep_states=True)
     ref = reference_run(net, ev, net.dt_us, 2000)
     assert fast.layer_spikes[0] > 3 * len(ev)  # it fires a lot
@@ -207,3 +207,48 @@ def test_a_lower_bound_at_the_threshold_is_refused():
     layer = ChipLayer(name="c", weight=np.ones((1, 1, 1, 1)), input_shape=(1, 2, 2), threshold=4.0, min_v_mem=4.0)
     with pytest.raises(InputError, match="not below the threshold"):
         EventEmulator(Network((layer,), (1, 2, 2)))
+
+
+def test_a_padded_strided_sink_behind_a_pooled_edge_equals_the_reference():
+    """The sink path where the draws rarely go: a conv pooled by 2 with an odd output (its last row and column
+    dropped on the way) into a one-position sink with a 2x2 kernel, padding 1 and stride 3, both with biases on
+    the slow clock and zero reset."""
+    rng = np.random.default_rng(7)
+    conv = ChipLayer(
+        name="conv",
+        weight=rng.integers(-2, 8, (6, 2, 3, 3)).astype(float),
+        input_shape=(2, 7, 7),
+        bias=rng.integers(0, 3, 6).astype(float),
+        pool=2,
+        threshold=5.0,
+        min_v_mem=-5.0,
+        reset="zero",
+        scale=1.0,
+    )
+    _, side, _ = conv.output_shape  # 5 // 2 = 2: the last row and column of the 5x5 output never arrive
+    sink = ChipLayer(
+        name="sink",
+        weight=rng.integers(-1, 6, (3, 6, 2, 2)).astype(float),
+        input_shape=(6, side, side),
+        bias=np.array([1.0, 0.0, 2.0]),
+        stride=3,
+        padding=1,
+        threshold=6.0,
+        min_v_mem=-6.0,
+        reset="zero",
+        scale=1.0,
+    )
+    net = Network((conv, sink), (2, 7, 7))
+    emu = EventEmulator(net, slow_clock_us=SLOW_CLOCK_US, monitor=("all",))
+    assert emu.params[0, _SINK] == 1
+    ev = np.zeros(80, EVENT_DTYPE)
+    ev["x"], ev["y"], ev["p"] = rng.integers(0, 7, 80), rng.integers(0, 7, 80), rng.integers(0, 2, 80)
+    ev["t"] = np.sort(rng.integers(0, 3000, 80))
+    fast = emu.run(ev, duration_us=3000, keep_states=True)
+    ref = reference_run(net, ev, SLOW_CLOCK_US, 3000)
+    assert fast.layer_spikes[1] > 0
+    assert fast.layer_synops.tolist() == ref.layer_synops
+    assert fast.monitored[["x", "y", "t", "p", "layer"]].tolist() == ref.spikes
+    assert fast.output_counts.tolist() == ref.output_counts
+    for mine, theirs in zip(fast.states, ref.states):
+        assert np.array_equal(mine, theirs)
