@@ -110,6 +110,19 @@ def _floor_div(a: int, b: int) -> int:
 
 
 @_kernel(inline=True)
+def _integrate(v: np.ndarray, w: np.ndarray, low: np.int32, thr: np.int32) -> bool:
+    """``v += w`` in int32 like the membranes (twice the lanes of int64), clipped at ``low``, vectorised; whether
+    one of them reached ``thr``."""
+    fire = False
+    for co in range(v.shape[0]):
+        val = np.int32(v[co] + w[co])
+        val = val if val > low else low
+        v[co] = val
+        fire |= bool(val >= thr)
+    return fire
+
+
+@_kernel(inline=True)
 def _reset(val: int | np.int32, thr: int | np.int32, low: int | np.int32, zero_reset: int) -> int | np.int32:
     """A fired neuron's new state: zero, or less the threshold; clipped at the lower bound."""
     new = 0 if zero_reset else val - thr
@@ -222,13 +235,7 @@ def drain(
                 for ox in range(ox0, ox1 + 1):
                     wi = w_row + (k - 1 - xx + ox * s) * c_out
                     vi = v_row + ox * c_out
-                    v, w = states[vi : vi + c_out], weights[wi : wi + c_out]
-                    fire = False
-                    for co in range(c_out):
-                        val = np.int32(v[co] + w[co])
-                        val = val if val > low else low
-                        v[co] = val
-                        fire |= bool(val >= thr)
+                    fire = _integrate(states[vi : vi + c_out], weights[wi : wi + c_out], low, thr)
                     hot[n_hot, 0], hot[n_hot, 1], hot[n_hot, 2], hot[n_hot, 3] = vi, oy, ox, 0
                     n_hot += int(fire)
         # pass 2, where noted: fire at most once, reset, clip again; spikes sent in order of row, column and channel,
@@ -284,14 +291,7 @@ def drain(
                     continue
                 synops[sink] += c_s
                 wi = w_off[sink] + ((stack[i, 0] * k_s + y_s) * k_s + k_s - 1 - x_s) * c_s
-                w = weights[wi : wi + c_s]
-                fire = False
-                for co in range(c_s):
-                    val = np.int32(v_s[co] + w[co])
-                    val = val if val > low_s else low_s
-                    v_s[co] = val
-                    fire |= bool(val >= thr_s)
-                if fire:
+                if _integrate(v_s, weights[wi : wi + c_s], low_s, thr_s):
                     for co in range(c_s):
                         if v_s[co] >= thr_s:
                             v_s[co] = _reset(v_s[co], thr_s, low_s, zero_s)
