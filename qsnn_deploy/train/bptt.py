@@ -343,6 +343,7 @@ class BPTT(Epochs):
         # (a fixed number of epochs chooses nothing; a small validation split saturates early and would pick an
         # under-trained epoch: digits-dvs, 144 samples, reached 100 % at epoch 4 of 12)
         chooses = self.cfg.patience is not None or self.stopping.goal is not None
+        last = cpu_state(model) if self.average is not None else None  # the last epoch's weights: a candidate
         if chooses and self.stopping.best_state is not None and best_val is not None and self.val_set is not None:
             model.load_state_dict(self.stopping.best_state)
             selected = self.stopping.best_epoch
@@ -355,9 +356,9 @@ class BPTT(Epochs):
             chooses, selected = False, self.history[-1]["epoch"]
             best_val = self.history[-1].get("val_accuracy")
         val_synops = next((h for h in self.history if h["epoch"] == selected), {}).get("val_synops_per_sample")
-        averaged = self._keep_average(model)
+        averaged = self._keep_average(model, last)
         if averaged is not None:
-            best_val, val_synops, selected = averaged["accuracy"], averaged["synops_per_sample"], averaged["epochs"][-1]
+            best_val, val_synops, selected = averaged["accuracy"], averaged["synops_per_sample"], averaged["selected"]
         elif chooses and self.val_set is not None and best_val is not None:
             self.log(
                 f"keeping epoch {selected} (best validation accuracy {100 * best_val:.2f}% on "
@@ -425,10 +426,12 @@ class BPTT(Epochs):
         folder.curve(self.history)
         return metrics
 
-    def _keep_average(self, model: SpikingCNN) -> dict[str, Any] | None:
+    def _keep_average(self, model: SpikingCNN, last: dict[str, torch.Tensor] | None) -> dict[str, Any] | None:
         """With ``--average-weights``: load the mean weights into ``model`` if they meet the SynOp goal on the
-        validation split (every mean does, without a goal) and return their validation figures and epochs; else
-        leave ``model`` as it is (the kept epoch) and return None."""
+        validation split (every mean does, without a goal), or the ``last`` epoch's weights if that epoch meets the
+        goal too and is more accurate on validation than the mean; return the kept model's validation figures,
+        its epoch and the averaged epochs (None when the last epoch is kept). Else leave ``model`` as it is (the
+        kept epoch) and return None."""
         average, val_set = self.average, self.val_set
         mean = None if average is None else average.mean(model.state_dict())
         if average is None or mean is None or val_set is None:
@@ -436,8 +439,8 @@ class BPTT(Epochs):
         kept = cpu_state(model)
         model.load_state_dict(mean)
         ev = evaluate(model, val_set, self.cfg.batch_size, self.device)
-        first, last, n = average.epochs[0], average.epochs[-1], len(average.epochs)
-        what = f"the mean weights of {n} epochs ({first}–{last})"
+        first, final, n = average.epochs[0], average.epochs[-1], len(average.epochs)
+        what = f"the mean weights of {n} epochs ({first}–{final})"
         if not self.stopping.meets_goal(ev["synops_per_sample"]):
             model.load_state_dict(kept)
             self.log(
@@ -445,11 +448,30 @@ class BPTT(Epochs):
                 "goal: keeping the best epoch"
             )
             return None
+        end = self.history[-1]
+        if last is not None and end["epoch"] == final and end["val_accuracy"] > ev["accuracy"]:
+            # a mean over a stretch where the network still changes can be worse than the epochs it averages
+            model.load_state_dict(last)
+            self.log(
+                f"the last epoch ({final}) is more accurate on validation than {what} ({100 * end['val_accuracy']:.2f}"
+                f"% against {100 * ev['accuracy']:.2f}%): keeping the last epoch"
+            )
+            return {
+                "accuracy": end["val_accuracy"],
+                "synops_per_sample": end["val_synops_per_sample"],
+                "epochs": None,
+                "selected": final,
+            }
         self.log(
             f"keeping {what}: validation accuracy {100 * ev['accuracy']:.2f}%, {ev['synops_per_sample']:.3g} SynOps "
             "per sample"
         )
-        return {"accuracy": ev["accuracy"], "synops_per_sample": ev["synops_per_sample"], "epochs": average.epochs}
+        return {
+            "accuracy": ev["accuracy"],
+            "synops_per_sample": ev["synops_per_sample"],
+            "epochs": average.epochs,
+            "selected": final,
+        }
 
 
 def _train_into(job: _Job, folder: RunFolder, log: Log, group: Group = SINGLE) -> dict[str, Any]:

@@ -145,9 +145,9 @@ class TrainConfig:
     average_weights: float | None = option(
         None,
         "keep the mean of the weights of the epochs after this share of the run that meet the SynOp goal on "
-        "validation (every epoch, without a goal), if that mean meets the goal too; else the best epoch "
-        "(0: no averaging) [0.5 with Kx, else 0]; metrics.json lists averaged_epochs, and selected_epoch is the "
-        "last of them",
+        "validation (every epoch, without a goal), if that mean meets the goal too and the last epoch is no more "
+        "accurate on validation (else that epoch); else the best epoch (0: no averaging) [0.5 with Kx, else 0]; "
+        "metrics.json lists averaged_epochs (null when an epoch is kept), and selected_epoch is the last of them",
         takes=_BPTT,
     )
     synop_weights: str | None = option(

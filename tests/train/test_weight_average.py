@@ -42,8 +42,9 @@ def test_its_checks():
         TrainConfig(average_weights=0.5, val_fraction=0.0)
 
 
-def _scripted(monkeypatch, val_synops: list[float]):
-    """Record the weights at every validation evaluation; the n-th one reports ``val_synops[n]`` SynOps."""
+def _scripted(monkeypatch, val_synops: list[float], val_accuracy: list[float] | None = None):
+    """Record the weights at every validation evaluation; the n-th one reports ``val_synops[n]`` SynOps (and
+    accuracy ``val_accuracy[n]`` when given)."""
     real = bptt.evaluate
     held: dict = {"snapshots": []}
 
@@ -51,7 +52,9 @@ def _scripted(monkeypatch, val_synops: list[float]):
         ev = real(model, data, batch_size, device, quantize)
         if data is held["val"]:
             held["snapshots"].append({k: v.clone() for k, v in model.state_dict().items()})
-            return ev | {"synops_per_sample": val_synops[len(held["snapshots"]) - 1]}
+            n = len(held["snapshots"]) - 1
+            scripted_accuracy = {} if val_accuracy is None else {"accuracy": val_accuracy[n]}
+            return ev | {"synops_per_sample": val_synops[n]} | scripted_accuracy
         return ev
 
     hold_validation_split(monkeypatch, held)
@@ -83,6 +86,29 @@ def test_the_mean_of_the_goal_meeting_epochs_is_kept(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "r" / "metrics.json").read_text())["averaged_epochs"] == [3, 4]
 
 
+@pytest.mark.parametrize(("last_accuracy", "kept_last"), [(0.95, True), (0.9, False)])
+def test_the_last_epoch_is_kept_when_more_accurate_than_the_mean(tmp_path, monkeypatch, last_accuracy, kept_last):
+    """Epochs 2..4 meet the goal and are averaged; the mean scores 0.9 on validation. A last epoch more accurate
+    than that is kept instead (a tie keeps the mean)."""
+    held = _scripted(monkeypatch, [50, 60, 70, 80, 60], [0.8, 0.99, 0.99, last_accuracy, 0.9])
+    goal = dict(synop_target=1e12, synop_goal=100, synop_control=0)
+    logs: list[str] = []
+    m = train(
+        TrainConfig(epochs=4, average_weights=0.25, **goal, **TINY), tmp_path / "r", progress=False, log=logs.append
+    )
+    snapshots = held["snapshots"]
+    kept = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=True)["state_dict"]
+    assert m["selected_epoch"] == 4 and m["synop_goal_met"] is True
+    if kept_last:
+        assert all(torch.equal(kept[k], snapshots[3][k]) for k in kept)
+        assert m["averaged_epochs"] is None
+        assert (m["validation_accuracy"], m["validation_synops_per_sample"]) == (0.95, 80)
+        assert any("the last epoch (4) is more accurate on validation than the mean" in line for line in logs)
+    else:
+        assert all(torch.equal(kept[k], snapshots[4][k]) for k in kept)  # the mean, as checked on validation
+        assert m["averaged_epochs"] == [2, 3, 4] and m["validation_accuracy"] == 0.9
+
+
 def test_a_mean_over_the_goal_gives_way_to_the_best_epoch(tmp_path, monkeypatch):
     held = _scripted(monkeypatch, [50, 60, 70, 500])  # the mean (4th evaluation) spends 500 > 98
     goal = dict(synop_target=1e12, synop_goal=100, synop_control=0)
@@ -99,7 +125,7 @@ def test_a_mean_over_the_goal_gives_way_to_the_best_epoch(tmp_path, monkeypatch)
 
 
 def test_without_a_goal_every_epoch_after_the_share_joins(tmp_path, monkeypatch):
-    held = _scripted(monkeypatch, [1.0] * 4)
+    held = _scripted(monkeypatch, [1.0] * 4, [0.5] * 4)  # the last epoch no more accurate than the mean
     m = train(TrainConfig(epochs=3, average_weights=0.5, **TINY), tmp_path / "r", progress=False, log=print)
     assert m["averaged_epochs"] == [2, 3]
     expected = _mean(held["snapshots"][1:3])
