@@ -152,14 +152,16 @@ def _summary(method: str, m: dict[str, Any]) -> str:
             f"{acc} ({m['rule']}); {synops}; state kept for backprop {m['peak_state_bytes_per_sample'] / 1e3:.1f} kB "
             f"per sample (BPTT: {m['bptt_state_bytes_per_sample'] / 1e3:.1f} kB)"
         )
-    averaged = m.get("averaged_epochs")
+    averaged, kept, val = m.get("averaged_epochs"), m.get("kept"), m["validation_accuracy"]
     chosen = (
         f"the mean weights of epochs {averaged[0]}–{averaged[-1]} ({len(averaged)}), validation accuracy "
-        f"{100 * m['validation_accuracy']:.2f}%"
+        f"{100 * val:.2f}%"
         if averaged
-        else f"epoch {m['selected_epoch']}, best validation accuracy {100 * m['validation_accuracy']:.2f}%"
-        if m["validation_accuracy"] is not None
         else f"last epoch {m['selected_epoch']}, no validation split"
+        if val is None
+        else f"epoch {m['selected_epoch']}, best validation accuracy {100 * val:.2f}%"
+        if kept == "best epoch"
+        else f"last epoch {m['selected_epoch']}, validation accuracy {100 * val:.2f}%"
     )
     goal = ""
     if m.get("synop_goal") is not None:

@@ -201,7 +201,8 @@ class BPTT(Epochs):
                 log(
                     f"averaging the weights of the epochs from {self.average.first_epoch} on"
                     + (" that meet the SynOp goal" if cfg.synop_goal is not None else "")
-                    + " (--average-weights); kept if the mean does too"
+                    + " (--average-weights); kept if the mean does too, unless the last epoch is more accurate on "
+                    "validation"
                 )
         self.control = None
         if (
@@ -357,8 +358,10 @@ class BPTT(Epochs):
             best_val = self.history[-1].get("val_accuracy")
         val_synops = next((h for h in self.history if h["epoch"] == selected), {}).get("val_synops_per_sample")
         averaged = self._keep_average(model, last)
+        kept = "best epoch" if chooses else "last epoch"
         if averaged is not None:
             best_val, val_synops, selected = averaged["accuracy"], averaged["synops_per_sample"], averaged["selected"]
+            kept = "mean" if averaged["epochs"] else "last epoch"
         elif chooses and self.val_set is not None and best_val is not None:
             self.log(
                 f"keeping epoch {selected} (best validation accuracy {100 * best_val:.2f}% on "
@@ -395,6 +398,7 @@ class BPTT(Epochs):
             "validation_accuracy": best_val,
             "validation_synops_per_sample": val_synops,
             "selected_epoch": selected,
+            "kept": kept,
             "averaged_epochs": None if averaged is None else averaged["epochs"],
             "val_fraction": cfg.val_fraction or 0.0,
             "split_sizes": split_sizes(self.train_set, self.val_set, test_set),

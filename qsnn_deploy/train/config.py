@@ -145,9 +145,10 @@ class TrainConfig:
     average_weights: float | None = option(
         None,
         "keep the mean of the weights of the epochs after this share of the run that meet the SynOp goal on "
-        "validation (every epoch, without a goal), if that mean meets the goal too and the last epoch is no more "
-        "accurate on validation (else that epoch); else the best epoch (0: no averaging) [0.5 with Kx, else 0]; "
-        "metrics.json lists averaged_epochs (null when an epoch is kept), and selected_epoch is the last of them",
+        "validation (every epoch, without a goal), if that mean meets the goal too, unless the last epoch is one "
+        "of those and more accurate on validation (then that epoch); else the best epoch (0: no averaging) [0.5 "
+        "with Kx, else 0]; metrics.json says what was kept (kept: mean, last epoch or best epoch), lists "
+        "averaged_epochs (null when an epoch is kept) and selected_epoch (the last averaged one for a mean)",
         takes=_BPTT,
     )
     synop_weights: str | None = option(

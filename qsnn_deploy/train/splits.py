@@ -134,6 +134,7 @@ def without_validation(train: FramedSplit, test: FramedSplit, history: list[dict
     return {
         "validation_accuracy": None,
         "selected_epoch": history[-1]["epoch"] if history else 0,
+        "kept": "last epoch",
         "split_sizes": split_sizes(train, None, test),
     }
 

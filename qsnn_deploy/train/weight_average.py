@@ -2,9 +2,10 @@
 run that meet the SynOp goal on the validation split (every epoch, without a goal), as in stochastic weight
 averaging (Izmailov et al. 2018). One epoch's weights on a 144-sample validation split are a noisy pick; their
 mean over the settled part of the run is one model that the run keeps when it, too, meets the goal on
-validation, and the last epoch is no more accurate there: a mean over a stretch where the network still changes
-can be worse than the epochs at its end (issue 18, seed 1: 96.5 % on validation, each of the last 20 epochs
-97.2–98.6 %). Its sums travel in the resume state, so a resumed run averages what the uninterrupted one would."""
+validation, unless the last epoch is one of those it averages and more accurate there: a mean over a stretch
+where the network still changes can be worse than the epochs at its end (issue 18, seed 1: 96.5 % on
+validation, each of the last 20 epochs 97.2–98.6 %). Its sums travel in the resume state, so a resumed run
+averages what the uninterrupted one would."""
 
 from __future__ import annotations
 

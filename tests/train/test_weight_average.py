@@ -69,7 +69,8 @@ def _mean(states: list[dict]) -> dict:
 def test_the_mean_of_the_goal_meeting_epochs_is_kept(tmp_path, monkeypatch):
     """Goal 100 (kept at ≤ 98): epochs 1..5 spend 50, 500, 60, 70, 500 SynOps; from epoch 3 on (share 0.4), the
     goal-meeting epochs are 3 and 4; their mean (60 on validation) is kept, and metrics say so."""
-    held = _scripted(monkeypatch, [50, 500, 60, 70, 500, 60])
+    # epoch 5 is the most accurate on validation, but over the goal: not averaged, so not a candidate either
+    held = _scripted(monkeypatch, [50, 500, 60, 70, 500, 60], [0.5, 0.5, 0.5, 0.5, 0.99, 0.5])
     goal = dict(synop_target=1e12, synop_goal=100, synop_control=0)
     logs: list[str] = []
     cfg = TrainConfig(epochs=5, average_weights=0.4, **goal, **TINY)
@@ -80,7 +81,7 @@ def test_the_mean_of_the_goal_meeting_epochs_is_kept(tmp_path, monkeypatch):
     kept = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=True)["state_dict"]
     assert all(torch.allclose(kept[k], expected[k], atol=1e-7) for k in kept)
     assert all(torch.equal(kept[k], snapshots[5][k]) for k in kept)  # the model checked on validation is kept
-    assert m["averaged_epochs"] == [3, 4] and m["selected_epoch"] == 4
+    assert m["averaged_epochs"] == [3, 4] and m["selected_epoch"] == 4 and m["kept"] == "mean"
     assert m["validation_synops_per_sample"] == 60 and m["synop_goal_met"] is True
     assert any("keeping the mean weights of 2 epochs (3–4)" in line for line in logs)
     assert json.loads((tmp_path / "r" / "metrics.json").read_text())["averaged_epochs"] == [3, 4]
@@ -101,12 +102,12 @@ def test_the_last_epoch_is_kept_when_more_accurate_than_the_mean(tmp_path, monke
     assert m["selected_epoch"] == 4 and m["synop_goal_met"] is True
     if kept_last:
         assert all(torch.equal(kept[k], snapshots[3][k]) for k in kept)
-        assert m["averaged_epochs"] is None
+        assert m["averaged_epochs"] is None and m["kept"] == "last epoch"
         assert (m["validation_accuracy"], m["validation_synops_per_sample"]) == (0.95, 80)
         assert any("the last epoch (4) is more accurate on validation than the mean" in line for line in logs)
     else:
         assert all(torch.equal(kept[k], snapshots[4][k]) for k in kept)  # the mean, as checked on validation
-        assert m["averaged_epochs"] == [2, 3, 4] and m["validation_accuracy"] == 0.9
+        assert m["averaged_epochs"] == [2, 3, 4] and m["validation_accuracy"] == 0.9 and m["kept"] == "mean"
 
 
 def test_a_mean_over_the_goal_gives_way_to_the_best_epoch(tmp_path, monkeypatch):
@@ -116,7 +117,7 @@ def test_a_mean_over_the_goal_gives_way_to_the_best_epoch(tmp_path, monkeypatch)
     m = train(
         TrainConfig(epochs=3, average_weights=0.5, **goal, **TINY), tmp_path / "r", progress=False, log=logs.append
     )
-    assert m["averaged_epochs"] is None and m["selected_epoch"] in (2, 3)
+    assert m["averaged_epochs"] is None and m["selected_epoch"] in (2, 3) and m["kept"] == "best epoch"
     best = held["snapshots"][m["selected_epoch"] - 1]
     kept = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=True)["state_dict"]
     assert all(torch.equal(kept[k], best[k]) for k in kept)
