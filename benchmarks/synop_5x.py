@@ -64,6 +64,7 @@ def _row(seed: int, base: dict, sparse: dict, base_s: float, sparse_s: float, fa
                 "layer_synops",
                 "selected_epoch",
                 "averaged_epochs",
+                "kept",
                 "synop_goal",
                 "synop_goal_met",
                 "synop_target",
@@ -135,11 +136,11 @@ def main() -> None:
 
 
 def _kept(p: dict) -> str:
-    """What a 5x run kept: 'mean of 41–80 (37)' or 'epoch 58/80'."""
+    """What a 5x run kept: 'mean of 41–80 (37)', 'last epoch 80/80' or 'best epoch 58/80'."""
     averaged = p.get("averaged_epochs")
     if averaged:
         return f"mean of {averaged[0]}–{averaged[-1]} ({len(averaged)})"
-    return f"epoch {p['selected_epoch']}/{p['epochs']}"
+    return f"{p.get('kept') or 'epoch'} {p['selected_epoch']}/{p['epochs']}"
 
 
 def _markdown(r: dict) -> str:

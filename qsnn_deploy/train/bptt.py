@@ -335,8 +335,9 @@ class BPTT(Epochs):
             )
 
     def finish(self, folder: RunFolder, t0: float) -> dict[str, Any]:
-        """Final evaluation of the kept model (the best validation epoch's weights; the last epoch's without a
-        validation split); writes checkpoint.pt, metrics.json, config.yaml and training_curve.png to ``folder``;
+        """Final evaluation of the kept model (``kept`` in the metrics): with --average-weights the mean weights or
+        the last epoch (:meth:`_keep_average`), else with --patience or a SynOp goal the best validation epoch,
+        else the last epoch; writes checkpoint.pt, metrics.json, config.yaml and training_curve.png to ``folder``;
         returns the metrics."""
         cfg, model, device, test_set = self.cfg, self.model, self.device, self.test_set
         best_val = self.stopping.best_val
@@ -361,7 +362,7 @@ class BPTT(Epochs):
         kept = "best epoch" if chooses else "last epoch"
         if averaged is not None:
             best_val, val_synops, selected = averaged["accuracy"], averaged["synops_per_sample"], averaged["selected"]
-            kept = "mean" if averaged["epochs"] else "last epoch"
+            kept = "last epoch" if averaged["epochs"] is None else "mean"
         elif chooses and self.val_set is not None and best_val is not None:
             self.log(
                 f"keeping epoch {selected} (best validation accuracy {100 * best_val:.2f}% on "
@@ -440,31 +441,31 @@ class BPTT(Epochs):
         mean = None if average is None else average.mean(model.state_dict())
         if average is None or mean is None or val_set is None:
             return None
-        kept = cpu_state(model)
+        chosen = cpu_state(model)
         model.load_state_dict(mean)
         ev = evaluate(model, val_set, self.cfg.batch_size, self.device)
-        first, final, n = average.epochs[0], average.epochs[-1], len(average.epochs)
-        what = f"the mean weights of {n} epochs ({first}–{final})"
+        first, end, n = average.epochs[0], average.epochs[-1], len(average.epochs)
+        what = f"the mean weights of {n} epochs ({first}–{end})"
         if not self.stopping.meets_goal(ev["synops_per_sample"]):
-            model.load_state_dict(kept)
+            model.load_state_dict(chosen)
             self.log(
                 f"{what} spend {ev['synops_per_sample']:.3g} SynOps per sample on the validation split, over the "
                 "goal: keeping the best epoch"
             )
             return None
-        end = self.history[-1]
-        if last is not None and end["epoch"] == final and end["val_accuracy"] > ev["accuracy"]:
+        last_entry = self.history[-1]
+        if last is not None and last_entry["epoch"] == end and last_entry["val_accuracy"] > ev["accuracy"]:
             # a mean over a stretch where the network still changes can be worse than the epochs it averages
             model.load_state_dict(last)
             self.log(
-                f"the last epoch ({final}) is more accurate on validation than {what} ({100 * end['val_accuracy']:.2f}"
-                f"% against {100 * ev['accuracy']:.2f}%): keeping the last epoch"
+                f"the last epoch ({end}) is more accurate on validation than {what} "
+                f"({100 * last_entry['val_accuracy']:.2f}% against {100 * ev['accuracy']:.2f}%): keeping the last epoch"
             )
             return {
-                "accuracy": end["val_accuracy"],
-                "synops_per_sample": end["val_synops_per_sample"],
+                "accuracy": last_entry["val_accuracy"],
+                "synops_per_sample": last_entry["val_synops_per_sample"],
                 "epochs": None,
-                "selected": final,
+                "selected": end,
             }
         self.log(
             f"keeping {what}: validation accuracy {100 * ev['accuracy']:.2f}%, {ev['synops_per_sample']:.3g} SynOps "
@@ -474,7 +475,7 @@ class BPTT(Epochs):
             "accuracy": ev["accuracy"],
             "synops_per_sample": ev["synops_per_sample"],
             "epochs": average.epochs,
-            "selected": final,
+            "selected": end,
         }
 
 

@@ -37,7 +37,7 @@ RELATIVE_ANNEAL = 0.5  # share of the epochs over which the target falls from RU
 RELATIVE_SHIFT_PX = 2
 RELATIVE_EPOCHS = 80  # 40 lost 1.9 ± 0.6 points at 5x on digits-dvs; 80 leave time to recover
 RELATIVE_LR = 1e-3
-RELATIVE_AVERAGE = 0.5  # the mean of the goal-meeting epochs once the target holds (weight_average.py)
+RELATIVE_AVERAGE = 0.5  # the mean of the goal-meeting epochs once the target holds, or the last (weight_average.py)
 
 _ALL = METHODS
 _BPTT = ("bptt",)

@@ -158,3 +158,29 @@ def test_a_model_yaml_recipe_fills_options_the_command_line_does_not_give(tmp_pa
     assert "from recipe's YAML: --bits 4, --lr-schedule multistep" in proc.stderr
     run_cli("train", "--model", path, "--lr-schedule", "constant", "--epochs", "1", *SMALL, "--out", tmp_path / "b")
     assert json.loads((tmp_path / "b" / "metrics.json").read_text())["lr_schedule"] == "constant"
+
+
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"averaged_epochs": [41, 42, 80], "kept": "mean"}, "the mean weights of epochs 41–80 (3), validation"),
+        ({"kept": "last epoch"}, "last epoch 80, validation accuracy 97.50%"),
+        ({"kept": "best epoch"}, "epoch 80, best validation accuracy 97.50%"),
+        ({"kept": "last epoch", "validation_accuracy": None}, "last epoch 80, no validation split"),
+    ],
+)
+def test_the_result_line_names_what_the_run_kept(fields, says):
+    from qsnn_deploy.cli.train_cmd import _summary
+
+    m = {
+        "test_accuracy": 0.98,
+        "float_test_accuracy": 0.98,
+        "synops_per_sample": 3e5,
+        "bits_label": "int8",
+        "selected_epoch": 80,
+        "validation_accuracy": 0.975,
+        "averaged_epochs": None,
+    }
+    line = _summary("bptt", m | fields)
+    assert says in line, line
+    assert ("best validation accuracy" in line) == (fields["kept"] == "best epoch")
