@@ -6,7 +6,7 @@ defaults of a relative target: distillation from BASE, conv1's spikes weighted �
 epochs at lr 1e-3, the target annealed from BASE's SynOps; the kept model is the mean weights of the second
 half's epochs that meet the goal on validation, or the last epoch when it is more accurate than that mean on
 validation, or the best of those epochs on validation when the mean misses the goal). Seeds 0–2 are the issue's;
-3–5 were added after the rule for the kept model was written, to check it on seeds it was not made on. Reports
+3–5 try the last-epoch rule, made after seed 1's miss, on seeds it was not made on. Reports
 per seed and mean ± std (sample std) the SynOps ratio and the accuracy difference, on the
 validation and the test split, and the goal of issue 18: ≥ 5× fewer SynOps per sample (test split) at ≤ 1
 point below BASE's test accuracy, for every seed. Writes ``benchmarks/results/synop_5x.{md,json}``.
